@@ -1,0 +1,61 @@
+/**
+ * Every way the protocol layer can refuse input. Codes are stable: callers
+ * branch on them, log them and may show them to users, so a code is never
+ * renamed or reused for a different failure.
+ */
+export type ProtocolErrorCode =
+  /** Not a lowercase or EIP-55 checksummed 0x-prefixed 20-byte hex address. */
+  | 'INVALID_ADDRESS'
+  /** Not 32 bytes, or outside the secp256k1 scalar range. */
+  | 'INVALID_PRIVATE_KEY'
+  | 'INVALID_STREAM_ID'
+  | 'INVALID_PARTITION'
+  | 'INVALID_STREAM_PART_ID'
+  /** A message field holds a value the protocol does not allow. */
+  | 'INVALID_MESSAGE'
+  /** Bytes that are not a well-formed framed protobuf StreamMessage. */
+  | 'MALFORMED_BYTES'
+  /** The frame's version byte names a protocol version this code does not speak. */
+  | 'UNSUPPORTED_VERSION'
+  | 'MESSAGE_TOO_LARGE'
+  /** The signature is not 65 bytes of r‖s‖v with v ∈ {27, 28} and a low s. */
+  | 'INVALID_SIGNATURE_FORMAT'
+  /** The signature is well-formed but was not made by the publisher over this message. */
+  | 'SIGNATURE_VERIFICATION_FAILED'
+  | 'INVALID_JSON'
+
+/**
+ * The one error type thrown by `@runnel/protocol`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   decodeStreamMessage(bytes)
+ * } catch (err) {
+ *   if (err instanceof ProtocolError && err.code === 'MESSAGE_TOO_LARGE') dropPeer()
+ * }
+ * ```
+ */
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError'
+  readonly code: ProtocolErrorCode
+  /** Dotted path of the offending field, e.g. `messageId.streamId`, when one field is to blame. */
+  readonly field: string | undefined
+
+  constructor(code: ProtocolErrorCode, message: string, options?: { field?: string; cause?: unknown }) {
+    super(`${code}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.field = options?.field
+  }
+}
+
+/** Short, log-safe rendering of an untrusted value for error messages. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') {
+    return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value)
+  }
+  if (value instanceof Uint8Array) {
+    return `${value.length} bytes`
+  }
+  return String(value)
+}

@@ -1,0 +1,80 @@
+/**
+ * `@runnel/protocol`: the pure, browser-safe core of Runnel. Identities,
+ * stream ids, the message model, the wire codec and signatures.
+ *
+ * @example
+ * ```ts
+ * import { generatePrivateKey, createPureSigner, toStreamId, MessageId, ContentType,
+ *   encodeJsonContent, signStreamMessage, encodeStreamMessage, decodeStreamMessage,
+ *   verifyStreamMessage, pureSignatureVerifier } from '@runnel/protocol'
+ *
+ * const signer = createPureSigner(generatePrivateKey())
+ * const streamId = toStreamId(signer.address, '/sensors/temperature')
+ * const message = await signStreamMessage({
+ *   messageId: new MessageId(streamId, 0, Date.now(), 0, signer.address, 'chain-1'),
+ *   contentType: ContentType.Json,
+ *   content: encodeJsonContent({ celsius: 21.5 }),
+ * }, signer)
+ * const received = decodeStreamMessage(encodeStreamMessage(message))
+ * verifyStreamMessage(received, pureSignatureVerifier) // true
+ * ```
+ * @packageDocumentation
+ */
+export { ProtocolError, type ProtocolErrorCode } from './errors.js'
+export {
+  ZERO_ADDRESS,
+  addressFromBytes,
+  addressFromPublicKey,
+  addressToBytes,
+  isEthereumAddress,
+  parseEthereumAddress,
+  toChecksumAddress,
+  type EthereumAddress,
+  type UserId,
+} from './identity/address.js'
+export { addressFromPrivateKey, generatePrivateKey, parsePrivateKey, type PrivateKeyHex } from './identity/keys.js'
+export {
+  MAX_PARTITION_COUNT,
+  MAX_STREAM_ID_LENGTH,
+  MAX_STREAM_PATH_LENGTH,
+  parsePartition,
+  parseStreamId,
+  parseStreamPartId,
+  splitStreamId,
+  splitStreamPartId,
+  toStreamId,
+  toStreamPartId,
+  type StreamId,
+  type StreamPartId,
+} from './ids/stream.js'
+export { partitionFromKey } from './ids/partition.js'
+export { MAX_SEQUENCE_NUMBER, MessageRef } from './message/MessageRef.js'
+export { MAX_MESSAGE_CHAIN_ID_LENGTH, MessageId } from './message/MessageId.js'
+export {
+  ContentType,
+  EncryptionType,
+  MAX_GROUP_KEY_ID_LENGTH,
+  MessageType,
+  SignatureType,
+  StreamMessage,
+  type EncryptedGroupKey,
+  type StreamMessageFields,
+} from './message/StreamMessage.js'
+export {
+  DEFAULT_MAX_MESSAGE_SIZE,
+  WIRE_VERSION,
+  decodeStreamMessage,
+  encodeStreamMessage,
+  type CodecOptions,
+} from './codec/streamMessageCodec.js'
+export { SIGNATURE_LENGTH, checkSignatureFormat } from './signing/signatureFormat.js'
+export { createSignaturePayload, hashPersonalMessage } from './signing/payload.js'
+export type { MessageSigner, SignatureVerifier } from './signing/signer.js'
+export { createPureSigner, pureSignatureVerifier } from './signing/pure.js'
+export {
+  assertValidSignature,
+  signStreamMessage,
+  verifyStreamMessage,
+  type UnsignedStreamMessageFields,
+} from './signing/streamMessageSigning.js'
+export { encodeJsonContent, parseJsonContent } from './content/json.js'
