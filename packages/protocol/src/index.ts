@@ -78,3 +78,4 @@ export {
   type UnsignedStreamMessageFields,
 } from './signing/streamMessageSigning.js'
 export { encodeJsonContent, parseJsonContent } from './content/json.js'
+export { keccak256, whenHashingReady } from './crypto/keccak.js'

@@ -131,11 +131,9 @@ function fromProto(proto: StreamMessageProto): StreamMessage {
     throw new ProtocolError('INVALID_MESSAGE', 'messageId is missing', { field: 'messageId' })
   }
   if (id.publisherId.length !== 20) {
-    throw new ProtocolError(
-      'INVALID_MESSAGE',
-      `messageId.publisherId must be 20 bytes, got ${id.publisherId.length}`,
-      { field: 'messageId.publisherId' },
-    )
+    throw new ProtocolError('INVALID_MESSAGE', `messageId.publisherId must be 20 bytes, got ${id.publisherId.length}`, {
+      field: 'messageId.publisherId',
+    })
   }
   const previous = proto.previousRef
   return new StreamMessage({
@@ -155,7 +153,8 @@ function fromProto(proto: StreamMessageProto): StreamMessage {
     contentType: proto.contentType as number,
     encryptionType: proto.encryptionType as number,
     groupKeyId: proto.groupKeyId,
-    newGroupKey: proto.newGroupKey === undefined ? undefined : { id: proto.newGroupKey.id, data: proto.newGroupKey.data },
+    newGroupKey:
+      proto.newGroupKey === undefined ? undefined : { id: proto.newGroupKey.id, data: proto.newGroupKey.data },
     content: proto.content,
     signatureType: proto.signatureType as number,
     signature: proto.signature,

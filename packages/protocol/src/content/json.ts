@@ -17,7 +17,7 @@ const textDecoder = new TextDecoder('utf-8', { fatal: true })
 export function encodeJsonContent(value: unknown): Uint8Array {
   let text: string | undefined
   try {
-    text = JSON.stringify(value) as string | undefined
+    text = JSON.stringify(value)
   } catch (err) {
     throw new ProtocolError('INVALID_JSON', `content can't be serialized as JSON: ${(err as Error).message}`, {
       field: 'content',

@@ -1,4 +1,4 @@
-import { keccak_256 } from '@noble/hashes/sha3.js'
+import { keccak256 } from '../crypto/keccak.js'
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js'
 import { ProtocolError, describeValue } from '../errors.js'
 
@@ -15,6 +15,7 @@ export type EthereumAddress = string & { readonly [addressBrand]: true }
 export type UserId = EthereumAddress
 
 const ADDRESS_PATTERN = /^0x[0-9a-fA-F]{40}$/
+const LOWERCASE_ADDRESS = /^0x[0-9a-f]{40}$/
 const LOWERCASE_BODY = /^[0-9a-f]{40}$/
 const textEncoder = new TextEncoder()
 
@@ -34,11 +35,12 @@ export const ZERO_ADDRESS = '0x0000000000000000000000000000000000000000' as Ethe
  * @throws {@link ProtocolError} `INVALID_ADDRESS`
  */
 export function parseEthereumAddress(input: string): EthereumAddress {
+  // Fast path: the normalized form, which is what decode and most callers pass.
+  if (typeof input === 'string' && input.length === 42 && LOWERCASE_ADDRESS.test(input)) {
+    return input as EthereumAddress
+  }
   if (typeof input !== 'string' || !ADDRESS_PATTERN.test(input)) {
-    throw new ProtocolError(
-      'INVALID_ADDRESS',
-      `expected 0x followed by 40 hex digits, got ${describeValue(input)}`,
-    )
+    throw new ProtocolError('INVALID_ADDRESS', `expected 0x followed by 40 hex digits, got ${describeValue(input)}`)
   }
   const body = input.slice(2)
   if (!LOWERCASE_BODY.test(body) && toChecksumBody(body.toLowerCase()) !== body) {
@@ -76,7 +78,7 @@ export function toChecksumAddress(address: EthereumAddress): string {
 }
 
 function toChecksumBody(lowercaseBody: string): string {
-  const hash = keccak_256(textEncoder.encode(lowercaseBody))
+  const hash = keccak256(textEncoder.encode(lowercaseBody))
   let out = ''
   for (let i = 0; i < 40; i++) {
     const char = lowercaseBody[i]!
@@ -109,5 +111,5 @@ export function addressFromPublicKey(uncompressedPublicKey: Uint8Array): Ethereu
   if (uncompressedPublicKey.length !== 65 || uncompressedPublicKey[0] !== 0x04) {
     throw new ProtocolError('INVALID_ADDRESS', 'expected a 65-byte uncompressed public key')
   }
-  return addressFromBytes(keccak_256(uncompressedPublicKey.subarray(1)).subarray(12))
+  return addressFromBytes(keccak256(uncompressedPublicKey.subarray(1)).subarray(12))
 }

@@ -1,4 +1,4 @@
-import { keccak_256 } from '@noble/hashes/sha3.js'
+import { keccak256 } from '../crypto/keccak.js'
 import { ProtocolError, describeValue } from '../errors.js'
 import { MAX_PARTITION_COUNT } from './stream.js'
 
@@ -27,7 +27,7 @@ export function partitionFromKey(key: string | number, partitionCount: number): 
   if (partitionCount === 1) {
     return 0
   }
-  const hash = keccak_256(textEncoder.encode(String(key)))
+  const hash = keccak256(textEncoder.encode(String(key)))
   const value = ((hash[0]! << 24) | (hash[1]! << 16) | (hash[2]! << 8) | hash[3]!) >>> 0
   return value % partitionCount
 }

@@ -32,13 +32,23 @@ export class MessageId {
     publisherId: string,
     messageChainId: string,
   ) {
-    this.streamId = parseField('messageId.streamId', () => parseStreamId(streamId))
-    this.streamPartition = parseField('messageId.streamPartition', () => parsePartition(streamPartition))
+    // Sequential try blocks rather than a helper taking closures: this runs for
+    // every decoded message.
+    let field = 'messageId.streamId'
+    try {
+      this.streamId = parseStreamId(streamId)
+      field = 'messageId.streamPartition'
+      this.streamPartition = parsePartition(streamPartition)
+      field = 'messageId.publisherId'
+      this.publisherId = parseEthereumAddress(publisherId)
+    } catch (err) {
+      const reason = err instanceof ProtocolError ? err.message : String(err)
+      throw new ProtocolError('INVALID_MESSAGE', `${field}: ${reason}`, { field, cause: err })
+    }
     validateTimestamp(timestamp, 'messageId.timestamp')
     validateSequenceNumber(sequenceNumber, 'messageId.sequenceNumber')
     this.timestamp = timestamp
     this.sequenceNumber = sequenceNumber
-    this.publisherId = parseField('messageId.publisherId', () => parseEthereumAddress(publisherId))
     if (typeof messageChainId !== 'string' || !MESSAGE_CHAIN_ID_PATTERN.test(messageChainId)) {
       throw new ProtocolError(
         'INVALID_MESSAGE',
@@ -61,15 +71,5 @@ export class MessageId {
 
   toString(): string {
     return `${this.streamPartId}/${this.timestamp}/${this.sequenceNumber}/${this.publisherId}/${this.messageChainId}`
-  }
-}
-
-/** Re-throws a lower-level ProtocolError as INVALID_MESSAGE naming the field, keeping the cause. */
-function parseField<T>(field: string, parse: () => T): T {
-  try {
-    return parse()
-  } catch (err) {
-    const reason = err instanceof ProtocolError ? err.message : String(err)
-    throw new ProtocolError('INVALID_MESSAGE', `${field}: ${reason}`, { field, cause: err })
   }
 }

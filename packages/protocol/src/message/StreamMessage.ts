@@ -85,7 +85,12 @@ export class StreamMessage {
       if (!(this.prevMsgRef instanceof MessageRef)) {
         throw invalid('prevMsgRef', 'must be a MessageRef')
       }
-      if (this.prevMsgRef.compareTo(this.messageId.toMessageRef()) >= 0) {
+      const { timestamp, sequenceNumber } = this.messageId
+      const previous = this.prevMsgRef
+      if (
+        previous.timestamp > timestamp ||
+        (previous.timestamp === timestamp && previous.sequenceNumber >= sequenceNumber)
+      ) {
         throw invalid(
           'prevMsgRef',
           `${this.prevMsgRef.toString()} must come before the message's own ref ${this.messageId
@@ -122,7 +127,11 @@ export class StreamMessage {
       throw invalid('content', 'must be a Uint8Array')
     }
     this.content = fields.content
-    this.signatureType = checkEnum(SignatureType, fields.signatureType ?? SignatureType.Secp256k1Eip191, 'signatureType')
+    this.signatureType = checkEnum(
+      SignatureType,
+      fields.signatureType ?? SignatureType.Secp256k1Eip191,
+      'signatureType',
+    )
     this.signature = checkSignatureFormat(fields.signature)
   }
 

@@ -24,7 +24,13 @@ import {
 
 interface Secp256k1Binding {
   ecdsaSign(message32: Uint8Array, privateKey: Uint8Array): { signature: Uint8Array; recid: number }
-  ecdsaRecover(signature64: Uint8Array, recid: number, message32: Uint8Array, compressed: boolean): Uint8Array
+  ecdsaRecover(
+    signature64: Uint8Array,
+    recid: number,
+    message32: Uint8Array,
+    compressed: boolean,
+    output: Uint8Array,
+  ): Uint8Array
 }
 
 // The package's main entry silently falls back to pure-JS `elliptic` when the
@@ -54,12 +60,21 @@ export function createNativeSigner(privateKey: PrivateKeyHex | Uint8Array): Mess
   }
 }
 
+// Reused for every recovery: verification is synchronous, so no two calls overlap.
+const recoveredPublicKey = new Uint8Array(65)
+
 /** Signature recovery through libsecp256k1: ~25× the pure-JS rate. */
 export const nativeSignatureVerifier: SignatureVerifier = {
   recoverPersonalMessageSigner(payload: Uint8Array, signature: Uint8Array): EthereumAddress | undefined {
     try {
-      const publicKey = binding.ecdsaRecover(signature.subarray(0, 64), signature[64]! - 27, hashPersonalMessage(payload), false)
-      return addressFromPublicKey(publicKey)
+      binding.ecdsaRecover(
+        signature.subarray(0, 64),
+        signature[64]! - 27,
+        hashPersonalMessage(payload),
+        false,
+        recoveredPublicKey,
+      )
+      return addressFromPublicKey(recoveredPublicKey)
     } catch {
       return undefined
     }

@@ -1,5 +1,4 @@
-import { keccak_256 } from '@noble/hashes/sha3.js'
-import { addressToBytes } from '../identity/address.js'
+import { keccak256 } from '../crypto/keccak.js'
 import type { StreamMessage } from '../message/StreamMessage.js'
 
 const textEncoder = new TextEncoder()
@@ -14,60 +13,53 @@ const TWO_POW_32 = 2 ** 32
  * Protobuf bytes are not signed because protobuf encoding is not canonical.
  */
 export function createSignaturePayload(message: StreamMessage): Uint8Array {
+  // Every string field is validated ASCII, so characters are bytes: writing
+  // char codes directly avoids an encoder allocation per field.
   const id = message.messageId
-  const streamId = textEncoder.encode(id.streamId)
-  const chainId = textEncoder.encode(id.messageChainId)
-  const groupKeyId = textEncoder.encode(message.groupKeyId ?? '')
+  const groupKeyId = message.groupKeyId ?? ''
   const newKey = message.newGroupKey
-  const newKeyId = newKey === undefined ? undefined : textEncoder.encode(newKey.id)
   const length =
     PAYLOAD_TAG.length +
-    2 + streamId.length +
-    1 + 8 + 4 + 20 +
-    1 + chainId.length +
-    1 + (message.prevMsgRef === undefined ? 0 : 12) +
+    (2 + id.streamId.length) +
+    (1 + 8 + 4 + 20) +
+    (1 + id.messageChainId.length) +
+    (1 + (message.prevMsgRef === undefined ? 0 : 12)) +
     3 +
-    1 + groupKeyId.length +
-    1 + (newKey === undefined ? 0 : 1 + newKeyId!.length + 4 + newKey.data.length) +
-    4 + message.content.length +
+    (1 + groupKeyId.length) +
+    (1 + (newKey === undefined ? 0 : 1 + newKey.id.length + 4 + newKey.data.length)) +
+    (4 + message.content.length) +
     1
   const out = new Uint8Array(length)
   const view = new DataView(out.buffer)
-  let at = 0
-  out.set(PAYLOAD_TAG, at)
-  at += PAYLOAD_TAG.length
-  view.setUint16(at, streamId.length)
-  out.set(streamId, at + 2)
-  at += 2 + streamId.length
-  view.setUint8(at, id.streamPartition)
+  out.set(PAYLOAD_TAG, 0)
+  let at = PAYLOAD_TAG.length
+  view.setUint16(at, id.streamId.length)
+  at = writeAscii(out, at + 2, id.streamId)
+  out[at] = id.streamPartition
   at = writeUint64(view, at + 1, id.timestamp)
   view.setUint32(at, id.sequenceNumber)
-  out.set(addressToBytes(id.publisherId), at + 4)
-  at += 24
-  view.setUint8(at, chainId.length)
-  out.set(chainId, at + 1)
-  at += 1 + chainId.length
+  at = writeHex(out, at + 4, id.publisherId, 2)
+  out[at] = id.messageChainId.length
+  at = writeAscii(out, at + 1, id.messageChainId)
   if (message.prevMsgRef === undefined) {
-    view.setUint8(at++, 0)
+    out[at++] = 0
   } else {
-    view.setUint8(at, 1)
+    out[at] = 1
     at = writeUint64(view, at + 1, message.prevMsgRef.timestamp)
     view.setUint32(at, message.prevMsgRef.sequenceNumber)
     at += 4
   }
-  view.setUint8(at++, message.messageType)
-  view.setUint8(at++, message.contentType)
-  view.setUint8(at++, message.encryptionType)
-  view.setUint8(at, groupKeyId.length)
-  out.set(groupKeyId, at + 1)
-  at += 1 + groupKeyId.length
+  out[at++] = message.messageType
+  out[at++] = message.contentType
+  out[at++] = message.encryptionType
+  out[at] = groupKeyId.length
+  at = writeAscii(out, at + 1, groupKeyId)
   if (newKey === undefined) {
-    view.setUint8(at++, 0)
+    out[at++] = 0
   } else {
-    view.setUint8(at, 1)
-    view.setUint8(at + 1, newKeyId!.length)
-    out.set(newKeyId!, at + 2)
-    at += 2 + newKeyId!.length
+    out[at] = 1
+    out[at + 1] = newKey.id.length
+    at = writeAscii(out, at + 2, newKey.id)
     view.setUint32(at, newKey.data.length)
     out.set(newKey.data, at + 4)
     at += 4 + newKey.data.length
@@ -75,8 +67,26 @@ export function createSignaturePayload(message: StreamMessage): Uint8Array {
   view.setUint32(at, message.content.length)
   out.set(message.content, at + 4)
   at += 4 + message.content.length
-  view.setUint8(at, message.signatureType)
+  out[at] = message.signatureType
   return out
+}
+
+function writeAscii(out: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i)
+  return at + text.length
+}
+
+/** Writes lowercase hex digits from `text[from..]` as bytes until `out` position `at + 20`. */
+function writeHex(out: Uint8Array, at: number, text: string, from: number): number {
+  for (let i = 0; i < 20; i++) {
+    out[at + i] = (hexValue(text.charCodeAt(from + 2 * i)) << 4) | hexValue(text.charCodeAt(from + 2 * i + 1))
+  }
+  return at + 20
+}
+
+function hexValue(charCode: number): number {
+  // '0'..'9' → 0..9, 'a'..'f' → 10..15 (addresses are normalized lowercase).
+  return charCode <= 57 ? charCode - 48 : charCode - 87
 }
 
 function writeUint64(view: DataView, at: number, value: number): number {
@@ -91,10 +101,5 @@ function writeUint64(view: DataView, at: number, value: number): number {
  * Wallets, ethers' `hashMessage` and viem's `hashMessage` compute the same.
  */
 export function hashPersonalMessage(payload: Uint8Array): Uint8Array {
-  return keccak_256
-    .create()
-    .update(EIP191_PREFIX)
-    .update(textEncoder.encode(String(payload.length)))
-    .update(payload)
-    .digest()
+  return keccak256(EIP191_PREFIX, textEncoder.encode(String(payload.length)), payload)
 }

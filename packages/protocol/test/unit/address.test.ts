@@ -41,11 +41,23 @@ describe('Ethereum addresses', () => {
 
   it('rejects mixed case with a wrong checksum and suggests the right one', () => {
     const wrong = '0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed'
-    assertProtocolError(() => parseEthereumAddress(wrong), 'INVALID_ADDRESS', /did you mean 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed/)
+    assertProtocolError(
+      () => parseEthereumAddress(wrong),
+      'INVALID_ADDRESS',
+      /did you mean 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed/,
+    )
   })
 
   it('rejects wrong lengths, missing prefix, non-hex and non-strings', () => {
-    for (const bad of ['', '0x', '0x123', CHECKSUMMED[0]!.slice(2), '0x' + 'g'.repeat(40), '0x' + 'a'.repeat(41), ' 0x' + 'a'.repeat(40)]) {
+    for (const bad of [
+      '',
+      '0x',
+      '0x123',
+      CHECKSUMMED[0]!.slice(2),
+      '0x' + 'g'.repeat(40),
+      '0x' + 'a'.repeat(41),
+      ' 0x' + 'a'.repeat(40),
+    ]) {
       assertProtocolError(() => parseEthereumAddress(bad), 'INVALID_ADDRESS')
       assert.equal(isEthereumAddress(bad), false)
     }

@@ -47,7 +47,12 @@ const streamMessage = fc
     hasPrev: fc.boolean(),
     messageType: fc.constantFrom(MessageType.Data, MessageType.GroupKeyRequest, MessageType.GroupKeyResponse),
     contentType: fc.constantFrom(ContentType.Json, ContentType.Binary),
-    encryption: fc.option(fc.record({ groupKeyId, newGroupKey: fc.option(fc.record({ id: groupKeyId, data: fc.uint8Array({ minLength: 1, maxLength: 64 }) })) })),
+    encryption: fc.option(
+      fc.record({
+        groupKeyId,
+        newGroupKey: fc.option(fc.record({ id: groupKeyId, data: fc.uint8Array({ minLength: 1, maxLength: 64 }) })),
+      }),
+    ),
     content: fc.uint8Array({ maxLength: 512 }),
     signature,
   })
@@ -79,10 +84,22 @@ function decodeOrProtocolError(bytes: Uint8Array): StreamMessage | undefined {
 
 const mutation = (base: Uint8Array) =>
   fc.oneof(
-    fc.record({ kind: fc.constant('flip' as const), at: fc.nat(base.length - 1), bits: fc.integer({ min: 1, max: 255 }) }),
+    fc.record({
+      kind: fc.constant('flip' as const),
+      at: fc.nat(base.length - 1),
+      bits: fc.integer({ min: 1, max: 255 }),
+    }),
     fc.record({ kind: fc.constant('truncate' as const), at: fc.nat(base.length - 1) }),
-    fc.record({ kind: fc.constant('insert' as const), at: fc.nat(base.length), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
-    fc.record({ kind: fc.constant('delete' as const), at: fc.nat(base.length - 1), count: fc.integer({ min: 1, max: 8 }) }),
+    fc.record({
+      kind: fc.constant('insert' as const),
+      at: fc.nat(base.length),
+      bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
+    }),
+    fc.record({
+      kind: fc.constant('delete' as const),
+      at: fc.nat(base.length - 1),
+      count: fc.integer({ min: 1, max: 8 }),
+    }),
   )
 
 type Mutation =

@@ -101,31 +101,160 @@ describe('StreamMessage codec', () => {
   })
 
   it('applies a 1 MiB limit by default', async () => {
-    const huge = await createTestMessage({ contentType: ContentType.Binary, content: new Uint8Array(DEFAULT_MAX_MESSAGE_SIZE) })
+    const huge = await createTestMessage({
+      contentType: ContentType.Binary,
+      content: new Uint8Array(DEFAULT_MAX_MESSAGE_SIZE),
+    })
     assertProtocolError(() => encodeStreamMessage(huge), 'MESSAGE_TOO_LARGE')
     assertProtocolError(() => decodeStreamMessage(new Uint8Array(DEFAULT_MAX_MESSAGE_SIZE + 1)), 'MESSAGE_TOO_LARGE')
   })
 
   describe('names the invalid field in decoded messages', () => {
     const cases: Array<[string, (init: RawInit) => void, string, RegExp]> = [
-      ['missing message id', (m) => { m.messageId = undefined }, 'INVALID_MESSAGE', /messageId is missing/],
-      ['bad stream id', (m) => { m.messageId!.streamId = 'not-a-stream' }, 'INVALID_MESSAGE', /messageId\.streamId/],
-      ['partition 100', (m) => { m.messageId!.streamPartition = 100 }, 'INVALID_MESSAGE', /messageId\.streamPartition/],
-      ['timestamp beyond 2^53', (m) => { m.messageId!.timestamp = 2n ** 60n }, 'INVALID_MESSAGE', /messageId\.timestamp/],
-      ['19-byte publisher', (m) => { m.messageId!.publisherId = new Uint8Array(19) }, 'INVALID_MESSAGE', /publisherId must be 20 bytes/],
-      ['empty chain id', (m) => { m.messageId!.messageChainId = '' }, 'INVALID_MESSAGE', /messageChainId/],
-      ['chain id with spaces', (m) => { m.messageId!.messageChainId = 'a b' }, 'INVALID_MESSAGE', /messageChainId/],
-      ['unspecified message type', (m) => { m.messageType = 0 }, 'INVALID_MESSAGE', /messageType/],
-      ['unknown content type', (m) => { m.contentType = 9 }, 'INVALID_MESSAGE', /contentType/],
-      ['unknown encryption type', (m) => { m.encryptionType = 7 }, 'INVALID_MESSAGE', /encryptionType/],
-      ['AES without group key id', (m) => { m.encryptionType = EncryptionType.Aes }, 'INVALID_MESSAGE', /groupKeyId is required/],
-      ['group key id on plaintext', (m) => { m.groupKeyId = 'k1' }, 'INVALID_MESSAGE', /groupKeyId must be empty/],
-      ['new group key on plaintext', (m) => { m.newGroupKey = { id: 'k', data: new Uint8Array(1) } }, 'INVALID_MESSAGE', /newGroupKey/],
-      ['previous ref after own ref', (m) => { m.previousRef = { timestamp: 2n ** 50n, sequenceNumber: 0 } }, 'INVALID_MESSAGE', /prevMsgRef/],
-      ['unknown signature type', (m) => { m.signatureType = 5 }, 'INVALID_MESSAGE', /signatureType/],
-      ['64-byte signature', (m) => { m.signature = new Uint8Array(64) }, 'INVALID_SIGNATURE_FORMAT', /65 bytes/],
-      ['recovery byte 29', (m) => { (m.signature as Uint8Array)[64] = 29 }, 'INVALID_SIGNATURE_FORMAT', /27 or 28/],
-      ['high s', (m) => { (m.signature as Uint8Array).fill(0xff, 32, 64) }, 'INVALID_SIGNATURE_FORMAT', /low s/],
+      [
+        'missing message id',
+        (m) => {
+          m.messageId = undefined
+        },
+        'INVALID_MESSAGE',
+        /messageId is missing/,
+      ],
+      [
+        'bad stream id',
+        (m) => {
+          m.messageId!.streamId = 'not-a-stream'
+        },
+        'INVALID_MESSAGE',
+        /messageId\.streamId/,
+      ],
+      [
+        'partition 100',
+        (m) => {
+          m.messageId!.streamPartition = 100
+        },
+        'INVALID_MESSAGE',
+        /messageId\.streamPartition/,
+      ],
+      [
+        'timestamp beyond 2^53',
+        (m) => {
+          m.messageId!.timestamp = 2n ** 60n
+        },
+        'INVALID_MESSAGE',
+        /messageId\.timestamp/,
+      ],
+      [
+        '19-byte publisher',
+        (m) => {
+          m.messageId!.publisherId = new Uint8Array(19)
+        },
+        'INVALID_MESSAGE',
+        /publisherId must be 20 bytes/,
+      ],
+      [
+        'empty chain id',
+        (m) => {
+          m.messageId!.messageChainId = ''
+        },
+        'INVALID_MESSAGE',
+        /messageChainId/,
+      ],
+      [
+        'chain id with spaces',
+        (m) => {
+          m.messageId!.messageChainId = 'a b'
+        },
+        'INVALID_MESSAGE',
+        /messageChainId/,
+      ],
+      [
+        'unspecified message type',
+        (m) => {
+          m.messageType = 0
+        },
+        'INVALID_MESSAGE',
+        /messageType/,
+      ],
+      [
+        'unknown content type',
+        (m) => {
+          m.contentType = 9 as number
+        },
+        'INVALID_MESSAGE',
+        /contentType/,
+      ],
+      [
+        'unknown encryption type',
+        (m) => {
+          m.encryptionType = 7 as number
+        },
+        'INVALID_MESSAGE',
+        /encryptionType/,
+      ],
+      [
+        'AES without group key id',
+        (m) => {
+          m.encryptionType = EncryptionType.Aes as number
+        },
+        'INVALID_MESSAGE',
+        /groupKeyId is required/,
+      ],
+      [
+        'group key id on plaintext',
+        (m) => {
+          m.groupKeyId = 'k1'
+        },
+        'INVALID_MESSAGE',
+        /groupKeyId must be empty/,
+      ],
+      [
+        'new group key on plaintext',
+        (m) => {
+          m.newGroupKey = { id: 'k', data: new Uint8Array(1) }
+        },
+        'INVALID_MESSAGE',
+        /newGroupKey/,
+      ],
+      [
+        'previous ref after own ref',
+        (m) => {
+          m.previousRef = { timestamp: 2n ** 50n, sequenceNumber: 0 }
+        },
+        'INVALID_MESSAGE',
+        /prevMsgRef/,
+      ],
+      [
+        'unknown signature type',
+        (m) => {
+          m.signatureType = 5 as never
+        },
+        'INVALID_MESSAGE',
+        /signatureType/,
+      ],
+      [
+        '64-byte signature',
+        (m) => {
+          m.signature = new Uint8Array(64)
+        },
+        'INVALID_SIGNATURE_FORMAT',
+        /65 bytes/,
+      ],
+      [
+        'recovery byte 29',
+        (m) => {
+          ;(m.signature as Uint8Array)[64] = 29
+        },
+        'INVALID_SIGNATURE_FORMAT',
+        /27 or 28/,
+      ],
+      [
+        'high s',
+        (m) => {
+          ;(m.signature as Uint8Array).fill(0xff, 32, 64)
+        },
+        'INVALID_SIGNATURE_FORMAT',
+        /low s/,
+      ],
     ]
     for (const [name, change, code, pattern] of cases) {
       it(name, async () => {

@@ -53,7 +53,10 @@ describe('signatures are Ethereum personal_sign (EIP-191)', () => {
         const payload = createSignaturePayload(message)
         const signatureHex = toHex(message.signature)
         assert.equal(ethersVerifyMessage(payload, signatureHex).toLowerCase(), signer.address)
-        assert.equal((await recoverMessageAddress({ message: { raw: payload }, signature: signatureHex })).toLowerCase(), signer.address)
+        assert.equal(
+          (await recoverMessageAddress({ message: { raw: payload }, signature: signatureHex })).toLowerCase(),
+          signer.address,
+        )
       })
 
       it('produces the same bytes as ethers for the same key and payload', async () => {
@@ -64,20 +67,27 @@ describe('signatures are Ethereum personal_sign (EIP-191)', () => {
 
       it('verifies signatures made by ethers', async () => {
         const wallet = Wallet.createRandom()
-        const unsigned = await createTestMessage({ messageId: messageIdFor({ address: wallet.address.toLowerCase() }) }, {
-          address: wallet.address.toLowerCase() as MessageSigner['address'],
-          signPersonalMessage: async (payload) => hexToBytes(await wallet.signMessage(payload)),
-        })
+        const unsigned = await createTestMessage(
+          { messageId: messageIdFor({ address: wallet.address.toLowerCase() }) },
+          {
+            address: wallet.address.toLowerCase() as MessageSigner['address'],
+            signPersonalMessage: async (payload) => hexToBytes(await wallet.signMessage(payload)),
+          },
+        )
         assert.ok(verifyStreamMessage(unsigned, verifier))
       })
 
       it('verifies signatures made by viem', async () => {
         const account = privateKeyToAccount(generatePrivateKey() as Hex)
         const address = account.address.toLowerCase() as MessageSigner['address']
-        const message = await createTestMessage({ messageId: messageIdFor({ address }) }, {
-          address,
-          signPersonalMessage: async (payload) => hexToBytes(await account.signMessage({ message: { raw: payload } })),
-        })
+        const message = await createTestMessage(
+          { messageId: messageIdFor({ address }) },
+          {
+            address,
+            signPersonalMessage: async (payload) =>
+              hexToBytes(await account.signMessage({ message: { raw: payload } })),
+          },
+        )
         assert.ok(verifyStreamMessage(message, verifier))
       })
 
@@ -91,17 +101,24 @@ describe('signatures are Ethereum personal_sign (EIP-191)', () => {
         assert.ok(verifyStreamMessage(original, verifier))
         for (const [field, tampered] of tamperedCopies(original)) {
           assert.equal(verifyStreamMessage(tampered, verifier), false, `changing ${field} went unnoticed`)
-          assertProtocolError(() => assertValidSignature(tampered, verifier), 'SIGNATURE_VERIFICATION_FAILED', /not signed by its publisher/)
+          assertProtocolError(
+            () => assertValidSignature(tampered, verifier),
+            'SIGNATURE_VERIFICATION_FAILED',
+            /not signed by its publisher/,
+          )
         }
       })
 
       it('rejects a signature by someone other than the publisher', async () => {
         const impostor = createSigner(generatePrivateKey())
         const genuine = await createTestMessage()
-        const forged = await createTestMessage({ messageId: genuine.messageId }, {
-          address: testSigner.address,
-          signPersonalMessage: (payload) => impostor.signPersonalMessage(payload),
-        })
+        const forged = await createTestMessage(
+          { messageId: genuine.messageId },
+          {
+            address: testSigner.address,
+            signPersonalMessage: (payload) => impostor.signPersonalMessage(payload),
+          },
+        )
         assert.equal(verifyStreamMessage(forged, verifier), false)
       })
     })
@@ -133,21 +150,28 @@ describe('signatures are Ethereum personal_sign (EIP-191)', () => {
 })
 
 function messageIdFor(signer: { address: string }): MessageId {
-  return new MessageId(toStreamId(signer.address as MessageSigner['address'], '/s'), 0, 1_700_000_000_000, 0, signer.address, 'c')
+  return new MessageId(
+    toStreamId(signer.address as MessageSigner['address'], '/s'),
+    0,
+    1_700_000_000_000,
+    0,
+    signer.address,
+    'c',
+  )
 }
 
 /** One copy of the message per signed field, with that field changed and the signature kept. */
 function tamperedCopies(message: StreamMessage): Array<[string, StreamMessage]> {
   const id = message.messageId
-  const withId = (changes: Partial<Record<keyof MessageId, string | number>>): MessageId => {
+  const withId = (changes: Partial<Record<string, string | number>>): MessageId => {
     const merged = { ...id, ...changes }
     return new MessageId(
-      merged.streamId as string,
-      merged.streamPartition as number,
-      merged.timestamp as number,
-      merged.sequenceNumber as number,
-      merged.publisherId as string,
-      merged.messageChainId as string,
+      merged.streamId,
+      merged.streamPartition,
+      merged.timestamp,
+      merged.sequenceNumber,
+      merged.publisherId,
+      merged.messageChainId,
     )
   }
   const copy = (changes: Partial<StreamMessageFields>): StreamMessage => new StreamMessage({ ...message, ...changes })
@@ -170,6 +194,14 @@ function tamperedCopies(message: StreamMessage): Array<[string, StreamMessage]> 
     ['newGroupKey removed', copy({ newGroupKey: undefined })],
     ['content', copy({ content: flipped })],
     ['content truncated', copy({ content: message.content.subarray(1) })],
-    ['encryptionType', new StreamMessage({ ...message, encryptionType: EncryptionType.None, groupKeyId: undefined, newGroupKey: undefined })],
+    [
+      'encryptionType',
+      new StreamMessage({
+        ...message,
+        encryptionType: EncryptionType.None,
+        groupKeyId: undefined,
+        newGroupKey: undefined,
+      }),
+    ],
   ]
 }

@@ -79,7 +79,15 @@ describe('partitions and stream part ids', () => {
   })
 
   it('rejects malformed stream part ids', () => {
-    for (const bad of [`${owner}/a`, `${owner}/a#`, `${owner}/a#100`, `${owner}/a#01`, `${owner}/a#-1`, `${owner}#1`, '#1']) {
+    for (const bad of [
+      `${owner}/a`,
+      `${owner}/a#`,
+      `${owner}/a#100`,
+      `${owner}/a#01`,
+      `${owner}/a#-1`,
+      `${owner}#1`,
+      '#1',
+    ]) {
       assertProtocolError(() => parseStreamPartId(bad), 'INVALID_STREAM_PART_ID')
     }
   })

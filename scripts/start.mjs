@@ -1,0 +1,12 @@
+// `npm start`. Until the node daemon and CLI land (issue 6) there is no
+// network to start; say so plainly and point at what does exist.
+console.log(`Runnel ${process.env.npm_package_version ?? ''}
+
+The local network (embedded chain, tracker, nodes, storage) is not built yet;
+\`npm start\` will start it once the node daemon and CLI land.
+
+What works today:
+  npm test        run every package's tests
+  npm run bench   protocol benchmarks (encode, decode, sign, verify)
+  packages/protocol  ids, messages, wire codec and signatures — see docs/protocol.md
+`)
