@@ -1,0 +1,704 @@
+import {
+  ProtocolError,
+  decodeStreamMessage,
+  encodeStreamMessage,
+  parseStreamPartId,
+  verifyStreamMessage,
+  type MessageSigner,
+  type SignatureVerifier,
+  type StreamMessage,
+  type StreamPartId,
+} from '@runnel/protocol'
+import { ConnectionManager } from './connection/ConnectionManager.js'
+import {
+  DEFAULT_PEER_CONNECTION_OPTIONS,
+  type CloseCause,
+  type PeerConnection,
+  type PeerConnectionOptions,
+} from './connection/PeerConnection.js'
+import { NetworkError } from './errors.js'
+import type { ControlMessage } from './generated/runnel/network/v1/network_pb.js'
+import { descriptorFromProto, type NodeDescriptor, type NodeId } from './identity.js'
+import { MessageQueue } from './overlay/MessageQueue.js'
+import { StreamPartOverlay } from './overlay/StreamPartOverlay.js'
+import { TrackerClient } from './tracker/TrackerClient.js'
+import type { Transport } from './transport/Transport.js'
+import { NETWORK_PROTOCOL_VERSION, encodeDataFrame } from './wire/frames.js'
+
+/** Collaborators of a node. */
+export interface NetworkNodeComponents {
+  readonly transport: Transport
+  /** The node's key: its id is the key's address. */
+  readonly signer: MessageSigner
+  /** Checks handshakes and, when enabled, every relayed message's signature. */
+  readonly verifier: SignatureVerifier
+  readonly now?: () => number
+}
+
+/** Settings of a node; every one has a default. */
+export interface NetworkNodeOptions {
+  /** 'full' relays; 'light' uses proxies and never relays. Default 'full'. */
+  readonly kind?: 'full' | 'light'
+  /** Tracker addresses; a stream part's tracker is chosen by hashing its id over this list. */
+  readonly trackers: readonly string[]
+  /** Neighbours a full node aims for per stream part. Default 4. */
+  readonly targetDegree?: number
+  /** Most neighbours a full node accepts per stream part. Default 8, at most 32. */
+  readonly maxDegree?: number
+  /** Verify every received message's signature and drop invalid ones. Default true. */
+  readonly verifySignatures?: boolean
+  /** Full nodes: serve light nodes as a proxy. Default true. */
+  readonly acceptProxies?: boolean
+  /** Full nodes: most light nodes served per stream part. Default 64. */
+  readonly maxProxyClients?: number
+  /** Light nodes: how many full nodes to use as proxies per stream part. Default 2. */
+  readonly proxyCount?: number
+  /** Messages that reached fewer than `targetDegree` peers are re-offered to peers joining within this window. Default 10 s. */
+  readonly propagationWindowMs?: number
+  /** Most messages kept for that, per stream part. Default 256. */
+  readonly propagationBufferSize?: number
+  /** Largest accepted StreamMessage, in bytes. Default 1 MiB. */
+  readonly maxMessageSize?: number
+  /** A neighbour or proxy request unanswered for this long is abandoned. Default 5 s. */
+  readonly requestTimeoutMs?: number
+  /** How often a node short of neighbours asks its tracker again. Default 2 s. */
+  readonly statusRetryMs?: number
+  readonly peer?: Partial<PeerConnectionOptions>
+}
+
+/** Counters since start; cheap to read. */
+export interface NetworkNodeMetrics {
+  /** Data frames received, duplicates and invalid ones included. */
+  messagesIn: number
+  /** Data frames sent. */
+  messagesOut: number
+  bytesIn: number
+  bytesOut: number
+  /** Messages received again after the first copy. */
+  duplicates: number
+  /** Data frames whose message failed to decode or validate (the sender is disconnected). */
+  invalidMessages: number
+  /** Messages dropped because their signature didn't verify. */
+  invalidSignatures: number
+  /** Messages from peers that aren't neighbours in that stream part, or for stream parts not joined. */
+  unexpectedMessages: number
+  /** Frames not sent because a peer's send buffer was full. */
+  dropped: number
+  /** Messages handed to local listeners. */
+  delivered: number
+  /** Closed connections by cause: 'malformed-frame', 'frame-too-large', 'flooding', … */
+  disconnects: Partial<Record<CloseCause, number>>
+  /** Neighbours (full) or proxies (light) per stream part. */
+  neighborCounts: Record<string, number>
+}
+
+export interface JoinOptions {
+  /** Resolve only once this many neighbours (or proxies, on a light node) are connected. Default 0. */
+  readonly minNeighbors?: number
+  readonly signal?: AbortSignal
+}
+
+const MAX_DEGREE_LIMIT = 32
+
+type ResolvedOptions = Required<Omit<NetworkNodeOptions, 'peer'>> & { peer: PeerConnectionOptions }
+
+/**
+ * A node of the Runnel network: joins stream parts' overlays, relays their
+ * messages, and hands them to local listeners.
+ *
+ * @example
+ * ```ts
+ * const node = new NetworkNode(
+ *   { transport: new WebSocketTransport({ port: 0 }), signer: createNativeSigner(key), verifier: nativeSignatureVerifier },
+ *   { trackers: ['ws://127.0.0.1:30300'] },
+ * )
+ * await node.start()
+ * await node.join(streamPartId, { minNeighbors: 1 })
+ * node.addMessageListener(streamPartId, (message) => console.log(message.messageId.toString()))
+ * node.broadcast(message)
+ * ```
+ */
+export class NetworkNode {
+  private readonly options: ResolvedOptions
+  private readonly connections: ConnectionManager
+  private readonly trackers: TrackerClient
+  private readonly overlays = new Map<StreamPartId, StreamPartOverlay>()
+  private readonly statusTimers = new Map<StreamPartId, ReturnType<typeof setTimeout>>()
+  private readonly now: () => number
+  private retryTimer: ReturnType<typeof setInterval> | undefined
+  private state: 'new' | 'started' | 'stopped' = 'new'
+  private readonly counters = {
+    messagesIn: 0,
+    messagesOut: 0,
+    duplicates: 0,
+    invalidMessages: 0,
+    invalidSignatures: 0,
+    unexpectedMessages: 0,
+    delivered: 0,
+  }
+
+  constructor(
+    private readonly components: NetworkNodeComponents,
+    options: NetworkNodeOptions,
+  ) {
+    this.options = resolveOptions(options)
+    this.now = components.now ?? Date.now
+    this.connections = new ConnectionManager(
+      {
+        transport: components.transport,
+        signer: components.signer,
+        verifier: components.verifier,
+        now: this.now,
+        events: {
+          onPeerReady: () => undefined,
+          onControl: (peer, message) => this.handleControl(peer, message),
+          onData: (peer, frame, message) => this.handleData(peer, frame, message),
+          onPeerClosed: (peer) => this.handlePeerClosed(peer),
+        },
+      },
+      this.options.peer,
+    )
+    this.trackers = new TrackerClient(options.trackers, this.connections, components.signer, () => {
+      // A failed report is retried by the status timer; nothing to do here.
+    })
+  }
+
+  get nodeId(): NodeId {
+    return this.components.signer.address
+  }
+
+  get kind(): 'full' | 'light' {
+    return this.options.kind
+  }
+
+  /** The node's descriptor (addresses are known once started). */
+  get descriptor(): NodeDescriptor {
+    return this.connections.localDescriptor
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new NetworkError('INVALID_STATE', `node is ${this.state}`)
+    this.state = 'started'
+    await this.connections.start((addresses) => ({
+      nodeId: this.nodeId,
+      kind: this.options.kind,
+      addresses: this.options.kind === 'light' ? [] : addresses,
+      protocolVersion: NETWORK_PROTOCOL_VERSION,
+    }))
+    this.retryTimer = setInterval(() => this.retryUnderconnected(), this.options.statusRetryMs)
+    unref(this.retryTimer)
+  }
+
+  /** Leaves every stream part, says goodbye to every peer and stops the transport. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return
+    this.state = 'stopped'
+    clearInterval(this.retryTimer)
+    for (const timer of this.statusTimers.values()) clearTimeout(timer)
+    this.statusTimers.clear()
+    for (const overlay of this.overlays.values()) {
+      for (const waiter of overlay.neighborWaiters) waiter.resolve()
+      for (const listener of overlay.listeners) overlay.listeners.delete(listener)
+    }
+    this.overlays.clear()
+    await this.connections.stop()
+  }
+
+  /**
+   * Joins a stream part's overlay (idempotent). Resolves at once, or when
+   * `minNeighbors` neighbours are connected.
+   *
+   * @throws {@link NetworkError} `TIMEOUT`/`ABORTED` when the signal fires first
+   */
+  async join(streamPartId: StreamPartId, options: JoinOptions = {}): Promise<void> {
+    this.assertStarted()
+    parseStreamPartId(streamPartId)
+    let overlay = this.overlays.get(streamPartId)
+    if (overlay === undefined) {
+      overlay = new StreamPartOverlay(
+        streamPartId,
+        {
+          propagationWindowMs: this.options.propagationWindowMs,
+          propagationBufferSize: this.options.propagationBufferSize,
+          duplicateWindowSize: 10_000,
+        },
+        this.now,
+      )
+      this.overlays.set(streamPartId, overlay)
+      this.reportStatus(streamPartId)
+    }
+    const minNeighbors = options.minNeighbors ?? 0
+    if (this.connectedCount(overlay) >= minNeighbors) return
+    await new Promise<void>((resolve, reject) => {
+      const waiter = { count: minNeighbors, resolve: () => done(resolve) }
+      const signal = options.signal
+      const onAbort = (): void =>
+        done(() => {
+          overlay.neighborWaiters.delete(waiter)
+          const reason: unknown = signal?.reason
+          const timedOut = reason instanceof DOMException && reason.name === 'TimeoutError'
+          reject(
+            new NetworkError(
+              timedOut ? 'TIMEOUT' : 'ABORTED',
+              `joining ${streamPartId}: ${this.connectedCount(overlay)} of ${minNeighbors} neighbours connected`,
+            ),
+          )
+        })
+      const done = (finish: () => void): void => {
+        signal?.removeEventListener('abort', onAbort)
+        finish()
+      }
+      if (signal?.aborted === true) {
+        onAbort()
+        return
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      overlay.neighborWaiters.add(waiter)
+    })
+  }
+
+  /** Leaves a stream part: tells neighbours and the tracker, and drops its listeners. */
+  leave(streamPartId: StreamPartId): void {
+    const overlay = this.overlays.get(streamPartId)
+    if (overlay === undefined) return
+    this.overlays.delete(streamPartId)
+    clearTimeout(this.statusTimers.get(streamPartId))
+    this.statusTimers.delete(streamPartId)
+    for (const waiter of overlay.neighborWaiters) waiter.resolve()
+    const peers = [...overlay.neighbors, ...overlay.proxies, ...overlay.proxyClients]
+    for (const peerId of peers) {
+      this.connections.get(peerId)?.sendControl({ case: 'neighborLeave', value: { streamPartId } })
+    }
+    if (this.state === 'started') {
+      void this.trackers.report({ streamPartId, action: 'leave', neighborIds: [], wanted: 0 })
+    }
+    for (const peerId of peers) this.closeIfUnused(peerId)
+  }
+
+  /**
+   * Publishes a signed message to its stream part, joining it if needed. The
+   * message reaches local listeners too.
+   *
+   * @throws {@link ProtocolError} `MESSAGE_TOO_LARGE` when the encoded message exceeds `maxMessageSize`
+   */
+  broadcast(message: StreamMessage): void {
+    this.assertStarted()
+    const streamPartId = message.streamPartId
+    if (!this.overlays.has(streamPartId)) void this.join(streamPartId)
+    const overlay = this.overlays.get(streamPartId)!
+    const frame = encodeDataFrame(encodeStreamMessage(message, { maxMessageSize: this.options.maxMessageSize }))
+    const chainKey = `${message.publisherId}/${message.messageChainId}`
+    if (overlay.duplicates.isDuplicate(chainKey, message.timestamp, message.sequenceNumber)) {
+      this.counters.duplicates++
+      return
+    }
+    overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber)
+    this.deliverLocally(overlay, message)
+    this.propagate(overlay, frame, undefined)
+  }
+
+  /**
+   * Calls `listener` with every new message of a stream part (joined or not
+   * yet joined). Returns a function that removes the listener.
+   */
+  addMessageListener(streamPartId: StreamPartId, listener: (message: StreamMessage) => void): () => void {
+    this.assertStarted()
+    if (!this.overlays.has(streamPartId)) void this.join(streamPartId)
+    const overlay = this.overlays.get(streamPartId)!
+    overlay.listeners.add(listener)
+    return () => overlay.listeners.delete(listener)
+  }
+
+  /**
+   * The messages of a stream part as an async iterable. At most `bufferSize`
+   * unread messages are kept; older ones are dropped first (and counted in
+   * the iterator's `dropped`).
+   *
+   * @example
+   * ```ts
+   * for await (const message of node.messages(streamPartId, { signal })) handle(message)
+   * ```
+   */
+  messages(
+    streamPartId: StreamPartId,
+    options: { signal?: AbortSignal; bufferSize?: number } = {},
+  ): AsyncIterable<StreamMessage> & { readonly dropped: number } {
+    const queue = new MessageQueue<StreamMessage>(options.bufferSize ?? 10_000)
+    const remove = this.addMessageListener(streamPartId, (message) => queue.push(message))
+    queue.onClose(remove)
+    if (options.signal !== undefined) {
+      if (options.signal.aborted) queue.close()
+      options.signal.addEventListener('abort', () => queue.close(), { once: true })
+    }
+    return queue
+  }
+
+  /** Current neighbours (full) or proxies (light) in a stream part. */
+  getNeighbors(streamPartId: StreamPartId): NodeId[] {
+    const overlay = this.overlays.get(streamPartId)
+    if (overlay === undefined) return []
+    return this.options.kind === 'light' ? [...overlay.proxies] : [...overlay.neighbors]
+  }
+
+  getStreamParts(): StreamPartId[] {
+    return [...this.overlays.keys()]
+  }
+
+  getMetrics(): NetworkNodeMetrics {
+    const totals = this.connections.totals()
+    const neighborCounts: Record<string, number> = {}
+    for (const [streamPartId, overlay] of this.overlays) neighborCounts[streamPartId] = this.connectedCount(overlay)
+    return {
+      ...this.counters,
+      bytesIn: totals.bytesIn,
+      bytesOut: totals.bytesOut,
+      dropped: totals.framesDropped,
+      disconnects: totals.closes,
+      neighborCounts,
+    }
+  }
+
+  private connectedCount(overlay: StreamPartOverlay): number {
+    return this.options.kind === 'light' ? overlay.proxies.size : overlay.neighbors.size
+  }
+
+  private assertStarted(): void {
+    if (this.state !== 'started') {
+      throw new NetworkError('INVALID_STATE', this.state === 'new' ? 'call start() first' : 'node is stopped')
+    }
+  }
+
+  // ---- data path ----
+
+  private handleData(peer: PeerConnection, frame: Uint8Array, bytes: Uint8Array): void {
+    this.counters.messagesIn++
+    let message: StreamMessage
+    try {
+      message = decodeStreamMessage(bytes, { maxMessageSize: this.options.maxMessageSize })
+    } catch (err) {
+      this.counters.invalidMessages++
+      // A peer that relays undecodable bytes is broken or hostile either way.
+      peer.close('malformed-frame', err instanceof ProtocolError ? err.message : String(err))
+      return
+    }
+    const overlay = this.overlays.get(message.streamPartId)
+    const senderId = peer.peerId
+    if (overlay === undefined || !overlay.accepts(senderId)) {
+      this.counters.unexpectedMessages++
+      return
+    }
+    const chainKey = `${message.publisherId}/${message.messageChainId}`
+    if (overlay.duplicates.isDuplicate(chainKey, message.timestamp, message.sequenceNumber)) {
+      this.counters.duplicates++
+      return
+    }
+    // Verify before marking seen, so a forged copy can't shadow the genuine message.
+    if (this.options.verifySignatures && !verifyStreamMessage(message, this.components.verifier)) {
+      this.counters.invalidSignatures++
+      return
+    }
+    overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber)
+    this.deliverLocally(overlay, message)
+    if (this.options.kind === 'full' || overlay.proxyClients.size > 0) {
+      this.propagate(overlay, frame, senderId)
+    }
+  }
+
+  private deliverLocally(overlay: StreamPartOverlay, message: StreamMessage): void {
+    for (const listener of overlay.listeners) {
+      this.counters.delivered++
+      try {
+        listener(message)
+      } catch {
+        // A failing listener must not stop delivery to others or relaying.
+      }
+    }
+  }
+
+  private propagate(overlay: StreamPartOverlay, frame: Uint8Array, senderId: NodeId | undefined): void {
+    const light = this.options.kind === 'light'
+    const sentTo: NodeId[] = []
+    for (const peerId of overlay.recipients(senderId, light)) {
+      const connection = this.connections.get(peerId)
+      if (connection?.send(frame) === true) {
+        this.counters.messagesOut++
+        sentTo.push(peerId)
+      }
+    }
+    const wanted = light ? this.options.proxyCount : this.options.targetDegree
+    if (sentTo.length < wanted) {
+      if (senderId !== undefined) sentTo.push(senderId)
+      overlay.buffer.add(frame, sentTo)
+    }
+  }
+
+  private flushBuffer(overlay: StreamPartOverlay, peerId: NodeId): void {
+    const connection = this.connections.get(peerId)
+    if (connection === undefined) return
+    for (const frame of overlay.buffer.takeFor(peerId)) {
+      if (connection.send(frame)) this.counters.messagesOut++
+    }
+  }
+
+  // ---- control path ----
+
+  private handleControl(peer: PeerConnection, message: ControlMessage): void {
+    const body = message.body
+    switch (body.case) {
+      case 'trackerInstruction':
+        if (peer.peer.kind === 'tracker') this.handleInstruction(body.value.streamPartId, body.value.peers)
+        return
+      case 'neighborRequest':
+        this.handleNeighborRequest(peer, body.value.streamPartId)
+        return
+      case 'neighborResponse':
+        this.handleNeighborResponse(peer, body.value.streamPartId, body.value.accepted)
+        return
+      case 'neighborLeave':
+        this.handleNeighborLeave(peer, body.value.streamPartId)
+        return
+      case 'proxyRequest':
+        this.handleProxyRequest(peer, body.value.streamPartId)
+        return
+      case 'proxyResponse':
+        this.handleProxyResponse(peer, body.value.streamPartId, body.value.accepted)
+        return
+      default:
+        return
+    }
+  }
+
+  private handleInstruction(streamPartId: string, peers: Parameters<typeof descriptorFromProto>[0][]): void {
+    const overlay = this.overlays.get(streamPartId as StreamPartId)
+    if (overlay === undefined) return
+    const light = this.options.kind === 'light'
+    for (const proto of peers) {
+      let descriptor: NodeDescriptor
+      try {
+        descriptor = descriptorFromProto(proto)
+      } catch {
+        continue
+      }
+      if (descriptor.nodeId === this.nodeId || overlay.isConnectedTo(descriptor.nodeId)) continue
+      if (descriptor.kind !== 'full' || descriptor.addresses.length === 0) continue
+      const inFlight = light
+        ? overlay.proxies.size + overlay.pendingProxies.size
+        : overlay.neighbors.size + overlay.pendingNeighbors.size
+      if (inFlight >= (light ? this.options.proxyCount : this.options.maxDegree)) return
+      this.requestPeer(overlay, descriptor, light)
+    }
+  }
+
+  private requestPeer(overlay: StreamPartOverlay, descriptor: NodeDescriptor, light: boolean): void {
+    const pending = light ? overlay.pendingProxies : overlay.pendingNeighbors
+    const peerId = descriptor.nodeId
+    pending.add(peerId)
+    const abandon = (): void => {
+      if (pending.delete(peerId)) this.scheduleStatus(overlay.streamPartId)
+    }
+    const timeout = setTimeout(abandon, this.options.requestTimeoutMs)
+    unref(timeout)
+    this.connections.connect(descriptor.addresses[0]!, peerId, AbortSignal.timeout(this.options.requestTimeoutMs)).then(
+      (connection) => {
+        if (!pending.has(peerId) || connection.peerId !== peerId) {
+          abandon()
+          return
+        }
+        const streamPartId = overlay.streamPartId
+        connection.sendControl(
+          light
+            ? { case: 'proxyRequest', value: { streamPartId } }
+            : { case: 'neighborRequest', value: { streamPartId } },
+        )
+      },
+      () => {
+        clearTimeout(timeout)
+        abandon()
+      },
+    )
+  }
+
+  private handleNeighborRequest(peer: PeerConnection, streamPartId: string): void {
+    const overlay = this.overlays.get(streamPartId as StreamPartId)
+    const reason =
+      this.options.kind !== 'full'
+        ? 'light node'
+        : peer.peer.kind !== 'full'
+          ? 'only full nodes can be neighbours'
+          : overlay === undefined
+            ? 'not a member'
+            : overlay.neighbors.size >= this.options.maxDegree && !overlay.neighbors.has(peer.peerId)
+              ? 'full'
+              : ''
+    peer.sendControl({ case: 'neighborResponse', value: { streamPartId, accepted: reason === '', reason } })
+    if (reason !== '' || overlay === undefined) return
+    this.addNeighbor(overlay, peer.peerId)
+  }
+
+  private handleNeighborResponse(peer: PeerConnection, streamPartId: string, accepted: boolean): void {
+    const overlay = this.overlays.get(streamPartId as StreamPartId)
+    const wasPending = overlay?.pendingNeighbors.delete(peer.peerId) ?? false
+    if (overlay === undefined || !accepted) {
+      if (accepted) peer.sendControl({ case: 'neighborLeave', value: { streamPartId } })
+      if (overlay !== undefined && wasPending) this.scheduleStatus(overlay.streamPartId)
+      this.closeIfUnused(peer.peerId)
+      return
+    }
+    if (overlay.neighbors.size >= this.options.maxDegree) {
+      peer.sendControl({ case: 'neighborLeave', value: { streamPartId } })
+      return
+    }
+    this.addNeighbor(overlay, peer.peerId)
+  }
+
+  private addNeighbor(overlay: StreamPartOverlay, peerId: NodeId): void {
+    if (overlay.neighbors.has(peerId)) return
+    overlay.neighbors.add(peerId)
+    this.flushBuffer(overlay, peerId)
+    overlay.notifyNeighborCount()
+    this.scheduleStatus(overlay.streamPartId)
+  }
+
+  private handleNeighborLeave(peer: PeerConnection, streamPartId: string): void {
+    const overlay = this.overlays.get(streamPartId as StreamPartId)
+    if (overlay === undefined) return
+    const removed =
+      overlay.neighbors.delete(peer.peerId) ||
+      overlay.proxies.delete(peer.peerId) ||
+      overlay.proxyClients.delete(peer.peerId)
+    if (removed) {
+      this.scheduleStatus(overlay.streamPartId)
+      this.closeIfUnused(peer.peerId)
+    }
+  }
+
+  private handleProxyRequest(peer: PeerConnection, streamPartId: string): void {
+    const overlay = this.overlays.get(streamPartId as StreamPartId)
+    const reason =
+      this.options.kind !== 'full' || !this.options.acceptProxies
+        ? 'proxies not accepted'
+        : overlay === undefined
+          ? 'not a member'
+          : overlay.proxyClients.size >= this.options.maxProxyClients
+            ? 'full'
+            : ''
+    peer.sendControl({ case: 'proxyResponse', value: { streamPartId, accepted: reason === '', reason } })
+    if (reason === '' && overlay !== undefined) overlay.proxyClients.add(peer.peerId)
+  }
+
+  private handleProxyResponse(peer: PeerConnection, streamPartId: string, accepted: boolean): void {
+    const overlay = this.overlays.get(streamPartId as StreamPartId)
+    if (overlay === undefined || !overlay.pendingProxies.delete(peer.peerId)) return
+    if (!accepted || overlay.proxies.size >= this.options.proxyCount) {
+      if (accepted) peer.sendControl({ case: 'neighborLeave', value: { streamPartId } })
+      this.scheduleStatus(overlay.streamPartId)
+      this.closeIfUnused(peer.peerId)
+      return
+    }
+    overlay.proxies.add(peer.peerId)
+    this.flushBuffer(overlay, peer.peerId)
+    overlay.notifyNeighborCount()
+  }
+
+  private handlePeerClosed(peer: PeerConnection): void {
+    const peerId = peer.peerId
+    if (peer.peer.kind === 'tracker') {
+      // Re-register everything that tracker served once it (or a restarted one) is reachable.
+      for (const streamPartId of this.trackers.streamPartsOf(peerId, this.overlays.keys())) {
+        this.scheduleStatus(streamPartId as StreamPartId, this.options.statusRetryMs)
+      }
+      return
+    }
+    for (const overlay of this.overlays.values()) {
+      const changed =
+        overlay.neighbors.delete(peerId) ||
+        overlay.proxies.delete(peerId) ||
+        overlay.proxyClients.delete(peerId) ||
+        overlay.pendingNeighbors.delete(peerId) ||
+        overlay.pendingProxies.delete(peerId)
+      if (changed) this.scheduleStatus(overlay.streamPartId)
+    }
+  }
+
+  private closeIfUnused(peerId: NodeId): void {
+    for (const overlay of this.overlays.values()) if (overlay.isConnectedTo(peerId)) return
+    const connection = this.connections.get(peerId)
+    if (connection !== undefined && connection.peer.kind !== 'tracker')
+      connection.close('local', 'no shared stream parts')
+  }
+
+  // ---- tracker reporting ----
+
+  private wanted(overlay: StreamPartOverlay): number {
+    return this.options.kind === 'light'
+      ? Math.max(0, this.options.proxyCount - overlay.proxies.size - overlay.pendingProxies.size)
+      : Math.max(0, this.options.targetDegree - overlay.neighbors.size - overlay.pendingNeighbors.size)
+  }
+
+  /** Reports soon, coalescing bursts of changes into one report. */
+  private scheduleStatus(streamPartId: StreamPartId, delayMs = 10): void {
+    if (this.statusTimers.has(streamPartId) || this.state !== 'started') return
+    const timer = setTimeout(() => {
+      this.statusTimers.delete(streamPartId)
+      this.reportStatus(streamPartId)
+    }, delayMs)
+    this.statusTimers.set(streamPartId, timer)
+  }
+
+  private reportStatus(streamPartId: StreamPartId): void {
+    const overlay = this.overlays.get(streamPartId)
+    if (overlay === undefined || this.state !== 'started') return
+    void this.trackers.report({
+      streamPartId,
+      action: 'status',
+      neighborIds: this.options.kind === 'light' ? [] : [...overlay.neighbors],
+      wanted: this.wanted(overlay),
+    })
+  }
+
+  private retryUnderconnected(): void {
+    for (const [streamPartId, overlay] of this.overlays) {
+      if (this.wanted(overlay) > 0) this.reportStatus(streamPartId)
+    }
+  }
+}
+
+function resolveOptions(options: NetworkNodeOptions): ResolvedOptions {
+  const targetDegree = options.targetDegree ?? 4
+  const maxDegree = options.maxDegree ?? Math.max(8, targetDegree)
+  if (!(
+    Number.isInteger(targetDegree) &&
+    targetDegree >= 1 &&
+    maxDegree >= targetDegree &&
+    maxDegree <= MAX_DEGREE_LIMIT
+  )) {
+    throw new NetworkError(
+      'INVALID_OPTIONS',
+      `need 1 ≤ targetDegree ≤ maxDegree ≤ ${MAX_DEGREE_LIMIT}, got ${targetDegree} and ${maxDegree}`,
+    )
+  }
+  if (options.trackers.length === 0) {
+    throw new NetworkError('INVALID_OPTIONS', 'at least one tracker address is required')
+  }
+  return {
+    kind: options.kind ?? 'full',
+    trackers: options.trackers,
+    targetDegree,
+    maxDegree,
+    verifySignatures: options.verifySignatures ?? true,
+    acceptProxies: options.acceptProxies ?? true,
+    maxProxyClients: options.maxProxyClients ?? 64,
+    proxyCount: options.proxyCount ?? 2,
+    propagationWindowMs: options.propagationWindowMs ?? 10_000,
+    propagationBufferSize: options.propagationBufferSize ?? 256,
+    maxMessageSize: options.maxMessageSize ?? 1024 * 1024,
+    requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
+    statusRetryMs: options.statusRetryMs ?? 2_000,
+    peer: { ...DEFAULT_PEER_CONNECTION_OPTIONS, ...options.peer },
+  }
+}
+
+function unref(timer: ReturnType<typeof setTimeout>): void {
+  // Background timers alone must not keep a process alive (Node.js); browsers return numbers.
+  if (typeof timer === 'object' && 'unref' in timer) timer.unref()
+}

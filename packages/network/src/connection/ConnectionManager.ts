@@ -1,0 +1,211 @@
+import type { MessageSigner, SignatureVerifier } from '@runnel/protocol'
+import { NetworkError } from '../errors.js'
+import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
+import type { NodeDescriptor, NodeId } from '../identity.js'
+import type { Transport, TransportConnection } from '../transport/Transport.js'
+import { FRAME_TOO_LARGE_REASON } from '../transport/websocket/WebSocketConnection.js'
+import {
+  DEFAULT_PEER_CONNECTION_OPTIONS,
+  PeerConnection,
+  type CloseCause,
+  type PeerConnectionOptions,
+} from './PeerConnection.js'
+
+/** What the owner of a ConnectionManager hears. Only ready (authenticated) peers are reported. */
+export interface ConnectionManagerEvents {
+  onPeerReady(peer: PeerConnection): void
+  onControl(peer: PeerConnection, message: ControlMessage): void
+  onData(peer: PeerConnection, frame: Uint8Array, message: Uint8Array): void
+  onPeerClosed(peer: PeerConnection, cause: CloseCause, detail: string): void
+}
+
+export interface ConnectionManagerComponents {
+  readonly transport: Transport
+  readonly signer: MessageSigner
+  readonly verifier: SignatureVerifier
+  readonly now: () => number
+  readonly events: ConnectionManagerEvents
+}
+
+/** Counters kept across connections. */
+export interface ConnectionManagerStats {
+  /** Connections closed, by cause. */
+  readonly closes: Partial<Record<CloseCause, number>>
+  framesIn: number
+  framesOut: number
+  bytesIn: number
+  bytesOut: number
+  framesDropped: number
+}
+
+/**
+ * Owns every connection of a node: accepts, dials, authenticates (through
+ * PeerConnection), keeps one connection per peer, and aggregates counters.
+ */
+export class ConnectionManager {
+  private readonly peers = new Map<NodeId, PeerConnection>()
+  private readonly dialsByAddress = new Map<string, Promise<PeerConnection>>()
+  private readonly waiters = new Map<
+    PeerConnection,
+    { resolve: (p: PeerConnection) => void; reject: (e: Error) => void }
+  >()
+  private readonly all = new Set<PeerConnection>()
+  private descriptor: NodeDescriptor | undefined
+  private stopped = false
+  readonly stats: ConnectionManagerStats = {
+    closes: {},
+    framesIn: 0,
+    framesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    framesDropped: 0,
+  }
+
+  constructor(
+    private readonly components: ConnectionManagerComponents,
+    private readonly options: PeerConnectionOptions = DEFAULT_PEER_CONNECTION_OPTIONS,
+  ) {}
+
+  /** Starts the transport; returns the addresses it listens on. */
+  start(describe: (addresses: string[]) => NodeDescriptor): Promise<NodeDescriptor> {
+    return this.components.transport
+      .start((connection) => this.adopt(connection, false))
+      .then((addresses) => {
+        this.descriptor = describe(addresses)
+        return this.descriptor
+      })
+  }
+
+  get localDescriptor(): NodeDescriptor {
+    if (this.descriptor === undefined) throw new NetworkError('INVALID_STATE', 'not started')
+    return this.descriptor
+  }
+
+  get(nodeId: NodeId): PeerConnection | undefined {
+    return this.peers.get(nodeId)
+  }
+
+  connectedPeers(): IterableIterator<PeerConnection> {
+    return this.peers.values()
+  }
+
+  /**
+   * A ready connection to the node at `address`: the existing one when the
+   * node is known and connected, otherwise a new dial.
+   */
+  connect(address: string, expectedNodeId?: NodeId, signal?: AbortSignal): Promise<PeerConnection> {
+    if (this.stopped) return Promise.reject(new NetworkError('INVALID_STATE', 'connection manager stopped'))
+    const existing = expectedNodeId === undefined ? undefined : this.peers.get(expectedNodeId)
+    if (existing !== undefined) return Promise.resolve(existing)
+    const pending = this.dialsByAddress.get(address)
+    if (pending !== undefined) return pending
+    const dial = this.components.transport.connect(address, signal).then(
+      (connection) =>
+        new Promise<PeerConnection>((resolve, reject) => {
+          const peer = this.adopt(connection, true)
+          this.waiters.set(peer, { resolve, reject })
+        }),
+    )
+    this.dialsByAddress.set(address, dial)
+    const forget = (): void => void this.dialsByAddress.delete(address)
+    dial.then(forget, forget)
+    return dial
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    for (const peer of [...this.all]) peer.close('local', 'node stopping')
+    await this.components.transport.stop()
+  }
+
+  private adopt(connection: TransportConnection, outbound: boolean): PeerConnection {
+    const peer = new PeerConnection(
+      connection,
+      outbound,
+      {
+        localDescriptor: this.localDescriptor,
+        signer: this.components.signer,
+        verifier: this.components.verifier,
+        now: this.components.now,
+        events: {
+          onReady: (ready) => this.handleReady(ready),
+          onControl: (from, message) => this.components.events.onControl(from, message),
+          onData: (from, frame, message) => this.components.events.onData(from, frame, message),
+          onClose: (closed, cause, detail) => this.handleClosed(closed, cause, detail),
+        },
+      },
+      this.options,
+    )
+    this.all.add(peer)
+    if (this.stopped) peer.close('local', 'node stopping')
+    return peer
+  }
+
+  private handleReady(peer: PeerConnection): void {
+    const peerId = peer.peerId
+    if (peerId === this.localDescriptor.nodeId) {
+      peer.close('protocol-violation', 'connected to itself')
+      return
+    }
+    const existing = this.peers.get(peerId)
+    if (existing !== undefined && existing !== peer) {
+      // Both ends dialed at once. Both keep the connection dialed by the
+      // smaller node id, so they agree without another round trip.
+      const localId = this.localDescriptor.nodeId
+      const initiator = (connection: PeerConnection): NodeId => (connection.outbound ? localId : peerId)
+      const keepNew = initiator(peer) === initiator(existing) || initiator(peer) < initiator(existing)
+      const [winner, loser] = keepNew ? [peer, existing] : [existing, peer]
+      this.peers.set(peerId, winner)
+      this.settle(loser, winner)
+      loser.close('duplicate', 'duplicate connection')
+      if (winner === peer) {
+        this.settle(peer, peer)
+        this.components.events.onPeerReady(peer)
+      }
+      return
+    }
+    this.peers.set(peerId, peer)
+    this.settle(peer, peer)
+    this.components.events.onPeerReady(peer)
+  }
+
+  private settle(dialed: PeerConnection, result: PeerConnection): void {
+    const waiter = this.waiters.get(dialed)
+    if (waiter === undefined) return
+    this.waiters.delete(dialed)
+    waiter.resolve(result)
+  }
+
+  private handleClosed(peer: PeerConnection, cause: CloseCause, detail: string): void {
+    this.all.delete(peer)
+    const effectiveCause: CloseCause = detail.startsWith(FRAME_TOO_LARGE_REASON) ? 'frame-too-large' : cause
+    this.stats.closes[effectiveCause] = (this.stats.closes[effectiveCause] ?? 0) + 1
+    this.stats.framesIn += peer.stats.framesIn
+    this.stats.framesOut += peer.stats.framesOut
+    this.stats.bytesIn += peer.stats.bytesIn
+    this.stats.bytesOut += peer.stats.bytesOut
+    this.stats.framesDropped += peer.stats.framesDropped
+    const waiter = this.waiters.get(peer)
+    if (waiter !== undefined) {
+      this.waiters.delete(peer)
+      waiter.reject(new NetworkError('CONNECTION_FAILED', `connection closed during handshake: ${cause} ${detail}`))
+    }
+    if (peer.isReadyOnce && this.peers.get(peer.peerId) === peer) {
+      this.peers.delete(peer.peerId)
+      this.components.events.onPeerClosed(peer, effectiveCause, detail)
+    }
+  }
+
+  /** Totals including open connections. */
+  totals(): ConnectionManagerStats {
+    const totals = { ...this.stats, closes: { ...this.stats.closes } }
+    for (const peer of this.all) {
+      totals.framesIn += peer.stats.framesIn
+      totals.framesOut += peer.stats.framesOut
+      totals.bytesIn += peer.stats.bytesIn
+      totals.bytesOut += peer.stats.bytesOut
+      totals.framesDropped += peer.stats.framesDropped
+    }
+    return totals
+  }
+}

@@ -1,0 +1,344 @@
+import type { MessageSigner, SignatureVerifier } from '@runnel/protocol'
+import { NetworkError } from '../errors.js'
+import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
+import {
+  createHandshakePayload,
+  descriptorFromProto,
+  descriptorToProto,
+  type NodeDescriptor,
+  type NodeId,
+} from '../identity.js'
+import type { TransportConnection } from '../transport/Transport.js'
+import { decodeFrame, encodeControlFrame, type ControlMessageInit, type DecodedFrame } from '../wire/frames.js'
+import { TokenBucket } from './TokenBucket.js'
+
+/** Tunable limits of one peer connection. */
+export interface PeerConnectionOptions {
+  /** Largest frame accepted from the peer; larger ones disconnect it. Default 1 MiB + 1 KiB. */
+  readonly maxFrameSize: number
+  /** Frames are dropped (and counted) while this many bytes wait to be sent. Default 4 MiB. */
+  readonly sendBufferLimit: number
+  /** The handshake must complete within this time. Default 10 s. */
+  readonly handshakeTimeoutMs: number
+  /** A ping is sent this often. Default 5 s. */
+  readonly pingIntervalMs: number
+  /** The connection closes when nothing arrives for this long. Default 15 s. */
+  readonly idleTimeoutMs: number
+  /** Sustained frames per second allowed from the peer; beyond it the peer is disconnected. Default 20,000. */
+  readonly maxFramesPerSecond: number
+  /** Sustained bytes per second allowed from the peer. Default 64 MiB. */
+  readonly maxBytesPerSecond: number
+}
+
+export const DEFAULT_PEER_CONNECTION_OPTIONS: PeerConnectionOptions = {
+  maxFrameSize: 1024 * 1024 + 1024,
+  sendBufferLimit: 4 * 1024 * 1024,
+  handshakeTimeoutMs: 10_000,
+  pingIntervalMs: 5_000,
+  idleTimeoutMs: 15_000,
+  maxFramesPerSecond: 20_000,
+  maxBytesPerSecond: 64 * 1024 * 1024,
+}
+
+/** Why a connection ended, for metrics and logs. */
+export type CloseCause =
+  | 'local'
+  | 'remote-goodbye'
+  | 'remote-gone'
+  | 'handshake-failed'
+  | 'malformed-frame'
+  | 'frame-too-large'
+  | 'flooding'
+  | 'idle-timeout'
+  | 'protocol-violation'
+  | 'duplicate'
+
+/** Counters of one connection. */
+export interface PeerConnectionStats {
+  framesIn: number
+  framesOut: number
+  bytesIn: number
+  bytesOut: number
+  /** Frames not sent because the send buffer was full. */
+  framesDropped: number
+}
+
+/** What the owner of a PeerConnection hears from it. */
+export interface PeerConnectionEvents {
+  onReady(connection: PeerConnection): void
+  onControl(connection: PeerConnection, message: ControlMessage): void
+  /** `frame` is the whole data frame (to forward as is); `message` the StreamMessage bytes inside it. */
+  onData(connection: PeerConnection, frame: Uint8Array, message: Uint8Array): void
+  onClose(connection: PeerConnection, cause: CloseCause, detail: string): void
+}
+
+/** The collaborators a PeerConnection needs. */
+export interface PeerConnectionComponents {
+  readonly localDescriptor: NodeDescriptor
+  readonly signer: MessageSigner
+  readonly verifier: SignatureVerifier
+  readonly events: PeerConnectionEvents
+  readonly now: () => number
+}
+
+type State = 'handshaking' | 'ready' | 'closed'
+
+const MAX_HELD_FRAMES = 1000
+
+function isHandshake(decoded: DecodedFrame): boolean {
+  return (
+    decoded.type === 'control' && (decoded.control.body.case === 'hello' || decoded.control.body.case === 'helloProof')
+  )
+}
+
+/**
+ * A transport connection with a proven peer identity: both sides exchange
+ * descriptors and sign each other's nonce, then keep the connection alive,
+ * bound what they buffer for each other, and disconnect peers that send
+ * garbage, oversized frames or floods.
+ */
+export class PeerConnection {
+  readonly stats: PeerConnectionStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, framesDropped: 0 }
+  /** True when this side dialed. */
+  readonly outbound: boolean
+  private state: State = 'handshaking'
+  private remote: NodeDescriptor | undefined
+  private remoteProofVerified = false
+  private proofSent = false
+  private wasReady = false
+  private readonly heldFrames: Uint8Array[] = []
+  private readonly localNonce = crypto.getRandomValues(new Uint8Array(32))
+  private readonly frameBucket: TokenBucket
+  private readonly byteBucket: TokenBucket
+  private lastReceivedAt: number
+  private pingId = 0
+  private readonly timers: ReturnType<typeof setTimeout>[] = []
+
+  constructor(
+    readonly transportConnection: TransportConnection,
+    outbound: boolean,
+    private readonly components: PeerConnectionComponents,
+    private readonly options: PeerConnectionOptions = DEFAULT_PEER_CONNECTION_OPTIONS,
+  ) {
+    this.outbound = outbound
+    const { now } = components
+    this.lastReceivedAt = now()
+    // A burst of one second's allowance absorbs bursty publishers without letting floods through.
+    this.frameBucket = new TokenBucket(options.maxFramesPerSecond, options.maxFramesPerSecond, now)
+    this.byteBucket = new TokenBucket(options.maxBytesPerSecond, options.maxBytesPerSecond, now)
+    transportConnection.setHandlers({
+      onFrame: (frame) => this.handleFrame(frame),
+      onClose: (reason) => this.finish('remote-gone', reason),
+    })
+    this.timers.push(
+      setTimeout(() => {
+        if (this.state === 'handshaking') this.close('handshake-failed', 'handshake timed out')
+      }, options.handshakeTimeoutMs),
+    )
+    this.sendControl({
+      case: 'hello',
+      value: { descriptor: descriptorToProto(components.localDescriptor), nonce: this.localNonce },
+    })
+  }
+
+  /** The peer's descriptor; defined once the connection is ready. */
+  get peer(): NodeDescriptor {
+    if (this.remote === undefined) throw new NetworkError('INVALID_STATE', 'handshake not complete')
+    return this.remote
+  }
+
+  get peerId(): NodeId {
+    return this.peer.nodeId
+  }
+
+  get isReady(): boolean {
+    return this.state === 'ready'
+  }
+
+  /** True once the handshake completed, even if the connection has closed since. */
+  get isReadyOnce(): boolean {
+    return this.wasReady
+  }
+
+  get isClosed(): boolean {
+    return this.state === 'closed'
+  }
+
+  /**
+   * Sends a frame unless the send buffer is over its limit, in which case the
+   * frame is dropped and counted: a slow peer costs at most the limit.
+   */
+  send(frame: Uint8Array): boolean {
+    if (this.state === 'closed') return false
+    if (this.transportConnection.bufferedAmount > this.options.sendBufferLimit) {
+      this.stats.framesDropped++
+      return false
+    }
+    this.stats.framesOut++
+    this.stats.bytesOut += frame.length
+    this.transportConnection.send(frame)
+    return true
+  }
+
+  sendControl(body: ControlMessageInit): boolean {
+    return this.send(encodeControlFrame(body))
+  }
+
+  /** Says goodbye and closes. */
+  close(cause: CloseCause = 'local', detail = ''): void {
+    if (this.state === 'closed') return
+    if (cause === 'local' || cause === 'duplicate') {
+      this.sendControl({ case: 'goodbye', value: { reason: detail || cause } })
+    }
+    this.transportConnection.close(detail || cause)
+    this.finish(cause, detail)
+  }
+
+  private finish(cause: CloseCause, detail: string): void {
+    if (this.state === 'closed') return
+    this.state = 'closed'
+    for (const timer of this.timers) clearTimeout(timer)
+    this.components.events.onClose(this, cause, detail)
+  }
+
+  private handleFrame(frame: Uint8Array): void {
+    if (this.state === 'closed') return
+    this.stats.framesIn++
+    this.stats.bytesIn += frame.length
+    this.lastReceivedAt = this.components.now()
+    if (frame.length > this.options.maxFrameSize) {
+      this.close('frame-too-large', `frame of ${frame.length} bytes exceeds ${this.options.maxFrameSize}`)
+      return
+    }
+    if (!this.frameBucket.take(1) || !this.byteBucket.take(frame.length)) {
+      this.close('flooding', 'peer exceeded its rate limit')
+      return
+    }
+    let decoded: DecodedFrame
+    try {
+      decoded = decodeFrame(frame)
+    } catch (err) {
+      this.close('malformed-frame', err instanceof Error ? err.message : String(err))
+      return
+    }
+    if (this.state !== 'ready' && this.remoteProofVerified && !isHandshake(decoded)) {
+      // The peer proved itself and went ready while our own proof is still
+      // being signed (a slow wallet, say): hold its frames until we are ready.
+      if (this.heldFrames.length >= MAX_HELD_FRAMES) {
+        this.close('protocol-violation', 'too many frames before handshake completed')
+        return
+      }
+      this.heldFrames.push(frame)
+      return
+    }
+    this.dispatch(frame, decoded)
+  }
+
+  private dispatch(frame: Uint8Array, decoded: DecodedFrame): void {
+    if (decoded.type === 'data') {
+      if (this.state !== 'ready') {
+        this.close('protocol-violation', 'data before handshake')
+        return
+      }
+      this.components.events.onData(this, frame, decoded.message)
+      return
+    }
+    this.handleControl(decoded.control)
+  }
+
+  private handleControl(message: ControlMessage): void {
+    const body = message.body
+    switch (body.case) {
+      case 'hello':
+        this.handleHello(body.value.descriptor, body.value.nonce)
+        return
+      case 'helloProof':
+        this.handleProof(body.value.signature)
+        return
+      case 'ping':
+        this.sendControl({ case: 'pong', value: { id: body.value.id } })
+        return
+      case 'pong':
+        return
+      case 'goodbye':
+        this.transportConnection.close('goodbye')
+        this.finish('remote-goodbye', body.value.reason)
+        return
+      default:
+        if (this.state !== 'ready') {
+          this.close('protocol-violation', `${String(body.case)} before handshake`)
+          return
+        }
+        this.components.events.onControl(this, message)
+    }
+  }
+
+  private handleHello(descriptorProto: Parameters<typeof descriptorFromProto>[0], nonce: Uint8Array): void {
+    if (this.remote !== undefined || nonce.length !== 32) {
+      this.close('handshake-failed', this.remote !== undefined ? 'second hello' : 'nonce must be 32 bytes')
+      return
+    }
+    try {
+      this.remote = descriptorFromProto(descriptorProto)
+    } catch (err) {
+      this.close('handshake-failed', err instanceof Error ? err.message : String(err))
+      return
+    }
+    const payload = createHandshakePayload(nonce, this.components.localDescriptor)
+    this.components.signer.signPersonalMessage(payload).then(
+      (signature) => {
+        this.proofSent = this.sendControl({ case: 'helloProof', value: { signature } })
+        this.maybeReady()
+      },
+      (err: unknown) => this.close('handshake-failed', `signing failed: ${String(err)}`),
+    )
+  }
+
+  private handleProof(signature: Uint8Array): void {
+    if (this.remote === undefined || this.remoteProofVerified || signature.length !== 65) {
+      this.close('handshake-failed', 'unexpected or malformed proof')
+      return
+    }
+    const payload = createHandshakePayload(this.localNonce, this.remote)
+    const signer = this.components.verifier.recoverPersonalMessageSigner(payload, signature)
+    if (signer !== this.remote.nodeId) {
+      this.close('handshake-failed', `proof is not signed by ${this.remote.nodeId}`)
+      return
+    }
+    this.remoteProofVerified = true
+    this.maybeReady()
+  }
+
+  private maybeReady(): void {
+    // Ready needs both our proof sent (signing is async) and theirs verified.
+    if (this.state !== 'handshaking' || !this.remoteProofVerified || !this.proofSent) return
+    this.state = 'ready'
+    this.wasReady = true
+    this.startKeepAlive()
+    this.components.events.onReady(this)
+    const held = this.heldFrames.splice(0)
+    for (const frame of held) {
+      if (this.state !== 'ready') return
+      this.dispatch(frame, decodeFrame(frame))
+    }
+  }
+
+  private startKeepAlive(): void {
+    const tick = (): void => {
+      if (this.state !== 'ready') return
+      if (this.components.now() - this.lastReceivedAt > this.options.idleTimeoutMs) {
+        this.close('idle-timeout', `nothing received for ${this.options.idleTimeoutMs} ms`)
+        return
+      }
+      this.pingId = (this.pingId + 1) >>> 0
+      this.sendControl({ case: 'ping', value: { id: this.pingId } })
+      const timer = setTimeout(tick, this.options.pingIntervalMs)
+      // Keep-alive alone must not keep a process running.
+      if (typeof timer === 'object' && 'unref' in timer) timer.unref()
+      this.timers[1] = timer
+    }
+    const timer = setTimeout(tick, this.options.pingIntervalMs)
+    if (typeof timer === 'object' && 'unref' in timer) timer.unref()
+    this.timers[1] = timer
+  }
+}

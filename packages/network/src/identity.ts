@@ -1,0 +1,104 @@
+import { addressFromBytes, addressToBytes, type EthereumAddress } from '@runnel/protocol'
+import { NetworkError } from './errors.js'
+import {
+  NodeKind as NodeKindProto,
+  type NodeDescriptor as NodeDescriptorProto,
+} from './generated/runnel/network/v1/network_pb.js'
+import { NETWORK_PROTOCOL_VERSION } from './wire/frames.js'
+
+/** A node is identified by the Ethereum address of its key. */
+export type NodeId = EthereumAddress
+
+export type NodeKind = 'full' | 'light' | 'tracker'
+
+/** What a node tells its peers about itself in the handshake. */
+export interface NodeDescriptor {
+  readonly nodeId: NodeId
+  readonly kind: NodeKind
+  /** Where the node accepts connections; empty for dial-only nodes. */
+  readonly addresses: readonly string[]
+  readonly protocolVersion: number
+}
+
+const MAX_ADDRESSES = 8
+const MAX_ADDRESS_LENGTH = 256
+
+const kindToProto: Record<NodeKind, NodeKindProto> = {
+  full: NodeKindProto.FULL,
+  light: NodeKindProto.LIGHT,
+  tracker: NodeKindProto.TRACKER,
+}
+
+export function descriptorToProto(descriptor: NodeDescriptor): Omit<NodeDescriptorProto, '$typeName'> {
+  return {
+    nodeId: addressToBytes(descriptor.nodeId),
+    protocolVersion: descriptor.protocolVersion,
+    kind: kindToProto[descriptor.kind],
+    addresses: [...descriptor.addresses],
+  }
+}
+
+/**
+ * Validates a descriptor received from a peer.
+ *
+ * @throws {@link NetworkError} `HANDSHAKE_FAILED`
+ */
+export function descriptorFromProto(proto: NodeDescriptorProto | undefined): NodeDescriptor {
+  if (proto === undefined) {
+    throw new NetworkError('HANDSHAKE_FAILED', 'descriptor missing')
+  }
+  if (proto.nodeId.length !== 20) {
+    throw new NetworkError('HANDSHAKE_FAILED', `node id must be 20 bytes, got ${proto.nodeId.length}`)
+  }
+  if (proto.protocolVersion !== NETWORK_PROTOCOL_VERSION) {
+    throw new NetworkError(
+      'HANDSHAKE_FAILED',
+      `peer speaks network protocol ${proto.protocolVersion}, this node speaks ${NETWORK_PROTOCOL_VERSION}`,
+    )
+  }
+  const kind = (Object.keys(kindToProto) as NodeKind[]).find((key) => kindToProto[key] === proto.kind)
+  if (kind === undefined) {
+    throw new NetworkError('HANDSHAKE_FAILED', `unknown node kind ${proto.kind}`)
+  }
+  if (proto.addresses.length > MAX_ADDRESSES || proto.addresses.some((a) => a.length > MAX_ADDRESS_LENGTH)) {
+    throw new NetworkError('HANDSHAKE_FAILED', `at most ${MAX_ADDRESSES} addresses of ${MAX_ADDRESS_LENGTH} characters`)
+  }
+  return {
+    nodeId: addressFromBytes(proto.nodeId),
+    kind,
+    addresses: proto.addresses,
+    protocolVersion: proto.protocolVersion,
+  }
+}
+
+const textEncoder = new TextEncoder()
+const HANDSHAKE_TAG = textEncoder.encode('runnel/v1/handshake\0')
+
+/**
+ * The bytes a node signs to prove it holds its key: the peer's nonce and every
+ * descriptor field, in a fixed layout (docs/network.md, "Handshake").
+ */
+export function createHandshakePayload(peerNonce: Uint8Array, descriptor: NodeDescriptor): Uint8Array {
+  const addresses = descriptor.addresses.map((address) => textEncoder.encode(address))
+  const length =
+    HANDSHAKE_TAG.length + peerNonce.length + 20 + 1 + 4 + 1 + addresses.reduce((sum, a) => sum + 2 + a.length, 0)
+  const out = new Uint8Array(length)
+  const view = new DataView(out.buffer)
+  let at = 0
+  out.set(HANDSHAKE_TAG, at)
+  at += HANDSHAKE_TAG.length
+  out.set(peerNonce, at)
+  at += peerNonce.length
+  out.set(addressToBytes(descriptor.nodeId), at)
+  at += 20
+  out[at++] = kindToProto[descriptor.kind]
+  view.setUint32(at, descriptor.protocolVersion)
+  at += 4
+  out[at++] = addresses.length
+  for (const address of addresses) {
+    view.setUint16(at, address.length)
+    out.set(address, at + 2)
+    at += 2 + address.length
+  }
+  return out
+}

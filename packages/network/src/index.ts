@@ -1,0 +1,44 @@
+/**
+ * `@runnel/network`: moves signed messages between nodes. Transports,
+ * trackers, per-stream-part overlays and propagation. This entry point is
+ * browser-safe; `@runnel/network/node` adds the Node.js WebSocket server
+ * transport.
+ *
+ * @example
+ * ```ts
+ * import { NetworkNode, WebSocketClientTransport } from '@runnel/network'
+ * const node = new NetworkNode(
+ *   { transport: new WebSocketClientTransport(), signer, verifier: pureSignatureVerifier },
+ *   { kind: 'light', trackers: ['ws://127.0.0.1:30300'] },
+ * )
+ * ```
+ * @packageDocumentation
+ */
+export { NetworkError, type NetworkErrorCode } from './errors.js'
+export {
+  NetworkNode,
+  type JoinOptions,
+  type NetworkNodeComponents,
+  type NetworkNodeMetrics,
+  type NetworkNodeOptions,
+} from './NetworkNode.js'
+export {
+  TrackerServer,
+  type TrackerMetrics,
+  type TrackerServerComponents,
+  type TrackerServerOptions,
+} from './tracker/TrackerServer.js'
+export { trackerFor } from './tracker/TrackerClient.js'
+export type { NodeDescriptor, NodeId, NodeKind } from './identity.js'
+export {
+  DEFAULT_PEER_CONNECTION_OPTIONS,
+  type CloseCause,
+  type PeerConnectionOptions,
+} from './connection/PeerConnection.js'
+export type { ConnectionHandlers, Transport, TransportConnection } from './transport/Transport.js'
+export {
+  WebSocketClientTransport,
+  type WebSocketClientTransportOptions,
+  type WebSocketConstructor,
+} from './transport/websocket/WebSocketClientTransport.js'
+export { NETWORK_PROTOCOL_VERSION } from './wire/frames.js'

@@ -1,0 +1,51 @@
+import type { NodeId } from '../identity.js'
+
+interface BufferedMessage {
+  readonly frame: Uint8Array
+  readonly storedAt: number
+  readonly sentTo: Set<NodeId>
+}
+
+/**
+ * Keeps recent messages that reached fewer peers than wanted (typically
+ * because the node had no neighbours yet when it published), so that
+ * neighbours connecting within a short window still get them. Bounded in
+ * count and age.
+ */
+export class PropagationBuffer {
+  private readonly messages: BufferedMessage[] = []
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly capacity: number,
+    private readonly now: () => number,
+  ) {}
+
+  add(frame: Uint8Array, sentTo: Iterable<NodeId>): void {
+    this.expire()
+    if (this.messages.length >= this.capacity) this.messages.shift()
+    this.messages.push({ frame, storedAt: this.now(), sentTo: new Set(sentTo) })
+  }
+
+  /** Frames the new peer hasn't been sent yet, oldest first; marks them sent. */
+  takeFor(peer: NodeId): Uint8Array[] {
+    this.expire()
+    const frames: Uint8Array[] = []
+    for (const message of this.messages) {
+      if (!message.sentTo.has(peer)) {
+        message.sentTo.add(peer)
+        frames.push(message.frame)
+      }
+    }
+    return frames
+  }
+
+  get size(): number {
+    return this.messages.length
+  }
+
+  private expire(): void {
+    const cutoff = this.now() - this.ttlMs
+    while (this.messages.length > 0 && this.messages[0]!.storedAt < cutoff) this.messages.shift()
+  }
+}

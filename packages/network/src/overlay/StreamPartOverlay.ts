@@ -1,0 +1,70 @@
+import type { StreamMessage, StreamPartId } from '@runnel/protocol'
+import type { NodeId } from '../identity.js'
+import { DuplicateDetector } from './DuplicateDetector.js'
+import { PropagationBuffer } from './PropagationBuffer.js'
+
+export interface StreamPartOverlayOptions {
+  readonly propagationWindowMs: number
+  readonly propagationBufferSize: number
+  readonly duplicateWindowSize: number
+}
+
+/**
+ * A node's membership in one stream part's overlay: who its neighbours are,
+ * which messages it has seen, and who listens locally. Pure state; the node
+ * does the I/O.
+ */
+export class StreamPartOverlay {
+  /** Full nodes that relay with us. */
+  readonly neighbors = new Set<NodeId>()
+  /** Neighbour requests sent and not yet answered. */
+  readonly pendingNeighbors = new Set<NodeId>()
+  /** Light nodes this full node serves as a proxy. */
+  readonly proxyClients = new Set<NodeId>()
+  /** Full nodes serving this light node as proxies. */
+  readonly proxies = new Set<NodeId>()
+  readonly pendingProxies = new Set<NodeId>()
+  readonly listeners = new Set<(message: StreamMessage) => void>()
+  readonly duplicates: DuplicateDetector
+  readonly buffer: PropagationBuffer
+  /** Resolvers waiting for the neighbour count to reach a number. */
+  readonly neighborWaiters = new Set<{ count: number; resolve: () => void }>()
+
+  constructor(
+    readonly streamPartId: StreamPartId,
+    options: StreamPartOverlayOptions,
+    now: () => number,
+  ) {
+    this.duplicates = new DuplicateDetector(options.duplicateWindowSize)
+    this.buffer = new PropagationBuffer(options.propagationWindowMs, options.propagationBufferSize, now)
+  }
+
+  /** Everyone a message from `sender` goes on to. */
+  *recipients(sender: NodeId | undefined, light: boolean): Generator<NodeId> {
+    if (light) {
+      for (const proxy of this.proxies) if (proxy !== sender) yield proxy
+      return
+    }
+    for (const neighbor of this.neighbors) if (neighbor !== sender) yield neighbor
+    for (const client of this.proxyClients) if (client !== sender) yield client
+  }
+
+  /** Peers that may send this node messages of the stream part. */
+  accepts(sender: NodeId): boolean {
+    return this.neighbors.has(sender) || this.proxyClients.has(sender) || this.proxies.has(sender)
+  }
+
+  isConnectedTo(peer: NodeId): boolean {
+    return this.accepts(peer) || this.pendingNeighbors.has(peer) || this.pendingProxies.has(peer)
+  }
+
+  notifyNeighborCount(): void {
+    const count = this.neighbors.size + this.proxies.size
+    for (const waiter of this.neighborWaiters) {
+      if (count >= waiter.count) {
+        this.neighborWaiters.delete(waiter)
+        waiter.resolve()
+      }
+    }
+  }
+}

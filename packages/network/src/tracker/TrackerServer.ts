@@ -1,0 +1,186 @@
+import { addressFromBytes } from '@runnel/protocol'
+import type { MessageSigner, SignatureVerifier } from '@runnel/protocol'
+import { ConnectionManager } from '../connection/ConnectionManager.js'
+import {
+  DEFAULT_PEER_CONNECTION_OPTIONS,
+  type PeerConnection,
+  type PeerConnectionOptions,
+} from '../connection/PeerConnection.js'
+import { NetworkError } from '../errors.js'
+import { TrackerAction, type ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
+import { descriptorToProto, type NodeDescriptor, type NodeId } from '../identity.js'
+import type { Transport } from '../transport/Transport.js'
+import { NETWORK_PROTOCOL_VERSION } from '../wire/frames.js'
+import { Topology } from './Topology.js'
+import { openTrackerRequest } from './trackerRequests.js'
+
+/** Collaborators of a tracker. */
+export interface TrackerServerComponents {
+  readonly transport: Transport
+  /** The tracker's own key: nodes see its id in the handshake. */
+  readonly signer: MessageSigner
+  readonly verifier: SignatureVerifier
+  readonly now?: () => number
+  /** Random source in [0, 1); inject a seeded one for deterministic simulations. */
+  readonly random?: () => number
+}
+
+export interface TrackerServerOptions {
+  /** Neighbours each node aims for. Default 4. */
+  readonly targetDegree?: number
+  /** Upper bound of neighbours per node. Default 8; at most 32. */
+  readonly maxDegree?: number
+  /** How long after a change the tracker checks a stream part for splits. Default 250 ms. */
+  readonly repairDelayMs?: number
+  readonly peer?: Partial<PeerConnectionOptions>
+}
+
+export interface TrackerMetrics {
+  requests: number
+  /** Requests dropped: unsigned, forged, replayed or from another node's connection. */
+  ignoredRequests: number
+  instructions: number
+  repairs: number
+}
+
+const MAX_DEGREE_LIMIT = 32
+
+/**
+ * Keeps the members of each stream part it serves and tells joining nodes
+ * whom to connect to. Its decisions live in {@link Topology}; this class
+ * checks signatures and moves messages.
+ *
+ * @example
+ * ```ts
+ * const tracker = new TrackerServer({ transport: new WebSocketTransport({ port: 30300 }), signer, verifier })
+ * const [address] = await tracker.start() // give this address to nodes
+ * ```
+ */
+export class TrackerServer {
+  readonly metrics: TrackerMetrics = { requests: 0, ignoredRequests: 0, instructions: 0, repairs: 0 }
+  private readonly topology: Topology
+  private readonly connections: ConnectionManager
+  private readonly lastSequence = new Map<NodeId, bigint>()
+  private readonly repairTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  private readonly repairDelayMs: number
+
+  constructor(
+    private readonly components: TrackerServerComponents,
+    options: TrackerServerOptions = {},
+  ) {
+    const targetDegree = options.targetDegree ?? 4
+    const maxDegree = options.maxDegree ?? Math.max(8, targetDegree)
+    if (!(targetDegree >= 1 && maxDegree >= targetDegree && maxDegree <= MAX_DEGREE_LIMIT)) {
+      throw new NetworkError(
+        'INVALID_OPTIONS',
+        `need 1 ≤ targetDegree ≤ maxDegree ≤ ${MAX_DEGREE_LIMIT}, got ${targetDegree} and ${maxDegree}`,
+      )
+    }
+    this.repairDelayMs = options.repairDelayMs ?? 250
+    this.topology = new Topology({ targetDegree, maxDegree, random: components.random ?? Math.random })
+    this.connections = new ConnectionManager(
+      {
+        transport: components.transport,
+        signer: components.signer,
+        verifier: components.verifier,
+        now: components.now ?? Date.now,
+        events: {
+          onPeerReady: () => undefined,
+          onControl: (peer, message) => this.handleControl(peer, message),
+          onData: (peer) => peer.close('protocol-violation', 'trackers carry no data'),
+          onPeerClosed: (peer) => this.handlePeerGone(peer.peerId),
+        },
+      },
+      { ...DEFAULT_PEER_CONNECTION_OPTIONS, ...options.peer },
+    )
+  }
+
+  /** Starts listening; returns the addresses nodes should be given. */
+  async start(): Promise<string[]> {
+    const descriptor = await this.connections.start((addresses): NodeDescriptor => ({
+      nodeId: this.components.signer.address,
+      kind: 'tracker',
+      addresses,
+      protocolVersion: NETWORK_PROTOCOL_VERSION,
+    }))
+    return [...descriptor.addresses]
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.repairTimers.values()) clearTimeout(timer)
+    this.repairTimers.clear()
+    await this.connections.stop()
+  }
+
+  get nodeId(): NodeId {
+    return this.components.signer.address
+  }
+
+  /** The nodes the tracker believes are in a stream part. */
+  members(streamPartId: string): NodeId[] {
+    return this.topology.members(streamPartId)
+  }
+
+  private handleControl(peer: PeerConnection, message: ControlMessage): void {
+    if (message.body.case !== 'trackerRequest') return
+    this.metrics.requests++
+    const verified = openTrackerRequest(this.components.verifier, message.body.value)
+    const last = verified === undefined ? undefined : this.lastSequence.get(verified.nodeId)
+    if (
+      verified === undefined ||
+      verified.nodeId !== peer.peerId ||
+      (last !== undefined && verified.request.sequence <= last)
+    ) {
+      this.metrics.ignoredRequests++
+      return
+    }
+    this.lastSequence.set(verified.nodeId, verified.request.sequence)
+    const { request } = verified
+    const streamPartId = request.streamPartId
+    if (request.action === TrackerAction.LEAVE) {
+      this.topology.leave(verified.nodeId, streamPartId)
+      this.scheduleRepair(streamPartId)
+      return
+    }
+    if (request.action !== TrackerAction.STATUS) {
+      this.metrics.ignoredRequests++
+      return
+    }
+    const neighborIds = request.neighborIds.map((id) => addressFromBytes(id))
+    const peers =
+      peer.peer.kind === 'light'
+        ? this.topology.proxiesFor(verified.nodeId, streamPartId, request.wanted)
+        : this.topology.reportStatus(peer.peer, streamPartId, neighborIds, request.wanted)
+    if (peers.length > 0) this.instruct(peer.peerId, streamPartId, peers)
+    if (peer.peer.kind !== 'light') this.scheduleRepair(streamPartId)
+  }
+
+  private instruct(nodeId: NodeId, streamPartId: string, peers: NodeDescriptor[]): void {
+    const connection = this.connections.get(nodeId)
+    if (connection === undefined) return
+    this.metrics.instructions++
+    connection.sendControl({
+      case: 'trackerInstruction',
+      value: { streamPartId, peers: peers.map((descriptor) => descriptorToProto(descriptor)) },
+    })
+  }
+
+  private handlePeerGone(nodeId: NodeId): void {
+    this.lastSequence.delete(nodeId)
+    for (const streamPartId of this.topology.remove(nodeId)) this.scheduleRepair(streamPartId)
+  }
+
+  private scheduleRepair(streamPartId: string): void {
+    if (this.repairTimers.has(streamPartId)) return
+    this.repairTimers.set(
+      streamPartId,
+      setTimeout(() => {
+        this.repairTimers.delete(streamPartId)
+        for (const instruction of this.topology.repairPartitions(streamPartId)) {
+          this.metrics.repairs++
+          this.instruct(instruction.nodeId, instruction.streamPartId, instruction.peers)
+        }
+      }, this.repairDelayMs),
+    )
+  }
+}

@@ -1,0 +1,99 @@
+import {
+  ContentType,
+  MessageId,
+  MessageRef,
+  encodeJsonContent,
+  generatePrivateKey,
+  signStreamMessage,
+  toStreamId,
+  toStreamPartId,
+  type MessageSigner,
+  type StreamMessage,
+  type StreamPartId,
+} from '@runnel/protocol'
+import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
+import { NetworkNode, TrackerServer, type NetworkNodeOptions } from '../src/index.js'
+import { WebSocketTransport } from '../src/node/index.js'
+import type { Transport } from '../src/transport/Transport.js'
+
+export const verifier = nativeSignatureVerifier
+
+export function newSigner(): MessageSigner {
+  return createNativeSigner(generatePrivateKey())
+}
+
+/** Signs a publisher's messages as one chain, each referring to the previous. */
+export class ChainPublisher {
+  readonly signer = newSigner()
+  private previous: MessageRef | undefined
+  private sequence = 0
+  private readonly chainId: string
+  readonly streamPartId: StreamPartId
+
+  constructor(path = '/test', partition = 0, owner?: MessageSigner) {
+    const streamId = toStreamId((owner ?? this.signer).address, path)
+    this.streamPartId = toStreamPartId(streamId, partition)
+    this.chainId = `chain-${Math.random().toString(36).slice(2, 10)}`
+    this.streamId = streamId
+  }
+
+  private readonly streamId: ReturnType<typeof toStreamId>
+
+  async next(content: unknown = { n: this.sequence }): Promise<StreamMessage> {
+    const timestamp = Date.now()
+    const ref =
+      this.previous !== undefined && timestamp <= this.previous.timestamp
+        ? new MessageRef(this.previous.timestamp, this.previous.sequenceNumber + 1)
+        : new MessageRef(timestamp, 0)
+    const message = await signStreamMessage(
+      {
+        messageId: new MessageId(
+          this.streamId,
+          0,
+          ref.timestamp,
+          ref.sequenceNumber,
+          this.signer.address,
+          this.chainId,
+        ),
+        prevMsgRef: this.previous,
+        contentType: ContentType.Json,
+        content: encodeJsonContent(content),
+      },
+      this.signer,
+    )
+    this.sequence++
+    this.previous = ref
+    return message
+  }
+}
+
+/** Resolves when `condition` holds, checking after every event-loop turn; rejects after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, timeoutMs = 30_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+export async function startWebSocketTracker(options: ConstructorParameters<typeof TrackerServer>[1] = {}): Promise<{
+  tracker: TrackerServer
+  address: string
+}> {
+  const tracker = new TrackerServer(
+    { transport: new WebSocketTransport({ port: 0 }), signer: newSigner(), verifier },
+    options,
+  )
+  const [address] = await tracker.start()
+  return { tracker, address: address! }
+}
+
+export async function startWebSocketNode(
+  trackers: string[],
+  options: Partial<NetworkNodeOptions> = {},
+  transport: Transport = new WebSocketTransport({ port: options.kind === 'light' ? undefined : 0 }),
+): Promise<NetworkNode> {
+  const node = new NetworkNode({ transport, signer: newSigner(), verifier }, { trackers, ...options })
+  await node.start()
+  return node
+}
