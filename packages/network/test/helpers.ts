@@ -39,13 +39,17 @@ export class ChainPublisher {
 
   private readonly streamId: ReturnType<typeof toStreamId>
 
-  async next(content: unknown = { n: this.sequence }): Promise<StreamMessage> {
+  next(content: unknown = { n: this.sequence }): Promise<StreamMessage> {
     const timestamp = Date.now()
+    const previous = this.previous
     const ref =
-      this.previous !== undefined && timestamp <= this.previous.timestamp
-        ? new MessageRef(this.previous.timestamp, this.previous.sequenceNumber + 1)
+      previous !== undefined && timestamp <= previous.timestamp
+        ? new MessageRef(previous.timestamp, previous.sequenceNumber + 1)
         : new MessageRef(timestamp, 0)
-    const message = await signStreamMessage(
+    // Claim the ref before awaiting, so concurrent calls still build one chain.
+    this.sequence++
+    this.previous = ref
+    return signStreamMessage(
       {
         messageId: new MessageId(
           this.streamId,
@@ -55,26 +59,16 @@ export class ChainPublisher {
           this.signer.address,
           this.chainId,
         ),
-        prevMsgRef: this.previous,
+        prevMsgRef: previous,
         contentType: ContentType.Json,
         content: encodeJsonContent(content),
       },
       this.signer,
     )
-    this.sequence++
-    this.previous = ref
-    return message
   }
 }
 
-/** Resolves when `condition` holds, checking after every event-loop turn; rejects after `timeoutMs`. */
-export async function waitFor(condition: () => boolean, timeoutMs = 30_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
+export { waitFor } from './compliance/transportCompliance.js'
 
 export async function startWebSocketTracker(options: ConstructorParameters<typeof TrackerServer>[1] = {}): Promise<{
   tracker: TrackerServer

@@ -190,8 +190,10 @@ export class PeerConnection {
     if (cause === 'local' || cause === 'duplicate') {
       this.sendControl({ case: 'goodbye', value: { reason: detail || cause } })
     }
-    this.transportConnection.close(detail || cause)
+    // Finish first: the transport reports its own close synchronously, and
+    // the cause recorded must be ours, not 'remote-gone'.
     this.finish(cause, detail)
+    this.transportConnection.close(detail || cause)
   }
 
   private finish(cause: CloseCause, detail: string): void {
@@ -261,8 +263,8 @@ export class PeerConnection {
       case 'pong':
         return
       case 'goodbye':
-        this.transportConnection.close('goodbye')
         this.finish('remote-goodbye', body.value.reason)
+        this.transportConnection.close('goodbye')
         return
       default:
         if (this.state !== 'ready') {

@@ -38,14 +38,21 @@ export class WebSocketConnection implements TransportConnection {
     socket.onmessage = (event) => this.receive(toBytes(event.data))
     socket.onclose = (event) => {
       const reason =
-        event.code === CLOSE_TOO_BIG
+        event.code === CLOSE_TOO_BIG || this.tooBig
           ? `${FRAME_TOO_LARGE_REASON}: ${event.reason || 'message too big'}`
           : event.reason || `closed (${event.code})`
       this.reportClose(reason)
     }
-    // An error is always followed by close; the close carries the reason.
-    socket.onerror = () => undefined
+    // An error is always followed by close, which reports it. The receiving
+    // side of an oversized frame learns of it only here (its close code is
+    // whatever the peer answers, often 1006).
+    socket.onerror = (event) => {
+      const code = (event as { error?: { code?: unknown } }).error?.code
+      if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.tooBig = true
+    }
   }
+
+  private tooBig = false
 
   get bufferedAmount(): number {
     return this.socket.bufferedAmount
