@@ -1,5 +1,6 @@
 import {
   ProtocolError,
+  addressFromBytes,
   decodeStreamMessage,
   encodeStreamMessage,
   parseStreamPartId,
@@ -91,6 +92,15 @@ export interface NetworkNodeMetrics {
   /** Neighbours (full) or proxies (light) per stream part. */
   neighborCounts: Record<string, number>
 }
+
+/** How a message reached this node. */
+export interface DeliveryContext {
+  /** The neighbour or proxy it came from; undefined for the node's own broadcasts. */
+  readonly senderId: NodeId | undefined
+}
+
+/** Receives a stream part's new messages, each once. */
+export type MessageListener = (message: StreamMessage, context: DeliveryContext) => void
 
 export interface JoinOptions {
   /** Resolve only once this many neighbours (or proxies, on a light node) are connected. Default 0. */
@@ -293,7 +303,7 @@ export class NetworkNode {
       return
     }
     overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber)
-    this.deliverLocally(overlay, message)
+    this.deliverLocally(overlay, message, undefined)
     this.propagate(overlay, frame, undefined)
   }
 
@@ -301,7 +311,7 @@ export class NetworkNode {
    * Calls `listener` with every new message of a stream part (joined or not
    * yet joined). Returns a function that removes the listener.
    */
-  addMessageListener(streamPartId: StreamPartId, listener: (message: StreamMessage) => void): () => void {
+  addMessageListener(streamPartId: StreamPartId, listener: MessageListener): () => void {
     this.assertStarted()
     if (!this.overlays.has(streamPartId)) void this.join(streamPartId)
     const overlay = this.overlays.get(streamPartId)!
@@ -398,17 +408,18 @@ export class NetworkNode {
       return
     }
     overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber)
-    this.deliverLocally(overlay, message)
+    this.deliverLocally(overlay, message, senderId)
     if (this.options.kind === 'full' || overlay.proxyClients.size > 0) {
       this.propagate(overlay, frame, senderId)
     }
   }
 
-  private deliverLocally(overlay: StreamPartOverlay, message: StreamMessage): void {
+  private deliverLocally(overlay: StreamPartOverlay, message: StreamMessage, senderId: NodeId | undefined): void {
+    const context: DeliveryContext = { senderId }
     for (const listener of overlay.listeners) {
       this.counters.delivered++
       try {
-        listener(message)
+        listener(message, context)
       } catch {
         // A failing listener must not stop delivery to others or relaying.
       }
@@ -446,7 +457,9 @@ export class NetworkNode {
     const body = message.body
     switch (body.case) {
       case 'trackerInstruction':
-        if (peer.peer.kind === 'tracker') this.handleInstruction(body.value.streamPartId, body.value.peers)
+        if (peer.peer.kind !== 'tracker') return
+        this.handleDrops(body.value.streamPartId, body.value.dropNeighborIds)
+        this.handleInstruction(body.value.streamPartId, body.value.peers)
         return
       case 'neighborRequest':
         this.handleNeighborRequest(peer, body.value.streamPartId)
@@ -486,6 +499,20 @@ export class NetworkNode {
         : overlay.neighbors.size + overlay.pendingNeighbors.size
       if (inFlight >= (light ? this.options.proxyCount : this.options.maxDegree)) return
       this.requestPeer(overlay, descriptor, light)
+    }
+  }
+
+  private handleDrops(streamPartId: string, dropIds: Uint8Array[]): void {
+    const overlay = this.overlays.get(streamPartId as StreamPartId)
+    if (overlay === undefined) return
+    for (const bytes of dropIds) {
+      if (bytes.length !== 20) continue
+      const peerId = addressFromBytes(bytes)
+      // A request still in flight is withdrawn: an acceptance arriving later is answered with a leave.
+      if (overlay.pendingNeighbors.delete(peerId)) continue
+      if (!overlay.neighbors.delete(peerId)) continue
+      this.connections.get(peerId)?.sendControl({ case: 'neighborLeave', value: { streamPartId } })
+      this.closeIfUnused(peerId)
     }
   }
 
@@ -538,7 +565,7 @@ export class NetworkNode {
   private handleNeighborResponse(peer: PeerConnection, streamPartId: string, accepted: boolean): void {
     const overlay = this.overlays.get(streamPartId as StreamPartId)
     const wasPending = overlay?.pendingNeighbors.delete(peer.peerId) ?? false
-    if (overlay === undefined || !accepted) {
+    if (overlay === undefined || !accepted || !wasPending) {
       if (accepted) peer.sendControl({ case: 'neighborLeave', value: { streamPartId } })
       if (overlay !== undefined && wasPending) this.scheduleStatus(overlay.streamPartId)
       this.closeIfUnused(peer.peerId)

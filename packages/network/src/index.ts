@@ -17,7 +17,9 @@
 export { NetworkError, type NetworkErrorCode } from './errors.js'
 export {
   NetworkNode,
+  type DeliveryContext,
   type JoinOptions,
+  type MessageListener,
   type NetworkNodeComponents,
   type NetworkNodeMetrics,
   type NetworkNodeOptions,
@@ -36,6 +38,16 @@ export {
   type PeerConnectionOptions,
 } from './connection/PeerConnection.js'
 export type { ConnectionHandlers, Transport, TransportConnection } from './transport/Transport.js'
+export {
+  Simulator,
+  constantLatency,
+  regionLatency,
+  type LatencyModel,
+  type RegionLatencyOptions,
+  type SimulatorOptions,
+  type SimulatorStats,
+  type SimulatorTransport,
+} from './transport/simulator/Simulator.js'
 export {
   WebSocketClientTransport,
   type WebSocketClientTransportOptions,

@@ -1,4 +1,5 @@
-import type { StreamMessage, StreamPartId } from '@runnel/protocol'
+import type { StreamPartId } from '@runnel/protocol'
+import type { MessageListener } from '../NetworkNode.js'
 import type { NodeId } from '../identity.js'
 import { DuplicateDetector } from './DuplicateDetector.js'
 import { PropagationBuffer } from './PropagationBuffer.js'
@@ -24,7 +25,7 @@ export class StreamPartOverlay {
   /** Full nodes serving this light node as proxies. */
   readonly proxies = new Set<NodeId>()
   readonly pendingProxies = new Set<NodeId>()
-  readonly listeners = new Set<(message: StreamMessage) => void>()
+  readonly listeners = new Set<MessageListener>()
   readonly duplicates: DuplicateDetector
   readonly buffer: PropagationBuffer
   /** Resolvers waiting for the neighbour count to reach a number. */

@@ -7,11 +7,34 @@ export interface TopologyOptions {
   readonly maxDegree: number
   /** Random source in [0, 1); injected so simulations are deterministic. */
   readonly random: () => number
+  readonly now: () => number
+  /** How long a suggested connection counts towards a node's degree before its report confirms it. Default 3 s. */
+  readonly pendingTtlMs?: number
 }
 
 interface Member {
   descriptor: NodeDescriptor
+  /** Neighbours as the node last reported them. */
   neighbors: Set<NodeId>
+  /**
+   * Connections the tracker suggested (to or from this node) that its reports
+   * don't show yet, with when the suggestion lapses. Reports lag behind
+   * suggestions; without these, nodes joining at once would all be steered to
+   * the same few peers.
+   */
+  expected: Map<NodeId, number>
+}
+
+/** Tells `nodeId` to stop being neighbours with `dropNeighborId`. */
+export interface Drop {
+  readonly nodeId: NodeId
+  readonly dropNeighborId: NodeId
+}
+
+/** The tracker's answer to a report. */
+export interface Suggestion {
+  readonly peers: NodeDescriptor[]
+  readonly drops: Drop[]
 }
 
 /** Tells `node` to connect to `peers` in a stream part. */
@@ -25,6 +48,12 @@ export interface Instruction {
  * A tracker's picture of every stream part it is responsible for, and its
  * decisions: whom a node should connect to, and how to rejoin an overlay that
  * has split. Pure state; the tracker server does the I/O.
+ *
+ * The overlay it builds approximates a random regular graph of the target
+ * degree: a node that needs neighbours takes over random existing edges
+ * (Y–Z becomes Y–X–Z), which gives it two neighbours and leaves everyone
+ * else's degree unchanged. Only when no edge can be split (a small overlay)
+ * does it connect to random nodes that have room.
  */
 export class Topology {
   private readonly streamParts = new Map<string, Map<NodeId, Member>>()
@@ -32,43 +61,51 @@ export class Topology {
   constructor(private readonly options: TopologyOptions) {}
 
   /**
-   * Records a full node's report and returns the peers it should contact (none
-   * when it wants none or no one is available).
+   * Records a full node's report and decides whom it should contact and which
+   * edges to split for it (nothing when it wants nothing or no one is free).
    */
-  reportStatus(
-    descriptor: NodeDescriptor,
-    streamPartId: string,
-    neighbors: NodeId[],
-    wanted: number,
-  ): NodeDescriptor[] {
+  reportStatus(descriptor: NodeDescriptor, streamPartId: string, neighbors: NodeId[], wanted: number): Suggestion {
     let members = this.streamParts.get(streamPartId)
     if (members === undefined) {
       members = new Map()
       this.streamParts.set(streamPartId, members)
     }
-    const member = members.get(descriptor.nodeId)
+    let member = members.get(descriptor.nodeId)
     const reported = new Set(neighbors.filter((id) => members.has(id)))
     if (member === undefined) {
-      members.set(descriptor.nodeId, { descriptor, neighbors: reported })
+      member = { descriptor, neighbors: reported, expected: new Map() }
+      members.set(descriptor.nodeId, member)
     } else {
       member.descriptor = descriptor
       member.neighbors = reported
     }
-    return wanted > 0 ? this.choosePeers(members, descriptor.nodeId, reported, wanted) : []
+    const now = this.options.now()
+    // Suggestions already under way count: the node may not know of them yet.
+    const stillWanted = Math.min(wanted, this.options.targetDegree - this.view(member, now).size)
+    if (stillWanted <= 0) return { peers: [], drops: [] }
+    return this.choosePeers(members, member, stillWanted, now)
   }
 
   /** Peers for a light node: full members it may use as proxies. The light node isn't recorded. */
   proxiesFor(nodeId: NodeId, streamPartId: string, wanted: number): NodeDescriptor[] {
     const members = this.streamParts.get(streamPartId)
     if (members === undefined) return []
-    return this.choosePeers(members, nodeId, new Set(), wanted)
+    const now = this.options.now()
+    return this.shuffled([...members.values()])
+      .filter((member) => member.descriptor.nodeId !== nodeId)
+      .sort((a, b) => this.view(a, now).size - this.view(b, now).size)
+      .slice(0, wanted)
+      .map((member) => member.descriptor)
   }
 
   leave(nodeId: NodeId, streamPartId: string): void {
     const members = this.streamParts.get(streamPartId)
     if (members === undefined) return
     members.delete(nodeId)
-    for (const member of members.values()) member.neighbors.delete(nodeId)
+    for (const member of members.values()) {
+      member.neighbors.delete(nodeId)
+      member.expected.delete(nodeId)
+    }
     if (members.size === 0) this.streamParts.delete(streamPartId)
   }
 
@@ -99,47 +136,85 @@ export class Topology {
   repairPartitions(streamPartId: string): Instruction[] {
     const members = this.streamParts.get(streamPartId)
     if (members === undefined || members.size < 2) return []
-    const components = connectedComponents(members)
+    const now = this.options.now()
+    const components = connectedComponents(members, (member) => this.view(member, now))
     if (components.length < 2) return []
     components.sort((a, b) => b.length - a.length)
     const largest = components[0]!
     const instructions: Instruction[] = []
     for (const component of components.slice(1)) {
-      const from = component[Math.floor(this.options.random() * component.length)]!
-      const target = this.leastConnected(members, largest)
+      const from = members.get(component[Math.floor(this.options.random() * component.length)]!)!
+      let target: Member | undefined
+      for (const id of this.shuffled(largest)) {
+        const candidate = members.get(id)!
+        if (target === undefined || this.view(candidate, now).size < this.view(target, now).size) target = candidate
+      }
       if (target === undefined) continue
-      instructions.push({ nodeId: from, streamPartId, peers: [target.descriptor] })
+      this.expect(from, target, now)
+      instructions.push({ nodeId: from.descriptor.nodeId, streamPartId, peers: [target.descriptor] })
     }
     return instructions
   }
 
-  private leastConnected(members: Map<NodeId, Member>, candidates: NodeId[]): Member | undefined {
-    let best: Member | undefined
-    for (const id of this.shuffled(candidates)) {
-      const member = members.get(id)!
-      if (best === undefined || member.neighbors.size < best.neighbors.size) best = member
+  private choosePeers(members: Map<NodeId, Member>, requester: Member, wanted: number, now: number): Suggestion {
+    const { targetDegree, maxDegree } = this.options
+    const taken = new Set<NodeId>([requester.descriptor.nodeId, ...this.view(requester, now)])
+    const peers: Member[] = []
+    const drops: Drop[] = []
+    const shuffledMembers = this.shuffled([...members.values()])
+    for (const y of shuffledMembers) {
+      if (wanted - peers.length < 2) break
+      const yId = y.descriptor.nodeId
+      if (taken.has(yId) || this.view(y, now).size < targetDegree) continue
+      const zId = this.shuffled([...this.view(y, now)]).find((id) => {
+        const z = members.get(id)
+        return z !== undefined && !taken.has(id) && this.view(z, now).size >= targetDegree
+      })
+      if (zId === undefined) continue
+      const z = members.get(zId)!
+      this.forget(y, z)
+      drops.push({ nodeId: yId, dropNeighborId: zId })
+      peers.push(y, z)
+      taken.add(yId).add(zId)
     }
-    return best
-  }
-
-  private choosePeers(
-    members: Map<NodeId, Member>,
-    requester: NodeId,
-    exclude: Set<NodeId>,
-    wanted: number,
-  ): NodeDescriptor[] {
-    const candidates: Member[] = []
-    for (const [id, member] of members) {
-      if (id !== requester && !exclude.has(id) && member.neighbors.size < this.options.maxDegree) {
-        candidates.push(member)
+    // What splitting couldn't give (an odd one, or a young overlay): random
+    // nodes with room, those short of the target first.
+    for (const limit of [targetDegree, maxDegree]) {
+      for (const member of shuffledMembers) {
+        if (peers.length >= wanted) break
+        const id = member.descriptor.nodeId
+        if (!taken.has(id) && this.view(member, now).size < limit) {
+          peers.push(member)
+          taken.add(id)
+        }
       }
     }
-    // Random order, then nodes below their target degree first: new nodes
-    // fill the gaps that churn left, and the graph stays random.
-    const shuffled = this.shuffled(candidates)
-    const degree = (member: Member): number => Math.min(member.neighbors.size, this.options.targetDegree)
-    shuffled.sort((a, b) => degree(a) - degree(b))
-    return shuffled.slice(0, wanted).map((member) => member.descriptor)
+    for (const peer of peers) this.expect(requester, peer, now)
+    return { peers: peers.map((peer) => peer.descriptor), drops }
+  }
+
+  /** Reported neighbours plus suggested connections that haven't lapsed. */
+  private view(member: Member, now: number): Set<NodeId> {
+    if (member.expected.size === 0) return member.neighbors
+    const view = new Set(member.neighbors)
+    for (const [id, expiresAt] of member.expected) {
+      if (expiresAt < now || member.neighbors.has(id)) member.expected.delete(id)
+      else view.add(id)
+    }
+    return view
+  }
+
+  private expect(a: Member, b: Member, now: number): void {
+    const expiresAt = now + (this.options.pendingTtlMs ?? 3_000)
+    a.expected.set(b.descriptor.nodeId, expiresAt)
+    b.expected.set(a.descriptor.nodeId, expiresAt)
+  }
+
+  private forget(a: Member, b: Member): void {
+    a.neighbors.delete(b.descriptor.nodeId)
+    a.expected.delete(b.descriptor.nodeId)
+    b.neighbors.delete(a.descriptor.nodeId)
+    b.expected.delete(a.descriptor.nodeId)
   }
 
   private shuffled<T>(items: T[]): T[] {
@@ -152,12 +227,12 @@ export class Topology {
   }
 }
 
-function connectedComponents(members: Map<NodeId, Member>): NodeId[][] {
-  // Reports lag behind reality, so an edge counts if either end reports it.
+function connectedComponents(members: Map<NodeId, Member>, neighborsOf: (member: Member) => Set<NodeId>): NodeId[][] {
+  // Reports lag behind reality, so an edge counts if either end has it.
   const adjacency = new Map<NodeId, Set<NodeId>>()
   for (const id of members.keys()) adjacency.set(id, new Set())
   for (const [id, member] of members) {
-    for (const neighbor of member.neighbors) {
+    for (const neighbor of neighborsOf(member)) {
       adjacency.get(id)!.add(neighbor)
       adjacency.get(neighbor)?.add(id)
     }

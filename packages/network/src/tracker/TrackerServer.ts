@@ -1,4 +1,4 @@
-import { addressFromBytes } from '@runnel/protocol'
+import { addressFromBytes, addressToBytes } from '@runnel/protocol'
 import type { MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import { ConnectionManager } from '../connection/ConnectionManager.js'
 import {
@@ -77,7 +77,12 @@ export class TrackerServer {
       )
     }
     this.repairDelayMs = options.repairDelayMs ?? 250
-    this.topology = new Topology({ targetDegree, maxDegree, random: components.random ?? Math.random })
+    this.topology = new Topology({
+      targetDegree,
+      maxDegree,
+      random: components.random ?? Math.random,
+      now: components.now ?? Date.now,
+    })
     this.connections = new ConnectionManager(
       {
         transport: components.transport,
@@ -147,21 +152,29 @@ export class TrackerServer {
       return
     }
     const neighborIds = request.neighborIds.map((id) => addressFromBytes(id))
-    const peers =
-      peer.peer.kind === 'light'
-        ? this.topology.proxiesFor(verified.nodeId, streamPartId, request.wanted)
-        : this.topology.reportStatus(peer.peer, streamPartId, neighborIds, request.wanted)
+    if (peer.peer.kind === 'light') {
+      const proxies = this.topology.proxiesFor(verified.nodeId, streamPartId, request.wanted)
+      if (proxies.length > 0) this.instruct(peer.peerId, streamPartId, proxies)
+      return
+    }
+    const { peers, drops } = this.topology.reportStatus(peer.peer, streamPartId, neighborIds, request.wanted)
+    // Drops go out first, so the split edge's ends make room before the newcomer asks them.
+    for (const drop of drops) this.instruct(drop.nodeId, streamPartId, [], [drop.dropNeighborId])
     if (peers.length > 0) this.instruct(peer.peerId, streamPartId, peers)
-    if (peer.peer.kind !== 'light') this.scheduleRepair(streamPartId)
+    this.scheduleRepair(streamPartId)
   }
 
-  private instruct(nodeId: NodeId, streamPartId: string, peers: NodeDescriptor[]): void {
+  private instruct(nodeId: NodeId, streamPartId: string, peers: NodeDescriptor[], drops: NodeId[] = []): void {
     const connection = this.connections.get(nodeId)
     if (connection === undefined) return
     this.metrics.instructions++
     connection.sendControl({
       case: 'trackerInstruction',
-      value: { streamPartId, peers: peers.map((descriptor) => descriptorToProto(descriptor)) },
+      value: {
+        streamPartId,
+        peers: peers.map((descriptor) => descriptorToProto(descriptor)),
+        dropNeighborIds: drops.map((id) => addressToBytes(id)),
+      },
     })
   }
 
