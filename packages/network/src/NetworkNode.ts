@@ -109,6 +109,8 @@ export interface JoinOptions {
 }
 
 const MAX_DEGREE_LIMIT = 32
+/** How long a node refuses a neighbour the tracker told it to drop. */
+const DROP_MEMORY_MS = 5_000
 
 type ResolvedOptions = Required<Omit<NetworkNodeOptions, 'peer'>> & { peer: PeerConnectionOptions }
 
@@ -493,6 +495,7 @@ export class NetworkNode {
         continue
       }
       if (descriptor.nodeId === this.nodeId || overlay.isConnectedTo(descriptor.nodeId)) continue
+      if (overlay.wasDropped(descriptor.nodeId, this.now())) continue
       if (descriptor.kind !== 'full' || descriptor.addresses.length === 0) continue
       const inFlight = light
         ? overlay.proxies.size + overlay.pendingProxies.size
@@ -508,6 +511,7 @@ export class NetworkNode {
     for (const bytes of dropIds) {
       if (bytes.length !== 20) continue
       const peerId = addressFromBytes(bytes)
+      overlay.dropped.set(peerId, this.now() + DROP_MEMORY_MS)
       // A request still in flight is withdrawn: an acceptance arriving later is answered with a leave.
       if (overlay.pendingNeighbors.delete(peerId)) continue
       if (!overlay.neighbors.delete(peerId)) continue
@@ -554,9 +558,11 @@ export class NetworkNode {
           ? 'only full nodes can be neighbours'
           : overlay === undefined
             ? 'not a member'
-            : overlay.neighbors.size >= this.options.maxDegree && !overlay.neighbors.has(peer.peerId)
-              ? 'full'
-              : ''
+            : overlay.wasDropped(peer.peerId, this.now())
+              ? 'dropped by tracker'
+              : overlay.neighbors.size >= this.options.maxDegree && !overlay.neighbors.has(peer.peerId)
+                ? 'full'
+                : ''
     peer.sendControl({ case: 'neighborResponse', value: { streamPartId, accepted: reason === '', reason } })
     if (reason !== '' || overlay === undefined) return
     this.addNeighbor(overlay, peer.peerId)

@@ -25,6 +25,12 @@ export class StreamPartOverlay {
   /** Full nodes serving this light node as proxies. */
   readonly proxies = new Set<NodeId>()
   readonly pendingProxies = new Set<NodeId>()
+  /**
+   * Neighbours the tracker told this node to drop, until when. Requests from
+   * them are refused meanwhile, so a request that crossed the drop in flight
+   * doesn't restore the edge the tracker split.
+   */
+  readonly dropped = new Map<NodeId, number>()
   readonly listeners = new Set<MessageListener>()
   readonly duplicates: DuplicateDetector
   readonly buffer: PropagationBuffer
@@ -57,6 +63,14 @@ export class StreamPartOverlay {
 
   isConnectedTo(peer: NodeId): boolean {
     return this.accepts(peer) || this.pendingNeighbors.has(peer) || this.pendingProxies.has(peer)
+  }
+
+  wasDropped(peer: NodeId, now: number): boolean {
+    const until = this.dropped.get(peer)
+    if (until === undefined) return false
+    if (until >= now) return true
+    this.dropped.delete(peer)
+    return false
   }
 
   notifyNeighborCount(): void {

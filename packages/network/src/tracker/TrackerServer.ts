@@ -159,7 +159,11 @@ export class TrackerServer {
     }
     const { peers, drops } = this.topology.reportStatus(peer.peer, streamPartId, neighborIds, request.wanted)
     // Drops go out first, so the split edge's ends make room before the newcomer asks them.
-    for (const drop of drops) this.instruct(drop.nodeId, streamPartId, [], [drop.dropNeighborId])
+    for (const drop of drops) {
+      // Both ends hear it: either may have a request to the other in flight.
+      this.instruct(drop.nodeId, streamPartId, [], [drop.dropNeighborId])
+      this.instruct(drop.dropNeighborId, streamPartId, [], [drop.nodeId])
+    }
     if (peers.length > 0) this.instruct(peer.peerId, streamPartId, peers)
     this.scheduleRepair(streamPartId)
   }
