@@ -3,7 +3,9 @@
  * memory. Per chain it keeps the last `windowSize` refs exactly; anything at
  * or below the newest forgotten ref counts as seen (a message that late is
  * taken for a duplicate; storage fills real gaps). The number of chains is
- * bounded too: the least recently active chain is forgotten first.
+ * bounded too: when full, the chain least recently refreshed is forgotten
+ * (recency is refreshed every 64th message of a chain, so this is close to,
+ * not exactly, least recently active).
  *
  * Checking and marking are separate so a node can verify a message's
  * signature between the two: a forged copy must not mark the genuine

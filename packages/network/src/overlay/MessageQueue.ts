@@ -22,10 +22,19 @@ export class MessageQueue<T> implements AsyncIterable<T> {
       return
     }
     if (this.items.length - this.head >= this.capacity) {
-      this.head++
+      // Release the dropped item now, not when a reader next comes by.
+      this.items[this.head++] = undefined as T
       this.dropped++
     }
     this.items.push(item)
+    this.compact()
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
   }
 
   onClose(handler: () => void): void {
@@ -44,11 +53,9 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     return {
       next: () => {
         if (this.head < this.items.length) {
-          const value = this.items[this.head++]!
-          if (this.head > 1024 && this.head * 2 > this.items.length) {
-            this.items = this.items.slice(this.head)
-            this.head = 0
-          }
+          const value = this.items[this.head]!
+          this.items[this.head++] = undefined as T
+          this.compact()
           return Promise.resolve({ value, done: false })
         }
         if (this.closed) return Promise.resolve({ value: undefined, done: true })

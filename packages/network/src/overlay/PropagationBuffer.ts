@@ -23,6 +23,7 @@ export class PropagationBuffer {
 
   add(frame: Uint8Array, sentTo: Iterable<NodeId>): void {
     this.expire()
+    if (this.capacity <= 0) return
     if (this.messages.length >= this.capacity) this.messages.shift()
     this.messages.push({ frame, storedAt: this.now(), sentTo: new Set(sentTo) })
   }

@@ -71,7 +71,7 @@ export class Topology {
       this.streamParts.set(streamPartId, members)
     }
     let member = members.get(descriptor.nodeId)
-    const reported = new Set(neighbors.filter((id) => members.has(id)))
+    const reported = new Set(neighbors.filter((id) => id !== descriptor.nodeId && members.has(id)))
     if (member === undefined) {
       member = { descriptor, neighbors: reported, expected: new Map() }
       members.set(descriptor.nodeId, member)

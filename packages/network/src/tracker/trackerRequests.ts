@@ -1,5 +1,11 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
-import { addressFromBytes, addressToBytes, type MessageSigner, type SignatureVerifier } from '@runnel/protocol'
+import {
+  addressFromBytes,
+  addressToBytes,
+  checkSignatureFormat,
+  type MessageSigner,
+  type SignatureVerifier,
+} from '@runnel/protocol'
 import {
   TrackerAction,
   TrackerRequestSchema,
@@ -58,7 +64,11 @@ export function openTrackerRequest(
   verifier: SignatureVerifier,
   signed: SignedTrackerRequest,
 ): VerifiedTrackerRequest | undefined {
-  if (signed.signature.length !== 65) return undefined
+  try {
+    checkSignatureFormat(signed.signature)
+  } catch {
+    return undefined
+  }
   let request: TrackerRequest
   try {
     request = fromBinary(TrackerRequestSchema, signed.request, { readUnknownFields: false })
