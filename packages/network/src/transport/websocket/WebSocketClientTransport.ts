@@ -1,6 +1,6 @@
 import { NetworkError } from '../../errors.js'
 import type { Transport, TransportConnection } from '../Transport.js'
-import { WebSocketConnection, type WebSocketLike } from './WebSocketConnection.js'
+import { WebSocketConnection, type WebSocketLike, type WriteBatching } from './WebSocketConnection.js'
 
 /** A WebSocket constructor: the browser's global, or `ws`'s in Node.js. */
 export type WebSocketConstructor = new (url: string) => WebSocketLike
@@ -57,6 +57,7 @@ export function openWebSocket(
   address: string,
   signal: AbortSignal | undefined,
   onClosed?: (connection: WebSocketConnection) => void,
+  batching?: (socket: WebSocketLike) => WriteBatching | undefined,
 ): Promise<WebSocketConnection> {
   if (!/^wss?:\/\//.test(address)) {
     return Promise.reject(new NetworkError('INVALID_ADDRESS', `not a WebSocket address: ${address}`))
@@ -81,7 +82,7 @@ export function openWebSocket(
     opened.onopen = () => {
       signal?.removeEventListener('abort', onAbort)
       opened.onopen = null
-      resolve(new WebSocketConnection(socket, address, onClosed))
+      resolve(new WebSocketConnection(socket, address, onClosed, batching?.(socket)))
     }
     socket.onerror = () => undefined
     socket.onclose = (event) => {

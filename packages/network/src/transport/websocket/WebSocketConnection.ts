@@ -20,8 +20,26 @@ const textEncoder = new TextEncoder()
 /** Prefix of the close reason a transport gives when the peer sent an oversized frame. */
 export const FRAME_TOO_LARGE_REASON = 'FRAME_TOO_LARGE'
 
+/**
+ * Lets a runtime batch writes: the first send of a turn corks the socket and
+ * schedules one uncork, so every frame sent to this peer in that turn leaves
+ * in one write. Node.js provides it; browsers batch on their own.
+ */
+export interface WriteBatching {
+  cork(): void
+  uncork(): void
+  /** Runs `callback` once the current batch of work is done (Node.js: setImmediate). */
+  schedule(callback: () => void): void
+}
+
 /** Adapts an open WebSocket to {@link TransportConnection}. */
 export class WebSocketConnection implements TransportConnection {
+  private corked = false
+  private readonly uncork = (): void => {
+    this.corked = false
+    this.batching?.uncork()
+  }
+
   private handlers: ConnectionHandlers | undefined
   private held: Uint8Array[] = []
   private closedReason: string | undefined
@@ -32,6 +50,7 @@ export class WebSocketConnection implements TransportConnection {
     private readonly socket: WebSocketLike,
     readonly remoteAddress: string,
     private readonly onClosed?: (connection: WebSocketConnection) => void,
+    private readonly batching?: WriteBatching,
   ) {
     // Browsers deliver Blobs by default; `ws` gives Buffers (Uint8Arrays) for 'nodebuffer'.
     if (socket.binaryType === 'blob') socket.binaryType = 'arraybuffer'
@@ -67,7 +86,13 @@ export class WebSocketConnection implements TransportConnection {
   }
 
   send(frame: Uint8Array): void {
-    if (this.socket.readyState === OPEN) this.socket.send(frame)
+    if (this.socket.readyState !== OPEN) return
+    if (this.batching !== undefined && !this.corked) {
+      this.corked = true
+      this.batching.cork()
+      this.batching.schedule(this.uncork)
+    }
+    this.socket.send(frame)
   }
 
   close(reason = 'closed'): void {
