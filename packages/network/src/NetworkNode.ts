@@ -4,10 +4,12 @@ import {
   decodeStreamMessage,
   encodeStreamMessage,
   parseStreamPartId,
+  readStreamMessageHeader,
   verifyStreamMessage,
   type MessageSigner,
   type SignatureVerifier,
   type StreamMessage,
+  type StreamMessageHeader,
   type StreamPartId,
 } from '@runnel/protocol'
 import { ConnectionManager } from './connection/ConnectionManager.js'
@@ -384,8 +386,22 @@ export class NetworkNode {
 
   private handleData(peer: PeerConnection, frame: Uint8Array, bytes: Uint8Array): void {
     this.counters.messagesIn++
+    // Most frames are copies already seen: read just the header to route and
+    // recognise them, and decode (and verify) only messages that are new.
+    let header: StreamMessageHeader
     let message: StreamMessage
     try {
+      header = readStreamMessageHeader(bytes)
+      const overlay = this.overlays.get(`${header.streamId}#${header.streamPartition}` as StreamPartId)
+      if (overlay === undefined || !overlay.accepts(peer.peerId)) {
+        this.counters.unexpectedMessages++
+        return
+      }
+      const chainKey = `${addressFromBytes(header.publisherId)}/${header.messageChainId}`
+      if (overlay.duplicates.isDuplicate(chainKey, header.timestamp, header.sequenceNumber)) {
+        this.counters.duplicates++
+        return
+      }
       message = decodeStreamMessage(bytes, { maxMessageSize: this.options.maxMessageSize })
     } catch (err) {
       this.counters.invalidMessages++
@@ -393,9 +409,10 @@ export class NetworkNode {
       peer.close('malformed-frame', err instanceof ProtocolError ? err.message : String(err))
       return
     }
+    // Routing and dedup used the header; everything below uses the validated message.
     const overlay = this.overlays.get(message.streamPartId)
     const senderId = peer.peerId
-    if (overlay === undefined || !overlay.accepts(senderId)) {
+    if (overlay === undefined) {
       this.counters.unexpectedMessages++
       return
     }
