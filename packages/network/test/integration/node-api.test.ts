@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { encodeStreamMessage, type StreamMessage } from '@runnel/protocol'
+import { NetworkError, NetworkNode, Simulator, TrackerServer, constantLatency } from '../../src/index.js'
+import { ChainPublisher, newSigner, startWebSocketNode, startWebSocketTracker, verifier, waitFor } from '../helpers.js'
+
+describe('NetworkNode API over WebSocket', () => {
+  let tracker: TrackerServer
+  let nodes: NetworkNode[]
+  const publisher = new ChainPublisher('/api')
+  const streamPartId = publisher.streamPartId
+
+  before(async () => {
+    const started = await startWebSocketTracker()
+    tracker = started.tracker
+    nodes = await Promise.all([0, 1, 2].map(() => startWebSocketNode([started.address])))
+    await Promise.all(nodes.map((node) => node.join(streamPartId, { minNeighbors: 2 })))
+  })
+
+  after(async () => {
+    await Promise.all(nodes.map((node) => node.stop()))
+    await tracker.stop()
+  })
+
+  it('yields messages as an async iterable until its signal aborts', async () => {
+    const controller = new AbortController()
+    const iterable = nodes[1]!.messages(streamPartId, { signal: controller.signal })
+    const sent = [await publisher.next({ n: 1 }), await publisher.next({ n: 2 }), await publisher.next({ n: 3 })]
+    for (const message of sent) nodes[0]!.broadcast(message)
+    const received: StreamMessage[] = []
+    for await (const message of iterable) {
+      received.push(message)
+      if (received.length === sent.length) controller.abort()
+    }
+    assert.deepEqual(
+      received.map((m) => m.messageId.toString()),
+      sent.map((m) => m.messageId.toString()),
+    )
+    assert.equal(iterable.dropped, 0)
+  })
+
+  it('leave() removes the node from the overlay, its neighbours and its tracker', async () => {
+    const leaver = nodes[2]!
+    leaver.leave(streamPartId)
+    assert.deepEqual(leaver.getNeighbors(streamPartId), [])
+    assert.ok(!leaver.getStreamParts().includes(streamPartId))
+    await waitFor(
+      () =>
+        !tracker.members(streamPartId).includes(leaver.nodeId) &&
+        nodes.slice(0, 2).every((node) => !node.getNeighbors(streamPartId).includes(leaver.nodeId)),
+      10_000,
+      'the others to forget the leaver',
+    )
+  })
+
+  it('join() with minNeighbors times out with a typed error when no one else is there', async () => {
+    const alone = new ChainPublisher('/api/alone')
+    await assert.rejects(
+      nodes[0]!.join(alone.streamPartId, { minNeighbors: 1, signal: AbortSignal.timeout(300) }),
+      (err: unknown) => err instanceof NetworkError && err.code === 'TIMEOUT',
+    )
+    nodes[0]!.leave(alone.streamPartId)
+  })
+
+  it('refuses calls before start and after stop, and bad options', async () => {
+    const node = new NetworkNode(
+      { transport: new Simulator().createTransport(), signer: newSigner(), verifier },
+      {
+        trackers: ['sim://0'],
+      },
+    )
+    assert.throws(
+      () => node.broadcast({} as StreamMessage),
+      (err: unknown) => err instanceof NetworkError && err.code === 'INVALID_STATE',
+    )
+    assert.throws(
+      () =>
+        new NetworkNode(
+          { transport: new Simulator().createTransport(), signer: newSigner(), verifier },
+          { trackers: [] },
+        ),
+      (err: unknown) => err instanceof NetworkError && err.code === 'INVALID_OPTIONS',
+    )
+    assert.throws(
+      () =>
+        new NetworkNode(
+          { transport: new Simulator().createTransport(), signer: newSigner(), verifier },
+          { trackers: ['sim://0'], targetDegree: 8, maxDegree: 4 },
+        ),
+      (err: unknown) => err instanceof NetworkError && err.code === 'INVALID_OPTIONS',
+    )
+  })
+})
+
+describe('back-pressure', () => {
+  it('drops and counts frames for a slow peer instead of buffering without bound', async () => {
+    // A 2-second link: everything sent waits in the send buffer that long.
+    const simulator = new Simulator({ seed: 1, latency: constantLatency(2_000) })
+    const tracker = new TrackerServer({ transport: simulator.createTransport(), signer: newSigner(), verifier })
+    const [trackerAddress] = await tracker.start()
+    const limit = 64 * 1024
+    const nodes = await Promise.all(
+      [0, 1].map(async () => {
+        const transport = simulator.createTransport()
+        const node = new NetworkNode(
+          { transport, signer: newSigner(), verifier },
+          { trackers: [trackerAddress!], peer: { sendBufferLimit: limit } },
+        )
+        await node.start()
+        return { node, transport }
+      }),
+    )
+    try {
+      const publisher = new ChainPublisher('/slow')
+      await Promise.all(nodes.map(({ node }) => node.join(publisher.streamPartId, { minNeighbors: 1 })))
+      const payload = 'x'.repeat(1_000)
+      const messages = await Promise.all(Array.from({ length: 500 }, (_, i) => publisher.next({ i, payload })))
+      for (const message of messages) nodes[0]!.node.broadcast(message)
+      const { dropped, messagesOut } = nodes[0]!.node.getMetrics()
+      assert.ok(dropped > 0, 'frames beyond the limit are dropped')
+      assert.ok(messagesOut < 500 && messagesOut + dropped >= 500, `sent ${messagesOut}, dropped ${dropped}`)
+      // What is queued stays within the limit plus the frame that crossed it.
+      const frameSize = encodeStreamMessage(messages[0]!).length + 1
+      assert.ok(messagesOut * frameSize <= limit + frameSize, `queued ${messagesOut} frames of ${frameSize} bytes`)
+    } finally {
+      await Promise.all(nodes.map(({ node }) => node.stop()))
+      await tracker.stop()
+      simulator.stop()
+    }
+  })
+})
