@@ -62,7 +62,7 @@ describe('NetworkNode API over WebSocket', () => {
     nodes[0]!.leave(alone.streamPartId)
   })
 
-  it('refuses calls before start and after stop, and bad options', async () => {
+  it('refuses calls before start and after stop, and bad options', () => {
     const node = new NetworkNode(
       { transport: new Simulator().createTransport(), signer: newSigner(), verifier },
       {
