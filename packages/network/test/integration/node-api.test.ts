@@ -62,13 +62,19 @@ describe('NetworkNode API over WebSocket', () => {
     nodes[0]!.leave(alone.streamPartId)
   })
 
-  it('refuses calls before start and after stop, and bad options', () => {
+  it('refuses calls before start and after stop, and bad options', async () => {
     const node = new NetworkNode(
       { transport: new Simulator().createTransport(), signer: newSigner(), verifier },
       {
         trackers: ['sim://0'],
       },
     )
+    assert.throws(
+      () => node.broadcast({} as StreamMessage),
+      (err: unknown) => err instanceof NetworkError && err.code === 'INVALID_STATE',
+    )
+    await node.start()
+    await node.stop()
     assert.throws(
       () => node.broadcast({} as StreamMessage),
       (err: unknown) => err instanceof NetworkError && err.code === 'INVALID_STATE',
