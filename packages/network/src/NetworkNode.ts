@@ -46,7 +46,7 @@ export interface NetworkNodeOptions {
   readonly trackers: readonly string[]
   /** Neighbours a full node aims for per stream part. Default 4. */
   readonly targetDegree?: number
-  /** Most neighbours a full node accepts per stream part. Default 8, at most 32. */
+  /** Most neighbours a full node accepts per stream part. Default the larger of 8 and `targetDegree`; at most 32. */
   readonly maxDegree?: number
   /** Verify every received message's signature and drop invalid ones. Default true. */
   readonly verifySignatures?: boolean
@@ -210,10 +210,7 @@ export class NetworkNode {
     clearInterval(this.retryTimer)
     for (const timer of this.statusTimers.values()) clearTimeout(timer)
     this.statusTimers.clear()
-    for (const overlay of this.overlays.values()) {
-      for (const waiter of overlay.neighborWaiters) waiter.resolve()
-      for (const listener of overlay.listeners) overlay.listeners.delete(listener)
-    }
+    for (const overlay of this.overlays.values()) overlay.close()
     this.overlays.clear()
     await this.connections.stop()
   }
@@ -223,24 +220,10 @@ export class NetworkNode {
    * `minNeighbors` neighbours are connected.
    *
    * @throws {@link NetworkError} `TIMEOUT`/`ABORTED` when the signal fires first
+   * @throws {@link ProtocolError} `INVALID_STREAM_PART_ID`
    */
   async join(streamPartId: StreamPartId, options: JoinOptions = {}): Promise<void> {
-    this.assertStarted()
-    parseStreamPartId(streamPartId)
-    let overlay = this.overlays.get(streamPartId)
-    if (overlay === undefined) {
-      overlay = new StreamPartOverlay(
-        streamPartId,
-        {
-          propagationWindowMs: this.options.propagationWindowMs,
-          propagationBufferSize: this.options.propagationBufferSize,
-          duplicateWindowSize: 10_000,
-        },
-        this.now,
-      )
-      this.overlays.set(streamPartId, overlay)
-      this.reportStatus(streamPartId)
-    }
+    const overlay = this.ensureOverlay(streamPartId)
     const minNeighbors = options.minNeighbors ?? 0
     if (this.connectedCount(overlay) >= minNeighbors) return
     await new Promise<void>((resolve, reject) => {
@@ -271,14 +254,35 @@ export class NetworkNode {
     })
   }
 
-  /** Leaves a stream part: tells neighbours and the tracker, and drops its listeners. */
+  /** The stream part's overlay, joining it first if needed. Validates the id (throws ProtocolError). */
+  private ensureOverlay(streamPartId: StreamPartId): StreamPartOverlay {
+    this.assertStarted()
+    let overlay = this.overlays.get(streamPartId)
+    if (overlay === undefined) {
+      parseStreamPartId(streamPartId)
+      overlay = new StreamPartOverlay(
+        streamPartId,
+        {
+          propagationWindowMs: this.options.propagationWindowMs,
+          propagationBufferSize: this.options.propagationBufferSize,
+          duplicateWindowSize: 10_000,
+        },
+        this.now,
+      )
+      this.overlays.set(streamPartId, overlay)
+      this.reportStatus(streamPartId)
+    }
+    return overlay
+  }
+
+  /** Leaves a stream part: tells neighbours and the tracker, and ends its listeners and iterables. */
   leave(streamPartId: StreamPartId): void {
     const overlay = this.overlays.get(streamPartId)
     if (overlay === undefined) return
     this.overlays.delete(streamPartId)
     clearTimeout(this.statusTimers.get(streamPartId))
     this.statusTimers.delete(streamPartId)
-    for (const waiter of overlay.neighborWaiters) waiter.resolve()
+    overlay.close()
     const peers = [...overlay.neighbors, ...overlay.proxies, ...overlay.proxyClients]
     for (const peerId of peers) {
       this.connections.get(peerId)?.sendControl({ case: 'neighborLeave', value: { streamPartId } })
@@ -296,10 +300,8 @@ export class NetworkNode {
    * @throws {@link ProtocolError} `MESSAGE_TOO_LARGE` when the encoded message exceeds `maxMessageSize`
    */
   broadcast(message: StreamMessage): void {
-    this.assertStarted()
     const streamPartId = message.streamPartId
-    if (!this.overlays.has(streamPartId)) void this.join(streamPartId)
-    const overlay = this.overlays.get(streamPartId)!
+    const overlay = this.ensureOverlay(streamPartId)
     const frame = encodeDataFrame(encodeStreamMessage(message, { maxMessageSize: this.options.maxMessageSize }))
     const chainKey = `${message.publisherId}/${message.messageChainId}`
     if (overlay.duplicates.isDuplicate(chainKey, message.timestamp, message.sequenceNumber)) {
@@ -316,9 +318,7 @@ export class NetworkNode {
    * yet joined). Returns a function that removes the listener.
    */
   addMessageListener(streamPartId: StreamPartId, listener: MessageListener): () => void {
-    this.assertStarted()
-    if (!this.overlays.has(streamPartId)) void this.join(streamPartId)
-    const overlay = this.overlays.get(streamPartId)!
+    const overlay = this.ensureOverlay(streamPartId)
     overlay.listeners.add(listener)
     return () => overlay.listeners.delete(listener)
   }
@@ -339,7 +339,14 @@ export class NetworkNode {
   ): AsyncIterable<StreamMessage> & { readonly dropped: number } {
     const queue = new MessageQueue<StreamMessage>(options.bufferSize ?? 10_000)
     const remove = this.addMessageListener(streamPartId, (message) => queue.push(message))
-    queue.onClose(remove)
+    const overlay = this.overlays.get(streamPartId)!
+    const close = (): void => queue.close()
+    // Leaving the stream part or stopping the node ends the iteration.
+    overlay.closers.add(close)
+    queue.onClose(() => {
+      remove()
+      overlay.closers.delete(close)
+    })
     if (options.signal !== undefined) {
       if (options.signal.aborted) queue.close()
       options.signal.addEventListener('abort', () => queue.close(), { once: true })
@@ -392,15 +399,18 @@ export class NetworkNode {
     let message: StreamMessage
     try {
       header = readStreamMessageHeader(bytes)
+      // Encoders write normalized ids; one that didn't (a valid checksummed
+      // owner) misses this lookup and is routed after the full decode below.
       const overlay = this.overlays.get(`${header.streamId}#${header.streamPartition}` as StreamPartId)
-      if (overlay === undefined || !overlay.accepts(peer.peerId)) {
-        this.counters.unexpectedMessages++
-        return
-      }
-      const chainKey = `${addressFromBytes(header.publisherId)}/${header.messageChainId}`
-      if (overlay.duplicates.isDuplicate(chainKey, header.timestamp, header.sequenceNumber)) {
-        this.counters.duplicates++
-        return
+      if (overlay !== undefined) {
+        const chainKey = `${addressFromBytes(header.publisherId)}/${header.messageChainId}`
+        if (
+          overlay.accepts(peer.peerId) &&
+          overlay.duplicates.isDuplicate(chainKey, header.timestamp, header.sequenceNumber)
+        ) {
+          this.counters.duplicates++
+          return
+        }
       }
       message = decodeStreamMessage(bytes, { maxMessageSize: this.options.maxMessageSize })
     } catch (err) {
@@ -412,7 +422,7 @@ export class NetworkNode {
     // Routing and dedup used the header; everything below uses the validated message.
     const overlay = this.overlays.get(message.streamPartId)
     const senderId = peer.peerId
-    if (overlay === undefined) {
+    if (overlay === undefined || !overlay.accepts(senderId)) {
       this.counters.unexpectedMessages++
       return
     }
@@ -476,7 +486,9 @@ export class NetworkNode {
     const body = message.body
     switch (body.case) {
       case 'trackerInstruction':
-        if (peer.peer.kind !== 'tracker') return
+        // The handshake proves a peer's key, not its kind: only the tracker
+        // actually reached for this stream part may rewire its overlay.
+        if (!this.trackers.isTrackerFor(body.value.streamPartId, peer.peerId)) return
         this.handleDrops(body.value.streamPartId, body.value.dropNeighborIds)
         this.handleInstruction(body.value.streamPartId, body.value.peers)
         return
@@ -596,6 +608,7 @@ export class NetworkNode {
     }
     if (overlay.neighbors.size >= this.options.maxDegree) {
       peer.sendControl({ case: 'neighborLeave', value: { streamPartId } })
+      this.closeIfUnused(peer.peerId)
       return
     }
     this.addNeighbor(overlay, peer.peerId)
@@ -633,7 +646,10 @@ export class NetworkNode {
             ? 'full'
             : ''
     peer.sendControl({ case: 'proxyResponse', value: { streamPartId, accepted: reason === '', reason } })
-    if (reason === '' && overlay !== undefined) overlay.proxyClients.add(peer.peerId)
+    if (reason === '' && overlay !== undefined) {
+      overlay.proxyClients.add(peer.peerId)
+      this.flushBuffer(overlay, peer.peerId)
+    }
   }
 
   private handleProxyResponse(peer: PeerConnection, streamPartId: string, accepted: boolean): void {
@@ -652,7 +668,7 @@ export class NetworkNode {
 
   private handlePeerClosed(peer: PeerConnection): void {
     const peerId = peer.peerId
-    if (peer.peer.kind === 'tracker') {
+    if (this.trackers.isTracker(peerId)) {
       // Re-register everything that tracker served once it (or a restarted one) is reachable.
       for (const streamPartId of this.trackers.streamPartsOf(peerId, this.overlays.keys())) {
         this.scheduleStatus(streamPartId as StreamPartId, this.options.statusRetryMs)
@@ -673,7 +689,7 @@ export class NetworkNode {
   private closeIfUnused(peerId: NodeId): void {
     for (const overlay of this.overlays.values()) if (overlay.isConnectedTo(peerId)) return
     const connection = this.connections.get(peerId)
-    if (connection !== undefined && connection.peer.kind !== 'tracker')
+    if (connection !== undefined && !this.trackers.isTracker(peerId))
       connection.close('local', 'no shared stream parts')
   }
 

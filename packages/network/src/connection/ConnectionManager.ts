@@ -2,8 +2,7 @@ import type { MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import { NetworkError } from '../errors.js'
 import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
 import type { NodeDescriptor, NodeId } from '../identity.js'
-import type { Transport, TransportConnection } from '../transport/Transport.js'
-import { FRAME_TOO_LARGE_REASON } from '../transport/websocket/WebSocketConnection.js'
+import { FRAME_TOO_LARGE_REASON, type Transport, type TransportConnection } from '../transport/Transport.js'
 import {
   DEFAULT_PEER_CONNECTION_OPTIONS,
   PeerConnection,

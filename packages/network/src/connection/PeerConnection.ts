@@ -1,4 +1,4 @@
-import type { MessageSigner, SignatureVerifier } from '@runnel/protocol'
+import { checkSignatureFormat, type MessageSigner, type SignatureVerifier } from '@runnel/protocol'
 import { NetworkError } from '../errors.js'
 import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
 import {
@@ -297,8 +297,14 @@ export class PeerConnection {
   }
 
   private handleProof(signature: Uint8Array): void {
-    if (this.remote === undefined || this.remoteProofVerified || signature.length !== 65) {
-      this.close('handshake-failed', 'unexpected or malformed proof')
+    if (this.remote === undefined || this.remoteProofVerified) {
+      this.close('handshake-failed', 'unexpected proof')
+      return
+    }
+    try {
+      checkSignatureFormat(signature)
+    } catch (err) {
+      this.close('handshake-failed', `malformed proof: ${String(err)}`)
       return
     }
     const payload = createHandshakePayload(this.localNonce, this.remote)
@@ -316,6 +322,7 @@ export class PeerConnection {
     if (this.state !== 'handshaking' || !this.remoteProofVerified || !this.proofSent) return
     this.state = 'ready'
     this.wasReady = true
+    clearTimeout(this.timers[0])
     this.startKeepAlive()
     this.components.events.onReady(this)
     const held = this.heldFrames.splice(0)

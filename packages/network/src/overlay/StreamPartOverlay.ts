@@ -73,6 +73,17 @@ export class StreamPartOverlay {
     return false
   }
 
+  /** Ends iterables over this stream part's messages (see NetworkNode.messages). */
+  readonly closers = new Set<() => void>()
+
+  /** The node left or stopped: release waiters, listeners and iterables. */
+  close(): void {
+    for (const waiter of this.neighborWaiters) waiter.resolve()
+    this.neighborWaiters.clear()
+    for (const close of [...this.closers]) close()
+    this.listeners.clear()
+  }
+
   notifyNeighborCount(): void {
     const count = this.neighbors.size + this.proxies.size
     for (const waiter of this.neighborWaiters) {

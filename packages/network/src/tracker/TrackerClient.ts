@@ -5,6 +5,7 @@ import type { NodeId } from '../identity.js'
 import { signTrackerRequest, type TrackerStatus } from './trackerRequests.js'
 
 const textEncoder = new TextEncoder()
+const TRACKER_DIAL_TIMEOUT_MS = 10_000
 
 /**
  * The tracker responsible for a stream part: the first 4 bytes of
@@ -41,9 +42,15 @@ export class TrackerClient {
     private readonly onError: (error: unknown) => void,
   ) {}
 
+  /** True when `nodeId` is the tracker this node reached at one of its configured tracker addresses. */
   isTracker(nodeId: NodeId): boolean {
     for (const id of this.trackerIds.values()) if (id === nodeId) return true
     return false
+  }
+
+  /** True when `nodeId` is the tracker responsible for the stream part. */
+  isTrackerFor(streamPartId: string, nodeId: NodeId): boolean {
+    return this.trackerIds.get(trackerFor(streamPartId, this.trackers)) === nodeId
   }
 
   /** Stream parts served by the tracker with this id, among `streamPartIds`. */
@@ -59,7 +66,12 @@ export class TrackerClient {
   report(status: TrackerStatus): Promise<void> {
     const address = trackerFor(status.streamPartId, this.trackers)
     const send = async (): Promise<void> => {
-      const tracker = await this.connections.connect(address, this.trackerIds.get(address))
+      // Bounded, so one unreachable tracker can't hold up reports queued for the others for long.
+      const tracker = await this.connections.connect(
+        address,
+        this.trackerIds.get(address),
+        AbortSignal.timeout(TRACKER_DIAL_TIMEOUT_MS),
+      )
       this.trackerIds.set(address, tracker.peerId)
       const signed = await signTrackerRequest(this.signer, ++this.sequence, status)
       tracker.sendControl({ case: 'trackerRequest', value: signed })

@@ -1,4 +1,4 @@
-import { addressFromBytes, addressToBytes } from '@runnel/protocol'
+import { addressFromBytes, addressToBytes, parseStreamPartId } from '@runnel/protocol'
 import type { MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import { ConnectionManager } from '../connection/ConnectionManager.js'
 import {
@@ -63,6 +63,7 @@ export class TrackerServer {
   private readonly lastSequence = new Map<NodeId, bigint>()
   private readonly repairTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private readonly repairDelayMs: number
+  private readonly maxDegree: number
 
   constructor(
     private readonly components: TrackerServerComponents,
@@ -70,13 +71,20 @@ export class TrackerServer {
   ) {
     const targetDegree = options.targetDegree ?? 4
     const maxDegree = options.maxDegree ?? Math.max(8, targetDegree)
-    if (!(targetDegree >= 1 && maxDegree >= targetDegree && maxDegree <= MAX_DEGREE_LIMIT)) {
+    if (!(
+      Number.isInteger(targetDegree) &&
+      Number.isInteger(maxDegree) &&
+      targetDegree >= 1 &&
+      maxDegree >= targetDegree &&
+      maxDegree <= MAX_DEGREE_LIMIT
+    )) {
       throw new NetworkError(
         'INVALID_OPTIONS',
         `need 1 ≤ targetDegree ≤ maxDegree ≤ ${MAX_DEGREE_LIMIT}, got ${targetDegree} and ${maxDegree}`,
       )
     }
     this.repairDelayMs = options.repairDelayMs ?? 250
+    this.maxDegree = maxDegree
     this.topology = new Topology({
       targetDegree,
       maxDegree,
@@ -142,6 +150,14 @@ export class TrackerServer {
     this.lastSequence.set(verified.nodeId, verified.request.sequence)
     const { request } = verified
     const streamPartId = request.streamPartId
+    try {
+      parseStreamPartId(streamPartId)
+    } catch {
+      this.metrics.ignoredRequests++
+      return
+    }
+    // A node asking for more peers than anyone may have gets the most anyone may have.
+    const wanted = Math.min(request.wanted, this.maxDegree)
     if (request.action === TrackerAction.LEAVE) {
       this.topology.leave(verified.nodeId, streamPartId)
       this.scheduleRepair(streamPartId)
@@ -153,11 +169,11 @@ export class TrackerServer {
     }
     const neighborIds = request.neighborIds.map((id) => addressFromBytes(id))
     if (peer.peer.kind === 'light') {
-      const proxies = this.topology.proxiesFor(verified.nodeId, streamPartId, request.wanted)
+      const proxies = this.topology.proxiesFor(verified.nodeId, streamPartId, wanted)
       if (proxies.length > 0) this.instruct(peer.peerId, streamPartId, proxies)
       return
     }
-    const { peers, drops } = this.topology.reportStatus(peer.peer, streamPartId, neighborIds, request.wanted)
+    const { peers, drops } = this.topology.reportStatus(peer.peer, streamPartId, neighborIds, wanted)
     // Drops go out first, so the split edge's ends make room before the newcomer asks them.
     for (const drop of drops) {
       // Both ends hear it: either may have a request to the other in flight.

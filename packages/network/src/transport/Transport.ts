@@ -5,6 +5,12 @@
  * adds those on top, identically for every transport.
  */
 
+/**
+ * Prefix of the close reason a transport gives when the peer sent a frame
+ * larger than the transport accepts, so the cause can be counted.
+ */
+export const FRAME_TOO_LARGE_REASON = 'FRAME_TOO_LARGE'
+
 /** Receives what happens on one connection. */
 export interface ConnectionHandlers {
   /** One whole frame from the remote end. */

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { encodeStreamMessage, type StreamMessage } from '@runnel/protocol'
-import { NetworkError, NetworkNode, Simulator, TrackerServer, constantLatency } from '../../src/index.js'
+import { addressToBytes, encodeStreamMessage, type StreamMessage } from '@runnel/protocol'
+import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
+import { WebSocketTransport } from '../../src/node/index.js'
+import {
+  NETWORK_PROTOCOL_VERSION,
+  NetworkError,
+  NetworkNode,
+  Simulator,
+  TrackerServer,
+  constantLatency,
+} from '../../src/index.js'
 import { ChainPublisher, newSigner, startWebSocketNode, startWebSocketTracker, verifier, waitFor } from '../helpers.js'
 
 describe('NetworkNode API over WebSocket', () => {
@@ -37,6 +46,56 @@ describe('NetworkNode API over WebSocket', () => {
       sent.map((m) => m.messageId.toString()),
     )
     assert.equal(iterable.dropped, 0)
+  })
+
+  it('obeys overlay instructions only from its tracker, not from a peer claiming to be one', async () => {
+    const impostorKey = newSigner()
+    const impostor = new ConnectionManager({
+      transport: new WebSocketTransport(),
+      signer: impostorKey,
+      verifier,
+      now: Date.now,
+      events: {
+        onPeerReady: () => undefined,
+        onControl: () => undefined,
+        onData: () => undefined,
+        onPeerClosed: () => undefined,
+      },
+    })
+    await impostor.start((addresses) => ({
+      nodeId: impostorKey.address,
+      kind: 'tracker',
+      addresses,
+      protocolVersion: NETWORK_PROTOCOL_VERSION,
+    }))
+    try {
+      const victim = nodes[0]!
+      const neighborsBefore = victim.getNeighbors(streamPartId)
+      const connection = await impostor.connect(victim.descriptor.addresses[0]!)
+      connection.sendControl({
+        case: 'trackerInstruction',
+        value: { streamPartId, peers: [], dropNeighborIds: neighborsBefore.map((id) => addressToBytes(id)) },
+      })
+      // A ping round trip after the instruction proves the node has processed it.
+      const pongs = connection.stats.framesIn
+      connection.sendControl({ case: 'ping', value: { id: 7 } })
+      await waitFor(() => connection.stats.framesIn > pongs, 10_000, 'pong')
+      assert.deepEqual(new Set(victim.getNeighbors(streamPartId)), new Set(neighborsBefore))
+    } finally {
+      await impostor.stop()
+    }
+  })
+
+  it('ends message iterables when the node leaves the stream part', async () => {
+    const other = new ChainPublisher('/api/iterable')
+    const iterable = nodes[0]!.messages(other.streamPartId)
+    const consumed = (async () => {
+      let count = 0
+      for await (const message of iterable) if (message !== undefined) count++
+      return count
+    })()
+    nodes[0]!.leave(other.streamPartId)
+    assert.equal(await consumed, 0)
   })
 
   it('leave() removes the node from the overlay, its neighbours and its tracker', async () => {

@@ -17,7 +17,7 @@ export interface WebSocketClientTransportOptions {
  * @example
  * ```ts
  * const transport = new WebSocketClientTransport()
- * const node = new NetworkNode({ kind: 'light', transport, signer, verifier, trackers: ['ws://127.0.0.1:30300'] })
+ * const node = new NetworkNode({ transport, signer, verifier }, { kind: 'light', trackers: ['ws://127.0.0.1:30300'] })
  * ```
  */
 export class WebSocketClientTransport implements Transport {

@@ -1,4 +1,4 @@
-import type { ConnectionHandlers, TransportConnection } from '../Transport.js'
+import { FRAME_TOO_LARGE_REASON, type ConnectionHandlers, type TransportConnection } from '../Transport.js'
 
 /** The part of the WHATWG WebSocket API used here; browsers' and `ws`'s sockets both have it. */
 export interface WebSocketLike {
@@ -16,9 +16,6 @@ const OPEN = 1
 /** RFC 6455 close code for "message too big". */
 const CLOSE_TOO_BIG = 1009
 const textEncoder = new TextEncoder()
-
-/** Prefix of the close reason a transport gives when the peer sent an oversized frame. */
-export const FRAME_TOO_LARGE_REASON = 'FRAME_TOO_LARGE'
 
 /**
  * Lets a runtime batch writes: the first send of a turn corks the socket and
