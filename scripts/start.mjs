@@ -7,6 +7,9 @@ The local network (embedded chain, tracker, nodes, storage) is not built yet;
 
 What works today:
   npm test        run every package's tests
-  npm run bench   protocol benchmarks (encode, decode, sign, verify)
-  packages/protocol  ids, messages, wire codec and signatures — see docs/protocol.md
+  npm run bench   benchmarks: protocol (encode, decode, sign, verify) and
+                  network (formation, latency, throughput, CPU, bytes, memory)
+  packages/protocol  ids, messages, wire codec and signatures (docs/protocol.md)
+  packages/network   trackers, nodes and overlays over WebSocket (docs/network.md);
+                     README.md shows a tracker and two nodes in one script
 `)
