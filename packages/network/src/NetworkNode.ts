@@ -22,6 +22,7 @@ import {
 import { NetworkError } from './errors.js'
 import type { ControlMessage } from './generated/runnel/network/v1/network_pb.js'
 import { descriptorFromProto, type NodeDescriptor, type NodeId } from './identity.js'
+import { resolveDegrees } from './overlay/degrees.js'
 import { MessageQueue } from './overlay/MessageQueue.js'
 import { StreamPartOverlay } from './overlay/StreamPartOverlay.js'
 import { TrackerClient } from './tracker/TrackerClient.js'
@@ -110,7 +111,6 @@ export interface JoinOptions {
   readonly signal?: AbortSignal
 }
 
-const MAX_DEGREE_LIMIT = 32
 /** How long a node refuses a neighbour the tracker told it to drop. */
 const DROP_MEMORY_MS = 5_000
 
@@ -730,19 +730,7 @@ export class NetworkNode {
 }
 
 function resolveOptions(options: NetworkNodeOptions): ResolvedOptions {
-  const targetDegree = options.targetDegree ?? 4
-  const maxDegree = options.maxDegree ?? Math.max(8, targetDegree)
-  if (!(
-    Number.isInteger(targetDegree) &&
-    targetDegree >= 1 &&
-    maxDegree >= targetDegree &&
-    maxDegree <= MAX_DEGREE_LIMIT
-  )) {
-    throw new NetworkError(
-      'INVALID_OPTIONS',
-      `need 1 ≤ targetDegree ≤ maxDegree ≤ ${MAX_DEGREE_LIMIT}, got ${targetDegree} and ${maxDegree}`,
-    )
-  }
+  const { targetDegree, maxDegree } = resolveDegrees(options)
   if (options.trackers.length === 0) {
     throw new NetworkError('INVALID_OPTIONS', 'at least one tracker address is required')
   }

@@ -12,7 +12,15 @@ import {
   type StreamPartId,
 } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
-import { NetworkNode, TrackerServer, type NetworkNodeOptions } from '../src/index.js'
+import { ConnectionManager } from '../src/connection/ConnectionManager.js'
+import {
+  NETWORK_PROTOCOL_VERSION,
+  NetworkNode,
+  TrackerServer,
+  type NetworkNodeOptions,
+  type NodeId,
+  type NodeKind,
+} from '../src/index.js'
 import { WebSocketTransport } from '../src/node/index.js'
 import type { Transport } from '../src/transport/Transport.js'
 
@@ -90,4 +98,34 @@ export async function startWebSocketNode(
   const node = new NetworkNode({ transport, signer: newSigner(), verifier }, { trackers, ...options })
   await node.start()
   return node
+}
+
+/**
+ * A bare connection manager that claims `claimedId` and `kind` in its
+ * handshake while signing with `signer`: for tests that play a misbehaving peer.
+ */
+export async function startRawPeer(
+  signer: MessageSigner,
+  kind: NodeKind = 'full',
+  claimedId: NodeId = signer.address,
+): Promise<ConnectionManager> {
+  const connections = new ConnectionManager({
+    transport: new WebSocketTransport(),
+    signer,
+    verifier,
+    now: Date.now,
+    events: {
+      onPeerReady: () => undefined,
+      onControl: () => undefined,
+      onData: () => undefined,
+      onPeerClosed: () => undefined,
+    },
+  })
+  await connections.start((addresses) => ({
+    nodeId: claimedId,
+    kind,
+    addresses,
+    protocolVersion: NETWORK_PROTOCOL_VERSION,
+  }))
+  return connections
 }

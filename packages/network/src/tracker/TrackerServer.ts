@@ -6,11 +6,11 @@ import {
   type PeerConnection,
   type PeerConnectionOptions,
 } from '../connection/PeerConnection.js'
-import { NetworkError } from '../errors.js'
 import { TrackerAction, type ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
 import { descriptorToProto, type NodeDescriptor, type NodeId } from '../identity.js'
 import type { Transport } from '../transport/Transport.js'
 import { NETWORK_PROTOCOL_VERSION } from '../wire/frames.js'
+import { resolveDegrees } from '../overlay/degrees.js'
 import { Topology } from './Topology.js'
 import { openTrackerRequest } from './trackerRequests.js'
 
@@ -43,8 +43,6 @@ export interface TrackerMetrics {
   repairs: number
 }
 
-const MAX_DEGREE_LIMIT = 32
-
 /**
  * Keeps the members of each stream part it serves and tells joining nodes
  * whom to connect to. Its decisions live in {@link Topology}; this class
@@ -69,20 +67,7 @@ export class TrackerServer {
     private readonly components: TrackerServerComponents,
     options: TrackerServerOptions = {},
   ) {
-    const targetDegree = options.targetDegree ?? 4
-    const maxDegree = options.maxDegree ?? Math.max(8, targetDegree)
-    if (!(
-      Number.isInteger(targetDegree) &&
-      Number.isInteger(maxDegree) &&
-      targetDegree >= 1 &&
-      maxDegree >= targetDegree &&
-      maxDegree <= MAX_DEGREE_LIMIT
-    )) {
-      throw new NetworkError(
-        'INVALID_OPTIONS',
-        `need 1 ≤ targetDegree ≤ maxDegree ≤ ${MAX_DEGREE_LIMIT}, got ${targetDegree} and ${maxDegree}`,
-      )
-    }
+    const { targetDegree, maxDegree } = resolveDegrees(options)
     this.repairDelayMs = options.repairDelayMs ?? 250
     this.maxDegree = maxDegree
     this.topology = new Topology({

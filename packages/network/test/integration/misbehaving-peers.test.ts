@@ -2,11 +2,16 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { StreamMessage, encodeJsonContent } from '@runnel/protocol'
 import { WebSocket } from 'ws'
-import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
-import { NETWORK_PROTOCOL_VERSION, type NetworkNode, type TrackerServer } from '../../src/index.js'
-import { WebSocketTransport } from '../../src/node/index.js'
+import type { NetworkNode, TrackerServer } from '../../src/index.js'
 import { signTrackerRequest } from '../../src/tracker/trackerRequests.js'
-import { ChainPublisher, newSigner, startWebSocketNode, startWebSocketTracker, verifier, waitFor } from '../helpers.js'
+import {
+  ChainPublisher,
+  newSigner,
+  startRawPeer,
+  startWebSocketNode,
+  startWebSocketTracker,
+  waitFor,
+} from '../helpers.js'
 
 /** Opens a raw WebSocket to a node and resolves when the node closes it. */
 function sendRaw(address: string, frames: (Buffer | string)[]): Promise<number> {
@@ -124,24 +129,8 @@ describe('misbehaving peers are dropped, counted, and the node keeps serving', (
 
   it('ignores tracker requests signed by another key', async () => {
     const impostor = newSigner()
-    const connections = new ConnectionManager({
-      transport: new WebSocketTransport(),
-      signer: newSigner(),
-      verifier,
-      now: Date.now,
-      events: {
-        onPeerReady: () => undefined,
-        onControl: () => undefined,
-        onData: () => undefined,
-        onPeerClosed: () => undefined,
-      },
-    })
-    await connections.start((addresses) => ({
-      nodeId: impostor.address,
-      kind: 'full',
-      addresses,
-      protocolVersion: NETWORK_PROTOCOL_VERSION,
-    }))
+    // Signs with its own key but claims the impostor's id.
+    const connections = await startRawPeer(newSigner(), 'full', impostor.address)
     try {
       // The handshake itself fails: the connection claims the impostor's id without its key.
       await assert.rejects(connections.connect(trackerAddress), /CONNECTION_FAILED/)
@@ -149,24 +138,7 @@ describe('misbehaving peers are dropped, counted, and the node keeps serving', (
       await connections.stop()
     }
     const liar = newSigner()
-    const honestConnections = new ConnectionManager({
-      transport: new WebSocketTransport(),
-      signer: liar,
-      verifier,
-      now: Date.now,
-      events: {
-        onPeerReady: () => undefined,
-        onControl: () => undefined,
-        onData: () => undefined,
-        onPeerClosed: () => undefined,
-      },
-    })
-    await honestConnections.start((addresses) => ({
-      nodeId: liar.address,
-      kind: 'full',
-      addresses,
-      protocolVersion: NETWORK_PROTOCOL_VERSION,
-    }))
+    const honestConnections = await startRawPeer(liar)
     try {
       const connection = await honestConnections.connect(trackerAddress)
       const before = tracker.metrics.ignoredRequests

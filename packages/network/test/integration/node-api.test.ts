@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { addressToBytes, encodeStreamMessage, type StreamMessage } from '@runnel/protocol'
-import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
-import { WebSocketTransport } from '../../src/node/index.js'
+import { NetworkError, NetworkNode, Simulator, TrackerServer, constantLatency } from '../../src/index.js'
 import {
-  NETWORK_PROTOCOL_VERSION,
-  NetworkError,
-  NetworkNode,
-  Simulator,
-  TrackerServer,
-  constantLatency,
-} from '../../src/index.js'
-import { ChainPublisher, newSigner, startWebSocketNode, startWebSocketTracker, verifier, waitFor } from '../helpers.js'
+  ChainPublisher,
+  newSigner,
+  startRawPeer,
+  startWebSocketNode,
+  startWebSocketTracker,
+  verifier,
+  waitFor,
+} from '../helpers.js'
 
 describe('NetworkNode API over WebSocket', () => {
   let tracker: TrackerServer
@@ -50,24 +49,7 @@ describe('NetworkNode API over WebSocket', () => {
 
   it('obeys overlay instructions only from its tracker, not from a peer claiming to be one', async () => {
     const impostorKey = newSigner()
-    const impostor = new ConnectionManager({
-      transport: new WebSocketTransport(),
-      signer: impostorKey,
-      verifier,
-      now: Date.now,
-      events: {
-        onPeerReady: () => undefined,
-        onControl: () => undefined,
-        onData: () => undefined,
-        onPeerClosed: () => undefined,
-      },
-    })
-    await impostor.start((addresses) => ({
-      nodeId: impostorKey.address,
-      kind: 'tracker',
-      addresses,
-      protocolVersion: NETWORK_PROTOCOL_VERSION,
-    }))
+    const impostor = await startRawPeer(impostorKey, 'tracker')
     try {
       const victim = nodes[0]!
       const neighborsBefore = victim.getNeighbors(streamPartId)
