@@ -1,0 +1,42 @@
+/**
+ * `@runnel/chain`: typed, browser-safe bindings to Runnel's contracts: the
+ * stream registry (streams, metadata, permissions) and the storage-node
+ * registry. `@runnel/chain/dev` adds the embedded development chain (Node.js).
+ *
+ * @example
+ * ```ts
+ * import { RunnelRegistry, PermissionCache, PUBLIC } from '@runnel/chain'
+ * const registry = new RunnelRegistry({ publicClient, walletClient, addresses })
+ * const { id } = await registry.createStream('/sensors', { partitions: 3 })
+ * await registry.grantPermission(id, PUBLIC, 'subscribe')
+ * ```
+ * @packageDocumentation
+ */
+export { ChainError, type ChainErrorCode } from './errors.js'
+export {
+  FOREVER,
+  NO_PERMISSIONS,
+  PERMISSION_NAMES,
+  holds,
+  type PermissionName,
+  type Permissions,
+} from './permissions.js'
+export { MAX_METADATA_BYTES, decodeMetadata, encodeMetadata, type StreamMetadata } from './metadata.js'
+export {
+  PUBLIC,
+  RunnelRegistry,
+  type ContractAddresses,
+  type RegistryEvent,
+  type RunnelRegistryComponents,
+  type RunnelRegistryOptions,
+  type Stream,
+} from './RunnelRegistry.js'
+export { PermissionCache, type PermissionCacheOptions } from './PermissionCache.js'
+export { deployContracts, type Deployment } from './deploy.js'
+export { toChainError } from './revert.js'
+export {
+  storageNodeRegistryAbi,
+  storageNodeRegistryBytecode,
+  streamRegistryAbi,
+  streamRegistryBytecode,
+} from './generated/contracts.js'
