@@ -1,4 +1,5 @@
 import {
+  getAddress,
   getContractAddress,
   type Account,
   type Chain,
@@ -60,8 +61,8 @@ export async function deployContracts(
       throw new ChainError('RPC_ERROR', 'a contract deployment reverted')
     }
     return {
-      streamRegistry: streamReceipt.contractAddress!,
-      storageNodeRegistry: storageReceipt.contractAddress!,
+      streamRegistry: getAddress(streamReceipt.contractAddress!),
+      storageNodeRegistry: getAddress(storageReceipt.contractAddress!),
       deployBlock: streamReceipt.blockNumber,
     }
   } catch (err) {

@@ -15,7 +15,7 @@ export function toChainError(err: unknown): ChainError {
   if (err instanceof ChainError) return err
   const reverted = err instanceof BaseError ? err.walk((e) => e instanceof ContractFunctionRevertedError) : undefined
   if (reverted instanceof ContractFunctionRevertedError && reverted.data !== undefined) {
-    const args = (reverted.data.args ?? [])
+    const args = reverted.data.args ?? []
     const [code, message] = describe(reverted.data.errorName, args)
     return new ChainError(code, message, { cause: err })
   }

@@ -1,55 +1,12 @@
 import assert from 'node:assert/strict'
-import {
-  createPublicClient,
-  createWalletClient,
-  custom,
-  defineChain,
-  type Account,
-  type Chain,
-  type PublicClient,
-  type Transport,
-  type WalletClient,
-} from 'viem'
-import { privateKeyToAccount } from 'viem/accounts'
-import { ChainError, RunnelRegistry, deployContracts, type ChainErrorCode, type Deployment } from '../src/index.js'
-import { startEmbeddedChain, type EmbeddedChain } from '../src/dev/index.js'
+import { ChainError, type ChainErrorCode } from '../src/index.js'
+import { startDevChain, type DevChain } from '../src/dev/index.js'
 
-export interface TestChain {
-  readonly chain: EmbeddedChain
-  readonly publicClient: PublicClient
-  readonly deployment: Deployment
-  /** A registry acting as dev account `index` (0 deployed the contracts). */
-  registryFor(index: number): RunnelRegistry
-  walletFor(index: number): WalletClient<Transport, Chain | undefined, Account>
-  stop(): Promise<void>
-}
+export type TestChain = DevChain
 
 /** An in-process embedded chain with the contracts deployed. */
-export async function startTestChain(): Promise<TestChain> {
-  const chain = await startEmbeddedChain()
-  const viemChain = defineChain({
-    id: chain.chainId,
-    name: 'runnel-dev',
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [] } },
-  })
-  const transport = custom(chain.provider)
-  const publicClient = createPublicClient({ chain: viemChain, transport, pollingInterval: 50 }) as PublicClient
-  const walletFor = (index: number): WalletClient<Transport, Chain | undefined, Account> =>
-    createWalletClient({ chain: viemChain, transport, account: privateKeyToAccount(chain.accountKeys[index]!) })
-  const deployment = await deployContracts(publicClient, walletFor(0))
-  return {
-    chain,
-    publicClient,
-    deployment,
-    walletFor,
-    registryFor: (index) =>
-      new RunnelRegistry(
-        { publicClient, walletClient: walletFor(index), addresses: deployment },
-        { fromBlock: deployment.deployBlock },
-      ),
-    stop: () => chain.stop(),
-  }
+export function startTestChain(): Promise<TestChain> {
+  return startDevChain()
 }
 
 /** Asserts that `promise` rejects with a ChainError of `code` whose message matches `pattern`. */

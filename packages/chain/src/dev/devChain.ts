@@ -1,0 +1,93 @@
+import {
+  createPublicClient,
+  createWalletClient,
+  custom,
+  defineChain,
+  getContractAddress,
+  type Account,
+  type Chain,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { deployContracts, type Deployment } from '../deploy.js'
+import { RunnelRegistry } from '../RunnelRegistry.js'
+import { startEmbeddedChain, type EmbeddedChain, type EmbeddedChainOptions } from './embeddedChain.js'
+
+/** Hardhat's well-known first dev account, which deploys the contracts. */
+const DEPLOYER = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266' as const
+
+/**
+ * Where the contracts are on every dev chain: they are the deployer's first
+ * two contracts on a fresh chain, and a contract address depends only on its
+ * deployer and nonce.
+ */
+export const DEV_CONTRACT_ADDRESSES = {
+  streamRegistry: getContractAddress({ from: DEPLOYER, nonce: 0n }),
+  storageNodeRegistry: getContractAddress({ from: DEPLOYER, nonce: 1n }),
+} as const
+
+/** An embedded chain with Runnel's contracts deployed, and clients for it. */
+export interface DevChain {
+  readonly chain: EmbeddedChain
+  readonly deployment: Deployment
+  readonly viemChain: Chain
+  readonly publicClient: PublicClient
+  /** A wallet client acting as dev account `index` (0 is the deployer). */
+  walletFor(index: number): WalletClient<Transport, Chain, Account>
+  /** A registry acting as dev account `index`. */
+  registryFor(index: number): RunnelRegistry
+  stop(): Promise<void>
+}
+
+/**
+ * Starts an embedded chain (in-process, and on 127.0.0.1 when `port` is given)
+ * and deploys the contracts to {@link DEV_CONTRACT_ADDRESSES}.
+ *
+ * @example
+ * ```ts
+ * const dev = await startDevChain({ port: 8545 })
+ * console.log(dev.chain.rpcUrl, dev.deployment.streamRegistry)
+ * const registry = dev.registryFor(1)
+ * await registry.createStream('/sensors')
+ * ```
+ */
+export async function startDevChain(options: EmbeddedChainOptions = {}): Promise<DevChain> {
+  const chain = await startEmbeddedChain(options)
+  const viemChain = defineChain({
+    id: chain.chainId,
+    name: 'Runnel dev chain',
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: chain.rpcUrl === undefined ? [] : [chain.rpcUrl] } },
+  })
+  const transport = custom(chain.provider)
+  // Polling fast suits a local chain whose blocks are mined on demand.
+  const publicClient = createPublicClient({ chain: viemChain, transport, pollingInterval: 50 }) as PublicClient
+  const walletFor = (index: number): WalletClient<Transport, Chain, Account> => {
+    const key = chain.accountKeys[index]
+    if (key === undefined)
+      throw new RangeError(`dev account ${index} doesn't exist (${chain.accountKeys.length} accounts)`)
+    return createWalletClient({ chain: viemChain, transport, account: privateKeyToAccount(key) })
+  }
+  let deployment: Deployment
+  try {
+    deployment = await deployContracts(publicClient, walletFor(0))
+  } catch (err) {
+    await chain.stop()
+    throw err
+  }
+  return {
+    chain,
+    deployment,
+    viemChain,
+    publicClient,
+    walletFor,
+    registryFor: (index) =>
+      new RunnelRegistry(
+        { publicClient, walletClient: walletFor(index), addresses: deployment },
+        { fromBlock: deployment.deployBlock },
+      ),
+    stop: () => chain.stop(),
+  }
+}
