@@ -31,7 +31,7 @@ const publisher: Address = dev.registryFor(2).account
 await owner.grantPermission(id, publisher, 'publish')
 
 const overHttp = new RunnelRegistry({
-  publicClient: createPublicClient({ transport: http(dev.chain.rpcUrl) }) as PublicClient,
+  publicClient: createPublicClient({ transport: http(dev.chain.rpcUrl) }),
   addresses: dev.deployment,
 })
 for (const [label, registry] of [
