@@ -2,7 +2,7 @@
 // cache, on the embedded chain: in-process (EIP-1193) and over HTTP on
 // 127.0.0.1 (what a node talking to a local RPC endpoint sees).
 import { performance } from 'node:perf_hooks'
-import { createPublicClient, http, type Address, type PublicClient } from 'viem'
+import { createPublicClient, http, type Address } from 'viem'
 import { PermissionCache, PUBLIC, RunnelRegistry } from '../src/index.js'
 import { startDevChain } from '../src/dev/index.js'
 
