@@ -7,9 +7,12 @@ The local network (embedded chain, tracker, nodes, storage) is not built yet;
 
 What works today:
   npm test        run every package's tests
-  npm run bench   benchmarks: protocol (encode, decode, sign, verify) and
-                  network (formation, latency, throughput, CPU, bytes, memory)
+  npm run bench   benchmarks: protocol (encode, decode, sign, verify), network
+                  (formation, latency, throughput, CPU, bytes, memory), chain
+                  (permission look-ups with and without the cache)
   packages/protocol  ids, messages, wire codec and signatures (docs/protocol.md)
   packages/network   trackers, nodes and overlays over WebSocket (docs/network.md);
                      README.md shows a tracker and two nodes in one script
+  packages/chain     registry contracts, bindings and the embedded dev chain
+                     (docs/chain.md); README.md shows a stream with permissions
 `)
