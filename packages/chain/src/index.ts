@@ -33,6 +33,7 @@ export {
 } from './RunnelRegistry.js'
 export { PermissionCache, type PermissionCacheOptions } from './PermissionCache.js'
 export { deployContracts, type Deployment } from './deploy.js'
+export { DEV_CONTRACT_ADDRESSES } from './devAddresses.js'
 export { toChainError } from './revert.js'
 export {
   storageNodeRegistryAbi,

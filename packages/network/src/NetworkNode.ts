@@ -102,6 +102,13 @@ export interface DeliveryContext {
   readonly senderId: NodeId | undefined
 }
 
+/** A message the node dropped, and why. */
+export interface InvalidMessageEvent {
+  readonly message: StreamMessage
+  readonly senderId: NodeId
+  readonly reason: 'invalid-signature'
+}
+
 /** Receives a stream part's new messages, each once. */
 export type MessageListener = (message: StreamMessage, context: DeliveryContext) => void
 
@@ -137,6 +144,7 @@ export class NetworkNode {
   private readonly connections: ConnectionManager
   private readonly trackers: TrackerClient
   private readonly overlays = new Map<StreamPartId, StreamPartOverlay>()
+  private readonly invalidMessageListeners = new Set<(event: InvalidMessageEvent) => void>()
   private readonly statusTimers = new Map<StreamPartId, ReturnType<typeof setTimeout>>()
   private readonly now: () => number
   private retryTimer: ReturnType<typeof setInterval> | undefined
@@ -324,6 +332,16 @@ export class NetworkNode {
   }
 
   /**
+   * Calls `listener` for every message this node dropped because its
+   * signature didn't verify, with the neighbour it came from. Returns a
+   * function that removes the listener.
+   */
+  addInvalidMessageListener(listener: (event: InvalidMessageEvent) => void): () => void {
+    this.invalidMessageListeners.add(listener)
+    return () => this.invalidMessageListeners.delete(listener)
+  }
+
+  /**
    * The messages of a stream part as an async iterable. At most `bufferSize`
    * unread messages are kept; older ones are dropped first (and counted in
    * the iterator's `dropped`).
@@ -434,6 +452,7 @@ export class NetworkNode {
     // Verify before marking seen, so a forged copy can't shadow the genuine message.
     if (this.options.verifySignatures && !verifyStreamMessage(message, this.components.verifier)) {
       this.counters.invalidSignatures++
+      for (const listener of this.invalidMessageListeners) listener({ message, senderId, reason: 'invalid-signature' })
       return
     }
     overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber)

@@ -18,6 +18,7 @@ export { NetworkError, type NetworkErrorCode } from './errors.js'
 export {
   NetworkNode,
   type DeliveryContext,
+  type InvalidMessageEvent,
   type JoinOptions,
   type MessageListener,
   type NetworkNodeComponents,

@@ -3,7 +3,6 @@ import {
   createWalletClient,
   custom,
   defineChain,
-  getContractAddress,
   type Account,
   type Chain,
   type PublicClient,
@@ -12,21 +11,9 @@ import {
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { deployContracts, type Deployment } from '../deploy.js'
+export { DEV_CONTRACT_ADDRESSES } from '../devAddresses.js'
 import { RunnelRegistry } from '../RunnelRegistry.js'
 import { startEmbeddedChain, type EmbeddedChain, type EmbeddedChainOptions } from './embeddedChain.js'
-
-/** Hardhat's well-known first dev account, which deploys the contracts. */
-const DEPLOYER = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266' as const
-
-/**
- * Where the contracts are on every dev chain: they are the deployer's first
- * two contracts on a fresh chain, and a contract address depends only on its
- * deployer and nonce.
- */
-export const DEV_CONTRACT_ADDRESSES = {
-  streamRegistry: getContractAddress({ from: DEPLOYER, nonce: 0n }),
-  storageNodeRegistry: getContractAddress({ from: DEPLOYER, nonce: 1n }),
-} as const
 
 /** An embedded chain with Runnel's contracts deployed, and clients for it. */
 export interface DevChain {

@@ -86,6 +86,10 @@ describe('misbehaving peers are dropped, counted, and the node keeps serving', (
       const remove = honest.addMessageListener(streamPartId, (message) => received.push(message))
       const genuine = await owner.next({ amount: 10 })
       const forged = new StreamMessage({ ...genuine, content: encodeJsonContent({ amount: 1_000_000 }) })
+      const reported: string[] = []
+      const stopListening = victim.addInvalidMessageListener(({ message, senderId, reason }) =>
+        reported.push(`${reason} ${message.messageId.toString()} from ${senderId}`),
+      )
       const beforeVictim = victim.getMetrics().invalidSignatures
       const beforeHonest = honest.getMetrics().invalidSignatures
       liar.broadcast(forged)
@@ -96,6 +100,8 @@ describe('misbehaving peers are dropped, counted, and the node keeps serving', (
         10_000,
         'both verifying neighbours to reject the forgery',
       )
+      assert.deepEqual(reported, [`invalid-signature ${forged.messageId.toString()} from ${liar.nodeId}`])
+      stopListening()
       // The forgery did not mark the genuine message as seen.
       victim.broadcast(genuine)
       await waitFor(() => received.length === 1, 10_000, 'the genuine message')
