@@ -57,7 +57,7 @@ contract StorageNodeRegistry {
     function addStorageNode(string calldata streamId, address node) external {
         _requireEditor(streamId);
         if (!isRegistered(node)) revert NodeNotRegistered(node);
-        bytes32 key = keccak256(abi.encode(streamId, node));
+        bytes32 key = _key(streamId, node);
         if (_assigned[key]) revert AlreadyAssigned(streamId, node);
         _assigned[key] = true;
         emit StorageNodeAdded(streamId, node);
@@ -65,7 +65,7 @@ contract StorageNodeRegistry {
 
     function removeStorageNode(string calldata streamId, address node) external {
         _requireEditor(streamId);
-        bytes32 key = keccak256(abi.encode(streamId, node));
+        bytes32 key = _key(streamId, node);
         if (!_assigned[key]) revert NotAssigned(streamId, node);
         delete _assigned[key];
         emit StorageNodeRemoved(streamId, node);
@@ -73,7 +73,12 @@ contract StorageNodeRegistry {
 
     /// @notice True while `node` is assigned to an existing stream and registered.
     function isStorageNodeOf(string calldata streamId, address node) external view returns (bool) {
-        return _assigned[keccak256(abi.encode(streamId, node))] && streamRegistry.exists(streamId) && isRegistered(node);
+        return _assigned[_key(streamId, node)] && streamRegistry.exists(streamId) && isRegistered(node);
+    }
+
+    /// @dev Includes the stream's generation, so a deleted and re-created stream starts with no storage nodes.
+    function _key(string calldata streamId, address node) private view returns (bytes32) {
+        return keccak256(abi.encode(streamId, streamRegistry.generation(streamId), node));
     }
 
     function _requireEditor(string calldata streamId) private view {

@@ -50,7 +50,6 @@ contract StreamRegistry {
     error StreamNotFound(string streamId);
     error PermissionDenied(string streamId, address user, PermissionType permission);
     error InvalidPath(string path, string reason);
-    error InvalidMetadata(string reason);
     /// @dev Only publish and subscribe can be public.
     error InvalidPublicPermission(PermissionType permission);
 
@@ -77,6 +76,11 @@ contract StreamRegistry {
         delete _metadata[streamId];
         _generation[streamId]++;
         emit StreamDeleted(streamId);
+    }
+
+    /// @notice Bumped each time a stream of this id is deleted; other registries key their per-stream state by it.
+    function generation(string calldata streamId) external view returns (uint256) {
+        return _generation[streamId];
     }
 
     function exists(string calldata streamId) public view returns (bool) {

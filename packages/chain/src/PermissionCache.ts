@@ -47,7 +47,11 @@ export class PermissionCache {
 
   /** Starts following contract events so changes invalidate entries at once. */
   start(): void {
-    this.unwatch ??= this.registry.watchEvents((event) => this.invalidate(event))
+    // If watching fails, events may have been missed: forget everything rather than trust it until the TTL.
+    this.unwatch ??= this.registry.watchEvents(
+      (event) => this.invalidate(event),
+      () => this.entries.clear(),
+    )
   }
 
   stop(): void {
@@ -90,10 +94,12 @@ export class PermissionCache {
     const permissions = this.registry.getUserPermissions(streamId, user).catch((err: unknown) => {
       if (err instanceof ChainError && err.code === 'STREAM_NOT_FOUND') return NO_PERMISSIONS
       // Don't cache failures: the next look-up asks again.
-      this.entries.delete(entryKey)
+      if (this.entries.get(entryKey)?.permissions === permissions) this.entries.delete(entryKey)
       throw err
     })
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!)
+    if (!this.entries.has(entryKey) && this.entries.size >= this.maxEntries) {
+      this.entries.delete(this.entries.keys().next().value!)
+    }
     this.entries.set(entryKey, { permissions, expiresAt: this.now() + this.ttlMs })
     return permissions
   }

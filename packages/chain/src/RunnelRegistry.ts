@@ -231,7 +231,11 @@ export class RunnelRegistry {
         args: [node],
       }),
     )
-    return JSON.parse(json) as Record<string, unknown>
+    try {
+      return JSON.parse(json) as Record<string, unknown>
+    } catch (err) {
+      throw new ChainError('RPC_ERROR', `storage node ${node} has metadata that isn't JSON`, { cause: err })
+    }
   }
 
   async addStorageNode(streamId: string, node: Address): Promise<void> {
@@ -263,7 +267,7 @@ export class RunnelRegistry {
 
   /** Streams a storage node is assigned to (from events, checked on chain). */
   async getStoredStreams(node: Address): Promise<string[]> {
-    const wanted = getAddress(node)
+    const wanted = await this.read(() => Promise.resolve(getAddress(node)))
     const assignments = await this.assignments()
     const candidates = [...assignments].filter(([address]) => address === wanted).map(([, id]) => id)
     const checks = await Promise.all(candidates.map((id) => this.isStorageNodeOf(id, wanted)))

@@ -26,7 +26,7 @@ export function encodeMetadata(metadata: StreamMetadata): string {
   if (partitions !== undefined && (!Number.isInteger(partitions) || partitions < 1 || partitions > 100)) {
     throw new ChainError('INVALID_METADATA', `partitions must be an integer 1..100, got ${String(partitions)}`)
   }
-  if (storageDays !== undefined && (!Number.isInteger(storageDays) || storageDays < 0)) {
+  if (storageDays !== undefined && (!Number.isSafeInteger(storageDays) || storageDays < 0)) {
     throw new ChainError('INVALID_METADATA', `storageDays must be a non-negative integer, got ${String(storageDays)}`)
   }
   let json: string

@@ -1,4 +1,4 @@
-import { BaseError, ContractFunctionRevertedError } from 'viem'
+import { BaseError, ContractFunctionRevertedError, InvalidAddressError } from 'viem'
 import { ChainError, type ChainErrorCode } from './errors.js'
 import { PERMISSION_NAMES } from './permissions.js'
 
@@ -18,6 +18,9 @@ export function toChainError(err: unknown): ChainError {
     const args = reverted.data.args ?? []
     const [code, message] = describe(reverted.data.errorName, args)
     return new ChainError(code, message, { cause: err })
+  }
+  if (err instanceof BaseError && err.walk((e) => e instanceof InvalidAddressError) instanceof InvalidAddressError) {
+    return new ChainError('INVALID_ARGUMENT', err.shortMessage, { cause: err })
   }
   const text = err instanceof BaseError ? err.shortMessage : err instanceof Error ? err.message : String(err)
   return new ChainError('RPC_ERROR', text, { cause: err })

@@ -49,6 +49,21 @@ describe('StorageNodeRegistry on the embedded chain', () => {
     assert.deepEqual(await owner.getStorageNodes(streamId), [])
   })
 
+  it('starts a deleted and re-created stream without storage nodes', async () => {
+    const { id } = await owner.createStream('/stored/recreated')
+    await owner.addStorageNode(id, node.account)
+    await owner.deleteStream(id)
+    await owner.createStream('/stored/recreated')
+    assert.equal(await owner.isStorageNodeOf(id, node.account), false)
+    await owner.addStorageNode(id, node.account)
+    assert.equal(await owner.isStorageNodeOf(id, node.account), true)
+  })
+
+  it('reports a malformed node address as a bad argument', async () => {
+    await assertChainError(owner.getStoredStreams('0x1234'), 'INVALID_ARGUMENT')
+    await assertChainError(owner.hasPermission(streamId, '0xnothex', 'edit'), 'INVALID_ARGUMENT')
+  })
+
   it('stops counting a node that unregisters', async () => {
     const { id } = await owner.createStream('/stored/third')
     await owner.addStorageNode(id, node.account)
