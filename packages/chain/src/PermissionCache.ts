@@ -60,9 +60,13 @@ export class PermissionCache {
     this.entries.clear()
   }
 
-  /** Same answer as the contract's hasPermission, from memory when possible. */
-  async hasPermission(streamId: string, user: Address, permission: PermissionName): Promise<boolean> {
-    const nowSeconds = BigInt(Math.floor(this.now() / 1000))
+  /**
+   * Same answer as the contract's hasPermission, from memory when possible.
+   * With `atMs`, whether publish/subscribe were held at that time (e.g. a
+   * message's timestamp) as far as the current grants say.
+   */
+  async hasPermission(streamId: string, user: Address, permission: PermissionName, atMs?: number): Promise<boolean> {
+    const nowSeconds = BigInt(Math.floor((atMs ?? this.now()) / 1000))
     if (holds(await this.lookup(streamId, user), permission, nowSeconds)) return true
     if (permission !== 'publish' && permission !== 'subscribe') return false
     return holds(await this.lookup(streamId, zeroAddress), permission, nowSeconds)

@@ -55,3 +55,4 @@ export {
   type WebSocketConstructor,
 } from './transport/websocket/WebSocketClientTransport.js'
 export { NETWORK_PROTOCOL_VERSION } from './wire/frames.js'
+export { MessageQueue } from './overlay/MessageQueue.js'

@@ -1,0 +1,491 @@
+import {
+  ChainError,
+  DEV_CONTRACT_ADDRESSES,
+  PUBLIC,
+  PermissionCache,
+  RunnelRegistry,
+  type ContractAddresses,
+  type PermissionName,
+  type Permissions,
+  type Stream,
+  type StreamMetadata,
+} from '@runnel/chain'
+import { NetworkNode, WebSocketClientTransport, type NetworkNodeOptions, type Transport } from '@runnel/network'
+import {
+  ContentType,
+  MessageId,
+  createPureSigner,
+  encodeJsonContent,
+  generatePrivateKey,
+  parseJsonContent,
+  parsePartition,
+  partitionFromKey,
+  pureSignatureVerifier,
+  signStreamMessage,
+  toStreamPartId,
+  type MessageSigner,
+  type SignatureVerifier,
+  type StreamId,
+  type StreamMessage,
+  type StreamPartId,
+} from '@runnel/protocol'
+import {
+  createPublicClient,
+  createWalletClient,
+  custom,
+  http,
+  type Address,
+  type EIP1193Provider,
+  type PublicClient,
+} from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { ClientError } from './errors.js'
+import { OrderingBuffer } from './ordering/OrderingBuffer.js'
+import { MessageChains } from './publish/MessageChains.js'
+import { Subscription } from './Subscription.js'
+import type { ClientEvents, PublishOptions, PublishedMessage, ReceivedMessage, StreamTarget } from './types.js'
+
+/** Where the local network started by `npm start` listens. */
+export const LOCAL_DEFAULTS = {
+  trackers: ['ws://127.0.0.1:30300'],
+  rpcUrl: 'http://127.0.0.1:8545',
+  contracts: DEV_CONTRACT_ADDRESSES,
+} as const
+
+export interface RunnelClientOptions {
+  /** The key the client signs with; a new one is generated when omitted. */
+  readonly auth?: { readonly privateKey: string }
+  readonly network?: Partial<Omit<NetworkNodeOptions, 'trackers'>> & {
+    readonly trackers?: readonly string[]
+    /** Default: the browser WebSocket client transport (Node.js: use `@runnel/client/node`). */
+    readonly transport?: Transport
+  }
+  readonly chain?: {
+    /** JSON-RPC endpoint (HTTP). Ignored when `provider` is given. */
+    readonly rpcUrl?: string
+    /** An EIP-1193 provider instead of an URL (a wallet, or the embedded dev chain). */
+    readonly provider?: EIP1193Provider | { request(args: { method: string; params?: unknown }): Promise<unknown> }
+    readonly contracts?: ContractAddresses
+    /** First block with registry events. Default 0. */
+    readonly fromBlock?: bigint
+  }
+  /** How long permission answers are cached without a change event. Default 30 s. */
+  readonly permissionCacheTtlMs?: number
+  /** How long a subscriber waits for a missing message before reporting a gap. Default 5 s. */
+  readonly gapTimeoutMs?: number
+  /** How long the first publish or subscribe to a stream part waits for a neighbour. Default 5 s. */
+  readonly joinTimeoutMs?: number
+  /** Unread messages kept per subscription. Default 10,000. */
+  readonly subscriptionBufferSize?: number
+}
+
+/** Collaborators that differ between browsers and Node.js. */
+export interface RunnelClientComponents {
+  readonly signer?: MessageSigner
+  readonly verifier?: SignatureVerifier
+}
+
+type Listeners = { [K in keyof ClientEvents]: Set<ClientEvents[K]> }
+
+/**
+ * The Runnel SDK: streams and permissions on chain, publish and subscribe
+ * over the network. The client is a network node itself.
+ *
+ * @example
+ * ```ts
+ * const client = new RunnelClient({ auth: { privateKey }, network: { trackers, transport }, chain: { rpcUrl } })
+ * const stream = await client.createStream('/sensors', { partitions: 3 })
+ * await client.publish(stream.id, { celsius: 21.5 }, { partitionKey: 'greenhouse-1' })
+ * const subscription = await client.subscribe(stream.id)
+ * for await (const message of subscription) console.log(message.content)
+ * ```
+ */
+export class RunnelClient {
+  readonly address: Address
+  private readonly signer: MessageSigner
+  private readonly node: NetworkNode
+  private readonly registry: RunnelRegistry
+  private readonly permissions: PermissionCache
+  private readonly chains = new MessageChains()
+  private readonly defaultChainIds = new Map<string, string>()
+  private readonly partitionCounts = new Map<string, Promise<number>>()
+  private readonly subscriptions = new Set<Subscription>()
+  private readonly joins = new Map<StreamPartId, Promise<void>>()
+  private readonly listeners: Listeners = { gap: new Set(), invalidMessage: new Set(), error: new Set() }
+  private started: Promise<void> | undefined
+  private destroyed = false
+
+  constructor(
+    private readonly options: RunnelClientOptions = {},
+    components: RunnelClientComponents = {},
+  ) {
+    const privateKey = options.auth?.privateKey ?? generatePrivateKey()
+    this.signer = components.signer ?? createPureSigner(privateKey)
+    this.address = privateKeyToAccount(privateKey as `0x${string}`).address
+    const chain = options.chain ?? {}
+    const transport =
+      chain.provider !== undefined
+        ? custom(chain.provider as EIP1193Provider)
+        : http(chain.rpcUrl ?? LOCAL_DEFAULTS.rpcUrl)
+    const publicClient = createPublicClient({ transport, pollingInterval: 250 }) as PublicClient
+    const walletClient = createWalletClient({ transport, account: privateKeyToAccount(privateKey as `0x${string}`) })
+    this.registry = new RunnelRegistry(
+      { publicClient, walletClient, addresses: chain.contracts ?? LOCAL_DEFAULTS.contracts },
+      { fromBlock: chain.fromBlock ?? 0n },
+    )
+    this.permissions = new PermissionCache(this.registry, { ttlMs: options.permissionCacheTtlMs ?? 30_000 })
+    const { transport: networkTransport, trackers, ...networkOptions } = options.network ?? {}
+    this.node = new NetworkNode(
+      {
+        transport: networkTransport ?? defaultTransport(),
+        signer: this.signer,
+        verifier: components.verifier ?? pureSignatureVerifier,
+      },
+      { ...networkOptions, trackers: trackers ?? LOCAL_DEFAULTS.trackers },
+    )
+  }
+
+  /** The network node this client runs (for metrics and neighbours). */
+  get networkNode(): NetworkNode {
+    return this.node
+  }
+
+  /** Registers a listener for `gap`, `invalidMessage` or `error`; returns a function that removes it. */
+  on<K extends keyof ClientEvents>(type: K, listener: ClientEvents[K]): () => void {
+    const set = this.listeners[type] as Set<ClientEvents[K]>
+    set.add(listener)
+    return () => set.delete(listener)
+  }
+
+  // ---- streams ----
+
+  /** Creates `<your address>/<path>`; an id of your own works too. */
+  async createStream(pathOrId: string, metadata: StreamMetadata = {}): Promise<Stream> {
+    this.assertAlive()
+    return this.registry.createStream(pathOrId, metadata)
+  }
+
+  /** @throws ChainError `STREAM_NOT_FOUND` */
+  getStream(streamIdOrPath: string): Promise<Stream> {
+    return this.registry.getStream(this.toStreamId(streamIdOrPath))
+  }
+
+  async getOrCreateStream(pathOrId: string, metadata: StreamMetadata = {}): Promise<Stream> {
+    const streamId = this.toStreamId(pathOrId)
+    try {
+      return await this.registry.getStream(streamId)
+    } catch (err) {
+      if (err instanceof ChainError && err.code === 'STREAM_NOT_FOUND') return this.createStream(streamId, metadata)
+      throw err
+    }
+  }
+
+  updateStream(streamId: string, metadata: StreamMetadata): Promise<Stream> {
+    this.partitionCounts.delete(this.toStreamId(streamId))
+    return this.registry.updateStream(this.toStreamId(streamId), metadata)
+  }
+
+  deleteStream(streamId: string): Promise<void> {
+    return this.registry.deleteStream(this.toStreamId(streamId))
+  }
+
+  searchStreams(filter: Parameters<RunnelRegistry['searchStreams']>[0] = {}): Promise<Stream[]> {
+    return this.registry.searchStreams(filter)
+  }
+
+  // ---- permissions ----
+
+  /** Grants `permissions` to `user`, or to everyone with `'public'` (publish and subscribe only). */
+  async grantPermissions(streamId: string, user: Address | 'public', ...permissions: PermissionName[]): Promise<void> {
+    for (const permission of permissions) {
+      await this.registry.grantPermission(this.toStreamId(streamId), user === 'public' ? PUBLIC : user, permission)
+    }
+  }
+
+  async revokePermissions(streamId: string, user: Address | 'public', ...permissions: PermissionName[]): Promise<void> {
+    for (const permission of permissions) {
+      await this.registry.revokePermission(this.toStreamId(streamId), user === 'public' ? PUBLIC : user, permission)
+    }
+  }
+
+  setPermissions(streamId: string, user: Address | 'public', permissions: Permissions): Promise<void> {
+    return this.registry.setPermissions(this.toStreamId(streamId), user === 'public' ? PUBLIC : user, permissions)
+  }
+
+  /** Whether `user` (default: this client) holds `permission` now, directly or publicly. */
+  hasPermission(streamId: string, permission: PermissionName, user: Address = this.address): Promise<boolean> {
+    return this.registry.hasPermission(this.toStreamId(streamId), user, permission)
+  }
+
+  getPermissions(streamId: string): Promise<Map<Address, Permissions>> {
+    return this.registry.getPermissions(this.toStreamId(streamId))
+  }
+
+  // ---- publish ----
+
+  /**
+   * Signs and publishes a message. JSON values are sent as JSON, Uint8Arrays
+   * as binary. Fails fast, before anything is sent, without publish permission.
+   *
+   * @throws {@link ClientError} `PERMISSION_DENIED`
+   */
+  async publish(target: StreamTarget, content: unknown, options: PublishOptions = {}): Promise<PublishedMessage> {
+    await this.start()
+    const streamId = this.toStreamId(typeof target === 'string' ? target : target.id)
+    const partition = await this.choosePartition(
+      streamId,
+      typeof target === 'string' ? undefined : target.partition,
+      options.partitionKey,
+    )
+    if (!(await this.permissions.hasPermission(streamId, this.address, 'publish'))) {
+      throw new ClientError('PERMISSION_DENIED', `${this.address.toLowerCase()} may not publish to ${streamId}`)
+    }
+    const streamPartId = toStreamPartId(streamId as StreamId, partition)
+    const msgChainId = options.msgChainId ?? this.defaultChainId(streamPartId)
+    const { ref, previous } = this.chains.next(`${streamPartId}/${msgChainId}`, options.timestamp ?? Date.now())
+    const binary = content instanceof Uint8Array
+    const message = await signStreamMessage(
+      {
+        messageId: new MessageId(
+          streamId,
+          partition,
+          ref.timestamp,
+          ref.sequenceNumber,
+          this.signer.address,
+          msgChainId,
+        ),
+        prevMsgRef: previous,
+        contentType: binary ? ContentType.Binary : ContentType.Json,
+        content: binary ? content : encodeJsonContent(content),
+      },
+      this.signer,
+    )
+    await this.joinOnce(streamPartId)
+    this.node.broadcast(message)
+    return toPublished(message)
+  }
+
+  // ---- subscribe ----
+
+  /**
+   * Subscribes to one partition, or to all of a stream's partitions. Every
+   * message is checked (signature, and the publisher's publish permission at
+   * the message's time) and delivered in order per publisher chain; invalid
+   * ones are reported through `on('invalidMessage')`, gaps through `on('gap')`.
+   */
+  async subscribe(target: StreamTarget, onMessage?: (message: ReceivedMessage) => void): Promise<Subscription> {
+    await this.start()
+    const streamId = this.toStreamId(typeof target === 'string' ? target : target.id)
+    const requested = typeof target === 'string' ? undefined : target.partition
+    const partitions =
+      requested !== undefined
+        ? [parsePartition(requested)]
+        : Array.from({ length: await this.partitionCount(streamId) }, (_, i) => i)
+    const subscription = new Subscription(streamId, partitions, this.options.subscriptionBufferSize ?? 10_000)
+    const ordering = new OrderingBuffer(
+      {
+        onMessage: (message) => {
+          const received = toReceived(message)
+          subscription.push(received)
+          if (onMessage !== undefined) this.safely(() => onMessage(received))
+        },
+        onGap: (gap) =>
+          this.emit('gap', {
+            streamPartId: gap.streamPartId,
+            publisherId: gap.publisherId,
+            msgChainId: gap.messageChainId,
+            from: gap.from?.toString(),
+            to: gap.to.toString(),
+          }),
+      },
+      { gapTimeoutMs: this.options.gapTimeoutMs ?? 5_000 },
+    )
+    // Validation is async (a permission may need a chain call); a queue keeps messages in arrival order.
+    let validation = Promise.resolve()
+    for (const partition of partitions) {
+      const streamPartId = toStreamPartId(streamId as StreamId, partition)
+      const remove = this.node.addMessageListener(streamPartId, (message) => {
+        validation = validation.then(() => this.validate(message, streamPartId, subscription, ordering))
+      })
+      subscription.onUnsubscribe(remove)
+      await this.joinOnce(streamPartId)
+    }
+    subscription.onUnsubscribe(() => {
+      ordering.clear()
+      this.subscriptions.delete(subscription)
+    })
+    this.subscriptions.add(subscription)
+    return subscription
+  }
+
+  /** Ends every subscription, leaves the network and stops watching the chain. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return
+    this.destroyed = true
+    for (const subscription of [...this.subscriptions]) subscription.unsubscribe()
+    this.permissions.stop()
+    await this.node.stop()
+  }
+
+  // ---- internals ----
+
+  private start(): Promise<void> {
+    this.assertAlive()
+    this.started ??= this.node.start().then(() => {
+      this.permissions.start()
+      // Whatever this node drops for a bad signature is reported, subscribed or only relaying.
+      this.node.addInvalidMessageListener(({ message }) =>
+        this.emit('invalidMessage', {
+          streamPartId: message.streamPartId,
+          publisherId: message.publisherId,
+          reason: 'invalid-signature',
+          streamMessage: message,
+        }),
+      )
+    })
+    return this.started
+  }
+
+  private async validate(
+    message: StreamMessage,
+    streamPartId: StreamPartId,
+    subscription: Subscription,
+    ordering: OrderingBuffer,
+  ): Promise<void> {
+    if (!subscription.isActive) return
+    let allowed: boolean
+    try {
+      allowed = await this.permissions.hasPermission(
+        message.streamId,
+        message.publisherId as Address,
+        'publish',
+        message.timestamp,
+      )
+    } catch (err) {
+      this.emit('error', err instanceof Error ? err : new Error(String(err)))
+      return
+    }
+    if (!allowed) {
+      this.emit('invalidMessage', {
+        streamPartId,
+        publisherId: message.publisherId,
+        reason: 'no-publish-permission',
+        streamMessage: message,
+      })
+      return
+    }
+    if (subscription.isActive) ordering.add(message)
+  }
+
+  /**
+   * Joins a stream part and, the first time, waits (boundedly) for a
+   * neighbour: a burst published before the overlay has formed would
+   * otherwise outrun the node's short propagation buffer.
+   */
+  private joinOnce(streamPartId: StreamPartId): Promise<void> {
+    let joined = this.joins.get(streamPartId)
+    if (joined === undefined) {
+      joined = this.node
+        .join(streamPartId, { minNeighbors: 1, signal: AbortSignal.timeout(this.options.joinTimeoutMs ?? 5_000) })
+        .catch(() => {
+          // Alone in the stream part (or slow to find peers): go on; peers that come soon still get what is buffered.
+        })
+      this.joins.set(streamPartId, joined)
+    }
+    return joined
+  }
+
+  private async choosePartition(
+    streamId: string,
+    partition: number | undefined,
+    key: string | number | undefined,
+  ): Promise<number> {
+    if (partition !== undefined && key !== undefined) {
+      throw new ClientError('INVALID_ARGUMENT', 'give a partition or a partitionKey, not both')
+    }
+    if (partition !== undefined) return parsePartition(partition)
+    if (key === undefined) return 0
+    return partitionFromKey(key, await this.partitionCount(streamId))
+  }
+
+  private partitionCount(streamId: string): Promise<number> {
+    let count = this.partitionCounts.get(streamId)
+    if (count === undefined) {
+      count = this.registry.getStream(streamId).then(
+        (stream) => stream.metadata.partitions ?? 1,
+        (err: unknown) => {
+          this.partitionCounts.delete(streamId)
+          throw err
+        },
+      )
+      this.partitionCounts.set(streamId, count)
+    }
+    return count
+  }
+
+  private defaultChainId(streamPartId: string): string {
+    let id = this.defaultChainIds.get(streamPartId)
+    if (id === undefined) {
+      id = randomChainId()
+      this.defaultChainIds.set(streamPartId, id)
+    }
+    return id
+  }
+
+  private toStreamId(streamIdOrPath: string): string {
+    if (typeof streamIdOrPath !== 'string' || streamIdOrPath.length === 0) {
+      throw new ClientError('INVALID_ARGUMENT', `expected a stream id or /path, got ${String(streamIdOrPath)}`)
+    }
+    return streamIdOrPath.startsWith('/') ? `${this.address.toLowerCase()}${streamIdOrPath}` : streamIdOrPath
+  }
+
+  private emit<K extends keyof ClientEvents>(type: K, ...args: Parameters<ClientEvents[K]>): void {
+    for (const listener of this.listeners[type]) this.safely(() => (listener as (...a: unknown[]) => void)(...args))
+  }
+
+  private safely(call: () => void): void {
+    try {
+      call()
+    } catch (err) {
+      // An app callback's error must not break delivery; report it unless it came from an error listener.
+      if (this.listeners.error.size > 0) for (const listener of this.listeners.error) listener(err as Error)
+    }
+  }
+
+  private assertAlive(): void {
+    if (this.destroyed) throw new ClientError('DESTROYED', 'this client was destroyed')
+  }
+}
+
+function toPublished(message: StreamMessage): PublishedMessage {
+  return {
+    streamId: message.streamId,
+    partition: message.streamPartition,
+    timestamp: message.timestamp,
+    sequenceNumber: message.sequenceNumber,
+    publisherId: message.publisherId,
+    msgChainId: message.messageChainId,
+  }
+}
+
+function toReceived(message: StreamMessage): ReceivedMessage {
+  return {
+    ...toPublished(message),
+    // A plain Uint8Array view whatever the transport handed over (Node.js gives Buffers).
+    content:
+      message.contentType === ContentType.Json
+        ? parseJsonContent(message.content)
+        : new Uint8Array(message.content.buffer, message.content.byteOffset, message.content.length),
+    streamMessage: message,
+  }
+}
+
+function randomChainId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(10))
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+/** The browser's WebSocket; on Node.js 20 (no global WebSocket) this says to pass a transport or use `@runnel/client/node`. */
+function defaultTransport(): Transport {
+  return new WebSocketClientTransport()
+}

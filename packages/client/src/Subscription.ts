@@ -1,0 +1,58 @@
+import { MessageQueue } from '@runnel/network'
+import type { ReceivedMessage } from './types.js'
+
+/**
+ * A live subscription: an async iterable of validated, ordered messages.
+ * At most `bufferSize` unread messages are kept; a reader that falls further
+ * behind loses the oldest (counted in `dropped`).
+ *
+ * @example
+ * ```ts
+ * const subscription = await client.subscribe(streamId)
+ * for await (const message of subscription) console.log(message.content)
+ * ```
+ */
+export class Subscription implements AsyncIterable<ReceivedMessage> {
+  private readonly queue: MessageQueue<ReceivedMessage>
+  private readonly cleanups: (() => void)[] = []
+  private active = true
+
+  constructor(
+    readonly streamId: string,
+    readonly partitions: readonly number[],
+    bufferSize: number,
+  ) {
+    this.queue = new MessageQueue(bufferSize)
+  }
+
+  get dropped(): number {
+    return this.queue.dropped
+  }
+
+  get isActive(): boolean {
+    return this.active
+  }
+
+  /** Stops delivery and ends iteration. */
+  unsubscribe(): void {
+    if (!this.active) return
+    this.active = false
+    for (const cleanup of this.cleanups.splice(0)) cleanup()
+    this.queue.close()
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<ReceivedMessage> {
+    return this.queue[Symbol.asyncIterator]()
+  }
+
+  /** @internal */
+  push(message: ReceivedMessage): void {
+    if (this.active) this.queue.push(message)
+  }
+
+  /** @internal */
+  onUnsubscribe(cleanup: () => void): void {
+    if (this.active) this.cleanups.push(cleanup)
+    else cleanup()
+  }
+}

@@ -1,0 +1,31 @@
+/** Every way a client call can be refused. Codes are stable. */
+export type ClientErrorCode =
+  /** The client's address lacks the permission the call needs (checked before anything is sent). */
+  | 'PERMISSION_DENIED'
+  | 'STREAM_NOT_FOUND'
+  | 'INVALID_ARGUMENT'
+  /** The client was destroyed. */
+  | 'DESTROYED'
+
+/**
+ * Errors of `@runnel/client`. Chain, network and protocol errors pass through
+ * as their own typed errors (`ChainError`, `NetworkError`, `ProtocolError`).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await client.publish(streamId, { hello: 'world' })
+ * } catch (err) {
+ *   if (err instanceof ClientError && err.code === 'PERMISSION_DENIED') askOwnerForAccess()
+ * }
+ * ```
+ */
+export class ClientError extends Error {
+  override readonly name = 'ClientError'
+  readonly code: ClientErrorCode
+
+  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`${code}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+  }
+}

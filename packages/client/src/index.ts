@@ -1,0 +1,25 @@
+/**
+ * `@runnel/client`: the Runnel SDK. Streams and permissions on chain, publish
+ * and subscribe over the network; browser-safe. On Node.js, use
+ * `createRunnelClient` from `@runnel/client/node`.
+ *
+ * @example
+ * ```ts
+ * import { RunnelClient } from '@runnel/client'
+ * const client = new RunnelClient({ auth: { privateKey } }) // browser: WebSocket to the local network's trackers
+ * await client.publish('/chat', { text: 'hi' })
+ * ```
+ * @packageDocumentation
+ */
+export { ClientError, type ClientErrorCode } from './errors.js'
+export { LOCAL_DEFAULTS, RunnelClient, type RunnelClientComponents, type RunnelClientOptions } from './RunnelClient.js'
+export { Subscription } from './Subscription.js'
+export type {
+  ClientEvents,
+  GapEvent,
+  InvalidMessageEvent,
+  PublishOptions,
+  PublishedMessage,
+  ReceivedMessage,
+  StreamTarget,
+} from './types.js'

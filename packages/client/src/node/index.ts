@@ -1,0 +1,35 @@
+/**
+ * `@runnel/client/node`: the client for Node.js, with a listening WebSocket
+ * transport (full nodes) and native secp256k1.
+ *
+ * @example
+ * ```ts
+ * import { createRunnelClient } from '@runnel/client/node'
+ * const client = createRunnelClient({ auth: { privateKey } }) // defaults: the local network of `npm start`
+ * ```
+ * @packageDocumentation
+ */
+import { WebSocketTransport } from '@runnel/network/node'
+import { generatePrivateKey } from '@runnel/protocol'
+import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
+import { RunnelClient, type RunnelClientOptions } from '../RunnelClient.js'
+
+export interface NodeClientOptions extends RunnelClientOptions {
+  /** Full nodes listen for neighbours here (default: any free port on 127.0.0.1). */
+  readonly listen?: { readonly host?: string; readonly port?: number }
+}
+
+/** A RunnelClient wired for Node.js. */
+export function createRunnelClient(options: NodeClientOptions = {}): RunnelClient {
+  const privateKey = options.auth?.privateKey ?? generatePrivateKey()
+  const light = options.network?.kind === 'light'
+  const transport =
+    options.network?.transport ??
+    new WebSocketTransport(light ? {} : { host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0 })
+  return new RunnelClient(
+    { ...options, auth: { privateKey }, network: { ...options.network, transport } },
+    { signer: createNativeSigner(privateKey), verifier: nativeSignatureVerifier },
+  )
+}
+
+export { RunnelClient }

@@ -1,0 +1,57 @@
+import type { StreamMessage } from '@runnel/protocol'
+
+/** A stream part to publish to or subscribe to: a stream id (or `/path` of your own) and an optional partition. */
+export type StreamTarget = string | { readonly id: string; readonly partition?: number }
+
+export interface PublishOptions {
+  /** Milliseconds since the epoch. Default now. */
+  readonly timestamp?: number
+  /** Messages with the same key go to the same partition (stable hash onto the stream's partitions). */
+  readonly partitionKey?: string | number
+  /** Name a chain yourself to publish several independent ordered sequences. Default: one chain per stream part. */
+  readonly msgChainId?: string
+}
+
+/** Identifies a published message. */
+export interface PublishedMessage {
+  readonly streamId: string
+  readonly partition: number
+  readonly timestamp: number
+  readonly sequenceNumber: number
+  readonly publisherId: string
+  readonly msgChainId: string
+}
+
+/** A message as the app receives it: validated, in order per publisher chain. */
+export interface ReceivedMessage extends PublishedMessage {
+  /** Parsed JSON, or the bytes for binary content. */
+  readonly content: unknown
+  /** The signed message itself. */
+  readonly streamMessage: StreamMessage
+}
+
+/** A stretch of a publisher's chain that never arrived within the wait. */
+export interface GapEvent {
+  readonly streamPartId: string
+  readonly publisherId: string
+  readonly msgChainId: string
+  /** Last message received before the gap ("timestamp:sequence"), if any. */
+  readonly from: string | undefined
+  /** The missing message the next one pointed back to. */
+  readonly to: string
+}
+
+/** A message dropped before it reached the app, and why. */
+export interface InvalidMessageEvent {
+  readonly streamPartId: string
+  readonly publisherId: string
+  readonly reason: 'invalid-signature' | 'no-publish-permission'
+  readonly streamMessage: StreamMessage
+}
+
+/** What a client reports besides messages. */
+export interface ClientEvents {
+  gap: (event: GapEvent) => void
+  invalidMessage: (event: InvalidMessageEvent) => void
+  error: (error: Error) => void
+}

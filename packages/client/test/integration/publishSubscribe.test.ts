@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { NetworkNode } from '@runnel/network'
+import { WebSocketTransport } from '@runnel/network/node'
+import {
+  ContentType,
+  MessageId,
+  StreamMessage,
+  encodeJsonContent,
+  generatePrivateKey,
+  signStreamMessage,
+} from '@runnel/protocol'
+import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
+import { ClientError, type InvalidMessageEvent, type ReceivedMessage, type RunnelClient } from '../../src/index.js'
+import { startTestNetwork, waitFor, type TestNetwork } from '../helpers.js'
+
+describe('RunnelClient publish and subscribe', () => {
+  let network: TestNetwork
+  let owner: RunnelClient
+  let publisher: RunnelClient
+  let subscriber: RunnelClient
+  let streamId: string
+
+  before(async () => {
+    network = await startTestNetwork()
+    owner = network.client(1)
+    publisher = network.client(2)
+    subscriber = network.client(3)
+    ;({ id: streamId } = await owner.createStream('/client/test', { partitions: 2 }))
+    await owner.grantPermissions(streamId, publisher.address, 'publish')
+    await owner.grantPermissions(streamId, 'public', 'subscribe')
+  })
+
+  after(() => network.stop())
+
+  it('delivers every published message to a subscriber, in order, with content and metadata', async () => {
+    const received: ReceivedMessage[] = []
+    const subscription = await subscriber.subscribe({ id: streamId, partition: 0 }, (message) => received.push(message))
+    const COUNT = 500
+    const published = []
+    // Publishing starts once the subscriber's node has a neighbour path to the publisher.
+    for (let i = 0; i < COUNT; i++) published.push(await publisher.publish({ id: streamId, partition: 0 }, { i }))
+    await waitFor(() => received.length === COUNT, 30_000, 'all messages')
+    assert.deepEqual(
+      received.map((m) => (m.content as { i: number }).i),
+      Array.from({ length: COUNT }, (_, i) => i),
+    )
+    assert.equal(received[0]!.publisherId, publisher.address.toLowerCase())
+    assert.equal(received[0]!.streamId, streamId)
+    assert.deepEqual(
+      received.map(({ timestamp, sequenceNumber }) => ({ timestamp, sequenceNumber })),
+      published.map(({ timestamp, sequenceNumber }) => ({ timestamp, sequenceNumber })),
+    )
+    subscription.unsubscribe()
+  })
+
+  it('sends binary content as bytes and routes by partition key', async () => {
+    const received: ReceivedMessage[] = []
+    const subscription = await subscriber.subscribe(streamId, (message) => received.push(message))
+    const first = await publisher.publish(streamId, Uint8Array.from([1, 2, 3]), { partitionKey: 'device-7' })
+    const second = await publisher.publish(streamId, { json: true }, { partitionKey: 'device-7' })
+    assert.equal(first.partition, second.partition, 'one key, one partition')
+    await waitFor(() => received.length === 2, 10_000, 'both messages')
+    assert.deepEqual(received[0]!.content, Uint8Array.from([1, 2, 3]))
+    assert.deepEqual(received[1]!.content, { json: true })
+    subscription.unsubscribe()
+  })
+
+  it('fails fast, sending nothing, when the publisher lacks permission', async () => {
+    const outsider = network.client(4)
+    await assert.rejects(outsider.publish(streamId, { no: 'access' }), (err: unknown) => {
+      assert.ok(err instanceof ClientError)
+      assert.equal(err.code, 'PERMISSION_DENIED')
+      assert.match(err.message, new RegExp(`may not publish to ${streamId}`))
+      return true
+    })
+    assert.equal(outsider.networkNode.getMetrics().messagesOut, 0)
+  })
+
+  it('drops and reports messages from publishers without permission and with forged signatures', async () => {
+    // The forgery is dropped by whichever client's node receives it first; every client reports what it drops.
+    const invalid: InvalidMessageEvent[] = []
+    for (const client of [owner, publisher, subscriber]) client.on('invalidMessage', (event) => invalid.push(event))
+    const received: ReceivedMessage[] = []
+    const subscription = await subscriber.subscribe({ id: streamId, partition: 1 }, (message) => received.push(message))
+    // A raw network node, outside any client, injects messages.
+    const rogueSigner = createNativeSigner(generatePrivateKey())
+    const rogue = new NetworkNode(
+      { transport: new WebSocketTransport({ port: 0 }), signer: rogueSigner, verifier: nativeSignatureVerifier },
+      { trackers: network.trackers, verifySignatures: false },
+    )
+    await rogue.start()
+    try {
+      const streamPartId = `${streamId}#1` as Parameters<NetworkNode['join']>[0]
+      await rogue.join(streamPartId, { minNeighbors: 1, signal: AbortSignal.timeout(10_000) })
+      const unauthorized = await signStreamMessage(
+        {
+          messageId: new MessageId(streamId, 1, Date.now(), 0, rogueSigner.address, 'rogue'),
+          contentType: ContentType.Json,
+          content: encodeJsonContent({ evil: true }),
+        },
+        rogueSigner,
+      )
+      rogue.broadcast(unauthorized)
+      const genuine = await publisher.publish({ id: streamId, partition: 1 }, { amount: 10 })
+      await waitFor(() => received.length === 1, 10_000, 'the genuine message')
+      // A copy of a genuine message with altered content and the original signature.
+      const [original] = received
+      const forged = new StreamMessage({
+        ...original!.streamMessage,
+        messageId: new MessageId(streamId, 1, genuine.timestamp + 1, 0, publisher.address, genuine.msgChainId),
+        content: encodeJsonContent({ amount: 1_000_000 }),
+      })
+      rogue.broadcast(forged)
+      await waitFor(
+        () =>
+          invalid.some((e) => e.reason === 'invalid-signature') &&
+          invalid.some((e) => e.reason === 'no-publish-permission'),
+        10_000,
+        'both rejections',
+      )
+      // Each of the rogue's neighbours drops the forgery itself; only the subscriber checks permissions.
+      assert.equal(invalid.filter((event) => event.reason === 'no-publish-permission').length, 1)
+      assert.ok(invalid.every((event) => event.streamPartId === `${streamId}#1`))
+      assert.deepEqual(
+        received.map((m) => m.content),
+        [{ amount: 10 }],
+        'only the genuine message reaches the app',
+      )
+    } finally {
+      subscription.unsubscribe()
+      await rogue.stop()
+    }
+  })
+})
