@@ -277,38 +277,52 @@ export class RunnelRegistry {
   // ---- events ----
 
   /**
-   * Calls `onEvent` for every change on either contract from now on. Over
-   * WebSocket transports it subscribes; over HTTP it polls. Returns a function
-   * that stops watching.
+   * Calls `onEvent` for every change on either contract from now on, in
+   * chain order. Polls for new blocks every `pollingIntervalMs` (default
+   * 250 ms) and reads their events; works the same over HTTP, WebSocket and
+   * in-process providers. Returns a function that stops watching.
    */
-  watchEvents(onEvent: (event: RegistryEvent) => void, onError?: (error: ChainError) => void): () => void {
+  watchEvents(
+    onEvent: (event: RegistryEvent) => void,
+    onError?: (error: ChainError) => void,
+    pollingIntervalMs = 250,
+  ): () => void {
     const client = this.components.publicClient
-    const error = (err: Error): void => onError?.(toChainError(err))
-    const unwatchStreams = client.watchContractEvent({
-      address: this.components.addresses.streamRegistry,
-      abi: streamRegistryAbi,
-      onError: error,
-      onLogs: (logs) => {
-        for (const log of logs) {
-          const event = toStreamEvent(log)
-          if (event !== undefined) onEvent(event)
+    const { streamRegistry, storageNodeRegistry } = this.components.addresses
+    let stopped = false
+    let lastBlock: bigint | undefined
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const poll = async (): Promise<void> => {
+      try {
+        const head = await client.getBlockNumber({ cacheTime: 0 })
+        if (lastBlock === undefined) {
+          lastBlock = head
+        } else if (head > lastBlock) {
+          const range = { fromBlock: lastBlock + 1n, toBlock: head }
+          const [streamLogs, storageLogs] = await Promise.all([
+            client.getContractEvents({ address: streamRegistry, abi: streamRegistryAbi, ...range }),
+            client.getContractEvents({ address: storageNodeRegistry, abi: storageNodeRegistryAbi, ...range }),
+          ])
+          lastBlock = head
+          const logs = [...streamLogs, ...storageLogs].sort((a, b) =>
+            a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1,
+          )
+          for (const log of logs) {
+            if (stopped) return
+            const event =
+              log.address.toLowerCase() === streamRegistry.toLowerCase() ? toStreamEvent(log) : toStorageEvent(log)
+            if (event !== undefined) onEvent(event)
+          }
         }
-      },
-    })
-    const unwatchStorage = client.watchContractEvent({
-      address: this.components.addresses.storageNodeRegistry,
-      abi: storageNodeRegistryAbi,
-      onError: error,
-      onLogs: (logs) => {
-        for (const log of logs) {
-          const event = toStorageEvent(log)
-          if (event !== undefined) onEvent(event)
-        }
-      },
-    })
+      } catch (err) {
+        if (!stopped) onError?.(toChainError(err))
+      }
+      if (!stopped) timer = setTimeout(() => void poll(), pollingIntervalMs)
+    }
+    void poll()
     return () => {
-      unwatchStreams()
-      unwatchStorage()
+      stopped = true
+      clearTimeout(timer)
     }
   }
 

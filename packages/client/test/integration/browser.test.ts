@@ -1,0 +1,219 @@
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { createServer, request as httpRequest, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { startDevChain, type DevChain } from '@runnel/chain/dev'
+import { TrackerServer } from '@runnel/network'
+import { WebSocketTransport } from '@runnel/network/node'
+import { generatePrivateKey } from '@runnel/protocol'
+import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
+import { build } from 'esbuild'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { privateKeyToAccount } from 'viem/accounts'
+import type { ReceivedMessage, RunnelClient } from '../../src/index.js'
+import { createRunnelClient } from '../../src/node/index.js'
+import type { PageConfig } from '../browser/page.js'
+import { waitFor } from '../helpers.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+const COUNT = 20
+const entryPoint = fileURLToPath(new URL('../browser/page.ts', import.meta.url))
+// CI installs Chromium and must run this; a developer without it sees a skip that says why.
+const skip =
+  !existsSync(CHROMIUM) && process.env.CI === undefined ? 'Chromium not installed (apt-get install chromium)' : false
+
+describe('RunnelClient in a browser', () => {
+  let bundle: string
+
+  before(async () => {
+    // platform 'browser' makes esbuild fail on any Node-only import (node:*, fs, …) reachable from the entry point.
+    const result = await build({
+      entryPoints: [entryPoint],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      conditions: ['runnel-source'],
+      write: false,
+      logLevel: 'silent',
+    })
+    bundle = result.outputFiles[0]!.text
+  })
+
+  it('bundles for the browser without Node.js modules', () => {
+    assert.ok(bundle.length > 0)
+    assert.doesNotMatch(bundle, /from\s*["']node:/)
+    assert.doesNotMatch(bundle, /import\(\s*["']node:/)
+    assert.doesNotMatch(bundle, /require\(\s*["']node:/)
+  })
+
+  describe('in headless Chromium, against nodes on 127.0.0.1', { skip }, () => {
+    let dev: DevChain
+    let tracker: TrackerServer
+    let trackers: string[]
+    const clients: RunnelClient[] = []
+    let owner: RunnelClient
+    let subscriber: RunnelClient
+    let server: Server
+    let browser: Browser
+    let page: Page | undefined
+    let origin: string
+    let streamId: string
+    const browserKey = generatePrivateKey()
+    const browserAddress = privateKeyToAccount(browserKey as `0x${string}`).address
+
+    before(async () => {
+      dev = await startDevChain({ port: 0 })
+      const rpcUrl = new URL(dev.chain.rpcUrl!)
+      tracker = new TrackerServer({
+        transport: new WebSocketTransport({ host: '127.0.0.1', port: 0 }),
+        signer: createNativeSigner(generatePrivateKey()),
+        verifier: nativeSignatureVerifier,
+      })
+      trackers = await tracker.start()
+      const client = (index: number): RunnelClient => {
+        const created = createRunnelClient({
+          auth: { privateKey: dev.chain.accountKeys[index]! },
+          chain: { provider: dev.chain.provider, contracts: dev.deployment, fromBlock: dev.deployment.deployBlock },
+          network: { trackers },
+        })
+        clients.push(created)
+        return created
+      }
+      owner = client(1)
+      subscriber = client(2)
+      ;({ id: streamId } = await owner.createStream('/client/browser'))
+      await owner.grantPermissions(streamId, browserAddress, 'publish', 'subscribe')
+      await owner.grantPermissions(streamId, subscriber.address, 'subscribe')
+
+      // The page and, same-origin, the chain's JSON-RPC: the browser needs no CORS.
+      server = createServer((req, res) => {
+        const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+        if (req.method === 'POST' && url.pathname === '/rpc') {
+          const upstream = httpRequest(
+            {
+              host: rpcUrl.hostname,
+              port: rpcUrl.port,
+              path: '/',
+              method: 'POST',
+              headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+            },
+            (upstreamRes) => {
+              res.writeHead(upstreamRes.statusCode ?? 502, {
+                'content-type': upstreamRes.headers['content-type'] ?? 'application/json',
+              })
+              upstreamRes.pipe(res)
+            },
+          )
+          upstream.on('error', (error) => res.writeHead(502).end(error.message))
+          req.pipe(upstream)
+        } else if (url.pathname === '/page.js') {
+          res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle)
+        } else if (url.pathname === '/') {
+          const config: PageConfig = {
+            privateKey: browserKey,
+            trackers,
+            rpcUrl: `${origin}/rpc`,
+            contracts: {
+              streamRegistry: dev.deployment.streamRegistry,
+              storageNodeRegistry: dev.deployment.storageNodeRegistry,
+            },
+            fromBlock: dev.deployment.deployBlock.toString(),
+            streamId,
+            count: COUNT,
+          }
+          const json = JSON.stringify(config).replace(/</g, '\\u003c')
+          res
+            .writeHead(200, { 'content-type': 'text/html' })
+            .end(
+              `<!doctype html><script>window.__RUNNEL_CONFIG__ = ${json}</script>` +
+                '<script type="module" src="/page.js"></script>',
+            )
+        } else if (url.pathname === '/favicon.ico') {
+          res.writeHead(204).end()
+        } else {
+          res.writeHead(404).end()
+        }
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+      })
+    })
+
+    after(async () => {
+      // Each step runs even if an earlier one (or `before`) failed part-way.
+      await page?.evaluate(() => window.runnelPage?.stop?.()).catch(() => {})
+      await browser?.close().catch(() => {})
+      await Promise.allSettled(clients.map((client) => client.destroy()))
+      await tracker?.stop().catch(() => {})
+      await dev?.stop().catch(() => {})
+      await new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())))
+    })
+
+    it('publishes and subscribes from a page, both ways, in order', { timeout: 120_000 }, async () => {
+      const fromBrowser: ReceivedMessage[] = []
+      await subscriber.subscribe(streamId, (message) => {
+        if ((message.content as { from?: string }).from === 'browser') fromBrowser.push(message)
+      })
+
+      page = await browser.newPage()
+      const errors: string[] = []
+      page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`))
+      page.on('console', (message) => {
+        if (message.type() === 'error') errors.push(`console: ${message.text()}`)
+      })
+      await page.goto(`${origin}/`)
+      await page.waitForFunction(
+        () => window.runnelPage?.subscribed === true || window.runnelPage?.done === true,
+        undefined,
+        {
+          timeout: 60_000,
+        },
+      )
+      assert.equal(await page.evaluate(() => window.runnelPage?.failure), undefined)
+
+      const published = []
+      for (let i = 0; i < COUNT; i++) published.push(await owner.publish(streamId, { from: 'node', i }))
+
+      await page.waitForFunction(
+        (count) =>
+          window.runnelPage?.failure !== undefined ||
+          (window.runnelPage?.done === true &&
+            window.runnelPage.received.filter((m) => (m.content as { from?: string }).from === 'node').length >= count),
+        COUNT,
+        { timeout: 60_000 },
+      )
+      await waitFor(() => fromBrowser.length >= COUNT, 60_000, 'the browser messages at the Node subscriber')
+
+      const state = (await page.evaluate(() => window.runnelPage))!
+      assert.equal(state.failure, undefined)
+      assert.equal(state.address?.toLowerCase(), browserAddress.toLowerCase())
+      assert.equal(state.published, COUNT)
+      const fromNode = state.received.filter((m) => (m.content as { from?: string }).from === 'node')
+      assert.deepEqual(
+        fromNode.map((m) => m.content),
+        Array.from({ length: COUNT }, (_, i) => ({ from: 'node', i })),
+      )
+      assert.ok(fromNode.every((m) => m.publisherId === owner.address.toLowerCase()))
+      assert.deepEqual(
+        fromBrowser.map((m) => m.content),
+        Array.from({ length: COUNT }, (_, i) => ({ from: 'browser', i })),
+      )
+      assert.ok(fromBrowser.every((m) => m.publisherId === browserAddress.toLowerCase() && m.streamId === streamId))
+      assert.deepEqual(state.problems, [])
+      assert.deepEqual(errors, [])
+    })
+  })
+})
