@@ -16,6 +16,13 @@ export interface OrderingBufferOptions {
   readonly gapTimeoutMs?: number
   /** Most messages held per chain while waiting; beyond it the oldest gap is given up at once. Default 10,000. */
   readonly maxHeldPerChain?: number
+  /**
+   * How long the first message seen on a chain waits for earlier ones that a
+   * reordering network may still deliver; then it is released without a gap
+   * (whatever came before it predates the subscription). Messages that start a
+   * chain (no previous ref) never wait. Default 250 ms, at most `gapTimeoutMs`.
+   */
+  readonly startGraceMs?: number
 }
 
 export interface OrderingBufferEvents {
@@ -33,6 +40,7 @@ export interface Scheduler {
 
 export const DEFAULT_GAP_TIMEOUT_MS = 5000
 export const DEFAULT_MAX_HELD_PER_CHAIN = 10_000
+export const DEFAULT_START_GRACE_MS = 250
 
 /** The host's timers. A pending gap timer does not keep a Node process alive by itself. */
 export const globalScheduler: Scheduler = {
@@ -58,8 +66,8 @@ interface TimerToken {
 }
 
 interface ChainState {
-  /** Ref of the last message released on this chain. */
-  lastReleased: MessageRef
+  /** Ref of the last message released on this chain; undefined until the first is. */
+  lastReleased: MessageRef | undefined
   /** Messages waiting for a missing predecessor, sorted by ref, no two with the same ref. */
   readonly held: HeldMessage[]
   timer: TimerToken | undefined
@@ -84,6 +92,7 @@ export class OrderingBuffer {
   private readonly chains = new Map<string, ChainState>()
   private readonly gapTimeoutMs: number
   private readonly maxHeldPerChain: number
+  private readonly startGraceMs: number
   private held = 0
 
   constructor(
@@ -93,6 +102,7 @@ export class OrderingBuffer {
   ) {
     this.gapTimeoutMs = options.gapTimeoutMs ?? DEFAULT_GAP_TIMEOUT_MS
     this.maxHeldPerChain = options.maxHeldPerChain ?? DEFAULT_MAX_HELD_PER_CHAIN
+    this.startGraceMs = Math.min(options.startGraceMs ?? DEFAULT_START_GRACE_MS, this.gapTimeoutMs)
     if (!Number.isFinite(this.gapTimeoutMs) || this.gapTimeoutMs < 0) {
       throw new RangeError(`gapTimeoutMs must be a non-negative number, got ${String(options.gapTimeoutMs)}`)
     }
@@ -105,14 +115,18 @@ export class OrderingBuffer {
   add(message: StreamMessage): void {
     const key = `${message.streamPartId}/${message.publisherId}/${message.messageChainId}`
     const ref = message.getMessageRef()
-    const chain = this.chains.get(key)
+    let chain = this.chains.get(key)
     if (chain === undefined) {
-      // A subscriber joining mid-stream must not wait for history.
-      this.chains.set(key, { lastReleased: ref, held: [], timer: undefined })
-      this.events.onMessage(message)
-      return
+      chain = { lastReleased: undefined, held: [], timer: undefined }
+      this.chains.set(key, chain)
+      if (message.prevMsgRef === undefined) {
+        this.release(chain, message, ref)
+        return
+      }
+      // Mid-chain: wait briefly for earlier messages still on their way, but
+      // never for history from before the subscription (see startGraceMs).
     }
-    if (ref.compareTo(chain.lastReleased) <= 0) {
+    if (chain.lastReleased !== undefined && ref.compareTo(chain.lastReleased) <= 0) {
       return // a duplicate, or too late: its place has passed
     }
     if (connects(chain, message)) {
@@ -164,7 +178,10 @@ export class OrderingBuffer {
   /** Releases held messages while the first one connects; drops any whose place has passed. */
   private releaseConnected(chain: ChainState): void {
     for (let first = chain.held[0]; first !== undefined; first = chain.held[0]) {
-      if (first.ref.compareTo(chain.lastReleased) > 0 && !connects(chain, first.message)) {
+      if (
+        (chain.lastReleased === undefined || first.ref.compareTo(chain.lastReleased) > 0) &&
+        !connects(chain, first.message)
+      ) {
         return
       }
       this.releaseFirstHeld(chain)
@@ -178,11 +195,16 @@ export class OrderingBuffer {
       return
     }
     this.held--
-    if (first.ref.compareTo(chain.lastReleased) <= 0) {
+    if (chain.lastReleased !== undefined && first.ref.compareTo(chain.lastReleased) <= 0) {
       return // overtaken, e.g. by a restarted chain
     }
     const { message } = first
-    if (message.prevMsgRef !== undefined && message.prevMsgRef.compareTo(chain.lastReleased) > 0) {
+    // Before anything was released there is nothing to have missed.
+    if (
+      chain.lastReleased !== undefined &&
+      message.prevMsgRef !== undefined &&
+      message.prevMsgRef.compareTo(chain.lastReleased) > 0
+    ) {
       this.events.onGap({
         streamPartId: message.streamPartId,
         publisherId: message.publisherId,
@@ -209,7 +231,8 @@ export class OrderingBuffer {
     this.stopTimer(chain)
     const token: TimerToken = { handle: undefined }
     chain.timer = token
-    token.handle = this.scheduler.setTimeout(() => this.onTimeout(chain, token), this.gapTimeoutMs)
+    const delay = chain.lastReleased === undefined ? this.startGraceMs : this.gapTimeoutMs
+    token.handle = this.scheduler.setTimeout(() => this.onTimeout(chain, token), delay)
   }
 
   private onTimeout(chain: ChainState, token: TimerToken): void {
@@ -237,7 +260,8 @@ export class OrderingBuffer {
  * not help.
  */
 function connects(chain: ChainState, message: StreamMessage): boolean {
-  return message.prevMsgRef === undefined || message.prevMsgRef.compareTo(chain.lastReleased) <= 0
+  if (message.prevMsgRef === undefined) return true
+  return chain.lastReleased !== undefined && message.prevMsgRef.compareTo(chain.lastReleased) <= 0
 }
 
 /** Inserts in ref order; false if a message with the same ref is already there. */

@@ -327,16 +327,27 @@ describe('OrderingBuffer', () => {
     assert.equal(scheduler.pending, 0)
   })
 
-  it('releases the first message of a chain at once, even mid-chain', () => {
-    const { buffer, scheduler, messages, gaps } = setup()
+  it('releases the first message seen mid-chain after a short grace, without a gap for the history before it', () => {
+    const { buffer, scheduler, messages, gaps } = setup({ startGraceMs: 100 })
     const chain = chainOf(8)
     buffer.add(at(chain, 5))
-    assert.deepEqual(refs(messages()), refs([at(chain, 5)]))
+    assert.deepEqual(messages(), [], 'waits: an earlier message may still be on its way')
+    buffer.add(at(chain, 4)) // a reordered earlier message arriving within the grace
+    scheduler.advance(100)
+    assert.deepEqual(refs(messages()), refs([at(chain, 4), at(chain, 5)]))
     buffer.add(at(chain, 3)) // history before the join point
     buffer.add(at(chain, 6))
-    assert.deepEqual(refs(messages()), refs([at(chain, 5), at(chain, 6)]))
+    assert.deepEqual(refs(messages()), refs([at(chain, 4), at(chain, 5), at(chain, 6)]))
     assert.equal(scheduler.pending, 0)
     assert.deepEqual(gaps(), [])
+  })
+
+  it('releases a chain’s very first message (no prevMsgRef) at once', () => {
+    const { buffer, scheduler, messages } = setup()
+    const chain = chainOf(2)
+    buffer.add(at(chain, 0))
+    assert.deepEqual(refs(messages()), refs([at(chain, 0)]))
+    assert.equal(scheduler.pending, 0)
   })
 
   it('releases a chain restart (no prevMsgRef) at once', () => {
@@ -399,8 +410,10 @@ describe('OrderingBuffer', () => {
     assert.equal(messages().length, 2)
     assert.deepEqual(gaps(), [])
 
-    buffer.add(at(chain, 4)) // a cleared buffer starts afresh
+    buffer.add(at(chain, 4)) // a cleared buffer starts afresh: after the start grace, no gap
+    scheduler.advance(60_000)
     assert.deepEqual(refs(messages().slice(2)), refs([at(chain, 4)]))
+    assert.deepEqual(gaps(), [])
   })
 
   it('can be cleared from inside onMessage', () => {
