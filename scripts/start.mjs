@@ -15,4 +15,6 @@ What works today:
                      README.md shows a tracker and two nodes in one script
   packages/chain     registry contracts, bindings and the embedded dev chain
                      (docs/chain.md); README.md shows a stream with permissions
+  packages/client    the SDK: publish and subscribe with validation and ordering;
+                     README.md shows two apps sharing a stream
 `)

@@ -7,7 +7,7 @@ import {
   type ContractAddresses,
   type PermissionName,
   type Permissions,
-  type Stream,
+  type Stream as StreamRecord,
   type StreamMetadata,
 } from '@runnel/chain'
 import { NetworkNode, WebSocketClientTransport, type NetworkNodeOptions, type Transport } from '@runnel/network'
@@ -42,6 +42,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { ClientError } from './errors.js'
 import { OrderingBuffer } from './ordering/OrderingBuffer.js'
 import { MessageChains } from './publish/MessageChains.js'
+import { Stream } from './Stream.js'
 import { Subscription } from './Subscription.js'
 import type { ClientEvents, PublishOptions, PublishedMessage, ReceivedMessage, StreamTarget } from './types.js'
 
@@ -162,35 +163,35 @@ export class RunnelClient {
   /** Creates `<your address>/<path>`; an id of your own works too. */
   async createStream(pathOrId: string, metadata: StreamMetadata = {}): Promise<Stream> {
     this.assertAlive()
-    return this.registry.createStream(pathOrId, metadata)
+    return this.wrap(await this.registry.createStream(pathOrId, metadata))
   }
 
   /** @throws ChainError `STREAM_NOT_FOUND` */
-  getStream(streamIdOrPath: string): Promise<Stream> {
-    return this.registry.getStream(this.toStreamId(streamIdOrPath))
+  async getStream(streamIdOrPath: string): Promise<Stream> {
+    return this.wrap(await this.registry.getStream(this.toStreamId(streamIdOrPath)))
   }
 
   async getOrCreateStream(pathOrId: string, metadata: StreamMetadata = {}): Promise<Stream> {
     const streamId = this.toStreamId(pathOrId)
     try {
-      return await this.registry.getStream(streamId)
+      return this.wrap(await this.registry.getStream(streamId))
     } catch (err) {
       if (err instanceof ChainError && err.code === 'STREAM_NOT_FOUND') return this.createStream(streamId, metadata)
       throw err
     }
   }
 
-  updateStream(streamId: string, metadata: StreamMetadata): Promise<Stream> {
+  async updateStream(streamId: string, metadata: StreamMetadata): Promise<Stream> {
     this.partitionCounts.delete(this.toStreamId(streamId))
-    return this.registry.updateStream(this.toStreamId(streamId), metadata)
+    return this.wrap(await this.registry.updateStream(this.toStreamId(streamId), metadata))
   }
 
   deleteStream(streamId: string): Promise<void> {
     return this.registry.deleteStream(this.toStreamId(streamId))
   }
 
-  searchStreams(filter: Parameters<RunnelRegistry['searchStreams']>[0] = {}): Promise<Stream[]> {
-    return this.registry.searchStreams(filter)
+  async searchStreams(filter: Parameters<RunnelRegistry['searchStreams']>[0] = {}): Promise<Stream[]> {
+    return (await this.registry.searchStreams(filter)).map((record) => this.wrap(record))
   }
 
   // ---- permissions ----
@@ -328,6 +329,10 @@ export class RunnelClient {
   }
 
   // ---- internals ----
+
+  private wrap(record: StreamRecord): Stream {
+    return new Stream(record.id, record.metadata, this)
+  }
 
   private start(): Promise<void> {
     this.assertAlive()

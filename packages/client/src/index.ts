@@ -13,6 +13,7 @@
  */
 export { ClientError, type ClientErrorCode } from './errors.js'
 export { LOCAL_DEFAULTS, RunnelClient, type RunnelClientComponents, type RunnelClientOptions } from './RunnelClient.js'
+export { Stream } from './Stream.js'
 export { Subscription } from './Subscription.js'
 export type {
   ClientEvents,

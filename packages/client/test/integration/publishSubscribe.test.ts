@@ -133,3 +133,33 @@ describe('RunnelClient publish and subscribe', () => {
     }
   })
 })
+
+describe('Stream objects', () => {
+  let network: TestNetwork
+
+  before(async () => {
+    network = await startTestNetwork()
+  })
+
+  after(() => network.stop())
+
+  it('carry the client’s verbs for their stream', async () => {
+    const owner = network.client(1)
+    const reader = network.client(2)
+    const stream = await owner.getOrCreateStream('/objects', { partitions: 2, description: 'demo' })
+    assert.equal(stream.partitions, 2)
+    assert.equal((await owner.getOrCreateStream('/objects')).id, stream.id, 'the second call finds it')
+    await stream.grantPermissions(reader.address, 'subscribe')
+    assert.equal(await stream.hasPermission('subscribe', reader.address), true)
+    const received: ReceivedMessage[] = []
+    const readerStream = await reader.getStream(stream.id)
+    await readerStream.subscribe((message) => received.push(message), 1)
+    await stream.publish({ hello: 'object' }, { partition: 1 })
+    await waitFor(() => received.length === 1, 10_000, 'the message')
+    const updated = await stream.update({ partitions: 3 })
+    assert.equal(updated.partitions, 3)
+    assert.deepEqual([...(await stream.getPermissions()).keys()].length, 2)
+    await stream.delete()
+    await assert.rejects(owner.getStream(stream.id), /STREAM_NOT_FOUND/)
+  })
+})

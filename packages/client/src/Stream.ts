@@ -1,0 +1,68 @@
+import type { PermissionName, Permissions, StreamMetadata } from '@runnel/chain'
+import type { Address } from 'viem'
+import type { RunnelClient } from './RunnelClient.js'
+import type { Subscription } from './Subscription.js'
+import type { PublishOptions, PublishedMessage, ReceivedMessage } from './types.js'
+
+/**
+ * A stream as the client sees it: its id and metadata, and the client's
+ * verbs bound to it.
+ *
+ * @example
+ * ```ts
+ * const stream = await client.getOrCreateStream('/sensors', { partitions: 3 })
+ * await stream.grantPermissions('public', 'subscribe')
+ * await stream.publish({ celsius: 21.5 }, { partitionKey: 'greenhouse-1' })
+ * ```
+ */
+export class Stream {
+  constructor(
+    readonly id: string,
+    readonly metadata: StreamMetadata,
+    private readonly client: RunnelClient,
+  ) {}
+
+  /** Number of partitions (1 when the metadata doesn't say). */
+  get partitions(): number {
+    return this.metadata.partitions ?? 1
+  }
+
+  publish(content: unknown, options?: PublishOptions & { partition?: number }): Promise<PublishedMessage> {
+    const { partition, ...rest } = options ?? {}
+    return this.client.publish(partition === undefined ? this.id : { id: this.id, partition }, content, rest)
+  }
+
+  /** Subscribes to every partition, or to one. */
+  subscribe(onMessage?: (message: ReceivedMessage) => void, partition?: number): Promise<Subscription> {
+    return this.client.subscribe(partition === undefined ? this.id : { id: this.id, partition }, onMessage)
+  }
+
+  grantPermissions(user: Address | 'public', ...permissions: PermissionName[]): Promise<void> {
+    return this.client.grantPermissions(this.id, user, ...permissions)
+  }
+
+  revokePermissions(user: Address | 'public', ...permissions: PermissionName[]): Promise<void> {
+    return this.client.revokePermissions(this.id, user, ...permissions)
+  }
+
+  setPermissions(user: Address | 'public', permissions: Permissions): Promise<void> {
+    return this.client.setPermissions(this.id, user, permissions)
+  }
+
+  hasPermission(permission: PermissionName, user?: Address): Promise<boolean> {
+    return this.client.hasPermission(this.id, permission, user)
+  }
+
+  getPermissions(): Promise<Map<Address, Permissions>> {
+    return this.client.getPermissions(this.id)
+  }
+
+  /** Replaces the metadata; returns the updated stream. */
+  update(metadata: StreamMetadata): Promise<Stream> {
+    return this.client.updateStream(this.id, metadata)
+  }
+
+  delete(): Promise<void> {
+    return this.client.deleteStream(this.id)
+  }
+}
