@@ -46,7 +46,10 @@ import { Stream } from './Stream.js'
 import { Subscription } from './Subscription.js'
 import type { ClientEvents, PublishOptions, PublishedMessage, ReceivedMessage, StreamTarget } from './types.js'
 
-/** Where the local network started by `npm start` listens. */
+/**
+ * Where the local network of `npm start` is to listen (it arrives with the node
+ * daemon); a dev chain and a tracker started on these ports by hand work too.
+ */
 export const LOCAL_DEFAULTS = {
   trackers: ['ws://127.0.0.1:30300'],
   rpcUrl: 'http://127.0.0.1:8545',
@@ -123,6 +126,12 @@ export class RunnelClient {
     const privateKey = options.auth?.privateKey ?? generatePrivateKey()
     this.signer = components.signer ?? createPureSigner(privateKey)
     this.address = privateKeyToAccount(privateKey as `0x${string}`).address
+    if (components.signer !== undefined && components.signer.address !== this.address.toLowerCase()) {
+      throw new ClientError(
+        'INVALID_ARGUMENT',
+        `the signer's address ${components.signer.address} isn't that of auth.privateKey`,
+      )
+    }
     const chain = options.chain ?? {}
     const transport =
       chain.provider !== undefined
@@ -142,7 +151,12 @@ export class RunnelClient {
         signer: this.signer,
         verifier: components.verifier ?? pureSignatureVerifier,
       },
-      { ...networkOptions, trackers: trackers ?? LOCAL_DEFAULTS.trackers },
+      {
+        // Without a transport of its own the client can only dial out (browsers): a light node then.
+        kind: networkTransport === undefined ? 'light' : 'full',
+        ...networkOptions,
+        trackers: trackers ?? LOCAL_DEFAULTS.trackers,
+      },
     )
   }
 
@@ -186,7 +200,7 @@ export class RunnelClient {
     return this.wrap(await this.registry.updateStream(this.toStreamId(streamId), metadata))
   }
 
-  deleteStream(streamId: string): Promise<void> {
+  async deleteStream(streamId: string): Promise<void> {
     return this.registry.deleteStream(this.toStreamId(streamId))
   }
 
@@ -209,16 +223,16 @@ export class RunnelClient {
     }
   }
 
-  setPermissions(streamId: string, user: Address | 'public', permissions: Permissions): Promise<void> {
+  async setPermissions(streamId: string, user: Address | 'public', permissions: Permissions): Promise<void> {
     return this.registry.setPermissions(this.toStreamId(streamId), user === 'public' ? PUBLIC : user, permissions)
   }
 
   /** Whether `user` (default: this client) holds `permission` now, directly or publicly. */
-  hasPermission(streamId: string, permission: PermissionName, user: Address = this.address): Promise<boolean> {
+  async hasPermission(streamId: string, permission: PermissionName, user: Address = this.address): Promise<boolean> {
     return this.registry.hasPermission(this.toStreamId(streamId), user, permission)
   }
 
-  getPermissions(streamId: string): Promise<Map<Address, Permissions>> {
+  async getPermissions(streamId: string): Promise<Map<Address, Permissions>> {
     return this.registry.getPermissions(this.toStreamId(streamId))
   }
 
@@ -243,27 +257,35 @@ export class RunnelClient {
     }
     const streamPartId = toStreamPartId(streamId as StreamId, partition)
     const msgChainId = options.msgChainId ?? this.defaultChainId(streamPartId)
-    const { ref, previous } = this.chains.next(`${streamPartId}/${msgChainId}`, options.timestamp ?? Date.now())
+    // Encode before claiming a place in the chain: bad content must not leave a hole subscribers report as a gap.
     const binary = content instanceof Uint8Array
-    const message = await signStreamMessage(
-      {
-        messageId: new MessageId(
-          streamId,
-          partition,
-          ref.timestamp,
-          ref.sequenceNumber,
-          this.signer.address,
-          msgChainId,
-        ),
-        prevMsgRef: previous,
-        contentType: binary ? ContentType.Binary : ContentType.Json,
-        content: binary ? content : encodeJsonContent(content),
-      },
-      this.signer,
-    )
-    await this.joinOnce(streamPartId)
-    this.node.broadcast(message)
-    return toPublished(message)
+    const encoded = binary ? content : encodeJsonContent(content)
+    const chainKey = `${streamPartId}/${msgChainId}`
+    const { ref, previous } = this.chains.next(chainKey, options.timestamp ?? Date.now())
+    try {
+      const message = await signStreamMessage(
+        {
+          messageId: new MessageId(
+            streamId,
+            partition,
+            ref.timestamp,
+            ref.sequenceNumber,
+            this.signer.address,
+            msgChainId,
+          ),
+          prevMsgRef: previous,
+          contentType: binary ? ContentType.Binary : ContentType.Json,
+          content: encoded,
+        },
+        this.signer,
+      )
+      await this.joinOnce(streamPartId)
+      this.node.broadcast(message)
+      return toPublished(message)
+    } catch (err) {
+      this.chains.rollback(chainKey, ref, previous)
+      throw err
+    }
   }
 
   // ---- subscribe ----
@@ -303,14 +325,16 @@ export class RunnelClient {
     )
     // Validation is async (a permission may need a chain call); a queue keeps messages in arrival order.
     let validation = Promise.resolve()
+    const joins: Promise<void>[] = []
     for (const partition of partitions) {
       const streamPartId = toStreamPartId(streamId as StreamId, partition)
       const remove = this.node.addMessageListener(streamPartId, (message) => {
         validation = validation.then(() => this.validate(message, streamPartId, subscription, ordering))
       })
       subscription.onUnsubscribe(remove)
-      await this.joinOnce(streamPartId)
+      joins.push(this.joinOnce(streamPartId))
     }
+    await Promise.all(joins)
     subscription.onUnsubscribe(() => {
       ordering.clear()
       this.subscriptions.delete(subscription)
@@ -438,6 +462,7 @@ export class RunnelClient {
   }
 
   private toStreamId(streamIdOrPath: string): string {
+    this.assertAlive()
     if (typeof streamIdOrPath !== 'string' || streamIdOrPath.length === 0) {
       throw new ClientError('INVALID_ARGUMENT', `expected a stream id or /path, got ${String(streamIdOrPath)}`)
     }
@@ -445,15 +470,32 @@ export class RunnelClient {
   }
 
   private emit<K extends keyof ClientEvents>(type: K, ...args: Parameters<ClientEvents[K]>): void {
-    for (const listener of this.listeners[type]) this.safely(() => (listener as (...a: unknown[]) => void)(...args))
+    for (const listener of this.listeners[type]) {
+      const call = (): void => (listener as (...a: unknown[]) => void)(...args)
+      if (type !== 'error') {
+        this.safely(call)
+        continue
+      }
+      try {
+        call()
+      } catch {
+        // An error listener that throws has nowhere to report to.
+      }
+    }
   }
 
   private safely(call: () => void): void {
     try {
       call()
     } catch (err) {
-      // An app callback's error must not break delivery; report it unless it came from an error listener.
-      if (this.listeners.error.size > 0) for (const listener of this.listeners.error) listener(err as Error)
+      // An app callback's error must not break delivery: report it to error listeners, whose own errors are dropped.
+      for (const listener of this.listeners.error) {
+        try {
+          listener(err instanceof Error ? err : new Error(String(err)))
+        } catch {
+          // Nowhere left to report it.
+        }
+      }
     }
   }
 
@@ -490,7 +532,7 @@ function randomChainId(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
-/** The browser's WebSocket; on Node.js 20 (no global WebSocket) this says to pass a transport or use `@runnel/client/node`. */
+/** The browser's WebSocket. Node.js 20 has none: use `createRunnelClient` from `@runnel/client/node` there. */
 function defaultTransport(): Transport {
   return new WebSocketClientTransport()
 }

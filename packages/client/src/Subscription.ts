@@ -41,8 +41,16 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
     this.queue.close()
   }
 
+  /** Iterates messages; leaving the loop (`break`, `return`, a throw) unsubscribes. */
   [Symbol.asyncIterator](): AsyncIterator<ReceivedMessage> {
-    return this.queue[Symbol.asyncIterator]()
+    const iterator = this.queue[Symbol.asyncIterator]()
+    return {
+      next: () => iterator.next(),
+      return: () => {
+        this.unsubscribe()
+        return Promise.resolve({ value: undefined, done: true })
+      },
+    }
   }
 
   /** @internal */

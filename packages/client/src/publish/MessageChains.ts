@@ -22,4 +22,11 @@ export class MessageChains {
     this.last.set(chainKey, ref)
     return { ref, previous }
   }
+
+  /** Gives back a claimed ref that was never published, if nothing was claimed after it. */
+  rollback(chainKey: string, ref: MessageRef, previous: MessageRef | undefined): void {
+    if (this.last.get(chainKey) !== ref) return
+    if (previous === undefined) this.last.delete(chainKey)
+    else this.last.set(chainKey, previous)
+  }
 }

@@ -66,6 +66,25 @@ describe('RunnelClient publish and subscribe', () => {
     subscription.unsubscribe()
   })
 
+  it('leaves no hole in the chain when a publish fails, and ends the subscription when the loop breaks', async () => {
+    const gaps: unknown[] = []
+    subscriber.on('gap', (gap) => gaps.push(gap))
+    const subscription = await subscriber.subscribe({ id: streamId, partition: 0 })
+    await publisher.publish({ id: streamId, partition: 0 }, { n: 1 })
+    const circular: Record<string, unknown> = {}
+    circular.self = circular
+    await assert.rejects(publisher.publish({ id: streamId, partition: 0 }, circular), /INVALID_JSON/)
+    await publisher.publish({ id: streamId, partition: 0 }, { n: 2 })
+    const seen: unknown[] = []
+    for await (const message of subscription) {
+      seen.push(message.content)
+      if (seen.length === 2) break
+    }
+    assert.deepEqual(seen, [{ n: 1 }, { n: 2 }])
+    assert.equal(subscription.isActive, false, 'breaking out of the loop unsubscribed')
+    assert.deepEqual(gaps, [])
+  })
+
   it('fails fast, sending nothing, when the publisher lacks permission', async () => {
     const outsider = network.client(4)
     await assert.rejects(outsider.publish(streamId, { no: 'access' }), (err: unknown) => {
