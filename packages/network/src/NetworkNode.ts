@@ -619,7 +619,14 @@ export class NetworkNode {
   private handleNeighborResponse(peer: PeerConnection, streamPartId: string, accepted: boolean): void {
     const overlay = this.overlays.get(streamPartId as StreamPartId)
     const wasPending = overlay?.pendingNeighbors.delete(peer.peerId) ?? false
-    if (overlay === undefined || !accepted || !wasPending) {
+    // A late acceptance (the request timed out meanwhile) is still welcome while the node is short of
+    // neighbours: on a loaded node, refusing it would turn slowness into a loop of retries. One the
+    // tracker told this node to drop is not.
+    const unwanted =
+      overlay !== undefined &&
+      !wasPending &&
+      (overlay.neighbors.size >= this.options.targetDegree || overlay.wasDropped(peer.peerId, this.now()))
+    if (overlay === undefined || !accepted || unwanted) {
       if (accepted) peer.sendControl({ case: 'neighborLeave', value: { streamPartId } })
       if (overlay !== undefined && wasPending) this.scheduleStatus(overlay.streamPartId)
       this.closeIfUnused(peer.peerId)

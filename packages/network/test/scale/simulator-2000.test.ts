@@ -42,11 +42,19 @@ describe(`${NODE_COUNT} nodes on the simulator`, () => {
       nodes.push(node)
     }
     await Promise.all(nodes.map((node) => node.join(streamPartId)))
+    const started = Date.now()
+    const progress = setInterval(() => {
+      const degrees = nodes.map((node) => node.getNeighbors(streamPartId).length)
+      const low = degrees.filter((d) => d < 3).length
+      console.log(
+        `formation ${Date.now() - started} ms: ${low} nodes below 3 neighbours; histogram ${JSON.stringify(degrees.reduce<Record<number, number>>((h, d) => ((h[d] = (h[d] ?? 0) + 1), h), {}))}`,
+      )
+    }, 10_000)
     await waitFor(
       () => nodes.every((node) => node.getNeighbors(streamPartId).length >= 3),
       240_000,
       'every node to have 3+ neighbours',
-    )
+    ).finally(() => clearInterval(progress))
   })
 
   after(async () => {
