@@ -115,6 +115,9 @@ export class RunnelClient {
   private readonly partitionCounts = new Map<string, Promise<number>>()
   private readonly subscriptions = new Set<Subscription>()
   private readonly joins = new Map<StreamPartId, Promise<void>>()
+  /** Subscriptions per stream part, and stream parts published to: a node leaves a part neither needs. */
+  private readonly subscriberCounts = new Map<StreamPartId, number>()
+  private readonly publishedTo = new Set<StreamPartId>()
   private readonly listeners: Listeners = { gap: new Set(), invalidMessage: new Set(), error: new Set() }
   private started: Promise<void> | undefined
   private destroyed = false
@@ -280,6 +283,7 @@ export class RunnelClient {
         this.signer,
       )
       await this.joinOnce(streamPartId)
+      this.publishedTo.add(streamPartId)
       this.node.broadcast(message)
       return toPublished(message)
     } catch (err) {
@@ -332,6 +336,8 @@ export class RunnelClient {
         validation = validation.then(() => this.validate(message, streamPartId, subscription, ordering))
       })
       subscription.onUnsubscribe(remove)
+      this.subscriberCounts.set(streamPartId, (this.subscriberCounts.get(streamPartId) ?? 0) + 1)
+      subscription.onUnsubscribe(() => this.releaseStreamPart(streamPartId))
       joins.push(this.joinOnce(streamPartId))
     }
     await Promise.all(joins)
@@ -422,6 +428,19 @@ export class RunnelClient {
       this.joins.set(streamPartId, joined)
     }
     return joined
+  }
+
+  /** Leaves a stream part once no subscription needs it and this client never published to it. */
+  private releaseStreamPart(streamPartId: StreamPartId): void {
+    const remaining = (this.subscriberCounts.get(streamPartId) ?? 1) - 1
+    if (remaining > 0) {
+      this.subscriberCounts.set(streamPartId, remaining)
+      return
+    }
+    this.subscriberCounts.delete(streamPartId)
+    if (this.publishedTo.has(streamPartId) || this.destroyed) return
+    this.joins.delete(streamPartId)
+    this.node.leave(streamPartId)
   }
 
   private async choosePartition(

@@ -82,6 +82,10 @@ describe('RunnelClient publish and subscribe', () => {
     }
     assert.deepEqual(seen, [{ n: 1 }, { n: 2 }])
     assert.equal(subscription.isActive, false, 'breaking out of the loop unsubscribed')
+    assert.ok(
+      !subscriber.networkNode.getStreamParts().includes(`${streamId}#0` as never),
+      'the node left the stream part no subscription needs',
+    )
     assert.deepEqual(gaps, [])
   })
 
