@@ -1,44 +1,30 @@
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { bundleForBrowser, chromiumSkip, launchChromium } from '../../../protocol/test/support/browser.js'
 import { startDevChain, type DevChain } from '@runnel/chain/dev'
 import { TrackerServer } from '@runnel/network'
 import { WebSocketTransport } from '@runnel/network/node'
 import { generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
-import { build } from 'esbuild'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { privateKeyToAccount } from 'viem/accounts'
 import type { ReceivedMessage, RunnelClient } from '../../src/index.js'
 import { createRunnelClient } from '../../src/node/index.js'
 import type { PageConfig } from '../browser/page.js'
 import { waitFor } from '../helpers.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const COUNT = 20
 const entryPoint = fileURLToPath(new URL('../browser/page.ts', import.meta.url))
-// CI installs Chromium and must run this; a developer without it sees a skip that says why.
-const skip =
-  !existsSync(CHROMIUM) && process.env.CI === undefined ? 'Chromium not installed (apt-get install chromium)' : false
 
 describe('RunnelClient in a browser', () => {
   let bundle: string
 
   before(async () => {
     // platform 'browser' makes esbuild fail on any Node-only import (node:*, fs, …) reachable from the entry point.
-    const result = await build({
-      entryPoints: [entryPoint],
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      conditions: ['runnel-source'],
-      write: false,
-      logLevel: 'silent',
-    })
-    bundle = result.outputFiles[0]!.text
+    bundle = await bundleForBrowser(entryPoint, ['runnel-source'])
   })
 
   it('bundles for the browser without Node.js modules', () => {
@@ -48,7 +34,7 @@ describe('RunnelClient in a browser', () => {
     assert.doesNotMatch(bundle, /require\(\s*["']node:/)
   })
 
-  describe('in headless Chromium, against nodes on 127.0.0.1', { skip }, () => {
+  describe('in headless Chromium, against nodes on 127.0.0.1', { skip: chromiumSkip }, () => {
     let dev: DevChain
     let tracker: TrackerServer
     let trackers: string[]
@@ -138,18 +124,7 @@ describe('RunnelClient in a browser', () => {
       })
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
       origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      })
+      browser = await launchChromium()
     })
 
     after(async () => {

@@ -71,6 +71,23 @@ describe('ordering with reordering delivery', () => {
     return client
   }
 
+  /** A bare network node outside any client, in partition 0 with a neighbour, publishing with its own key. */
+  async function startRawPublisher(): Promise<{ signer: ReturnType<typeof createNativeSigner>; raw: NetworkNode }> {
+    const signer = createNativeSigner(generatePrivateKey())
+    const raw = new NetworkNode(
+      { transport: simulator.createTransport(), signer, verifier: nativeSignatureVerifier },
+      { trackers },
+    )
+    await raw.start()
+    try {
+      await raw.join(toStreamPartId(streamId as StreamId, 0), { minNeighbors: 1, signal: AbortSignal.timeout(10_000) })
+    } catch (err) {
+      await raw.stop()
+      throw err
+    }
+    return { signer, raw }
+  }
+
   before(async () => {
     dev = await startDevChain()
     tracker = new TrackerServer({
@@ -117,14 +134,8 @@ describe('ordering with reordering delivery', () => {
     const subscriber = newClient(11)
     const received: ReceivedMessage[] = []
     await subscriber.subscribe(streamId, (message) => received.push(message))
-    const signer = createNativeSigner(generatePrivateKey())
-    const raw = new NetworkNode(
-      { transport: simulator.createTransport(), signer, verifier: nativeSignatureVerifier },
-      { trackers },
-    )
-    await raw.start()
+    const { signer, raw } = await startRawPublisher()
     try {
-      await raw.join(toStreamPartId(streamId as StreamId, 0), { minNeighbors: 1, signal: AbortSignal.timeout(10_000) })
       const chain = await signedChain(signer, streamId, 'shuffled', 100)
       // The first message goes first (a subscriber can't know about earlier ones); the rest in a seeded shuffle.
       const rest = chain.slice(1)
@@ -151,15 +162,8 @@ describe('ordering with reordering delivery', () => {
     const received: ReceivedMessage[] = []
     await subscriber.subscribe(streamId, (message) => received.push(message))
     // A raw node publishes a signed chain and deliberately leaves out message #5.
-    const signer = createNativeSigner(generatePrivateKey())
-    const raw = new NetworkNode(
-      { transport: simulator.createTransport(), signer, verifier: nativeSignatureVerifier },
-      { trackers },
-    )
-    await raw.start()
+    const { signer, raw } = await startRawPublisher()
     try {
-      const streamPartId = toStreamPartId(streamId as StreamId, 0)
-      await raw.join(streamPartId, { minNeighbors: 1, signal: AbortSignal.timeout(10_000) })
       const chain = await signedChain(signer, streamId, 'raw-chain', 10)
       const base = chain[0]!.timestamp
       for (const [i, message] of chain.entries()) if (i !== 5) raw.broadcast(message)

@@ -44,7 +44,7 @@ describe('several trackers', () => {
       )
     }
     for (const publisher of publishers) nodes[0]!.broadcast(await publisher.next())
-    await waitFor(() => [...received.values()].every((list) => list.length === 1), 10_000, 'delivery on all parts')
+    await waitFor(() => [...received.values()].every((list) => list.length === 1), 30_000, 'delivery on all parts')
   })
 })
 
@@ -73,7 +73,7 @@ describe('propagation window', () => {
     nodes.push(late)
     const received: StreamMessage[] = []
     late.addMessageListener(publisher.streamPartId, (m) => received.push(m))
-    await waitFor(() => received.length === 1, 10_000, 'the early message')
+    await waitFor(() => received.length === 1, 30_000, 'the early message')
     assert.equal(received[0]!.messageId.toString(), message.messageId.toString())
   })
 })

@@ -1,32 +1,19 @@
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
-import { chromium, type Browser } from 'playwright-core'
+import { bundleForBrowser, chromiumSkip, launchChromium } from '../support/browser.js'
+import type { Browser } from 'playwright-core'
 
-const CHROMIUM = '/usr/bin/chromium'
 const entryPoint = fileURLToPath(new URL('../browser/smoke.ts', import.meta.url))
-// CI installs Chromium and must run this; a developer without it sees a skip that says why.
-const skip =
-  !existsSync(CHROMIUM) && process.env.CI === undefined ? 'Chromium not installed (apt-get install chromium)' : false
 
 describe('browser-safe entry point', () => {
   let bundle: string
 
   before(async () => {
     // platform 'browser' makes esbuild fail on any Node-only import (node:*, fs, …).
-    const result = await build({
-      entryPoints: [entryPoint],
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      write: false,
-      logLevel: 'silent',
-    })
-    bundle = result.outputFiles[0]!.text
+    bundle = await bundleForBrowser(entryPoint)
   })
 
   it('bundles for the browser without Node.js modules', () => {
@@ -34,7 +21,7 @@ describe('browser-safe entry point', () => {
     assert.doesNotMatch(bundle, /from\s+["']node:/)
   })
 
-  describe('in headless Chromium', { skip }, () => {
+  describe('in headless Chromium', { skip: chromiumSkip }, () => {
     let server: Server
     let browser: Browser
     let url: string
@@ -51,18 +38,7 @@ describe('browser-safe entry point', () => {
       })
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
       url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      })
+      browser = await launchChromium()
     })
 
     after(async () => {
