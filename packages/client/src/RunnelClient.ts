@@ -112,7 +112,7 @@ export class RunnelClient {
   private readonly permissions: PermissionCache
   private readonly chains = new MessageChains()
   private readonly defaultChainIds = new Map<string, string>()
-  private readonly partitionCounts = new Map<string, Promise<number>>()
+  private readonly partitionCounts = new Map<string, { count: Promise<number>; expiresAt: number }>()
   private readonly subscriptions = new Set<Subscription>()
   private readonly joins = new Map<StreamPartId, Promise<void>>()
   /** Subscriptions per stream part, and stream parts published to: a node leaves a part neither needs. */
@@ -245,7 +245,7 @@ export class RunnelClient {
    * Signs and publishes a message. JSON values are sent as JSON, Uint8Arrays
    * as binary. Fails fast, before anything is sent, without publish permission.
    *
-   * @throws {@link ClientError} `PERMISSION_DENIED`
+   * @throws {@link ClientError} `PERMISSION_DENIED`, `INVALID_ARGUMENT` (bad partition); `ChainError` `STREAM_NOT_FOUND`
    */
   async publish(target: StreamTarget, content: unknown, options: PublishOptions = {}): Promise<PublishedMessage> {
     await this.start()
@@ -299,22 +299,31 @@ export class RunnelClient {
    * message is checked (signature, and the publisher's publish permission at
    * the message's time) and delivered in order per publisher chain; invalid
    * ones are reported through `on('invalidMessage')`, gaps through `on('gap')`.
+   * Messages go to `onMessage` when given, else to the subscription's async iterator.
+   *
+   * @throws {@link ClientError} `PERMISSION_DENIED` when this client may not subscribe,
+   *   `INVALID_ARGUMENT` for a partition the stream doesn't have; `ChainError` `STREAM_NOT_FOUND`
    */
   async subscribe(target: StreamTarget, onMessage?: (message: ReceivedMessage) => void): Promise<Subscription> {
     await this.start()
     const streamId = this.toStreamId(typeof target === 'string' ? target : target.id)
     const requested = typeof target === 'string' ? undefined : target.partition
+    const count = await this.partitionCount(streamId)
     const partitions =
       requested !== undefined
-        ? [parsePartition(requested)]
-        : Array.from({ length: await this.partitionCount(streamId) }, (_, i) => i)
+        ? [this.checkPartition(streamId, requested, count)]
+        : Array.from({ length: count }, (_, i) => i)
+    if (!(await this.permissions.hasPermission(streamId, this.address, 'subscribe'))) {
+      throw new ClientError('PERMISSION_DENIED', `${this.address.toLowerCase()} may not subscribe to ${streamId}`)
+    }
     const subscription = new Subscription(streamId, partitions, this.options.subscriptionBufferSize ?? 10_000)
     const ordering = new OrderingBuffer(
       {
         onMessage: (message) => {
           const received = toReceived(message)
-          subscription.push(received)
-          if (onMessage !== undefined) this.safely(() => onMessage(received))
+          // A callback consumes the messages: buffering them for an iterator nobody reads would only hold memory.
+          if (onMessage === undefined) subscription.push(received)
+          else this.safely(() => onMessage(received))
         },
         onGap: (gap) =>
           this.emit('gap', {
@@ -347,6 +356,14 @@ export class RunnelClient {
     })
     this.subscriptions.add(subscription)
     return subscription
+  }
+
+  /**
+   * Connects to the network and starts watching the chain now rather than on
+   * the first publish or subscribe (daemons do, to fail at start, not later).
+   */
+  async connect(): Promise<void> {
+    await this.start()
   }
 
   /** Ends every subscription, leaves the network and stops watching the chain. */
@@ -443,6 +460,7 @@ export class RunnelClient {
     this.node.leave(streamPartId)
   }
 
+  /** Checks the stream exists (a `STREAM_NOT_FOUND` beats a puzzling `PERMISSION_DENIED`) and picks the partition. */
   private async choosePartition(
     streamId: string,
     partition: number | undefined,
@@ -451,24 +469,39 @@ export class RunnelClient {
     if (partition !== undefined && key !== undefined) {
       throw new ClientError('INVALID_ARGUMENT', 'give a partition or a partitionKey, not both')
     }
-    if (partition !== undefined) return parsePartition(partition)
+    const count = await this.partitionCount(streamId)
+    if (partition !== undefined) return this.checkPartition(streamId, partition, count)
     if (key === undefined) return 0
-    return partitionFromKey(key, await this.partitionCount(streamId))
+    return partitionFromKey(key, count)
   }
 
+  private checkPartition(streamId: string, partition: number, count: number): number {
+    const parsed = parsePartition(partition)
+    if (parsed >= count) {
+      throw new ClientError(
+        'INVALID_ARGUMENT',
+        `partition ${parsed} is out of range: ${streamId} has ${count} partition${count === 1 ? '' : 's'} (0–${count - 1})`,
+      )
+    }
+    return parsed
+  }
+
+  /** Partition counts are cached as long as permissions are: a stream may be updated to more partitions. */
   private partitionCount(streamId: string): Promise<number> {
-    let count = this.partitionCounts.get(streamId)
-    if (count === undefined) {
-      count = this.registry.getStream(streamId).then(
+    const now = Date.now()
+    let cached = this.partitionCounts.get(streamId)
+    if (cached === undefined || cached.expiresAt <= now) {
+      const count = this.registry.getStream(streamId).then(
         (stream) => stream.metadata.partitions ?? 1,
         (err: unknown) => {
           this.partitionCounts.delete(streamId)
           throw err
         },
       )
-      this.partitionCounts.set(streamId, count)
+      cached = { count, expiresAt: now + (this.options.permissionCacheTtlMs ?? 30_000) }
+      this.partitionCounts.set(streamId, cached)
     }
-    return count
+    return cached.count
   }
 
   private defaultChainId(streamPartId: string): string {

@@ -1,0 +1,141 @@
+import { DEV_CONTRACT_ADDRESSES, type ContractAddresses } from '@runnel/chain'
+import type { RunnelClient } from '@runnel/client'
+import { createRunnelClient } from '@runnel/client/node'
+import { ApiGateway } from './api/ApiGateway.js'
+import { ApiKeyGuard } from './api/ApiKeyGuard.js'
+import { parseConfig, type NodeConfig, type NodeConfigInput } from './config.js'
+import { NodeError } from './errors.js'
+import { createLogger, type Logger } from './logger.js'
+import { NodeMetrics, type ApiName } from './metrics.js'
+import type { ApiPlugin } from './plugins/ApiPlugin.js'
+import { HttpPlugin } from './plugins/http/HttpPlugin.js'
+import { MqttPlugin } from './plugins/mqtt/MqttPlugin.js'
+import { WebSocketPlugin } from './plugins/websocket/WebSocketPlugin.js'
+import { NODE_VERSION } from './version.js'
+
+/** Collaborators a caller may supply instead of the ones the config describes (tests, embedding). */
+export interface RunnelNodeComponents {
+  readonly client?: RunnelClient
+  readonly logger?: Logger
+}
+
+/** What `/info` and `runnel dev` report. */
+export interface NodeInfo {
+  readonly version: string
+  readonly address: string
+  readonly apiKeysRequired: boolean
+  /** URL per started API. */
+  readonly endpoints: Partial<Record<ApiName, string>>
+  readonly trackers: readonly string[]
+  readonly rpcUrl: string
+}
+
+/**
+ * The node daemon: a Runnel client plus API plugins (WebSocket, HTTP, MQTT)
+ * for apps in any language, with Prometheus metrics and structured logs.
+ *
+ * @example
+ * ```ts
+ * const node = new RunnelNode({ privateKey, plugins: { http: true, websocket: true, mqtt: true } })
+ * const { endpoints } = await node.start()
+ * // … later, e.g. on SIGTERM:
+ * await node.stop()
+ * ```
+ */
+export class RunnelNode {
+  readonly config: NodeConfig
+  readonly client: RunnelClient
+  readonly logger: Logger
+  readonly metrics: NodeMetrics
+  readonly gateway: ApiGateway
+  private readonly plugins: ApiPlugin[] = []
+  private readonly endpoints: Partial<Record<ApiName, string>> = {}
+  private state: 'new' | 'starting' | 'started' | 'stopped' = 'new'
+
+  constructor(config: NodeConfig | NodeConfigInput = {}, components: RunnelNodeComponents = {}) {
+    this.config = parseConfig(config)
+    this.logger = components.logger ?? createLogger(this.config.log)
+    const { network, chain } = this.config
+    this.client =
+      components.client ??
+      createRunnelClient({
+        ...(this.config.privateKey !== undefined && { auth: { privateKey: normalizeKey(this.config.privateKey) } }),
+        network: { trackers: network.trackers, kind: network.kind },
+        listen: network.listen,
+        chain: {
+          rpcUrl: chain.rpcUrl,
+          contracts: (chain.contracts as ContractAddresses | undefined) ?? DEV_CONTRACT_ADDRESSES,
+        },
+      })
+    this.metrics = new NodeMetrics(() => this.client.networkNode)
+    this.gateway = new ApiGateway(
+      this.client,
+      this.metrics,
+      this.logger,
+      new ApiKeyGuard(this.config.apiKeys),
+      this.config.maxPayloadBytes,
+    )
+    const { websocket, http, mqtt } = this.config.plugins
+    if (http !== undefined) this.plugins.push(new HttpPlugin(this.gateway, http, () => this.info()))
+    if (websocket !== undefined) this.plugins.push(new WebSocketPlugin(this.gateway, websocket))
+    if (mqtt !== undefined) this.plugins.push(new MqttPlugin(this.gateway, mqtt))
+  }
+
+  /** The address the node signs with (lowercase hex). */
+  get address(): string {
+    return this.client.address.toLowerCase()
+  }
+
+  /**
+   * Connects to the network and starts every configured API. If one fails
+   * (a port in use, say), the ones already started are stopped again.
+   *
+   * @throws {@link NodeError} `START_FAILED`
+   */
+  async start(): Promise<NodeInfo> {
+    if (this.state !== 'new') throw new NodeError('START_FAILED', `the node was already ${this.state}`)
+    this.state = 'starting'
+    try {
+      await this.client.connect()
+      for (const plugin of this.plugins) {
+        this.endpoints[plugin.name] = await plugin.start()
+        this.logger.info({ api: plugin.name, url: this.endpoints[plugin.name] }, 'API listening')
+      }
+    } catch (err) {
+      await this.stop()
+      if (err instanceof NodeError) throw err
+      throw new NodeError('START_FAILED', `the node failed to start: ${(err as Error).message}`, { cause: err })
+    }
+    this.state = 'started'
+    this.logger.info({ address: this.address, trackers: this.config.network.trackers }, 'node started')
+    return this.info()
+  }
+
+  /** Stops the APIs (closing their connections), then leaves the network. Safe to call more than once. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return
+    this.state = 'stopped'
+    const results = await Promise.allSettled(this.plugins.map((plugin) => plugin.stop()))
+    for (const result of results) {
+      if (result.status === 'rejected')
+        this.logger.warn({ err: result.reason as unknown }, 'an API failed to stop cleanly')
+    }
+    await this.client.destroy()
+    this.logger.info('node stopped')
+  }
+
+  info(): NodeInfo {
+    return {
+      version: NODE_VERSION,
+      address: this.address,
+      apiKeysRequired: this.gateway.apiKeys.required,
+      endpoints: { ...this.endpoints },
+      trackers: this.config.network.trackers,
+      rpcUrl: this.config.chain.rpcUrl,
+    }
+  }
+}
+
+function normalizeKey(key: string): string {
+  return key.startsWith('0x') ? key : `0x${key}`
+}

@@ -1,0 +1,78 @@
+import { ChainError } from '@runnel/chain'
+import { ClientError } from '@runnel/client'
+import { NetworkError } from '@runnel/network'
+import { ProtocolError } from '@runnel/protocol'
+import { NodeError, type NodeErrorCode } from '../errors.js'
+
+/** An error as every API reports it: an HTTP status, a stable code and a message that says what to fix. */
+export interface ApiError {
+  readonly status: number
+  readonly code: NodeErrorCode
+  readonly message: string
+}
+
+const STATUS: Record<NodeErrorCode, number> = {
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  PERMISSION_DENIED: 403,
+  STREAM_NOT_FOUND: 404,
+  PAYLOAD_TOO_LARGE: 413,
+  INVALID_CONFIG: 500,
+  START_FAILED: 500,
+  INTERNAL: 500,
+}
+
+/** Maps any error from below (client, chain, protocol, network) onto the API's codes. */
+export function toApiError(err: unknown): ApiError {
+  const code = classify(err)
+  const text = err instanceof Error ? err.message : String(err)
+  // Typed errors already start with their own code; don't repeat it when it matches.
+  const message = text.startsWith(`${code}: `) ? text.slice(code.length + 2) : text
+  return { status: STATUS[code], code, message }
+}
+
+function classify(err: unknown): NodeErrorCode {
+  if (err instanceof NodeError) return err.code
+  if (err instanceof ClientError) {
+    switch (err.code) {
+      case 'PERMISSION_DENIED':
+        return 'PERMISSION_DENIED'
+      case 'STREAM_NOT_FOUND':
+        return 'STREAM_NOT_FOUND'
+      case 'INVALID_ARGUMENT':
+        return 'BAD_REQUEST'
+      default:
+        return 'INTERNAL'
+    }
+  }
+  if (err instanceof ChainError) {
+    switch (err.code) {
+      case 'STREAM_NOT_FOUND':
+        return 'STREAM_NOT_FOUND'
+      case 'PERMISSION_DENIED':
+        return 'PERMISSION_DENIED'
+      case 'INVALID_ARGUMENT':
+      case 'INVALID_PATH':
+        return 'BAD_REQUEST'
+      default:
+        return 'INTERNAL'
+    }
+  }
+  if (err instanceof ProtocolError) {
+    switch (err.code) {
+      case 'MESSAGE_TOO_LARGE':
+        return 'PAYLOAD_TOO_LARGE'
+      case 'INVALID_STREAM_ID':
+      case 'INVALID_PARTITION':
+      case 'INVALID_STREAM_PART_ID':
+      case 'INVALID_ADDRESS':
+      case 'INVALID_JSON':
+      case 'INVALID_MESSAGE':
+        return 'BAD_REQUEST'
+      default:
+        return 'INTERNAL'
+    }
+  }
+  if (err instanceof NetworkError) return 'INTERNAL'
+  return 'INTERNAL'
+}

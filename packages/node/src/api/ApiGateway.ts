@@ -1,0 +1,87 @@
+import type { PublishedMessage, ReceivedMessage, RunnelClient, Subscription } from '@runnel/client'
+import { NodeError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import type { ApiName, NodeMetrics } from '../metrics.js'
+import { toApiError, type ApiError } from './ApiError.js'
+import type { ApiKeyGuard } from './ApiKeyGuard.js'
+import { toPublishCall, type PublishMetadata, type PublishParams, type SubscribeParams } from './requests.js'
+
+/** An API subscription, over one or more partitions. */
+export interface ApiSubscription {
+  unsubscribe(): void
+}
+
+/**
+ * What every API plugin shares: publishing and subscribing through the node's
+ * client, with size limits, metrics, logs and error mapping done once.
+ */
+export class ApiGateway {
+  constructor(
+    readonly client: RunnelClient,
+    readonly metrics: NodeMetrics,
+    readonly logger: Logger,
+    readonly apiKeys: ApiKeyGuard,
+    readonly maxPayloadBytes: number,
+  ) {}
+
+  /** @throws {@link NodeError} `PAYLOAD_TOO_LARGE` */
+  checkSize(bytes: number): void {
+    if (bytes > this.maxPayloadBytes) {
+      throw new NodeError(
+        'PAYLOAD_TOO_LARGE',
+        `the message is ${bytes} bytes; this node accepts at most ${this.maxPayloadBytes}`,
+      )
+    }
+  }
+
+  async publish(
+    api: ApiName,
+    streamId: string,
+    content: unknown,
+    sizeBytes: number,
+    params: PublishParams = {},
+    metadata: PublishMetadata = {},
+  ): Promise<PublishedMessage> {
+    const started = performance.now()
+    this.checkSize(sizeBytes)
+    const { target, options } = toPublishCall(streamId, content, params, metadata)
+    const published = await this.client.publish(target, content, options)
+    this.metrics.published.inc({ api })
+    this.metrics.publishedBytes.inc({ api }, sizeBytes)
+    this.metrics.publishSeconds.observe({ api }, (performance.now() - started) / 1000)
+    return published
+  }
+
+  /** Subscribes to the partitions asked for (all when none are); `onMessage` gets each validated message in order. */
+  async subscribe(
+    api: ApiName,
+    streamId: string,
+    params: SubscribeParams,
+    onMessage: (message: ReceivedMessage) => void,
+  ): Promise<ApiSubscription> {
+    const deliver = (message: ReceivedMessage): void => {
+      this.metrics.delivered.inc({ api })
+      this.metrics.deliveryDelaySeconds.observe({ api }, Math.max(0, Date.now() - message.timestamp) / 1000)
+      onMessage(message)
+    }
+    const targets =
+      params.partitions === undefined ? [streamId] : params.partitions.map((partition) => ({ id: streamId, partition }))
+    const subscriptions: Subscription[] = []
+    try {
+      for (const target of targets) subscriptions.push(await this.client.subscribe(target, deliver))
+    } catch (err) {
+      for (const subscription of subscriptions) subscription.unsubscribe()
+      throw err
+    }
+    return { unsubscribe: () => subscriptions.forEach((subscription) => subscription.unsubscribe()) }
+  }
+
+  /** Counts and logs a refused request; returns what to tell the caller. */
+  fail(api: ApiName, err: unknown, context: Record<string, unknown> = {}): ApiError {
+    const error = toApiError(err)
+    this.metrics.errors.inc({ api, code: error.code })
+    if (error.status >= 500) this.logger.error({ api, err, ...context }, 'request failed')
+    else this.logger.debug({ api, code: error.code, reason: error.message, ...context }, 'request refused')
+    return error
+  }
+}

@@ -1,0 +1,184 @@
+import type { PublishOptions, ReceivedMessage } from '@runnel/client'
+import { NodeError } from '../errors.js'
+
+/** Where and how to publish, as the APIs' query parameters (or an MQTT topic suffix) say. */
+export interface PublishParams {
+  readonly partition?: number
+  readonly partitionKey?: string
+  /** Take the partition key from this field of each JSON message. */
+  readonly partitionKeyField?: string
+  readonly timestamp?: number
+  readonly msgChainId?: string
+}
+
+export interface SubscribeParams {
+  /** Undefined: every partition. */
+  readonly partitions?: readonly number[]
+}
+
+/** Publish metadata a wrapped message (`{ content, metadata }`) may carry. */
+export interface PublishMetadata {
+  readonly timestamp?: number
+  readonly partitionKey?: string
+  readonly msgChainId?: string
+}
+
+const MAX_PARTITION = 99
+
+function badRequest(message: string): NodeError {
+  return new NodeError('BAD_REQUEST', message)
+}
+
+export function parsePartition(value: string, name = 'partition'): number {
+  if (!/^\d{1,3}$/.test(value) || Number(value) > MAX_PARTITION) {
+    throw badRequest(`${name} must be an integer 0–${MAX_PARTITION}, got '${value}'`)
+  }
+  return Number(value)
+}
+
+/** Milliseconds since the epoch, or an ISO-8601 date. */
+export function parseTimestamp(value: string | number, name = 'timestamp'): number {
+  const ms = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Date.parse(value)
+  if (!Number.isSafeInteger(ms) || ms < 0) {
+    throw badRequest(`${name} must be milliseconds since 1970 or an ISO-8601 date, got '${String(value)}'`)
+  }
+  return ms
+}
+
+function optional(query: URLSearchParams, name: string): string | undefined {
+  const value = query.get(name)
+  if (value === null) return undefined
+  if (value.length === 0) throw badRequest(`${name} is empty`)
+  return value
+}
+
+export function parsePublishParams(query: URLSearchParams): PublishParams {
+  const partition = optional(query, 'partition')
+  const partitionKey = optional(query, 'partitionKey')
+  const partitionKeyField = optional(query, 'partitionKeyField')
+  const timestamp = optional(query, 'timestamp')
+  const msgChainId = optional(query, 'msgChainId')
+  const chosen = [partition, partitionKey, partitionKeyField].filter((value) => value !== undefined).length
+  if (chosen > 1) throw badRequest('give at most one of partition, partitionKey and partitionKeyField')
+  return {
+    ...(partition !== undefined && { partition: parsePartition(partition) }),
+    ...(partitionKey !== undefined && { partitionKey }),
+    ...(partitionKeyField !== undefined && { partitionKeyField }),
+    ...(timestamp !== undefined && { timestamp: parseTimestamp(timestamp) }),
+    ...(msgChainId !== undefined && { msgChainId }),
+  }
+}
+
+/** `partition=2`, or `partitions=0,2,5`; neither means every partition. */
+export function parseSubscribeParams(query: URLSearchParams): SubscribeParams {
+  const partition = optional(query, 'partition')
+  const list = optional(query, 'partitions')
+  if (partition !== undefined && list !== undefined) throw badRequest('give partition or partitions, not both')
+  if (partition !== undefined) return { partitions: [parsePartition(partition)] }
+  if (list !== undefined) {
+    const partitions = [...new Set(list.split(',').map((item) => parsePartition(item.trim(), 'partitions')))]
+    return { partitions }
+  }
+  return {}
+}
+
+/** Reads a boolean query flag (`true`/`false`/`1`/`0`), or the default. */
+export function parseFlag(query: URLSearchParams, name: string, fallback: boolean): boolean {
+  const value = query.get(name)
+  if (value === null) return fallback
+  if (value === 'true' || value === '1' || value === '') return true
+  if (value === 'false' || value === '0') return false
+  throw badRequest(`${name} must be true or false, got '${value}'`)
+}
+
+/**
+ * Parses a JSON message from an API. Wrapped, it is `{ content, metadata? }`
+ * and the metadata may set timestamp, partitionKey and msgChainId.
+ */
+export function parseJsonMessage(text: string, wrapped: boolean): { content: unknown; metadata: PublishMetadata } {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw badRequest(`the message is not valid JSON (${(err as Error).message})`)
+  }
+  if (!wrapped) return { content: json, metadata: {} }
+  if (typeof json !== 'object' || json === null || !('content' in json)) {
+    throw badRequest('payloadMetadata is on: send { "content": …, "metadata": { … } }')
+  }
+  const { content, metadata } = json as { content: unknown; metadata?: unknown }
+  if (metadata === undefined || metadata === null) return { content, metadata: {} }
+  if (typeof metadata !== 'object') throw badRequest('metadata must be an object')
+  const { timestamp, partitionKey, msgChainId } = metadata as Record<string, unknown>
+  if (partitionKey !== undefined && typeof partitionKey !== 'string' && typeof partitionKey !== 'number') {
+    throw badRequest('metadata.partitionKey must be a string or number')
+  }
+  if (msgChainId !== undefined && typeof msgChainId !== 'string')
+    throw badRequest('metadata.msgChainId must be a string')
+  if (timestamp !== undefined && typeof timestamp !== 'number' && typeof timestamp !== 'string') {
+    throw badRequest('metadata.timestamp must be milliseconds or an ISO-8601 date')
+  }
+  return {
+    content,
+    metadata: {
+      ...(timestamp !== undefined && { timestamp: parseTimestamp(timestamp, 'metadata.timestamp') }),
+      ...(partitionKey !== undefined && { partitionKey: String(partitionKey) }),
+      ...(msgChainId !== undefined && { msgChainId }),
+    },
+  }
+}
+
+/** Combines query parameters and per-message metadata into the client's target and options. */
+export function toPublishCall(
+  streamId: string,
+  content: unknown,
+  params: PublishParams,
+  metadata: PublishMetadata = {},
+): { target: { id: string; partition?: number }; options: PublishOptions } {
+  let partitionKey: string | number | undefined = metadata.partitionKey ?? params.partitionKey
+  if (params.partitionKeyField !== undefined) {
+    const field =
+      typeof content === 'object' && content !== null
+        ? (content as Record<string, unknown>)[params.partitionKeyField]
+        : undefined
+    if (typeof field !== 'string' && typeof field !== 'number') {
+      throw badRequest(`partitionKeyField '${params.partitionKeyField}' is not a string or number field of the message`)
+    }
+    partitionKey = field
+  }
+  const timestamp = metadata.timestamp ?? params.timestamp
+  const msgChainId = metadata.msgChainId ?? params.msgChainId
+  return {
+    target: params.partition === undefined ? { id: streamId } : { id: streamId, partition: params.partition },
+    options: {
+      ...(partitionKey !== undefined && params.partition === undefined && { partitionKey }),
+      ...(timestamp !== undefined && { timestamp }),
+      ...(msgChainId !== undefined && { msgChainId }),
+    },
+  }
+}
+
+/** The metadata sent with a message when `payloadMetadata` is on. */
+export function messageMetadata(message: ReceivedMessage): Record<string, unknown> {
+  return {
+    streamId: message.streamId,
+    partition: message.partition,
+    timestamp: message.timestamp,
+    sequenceNumber: message.sequenceNumber,
+    publisherId: message.publisherId,
+    msgChainId: message.msgChainId,
+    contentType: message.content instanceof Uint8Array ? 'binary' : 'json',
+  }
+}
+
+/**
+ * A received message as the APIs send it: its content (JSON text, or the
+ * bytes of binary content), or with `payloadMetadata` a JSON object
+ * `{ content, metadata }` where binary content is base64.
+ */
+export function formatMessage(message: ReceivedMessage, wrapped: boolean): string | Uint8Array {
+  if (!wrapped) return message.content instanceof Uint8Array ? message.content : JSON.stringify(message.content)
+  const content =
+    message.content instanceof Uint8Array ? Buffer.from(message.content).toString('base64') : message.content
+  return JSON.stringify({ content, metadata: messageMetadata(message) })
+}

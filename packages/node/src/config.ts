@@ -1,0 +1,138 @@
+import { readFile } from 'node:fs/promises'
+import { z } from 'zod'
+import { NodeError } from './errors.js'
+
+/** The ports `runnel dev` and a default node use; apps and docs can rely on them. */
+export const DEFAULT_PORTS = {
+  websocket: 7170,
+  http: 7171,
+  mqtt: 1883,
+  tracker: 30300,
+  chain: 8545,
+} as const
+
+const hexKey = z.string().regex(/^(0x)?[0-9a-fA-F]{64}$/, 'a 32-byte hex private key (64 hex digits, 0x optional)')
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'an 0x-prefixed 20-byte hex address')
+const host = z.string().min(1)
+const port = z.number().int().min(0).max(65535)
+const wsUrl = z.string().regex(/^wss?:\/\/\S+$/, 'a ws:// or wss:// URL')
+
+const listenFields = { host: host.default('127.0.0.1') }
+
+const websocketPlugin = z.strictObject({
+  ...listenFields,
+  port: port.default(DEFAULT_PORTS.websocket),
+  /** Ping each API connection this often; one that misses a pong is closed. */
+  pingIntervalMs: z.number().int().min(1_000).default(30_000),
+  /** Wrap each message as `{ content, metadata }` unless a request says otherwise (`?payloadMetadata=false`). */
+  payloadMetadata: z.boolean().default(false),
+})
+
+const httpPlugin = z.strictObject({
+  ...listenFields,
+  port: port.default(DEFAULT_PORTS.http),
+})
+
+const mqttPlugin = z.strictObject({
+  ...listenFields,
+  port: port.default(DEFAULT_PORTS.mqtt),
+  /** Topics are stream ids below this prefix: with `0xabc…` set, topic `sensors` is stream `0xabc…/sensors`. */
+  streamIdDomain: z.string().min(1).optional(),
+  payloadMetadata: z.boolean().default(false),
+})
+
+/** `true` means "on, with defaults"; `false` or absent means off. */
+function plugin<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (value === true ? {} : value === false ? undefined : value), schema.optional())
+}
+
+export const nodeConfigSchema = z.strictObject({
+  /** The key the node signs with. Default: a new key each start (fine for public streams). */
+  privateKey: hexKey.optional(),
+  network: z
+    .strictObject({
+      trackers: z
+        .array(wsUrl)
+        .min(1)
+        .default([`ws://127.0.0.1:${DEFAULT_PORTS.tracker}`]),
+      /** Where this node listens for neighbours. Port 0: any free port. */
+      listen: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(0) }).prefault({}),
+      /** A light node relays nothing and joins through proxies; it can't accept neighbours. */
+      kind: z.enum(['full', 'light']).default('full'),
+    })
+    .prefault({}),
+  chain: z
+    .strictObject({
+      rpcUrl: z.url({ protocol: /^https?$/ }).default(`http://127.0.0.1:${DEFAULT_PORTS.chain}`),
+      contracts: z.strictObject({ streamRegistry: address, storageNodeRegistry: address }).optional(),
+    })
+    .prefault({}),
+  /** When set, every API requires one of these keys. */
+  apiKeys: z.array(z.string().min(16, 'at least 16 characters')).min(1).optional(),
+  /** Largest message content any API accepts, in bytes. */
+  maxPayloadBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(1024 * 1024 - 4096)
+    .default(512 * 1024),
+  plugins: z
+    .strictObject({
+      websocket: plugin(websocketPlugin),
+      http: plugin(httpPlugin),
+      mqtt: plugin(mqttPlugin),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** Human-readable lines instead of JSON. Default: when stdout is a terminal. */
+      pretty: z.boolean().optional(),
+    })
+    .prefault({}),
+})
+
+/** A validated node config with every default filled in. */
+export type NodeConfig = z.output<typeof nodeConfigSchema>
+/** What a config file may contain: everything is optional. */
+export type NodeConfigInput = z.input<typeof nodeConfigSchema>
+export type WebSocketPluginConfig = z.output<typeof websocketPlugin>
+export type HttpPluginConfig = z.output<typeof httpPlugin>
+export type MqttPluginConfig = z.output<typeof mqttPlugin>
+
+/**
+ * Validates a node config and fills in defaults. Errors name every bad key.
+ *
+ * @throws {@link NodeError} `INVALID_CONFIG`, e.g. `plugins.mqtt.port: expected a number, got string`
+ * @example
+ * ```ts
+ * const config = parseConfig({ plugins: { mqtt: { port: 1884 }, http: true } })
+ * config.plugins.http?.port // 7171
+ * ```
+ */
+export function parseConfig(input: unknown, source = 'config'): NodeConfig {
+  const result = nodeConfigSchema.safeParse(input)
+  if (result.success) return result.data
+  const problems = result.error.issues.map((issue) => {
+    const key = issue.path.length === 0 ? '(top level)' : issue.path.map(String).join('.')
+    return `${key}: ${issue.message}`
+  })
+  throw new NodeError('INVALID_CONFIG', `${source} is invalid:\n  ${problems.join('\n  ')}`)
+}
+
+/** Reads and validates a JSON config file. */
+export async function loadConfigFile(path: string): Promise<NodeConfig> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new NodeError('INVALID_CONFIG', `can't read config file ${path}: ${(err as Error).message}`, { cause: err })
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw new NodeError('INVALID_CONFIG', `${path} is not valid JSON: ${(err as Error).message}`, { cause: err })
+  }
+  return parseConfig(json, path)
+}

@@ -1,0 +1,39 @@
+/** Every way the node daemon refuses something. Codes are stable. */
+export type NodeErrorCode =
+  /** The config file or object is invalid; the message names the key. */
+  | 'INVALID_CONFIG'
+  /** A request to one of the APIs is malformed (bad JSON, bad partition, bad query parameter). */
+  | 'BAD_REQUEST'
+  /** No API key, or a wrong one, on a node that requires keys. */
+  | 'UNAUTHORIZED'
+  /** The node's address lacks the permission the request needs. */
+  | 'PERMISSION_DENIED'
+  | 'STREAM_NOT_FOUND'
+  /** A payload above the configured limit. */
+  | 'PAYLOAD_TOO_LARGE'
+  /** A port could not be bound, or the node failed while starting. */
+  | 'START_FAILED'
+  /** Anything else: a bug, or a failure below (chain, network). The message says which. */
+  | 'INTERNAL'
+
+/**
+ * Errors of `@runnel/node`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   parseConfig(JSON.parse(text))
+ * } catch (err) {
+ *   if (err instanceof NodeError && err.code === 'INVALID_CONFIG') console.error(err.message) // names the bad key
+ * }
+ * ```
+ */
+export class NodeError extends Error {
+  override readonly name = 'NodeError'
+  readonly code: NodeErrorCode
+
+  constructor(code: NodeErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`${code}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * `@runnel/node`: the Runnel node daemon. A Runnel client plus API plugins
+ * (WebSocket, HTTP, MQTT) for apps in any language, Prometheus metrics and
+ * structured logs.
+ *
+ * @example
+ * ```ts
+ * import { RunnelNode, loadConfigFile } from '@runnel/node'
+ * const node = new RunnelNode(await loadConfigFile('node.json'))
+ * await node.start()
+ * process.once('SIGTERM', () => void node.stop())
+ * ```
+ * @packageDocumentation
+ */
+export { ApiGateway, type ApiSubscription } from './api/ApiGateway.js'
+export { toApiError, type ApiError } from './api/ApiError.js'
+export { ApiKeyGuard } from './api/ApiKeyGuard.js'
+export {
+  DEFAULT_PORTS,
+  loadConfigFile,
+  nodeConfigSchema,
+  parseConfig,
+  type HttpPluginConfig,
+  type MqttPluginConfig,
+  type NodeConfig,
+  type NodeConfigInput,
+  type WebSocketPluginConfig,
+} from './config.js'
+export { NodeError, type NodeErrorCode } from './errors.js'
+export { createLogger, type Logger } from './logger.js'
+export { NodeMetrics, type ApiName } from './metrics.js'
+export type { ApiPlugin } from './plugins/ApiPlugin.js'
+export { RunnelNode, type NodeInfo, type RunnelNodeComponents } from './RunnelNode.js'
+export { NODE_VERSION } from './version.js'

@@ -1,0 +1,124 @@
+import type { NetworkNode } from '@runnel/network'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+/** Which API a request came through. */
+export type ApiName = 'websocket' | 'http' | 'mqtt'
+
+/**
+ * The node's Prometheus metrics, in a registry of its own (several nodes can
+ * run in one process). Network counters are read from the node at scrape time.
+ */
+export class NodeMetrics {
+  readonly registry = new Registry()
+  readonly published: Counter<'api'>
+  readonly publishedBytes: Counter<'api'>
+  readonly delivered: Counter<'api'>
+  readonly deliveredBytes: Counter<'api'>
+  readonly errors: Counter<'api' | 'code'>
+  readonly connections: Gauge<'api'>
+  /** From an API request arriving to the message being signed and sent. */
+  readonly publishSeconds: Histogram<'api'>
+  /** From the publisher's timestamp to delivery on an API (includes clock skew between machines). */
+  readonly deliveryDelaySeconds: Histogram<'api'>
+
+  constructor(node: () => NetworkNode | undefined) {
+    const registers = [this.registry]
+    this.published = new Counter({
+      name: 'runnel_api_messages_published_total',
+      help: 'Messages published through an API',
+      labelNames: ['api'],
+      registers,
+    })
+    this.publishedBytes = new Counter({
+      name: 'runnel_api_published_bytes_total',
+      help: 'Content bytes published through an API',
+      labelNames: ['api'],
+      registers,
+    })
+    this.delivered = new Counter({
+      name: 'runnel_api_messages_delivered_total',
+      help: 'Messages delivered to API subscribers (once per subscriber)',
+      labelNames: ['api'],
+      registers,
+    })
+    this.deliveredBytes = new Counter({
+      name: 'runnel_api_delivered_bytes_total',
+      help: 'Content bytes delivered to API subscribers',
+      labelNames: ['api'],
+      registers,
+    })
+    this.errors = new Counter({
+      name: 'runnel_api_errors_total',
+      help: 'Requests refused, by API and error code',
+      labelNames: ['api', 'code'],
+      registers,
+    })
+    this.connections = new Gauge({
+      name: 'runnel_api_connections',
+      help: 'Open API connections (WebSocket and MQTT)',
+      labelNames: ['api'],
+      registers,
+    })
+    const buckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+    this.publishSeconds = new Histogram({
+      name: 'runnel_api_publish_seconds',
+      help: 'Time to accept and send a published message',
+      labelNames: ['api'],
+      buckets,
+      registers,
+    })
+    this.deliveryDelaySeconds = new Histogram({
+      name: 'runnel_api_delivery_delay_seconds',
+      help: "Publisher's timestamp to delivery on an API",
+      labelNames: ['api'],
+      buckets,
+      registers,
+    })
+    const networkGauge = (
+      name: string,
+      help: string,
+      read: (metrics: ReturnType<NetworkNode['getMetrics']>) => number,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const metrics = node()?.getMetrics()
+          if (metrics !== undefined) this.set(read(metrics))
+        },
+      })
+    // Monotonic totals kept by the network node; exposed as gauges because prom-client counters can't be set.
+    networkGauge('runnel_network_messages_in_total', 'Data frames received from neighbours', (m) => m.messagesIn)
+    networkGauge('runnel_network_messages_out_total', 'Data frames sent to neighbours', (m) => m.messagesOut)
+    networkGauge('runnel_network_duplicates_total', 'Duplicate frames dropped', (m) => m.duplicates)
+    networkGauge('runnel_network_invalid_messages_total', 'Malformed messages dropped', (m) => m.invalidMessages)
+    networkGauge(
+      'runnel_network_invalid_signatures_total',
+      'Messages with bad signatures dropped',
+      (m) => m.invalidSignatures,
+    )
+    networkGauge('runnel_network_bytes_in_total', 'Bytes received from peers', (m) => m.bytesIn)
+    networkGauge('runnel_network_bytes_out_total', 'Bytes sent to peers', (m) => m.bytesOut)
+    networkGauge('runnel_network_dropped_frames_total', 'Frames dropped on full send buffers', (m) => m.dropped)
+    new Gauge({
+      name: 'runnel_network_disconnects_total',
+      help: 'Peer connections closed, by cause',
+      labelNames: ['cause'],
+      registers,
+      collect() {
+        const metrics = node()?.getMetrics()
+        if (metrics === undefined) return
+        for (const [cause, count] of Object.entries(metrics.disconnects)) this.set({ cause }, count ?? 0)
+      },
+    })
+    networkGauge(
+      'runnel_network_stream_parts',
+      'Stream parts this node is in',
+      (m) => Object.keys(m.neighborCounts).length,
+    )
+    networkGauge('runnel_network_neighbors', 'Neighbours over all stream parts', (m) =>
+      Object.values(m.neighborCounts).reduce((sum, count) => sum + count, 0),
+    )
+  }
+}

@@ -1,0 +1,141 @@
+import type { NodeInfo } from '../../RunnelNode.js'
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+})
+
+/** The OpenAPI 3.1 description of the node's HTTP API, served at `/openapi.json`. */
+export function openApiDocument(info: NodeInfo): Record<string, unknown> {
+  const security = info.apiKeysRequired ? [{ bearer: [] }, { queryKey: [] }] : []
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Runnel node HTTP API',
+      version: info.version,
+      description:
+        "Publish to Runnel streams over HTTP. The node signs each message with its own key, so the node's address needs publish permission on the stream. Subscribe over WebSocket (`/streams/{streamId}/subscribe`) or MQTT.",
+    },
+    servers: info.endpoints.http === undefined ? [] : [{ url: info.endpoints.http }],
+    security,
+    paths: {
+      '/streams/{streamId}': {
+        post: {
+          summary: 'Publish a message',
+          description:
+            'The body is the message: JSON unless Content-Type is application/octet-stream, which publishes the bytes as binary content.',
+          parameters: [
+            {
+              name: 'streamId',
+              in: 'path',
+              required: true,
+              description: 'The stream id, URL-encoded (e.g. 0xabc…%2Fsensors)',
+              schema: { type: 'string' },
+            },
+            { name: 'partition', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 99 } },
+            {
+              name: 'partitionKey',
+              in: 'query',
+              description: 'Messages with one key go to one partition',
+              schema: { type: 'string' },
+            },
+            {
+              name: 'partitionKeyField',
+              in: 'query',
+              description: 'Take the partition key from this field of the JSON body',
+              schema: { type: 'string' },
+            },
+            {
+              name: 'timestamp',
+              in: 'query',
+              description: 'Milliseconds since 1970 or ISO-8601; default now',
+              schema: { type: 'string' },
+            },
+            {
+              name: 'msgChainId',
+              in: 'query',
+              description: 'Publish on a named message chain',
+              schema: { type: 'string' },
+            },
+          ],
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': { schema: {} },
+              'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+            },
+          },
+          responses: {
+            '200': {
+              description: 'Published',
+              content: { 'application/json': { schema: { $ref: '#/components/schemas/PublishedMessage' } } },
+            },
+            '400': errorResponse('Bad JSON, a bad query parameter, or a partition the stream does not have'),
+            '401': errorResponse('API key missing or wrong'),
+            '403': errorResponse("The node's address may not publish to the stream"),
+            '404': errorResponse('No such stream'),
+            '413': errorResponse('The body is larger than the node accepts'),
+          },
+        },
+      },
+      '/health': {
+        get: { summary: 'Liveness', security: [], responses: { '200': { description: 'The node is up' } } },
+      },
+      '/info': {
+        get: {
+          summary: "The node's address, version, endpoints and stream parts",
+          responses: { '200': { description: 'Node info' } },
+        },
+      },
+      '/metrics': {
+        get: { summary: 'Prometheus metrics', responses: { '200': { description: 'Prometheus text format' } } },
+      },
+      '/openapi.json': {
+        get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1' } } },
+      },
+    },
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer' },
+        queryKey: { type: 'apiKey', in: 'query', name: 'apiKey' },
+      },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message'],
+              properties: {
+                code: {
+                  type: 'string',
+                  enum: [
+                    'BAD_REQUEST',
+                    'UNAUTHORIZED',
+                    'PERMISSION_DENIED',
+                    'STREAM_NOT_FOUND',
+                    'PAYLOAD_TOO_LARGE',
+                    'INTERNAL',
+                  ],
+                },
+                message: { type: 'string' },
+              },
+            },
+          },
+        },
+        PublishedMessage: {
+          type: 'object',
+          properties: {
+            streamId: { type: 'string' },
+            partition: { type: 'integer' },
+            timestamp: { type: 'integer' },
+            sequenceNumber: { type: 'integer' },
+            publisherId: { type: 'string' },
+            msgChainId: { type: 'string' },
+          },
+        },
+      },
+    },
+  }
+}
