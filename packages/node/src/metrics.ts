@@ -16,6 +16,8 @@ export class NodeMetrics {
   readonly deliveredBytes: Counter<'api'>
   readonly errors: Counter<'api' | 'code'>
   readonly connections: Gauge<'api'>
+  /** Active API subscriptions (one per subscribing connection and stream). */
+  readonly subscriptions: Gauge<'api'>
   /** From an API request arriving to the message being signed and sent. */
   readonly publishSeconds: Histogram<'api'>
   /** From the publisher's timestamp to delivery on an API (includes clock skew between machines). */
@@ -56,6 +58,12 @@ export class NodeMetrics {
     this.connections = new Gauge({
       name: 'runnel_api_connections',
       help: 'Open API connections (WebSocket and MQTT)',
+      labelNames: ['api'],
+      registers,
+    })
+    this.subscriptions = new Gauge({
+      name: 'runnel_api_subscriptions',
+      help: 'Active API subscriptions',
       labelNames: ['api'],
       registers,
     })

@@ -73,7 +73,16 @@ export class ApiGateway {
       for (const subscription of subscriptions) subscription.unsubscribe()
       throw err
     }
-    return { unsubscribe: () => subscriptions.forEach((subscription) => subscription.unsubscribe()) }
+    this.metrics.subscriptions.inc({ api })
+    let active = true
+    return {
+      unsubscribe: () => {
+        if (!active) return
+        active = false
+        this.metrics.subscriptions.dec({ api })
+        for (const subscription of subscriptions) subscription.unsubscribe()
+      },
+    }
   }
 
   /** Counts and logs a refused request; returns what to tell the caller. */

@@ -1,0 +1,130 @@
+import { PUBLIC } from '@runnel/chain'
+import { startDevChain, type DevChain } from '@runnel/chain/dev'
+import { TrackerServer } from '@runnel/network'
+import { WebSocketTransport } from '@runnel/network/node'
+import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
+import { DEFAULT_PORTS } from '../config.js'
+import { createLogger, type Logger } from '../logger.js'
+import { RunnelNode, type NodeInfo } from '../RunnelNode.js'
+
+export interface DevNetworkOptions {
+  /** Where everything listens. Default 127.0.0.1. */
+  readonly host?: string
+  /** Fixed ports by default (see `DEFAULT_PORTS`); 0 picks free ones (tests). */
+  readonly ports?: Partial<Record<keyof typeof DEFAULT_PORTS, number>>
+  /** Full nodes besides the API node; they relay the demo stream. Default 2. */
+  readonly relayNodes?: number
+  /** API keys the API node requires. Default none. */
+  readonly apiKeys?: readonly string[]
+  readonly logger?: Logger
+}
+
+/** A running local network: chain, tracker, an API node and relay nodes. */
+export interface DevNetwork {
+  readonly chain: DevChain
+  readonly rpcUrl: string
+  readonly trackerUrl: string
+  /** The node serving WebSocket, HTTP and MQTT. */
+  readonly apiNode: RunnelNode
+  readonly endpoints: NodeInfo['endpoints']
+  /** A funded dev account's key (hardhat's well-known account 0: never use it for anything of value). */
+  readonly devPrivateKey: `0x${string}`
+  readonly devAddress: string
+  /** A stream anyone may publish to and subscribe to, ready for the examples: `<devAddress>/demo`. */
+  readonly demoStreamId: string
+  stop(): Promise<void>
+}
+
+/** Dev accounts by role, so addresses are the same on every start. */
+const ACCOUNT = { developer: 0, apiNode: 9, relay: 8 } as const
+
+/**
+ * Starts a complete local network in this process: the embedded chain with
+ * the contracts, a tracker, a node daemon with all three APIs, and relay
+ * nodes; creates a public demo stream. Everything listens on 127.0.0.1.
+ *
+ * @example
+ * ```ts
+ * const dev = await startDevNetwork()
+ * console.log(dev.endpoints.http, dev.demoStreamId)
+ * await dev.stop()
+ * ```
+ */
+export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<DevNetwork> {
+  const host = options.host ?? '127.0.0.1'
+  const ports = { ...DEFAULT_PORTS, ...options.ports }
+  const logger = options.logger ?? createLogger({ level: 'info' }, 'runnel-dev')
+  const stops: (() => Promise<void>)[] = []
+  const stop = async (): Promise<void> => {
+    for (const step of stops.splice(0).reverse()) {
+      try {
+        await step()
+      } catch (err) {
+        logger.warn({ err }, 'a part of the dev network failed to stop cleanly')
+      }
+    }
+  }
+  try {
+    const chain = await startDevChain({ host, port: ports.chain })
+    stops.push(() => chain.stop())
+    const rpcUrl = chain.chain.rpcUrl!
+    const keys = chain.chain.accountKeys
+    const tracker = new TrackerServer({
+      transport: new WebSocketTransport({ host, port: ports.tracker }),
+      signer: createNativeSigner(keys[ACCOUNT.apiNode]!),
+      verifier: nativeSignatureVerifier,
+    })
+    const [trackerUrl] = await tracker.start()
+    stops.push(() => tracker.stop())
+
+    const developer = chain.registryFor(ACCOUNT.developer)
+    const demo = await developer.createStream('/demo', { description: 'Runnel dev network demo stream' })
+    await developer.grantPermission(demo.id, PUBLIC, 'publish')
+    await developer.grantPermission(demo.id, PUBLIC, 'subscribe')
+
+    const nodeBase = {
+      network: { trackers: [trackerUrl!], listen: { host, port: 0 } },
+      chain: { rpcUrl, contracts: { streamRegistry: chain.deployment.streamRegistry, storageNodeRegistry: chain.deployment.storageNodeRegistry } },
+    }
+    const apiNode = new RunnelNode(
+      {
+        ...nodeBase,
+        privateKey: keys[ACCOUNT.apiNode],
+        ...(options.apiKeys !== undefined && { apiKeys: [...options.apiKeys] }),
+        plugins: {
+          websocket: { host, port: ports.websocket },
+          http: { host, port: ports.http },
+          mqtt: { host, port: ports.mqtt },
+        },
+      },
+      { logger: logger.child({ node: 'api' }) },
+    )
+    stops.push(() => apiNode.stop())
+    const { endpoints } = await apiNode.start()
+
+    for (let i = 0; i < (options.relayNodes ?? 2); i++) {
+      const relay = new RunnelNode(
+        { ...nodeBase, privateKey: keys[ACCOUNT.relay - i] },
+        { logger: logger.child({ node: `relay-${i + 1}` }) },
+      )
+      stops.push(() => relay.stop())
+      await relay.start()
+      // Relays join the demo stream so its messages cross a real overlay, not one node.
+      await relay.client.subscribe(demo.id, () => {})
+    }
+    return {
+      chain,
+      rpcUrl,
+      trackerUrl: trackerUrl!,
+      apiNode,
+      endpoints,
+      devPrivateKey: keys[ACCOUNT.developer]!,
+      devAddress: developer.account.toLowerCase(),
+      demoStreamId: demo.id,
+      stop,
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { ReceivedMessage } from '@runnel/client'
+import { createRunnelClient } from '@runnel/client/node'
+import mqtt from 'mqtt'
+import { startDevNetwork, type DevNetwork } from '../../src/dev/index.js'
+import { createLogger } from '../../src/index.js'
+import { waitFor } from '../helpers.js'
+
+describe('startDevNetwork', () => {
+  let dev: DevNetwork
+
+  before(async () => {
+    dev = await startDevNetwork({
+      ports: { chain: 0, tracker: 0, websocket: 0, http: 0, mqtt: 0 },
+      logger: createLogger({ level: 'silent' }),
+    })
+  })
+  after(() => dev.stop())
+
+  it('serves a public demo stream: HTTP in, MQTT and SDK out, across the relay overlay', async () => {
+    const received: ReceivedMessage[] = []
+    const client = createRunnelClient({
+      auth: { privateKey: dev.devPrivateKey },
+      chain: { rpcUrl: dev.rpcUrl },
+      network: { trackers: [dev.trackerUrl] },
+    })
+    after(() => client.destroy())
+    await client.subscribe(dev.demoStreamId, (message) => received.push(message))
+    const subscriber = await mqtt.connectAsync(dev.endpoints.mqtt!)
+    after(() => subscriber.endAsync())
+    const viaMqtt: string[] = []
+    subscriber.on('message', (_topic, payload) => viaMqtt.push(payload.toString()))
+    await subscriber.subscribeAsync(dev.demoStreamId, { qos: 1 })
+
+    const response = await fetch(`${dev.endpoints.http}/streams/${encodeURIComponent(dev.demoStreamId)}`, {
+      method: 'POST',
+      body: JSON.stringify({ hello: 'dev' }),
+    })
+    assert.equal(response.status, 200, await response.clone().text())
+    await waitFor(() => received.length === 1 && viaMqtt.length === 1, 30_000, 'the message on the SDK and MQTT')
+    assert.deepEqual(received[0]!.content, { hello: 'dev' })
+    assert.deepEqual(JSON.parse(viaMqtt[0]!), { hello: 'dev' })
+    assert.equal(received[0]!.publisherId, dev.apiNode.address)
+  })
+
+  it('lets the printed dev key create streams', async () => {
+    const client = createRunnelClient({
+      auth: { privateKey: dev.devPrivateKey },
+      chain: { rpcUrl: dev.rpcUrl },
+      network: { trackers: [dev.trackerUrl] },
+    })
+    after(() => client.destroy())
+    const stream = await client.createStream('/mine')
+    assert.equal(stream.id, `${dev.devAddress}/mine`)
+  })
+})
