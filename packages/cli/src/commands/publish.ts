@@ -1,0 +1,95 @@
+import { createInterface } from 'node:readline'
+import { Option, type Command } from 'commander'
+import { ClientError } from '@runnel/client'
+import { withClient } from '../client.js'
+import { note, type CliContext } from '../context.js'
+import { CliError } from '../errors.js'
+import { parseMessageLine } from '../messages.js'
+import { addSettingsOptions, integerOption, requireKey, settingsOf } from '../options.js'
+
+interface PublishOptions {
+  readonly partition?: number
+  readonly partitionKey?: string
+  readonly partitionKeyField?: string
+  readonly raw?: boolean
+}
+
+/** `runnel publish <stream>`: stdin lines to messages. */
+export function registerPublishCommand(program: Command, context: CliContext): void {
+  addSettingsOptions(
+    program
+      .command('publish')
+      .description('publish each line of stdin as a message, in order')
+      .argument('<streamId>', 'a stream id, or a /path of your own')
+      .addOption(
+        new Option('--partition <n>', 'publish to this partition (default 0)')
+          .argParser(integerOption('--partition', 0, 99))
+          .conflicts(['partitionKey', 'partitionKeyField']),
+      )
+      .addOption(
+        new Option('--partition-key <key>', 'choose the partition by hashing this key').conflicts('partitionKeyField'),
+      )
+      .addOption(
+        new Option(
+          '--partition-key-field <field>',
+          "choose each message's partition by hashing this top-level field of it",
+        ).conflicts('raw'),
+      )
+      .option('--raw', 'publish each line as a JSON string holding its text, instead of parsing it as JSON'),
+  )
+    .addHelpText(
+      'after',
+      `
+Each line of stdin is one message: a JSON value (blank lines are skipped), or with --raw the line's text as a JSON
+string. Messages are published in order; the command exits 0 once stdin ends and every message is published.
+A line that isn't valid JSON stops the command with exit code 3: the lines before it are published, none after.
+
+Example:
+  $ echo '{"celsius":21.5}' | runnel publish /greenhouse/climate
+  $ tail -f app.log | runnel publish /logs --raw`,
+    )
+    .action(async (streamId: string, options: PublishOptions, command: Command) => {
+      const settings = await settingsOf(command, context)
+      if (streamId.startsWith('/')) requireKey(settings, `the stream path ${streamId} (relative to your address)`)
+      const { id, count } = await withClient(settings, async (client) => {
+        // Check up front: a missing stream or a refusal shows before any input is read, even with empty stdin.
+        const stream = await client.getStream(streamId)
+        if (options.partition !== undefined && options.partition >= stream.partitions) {
+          throw new ClientError(
+            'INVALID_ARGUMENT',
+            `partition ${options.partition} is out of range: ${stream.id} has ${stream.partitions} partition(s)`,
+          )
+        }
+        if (!(await client.hasPermission(stream.id, 'publish'))) {
+          throw new ClientError('PERMISSION_DENIED', `${client.address.toLowerCase()} may not publish to ${stream.id}`)
+        }
+        if (context.stdin.isTTY === true) note(context, 'reading messages from stdin, one per line; end with Ctrl-D')
+        const lines = createInterface({ input: context.stdin, crlfDelay: Infinity })
+        let lineNumber = 0
+        let published = 0
+        try {
+          for await (const line of lines) {
+            lineNumber++
+            let parsed
+            try {
+              parsed = parseMessageLine(line, lineNumber, options)
+            } catch (err) {
+              const reason = err instanceof Error ? err.message : String(err)
+              throw new CliError('INVALID_INPUT', `${reason} (published ${published} message(s) before it, none after)`, {
+                cause: err,
+              })
+            }
+            if (parsed === undefined) continue
+            const target = options.partition === undefined ? stream.id : { id: stream.id, partition: options.partition }
+            const partitionKey = parsed.partitionKey ?? options.partitionKey
+            await client.publish(target, parsed.content, partitionKey === undefined ? {} : { partitionKey })
+            published++
+          }
+        } finally {
+          lines.close()
+        }
+        return { id: stream.id, count: published }
+      })
+      note(context, `published ${count} message(s) to ${id}`)
+    })
+}

@@ -1,0 +1,74 @@
+import type { Command } from 'commander'
+import type { Subscription } from '@runnel/client'
+import { withClient } from '../client.js'
+import { note, printLine, toJson, type CliContext } from '../context.js'
+import { formatReceivedMessage } from '../messages.js'
+import { addSettingsOptions, integerOption, requireKey, settingsOf } from '../options.js'
+import { listenForShutdown } from '../signals.js'
+
+interface SubscribeOptions {
+  readonly partition?: number
+  readonly count?: number
+  readonly metadata?: boolean
+}
+
+/** `runnel subscribe <stream>`: messages to stdout, one JSON line each. */
+export function registerSubscribeCommand(program: Command, context: CliContext): void {
+  addSettingsOptions(
+    program
+      .command('subscribe')
+      .description('print the messages of a stream, one JSON line each, until Ctrl-C or --count')
+      .argument('<streamId>', 'a stream id, or a /path of your own')
+      .option('--partition <n>', 'only this partition (default: every partition)', integerOption('--partition', 0, 99))
+      .option('--count <n>', 'exit after this many messages', integerOption('--count', 1))
+      .option('--metadata', 'print { content, metadata } with the stream, partition, publisher, timestamp and chain'),
+  )
+    .addHelpText(
+      'after',
+      `
+Each message is printed as one line of JSON: its content, binary content as a base64 string. "subscribed to <id>" goes
+to stderr once the subscription is in place. Ctrl-C (SIGINT) or SIGTERM ends it with exit code 0.
+
+Example:
+  $ runnel subscribe 0x3c44…93bc/greenhouse/climate --count 10 --metadata`,
+    )
+    .action(async (streamId: string, options: SubscribeOptions, command: Command) => {
+      const settings = await settingsOf(command, context)
+      if (streamId.startsWith('/')) requireKey(settings, `the stream path ${streamId} (relative to your address)`)
+      const shutdown = listenForShutdown()
+      try {
+        await withClient(settings, async (client) => {
+          client.on('gap', (gap) =>
+            note(context, `runnel: warning: missed messages of ${gap.publisherId} on ${gap.streamPartId} after ${gap.from ?? 'the start'}`),
+          )
+          client.on('invalidMessage', (event) =>
+            note(context, `runnel: warning: dropped a message from ${event.publisherId} on ${event.streamPartId}: ${event.reason}`),
+          )
+          client.on('error', (error) => note(context, `runnel: warning: ${error.message}`))
+
+          const { id } = await client.getStream(streamId)
+          let received = 0
+          let reachedCount: () => void = () => undefined
+          const counted = new Promise<void>((resolve) => (reachedCount = resolve))
+          const subscribing = client.subscribe(
+            options.partition === undefined ? id : { id, partition: options.partition },
+            (message) => {
+              if (options.count !== undefined && received >= options.count) return
+              received++
+              printLine(context, toJson(formatReceivedMessage(message, options.metadata === true)))
+              if (received === options.count) reachedCount()
+            },
+          )
+          // Destroying the client ends a subscribe still joining: its rejection is expected then.
+          subscribing.catch(() => undefined)
+          const subscription: Subscription | undefined = await Promise.race([subscribing, shutdown.received.then(() => undefined)])
+          if (subscription === undefined) return
+          note(context, `subscribed to ${id}${options.partition === undefined ? '' : ` partition ${options.partition}`}`)
+          await Promise.race([counted, shutdown.received])
+          subscription.unsubscribe()
+        })
+      } finally {
+        shutdown.dispose()
+      }
+    })
+}

@@ -1,0 +1,316 @@
+import { readFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import type { ContractAddresses } from '@runnel/chain'
+import { LOCAL_DEFAULTS } from '@runnel/client'
+import { addressFromPrivateKey, parsePrivateKey, toChecksumAddress } from '@runnel/protocol'
+import { CliError } from './errors.js'
+
+/** The settings flags every network command takes (`--private-key`, `--rpc`, `--tracker`, `--config`). */
+export interface SettingsFlags {
+  readonly privateKey?: string
+  readonly rpc?: string
+  readonly tracker?: readonly string[]
+  readonly config?: string
+}
+
+/** The environment variables `runnel` reads. */
+export interface SettingsEnv {
+  readonly RUNNEL_PRIVATE_KEY?: string
+  readonly RUNNEL_RPC_URL?: string
+  readonly RUNNEL_TRACKERS?: string
+  readonly RUNNEL_CONFIG?: string
+  readonly RUNNEL_HOME?: string
+}
+
+/** A setting's value and where it came from (`--rpc`, `RUNNEL_RPC_URL`, a file's path, `default`). */
+export interface Sourced<T> {
+  readonly value: T
+  readonly source: string
+}
+
+/** The settings a command runs with. */
+export interface Settings {
+  /** `$RUNNEL_HOME`, default `~/.runnel`. */
+  readonly home: string
+  /** Undefined when no flag, variable, config or identity file gives one. */
+  readonly privateKey: Sourced<`0x${string}`> | undefined
+  readonly rpcUrl: Sourced<string>
+  readonly trackers: Sourced<readonly string[]>
+  readonly contracts: Sourced<ContractAddresses>
+}
+
+/** The contents of `config.json`: every key optional. */
+export interface SettingsFile {
+  readonly privateKey?: string
+  readonly rpcUrl?: string
+  readonly trackers?: readonly string[]
+  readonly contracts?: ContractAddresses
+}
+
+/** What {@link resolveSettings} decides from: the layers, highest precedence first. */
+export interface SettingsLayers {
+  readonly flags: SettingsFlags
+  readonly env: SettingsEnv
+  readonly home: string
+  /** The config file's parsed JSON, if one was read. */
+  readonly config?: { readonly path: string; readonly content: unknown }
+  /** The identity file's text, if it exists. Only parsed when no higher layer gives a key. */
+  readonly identity?: { readonly path: string; readonly text: string }
+}
+
+const CONFIG_KEYS = ['privateKey', 'rpcUrl', 'trackers', 'contracts'] as const
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/
+
+/** `$RUNNEL_HOME`, or `~/.runnel`. */
+export function runnelHome(env: SettingsEnv, home: string = homedir()): string {
+  return nonEmpty(env.RUNNEL_HOME) ?? join(home, '.runnel')
+}
+
+/** Where `identity create` writes the key and every command looks for it. */
+export function identityPath(home: string): string {
+  return join(home, 'identity.json')
+}
+
+/**
+ * Reads the files the settings come from (the config file, the identity
+ * file) and resolves the settings: flag > environment variable > config file
+ * > identity file (for the key) > `LOCAL_DEFAULTS`.
+ *
+ * @throws {@link CliError} `INVALID_SETTINGS`, naming the setting and its source
+ */
+export async function loadSettings(flags: SettingsFlags, env: SettingsEnv, userHome?: string): Promise<Settings> {
+  const home = runnelHome(env, userHome)
+  const explicitConfig = nonEmpty(flags.config) ?? nonEmpty(env.RUNNEL_CONFIG)
+  const configPath = explicitConfig ?? join(home, 'config.json')
+  const configText = await readOptional(configPath, 'config file', explicitConfig !== undefined)
+  let config: SettingsLayers['config']
+  if (configText !== undefined) {
+    try {
+      config = { path: configPath, content: JSON.parse(configText) as unknown }
+    } catch (err) {
+      throw new CliError('INVALID_SETTINGS', `config file ${configPath} is not valid JSON: ${(err as Error).message}`, {
+        cause: err,
+      })
+    }
+  }
+  const path = identityPath(home)
+  const identityText = await readOptional(path, 'identity file', false)
+  return resolveSettings({
+    flags,
+    env,
+    home,
+    ...(config !== undefined && { config }),
+    ...(identityText !== undefined && { identity: { path, text: identityText } }),
+  })
+}
+
+/**
+ * Decides every setting from its layers (no I/O). The config file is checked
+ * whole, whatever overrides it; the identity file only when its key is used.
+ *
+ * @throws {@link CliError} `INVALID_SETTINGS`, naming the setting and its source
+ */
+export function resolveSettings(layers: SettingsLayers): Settings {
+  const { flags, env } = layers
+  const file = layers.config === undefined ? {} : checkConfigFile(layers.config.content, layers.config.path)
+  const fileSource = `config file ${layers.config?.path ?? ''}`
+
+  const privateKey =
+    pick(flags.privateKey, '--private-key', env.RUNNEL_PRIVATE_KEY, 'RUNNEL_PRIVATE_KEY', file.privateKey, fileSource)
+  const rpcUrl = pick(flags.rpc, '--rpc', env.RUNNEL_RPC_URL, 'RUNNEL_RPC_URL', file.rpcUrl, fileSource) ?? {
+    value: LOCAL_DEFAULTS.rpcUrl,
+    source: 'default',
+  }
+  const envTrackers = nonEmpty(env.RUNNEL_TRACKERS)
+  const trackers: Sourced<readonly string[]> =
+    flags.tracker !== undefined && flags.tracker.length > 0
+      ? { value: splitList(flags.tracker), source: '--tracker' }
+      : envTrackers !== undefined
+        ? { value: splitList([envTrackers]), source: 'RUNNEL_TRACKERS' }
+        : file.trackers !== undefined
+          ? { value: file.trackers, source: fileSource }
+          : { value: LOCAL_DEFAULTS.trackers, source: 'default' }
+  const contracts: Sourced<ContractAddresses> =
+    file.contracts !== undefined
+      ? { value: file.contracts, source: fileSource }
+      : { value: LOCAL_DEFAULTS.contracts, source: 'default' }
+
+  return {
+    home: layers.home,
+    privateKey:
+      privateKey !== undefined
+        ? { value: parseKeySetting(privateKey.value, privateKey.source), source: privateKey.source }
+        : layers.identity !== undefined
+          ? readIdentity(layers.identity.text, layers.identity.path)
+          : undefined,
+    rpcUrl: { value: checkRpcUrl(rpcUrl.value, rpcUrl.source), source: rpcUrl.source },
+    trackers: { value: checkTrackers(trackers.value, trackers.source), source: trackers.source },
+    contracts,
+  }
+}
+
+/**
+ * Parses an identity file (`{ privateKey, address }`) and checks that the
+ * address is the key's.
+ *
+ * @throws {@link CliError} `INVALID_SETTINGS`
+ */
+export function readIdentity(text: string, path: string): Sourced<`0x${string}`> {
+  const source = `identity file ${path}`
+  let content: unknown
+  try {
+    content = JSON.parse(text)
+  } catch (err) {
+    throw new CliError('INVALID_SETTINGS', `${source} is not valid JSON: ${(err as Error).message}`, { cause: err })
+  }
+  if (!isRecord(content) || typeof content.privateKey !== 'string') {
+    throw new CliError('INVALID_SETTINGS', `${source}: expected { "privateKey": "0x…", "address": "0x…" }`)
+  }
+  const key = parseKeySetting(content.privateKey, source)
+  if (content.address !== undefined) {
+    const actual = toChecksumAddress(addressFromPrivateKey(key))
+    if (typeof content.address !== 'string' || content.address.toLowerCase() !== actual.toLowerCase()) {
+      throw new CliError(
+        'INVALID_SETTINGS',
+        `${source}: address ${String(content.address)} is not the private key's address (${actual})`,
+      )
+    }
+  }
+  return { value: key, source }
+}
+
+function checkConfigFile(content: unknown, path: string): SettingsFile {
+  const source = `config file ${path}`
+  if (!isRecord(content)) throw new CliError('INVALID_SETTINGS', `${source}: expected a JSON object`)
+  for (const key of Object.keys(content)) {
+    if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
+      throw new CliError(
+        'INVALID_SETTINGS',
+        `${source}: unknown key "${key}" (expected ${CONFIG_KEYS.map((known) => `"${known}"`).join(', ')})`,
+      )
+    }
+  }
+  const { privateKey, rpcUrl, trackers, contracts } = content
+  if (privateKey !== undefined && typeof privateKey !== 'string') {
+    throw new CliError('INVALID_SETTINGS', `privateKey from ${source}: expected a hex string`)
+  }
+  if (rpcUrl !== undefined && typeof rpcUrl !== 'string') {
+    throw new CliError('INVALID_SETTINGS', `rpcUrl from ${source}: expected a URL string`)
+  }
+  if (trackers !== undefined && !(Array.isArray(trackers) && trackers.every((url) => typeof url === 'string'))) {
+    throw new CliError('INVALID_SETTINGS', `trackers from ${source}: expected an array of ws:// or wss:// URLs`)
+  }
+  if (contracts !== undefined) checkContracts(contracts, source)
+  // Values are checked as settings once chosen, and right away here, so a broken file shows even when overridden.
+  if (privateKey !== undefined) parseKeySetting(privateKey, source)
+  if (rpcUrl !== undefined) checkRpcUrl(rpcUrl, source)
+  if (trackers !== undefined) checkTrackers(trackers as string[], source)
+  return content as SettingsFile
+}
+
+function checkContracts(value: unknown, source: string): asserts value is ContractAddresses {
+  if (!isRecord(value)) {
+    throw new CliError(
+      'INVALID_SETTINGS',
+      `contracts from ${source}: expected { "streamRegistry": "0x…", "storageNodeRegistry": "0x…" }`,
+    )
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== 'streamRegistry' && key !== 'storageNodeRegistry') {
+      throw new CliError(
+        'INVALID_SETTINGS',
+        `contracts from ${source}: unknown key "${key}" (expected "streamRegistry", "storageNodeRegistry")`,
+      )
+    }
+  }
+  for (const key of ['streamRegistry', 'storageNodeRegistry'] as const) {
+    const address = value[key]
+    if (typeof address !== 'string' || !ADDRESS.test(address)) {
+      throw new CliError(
+        'INVALID_SETTINGS',
+        `contracts.${key} from ${source}: expected an 0x-prefixed 20-byte hex address, got ${JSON.stringify(address) ?? 'nothing'}`,
+      )
+    }
+  }
+}
+
+/**
+ * Checks a private key setting and normalizes it to `0x` and lowercase hex.
+ *
+ * @param source where it came from, for the error message (`--private-key`, `RUNNEL_PRIVATE_KEY`, a file)
+ * @throws {@link CliError} `INVALID_SETTINGS`
+ */
+export function parseKeySetting(value: string, source: string): `0x${string}` {
+  try {
+    parsePrivateKey(value)
+  } catch (err) {
+    throw new CliError(
+      'INVALID_SETTINGS',
+      `private key from ${source} is invalid: ${(err as Error).message.replace(/^INVALID_PRIVATE_KEY: /, '')}`,
+      { cause: err },
+    )
+  }
+  const hex = value.startsWith('0x') ? value.slice(2) : value
+  return `0x${hex.toLowerCase()}`
+}
+
+function checkRpcUrl(value: string, source: string): string {
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {
+    url = undefined
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new CliError(
+      'INVALID_SETTINGS',
+      `rpcUrl from ${source}: expected an http:// or https:// URL, got ${JSON.stringify(value)}`,
+    )
+  }
+  return value
+}
+
+function checkTrackers(value: readonly string[], source: string): readonly string[] {
+  if (value.length === 0) throw new CliError('INVALID_SETTINGS', `trackers from ${source}: expected at least one URL`)
+  for (const url of value) {
+    if (!/^wss?:\/\/\S+$/.test(url)) {
+      throw new CliError(
+        'INVALID_SETTINGS',
+        `trackers from ${source}: expected ws:// or wss:// URLs, got ${JSON.stringify(url)}`,
+      )
+    }
+  }
+  return value
+}
+
+/** The first layer that gives a value (empty strings count as absent). */
+function pick(...layers: [unknown, string, unknown, string, unknown, string]): Sourced<string> | undefined {
+  for (let i = 0; i < layers.length; i += 2) {
+    const value = layers[i]
+    if (typeof value === 'string' && value.trim() !== '') return { value: value.trim(), source: layers[i + 1] as string }
+  }
+  return undefined
+}
+
+/** `--tracker a,b --tracker c` and `RUNNEL_TRACKERS=a,b`: comma-separated lists, concatenated. */
+function splitList(values: readonly string[]): string[] {
+  return values.flatMap((value) => value.split(',').map((part) => part.trim())).filter((part) => part !== '')
+}
+
+async function readOptional(path: string, what: string, required: boolean): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (err) {
+    if (!required && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new CliError('INVALID_SETTINGS', `can't read ${what} ${path}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
