@@ -44,7 +44,10 @@ export async function createIdentity(
         await link(temporary, path)
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-          throw new CliError('IDENTITY_EXISTS', `${path} exists already; pass --force to replace it (the old key is lost)`)
+          throw new CliError(
+            'IDENTITY_EXISTS',
+            `${path} exists already; pass --force to replace it (the old key is lost)`,
+          )
         }
         throw err
       }

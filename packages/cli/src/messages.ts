@@ -63,7 +63,8 @@ export function parseMessageLine(
  */
 export function formatReceivedMessage(message: ReceivedMessage, metadata: boolean): unknown {
   const binary = message.content instanceof Uint8Array
-  const content = binary ? Buffer.from(message.content as Uint8Array).toString('base64') : message.content
+  const content =
+    message.content instanceof Uint8Array ? Buffer.from(message.content).toString('base64') : message.content
   if (!metadata) return content
   return {
     content,

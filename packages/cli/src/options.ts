@@ -9,14 +9,16 @@ const SETTINGS_GROUP = 'Settings (flag > environment > config file > identity fi
 export function addSettingsOptions(command: Command): Command {
   return command
     .addOption(
-      new Option('--private-key <hex>', 'the key to act as [env: RUNNEL_PRIVATE_KEY; default: identity file]').helpGroup(
-        SETTINGS_GROUP,
-      ),
+      new Option(
+        '--private-key <hex>',
+        'the key to act as [env: RUNNEL_PRIVATE_KEY; default: identity file]',
+      ).helpGroup(SETTINGS_GROUP),
     )
     .addOption(
-      new Option('--rpc <url>', 'chain JSON-RPC endpoint [env: RUNNEL_RPC_URL; default: http://127.0.0.1:8545]').helpGroup(
-        SETTINGS_GROUP,
-      ),
+      new Option(
+        '--rpc <url>',
+        'chain JSON-RPC endpoint [env: RUNNEL_RPC_URL; default: http://127.0.0.1:8545]',
+      ).helpGroup(SETTINGS_GROUP),
     )
     .addOption(
       new Option(

@@ -49,7 +49,9 @@ Examples:
  */
 export function createProgram(context: CliContext = processContext()): Command {
   const program = new Command('runnel')
-    .description('Runnel from the command line: identities, streams, permissions, publish, subscribe, trackers and nodes')
+    .description(
+      'Runnel from the command line: identities, streams, permissions, publish, subscribe, trackers and nodes',
+    )
     .version(version, '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({
@@ -93,8 +95,10 @@ function reportError(context: CliContext, err: unknown, code: number): void {
   const debug = context.env.RUNNEL_DEBUG === '1'
   context.stderr.write(`runnel: ${err instanceof Error ? err.message : String(err)}\n`)
   if (debug) {
-    for (let current: unknown = err; current !== undefined; ) {
-      context.stderr.write(`${current instanceof Error ? (current.stack ?? current.message) : String(current)}\n`)
+    for (let current: unknown = err; current !== undefined;) {
+      context.stderr.write(
+        `${current instanceof Error ? (current.stack ?? current.message) : JSON.stringify(current)}\n`,
+      )
       current = current instanceof Error ? current.cause : undefined
       if (current !== undefined) context.stderr.write('caused by: ')
     }

@@ -116,8 +116,14 @@ export function resolveSettings(layers: SettingsLayers): Settings {
   const file = layers.config === undefined ? {} : checkConfigFile(layers.config.content, layers.config.path)
   const fileSource = `config file ${layers.config?.path ?? ''}`
 
-  const privateKey =
-    pick(flags.privateKey, '--private-key', env.RUNNEL_PRIVATE_KEY, 'RUNNEL_PRIVATE_KEY', file.privateKey, fileSource)
+  const privateKey = pick(
+    flags.privateKey,
+    '--private-key',
+    env.RUNNEL_PRIVATE_KEY,
+    'RUNNEL_PRIVATE_KEY',
+    file.privateKey,
+    fileSource,
+  )
   const rpcUrl = pick(flags.rpc, '--rpc', env.RUNNEL_RPC_URL, 'RUNNEL_RPC_URL', file.rpcUrl, fileSource) ?? {
     value: LOCAL_DEFAULTS.rpcUrl,
     source: 'default',
@@ -173,7 +179,7 @@ export function readIdentity(text: string, path: string): Sourced<`0x${string}`>
     if (typeof content.address !== 'string' || content.address.toLowerCase() !== actual.toLowerCase()) {
       throw new CliError(
         'INVALID_SETTINGS',
-        `${source}: address ${String(content.address)} is not the private key's address (${actual})`,
+        `${source}: address ${JSON.stringify(content.address)} is not the private key's address (${actual})`,
       )
     }
   }
@@ -205,8 +211,8 @@ function checkConfigFile(content: unknown, path: string): SettingsFile {
   // Values are checked as settings once chosen, and right away here, so a broken file shows even when overridden.
   if (privateKey !== undefined) parseKeySetting(privateKey, source)
   if (rpcUrl !== undefined) checkRpcUrl(rpcUrl, source)
-  if (trackers !== undefined) checkTrackers(trackers as string[], source)
-  return content as SettingsFile
+  if (trackers !== undefined) checkTrackers(trackers, source)
+  return content
 }
 
 function checkContracts(value: unknown, source: string): asserts value is ContractAddresses {
@@ -288,7 +294,8 @@ function checkTrackers(value: readonly string[], source: string): readonly strin
 function pick(...layers: [unknown, string, unknown, string, unknown, string]): Sourced<string> | undefined {
   for (let i = 0; i < layers.length; i += 2) {
     const value = layers[i]
-    if (typeof value === 'string' && value.trim() !== '') return { value: value.trim(), source: layers[i + 1] as string }
+    if (typeof value === 'string' && value.trim() !== '')
+      return { value: value.trim(), source: layers[i + 1] as string }
   }
   return undefined
 }

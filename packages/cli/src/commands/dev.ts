@@ -20,7 +20,9 @@ interface DevOptions {
 export function registerDevCommand(program: Command): void {
   program
     .command('dev')
-    .description('start a complete local network: embedded chain, tracker, an API node (WebSocket, HTTP, MQTT) and relay nodes')
+    .description(
+      'start a complete local network: embedded chain, tracker, an API node (WebSocket, HTTP, MQTT) and relay nodes',
+    )
     .option('--host <host>', 'interface everything listens on', '127.0.0.1')
     .option('--free-ports', 'let the system pick free ports instead of the fixed ones (printed at start)')
     .option('--rpc-port <port>', 'chain JSON-RPC port', '8545')
@@ -67,7 +69,9 @@ Examples:
         ...(options.apiKey !== undefined && { apiKeys: options.apiKey }),
         logger: createLogger({ level: options.logLevel as 'warn' }, 'runnel-dev'),
       })
-      process.stdout.write(options.json === true ? `${JSON.stringify(describe(dev))}\n` : guide(dev, relayNodes, options.apiKey?.[0]))
+      process.stdout.write(
+        options.json === true ? `${JSON.stringify(describe(dev))}\n` : guide(dev, relayNodes, options.apiKey?.[0]),
+      )
       await untilSignal()
       process.stderr.write('stopping the dev network…\n')
       await dev.stop()

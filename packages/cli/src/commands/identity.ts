@@ -23,7 +23,10 @@ unless --private-key, RUNNEL_PRIVATE_KEY or the config file's "privateKey" gives
       .description('generate a new key and save it in $RUNNEL_HOME/identity.json (mode 0600)')
       .option('--force', 'replace an existing identity file (its key is lost)'),
   )
-    .addHelpText('after', '\nExample:\n  $ runnel identity create\n  created identity 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC in /home/me/.runnel/identity.json')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ runnel identity create\n  created identity 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC in /home/me/.runnel/identity.json',
+    )
     .action(async (options: { force?: boolean; json?: boolean }) => {
       const home = runnelHome(context.env, context.homedir)
       const { identity: created, path } = await createIdentity(home, { force: options.force === true })

@@ -75,9 +75,13 @@ Example:
               parsed = parseMessageLine(line, lineNumber, options)
             } catch (err) {
               const reason = err instanceof Error ? err.message : String(err)
-              throw new CliError('INVALID_INPUT', `${reason} (published ${published} message(s) before it, none after)`, {
-                cause: err,
-              })
+              throw new CliError(
+                'INVALID_INPUT',
+                `${reason} (published ${published} message(s) before it, none after)`,
+                {
+                  cause: err,
+                },
+              )
             }
             if (parsed === undefined) continue
             const target = options.partition === undefined ? stream.id : { id: stream.id, partition: options.partition }

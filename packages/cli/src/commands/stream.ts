@@ -64,8 +64,11 @@ Writes (create, delete, grant, revoke) are transactions from your key.`,
     },
   )
 
-  define('show', 'show a stream and its metadata', 'runnel stream show 0x3c44…93bc/greenhouse/climate --json', (command) =>
-    command.argument('<streamId>', 'a stream id, or a /path of your own'),
+  define(
+    'show',
+    'show a stream and its metadata',
+    'runnel stream show 0x3c44…93bc/greenhouse/climate --json',
+    (command) => command.argument('<streamId>', 'a stream id, or a /path of your own'),
   ).action(async (streamId: string, options: JsonOption, command: Command) => {
     const settings = await settingsOf(command, context)
     checkPath(settings, streamId)
@@ -73,16 +76,20 @@ Writes (create, delete, grant, revoke) are transactions from your key.`,
     printStream(context, found, options)
   })
 
-  define('search', 'list streams whose id contains a term', 'runnel stream search greenhouse --user 0x3c44…93bc', (command) =>
-    command
-      .argument('[term]', 'only ids containing this text (case-sensitive)')
-      .option('--user <address>', 'only streams where this address holds --permission (default: any permission)')
-      .addOption(
-        new Option(
-          '--permission <name>',
-          'only streams where --user (or, without --user, everyone) holds this permission',
-        ).choices(PERMISSION_NAMES),
-      ),
+  define(
+    'search',
+    'list streams whose id contains a term',
+    'runnel stream search greenhouse --user 0x3c44…93bc',
+    (command) =>
+      command
+        .argument('[term]', 'only ids containing this text (case-sensitive)')
+        .option('--user <address>', 'only streams where this address holds --permission (default: any permission)')
+        .addOption(
+          new Option(
+            '--permission <name>',
+            'only streams where --user (or, without --user, everyone) holds this permission',
+          ).choices(PERMISSION_NAMES),
+        ),
   ).action(
     async (
       term: string | undefined,
@@ -137,14 +144,19 @@ Writes (create, delete, grant, revoke) are transactions from your key.`,
           else await client.revokePermissions(id, target, ...permissions)
           return id
         })
-        if (options.json === true) printJson(context, { id, user: target, permissions, [`${verb}ed`]: true })
-        else printLine(context, `${verb}ed ${permissions.join(', ')} on ${id} ${verb === 'grant' ? 'to' : 'from'} ${target}`)
+        const done = verb === 'grant' ? 'granted' : 'revoked'
+        if (options.json === true) printJson(context, { id, user: target, permissions, [done]: true })
+        else
+          printLine(context, `${done} ${permissions.join(', ')} on ${id} ${verb === 'grant' ? 'to' : 'from'} ${target}`)
       },
     )
   }
 
-  define('permissions', 'list who holds which permissions on a stream', 'runnel stream permissions /greenhouse/climate', (command) =>
-    command.argument('<streamId>', 'a stream id, or a /path of your own'),
+  define(
+    'permissions',
+    'list who holds which permissions on a stream',
+    'runnel stream permissions /greenhouse/climate',
+    (command) => command.argument('<streamId>', 'a stream id, or a /path of your own'),
   ).action(async (streamId: string, options: JsonOption, command: Command) => {
     const settings = await settingsOf(command, context)
     checkPath(settings, streamId)
@@ -163,7 +175,10 @@ Writes (create, delete, grant, revoke) are transactions from your key.`,
         entry.subscribeExpiresAt !== undefined ? `subscribe until ${entry.subscribeExpiresAt}` : undefined,
       ].filter((part) => part !== undefined)
       const held = entry.permissions.length === 0 ? '(none now)' : entry.permissions.join(', ')
-      printLine(context, `${entry.user.padEnd(width)}  ${held}${expiring.length > 0 ? ` (${expiring.join('; ')})` : ''}`)
+      printLine(
+        context,
+        `${entry.user.padEnd(width)}  ${held}${expiring.length > 0 ? ` (${expiring.join('; ')})` : ''}`,
+      )
     }
   })
 }

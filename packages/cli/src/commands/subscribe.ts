@@ -39,10 +39,16 @@ Example:
       try {
         await withClient(settings, async (client) => {
           client.on('gap', (gap) =>
-            note(context, `runnel: warning: missed messages of ${gap.publisherId} on ${gap.streamPartId} after ${gap.from ?? 'the start'}`),
+            note(
+              context,
+              `runnel: warning: missed messages of ${gap.publisherId} on ${gap.streamPartId} after ${gap.from ?? 'the start'}`,
+            ),
           )
           client.on('invalidMessage', (event) =>
-            note(context, `runnel: warning: dropped a message from ${event.publisherId} on ${event.streamPartId}: ${event.reason}`),
+            note(
+              context,
+              `runnel: warning: dropped a message from ${event.publisherId} on ${event.streamPartId}: ${event.reason}`,
+            ),
           )
           client.on('error', (error) => note(context, `runnel: warning: ${error.message}`))
 
@@ -61,9 +67,15 @@ Example:
           )
           // Destroying the client ends a subscribe still joining: its rejection is expected then.
           subscribing.catch(() => undefined)
-          const subscription: Subscription | undefined = await Promise.race([subscribing, shutdown.received.then(() => undefined)])
+          const subscription: Subscription | undefined = await Promise.race([
+            subscribing,
+            shutdown.received.then(() => undefined),
+          ])
           if (subscription === undefined) return
-          note(context, `subscribed to ${id}${options.partition === undefined ? '' : ` partition ${options.partition}`}`)
+          note(
+            context,
+            `subscribed to ${id}${options.partition === undefined ? '' : ` partition ${options.partition}`}`,
+          )
           await Promise.race([counted, shutdown.received])
           subscription.unsubscribe()
         })

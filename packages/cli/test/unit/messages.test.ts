@@ -18,7 +18,8 @@ describe('parseMessageLine', () => {
   it('names the line that is not JSON', () => {
     assert.throws(
       () => parseMessageLine('{"celsius": }', 7),
-      (err: unknown) => err instanceof CliError && err.code === 'INVALID_INPUT' && /^line 7 is not valid JSON/.test(err.message),
+      (err: unknown) =>
+        err instanceof CliError && err.code === 'INVALID_INPUT' && /^line 7 is not valid JSON/.test(err.message),
     )
   })
 
@@ -27,7 +28,7 @@ describe('parseMessageLine', () => {
       content: { room: 'north' },
       partitionKey: 'north',
     })
-    assert.deepEqual(parseMessageLine('{"room":3}', 1, { partitionKeyField: 'room' }).partitionKey, 3)
+    assert.deepEqual(parseMessageLine('{"room":3}', 1, { partitionKeyField: 'room' })?.partitionKey, 3)
     for (const line of ['{"celsius":1}', '[1]', '{"room":null}']) {
       assert.throws(
         () => parseMessageLine(line, 4, { partitionKeyField: 'room' }),
@@ -59,6 +60,9 @@ describe('formatReceivedMessage', () => {
   it('prints binary content as base64', () => {
     const message = { ...base, content: Uint8Array.from([0xca, 0xfe]) } as unknown as ReceivedMessage
     assert.equal(formatReceivedMessage(message, false), 'yv4=')
-    assert.deepEqual(formatReceivedMessage(message, true), { content: 'yv4=', metadata: { ...base, contentType: 'binary' } })
+    assert.deepEqual(formatReceivedMessage(message, true), {
+      content: 'yv4=',
+      metadata: { ...base, contentType: 'binary' },
+    })
   })
 })

@@ -58,7 +58,11 @@ describe('runCli', () => {
     ]) {
       const { code, stdout } = await run([...command, '--help'])
       assert.equal(code, 0)
-      assert.match(stdout, /\nExample:\n(?: {2}\$ .*\n)*? {2}\$ .*\brunnel /, `runnel ${command.join(' ')} --help has an example`)
+      assert.match(
+        stdout,
+        /\nExample:\n(?: {2}\$ .*\n)*? {2}\$ .*\brunnel /,
+        `runnel ${command.join(' ')} --help has an example`,
+      )
     }
   })
 
@@ -91,7 +95,10 @@ describe('runCli', () => {
       RUNNEL_RPC_URL: 'localhost:8545',
     })
     assert.equal(code, 3)
-    assert.equal(stderr, 'runnel: rpcUrl from RUNNEL_RPC_URL: expected an http:// or https:// URL, got "localhost:8545"\n')
+    assert.equal(
+      stderr,
+      'runnel: rpcUrl from RUNNEL_RPC_URL: expected an http:// or https:// URL, got "localhost:8545"\n',
+    )
   })
 
   it('exits 3 when a write needs a key and none is configured', async () => {
@@ -105,7 +112,10 @@ describe('runCli', () => {
     await writeFile(config, JSON.stringify({ rpc: 'http://127.0.0.1:8545' }))
     const plain = await run(['identity', 'show', '--config', config], { RUNNEL_HOME: home })
     assert.equal(plain.code, 3)
-    assert.equal(plain.stderr, `runnel: config file ${config}: unknown key "rpc" (expected "privateKey", "rpcUrl", "trackers", "contracts")\n`)
+    assert.equal(
+      plain.stderr,
+      `runnel: config file ${config}: unknown key "rpc" (expected "privateKey", "rpcUrl", "trackers", "contracts")\n`,
+    )
     const debug = await run(['identity', 'show', '--config', config], { RUNNEL_HOME: home, RUNNEL_DEBUG: '1' })
     assert.equal(debug.code, 3)
     assert.match(debug.stderr, /\n {4}at /, 'with RUNNEL_DEBUG=1 the stack follows')

@@ -26,7 +26,12 @@ function allLayers(): SettingsLayers {
     home: '/home/me/.runnel',
     config: {
       path: '/home/me/.runnel/config.json',
-      content: { privateKey: KEYS.config, rpcUrl: 'http://config:1', trackers: ['ws://config:1'], contracts: CONTRACTS },
+      content: {
+        privateKey: KEYS.config,
+        rpcUrl: 'http://config:1',
+        trackers: ['ws://config:1'],
+        contracts: CONTRACTS,
+      },
     },
     identity: { path: '/home/me/.runnel/identity.json', text: JSON.stringify({ privateKey: KEYS.identity }) },
   }
@@ -66,9 +71,11 @@ describe('resolveSettings', () => {
   })
 
   it('takes the key from the identity file when no flag, variable or config gives one', () => {
-    const { config: _config, ...layers } = allLayers()
-    const settings = resolveSettings({ ...layers, flags: {}, env: {} })
-    assert.deepEqual(settings.privateKey, { value: KEYS.identity, source: 'identity file /home/me/.runnel/identity.json' })
+    const settings = resolveSettings({ ...allLayers(), flags: {}, env: {}, config: undefined })
+    assert.deepEqual(settings.privateKey, {
+      value: KEYS.identity,
+      source: 'identity file /home/me/.runnel/identity.json',
+    })
   })
 
   it('falls back to LOCAL_DEFAULTS, and to no key at all', () => {
@@ -128,7 +135,10 @@ describe('resolveSettings', () => {
       home: '/h',
       config: { path: '/h/config.json', content },
     })
-    expectInvalid(() => resolveSettings(config({ rpc: 'http://x' })), /^config file \/h\/config.json: unknown key "rpc"/)
+    expectInvalid(
+      () => resolveSettings(config({ rpc: 'http://x' })),
+      /^config file \/h\/config.json: unknown key "rpc"/,
+    )
     expectInvalid(() => resolveSettings(config([])), /^config file \/h\/config.json: expected a JSON object/)
     expectInvalid(
       () => resolveSettings(config({ rpcUrl: 'localhost:8545' })),
@@ -139,13 +149,13 @@ describe('resolveSettings', () => {
       /^trackers from config file \/h\/config.json: expected an array/,
     )
     expectInvalid(
-      () => resolveSettings(config({ contracts: { streamRegistry: '0x12', storageNodeRegistry: CONTRACTS.storageNodeRegistry } })),
+      () =>
+        resolveSettings(
+          config({ contracts: { streamRegistry: '0x12', storageNodeRegistry: CONTRACTS.storageNodeRegistry } }),
+        ),
       /^contracts.streamRegistry from config file \/h\/config.json: expected an 0x-prefixed 20-byte hex address, got "0x12"/,
     )
-    expectInvalid(
-      () => resolveSettings(config({ contracts: { ...CONTRACTS, extra: 1 } })),
-      /unknown key "extra"/,
-    )
+    expectInvalid(() => resolveSettings(config({ contracts: { ...CONTRACTS, extra: 1 } })), /unknown key "extra"/)
   })
 
   it('checks the identity file only when its key is used', () => {

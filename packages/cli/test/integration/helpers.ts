@@ -1,0 +1,156 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startDevChain, type DevChain } from '@runnel/chain/dev'
+import { TrackerServer } from '@runnel/network'
+import { WebSocketTransport } from '@runnel/network/node'
+import { generatePrivateKey } from '@runnel/protocol'
+import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
+
+const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/bin.ts')
+/** Safety net only: a command that hangs fails its test instead of the whole run. */
+const COMMAND_TIMEOUT_MS = 120_000
+
+/**
+ * A dev chain listening on 127.0.0.1, a tracker, and a `RUNNEL_HOME` whose
+ * config file names the chain's contracts: what the CLI's child processes
+ * run against.
+ */
+export interface LocalNetwork {
+  readonly dev: DevChain
+  readonly rpcUrl: string
+  readonly trackers: string[]
+  /** A temporary directory, removed by `stop()`. */
+  readonly dir: string
+  /** The environment for a CLI child acting as dev account `account` (none: no key), in its own RUNNEL_HOME. */
+  env(account?: number, home?: string): Record<string, string>
+  stop(): Promise<void>
+}
+
+export async function startLocalNetwork(): Promise<LocalNetwork> {
+  const dev = await startDevChain({ host: '127.0.0.1', port: 0 })
+  const tracker = new TrackerServer({
+    transport: new WebSocketTransport({ host: '127.0.0.1', port: 0 }),
+    signer: createNativeSigner(generatePrivateKey()),
+    verifier: nativeSignatureVerifier,
+  })
+  const trackers = await tracker.start()
+  const rpcUrl = dev.chain.rpcUrl!
+  const dir = await mkdtemp(join(tmpdir(), 'runnel-cli-'))
+  // Contracts come from a config file, as for any deployment the defaults don't describe.
+  const config = join(dir, 'config.json')
+  await writeFile(
+    config,
+    JSON.stringify({
+      contracts: {
+        streamRegistry: dev.deployment.streamRegistry,
+        storageNodeRegistry: dev.deployment.storageNodeRegistry,
+      },
+    }),
+  )
+  return {
+    dev,
+    rpcUrl,
+    trackers,
+    dir,
+    env(account, home = join(dir, 'home')) {
+      return {
+        RUNNEL_HOME: home,
+        RUNNEL_CONFIG: config,
+        RUNNEL_RPC_URL: rpcUrl,
+        RUNNEL_TRACKERS: trackers.join(','),
+        ...(account !== undefined && { RUNNEL_PRIVATE_KEY: dev.chain.accountKeys[account]! }),
+      }
+    },
+    async stop() {
+      await tracker.stop()
+      await dev.stop()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+export interface CliResult {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** A running `runnel` child process. */
+export interface CliProcess {
+  readonly child: ChildProcess
+  /** Resolves with the first stdout (or stderr) line matching `pattern`, rejects if the process exits first. */
+  waitForLine(stream: 'stdout' | 'stderr', pattern: RegExp): Promise<string>
+  readonly result: Promise<CliResult>
+}
+
+/**
+ * Starts `runnel <args>` as a child process, from the sources. The child's
+ * environment is only `env` (plus PATH and HOME), so the machine's own
+ * RUNNEL_* variables can't leak in.
+ */
+export function startCli(args: string[], env: Record<string, string>, stdin?: string): CliProcess {
+  const child = spawn(process.execPath, ['--conditions=runnel-source', '--import', 'tsx', BIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  const output = { stdout: '', stderr: '' }
+  const lineWaiters: { stream: 'stdout' | 'stderr'; pattern: RegExp; resolve: (line: string) => void }[] = []
+  const check = (): void => {
+    for (const waiter of [...lineWaiters]) {
+      const line = output[waiter.stream].split('\n').find((each) => waiter.pattern.test(each))
+      if (line !== undefined) {
+        lineWaiters.splice(lineWaiters.indexOf(waiter), 1)
+        waiter.resolve(line)
+      }
+    }
+  }
+  for (const name of ['stdout', 'stderr'] as const) {
+    child[name].setEncoding('utf8')
+    child[name].on('data', (chunk: string) => {
+      output[name] += chunk
+      check()
+    })
+  }
+  if (stdin !== undefined) child.stdin.end(stdin)
+  const timer = setTimeout(() => child.kill('SIGKILL'), COMMAND_TIMEOUT_MS)
+  const result = new Promise<CliResult>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, ...output })
+    })
+  })
+  return {
+    child,
+    result,
+    waitForLine(stream, pattern) {
+      return new Promise<string>((resolve, reject) => {
+        lineWaiters.push({ stream, pattern, resolve })
+        check()
+        result.then(
+          (done) =>
+            reject(
+              new Error(
+                `runnel ${args.join(' ')} exited (${String(done.code)}) before printing ${String(pattern)} on ${stream}\nstdout: ${done.stdout}\nstderr: ${done.stderr}`,
+              ),
+            ),
+          reject,
+        )
+      })
+    },
+  }
+}
+
+/** Runs `runnel <args>` to the end. */
+export function runCliProcess(args: string[], env: Record<string, string>, stdin = ''): Promise<CliResult> {
+  return startCli(args, env, stdin).result
+}
+
+/** Describes a result for assertion messages. */
+export function describeResult(result: CliResult): string {
+  return `exit ${String(result.code)}${result.signal === null ? '' : ` (${result.signal})`}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`
+}
