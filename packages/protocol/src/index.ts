@@ -67,6 +67,7 @@ export {
   encodeStreamMessage,
   type CodecOptions,
 } from './codec/streamMessageCodec.js'
+export { MESSAGE_FRAMES_CONTENT_TYPE, MessageFrameReader, frameMessage } from './codec/messageFrames.js'
 export { readStreamMessageHeader, type StreamMessageHeader } from './codec/header.js'
 export { SIGNATURE_LENGTH, checkSignatureFormat } from './signing/signatureFormat.js'
 export { createSignaturePayload, hashPersonalMessage } from './signing/payload.js'
