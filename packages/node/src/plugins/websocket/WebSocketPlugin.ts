@@ -1,18 +1,396 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { ReceivedMessage } from '@runnel/client'
+import { WebSocket, WebSocketServer, type RawData } from 'ws'
+import type { ApiError } from '../../api/ApiError.js'
 import type { ApiGateway } from '../../api/ApiGateway.js'
+import { API_KEY_HINT, apiKeyFromRequest } from '../../api/ApiKeyGuard.js'
+import {
+  formatMessage,
+  parseFlag,
+  parseJsonMessage,
+  parsePublishParams,
+  parseSubscribeParams,
+  type PublishParams,
+} from '../../api/requests.js'
 import type { WebSocketPluginConfig } from '../../config.js'
+import { NodeError } from '../../errors.js'
+import type { Logger } from '../../logger.js'
 import type { ApiPlugin } from '../ApiPlugin.js'
+import { close, listen, urlHost } from '../listen.js'
+import { ENDPOINT_HINT, httpResponse, parseEndpoint, parseRequestUrl, type WebSocketAction } from './routes.js'
 
-/** The WebSocket API (being written). */
+/** Unsent bytes above which a subscriber counts as too slow and misses messages until it catches up. */
+export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+/**
+ * Frames up to this much over the payload limit are read and answered with a
+ * `PAYLOAD_TOO_LARGE` error frame; larger ones close the socket (1009) unread.
+ */
+const FRAME_MARGIN_BYTES = 64 * 1024
+/** A publisher with this many frames waiting to be published isn't read until half of them are. */
+const MAX_WAITING_PUBLISHES = 256
+/** How long stop() waits for clients to answer the close handshake before cutting them off. */
+const CLOSE_GRACE_MS = 2_000
+
+/** One open WebSocket. */
+interface Connection {
+  readonly socket: WebSocket
+  readonly streamId: string
+  readonly action: WebSocketAction
+  /** Answered the last ping (or hasn't been pinged yet). */
+  alive: boolean
+  /** Subscribers: messages dropped because the client read too slowly. */
+  dropped: number
+  /** Publishers: each frame is published after the one before, in the order received. */
+  queue: Promise<void>
+  waiting: number
+  /** Ends what the connection holds (its subscription); safe to call more than once. */
+  release(): void
+}
+
+/**
+ * The WebSocket API: one socket per stream and direction.
+ *
+ * - `/streams/<url-encoded stream id>/subscribe` (`?partition=1` or `?partitions=0,2`; all by default) sends each
+ *   message as a frame: JSON content as text, binary content as binary, or, with `?payloadMetadata=true`, a text
+ *   frame `{ content, metadata }` (binary content in base64).
+ * - `/streams/<url-encoded stream id>/publish` (`?partition=`, `partitionKey=` or `partitionKeyField=`;
+ *   `timestamp=`, `msgChainId=`, `payloadMetadata=`) publishes each text frame as JSON and each binary frame as
+ *   bytes, in the order received. A frame the node refuses is answered with a text frame
+ *   `{"error":{"code":"BAD_REQUEST","message":"…"}}` and the socket stays open.
+ *
+ * A connection the node can't serve is refused before the handshake with an HTTP status and the same JSON error
+ * as the HTTP API gives: 401 (API key), 400 (bad parameter), 403 (no permission), 404 (no such stream or path).
+ * A subscriber more than {@link MAX_BUFFERED_BYTES} behind misses messages until it catches up; the node logs it.
+ * Every socket is pinged each `pingIntervalMs` and cut off when it missed the previous pong.
+ *
+ * @example
+ * ```ts
+ * import WebSocket from 'ws'
+ *
+ * const streamId = encodeURIComponent('0x7e5f4552091a69125d5dfcb7b8c2659029395bdf/sensors')
+ * const socket = new WebSocket(`ws://127.0.0.1:7170/streams/${streamId}/subscribe?payloadMetadata=true`, {
+ *   headers: { authorization: `Bearer ${apiKey}` },
+ * })
+ * socket.on('message', (data) => console.log(JSON.parse(String(data))))
+ * socket.on('unexpected-response', (_request, response) => console.error('refused', response.statusCode))
+ * ```
+ * Or from a shell: `wscat -c 'ws://127.0.0.1:7170/streams/0x7e5f…%2Fsensors/publish'`, then type `{"celsius":21.5}`.
+ */
 export class WebSocketPlugin implements ApiPlugin {
   readonly name = 'websocket'
+  private readonly logger: Logger
+  private readonly sockets: WebSocketServer
+  private server: Server | undefined
+  private keepAlive: NodeJS.Timeout | undefined
+  private stopping = false
+  /** Sockets whose upgrade is being checked (stream, permission); stop() cuts them off. */
+  private readonly pending = new Set<Duplex>()
+  private readonly connections = new Set<Connection>()
+
   constructor(
     private readonly gateway: ApiGateway,
     private readonly config: WebSocketPluginConfig,
-  ) {}
-  start(): Promise<string> {
-    return Promise.reject(new Error(`not yet: ${this.config.port} ${String(this.gateway.maxPayloadBytes)}`))
+  ) {
+    this.logger = gateway.logger.child({ api: 'websocket' })
+    this.sockets = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: gateway.maxPayloadBytes + FRAME_MARGIN_BYTES,
+    })
   }
-  stop(): Promise<void> {
-    return Promise.resolve()
+
+  async start(): Promise<string> {
+    const server = createServer((request, response) => this.refuseHttp(request, response))
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      void this.upgrade(request, socket, head)
+    })
+    this.server = server
+    const port = await listen(server, this.config.host, this.config.port, 'websocket')
+    this.keepAlive = setInterval(() => this.ping(), this.config.pingIntervalMs)
+    this.keepAlive.unref()
+    return `ws://${urlHost(this.config.host, port)}`
   }
+
+  async stop(): Promise<void> {
+    this.stopping = true
+    clearInterval(this.keepAlive)
+    for (const socket of this.pending) socket.destroy()
+    const connections = [...this.connections]
+    const closed = connections.map(
+      ({ socket }) =>
+        new Promise<void>((resolve) => {
+          if (socket.readyState === WebSocket.CLOSED) resolve()
+          else socket.once('close', () => resolve())
+        }),
+    )
+    for (const connection of connections) {
+      connection.release()
+      connection.socket.close(1001, 'node stopping')
+    }
+    // A client that doesn't answer the close handshake (or a subscriber whose close frame is queued behind
+    // megabytes of unread messages) must not hold up the node's shutdown.
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([Promise.all(closed), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))])
+    clearTimeout(timer)
+    for (const connection of connections) connection.socket.terminate()
+    if (this.server === undefined) return
+    this.server.closeAllConnections()
+    await close(this.server)
+  }
+
+  private refuseHttp(request: IncomingMessage, response: ServerResponse): void {
+    const { path } = parseRequestUrl(request.url)
+    const example = `ws://${request.headers.host ?? '<host>:<port>'}/streams/<url-encoded stream id>/subscribe`
+    const error = this.gateway.fail(
+      'websocket',
+      new NodeError('BAD_REQUEST', `this is the WebSocket API: open a WebSocket, e.g. wscat -c '${example}'`),
+      { path },
+    )
+    response.writeHead(426, { 'content-type': 'application/json', upgrade: 'websocket' })
+    response.end(JSON.stringify({ error: { code: error.code, message: error.message } }))
+  }
+
+  /** Checks an upgrade request and accepts it, or answers with an HTTP error before any handshake. */
+  private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // Until ws takes the socket over, a client reset must not become an uncaught 'error'.
+    const onError = (): void => void socket.destroy()
+    socket.on('error', onError)
+    this.pending.add(socket)
+    socket.once('close', () => this.pending.delete(socket))
+    const { path, query } = parseRequestUrl(request.url)
+    try {
+      this.gateway.apiKeys.check(apiKeyFromRequest(request.headers.authorization, query), API_KEY_HINT)
+      const endpoint = parseEndpoint(path)
+      if (endpoint === undefined) {
+        const notFound = new NodeError('BAD_REQUEST', `no such endpoint: ${path} (${ENDPOINT_HINT})`)
+        return this.refuse(socket, 404, this.gateway.fail('websocket', notFound, { path }))
+      }
+      const wrapped = parseFlag(query, 'payloadMetadata', this.config.payloadMetadata)
+      const accept = (streamId: string, release: () => void): Connection | undefined => {
+        socket.off('error', onError)
+        this.pending.delete(socket)
+        return this.accept(request, socket, head, streamId, endpoint.action, release)
+      }
+      if (endpoint.action === 'subscribe') {
+        await this.acceptSubscriber(endpoint.streamId, query, wrapped, accept)
+      } else {
+        await this.acceptPublisher(endpoint.streamId, query, wrapped, accept)
+      }
+    } catch (err) {
+      // stop() cut the socket off and destroyed the client under the check: that failure is no one's to hear.
+      if (this.stopping) return void socket.destroy()
+      const error = this.gateway.fail('websocket', err, { path })
+      this.refuse(socket, error.status, error)
+    }
+  }
+
+  private async acceptSubscriber(
+    streamId: string,
+    query: URLSearchParams,
+    wrapped: boolean,
+    accept: (streamId: string, release: () => void) => Connection | undefined,
+  ): Promise<void> {
+    const params = parseSubscribeParams(query)
+    // Subscribing before the handshake turns an unknown stream, a missing permission or a bad partition into an
+    // HTTP status the client can read, rather than a socket that opens and then closes. Messages that arrive
+    // while the subscription is still joining wait for the socket.
+    const early: ReceivedMessage[] = []
+    let onMessage = (message: ReceivedMessage): void => void early.push(message)
+    const subscription = await this.gateway.subscribe('websocket', streamId, params, (message) => onMessage(message))
+    const connection = accept(streamId, () => subscription.unsubscribe())
+    if (connection === undefined) return
+    for (const message of early.splice(0)) this.deliver(connection, message, wrapped)
+    onMessage = (message) => this.deliver(connection, message, wrapped)
+    this.logger.debug({ streamId, partitions: params.partitions ?? 'all', wrapped }, 'websocket subscriber connected')
+  }
+
+  private async acceptPublisher(
+    streamId: string,
+    query: URLSearchParams,
+    wrapped: boolean,
+    accept: (streamId: string, release: () => void) => Connection | undefined,
+  ): Promise<void> {
+    const params = parsePublishParams(query)
+    // Checked now so that a wrong stream id fails at connect time, not on the first message.
+    const stream = await this.gateway.client.getStream(streamId)
+    if (params.partition !== undefined && params.partition >= stream.partitions) {
+      throw new NodeError(
+        'BAD_REQUEST',
+        `partition ${params.partition} is out of range: ${stream.id} has ${stream.partitions} partition(s)`,
+      )
+    }
+    if (!(await this.gateway.client.hasPermission(stream.id, 'publish'))) {
+      const address = this.gateway.client.address.toLowerCase()
+      throw new NodeError('PERMISSION_DENIED', `this node (${address}) may not publish to ${stream.id}`)
+    }
+    const connection = accept(stream.id, () => {})
+    if (connection === undefined) return
+    connection.socket.on('message', (data, isBinary) =>
+      this.receive(connection, toBuffer(data), isBinary, params, wrapped),
+    )
+    this.logger.debug({ streamId: stream.id, wrapped }, 'websocket publisher connected')
+  }
+
+  /** Completes the handshake; undefined (and `release` called) when the socket is gone or ws refused it. */
+  private accept(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    streamId: string,
+    action: WebSocketAction,
+    release: () => void,
+  ): Connection | undefined {
+    if (this.stopping || socket.destroyed || !socket.writable) {
+      release()
+      socket.destroy()
+      return undefined
+    }
+    let connection: Connection | undefined
+    let settled = false
+    this.sockets.handleUpgrade(request, socket, head, (webSocket) => {
+      // Without verifyClient, ws answers synchronously; a late callback would find its release already called.
+      if (settled) return webSocket.terminate()
+      connection = this.open(webSocket, streamId, action, release)
+    })
+    settled = true
+    // ws refused a malformed handshake (and answered the client itself).
+    if (connection === undefined) release()
+    return connection
+  }
+
+  private open(socket: WebSocket, streamId: string, action: WebSocketAction, release: () => void): Connection {
+    let released = false
+    const connection: Connection = {
+      socket,
+      streamId,
+      action,
+      alive: true,
+      dropped: 0,
+      queue: Promise.resolve(),
+      waiting: 0,
+      release: () => {
+        if (released) return
+        released = true
+        release()
+      },
+    }
+    this.connections.add(connection)
+    this.gateway.metrics.connections.inc({ api: 'websocket' })
+    socket.on('pong', () => {
+      connection.alive = true
+    })
+    // ws reports protocol errors (a frame over maxPayload, bad UTF-8) here, then closes the socket with a code.
+    socket.on('error', (err) => this.logger.debug({ err, streamId, action }, 'websocket error'))
+    socket.once('close', (code, reason) => {
+      this.connections.delete(connection)
+      this.gateway.metrics.connections.dec({ api: 'websocket' })
+      connection.release()
+      const fields = { streamId, action, code, reason: reason.toString(), dropped: connection.dropped }
+      if (connection.dropped > 0) this.logger.warn(fields, 'websocket closed after dropping messages')
+      else this.logger.debug(fields, 'websocket closed')
+    })
+    return connection
+  }
+
+  private deliver(connection: Connection, message: ReceivedMessage, wrapped: boolean): void {
+    const { socket } = connection
+    if (socket.readyState !== WebSocket.OPEN) return
+    // Backpressure policy: a subscriber that falls too far behind misses messages until it drains, rather than
+    // being closed. For a real-time feed current data beats a reconnect, and the network layer drops frames on
+    // full send buffers the same way. Memory stays bounded; the drops are logged once and counted at close.
+    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      if (connection.dropped++ === 0) {
+        this.logger.warn(
+          { streamId: connection.streamId, bufferedBytes: socket.bufferedAmount },
+          'websocket subscriber reads too slowly: dropping messages until it catches up',
+        )
+      }
+      return
+    }
+    const frame = formatMessage(message, wrapped)
+    socket.send(frame, { binary: typeof frame !== 'string' })
+    const bytes = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength
+    this.gateway.metrics.deliveredBytes.inc({ api: 'websocket' }, bytes)
+  }
+
+  private receive(
+    connection: Connection,
+    data: Buffer,
+    binary: boolean,
+    params: PublishParams,
+    wrapped: boolean,
+  ): void {
+    const { socket, streamId } = connection
+    // Stop reading a client that sends faster than the node publishes: TCP then slows it down.
+    if (++connection.waiting >= MAX_WAITING_PUBLISHES) socket.pause()
+    connection.queue = connection.queue.then(async () => {
+      try {
+        await this.publish(streamId, data, binary, params, wrapped)
+      } catch (err) {
+        // Frames still queued when the node stops fail on the destroyed client; that is no error to report.
+        if (!this.stopping) this.answerError(socket, this.gateway.fail('websocket', err, { streamId }))
+      }
+      if (--connection.waiting <= MAX_WAITING_PUBLISHES / 2 && socket.isPaused) {
+        socket.resume()
+        // Pongs went unread while paused: start the keep-alive check afresh.
+        connection.alive = true
+      }
+    })
+  }
+
+  private async publish(
+    streamId: string,
+    data: Buffer,
+    binary: boolean,
+    params: PublishParams,
+    wrapped: boolean,
+  ): Promise<void> {
+    // Before parsing: an oversized frame is refused without spending time on its JSON.
+    this.gateway.checkSize(data.byteLength)
+    if (binary) {
+      if (wrapped) {
+        throw new NodeError(
+          'BAD_REQUEST',
+          'payloadMetadata is on: send { "content": …, "metadata": { … } } as a text frame (binary frames are unwrapped binary content)',
+        )
+      }
+      await this.gateway.publish('websocket', streamId, new Uint8Array(data), data.byteLength, params)
+      return
+    }
+    const { content, metadata } = parseJsonMessage(data.toString('utf8'), wrapped)
+    await this.gateway.publish('websocket', streamId, content, data.byteLength, params, metadata)
+  }
+
+  private ping(): void {
+    for (const connection of this.connections) {
+      // A publisher paused by receive() can't read its pongs; the hold-up is the node's, not the client's.
+      if (connection.socket.isPaused) continue
+      if (!connection.alive) {
+        this.logger.debug({ streamId: connection.streamId }, 'websocket missed a pong: closing it')
+        connection.socket.terminate()
+        continue
+      }
+      connection.alive = false
+      connection.socket.ping()
+    }
+  }
+
+  /** A refused frame is answered on the socket, which stays open for the next one. */
+  private answerError(socket: WebSocket, error: ApiError): void {
+    if (socket.readyState !== WebSocket.OPEN) return
+    socket.send(JSON.stringify({ error: { code: error.code, message: error.message } }))
+  }
+
+  private refuse(socket: Duplex, status: number, error: ApiError): void {
+    if (!socket.writable) return void socket.destroy()
+    const headers: Record<string, string> = status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {}
+    socket.once('finish', () => socket.destroy())
+    socket.end(httpResponse(status, { error: { code: error.code, message: error.message } }, headers))
+  }
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
 }

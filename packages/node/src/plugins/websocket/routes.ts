@@ -3,36 +3,42 @@ import { NodeError } from '../../errors.js'
 
 export type WebSocketAction = 'publish' | 'subscribe'
 
-/** What an upgrade request asks for: the stream, the direction, and its query parameters. */
-export interface WebSocketRoute {
+/** The stream and direction a WebSocket path names. */
+export interface WebSocketEndpoint {
   readonly streamId: string
   readonly action: WebSocketAction
-  readonly path: string
-  readonly query: URLSearchParams
 }
 
-export const ROUTE_HINT = 'connect to /streams/<url-encoded stream id>/subscribe or /streams/<url-encoded stream id>/publish'
+export const ENDPOINT_HINT =
+  'connect to /streams/<url-encoded stream id>/subscribe or /streams/<url-encoded stream id>/publish'
+
+/** Splits a request target into its path and query; anything unparseable reads as `/`. */
+export function parseRequestUrl(url: string | undefined): { path: string; query: URLSearchParams } {
+  let parsed: URL
+  try {
+    // Prefixing the origin, rather than resolving against it, keeps a target like `//x` a path.
+    parsed = new URL(`http://localhost${url?.startsWith('/') === true ? url : '/'}`)
+  } catch {
+    parsed = new URL('http://localhost/')
+  }
+  return { path: parsed.pathname, query: parsed.searchParams }
+}
 
 /**
- * Reads `/streams/<stream id>/{publish,subscribe}` from a request URL. The id
- * should be URL-encoded, but an unencoded one (with its slashes) is accepted:
- * the action is always the last segment. Undefined: no such endpoint.
+ * Reads `/streams/<stream id>/{publish,subscribe}`. The id should be
+ * URL-encoded, but an unencoded one (with its slashes) works too: the action
+ * is always the last segment. Undefined: no such endpoint.
  *
  * @throws {@link NodeError} `BAD_REQUEST` when the stream id is not valid URL encoding
  */
-export function parseRoute(url: string | undefined): WebSocketRoute | undefined {
-  // Prefixing the origin (rather than resolving against it) keeps a path like `//x` a path.
-  const parsed = URL.parse(`http://localhost${url?.startsWith('/') === true ? url : '/'}`)
-  if (parsed === null) return undefined
-  const match = /^\/streams\/(.+)\/(publish|subscribe)$/.exec(parsed.pathname)
+export function parseEndpoint(path: string): WebSocketEndpoint | undefined {
+  const match = /^\/streams\/(.+)\/(publish|subscribe)$/.exec(path)
   if (match === null) return undefined
-  let streamId: string
   try {
-    streamId = decodeURIComponent(match[1]!)
+    return { streamId: decodeURIComponent(match[1]!), action: match[2] as WebSocketAction }
   } catch {
-    throw new NodeError('BAD_REQUEST', `the stream id in ${parsed.pathname} is not valid URL encoding`)
+    throw new NodeError('BAD_REQUEST', `the stream id in ${path} is not valid URL encoding`)
   }
-  return { streamId, action: match[2] as WebSocketAction, path: parsed.pathname, query: parsed.searchParams }
 }
 
 /** A complete HTTP/1.1 response with a JSON body, for refusing an upgrade on the raw socket. */
