@@ -9,7 +9,8 @@ import { WebSocketTransport } from '@runnel/network/node'
 import { generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 
-const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/bin.ts')
+const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+const BIN = join(PACKAGE_DIR, 'src/bin.ts')
 /** Safety net only: a command that hangs fails its test instead of the whole run. */
 const COMMAND_TIMEOUT_MS = 120_000
 
@@ -95,6 +96,7 @@ export interface CliProcess {
 export function startCli(args: string[], env: Record<string, string>, stdin?: string): CliProcess {
   const child = spawn(process.execPath, ['--conditions=runnel-source', '--import', 'tsx', BIN, ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    cwd: PACKAGE_DIR,
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   const output = { stdout: '', stderr: '' }
