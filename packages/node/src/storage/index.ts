@@ -1,0 +1,27 @@
+/**
+ * The message store behind storage nodes: one {@link MessageStore} interface,
+ * two backends (SQLite, PostgreSQL) and a {@link BatchWriter} that groups
+ * single messages into transactions.
+ *
+ * @example
+ * ```ts
+ * import { BatchWriter, SqliteMessageStore } from './storage/index.js'
+ *
+ * const store = await SqliteMessageStore.open('messages.db')
+ * const writer = new BatchWriter({ store })
+ * await writer.store(message) // resolves once committed
+ * for await (const bytes of store.last(message.streamPartId, 100)) send(bytes)
+ * await writer.close()
+ * await store.close()
+ * ```
+ * @packageDocumentation
+ */
+export type { HistoryFilter, MessageRefLike, MessageStore, StreamPartStats } from './MessageStore.js'
+export type { PagingOptions } from './PagedMessageStore.js'
+export { SQLITE_SCHEMA_VERSION, SqliteMessageStore, type SqliteMessageStoreOptions } from './SqliteMessageStore.js'
+export {
+  POSTGRES_SCHEMA_VERSION,
+  PostgresMessageStore,
+  type PostgresMessageStoreOptions,
+} from './PostgresMessageStore.js'
+export { BatchWriter, type BatchTimers, type BatchWriterComponents, type BatchWriterOptions } from './BatchWriter.js'
