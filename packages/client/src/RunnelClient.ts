@@ -23,6 +23,7 @@ import {
   pureSignatureVerifier,
   signStreamMessage,
   toStreamPartId,
+  verifyStreamMessage,
   type MessageSigner,
   type SignatureVerifier,
   type StreamId,
@@ -43,8 +44,18 @@ import { ClientError } from './errors.js'
 import { OrderingBuffer } from './ordering/OrderingBuffer.js'
 import { MessageChains } from './publish/MessageChains.js'
 import { Stream } from './Stream.js'
+import { GapFiller } from './storage/GapFiller.js'
+import { checkHistoryQuery, type HistoryQuery } from './storage/historyRequests.js'
+import { Resender } from './storage/Resender.js'
 import { Subscription } from './Subscription.js'
-import type { ClientEvents, PublishOptions, PublishedMessage, ReceivedMessage, StreamTarget } from './types.js'
+import type {
+  ClientEvents,
+  PublishOptions,
+  PublishedMessage,
+  ReceivedMessage,
+  StreamTarget,
+  SubscribeOptions,
+} from './types.js'
 
 /**
  * Where the local network of `npm start` is to listen (it arrives with the node
@@ -77,6 +88,10 @@ export interface RunnelClientOptions {
   readonly permissionCacheTtlMs?: number
   /** How long a subscriber waits for a missing message before reporting a gap. Default 5 s. */
   readonly gapTimeoutMs?: number
+  /** How long a chain waits for a missing message before asking storage for it. Default 500 ms. */
+  readonly gapFillDelayMs?: number
+  /** Storage requests per gap (spaced by `gapFillDelayMs`) before it waits out `gapTimeoutMs`; 0 turns gap fill off. Default 3. */
+  readonly gapFillAttempts?: number
   /** How long the first publish or subscribe to a stream part waits for a neighbour. Default 5 s. */
   readonly joinTimeoutMs?: number
   /** Unread messages kept per subscription. Default 10,000. */
@@ -119,6 +134,10 @@ export class RunnelClient {
   private readonly subscriberCounts = new Map<StreamPartId, number>()
   private readonly publishedTo = new Set<StreamPartId>()
   private readonly listeners: Listeners = { gap: new Set(), invalidMessage: new Set(), error: new Set() }
+  private readonly verifier: SignatureVerifier
+  private readonly resender: Resender
+  private readonly gapFiller: GapFiller
+  private readonly storageUrls = new Map<string, { urls: Promise<string[]>; expiresAt: number }>()
   private started: Promise<void> | undefined
   private destroyed = false
 
@@ -147,12 +166,22 @@ export class RunnelClient {
       { fromBlock: chain.fromBlock ?? 0n },
     )
     this.permissions = new PermissionCache(this.registry, { ttlMs: options.permissionCacheTtlMs ?? 30_000 })
+    this.verifier = components.verifier ?? pureSignatureVerifier
+    this.resender = new Resender({
+      storageNodeUrls: (streamId) => this.storageNodeUrls(streamId),
+      validate: (message) => this.validateStored(message),
+    })
+    this.gapFiller = new GapFiller(this.resender, {
+      delayMs: options.gapFillDelayMs ?? 500,
+      attempts: options.gapFillAttempts ?? 3,
+      onError: (err) => this.emit('error', err),
+    })
     const { transport: networkTransport, trackers, ...networkOptions } = options.network ?? {}
     this.node = new NetworkNode(
       {
         transport: networkTransport ?? defaultTransport(),
         signer: this.signer,
-        verifier: components.verifier ?? pureSignatureVerifier,
+        verifier: this.verifier,
       },
       {
         // Without a transport of its own the client can only dial out (browsers): a light node then.
@@ -304,7 +333,14 @@ export class RunnelClient {
    * @throws {@link ClientError} `PERMISSION_DENIED` when this client may not subscribe,
    *   `INVALID_ARGUMENT` for a partition the stream doesn't have; `ChainError` `STREAM_NOT_FOUND`
    */
-  async subscribe(target: StreamTarget, onMessage?: (message: ReceivedMessage) => void): Promise<Subscription> {
+  async subscribe(
+    target: StreamTarget,
+    onMessageOrOptions?: ((message: ReceivedMessage) => void) | SubscribeOptions,
+    subscribeOptions: SubscribeOptions = {},
+  ): Promise<Subscription> {
+    const onMessage = typeof onMessageOrOptions === 'function' ? onMessageOrOptions : undefined
+    const options = typeof onMessageOrOptions === 'object' ? onMessageOrOptions : subscribeOptions
+    if (options.resend !== undefined) checkHistoryQuery(options.resend)
     await this.start()
     const streamId = this.toStreamId(typeof target === 'string' ? target : target.id)
     const requested = typeof target === 'string' ? undefined : target.partition
@@ -333,16 +369,26 @@ export class RunnelClient {
             from: gap.from?.toString(),
             to: gap.to.toString(),
           }),
+        onMissing: (gap) => this.gapFiller.fill(gap, ordering, () => subscription.isActive),
       },
       { gapTimeoutMs: this.options.gapTimeoutMs ?? 5_000 },
     )
+    // While history is read, live messages wait behind it; the ordering buffer drops what both deliver.
+    let heldLive: StreamMessage[] | undefined = options.resend === undefined ? undefined : []
+    const sink = (message: StreamMessage): void => {
+      if (!subscription.isActive) return
+      if (heldLive !== undefined) heldLive.push(message)
+      else ordering.add(message)
+    }
     // Validation is async (a permission may need a chain call); a queue keeps messages in arrival order.
     let validation = Promise.resolve()
     const joins: Promise<void>[] = []
     for (const partition of partitions) {
       const streamPartId = toStreamPartId(streamId as StreamId, partition)
       const remove = this.node.addMessageListener(streamPartId, (message) => {
-        validation = validation.then(() => this.validate(message, streamPartId, subscription, ordering))
+        validation = validation.then(async () => {
+          if (subscription.isActive && (await this.validate(message, streamPartId))) sink(message)
+        })
       })
       subscription.onUnsubscribe(remove)
       this.subscriberCounts.set(streamPartId, (this.subscriberCounts.get(streamPartId) ?? 0) + 1)
@@ -355,7 +401,108 @@ export class RunnelClient {
       this.subscriptions.delete(subscription)
     })
     this.subscriptions.add(subscription)
+    if (options.resend !== undefined) {
+      const history = options.resend
+      // History streams in after subscribe() returns; then the live messages held meanwhile follow.
+      void (async () => {
+        try {
+          for (const partition of partitions) {
+            for await (const message of this.resender.resend(streamId, partition, history)) {
+              if (!subscription.isActive) return
+              ordering.add(message)
+            }
+          }
+        } catch (err) {
+          this.emit('error', err instanceof Error ? err : new Error(String(err)))
+        } finally {
+          const live = heldLive ?? []
+          heldLive = undefined
+          for (const message of live) if (subscription.isActive) ordering.add(message)
+        }
+      })()
+    }
     return subscription
+  }
+
+  // ---- history ----
+
+  /**
+   * Reads stored messages from the stream's storage nodes: the last N, all
+   * from a point, or a range (optionally of one publisher and chain). Each
+   * message is validated like a live one. One partition, or every partition
+   * in turn. Another storage node takes over if one fails, midway included.
+   *
+   * @throws {@link ClientError} `STORAGE_UNAVAILABLE` when no storage node stores the stream or none answers,
+   *   `INVALID_ARGUMENT` for a malformed query
+   * @example
+   * ```ts
+   * for await (const message of client.resend(streamId, { last: 10 })) console.log(message.content)
+   * for await (const message of client.resend({ id: streamId, partition: 0 }, { from: { timestamp: Date.now() - 3_600_000 } })) …
+   * ```
+   */
+  async *resend(target: StreamTarget, query: HistoryQuery): AsyncGenerator<ReceivedMessage> {
+    checkHistoryQuery(query)
+    const streamId = this.toStreamId(typeof target === 'string' ? target : target.id)
+    const count = await this.partitionCount(streamId)
+    const requested = typeof target === 'string' ? undefined : target.partition
+    const partitions =
+      requested !== undefined
+        ? [this.checkPartition(streamId, requested, count)]
+        : Array.from({ length: count }, (_, i) => i)
+    for (const partition of partitions) {
+      for await (const message of this.resender.resend(streamId, partition, query)) yield toReceived(message)
+    }
+  }
+
+  /** The addresses of the storage nodes that store a stream. */
+  async getStorageNodes(streamId: string): Promise<Address[]> {
+    return this.registry.getStorageNodes(this.toStreamId(streamId))
+  }
+
+  /** Assigns a stream to a storage node, which then stores everything published to it (needs edit permission). */
+  async addStreamToStorageNode(streamId: string, node: Address): Promise<void> {
+    const id = this.toStreamId(streamId)
+    await this.registry.addStorageNode(id, node)
+    this.storageUrls.delete(id)
+  }
+
+  async removeStreamFromStorageNode(streamId: string, node: Address): Promise<void> {
+    const id = this.toStreamId(streamId)
+    await this.registry.removeStorageNode(id, node)
+    this.storageUrls.delete(id)
+  }
+
+  /**
+   * Resolves once a storage node of the stream has the message (asks every
+   * `intervalMs`, default 200).
+   *
+   * @throws {@link ClientError} `TIMEOUT` after `timeoutMs` (default 30 s)
+   */
+  async waitForStorage(
+    message: PublishedMessage,
+    options: { timeoutMs?: number; intervalMs?: number } = {},
+  ): Promise<void> {
+    const deadline = Date.now() + (options.timeoutMs ?? 30_000)
+    const ref = { timestamp: message.timestamp, sequenceNumber: message.sequenceNumber }
+    const query = { from: ref, to: ref, publisherId: message.publisherId, msgChainId: message.msgChainId }
+    let lastError: unknown
+    for (;;) {
+      try {
+        for await (const stored of this.resender.resend(message.streamId, message.partition, query)) {
+          if (stored.sequenceNumber === message.sequenceNumber && stored.timestamp === message.timestamp) return
+        }
+      } catch (err) {
+        lastError = err
+      }
+      if (Date.now() >= deadline) {
+        throw new ClientError(
+          'TIMEOUT',
+          `no storage node had ${message.streamId}/${message.partition} ${message.timestamp}:${message.sequenceNumber} after ${options.timeoutMs ?? 30_000} ms`,
+          { cause: lastError },
+        )
+      }
+      await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 200))
+    }
   }
 
   /**
@@ -398,13 +545,8 @@ export class RunnelClient {
     return this.started
   }
 
-  private async validate(
-    message: StreamMessage,
-    streamPartId: StreamPartId,
-    subscription: Subscription,
-    ordering: OrderingBuffer,
-  ): Promise<void> {
-    if (!subscription.isActive) return
+  /** The publisher's permission at the message's time (the network checked the signature); false: dropped and reported. */
+  private async validate(message: StreamMessage, streamPartId: StreamPartId): Promise<boolean> {
     let allowed: boolean
     try {
       allowed = await this.permissions.hasPermission(
@@ -415,7 +557,7 @@ export class RunnelClient {
       )
     } catch (err) {
       this.emit('error', err instanceof Error ? err : new Error(String(err)))
-      return
+      return false
     }
     if (!allowed) {
       this.emit('invalidMessage', {
@@ -424,9 +566,45 @@ export class RunnelClient {
         reason: 'no-publish-permission',
         streamMessage: message,
       })
-      return
+      return false
     }
-    if (subscription.isActive) ordering.add(message)
+    return true
+  }
+
+  /** History messages get the live checks, plus the signature check the network does for live ones. */
+  private async validateStored(message: StreamMessage): Promise<boolean> {
+    if (!verifyStreamMessage(message, this.verifier)) {
+      this.emit('invalidMessage', {
+        streamPartId: message.streamPartId,
+        publisherId: message.publisherId,
+        reason: 'invalid-signature',
+        streamMessage: message,
+      })
+      return false
+    }
+    return this.validate(message, message.streamPartId)
+  }
+
+  /** History API URLs of a stream's storage nodes, cached like permissions (an empty answer isn't cached). */
+  private storageNodeUrls(streamId: string): Promise<string[]> {
+    const now = Date.now()
+    const cached = this.storageUrls.get(streamId)
+    if (cached !== undefined && cached.expiresAt > now) return cached.urls
+    const urls = (async () => {
+      const nodes = await this.registry.getStorageNodes(streamId)
+      const found = await Promise.all(
+        nodes.map(async (node) => {
+          const metadata = await this.registry.getStorageNode(node).catch(() => undefined)
+          return typeof metadata?.http === 'string' ? metadata.http : undefined
+        }),
+      )
+      const result = found.filter((url): url is string => url !== undefined)
+      if (result.length === 0) this.storageUrls.delete(streamId)
+      return result
+    })()
+    urls.catch(() => this.storageUrls.delete(streamId))
+    this.storageUrls.set(streamId, { urls, expiresAt: now + (this.options.permissionCacheTtlMs ?? 30_000) })
+    return urls
   }
 
   /**

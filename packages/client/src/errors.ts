@@ -6,6 +6,10 @@ export type ClientErrorCode =
   | 'INVALID_ARGUMENT'
   /** The client was destroyed. */
   | 'DESTROYED'
+  /** No storage node stores the stream, or none could answer a history request. */
+  | 'STORAGE_UNAVAILABLE'
+  /** `waitForStorage` gave up before a storage node had the message. */
+  | 'TIMEOUT'
 
 /**
  * Errors of `@runnel/client`. Chain, network and protocol errors pass through

@@ -23,4 +23,6 @@ export type {
   PublishedMessage,
   ReceivedMessage,
   StreamTarget,
+  SubscribeOptions,
 } from './types.js'
+export { MAX_LAST_COUNT, type HistoryQuery, type HistoryRef } from './storage/historyRequests.js'

@@ -1,4 +1,5 @@
 import type { StreamMessage } from '@runnel/protocol'
+import type { HistoryQuery } from './storage/historyRequests.js'
 
 /** A stream part to publish to or subscribe to: a stream id (or `/path` of your own) and an optional partition. */
 export type StreamTarget = string | { readonly id: string; readonly partition?: number }
@@ -54,4 +55,10 @@ export interface ClientEvents {
   gap: (event: GapEvent) => void
   invalidMessage: (event: InvalidMessageEvent) => void
   error: (error: Error) => void
+}
+
+/** Options of `subscribe()`. */
+export interface SubscribeOptions {
+  /** Deliver stored history first (from the stream's storage nodes), then live messages, with no duplicate or gap at the seam. */
+  readonly resend?: HistoryQuery
 }

@@ -30,6 +30,13 @@ export interface OrderingBufferEvents {
   onMessage(message: StreamMessage): void
   /** Messages given up on; `onMessage` continues after the gap. Must not throw. */
   onGap(gap: Gap): void
+  /**
+   * A chain started waiting for messages it missed (`from` exclusive to `to`
+   * inclusive): a chance to fetch them elsewhere (storage) and `add()` them
+   * before the gap timeout gives them up. Called again if the chain makes
+   * progress and still waits. Must not throw.
+   */
+  onMissing?(gap: Gap): void
 }
 
 /** The timer an OrderingBuffer uses, so tests and simulations control time. */
@@ -233,6 +240,27 @@ export class OrderingBuffer {
     chain.timer = token
     const delay = chain.lastReleased === undefined ? this.startGraceMs : this.gapTimeoutMs
     token.handle = this.scheduler.setTimeout(() => this.onTimeout(chain, token), delay)
+    const waiting = this.missingOf(chain)
+    if (waiting !== undefined) this.events.onMissing?.(waiting)
+  }
+
+  /** What a chain is waiting for, if it is: the chain's key parts, `from` and `to` as in {@link Gap}. */
+  missing(streamPartId: string, publisherId: string, messageChainId: string): Gap | undefined {
+    const chain = this.chains.get(`${streamPartId}/${publisherId}/${messageChainId}`)
+    return chain === undefined ? undefined : this.missingOf(chain)
+  }
+
+  private missingOf(chain: ChainState): Gap | undefined {
+    const first = chain.held[0]?.message
+    // Before anything was released there is nothing to have missed (see startGraceMs).
+    if (first?.prevMsgRef === undefined || chain.lastReleased === undefined) return undefined
+    return {
+      streamPartId: first.streamPartId,
+      publisherId: first.publisherId,
+      messageChainId: first.messageChainId,
+      from: chain.lastReleased,
+      to: first.prevMsgRef,
+    }
   }
 
   private onTimeout(chain: ChainState, token: TimerToken): void {

@@ -1,0 +1,57 @@
+import { splitStreamPartId, type StreamPartId } from '@runnel/protocol'
+import type { Gap, OrderingBuffer } from '../ordering/OrderingBuffer.js'
+import type { Resender } from './Resender.js'
+
+export interface GapFillerOptions {
+  /** Wait before each request: the message may still be on its way. */
+  readonly delayMs: number
+  /** Requests per gap; 0 turns gap fill off. */
+  readonly attempts: number
+  readonly onError: (err: Error) => void
+}
+
+/**
+ * Fetches messages a live subscription missed from storage and feeds them to
+ * its ordering buffer, a bounded number of times, while the gap lasts. What it
+ * can't fill the buffer reports as a gap after its timeout.
+ */
+export class GapFiller {
+  constructor(
+    private readonly resender: Resender,
+    private readonly options: GapFillerOptions,
+  ) {}
+
+  fill(gap: Gap, ordering: OrderingBuffer, isActive: () => boolean): void {
+    if (this.options.attempts <= 0 || gap.from === undefined) return
+    const { streamId, partition } = splitStreamPartId(gap.streamPartId as StreamPartId)
+    const stillMissing = (): Gap | undefined =>
+      isActive() ? ordering.missing(gap.streamPartId, gap.publisherId, gap.messageChainId) : undefined
+    const attempt = async (remaining: number): Promise<void> => {
+      const missing = stillMissing()
+      // Filled, given up, or a later gap of the same chain (which has its own fill running).
+      if (missing === undefined || missing.to.compareTo(gap.to) !== 0) return
+      const from = missing.from ?? gap.from!
+      try {
+        if (!(await this.resender.hasStorage(streamId))) return
+        const query = {
+          from: { timestamp: from.timestamp, sequenceNumber: from.sequenceNumber },
+          to: { timestamp: missing.to.timestamp, sequenceNumber: missing.to.sequenceNumber },
+          publisherId: gap.publisherId,
+          msgChainId: gap.messageChainId,
+        }
+        for await (const message of this.resender.resend(streamId, partition, query)) {
+          if (!isActive()) return
+          ordering.add(message)
+        }
+      } catch (err) {
+        this.options.onError(err instanceof Error ? err : new Error(String(err)))
+      }
+      if (remaining > 1) schedule(remaining - 1)
+    }
+    const schedule = (remaining: number): void => {
+      const timer = setTimeout(() => void attempt(remaining), this.options.delayMs)
+      if (typeof timer === 'object' && 'unref' in timer) timer.unref()
+    }
+    schedule(this.options.attempts)
+  }
+}
