@@ -1,11 +1,13 @@
 import { createInterface } from 'node:readline'
 import { Option, type Command } from 'commander'
 import { ClientError } from '@runnel/client'
+import { toStreamPartId, type StreamId } from '@runnel/protocol'
 import { withClient } from '../client.js'
 import { note, type CliContext } from '../context.js'
 import { CliError } from '../errors.js'
 import { parseMessageLine } from '../messages.js'
 import { addSettingsOptions, integerOption, requireKey, settingsOf } from '../options.js'
+import { checkTrackersReachable } from '../reachability.js'
 
 interface PublishOptions {
   readonly partition?: number
@@ -63,6 +65,12 @@ Example:
         if (!(await client.hasPermission(stream.id, 'publish'))) {
           throw new ClientError('PERMISSION_DENIED', `${client.address.toLowerCase()} may not publish to ${stream.id}`)
         }
+        const partitions =
+          options.partition !== undefined ? [options.partition] : Array.from({ length: stream.partitions }, (_, i) => i)
+        await checkTrackersReachable(
+          partitions.map((partition) => toStreamPartId(stream.id as StreamId, partition)),
+          settings.trackers.value,
+        )
         if (context.stdin.isTTY === true) note(context, 'reading messages from stdin, one per line; end with Ctrl-D')
         const lines = createInterface({ input: context.stdin, crlfDelay: Infinity })
         let lineNumber = 0

@@ -1,9 +1,11 @@
 import type { Command } from 'commander'
 import type { Subscription } from '@runnel/client'
+import { toStreamPartId, type StreamId } from '@runnel/protocol'
 import { withClient } from '../client.js'
 import { note, printLine, toJson, type CliContext } from '../context.js'
 import { formatReceivedMessage } from '../messages.js'
 import { addSettingsOptions, integerOption, requireKey, settingsOf } from '../options.js'
+import { checkTrackersReachable } from '../reachability.js'
 import { listenForShutdown } from '../signals.js'
 
 interface SubscribeOptions {
@@ -52,7 +54,13 @@ Example:
           )
           client.on('error', (error) => note(context, `runnel: warning: ${error.message}`))
 
-          const { id } = await client.getStream(streamId)
+          const { id, partitions } = await client.getStream(streamId)
+          const subscribed =
+            options.partition !== undefined ? [options.partition] : Array.from({ length: partitions }, (_, i) => i)
+          await checkTrackersReachable(
+            subscribed.map((partition) => toStreamPartId(id as StreamId, partition)),
+            settings.trackers.value,
+          )
           let received = 0
           let reachedCount: () => void = () => undefined
           const counted = new Promise<void>((resolve) => (reachedCount = resolve))

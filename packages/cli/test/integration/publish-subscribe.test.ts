@@ -96,6 +96,16 @@ describe('runnel publish and runnel subscribe, against a dev chain and a tracker
     assert.match(result.stderr, /^runnel: PERMISSION_DENIED: 0x[0-9a-f]{40} may not publish to /)
   })
 
+  it("exits 6 when the stream's tracker is unreachable, instead of publishing to nobody", async () => {
+    const id = await createStream('/cli/no-tracker')
+    const result = await runCliProcess(['publish', id, '--tracker', 'ws://127.0.0.1:1'], network.env(1), '{"a":1}\n')
+    assert.equal(result.code, 6, describeResult(result))
+    assert.match(
+      result.stderr,
+      /^runnel: CONNECTION_FAILED: can't reach tracker ws:\/\/127\.0\.0\.1:1: ECONNREFUSED\n$/,
+    )
+  })
+
   it('exits 6 when the JSON-RPC endpoint is unreachable', async () => {
     const result = await runCliProcess(
       ['subscribe', `${publisher}/cli/pubsub`, '--rpc', 'http://127.0.0.1:1'],
