@@ -12,15 +12,17 @@ export interface BatchWriterOptions {
   readonly maxQueued?: number
 }
 
-/** The timer functions the writer uses; tests pass fake ones. */
+/** The clock and timer the writer uses; tests pass fake ones. */
 export interface BatchTimers {
+  /** Milliseconds, from any origin. */
+  now(): number
   setTimeout(callback: () => void, ms: number): unknown
   clearTimeout(handle: unknown): void
 }
 
 export interface BatchWriterComponents {
   readonly store: Pick<MessageStore, 'write'>
-  /** Default: the global timers. */
+  /** Default: `performance.now()` and the global timers. */
   readonly timers?: BatchTimers
 }
 
@@ -28,6 +30,7 @@ interface Entry {
   readonly message: StreamMessage
   /** Position in arrival order: batches are written, and settle, in this order. */
   readonly sequence: number
+  readonly queuedAt: number
   readonly resolve: () => void
   readonly reject: (err: unknown) => void
 }
@@ -38,6 +41,7 @@ interface Waiter {
 }
 
 const defaultTimers: BatchTimers = {
+  now: () => performance.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 }
@@ -46,8 +50,10 @@ const defaultTimers: BatchTimers = {
  * Groups single messages into batches for a {@link MessageStore}, so that
  * one transaction (and, with SQLite's default, one fsync) covers many
  * messages. A batch is written when `maxBatchSize` messages wait or the
- * oldest has waited `maxDelayMs`; one batch at a time, and whatever arrived
- * during a write goes in the next batch right after it (group commit).
+ * oldest has waited `maxDelayMs`, one batch at a time. The age rule also
+ * holds right after a write: the few messages that came in during a quick
+ * write (SQLite's are synchronous) wait to fill a batch rather than each
+ * costing a commit.
  *
  * `store(message)` resolves once the message's batch is committed: only
  * then may the node acknowledge it. A batch that fails rejects the promises
@@ -84,6 +90,8 @@ export class BatchWriter {
   #nextSequence = 0
   /** Every entry with a lower sequence number has settled. */
   #settledBelow = 0
+  /** Entries with a lower sequence number are written without waiting to fill a batch (flush, timer). */
+  #urgentBelow = 0
   #waiters: Waiter[] = []
   #timer: unknown
   #writing = false
@@ -112,7 +120,13 @@ export class BatchWriter {
   store(message: StreamMessage): Promise<void> {
     if (this.#closed) return Promise.reject(storageClosed('the batch writer'))
     return new Promise<void>((resolve, reject) => {
-      const entry: Entry = { message, sequence: this.#nextSequence++, resolve, reject }
+      const entry: Entry = {
+        message,
+        sequence: this.#nextSequence++,
+        queuedAt: this.#timers.now(),
+        resolve,
+        reject,
+      }
       // Held messages keep their turn: a newcomer never overtakes them.
       if (this.#held.length > 0 || this.#queue.length >= this.#maxQueued) {
         this.#held.push(entry)
@@ -134,6 +148,7 @@ export class BatchWriter {
    */
   flush(): Promise<void> {
     const target = this.#nextSequence
+    this.#urgentBelow = target
     this.#startWriting()
     return this.#waitFor(() => this.#settledBelow >= target)
   }
@@ -148,30 +163,48 @@ export class BatchWriter {
     this.#queue.push(entry)
     if (this.#queue.length >= this.#maxBatchSize) {
       this.#startWriting()
-    } else if (this.#timer === undefined && !this.#writing) {
-      // While a batch is being written, no timer is needed: the write loop
-      // takes whatever waits as soon as it finishes.
-      this.#timer = this.#timers.setTimeout(() => {
-        this.#timer = undefined
-        this.#startWriting()
-      }, this.#maxDelayMs)
+    } else if (!this.#writing) {
+      // During a write no timer is needed: the write loop sets one when it ends.
+      this.#armTimer()
     }
   }
 
+  /** Sets the timer that writes the queue once its oldest message has waited maxDelayMs, if none is set. */
+  #armTimer(): void {
+    const oldest = this.#queue[0]
+    if (this.#timer !== undefined || oldest === undefined) return
+    const delay = Math.max(0, this.#maxDelayMs - (this.#timers.now() - oldest.queuedAt))
+    this.#timer = this.#timers.setTimeout(() => {
+      this.#timer = undefined
+      this.#urgentBelow = this.#nextSequence
+      this.#startWriting()
+    }, delay)
+  }
+
+  /** A full batch waits, or the oldest message must go now. */
+  #due(): boolean {
+    const oldest = this.#queue[0]
+    return oldest !== undefined && (this.#queue.length >= this.#maxBatchSize || oldest.sequence < this.#urgentBelow)
+  }
+
   #startWriting(): void {
+    if (this.#writing) return
     if (this.#timer !== undefined) {
       this.#timers.clearTimeout(this.#timer)
       this.#timer = undefined
     }
-    if (this.#writing || this.#queue.length === 0) return
-    // Never rejects: a failed batch rejects its own messages' promises.
-    void this.#writeBatches()
+    if (this.#due()) {
+      // Never rejects: a failed batch rejects its own messages' promises.
+      void this.#writeBatches()
+    } else {
+      this.#armTimer()
+    }
   }
 
   async #writeBatches(): Promise<void> {
     this.#writing = true
     try {
-      while (this.#queue.length > 0) {
+      while (this.#due()) {
         const batch = this.#queue.splice(0, this.#maxBatchSize)
         this.#inFlight = batch.length
         this.#admitHeld()
@@ -190,10 +223,12 @@ export class BatchWriter {
         this.#wakeWaiters()
       }
     } finally {
-      // Cleared in the same synchronous step as the loop's last check: a
-      // message stored by a continuation of the last batch's promises then
-      // finds no loop running and starts a timer, instead of being stranded.
+      // Cleared, and the timer set for a partial batch left over, in the same
+      // synchronous step as the loop's last check: a message stored by a
+      // continuation of the last batch's promises then finds no loop running
+      // and a timer set, instead of being stranded.
       this.#writing = false
+      this.#armTimer()
     }
   }
 

@@ -20,6 +20,12 @@ export interface SqliteMessageStoreOptions extends PagingOptions {
    * crash. `'normal'`: fsync only at checkpoints; a crash of the process (even
    * `kill -9`) still loses nothing committed, since the OS holds the written
    * WAL, but a power cut may lose the last commits (never corrupting the file).
+   *
+   * FULL is the default because a storage node acknowledges what it stored:
+   * an acknowledgement should outlive the machine, not only the process. Its
+   * cost is one fsync per commit, and with a `BatchWriter` a commit
+   * covers a whole batch (storage.bench.ts: about 52k msgs/s FULL against 80k
+   * NORMAL, batches of 500 messages of 300 bytes).
    */
   readonly synchronous?: 'full' | 'normal'
 }

@@ -19,14 +19,19 @@ function message(i: number): StreamMessage {
   })
 }
 
-/** Timers that fire only when the test says so. */
+/** A clock that moves, and timers that fire, only when the test says so. */
 class ManualTimers implements BatchTimers {
-  readonly #pending = new Map<number, () => void>()
+  readonly #pending = new Map<number, { at: number; callback: () => void }>()
   #next = 0
+  #time = 0
 
-  setTimeout(callback: () => void): unknown {
+  now(): number {
+    return this.#time
+  }
+
+  setTimeout(callback: () => void, ms: number): unknown {
     const id = this.#next++
-    this.#pending.set(id, callback)
+    this.#pending.set(id, { at: this.#time + ms, callback })
     return id
   }
 
@@ -38,10 +43,14 @@ class ManualTimers implements BatchTimers {
     return this.#pending.size
   }
 
-  fireAll(): void {
-    const callbacks = [...this.#pending.values()]
-    this.#pending.clear()
-    for (const callback of callbacks) callback()
+  /** Moves the clock on by `ms` and fires the timers due by then. */
+  advance(ms: number): void {
+    this.#time += ms
+    for (const [id, timer] of [...this.#pending]) {
+      if (timer.at > this.#time) continue
+      this.#pending.delete(id)
+      timer.callback()
+    }
   }
 }
 
@@ -118,14 +127,16 @@ describe('BatchWriter', () => {
     await settle()
     assert.deepEqual(store.batches, [])
     assert.equal(timers.pending, 1, 'one timer for the whole batch')
-    timers.fireAll()
+    timers.advance(9)
+    assert.deepEqual(store.batches, [])
+    timers.advance(1)
     assert.deepEqual(store.batches, [[0, 1]])
     store.complete()
     await settle()
     assert.equal(stored.state, 'resolved')
   })
 
-  it('writes one batch at a time, then what arrived meanwhile right away', async () => {
+  it('writes one batch at a time; a partial batch left over waits out its delay', async () => {
     const { store, timers, writer } = setUp({ maxBatchSize: 2 })
     const first = [0, 1].map((i) => track(writer.store(message(i))))
     const later = [2, 3, 4].map((i) => track(writer.store(message(i))))
@@ -142,13 +153,31 @@ describe('BatchWriter', () => {
     assert.ok(later.every((s) => s.state === 'pending'))
     store.complete()
     await settle()
-    // The partial batch left over goes without waiting for a timer: its
-    // message already waited for a whole write.
+    // A quick write must not turn every message that came in meanwhile into
+    // a commit of its own: the leftover waits to fill a batch, for at most
+    // maxDelayMs since it arrived.
+    assert.deepEqual(store.batches, [
+      [0, 1],
+      [2, 3],
+    ])
+    assert.equal(timers.pending, 1)
+    timers.advance(10)
     assert.deepEqual(store.batches, [[0, 1], [2, 3], [4]])
-    assert.equal(timers.pending, 0)
     store.complete()
     await settle()
     assert.ok(later.every((s) => s.state === 'resolved'))
+  })
+
+  it('writes a leftover right after a write that outlasted its delay', async () => {
+    const { store, timers, writer } = setUp({ maxBatchSize: 2 })
+    for (const i of [0, 1, 2]) void writer.store(message(i))
+    await settle()
+    assert.deepEqual(store.batches, [[0, 1]])
+    timers.advance(15) // a slow write
+    store.complete()
+    await settle()
+    timers.advance(0)
+    assert.deepEqual(store.batches, [[0, 1], [2]])
   })
 
   it('rejects only the promises of a failed batch, with a NodeError that keeps the cause, and carries on', async () => {
@@ -202,6 +231,7 @@ describe('BatchWriter', () => {
     assert.equal(ready.state, 'resolved')
     store.complete()
     await settle()
+    timers.advance(10)
     assert.deepEqual(store.batches.at(-1), [6])
     store.complete()
     await settle()
