@@ -123,7 +123,7 @@ export class RunnelClient {
   readonly address: Address
   private readonly signer: MessageSigner
   private readonly node: NetworkNode
-  private readonly registry: RunnelRegistry
+  private readonly chainRegistry: RunnelRegistry
   private readonly permissions: PermissionCache
   private readonly chains = new MessageChains()
   private readonly defaultChainIds = new Map<string, string>()
@@ -161,11 +161,11 @@ export class RunnelClient {
         : http(chain.rpcUrl ?? LOCAL_DEFAULTS.rpcUrl)
     const publicClient = createPublicClient({ transport, pollingInterval: 250 }) as PublicClient
     const walletClient = createWalletClient({ transport, account: privateKeyToAccount(privateKey as `0x${string}`) })
-    this.registry = new RunnelRegistry(
+    this.chainRegistry = new RunnelRegistry(
       { publicClient, walletClient, addresses: chain.contracts ?? LOCAL_DEFAULTS.contracts },
       { fromBlock: chain.fromBlock ?? 0n },
     )
-    this.permissions = new PermissionCache(this.registry, { ttlMs: options.permissionCacheTtlMs ?? 30_000 })
+    this.permissions = new PermissionCache(this.chainRegistry, { ttlMs: options.permissionCacheTtlMs ?? 30_000 })
     this.verifier = components.verifier ?? pureSignatureVerifier
     this.resender = new Resender({
       storageNodeUrls: (streamId) => this.storageNodeUrls(streamId),
@@ -192,6 +192,11 @@ export class RunnelClient {
     )
   }
 
+  /** The chain bindings this client uses, for what the client doesn't wrap (storage node registration, raw events). */
+  get registry(): RunnelRegistry {
+    return this.chainRegistry
+  }
+
   /** The network node this client runs (for metrics and neighbours). */
   get networkNode(): NetworkNode {
     return this.node
@@ -209,18 +214,18 @@ export class RunnelClient {
   /** Creates `<your address>/<path>`; an id of your own works too. */
   async createStream(pathOrId: string, metadata: StreamMetadata = {}): Promise<Stream> {
     this.assertAlive()
-    return this.wrap(await this.registry.createStream(pathOrId, metadata))
+    return this.wrap(await this.chainRegistry.createStream(pathOrId, metadata))
   }
 
   /** @throws ChainError `STREAM_NOT_FOUND` */
   async getStream(streamIdOrPath: string): Promise<Stream> {
-    return this.wrap(await this.registry.getStream(this.toStreamId(streamIdOrPath)))
+    return this.wrap(await this.chainRegistry.getStream(this.toStreamId(streamIdOrPath)))
   }
 
   async getOrCreateStream(pathOrId: string, metadata: StreamMetadata = {}): Promise<Stream> {
     const streamId = this.toStreamId(pathOrId)
     try {
-      return this.wrap(await this.registry.getStream(streamId))
+      return this.wrap(await this.chainRegistry.getStream(streamId))
     } catch (err) {
       if (err instanceof ChainError && err.code === 'STREAM_NOT_FOUND') return this.createStream(streamId, metadata)
       throw err
@@ -229,15 +234,15 @@ export class RunnelClient {
 
   async updateStream(streamId: string, metadata: StreamMetadata): Promise<Stream> {
     this.partitionCounts.delete(this.toStreamId(streamId))
-    return this.wrap(await this.registry.updateStream(this.toStreamId(streamId), metadata))
+    return this.wrap(await this.chainRegistry.updateStream(this.toStreamId(streamId), metadata))
   }
 
   async deleteStream(streamId: string): Promise<void> {
-    return this.registry.deleteStream(this.toStreamId(streamId))
+    return this.chainRegistry.deleteStream(this.toStreamId(streamId))
   }
 
   async searchStreams(filter: Parameters<RunnelRegistry['searchStreams']>[0] = {}): Promise<Stream[]> {
-    return (await this.registry.searchStreams(filter)).map((record) => this.wrap(record))
+    return (await this.chainRegistry.searchStreams(filter)).map((record) => this.wrap(record))
   }
 
   // ---- permissions ----
@@ -245,27 +250,31 @@ export class RunnelClient {
   /** Grants `permissions` to `user`, or to everyone with `'public'` (publish and subscribe only). */
   async grantPermissions(streamId: string, user: Address | 'public', ...permissions: PermissionName[]): Promise<void> {
     for (const permission of permissions) {
-      await this.registry.grantPermission(this.toStreamId(streamId), user === 'public' ? PUBLIC : user, permission)
+      await this.chainRegistry.grantPermission(this.toStreamId(streamId), user === 'public' ? PUBLIC : user, permission)
     }
   }
 
   async revokePermissions(streamId: string, user: Address | 'public', ...permissions: PermissionName[]): Promise<void> {
     for (const permission of permissions) {
-      await this.registry.revokePermission(this.toStreamId(streamId), user === 'public' ? PUBLIC : user, permission)
+      await this.chainRegistry.revokePermission(
+        this.toStreamId(streamId),
+        user === 'public' ? PUBLIC : user,
+        permission,
+      )
     }
   }
 
   async setPermissions(streamId: string, user: Address | 'public', permissions: Permissions): Promise<void> {
-    return this.registry.setPermissions(this.toStreamId(streamId), user === 'public' ? PUBLIC : user, permissions)
+    return this.chainRegistry.setPermissions(this.toStreamId(streamId), user === 'public' ? PUBLIC : user, permissions)
   }
 
   /** Whether `user` (default: this client) holds `permission` now, directly or publicly. */
   async hasPermission(streamId: string, permission: PermissionName, user: Address = this.address): Promise<boolean> {
-    return this.registry.hasPermission(this.toStreamId(streamId), user, permission)
+    return this.chainRegistry.hasPermission(this.toStreamId(streamId), user, permission)
   }
 
   async getPermissions(streamId: string): Promise<Map<Address, Permissions>> {
-    return this.registry.getPermissions(this.toStreamId(streamId))
+    return this.chainRegistry.getPermissions(this.toStreamId(streamId))
   }
 
   // ---- publish ----
@@ -349,7 +358,10 @@ export class RunnelClient {
       requested !== undefined
         ? [this.checkPartition(streamId, requested, count)]
         : Array.from({ length: count }, (_, i) => i)
-    if (!(await this.permissions.hasPermission(streamId, this.address, 'subscribe'))) {
+    if (
+      options.checkPermission !== false &&
+      !(await this.permissions.hasPermission(streamId, this.address, 'subscribe'))
+    ) {
       throw new ClientError('PERMISSION_DENIED', `${this.address.toLowerCase()} may not subscribe to ${streamId}`)
     }
     const subscription = new Subscription(streamId, partitions, this.options.subscriptionBufferSize ?? 10_000)
@@ -409,7 +421,7 @@ export class RunnelClient {
           for (const partition of partitions) {
             for await (const message of this.resender.resend(streamId, partition, history)) {
               if (!subscription.isActive) return
-              ordering.add(message)
+              ordering.add(message, true)
             }
           }
         } catch (err) {
@@ -456,19 +468,19 @@ export class RunnelClient {
 
   /** The addresses of the storage nodes that store a stream. */
   async getStorageNodes(streamId: string): Promise<Address[]> {
-    return this.registry.getStorageNodes(this.toStreamId(streamId))
+    return this.chainRegistry.getStorageNodes(this.toStreamId(streamId))
   }
 
   /** Assigns a stream to a storage node, which then stores everything published to it (needs edit permission). */
   async addStreamToStorageNode(streamId: string, node: Address): Promise<void> {
     const id = this.toStreamId(streamId)
-    await this.registry.addStorageNode(id, node)
+    await this.chainRegistry.addStorageNode(id, node)
     this.storageUrls.delete(id)
   }
 
   async removeStreamFromStorageNode(streamId: string, node: Address): Promise<void> {
     const id = this.toStreamId(streamId)
-    await this.registry.removeStorageNode(id, node)
+    await this.chainRegistry.removeStorageNode(id, node)
     this.storageUrls.delete(id)
   }
 
@@ -591,10 +603,10 @@ export class RunnelClient {
     const cached = this.storageUrls.get(streamId)
     if (cached !== undefined && cached.expiresAt > now) return cached.urls
     const urls = (async () => {
-      const nodes = await this.registry.getStorageNodes(streamId)
+      const nodes = await this.chainRegistry.getStorageNodes(streamId)
       const found = await Promise.all(
         nodes.map(async (node) => {
-          const metadata = await this.registry.getStorageNode(node).catch(() => undefined)
+          const metadata = await this.chainRegistry.getStorageNode(node).catch(() => undefined)
           return typeof metadata?.http === 'string' ? metadata.http : undefined
         }),
       )
@@ -669,7 +681,7 @@ export class RunnelClient {
     const now = Date.now()
     let cached = this.partitionCounts.get(streamId)
     if (cached === undefined || cached.expiresAt <= now) {
-      const count = this.registry.getStream(streamId).then(
+      const count = this.chainRegistry.getStream(streamId).then(
         (stream) => stream.metadata.partitions ?? 1,
         (err: unknown) => {
           this.partitionCounts.delete(streamId)

@@ -61,4 +61,9 @@ export interface ClientEvents {
 export interface SubscribeOptions {
   /** Deliver stored history first (from the stream's storage nodes), then live messages, with no duplicate or gap at the seam. */
   readonly resend?: HistoryQuery
+  /**
+   * Check the client's own subscribe permission first. Default true. Storage
+   * nodes turn it off: the stream's owner assigned them, which is permission enough.
+   */
+  readonly checkPermission?: boolean
 }

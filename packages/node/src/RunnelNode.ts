@@ -1,14 +1,16 @@
 import { DEV_CONTRACT_ADDRESSES, type ContractAddresses } from '@runnel/chain'
 import type { RunnelClient } from '@runnel/client'
+import type { Hono } from 'hono'
 import { createRunnelClient } from '@runnel/client/node'
 import { ApiGateway } from './api/ApiGateway.js'
 import { ApiKeyGuard } from './api/ApiKeyGuard.js'
 import { parseConfig, type NodeConfig, type NodeConfigInput } from './config.js'
 import { NodeError } from './errors.js'
 import { createLogger, type Logger } from './logger.js'
-import { NodeMetrics, type ApiName } from './metrics.js'
-import type { ApiPlugin } from './plugins/ApiPlugin.js'
+import { NodeMetrics } from './metrics.js'
+import type { ApiPlugin, PluginName } from './plugins/ApiPlugin.js'
 import { HttpPlugin } from './plugins/http/HttpPlugin.js'
+import { StoragePlugin } from './plugins/storage/StoragePlugin.js'
 import { MqttPlugin } from './plugins/mqtt/MqttPlugin.js'
 import { WebSocketPlugin } from './plugins/websocket/WebSocketPlugin.js'
 import { NODE_VERSION } from './version.js'
@@ -24,8 +26,8 @@ export interface NodeInfo {
   readonly version: string
   readonly address: string
   readonly apiKeysRequired: boolean
-  /** URL per started API. */
-  readonly endpoints: Partial<Record<ApiName, string>>
+  /** URL per started API; `storage` is the history API's URL as registered on chain. */
+  readonly endpoints: Partial<Record<PluginName, string>>
   readonly trackers: readonly string[]
   readonly rpcUrl: string
 }
@@ -48,8 +50,10 @@ export class RunnelNode {
   readonly logger: Logger
   readonly metrics: NodeMetrics
   readonly gateway: ApiGateway
+  /** The storage plugin, when configured. */
+  readonly storage: StoragePlugin | undefined
   private readonly plugins: ApiPlugin[] = []
-  private readonly endpoints: Partial<Record<ApiName, string>> = {}
+  private readonly endpoints: Partial<Record<PluginName, string>> = {}
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new'
 
   constructor(config: NodeConfig | NodeConfigInput = {}, components: RunnelNodeComponents = {}) {
@@ -75,10 +79,15 @@ export class RunnelNode {
       new ApiKeyGuard(this.config.apiKeys),
       this.config.maxPayloadBytes,
     )
-    const { websocket, http, mqtt } = this.config.plugins
-    if (http !== undefined) this.plugins.push(new HttpPlugin(this.gateway, http, () => this.info()))
+    const { websocket, http, mqtt, storage } = this.config.plugins
+    this.storage =
+      storage === undefined ? undefined : new StoragePlugin(this.gateway, storage, () => this.endpoints.http)
+    const publicRoutes = this.storage === undefined ? [] : [(app: Hono) => this.storage!.routes(app)]
+    if (http !== undefined) this.plugins.push(new HttpPlugin(this.gateway, http, () => this.info(), publicRoutes))
     if (websocket !== undefined) this.plugins.push(new WebSocketPlugin(this.gateway, websocket))
     if (mqtt !== undefined) this.plugins.push(new MqttPlugin(this.gateway, mqtt))
+    // Last: it registers the HTTP API's URL on chain.
+    if (this.storage !== undefined) this.plugins.push(this.storage)
   }
 
   /** The address the node signs with (lowercase hex). */

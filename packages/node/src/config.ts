@@ -41,6 +41,32 @@ const mqttPlugin = z.strictObject({
   payloadMetadata: z.boolean().default(false),
 })
 
+const storagePlugin = z.strictObject({
+  backend: z.enum(['sqlite', 'postgres']).default('sqlite'),
+  sqlite: z
+    .strictObject({
+      /** The database file; created if missing. */
+      path: z.string().min(1).default('runnel-storage.db'),
+    })
+    .prefault({}),
+  postgres: z
+    .strictObject({
+      url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// connection URL'),
+      schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits and _')
+        .default('runnel'),
+    })
+    .optional(),
+  /** The history API URL registered on chain for clients. Default: the HTTP API's URL. */
+  publicUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** Register this node (and its URL) in the storage node registry at start. */
+  register: z.boolean().default(true),
+  /** Retention applies each stream's `storageDays` (default below) this often. */
+  retentionIntervalMs: z.number().int().min(1_000).default(3_600_000),
+  defaultStorageDays: z.number().int().min(1).default(365),
+})
+
 /** `true` means "on, with defaults"; `false` or absent means off. */
 function plugin<T extends z.ZodType>(schema: T) {
   return z.preprocess((value) => (value === true ? {} : value === false ? undefined : value), schema.optional())
@@ -81,8 +107,18 @@ export const nodeConfigSchema = z.strictObject({
       websocket: plugin(websocketPlugin),
       http: plugin(httpPlugin),
       mqtt: plugin(mqttPlugin),
+      /** Store the streams assigned to this node on chain and serve their history (needs `http`). */
+      storage: plugin(storagePlugin),
     })
-    .prefault({}),
+    .prefault({})
+    .refine((plugins) => plugins.storage === undefined || plugins.http !== undefined, {
+      message: 'the storage plugin serves history over HTTP: enable plugins.http too',
+      path: ['storage'],
+    })
+    .refine((plugins) => plugins.storage?.backend !== 'postgres' || plugins.storage.postgres !== undefined, {
+      message: 'backend "postgres" needs plugins.storage.postgres.url',
+      path: ['storage', 'postgres'],
+    }),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -99,6 +135,7 @@ export type NodeConfigInput = z.input<typeof nodeConfigSchema>
 export type WebSocketPluginConfig = z.output<typeof websocketPlugin>
 export type HttpPluginConfig = z.output<typeof httpPlugin>
 export type MqttPluginConfig = z.output<typeof mqttPlugin>
+export type StoragePluginConfig = z.output<typeof storagePlugin>
 
 /**
  * Validates a node config and fills in defaults. Errors name every bad key.

@@ -17,7 +17,7 @@ export interface TestNetwork {
   readonly trackers: string[]
   /** Starts a node daemon acting as dev account `index`; `config` is merged over a test base (APIs on free ports, logs silent). */
   startNode(index: number, config?: NodeConfigInput): Promise<RunnelNode>
-  /** An SDK client acting as dev account `index`. */
+  /** The SDK client acting as dev account `index` (one per account; don't start a node with the same account). */
   client(index: number): RunnelClient
   /** Creates a stream as dev account 1 with `public` publish and subscribe permission; returns its id. */
   createPublicStream(path: string, partitions?: number): Promise<string>
@@ -35,13 +35,18 @@ export async function startTestNetwork(): Promise<TestNetwork> {
   const rpcUrl = dev.chain.rpcUrl!
   const nodes: RunnelNode[] = []
   const clients: RunnelClient[] = []
+  // One client per account: two nodes with one key would be one network identity, and the second never gets neighbours.
+  const byAccount = new Map<number, RunnelClient>()
   const client = (index: number): RunnelClient => {
+    const existing = byAccount.get(index)
+    if (existing !== undefined) return existing
     const created = createRunnelClient({
       auth: { privateKey: dev.chain.accountKeys[index]! },
       chain: { provider: dev.chain.provider, contracts: dev.deployment, fromBlock: dev.deployment.deployBlock },
       network: { trackers },
     })
     clients.push(created)
+    byAccount.set(index, created)
     return created
   }
   const owner = client(1)

@@ -118,15 +118,20 @@ export class OrderingBuffer {
     }
   }
 
-  /** Accepts a validated message of any chain; releases in order via onMessage. */
-  add(message: StreamMessage): void {
+  /**
+   * Accepts a validated message of any chain; releases in order via onMessage.
+   * With `startsChain`, a message that is the first seen of its chain is
+   * released at once, as where the chain starts (history read from storage
+   * does this: what came before it was not asked for).
+   */
+  add(message: StreamMessage, startsChain = false): void {
     const key = `${message.streamPartId}/${message.publisherId}/${message.messageChainId}`
     const ref = message.getMessageRef()
     let chain = this.chains.get(key)
     if (chain === undefined) {
       chain = { lastReleased: undefined, held: [], timer: undefined }
       this.chains.set(key, chain)
-      if (message.prevMsgRef === undefined) {
+      if (message.prevMsgRef === undefined || startsChain) {
         this.release(chain, message, ref)
         return
       }

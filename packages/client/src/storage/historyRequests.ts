@@ -1,4 +1,4 @@
-import { MESSAGE_FRAMES_CONTENT_TYPE, MessageFrameReader } from '@runnel/protocol'
+import { MAX_SEQUENCE_NUMBER, MESSAGE_FRAMES_CONTENT_TYPE, MessageFrameReader } from '@runnel/protocol'
 import { ClientError } from '../errors.js'
 
 /** A point in a stream part's history: a timestamp, and a sequence number within it (default 0). */
@@ -64,7 +64,7 @@ export function historyUrl(baseUrl: string, streamId: string, partition: number,
     params.set('fromSequenceNumber', String(query.from.sequenceNumber ?? 0))
     if ('to' in query) {
       params.set('toTimestamp', String(query.to.timestamp))
-      params.set('toSequenceNumber', String(query.to.sequenceNumber ?? Number.MAX_SAFE_INTEGER))
+      params.set('toSequenceNumber', String(query.to.sequenceNumber ?? MAX_SEQUENCE_NUMBER))
     }
     if (query.publisherId !== undefined) params.set('publisherId', query.publisherId.toLowerCase())
     if (query.msgChainId !== undefined) params.set('msgChainId', query.msgChainId)

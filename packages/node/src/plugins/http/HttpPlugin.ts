@@ -25,6 +25,8 @@ export class HttpPlugin implements ApiPlugin {
     private readonly gateway: ApiGateway,
     private readonly config: HttpPluginConfig,
     private readonly info: () => NodeInfo,
+    /** Routes other plugins serve without an API key (storage's history: the data is signed, and readable on the network anyway). */
+    private readonly publicRoutes: readonly ((app: Hono) => void)[] = [],
   ) {}
 
   async start(): Promise<string> {
@@ -58,6 +60,7 @@ export class HttpPlugin implements ApiPlugin {
     // Liveness probes and API discovery work without a key; everything else needs one when keys are set.
     app.get('/health', (c) => c.json({ status: 'ok' }))
     app.get('/openapi.json', (c) => c.json(openApiDocument(this.info())))
+    for (const add of this.publicRoutes) add(app)
     app.use('*', async (c, next) => {
       const key = apiKeyFromRequest(c.req.header('authorization'), new URL(c.req.url).searchParams)
       gateway.apiKeys.check(key, API_KEY_HINT)

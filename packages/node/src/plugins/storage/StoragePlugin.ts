@@ -1,0 +1,192 @@
+import type { ReceivedMessage, Subscription } from '@runnel/client'
+import type { Hono } from 'hono'
+import { Counter, Gauge } from 'prom-client'
+import type { ApiGateway } from '../../api/ApiGateway.js'
+import type { StoragePluginConfig } from '../../config.js'
+import { NodeError } from '../../errors.js'
+import { BatchWriter, PostgresMessageStore, SqliteMessageStore, type MessageStore } from '../../storage/index.js'
+import { addHistoryRoutes } from './historyRoutes.js'
+
+const DAY_MS = 24 * 60 * 60 * 1000
+
+/**
+ * Makes the node a storage node: registers it on chain with its history URL,
+ * follows the chain for the streams assigned to it, subscribes to all their
+ * partitions and persists every valid message (batched; a message counts as
+ * stored once its batch is committed). Serves history over the HTTP API and
+ * deletes messages older than each stream's `storageDays` in the background.
+ *
+ * @example
+ * ```json
+ * { "plugins": { "http": { "port": 7172 }, "storage": { "backend": "sqlite", "sqlite": { "path": "/var/lib/runnel/storage.db" } } } }
+ * ```
+ */
+export class StoragePlugin {
+  readonly name = 'storage'
+  private store: MessageStore | undefined
+  private writer: BatchWriter | undefined
+  private readonly streams = new Map<string, Promise<Subscription | undefined>>()
+  private stopWatching: (() => void) | undefined
+  private retentionTimer: ReturnType<typeof setInterval> | undefined
+  private stopped = false
+  private readonly metrics: { stored: Counter; failed: Counter; served: Counter; streams: Gauge }
+
+  constructor(
+    private readonly gateway: ApiGateway,
+    private readonly config: StoragePluginConfig,
+    /** The HTTP API's URL, known once it has started. */
+    private readonly httpUrl: () => string | undefined,
+  ) {
+    const registers = [gateway.metrics.registry]
+    this.metrics = {
+      stored: new Counter({
+        name: 'runnel_storage_messages_stored_total',
+        help: 'Messages committed to storage',
+        registers,
+      }),
+      failed: new Counter({
+        name: 'runnel_storage_write_failures_total',
+        help: 'Messages whose batch failed to commit',
+        registers,
+      }),
+      served: new Counter({
+        name: 'runnel_storage_messages_served_total',
+        help: 'Messages sent in history responses',
+        registers,
+      }),
+      streams: new Gauge({ name: 'runnel_storage_streams', help: 'Streams this node stores', registers }),
+    }
+  }
+
+  /** Adds the history API to the HTTP API's routes. */
+  routes(app: Hono): void {
+    addHistoryRoutes(app, {
+      store: () => this.store,
+      stores: (streamId) => this.streams.has(streamId),
+      onServed: (messages) => this.metrics.served.inc(messages),
+    })
+  }
+
+  async start(): Promise<string> {
+    const { client, logger } = this.gateway
+    this.store = await this.openStore()
+    this.writer = new BatchWriter({ store: this.store })
+    const url = this.config.publicUrl ?? this.httpUrl()
+    if (url === undefined) throw new NodeError('START_FAILED', 'storage: the HTTP API must start before storage')
+    const address = client.address.toLowerCase()
+    if (this.config.register) await client.registry.registerStorageNode({ http: url })
+    // Watch first, then list: an assignment made in between is seen by one or the other.
+    this.stopWatching = client.registry.watchEvents(
+      (event) => {
+        switch (event.type) {
+          case 'storageNodeAdded':
+            if (event.node.toLowerCase() === address) void this.addStream(event.streamId)
+            break
+          case 'storageNodeRemoved':
+            if (event.node.toLowerCase() === address) void this.removeStream(event.streamId)
+            break
+          case 'streamDeleted':
+            void this.removeStream(event.streamId)
+            break
+          default:
+            break
+        }
+      },
+      (err) => logger.warn({ err }, 'storage: watching the chain failed; retrying'),
+    )
+    for (const streamId of await client.registry.getStoredStreams(client.address)) await this.addStream(streamId)
+    this.retentionTimer = setInterval(() => void this.applyRetention(), this.config.retentionIntervalMs)
+    this.retentionTimer.unref()
+    logger.info({ url, backend: this.config.backend, streams: this.streams.size }, 'storage node started')
+    return url
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.stopWatching?.()
+    clearInterval(this.retentionTimer)
+    for (const subscription of await Promise.all(this.streams.values())) subscription?.unsubscribe()
+    this.streams.clear()
+    // Commit what was accepted before closing: it was on its way to being acknowledged.
+    await this.writer?.close()
+    await this.store?.close()
+  }
+
+  /** Stream ids this node currently stores. */
+  get storedStreams(): string[] {
+    return [...this.streams.keys()]
+  }
+
+  /** Deletes what each stream's retention no longer covers. Runs every `retentionIntervalMs`; callable directly. */
+  async applyRetention(now = Date.now()): Promise<number> {
+    const store = this.store
+    if (store === undefined) return 0
+    let deleted = 0
+    for (const streamId of this.streams.keys()) {
+      try {
+        const stream = await this.gateway.client.getStream(streamId)
+        const days = stream.metadata.storageDays ?? this.config.defaultStorageDays
+        // storageDays 0: kept forever.
+        if (days > 0) deleted += await store.deleteBefore(streamId, now - days * DAY_MS)
+      } catch (err) {
+        this.gateway.logger.warn({ err, streamId }, 'storage: retention failed for a stream')
+      }
+    }
+    if (deleted > 0) this.gateway.logger.info({ deleted }, 'storage: retention deleted old messages')
+    return deleted
+  }
+
+  private async openStore(): Promise<MessageStore> {
+    if (this.config.backend === 'postgres') {
+      const postgres = this.config.postgres!
+      return PostgresMessageStore.open(postgres.url, { schema: postgres.schema })
+    }
+    return SqliteMessageStore.open(this.config.sqlite.path)
+  }
+
+  private addStream(streamId: string): Promise<Subscription | undefined> {
+    let subscription = this.streams.get(streamId)
+    if (subscription !== undefined) return subscription
+    const { client, logger } = this.gateway
+    subscription = client
+      .subscribe(streamId, (message: ReceivedMessage) => this.persist(message), { checkPermission: false })
+      .then(
+        (created) => {
+          if (this.stopped || !this.streams.has(streamId)) {
+            created.unsubscribe()
+            return undefined
+          }
+          logger.info({ streamId, partitions: created.partitions.length }, 'storage: storing stream')
+          return created
+        },
+        (err: unknown) => {
+          logger.warn({ err, streamId }, 'storage: could not subscribe to an assigned stream')
+          this.streams.delete(streamId)
+          this.metrics.streams.set(this.streams.size)
+          return undefined
+        },
+      )
+    this.streams.set(streamId, subscription)
+    this.metrics.streams.set(this.streams.size)
+    return subscription
+  }
+
+  private async removeStream(streamId: string): Promise<void> {
+    const subscription = this.streams.get(streamId)
+    if (subscription === undefined) return
+    this.streams.delete(streamId)
+    this.metrics.streams.set(this.streams.size)
+    ;(await subscription)?.unsubscribe()
+    this.gateway.logger.info({ streamId }, 'storage: no longer storing stream')
+  }
+
+  private persist(message: ReceivedMessage): void {
+    this.writer?.store(message.streamMessage).then(
+      () => this.metrics.stored.inc(),
+      (err: unknown) => {
+        this.metrics.failed.inc()
+        this.gateway.logger.error({ err, streamId: message.streamId }, 'storage: a batch failed to commit')
+      },
+    )
+  }
+}

@@ -1,0 +1,176 @@
+import {
+  MAX_SEQUENCE_NUMBER,
+  MESSAGE_FRAMES_CONTENT_TYPE,
+  ContentType,
+  decodeStreamMessage,
+  frameMessage,
+} from '@runnel/protocol'
+import type { Hono } from 'hono'
+import { parsePartition, parseTimestamp } from '../../api/requests.js'
+import { NodeError } from '../../errors.js'
+import type { HistoryFilter, MessageStore } from '../../storage/index.js'
+
+/** Largest `count` of a `last` request. */
+export const MAX_LAST_COUNT = 1_000_000
+/** Binary responses are written in chunks of about this size: one write per message would cost more than the bytes. */
+const CHUNK_BYTES = 64 * 1024
+
+export interface HistoryRoutesComponents {
+  readonly store: () => MessageStore | undefined
+  /** Whether this node stores the stream (assigned on chain). */
+  readonly stores: (streamId: string) => boolean
+  readonly onServed: (messages: number, bytes: number) => void
+}
+
+function badRequest(message: string): NodeError {
+  return new NodeError('BAD_REQUEST', message)
+}
+
+function integer(query: URLSearchParams, name: string, fallback?: number, max = Number.MAX_SAFE_INTEGER): number {
+  const value = query.get(name)
+  if (value === null || value === '') {
+    if (fallback === undefined) throw badRequest(`${name} is required`)
+    return fallback
+  }
+  if (!/^\d+$/.test(value) || Number(value) > max)
+    throw badRequest(`${name} must be an integer 0–${max}, got '${value}'`)
+  return Number(value)
+}
+
+function filterOf(query: URLSearchParams): HistoryFilter {
+  const publisherId = query.get('publisherId') ?? undefined
+  if (publisherId !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(publisherId)) {
+    throw badRequest(`publisherId must be an 0x address, got '${publisherId}'`)
+  }
+  const msgChainId = query.get('msgChainId') ?? undefined
+  return { publisherId: publisherId?.toLowerCase(), msgChainId }
+}
+
+/** A stored message as an NDJSON line: its fields, content, and the whole signed message for verification. */
+function toJsonLine(bytes: Uint8Array): string {
+  const message = decodeStreamMessage(bytes)
+  const binary = message.contentType !== ContentType.Json
+  return `${JSON.stringify({
+    streamId: message.streamId,
+    partition: message.streamPartition,
+    timestamp: message.timestamp,
+    sequenceNumber: message.sequenceNumber,
+    publisherId: message.publisherId,
+    msgChainId: message.messageChainId,
+    prevMsgRef:
+      message.prevMsgRef === undefined
+        ? null
+        : { timestamp: message.prevMsgRef.timestamp, sequenceNumber: message.prevMsgRef.sequenceNumber },
+    contentType: binary ? 'binary' : 'json',
+    content: binary
+      ? Buffer.from(message.content).toString('base64')
+      : (JSON.parse(new TextDecoder().decode(message.content)) as unknown),
+    signature: `0x${Buffer.from(message.signature).toString('hex')}`,
+    message: Buffer.from(bytes).toString('base64'),
+  })}\n`
+}
+
+/**
+ * The history API of a storage node: `GET /streams/<id>/data/partitions/<p>/last|from|range`.
+ * Responses are streamed as NDJSON (default) or length-prefixed binary frames
+ * (`format=binary` or `Accept: application/vnd.runnel.messages`).
+ */
+export function addHistoryRoutes(app: Hono, components: HistoryRoutesComponents): void {
+  app.get('/streams/:streamId/data/partitions/:partition/:kind', (c) => {
+    const streamId = c.req.param('streamId')
+    const kind = c.req.param('kind')
+    const partition = parsePartition(c.req.param('partition'))
+    const query = new URL(c.req.url).searchParams
+    const store = components.store()
+    if (store === undefined) throw new NodeError('INTERNAL', 'storage is not running')
+    if (!components.stores(streamId)) {
+      throw new NodeError('STREAM_NOT_FOUND', `this node doesn't store ${streamId} (see its storage nodes on chain)`)
+    }
+    const format = query.get('format') ?? (c.req.header('accept') === MESSAGE_FRAMES_CONTENT_TYPE ? 'binary' : 'ndjson')
+    if (format !== 'ndjson' && format !== 'binary') throw badRequest(`format must be ndjson or binary, got '${format}'`)
+    const streamPartId = `${streamId}#${partition}`
+    const filter = filterOf(query)
+    let messages: AsyncIterable<Uint8Array>
+    switch (kind) {
+      case 'last':
+        messages = store.last(streamPartId, integer(query, 'count', 100, MAX_LAST_COUNT), filter)
+        break
+      case 'from':
+        messages = store.range(
+          streamPartId,
+          {
+            timestamp: parseTimestamp(query.get('fromTimestamp') ?? '', 'fromTimestamp'),
+            sequenceNumber: integer(query, 'fromSequenceNumber', 0, MAX_SEQUENCE_NUMBER),
+          },
+          undefined,
+          filter,
+        )
+        break
+      case 'range': {
+        const from = {
+          timestamp: parseTimestamp(query.get('fromTimestamp') ?? '', 'fromTimestamp'),
+          sequenceNumber: integer(query, 'fromSequenceNumber', 0, MAX_SEQUENCE_NUMBER),
+        }
+        const to = {
+          timestamp: parseTimestamp(query.get('toTimestamp') ?? '', 'toTimestamp'),
+          sequenceNumber: integer(query, 'toSequenceNumber', MAX_SEQUENCE_NUMBER, MAX_SEQUENCE_NUMBER),
+        }
+        if (
+          to.timestamp < from.timestamp ||
+          (to.timestamp === from.timestamp && to.sequenceNumber < from.sequenceNumber)
+        ) {
+          throw badRequest('the range ends before it starts')
+        }
+        messages = store.range(streamPartId, from, to, filter)
+        break
+      }
+      default:
+        throw badRequest(`unknown history request '${kind}': use last, from or range`)
+    }
+    const contentType = format === 'binary' ? MESSAGE_FRAMES_CONTENT_TYPE : 'application/x-ndjson'
+    const encode =
+      format === 'binary' ? frameMessage : (bytes: Uint8Array) => new TextEncoder().encode(toJsonLine(bytes))
+    return new Response(responseBody(messages, encode, components.onServed), {
+      headers: { 'content-type': contentType },
+    })
+  })
+}
+
+/**
+ * A pull-based body: the store is read only as fast as the client takes the
+ * bytes. A failure midway errors the body, so the client sees a broken
+ * response rather than a short one that looks complete.
+ */
+function responseBody(
+  messages: AsyncIterable<Uint8Array>,
+  encode: (message: Uint8Array) => Uint8Array,
+  onServed: (messages: number, bytes: number) => void,
+): ReadableStream<Uint8Array> {
+  const iterator = messages[Symbol.asyncIterator]()
+  let count = 0
+  let bytes = 0
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const chunk: Uint8Array[] = []
+      let size = 0
+      while (size < CHUNK_BYTES) {
+        const next = await iterator.next()
+        if (next.done === true) {
+          if (chunk.length > 0) controller.enqueue(Buffer.concat(chunk))
+          controller.close()
+          onServed(count, bytes)
+          return
+        }
+        const piece = encode(next.value)
+        chunk.push(piece)
+        size += piece.length
+        count++
+        bytes += next.value.length
+      }
+      controller.enqueue(Buffer.concat(chunk))
+    },
+    async cancel() {
+      await iterator.return?.()
+    },
+  })
+}

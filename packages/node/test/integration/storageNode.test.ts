@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import type { GapEvent, PublishedMessage, ReceivedMessage, RunnelClient } from '@runnel/client'
+import { createRunnelClient } from '@runnel/client/node'
+import { WebSocketTransport } from '@runnel/network/node'
+import { MessageFrameReader, decodeStreamMessage } from '@runnel/protocol'
+import type { RunnelNode } from '../../src/index.js'
+import { startTestNetwork, waitFor, type TestNetwork } from '../helpers.js'
+import { LossyTransport } from '../support/LossyTransport.js'
+
+const collect = async <T>(iterable: AsyncIterable<T>): Promise<T[]> => {
+  const items: T[] = []
+  for await (const item of iterable) items.push(item)
+  return items
+}
+
+describe('storage node', () => {
+  let network: TestNetwork
+  let storageNode: RunnelNode
+  let history: string
+  let directory: string
+  let streamId: string
+  let publisher: RunnelClient
+  let reader: RunnelClient
+  const published: PublishedMessage[] = []
+  const base = Date.now() - 60_000
+
+  before(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'runnel-storage-'))
+    network = await startTestNetwork()
+    streamId = await network.createPublicStream('/stored', 2)
+    storageNode = await network.startNode(5, {
+      plugins: {
+        http: { port: 0 },
+        websocket: false,
+        mqtt: false,
+        storage: { sqlite: { path: join(directory, 'db') } },
+      },
+    })
+    history = storageNode.info().endpoints.storage!
+    const owner = network.client(1)
+    await owner.addStreamToStorageNode(streamId, storageNode.client.address)
+    await waitFor(() => storageNode.storage!.storedStreams.includes(streamId), 30_000, 'the assignment')
+    publisher = network.client(3)
+    reader = network.client(4)
+    for (let i = 0; i < 50; i++) {
+      published.push(await publisher.publish({ id: streamId, partition: 0 }, { i }, { timestamp: base + i }))
+    }
+    await publisher.waitForStorage(published.at(-1)!)
+  })
+  after(async () => {
+    await network.stop()
+    await rm(directory, { recursive: true, force: true })
+  })
+
+  it('registers its history URL on chain and lists as the stream’s storage node', async () => {
+    assert.deepEqual(
+      (await reader.getStorageNodes(streamId)).map((address) => address.toLowerCase()),
+      [storageNode.address],
+    )
+    assert.deepEqual(await network.dev.registryFor(0).getStorageNode(storageNode.client.address), { http: history })
+  })
+
+  it('resends the last N, from a point, and a range, validated and in order', async () => {
+    const last = await collect(reader.resend({ id: streamId, partition: 0 }, { last: 10 }))
+    assert.deepEqual(
+      last.map((m) => (m.content as { i: number }).i),
+      [40, 41, 42, 43, 44, 45, 46, 47, 48, 49],
+    )
+    const from = await collect(reader.resend({ id: streamId, partition: 0 }, { from: { timestamp: base + 45 } }))
+    assert.deepEqual(
+      from.map((m) => (m.content as { i: number }).i),
+      [45, 46, 47, 48, 49],
+    )
+    const range = await collect(
+      reader.resend(
+        { id: streamId, partition: 0 },
+        { from: { timestamp: base + 10 }, to: { timestamp: base + 12 }, publisherId: publisher.address },
+      ),
+    )
+    assert.deepEqual(
+      range.map((m) => (m.content as { i: number }).i),
+      [10, 11, 12],
+    )
+    const other = await collect(
+      reader.resend(
+        { id: streamId, partition: 0 },
+        { from: { timestamp: base }, publisherId: '0x0000000000000000000000000000000000000001' },
+      ),
+    )
+    assert.equal(other.length, 0)
+    // All partitions of the stream: partition 1 is empty.
+    assert.equal((await collect(reader.resend(streamId, { last: 100 }))).length, 50)
+  })
+
+  it('streams NDJSON and binary frames over plain HTTP, and answers bad requests clearly', async () => {
+    const path = `${history}/streams/${encodeURIComponent(streamId)}/data/partitions/0`
+    const ndjson = await fetch(`${path}/last?count=3`)
+    assert.equal(ndjson.headers.get('content-type'), 'application/x-ndjson')
+    const lines = (await ndjson.text())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+    assert.deepEqual(
+      lines.map((line) => line.content),
+      [{ i: 47 }, { i: 48 }, { i: 49 }],
+    )
+    assert.equal(lines[0]!.publisherId, publisher.address.toLowerCase())
+
+    const binary = await fetch(`${path}/range?fromTimestamp=${base}&toTimestamp=${base + 4}&format=binary`)
+    const frames = new MessageFrameReader().push(new Uint8Array(await binary.arrayBuffer()))
+    assert.deepEqual(
+      frames.map((frame) => decodeStreamMessage(frame).timestamp),
+      [0, 1, 2, 3, 4].map((i) => base + i),
+    )
+
+    for (const [url, status, pattern] of [
+      [`${path}/last?count=-1`, 400, /count must be an integer/],
+      [`${path}/from`, 400, /fromTimestamp/],
+      [`${path}/range?fromTimestamp=10&toTimestamp=5`, 400, /ends before it starts/],
+      [`${path}/sideways`, 400, /use last, from or range/],
+      [`${history}/streams/${encodeURIComponent(streamId)}/data/partitions/x/last`, 400, /partition/],
+      [
+        `${history}/streams/${encodeURIComponent('0x0000000000000000000000000000000000000001/nope')}/data/partitions/0/last`,
+        404,
+        /doesn't store/,
+      ],
+    ] as const) {
+      const response = await fetch(url)
+      const body = (await response.json()) as { error: { message: string } }
+      assert.equal(response.status, status, `${url}: ${body.error.message}`)
+      assert.match(body.error.message, pattern)
+    }
+  })
+
+  it('subscribes with history first, then live, with no duplicate and no gap at the seam', async () => {
+    const received: ReceivedMessage[] = []
+    const subscription = await reader.subscribe({ id: streamId, partition: 0 }, (m) => received.push(m), {
+      resend: { last: 5 },
+    })
+    for (let i = 50; i < 55; i++)
+      await publisher.publish({ id: streamId, partition: 0 }, { i }, { timestamp: base + i })
+    await waitFor(() => received.length >= 10, 30_000, 'history and live messages')
+    assert.deepEqual(
+      received.map((m) => (m.content as { i: number }).i),
+      [45, 46, 47, 48, 49, 50, 51, 52, 53, 54],
+    )
+    subscription.unsubscribe()
+  })
+
+  it('fills the gaps of a subscriber whose link loses messages, from storage', async () => {
+    const lossyKey = network.dev.chain.accountKeys[6]!
+    let start = Number.POSITIVE_INFINITY
+    // Every 7th message is lost on the subscriber's link, never the first: without it there is no chain to have a gap in.
+    const lossy = new LossyTransport(
+      new WebSocketTransport({ port: 0 }),
+      (header) => header.timestamp > start && header.timestamp % 7 === 3,
+    )
+    const subscriber = createRunnelClient({
+      auth: { privateKey: lossyKey },
+      chain: { rpcUrl: network.rpcUrl, contracts: network.dev.deployment },
+      network: { trackers: network.trackers, transport: lossy },
+      gapFillDelayMs: 200,
+    })
+    after(() => subscriber.destroy())
+    const received: ReceivedMessage[] = []
+    const gaps: GapEvent[] = []
+    subscriber.on('gap', (gap) => gaps.push(gap))
+    await subscriber.subscribe({ id: streamId, partition: 1 }, (m) => received.push(m))
+    start = Date.now()
+    for (let i = 0; i < 100; i++)
+      await publisher.publish({ id: streamId, partition: 1 }, { i }, { timestamp: start + i })
+    await waitFor(() => received.length === 100, 60_000, 'every message, gaps filled')
+    assert.ok(lossy.dropped > 0, 'the link lost messages')
+    assert.deepEqual(
+      received.map((m) => (m.content as { i: number }).i),
+      Array.from({ length: 100 }, (_, i) => i),
+    )
+    assert.deepEqual(gaps, [])
+  })
+
+  it('deletes what the stream’s retention no longer covers', async () => {
+    const owner = network.client(1)
+    const { id } = await owner.createStream('/short-lived', { storageDays: 1 })
+    await owner.grantPermissions(id, 'public', 'publish', 'subscribe')
+    await owner.addStreamToStorageNode(id, storageNode.client.address)
+    await waitFor(() => storageNode.storage!.storedStreams.includes(id), 30_000, 'the assignment')
+    const now = Date.now()
+    const old = await publisher.publish(id, { old: true }, { timestamp: now - 3 * 24 * 3600_000 })
+    const fresh = await publisher.publish(id, { old: false }, { timestamp: now })
+    await publisher.waitForStorage(old)
+    await publisher.waitForStorage(fresh)
+    assert.equal(await storageNode.storage!.applyRetention(now), 1)
+    const left = await collect(reader.resend(id, { from: { timestamp: 0 } }))
+    assert.deepEqual(
+      left.map((m) => m.content),
+      [{ old: false }],
+    )
+  })
+})
