@@ -1,18 +1,312 @@
+import type { EventEmitter } from 'node:events'
+import { createServer, type Server, type Socket } from 'node:net'
+import type { ReceivedMessage } from '@runnel/client'
+import {
+  Aedes,
+  type AedesPublishPacket,
+  type AuthenticateError,
+  type AuthErrorCode,
+  type Client,
+  type ConnectPacket,
+  type PublishPacket,
+  type Subscription,
+} from 'aedes'
 import type { ApiGateway } from '../../api/ApiGateway.js'
+import { formatMessage } from '../../api/requests.js'
 import type { MqttPluginConfig } from '../../config.js'
+import { NodeError } from '../../errors.js'
 import type { ApiPlugin } from '../ApiPlugin.js'
+import { close, listen, urlHost } from '../listen.js'
+import { parsePayload } from './payload.js'
+import { parseTopic } from './topic.js'
+import { TopicSubscriptions } from './TopicSubscriptions.js'
 
-/** The MQTT API (being written). */
+/** CONNACK return codes of MQTT 3.1.1. */
+const BAD_USERNAME_OR_PASSWORD = 4
+const NOT_AUTHORIZED = 5
+/** A client with more than this waiting in its socket misses messages until it catches up. */
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024
+
+/** Publishes of one MQTT client, passed to the network one at a time. */
+interface PublishQueue {
+  tail: Promise<void>
+  /** Set by the first refused publish; the publishes queued behind it are refused too. */
+  failed: Error | undefined
+}
+
+/**
+ * The MQTT API (MQTT 3.1 and 3.1.1, over TCP): the topic is a stream id,
+ * optionally with a `?partition=N` suffix. With `streamIdDomain` set, topics
+ * are paths below it (`sensors` is `<domain>/sensors`).
+ *
+ * - Publish (QoS 0 or 1): a payload that is valid UTF-8 JSON is published as
+ *   JSON, anything else as binary; with `payloadMetadata`, send
+ *   `{ content, metadata }`. A QoS 1 PUBACK means the node signed and sent
+ *   the message. Without a partition the message goes to partition 0.
+ * - A refused publish (unknown stream, no permission, bad partition, too
+ *   large, not JSON when `payloadMetadata` is on) closes the client's
+ *   connection without a PUBACK: MQTT 3.1.1 has no way to refuse a PUBLISH
+ *   (MQTT-3.3.5-2), and aedes 1.2 does exactly that for an authorization
+ *   error. The node logs the reason and counts it in `runnel_api_errors_total`.
+ * - Subscribe: without a partition, to every partition. An unknown stream, no
+ *   permission, a bad partition or a wildcard (`#`, `+`) gets a SUBACK
+ *   failure (0x80). Messages arrive at the granted QoS, at most 1. A client
+ *   with 8 MiB unread misses messages until it catches up (as an SDK
+ *   subscriber that falls behind does); aedes closes one whose socket hasn't
+ *   drained for 60 s.
+ * - With API keys, the password must be one (the username is ignored, but
+ *   mosquitto_pub wants one with `-P`): a missing key gets CONNACK code 5
+ *   (not authorized), a wrong one code 4.
+ * - Not supported: retained messages (the flag is ignored), persistent
+ *   sessions (every session is clean; resubscribe after reconnecting), MQTT 5.
+ *
+ * @example
+ * ```sh
+ * mosquitto_sub -p 1883 -t '0xabc…/sensors'
+ * mosquitto_pub -p 1883 -q 1 -t '0xabc…/sensors?partition=2' -m '{"celsius":21.5}' -u any -P "$API_KEY"
+ * ```
+ */
 export class MqttPlugin implements ApiPlugin {
   readonly name = 'mqtt'
+  private broker: Aedes | undefined
+  private server: Server | undefined
+  private readonly sockets = new Set<Socket>()
+  private readonly subscriptions = new TopicSubscriptions<Client>()
+  private readonly publishQueues = new WeakMap<Client, PublishQueue>()
+  /**
+   * Payloads of messages that came from the network: the only ones forwarded.
+   * aedes also routes a client's PUBLISH straight to local subscribers, who
+   * would then get it twice, as the network delivers it too (the node's
+   * client receives its own messages). aedes copies packets but keeps the payload Buffer.
+   */
+  private readonly fromNetwork = new WeakSet<Buffer>()
+  /** Clients counted in the connections gauge (aedes may report a disconnect for a client it never announced). */
+  private readonly counted = new WeakSet<Client>()
+  /** Clients missing messages because they read too slowly (logged once per episode). */
+  private readonly lagging = new WeakSet<Client>()
+
   constructor(
     private readonly gateway: ApiGateway,
     private readonly config: MqttPluginConfig,
   ) {}
-  start(): Promise<string> {
-    return Promise.reject(new Error(`not yet: ${this.config.port} ${String(this.gateway.maxPayloadBytes)}`))
+
+  async start(): Promise<string> {
+    const broker = await Aedes.createBroker({
+      preConnect: (_client, packet, callback) => this.preConnect(packet, callback),
+      authenticate: (client, _username, password, callback) => this.authenticate(client, password, callback),
+      authorizePublish: (client, packet, callback) => this.authorizePublish(client, packet, callback),
+      authorizeSubscribe: (client, subscription, callback) => this.authorizeSubscribe(client, subscription, callback),
+      authorizeForward: (_client, packet) => this.authorizeForward(packet),
+    })
+    this.broker = broker
+    this.watch(broker)
+    const server = createServer((socket) => {
+      this.sockets.add(socket)
+      socket.once('close', () => this.sockets.delete(socket))
+      broker.handle(socket)
+    })
+    this.server = server
+    try {
+      const port = await listen(server, this.config.host, this.config.port, 'mqtt')
+      return `mqtt://${urlHost(this.config.host, port)}`
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
   }
-  stop(): Promise<void> {
-    return Promise.resolve()
+
+  async stop(): Promise<void> {
+    const { broker, server } = this
+    this.broker = undefined
+    this.server = undefined
+    const closed = server === undefined ? Promise.resolve() : close(server)
+    // Closing the broker closes every connected client, which ends their subscriptions.
+    if (broker !== undefined) await new Promise<void>((resolve) => broker.close(() => resolve()))
+    // Connections that never completed CONNECT aren't the broker's clients yet.
+    for (const socket of this.sockets) socket.destroy()
+    await closed
+    this.subscriptions.closeAll()
+  }
+
+  private watch(broker: Aedes): void {
+    const { metrics, logger } = this.gateway
+    broker.on('client', (client) => {
+      this.counted.add(client)
+      metrics.connections.inc({ api: 'mqtt' })
+      logger.debug({ api: 'mqtt', clientId: client.id }, 'MQTT client connected')
+    })
+    broker.on('clientDisconnect', (client) => {
+      if (this.counted.delete(client)) metrics.connections.dec({ api: 'mqtt' })
+      this.subscriptions.removeAll(client)
+      logger.debug({ api: 'mqtt', clientId: client.id }, 'MQTT client disconnected')
+    })
+    broker.on('unsubscribe', (topics, client) => {
+      for (const topic of topics) this.subscriptions.remove(client, topic)
+    })
+    broker.on('clientError', (client, err) => {
+      logger.debug({ api: 'mqtt', clientId: client.id, reason: err.message }, 'MQTT connection closed on an error')
+    })
+    broker.on('connectionError', (_client, err) => {
+      logger.debug({ api: 'mqtt', reason: err.message }, 'MQTT connection failed')
+    })
+    // Without a listener an 'error' event (a failed persistence call) would throw and take the node down.
+    const emitter: EventEmitter = broker
+    emitter.on('error', (err: unknown) => logger.error({ api: 'mqtt', err }, 'MQTT broker error'))
+  }
+
+  private preConnect(packet: ConnectPacket, callback: (error: Error | null, success: boolean) => void): void {
+    // A stored session would have to queue network messages for absent clients, without bound; so none is kept.
+    packet.clean = true
+    callback(null, true)
+  }
+
+  private authenticate(
+    client: Client,
+    password: Readonly<Buffer | undefined>,
+    callback: (error: AuthenticateError | null, success: boolean | null) => void,
+  ): void {
+    if (this.gateway.apiKeys.isValid(password)) return callback(null, true)
+    const missing = password === undefined || password.length === 0
+    const error = this.gateway.fail(
+      'mqtt',
+      new NodeError(
+        'UNAUTHORIZED',
+        missing ? 'this node requires an API key: send it as the MQTT password' : 'the API key is not valid',
+      ),
+      { clientId: client.id },
+    )
+    const returnCode = (missing ? NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD) as AuthErrorCode
+    callback(Object.assign(new Error(error.message), { returnCode }), false)
+  }
+
+  private authorizePublish(
+    client: Client | null,
+    packet: PublishPacket,
+    callback: (error?: Error | null) => void,
+  ): void {
+    // Retained messages aren't supported: aedes would keep one per topic for good, only for authorizeForward to hold it back.
+    packet.retain = false
+    // aedes hands all publishes of one socket read to this handler at once; a queue keeps them in order.
+    const queue = client === null ? { tail: Promise.resolve(), failed: undefined } : this.queueOf(client)
+    queue.tail = queue.tail
+      .then(() => {
+        if (queue.failed !== undefined) throw queue.failed
+        return this.publish(packet)
+      })
+      .then(
+        // Only now may aedes send the PUBACK.
+        () => callback(null),
+        (err: unknown) => {
+          queue.failed ??= this.refusePublish(client, packet, err)
+          // aedes 1.2 emits 'clientError' and closes the connection; the client gets no PUBACK.
+          callback(queue.failed)
+        },
+      )
+      .catch((err: unknown) => this.gateway.logger.error({ api: 'mqtt', err }, 'MQTT publish callback failed'))
+  }
+
+  private queueOf(client: Client): PublishQueue {
+    let queue = this.publishQueues.get(client)
+    if (queue === undefined) this.publishQueues.set(client, (queue = { tail: Promise.resolve(), failed: undefined }))
+    return queue
+  }
+
+  private async publish(packet: PublishPacket): Promise<void> {
+    const { streamId, partition } = parseTopic(packet.topic, this.config.streamIdDomain)
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+    // Before parsing: a large payload is refused without the work.
+    this.gateway.checkSize(payload.byteLength)
+    const { content, metadata } = parsePayload(payload, this.config.payloadMetadata)
+    const params = partition === undefined ? {} : { partition }
+    await this.gateway.publish('mqtt', streamId, content, payload.byteLength, params, metadata)
+  }
+
+  private refusePublish(client: Client | null, packet: PublishPacket, err: unknown): Error {
+    const context = { clientId: client?.id, topic: packet.topic }
+    const error = this.gateway.fail('mqtt', err, context)
+    // The client learns nothing but the closed connection, so the node's log has to say why.
+    this.gateway.logger.warn(
+      { api: 'mqtt', ...context, code: error.code, reason: error.message },
+      'MQTT publish refused; closing the connection',
+    )
+    return new Error(`${error.code}: ${error.message}`)
+  }
+
+  private authorizeSubscribe(
+    client: Client,
+    subscription: Subscription,
+    callback: (error: Error | null, subscription?: Subscription | null) => void,
+  ): void {
+    this.subscribe(client, subscription.topic)
+      .then((granted) => {
+        // A null subscription is a SUBACK failure (0x80) for this topic; the client's other topics are unaffected.
+        callback(null, granted ? subscription : null)
+        // aedes has now added the subscription (synchronously, as sessions are clean): deliveries may start.
+        if (granted) this.subscriptions.grant(client, subscription.topic, subscription.qos)
+      })
+      .catch((err: unknown) => this.gateway.logger.error({ api: 'mqtt', err }, 'MQTT subscribe callback failed'))
+  }
+
+  private async subscribe(client: Client, topic: string): Promise<boolean> {
+    try {
+      const { streamId, partition } = parseTopic(topic, this.config.streamIdDomain)
+      const params = partition === undefined ? {} : { partitions: [partition] }
+      await this.subscriptions.add(client, topic, () =>
+        this.gateway.subscribe('mqtt', streamId, params, (message) => this.deliver(topic, message)),
+      )
+    } catch (err) {
+      const error = this.gateway.fail('mqtt', err, { clientId: client.id, topic })
+      this.gateway.logger.info(
+        { api: 'mqtt', clientId: client.id, topic, code: error.code, reason: error.message },
+        'MQTT subscription refused',
+      )
+      return false
+    }
+    // Opening takes chain calls: the client may have unsubscribed or gone meanwhile.
+    if (client.closed) this.subscriptions.remove(client, topic)
+    return this.subscriptions.has(client, topic)
+  }
+
+  private deliver(topic: string, message: ReceivedMessage): void {
+    const formatted = formatMessage(message, this.config.payloadMetadata)
+    const payload =
+      typeof formatted === 'string'
+        ? Buffer.from(formatted)
+        : Buffer.from(formatted.buffer, formatted.byteOffset, formatted.byteLength)
+    this.fromNetwork.add(payload)
+    let copies = 0
+    // Straight to each client rather than through broker.publish: aedes numbers every packet it routes and drops one
+    // numbered below a packet the client already saw; a QoS 1 packet takes a slower path through the broker, so a
+    // client's own QoS 0 publish overtook it and network messages were lost. client.publish numbers and checks at once.
+    for (const [client, qos] of this.subscriptions.recipients(topic)) {
+      if (client.closed) continue
+      // Nothing waits for a slow client (that would hold up the others), so its backlog is bounded here instead.
+      if (client.conn.writableLength > MAX_QUEUED_BYTES) {
+        this.lag(client, topic)
+        continue
+      }
+      this.lagging.delete(client)
+      client.publish({ cmd: 'publish', topic, payload, qos: qos === 0 ? 0 : 1, retain: false, dup: false }, noop)
+      copies++
+    }
+    const { metrics } = this.gateway
+    // The gateway counted one delivery for the topic's network subscription; the rest are fan-out.
+    if (copies > 1) metrics.delivered.inc({ api: 'mqtt' }, copies - 1)
+    metrics.deliveredBytes.inc({ api: 'mqtt' }, payload.byteLength * copies)
+  }
+
+  private lag(client: Client, topic: string): void {
+    if (this.lagging.has(client)) return
+    this.lagging.add(client)
+    this.gateway.logger.warn(
+      { api: 'mqtt', clientId: client.id, topic },
+      'MQTT client reads too slowly: it misses messages until it catches up',
+    )
+  }
+
+  private authorizeForward(packet: AedesPublishPacket): AedesPublishPacket | null {
+    return typeof packet.payload !== 'string' && this.fromNetwork.has(packet.payload) ? packet : null
   }
 }
+
+function noop(): void {}
