@@ -68,7 +68,7 @@ export function createProgram(context: CliContext = processContext()): Command {
   registerSubscribeCommand(program, context)
   registerTrackerCommand(program, context)
   registerNodeCommand(program, context)
-  registerDevCommand(program)
+  registerDevCommand(program, context)
   return program
 }
 

@@ -7,6 +7,8 @@ export const DEFAULT_PORTS = {
   websocket: 7170,
   http: 7171,
   mqtt: 1883,
+  /** The HTTP API (history) of the storage node `runnel dev` starts. */
+  storage: 7172,
   tracker: 30300,
   chain: 8545,
 } as const

@@ -1,36 +1,55 @@
-import { Option, type Command } from 'commander'
-import { createLogger } from '@runnel/node'
-import { startDevNetwork, type DevNetwork } from '@runnel/node/dev'
+import { InvalidArgumentError, Option, type Command } from 'commander'
+// The config module alone: the daemon's entry point loads every plugin.
+import { DEFAULT_PORTS } from '@runnel/node/config'
+import type { DevNetwork } from '@runnel/node/dev'
+import { note, printJson, type CliContext } from '../context.js'
+import { listenForShutdown } from '../signals.js'
 
 interface DevOptions {
   host: string
   freePorts?: boolean
-  rpcPort: string
-  trackerPort: string
-  wsPort: string
-  httpPort: string
-  mqttPort: string
-  relayNodes: string
+  rpcPort: number
+  trackerPort: number
+  wsPort: number
+  httpPort: number
+  mqttPort: number
+  storagePort: number
+  storage: boolean
+  relayNodes: number
   apiKey?: string[]
   json?: boolean
   logLevel: string
 }
 
+function portNumber(value: string): number {
+  const parsed = Number(value)
+  if (!/^\d+$/.test(value) || parsed > 65535) throw new InvalidArgumentError('expected a port number 0–65535')
+  return parsed
+}
+
+function relayCount(value: string): number {
+  const parsed = Number(value)
+  if (!/^\d+$/.test(value) || parsed > 16) throw new InvalidArgumentError('expected 0–16')
+  return parsed
+}
+
 /** `runnel dev`: the whole local network in one process, until Ctrl-C. */
-export function registerDevCommand(program: Command): void {
+export function registerDevCommand(program: Command, context: CliContext): void {
   program
     .command('dev')
     .description(
-      'start a complete local network: embedded chain, tracker, an API node (WebSocket, HTTP, MQTT) and relay nodes',
+      'start a complete local network: embedded chain, tracker, an API node (WebSocket, HTTP, MQTT), a storage node and relay nodes',
     )
     .option('--host <host>', 'interface everything listens on', '127.0.0.1')
     .option('--free-ports', 'let the system pick free ports instead of the fixed ones (printed at start)')
-    .option('--rpc-port <port>', 'chain JSON-RPC port', '8545')
-    .option('--tracker-port <port>', 'tracker port', '30300')
-    .option('--ws-port <port>', 'WebSocket API port', '7170')
-    .option('--http-port <port>', 'HTTP API port', '7171')
-    .option('--mqtt-port <port>', 'MQTT broker port', '1883')
-    .option('--relay-nodes <n>', 'full nodes besides the API node', '2')
+    .option('--rpc-port <port>', 'chain JSON-RPC port', portNumber, DEFAULT_PORTS.chain)
+    .option('--tracker-port <port>', 'tracker port', portNumber, DEFAULT_PORTS.tracker)
+    .option('--ws-port <port>', 'WebSocket API port', portNumber, DEFAULT_PORTS.websocket)
+    .option('--http-port <port>', 'HTTP API port', portNumber, DEFAULT_PORTS.http)
+    .option('--mqtt-port <port>', 'MQTT broker port', portNumber, DEFAULT_PORTS.mqtt)
+    .option('--storage-port <port>', 'storage node history API port', portNumber, DEFAULT_PORTS.storage)
+    .option('--no-storage', 'run without the storage node')
+    .option('--relay-nodes <n>', 'full nodes besides the API node', relayCount, 2)
     .option('--api-key <key...>', 'require this API key on every API')
     .option('--json', 'print the endpoints as one JSON line instead of the guide')
     .addOption(
@@ -45,36 +64,35 @@ Examples:
   $ runnel dev --free-ports --json       # for scripts: endpoints as JSON`,
     )
     .action(async (options: DevOptions) => {
-      const port = (value: string, name: string): number => {
-        const parsed = Number(value)
-        if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) {
-          throw new Error(`--${name} must be a port number 0–65535, got '${value}'`)
-        }
-        return options.freePorts === true ? 0 : parsed
-      }
-      const relayNodes = Number(options.relayNodes)
-      if (!Number.isInteger(relayNodes) || relayNodes < 0 || relayNodes > 16) {
-        throw new Error(`--relay-nodes must be 0–16, got '${options.relayNodes}'`)
-      }
+      const port = (value: number): number => (options.freePorts === true ? 0 : value)
+      // Loaded here: the embedded chain is heavy, and other commands never need it.
+      const [{ startDevNetwork }, { createLogger }] = await Promise.all([
+        import('@runnel/node/dev'),
+        import('@runnel/node'),
+      ])
+      const shutdown = listenForShutdown()
       const dev = await startDevNetwork({
         host: options.host,
         ports: {
-          chain: port(options.rpcPort, 'rpc-port'),
-          tracker: port(options.trackerPort, 'tracker-port'),
-          websocket: port(options.wsPort, 'ws-port'),
-          http: port(options.httpPort, 'http-port'),
-          mqtt: port(options.mqttPort, 'mqtt-port'),
+          chain: port(options.rpcPort),
+          tracker: port(options.trackerPort),
+          websocket: port(options.wsPort),
+          http: port(options.httpPort),
+          mqtt: port(options.mqttPort),
+          storage: port(options.storagePort),
         },
-        relayNodes,
+        storage: options.storage,
+        relayNodes: options.relayNodes,
         ...(options.apiKey !== undefined && { apiKeys: options.apiKey }),
-        logger: createLogger({ level: options.logLevel as 'warn' }, 'runnel-dev'),
+        // Logs go to stderr: stdout carries the guide, or the JSON line scripts read.
+        logger: createLogger({ level: options.logLevel as 'warn', pretty: false }, 'runnel-dev', 2),
       })
-      process.stdout.write(
-        options.json === true ? `${JSON.stringify(describe(dev))}\n` : guide(dev, relayNodes, options.apiKey?.[0]),
-      )
-      await untilSignal()
-      process.stderr.write('stopping the dev network…\n')
+      if (options.json === true) printJson(context, describe(dev))
+      else context.stdout.write(guide(dev, options.relayNodes, options.apiKey?.[0]))
+      await shutdown.received
+      note(context, 'stopping the dev network…')
       await dev.stop()
+      note(context, 'stopped')
     })
 }
 
@@ -86,6 +104,7 @@ function describe(dev: DevNetwork): Record<string, unknown> {
     devPrivateKey: dev.devPrivateKey,
     devAddress: dev.devAddress,
     demoStreamId: dev.demoStreamId,
+    storageUrl: dev.storageUrl,
   }
 }
 
@@ -106,7 +125,7 @@ Runnel dev network is running. Ctrl-C stops all of it.
   HTTP API         ${http}   (/openapi.json, /metrics, /health)
   MQTT broker      ${mqtt}   (topic = stream id)
   relay nodes      ${relayNodes}
-${apiKey === undefined ? '' : `  API key          ${apiKey}\n`}
+${dev.storageUrl === undefined ? '' : `  storage node     ${dev.storageUrl}   (SQLite; stores the demo stream: /streams/<id>/data/partitions/0/last)\n`}${apiKey === undefined ? '' : `  API key          ${apiKey}\n`}
   dev key          ${dev.devPrivateKey}
                    address ${dev.devAddress}, funded. Hardhat's well-known key: for this dev chain only.
   demo stream      ${stream}   (anyone may publish and subscribe)
@@ -120,7 +139,7 @@ Publish, in another:
   mosquitto_pub ${mqttArgs} -t '${stream}' -m '{"hello":"mqtt"}'
   curl -X POST '${http}/streams/${encoded}'${bearer} -H 'content-type: application/json' -d '{"hello":"http"}'
   echo '{"hello":"cli"}' | npx runnel publish ${stream}
-
+${dev.storageUrl === undefined ? '' : `\nRead the history back:\n  curl '${dev.storageUrl}/streams/${encoded}/data/partitions/0/last?count=10'\n`}
 From a Node.js app (SDK):
   import { createRunnelClient } from '@runnel/client/node'
   const client = createRunnelClient({ auth: { privateKey: '${dev.devPrivateKey}' } })
@@ -129,16 +148,4 @@ From a Node.js app (SDK):
   await client.publish('${stream}', { hello: 'sdk' })
 
 `
-}
-
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
-      resolve(signal)
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-  })
 }

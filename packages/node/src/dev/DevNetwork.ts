@@ -1,7 +1,11 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { PUBLIC } from '@runnel/chain'
 import { startDevChain, type DevChain } from '@runnel/chain/dev'
 import { TrackerServer } from '@runnel/network'
 import { WebSocketTransport } from '@runnel/network/node'
+import { generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import { DEFAULT_PORTS } from '../config.js'
 import { createLogger, type Logger } from '../logger.js'
@@ -16,6 +20,8 @@ export interface DevNetworkOptions {
   readonly relayNodes?: number
   /** API keys the API node requires. Default none. */
   readonly apiKeys?: readonly string[]
+  /** Start a SQLite storage node that stores the demo stream. Default true. */
+  readonly storage?: boolean
   readonly logger?: Logger
 }
 
@@ -32,16 +38,19 @@ export interface DevNetwork {
   readonly devAddress: string
   /** A stream anyone may publish to and subscribe to, ready for the examples: `<devAddress>/demo`. */
   readonly demoStreamId: string
+  /** The storage node's history API, when it runs. */
+  readonly storageUrl: string | undefined
   stop(): Promise<void>
 }
 
 /** Dev accounts by role, so addresses are the same on every start. */
-const ACCOUNT = { developer: 0, apiNode: 9, relay: 8 } as const
+const ACCOUNT = { developer: 0, apiNode: 9, storage: 8 } as const
 
 /**
  * Starts a complete local network in this process: the embedded chain with
- * the contracts, a tracker, a node daemon with all three APIs, and relay
- * nodes; creates a public demo stream. Everything listens on 127.0.0.1.
+ * the contracts, a tracker, a node daemon with all three APIs, a SQLite
+ * storage node and relay nodes; creates a public demo stream, stored.
+ * Everything listens on 127.0.0.1.
  *
  * @example
  * ```ts
@@ -71,7 +80,7 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
     const keys = chain.chain.accountKeys
     const tracker = new TrackerServer({
       transport: new WebSocketTransport({ host, port: ports.tracker }),
-      signer: createNativeSigner(keys[ACCOUNT.apiNode]!),
+      signer: createNativeSigner(generatePrivateKey()),
       verifier: nativeSignatureVerifier,
     })
     const [trackerUrl] = await tracker.start()
@@ -84,7 +93,13 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
 
     const nodeBase = {
       network: { trackers: [trackerUrl!], listen: { host, port: 0 } },
-      chain: { rpcUrl, contracts: { streamRegistry: chain.deployment.streamRegistry, storageNodeRegistry: chain.deployment.storageNodeRegistry } },
+      chain: {
+        rpcUrl,
+        contracts: {
+          streamRegistry: chain.deployment.streamRegistry,
+          storageNodeRegistry: chain.deployment.storageNodeRegistry,
+        },
+      },
     }
     const apiNode = new RunnelNode(
       {
@@ -102,9 +117,31 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
     stops.push(() => apiNode.stop())
     const { endpoints } = await apiNode.start()
 
+    let storageUrl: string | undefined
+    if (options.storage !== false) {
+      // A fresh chain each start: the stored history starts fresh too.
+      const directory = await mkdtemp(join(tmpdir(), 'runnel-dev-storage-'))
+      stops.push(() => rm(directory, { recursive: true, force: true }))
+      const storageNode = new RunnelNode(
+        {
+          ...nodeBase,
+          privateKey: keys[ACCOUNT.storage],
+          plugins: {
+            http: { host, port: ports.storage },
+            storage: { sqlite: { path: join(directory, 'storage.db') }, retentionIntervalMs: 3_600_000 },
+          },
+        },
+        { logger: logger.child({ node: 'storage' }) },
+      )
+      stops.push(() => storageNode.stop())
+      storageUrl = (await storageNode.start()).endpoints.storage
+      await developer.addStorageNode(demo.id, storageNode.client.address)
+    }
+
     for (let i = 0; i < (options.relayNodes ?? 2); i++) {
       const relay = new RunnelNode(
-        { ...nodeBase, privateKey: keys[ACCOUNT.relay - i] },
+        // Relays need no funds or stable address: fresh keys, as many as asked for.
+        { ...nodeBase, privateKey: generatePrivateKey() },
         { logger: logger.child({ node: `relay-${i + 1}` }) },
       )
       stops.push(() => relay.stop())
@@ -121,6 +158,7 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
       devPrivateKey: keys[ACCOUNT.developer]!,
       devAddress: developer.account.toLowerCase(),
       demoStreamId: demo.id,
+      storageUrl,
       stop,
     }
   } catch (err) {

@@ -12,13 +12,13 @@ describe('startDevNetwork', () => {
 
   before(async () => {
     dev = await startDevNetwork({
-      ports: { chain: 0, tracker: 0, websocket: 0, http: 0, mqtt: 0 },
+      ports: { chain: 0, tracker: 0, websocket: 0, http: 0, mqtt: 0, storage: 0 },
       logger: createLogger({ level: 'silent' }),
     })
   })
   after(() => dev.stop())
 
-  it('serves a public demo stream: HTTP in, MQTT and SDK out, across the relay overlay', async () => {
+  it('serves a public demo stream: HTTP in, MQTT and SDK out across the relay overlay, kept by the storage node', async () => {
     const received: ReceivedMessage[] = []
     const client = createRunnelClient({
       auth: { privateKey: dev.devPrivateKey },
@@ -42,6 +42,11 @@ describe('startDevNetwork', () => {
     assert.deepEqual(received[0]!.content, { hello: 'dev' })
     assert.deepEqual(JSON.parse(viaMqtt[0]!), { hello: 'dev' })
     assert.equal(received[0]!.publisherId, dev.apiNode.address)
+    // The storage node keeps the demo stream.
+    await client.waitForStorage(received[0]!)
+    const stored = []
+    for await (const message of client.resend(dev.demoStreamId, { last: 1 })) stored.push(message.content)
+    assert.deepEqual(stored, [{ hello: 'dev' }])
   })
 
   it('lets the printed dev key create streams', async () => {
