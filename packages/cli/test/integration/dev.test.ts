@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { after, describe, it } from 'node:test'
+import { describeResult, runCliProcess, startCli } from './helpers.js'
+
+describe('runnel dev', () => {
+  it('starts a local network; the CLI publishes, mosquitto_sub receives, history is kept; Ctrl-C stops all of it', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'runnel-dev-home-'))
+    after(() => rm(home, { recursive: true, force: true }))
+    const dev = startCli(['dev', '--free-ports', '--json'], { RUNNEL_HOME: home })
+    after(() => dev.child.kill('SIGKILL'))
+    const info = JSON.parse(await dev.waitForLine('stdout', /^\{/)) as {
+      rpcUrl: string
+      trackerUrl: string
+      endpoints: { mqtt: string; http: string }
+      demoStreamId: string
+      storageUrl: string
+    }
+    const env = { RUNNEL_HOME: home, RUNNEL_RPC_URL: info.rpcUrl, RUNNEL_TRACKERS: info.trackerUrl }
+
+    const subscriber = spawn('stdbuf', [
+      '-oL',
+      'mosquitto_sub',
+      '-d',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      new URL(info.endpoints.mqtt).port,
+      '-t',
+      info.demoStreamId,
+      '-C',
+      '2',
+    ])
+    after(() => subscriber.kill())
+    const lines: string[] = []
+    const subscribed = new Promise<void>((resolve) =>
+      createInterface({ input: subscriber.stdout }).on('line', (line) => {
+        if (line.includes('received SUBACK')) resolve()
+        else if (line.startsWith('{')) lines.push(line)
+      }),
+    )
+    const exited = new Promise<number | null>((resolve) => subscriber.once('exit', resolve))
+    await subscribed
+
+    const published = await runCliProcess(['publish', info.demoStreamId], env, '{"n":1}\n{"n":2}\n')
+    assert.equal(published.code, 0, describeResult(published))
+    assert.equal(await exited, 0)
+    assert.deepEqual(
+      lines.map((line) => JSON.parse(line) as unknown),
+      [{ n: 1 }, { n: 2 }],
+    )
+
+    // The dev network's storage node kept them.
+    const history = await fetch(
+      `${info.storageUrl}/streams/${encodeURIComponent(info.demoStreamId)}/data/partitions/0/last?count=2`,
+    )
+    const stored = (await history.text())
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { content: unknown }).content)
+    assert.deepEqual(stored, [{ n: 1 }, { n: 2 }])
+
+    dev.child.kill('SIGINT')
+    const result = await dev.result
+    assert.equal(result.code, 0, describeResult(result))
+    assert.match(result.stderr, /stopped/)
+    // Every port it listened on is free again.
+    const refused = await fetch(`${info.endpoints.http}/health`).then(
+      () => false,
+      () => true,
+    )
+    assert.ok(refused, 'the HTTP API is down')
+  })
+})
