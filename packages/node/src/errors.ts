@@ -11,6 +11,10 @@ export type NodeErrorCode =
   | 'STREAM_NOT_FOUND'
   /** A payload above the configured limit. */
   | 'PAYLOAD_TOO_LARGE'
+  /** A storage backend query or commit failed (the cause is kept). */
+  | 'STORAGE_FAILED'
+  /** The storage database can't be opened or reached, was written by a newer version, or is closed. */
+  | 'STORAGE_UNAVAILABLE'
   /** A port could not be bound, or the node failed while starting. */
   | 'START_FAILED'
   /** Anything else: a bug, or a failure below (chain, network). The message says which. */

@@ -14,6 +14,8 @@ export class NodeMetrics {
   readonly publishedBytes: Counter<'api'>
   readonly delivered: Counter<'api'>
   readonly deliveredBytes: Counter<'api'>
+  /** Messages not sent to a subscriber that read too slowly (its backlog was over the API's bound). */
+  readonly dropped: Counter<'api'>
   readonly errors: Counter<'api' | 'code'>
   readonly connections: Gauge<'api'>
   /** Active API subscriptions (one per subscribing connection and stream). */
@@ -46,6 +48,12 @@ export class NodeMetrics {
     this.deliveredBytes = new Counter({
       name: 'runnel_api_delivered_bytes_total',
       help: 'Content bytes delivered to API subscribers',
+      labelNames: ['api'],
+      registers,
+    })
+    this.dropped = new Counter({
+      name: 'runnel_api_dropped_messages_total',
+      help: 'Messages skipped for API subscribers that read too slowly',
       labelNames: ['api'],
       registers,
     })

@@ -259,7 +259,7 @@ async function setUp(pool: pg.Pool, schema: string): Promise<void> {
       await client.query(`INSERT INTO "${schema}".schema_version (version) VALUES ($1)`, [POSTGRES_SCHEMA_VERSION])
     } else if (version > POSTGRES_SCHEMA_VERSION) {
       throw new NodeError(
-        'INTERNAL',
+        'STORAGE_UNAVAILABLE',
         `storage: PostgreSQL schema ${schema} has version ${version}; this node reads up to ${POSTGRES_SCHEMA_VERSION}`,
       )
     }

@@ -210,7 +210,10 @@ function setUp(db: Database.Database, synchronous: 'full' | 'normal', path: stri
   // intact (an incomplete transaction at the log's end is ignored on open).
   const mode = db.pragma('journal_mode = WAL', { simple: true }) as string
   if (mode !== 'wal' && path !== ':memory:' && path !== '') {
-    throw new NodeError('INTERNAL', `storage: SQLite file ${path} cannot use WAL mode (journal_mode is ${mode})`)
+    throw new NodeError(
+      'STORAGE_UNAVAILABLE',
+      `storage: SQLite file ${path} cannot use WAL mode (journal_mode is ${mode})`,
+    )
   }
   db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
   db.transaction(() => {
@@ -234,7 +237,7 @@ function setUp(db: Database.Database, synchronous: 'full' | 'normal', path: stri
       db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SQLITE_SCHEMA_VERSION)
     } else if (row.version > SQLITE_SCHEMA_VERSION) {
       throw new NodeError(
-        'INTERNAL',
+        'STORAGE_UNAVAILABLE',
         `storage: SQLite file ${path} has schema version ${row.version}; this node reads up to ${SQLITE_SCHEMA_VERSION}`,
       )
     }

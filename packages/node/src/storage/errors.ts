@@ -1,17 +1,14 @@
 import { NodeError } from '../errors.js'
 
-// Storage failures use NodeError's `INTERNAL` code until the error family gets
-// storage codes of its own: these helpers are the one place to change then.
-
 /** A backend operation failed; `cause` is the driver's error. */
 export function storageFailed(operation: string, cause: unknown): NodeError {
   const reason = cause instanceof Error ? cause.message : String(cause)
-  return new NodeError('INTERNAL', `storage: ${operation} failed: ${reason}`, { cause })
+  return new NodeError('STORAGE_FAILED', `storage: ${operation} failed: ${reason}`, { cause })
 }
 
 /** The store (or the batch writer) was closed before or during the call. */
 export function storageClosed(what: string): NodeError {
-  return new NodeError('INTERNAL', `storage: ${what} is closed`)
+  return new NodeError('STORAGE_UNAVAILABLE', `storage: ${what} is closed`)
 }
 
 /** A query argument or a message the store cannot take. */

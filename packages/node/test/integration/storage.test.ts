@@ -438,9 +438,9 @@ function describeMessageStore(name: string, backend: Backend): void {
       const reading = store.range(PART, { timestamp: 0, sequenceNumber: 0 })[Symbol.asyncIterator]()
       await store.close()
       await store.close()
-      await assert.rejects(store.write(bulkMessages(1)), isNodeError('INTERNAL'))
-      await assert.rejects(collect(store.last(PART, 1)), isNodeError('INTERNAL'))
-      await assert.rejects(reading.next(), isNodeError('INTERNAL'))
+      await assert.rejects(store.write(bulkMessages(1)), isNodeError('STORAGE_UNAVAILABLE'))
+      await assert.rejects(collect(store.last(PART, 1)), isNodeError('STORAGE_UNAVAILABLE'))
+      await assert.rejects(reading.next(), isNodeError('STORAGE_UNAVAILABLE'))
     })
 
     if (backend.persistent) {
@@ -509,7 +509,7 @@ function describeMessageStore(name: string, backend: Backend): void {
         const writer = new BatchWriter({ store }, { maxDelayMs: 1 })
         await writer.store(bulkMessages(1)[0]!)
         await store.close()
-        await assert.rejects(writer.store(bulkMessages(2)[1]!), isNodeError('INTERNAL'))
+        await assert.rejects(writer.store(bulkMessages(2)[1]!), isNodeError('STORAGE_UNAVAILABLE'))
         await writer.close()
       })
     })

@@ -191,7 +191,7 @@ describe('BatchWriter', () => {
     for (const s of failed) {
       assert.equal(s.state, 'rejected')
       assert.ok(s.error instanceof NodeError)
-      assert.equal(s.error.code, 'INTERNAL')
+      assert.equal(s.error.code, 'STORAGE_FAILED')
       assert.equal(s.error.cause, cause)
       assert.match(s.error.message, /disk full/)
     }

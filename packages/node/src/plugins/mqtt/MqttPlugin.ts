@@ -282,6 +282,7 @@ export class MqttPlugin implements ApiPlugin {
       if (client.closed) continue
       // Nothing waits for a slow client (that would hold up the others), so its backlog is bounded here instead.
       if (client.conn.writableLength > MAX_QUEUED_BYTES) {
+        this.gateway.metrics.dropped.inc({ api: 'mqtt' })
         this.lag(client, topic)
         continue
       }

@@ -300,6 +300,7 @@ export class WebSocketPlugin implements ApiPlugin {
     // being closed. For a real-time feed current data beats a reconnect, and the network layer drops frames on
     // full send buffers the same way. Memory stays bounded; the drops are logged once and counted at close.
     if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.gateway.metrics.dropped.inc({ api: 'websocket' })
       if (connection.dropped++ === 0) {
         this.logger.warn(
           { streamId: connection.streamId, bufferedBytes: socket.bufferedAmount },
