@@ -1,6 +1,7 @@
 import type { PermissionName, Permissions, StreamMetadata } from '@runnel/chain'
 import type { Address } from 'viem'
 import type { RunnelClient } from './RunnelClient.js'
+import type { HistoryQuery } from './storage/historyRequests.js'
 import type { Subscription } from './Subscription.js'
 import type { PublishOptions, PublishedMessage, ReceivedMessage } from './types.js'
 
@@ -35,6 +36,24 @@ export class Stream {
   /** Subscribes to every partition, or to one. */
   subscribe(onMessage?: (message: ReceivedMessage) => void, partition?: number): Promise<Subscription> {
     return this.client.subscribe(partition === undefined ? this.id : { id: this.id, partition }, onMessage)
+  }
+
+  /** Stored history of every partition, or of one (see `RunnelClient.resend`). */
+  resend(query: HistoryQuery, partition?: number): AsyncGenerator<ReceivedMessage> {
+    return this.client.resend(partition === undefined ? this.id : { id: this.id, partition }, query)
+  }
+
+  /** Assigns the stream to a storage node (needs edit permission). */
+  addToStorageNode(node: Address): Promise<void> {
+    return this.client.addStreamToStorageNode(this.id, node)
+  }
+
+  removeFromStorageNode(node: Address): Promise<void> {
+    return this.client.removeStreamFromStorageNode(this.id, node)
+  }
+
+  getStorageNodes(): Promise<Address[]> {
+    return this.client.getStorageNodes(this.id)
   }
 
   grantPermissions(user: Address | 'public', ...permissions: PermissionName[]): Promise<void> {

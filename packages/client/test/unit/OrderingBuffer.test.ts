@@ -342,6 +342,47 @@ describe('OrderingBuffer', () => {
     assert.deepEqual(gaps(), [])
   })
 
+  it('releases a message that starts a chain by request (history) at once, and drops older live copies', () => {
+    const { buffer, scheduler, messages, gaps } = setup({ startGraceMs: 100 })
+    const chain = chainOf(8)
+    buffer.add(at(chain, 5), true)
+    assert.deepEqual(refs(messages()), refs([at(chain, 5)]), 'no grace: history says where the chain starts')
+    buffer.add(at(chain, 2)) // a live copy replayed from before the history point
+    buffer.add(at(chain, 6))
+    assert.deepEqual(refs(messages()), refs([at(chain, 5), at(chain, 6)]))
+    assert.equal(scheduler.pending, 0)
+    assert.deepEqual(gaps(), [])
+  })
+
+  it('tells onMissing what a chain waits for, once per wait, and answers missing() until it is filled', () => {
+    const scheduler = new FakeScheduler()
+    const missing: Gap[] = []
+    const released: StreamMessage[] = []
+    const buffer = new OrderingBuffer(
+      {
+        onMessage: (m) => released.push(m),
+        onGap: () => assert.fail('no gap expected'),
+        onMissing: (gap) => missing.push(gap),
+      },
+      {},
+      scheduler,
+    )
+    const chain = chainOf(10)
+    for (const m of without(chain, 3, 4)) buffer.add(m)
+    const key = [at(chain, 0).streamPartId, at(chain, 0).publisherId, 'chain-1'] as const
+    assert.equal(missing.length, 1, 'one call for the wait, not one per held message')
+    assert.deepEqual(missing[0]!.from, at(chain, 2).getMessageRef())
+    assert.deepEqual(missing[0]!.to, at(chain, 4).getMessageRef())
+    assert.deepEqual(buffer.missing(...key), missing[0])
+    buffer.add(at(chain, 3)) // partly filled: the chain still waits for 4, and says so again
+    assert.equal(missing.length, 2)
+    assert.deepEqual(missing[1]!.from, at(chain, 3).getMessageRef())
+    buffer.add(at(chain, 4))
+    assert.equal(buffer.missing(...key), undefined)
+    assert.deepEqual(refs(released), refs(chain))
+    assert.equal(scheduler.pending, 0)
+  })
+
   it('releases a chain’s very first message (no prevMsgRef) at once', () => {
     const { buffer, scheduler, messages } = setup()
     const chain = chainOf(2)
