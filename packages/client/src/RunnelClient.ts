@@ -13,7 +13,10 @@ import {
 import { NetworkNode, WebSocketClientTransport, type NetworkNodeOptions, type Transport } from '@runnel/network'
 import {
   ContentType,
+  EncryptionType,
   MessageId,
+  MessageType,
+  StreamMessage,
   createPureSigner,
   encodeJsonContent,
   generatePrivateKey,
@@ -27,7 +30,6 @@ import {
   type MessageSigner,
   type SignatureVerifier,
   type StreamId,
-  type StreamMessage,
   type StreamPartId,
 } from '@runnel/protocol'
 import {
@@ -44,6 +46,9 @@ import { ClientError } from './errors.js'
 import { OrderingBuffer } from './ordering/OrderingBuffer.js'
 import { MessageChains } from './publish/MessageChains.js'
 import { Stream } from './Stream.js'
+import { EncryptionLayer, type EncryptionOptions } from './encryption/EncryptionLayer.js'
+import type { GroupKey } from './encryption/GroupKey.js'
+import { MemoryKeyStore, type GroupKeyStore } from './encryption/KeyStore.js'
 import { GapFiller } from './storage/GapFiller.js'
 import { checkHistoryQuery, type HistoryQuery } from './storage/historyRequests.js'
 import { Resender } from './storage/Resender.js'
@@ -96,12 +101,16 @@ export interface RunnelClientOptions {
   readonly joinTimeoutMs?: number
   /** Unread messages kept per subscription. Default 10,000. */
   readonly subscriptionBufferSize?: number
+  /** Key exchange and rotation settings. */
+  readonly encryption?: EncryptionOptions
 }
 
 /** Collaborators that differ between browsers and Node.js. */
 export interface RunnelClientComponents {
   readonly signer?: MessageSigner
   readonly verifier?: SignatureVerifier
+  /** Where group keys are kept. Default: in memory (the node daemon persists them). */
+  readonly keyStore?: GroupKeyStore
 }
 
 type Listeners = { [K in keyof ClientEvents]: Set<ClientEvents[K]> }
@@ -137,6 +146,8 @@ export class RunnelClient {
   private readonly verifier: SignatureVerifier
   private readonly resender: Resender
   private readonly gapFiller: GapFiller
+  private readonly keyStore: GroupKeyStore
+  private readonly encryption: EncryptionLayer
   private readonly storageUrls = new Map<string, { urls: Promise<string[]>; expiresAt: number }>()
   private started: Promise<void> | undefined
   private destroyed = false
@@ -171,6 +182,22 @@ export class RunnelClient {
       storageNodeUrls: (streamId) => this.storageNodeUrls(streamId),
       validate: (message) => this.validateStored(message),
     })
+    this.keyStore = components.keyStore ?? new MemoryKeyStore()
+    this.encryption = new EncryptionLayer(
+      {
+        address: this.address.toLowerCase(),
+        signer: this.signer,
+        node: {
+          broadcast: (message) => this.node.broadcast(message),
+          addMessageListener: (id, l) => this.node.addMessageListener(id, l),
+        },
+        keyStore: this.keyStore,
+        join: (streamPartId) => this.start().then(() => this.joinOnce(streamPartId)),
+        // Straight from the chain, not the cache: a revoke must bite at the next rekey, and requests are rare.
+        maySubscribe: (streamId, user) => this.chainRegistry.hasPermission(streamId, user as Address, 'subscribe'),
+      },
+      options.encryption,
+    )
     this.gapFiller = new GapFiller(this.resender, {
       delayMs: options.gapFillDelayMs ?? 500,
       attempts: options.gapFillAttempts ?? 3,
@@ -298,9 +325,11 @@ export class RunnelClient {
     }
     const streamPartId = toStreamPartId(streamId as StreamId, partition)
     const msgChainId = options.msgChainId ?? this.defaultChainId(streamPartId)
-    // Encode before claiming a place in the chain: bad content must not leave a hole subscribers report as a gap.
+    // Encode (and seal) before claiming a place in the chain: bad content must not leave a hole subscribers report as a gap.
     const binary = content instanceof Uint8Array
     const encoded = binary ? content : encodeJsonContent(content)
+    const encrypt = options.encrypt ?? !(await this.isPublic(streamId))
+    const sealed = encrypt ? await this.encryption.seal(streamPartId, encoded) : undefined
     const chainKey = `${streamPartId}/${msgChainId}`
     const { ref, previous } = this.chains.next(chainKey, options.timestamp ?? Date.now())
     try {
@@ -316,7 +345,12 @@ export class RunnelClient {
           ),
           prevMsgRef: previous,
           contentType: binary ? ContentType.Binary : ContentType.Json,
-          content: encoded,
+          content: sealed?.content ?? encoded,
+          ...(sealed !== undefined && {
+            encryptionType: EncryptionType.Aes,
+            groupKeyId: sealed.groupKeyId,
+            newGroupKey: sealed.newGroupKey,
+          }),
         },
         this.signer,
       )
@@ -381,7 +415,11 @@ export class RunnelClient {
             from: gap.from?.toString(),
             to: gap.to.toString(),
           }),
-        onMissing: (gap) => this.gapFiller.fill(gap, ordering, () => subscription.isActive),
+        onMissing: (gap) =>
+          this.gapFiller.fill(gap, ordering, {
+            isActive: () => subscription.isActive,
+            open: (message) => (options.raw === true ? Promise.resolve(message) : this.open(message)),
+          }),
       },
       { gapTimeoutMs: this.options.gapTimeoutMs ?? 5_000 },
     )
@@ -398,8 +436,12 @@ export class RunnelClient {
     for (const partition of partitions) {
       const streamPartId = toStreamPartId(streamId as StreamId, partition)
       const remove = this.node.addMessageListener(streamPartId, (message) => {
+        // Key requests and responses travel in the stream part too; the encryption layer takes those.
+        if (message.messageType !== MessageType.Data) return
         validation = validation.then(async () => {
-          if (subscription.isActive && (await this.validate(message, streamPartId))) sink(message)
+          if (!subscription.isActive || !(await this.validate(message, streamPartId))) return
+          const opened = options.raw === true ? message : await this.open(message)
+          if (opened !== undefined) sink(opened)
         })
       })
       subscription.onUnsubscribe(remove)
@@ -421,7 +463,8 @@ export class RunnelClient {
           for (const partition of partitions) {
             for await (const message of this.resender.resend(streamId, partition, history)) {
               if (!subscription.isActive) return
-              ordering.add(message, true)
+              const opened = options.raw === true ? message : await this.open(message)
+              if (opened !== undefined) ordering.add(opened, true)
             }
           }
         } catch (err) {
@@ -434,6 +477,64 @@ export class RunnelClient {
       })()
     }
     return subscription
+  }
+
+  // ---- encryption ----
+
+  /**
+   * Starts a new group key for a stream this client publishes to.
+   * `rotate`: the next message carries the new key, sealed with the current
+   * one, so current subscribers keep reading and new ones can't read what
+   * came before. `rekey`: the new key goes out only through key exchange, to
+   * users permitted now, so revoked users can't read what comes after.
+   * `key`: an app's own key instead of a new random one.
+   *
+   * @example
+   * ```ts
+   * await client.revokePermissions(streamId, formerMember, 'subscribe')
+   * await client.updateEncryptionKey({ streamId, distributionMethod: 'rekey' })
+   * ```
+   */
+  async updateEncryptionKey(options: {
+    streamId: string
+    distributionMethod: 'rotate' | 'rekey'
+    key?: GroupKey
+  }): Promise<void> {
+    await this.encryption.updateKey(this.toStreamId(options.streamId), options.distributionMethod, options.key)
+  }
+
+  /** Adds a key obtained some other way (pre-shared by the app) for messages of `publisherId` (default: this client). */
+  async addEncryptionKey(key: GroupKey, publisherId: string = this.address): Promise<void> {
+    await this.keyStore.add(publisherId.toLowerCase(), key)
+  }
+
+  /** Whether anyone may subscribe: such streams are published in the clear unless `encrypt` says otherwise. */
+  private isPublic(streamId: string): Promise<boolean> {
+    return this.permissions.hasPermission(streamId, PUBLIC, 'subscribe')
+  }
+
+  /**
+   * A message ready for the app: decrypted if it was encrypted (the key from
+   * the store, or asked of its publisher). Undefined if it can't be read: the
+   * reason goes to `error`, never garbage content to the app.
+   */
+  private async open(message: StreamMessage): Promise<StreamMessage | undefined> {
+    if (message.encryptionType !== EncryptionType.Aes) return message
+    try {
+      const opened = new StreamMessage({
+        messageId: message.messageId,
+        prevMsgRef: message.prevMsgRef,
+        messageType: message.messageType,
+        contentType: message.contentType,
+        content: await this.encryption.open(message),
+        signature: message.signature,
+      })
+      originals.set(opened, message)
+      return opened
+    } catch (err) {
+      this.emit('error', err instanceof Error ? err : new Error(String(err)))
+      return undefined
+    }
   }
 
   // ---- history ----
@@ -462,7 +563,10 @@ export class RunnelClient {
         ? [this.checkPartition(streamId, requested, count)]
         : Array.from({ length: count }, (_, i) => i)
     for (const partition of partitions) {
-      for await (const message of this.resender.resend(streamId, partition, query)) yield toReceived(message)
+      for await (const message of this.resender.resend(streamId, partition, query)) {
+        const opened = await this.open(message)
+        if (opened !== undefined) yield toReceived(opened)
+      }
     }
   }
 
@@ -757,15 +861,18 @@ function toPublished(message: StreamMessage): PublishedMessage {
   }
 }
 
+/** Decrypted messages and the signed (encrypted) messages they came from. */
+const originals = new WeakMap<StreamMessage, StreamMessage>()
+
 function toReceived(message: StreamMessage): ReceivedMessage {
   return {
     ...toPublished(message),
-    // A plain Uint8Array view whatever the transport handed over (Node.js gives Buffers).
+    // A plain Uint8Array view whatever the transport handed over (Node.js gives Buffers); still-encrypted content as bytes.
     content:
-      message.contentType === ContentType.Json
+      message.contentType === ContentType.Json && message.encryptionType !== EncryptionType.Aes
         ? parseJsonContent(message.content)
         : new Uint8Array(message.content.buffer, message.content.byteOffset, message.content.length),
-    streamMessage: message,
+    streamMessage: originals.get(message) ?? message,
   }
 }
 

@@ -10,6 +10,12 @@ export type ClientErrorCode =
   | 'STORAGE_UNAVAILABLE'
   /** `waitForStorage` gave up before a storage node had the message. */
   | 'TIMEOUT'
+  /** Content couldn't be encrypted (no Web Crypto, a bad key). */
+  | 'ENCRYPTION_FAILED'
+  /** Content or a key didn't open with the key at hand: wrong key, or altered data. */
+  | 'DECRYPTION_FAILED'
+  /** A subscriber couldn't obtain the key for a message: refused (no permission) or no answer. */
+  | 'KEY_UNAVAILABLE'
 
 /**
  * Errors of `@runnel/client`. Chain, network and protocol errors pass through

@@ -26,3 +26,6 @@ export type {
   SubscribeOptions,
 } from './types.js'
 export { MAX_LAST_COUNT, type HistoryQuery, type HistoryRef } from './storage/historyRequests.js'
+export type { EncryptionOptions } from './encryption/EncryptionLayer.js'
+export { GroupKey } from './encryption/GroupKey.js'
+export { MemoryKeyStore, type GroupKeyStore } from './encryption/KeyStore.js'

@@ -11,6 +11,11 @@ export interface PublishOptions {
   readonly partitionKey?: string | number
   /** Name a chain yourself to publish several independent ordered sequences. Default: one chain per stream part. */
   readonly msgChainId?: string
+  /**
+   * Encrypt the content end to end. Default: yes unless the stream is publicly
+   * subscribable (then encryption would protect nothing).
+   */
+  readonly encrypt?: boolean
 }
 
 /** Identifies a published message. */
@@ -66,4 +71,9 @@ export interface SubscribeOptions {
    * nodes turn it off: the stream's owner assigned them, which is permission enough.
    */
   readonly checkPermission?: boolean
+  /**
+   * Deliver messages as signed, without decrypting: `content` is then the
+   * ciphertext bytes of an encrypted message. Storage nodes store this way.
+   */
+  readonly raw?: boolean
 }

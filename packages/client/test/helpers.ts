@@ -4,14 +4,14 @@ import { generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import { startDevChain, type DevChain } from '@runnel/chain/dev'
 import { createRunnelClient, type NodeClientOptions } from '../src/node/index.js'
-import type { RunnelClient } from '../src/index.js'
+import type { GroupKeyStore, RunnelClient } from '../src/index.js'
 
 /** A tracker on 127.0.0.1 and an in-process dev chain with the contracts. */
 export interface TestNetwork {
   readonly dev: DevChain
   readonly trackers: string[]
   /** A client acting as dev account `index`, on this network. */
-  client(index: number, options?: Partial<NodeClientOptions>): RunnelClient
+  client(index: number, options?: Partial<NodeClientOptions>, components?: { keyStore?: GroupKeyStore }): RunnelClient
   stop(): Promise<void>
 }
 
@@ -27,13 +27,16 @@ export async function startTestNetwork(): Promise<TestNetwork> {
   return {
     dev,
     trackers,
-    client(index, options = {}) {
-      const client = createRunnelClient({
-        auth: { privateKey: dev.chain.accountKeys[index]! },
-        chain: { provider: dev.chain.provider, contracts: dev.deployment, fromBlock: dev.deployment.deployBlock },
-        ...options,
-        network: { trackers, ...options.network },
-      })
+    client(index, options = {}, components = {}) {
+      const client = createRunnelClient(
+        {
+          auth: { privateKey: dev.chain.accountKeys[index]! },
+          chain: { provider: dev.chain.provider, contracts: dev.deployment, fromBlock: dev.deployment.deployBlock },
+          ...options,
+          network: { trackers, ...options.network },
+        },
+        components,
+      )
       clients.push(client)
       return client
     },

@@ -12,7 +12,7 @@
 import { WebSocketTransport } from '@runnel/network/node'
 import { generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
-import { RunnelClient, type RunnelClientOptions } from '../RunnelClient.js'
+import { RunnelClient, type RunnelClientComponents, type RunnelClientOptions } from '../RunnelClient.js'
 
 export interface NodeClientOptions extends RunnelClientOptions {
   /** Full nodes listen for neighbours here (default: any free port on 127.0.0.1). */
@@ -20,7 +20,10 @@ export interface NodeClientOptions extends RunnelClientOptions {
 }
 
 /** A RunnelClient wired for Node.js. */
-export function createRunnelClient(options: NodeClientOptions = {}): RunnelClient {
+export function createRunnelClient(
+  options: NodeClientOptions = {},
+  components: Pick<RunnelClientComponents, 'keyStore'> = {},
+): RunnelClient {
   const privateKey = options.auth?.privateKey ?? generatePrivateKey()
   const light = options.network?.kind === 'light'
   const transport =
@@ -28,7 +31,7 @@ export function createRunnelClient(options: NodeClientOptions = {}): RunnelClien
     new WebSocketTransport(light ? {} : { host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0 })
   return new RunnelClient(
     { ...options, auth: { privateKey }, network: { ...options.network, transport } },
-    { signer: createNativeSigner(privateKey), verifier: nativeSignatureVerifier },
+    { signer: createNativeSigner(privateKey), verifier: nativeSignatureVerifier, ...components },
   )
 }
 

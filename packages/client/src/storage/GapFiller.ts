@@ -1,4 +1,4 @@
-import { splitStreamPartId, type StreamPartId } from '@runnel/protocol'
+import { splitStreamPartId, type StreamMessage, type StreamPartId } from '@runnel/protocol'
 import type { Gap, OrderingBuffer } from '../ordering/OrderingBuffer.js'
 import type { Resender } from './Resender.js'
 
@@ -21,7 +21,16 @@ export class GapFiller {
     private readonly options: GapFillerOptions,
   ) {}
 
-  fill(gap: Gap, ordering: OrderingBuffer, isActive: () => boolean): void {
+  /** `open` readies a stored message for the subscription (decrypts it); undefined drops it. */
+  fill(
+    gap: Gap,
+    ordering: OrderingBuffer,
+    subscription: {
+      readonly isActive: () => boolean
+      readonly open: (message: StreamMessage) => Promise<StreamMessage | undefined>
+    },
+  ): void {
+    const { isActive } = subscription
     if (this.options.attempts <= 0 || gap.from === undefined) return
     const { streamId, partition } = splitStreamPartId(gap.streamPartId as StreamPartId)
     const stillMissing = (): Gap | undefined =>
@@ -41,7 +50,8 @@ export class GapFiller {
         }
         for await (const message of this.resender.resend(streamId, partition, query)) {
           if (!isActive()) return
-          ordering.add(message)
+          const opened = await subscription.open(message)
+          if (opened !== undefined && isActive()) ordering.add(opened)
         }
       } catch (err) {
         this.options.onError(err instanceof Error ? err : new Error(String(err)))

@@ -149,7 +149,11 @@ export class StoragePlugin {
     if (subscription !== undefined) return subscription
     const { client, logger } = this.gateway
     subscription = client
-      .subscribe(streamId, (message: ReceivedMessage) => this.persist(message), { checkPermission: false })
+      .subscribe(streamId, (message: ReceivedMessage) => this.persist(message), {
+        // Assigned by the stream's owner: that is permission enough. Stored as signed: ciphertext stays ciphertext.
+        checkPermission: false,
+        raw: true,
+      })
       .then(
         (created) => {
           if (this.stopped || !this.streams.has(streamId)) {
