@@ -4,6 +4,7 @@ import type { Hono } from 'hono'
 import { createRunnelClient } from '@runnel/client/node'
 import { ApiGateway } from './api/ApiGateway.js'
 import { ApiKeyGuard } from './api/ApiKeyGuard.js'
+import { FileKeyStore } from './encryption/FileKeyStore.js'
 import { parseConfig, type NodeConfig, type NodeConfigInput } from './config.js'
 import { NodeError } from './errors.js'
 import { createLogger, type Logger } from './logger.js'
@@ -50,6 +51,8 @@ export class RunnelNode {
   readonly logger: Logger
   readonly metrics: NodeMetrics
   readonly gateway: ApiGateway
+  /** The persistent key store, when `encryption.keyStorePath` is set. */
+  readonly keyStore: FileKeyStore | undefined
   /** The storage plugin, when configured. */
   readonly storage: StoragePlugin | undefined
   private readonly plugins: ApiPlugin[] = []
@@ -59,18 +62,25 @@ export class RunnelNode {
   constructor(config: NodeConfig | NodeConfigInput = {}, components: RunnelNodeComponents = {}) {
     this.config = parseConfig(config)
     this.logger = components.logger ?? createLogger(this.config.log)
-    const { network, chain } = this.config
+    const { network, chain, encryption } = this.config
+    this.keyStore = encryption.keyStorePath === undefined ? undefined : new FileKeyStore(encryption.keyStorePath)
     this.client =
       components.client ??
-      createRunnelClient({
-        ...(this.config.privateKey !== undefined && { auth: { privateKey: normalizeKey(this.config.privateKey) } }),
-        network: { trackers: network.trackers, kind: network.kind },
-        listen: network.listen,
-        chain: {
-          rpcUrl: chain.rpcUrl,
-          contracts: (chain.contracts as ContractAddresses | undefined) ?? DEV_CONTRACT_ADDRESSES,
+      createRunnelClient(
+        {
+          ...(this.config.privateKey !== undefined && { auth: { privateKey: normalizeKey(this.config.privateKey) } }),
+          network: { trackers: network.trackers, kind: network.kind },
+          listen: network.listen,
+          chain: {
+            rpcUrl: chain.rpcUrl,
+            contracts: (chain.contracts as ContractAddresses | undefined) ?? DEV_CONTRACT_ADDRESSES,
+          },
+          ...(encryption.rotationIntervalMs !== undefined && {
+            encryption: { rotationIntervalMs: encryption.rotationIntervalMs },
+          }),
         },
-      })
+        this.keyStore === undefined ? {} : { keyStore: this.keyStore },
+      )
     this.metrics = new NodeMetrics(() => this.client.networkNode)
     this.gateway = new ApiGateway(
       this.client,
@@ -105,6 +115,7 @@ export class RunnelNode {
     if (this.state !== 'new') throw new NodeError('START_FAILED', `the node was already ${this.state}`)
     this.state = 'starting'
     try {
+      await this.keyStore?.load()
       await this.client.connect()
       for (const plugin of this.plugins) {
         this.endpoints[plugin.name] = await plugin.start()

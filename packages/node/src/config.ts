@@ -95,6 +95,14 @@ export const nodeConfigSchema = z.strictObject({
       contracts: z.strictObject({ streamRegistry: address, storageNodeRegistry: address }).optional(),
     })
     .prefault({}),
+  encryption: z
+    .strictObject({
+      /** Keep group keys in this file (created, mode 0600) so they survive restarts. Default: in memory only. */
+      keyStorePath: z.string().min(1).optional(),
+      /** Rotate each stream's key this often when publishing (ms). Default: never automatically. */
+      rotationIntervalMs: z.number().int().min(1_000).optional(),
+    })
+    .prefault({}),
   /** When set, every API requires one of these keys. */
   apiKeys: z.array(z.string().min(16, 'at least 16 characters')).min(1).optional(),
   /** Largest message content any API accepts, in bytes. */

@@ -235,8 +235,9 @@ export class EncryptionLayer {
   }
 
   private async request(streamPartId: StreamPartId, publisherId: string, keyId: string): Promise<GroupKey> {
-    this.listen(streamPartId)
+    // Joining starts the client's node too (a resend alone never did).
     await this.components.join(streamPartId)
+    this.listen(streamPartId)
     const { streamId } = splitStreamPartId(streamPartId)
     const attempts = this.options.keyRequestAttempts ?? 3
     for (let attempt = 0; attempt < attempts; attempt++) {
