@@ -24,11 +24,13 @@ export {
   type MqttPluginConfig,
   type NodeConfig,
   type NodeConfigInput,
+  type StoragePluginConfig,
   type WebSocketPluginConfig,
 } from './config.js'
 export { NodeError, type NodeErrorCode } from './errors.js'
 export { createLogger, type Logger } from './logger.js'
 export { NodeMetrics, type ApiName } from './metrics.js'
 export type { ApiPlugin } from './plugins/ApiPlugin.js'
+export { FileKeyStore } from './encryption/FileKeyStore.js'
 export { RunnelNode, type NodeInfo, type RunnelNodeComponents } from './RunnelNode.js'
 export { NODE_VERSION } from './version.js'

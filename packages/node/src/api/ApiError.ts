@@ -28,8 +28,8 @@ const STATUS: Record<NodeErrorCode, number> = {
 export function toApiError(err: unknown): ApiError {
   const code = classify(err)
   const text = err instanceof Error ? err.message : String(err)
-  // Typed errors already start with their own code; don't repeat it when it matches.
-  const message = text.startsWith(`${code}: `) ? text.slice(code.length + 2) : text
+  // Typed errors start with their own family's code; the API's code replaces it.
+  const message = text.replace(/^[A-Z][A-Z_]+: /, '')
   return { status: STATUS[code], code, message }
 }
 

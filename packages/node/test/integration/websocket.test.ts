@@ -204,7 +204,7 @@ describe('WebSocket API', () => {
       [streamPath(publishStream, 'publish', '?payloadMetadata=maybe'), 400, 'BAD_REQUEST', /payloadMetadata/],
       [streamPath(hidden, 'subscribe'), 403, 'PERMISSION_DENIED', /may not subscribe/],
       [streamPath(hidden, 'publish'), 403, 'PERMISSION_DENIED', /may not publish/],
-      [`${wsBase}/streams/nope`, 404, 'BAD_REQUEST', /no such endpoint/],
+      [`${wsBase}/streams/nope`, 400, 'BAD_REQUEST', /no such endpoint/],
     ]
     for (const [url, status, code, message] of cases) {
       const refused = await refusal(url)

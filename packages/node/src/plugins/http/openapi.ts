@@ -78,6 +78,39 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
           },
         },
       },
+      '/streams/{streamId}/data/partitions/{partition}/{kind}': {
+        get: {
+          summary: 'Read stored history (storage nodes)',
+          description:
+            'last: the last `count` messages; from: everything from fromTimestamp/fromSequenceNumber; range: from … to, both included. Streamed as NDJSON (one message per line, with the whole signed message in `message`, base64) or, with format=binary or Accept: application/vnd.runnel.messages, as 4-byte big-endian length-prefixed encoded messages. No API key needed.',
+          security: [],
+          parameters: [
+            { name: 'streamId', in: 'path', required: true, schema: { type: 'string' } },
+            { name: 'partition', in: 'path', required: true, schema: { type: 'integer', minimum: 0, maximum: 99 } },
+            { name: 'kind', in: 'path', required: true, schema: { type: 'string', enum: ['last', 'from', 'range'] } },
+            { name: 'count', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 100 } },
+            { name: 'fromTimestamp', in: 'query', schema: { type: 'string' } },
+            { name: 'fromSequenceNumber', in: 'query', schema: { type: 'integer', default: 0 } },
+            { name: 'toTimestamp', in: 'query', schema: { type: 'string' } },
+            { name: 'toSequenceNumber', in: 'query', schema: { type: 'integer' } },
+            { name: 'publisherId', in: 'query', schema: { type: 'string' } },
+            { name: 'msgChainId', in: 'query', schema: { type: 'string' } },
+            { name: 'format', in: 'query', schema: { type: 'string', enum: ['ndjson', 'binary'], default: 'ndjson' } },
+          ],
+          responses: {
+            '200': {
+              description: 'The messages, oldest first',
+              content: {
+                'application/x-ndjson': { schema: { type: 'string' } },
+                'application/vnd.runnel.messages': { schema: { type: 'string', format: 'binary' } },
+              },
+            },
+            '400': errorResponse('A bad parameter'),
+            '404': errorResponse("This node doesn't store the stream"),
+            '503': errorResponse('Storage is unavailable'),
+          },
+        },
+      },
       '/health': {
         get: { summary: 'Liveness', security: [], responses: { '200': { description: 'The node is up' } } },
       },

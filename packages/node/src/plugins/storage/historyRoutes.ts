@@ -86,7 +86,9 @@ export function addHistoryRoutes(app: Hono, components: HistoryRoutesComponents)
     if (!components.stores(streamId)) {
       throw new NodeError('STREAM_NOT_FOUND', `this node doesn't store ${streamId} (see its storage nodes on chain)`)
     }
-    const format = query.get('format') ?? (c.req.header('accept') === MESSAGE_FRAMES_CONTENT_TYPE ? 'binary' : 'ndjson')
+    const format =
+      query.get('format') ??
+      ((c.req.header('accept') ?? '').includes(MESSAGE_FRAMES_CONTENT_TYPE) ? 'binary' : 'ndjson')
     if (format !== 'ndjson' && format !== 'binary') throw badRequest(`format must be ndjson or binary, got '${format}'`)
     const streamPartId = `${streamId}#${partition}`
     const filter = filterOf(query)

@@ -60,7 +60,7 @@ interface Connection {
  *   `{"error":{"code":"BAD_REQUEST","message":"…"}}` and the socket stays open.
  *
  * A connection the node can't serve is refused before the handshake with an HTTP status and the same JSON error
- * as the HTTP API gives: 401 (API key), 400 (bad parameter), 403 (no permission), 404 (no such stream or path).
+ * as the HTTP API gives: 401 (API key), 400 (bad parameter or path), 403 (no permission), 404 (no such stream).
  * A subscriber more than {@link MAX_BUFFERED_BYTES} behind misses messages until it catches up; the node logs it.
  * Every socket is pinged each `pingIntervalMs` and cut off when it missed the previous pong.
  *
@@ -164,7 +164,7 @@ export class WebSocketPlugin implements ApiPlugin {
       const endpoint = parseEndpoint(path)
       if (endpoint === undefined) {
         const notFound = new NodeError('BAD_REQUEST', `no such endpoint: ${path} (${ENDPOINT_HINT})`)
-        return this.refuse(socket, 404, this.gateway.fail('websocket', notFound, { path }))
+        return this.refuse(socket, 400, this.gateway.fail('websocket', notFound, { path }))
       }
       const wrapped = parseFlag(query, 'payloadMetadata', this.config.payloadMetadata)
       const accept = (streamId: string, release: () => void): Connection | undefined => {
