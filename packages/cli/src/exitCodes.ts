@@ -18,7 +18,10 @@ export const EXIT = {
   NOT_FOUND: 4,
   /** The key lacks the permission the operation needs. */
   PERMISSION_DENIED: 5,
-  /** The chain's JSON-RPC endpoint, a tracker or a peer couldn't be reached (or failed). */
+  /**
+   * The chain's JSON-RPC endpoint, a tracker, a peer or a storage node couldn't be reached (or failed); or no
+   * storage node stores the stream whose history was asked for.
+   */
   UNREACHABLE: 6,
 } as const
 
@@ -39,6 +42,11 @@ const CLIENT: Record<ClientErrorCode, ExitCode> = {
   DESTROYED: EXIT.UNEXPECTED,
   STORAGE_UNAVAILABLE: EXIT.UNREACHABLE,
   TIMEOUT: EXIT.UNREACHABLE,
+  ENCRYPTION_FAILED: EXIT.UNEXPECTED,
+  // Wrong key or altered data: like a signature that doesn't verify.
+  DECRYPTION_FAILED: EXIT.UNEXPECTED,
+  // The publisher didn't answer the key request (or refused it).
+  KEY_UNAVAILABLE: EXIT.UNREACHABLE,
 }
 
 const CHAIN: Record<ChainErrorCode, ExitCode> = {

@@ -1,4 +1,5 @@
-import type { ReceivedMessage } from '@runnel/client'
+import type { ReceivedMessage, RunnelClient } from '@runnel/client'
+import { note, toJson, type CliContext } from './context.js'
 import { CliError } from './errors.js'
 
 /** How `publish` reads its stdin lines. */
@@ -58,7 +59,7 @@ export function parseMessageLine(
 }
 
 /**
- * What `subscribe` prints for a message: its content (binary as a base64
+ * What `subscribe` and `resend` print for a message: its content (binary as a base64
  * string), or with `metadata` `{ content, metadata }`.
  */
 export function formatReceivedMessage(message: ReceivedMessage, metadata: boolean): unknown {
@@ -78,4 +79,30 @@ export function formatReceivedMessage(message: ReceivedMessage, metadata: boolea
       contentType: binary ? 'binary' : 'json',
     },
   }
+}
+
+/**
+ * Prints a message as one line of JSON on stdout, as `subscribe` and `resend`
+ * do. Returns false when stdout's buffer is full: a command printing a backlog
+ * should wait for `drain`.
+ */
+export function printMessage(context: CliContext, message: ReceivedMessage, metadata: boolean): boolean {
+  return context.stdout.write(toJson(formatReceivedMessage(message, metadata)) + '\n')
+}
+
+/** Reports missed messages, dropped invalid ones and background errors on stderr as warnings: none stops a command. */
+export function warnAboutClientEvents(client: RunnelClient, context: CliContext): void {
+  client.on('gap', (gap) =>
+    note(
+      context,
+      `runnel: warning: missed messages of ${gap.publisherId} on ${gap.streamPartId} after ${gap.from ?? 'the start'}`,
+    ),
+  )
+  client.on('invalidMessage', (event) =>
+    note(
+      context,
+      `runnel: warning: dropped a message from ${event.publisherId} on ${event.streamPartId}: ${event.reason}`,
+    ),
+  )
+  client.on('error', (error) => note(context, `runnel: warning: ${error.message}`))
 }

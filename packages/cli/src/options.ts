@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander'
+import { parseEthereumAddress } from '@runnel/protocol'
 import type { CliContext } from './context.js'
 import { CliError } from './errors.js'
 import { loadSettings, type Settings, type SettingsFlags } from './settings.js'
@@ -55,6 +56,11 @@ export function requireKey(settings: Settings, why: string): `0x${string}` {
   return settings.privateKey.value
 }
 
+/** A `/path` is relative to the key's address, so it needs one. */
+export function checkStreamPath(settings: Settings, streamId: string): void {
+  if (streamId.startsWith('/')) requireKey(settings, `the stream path ${streamId} (relative to your address)`)
+}
+
 /** A commander parser for a non-negative integer option (a bad value is a usage error). */
 export function integerOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value) => {
@@ -67,5 +73,21 @@ export function integerOption(name: string, min = 0, max = Number.MAX_SAFE_INTEG
       )
     }
     return parsed
+  }
+}
+
+/**
+ * Checks an address given on the command line and normalizes it to lowercase.
+ *
+ * @param what the argument or option, for the message (`<user>`, `--publisher`)
+ * @throws {@link CliError} `INVALID_INPUT`
+ */
+export function parseAddressArgument(value: string, what: string): `0x${string}` {
+  try {
+    return parseEthereumAddress(value) as `0x${string}`
+  } catch (err) {
+    throw new CliError('INVALID_INPUT', `${what}: ${(err as Error).message.replace(/^INVALID_ADDRESS: /, '')}`, {
+      cause: err,
+    })
   }
 }

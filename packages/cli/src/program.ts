@@ -4,6 +4,8 @@ import { registerDevCommand } from './commands/dev.js'
 import { registerIdentityCommands } from './commands/identity.js'
 import { registerNodeCommand } from './commands/node.js'
 import { registerPublishCommand } from './commands/publish.js'
+import { registerResendCommands } from './commands/resend.js'
+import { registerStorageNodeCommands } from './commands/storageNode.js'
 import { registerStreamCommands } from './commands/stream.js'
 import { registerSubscribeCommand } from './commands/subscribe.js'
 import { registerTrackerCommand } from './commands/tracker.js'
@@ -27,15 +29,17 @@ Exit codes:
   1  unexpected error
   2  usage error (unknown command or option, bad argument)
   3  invalid input or config (settings, config files, stdin lines, metadata, paths)
-  4  not found (no such stream)
+  4  not found (no such stream or storage node)
   5  permission denied
-  6  network or chain unreachable (JSON-RPC endpoint, trackers)
+  6  network or chain unreachable (JSON-RPC endpoint, trackers), or no storage node stores or answers for the stream
 
 Examples:
   $ runnel identity create
   $ runnel stream create /greenhouse --partitions 2
   $ echo '{"celsius":21.5}' | runnel publish /greenhouse
-  $ runnel subscribe 0x3c44…93bc/greenhouse --count 1`
+  $ runnel subscribe 0x3c44…93bc/greenhouse --count 1
+  $ runnel storage-node add-stream /greenhouse 0x90f7…b906
+  $ runnel resend last 0x3c44…93bc/greenhouse 10`
 
 /**
  * The `runnel` command, with every subcommand registered. Commander's own
@@ -50,7 +54,7 @@ Examples:
 export function createProgram(context: CliContext = processContext()): Command {
   const program = new Command('runnel')
     .description(
-      'Runnel from the command line: identities, streams, permissions, publish, subscribe, trackers and nodes',
+      'Runnel from the command line: identities, streams, permissions, publish, subscribe, history, storage nodes, trackers and nodes',
     )
     .version(version, '-V, --version', 'print the version')
     .exitOverride()
@@ -66,6 +70,8 @@ export function createProgram(context: CliContext = processContext()): Command {
   registerStreamCommands(program, context)
   registerPublishCommand(program, context)
   registerSubscribeCommand(program, context)
+  registerResendCommands(program, context)
+  registerStorageNodeCommands(program, context)
   registerTrackerCommand(program, context)
   registerNodeCommand(program, context)
   registerDevCommand(program, context)

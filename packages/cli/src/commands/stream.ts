@@ -1,12 +1,17 @@
 import { Argument, Option, type Command } from 'commander'
 import { PERMISSION_NAMES, PUBLIC, holds, type PermissionName, type Permissions } from '@runnel/chain'
 import type { RunnelClient, Stream } from '@runnel/client'
-import { parseEthereumAddress } from '@runnel/protocol'
 import { withClient } from '../client.js'
 import { printJson, printLine, type CliContext } from '../context.js'
-import { CliError } from '../errors.js'
-import { addJsonOption, addSettingsOptions, integerOption, requireKey, settingsOf } from '../options.js'
-import type { Settings } from '../settings.js'
+import {
+  addJsonOption,
+  addSettingsOptions,
+  checkStreamPath,
+  integerOption,
+  parseAddressArgument,
+  requireKey,
+  settingsOf,
+} from '../options.js'
 
 interface JsonOption {
   readonly json?: boolean
@@ -71,7 +76,7 @@ Writes (create, delete, grant, revoke) are transactions from your key.`,
     (command) => command.argument('<streamId>', 'a stream id, or a /path of your own'),
   ).action(async (streamId: string, options: JsonOption, command: Command) => {
     const settings = await settingsOf(command, context)
-    checkPath(settings, streamId)
+    checkStreamPath(settings, streamId)
     const found = await withClient(settings, (client) => client.getStream(streamId))
     printStream(context, found, options)
   })
@@ -97,7 +102,7 @@ Writes (create, delete, grant, revoke) are transactions from your key.`,
       command: Command,
     ) => {
       const settings = await settingsOf(command, context)
-      const user = options.user === undefined ? undefined : toAddress(options.user, '--user')
+      const user = options.user === undefined ? undefined : parseAddressArgument(options.user, '--user')
       const found = await withClient(settings, (client) => search(client, term, user, options.permission))
       if (options.json === true) {
         printJson(context, found.map(toStreamJson))
@@ -137,7 +142,7 @@ Writes (create, delete, grant, revoke) are transactions from your key.`,
       async (streamId: string, user: string, permissions: PermissionName[], options: JsonOption, command: Command) => {
         const settings = await settingsOf(command, context)
         requireKey(settings, `${verb === 'grant' ? 'granting' : 'revoking'} permissions`)
-        const target = user === 'public' ? 'public' : toAddress(user, '<user>')
+        const target = user === 'public' ? 'public' : parseAddressArgument(user, '<user>')
         const id = await withClient(settings, async (client) => {
           const { id } = await client.getStream(streamId)
           if (verb === 'grant') await client.grantPermissions(id, target, ...permissions)
@@ -159,7 +164,7 @@ Writes (create, delete, grant, revoke) are transactions from your key.`,
     (command) => command.argument('<streamId>', 'a stream id, or a /path of your own'),
   ).action(async (streamId: string, options: JsonOption, command: Command) => {
     const settings = await settingsOf(command, context)
-    checkPath(settings, streamId)
+    checkStreamPath(settings, streamId)
     const { id, entries } = await withClient(settings, async (client) => {
       const { id } = await client.getStream(streamId)
       return { id, entries: describePermissions(await client.getPermissions(id)) }
@@ -256,19 +261,4 @@ function printStream(context: CliContext, stream: Stream, options: JsonOption): 
 
 function toStreamJson(stream: Stream): { id: string; partitions: number; metadata: Stream['metadata'] } {
   return { id: stream.id, partitions: stream.partitions, metadata: stream.metadata }
-}
-
-/** A `/path` is relative to the key's address, so it needs one. */
-function checkPath(settings: Settings, streamId: string): void {
-  if (streamId.startsWith('/')) requireKey(settings, `the stream path ${streamId} (relative to your address)`)
-}
-
-function toAddress(value: string, what: string): `0x${string}` {
-  try {
-    return parseEthereumAddress(value) as `0x${string}`
-  } catch (err) {
-    throw new CliError('INVALID_INPUT', `${what}: ${(err as Error).message.replace(/^INVALID_ADDRESS: /, '')}`, {
-      cause: err,
-    })
-  }
 }

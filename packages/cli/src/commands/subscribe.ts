@@ -2,8 +2,8 @@ import type { Command } from 'commander'
 import type { Subscription } from '@runnel/client'
 import { toStreamPartId, type StreamId } from '@runnel/protocol'
 import { withClient } from '../client.js'
-import { note, printLine, toJson, type CliContext } from '../context.js'
-import { formatReceivedMessage } from '../messages.js'
+import { note, type CliContext } from '../context.js'
+import { printMessage, warnAboutClientEvents } from '../messages.js'
 import { addSettingsOptions, integerOption, requireKey, settingsOf } from '../options.js'
 import { checkTrackersReachable } from '../reachability.js'
 import { listenForShutdown } from '../signals.js'
@@ -40,19 +40,7 @@ Example:
       const shutdown = listenForShutdown()
       try {
         await withClient(settings, async (client) => {
-          client.on('gap', (gap) =>
-            note(
-              context,
-              `runnel: warning: missed messages of ${gap.publisherId} on ${gap.streamPartId} after ${gap.from ?? 'the start'}`,
-            ),
-          )
-          client.on('invalidMessage', (event) =>
-            note(
-              context,
-              `runnel: warning: dropped a message from ${event.publisherId} on ${event.streamPartId}: ${event.reason}`,
-            ),
-          )
-          client.on('error', (error) => note(context, `runnel: warning: ${error.message}`))
+          warnAboutClientEvents(client, context)
 
           const { id, partitions } = await client.getStream(streamId)
           const subscribed =
@@ -69,7 +57,7 @@ Example:
             (message) => {
               if (options.count !== undefined && received >= options.count) return
               received++
-              printLine(context, toJson(formatReceivedMessage(message, options.metadata === true)))
+              printMessage(context, message, options.metadata === true)
               if (received === options.count) reachedCount()
             },
           )

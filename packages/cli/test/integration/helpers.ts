@@ -91,9 +91,15 @@ export interface CliProcess {
 /**
  * Starts `runnel <args>` as a child process, from the sources. The child's
  * environment is only `env` (plus PATH and HOME), so the machine's own
- * RUNNEL_* variables can't leak in.
+ * RUNNEL_* variables can't leak in. It is killed after `timeoutMs` (default
+ * 120 s): a long-lived child, such as a `runnel dev` shared by a suite, needs more.
  */
-export function startCli(args: string[], env: Record<string, string>, stdin?: string): CliProcess {
+export function startCli(
+  args: string[],
+  env: Record<string, string>,
+  stdin?: string,
+  { timeoutMs = COMMAND_TIMEOUT_MS }: { timeoutMs?: number } = {},
+): CliProcess {
   const child = spawn(process.execPath, ['--conditions=runnel-source', '--import', 'tsx', BIN, ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     cwd: PACKAGE_DIR,
@@ -118,7 +124,7 @@ export function startCli(args: string[], env: Record<string, string>, stdin?: st
     })
   }
   if (stdin !== undefined) child.stdin.end(stdin)
-  const timer = setTimeout(() => child.kill('SIGKILL'), COMMAND_TIMEOUT_MS)
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
   const result = new Promise<CliResult>((resolve, reject) => {
     child.once('error', reject)
     child.once('close', (code, signal) => {

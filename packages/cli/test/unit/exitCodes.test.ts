@@ -40,6 +40,20 @@ describe('exitCodeFor', () => {
     assert.equal(exitCodeFor(new TypeError('fetch failed', { cause: refused })), 6)
   })
 
+  it('maps missing history and storage nodes: none storing or answering 6, one not registered 4', () => {
+    assert.equal(exitCodeFor(new ClientError('STORAGE_UNAVAILABLE', 'no storage node stores 0xabc/x')), 6)
+    assert.equal(exitCodeFor(new NodeError('STORAGE_UNAVAILABLE', 'the store is down')), 6)
+    assert.equal(exitCodeFor(new ChainError('NODE_NOT_REGISTERED', '0xabc is not a registered storage node')), 4)
+    assert.equal(exitCodeFor(new ChainError('ALREADY_ASSIGNED', '0xabc already stores 0xdef/x')), 3)
+    assert.equal(exitCodeFor(new ChainError('NOT_ASSIGNED', '0xabc does not store 0xdef/x')), 3)
+  })
+
+  it("maps a key its publisher didn't hand over to 6, content that doesn't decrypt to 1", () => {
+    assert.equal(exitCodeFor(new ClientError('KEY_UNAVAILABLE', "0xabc didn't answer")), 6)
+    assert.equal(exitCodeFor(new ClientError('DECRYPTION_FAILED', "content doesn't open")), 1)
+    assert.equal(exitCodeFor(new ClientError('ENCRYPTION_FAILED', 'no Web Crypto')), 1)
+  })
+
   it('maps invalid settings, input, config and arguments to 3', () => {
     assert.equal(exitCodeFor(new CliError('INVALID_SETTINGS', 'rpcUrl from --rpc: …')), 3)
     assert.equal(exitCodeFor(new CliError('INVALID_INPUT', 'line 2 is not valid JSON')), 3)

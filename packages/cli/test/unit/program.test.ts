@@ -35,7 +35,17 @@ describe('runCli', () => {
     const { code, stdout } = await run(['--help'])
     assert.equal(code, 0)
     assert.match(stdout, /Exit codes:\n {2}0 {2}success\n {2}1 {2}unexpected error\n {2}2 {2}usage error/)
-    for (const command of ['identity', 'stream', 'publish', 'subscribe', 'tracker', 'node', 'dev']) {
+    for (const command of [
+      'identity',
+      'stream',
+      'publish',
+      'subscribe',
+      'resend',
+      'storage-node',
+      'tracker',
+      'node',
+      'dev',
+    ]) {
       assert.match(stdout, new RegExp(`\\n  ${command} `), `lists ${command}`)
     }
   })
@@ -53,6 +63,15 @@ describe('runCli', () => {
       ['stream', 'permissions'],
       ['publish'],
       ['subscribe'],
+      ['resend', 'last'],
+      ['resend', 'from'],
+      ['resend', 'range'],
+      ['storage-node', 'register'],
+      ['storage-node', 'unregister'],
+      ['storage-node', 'add-stream'],
+      ['storage-node', 'remove-stream'],
+      ['storage-node', 'list'],
+      ['storage-node', 'show'],
       ['tracker'],
       ['node'],
     ]) {
@@ -81,6 +100,14 @@ describe('runCli', () => {
       ['stream', 'grant', '/x', 'public', 'fly'],
       ['publish', '/x', '--partition', '1', '--partition-key', 'k'],
       ['subscribe', '/x', '--count', '0'],
+      ['resend', 'last', 'x/y'],
+      ['resend', 'last', 'x/y', '0'],
+      ['resend', 'from', 'x/y', 'yesterday'],
+      ['resend', 'range', 'x/y', '2025-06-02', '2025-06-01'],
+      ['resend', 'range', 'x/y', '100:5', '100:4'],
+      ['resend', 'last', 'x/y', '1', '--partition', '100'],
+      ['storage-node', 'register', 'localhost:7172'],
+      ['storage-node', 'add-stream', 'x/y'],
       ['node'],
     ]) {
       const { code, stderr } = await run(args)

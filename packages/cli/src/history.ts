@@ -1,0 +1,72 @@
+import { InvalidArgumentError } from 'commander'
+import type { HistoryRef } from '@runnel/client'
+import { MAX_SEQUENCE_NUMBER } from '@runnel/protocol'
+
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-](\d{2}):(\d{2}))?)?$/
+
+/**
+ * Parses a point in a stream's history as `resend` takes it: milliseconds
+ * since 1970 (`1748779200000`), an ISO-8601 date or time (`2025-06-01`,
+ * `2025-06-01T12:00:00Z`; without an offset a time is local, a date alone
+ * UTC), or `<milliseconds>:<sequence number>` (`1748779200000:3`).
+ *
+ * @throws {InvalidArgumentError} naming the accepted forms: a usage error, exit 2
+ * @example
+ * ```ts
+ * parseHistoryRef('1748779200000:3') // { timestamp: 1748779200000, sequenceNumber: 3 }
+ * parseHistoryRef('2025-06-01T12:00:00Z') // { timestamp: 1748779200000 }
+ * ```
+ */
+export function parseHistoryRef(value: string): HistoryRef {
+  const text = value.trim()
+  const withSequence = /^(\d+):(\d+)$/.exec(text)
+  if (withSequence !== null) {
+    const sequenceNumber = Number(withSequence[2])
+    if (sequenceNumber > MAX_SEQUENCE_NUMBER) {
+      throw new InvalidArgumentError(
+        `the sequence number must be at most ${MAX_SEQUENCE_NUMBER}, got ${withSequence[2]!}`,
+      )
+    }
+    return { timestamp: milliseconds(withSequence[1]!), sequenceNumber }
+  }
+  if (/^\d+$/.test(text)) return { timestamp: milliseconds(text) }
+  const iso = ISO_DATE.exec(text)
+  if (iso !== null && validCalendar(iso)) {
+    const timestamp = Date.parse(text)
+    if (Number.isSafeInteger(timestamp) && timestamp >= 0) return { timestamp }
+  }
+  throw new InvalidArgumentError(
+    'expected milliseconds since 1970, an ISO-8601 date or time (2025-06-01T12:00:00Z), or <milliseconds>:<sequence number>',
+  )
+}
+
+/** Describes a point for messages: `1748779200000:3 (2025-06-01T12:00:00.000Z)`. */
+export function formatHistoryRef(ref: HistoryRef): string {
+  const point = ref.sequenceNumber === undefined ? String(ref.timestamp) : `${ref.timestamp}:${ref.sequenceNumber}`
+  return `${point} (${new Date(ref.timestamp).toISOString()})`
+}
+
+function milliseconds(digits: string): number {
+  const timestamp = Number(digits)
+  if (!Number.isSafeInteger(timestamp)) {
+    throw new InvalidArgumentError('the timestamp is out of range')
+  }
+  return timestamp
+}
+
+/** `Date.parse` rolls 2025-02-30 over to March: check the fields first. */
+function validCalendar(match: RegExpExecArray): boolean {
+  const [, year, month, day, hour = '0', minute = '0', second = '0', , offsetHours = '0', offsetMinutes = '0'] = match
+  const daysInMonth = new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate()
+  return (
+    Number(month) >= 1 &&
+    Number(month) <= 12 &&
+    Number(day) >= 1 &&
+    Number(day) <= daysInMonth &&
+    Number(hour) <= 23 &&
+    Number(minute) <= 59 &&
+    Number(second) <= 59 &&
+    Number(offsetHours) <= 23 &&
+    Number(offsetMinutes) <= 59
+  )
+}
