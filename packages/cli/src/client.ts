@@ -1,17 +1,21 @@
 import type { RunnelClient } from '@runnel/client'
-import { createRunnelClient } from '@runnel/client/node'
-import type { Settings } from './settings.js'
+import { FileKeyStore, createRunnelClient } from '@runnel/client/node'
+import { keyStorePath, type Settings } from './settings.js'
 
 /**
  * Runs `use` with a client built from the settings, and destroys the client
  * afterwards, whatever happens: a running client keeps the process alive.
  */
 export async function withClient<T>(settings: Settings, use: (client: RunnelClient) => Promise<T>): Promise<T> {
-  const client = createRunnelClient({
-    ...(settings.privateKey !== undefined && { auth: { privateKey: settings.privateKey.value } }),
-    network: { trackers: settings.trackers.value },
-    chain: { rpcUrl: settings.rpcUrl.value, contracts: settings.contracts.value },
-  })
+  const client = createRunnelClient(
+    {
+      ...(settings.privateKey !== undefined && { auth: { privateKey: settings.privateKey.value } }),
+      network: { trackers: settings.trackers.value },
+      chain: { rpcUrl: settings.rpcUrl.value, contracts: settings.contracts.value },
+    },
+    // Group keys outlive the command: a later run answers key requests for what an earlier one encrypted.
+    { keyStore: new FileKeyStore(keyStorePath(settings.home)) },
+  )
   try {
     return await use(client)
   } finally {

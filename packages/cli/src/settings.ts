@@ -68,6 +68,11 @@ export function runnelHome(env: SettingsEnv, home: string = homedir()): string {
 }
 
 /** Where `identity create` writes the key and every command looks for it. */
+/** Group keys of encrypted streams, `$RUNNEL_HOME/keys.json` (mode 0600). */
+export function keyStorePath(home: string): string {
+  return join(home, 'keys.json')
+}
+
 export function identityPath(home: string): string {
   return join(home, 'identity.json')
 }

@@ -36,3 +36,4 @@ export function createRunnelClient(
 }
 
 export { RunnelClient }
+export { FileKeyStore } from './FileKeyStore.js'

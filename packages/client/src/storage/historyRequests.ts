@@ -41,10 +41,9 @@ export function checkHistoryQuery(query: HistoryQuery): void {
   if ('to' in query) {
     checkRef('to', query.to)
     const { from, to } = query
-    if (
-      to.timestamp < from.timestamp ||
-      (to.timestamp === from.timestamp && (to.sequenceNumber ?? 0) < (from.sequenceNumber ?? 0))
-    ) {
+    // A `to` without a sequence number covers its whole millisecond.
+    const toSequence = to.sequenceNumber ?? MAX_SEQUENCE_NUMBER
+    if (to.timestamp < from.timestamp || (to.timestamp === from.timestamp && toSequence < (from.sequenceNumber ?? 0))) {
       bad('to must not come before from')
     }
   }

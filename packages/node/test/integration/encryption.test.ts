@@ -65,6 +65,15 @@ describe('encrypted streams through the node daemon', () => {
     assert.ok(!rows[0]!.payload.toString('latin1').includes('door code'), 'no plaintext stored')
     assert.equal(decodeStreamMessage(rows[0]!.payload).encryptionType, EncryptionType.Aes)
 
+    // Over plain HTTP, history shows the ciphertext for what it is.
+    const ndjson = await fetch(
+      `${storageNode.info().endpoints.storage}/streams/${encodeURIComponent(streamId)}/data/partitions/0/last?count=1`,
+    )
+    const line = JSON.parse(await ndjson.text()) as { encrypted: boolean; content: string; contentType: string }
+    assert.equal(line.encrypted, true)
+    assert.equal(line.contentType, 'json', 'the type of the plaintext')
+    assert.ok(!Buffer.from(line.content, 'base64').toString('latin1').includes('door code'))
+
     // History decrypts for a subscriber that can obtain the key.
     const later = network.client(4)
     await owner.grantPermissions(streamId, later.address, 'subscribe')

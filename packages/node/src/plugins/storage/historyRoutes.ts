@@ -2,6 +2,7 @@ import {
   MAX_SEQUENCE_NUMBER,
   MESSAGE_FRAMES_CONTENT_TYPE,
   ContentType,
+  EncryptionType,
   decodeStreamMessage,
   frameMessage,
 } from '@runnel/protocol'
@@ -49,7 +50,9 @@ function filterOf(query: URLSearchParams): HistoryFilter {
 /** A stored message as an NDJSON line: its fields, content, and the whole signed message for verification. */
 function toJsonLine(bytes: Uint8Array): string {
   const message = decodeStreamMessage(bytes)
-  const binary = message.contentType !== ContentType.Json
+  const encrypted = message.encryptionType === EncryptionType.Aes
+  // Encrypted content is ciphertext whatever its type: base64, like binary.
+  const binary = encrypted || message.contentType !== ContentType.Json
   return `${JSON.stringify({
     streamId: message.streamId,
     partition: message.streamPartition,
@@ -61,7 +64,9 @@ function toJsonLine(bytes: Uint8Array): string {
       message.prevMsgRef === undefined
         ? null
         : { timestamp: message.prevMsgRef.timestamp, sequenceNumber: message.prevMsgRef.sequenceNumber },
-    contentType: binary ? 'binary' : 'json',
+    contentType: message.contentType === ContentType.Json ? 'json' : 'binary',
+    encrypted,
+    ...(encrypted && { groupKeyId: message.groupKeyId }),
     content: binary
       ? Buffer.from(message.content).toString('base64')
       : (JSON.parse(new TextDecoder().decode(message.content)) as unknown),

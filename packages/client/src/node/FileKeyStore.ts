@@ -1,7 +1,8 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { GroupKey, type GroupKeyStore } from '@runnel/client'
-import { NodeError } from '../errors.js'
+import { GroupKey } from '../encryption/GroupKey.js'
+import type { GroupKeyStore } from '../encryption/KeyStore.js'
+import { ClientError } from '../errors.js'
 
 interface StoredKey {
   readonly publisherId: string
@@ -35,7 +36,7 @@ export class FileKeyStore implements GroupKeyStore {
    * Reads the file (once; later calls share the first). `get` and `add` wait
    * for it; call it at start to fail early on a bad file.
    *
-   * @throws {@link NodeError} `INVALID_CONFIG` when the file exists but isn't a key file.
+   * @throws {@link ClientError} `INVALID_ARGUMENT` when the file exists but isn't a key file.
    */
   load(): Promise<void> {
     this.loading ??= this.read()
@@ -63,7 +64,7 @@ export class FileKeyStore implements GroupKeyStore {
       text = await readFile(this.path, 'utf8')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-      throw new NodeError('INVALID_CONFIG', `can't read the key store ${this.path}: ${(err as Error).message}`, {
+      throw new ClientError('INVALID_ARGUMENT', `can't read the key store ${this.path}: ${(err as Error).message}`, {
         cause: err,
       })
     }
@@ -72,7 +73,7 @@ export class FileKeyStore implements GroupKeyStore {
         this.keys.set(keyOf(entry.publisherId, entry.id), new GroupKey(entry.id, Buffer.from(entry.key, 'hex')))
       }
     } catch (err) {
-      throw new NodeError('INVALID_CONFIG', `${this.path} is not a Runnel key store: ${(err as Error).message}`, {
+      throw new ClientError('INVALID_ARGUMENT', `${this.path} is not a Runnel key store: ${(err as Error).message}`, {
         cause: err,
       })
     }
