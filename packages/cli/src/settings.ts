@@ -266,14 +266,19 @@ export function parseKeySetting(value: string, source: string): `0x${string}` {
   return `0x${hex.toLowerCase()}`
 }
 
-function checkRpcUrl(value: string, source: string): string {
-  let url: URL | undefined
+/** The URL if `value` is an http:// or https:// URL, else undefined. */
+export function parseHttpUrl(value: string): URL | undefined {
+  let url: URL
   try {
     url = new URL(value)
   } catch {
-    url = undefined
+    return undefined
   }
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+  return url.protocol === 'http:' || url.protocol === 'https:' ? url : undefined
+}
+
+function checkRpcUrl(value: string, source: string): string {
+  if (parseHttpUrl(value) === undefined) {
     throw new CliError(
       'INVALID_SETTINGS',
       `rpcUrl from ${source}: expected an http:// or https:// URL, got ${JSON.stringify(value)}`,

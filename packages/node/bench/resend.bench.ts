@@ -17,12 +17,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { PUBLIC } from '@runnel/chain'
-import { startDevChain, type DevChain } from '@runnel/chain/dev'
 import type { RunnelClient } from '@runnel/client'
 import { createRunnelClient } from '@runnel/client/node'
-import { TrackerServer } from '@runnel/network'
-import { WebSocketTransport } from '@runnel/network/node'
 import {
   ContentType,
   MAX_SEQUENCE_NUMBER,
@@ -32,12 +28,12 @@ import {
   MessageRef,
   StreamMessage,
   encodeJsonContent,
-  generatePrivateKey,
   signStreamMessage,
   type MessageSigner,
 } from '@runnel/protocol'
-import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
+import { createNativeSigner } from '@runnel/protocol/native'
 import { RunnelNode } from '../src/index.js'
+import { startChainAndTracker } from './setup.js'
 import { SqliteMessageStore } from '../src/storage/index.js'
 
 const MESSAGES = Number(process.env.BENCH_RESEND_MESSAGES ?? 1_000_000)
@@ -212,20 +208,8 @@ const stops: (() => Promise<unknown>)[] = []
 try {
   const directory = await mkdtemp(join(tmpdir(), 'runnel-resend-bench-'))
   stops.push(() => rm(directory, { recursive: true, force: true }))
-  const dev: DevChain = await startDevChain({ host: '127.0.0.1', port: 0 })
-  stops.push(() => dev.stop())
-  const tracker = new TrackerServer({
-    transport: new WebSocketTransport({ host: '127.0.0.1', port: 0 }),
-    signer: createNativeSigner(generatePrivateKey()),
-    verifier: nativeSignatureVerifier,
-  })
-  const trackers = await tracker.start()
-  stops.push(() => tracker.stop())
-
-  const owner = dev.registryFor(ACCOUNT.owner)
-  const stream = await owner.createStream('/bench/resend')
-  await owner.grantPermission(stream.id, PUBLIC, 'publish')
-  await owner.grantPermission(stream.id, PUBLIC, 'subscribe')
+  const { dev, trackers, streamId } = await startChainAndTracker('/bench/resend', ACCOUNT.owner, stops)
+  const stream = { id: streamId }
 
   const path = join(directory, 'storage.db')
   const signer = createNativeSigner(dev.chain.accountKeys[ACCOUNT.publisher]!)
@@ -244,7 +228,7 @@ try {
   })
   stops.push(() => node.stop())
   const { endpoints } = await node.start()
-  await owner.addStorageNode(stream.id, node.client.address)
+  await dev.registryFor(ACCOUNT.owner).addStorageNode(stream.id, node.client.address)
   await waitUntil(() => node.storage!.storedStreams.includes(stream.id), 'the node to store the stream')
   const partitionUrl = `${endpoints.storage!}/streams/${encodeURIComponent(stream.id)}/data/partitions/0`
 

@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { PUBLIC } from '@runnel/chain'
-import { startDevChain } from '@runnel/chain/dev'
+import { startDevChain, type DevChain } from '@runnel/chain/dev'
 import { TrackerServer } from '@runnel/network'
 import { WebSocketTransport } from '@runnel/network/node'
 import { generatePrivateKey } from '@runnel/protocol'
@@ -32,30 +32,44 @@ export interface BenchNetworkOptions {
 const ACCOUNT = { owner: 1, node: 2 } as const
 
 /**
+ * Starts the dev chain (JSON-RPC on 127.0.0.1) and a tracker in this process,
+ * and creates a stream anyone may publish to and subscribe to, owned by dev
+ * account `owner`. Adds their stops to `stops`.
+ */
+export async function startChainAndTracker(
+  path: string,
+  owner: number,
+  stops: (() => Promise<unknown>)[],
+): Promise<{ dev: DevChain; trackers: string[]; streamId: string }> {
+  const dev = await startDevChain({ host: '127.0.0.1', port: 0 })
+  stops.push(() => dev.stop())
+  const tracker = new TrackerServer({
+    transport: new WebSocketTransport({ host: '127.0.0.1', port: 0 }),
+    signer: createNativeSigner(generatePrivateKey()),
+    verifier: nativeSignatureVerifier,
+  })
+  const trackers = await tracker.start()
+  stops.push(() => tracker.stop())
+  const registry = dev.registryFor(owner)
+  const stream = await registry.createStream(path)
+  await registry.grantPermission(stream.id, PUBLIC, 'publish')
+  await registry.grantPermission(stream.id, PUBLIC, 'subscribe')
+  return { dev, trackers, streamId: stream.id }
+}
+
+/**
  * Starts the dev chain (JSON-RPC on 127.0.0.1) and a tracker here, creates a
  * public stream, and starts a node daemon with the APIs asked for in a child
  * process. Everything listens on 127.0.0.1, on free ports.
  */
 export async function startBenchNetwork(options: BenchNetworkOptions): Promise<BenchNetwork> {
-  const stops: (() => Promise<void>)[] = []
+  const stops: (() => Promise<unknown>)[] = []
   const stop = async (): Promise<void> => {
     for (const step of stops.splice(0).reverse()) await step()
   }
   try {
-    const dev = await startDevChain({ host: '127.0.0.1', port: 0 })
-    stops.push(() => dev.stop())
-    const tracker = new TrackerServer({
-      transport: new WebSocketTransport({ host: '127.0.0.1', port: 0 }),
-      signer: createNativeSigner(generatePrivateKey()),
-      verifier: nativeSignatureVerifier,
-    })
-    const trackers = await tracker.start()
-    stops.push(() => tracker.stop())
-
-    const owner = dev.registryFor(ACCOUNT.owner)
-    const stream = await owner.createStream('/bench/api')
-    await owner.grantPermission(stream.id, PUBLIC, 'publish')
-    await owner.grantPermission(stream.id, PUBLIC, 'subscribe')
+    const { dev, trackers, streamId } = await startChainAndTracker('/bench/api', ACCOUNT.owner, stops)
+    const stream = { id: streamId }
 
     const port = (on: boolean): { host: string; port: number } | false => on && { host: '127.0.0.1', port: 0 }
     const config: NodeConfigInput = {

@@ -9,6 +9,7 @@ import {
   requireKey,
   settingsOf,
 } from '../options.js'
+import { parseHttpUrl } from '../settings.js'
 
 interface JsonOption {
   readonly json?: boolean
@@ -178,13 +179,8 @@ remove-stream are transactions from your key.`,
  * @throws {InvalidArgumentError} a usage error, exit 2
  */
 export function parseStorageUrl(value: string): string {
-  let url: URL | undefined
-  try {
-    url = new URL(value)
-  } catch {
-    url = undefined
-  }
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+  const url = parseHttpUrl(value)
+  if (url === undefined) {
     throw new InvalidArgumentError('expected an http:// or https:// URL')
   }
   if (url.username !== '' || url.password !== '') {
