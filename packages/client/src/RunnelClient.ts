@@ -731,6 +731,7 @@ export class RunnelClient {
   private joinOnce(streamPartId: StreamPartId): Promise<void> {
     let joined = this.joins.get(streamPartId)
     if (joined === undefined) {
+      this.encryption.serve(streamPartId)
       joined = this.node
         .join(streamPartId, { minNeighbors: 1, signal: AbortSignal.timeout(this.options.joinTimeoutMs ?? 5_000) })
         .catch(() => {

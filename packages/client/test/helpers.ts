@@ -16,7 +16,8 @@ export interface TestNetwork {
 }
 
 export async function startTestNetwork(): Promise<TestNetwork> {
-  const dev = await startDevChain()
+  // Enough funded accounts for every role a test gives out.
+  const dev = await startDevChain({ accounts: 20 })
   const tracker = new TrackerServer({
     transport: new WebSocketTransport({ port: 0 }),
     signer: createNativeSigner(generatePrivateKey()),

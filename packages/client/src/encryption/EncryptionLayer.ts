@@ -50,6 +50,9 @@ export interface EncryptionOptions {
   readonly rotationIntervalMs?: number
 }
 
+/** How long a key that couldn't be obtained isn't asked for again. */
+const FAILED_KEY_MEMORY_MS = 30_000
+
 interface CurrentKey {
   readonly key: GroupKey
   readonly createdAt: number
@@ -136,8 +139,12 @@ export class EncryptionLayer {
     return current
   }
 
-  /** Answers key requests addressed to this client on a stream part it publishes to. */
-  private serve(streamPartId: StreamPartId): void {
+  /**
+   * Answers key requests addressed to this client in a stream part. Called on
+   * every join, not only on publishing: a restarted publisher with a
+   * persistent key store answers for what it encrypted before.
+   */
+  serve(streamPartId: StreamPartId): void {
     if (this.serving.has(streamPartId)) return
     this.serving.add(streamPartId)
     this.components.node.addMessageListener(streamPartId, (message) => {
@@ -165,7 +172,13 @@ export class EncryptionLayer {
       return
     }
     const { streamId } = splitStreamPartId(message.streamPartId)
-    if (!(await this.components.maySubscribe(streamId, requester).catch(() => false))) {
+    let permitted: boolean
+    try {
+      permitted = await this.components.maySubscribe(streamId, requester)
+    } catch {
+      return // the chain didn't answer: say nothing rather than refuse; the requester asks again
+    }
+    if (!permitted) {
       await refuse('NO_PERMISSION', `${requester} may not subscribe to ${streamId}`)
       return
     }
@@ -228,8 +241,14 @@ export class EncryptionLayer {
     const flight = `${publisherId}/${keyId}`
     let request = this.inFlight.get(flight)
     if (request === undefined) {
-      request = this.request(streamPartId, publisherId, keyId).finally(() => this.inFlight.delete(flight))
+      request = this.request(streamPartId, publisherId, keyId)
       this.inFlight.set(flight, request)
+      // A success is in the store from now on. A failure is remembered a while, so the
+      // messages behind it fail at once instead of each asking again for a silent publisher.
+      request.then(
+        () => this.inFlight.delete(flight),
+        () => setTimeout(() => this.inFlight.delete(flight), FAILED_KEY_MEMORY_MS).unref?.(),
+      )
     }
     return request
   }

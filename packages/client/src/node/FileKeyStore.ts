@@ -54,7 +54,8 @@ export class FileKeyStore implements GroupKeyStore {
     if (this.keys.has(slot)) return
     this.keys.set(slot, key)
     // One write at a time, each with every key so far.
-    this.writing = this.writing.then(() => this.save())
+    // A failed write must not block the ones after it: each writes every key anyway.
+    this.writing = this.writing.catch(() => undefined).then(() => this.save())
     await this.writing
   }
 
