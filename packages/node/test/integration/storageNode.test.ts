@@ -96,6 +96,23 @@ describe('storage node', () => {
     assert.equal((await collect(reader.resend(streamId, { last: 100 }))).length, 50)
   })
 
+  it('fails over to another storage node when one can’t answer', async () => {
+    // A second storage node, registered and assigned, whose URL answers nothing.
+    const dead = network.dev.registryFor(7)
+    await dead.registerStorageNode({ http: 'http://127.0.0.1:1' })
+    await network.client(1).addStreamToStorageNode(streamId, dead.account)
+    after(() => network.client(1).removeStreamFromStorageNode(streamId, dead.account))
+    const fresh = network.client(8) // no cached storage node list
+    // Nodes are tried in random order: several reads try the dead one first at least once, almost surely.
+    for (let i = 0; i < 6; i++) {
+      const last = await collect(fresh.resend({ id: streamId, partition: 0 }, { last: 3 }))
+      assert.deepEqual(
+        last.map((m) => (m.content as { i: number }).i),
+        [47, 48, 49],
+      )
+    }
+  })
+
   it('streams NDJSON and binary frames over plain HTTP, and answers bad requests clearly', async () => {
     const path = `${history}/streams/${encodeURIComponent(streamId)}/data/partitions/0`
     const ndjson = await fetch(`${path}/last?count=3`)
