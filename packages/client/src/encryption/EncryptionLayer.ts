@@ -148,7 +148,8 @@ export class EncryptionLayer {
     if (this.serving.has(streamPartId)) return
     this.serving.add(streamPartId)
     this.components.node.addMessageListener(streamPartId, (message) => {
-      if (message.messageType === MessageType.GroupKeyRequest) void this.answer(message)
+      // An answer that can't be sent (the client stopping meanwhile) is simply not sent: the requester asks again.
+      if (message.messageType === MessageType.GroupKeyRequest) this.answer(message).catch(() => undefined)
     })
   }
 
@@ -336,7 +337,7 @@ export class EncryptionLayer {
       if (response.recipient !== this.components.address) return
       const pending = this.pending.get(response.requestId)
       if (pending === undefined || pending.publisherId !== message.publisherId) return
-      void pending.open(response)
+      pending.open(response).catch(() => undefined) // open() settles the request itself; nothing else to tell
     })
   }
 
