@@ -8,6 +8,8 @@ import { BatchWriter, PostgresMessageStore, SqliteMessageStore, type MessageStor
 import { addHistoryRoutes } from './historyRoutes.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
+/** Messages waiting for the database before new ones are dropped. */
+const MAX_BACKLOG = 100_000
 
 /**
  * Makes the node a storage node: registers it on chain with its history URL,
@@ -29,7 +31,8 @@ export class StoragePlugin {
   private stopWatching: (() => void) | undefined
   private retentionTimer: ReturnType<typeof setInterval> | undefined
   private stopped = false
-  private readonly metrics: { stored: Counter; failed: Counter; served: Counter; streams: Gauge }
+  private readonly metrics: { stored: Counter; failed: Counter; dropped: Counter; served: Counter; streams: Gauge }
+  private overloaded = false
 
   constructor(
     private readonly gateway: ApiGateway,
@@ -47,6 +50,11 @@ export class StoragePlugin {
       failed: new Counter({
         name: 'runnel_storage_write_failures_total',
         help: 'Messages whose batch failed to commit',
+        registers,
+      }),
+      dropped: new Counter({
+        name: 'runnel_storage_messages_dropped_total',
+        help: 'Messages not stored because the database fell too far behind',
         registers,
       }),
       served: new Counter({
@@ -185,7 +193,18 @@ export class StoragePlugin {
   }
 
   private persist(message: ReceivedMessage): void {
-    this.writer?.store(message.streamMessage).then(
+    const writer = this.writer
+    if (writer === undefined) return
+    // The network can't be made to wait: past a bound (about 30 MB of messages) the node drops rather than grow
+    // without limit, counts it, and says so once per episode.
+    if (writer.backlog >= MAX_BACKLOG) {
+      this.metrics.dropped.inc()
+      if (!this.overloaded) this.gateway.logger.warn({ backlog: writer.backlog }, 'storage: too far behind, dropping')
+      this.overloaded = true
+      return
+    }
+    this.overloaded = false
+    writer.store(message.streamMessage).then(
       () => this.metrics.stored.inc(),
       (err: unknown) => {
         this.metrics.failed.inc()
