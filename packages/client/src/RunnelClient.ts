@@ -93,9 +93,9 @@ export interface RunnelClientOptions {
   readonly permissionCacheTtlMs?: number
   /** How long a subscriber waits for a missing message before reporting a gap. Default 5 s. */
   readonly gapTimeoutMs?: number
-  /** How long a chain waits for a missing message before asking storage for it. Default 500 ms. */
+  /** How long a chain waits for a missing message before asking storage for it; each later ask waits twice as long. Default 500 ms. */
   readonly gapFillDelayMs?: number
-  /** Storage requests per gap (spaced by `gapFillDelayMs`) before it waits out `gapTimeoutMs`; 0 turns gap fill off. Default 3. */
+  /** Storage requests per gap (after 500, 1,000, 2,000 ms by default) before it waits out `gapTimeoutMs`; 0 turns gap fill off. Default 3. */
   readonly gapFillAttempts?: number
   /** How long the first publish or subscribe to a stream part waits for a neighbour. Default 5 s. */
   readonly joinTimeoutMs?: number

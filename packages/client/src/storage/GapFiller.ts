@@ -3,7 +3,7 @@ import type { Gap, OrderingBuffer } from '../ordering/OrderingBuffer.js'
 import type { Resender } from './Resender.js'
 
 export interface GapFillerOptions {
-  /** Wait before each request: the message may still be on its way. */
+  /** Wait before the first request (the message may still be on its way); each later wait doubles. */
   readonly delayMs: number
   /** Requests per gap; 0 turns gap fill off. */
   readonly attempts: number
@@ -56,12 +56,15 @@ export class GapFiller {
       } catch (err) {
         this.options.onError(err instanceof Error ? err : new Error(String(err)))
       }
-      if (remaining > 1) schedule(remaining - 1)
+      if (remaining > 1) schedule(remaining - 1, delayMs * 2)
     }
-    const schedule = (remaining: number): void => {
-      const timer = setTimeout(() => void attempt(remaining), this.options.delayMs)
+    // Each wait doubles: a storage node that is behind gets time to catch up before the gap timeout.
+    let delayMs = this.options.delayMs
+    const schedule = (remaining: number, delay: number): void => {
+      delayMs = delay
+      const timer = setTimeout(() => void attempt(remaining), delay)
       if (typeof timer === 'object' && 'unref' in timer) timer.unref()
     }
-    schedule(this.options.attempts)
+    schedule(this.options.attempts, this.options.delayMs)
   }
 }

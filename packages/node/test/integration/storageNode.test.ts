@@ -181,6 +181,8 @@ describe('storage node', () => {
       chain: { rpcUrl: network.rpcUrl, contracts: network.dev.deployment },
       network: { trackers: network.trackers, transport: lossy },
       gapFillDelayMs: 200,
+      // Room for every storage request (200 + 400 + 800 ms and the reads) on a loaded machine.
+      gapTimeoutMs: 20_000,
     })
     after(() => subscriber.destroy())
     const received: ReceivedMessage[] = []
