@@ -32,8 +32,7 @@ import {
   type MessageStore,
   type PagingOptions,
 } from '../../src/storage/index.js'
-
-const POSTGRES_URL = process.env.RUNNEL_TEST_POSTGRES_URL ?? 'postgres://runnel:runnel@127.0.0.1:5432/runnel_test'
+import { POSTGRES_URL, checkPostgres } from '../support/postgres.js'
 
 // Fixed keys keep failures reproducible; they guard nothing.
 const alice = createNativeSigner('0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318')
@@ -547,22 +546,6 @@ if (postgresProblem === undefined) {
   })
 } else {
   describe('PostgresMessageStore', { skip: postgresProblem }, () => {})
-}
-
-async function checkPostgres(url: string): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 })
-  try {
-    await client.connect()
-    await client.query('SELECT 1')
-    return undefined
-  } catch (err) {
-    return (
-      `PostgreSQL is not reachable at ${url.replace(/:[^:@/]*@/, ':***@')} (${String(err)}). ` +
-      'Start it (pg_ctlcluster 15 main start), create the role and database, or set RUNNEL_TEST_POSTGRES_URL.'
-    )
-  } finally {
-    await client.end().catch(() => {})
-  }
 }
 
 function postgresBackend(url: string): Backend {

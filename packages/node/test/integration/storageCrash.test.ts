@@ -16,8 +16,8 @@ import Database from 'better-sqlite3'
 import pg from 'pg'
 import { decodeStreamMessage } from '@runnel/protocol'
 import { PostgresMessageStore, SqliteMessageStore, type MessageStore } from '../../src/storage/index.js'
+import { POSTGRES_URL, checkPostgres } from '../support/postgres.js'
 
-const POSTGRES_URL = process.env.RUNNEL_TEST_POSTGRES_URL ?? 'postgres://runnel:runnel@127.0.0.1:5432/runnel_test'
 const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const STORAGE_MODULE = new URL('../../src/storage/index.ts', import.meta.url).href
 const PUBLISHER = '0x2222222222222222222222222222222222222222'
@@ -159,19 +159,4 @@ if (postgresProblem === undefined) {
   })
 } else {
   describe('PostgresMessageStore survives kill -9 of its client', { skip: postgresProblem }, () => {})
-}
-
-async function checkPostgres(url: string): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 })
-  try {
-    await client.connect()
-    return undefined
-  } catch (err) {
-    return (
-      `PostgreSQL is not reachable at ${url.replace(/:[^:@/]*@/, ':***@')} (${String(err)}). ` +
-      'Start it (pg_ctlcluster 15 main start), create the role and database, or set RUNNEL_TEST_POSTGRES_URL.'
-    )
-  } finally {
-    await client.end().catch(() => {})
-  }
 }
