@@ -1,16 +1,14 @@
 import {
   ChainError,
-  DEV_CONTRACT_ADDRESSES,
   PUBLIC,
   PermissionCache,
   RunnelRegistry,
-  type ContractAddresses,
   type PermissionName,
   type Permissions,
   type Stream as StreamRecord,
   type StreamMetadata,
 } from '@runnel/chain'
-import { NetworkNode, WebSocketClientTransport, type NetworkNodeOptions, type Transport } from '@runnel/network'
+import { NetworkNode, WebSocketClientTransport, type Transport } from '@runnel/network'
 import {
   ContentType,
   EncryptionType,
@@ -20,7 +18,6 @@ import {
   createPureSigner,
   encodeJsonContent,
   generatePrivateKey,
-  parseJsonContent,
   parsePartition,
   partitionFromKey,
   pureSignatureVerifier,
@@ -46,12 +43,15 @@ import { ClientError } from './errors.js'
 import { OrderingBuffer } from './ordering/OrderingBuffer.js'
 import { MessageChains } from './publish/MessageChains.js'
 import { Stream } from './Stream.js'
-import { EncryptionLayer, type EncryptionOptions } from './encryption/EncryptionLayer.js'
+import { EncryptionLayer } from './encryption/EncryptionLayer.js'
 import type { GroupKey } from './encryption/GroupKey.js'
 import { MemoryKeyStore, type GroupKeyStore } from './encryption/KeyStore.js'
 import { GapFiller } from './storage/GapFiller.js'
 import { checkHistoryQuery, type HistoryQuery } from './storage/historyRequests.js'
 import { Resender } from './storage/Resender.js'
+import { StorageNodeDirectory } from './storage/StorageNodeDirectory.js'
+import { randomChainId, rememberOriginal, toPublished, toReceived } from './messages.js'
+import { LOCAL_DEFAULTS, type RunnelClientComponents, type RunnelClientOptions } from './options.js'
 import { Subscription } from './Subscription.js'
 import type {
   ClientEvents,
@@ -62,56 +62,7 @@ import type {
   SubscribeOptions,
 } from './types.js'
 
-/**
- * Where the local network of `npm start` is to listen (it arrives with the node
- * daemon); a dev chain and a tracker started on these ports by hand work too.
- */
-export const LOCAL_DEFAULTS = {
-  trackers: ['ws://127.0.0.1:30300'],
-  rpcUrl: 'http://127.0.0.1:8545',
-  contracts: DEV_CONTRACT_ADDRESSES,
-} as const
-
-export interface RunnelClientOptions {
-  /** The key the client signs with; a new one is generated when omitted. */
-  readonly auth?: { readonly privateKey: string }
-  readonly network?: Partial<Omit<NetworkNodeOptions, 'trackers'>> & {
-    readonly trackers?: readonly string[]
-    /** Default: the browser WebSocket client transport (Node.js: use `@runnel/client/node`). */
-    readonly transport?: Transport
-  }
-  readonly chain?: {
-    /** JSON-RPC endpoint (HTTP). Ignored when `provider` is given. */
-    readonly rpcUrl?: string
-    /** An EIP-1193 provider instead of an URL (a wallet, or the embedded dev chain). */
-    readonly provider?: EIP1193Provider | { request(args: { method: string; params?: unknown }): Promise<unknown> }
-    readonly contracts?: ContractAddresses
-    /** First block with registry events. Default 0. */
-    readonly fromBlock?: bigint
-  }
-  /** How long permission answers are cached without a change event. Default 30 s. */
-  readonly permissionCacheTtlMs?: number
-  /** How long a subscriber waits for a missing message before reporting a gap. Default 5 s. */
-  readonly gapTimeoutMs?: number
-  /** How long a chain waits for a missing message before asking storage for it; each later ask waits twice as long. Default 500 ms. */
-  readonly gapFillDelayMs?: number
-  /** Storage requests per gap (after 500, 1,000, 2,000 ms by default) before it waits out `gapTimeoutMs`; 0 turns gap fill off. Default 3. */
-  readonly gapFillAttempts?: number
-  /** How long the first publish or subscribe to a stream part waits for a neighbour. Default 5 s. */
-  readonly joinTimeoutMs?: number
-  /** Unread messages kept per subscription. Default 10,000. */
-  readonly subscriptionBufferSize?: number
-  /** Key exchange and rotation settings. */
-  readonly encryption?: EncryptionOptions
-}
-
-/** Collaborators that differ between browsers and Node.js. */
-export interface RunnelClientComponents {
-  readonly signer?: MessageSigner
-  readonly verifier?: SignatureVerifier
-  /** Where group keys are kept. Default: in memory (the node daemon persists them). */
-  readonly keyStore?: GroupKeyStore
-}
+export { LOCAL_DEFAULTS, type RunnelClientComponents, type RunnelClientOptions }
 
 type Listeners = { [K in keyof ClientEvents]: Set<ClientEvents[K]> }
 
@@ -148,7 +99,7 @@ export class RunnelClient {
   private readonly gapFiller: GapFiller
   private readonly keyStore: GroupKeyStore
   private readonly encryption: EncryptionLayer
-  private readonly storageUrls = new Map<string, { urls: Promise<string[]>; expiresAt: number }>()
+  private readonly storageNodes: StorageNodeDirectory
   private started: Promise<void> | undefined
   private destroyed = false
 
@@ -178,8 +129,9 @@ export class RunnelClient {
     )
     this.permissions = new PermissionCache(this.chainRegistry, { ttlMs: options.permissionCacheTtlMs ?? 30_000 })
     this.verifier = components.verifier ?? pureSignatureVerifier
+    this.storageNodes = new StorageNodeDirectory(this.chainRegistry, options.permissionCacheTtlMs ?? 30_000)
     this.resender = new Resender({
-      storageNodeUrls: (streamId) => this.storageNodeUrls(streamId),
+      storageNodeUrls: (streamId) => this.storageNodes.urls(streamId),
       validate: (message) => this.validateStored(message),
     })
     this.keyStore = components.keyStore ?? new MemoryKeyStore()
@@ -529,7 +481,7 @@ export class RunnelClient {
         content: await this.encryption.open(message),
         signature: message.signature,
       })
-      originals.set(opened, message)
+      rememberOriginal(opened, message)
       return opened
     } catch (err) {
       this.emit('error', err instanceof Error ? err : new Error(String(err)))
@@ -579,13 +531,13 @@ export class RunnelClient {
   async addStreamToStorageNode(streamId: string, node: Address): Promise<void> {
     const id = this.toStreamId(streamId)
     await this.chainRegistry.addStorageNode(id, node)
-    this.storageUrls.delete(id)
+    this.storageNodes.forget(id)
   }
 
   async removeStreamFromStorageNode(streamId: string, node: Address): Promise<void> {
     const id = this.toStreamId(streamId)
     await this.chainRegistry.removeStorageNode(id, node)
-    this.storageUrls.delete(id)
+    this.storageNodes.forget(id)
   }
 
   /**
@@ -699,28 +651,6 @@ export class RunnelClient {
       return false
     }
     return this.validate(message, message.streamPartId)
-  }
-
-  /** History API URLs of a stream's storage nodes, cached like permissions (an empty answer isn't cached). */
-  private storageNodeUrls(streamId: string): Promise<string[]> {
-    const now = Date.now()
-    const cached = this.storageUrls.get(streamId)
-    if (cached !== undefined && cached.expiresAt > now) return cached.urls
-    const urls = (async () => {
-      const nodes = await this.chainRegistry.getStorageNodes(streamId)
-      const found = await Promise.all(
-        nodes.map(async (node) => {
-          const metadata = await this.chainRegistry.getStorageNode(node).catch(() => undefined)
-          return typeof metadata?.http === 'string' ? metadata.http : undefined
-        }),
-      )
-      const result = found.filter((url): url is string => url !== undefined)
-      if (result.length === 0) this.storageUrls.delete(streamId)
-      return result
-    })()
-    urls.catch(() => this.storageUrls.delete(streamId))
-    this.storageUrls.set(streamId, { urls, expiresAt: now + (this.options.permissionCacheTtlMs ?? 30_000) })
-    return urls
   }
 
   /**
@@ -849,37 +779,6 @@ export class RunnelClient {
   private assertAlive(): void {
     if (this.destroyed) throw new ClientError('DESTROYED', 'this client was destroyed')
   }
-}
-
-function toPublished(message: StreamMessage): PublishedMessage {
-  return {
-    streamId: message.streamId,
-    partition: message.streamPartition,
-    timestamp: message.timestamp,
-    sequenceNumber: message.sequenceNumber,
-    publisherId: message.publisherId,
-    msgChainId: message.messageChainId,
-  }
-}
-
-/** Decrypted messages and the signed (encrypted) messages they came from. */
-const originals = new WeakMap<StreamMessage, StreamMessage>()
-
-function toReceived(message: StreamMessage): ReceivedMessage {
-  return {
-    ...toPublished(message),
-    // A plain Uint8Array view whatever the transport handed over (Node.js gives Buffers); still-encrypted content as bytes.
-    content:
-      message.contentType === ContentType.Json && message.encryptionType !== EncryptionType.Aes
-        ? parseJsonContent(message.content)
-        : new Uint8Array(message.content.buffer, message.content.byteOffset, message.content.length),
-    streamMessage: originals.get(message) ?? message,
-  }
-}
-
-function randomChainId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(10))
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
 /** The browser's WebSocket. Node.js 20 has none: use `createRunnelClient` from `@runnel/client/node` there. */

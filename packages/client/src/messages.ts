@@ -1,0 +1,38 @@
+import { ContentType, EncryptionType, parseJsonContent, type StreamMessage } from '@runnel/protocol'
+import type { PublishedMessage, ReceivedMessage } from './types.js'
+
+export function toPublished(message: StreamMessage): PublishedMessage {
+  return {
+    streamId: message.streamId,
+    partition: message.streamPartition,
+    timestamp: message.timestamp,
+    sequenceNumber: message.sequenceNumber,
+    publisherId: message.publisherId,
+    msgChainId: message.messageChainId,
+  }
+}
+
+/** Decrypted messages and the signed (encrypted) messages they came from. */
+const originals = new WeakMap<StreamMessage, StreamMessage>()
+
+/** Records that `opened` is the decrypted view of the signed message `original`. */
+export function rememberOriginal(opened: StreamMessage, original: StreamMessage): void {
+  originals.set(opened, original)
+}
+
+export function toReceived(message: StreamMessage): ReceivedMessage {
+  return {
+    ...toPublished(message),
+    // A plain Uint8Array view whatever the transport handed over (Node.js gives Buffers); still-encrypted content as bytes.
+    content:
+      message.contentType === ContentType.Json && message.encryptionType !== EncryptionType.Aes
+        ? parseJsonContent(message.content)
+        : new Uint8Array(message.content.buffer, message.content.byteOffset, message.content.length),
+    streamMessage: originals.get(message) ?? message,
+  }
+}
+
+export function randomChainId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(10))
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+}

@@ -1,0 +1,57 @@
+import { DEV_CONTRACT_ADDRESSES, type ContractAddresses } from '@runnel/chain'
+import type { NetworkNodeOptions, Transport } from '@runnel/network'
+import type { MessageSigner, SignatureVerifier } from '@runnel/protocol'
+import type { EIP1193Provider } from 'viem'
+import type { EncryptionOptions } from './encryption/EncryptionLayer.js'
+import type { GroupKeyStore } from './encryption/KeyStore.js'
+
+/**
+ * Where the local network of `npm start` is to listen (it arrives with the node
+ * daemon); a dev chain and a tracker started on these ports by hand work too.
+ */
+export const LOCAL_DEFAULTS = {
+  trackers: ['ws://127.0.0.1:30300'],
+  rpcUrl: 'http://127.0.0.1:8545',
+  contracts: DEV_CONTRACT_ADDRESSES,
+} as const
+
+export interface RunnelClientOptions {
+  /** The key the client signs with; a new one is generated when omitted. */
+  readonly auth?: { readonly privateKey: string }
+  readonly network?: Partial<Omit<NetworkNodeOptions, 'trackers'>> & {
+    readonly trackers?: readonly string[]
+    /** Default: the browser WebSocket client transport (Node.js: use `@runnel/client/node`). */
+    readonly transport?: Transport
+  }
+  readonly chain?: {
+    /** JSON-RPC endpoint (HTTP). Ignored when `provider` is given. */
+    readonly rpcUrl?: string
+    /** An EIP-1193 provider instead of an URL (a wallet, or the embedded dev chain). */
+    readonly provider?: EIP1193Provider | { request(args: { method: string; params?: unknown }): Promise<unknown> }
+    readonly contracts?: ContractAddresses
+    /** First block with registry events. Default 0. */
+    readonly fromBlock?: bigint
+  }
+  /** How long permission answers are cached without a change event. Default 30 s. */
+  readonly permissionCacheTtlMs?: number
+  /** How long a subscriber waits for a missing message before reporting a gap. Default 5 s. */
+  readonly gapTimeoutMs?: number
+  /** How long a chain waits for a missing message before asking storage for it; each later ask waits twice as long. Default 500 ms. */
+  readonly gapFillDelayMs?: number
+  /** Storage requests per gap (after 500, 1,000, 2,000 ms by default) before it waits out `gapTimeoutMs`; 0 turns gap fill off. Default 3. */
+  readonly gapFillAttempts?: number
+  /** How long the first publish or subscribe to a stream part waits for a neighbour. Default 5 s. */
+  readonly joinTimeoutMs?: number
+  /** Unread messages kept per subscription. Default 10,000. */
+  readonly subscriptionBufferSize?: number
+  /** Key exchange and rotation settings. */
+  readonly encryption?: EncryptionOptions
+}
+
+/** Collaborators that differ between browsers and Node.js. */
+export interface RunnelClientComponents {
+  readonly signer?: MessageSigner
+  readonly verifier?: SignatureVerifier
+  /** Where group keys are kept. Default: in memory (the node daemon persists them). */
+  readonly keyStore?: GroupKeyStore
+}

@@ -1,0 +1,41 @@
+import type { RunnelRegistry } from '@runnel/chain'
+
+/**
+ * The history URLs of each stream's storage nodes, read from the chain and
+ * cached for `ttlMs`. An empty or failed answer isn't cached: a node assigned
+ * a moment ago is found at the next look.
+ */
+export class StorageNodeDirectory {
+  private readonly cache = new Map<string, { urls: Promise<string[]>; expiresAt: number }>()
+
+  constructor(
+    private readonly registry: Pick<RunnelRegistry, 'getStorageNodes' | 'getStorageNode'>,
+    private readonly ttlMs: number,
+  ) {}
+
+  urls(streamId: string): Promise<string[]> {
+    const now = Date.now()
+    const cached = this.cache.get(streamId)
+    if (cached !== undefined && cached.expiresAt > now) return cached.urls
+    const urls = (async () => {
+      const nodes = await this.registry.getStorageNodes(streamId)
+      const found = await Promise.all(
+        nodes.map(async (node) => {
+          const metadata = await this.registry.getStorageNode(node).catch(() => undefined)
+          return typeof metadata?.http === 'string' ? metadata.http : undefined
+        }),
+      )
+      const result = found.filter((url): url is string => url !== undefined)
+      if (result.length === 0) this.cache.delete(streamId)
+      return result
+    })()
+    urls.catch(() => this.cache.delete(streamId))
+    this.cache.set(streamId, { urls, expiresAt: now + this.ttlMs })
+    return urls
+  }
+
+  /** Forgets a stream's nodes, after this client changed them. */
+  forget(streamId: string): void {
+    this.cache.delete(streamId)
+  }
+}
