@@ -150,7 +150,7 @@ export type StoragePluginConfig = z.output<typeof storagePlugin>
 /**
  * Validates a node config and fills in defaults. Errors name every bad key.
  *
- * @throws {@link NodeError} `INVALID_CONFIG`, e.g. `plugins.mqtt.port: expected a number, got string`
+ * @throws {@link NodeError} `INVALID_CONFIG`, e.g. `plugins.mqtt.port: Invalid input: expected number, received string`
  * @example
  * ```ts
  * const config = parseConfig({ plugins: { mqtt: { port: 1884 }, http: true } })

@@ -35,7 +35,7 @@ export class NodeMetrics {
     })
     this.publishedBytes = new Counter({
       name: 'runnel_api_published_bytes_total',
-      help: 'Content bytes published through an API',
+      help: 'Bytes published through an API, as received (body, frame or payload)',
       labelNames: ['api'],
       registers,
     })
@@ -47,7 +47,7 @@ export class NodeMetrics {
     })
     this.deliveredBytes = new Counter({
       name: 'runnel_api_delivered_bytes_total',
-      help: 'Content bytes delivered to API subscribers',
+      help: 'Bytes delivered to API subscribers, as sent',
       labelNames: ['api'],
       registers,
     })

@@ -62,7 +62,6 @@ interface CurrentKey {
 
 interface PendingRequest {
   readonly publisherId: string
-  readonly keyIds: ReadonlySet<string>
   readonly open: (response: GroupKeyResponse) => Promise<void>
 }
 
@@ -190,12 +189,15 @@ export class EncryptionLayer {
       return
     }
     const keys = []
-    for (const id of request.groupKeyIds) {
-      const key = await this.components.keyStore.get(this.components.address, id)
-      if (key !== undefined)
-        keys.push({ id, data: toBase64(await sealGroupKey(publicKey, key).catch(() => new Uint8Array())) })
+    try {
+      for (const id of request.groupKeyIds) {
+        const key = await this.components.keyStore.get(this.components.address, id)
+        if (key !== undefined) keys.push({ id, data: toBase64(await sealGroupKey(publicKey, key)) })
+      }
+    } catch {
+      return // a public key that isn't a P-256 point: nothing can be sealed to it
     }
-    if (keys.length === 0 || keys.some((key) => key.data.length === 0)) {
+    if (keys.length === 0) {
       await refuse('UNKNOWN_KEYS', `no such keys: ${request.groupKeyIds.join(', ')}`)
       return
     }
@@ -270,7 +272,6 @@ export class EncryptionLayer {
         }, this.options.keyRequestTimeoutMs ?? 5_000)
         this.pending.set(requestId, {
           publisherId,
-          keyIds: new Set([keyId]),
           open: async (response) => {
             clearTimeout(timer)
             this.pending.delete(requestId)

@@ -35,7 +35,7 @@ export class GapFiller {
     const { streamId, partition } = splitStreamPartId(gap.streamPartId as StreamPartId)
     const stillMissing = (): Gap | undefined =>
       isActive() ? ordering.missing(gap.streamPartId, gap.publisherId, gap.messageChainId) : undefined
-    const attempt = async (remaining: number): Promise<void> => {
+    const attempt = async (remaining: number, delay: number): Promise<void> => {
       const missing = stillMissing()
       // Filled, given up, or a later gap of the same chain (which has its own fill running).
       if (missing === undefined || missing.to.compareTo(gap.to) !== 0) return
@@ -56,13 +56,11 @@ export class GapFiller {
       } catch (err) {
         this.options.onError(err instanceof Error ? err : new Error(String(err)))
       }
-      if (remaining > 1) schedule(remaining - 1, delayMs * 2)
+      // Each wait doubles: a storage node that is behind gets time to catch up before the gap timeout.
+      if (remaining > 1) schedule(remaining - 1, delay * 2)
     }
-    // Each wait doubles: a storage node that is behind gets time to catch up before the gap timeout.
-    let delayMs = this.options.delayMs
     const schedule = (remaining: number, delay: number): void => {
-      delayMs = delay
-      const timer = setTimeout(() => void attempt(remaining), delay)
+      const timer = setTimeout(() => void attempt(remaining, delay), delay)
       if (typeof timer === 'object' && 'unref' in timer) timer.unref()
     }
     schedule(this.options.attempts, this.options.delayMs)
