@@ -12,7 +12,7 @@
 import { cpus, totalmem } from 'node:os'
 import { startMosquitto, MOSQUITTO_BINARY, type Mosquitto } from './mosquitto.js'
 import { idleShare, measurePath, type MeasureOptions, type PathResult } from './measure.js'
-import { httpPath, mqttPath, webSocketPath, type ApiPath } from './paths.js'
+import { httpBatchPath, httpPath, mqttPath, webSocketPath, type ApiPath } from './paths.js'
 import { startBenchNetwork, type BenchNetwork } from './setup.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -76,6 +76,14 @@ try {
             streamId,
             burst: HTTP_BURST,
             connections: HTTP_CONNECTIONS,
+          }),
+          httpBatchPath({
+            httpUrl: endpoints.http,
+            websocketUrl: endpoints.websocket,
+            streamId,
+            burst: BURST,
+            connections: 4,
+            batchSize: 100,
           }),
         )
       }

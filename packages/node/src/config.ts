@@ -33,6 +33,15 @@ const websocketPlugin = z.strictObject({
 const httpPlugin = z.strictObject({
   ...listenFields,
   port: port.default(DEFAULT_PORTS.http),
+  /** Largest NDJSON batch body (`Content-Type: application/x-ndjson`), in bytes; each line is still held to `maxPayloadBytes`. */
+  maxBatchBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(256 * 1024 * 1024)
+    .default(16 * 1024 * 1024),
+  /** Most messages in one NDJSON batch. */
+  maxBatchMessages: z.number().int().min(1).max(1_000_000).default(10_000),
 })
 
 const mqttPlugin = z.strictObject({

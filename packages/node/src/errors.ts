@@ -41,3 +41,23 @@ export class NodeError extends Error {
     this.code = code
   }
 }
+
+/**
+ * A batch that failed partway: `published` messages went out, the next one
+ * failed with `cause`, and the rest were not tried. Its code is the cause's.
+ */
+export class BatchPublishError extends Error {
+  override readonly name = 'BatchPublishError'
+
+  constructor(
+    readonly published: number,
+    readonly total: number,
+    cause: unknown,
+  ) {
+    // The cause's own code prefix would repeat the code the API reports.
+    const reason = (cause instanceof Error ? cause.message : String(cause)).replace(/^[A-Z][A-Z_]+: /, '')
+    super(`message ${published + 1} of ${total} failed (${reason}); the ${published} before it were published`, {
+      cause,
+    })
+  }
+}

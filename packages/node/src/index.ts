@@ -12,7 +12,7 @@
  * ```
  * @packageDocumentation
  */
-export { ApiGateway, type ApiSubscription } from './api/ApiGateway.js'
+export { ApiGateway, type ApiSubscription, type BatchMessage } from './api/ApiGateway.js'
 export { toApiError, type ApiError } from './api/ApiError.js'
 export { ApiKeyGuard } from './api/ApiKeyGuard.js'
 export {
@@ -27,7 +27,7 @@ export {
   type StoragePluginConfig,
   type WebSocketPluginConfig,
 } from './config.js'
-export { NodeError, type NodeErrorCode } from './errors.js'
+export { BatchPublishError, NodeError, type NodeErrorCode } from './errors.js'
 export { createLogger, type Logger } from './logger.js'
 export { NodeMetrics, type ApiName } from './metrics.js'
 export type { ApiPlugin } from './plugins/ApiPlugin.js'

@@ -94,10 +94,16 @@ export async function startTestNetwork(): Promise<TestNetwork> {
   }
 }
 
-export async function waitFor(condition: () => boolean, timeoutMs = 30_000, what = 'condition'): Promise<void> {
+/** Polls `condition` until it holds; `describe` says, at the time out, what was seen instead. */
+export async function waitFor(
+  condition: () => boolean,
+  timeoutMs = 30_000,
+  what = 'condition',
+  describe?: () => string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe?.() ?? what}`)
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }

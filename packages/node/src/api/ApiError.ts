@@ -2,7 +2,7 @@ import { ChainError } from '@runnel/chain'
 import { ClientError } from '@runnel/client'
 import { NetworkError } from '@runnel/network'
 import { ProtocolError } from '@runnel/protocol'
-import { NodeError, type NodeErrorCode } from '../errors.js'
+import { BatchPublishError, NodeError, type NodeErrorCode } from '../errors.js'
 
 /** An error as every API reports it: an HTTP status, a stable code and a message that says what to fix. */
 export interface ApiError {
@@ -26,7 +26,7 @@ const STATUS: Record<NodeErrorCode, number> = {
 
 /** Maps any error from below (client, chain, protocol, network) onto the API's codes. */
 export function toApiError(err: unknown): ApiError {
-  const code = classify(err)
+  const code = classify(err instanceof BatchPublishError ? err.cause : err)
   const text = err instanceof Error ? err.message : String(err)
   // Typed errors start with their own family's code; the API's code replaces it.
   const message = text.replace(/^[A-Z][A-Z_]+: /, '')

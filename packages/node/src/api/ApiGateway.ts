@@ -1,10 +1,25 @@
 import type { PublishedMessage, ReceivedMessage, RunnelClient, Subscription } from '@runnel/client'
-import { NodeError } from '../errors.js'
+import { BatchPublishError, NodeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { ApiName, NodeMetrics } from '../metrics.js'
 import { toApiError, type ApiError } from './ApiError.js'
 import type { ApiKeyGuard } from './ApiKeyGuard.js'
 import { toPublishCall, type PublishMetadata, type PublishParams, type SubscribeParams } from './requests.js'
+
+/** One message of a batch: its content, its size as sent, and its own metadata. */
+export interface BatchMessage {
+  readonly content: unknown
+  readonly sizeBytes: number
+  readonly metadata?: PublishMetadata
+}
+
+/** The same error, its message prefixed with where it happened, keeping its type (and so its code). */
+function prefixed(err: unknown, where: string): unknown {
+  if (err instanceof NodeError) {
+    return new NodeError(err.code, `${where}: ${err.message.replace(/^[A-Z][A-Z_]+: /, '')}`, { cause: err })
+  }
+  return err
+}
 
 /** An API subscription, over one or more partitions. */
 export interface ApiSubscription {
@@ -49,6 +64,45 @@ export class ApiGateway {
     this.metrics.published.inc({ api })
     this.metrics.publishedBytes.inc({ api }, sizeBytes)
     this.metrics.publishSeconds.observe({ api }, (performance.now() - started) / 1000)
+    return published
+  }
+
+  /**
+   * Publishes messages one after another, in order, after checking every one
+   * (size, partition key) so that a bad message refuses the whole batch
+   * before anything is sent.
+   *
+   * @throws {@link BatchPublishError} when a publish fails midway: the ones before it were sent.
+   */
+  async publishBatch(
+    api: ApiName,
+    streamId: string,
+    messages: readonly BatchMessage[],
+    params: PublishParams = {},
+  ): Promise<PublishedMessage[]> {
+    const started = performance.now()
+    const calls = messages.map((message, index) => {
+      try {
+        this.checkSize(message.sizeBytes)
+        return toPublishCall(streamId, message.content, params, message.metadata)
+      } catch (err) {
+        throw prefixed(err, `message ${index + 1}`)
+      }
+    })
+    const published: PublishedMessage[] = []
+    let bytes = 0
+    try {
+      for (const [index, { target, options }] of calls.entries()) {
+        published.push(await this.client.publish(target, messages[index]!.content, options))
+        bytes += messages[index]!.sizeBytes
+      }
+    } catch (err) {
+      throw new BatchPublishError(published.length, messages.length, err)
+    } finally {
+      this.metrics.published.inc({ api }, published.length)
+      this.metrics.publishedBytes.inc({ api }, bytes)
+      this.metrics.publishSeconds.observe({ api }, (performance.now() - started) / 1000)
+    }
     return published
   }
 

@@ -128,6 +128,63 @@ export function parseJsonMessage(text: string, wrapped: boolean): { content: unk
   }
 }
 
+/** Content types of a batch body: one JSON message per line. */
+export const NDJSON_CONTENT_TYPES = ['application/x-ndjson', 'application/ndjson', 'application/jsonl'] as const
+
+/** Whether a Content-Type header names an NDJSON batch. */
+export function isNdjson(contentType: string | undefined): boolean {
+  const type = (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase()
+  return (NDJSON_CONTENT_TYPES as readonly string[]).includes(type)
+}
+
+const NEWLINE = 0x0a
+const CARRIAGE_RETURN = 0x0d
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * Splits an NDJSON body into messages, one per non-blank line (`\n` or
+ * `\r\n`), each parsed as {@link parseJsonMessage} does. Every line is parsed
+ * before anything is published, so a bad one refuses the whole batch.
+ *
+ * @throws {@link NodeError} `BAD_REQUEST` naming the line; `PAYLOAD_TOO_LARGE` past `maxMessages`
+ */
+export function parseNdjsonBatch(
+  body: Uint8Array,
+  wrapped: boolean,
+  maxMessages: number,
+): { content: unknown; metadata: PublishMetadata; sizeBytes: number }[] {
+  const messages: { content: unknown; metadata: PublishMetadata; sizeBytes: number }[] = []
+  let line = 0
+  for (let start = 0; start < body.length;) {
+    let end = body.indexOf(NEWLINE, start)
+    if (end === -1) end = body.length
+    line++
+    const stop = end > start && body[end - 1] === CARRIAGE_RETURN ? end - 1 : end
+    const bytes = body.subarray(start, stop)
+    start = end + 1
+    let text: string
+    try {
+      text = utf8.decode(bytes)
+    } catch {
+      throw badRequest(`line ${line} is not valid UTF-8`)
+    }
+    if (text.trim().length === 0) continue
+    if (messages.length === maxMessages) {
+      throw new NodeError(
+        'PAYLOAD_TOO_LARGE',
+        `the batch has more than ${maxMessages} messages, the most this node accepts per request`,
+      )
+    }
+    try {
+      messages.push({ ...parseJsonMessage(text, wrapped), sizeBytes: bytes.length })
+    } catch (err) {
+      throw badRequest(`line ${line}: ${(err as Error).message.replace(/^[A-Z][A-Z_]+: /, '')}`)
+    }
+  }
+  if (messages.length === 0) throw badRequest('the batch has no messages: send one JSON message per line')
+  return messages
+}
+
 /** Combines query parameters and per-message metadata into the client's target and options. */
 export function toPublishCall(
   streamId: string,

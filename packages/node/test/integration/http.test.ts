@@ -13,7 +13,9 @@ describe('HTTP API', () => {
   before(async () => {
     network = await startTestNetwork()
     streamId = await network.createPublicStream('/http/test', 2)
-    node = await network.startNode(2, { plugins: { http: { port: 0 }, websocket: false, mqtt: false } })
+    node = await network.startNode(2, {
+      plugins: { http: { port: 0, maxBatchMessages: 1_000 }, websocket: false, mqtt: false },
+    })
     base = node.info().endpoints.http!
   })
   after(() => network.stop())
@@ -60,6 +62,132 @@ describe('HTTP API', () => {
     }
     // The node carries on.
     assert.equal((await post(path, '{"ok":true}')).status, 200)
+  })
+
+  describe('NDJSON batches', () => {
+    const ndjson = { 'content-type': 'application/x-ndjson' }
+    const path = () => `/streams/${encodeURIComponent(streamId)}?partition=0`
+    type Batch = { count: number; messages: { timestamp: number; sequenceNumber: number; msgChainId: string }[] }
+    type Failure = { error: { code: string; message: string }; published?: number }
+
+    it('publishes every line, in order, as one chain that a subscriber receives whole', async () => {
+      const subscriber = network.client(4)
+      const received: ReceivedMessage[] = []
+      await subscriber.subscribe({ id: streamId, partition: 0 }, (message) => received.push(message))
+      const lines = Array.from({ length: 1_000 }, (_, i) => JSON.stringify({ i }))
+      // A new neighbour may also be sent recent messages of the tests before.
+      const batchOnly = (): ReceivedMessage[] =>
+        received.filter((m) => typeof (m.content as { i?: number }).i === 'number')
+      // CRLF line ends and blank lines are fine.
+      const response = await post(
+        path(),
+        `${lines.slice(0, 500).join('\r\n')}\n\n${lines.slice(500).join('\n')}\n`,
+        ndjson,
+      )
+      const batch = (await response.json()) as Batch
+      assert.equal(response.status, 200, JSON.stringify(batch))
+      assert.equal(batch.count, 1_000)
+      assert.equal(new Set(batch.messages.map((m) => m.msgChainId)).size, 1)
+      for (let i = 1; i < batch.messages.length; i++) {
+        const [a, b] = [batch.messages[i - 1]!, batch.messages[i]!]
+        assert.ok(b.timestamp > a.timestamp || (b.timestamp === a.timestamp && b.sequenceNumber > a.sequenceNumber))
+      }
+      await waitFor(
+        () => batchOnly().length === 1_000,
+        60_000,
+        'the batch',
+        () => `the batch (got ${batchOnly().length})`,
+      )
+      assert.deepEqual(
+        batchOnly().map((m) => (m.content as { i: number }).i),
+        Array.from({ length: 1_000 }, (_, i) => i),
+      )
+    })
+
+    it('takes each line’s own timestamp, partition key and chain with payloadMetadata', async () => {
+      const subscriber = network.client(5)
+      const received: ReceivedMessage[] = []
+      await subscriber.subscribe(streamId, (message) => received.push(message))
+      const base = Date.now() - 60_000
+      const lines = [0, 1, 2].map((i) =>
+        JSON.stringify({
+          content: { reading: i },
+          metadata: { timestamp: base + i * 1000, partitionKey: 'sensor-7', msgChainId: 'backfill' },
+        }),
+      )
+      const response = await post(
+        `/streams/${encodeURIComponent(streamId)}?payloadMetadata=true`,
+        lines.join('\n'),
+        ndjson,
+      )
+      const batch = (await response.json()) as Batch
+      assert.equal(response.status, 200, JSON.stringify(batch))
+      assert.deepEqual(
+        batch.messages.map((m) => m.timestamp),
+        [base, base + 1000, base + 2000],
+      )
+      await waitFor(() => received.filter((m) => m.timestamp >= base && m.timestamp <= base + 2000).length === 3)
+      const readings = received.filter((m) => m.timestamp >= base && m.timestamp <= base + 2000)
+      assert.deepEqual(
+        readings.map((m) => m.content),
+        [{ reading: 0 }, { reading: 1 }, { reading: 2 }],
+      )
+      assert.equal(new Set(readings.map((m) => m.partition)).size, 1)
+      // Its own chain: in the node's main chain, older timestamps would be moved up to keep the chain's order.
+      assert.deepEqual(new Set(readings.map((m) => m.msgChainId)), new Set(['backfill']))
+    })
+
+    it('refuses a batch with a bad line before publishing any of it', async () => {
+      const subscriber = network.client(6)
+      const received: ReceivedMessage[] = []
+      await subscriber.subscribe({ id: streamId, partition: 0 }, (message) => received.push(message))
+      const tooBig = JSON.stringify({ x: 'x'.repeat(600_000) })
+      const cases: [string, number, string, RegExp][] = [
+        [
+          '{"refused":1}\n{"refused":2}\n{oops\n{"refused":4}',
+          400,
+          'BAD_REQUEST',
+          /^line 3: the message is not valid JSON/,
+        ],
+        [`{"refused":1}\n${tooBig}`, 413, 'PAYLOAD_TOO_LARGE', /^message 2: the message is \d+ bytes/],
+        [
+          Array.from({ length: 1_001 }, () => '{"refused":0}').join('\n'),
+          413,
+          'PAYLOAD_TOO_LARGE',
+          /more than 1000 messages/,
+        ],
+        ['\n \n', 400, 'BAD_REQUEST', /no messages/],
+      ]
+      for (const [body, status, code, message] of cases) {
+        const response = await post(path(), body, ndjson)
+        const failure = (await response.json()) as Failure
+        assert.equal(response.status, status, JSON.stringify(failure))
+        assert.equal(failure.error.code, code)
+        assert.match(failure.error.message, message)
+      }
+      // Nothing of the refused batches went out: the node's chain goes on from its last message before them.
+      const response = await post(path(), '{"after":true}', ndjson)
+      assert.equal(response.status, 200)
+      const [after] = ((await response.json()) as Batch).messages
+      await waitFor(() => received.some((m) => m.timestamp === after!.timestamp && m.publisherId === node.address))
+      const fromRefused = received.filter((m) => {
+        const content = m.content as Record<string, unknown>
+        return (
+          'ok' in content || 'x' in content || (Object.keys(content).length === 0 && m.publisherId === node.address)
+        )
+      })
+      assert.deepEqual(fromRefused, [])
+    })
+
+    it('says how many were published when a publish fails', async () => {
+      const unknown = `/streams/${encodeURIComponent('0x0000000000000000000000000000000000000001/none')}`
+      const response = await post(unknown, '{"a":1}\n{"a":2}', ndjson)
+      const failure = (await response.json()) as Failure
+      assert.equal(response.status, 404, JSON.stringify(failure))
+      assert.equal(failure.error.code, 'STREAM_NOT_FOUND')
+      assert.equal(failure.published, 0)
+      assert.match(failure.error.message, /^message 1 of 2 failed .*; the 0 before it were published$/)
+    })
   })
 
   it('serves health, info, metrics and an OpenAPI description', async () => {

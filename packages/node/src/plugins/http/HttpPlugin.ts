@@ -5,16 +5,17 @@ import { bodyLimit } from 'hono/body-limit'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { ApiGateway } from '../../api/ApiGateway.js'
 import { API_KEY_HINT, apiKeyFromRequest } from '../../api/ApiKeyGuard.js'
-import { parseJsonMessage, parsePublishParams } from '../../api/requests.js'
+import { isNdjson, parseFlag, parseJsonMessage, parseNdjsonBatch, parsePublishParams } from '../../api/requests.js'
 import type { HttpPluginConfig } from '../../config.js'
-import { NodeError } from '../../errors.js'
+import { BatchPublishError, NodeError } from '../../errors.js'
 import type { NodeInfo } from '../../RunnelNode.js'
 import type { ApiPlugin } from '../ApiPlugin.js'
 import { close, listen, urlHost } from '../listen.js'
 import { openApiDocument } from './openapi.js'
 
 /**
- * The HTTP API: `POST /streams/<stream id>` publishes; `/health`, `/info`,
+ * The HTTP API: `POST /streams/<stream id>` publishes one message, or a batch
+ * of them as NDJSON (one JSON message per line, in order); `/health`, `/info`,
  * `/metrics` (Prometheus) and `/openapi.json` describe the node.
  */
 export class HttpPlugin implements ApiPlugin {
@@ -76,26 +77,44 @@ export class HttpPlugin implements ApiPlugin {
       return c.text(text, 200, { 'content-type': gateway.metrics.registry.contentType })
     })
 
+    const limit = (maxSize: number, what: string) =>
+      bodyLimit({
+        maxSize,
+        onError: () => {
+          throw new NodeError('PAYLOAD_TOO_LARGE', `the ${what} is larger than this node accepts (${maxSize} bytes)`)
+        },
+      })
+    const messageLimit = limit(gateway.maxPayloadBytes, 'body')
+    const batchLimit = limit(this.config.maxBatchBytes, 'batch')
     app.post(
       '/streams/:streamId',
-      bodyLimit({
-        maxSize: gateway.maxPayloadBytes,
-        onError: () => {
-          throw new NodeError(
-            'PAYLOAD_TOO_LARGE',
-            `the body is larger than this node accepts (${gateway.maxPayloadBytes} bytes)`,
-          )
-        },
-      }),
+      (c, next) => (isNdjson(c.req.header('content-type')) ? batchLimit(c, next) : messageLimit(c, next)),
       async (c) => {
         const streamId = c.req.param('streamId')
-        const params = parsePublishParams(new URL(c.req.url).searchParams)
+        const query = new URL(c.req.url).searchParams
+        const params = parsePublishParams(query)
+        const wrapped = parseFlag(query, 'payloadMetadata', false)
+        const contentType = c.req.header('content-type')
         const body = new Uint8Array(await c.req.arrayBuffer())
-        const binary = (c.req.header('content-type') ?? '').toLowerCase().startsWith('application/octet-stream')
-        // Anything but octet-stream is JSON: `curl -d` sends form-urlencoded by default.
-        const content = binary ? body : parseJsonMessage(new TextDecoder().decode(body), false).content
-        const published = await gateway.publish('http', streamId, content, body.byteLength, params)
-        return c.json(published, 200)
+        if (isNdjson(contentType)) {
+          const batch = parseNdjsonBatch(body, wrapped, this.config.maxBatchMessages)
+          try {
+            const messages = await gateway.publishBatch('http', streamId, batch, params)
+            return c.json({ count: messages.length, messages }, 200)
+          } catch (err) {
+            if (!(err instanceof BatchPublishError)) throw err
+            const error = gateway.fail('http', err, { path: c.req.path })
+            const body = { error: { code: error.code, message: error.message }, published: err.published }
+            return c.json(body, error.status as ContentfulStatusCode)
+          }
+        }
+        if ((contentType ?? '').toLowerCase().startsWith('application/octet-stream')) {
+          if (wrapped) throw new NodeError('BAD_REQUEST', 'payloadMetadata needs a JSON body, not octet-stream')
+          return c.json(await gateway.publish('http', streamId, body, body.byteLength, params), 200)
+        }
+        // Anything else is JSON: `curl -d` sends form-urlencoded by default.
+        const { content, metadata } = parseJsonMessage(new TextDecoder().decode(body), wrapped)
+        return c.json(await gateway.publish('http', streamId, content, body.byteLength, params, metadata), 200)
       },
     )
     app.all('/streams/:streamId', (c) =>

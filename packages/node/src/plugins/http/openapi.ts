@@ -21,9 +21,12 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
     paths: {
       '/streams/{streamId}': {
         post: {
-          summary: 'Publish a message',
+          summary: 'Publish a message, or a batch of them',
           description:
-            'The body is the message: JSON unless Content-Type is application/octet-stream, which publishes the bytes as binary content.',
+            'The body is the message: JSON unless Content-Type is application/octet-stream, which publishes the bytes as binary content. ' +
+            'With Content-Type application/x-ndjson (or application/ndjson, application/jsonl) each non-blank line is one JSON message, ' +
+            'published in order; every line is checked first, so a bad one refuses the whole batch. If a publish fails midway, ' +
+            'the error response says how many were published before it.',
           parameters: [
             {
               name: 'streamId',
@@ -57,24 +60,50 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
               description: 'Publish on a named message chain',
               schema: { type: 'string' },
             },
+            {
+              name: 'payloadMetadata',
+              in: 'query',
+              description:
+                'Each JSON message is { "content": …, "metadata": { "timestamp", "partitionKey", "msgChainId" } }; metadata overrides the query',
+              schema: { type: 'boolean', default: false },
+            },
           ],
           requestBody: {
             required: true,
             content: {
               'application/json': { schema: {} },
               'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+              'application/x-ndjson': { schema: { type: 'string', description: 'One JSON message per line' } },
             },
           },
           responses: {
             '200': {
-              description: 'Published',
-              content: { 'application/json': { schema: { $ref: '#/components/schemas/PublishedMessage' } } },
+              description: 'Published: the message, or for a batch { count, messages } in the order sent',
+              content: {
+                'application/json': {
+                  schema: {
+                    oneOf: [
+                      { $ref: '#/components/schemas/PublishedMessage' },
+                      {
+                        type: 'object',
+                        required: ['count', 'messages'],
+                        properties: {
+                          count: { type: 'integer' },
+                          messages: { type: 'array', items: { $ref: '#/components/schemas/PublishedMessage' } },
+                        },
+                      },
+                    ],
+                  },
+                },
+              },
             },
             '400': errorResponse('Bad JSON, a bad query parameter, or a partition the stream does not have'),
             '401': errorResponse('API key missing or wrong'),
             '403': errorResponse("The node's address may not publish to the stream"),
             '404': errorResponse('No such stream'),
-            '413': errorResponse('The body is larger than the node accepts'),
+            '413': errorResponse(
+              'The body, a message of a batch, or the number of messages in a batch is larger than the node accepts',
+            ),
           },
         },
       },
@@ -149,11 +178,17 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
                     'PERMISSION_DENIED',
                     'STREAM_NOT_FOUND',
                     'PAYLOAD_TOO_LARGE',
+                    'STORAGE_FAILED',
+                    'STORAGE_UNAVAILABLE',
                     'INTERNAL',
                   ],
                 },
                 message: { type: 'string' },
               },
+            },
+            published: {
+              type: 'integer',
+              description: 'Batches only: how many messages were published before the one that failed',
             },
           },
         },
