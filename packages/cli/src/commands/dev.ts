@@ -138,6 +138,7 @@ Receive, in one terminal (any of these):
 Publish, in another:
   mosquitto_pub ${mqttArgs} -t '${stream}' -m '{"hello":"mqtt"}'
   curl -X POST '${http}/streams/${encoded}'${bearer} -H 'content-type: application/json' -d '{"hello":"http"}'
+  printf '{"n":1}\\n{"n":2}\\n' | curl -X POST '${http}/streams/${encoded}'${bearer} -H 'content-type: application/x-ndjson' --data-binary @-
   echo '{"hello":"cli"}' | npx runnel publish ${stream}
 ${dev.storageUrl === undefined ? '' : `\nRead the history back:\n  curl '${dev.storageUrl}/streams/${encoded}/data/partitions/0/last?count=10'\n`}
 From a Node.js app (SDK):
