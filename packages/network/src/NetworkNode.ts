@@ -145,6 +145,9 @@ export class NetworkNode {
   private readonly trackers: TrackerClient
   private readonly overlays = new Map<StreamPartId, StreamPartOverlay>()
   private readonly invalidMessageListeners = new Set<(event: InvalidMessageEvent) => void>()
+  private readonly failureListeners = new Set<(error: NetworkError) => void>()
+  private failure: NetworkError | undefined
+  private stopping: Promise<void> | undefined
   private readonly statusTimers = new Map<StreamPartId, ReturnType<typeof setTimeout>>()
   private readonly now: () => number
   private retryTimer: ReturnType<typeof setInterval> | undefined
@@ -175,7 +178,7 @@ export class NetworkNode {
           onPeerReady: () => undefined,
           onControl: (peer, message) => this.handleControl(peer, message),
           onData: (peer, frame, message) => this.handleData(peer, frame, message),
-          onPeerClosed: (peer) => this.handlePeerClosed(peer),
+          onPeerClosed: (peer, cause) => this.handlePeerClosed(peer, cause),
         },
       },
       this.options.peer,
@@ -212,8 +215,13 @@ export class NetworkNode {
   }
 
   /** Leaves every stream part, says goodbye to every peer and stops the transport. */
-  async stop(): Promise<void> {
-    if (this.state === 'stopped') return
+  stop(): Promise<void> {
+    // One shutdown however many callers: the node may already be stopping itself after a failure.
+    this.stopping ??= this.shutdown()
+    return this.stopping
+  }
+
+  private async shutdown(): Promise<void> {
     this.state = 'stopped'
     clearInterval(this.retryTimer)
     for (const timer of this.statusTimers.values()) clearTimeout(timer)
@@ -228,6 +236,7 @@ export class NetworkNode {
    * `minNeighbors` neighbours are connected.
    *
    * @throws {@link NetworkError} `TIMEOUT`/`ABORTED` when the signal fires first
+   * @throws {@link NetworkError} `IDENTITY_IN_USE` when the node fails meanwhile (see {@link addFailureListener})
    * @throws {@link ProtocolError} `INVALID_STREAM_PART_ID`
    */
   async join(streamPartId: StreamPartId, options: JoinOptions = {}): Promise<void> {
@@ -235,7 +244,11 @@ export class NetworkNode {
     const minNeighbors = options.minNeighbors ?? 0
     if (this.connectedCount(overlay) >= minNeighbors) return
     await new Promise<void>((resolve, reject) => {
-      const waiter = { count: minNeighbors, resolve: () => done(resolve) }
+      const waiter = {
+        count: minNeighbors,
+        resolve: () => done(resolve),
+        reject: (error: Error) => done(() => reject(error)),
+      }
       const signal = options.signal
       const onAbort = (): void =>
         done(() => {
@@ -342,6 +355,23 @@ export class NetworkNode {
   }
 
   /**
+   * Calls `listener` once if the node stops by itself because it can't go
+   * on: `IDENTITY_IN_USE` when the tracker refused it because another running
+   * process is connected with the same node id. Pending `join()`s reject with
+   * the same error, and so do later calls. Returns a function that removes
+   * the listener.
+   *
+   * @example
+   * ```ts
+   * node.addFailureListener((error) => console.error(error.message)) // IDENTITY_IN_USE: another process is …
+   * ```
+   */
+  addFailureListener(listener: (error: NetworkError) => void): () => void {
+    this.failureListeners.add(listener)
+    return () => this.failureListeners.delete(listener)
+  }
+
+  /**
    * The messages of a stream part as an async iterable. At most `bufferSize`
    * unread messages are kept; older ones are dropped first (and counted in
    * the iterator's `dropped`).
@@ -402,6 +432,7 @@ export class NetworkNode {
   }
 
   private assertStarted(): void {
+    if (this.failure !== undefined) throw this.failure
     if (this.state !== 'started') {
       throw new NetworkError('INVALID_STATE', this.state === 'new' ? 'call start() first' : 'node is stopped')
     }
@@ -692,8 +723,20 @@ export class NetworkNode {
     overlay.notifyNeighborCount()
   }
 
-  private handlePeerClosed(peer: PeerConnection): void {
+  private handlePeerClosed(peer: PeerConnection, cause: CloseCause): void {
     const peerId = peer.peerId
+    if (cause === 'identity-in-use' && this.trackers.isTracker(peerId)) {
+      // Only a tracker's refusal stops the node: any peer could claim it, and
+      // a node the tracker serves is refused by it whenever its twin is connected.
+      this.fail(
+        new NetworkError(
+          'IDENTITY_IN_USE',
+          `another process is already connected to the network with node id ${this.nodeId}, so the tracker refused ` +
+            'this one; give each process its own private key',
+        ),
+      )
+      return
+    }
     if (this.trackers.isTracker(peerId)) {
       // Re-register everything that tracker served once it (or a restarted one) is reachable.
       for (const streamPartId of this.trackers.streamPartsOf(peerId, this.overlays.keys())) {
@@ -717,6 +760,21 @@ export class NetworkNode {
     const connection = this.connections.get(peerId)
     if (connection !== undefined && !this.trackers.isTracker(peerId))
       connection.close('local', 'no shared stream parts')
+  }
+
+  /** Stops the node for good, without retrying: reconnecting would only kick out the process in the way. */
+  private fail(error: NetworkError): void {
+    if (this.state !== 'started') return
+    this.failure = error
+    for (const overlay of this.overlays.values()) overlay.close(error)
+    for (const listener of this.failureListeners) {
+      try {
+        listener(error)
+      } catch {
+        // A failing listener must not keep the others from hearing.
+      }
+    }
+    void this.stop()
   }
 
   // ---- tracker reporting ----

@@ -19,6 +19,12 @@ export type NetworkErrorCode =
   | 'INVALID_OPTIONS'
   /** No full node accepted a light node's proxy request. */
   | 'PROXY_REFUSED'
+  /**
+   * Another running process is connected with this node's id (the same
+   * private key): the tracker refused this one. The node stops; give each
+   * process its own key.
+   */
+  | 'IDENTITY_IN_USE'
 
 /**
  * The one error type thrown by `@runnel/network`.

@@ -37,12 +37,25 @@ export interface ConnectionManagerStats {
   framesDropped: number
 }
 
+/** Most events held from a connection while the manager decides whether to accept it. */
+const MAX_HELD_EVENTS = 1000
+
 /**
  * Owns every connection of a node: accepts, dials, authenticates (through
  * PeerConnection), keeps one connection per peer, and aggregates counters.
+ *
+ * A second connection from a node id already connected is either a
+ * simultaneous dial (same instance id: one of the two is kept) or another
+ * process (different instance id): then the older connection is pinged, and
+ * the newcomer is refused with 'identity-in-use' if it answers, or replaces it
+ * if it doesn't (a restarted node whose old socket is half-open).
  */
 export class ConnectionManager {
+  /** Random per running node, sent in every Hello. */
+  readonly instanceId = crypto.getRandomValues(new Uint8Array(16))
   private readonly peers = new Map<NodeId, PeerConnection>()
+  /** Ready connections being checked against an older one of the same node id, with their events until then. */
+  private readonly held = new Map<PeerConnection, (() => void)[]>()
   private readonly dialsByAddress = new Map<string, Promise<PeerConnection>>()
   private readonly waiters = new Map<
     PeerConnection,
@@ -123,13 +136,15 @@ export class ConnectionManager {
       outbound,
       {
         localDescriptor: this.localDescriptor,
+        instanceId: this.instanceId,
         signer: this.components.signer,
         verifier: this.components.verifier,
         now: this.components.now,
         events: {
           onReady: (ready) => this.handleReady(ready),
-          onControl: (from, message) => this.components.events.onControl(from, message),
-          onData: (from, frame, message) => this.components.events.onData(from, frame, message),
+          onControl: (from, message) => this.deliver(from, () => this.components.events.onControl(from, message)),
+          onData: (from, frame, message) =>
+            this.deliver(from, () => this.components.events.onData(from, frame, message)),
           onClose: (closed, cause, detail) => this.handleClosed(closed, cause, detail),
         },
       },
@@ -147,25 +162,79 @@ export class ConnectionManager {
       return
     }
     const existing = this.peers.get(peerId)
-    if (existing !== undefined && existing !== peer) {
-      // Both ends dialed at once. Both keep the connection dialed by the
-      // smaller node id, so they agree without another round trip.
-      const localId = this.localDescriptor.nodeId
-      const initiator = (connection: PeerConnection): NodeId => (connection.outbound ? localId : peerId)
-      const keepNew = initiator(peer) === initiator(existing) || initiator(peer) < initiator(existing)
-      const [winner, loser] = keepNew ? [peer, existing] : [existing, peer]
-      this.peers.set(peerId, winner)
-      this.settle(loser, winner)
-      loser.close('duplicate', 'duplicate connection')
-      if (winner === peer) {
-        this.settle(peer, peer)
-        this.components.events.onPeerReady(peer)
-      }
+    if (existing === undefined || existing === peer) {
+      this.accept(peer)
       return
     }
-    this.peers.set(peerId, peer)
+    if (!isSameProcess(existing, peer)) {
+      this.checkIdentityInUse(peer, existing)
+      return
+    }
+    // Both ends dialed at once. Both keep the connection dialed by the
+    // smaller node id, so they agree without another round trip.
+    const localId = this.localDescriptor.nodeId
+    const initiator = (connection: PeerConnection): NodeId => (connection.outbound ? localId : peerId)
+    const keepNew = initiator(peer) === initiator(existing) || initiator(peer) < initiator(existing)
+    const [winner, loser] = keepNew ? [peer, existing] : [existing, peer]
+    this.peers.set(peerId, winner)
+    this.settle(loser, winner)
+    loser.close('duplicate', 'duplicate connection')
+    if (winner === peer) this.accept(peer)
+  }
+
+  private accept(peer: PeerConnection): void {
+    this.peers.set(peer.peerId, peer)
     this.settle(peer, peer)
     this.components.events.onPeerReady(peer)
+    const held = this.held.get(peer) ?? []
+    this.held.delete(peer)
+    for (const event of held) {
+      if (peer.isClosed) return
+      event()
+    }
+  }
+
+  /**
+   * Another process with the same key would be let in and kick the first out
+   * (which reconnects and kicks it out, and so on); a restarted node must get
+   * in while its old socket is half-open. Only a ping on the old connection
+   * tells the two apart.
+   */
+  private checkIdentityInUse(peer: PeerConnection, existing: PeerConnection): void {
+    if (!this.held.has(peer)) this.held.set(peer, [])
+    void existing.probe(this.options.livenessProbeTimeoutMs).then((alive) => {
+      if (peer.isClosed) {
+        this.held.delete(peer)
+        return
+      }
+      if (this.peers.get(peer.peerId) !== existing) {
+        // The old connection went (or was replaced) meanwhile: decide against what is there now.
+        this.handleReady(peer)
+        return
+      }
+      if (alive) {
+        this.held.delete(peer)
+        peer.close('identity-in-use', `another process is already connected with node id ${peer.peerId}`)
+        return
+      }
+      existing.close('replaced', `${peer.peerId} connected again and this connection stopped answering`)
+      this.accept(peer)
+    })
+  }
+
+  /** Passes a connection's event on, or holds it while the connection awaits acceptance. */
+  private deliver(from: PeerConnection, event: () => void): void {
+    const held = this.held.get(from)
+    if (held === undefined) {
+      event()
+      return
+    }
+    if (held.length >= MAX_HELD_EVENTS) {
+      this.held.delete(from)
+      from.close('protocol-violation', 'too many frames before the connection was accepted')
+      return
+    }
+    held.push(event)
   }
 
   private settle(dialed: PeerConnection, result: PeerConnection): void {
@@ -184,10 +253,15 @@ export class ConnectionManager {
     this.stats.bytesIn += peer.stats.bytesIn
     this.stats.bytesOut += peer.stats.bytesOut
     this.stats.framesDropped += peer.stats.framesDropped
+    this.held.delete(peer)
     const waiter = this.waiters.get(peer)
     if (waiter !== undefined) {
       this.waiters.delete(peer)
-      waiter.reject(new NetworkError('CONNECTION_FAILED', `connection closed during handshake: ${cause} ${detail}`))
+      waiter.reject(
+        cause === 'identity-in-use'
+          ? new NetworkError('IDENTITY_IN_USE', detail)
+          : new NetworkError('CONNECTION_FAILED', `connection closed during handshake: ${cause} ${detail}`),
+      )
     }
     if (peer.isReadyOnce && this.peers.get(peer.peerId) === peer) {
       this.peers.delete(peer.peerId)
@@ -207,4 +281,14 @@ export class ConnectionManager {
     }
     return totals
   }
+}
+
+/**
+ * Whether two connections with one node id come from the same running node.
+ * Peers that send no instance id (older nodes) are told apart the old way:
+ * one connection each way is a simultaneous dial.
+ */
+function isSameProcess(a: PeerConnection, b: PeerConnection): boolean {
+  if (a.peerInstanceId !== '' && b.peerInstanceId !== '') return a.peerInstanceId === b.peerInstanceId
+  return a.outbound !== b.outbound
 }

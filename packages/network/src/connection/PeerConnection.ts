@@ -1,6 +1,6 @@
 import { checkSignatureFormat, type MessageSigner, type SignatureVerifier } from '@runnel/protocol'
 import { NetworkError } from '../errors.js'
-import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
+import { GoodbyeCode, type ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
 import {
   createHandshakePayload,
   descriptorFromProto,
@@ -28,6 +28,12 @@ export interface PeerConnectionOptions {
   readonly maxFramesPerSecond: number
   /** Sustained bytes per second allowed from the peer. Default 64 MiB. */
   readonly maxBytesPerSecond: number
+  /**
+   * When a node id connects a second time from another process, how long the
+   * first connection has to answer a ping before it counts as dead and is
+   * replaced. Default 2 s.
+   */
+  readonly livenessProbeTimeoutMs: number
 }
 
 export const DEFAULT_PEER_CONNECTION_OPTIONS: PeerConnectionOptions = {
@@ -38,6 +44,7 @@ export const DEFAULT_PEER_CONNECTION_OPTIONS: PeerConnectionOptions = {
   idleTimeoutMs: 15_000,
   maxFramesPerSecond: 20_000,
   maxBytesPerSecond: 64 * 1024 * 1024,
+  livenessProbeTimeoutMs: 2_000,
 }
 
 /** Why a connection ended, for metrics and logs. */
@@ -52,6 +59,10 @@ export type CloseCause =
   | 'idle-timeout'
   | 'protocol-violation'
   | 'duplicate'
+  /** Another process is connected with the same node id: refused here, or told so by the peer. */
+  | 'identity-in-use'
+  /** The node connected again and this older connection didn't answer a ping: it was dead. */
+  | 'replaced'
 
 /** Counters of one connection. */
 export interface PeerConnectionStats {
@@ -75,6 +86,8 @@ export interface PeerConnectionEvents {
 /** The collaborators a PeerConnection needs. */
 export interface PeerConnectionComponents {
   readonly localDescriptor: NodeDescriptor
+  /** Random bytes of this running node, the same on all its connections (see Hello.instance_id). */
+  readonly instanceId: Uint8Array
   readonly signer: MessageSigner
   readonly verifier: SignatureVerifier
   readonly events: PeerConnectionEvents
@@ -84,6 +97,7 @@ export interface PeerConnectionComponents {
 type State = 'handshaking' | 'ready' | 'closed'
 
 const MAX_HELD_FRAMES = 1000
+const MAX_INSTANCE_ID_LENGTH = 32
 
 function isHandshake(decoded: DecodedFrame): boolean {
   return (
@@ -103,6 +117,8 @@ export class PeerConnection {
   readonly outbound: boolean
   private state: State = 'handshaking'
   private remote: NodeDescriptor | undefined
+  private remoteInstanceId = ''
+  private readonly probes = new Map<number, (alive: boolean) => void>()
   private remoteProofVerified = false
   private proofSent = false
   private wasReady = false
@@ -137,7 +153,11 @@ export class PeerConnection {
     )
     this.sendControl({
       case: 'hello',
-      value: { descriptor: descriptorToProto(components.localDescriptor), nonce: this.localNonce },
+      value: {
+        descriptor: descriptorToProto(components.localDescriptor),
+        nonce: this.localNonce,
+        instanceId: components.instanceId,
+      },
     })
   }
 
@@ -149,6 +169,11 @@ export class PeerConnection {
 
   get peerId(): NodeId {
     return this.peer.nodeId
+  }
+
+  /** The peer's instance id as hex; '' when the peer sent none (an older node). */
+  get peerInstanceId(): string {
+    return this.remoteInstanceId
   }
 
   get isReady(): boolean {
@@ -184,11 +209,32 @@ export class PeerConnection {
     return this.send(encodeControlFrame(body))
   }
 
+  /**
+   * Resolves true when the peer answers a ping within `timeoutMs`; false on
+   * timeout or close. Tells a live connection from a half-open one.
+   */
+  probe(timeoutMs: number): Promise<boolean> {
+    if (this.state !== 'ready') return Promise.resolve(false)
+    return new Promise((resolve) => {
+      this.pingId = (this.pingId + 1) >>> 0
+      const id = this.pingId
+      const timer = setTimeout(() => settle(false), timeoutMs)
+      const settle = (alive: boolean): void => {
+        clearTimeout(timer)
+        this.probes.delete(id)
+        resolve(alive)
+      }
+      this.probes.set(id, settle)
+      this.sendControl({ case: 'ping', value: { id } })
+    })
+  }
+
   /** Says goodbye and closes. */
   close(cause: CloseCause = 'local', detail = ''): void {
     if (this.state === 'closed') return
-    if (cause === 'local' || cause === 'duplicate') {
-      this.sendControl({ case: 'goodbye', value: { reason: detail || cause } })
+    if (cause === 'local' || cause === 'duplicate' || cause === 'identity-in-use') {
+      const code = cause === 'identity-in-use' ? GoodbyeCode.IDENTITY_IN_USE : GoodbyeCode.UNSPECIFIED
+      this.sendControl({ case: 'goodbye', value: { reason: detail || cause, code } })
     }
     // Finish first: the transport reports its own close synchronously, and
     // the cause recorded must be ours, not 'remote-gone'.
@@ -200,6 +246,7 @@ export class PeerConnection {
     if (this.state === 'closed') return
     this.state = 'closed'
     for (const timer of this.timers) clearTimeout(timer)
+    for (const settle of [...this.probes.values()]) settle(false)
     this.components.events.onClose(this, cause, detail)
   }
 
@@ -252,7 +299,7 @@ export class PeerConnection {
     const body = message.body
     switch (body.case) {
       case 'hello':
-        this.handleHello(body.value.descriptor, body.value.nonce)
+        this.handleHello(body.value.descriptor, body.value.nonce, body.value.instanceId)
         return
       case 'helloProof':
         this.handleProof(body.value.signature)
@@ -261,9 +308,13 @@ export class PeerConnection {
         this.sendControl({ case: 'pong', value: { id: body.value.id } })
         return
       case 'pong':
+        this.probes.get(body.value.id)?.(true)
         return
       case 'goodbye':
-        this.finish('remote-goodbye', body.value.reason)
+        this.finish(
+          body.value.code === GoodbyeCode.IDENTITY_IN_USE ? 'identity-in-use' : 'remote-goodbye',
+          body.value.reason,
+        )
         this.transportConnection.close('goodbye')
         return
       default:
@@ -275,11 +326,23 @@ export class PeerConnection {
     }
   }
 
-  private handleHello(descriptorProto: Parameters<typeof descriptorFromProto>[0], nonce: Uint8Array): void {
-    if (this.remote !== undefined || nonce.length !== 32) {
-      this.close('handshake-failed', this.remote !== undefined ? 'second hello' : 'nonce must be 32 bytes')
+  private handleHello(
+    descriptorProto: Parameters<typeof descriptorFromProto>[0],
+    nonce: Uint8Array,
+    instanceId: Uint8Array,
+  ): void {
+    if (this.remote !== undefined || nonce.length !== 32 || instanceId.length > MAX_INSTANCE_ID_LENGTH) {
+      this.close(
+        'handshake-failed',
+        this.remote !== undefined
+          ? 'second hello'
+          : nonce.length !== 32
+            ? 'nonce must be 32 bytes'
+            : `instance id longer than ${MAX_INSTANCE_ID_LENGTH} bytes`,
+      )
       return
     }
+    this.remoteInstanceId = toHex(instanceId)
     try {
       this.remote = descriptorFromProto(descriptorProto)
     } catch (err) {
@@ -350,4 +413,8 @@ export class PeerConnection {
     if (typeof timer === 'object' && 'unref' in timer) timer.unref()
     this.timers[1] = timer
   }
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
 }

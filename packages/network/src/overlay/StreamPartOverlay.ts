@@ -35,7 +35,7 @@ export class StreamPartOverlay {
   readonly duplicates: DuplicateDetector
   readonly buffer: PropagationBuffer
   /** Resolvers waiting for the neighbour count to reach a number. */
-  readonly neighborWaiters = new Set<{ count: number; resolve: () => void }>()
+  readonly neighborWaiters = new Set<{ count: number; resolve: () => void; reject: (error: Error) => void }>()
 
   constructor(
     readonly streamPartId: StreamPartId,
@@ -76,9 +76,12 @@ export class StreamPartOverlay {
   /** Ends iterables over this stream part's messages (see NetworkNode.messages). */
   readonly closers = new Set<() => void>()
 
-  /** The node left or stopped: release waiters, listeners and iterables. */
-  close(): void {
-    for (const waiter of this.neighborWaiters) waiter.resolve()
+  /** The node left or stopped: release waiters (rejected with `error` if the node failed), listeners and iterables. */
+  close(error?: Error): void {
+    for (const waiter of this.neighborWaiters) {
+      if (error === undefined) waiter.resolve()
+      else waiter.reject(error)
+    }
     this.neighborWaiters.clear()
     for (const close of [...this.closers]) close()
     this.listeners.clear()

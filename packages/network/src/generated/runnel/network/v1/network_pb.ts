@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file runnel/network/v1/network.proto.
  */
 export const file_runnel_network_v1_network: GenFile = /*@__PURE__*/
-  fileDesc("Ch9ydW5uZWwvbmV0d29yay92MS9uZXR3b3JrLnByb3RvEhFydW5uZWwubmV0d29yay52MSJ5Cg5Ob2RlRGVzY3JpcHRvchIPCgdub2RlX2lkGAEgASgMEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SKQoEa2luZBgDIAEoDjIbLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVLaW5kEhEKCWFkZHJlc3NlcxgEIAMoCSJNCgVIZWxsbxI1CgpkZXNjcmlwdG9yGAEgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISDQoFbm9uY2UYAiABKAwiHwoKSGVsbG9Qcm9vZhIRCglzaWduYXR1cmUYASABKAwiEgoEUGluZxIKCgJpZBgBIAEoDSISCgRQb25nEgoKAmlkGAEgASgNIhkKB0dvb2RieWUSDgoGcmVhc29uGAEgASgJIikKD05laWdoYm9yUmVxdWVzdBIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCSJMChBOZWlnaGJvclJlc3BvbnNlEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJEhAKCGFjY2VwdGVkGAIgASgIEg4KBnJlYXNvbhgDIAEoCSInCg1OZWlnaGJvckxlYXZlEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJIiYKDFByb3h5UmVxdWVzdBIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCSJJCg1Qcm94eVJlc3BvbnNlEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJEhAKCGFjY2VwdGVkGAIgASgIEg4KBnJlYXNvbhgDIAEoCSKjAQoOVHJhY2tlclJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoDBIQCghzZXF1ZW5jZRgCIAEoBBIWCg5zdHJlYW1fcGFydF9pZBgDIAEoCRIwCgZhY3Rpb24YBCABKA4yIC5ydW5uZWwubmV0d29yay52MS5UcmFja2VyQWN0aW9uEhQKDG5laWdoYm9yX2lkcxgFIAMoDBIOCgZ3YW50ZWQYBiABKA0iOgoUU2lnbmVkVHJhY2tlclJlcXVlc3QSDwoHcmVxdWVzdBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwieQoSVHJhY2tlckluc3RydWN0aW9uEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJEjAKBXBlZXJzGAIgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISGQoRZHJvcF9uZWlnaGJvcl9pZHMYAyADKAwiuAUKDkNvbnRyb2xNZXNzYWdlEikKBWhlbGxvGAEgASgLMhgucnVubmVsLm5ldHdvcmsudjEuSGVsbG9IABI0CgtoZWxsb19wcm9vZhgCIAEoCzIdLnJ1bm5lbC5uZXR3b3JrLnYxLkhlbGxvUHJvb2ZIABInCgRwaW5nGAMgASgLMhcucnVubmVsLm5ldHdvcmsudjEuUGluZ0gAEicKBHBvbmcYBCABKAsyFy5ydW5uZWwubmV0d29yay52MS5Qb25nSAASLQoHZ29vZGJ5ZRgFIAEoCzIaLnJ1bm5lbC5uZXR3b3JrLnYxLkdvb2RieWVIABI+ChBuZWlnaGJvcl9yZXF1ZXN0GAYgASgLMiIucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JSZXF1ZXN0SAASQAoRbmVpZ2hib3JfcmVzcG9uc2UYByABKAsyIy5ydW5uZWwubmV0d29yay52MS5OZWlnaGJvclJlc3BvbnNlSAASOgoObmVpZ2hib3JfbGVhdmUYCCABKAsyIC5ydW5uZWwubmV0d29yay52MS5OZWlnaGJvckxlYXZlSAASOAoNcHJveHlfcmVxdWVzdBgJIAEoCzIfLnJ1bm5lbC5uZXR3b3JrLnYxLlByb3h5UmVxdWVzdEgAEjoKDnByb3h5X3Jlc3BvbnNlGAogASgLMiAucnVubmVsLm5ldHdvcmsudjEuUHJveHlSZXNwb25zZUgAEkIKD3RyYWNrZXJfcmVxdWVzdBgLIAEoCzInLnJ1bm5lbC5uZXR3b3JrLnYxLlNpZ25lZFRyYWNrZXJSZXF1ZXN0SAASRAoTdHJhY2tlcl9pbnN0cnVjdGlvbhgMIAEoCzIlLnJ1bm5lbC5uZXR3b3JrLnYxLlRyYWNrZXJJbnN0cnVjdGlvbkgAQgYKBGJvZHkqZQoITm9kZUtpbmQSGQoVTk9ERV9LSU5EX1VOU1BFQ0lGSUVEEAASEgoOTk9ERV9LSU5EX0ZVTEwQARITCg9OT0RFX0tJTkRfTElHSFQQAhIVChFOT0RFX0tJTkRfVFJBQ0tFUhADKmQKDVRyYWNrZXJBY3Rpb24SHgoaVFJBQ0tFUl9BQ1RJT05fVU5TUEVDSUZJRUQQABIZChVUUkFDS0VSX0FDVElPTl9TVEFUVVMQARIYChRUUkFDS0VSX0FDVElPTl9MRUFWRRACYgZwcm90bzM");
+  fileDesc("Ch9ydW5uZWwvbmV0d29yay92MS9uZXR3b3JrLnByb3RvEhFydW5uZWwubmV0d29yay52MSJ5Cg5Ob2RlRGVzY3JpcHRvchIPCgdub2RlX2lkGAEgASgMEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SKQoEa2luZBgDIAEoDjIbLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVLaW5kEhEKCWFkZHJlc3NlcxgEIAMoCSJiCgVIZWxsbxI1CgpkZXNjcmlwdG9yGAEgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISDQoFbm9uY2UYAiABKAwSEwoLaW5zdGFuY2VfaWQYAyABKAwiHwoKSGVsbG9Qcm9vZhIRCglzaWduYXR1cmUYASABKAwiEgoEUGluZxIKCgJpZBgBIAEoDSISCgRQb25nEgoKAmlkGAEgASgNIkcKB0dvb2RieWUSDgoGcmVhc29uGAEgASgJEiwKBGNvZGUYAiABKA4yHi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllQ29kZSIpCg9OZWlnaGJvclJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiTAoQTmVpZ2hib3JSZXNwb25zZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkiJwoNTmVpZ2hib3JMZWF2ZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCSImCgxQcm94eVJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiSQoNUHJveHlSZXNwb25zZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkiowEKDlRyYWNrZXJSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAwSEAoIc2VxdWVuY2UYAiABKAQSFgoOc3RyZWFtX3BhcnRfaWQYAyABKAkSMAoGYWN0aW9uGAQgASgOMiAucnVubmVsLm5ldHdvcmsudjEuVHJhY2tlckFjdGlvbhIUCgxuZWlnaGJvcl9pZHMYBSADKAwSDgoGd2FudGVkGAYgASgNIjoKFFNpZ25lZFRyYWNrZXJSZXF1ZXN0Eg8KB3JlcXVlc3QYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMInkKElRyYWNrZXJJbnN0cnVjdGlvbhIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIwCgVwZWVycxgCIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yEhkKEWRyb3BfbmVpZ2hib3JfaWRzGAMgAygMIrgFCg5Db250cm9sTWVzc2FnZRIpCgVoZWxsbxgBIAEoCzIYLnJ1bm5lbC5uZXR3b3JrLnYxLkhlbGxvSAASNAoLaGVsbG9fcHJvb2YYAiABKAsyHS5ydW5uZWwubmV0d29yay52MS5IZWxsb1Byb29mSAASJwoEcGluZxgDIAEoCzIXLnJ1bm5lbC5uZXR3b3JrLnYxLlBpbmdIABInCgRwb25nGAQgASgLMhcucnVubmVsLm5ldHdvcmsudjEuUG9uZ0gAEi0KB2dvb2RieWUYBSABKAsyGi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllSAASPgoQbmVpZ2hib3JfcmVxdWVzdBgGIAEoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLk5laWdoYm9yUmVxdWVzdEgAEkAKEW5laWdoYm9yX3Jlc3BvbnNlGAcgASgLMiMucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JSZXNwb25zZUgAEjoKDm5laWdoYm9yX2xlYXZlGAggASgLMiAucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JMZWF2ZUgAEjgKDXByb3h5X3JlcXVlc3QYCSABKAsyHy5ydW5uZWwubmV0d29yay52MS5Qcm94eVJlcXVlc3RIABI6Cg5wcm94eV9yZXNwb25zZRgKIAEoCzIgLnJ1bm5lbC5uZXR3b3JrLnYxLlByb3h5UmVzcG9uc2VIABJCCg90cmFja2VyX3JlcXVlc3QYCyABKAsyJy5ydW5uZWwubmV0d29yay52MS5TaWduZWRUcmFja2VyUmVxdWVzdEgAEkQKE3RyYWNrZXJfaW5zdHJ1Y3Rpb24YDCABKAsyJS5ydW5uZWwubmV0d29yay52MS5UcmFja2VySW5zdHJ1Y3Rpb25IAEIGCgRib2R5KmUKCE5vZGVLaW5kEhkKFU5PREVfS0lORF9VTlNQRUNJRklFRBAAEhIKDk5PREVfS0lORF9GVUxMEAESEwoPTk9ERV9LSU5EX0xJR0hUEAISFQoRTk9ERV9LSU5EX1RSQUNLRVIQAypNCgtHb29kYnllQ29kZRIcChhHT09EQllFX0NPREVfVU5TUEVDSUZJRUQQABIgChxHT09EQllFX0NPREVfSURFTlRJVFlfSU5fVVNFEAEqZAoNVHJhY2tlckFjdGlvbhIeChpUUkFDS0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhkKFVRSQUNLRVJfQUNUSU9OX1NUQVRVUxABEhgKFFRSQUNLRVJfQUNUSU9OX0xFQVZFEAJiBnByb3RvMw");
 
 /**
  * @generated from message runnel.network.v1.NodeDescriptor
@@ -75,6 +75,17 @@ export type Hello = Message<"runnel.network.v1.Hello"> & {
    * @generated from field: bytes nonce = 2;
    */
   nonce: Uint8Array;
+
+  /**
+   * Random bytes (16) drawn once per running node, the same on all its
+   * connections: two connections with one node id and different instance ids
+   * come from two processes (or a restart), not from a simultaneous dial.
+   * Empty from nodes that predate it. Not signed: it only picks which check
+   * runs, and a refusal also needs the other connection to answer a ping.
+   *
+   * @generated from field: bytes instance_id = 3;
+   */
+  instanceId: Uint8Array;
 };
 
 /**
@@ -149,6 +160,11 @@ export type Goodbye = Message<"runnel.network.v1.Goodbye"> & {
    * @generated from field: string reason = 1;
    */
   reason: string;
+
+  /**
+   * @generated from field: runnel.network.v1.GoodbyeCode code = 2;
+   */
+  code: GoodbyeCode;
 };
 
 /**
@@ -505,6 +521,32 @@ export const NodeKindSchema: GenEnum<NodeKind> = /*@__PURE__*/
   enumDesc(file_runnel_network_v1_network, 0);
 
 /**
+ * @generated from enum runnel.network.v1.GoodbyeCode
+ */
+export enum GoodbyeCode {
+  /**
+   * Leaving, or any reason the receiver needn't act on.
+   *
+   * @generated from enum value: GOODBYE_CODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The receiver's node id is already connected to the sender through another
+   * connection that still answers: another process runs with the same key.
+   *
+   * @generated from enum value: GOODBYE_CODE_IDENTITY_IN_USE = 1;
+   */
+  IDENTITY_IN_USE = 1,
+}
+
+/**
+ * Describes the enum runnel.network.v1.GoodbyeCode.
+ */
+export const GoodbyeCodeSchema: GenEnum<GoodbyeCode> = /*@__PURE__*/
+  enumDesc(file_runnel_network_v1_network, 1);
+
+/**
  * @generated from enum runnel.network.v1.TrackerAction
  */
 export enum TrackerAction {
@@ -531,5 +573,5 @@ export enum TrackerAction {
  * Describes the enum runnel.network.v1.TrackerAction.
  */
 export const TrackerActionSchema: GenEnum<TrackerAction> = /*@__PURE__*/
-  enumDesc(file_runnel_network_v1_network, 1);
+  enumDesc(file_runnel_network_v1_network, 2);
 
