@@ -78,6 +78,8 @@ const NETWORK: Record<NetworkErrorCode, ExitCode> = {
   INVALID_STATE: EXIT.UNEXPECTED,
   INVALID_OPTIONS: EXIT.INVALID_INPUT,
   PROXY_REFUSED: EXIT.UNREACHABLE,
+  // Two processes with one key: each needs its own, a config problem.
+  IDENTITY_IN_USE: EXIT.INVALID_INPUT,
 }
 
 const PROTOCOL: Record<ProtocolErrorCode, ExitCode> = {

@@ -600,6 +600,8 @@ export class RunnelClient {
     this.assertAlive()
     this.started ??= this.node.start().then(() => {
       this.permissions.start()
+      // The node has stopped for good (IDENTITY_IN_USE): later calls throw it too, but a subscriber only hears it here.
+      this.node.addFailureListener((error) => this.emit('error', error))
       // Whatever this node drops for a bad signature is reported, subscribed or only relaying.
       this.node.addInvalidMessageListener(({ message }) =>
         this.emit('invalidMessage', {

@@ -2,6 +2,7 @@ import { DEV_CONTRACT_ADDRESSES, type ContractAddresses } from '@runnel/chain'
 import type { RunnelClient } from '@runnel/client'
 import type { Hono } from 'hono'
 import { FileKeyStore, createRunnelClient } from '@runnel/client/node'
+import { NetworkError } from '@runnel/network'
 import { ApiGateway } from './api/ApiGateway.js'
 import { ApiKeyGuard } from './api/ApiKeyGuard.js'
 import { parseConfig, type NodeConfig, type NodeConfigInput } from './config.js'
@@ -57,6 +58,15 @@ export class RunnelNode {
   private readonly plugins: ApiPlugin[] = []
   private readonly endpoints: Partial<Record<PluginName, string>> = {}
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new'
+  private reportFailure: (error: Error) => void = () => undefined
+  /**
+   * Settles only if the node stops by itself, with the error that stopped it:
+   * a `NetworkError` `IDENTITY_IN_USE` when another running process uses the
+   * same private key (logged at error level too). `runnel node` exits on it.
+   */
+  readonly failed: Promise<Error> = new Promise((resolve) => {
+    this.reportFailure = resolve
+  })
 
   constructor(config: NodeConfig | NodeConfigInput = {}, components: RunnelNodeComponents = {}) {
     this.config = parseConfig(config)
@@ -97,6 +107,7 @@ export class RunnelNode {
     if (mqtt !== undefined) this.plugins.push(new MqttPlugin(this.gateway, mqtt))
     // Last: it registers the HTTP API's URL on chain.
     if (this.storage !== undefined) this.plugins.push(this.storage)
+    this.client.on('error', (err) => this.handleClientError(err))
   }
 
   /** The address the node signs with (lowercase hex). */
@@ -141,6 +152,16 @@ export class RunnelNode {
     }
     await this.client.destroy()
     this.logger.info('node stopped')
+  }
+
+  /** The client's node stopped for good: the APIs can only fail from now on, so the daemon stops too. */
+  private handleClientError(err: Error): void {
+    if (!(err instanceof NetworkError && err.code === 'IDENTITY_IN_USE')) return
+    this.logger.error({ err, address: this.address }, 'another process uses this node’s private key: stopping')
+    void this.stop().then(
+      () => this.reportFailure(err),
+      () => this.reportFailure(err),
+    )
   }
 
   info(): NodeInfo {

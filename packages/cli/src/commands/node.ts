@@ -24,7 +24,8 @@ export function registerNodeCommand(program: Command, context: CliContext): void
       `
 The node is configured by its config file alone (RUNNEL_* variables and the runnel config file don't apply), except
 for --private-key. It prints its endpoints, logs to stdout, and on Ctrl-C (SIGINT) or SIGTERM stops gracefully and
-exits 0. An invalid config file exits 3, naming the bad key.
+exits 0. An invalid config file exits 3, naming the bad key. If another running process is connected with the same
+private key, the node stops and exits 3 (IDENTITY_IN_USE): give each process its own key.
 
 Example:
   $ echo '{ "plugins": { "http": true, "websocket": true } }' > node.json
@@ -50,7 +51,8 @@ Example:
             for (const [api, url] of Object.entries(info.endpoints)) printLine(context, `  ${api.padEnd(9)} ${url}`)
           }
           note(context, `node running; Ctrl-C to stop`)
-          await shutdown.received
+          const failure = await Promise.race([shutdown.received.then(() => undefined), node.failed])
+          if (failure !== undefined) throw failure
         } finally {
           await node.stop()
         }

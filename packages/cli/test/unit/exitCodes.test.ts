@@ -66,6 +66,7 @@ describe('exitCodeFor', () => {
     assert.equal(exitCodeFor(new ClientError('INVALID_ARGUMENT', 'partition 3 is out of range')), 3)
     assert.equal(exitCodeFor(new ProtocolError('INVALID_PRIVATE_KEY', 'expected 64 hex digits')), 3)
     assert.equal(exitCodeFor(new ProtocolError('MESSAGE_TOO_LARGE', 'over 1 MiB')), 3)
+    assert.equal(exitCodeFor(new NetworkError('IDENTITY_IN_USE', 'another process is already connected')), 3)
   })
 
   it("judges a node's START_FAILED by its cause", () => {
