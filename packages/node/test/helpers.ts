@@ -35,7 +35,7 @@ export async function startTestNetwork(): Promise<TestNetwork> {
   const rpcUrl = dev.chain.rpcUrl!
   const nodes: RunnelNode[] = []
   const clients: RunnelClient[] = []
-  // One client per account: two nodes with one key would be one network identity, and the second never gets neighbours.
+  // One client per account: two nodes with one key would be one network identity, and the second is refused (IDENTITY_IN_USE).
   const byAccount = new Map<number, RunnelClient>()
   const client = (index: number): RunnelClient => {
     const existing = byAccount.get(index)
