@@ -100,7 +100,8 @@ export function webSocketPath(options: WebSocketPathOptions): ApiPath {
       return {
         send: (text) =>
           new Promise<void>((resolve, reject) =>
-            socket.send(text, (err) => (err === undefined ? resolve() : reject(err))),
+            // ws passes null, not undefined, on success when the socket write completes.
+            socket.send(text, (err) => (err instanceof Error ? reject(err) : resolve())),
           ),
         close: () => closeWebSocket(socket),
       }
