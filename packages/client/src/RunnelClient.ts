@@ -420,7 +420,9 @@ export class RunnelClient {
             }
           }
         } catch (err) {
-          this.emit('error', err instanceof Error ? err : new Error(String(err)))
+          const error = err instanceof Error ? err : new Error(String(err))
+          if (options.onResendError === undefined) this.emit('error', error)
+          else options.onResendError(error)
         } finally {
           const live = heldLive ?? []
           heldLive = undefined

@@ -67,6 +67,12 @@ export interface SubscribeOptions {
   /** Deliver stored history first (from the stream's storage nodes), then live messages, with no duplicate or gap at the seam. */
   readonly resend?: HistoryQuery
   /**
+   * Called when the history of `resend` can't be read (every storage node
+   * failed, or none stores the stream); live messages go on. Default: the
+   * client's `error` event.
+   */
+  readonly onResendError?: (error: Error) => void
+  /**
    * Check the client's own subscribe permission first. Default true. Storage
    * nodes turn it off: the stream's owner assigned them, which is permission enough.
    */

@@ -154,9 +154,16 @@ export class RunnelNode {
     this.logger.info('node stopped')
   }
 
-  /** The client's node stopped for good: the APIs can only fail from now on, so the daemon stops too. */
+  /**
+   * What the client reports outside any call (a key exchange or a history
+   * read that failed in the background) is logged. When its network node
+   * stopped for good, the APIs can only fail from now on, so the daemon stops too.
+   */
   private handleClientError(err: Error): void {
-    if (!(err instanceof NetworkError && err.code === 'IDENTITY_IN_USE')) return
+    if (!(err instanceof NetworkError && err.code === 'IDENTITY_IN_USE')) {
+      this.logger.warn({ err }, 'client error')
+      return
+    }
     this.logger.error({ err, address: this.address }, 'another process uses this node’s private key: stopping')
     void this.stop().then(
       () => this.reportFailure(err),

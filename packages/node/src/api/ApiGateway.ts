@@ -106,13 +106,27 @@ export class ApiGateway {
     return published
   }
 
-  /** Subscribes to the partitions asked for (all when none are); `onMessage` gets each validated message in order. */
+  /**
+   * Subscribes to the partitions asked for (all when none are); `onMessage`
+   * gets each validated message in order, history first when `params.resend`
+   * asks for it. History that fails midway goes to `onResendError` (counted
+   * and logged too); live messages go on.
+   *
+   * @throws {@link NodeError} `STORAGE_UNAVAILABLE` when history is asked for and no storage node stores the stream
+   */
   async subscribe(
     api: ApiName,
     streamId: string,
     params: SubscribeParams,
     onMessage: (message: ReceivedMessage) => void,
+    onResendError: (error: ApiError) => void = () => {},
   ): Promise<ApiSubscription> {
+    const { resend } = params
+    if (resend !== undefined) await this.requireStorage(streamId)
+    const options =
+      resend === undefined
+        ? {}
+        : { resend, onResendError: (err: Error) => onResendError(this.fail(api, err, { streamId, resend })) }
     const deliver = (message: ReceivedMessage): void => {
       this.metrics.delivered.inc({ api })
       this.metrics.deliveryDelaySeconds.observe({ api }, Math.max(0, Date.now() - message.timestamp) / 1000)
@@ -122,7 +136,7 @@ export class ApiGateway {
       params.partitions === undefined ? [streamId] : params.partitions.map((partition) => ({ id: streamId, partition }))
     const subscriptions: Subscription[] = []
     try {
-      for (const target of targets) subscriptions.push(await this.client.subscribe(target, deliver))
+      for (const target of targets) subscriptions.push(await this.client.subscribe(target, deliver, options))
     } catch (err) {
       for (const subscription of subscriptions) subscription.unsubscribe()
       throw err
@@ -137,6 +151,17 @@ export class ApiGateway {
         for (const subscription of subscriptions) subscription.unsubscribe()
       },
     }
+  }
+
+  /** @throws {@link NodeError} `STORAGE_UNAVAILABLE` when no storage node stores the stream (`STREAM_NOT_FOUND` when there is no stream) */
+  private async requireStorage(streamId: string): Promise<void> {
+    await this.client.getStream(streamId)
+    if ((await this.client.getStorageNodes(streamId)).length > 0) return
+    throw new NodeError(
+      'STORAGE_UNAVAILABLE',
+      `no storage node stores ${streamId}, so it has no history to resend: assign one ` +
+        '(runnel storage-node add-stream) or subscribe without resendLast/resendFrom',
+    )
   }
 
   /** Counts and logs a refused request; returns what to tell the caller. */

@@ -1,4 +1,4 @@
-import type { PublishOptions, ReceivedMessage } from '@runnel/client'
+import { MAX_LAST_COUNT, type HistoryQuery, type PublishOptions, type ReceivedMessage } from '@runnel/client'
 import { NodeError } from '../errors.js'
 
 /** Where and how to publish, as the APIs' query parameters (or an MQTT topic suffix) say. */
@@ -14,6 +14,8 @@ export interface PublishParams {
 export interface SubscribeParams {
   /** Undefined: every partition. */
   readonly partitions?: readonly number[]
+  /** Stored history to deliver before the live messages. */
+  readonly resend?: HistoryQuery
 }
 
 /** Publish metadata a wrapped message (`{ content, metadata }`) may carry. */
@@ -69,17 +71,44 @@ export function parsePublishParams(query: URLSearchParams): PublishParams {
   }
 }
 
-/** `partition=2`, or `partitions=0,2,5`; neither means every partition. */
+/**
+ * `partition=2`, or `partitions=0,2,5`; neither means every partition. With
+ * `resendLast=N`, or `resendFrom=<time>` (and `resendTo=<time>`), stored
+ * history comes first; times are milliseconds or ISO-8601.
+ */
 export function parseSubscribeParams(query: URLSearchParams): SubscribeParams {
   const partition = optional(query, 'partition')
   const list = optional(query, 'partitions')
   if (partition !== undefined && list !== undefined) throw badRequest('give partition or partitions, not both')
-  if (partition !== undefined) return { partitions: [parsePartition(partition)] }
+  const resend = parseResend(query)
+  const withResend = resend === undefined ? {} : { resend }
+  if (partition !== undefined) return { partitions: [parsePartition(partition)], ...withResend }
   if (list !== undefined) {
     const partitions = [...new Set(list.split(',').map((item) => parsePartition(item.trim(), 'partitions')))]
-    return { partitions }
+    return { partitions, ...withResend }
   }
-  return {}
+  return withResend
+}
+
+function parseResend(query: URLSearchParams): HistoryQuery | undefined {
+  const last = optional(query, 'resendLast')
+  const from = optional(query, 'resendFrom')
+  const to = optional(query, 'resendTo')
+  if (last !== undefined) {
+    if (from !== undefined || to !== undefined)
+      throw badRequest('give resendLast, or resendFrom (and resendTo), not both')
+    if (!/^\d{1,7}$/.test(last) || Number(last) < 1 || Number(last) > MAX_LAST_COUNT) {
+      throw badRequest(`resendLast must be an integer 1–${MAX_LAST_COUNT}, got '${last}'`)
+    }
+    return { last: Number(last) }
+  }
+  if (to !== undefined && from === undefined) throw badRequest('resendTo needs resendFrom')
+  if (from === undefined) return undefined
+  const start = { timestamp: parseTimestamp(from, 'resendFrom') }
+  if (to === undefined) return { from: start }
+  const end = { timestamp: parseTimestamp(to, 'resendTo') }
+  if (end.timestamp < start.timestamp) throw badRequest('resendTo is before resendFrom')
+  return { from: start, to: end }
 }
 
 /** Reads a boolean query flag (`true`/`false`/`1`/`0`), or the default. */

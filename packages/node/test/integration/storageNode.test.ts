@@ -2,14 +2,24 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { once } from 'node:events'
+import type { IncomingMessage } from 'node:http'
+import { text } from 'node:stream/consumers'
 import { after, before, describe, it } from 'node:test'
 import type { GapEvent, PublishedMessage, ReceivedMessage, RunnelClient } from '@runnel/client'
 import { createRunnelClient } from '@runnel/client/node'
 import { WebSocketTransport } from '@runnel/network/node'
 import { MessageFrameReader, decodeStreamMessage } from '@runnel/protocol'
+import WebSocket from 'ws'
 import type { RunnelNode } from '../../src/index.js'
 import { startTestNetwork, waitFor, type TestNetwork } from '../helpers.js'
 import { LossyTransport } from '../support/LossyTransport.js'
+
+/** Which of the messages `{ i }` 0–99 a subscriber has not received. */
+const missing = (received: readonly ReceivedMessage[]): number[] => {
+  const seen = new Set(received.map((m) => (m.content as { i: number }).i))
+  return Array.from({ length: 100 }, (_, i) => i).filter((i) => !seen.has(i))
+}
 
 const collect = async <T>(iterable: AsyncIterable<T>): Promise<T[]> => {
   const items: T[] = []
@@ -168,13 +178,50 @@ describe('storage node', () => {
     subscription.unsubscribe()
   })
 
+  it('sends history first to a WebSocket API subscriber with resendLast, then live', async () => {
+    const api = await network.startNode(9, { plugins: { websocket: { port: 0 }, http: false, mqtt: false } })
+    const endpoint = api.info().endpoints.websocket!
+    const subscribeUrl = (id: string, query: string): string =>
+      `${endpoint}/streams/${encodeURIComponent(id)}/subscribe?${query}`
+    const socket = new WebSocket(subscribeUrl(streamId, 'partition=0&resendLast=3'))
+    after(() => socket.close())
+    const frames: { i: number }[] = []
+    socket.on('message', (data) => frames.push(JSON.parse((data as Buffer).toString('utf8')) as { i: number }))
+    await once(socket, 'open')
+    await waitFor(() => frames.length === 3, 30_000, 'the history')
+    await publisher.publish({ id: streamId, partition: 0 }, { i: 55 }, { timestamp: base + 55 })
+    await waitFor(() => frames.length === 4, 30_000, 'the live message')
+    assert.deepEqual(
+      frames.map((frame) => frame.i),
+      [52, 53, 54, 55],
+    )
+
+    const { id: unstored } = await network.client(1).createStream('/not-stored')
+    await network.client(1).grantPermissions(unstored, 'public', 'subscribe')
+    const refusals: [string, number, string, RegExp][] = [
+      [subscribeUrl(unstored, 'resendLast=10'), 503, 'STORAGE_UNAVAILABLE', /no storage node stores/],
+      [subscribeUrl(streamId, 'resendLast=0'), 400, 'BAD_REQUEST', /resendLast must be an integer/],
+      [subscribeUrl(streamId, 'resendLast=5&resendFrom=0'), 400, 'BAD_REQUEST', /not both/],
+      [subscribeUrl(streamId, 'resendFrom=2026-01-02&resendTo=2026-01-01'), 400, 'BAD_REQUEST', /before resendFrom/],
+    ]
+    for (const [url, status, code, message] of refusals) {
+      const refused = new WebSocket(url)
+      const [, response] = (await once(refused, 'unexpected-response')) as [unknown, IncomingMessage]
+      const body = JSON.parse(await text(response)) as { error: { code: string; message: string } }
+      assert.equal(response.statusCode, status, JSON.stringify(body))
+      assert.equal(body.error.code, code)
+      assert.match(body.error.message, message)
+    }
+  })
+
   it('fills the gaps of a subscriber whose link loses messages, from storage', async () => {
     const lossyKey = network.dev.chain.accountKeys[6]!
     let start = Number.POSITIVE_INFINITY
-    // Every 7th message is lost on the subscriber's link, never the first: without it there is no chain to have a gap in.
+    // Every 7th message is lost on the subscriber's link, never the first (without it there is no chain to have a
+    // gap in) and never the last (a gap shows only when a later message arrives, and none would).
     const lossy = new LossyTransport(
       new WebSocketTransport({ port: 0 }),
-      (header) => header.timestamp > start && header.timestamp % 7 === 3,
+      (header) => header.timestamp > start && header.timestamp < start + 99 && header.timestamp % 7 === 3,
     )
     const subscriber = createRunnelClient({
       auth: { privateKey: lossyKey },
@@ -192,7 +239,13 @@ describe('storage node', () => {
     start = Date.now()
     for (let i = 0; i < 100; i++)
       await publisher.publish({ id: streamId, partition: 1 }, { i }, { timestamp: start + i })
-    await waitFor(() => received.length === 100, 60_000, 'every message, gaps filled')
+    await waitFor(
+      () => received.length === 100,
+      60_000,
+      'every message, gaps filled',
+      () =>
+        `every message, gaps filled (missing ${JSON.stringify(missing(received))}, dropped ${lossy.dropped}, gaps ${JSON.stringify(gaps)})`,
+    )
     assert.ok(lossy.dropped > 0, 'the link lost messages')
     assert.deepEqual(
       received.map((m) => (m.content as { i: number }).i),

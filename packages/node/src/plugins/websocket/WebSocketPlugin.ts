@@ -53,7 +53,8 @@ interface Connection {
  *
  * - `/streams/<url-encoded stream id>/subscribe` (`?partition=1` or `?partitions=0,2`; all by default) sends each
  *   message as a frame: JSON content as text, binary content as binary, or, with `?payloadMetadata=true`, a text
- *   frame `{ content, metadata }` (binary content in base64).
+ *   frame `{ content, metadata }` (binary content in base64). `?resendLast=N` or `?resendFrom=<time>` (and
+ *   `resendTo=`) send stored history first (per partition), then live messages, with no gap or duplicate between.
  * - `/streams/<url-encoded stream id>/publish` (`?partition=`, `partitionKey=` or `partitionKeyField=`;
  *   `timestamp=`, `msgChainId=`, `payloadMetadata=`) publishes each text frame as JSON and each binary frame as
  *   bytes, in the order received. A frame the node refuses is answered with a text frame
@@ -196,13 +197,27 @@ export class WebSocketPlugin implements ApiPlugin {
     // HTTP status the client can read, rather than a socket that opens and then closes. Messages that arrive
     // while the subscription is still joining wait for the socket.
     const early: ReceivedMessage[] = []
+    const earlyErrors: ApiError[] = []
     let onMessage = (message: ReceivedMessage): void => void early.push(message)
-    const subscription = await this.gateway.subscribe('websocket', streamId, params, (message) => onMessage(message))
+    // History that fails after the handshake can only be told in an error frame; live messages go on.
+    let onResendError = (error: ApiError): void => void earlyErrors.push(error)
+    const subscription = await this.gateway.subscribe(
+      'websocket',
+      streamId,
+      params,
+      (message) => onMessage(message),
+      (error) => onResendError(error),
+    )
     const connection = accept(streamId, () => subscription.unsubscribe())
     if (connection === undefined) return
     for (const message of early.splice(0)) this.deliver(connection, message, wrapped)
+    for (const error of earlyErrors.splice(0)) this.answerError(connection.socket, error)
     onMessage = (message) => this.deliver(connection, message, wrapped)
-    this.logger.debug({ streamId, partitions: params.partitions ?? 'all', wrapped }, 'websocket subscriber connected')
+    onResendError = (error) => this.answerError(connection.socket, error)
+    this.logger.debug(
+      { streamId, partitions: params.partitions ?? 'all', resend: params.resend, wrapped },
+      'websocket subscriber connected',
+    )
   }
 
   private async acceptPublisher(
