@@ -15,6 +15,8 @@ export interface TestNetwork {
   readonly dev: DevChain
   readonly rpcUrl: string
   readonly trackers: string[]
+  /** The part of a node config that puts a node on this network as dev account `index`: key, tracker, chain. */
+  nodeConfig(index: number): NodeConfigInput & { chain: NonNullable<NodeConfigInput['chain']> }
   /** Starts a node daemon acting as dev account `index`; `config` is merged over a test base (APIs on free ports, logs silent). */
   startNode(index: number, config?: NodeConfigInput): Promise<RunnelNode>
   /** The SDK client acting as dev account `index` (one per account; don't start a node with the same account). */
@@ -50,24 +52,29 @@ export async function startTestNetwork(): Promise<TestNetwork> {
     return created
   }
   const owner = client(1)
+  const nodeConfig = (index: number) => ({
+    privateKey: dev.chain.accountKeys[index]!,
+    network: { trackers },
+    chain: {
+      rpcUrl,
+      contracts: {
+        streamRegistry: dev.deployment.streamRegistry,
+        storageNodeRegistry: dev.deployment.storageNodeRegistry,
+      },
+    },
+  })
   return {
     dev,
     rpcUrl,
     trackers,
+    nodeConfig,
     async startNode(index, config = {}) {
+      const base = nodeConfig(index)
       const node = new RunnelNode({
-        privateKey: dev.chain.accountKeys[index]!,
-        network: { trackers },
+        ...base,
         log: { level: 'silent' },
         ...config,
-        chain: {
-          rpcUrl,
-          contracts: {
-            streamRegistry: dev.deployment.streamRegistry,
-            storageNodeRegistry: dev.deployment.storageNodeRegistry,
-          },
-          ...config.chain,
-        },
+        chain: { ...base.chain, ...config.chain },
         plugins: {
           http: { port: 0 },
           websocket: { port: 0 },

@@ -35,17 +35,8 @@ describe('a node daemon started with a key already in use', () => {
       }),
     )
     const twin = new RunnelNode(
-      {
-        privateKey: network.dev.chain.accountKeys[2]!,
-        network: { trackers: network.trackers },
-        chain: {
-          rpcUrl: network.rpcUrl,
-          contracts: {
-            streamRegistry: network.dev.deployment.streamRegistry,
-            storageNodeRegistry: network.dev.deployment.storageNodeRegistry,
-          },
-        },
-      },
+      // The first client's key: a second process with one identity.
+      network.nodeConfig(2),
       { logger },
     )
     await twin.start()

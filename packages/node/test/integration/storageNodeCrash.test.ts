@@ -141,15 +141,7 @@ describe('storage node daemon killed with SIGKILL mid-burst', () => {
     historyUrl = `http://127.0.0.1:${port}`
     databasePath = join(directory, 'storage.db')
     const config: NodeConfigInput = {
-      privateKey: nodeKey,
-      network: { trackers: network.trackers },
-      chain: {
-        rpcUrl: network.rpcUrl,
-        contracts: {
-          streamRegistry: network.dev.deployment.streamRegistry,
-          storageNodeRegistry: network.dev.deployment.storageNodeRegistry,
-        },
-      },
+      ...network.nodeConfig(7),
       plugins: { http: { host: '127.0.0.1', port }, storage: { sqlite: { path: databasePath } } },
       log: { level: 'warn' },
     }
