@@ -51,6 +51,17 @@ describe('HTTP API', () => {
         /./,
       ],
       [post(path, 'x'.repeat(600_000)), 413, 'PAYLOAD_TOO_LARGE', /at most|larger/],
+      // Chunked, so no Content-Length tells the size up front: refused while it is read.
+      [
+        fetch(`${base}${path}`, {
+          method: 'POST',
+          body: new Blob(['x'.repeat(600_000)]).stream(),
+          duplex: 'half',
+        } as RequestInit),
+        413,
+        'PAYLOAD_TOO_LARGE',
+        /larger than this node accepts/,
+      ],
       [fetch(`${base}/nope`), 400, 'BAD_REQUEST', /no such endpoint/],
     ]
     for (const [request, status, code, message] of cases) {

@@ -1,7 +1,6 @@
-import type { Server } from 'node:http'
-import { createAdaptorServer } from '@hono/node-server'
+import type { IncomingMessage, Server } from 'node:http'
+import { createAdaptorServer, type HttpBindings } from '@hono/node-server'
 import { Hono, type Context } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { ApiGateway } from '../../api/ApiGateway.js'
 import { API_KEY_HINT, apiKeyFromRequest } from '../../api/ApiKeyGuard.js'
@@ -77,49 +76,63 @@ export class HttpPlugin implements ApiPlugin {
       return c.text(text, 200, { 'content-type': gateway.metrics.registry.contentType })
     })
 
-    const limit = (maxSize: number, what: string) =>
-      bodyLimit({
-        maxSize,
-        onError: () => {
-          throw new NodeError('PAYLOAD_TOO_LARGE', `the ${what} is larger than this node accepts (${maxSize} bytes)`)
-        },
-      })
-    const messageLimit = limit(gateway.maxPayloadBytes, 'body')
-    const batchLimit = limit(this.config.maxBatchBytes, 'batch')
-    app.post(
-      '/streams/:streamId',
-      (c, next) => (isNdjson(c.req.header('content-type')) ? batchLimit(c, next) : messageLimit(c, next)),
-      async (c) => {
-        const streamId = c.req.param('streamId')
-        const query = new URL(c.req.url).searchParams
-        const params = parsePublishParams(query)
-        const wrapped = parseFlag(query, 'payloadMetadata', false)
-        const contentType = c.req.header('content-type')
-        const body = new Uint8Array(await c.req.arrayBuffer())
-        if (isNdjson(contentType)) {
-          const batch = parseNdjsonBatch(body, wrapped, this.config.maxBatchMessages)
-          try {
-            const messages = await gateway.publishBatch('http', streamId, batch, params)
-            return c.json({ count: messages.length, messages }, 200)
-          } catch (err) {
-            if (!(err instanceof BatchPublishError)) throw err
-            const error = gateway.fail('http', err, { path: c.req.path })
-            const body = { error: { code: error.code, message: error.message }, published: err.published }
-            return c.json(body, error.status as ContentfulStatusCode)
-          }
+    app.post('/streams/:streamId', async (c) => {
+      const streamId = c.req.param('streamId')
+      const query = new URL(c.req.url).searchParams
+      const params = parsePublishParams(query)
+      const wrapped = parseFlag(query, 'payloadMetadata', false)
+      const contentType = c.req.header('content-type')
+      const batch = isNdjson(contentType)
+      // The server is @hono/node-server's, so env holds the Node.js request.
+      const { incoming } = c.env as HttpBindings
+      const body = batch
+        ? await readBody(incoming, this.config.maxBatchBytes, 'batch')
+        : await readBody(incoming, gateway.maxPayloadBytes, 'body')
+      if (batch) {
+        const messages = parseNdjsonBatch(body, wrapped, this.config.maxBatchMessages)
+        try {
+          const published = await gateway.publishBatch('http', streamId, messages, params)
+          return c.json({ count: published.length, messages: published }, 200)
+        } catch (err) {
+          if (!(err instanceof BatchPublishError)) throw err
+          const error = gateway.fail('http', err, { path: c.req.path })
+          const body = { error: { code: error.code, message: error.message }, published: err.published }
+          return c.json(body, error.status as ContentfulStatusCode)
         }
-        if ((contentType ?? '').toLowerCase().startsWith('application/octet-stream')) {
-          if (wrapped) throw new NodeError('BAD_REQUEST', 'payloadMetadata needs a JSON body, not octet-stream')
-          return c.json(await gateway.publish('http', streamId, body, body.byteLength, params), 200)
-        }
-        // Anything else is JSON: `curl -d` sends form-urlencoded by default.
-        const { content, metadata } = parseJsonMessage(new TextDecoder().decode(body), wrapped)
-        return c.json(await gateway.publish('http', streamId, content, body.byteLength, params, metadata), 200)
-      },
-    )
+      }
+      if ((contentType ?? '').toLowerCase().startsWith('application/octet-stream')) {
+        if (wrapped) throw new NodeError('BAD_REQUEST', 'payloadMetadata needs a JSON body, not octet-stream')
+        return c.json(await gateway.publish('http', streamId, body, body.byteLength, params), 200)
+      }
+      // Anything else is JSON: `curl -d` sends form-urlencoded by default.
+      const { content, metadata } = parseJsonMessage(new TextDecoder().decode(body), wrapped)
+      return c.json(await gateway.publish('http', streamId, content, body.byteLength, params, metadata), 200)
+    })
     app.all('/streams/:streamId', (c) =>
       fail(c, new NodeError('BAD_REQUEST', `${c.req.method} isn't supported here: POST a message to publish it`)),
     )
     return app
   }
+}
+
+/**
+ * Reads a request body from the Node.js request itself: through the web
+ * `Request` it cost about a fifth of a publish's CPU (a `ReadableStream` per
+ * request). Refuses a declared or actual length above `maxBytes` as soon as it is known.
+ *
+ * @throws {@link NodeError} `PAYLOAD_TOO_LARGE`
+ */
+async function readBody(incoming: IncomingMessage, maxBytes: number, what: string): Promise<Uint8Array> {
+  const tooLarge = (): NodeError =>
+    new NodeError('PAYLOAD_TOO_LARGE', `the ${what} is larger than this node accepts (${maxBytes} bytes)`)
+  const declared = Number(incoming.headers['content-length'] ?? Number.NaN)
+  if (declared > maxBytes) throw tooLarge()
+  const chunks: Buffer[] = []
+  let length = 0
+  for await (const chunk of incoming as AsyncIterable<Buffer>) {
+    length += chunk.byteLength
+    if (length > maxBytes) throw tooLarge()
+    chunks.push(chunk)
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)
 }
