@@ -95,6 +95,34 @@ describe('DuplicateDetector', () => {
     assert.equal(accept(detector, CHAIN, 11, 0), false)
   })
 
+  it('handles sequence numbers of a thousand and more in one millisecond, also when they are evicted', () => {
+    const detector = new DuplicateDetector(3)
+    const now = Date.now()
+    for (const sequence of [1022, 1023, 1024, 5000, 5001]) assert.equal(accept(detector, CHAIN, now, sequence), true)
+    // 1022 and 1023 were evicted; the floor is now 1023, so 1023 and below count as seen.
+    assert.equal(accept(detector, CHAIN, now, 1023), false)
+    assert.equal(accept(detector, CHAIN, now, 1024), false, 'still in the window')
+    assert.equal(accept(detector, CHAIN, now, 1025), true, 'never seen, above the floor')
+    // Evicting a large sequence number moves the floor past it.
+    detector.markSeen(CHAIN, now + 1, 0)
+    assert.equal(detector.isDuplicate(CHAIN, now, 4999), true, 'below the evicted 5000')
+    assert.equal(detector.isDuplicate(CHAIN, now, 5002), false)
+  })
+
+  it('gives a ref marked twice one place in the window', () => {
+    const detector = new DuplicateDetector(2)
+    detector.markSeen(CHAIN, 10, 0)
+    detector.markSeen(CHAIN, 10, 0)
+    detector.markSeen(CHAIN, 5, 0) // late, but the window holds two refs: nothing is evicted
+    assert.equal(detector.isDuplicate(CHAIN, 7, 0), false, 'no floor was raised past an unseen ref')
+    assert.equal(detector.isDuplicate(CHAIN, 10, 0), true)
+    assert.equal(detector.isDuplicate(CHAIN, 5, 0), true)
+  })
+
+  it('refuses a window of less than one ref', () => {
+    assert.throws(() => new DuplicateDetector(0), RangeError)
+  })
+
   it('forgets the least recently created chain once maxChains is reached', () => {
     const detector = new DuplicateDetector(100, 2)
     detector.markSeen(CHAIN, 1, 0)
