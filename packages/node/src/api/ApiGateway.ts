@@ -127,9 +127,13 @@ export class ApiGateway {
       resend === undefined
         ? {}
         : { resend, onResendError: (err: Error) => onResendError(this.fail(api, err, { streamId, resend })) }
+    // History is old by design: its age would swamp the delay histogram, which is about live delivery.
+    const liveFrom = resend === undefined ? 0 : Date.now()
     const deliver = (message: ReceivedMessage): void => {
       this.metrics.delivered.inc({ api })
-      this.metrics.deliveryDelaySeconds.observe({ api }, Math.max(0, Date.now() - message.timestamp) / 1000)
+      if (message.timestamp >= liveFrom) {
+        this.metrics.deliveryDelaySeconds.observe({ api }, Math.max(0, Date.now() - message.timestamp) / 1000)
+      }
       onMessage(message)
     }
     const targets =
