@@ -38,6 +38,22 @@ describe('HTTP API', () => {
     assert.deepEqual(received[0]!.content, { t: 21.5 })
   })
 
+  it('publishes an octet-stream body as binary content, byte for byte', async () => {
+    const subscriber = network.client(7)
+    const received: ReceivedMessage[] = []
+    await subscriber.subscribe({ id: streamId, partition: 1 }, (message) => received.push(message))
+    const bytes = Uint8Array.from({ length: 300 }, (_, i) => (i * 7) % 256)
+    const response = await post(`/streams/${encodeURIComponent(streamId)}?partition=1`, bytes, {
+      'content-type': 'application/octet-stream',
+    })
+    assert.equal(response.status, 200)
+    const { timestamp } = (await response.json()) as { timestamp: number }
+    await waitFor(() => received.some((m) => m.timestamp === timestamp), 30_000, 'the binary message')
+    const message = received.find((m) => m.timestamp === timestamp)!
+    assert.ok(message.content instanceof Uint8Array)
+    assert.deepEqual([...message.content], [...bytes])
+  })
+
   it('answers bad input with the right status and a JSON error naming the problem', async () => {
     const path = `/streams/${encodeURIComponent(streamId)}`
     const cases: [Promise<Response>, number, string, RegExp][] = [
