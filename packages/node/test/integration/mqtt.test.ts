@@ -359,6 +359,23 @@ describe('parseTopic', () => {
     assert.deepEqual(parseTopic('/a?partition=0', '0xab'), { streamId: '0xab/a', partition: 0 })
   })
 
+  it('reads history parameters in a subscription topic, and refuses them in a publish topic', () => {
+    assert.deepEqual(parseTopic('0xab/s?partition=1&resendLast=5', undefined, 'subscribe'), {
+      streamId: '0xab/s',
+      partition: 1,
+      resend: { last: 5 },
+    })
+    assert.deepEqual(parseTopic('0xab/s?resendFrom=1000&resendTo=2000', undefined, 'subscribe'), {
+      streamId: '0xab/s',
+      resend: { from: { timestamp: 1000 }, to: { timestamp: 2000 } },
+    })
+    assert.throws(() => parseTopic('0xab/s?resendLast=5'), /only publish topic suffix is \?partition=N/)
+    assert.throws(
+      () => parseTopic('0xab/s?resendLast=5&x=1', undefined, 'subscribe'),
+      /unknown topic suffix parameter x/,
+    )
+  })
+
   it('rejects wildcards, $ topics, empty stream ids and unknown suffixes', () => {
     for (const topic of ['#', '0xab/+', '$SYS/x', '?partition=1', '0xab/s?partition=x', '0xab/s?key=1']) {
       assert.throws(() => parseTopic(topic), /BAD_REQUEST/, topic)

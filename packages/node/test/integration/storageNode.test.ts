@@ -10,6 +10,7 @@ import type { GapEvent, PublishedMessage, ReceivedMessage, RunnelClient } from '
 import { createRunnelClient } from '@runnel/client/node'
 import { WebSocketTransport } from '@runnel/network/node'
 import { MessageFrameReader, decodeStreamMessage } from '@runnel/protocol'
+import mqtt from 'mqtt'
 import WebSocket from 'ws'
 import type { RunnelNode } from '../../src/index.js'
 import { startTestNetwork, waitFor, type TestNetwork } from '../helpers.js'
@@ -211,6 +212,43 @@ describe('storage node', () => {
       assert.equal(response.statusCode, status, JSON.stringify(body))
       assert.equal(body.error.code, code)
       assert.match(body.error.message, message)
+    }
+  })
+
+  it('sends history first to each MQTT subscriber whose topic asks for it, then live', async () => {
+    const api = await network.startNode(10, { plugins: { mqtt: { port: 0 }, http: false, websocket: false } })
+    const url = api.info().endpoints.mqtt!
+    const topic = `${streamId}?partition=0&resendLast=2`
+    const clients = [
+      await mqtt.connectAsync(url, { reconnectPeriod: 0 }),
+      await mqtt.connectAsync(url, { reconnectPeriod: 0 }),
+    ]
+    after(() => Promise.all(clients.map((client) => client.endAsync())))
+    const received = clients.map(() => [] as number[])
+    for (const [index, client] of clients.entries()) {
+      client.on('message', (to, payload) => {
+        assert.equal(to, topic)
+        received[index]!.push((JSON.parse(payload.toString()) as { i: number }).i)
+      })
+    }
+    // One after the other: the second shares the topic but still gets the history, from its own subscription.
+    await clients[0]!.subscribeAsync(topic)
+    await waitFor(() => received[0]!.length === 2, 30_000, 'the first subscriber’s history')
+    await clients[1]!.subscribeAsync(topic)
+    await waitFor(() => received[1]!.length === 2, 30_000, 'the second subscriber’s history')
+    const [last] = received[0]!.slice(-1)
+    await publisher.publish({ id: streamId, partition: 0 }, { i: last! + 1 }, { timestamp: base + last! + 1 })
+    await waitFor(() => received.every((list) => list.length === 3), 30_000, 'the live message')
+    for (const list of received) assert.deepEqual(list, [last! - 1, last!, last! + 1])
+
+    const { id: unstored } = await network.client(1).createStream('/not-stored-mqtt')
+    await network.client(1).grantPermissions(unstored, 'public', 'subscribe')
+    // mqtt.js rejects a SUBACK failure (granted 128), with the packet.
+    for (const refused of [`${unstored}?resendLast=1`, `${streamId}?resendLast=1&since=yesterday`]) {
+      await assert.rejects(clients[0]!.subscribeAsync(refused), (err: Error & { packet?: { granted?: number[] } }) => {
+        assert.deepEqual(err.packet?.granted, [128], refused)
+        return true
+      })
     }
   })
 

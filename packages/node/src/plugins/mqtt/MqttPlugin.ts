@@ -48,16 +48,19 @@ interface PublishQueue {
  *   connection without a PUBACK: MQTT 3.1.1 has no way to refuse a PUBLISH
  *   (MQTT-3.3.5-2), and aedes 1.2 does exactly that for an authorization
  *   error. The node logs the reason and counts it in `runnel_api_errors_total`.
- * - Subscribe: without a partition, to every partition. An unknown stream, no
- *   permission, a bad partition or a wildcard (`#`, `+`) gets a SUBACK
- *   failure (0x80). Messages arrive at the granted QoS, at most 1. A client
+ * - Subscribe: without a partition, to every partition. `resendLast=N` or
+ *   `resendFrom=…` in the suffix (`…/sensors?resendLast=10`) sends stored
+ *   history first, for each such subscriber on its own. An unknown stream, no
+ *   permission, a bad partition, history of a stream no storage node stores or
+ *   a wildcard (`#`, `+`) gets a SUBACK failure (0x80). Messages arrive at the granted QoS, at most 1. A client
  *   with 8 MiB unread misses messages until it catches up (as an SDK
  *   subscriber that falls behind does); aedes closes one whose socket hasn't
  *   drained for 60 s.
  * - With API keys, the password must be one (the username is ignored, but
  *   mosquitto_pub wants one with `-P`): a missing key gets CONNACK code 5
  *   (not authorized), a wrong one code 4.
- * - Not supported: retained messages (the flag is ignored), persistent
+ * - Not supported: retained messages (the flag is ignored; `resendLast=1`
+ *   gives a new subscriber the last stored message instead), persistent
  *   sessions (every session is clean; resubscribe after reconnecting), MQTT 5.
  *
  * @example
@@ -72,6 +75,9 @@ export class MqttPlugin implements ApiPlugin {
   private server: Server | undefined
   private readonly sockets = new Set<Socket>()
   private readonly subscriptions = new TopicSubscriptions<Client>()
+  /** A number per client, for the keys of its own subscriptions (see keyOf). */
+  private readonly clientSerials = new WeakMap<Client, number>()
+  private lastClientSerial = 0
   private readonly publishQueues = new WeakMap<Client, PublishQueue>()
   /**
    * Payloads of messages that came from the network: the only ones forwarded.
@@ -142,7 +148,7 @@ export class MqttPlugin implements ApiPlugin {
       logger.debug({ api: 'mqtt', clientId: client.id }, 'MQTT client disconnected')
     })
     broker.on('unsubscribe', (topics, client) => {
-      for (const topic of topics) this.subscriptions.remove(client, topic)
+      for (const topic of topics) this.subscriptions.remove(client, this.keyOf(client, topic))
     })
     broker.on('clientError', (client, err) => {
       logger.debug({ api: 'mqtt', clientId: client.id, reason: err.message }, 'MQTT connection closed on an error')
@@ -243,17 +249,28 @@ export class MqttPlugin implements ApiPlugin {
         // A null subscription is a SUBACK failure (0x80) for this topic; the client's other topics are unaffected.
         callback(null, granted ? subscription : null)
         // aedes has now added the subscription (synchronously, as sessions are clean): deliveries may start.
-        if (granted) this.subscriptions.grant(client, subscription.topic, subscription.qos)
+        if (granted) this.subscriptions.grant(client, this.keyOf(client, subscription.topic), subscription.qos)
       })
       .catch((err: unknown) => this.gateway.logger.error({ api: 'mqtt', err }, 'MQTT subscribe callback failed'))
   }
 
   private async subscribe(client: Client, topic: string): Promise<boolean> {
+    const key = this.keyOf(client, topic)
     try {
-      const { streamId, partition } = parseTopic(topic, this.config.streamIdDomain)
-      const params = partition === undefined ? {} : { partitions: [partition] }
-      await this.subscriptions.add(client, topic, () =>
-        this.gateway.subscribe('mqtt', streamId, params, (message) => this.deliver(topic, message)),
+      const { streamId, partition, resend } = parseTopic(topic, this.config.streamIdDomain, 'subscribe')
+      const params = {
+        ...(partition !== undefined && { partitions: [partition] }),
+        ...(resend !== undefined && { resend }),
+      }
+      await this.subscriptions.add(client, key, () =>
+        this.gateway.subscribe(
+          'mqtt',
+          streamId,
+          params,
+          (message) => this.deliver(key, topic, message),
+          // MQTT can't tell a subscriber anything after its SUBACK: the gateway has logged it; the live messages go on.
+          () => undefined,
+        ),
       )
     } catch (err) {
       const error = this.gateway.fail('mqtt', err, { clientId: client.id, topic })
@@ -264,11 +281,24 @@ export class MqttPlugin implements ApiPlugin {
       return false
     }
     // Opening takes chain calls: the client may have unsubscribed or gone meanwhile.
-    if (client.closed) this.subscriptions.remove(client, topic)
-    return this.subscriptions.has(client, topic)
+    if (client.closed) this.subscriptions.remove(client, key)
+    return this.subscriptions.has(client, key)
   }
 
-  private deliver(topic: string, message: ReceivedMessage): void {
+  /**
+   * Which network subscription serves a client's topic. Clients of one topic
+   * share one, except with history (`resendLast`, `resendFrom`): each such
+   * subscriber gets its own, so each gets the history from its start.
+   */
+  private keyOf(client: Client, topic: string): string {
+    if (!/[?&]resend/.test(topic)) return topic
+    let serial = this.clientSerials.get(client)
+    if (serial === undefined) this.clientSerials.set(client, (serial = ++this.lastClientSerial))
+    return `${topic}\u0000${serial}`
+  }
+
+  /** Sends a network message to the clients subscribed under `key`, as a PUBLISH on the `topic` they subscribed to. */
+  private deliver(key: string, topic: string, message: ReceivedMessage): void {
     const formatted = formatMessage(message, this.config.payloadMetadata)
     const payload =
       typeof formatted === 'string'
@@ -279,7 +309,7 @@ export class MqttPlugin implements ApiPlugin {
     // Straight to each client rather than through broker.publish: aedes numbers every packet it routes and drops one
     // numbered below a packet the client already saw; a QoS 1 packet takes a slower path through the broker, so a
     // client's own QoS 0 publish overtook it and network messages were lost. client.publish numbers and checks at once.
-    for (const [client, qos] of this.subscriptions.recipients(topic)) {
+    for (const [client, qos] of this.subscriptions.recipients(key)) {
       if (client.closed) continue
       // Nothing waits for a slow client (that would hold up the others), so its backlog is bounded here instead.
       if (client.conn.writableLength > MAX_QUEUED_BYTES) {
