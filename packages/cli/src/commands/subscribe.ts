@@ -1,8 +1,9 @@
-import type { Command } from 'commander'
-import type { Subscription } from '@runnel/client'
+import { Option, type Command } from 'commander'
+import { MAX_LAST_COUNT, type HistoryQuery, type HistoryRef, type Subscription } from '@runnel/client'
 import { toStreamPartId, type StreamId } from '@runnel/protocol'
 import { withClient } from '../client.js'
 import { note, type CliContext } from '../context.js'
+import { parseHistoryRef } from '../history.js'
 import { printMessage, warnAboutClientEvents } from '../messages.js'
 import { addSettingsOptions, integerOption, requireKey, settingsOf } from '../options.js'
 import { checkTrackersReachable } from '../reachability.js'
@@ -12,6 +13,8 @@ interface SubscribeOptions {
   readonly partition?: number
   readonly count?: number
   readonly metadata?: boolean
+  readonly resendLast?: number
+  readonly resendFrom?: HistoryRef
 }
 
 /** `runnel subscribe <stream>`: messages to stdout, one JSON line each. */
@@ -23,16 +26,30 @@ export function registerSubscribeCommand(program: Command, context: CliContext):
       .argument('<streamId>', 'a stream id, or a /path of your own')
       .option('--partition <n>', 'only this partition (default: every partition)', integerOption('--partition', 0, 99))
       .option('--count <n>', 'exit after this many messages', integerOption('--count', 1))
-      .option('--metadata', 'print { content, metadata } with the stream, partition, publisher, timestamp and chain'),
+      .option('--metadata', 'print { content, metadata } with the stream, partition, publisher, timestamp and chain')
+      .addOption(
+        new Option('--resend-last <n>', 'first print the last n stored messages of each partition')
+          .argParser(integerOption('--resend-last', 1, MAX_LAST_COUNT))
+          .conflicts('resendFrom'),
+      )
+      .addOption(
+        new Option(
+          '--resend-from <time>',
+          'first print the stored messages from this time on (ms, ISO-8601)',
+        ).argParser(parseHistoryRef),
+      ),
   )
     .addHelpText(
       'after',
       `
 Each message is printed as one line of JSON: its content, binary content as a base64 string. "subscribed to <id>" goes
-to stderr once the subscription is in place. Ctrl-C (SIGINT) or SIGTERM ends it with exit code 0.
+to stderr once the subscription is in place. Ctrl-C (SIGINT) or SIGTERM ends it with exit code 0. With --resend-last
+or --resend-from, stored history (from the stream's storage nodes) comes first, then the live messages, none twice
+and none missing between; if the history can't be read, that goes to stderr and the live messages go on.
 
 Example:
-  $ runnel subscribe 0x3c44…93bc/greenhouse/climate --count 10 --metadata`,
+  $ runnel subscribe 0x3c44…93bc/greenhouse/climate --count 10 --metadata
+  $ runnel subscribe 0x3c44…93bc/greenhouse/climate --resend-last 100`,
     )
     .action(async (streamId: string, options: SubscribeOptions, command: Command) => {
       const settings = await settingsOf(command, context)
@@ -52,6 +69,12 @@ Example:
           let received = 0
           let reachedCount: () => void = () => undefined
           const counted = new Promise<void>((resolve) => (reachedCount = resolve))
+          const resend: HistoryQuery | undefined =
+            options.resendLast !== undefined
+              ? { last: options.resendLast }
+              : options.resendFrom !== undefined
+                ? { from: options.resendFrom }
+                : undefined
           const subscribing = client.subscribe(
             options.partition === undefined ? id : { id, partition: options.partition },
             (message) => {
@@ -60,6 +83,7 @@ Example:
               printMessage(context, message, options.metadata === true)
               if (received === options.count) reachedCount()
             },
+            resend === undefined ? {} : { resend },
           )
           // Destroying the client ends a subscribe still joining: its rejection is expected then.
           subscribing.catch(() => undefined)

@@ -224,6 +224,25 @@ describe('runnel resend and runnel storage-node, against runnel dev', () => {
     )
   })
 
+  it('subscribes with --resend-last: the stored history, then live messages', async () => {
+    const demo = info.demoStreamId
+    await ok(['publish', demo], env, '{"history":1}\n{"history":2}\n')
+    await waitUntil('the storage node has them', async () => {
+      const last = await runnel(['resend', 'last', demo, '2'], keyless)
+      return last.code === 0 && last.stdout === '{"history":1}\n{"history":2}\n'
+    })
+    const subscriber = startCli(['subscribe', demo, '--resend-last', '2', '--count', '3'], keyless)
+    await subscriber.waitForLine('stdout', /^\{"history":2\}$/)
+    await ok(['publish', demo], env, '{"live":3}\n')
+    const result = await subscriber.result
+    assert.equal(result.code, 0, describeResult(result))
+    assert.deepEqual(jsonLines(result), [{ history: 1 }, { history: 2 }, { live: 3 }])
+
+    const both = await runnel(['subscribe', demo, '--resend-last', '2', '--resend-from', '0'], keyless)
+    assert.equal(both.code, 2, describeResult(both))
+    assert.match(both.stderr, /cannot be used with option '--resend-from/)
+  })
+
   it('stores a new stream once it is added to the storage node, resends it per partition, and stops when removed', async () => {
     const created = JSON.parse(
       (await ok(['stream', 'create', '/cli/history', '--partitions', '2', '--json'])).stdout,
