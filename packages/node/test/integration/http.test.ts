@@ -223,6 +223,11 @@ describe('HTTP API', () => {
     assert.equal(info.address, node.address)
     const metrics = await (await fetch(`${base}/metrics`)).text()
     assert.match(metrics, /runnel_api_messages_published_total\{api="http"\} [1-9]/)
+    // One publish-time observation per message, batches included (they ran before this test).
+    const published = /runnel_api_messages_published_total\{api="http"\} (\d+)/.exec(metrics)?.[1]
+    const timed = /runnel_api_publish_seconds_count\{api="http"\} (\d+)/.exec(metrics)?.[1]
+    assert.ok(Number(published) > 1_000, `published ${published}`)
+    assert.equal(timed, published)
     assert.match(metrics, /runnel_api_errors_total\{api="http",code="BAD_REQUEST"\} [1-9]/)
     assert.match(metrics, /runnel_network_neighbors /)
     const openapi = (await (await fetch(`${base}/openapi.json`)).json()) as { openapi: string; paths: object }
