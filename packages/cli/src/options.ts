@@ -34,6 +34,11 @@ export function addSettingsOptions(command: Command): Command {
     )
 }
 
+/** The option {@link addJsonOption} adds, as a command's options object has it. */
+export interface JsonOption {
+  readonly json?: boolean
+}
+
 /** Adds `--json`. */
 export function addJsonOption(command: Command): Command {
   return command.option('--json', 'print JSON (for scripts) instead of text')

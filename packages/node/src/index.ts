@@ -12,7 +12,8 @@
  * ```
  * @packageDocumentation
  */
-export { ApiGateway, type ApiSubscription, type BatchMessage } from './api/ApiGateway.js'
+export { ApiGateway, type ApiSubscription } from './api/ApiGateway.js'
+export type { BatchMessage } from './api/requests.js'
 export { toApiError, type ApiError } from './api/ApiError.js'
 export { ApiKeyGuard } from './api/ApiKeyGuard.js'
 export {

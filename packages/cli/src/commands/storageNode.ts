@@ -4,16 +4,13 @@ import { note, printJson, printLine, type CliContext } from '../context.js'
 import {
   addJsonOption,
   addSettingsOptions,
+  type JsonOption,
   checkStreamPath,
   parseAddressArgument,
   requireKey,
   settingsOf,
 } from '../options.js'
 import { parseHttpUrl } from '../settings.js'
-
-interface JsonOption {
-  readonly json?: boolean
-}
 
 /** A storage node assigned to a stream, as `list` prints it. */
 interface StorageNodeEntry {

@@ -6,16 +6,13 @@ import { printJson, printLine, type CliContext } from '../context.js'
 import {
   addJsonOption,
   addSettingsOptions,
+  type JsonOption,
   checkStreamPath,
   integerOption,
   parseAddressArgument,
   requireKey,
   settingsOf,
 } from '../options.js'
-
-interface JsonOption {
-  readonly json?: boolean
-}
 
 /** `runnel stream …`: streams and their permissions, on chain. */
 export function registerStreamCommands(program: Command, context: CliContext): void {

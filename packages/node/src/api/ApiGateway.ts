@@ -4,14 +4,13 @@ import type { Logger } from '../logger.js'
 import type { ApiName, NodeMetrics } from '../metrics.js'
 import { toApiError, type ApiError } from './ApiError.js'
 import type { ApiKeyGuard } from './ApiKeyGuard.js'
-import { toPublishCall, type PublishMetadata, type PublishParams, type SubscribeParams } from './requests.js'
-
-/** One message of a batch: its content, its size as sent, and its own metadata. */
-export interface BatchMessage {
-  readonly content: unknown
-  readonly sizeBytes: number
-  readonly metadata?: PublishMetadata
-}
+import {
+  toPublishCall,
+  type BatchMessage,
+  type PublishMetadata,
+  type PublishParams,
+  type SubscribeParams,
+} from './requests.js'
 
 /** The same error, its message prefixed with where it happened, keeping its type (and so its code). */
 function prefixed(err: unknown, where: string): unknown {

@@ -157,6 +157,13 @@ export function parseJsonMessage(text: string, wrapped: boolean): { content: unk
   }
 }
 
+/** One message of a batch: its content, its size as sent, and its own metadata. */
+export interface BatchMessage {
+  readonly content: unknown
+  readonly sizeBytes: number
+  readonly metadata?: PublishMetadata
+}
+
 /** Content types of a batch body: one JSON message per line. */
 export const NDJSON_CONTENT_TYPES = ['application/x-ndjson', 'application/ndjson', 'application/jsonl'] as const
 
@@ -177,12 +184,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
  *
  * @throws {@link NodeError} `BAD_REQUEST` naming the line; `PAYLOAD_TOO_LARGE` past `maxMessages`
  */
-export function parseNdjsonBatch(
-  body: Uint8Array,
-  wrapped: boolean,
-  maxMessages: number,
-): { content: unknown; metadata: PublishMetadata; sizeBytes: number }[] {
-  const messages: { content: unknown; metadata: PublishMetadata; sizeBytes: number }[] = []
+export function parseNdjsonBatch(body: Uint8Array, wrapped: boolean, maxMessages: number): BatchMessage[] {
+  const messages: BatchMessage[] = []
   let line = 0
   for (let start = 0; start < body.length;) {
     let end = body.indexOf(NEWLINE, start)

@@ -291,10 +291,18 @@ export class MqttPlugin implements ApiPlugin {
    * subscriber gets its own, so each gets the history from its start.
    */
   private keyOf(client: Client, topic: string): string {
-    if (!/[?&]resend/.test(topic)) return topic
+    if (!this.asksForHistory(topic)) return topic
     let serial = this.clientSerials.get(client)
     if (serial === undefined) this.clientSerials.set(client, (serial = ++this.lastClientSerial))
     return `${topic}\u0000${serial}`
+  }
+
+  private asksForHistory(topic: string): boolean {
+    try {
+      return parseTopic(topic, this.config.streamIdDomain, 'subscribe').resend !== undefined
+    } catch {
+      return false // refused when subscribing; the key doesn't matter
+    }
   }
 
   /** Sends a network message to the clients subscribed under `key`, as a PUBLISH on the `topic` they subscribed to. */
