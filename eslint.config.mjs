@@ -13,7 +13,7 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         projectService: {
-          allowDefaultProject: ['*.mjs', 'scripts/*.mjs', 'packages/*/scripts/*.mjs'],
+          allowDefaultProject: ['*.mjs', 'scripts/*.mjs', 'packages/*/scripts/*.mjs', 'packages/*/bin/*.mjs'],
         },
         tsconfigRootDir: import.meta.dirname,
       },
