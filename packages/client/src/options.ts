@@ -6,8 +6,9 @@ import type { EncryptionOptions } from './encryption/EncryptionLayer.js'
 import type { GroupKeyStore } from './encryption/KeyStore.js'
 
 /**
- * Where the local network of `npm start` is to listen (it arrives with the node
- * daemon); a dev chain and a tracker started on these ports by hand work too.
+ * Where the local network of `npm start` (`runnel dev`) listens: its dev
+ * chain's JSON-RPC, its tracker, and the contracts every dev chain deploys.
+ * A dev chain and a tracker started on these ports by hand work too.
  */
 export const LOCAL_DEFAULTS = {
   trackers: ['ws://127.0.0.1:30300'],
