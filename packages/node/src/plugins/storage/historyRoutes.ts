@@ -1,15 +1,9 @@
-import {
-  MAX_SEQUENCE_NUMBER,
-  MESSAGE_FRAMES_CONTENT_TYPE,
-  ContentType,
-  EncryptionType,
-  decodeStreamMessage,
-  frameMessage,
-} from '@runnel/protocol'
+import { MAX_SEQUENCE_NUMBER, MESSAGE_FRAMES_CONTENT_TYPE, frameMessage } from '@runnel/protocol'
 import type { Hono } from 'hono'
 import { parsePartition, parseTimestamp } from '../../api/requests.js'
 import { NodeError } from '../../errors.js'
 import type { HistoryFilter, MessageStore } from '../../storage/index.js'
+import { toHistoryJsonLine } from './historyJson.js'
 
 /** Largest `count` of a `last` request. */
 export const MAX_LAST_COUNT = 1_000_000
@@ -45,34 +39,6 @@ function filterOf(query: URLSearchParams): HistoryFilter {
   }
   const msgChainId = query.get('msgChainId') ?? undefined
   return { publisherId: publisherId?.toLowerCase(), msgChainId }
-}
-
-/** A stored message as an NDJSON line: its fields, content, and the whole signed message for verification. */
-function toJsonLine(bytes: Uint8Array): string {
-  const message = decodeStreamMessage(bytes)
-  const encrypted = message.encryptionType === EncryptionType.Aes
-  // Encrypted content is ciphertext whatever its type: base64, like binary.
-  const binary = encrypted || message.contentType !== ContentType.Json
-  return `${JSON.stringify({
-    streamId: message.streamId,
-    partition: message.streamPartition,
-    timestamp: message.timestamp,
-    sequenceNumber: message.sequenceNumber,
-    publisherId: message.publisherId,
-    msgChainId: message.messageChainId,
-    prevMsgRef:
-      message.prevMsgRef === undefined
-        ? null
-        : { timestamp: message.prevMsgRef.timestamp, sequenceNumber: message.prevMsgRef.sequenceNumber },
-    contentType: message.contentType === ContentType.Json ? 'json' : 'binary',
-    encrypted,
-    ...(encrypted && { groupKeyId: message.groupKeyId }),
-    content: binary
-      ? Buffer.from(message.content).toString('base64')
-      : (JSON.parse(new TextDecoder().decode(message.content)) as unknown),
-    signature: `0x${Buffer.from(message.signature).toString('hex')}`,
-    message: Buffer.from(bytes).toString('base64'),
-  })}\n`
 }
 
 /**
@@ -136,7 +102,7 @@ export function addHistoryRoutes(app: Hono, components: HistoryRoutesComponents)
     }
     const contentType = format === 'binary' ? MESSAGE_FRAMES_CONTENT_TYPE : 'application/x-ndjson'
     const encode =
-      format === 'binary' ? frameMessage : (bytes: Uint8Array) => new TextEncoder().encode(toJsonLine(bytes))
+      format === 'binary' ? frameMessage : (bytes: Uint8Array) => new TextEncoder().encode(toHistoryJsonLine(bytes))
     return new Response(responseBody(messages, encode, components.onServed), {
       headers: { 'content-type': contentType },
     })
