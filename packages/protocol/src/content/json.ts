@@ -5,7 +5,10 @@ const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder('utf-8', { fatal: true })
 
 /**
- * Serializes a value as UTF-8 JSON message content.
+ * Serializes a value as UTF-8 JSON message content: the UTF-8 bytes of
+ * `JSON.stringify(value)`. The signature covers these bytes as they are, so
+ * verify over received content, never over a re-serialization of it
+ * (docs/protocol.md, "Which content bytes are signed").
  *
  * @example
  * ```ts
