@@ -667,7 +667,11 @@ export class RunnelClient {
     if (joined === undefined) {
       this.encryption.serve(streamPartId)
       joined = this.node
-        .join(streamPartId, { minNeighbors: 1, signal: AbortSignal.timeout(this.options.joinTimeoutMs ?? 5_000) })
+        .join(streamPartId, {
+          minNeighbors: 1,
+          orWhenSettled: true,
+          signal: AbortSignal.timeout(this.options.joinTimeoutMs ?? 5_000),
+        })
         .catch(() => {
           // Alone in the stream part (or slow to find peers): go on; peers that come soon still get what is buffered.
         })

@@ -41,7 +41,7 @@ export interface RunnelClientOptions {
   readonly gapFillDelayMs?: number
   /** Storage requests per gap (after 500, 1,000, 2,000 ms by default) before it waits out `gapTimeoutMs`; 0 turns gap fill off. Default 3. */
   readonly gapFillAttempts?: number
-  /** How long the first publish or subscribe to a stream part waits for a neighbour. Default 5 s. */
+  /** How long the first publish or subscribe to a stream part waits for a neighbour when the tracker names any (the first node of a stream part goes on at once). Default 5 s. */
   readonly joinTimeoutMs?: number
   /** Unread messages kept per subscription. Default 10,000. */
   readonly subscriptionBufferSize?: number

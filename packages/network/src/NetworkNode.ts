@@ -115,6 +115,12 @@ export type MessageListener = (message: StreamMessage, context: DeliveryContext)
 export interface JoinOptions {
   /** Resolve only once this many neighbours (or proxies, on a light node) are connected. Default 0. */
   readonly minNeighbors?: number
+  /**
+   * Also resolve, with fewer than `minNeighbors`, once the join has settled: the tracker has answered and every peer
+   * it suggested has accepted or refused (or timed out). The first node of a stream part then joins as soon as the
+   * tracker tells it it is alone, instead of waiting for the signal. Default false.
+   */
+  readonly orWhenSettled?: boolean
   readonly signal?: AbortSignal
 }
 
@@ -242,10 +248,12 @@ export class NetworkNode {
   async join(streamPartId: StreamPartId, options: JoinOptions = {}): Promise<void> {
     const overlay = this.ensureOverlay(streamPartId)
     const minNeighbors = options.minNeighbors ?? 0
-    if (this.connectedCount(overlay) >= minNeighbors) return
+    const settled = options.orWhenSettled ?? false
+    if (this.connectedCount(overlay) >= minNeighbors || (settled && overlay.isSettled())) return
     await new Promise<void>((resolve, reject) => {
       const waiter = {
         count: minNeighbors,
+        settled,
         resolve: () => done(resolve),
         reject: (error: Error) => done(() => reject(error)),
       }
@@ -565,6 +573,12 @@ export class NetworkNode {
   private handleInstruction(streamPartId: string, peers: Parameters<typeof descriptorFromProto>[0][]): void {
     const overlay = this.overlays.get(streamPartId as StreamPartId)
     if (overlay === undefined) return
+    this.connectToSuggested(overlay, peers)
+    overlay.trackerAnswered = true
+    overlay.notifyNeighborCount()
+  }
+
+  private connectToSuggested(overlay: StreamPartOverlay, peers: Parameters<typeof descriptorFromProto>[0][]): void {
     const light = this.options.kind === 'light'
     for (const proto of peers) {
       let descriptor: NodeDescriptor
@@ -597,6 +611,7 @@ export class NetworkNode {
       this.connections.get(peerId)?.sendControl({ case: 'neighborLeave', value: { streamPartId } })
       this.closeIfUnused(peerId)
     }
+    overlay.notifyNeighborCount()
   }
 
   private requestPeer(overlay: StreamPartOverlay, descriptor: NodeDescriptor, light: boolean): void {
@@ -604,7 +619,9 @@ export class NetworkNode {
     const peerId = descriptor.nodeId
     pending.add(peerId)
     const abandon = (): void => {
-      if (pending.delete(peerId)) this.scheduleStatus(overlay.streamPartId)
+      if (!pending.delete(peerId)) return
+      this.scheduleStatus(overlay.streamPartId)
+      overlay.notifyNeighborCount()
     }
     const timeout = setTimeout(abandon, this.options.requestTimeoutMs)
     unref(timeout)
@@ -659,13 +676,17 @@ export class NetworkNode {
       (overlay.neighbors.size >= this.options.targetDegree || overlay.wasDropped(peer.peerId, this.now()))
     if (overlay === undefined || !accepted || unwanted) {
       if (accepted) peer.sendControl({ case: 'neighborLeave', value: { streamPartId } })
-      if (overlay !== undefined && wasPending) this.scheduleStatus(overlay.streamPartId)
+      if (overlay !== undefined && wasPending) {
+        this.scheduleStatus(overlay.streamPartId)
+        overlay.notifyNeighborCount()
+      }
       this.closeIfUnused(peer.peerId)
       return
     }
     if (overlay.neighbors.size >= this.options.maxDegree) {
       peer.sendControl({ case: 'neighborLeave', value: { streamPartId } })
       this.closeIfUnused(peer.peerId)
+      overlay.notifyNeighborCount()
       return
     }
     this.addNeighbor(overlay, peer.peerId)
@@ -716,6 +737,7 @@ export class NetworkNode {
       if (accepted) peer.sendControl({ case: 'neighborLeave', value: { streamPartId } })
       this.scheduleStatus(overlay.streamPartId)
       this.closeIfUnused(peer.peerId)
+      overlay.notifyNeighborCount()
       return
     }
     overlay.proxies.add(peer.peerId)
@@ -751,7 +773,10 @@ export class NetworkNode {
         overlay.proxyClients.delete(peerId) ||
         overlay.pendingNeighbors.delete(peerId) ||
         overlay.pendingProxies.delete(peerId)
-      if (changed) this.scheduleStatus(overlay.streamPartId)
+      if (changed) {
+        this.scheduleStatus(overlay.streamPartId)
+        overlay.notifyNeighborCount()
+      }
     }
   }
 

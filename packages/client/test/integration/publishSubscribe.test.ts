@@ -55,6 +55,24 @@ describe('RunnelClient publish and subscribe', () => {
   })
 
   it('sends binary content as bytes and routes by partition key', async () => {
+  // A join that waited for a neighbour would hold this subscribe for joinTimeoutMs (10 min) and time the test out.
+  it(
+    "resolves a subscribe to a stream part no one is in once the tracker says so, and gets what's published after",
+    {
+      timeout: 120_000,
+    },
+    async () => {
+      const { id } = await owner.createStream('/client/first-node')
+      await owner.grantPermissions(id, 'public', 'subscribe')
+      const first = network.client(4, { joinTimeoutMs: 600_000 })
+      const received: ReceivedMessage[] = []
+      await first.subscribe(id, (message) => received.push(message))
+      await owner.publish(id, { hello: 'first node' })
+      await waitFor(() => received.length === 1, 30_000, 'the message')
+      assert.deepEqual(received[0]!.content, { hello: 'first node' })
+    },
+  )
+
     const received: ReceivedMessage[] = []
     const subscription = await subscriber.subscribe(streamId, (message) => received.push(message))
     const first = await publisher.publish(streamId, Uint8Array.from([1, 2, 3]), { partitionKey: 'device-7' })

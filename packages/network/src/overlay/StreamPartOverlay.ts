@@ -4,6 +4,14 @@ import type { NodeId } from '../identity.js'
 import { DuplicateDetector } from './DuplicateDetector.js'
 import { PropagationBuffer } from './PropagationBuffer.js'
 
+/** A `join` waiting for `count` neighbours, or (when `settled`) for the join to settle with fewer. */
+export interface NeighborWaiter {
+  readonly count: number
+  readonly settled: boolean
+  resolve(): void
+  reject(error: Error): void
+}
+
 export interface StreamPartOverlayOptions {
   readonly propagationWindowMs: number
   readonly propagationBufferSize: number
@@ -34,8 +42,14 @@ export class StreamPartOverlay {
   readonly listeners = new Set<MessageListener>()
   readonly duplicates: DuplicateDetector
   readonly buffer: PropagationBuffer
-  /** Resolvers waiting for the neighbour count to reach a number. */
-  readonly neighborWaiters = new Set<{ count: number; resolve: () => void; reject: (error: Error) => void }>()
+  /** Resolvers waiting for the neighbour count to reach a number (or, with `settled`, for the join to settle). */
+  readonly neighborWaiters = new Set<NeighborWaiter>()
+  /**
+   * The tracker has answered a report of this stream part: whom it suggested
+   * (possibly no one) is known, so once those requests are answered the node
+   * has all the neighbours the stream part can give it for now.
+   */
+  trackerAnswered = false
 
   constructor(
     readonly streamPartId: StreamPartId,
@@ -87,10 +101,19 @@ export class StreamPartOverlay {
     this.listeners.clear()
   }
 
+  /**
+   * Joined as far as the network allows now: the tracker answered, and no
+   * neighbour or proxy request it led to is still in flight.
+   */
+  isSettled(): boolean {
+    return this.trackerAnswered && this.pendingNeighbors.size === 0 && this.pendingProxies.size === 0
+  }
+
+  /** Releases the waiters whose condition holds; call after any change to neighbours, proxies or pending requests. */
   notifyNeighborCount(): void {
     const count = this.neighbors.size + this.proxies.size
     for (const waiter of this.neighborWaiters) {
-      if (count >= waiter.count) {
+      if (count >= waiter.count || (waiter.settled && this.isSettled())) {
         this.neighborWaiters.delete(waiter)
         waiter.resolve()
       }

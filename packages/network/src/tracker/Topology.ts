@@ -121,6 +121,10 @@ export class Topology {
     return affected
   }
 
+  isMember(nodeId: NodeId, streamPartId: string): boolean {
+    return this.streamParts.get(streamPartId)?.has(nodeId) ?? false
+  }
+
   members(streamPartId: string): NodeId[] {
     return [...(this.streamParts.get(streamPartId)?.keys() ?? [])]
   }
