@@ -659,8 +659,10 @@ export class RunnelClient {
 
   /**
    * Joins a stream part and, the first time, waits (boundedly) for a
-   * neighbour: a burst published before the overlay has formed would
-   * otherwise outrun the node's short propagation buffer.
+   * neighbour if the stream part has any: a burst published before the
+   * overlay has formed would otherwise outrun the node's short propagation
+   * buffer. The first node of a stream part goes on as soon as the tracker
+   * says it is alone.
    */
   private joinOnce(streamPartId: StreamPartId): Promise<void> {
     let joined = this.joins.get(streamPartId)
