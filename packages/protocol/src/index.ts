@@ -20,7 +20,7 @@
  * ```
  * @packageDocumentation
  */
-export { ProtocolError, type ProtocolErrorCode } from './errors.js'
+export { ProtocolError, escapeControlCharacters, type ProtocolErrorCode } from './errors.js'
 export {
   ZERO_ADDRESS,
   addressFromBytes,

@@ -20,14 +20,17 @@ export const MAX_STREAM_ID_LENGTH = 42 + MAX_STREAM_PATH_LENGTH
 // Segments are non-empty and never `.` or `..`, so two spellings can't name one stream.
 const PATH_PATTERN = /^(?:\/(?!\.{1,2}(?:\/|$))[A-Za-z0-9._-]+)+$/
 
-// Decode sees the same few stream ids over and over; remembering the ones that
-// passed keeps validation off the decode hot path. Bounded so a peer spraying
-// random ids can't grow it.
-const validatedStreamIds = new Set<string>()
+// Decode, and every publish an app makes, see the same few stream ids over and
+// over; remembering the ones that passed (with their normalized form, as a
+// checksummed owner costs a keccak hash) keeps validation off the hot path.
+// Bounded so a peer spraying random ids can't grow it.
+const validatedStreamIds = new Map<string, StreamId>()
 const VALIDATED_CACHE_LIMIT = 10_000
 
 /**
- * Validates and normalizes a stream id.
+ * Validates and normalizes a stream id. Safe on untrusted input (an id from a
+ * URL, a topic, a peer): the error says what is wrong, and quotes the input
+ * cut short and with its control characters escaped.
  *
  * @example
  * ```ts
@@ -37,8 +40,9 @@ const VALIDATED_CACHE_LIMIT = 10_000
  * @throws {@link ProtocolError} `INVALID_STREAM_ID`
  */
 export function parseStreamId(input: string): StreamId {
-  if (validatedStreamIds.has(input)) {
-    return input as StreamId
+  const validated = validatedStreamIds.get(input)
+  if (validated !== undefined) {
+    return validated
   }
   if (typeof input !== 'string') {
     throw new ProtocolError('INVALID_STREAM_ID', `expected a string, got ${describeValue(input)}`)
@@ -54,17 +58,18 @@ export function parseStreamId(input: string): StreamId {
   try {
     owner = parseEthereumAddress(input.slice(0, slash))
   } catch (err) {
-    throw new ProtocolError('INVALID_STREAM_ID', `${describeValue(input)} has an invalid owner address`, {
+    const reason = err instanceof ProtocolError ? err.message.replace(/^[A-Z_]+: /, '') : String(err)
+    throw new ProtocolError('INVALID_STREAM_ID', `${describeValue(input)} has an invalid owner address: ${reason}`, {
       cause: err,
     })
   }
   const path = input.slice(slash)
   validateStreamPath(path, input)
-  const normalized = owner + path
-  if (normalized === input && validatedStreamIds.size < VALIDATED_CACHE_LIMIT) {
-    validatedStreamIds.add(normalized)
+  const normalized = (owner + path) as StreamId
+  if (validatedStreamIds.size < VALIDATED_CACHE_LIMIT) {
+    validatedStreamIds.set(input, normalized)
   }
-  return normalized as StreamId
+  return normalized
 }
 
 function validateStreamPath(path: string, input: string): void {

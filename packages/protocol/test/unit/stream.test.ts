@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
   MAX_STREAM_PATH_LENGTH,
+  ProtocolError,
   parsePartition,
   parseStreamId,
   parseStreamPartId,
@@ -55,8 +56,45 @@ describe('stream ids', () => {
     assert.equal(parseStreamId(owner + path), owner + path)
   })
 
-  it('names the owner problem in the error cause', () => {
-    assertProtocolError(() => parseStreamId('0xnothex/a'), 'INVALID_STREAM_ID', /invalid owner address/)
+  it('names the owner problem in the error', () => {
+    assertProtocolError(
+      () => parseStreamId('0xnothex/a'),
+      'INVALID_STREAM_ID',
+      /invalid owner address: expected 0x followed by 40 hex digits/,
+    )
+  })
+
+  it('normalizes a checksummed owner on every call, not only the first', () => {
+    assert.equal(parseStreamId(`${OWNER}/cached`), `${owner}/cached`)
+    assert.equal(parseStreamId(`${OWNER}/cached`), `${owner}/cached`)
+  })
+
+  it('refuses untrusted ids saying what is wrong, quoting them short and without control characters', () => {
+    const cases: [string, RegExp][] = [
+      ['%', /has no path/],
+      ['\u0000', /has no path/],
+      ['abc', /has no path/],
+      [`${owner}/../..`, /not "\." or "\.\."/],
+      [`${owner}/dé€mo`, /made of \[A-Za-z0-9._-\]/],
+      [`${owner}/a\u0000b`, /path of .* is invalid/],
+      [`${owner}/\u001b[2J\u009b31m\u202ex`, /path of .* is invalid/],
+      [`${owner}/${'a'.repeat(10_000)}`, /10001 characters; the maximum is 255/],
+      [`0x${'f'.repeat(10_000)}/a`, /invalid owner address/],
+    ]
+    for (const [input, reason] of cases) {
+      assert.throws(
+        () => parseStreamId(input),
+        (err: unknown) => {
+          assert.ok(err instanceof ProtocolError)
+          assert.equal(err.code, 'INVALID_STREAM_ID')
+          assert.match(err.message, reason)
+          // eslint-disable-next-line no-control-regex -- finding control characters is the point
+          assert.doesNotMatch(err.message, /[\u0000-\u001f\u007f-\u009f\u202e]/, JSON.stringify(err.message))
+          assert.ok(err.message.length < 400, `${err.message.length} characters`)
+          return true
+        },
+      )
+    }
   })
 })
 
