@@ -1,7 +1,7 @@
 import { ChainError } from '@runnel/chain'
 import { ClientError } from '@runnel/client'
 import { NetworkError } from '@runnel/network'
-import { ProtocolError } from '@runnel/protocol'
+import { ProtocolError, escapeControlCharacters } from '@runnel/protocol'
 import { BatchPublishError, NodeError, type NodeErrorCode } from '../errors.js'
 
 /** An error as every API reports it: an HTTP status, a stable code and a message that says what to fix. */
@@ -24,13 +24,29 @@ const STATUS: Record<NodeErrorCode, number> = {
   INTERNAL: 500,
 }
 
-/** Maps any error from below (client, chain, protocol, network) onto the API's codes. */
+/** Longest error message an API sends: messages quote requests (a path, a topic, a parameter), whose length is the client's choice. */
+export const MAX_ERROR_MESSAGE_LENGTH = 1_000
+
+/**
+ * Maps any error from below (client, chain, protocol, network) onto the API's
+ * codes. Every API's error goes out through here, so this is where what a
+ * message echoes of the request is made safe: control characters escaped (a
+ * NUL or an ANSI escape sent in a path never comes back as one) and the length capped.
+ */
 export function toApiError(err: unknown): ApiError {
   const code = classify(err instanceof BatchPublishError ? err.cause : err)
   const text = err instanceof Error ? err.message : String(err)
   // Typed errors start with their own family's code; the API's code replaces it.
-  const message = text.replace(/^[A-Z][A-Z_]+: /, '')
+  const message = capLength(escapeControlCharacters(text.replace(/^[A-Z][A-Z_]+: /, '')))
   return { status: STATUS[code], code, message }
+}
+
+function capLength(text: string): string {
+  if (text.length <= MAX_ERROR_MESSAGE_LENGTH) return text
+  let end = MAX_ERROR_MESSAGE_LENGTH - 1
+  // Never cut a surrogate pair in two.
+  if (/[\ud800-\udbff]/.test(text[end - 1]!)) end--
+  return `${text.slice(0, end)}…`
 }
 
 function classify(err: unknown): NodeErrorCode {

@@ -1,4 +1,5 @@
 import { MAX_LAST_COUNT, type HistoryQuery, type PublishOptions, type ReceivedMessage } from '@runnel/client'
+import { ProtocolError, parseStreamId, type StreamId } from '@runnel/protocol'
 import { NodeError } from '../errors.js'
 
 /** Where and how to publish, as the APIs' query parameters (or an MQTT topic suffix) say. */
@@ -29,6 +30,43 @@ const MAX_PARTITION = 99
 
 function badRequest(message: string): NodeError {
   return new NodeError('BAD_REQUEST', message)
+}
+
+/**
+ * Validates a stream id where it enters the node: a URL path (HTTP, WebSocket,
+ * history) or an MQTT topic. Checked before any chain lookup, so a malformed id
+ * is refused as malformed rather than looked up and reported as not found.
+ * Returns the id normalized (lowercase owner).
+ *
+ * @throws {@link NodeError} `BAD_REQUEST` saying what is wrong with the id (see `parseStreamId` of `@runnel/protocol`)
+ */
+export function parseRequestStreamId(input: string): StreamId {
+  try {
+    return parseStreamId(input)
+  } catch (err) {
+    if (!(err instanceof ProtocolError)) throw err
+    throw new NodeError('BAD_REQUEST', `invalid stream id: ${err.message.replace(/^[A-Z_]+: /, '')}`, { cause: err })
+  }
+}
+
+// Fatal: the lenient default would turn every invalid byte into U+FFFD and publish text the client never sent.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * Decodes the bytes of a JSON message (an HTTP body, a WebSocket text frame).
+ * JSON is UTF-8 (RFC 8259), so bytes that aren't are refused, not repaired.
+ *
+ * @throws {@link NodeError} `BAD_REQUEST`
+ */
+export function decodeJsonText(bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes)
+  } catch {
+    throw badRequest(
+      'the message is not valid UTF-8: JSON must be UTF-8 text (send other bytes as binary content, ' +
+        'e.g. Content-Type: application/octet-stream)',
+    )
+  }
 }
 
 export function parsePartition(value: string, name = 'partition'): number {
@@ -175,7 +213,6 @@ export function isNdjson(contentType: string | undefined): boolean {
 
 const NEWLINE = 0x0a
 const CARRIAGE_RETURN = 0x0d
-const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /**
  * Splits an NDJSON body into messages, one per non-blank line (`\n` or
@@ -196,7 +233,7 @@ export function parseNdjsonBatch(body: Uint8Array, wrapped: boolean, maxMessages
     start = end + 1
     let text: string
     try {
-      text = utf8.decode(bytes)
+      text = strictUtf8.decode(bytes)
     } catch {
       throw badRequest(`line ${line} is not valid UTF-8`)
     }

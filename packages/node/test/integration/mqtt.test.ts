@@ -349,35 +349,46 @@ describe('MQTT API', () => {
 })
 
 describe('parseTopic', () => {
+  const OWNER = `0x${'ab'.repeat(20)}`
+
   it('reads a stream id with an optional partition suffix', () => {
-    assert.deepEqual(parseTopic('0xab/s'), { streamId: '0xab/s' })
-    assert.deepEqual(parseTopic('0xab/s?partition=2'), { streamId: '0xab/s', partition: 2 })
+    assert.deepEqual(parseTopic(`${OWNER}/s`), { streamId: `${OWNER}/s` })
+    assert.deepEqual(parseTopic(`${OWNER}/s?partition=2`), { streamId: `${OWNER}/s`, partition: 2 })
   })
 
   it('puts a topic below the streamIdDomain', () => {
-    assert.deepEqual(parseTopic('a/b', '0xab'), { streamId: '0xab/a/b' })
-    assert.deepEqual(parseTopic('/a?partition=0', '0xab'), { streamId: '0xab/a', partition: 0 })
+    assert.deepEqual(parseTopic('a/b', OWNER), { streamId: `${OWNER}/a/b` })
+    assert.deepEqual(parseTopic('/a?partition=0', OWNER), { streamId: `${OWNER}/a`, partition: 0 })
   })
 
   it('reads history parameters in a subscription topic, and refuses them in a publish topic', () => {
-    assert.deepEqual(parseTopic('0xab/s?partition=1&resendLast=5', undefined, 'subscribe'), {
-      streamId: '0xab/s',
+    assert.deepEqual(parseTopic(`${OWNER}/s?partition=1&resendLast=5`, undefined, 'subscribe'), {
+      streamId: `${OWNER}/s`,
       partition: 1,
       resend: { last: 5 },
     })
-    assert.deepEqual(parseTopic('0xab/s?resendFrom=1000&resendTo=2000', undefined, 'subscribe'), {
-      streamId: '0xab/s',
+    assert.deepEqual(parseTopic(`${OWNER}/s?resendFrom=1000&resendTo=2000`, undefined, 'subscribe'), {
+      streamId: `${OWNER}/s`,
       resend: { from: { timestamp: 1000 }, to: { timestamp: 2000 } },
     })
-    assert.throws(() => parseTopic('0xab/s?resendLast=5'), /only publish topic suffix is \?partition=N/)
+    assert.throws(() => parseTopic(`${OWNER}/s?resendLast=5`), /only publish topic suffix is \?partition=N/)
     assert.throws(
-      () => parseTopic('0xab/s?resendLast=5&x=1', undefined, 'subscribe'),
+      () => parseTopic(`${OWNER}/s?resendLast=5&x=1`, undefined, 'subscribe'),
       /unknown topic suffix parameter x/,
     )
   })
 
-  it('rejects wildcards, $ topics, empty stream ids and unknown suffixes', () => {
-    for (const topic of ['#', '0xab/+', '$SYS/x', '?partition=1', '0xab/s?partition=x', '0xab/s?key=1']) {
+  it('rejects wildcards, $ topics, empty or malformed stream ids and unknown suffixes', () => {
+    const malformed = ['abc', '0xab/s', `${OWNER}/../..`, `${OWNER}/dé€mo`, `${OWNER}/a\u0000b`]
+    for (const topic of [
+      '#',
+      `${OWNER}/+`,
+      '$SYS/x',
+      '?partition=1',
+      `${OWNER}/s?partition=x`,
+      `${OWNER}/s?key=1`,
+      ...malformed,
+    ]) {
       assert.throws(() => parseTopic(topic), /BAD_REQUEST/, topic)
     }
   })

@@ -4,7 +4,15 @@ import { Hono, type Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { ApiGateway } from '../../api/ApiGateway.js'
 import { API_KEY_HINT, apiKeyFromRequest } from '../../api/ApiKeyGuard.js'
-import { isNdjson, parseFlag, parseJsonMessage, parseNdjsonBatch, parsePublishParams } from '../../api/requests.js'
+import {
+  decodeJsonText,
+  isNdjson,
+  parseFlag,
+  parseJsonMessage,
+  parseNdjsonBatch,
+  parsePublishParams,
+  parseRequestStreamId,
+} from '../../api/requests.js'
 import type { HttpPluginConfig } from '../../config.js'
 import { BatchPublishError, NodeError } from '../../errors.js'
 import type { NodeInfo } from '../../RunnelNode.js'
@@ -77,7 +85,7 @@ export class HttpPlugin implements ApiPlugin {
     })
 
     app.post('/streams/:streamId', async (c) => {
-      const streamId = c.req.param('streamId')
+      const streamId = parseRequestStreamId(c.req.param('streamId'))
       const query = new URL(c.req.url).searchParams
       const params = parsePublishParams(query)
       const wrapped = parseFlag(query, 'payloadMetadata', false)
@@ -105,7 +113,7 @@ export class HttpPlugin implements ApiPlugin {
         return c.json(await gateway.publish('http', streamId, body, body.byteLength, params), 200)
       }
       // Anything else is JSON: `curl -d` sends form-urlencoded by default.
-      const { content, metadata } = parseJsonMessage(new TextDecoder().decode(body), wrapped)
+      const { content, metadata } = parseJsonMessage(decodeJsonText(body), wrapped)
       return c.json(await gateway.publish('http', streamId, content, body.byteLength, params, metadata), 200)
     })
     app.all('/streams/:streamId', (c) =>

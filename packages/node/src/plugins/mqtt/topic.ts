@@ -1,5 +1,5 @@
 import type { HistoryQuery } from '@runnel/client'
-import { parsePartition, parseSubscribeParams } from '../../api/requests.js'
+import { parsePartition, parseRequestStreamId, parseSubscribeParams } from '../../api/requests.js'
 import { NodeError } from '../../errors.js'
 
 /** What an MQTT topic names: a stream, maybe one of its partitions, and for a subscription maybe history first. */
@@ -21,7 +21,7 @@ const SUBSCRIBE_SUFFIX_KEYS = new Set(['partition', 'resendLast', 'resendFrom', 
  * below that domain (`sensors` is `<domain>/sensors`).
  *
  * @throws {@link NodeError} `BAD_REQUEST` for wildcards, `$` topics, an empty
- *   stream id and any other suffix
+ *   or malformed stream id and any other suffix
  * @example
  * ```ts
  * parseTopic('0xabc…/sensors?partition=2') // { streamId: '0xabc…/sensors', partition: 2 }
@@ -48,7 +48,9 @@ export function parseTopic(
   const query = topic.indexOf('?')
   const path = query === -1 ? topic : topic.slice(0, query)
   if (path.length === 0) throw new NodeError('BAD_REQUEST', `the topic names no stream: ${topic}`)
-  const streamId = streamIdDomain === undefined ? path : `${streamIdDomain}/${path.replace(/^\//, '')}`
+  const streamId = parseRequestStreamId(
+    streamIdDomain === undefined ? path : `${streamIdDomain}/${path.replace(/^\//, '')}`,
+  )
   if (query === -1) return { streamId }
   const suffix = topic.slice(query + 1)
   if (use === 'publish') {

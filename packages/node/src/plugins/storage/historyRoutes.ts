@@ -1,6 +1,6 @@
 import { MAX_SEQUENCE_NUMBER, MESSAGE_FRAMES_CONTENT_TYPE, frameMessage } from '@runnel/protocol'
 import type { Hono } from 'hono'
-import { parsePartition, parseTimestamp } from '../../api/requests.js'
+import { parsePartition, parseRequestStreamId, parseTimestamp } from '../../api/requests.js'
 import { NodeError } from '../../errors.js'
 import type { HistoryFilter, MessageStore } from '../../storage/index.js'
 import { toHistoryJsonLine } from './historyJson.js'
@@ -48,7 +48,7 @@ function filterOf(query: URLSearchParams): HistoryFilter {
  */
 export function addHistoryRoutes(app: Hono, components: HistoryRoutesComponents): void {
   app.get('/streams/:streamId/data/partitions/:partition/:kind', (c) => {
-    const streamId = c.req.param('streamId')
+    const streamId = parseRequestStreamId(c.req.param('streamId'))
     const kind = c.req.param('kind')
     const partition = parsePartition(c.req.param('partition'))
     const query = new URL(c.req.url).searchParams

@@ -6,6 +6,7 @@ import type { ApiError } from '../../api/ApiError.js'
 import type { ApiGateway } from '../../api/ApiGateway.js'
 import { API_KEY_HINT, apiKeyFromRequest } from '../../api/ApiKeyGuard.js'
 import {
+  decodeJsonText,
   formatMessage,
   parseFlag,
   parseJsonMessage,
@@ -374,7 +375,7 @@ export class WebSocketPlugin implements ApiPlugin {
       await this.gateway.publish('websocket', streamId, new Uint8Array(data), data.byteLength, params)
       return
     }
-    const { content, metadata } = parseJsonMessage(data.toString('utf8'), wrapped)
+    const { content, metadata } = parseJsonMessage(decodeJsonText(data), wrapped)
     await this.gateway.publish('websocket', streamId, content, data.byteLength, params, metadata)
   }
 

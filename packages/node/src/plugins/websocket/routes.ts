@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http'
+import { parseRequestStreamId } from '../../api/requests.js'
 import { NodeError } from '../../errors.js'
 
 export type WebSocketAction = 'publish' | 'subscribe'
@@ -29,16 +30,18 @@ export function parseRequestUrl(url: string | undefined): { path: string; query:
  * URL-encoded, but an unencoded one (with its slashes) works too: the action
  * is always the last segment. Undefined: no such endpoint.
  *
- * @throws {@link NodeError} `BAD_REQUEST` when the stream id is not valid URL encoding
+ * @throws {@link NodeError} `BAD_REQUEST` when the stream id is not valid URL encoding, or not a valid stream id
  */
 export function parseEndpoint(path: string): WebSocketEndpoint | undefined {
   const match = /^\/streams\/(.+)\/(publish|subscribe)$/.exec(path)
   if (match === null) return undefined
+  let streamId: string
   try {
-    return { streamId: decodeURIComponent(match[1]!), action: match[2] as WebSocketAction }
+    streamId = decodeURIComponent(match[1]!)
   } catch {
     throw new NodeError('BAD_REQUEST', `the stream id in ${path} is not valid URL encoding`)
   }
+  return { streamId: parseRequestStreamId(streamId), action: match[2] as WebSocketAction }
 }
 
 /** A complete HTTP/1.1 response with a JSON body, for refusing an upgrade on the raw socket. */

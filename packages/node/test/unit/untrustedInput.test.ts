@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { MAX_ERROR_MESSAGE_LENGTH, toApiError } from '../../src/api/ApiError.js'
+import { decodeJsonText, parseRequestStreamId } from '../../src/api/requests.js'
+import { NodeError } from '../../src/errors.js'
+
+const OWNER = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed'
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+
+describe('stream ids from requests', () => {
+  it('returns a valid id normalized', () => {
+    assert.equal(parseRequestStreamId(`${OWNER}/a/b`), `${OWNER.toLowerCase()}/a/b`)
+  })
+
+  it('refuses a malformed id as BAD_REQUEST saying what is wrong', () => {
+    const cases: [string, RegExp][] = [
+      ['%', /invalid stream id: "%" has no path/],
+      ['abc', /has no path/],
+      [`${OWNER}/../..`, /path of .* is invalid/],
+      [`${OWNER}/dé€mo`, /path of .* is invalid/],
+      ['0x12/a', /invalid owner address/],
+    ]
+    for (const [input, reason] of cases) {
+      assert.throws(
+        () => parseRequestStreamId(input),
+        (err: unknown) => err instanceof NodeError && err.code === 'BAD_REQUEST' && reason.test(err.message),
+        input,
+      )
+    }
+  })
+})
+
+describe('JSON text from requests', () => {
+  it('decodes UTF-8', () => {
+    assert.equal(decodeJsonText(new TextEncoder().encode('"dé€mo"')), '"dé€mo"')
+  })
+
+  it('refuses bytes that are not UTF-8 rather than replacing them', () => {
+    assert.throws(
+      () => decodeJsonText(Uint8Array.from([0x22, 0xc3, 0x28, 0xff, 0x22])),
+      (err: unknown) => err instanceof NodeError && err.code === 'BAD_REQUEST' && /not valid UTF-8/.test(err.message),
+    )
+  })
+})
+
+describe('API error messages', () => {
+  it('escape control characters, whoever built the message', () => {
+    const error = toApiError(new NodeError('BAD_REQUEST', 'no such endpoint: /a\u0000b\u001b[2J\u009b1m\u202e'))
+    assert.equal(error.message, 'no such endpoint: /a\\u0000b\\u001b[2J\\u009b1m\\u202e')
+    assert.doesNotMatch(error.message, CONTROL)
+  })
+
+  it('are capped in length, without splitting a character', () => {
+    const long = toApiError(new NodeError('BAD_REQUEST', '🙂'.repeat(5_000)))
+    assert.equal(long.message.length <= MAX_ERROR_MESSAGE_LENGTH, true)
+    assert.ok(long.message.endsWith('🙂…'))
+    assert.equal(toApiError(new Error('short')).message, 'short')
+  })
+})
