@@ -19,6 +19,7 @@ import {
   encodeJsonContent,
   generatePrivateKey,
   parsePartition,
+  parseStreamId,
   partitionFromKey,
   pureSignatureVerifier,
   signStreamMessage,
@@ -753,7 +754,9 @@ export class RunnelClient {
     if (typeof streamIdOrPath !== 'string' || streamIdOrPath.length === 0) {
       throw new ClientError('INVALID_ARGUMENT', `expected a stream id or /path, got ${String(streamIdOrPath)}`)
     }
-    return streamIdOrPath.startsWith('/') ? `${this.address.toLowerCase()}${streamIdOrPath}` : streamIdOrPath
+    const id = streamIdOrPath.startsWith('/') ? `${this.address.toLowerCase()}${streamIdOrPath}` : streamIdOrPath
+    // Checked here, so a malformed id is INVALID_STREAM_ID rather than a chain lookup's STREAM_NOT_FOUND.
+    return parseStreamId(id)
   }
 
   private emit<K extends keyof ClientEvents>(type: K, ...args: Parameters<ClientEvents[K]>): void {

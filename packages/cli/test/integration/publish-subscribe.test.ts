@@ -89,6 +89,12 @@ describe('runnel publish and runnel subscribe, against a dev chain and a tracker
     assert.match(result.stderr, /^runnel: STREAM_NOT_FOUND: /)
   })
 
+  it('exits 3 naming a malformed stream id, rather than calling it missing', async () => {
+    const result = await runCliProcess(['publish', `${publisher}/dé€mo`], network.env(1), '{"a":1}\n')
+    assert.equal(result.code, 3, describeResult(result))
+    assert.match(result.stderr, /^runnel: INVALID_STREAM_ID: .*path of .* is invalid/)
+  })
+
   it('exits 5 when the key may not publish to the stream', async () => {
     const id = await createStream('/cli/closed', { publicPublish: false })
     const result = await runCliProcess(['publish', id], network.env(3), '{"a":1}\n')

@@ -5,6 +5,7 @@ import { WebSocketTransport } from '@runnel/network/node'
 import {
   ContentType,
   MessageId,
+  ProtocolError,
   StreamMessage,
   encodeJsonContent,
   generatePrivateKey,
@@ -54,7 +55,6 @@ describe('RunnelClient publish and subscribe', () => {
     subscription.unsubscribe()
   })
 
-  it('sends binary content as bytes and routes by partition key', async () => {
   // A join that waited for a neighbour would hold this subscribe for joinTimeoutMs (10 min) and time the test out.
   it(
     "resolves a subscribe to a stream part no one is in once the tracker says so, and gets what's published after",
@@ -73,6 +73,7 @@ describe('RunnelClient publish and subscribe', () => {
     },
   )
 
+  it('sends binary content as bytes and routes by partition key', async () => {
     const received: ReceivedMessage[] = []
     const subscription = await subscriber.subscribe(streamId, (message) => received.push(message))
     const first = await publisher.publish(streamId, Uint8Array.from([1, 2, 3]), { partitionKey: 'device-7' })
@@ -172,6 +173,24 @@ describe('RunnelClient publish and subscribe', () => {
       subscription.unsubscribe()
       await rogue.stop()
     }
+  })
+
+  it('refuses a malformed stream id as INVALID_STREAM_ID, not as a stream not found', async () => {
+    const address = owner.address.toLowerCase()
+    for (const id of ['abc', '%00', `${address}/../..`, `${address}/dé€mo`, `${address}/a\u0000b`, '/a/']) {
+      const invalid = (err: unknown): boolean =>
+        // eslint-disable-next-line no-control-regex -- finding control characters is the point
+        err instanceof ProtocolError && err.code === 'INVALID_STREAM_ID' && !/[\u0000-\u001f]/.test(err.message)
+      await assert.rejects(owner.getStream(id), invalid, id)
+      await assert.rejects(publisher.publish(id, {}), invalid, id)
+      await assert.rejects(
+        subscriber.subscribe(id, () => {}),
+        invalid,
+        id,
+      )
+    }
+    // A checksummed owner names the same stream as the lowercase one.
+    assert.equal((await owner.getStream(streamId.replace(address, owner.address))).id, streamId)
   })
 })
 
