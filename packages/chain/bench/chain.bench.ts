@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks'
 import { createPublicClient, http, type Address } from 'viem'
 import { PermissionCache, PUBLIC, RunnelRegistry } from '../src/index.js'
-import { startDevChain } from '../src/dev/index.js'
+import { startDevChain } from '@runnel/dev-chain'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 

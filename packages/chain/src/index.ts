@@ -1,7 +1,8 @@
 /**
  * `@runnel/chain`: typed, browser-safe bindings to Runnel's contracts: the
  * stream registry (streams, metadata, permissions) and the storage-node
- * registry. `@runnel/chain/dev` adds the embedded development chain (Node.js).
+ * registry. The embedded development chain is `@runnel/dev-chain`, which apps
+ * never install.
  *
  * @example
  * ```ts

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { ChainError, type ChainErrorCode } from '../src/index.js'
-import { startDevChain, type DevChain } from '../src/dev/index.js'
+import { startDevChain, type DevChain } from '@runnel/dev-chain'
 
 export type TestChain = DevChain
 

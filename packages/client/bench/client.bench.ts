@@ -6,7 +6,7 @@ import { TrackerServer } from '@runnel/network'
 import { WebSocketTransport } from '@runnel/network/node'
 import { generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
-import { startDevChain } from '@runnel/chain/dev'
+import { startDevChain } from '@runnel/dev-chain'
 import { createRunnelClient } from '../src/node/index.js'
 
 const BURST = Number(process.env.BENCH_BURST ?? 5_000)

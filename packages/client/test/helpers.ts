@@ -2,7 +2,7 @@ import { TrackerServer } from '@runnel/network'
 import { WebSocketTransport } from '@runnel/network/node'
 import { generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
-import { startDevChain, type DevChain } from '@runnel/chain/dev'
+import { startDevChain, type DevChain } from '@runnel/dev-chain'
 import { createRunnelClient, type NodeClientOptions } from '../src/node/index.js'
 import type { GroupKeyStore, RunnelClient } from '../src/index.js'
 

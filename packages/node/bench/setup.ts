@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { PUBLIC } from '@runnel/chain'
-import { startDevChain, type DevChain } from '@runnel/chain/dev'
+import { startDevChain, type DevChain } from '@runnel/dev-chain'
 import { TrackerServer } from '@runnel/network'
 import { WebSocketTransport } from '@runnel/network/node'
 import { generatePrivateKey } from '@runnel/protocol'

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createPublicClient, http, type Address } from 'viem'
 import { streamRegistryAbi } from '../../src/index.js'
-import { startEmbeddedChain, type EmbeddedChain } from '../../src/dev/index.js'
+import { startEmbeddedChain, type EmbeddedChain } from '@runnel/dev-chain'
 
 const run = promisify(execFile)
 const packageRoot = fileURLToPath(new URL('../../', import.meta.url))

@@ -16,7 +16,7 @@ import {
   type StreamMessage,
 } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
-import { startDevChain, type DevChain } from '@runnel/chain/dev'
+import { startDevChain, type DevChain } from '@runnel/dev-chain'
 import { SeededRandom } from '../../../network/src/transport/simulator/random.js'
 import { createRunnelClient } from '../../src/node/index.js'
 import type { GapEvent, ReceivedMessage, RunnelClient } from '../../src/index.js'

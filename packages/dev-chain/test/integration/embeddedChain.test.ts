@@ -23,7 +23,7 @@ import {
   DEV_MNEMONIC,
   startEmbeddedChain,
   type EmbeddedChain,
-} from '../../src/dev/index.js'
+} from '../../src/index.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
 const DEV_BALANCE = parseEther('10000')

@@ -10,9 +10,7 @@ import {
   type WalletClient,
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { deployContracts, type Deployment } from '../deploy.js'
-export { DEV_CONTRACT_ADDRESSES } from '../devAddresses.js'
-import { RunnelRegistry } from '../RunnelRegistry.js'
+import { RunnelRegistry, deployContracts, type Deployment } from '@runnel/chain'
 import { startEmbeddedChain, type EmbeddedChain, type EmbeddedChainOptions } from './embeddedChain.js'
 
 /** An embedded chain with Runnel's contracts deployed, and clients for it. */

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { DEV_CONTRACT_ADDRESSES, startDevChain, type DevChain } from '../../src/dev/index.js'
+import { DEV_CONTRACT_ADDRESSES, startDevChain, type DevChain } from '../../src/index.js'
 
 const run = promisify(execFile)
 const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url))
