@@ -115,6 +115,20 @@ describe('what an app installs with @runnel/client', () => {
     assert.deepEqual(forbidden, [], `an app installing @runnel/client would get:\n  ${forbidden.join('\n  ')}`)
   })
 
+  it('shares one @noble/curves and one @noble/hashes with viem', () => {
+    // Another version beside viem's would be installed up to four times (nested under viem, ox and @scure/*), about
+    // 13 MB, and bundled twice: pin @runnel/protocol to what viem pins when viem moves.
+    const packages = readJson<{ packages: Record<string, LockEntry> }>('package-lock.json').packages
+    const viemLocation = resolveLocation(packages, 'packages/client', 'viem')
+    assert.ok(viemLocation !== undefined, 'viem is not in package-lock.json')
+    const viem = packages[viemLocation]!.dependencies ?? {}
+    const protocol = readJson<PackageJson>('packages/protocol/package.json').dependencies ?? {}
+    for (const name of ['@noble/curves', '@noble/hashes']) {
+      assert.ok(viem[name] !== undefined, `viem no longer depends on ${name}`)
+      assert.equal(protocol[name], viem[name], `@runnel/protocol's ${name} differs from viem's`)
+    }
+  })
+
   it('has no SDK source that imports the dev chain, Hardhat, solc, the daemon or the CLI', () => {
     const offending: string[] = []
     for (const pkg of SDK_PACKAGES) {

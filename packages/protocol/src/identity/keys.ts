@@ -16,7 +16,7 @@ export type PrivateKeyHex = string
  * ```
  */
 export function generatePrivateKey(): PrivateKeyHex {
-  return '0x' + bytesToHex(secp256k1.utils.randomSecretKey())
+  return '0x' + bytesToHex(secp256k1.utils.randomPrivateKey())
 }
 
 /**
@@ -35,7 +35,7 @@ export function parsePrivateKey(key: PrivateKeyHex | Uint8Array): Uint8Array {
   } else {
     bytes = key
   }
-  if (bytes.length !== 32 || !secp256k1.utils.isValidSecretKey(bytes)) {
+  if (bytes.length !== 32 || !secp256k1.utils.isValidPrivateKey(bytes)) {
     throw new ProtocolError('INVALID_PRIVATE_KEY', 'not a valid secp256k1 private key (must be 32 bytes, 0 < key < n)')
   }
   return bytes

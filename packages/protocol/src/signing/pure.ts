@@ -1,3 +1,4 @@
+// The @noble versions viem pins: an app that has viem then installs and bundles one copy (packages/client/README.md).
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { addressFromPrivateKey, parsePrivateKey, type PrivateKeyHex } from '../identity/keys.js'
 import { addressFromPublicKey, type EthereumAddress } from '../identity/address.js'
@@ -19,11 +20,12 @@ export function createPureSigner(privateKey: PrivateKeyHex | Uint8Array): Messag
   return {
     address,
     signPersonalMessage(payload: Uint8Array): Promise<Uint8Array> {
-      // 'recovered' format is rec‖r‖s; Ethereum wants r‖s‖v with v = 27 + rec.
-      const recovered = secp256k1.sign(hashPersonalMessage(payload), key, { prehash: false, format: 'recovered' })
+      // The input is already the digest (no prehash); low-s and RFC 6979 nonces are the defaults. Ethereum wants
+      // r‖s‖v with v = 27 + recovery id.
+      const recovered = secp256k1.sign(hashPersonalMessage(payload), key, { prehash: false, lowS: true })
       const signature = new Uint8Array(65)
-      signature.set(recovered.subarray(1), 0)
-      signature[64] = 27 + recovered[0]!
+      signature.set(recovered.toCompactRawBytes(), 0)
+      signature[64] = 27 + recovered.recovery
       return Promise.resolve(signature)
     },
   }
@@ -32,12 +34,11 @@ export function createPureSigner(privateKey: PrivateKeyHex | Uint8Array): Messag
 /** Pure-JS signature recovery (`@noble/curves`): ~1k verifications/s, browser-safe. */
 export const pureSignatureVerifier: SignatureVerifier = {
   recoverPersonalMessageSigner(payload: Uint8Array, signature: Uint8Array): EthereumAddress | undefined {
-    const recovered = new Uint8Array(65)
-    recovered[0] = signature[64]! - 27
-    recovered.set(signature.subarray(0, 64), 1)
     try {
-      const publicKey = secp256k1.recoverPublicKey(recovered, hashPersonalMessage(payload), { prehash: false })
-      return addressFromPublicKey(secp256k1.Point.fromBytes(publicKey).toBytes(false))
+      const publicKey = secp256k1.Signature.fromCompact(signature.subarray(0, 64))
+        .addRecoveryBit(signature[64]! - 27)
+        .recoverPublicKey(hashPersonalMessage(payload))
+      return addressFromPublicKey(publicKey.toRawBytes(false))
     } catch {
       return undefined
     }
