@@ -13,6 +13,7 @@ import { storageNodeRegistryAbi, streamRegistryAbi } from './generated/contracts
 import { decodeMetadata, encodeMetadata, type StreamMetadata } from './metadata.js'
 import { holds, permissionIndex, type PermissionName, type Permissions } from './permissions.js'
 import { toChainError } from './revert.js'
+import { sendInTurn } from './sendQueue.js'
 
 /** Where the two contracts live on a chain. */
 export interface ContractAddresses {
@@ -363,7 +364,10 @@ export class RunnelRegistry {
     return this.write(this.components.addresses.storageNodeRegistry, storageNodeRegistryAbi, functionName, args)
   }
 
-  /** Simulates first (a revert comes back decoded and costs no gas), then sends and waits for the receipt. */
+  /**
+   * Simulates first (a revert comes back decoded and costs no gas), then sends in the account's turn (so concurrent
+   * writes get consecutive nonces) and waits for the receipt.
+   */
   private async write(
     address: Address,
     abi: readonly unknown[],
@@ -379,7 +383,12 @@ export class RunnelRegistry {
         args,
         account: wallet.account,
       } as never)
-      const hash = await wallet.writeContract(request as never)
+      const account = wallet.account.address
+      const hash = await sendInTurn(account, async () => {
+        // Asked afresh for every try: a client may cache the count, and a retry needs the count after the collision.
+        const nonce = await this.components.publicClient.getTransactionCount({ address: account, blockTag: 'pending' })
+        return wallet.writeContract({ ...(request as object), nonce } as never)
+      })
       const receipt = await this.components.publicClient.waitForTransactionReceipt({ hash })
       if (receipt.status !== 'success') throw new ChainError('RPC_ERROR', `transaction ${hash} reverted`)
     } catch (err) {
