@@ -181,7 +181,7 @@ async function listen(
   host: string,
   port: number,
 ): Promise<RunningServer> {
-  const handler = new hardhat.JsonRpcHandler(provider)
+  const handler = new hardhat.JsonRpcHandler(withRevertCodes(provider))
   const wsServer = new (loadWsServer())({ noServer: true, maxPayload: 100 * 1024 * 1024 })
   const httpServer: Server = createServer()
 
@@ -243,6 +243,30 @@ function devAccountKeys(count: number): `0x${string}`[] {
     }
   }
   return devKeys.slice(0, count)
+}
+
+/**
+ * The provider as the JSON-RPC handler is to see it: reverts marked as the provider errors they are, with code 3,
+ * which the handler then sends as they are. Otherwise it calls them internal errors (-32603), as `hardhat node` does,
+ * unlike geth, anvil and other nodes; clients such as viem take -32603 for a server fault and retry it (3 tries, 1 s
+ * of backoff), so every read that reverts, such as looking up a stream that doesn't exist, took over a second.
+ */
+function withRevertCodes(provider: EdrProvider): EdrProvider {
+  return new Proxy(provider, {
+    get(target, property, receiver) {
+      if (property === 'request') {
+        return (args: Parameters<EdrProvider['request']>[0]) =>
+          target.request(args).catch((err: unknown) => {
+            const error = withRevertCode(err)
+            const fields = error as { code?: unknown; _isProviderError?: boolean }
+            if (fields.code === 3) fields._isProviderError = true
+            throw error
+          })
+      }
+      const value: unknown = Reflect.get(target, property, receiver)
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+    },
+  })
 }
 
 /**
