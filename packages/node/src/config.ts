@@ -20,12 +20,19 @@ const port = z.number().int().min(0).max(65535)
 const wsUrl = z.string().regex(/^wss?:\/\/\S+$/, 'a ws:// or wss:// URL')
 
 const listenFields = { host: host.default('127.0.0.1') }
+/** At least 100 ms: 0, which Node.js and aedes read as "never", would let a slow client hold a connection for good. */
+const timeoutMs = z.number().int().min(100).max(3_600_000)
+/** Connections open at once on one listener; one more is closed as it arrives, those open are unaffected. */
+const maxConnections = z.number().int().min(1).max(1_000_000).default(10_000)
 
 const websocketPlugin = z.strictObject({
   ...listenFields,
   port: port.default(DEFAULT_PORTS.websocket),
   /** Ping each API connection this often; one that misses a pong is closed. */
   pingIntervalMs: z.number().int().min(1_000).default(30_000),
+  /** The upgrade request must have arrived whole this long after connecting. */
+  headersTimeoutMs: timeoutMs.default(10_000),
+  maxConnections,
   /** Wrap each message as `{ content, metadata }` unless a request says otherwise (`?payloadMetadata=false`). */
   payloadMetadata: z.boolean().default(false),
 })
@@ -42,6 +49,15 @@ const httpPlugin = z.strictObject({
     .default(16 * 1024 * 1024),
   /** Most messages in one NDJSON batch. */
   maxBatchMessages: z.number().int().min(1).max(1_000_000).default(10_000),
+  /** A request's headers must have arrived whole this long after it began. */
+  headersTimeoutMs: timeoutMs.default(10_000),
+  /** A request, headers and body, must have arrived whole this long after it began. */
+  requestTimeoutMs: timeoutMs.default(30_000),
+  /** A connection with a request or response under way and no bytes moving either way for this long is closed. */
+  idleTimeoutMs: timeoutMs.default(60_000),
+  /** A connection is kept open this long after a response for the client's next request. */
+  keepAliveTimeoutMs: timeoutMs.default(5_000),
+  maxConnections,
 })
 
 const mqttPlugin = z.strictObject({
@@ -50,6 +66,9 @@ const mqttPlugin = z.strictObject({
   /** Topics are stream ids below this prefix: with `0xabc…` set, topic `sensors` is stream `0xabc…/sensors`. */
   streamIdDomain: z.string().min(1).optional(),
   payloadMetadata: z.boolean().default(false),
+  /** A connection must have sent its CONNECT packet this long after connecting. */
+  connectTimeoutMs: timeoutMs.default(10_000),
+  maxConnections,
 })
 
 const storagePlugin = z.strictObject({
@@ -124,7 +143,12 @@ export const nodeConfigSchema = z.strictObject({
   plugins: z
     .strictObject({
       websocket: plugin(websocketPlugin),
-      http: plugin(httpPlugin),
+      http: plugin(
+        httpPlugin.refine((http) => http.headersTimeoutMs <= http.requestTimeoutMs, {
+          message: 'headersTimeoutMs must not be more than requestTimeoutMs (a request includes its headers)',
+          path: ['headersTimeoutMs'],
+        }),
+      ),
       mqtt: plugin(mqttPlugin),
       /** Store the streams assigned to this node on chain and serve their history (needs `http`). */
       storage: plugin(storagePlugin),

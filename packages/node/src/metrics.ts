@@ -5,6 +5,17 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 export type ApiName = 'websocket' | 'http' | 'mqtt'
 
 /**
+ * Why the node closed a client's connection itself: `headers_timeout` (the
+ * request's headers, or a WebSocket upgrade request, didn't arrive whole in
+ * time), `request_timeout` (the body didn't), `idle_timeout` (nothing moved
+ * mid-request or mid-response), `ping_timeout` (a WebSocket didn't answer a
+ * ping), `connect_timeout` (no MQTT CONNECT in time), `max_connections` (over
+ * the listener's cap: closed as it arrived).
+ */
+export type CutReason =
+  'headers_timeout' | 'request_timeout' | 'idle_timeout' | 'ping_timeout' | 'connect_timeout' | 'max_connections'
+
+/**
  * The node's Prometheus metrics, in a registry of its own (several nodes can
  * run in one process). Network counters are read from the node at scrape time.
  */
@@ -18,6 +29,8 @@ export class NodeMetrics {
   readonly dropped: Counter<'api'>
   readonly errors: Counter<'api' | 'code'>
   readonly connections: Gauge<'api'>
+  /** Connections the node closed on a client that was too slow or came over a listener's cap; see {@link CutReason}. */
+  readonly connectionsCut: Counter<'api' | 'reason'>
   /** Active API subscriptions (one per subscribing connection and stream). */
   readonly subscriptions: Gauge<'api'>
   /** From an API request arriving to the message being signed and sent. */
@@ -67,6 +80,12 @@ export class NodeMetrics {
       name: 'runnel_api_connections',
       help: 'Open API connections (WebSocket and MQTT)',
       labelNames: ['api'],
+      registers,
+    })
+    this.connectionsCut = new Counter({
+      name: 'runnel_api_connections_cut_total',
+      help: 'Connections closed on a slow client, or refused over maxConnections, by API and reason',
+      labelNames: ['api', 'reason'],
       registers,
     })
     this.subscriptions = new Gauge({

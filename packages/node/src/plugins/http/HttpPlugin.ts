@@ -17,6 +17,7 @@ import type { HttpPluginConfig } from '../../config.js'
 import { BatchPublishError, NodeError } from '../../errors.js'
 import type { NodeInfo } from '../../RunnelNode.js'
 import type { ApiPlugin } from '../ApiPlugin.js'
+import { enforceHttpLimits, httpServerOptions } from '../limits.js'
 import { close, listen, urlHost } from '../listen.js'
 import { openApiDocument } from './openapi.js'
 
@@ -38,9 +39,12 @@ export class HttpPlugin implements ApiPlugin {
   ) {}
 
   async start(): Promise<string> {
-    const server = createAdaptorServer({ fetch: this.routes().fetch, hostname: this.config.host }) as Server
-    // Keep-alive connections would hold close() open; they are idle between requests and safe to end.
-    server.keepAliveTimeout = 5_000
+    const server = createAdaptorServer({
+      fetch: this.routes().fetch,
+      hostname: this.config.host,
+      serverOptions: httpServerOptions(this.config),
+    }) as Server
+    enforceHttpLimits(server, this.config, 'http', this.gateway.metrics)
     this.server = server
     const port = await listen(server, this.config.host, this.config.port, 'http')
     return `http://${urlHost(this.config.host, port)}`

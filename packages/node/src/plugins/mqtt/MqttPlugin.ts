@@ -16,6 +16,7 @@ import { formatMessage } from '../../api/requests.js'
 import type { MqttPluginConfig } from '../../config.js'
 import { NodeError } from '../../errors.js'
 import type { ApiPlugin } from '../ApiPlugin.js'
+import { capConnections } from '../limits.js'
 import { close, listen, urlHost } from '../listen.js'
 import { parsePayload } from './payload.js'
 import { parseTopic } from './topic.js'
@@ -26,6 +27,8 @@ const BAD_USERNAME_OR_PASSWORD = 4
 const NOT_AUTHORIZED = 5
 /** A client with more than this waiting in its socket misses messages until it catches up. */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024
+/** What aedes 1.2 reports for a connection cut off by its `connectTimeout` (no typed error or code to match). */
+const CONNECT_TIMEOUT_MESSAGE = 'connect did not arrive in time'
 
 /** Publishes of one MQTT client, passed to the network one at a time. */
 interface PublishQueue {
@@ -103,6 +106,8 @@ export class MqttPlugin implements ApiPlugin {
       authorizePublish: (client, packet, callback) => this.authorizePublish(client, packet, callback),
       authorizeSubscribe: (client, subscription, callback) => this.authorizeSubscribe(client, subscription, callback),
       authorizeForward: (_client, packet) => this.authorizeForward(packet),
+      // aedes closes a connection that hasn't sent its CONNECT by then (its default is 30 s).
+      connectTimeout: this.config.connectTimeoutMs,
     })
     this.broker = broker
     this.watch(broker)
@@ -112,6 +117,9 @@ export class MqttPlugin implements ApiPlugin {
       socket.once('close', () => this.sockets.delete(socket))
       broker.handle(socket)
     })
+    capConnections(server, this.config.maxConnections, () =>
+      this.gateway.metrics.connectionsCut.inc({ api: 'mqtt', reason: 'max_connections' }),
+    )
     this.server = server
     try {
       const port = await listen(server, this.config.host, this.config.port, 'mqtt')
@@ -154,6 +162,8 @@ export class MqttPlugin implements ApiPlugin {
       logger.debug({ api: 'mqtt', clientId: client.id, reason: err.message }, 'MQTT connection closed on an error')
     })
     broker.on('connectionError', (_client, err) => {
+      if (err.message === CONNECT_TIMEOUT_MESSAGE)
+        metrics.connectionsCut.inc({ api: 'mqtt', reason: 'connect_timeout' })
       logger.debug({ api: 'mqtt', reason: err.message }, 'MQTT connection failed')
     })
     // Without a listener an 'error' event (a failed persistence call) would throw and take the node down.

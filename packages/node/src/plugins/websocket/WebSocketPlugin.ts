@@ -18,6 +18,7 @@ import type { WebSocketPluginConfig } from '../../config.js'
 import { NodeError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import type { ApiPlugin } from '../ApiPlugin.js'
+import { enforceHttpLimits, httpServerOptions } from '../limits.js'
 import { close, listen, urlHost } from '../listen.js'
 import { ENDPOINT_HINT, httpResponse, parseEndpoint, parseRequestUrl, type WebSocketAction } from './routes.js'
 
@@ -32,6 +33,8 @@ const FRAME_MARGIN_BYTES = 64 * 1024
 const MAX_WAITING_PUBLISHES = 256
 /** How long stop() waits for clients to answer the close handshake before cutting them off. */
 const CLOSE_GRACE_MS = 2_000
+/** How long a connection that made a plain HTTP request (answered 426) stays open for another: Node.js's default. */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000
 
 /** One open WebSocket. */
 interface Connection {
@@ -103,7 +106,16 @@ export class WebSocketPlugin implements ApiPlugin {
   }
 
   async start(): Promise<string> {
-    const server = createServer((request, response) => this.refuseHttp(request, response))
+    // The upgrade request is an HTTP request: its headers are held to the timeout, and it has no body.
+    const limits = {
+      headersTimeoutMs: this.config.headersTimeoutMs,
+      requestTimeoutMs: this.config.headersTimeoutMs,
+      keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: this.config.maxConnections,
+    }
+    const server = createServer(httpServerOptions(limits), (request, response) => this.refuseHttp(request, response))
+    // Upgraded sockets stay the server's connections, so the cap counts open WebSockets too.
+    enforceHttpLimits(server, limits, 'websocket', this.gateway.metrics)
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.upgrade(request, socket, head)
     })
@@ -385,6 +397,7 @@ export class WebSocketPlugin implements ApiPlugin {
       if (connection.socket.isPaused) continue
       if (!connection.alive) {
         this.logger.debug({ streamId: connection.streamId }, 'websocket missed a pong: closing it')
+        this.gateway.metrics.connectionsCut.inc({ api: 'websocket', reason: 'ping_timeout' })
         connection.socket.terminate()
         continue
       }
