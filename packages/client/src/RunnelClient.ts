@@ -43,6 +43,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { ClientError } from './errors.js'
 import { OrderingBuffer } from './ordering/OrderingBuffer.js'
 import { MessageChains } from './publish/MessageChains.js'
+import { checkPublishTimestamp } from './publish/timestamps.js'
 import { Stream } from './Stream.js'
 import { EncryptionLayer } from './encryption/EncryptionLayer.js'
 import type { GroupKey } from './encryption/GroupKey.js'
@@ -52,7 +53,12 @@ import { checkHistoryQuery, type HistoryQuery } from './storage/historyRequests.
 import { Resender } from './storage/Resender.js'
 import { StorageNodeDirectory } from './storage/StorageNodeDirectory.js'
 import { randomChainId, rememberOriginal, toPublished, toReceived } from './messages.js'
-import { LOCAL_DEFAULTS, type RunnelClientComponents, type RunnelClientOptions } from './options.js'
+import {
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  LOCAL_DEFAULTS,
+  type RunnelClientComponents,
+  type RunnelClientOptions,
+} from './options.js'
 import { Subscription } from './Subscription.js'
 import type {
   ClientEvents,
@@ -63,7 +69,7 @@ import type {
   SubscribeOptions,
 } from './types.js'
 
-export { LOCAL_DEFAULTS, type RunnelClientComponents, type RunnelClientOptions }
+export { DEFAULT_MAX_CLOCK_SKEW_MS, LOCAL_DEFAULTS, type RunnelClientComponents, type RunnelClientOptions }
 
 type Listeners = { [K in keyof ClientEvents]: Set<ClientEvents[K]> }
 
@@ -87,6 +93,7 @@ export class RunnelClient {
   private readonly chainRegistry: RunnelRegistry
   private readonly permissions: PermissionCache
   private readonly chains = new MessageChains()
+  private readonly maxClockSkewMs: number
   private readonly defaultChainIds = new Map<string, string>()
   private readonly partitionCounts = new Map<string, { count: Promise<number>; expiresAt: number }>()
   private readonly subscriptions = new Set<Subscription>()
@@ -109,6 +116,13 @@ export class RunnelClient {
     components: RunnelClientComponents = {},
   ) {
     const privateKey = options.auth?.privateKey ?? generatePrivateKey()
+    this.maxClockSkewMs = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS
+    if (!Number.isSafeInteger(this.maxClockSkewMs) || this.maxClockSkewMs < 0) {
+      throw new ClientError(
+        'INVALID_ARGUMENT',
+        `maxClockSkewMs must be whole milliseconds ≥ 0, got ${this.maxClockSkewMs}`,
+      )
+    }
     this.signer = components.signer ?? createPureSigner(privateKey)
     this.address = privateKeyToAccount(privateKey as `0x${string}`).address
     if (components.signer !== undefined && components.signer.address !== this.address.toLowerCase()) {
@@ -263,9 +277,15 @@ export class RunnelClient {
    * Signs and publishes a message. JSON values are sent as JSON, Uint8Arrays
    * as binary. Fails fast, before anything is sent, without publish permission.
    *
-   * @throws {@link ClientError} `PERMISSION_DENIED`, `INVALID_ARGUMENT` (bad partition); `ChainError` `STREAM_NOT_FOUND`
+   * `options.timestamp` may be at most `maxClockSkewMs` ahead of this client's clock: subscribers and storage nodes
+   * drop messages stamped further ahead, and a chain's timestamps never go back, so one far-future timestamp would
+   * carry over to every later message of the chain.
+   *
+   * @throws {@link ClientError} `PERMISSION_DENIED`, `INVALID_ARGUMENT` (bad partition, a timestamp that isn't
+   *   milliseconds since 1970 or is too far ahead); `ChainError` `STREAM_NOT_FOUND`
    */
   async publish(target: StreamTarget, content: unknown, options: PublishOptions = {}): Promise<PublishedMessage> {
+    const timestamp = checkPublishTimestamp(options.timestamp, this.maxClockSkewMs)
     await this.start()
     const streamId = this.toStreamId(typeof target === 'string' ? target : target.id)
     const partition = await this.choosePartition(
@@ -283,8 +303,7 @@ export class RunnelClient {
     const encoded = binary ? content : encodeJsonContent(content)
     const encrypt = options.encrypt ?? !(await this.isPublic(streamId))
     const sealed = encrypt ? await this.encryption.seal(streamPartId, encoded) : undefined
-    const chainKey = `${streamPartId}/${msgChainId}`
-    const { ref, previous } = this.chains.next(chainKey, options.timestamp ?? Date.now())
+    const { ref, previous } = this.chains.next(msgChainId, streamPartId, timestamp)
     try {
       const message = await signStreamMessage(
         {
@@ -312,9 +331,24 @@ export class RunnelClient {
       this.node.broadcast(message)
       return toPublished(message)
     } catch (err) {
-      this.chains.rollback(chainKey, ref, previous)
+      this.chains.rollback(msgChainId, streamPartId, ref, previous)
       throw err
     }
+  }
+
+  /**
+   * Ends a message chain this client published with `msgChainId` on every stream part: the next publish with that id
+   * starts it afresh (no previous ref; subscribers take it as a new chain), and the client stops remembering it. For
+   * chains that are done, such as one per API connection in the node daemon.
+   *
+   * @example
+   * ```ts
+   * await client.publish(streamId, reading, { msgChainId: 'sensor-7', timestamp: reading.measuredAt })
+   * client.forgetMessageChain('sensor-7') // sensor 7 went offline
+   * ```
+   */
+  forgetMessageChain(msgChainId: string): void {
+    this.chains.forget(msgChainId)
   }
 
   // ---- subscribe ----
@@ -618,8 +652,21 @@ export class RunnelClient {
     return this.started
   }
 
-  /** The publisher's permission at the message's time (the network checked the signature); false: dropped and reported. */
+  /**
+   * Whether a message may be delivered (or stored): stamped no further ahead of this client's clock than
+   * `maxClockSkewMs`, and by a publisher with publish permission at the message's time (the network checked the
+   * signature). False: dropped and reported.
+   */
   private async validate(message: StreamMessage, streamPartId: StreamPartId): Promise<boolean> {
+    if (message.timestamp > Date.now() + this.maxClockSkewMs) {
+      this.emit('invalidMessage', {
+        streamPartId,
+        publisherId: message.publisherId,
+        reason: 'timestamp-in-future',
+        streamMessage: message,
+      })
+      return false
+    }
     let allowed: boolean
     try {
       allowed = await this.permissions.hasPermission(

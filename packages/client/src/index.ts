@@ -12,8 +12,15 @@
  * @packageDocumentation
  */
 export { ClientError, type ClientErrorCode } from './errors.js'
-export { LOCAL_DEFAULTS, RunnelClient, type RunnelClientComponents, type RunnelClientOptions } from './RunnelClient.js'
+export {
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  LOCAL_DEFAULTS,
+  RunnelClient,
+  type RunnelClientComponents,
+  type RunnelClientOptions,
+} from './RunnelClient.js'
 export { Stream } from './Stream.js'
+export { checkPublishTimestamp } from './publish/timestamps.js'
 export { Subscription } from './Subscription.js'
 export type {
   ClientEvents,

@@ -16,6 +16,13 @@ export const LOCAL_DEFAULTS = {
   contracts: DEV_CONTRACT_ADDRESSES,
 } as const
 
+/**
+ * How far ahead of a client's clock a message's timestamp may be by default: wide enough for devices whose clocks
+ * drift between syncs, narrow enough that a message can't claim a time far ahead (and so escape time-range history
+ * and retention).
+ */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000
+
 export interface RunnelClientOptions {
   /** The key the client signs with; a new one is generated when omitted. */
   readonly auth?: { readonly privateKey: string }
@@ -35,6 +42,12 @@ export interface RunnelClientOptions {
   }
   /** How long permission answers are cached without a change event. Default 30 s. */
   readonly permissionCacheTtlMs?: number
+  /**
+   * How far ahead of this client's clock a message's timestamp may be. A publish stamped further ahead is refused;
+   * a received (live or stored) message stamped further ahead is dropped and reported as `timestamp-in-future`.
+   * Default 5 minutes (`DEFAULT_MAX_CLOCK_SKEW_MS`).
+   */
+  readonly maxClockSkewMs?: number
   /** How long a subscriber waits for a missing message before reporting a gap. Default 5 s. */
   readonly gapTimeoutMs?: number
   /** How long a chain waits for a missing message before asking storage for it; each later ask waits twice as long. Default 500 ms. */

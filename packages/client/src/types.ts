@@ -51,7 +51,8 @@ export interface GapEvent {
 export interface InvalidMessageEvent {
   readonly streamPartId: string
   readonly publisherId: string
-  readonly reason: 'invalid-signature' | 'no-publish-permission'
+  /** `timestamp-in-future`: stamped more than `maxClockSkewMs` ahead of the receiving client's clock. */
+  readonly reason: 'invalid-signature' | 'no-publish-permission' | 'timestamp-in-future'
   readonly streamMessage: StreamMessage
 }
 

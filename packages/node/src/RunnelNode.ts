@@ -84,6 +84,7 @@ export class RunnelNode {
             rpcUrl: chain.rpcUrl,
             contracts: (chain.contracts as ContractAddresses | undefined) ?? DEV_CONTRACT_ADDRESSES,
           },
+          maxClockSkewMs: this.config.maxClockSkewMs,
           ...(encryption.rotationIntervalMs !== undefined && {
             encryption: { rotationIntervalMs: encryption.rotationIntervalMs },
           }),
@@ -97,6 +98,7 @@ export class RunnelNode {
       this.logger,
       new ApiKeyGuard(this.config.apiKeys),
       this.config.maxPayloadBytes,
+      this.config.maxClockSkewMs,
     )
     const { websocket, http, mqtt, storage } = this.config.plugins
     this.storage =
@@ -108,6 +110,10 @@ export class RunnelNode {
     // Last: it registers the HTTP API's URL on chain.
     if (this.storage !== undefined) this.plugins.push(this.storage)
     this.client.on('error', (err) => this.handleClientError(err))
+    this.client.on('invalidMessage', ({ reason, streamPartId, publisherId }) => {
+      this.metrics.invalidMessages.inc({ reason })
+      this.logger.debug({ reason, streamPartId, publisherId }, 'dropped an invalid message')
+    })
   }
 
   /** The address the node signs with (lowercase hex). */

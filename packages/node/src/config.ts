@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from '@runnel/client'
 import { z } from 'zod'
 import { NodeError } from './errors.js'
 
@@ -133,6 +134,11 @@ export const nodeConfigSchema = z.strictObject({
     .prefault({}),
   /** When set, every API requires one of these keys. */
   apiKeys: z.array(z.string().min(16, 'at least 16 characters')).min(1).optional(),
+  /**
+   * How far ahead of this node's clock a message's timestamp may be: an API publish stamped further ahead is refused
+   * (400), and a received message stamped further ahead is dropped, counted and not stored.
+   */
+  maxClockSkewMs: z.number().int().min(0).max(86_400_000).default(DEFAULT_MAX_CLOCK_SKEW_MS),
   /** Largest message content any API accepts, in bytes. */
   maxPayloadBytes: z
     .number()

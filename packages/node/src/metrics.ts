@@ -37,6 +37,11 @@ export class NodeMetrics {
   readonly publishSeconds: Histogram<'api'>
   /** From the publisher's timestamp to delivery on an API (includes clock skew between machines). */
   readonly deliveryDelaySeconds: Histogram<'api'>
+  /**
+   * Messages the node's client dropped as invalid (neither delivered nor stored), by reason: `invalid-signature`,
+   * `no-publish-permission`, `timestamp-in-future`.
+   */
+  readonly invalidMessages: Counter<'reason'>
 
   constructor(node: () => NetworkNode | undefined) {
     const registers = [this.registry]
@@ -107,6 +112,12 @@ export class NodeMetrics {
       help: "Publisher's timestamp to delivery on an API",
       labelNames: ['api'],
       buckets,
+      registers,
+    })
+    this.invalidMessages = new Counter({
+      name: 'runnel_invalid_messages_total',
+      help: 'Messages dropped as invalid, neither delivered nor stored, by reason',
+      labelNames: ['reason'],
       registers,
     })
     const networkGauge = (

@@ -1,4 +1,12 @@
-import type { PublishedMessage, ReceivedMessage, RunnelClient, Subscription } from '@runnel/client'
+import { randomBytes } from 'node:crypto'
+import {
+  checkPublishTimestamp,
+  type PublishOptions,
+  type PublishedMessage,
+  type ReceivedMessage,
+  type RunnelClient,
+  type Subscription,
+} from '@runnel/client'
 import { BatchPublishError, NodeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { ApiName, NodeMetrics } from '../metrics.js'
@@ -25,18 +33,82 @@ export interface ApiSubscription {
   unsubscribe(): void
 }
 
+/** API clients whose explicit-timestamp chains are remembered at once; the least recently used beyond are ended. */
+const MAX_CALLER_CHAINS = 10_000
+
+function newChainId(): string {
+  return randomBytes(12).toString('base64url')
+}
+
 /**
  * What every API plugin shares: publishing and subscribing through the node's
  * client, with size limits, metrics, logs and error mapping done once.
+ *
+ * Chains: API messages without a timestamp go on one chain the node shares
+ * among its API clients (stamped with the node's clock, so in order). A
+ * message with an explicit timestamp goes on a chain of its caller's own
+ * (its WebSocket connection, MQTT connection, or HTTP client address), since a
+ * chain's timestamps never go back: on the shared chain one caller's timestamp
+ * would move every later message's timestamp up to it.
  */
 export class ApiGateway {
+  /** The chain of API messages without an explicit timestamp, on every stream part. */
+  private readonly sharedChainId = newChainId()
+  /** Caller key → its chain for explicit timestamps, least recently used first. */
+  private readonly callerChains = new Map<string, string>()
+
   constructor(
     readonly client: RunnelClient,
     readonly metrics: NodeMetrics,
     readonly logger: Logger,
     readonly apiKeys: ApiKeyGuard,
     readonly maxPayloadBytes: number,
+    readonly maxClockSkewMs: number,
   ) {}
+
+  /** The caller's connection closed: its explicit-timestamp chain ends (a later one starts afresh). */
+  releaseCaller(caller: string): void {
+    const chainId = this.callerChains.get(caller)
+    if (chainId === undefined) return
+    this.callerChains.delete(caller)
+    this.client.forgetMessageChain(chainId)
+  }
+
+  /**
+   * Picks the message's chain (see the class comment) and checks its timestamp.
+   *
+   * @throws {@link NodeError} `BAD_REQUEST` for a timestamp too far ahead, or an explicit timestamp on the shared chain
+   */
+  private withChain(options: PublishOptions, caller: string): PublishOptions {
+    if (options.timestamp === undefined) {
+      return options.msgChainId === undefined ? { ...options, msgChainId: this.sharedChainId } : options
+    }
+    try {
+      checkPublishTimestamp(options.timestamp, this.maxClockSkewMs)
+    } catch (err) {
+      throw new NodeError('BAD_REQUEST', (err as Error).message, { cause: err })
+    }
+    if (options.msgChainId === this.sharedChainId) {
+      throw new NodeError(
+        'BAD_REQUEST',
+        `msgChainId ${this.sharedChainId} is the chain this node shares among API clients for messages without a ` +
+          'timestamp; a message with a timestamp goes on a chain of its own: leave out msgChainId or name another',
+      )
+    }
+    if (options.msgChainId !== undefined) return options
+    let chainId = this.callerChains.get(caller)
+    if (chainId === undefined) {
+      chainId = newChainId()
+      if (this.callerChains.size >= MAX_CALLER_CHAINS) {
+        const [oldest] = this.callerChains.keys()
+        this.releaseCaller(oldest!)
+      }
+    } else {
+      this.callerChains.delete(caller)
+    }
+    this.callerChains.set(caller, chainId)
+    return { ...options, msgChainId: chainId }
+  }
 
   /** @throws {@link NodeError} `PAYLOAD_TOO_LARGE` */
   checkSize(bytes: number): void {
@@ -48,8 +120,13 @@ export class ApiGateway {
     }
   }
 
+  /**
+   * @param caller the API client, for its explicit-timestamp chain: `ws:<connection>`, `mqtt:<connection>`,
+   *   `http:<address>`; {@link releaseCaller} when a connection closes
+   */
   async publish(
     api: ApiName,
+    caller: string,
     streamId: string,
     content: unknown,
     sizeBytes: number,
@@ -59,7 +136,7 @@ export class ApiGateway {
     const started = performance.now()
     this.checkSize(sizeBytes)
     const { target, options } = toPublishCall(streamId, content, params, metadata)
-    const published = await this.client.publish(target, content, options)
+    const published = await this.client.publish(target, content, this.withChain(options, caller))
     this.metrics.published.inc({ api })
     this.metrics.publishedBytes.inc({ api }, sizeBytes)
     this.metrics.publishSeconds.observe({ api }, (performance.now() - started) / 1000)
@@ -75,6 +152,7 @@ export class ApiGateway {
    */
   async publishBatch(
     api: ApiName,
+    caller: string,
     streamId: string,
     messages: readonly BatchMessage[],
     params: PublishParams = {},
@@ -82,7 +160,8 @@ export class ApiGateway {
     const calls = messages.map((message, index) => {
       try {
         this.checkSize(message.sizeBytes)
-        return toPublishCall(streamId, message.content, params, message.metadata)
+        const { target, options } = toPublishCall(streamId, message.content, params, message.metadata)
+        return { target, options: this.withChain(options, caller) }
       } catch (err) {
         throw prefixed(err, `message ${index + 1}`)
       }

@@ -97,13 +97,16 @@ export class HttpPlugin implements ApiPlugin {
       const batch = isNdjson(contentType)
       // The server is @hono/node-server's, so env holds the Node.js request.
       const { incoming } = c.env as HttpBindings
+      // HTTP has no session: a client is its address. Its explicit-timestamp chain ends when it is least recently
+      // used among the gateway's callers; a client at another address never shares it.
+      const caller = `http:${incoming.socket.remoteAddress ?? 'unknown'}`
       const body = batch
         ? await readBody(incoming, this.config.maxBatchBytes, 'batch')
         : await readBody(incoming, gateway.maxPayloadBytes, 'body')
       if (batch) {
         const messages = parseNdjsonBatch(body, wrapped, this.config.maxBatchMessages)
         try {
-          const published = await gateway.publishBatch('http', streamId, messages, params)
+          const published = await gateway.publishBatch('http', caller, streamId, messages, params)
           return c.json({ count: published.length, messages: published }, 200)
         } catch (err) {
           if (!(err instanceof BatchPublishError)) throw err
@@ -114,11 +117,11 @@ export class HttpPlugin implements ApiPlugin {
       }
       if ((contentType ?? '').toLowerCase().startsWith('application/octet-stream')) {
         if (wrapped) throw new NodeError('BAD_REQUEST', 'payloadMetadata needs a JSON body, not octet-stream')
-        return c.json(await gateway.publish('http', streamId, body, body.byteLength, params), 200)
+        return c.json(await gateway.publish('http', caller, streamId, body, body.byteLength, params), 200)
       }
       // Anything else is JSON: `curl -d` sends form-urlencoded by default.
       const { content, metadata } = parseJsonMessage(decodeJsonText(body), wrapped)
-      return c.json(await gateway.publish('http', streamId, content, body.byteLength, params, metadata), 200)
+      return c.json(await gateway.publish('http', caller, streamId, content, body.byteLength, params, metadata), 200)
     })
     app.all('/streams/:streamId', (c) =>
       fail(c, new NodeError('BAD_REQUEST', `${c.req.method} isn't supported here: POST a message to publish it`)),

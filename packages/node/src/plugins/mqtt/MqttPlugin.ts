@@ -82,6 +82,9 @@ export class MqttPlugin implements ApiPlugin {
   private readonly clientSerials = new WeakMap<Client, number>()
   private lastClientSerial = 0
   private readonly publishQueues = new WeakMap<Client, PublishQueue>()
+  /** Each connection as an API caller (its own chain for explicit timestamps). */
+  private readonly callers = new WeakMap<Client, string>()
+  private connectionCount = 0
   /**
    * Payloads of messages that came from the network: the only ones forwarded.
    * aedes also routes a client's PUBLISH straight to local subscribers, who
@@ -153,6 +156,8 @@ export class MqttPlugin implements ApiPlugin {
     broker.on('clientDisconnect', (client) => {
       if (this.counted.delete(client)) metrics.connections.dec({ api: 'mqtt' })
       this.subscriptions.removeAll(client)
+      const caller = this.callers.get(client)
+      if (caller !== undefined) this.gateway.releaseCaller(caller)
       logger.debug({ api: 'mqtt', clientId: client.id }, 'MQTT client disconnected')
     })
     broker.on('unsubscribe', (topics, client) => {
@@ -208,7 +213,7 @@ export class MqttPlugin implements ApiPlugin {
     queue.tail = queue.tail
       .then(() => {
         if (queue.failed !== undefined) throw queue.failed
-        return this.publish(packet)
+        return this.publish(client, packet)
       })
       .then(
         // Only now may aedes send the PUBACK.
@@ -228,14 +233,22 @@ export class MqttPlugin implements ApiPlugin {
     return queue
   }
 
-  private async publish(packet: PublishPacket): Promise<void> {
+  private async publish(client: Client | null, packet: PublishPacket): Promise<void> {
     const { streamId, partition } = parseTopic(packet.topic, this.config.streamIdDomain)
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     // Before parsing: a large payload is refused without the work.
     this.gateway.checkSize(payload.byteLength)
     const { content, metadata } = parsePayload(payload, this.config.payloadMetadata)
     const params = partition === undefined ? {} : { partition }
-    await this.gateway.publish('mqtt', streamId, content, payload.byteLength, params, metadata)
+    await this.gateway.publish('mqtt', this.callerOf(client), streamId, content, payload.byteLength, params, metadata)
+  }
+
+  private callerOf(client: Client | null): string {
+    // A publish without a client is the broker's own (aedes allows it): a caller of its own, never released.
+    if (client === null) return 'mqtt:broker'
+    let caller = this.callers.get(client)
+    if (caller === undefined) this.callers.set(client, (caller = `mqtt:${++this.connectionCount}`))
+    return caller
   }
 
   private refusePublish(client: Client | null, packet: PublishPacket, err: unknown): Error {

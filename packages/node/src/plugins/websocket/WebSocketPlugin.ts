@@ -41,6 +41,8 @@ interface Connection {
   readonly socket: WebSocket
   readonly streamId: string
   readonly action: WebSocketAction
+  /** This connection as an API caller (its own chain for explicit timestamps). */
+  readonly caller: string
   /** Answered the last ping (or hasn't been pinged yet). */
   alive: boolean
   /** Subscribers: messages dropped because the client read too slowly. */
@@ -92,6 +94,7 @@ export class WebSocketPlugin implements ApiPlugin {
   /** Sockets whose upgrade is being checked (stream, permission); stop() cuts them off. */
   private readonly pending = new Set<Duplex>()
   private readonly connections = new Set<Connection>()
+  private connectionCount = 0
 
   constructor(
     private readonly gateway: ApiGateway,
@@ -293,6 +296,7 @@ export class WebSocketPlugin implements ApiPlugin {
       socket,
       streamId,
       action,
+      caller: `ws:${++this.connectionCount}`,
       alive: true,
       dropped: 0,
       queue: Promise.resolve(),
@@ -313,6 +317,7 @@ export class WebSocketPlugin implements ApiPlugin {
     socket.once('close', (code, reason) => {
       this.connections.delete(connection)
       this.gateway.metrics.connections.dec({ api: 'websocket' })
+      this.gateway.releaseCaller(connection.caller)
       connection.release()
       const fields = { streamId, action, code, reason: reason.toString(), dropped: connection.dropped }
       if (connection.dropped > 0) this.logger.warn(fields, 'websocket closed after dropping messages')
@@ -350,12 +355,12 @@ export class WebSocketPlugin implements ApiPlugin {
     params: PublishParams,
     wrapped: boolean,
   ): void {
-    const { socket, streamId } = connection
+    const { socket, streamId, caller } = connection
     // Stop reading a client that sends faster than the node publishes: TCP then slows it down.
     if (++connection.waiting >= MAX_WAITING_PUBLISHES) socket.pause()
     connection.queue = connection.queue.then(async () => {
       try {
-        await this.publish(streamId, data, binary, params, wrapped)
+        await this.publish(caller, streamId, data, binary, params, wrapped)
       } catch (err) {
         // Frames still queued when the node stops fail on the destroyed client; that is no error to report.
         if (!this.stopping) this.answerError(socket, this.gateway.fail('websocket', err, { streamId }))
@@ -369,6 +374,7 @@ export class WebSocketPlugin implements ApiPlugin {
   }
 
   private async publish(
+    caller: string,
     streamId: string,
     data: Buffer,
     binary: boolean,
@@ -384,11 +390,11 @@ export class WebSocketPlugin implements ApiPlugin {
           'payloadMetadata is on: send { "content": …, "metadata": { … } } as a text frame (binary frames are unwrapped binary content)',
         )
       }
-      await this.gateway.publish('websocket', streamId, new Uint8Array(data), data.byteLength, params)
+      await this.gateway.publish('websocket', caller, streamId, new Uint8Array(data), data.byteLength, params)
       return
     }
     const { content, metadata } = parseJsonMessage(decodeJsonText(data), wrapped)
-    await this.gateway.publish('websocket', streamId, content, data.byteLength, params, metadata)
+    await this.gateway.publish('websocket', caller, streamId, content, data.byteLength, params, metadata)
   }
 
   private ping(): void {
