@@ -159,16 +159,58 @@ export function parseFlag(query: URLSearchParams, name: string, fallback: boolea
 }
 
 /**
- * Parses a JSON message from an API. Wrapped, it is `{ content, metadata? }`
- * and the metadata may set timestamp, partitionKey and msgChainId.
+ * A cheap screen for numbers a double can't hold (over about 1.8e308: `1e400`, or 309+ digits), which JSON.parse
+ * turns into ±Infinity; only text that matches is walked to confirm.
  */
-export function parseJsonMessage(text: string, wrapped: boolean): { content: unknown; metadata: PublishMetadata } {
+const MAYBE_HUGE_NUMBER = /[eE]\+?\d{3}|\d{309}/
+
+/** The first number in `value` that isn't finite, as a path like `content.readings[3]`; undefined if none. */
+function nonFiniteAt(value: unknown, path: string): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : path
+  if (typeof value !== 'object' || value === null) return undefined
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const found = nonFiniteAt(item, `${path}[${index}]`)
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+  for (const [key, item] of Object.entries(value)) {
+    const found = nonFiniteAt(item, `${path}.${key}`)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+/**
+ * Parses an API's JSON text. A number too large for a double is refused
+ * rather than published as `null`, which is what re-serializing its
+ * `Infinity` would sign.
+ *
+ * @throws {@link NodeError} `BAD_REQUEST` for invalid JSON, or a number out of range
+ */
+export function parseJsonText(text: string): unknown {
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch (err) {
     throw badRequest(`the message is not valid JSON (${(err as Error).message})`)
   }
+  if (MAYBE_HUGE_NUMBER.test(text)) {
+    const at = nonFiniteAt(json, 'the message')
+    if (at !== undefined) {
+      throw badRequest(`${at} is a number too large for JSON's 64-bit floats; send it as a string`)
+    }
+  }
+  return json
+}
+
+/**
+ * Parses a JSON message from an API. Wrapped, it is `{ content, metadata? }`
+ * and the metadata may set timestamp, partitionKey and msgChainId.
+ */
+export function parseJsonMessage(text: string, wrapped: boolean): { content: unknown; metadata: PublishMetadata } {
+  const json = parseJsonText(text)
   if (!wrapped) return { content: json, metadata: {} }
   if (typeof json !== 'object' || json === null || !('content' in json)) {
     throw badRequest('payloadMetadata is on: send { "content": …, "metadata": { … } }')

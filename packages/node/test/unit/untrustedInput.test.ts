@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { MAX_ERROR_MESSAGE_LENGTH, toApiError } from '../../src/api/ApiError.js'
-import { decodeJsonText, parseRequestStreamId } from '../../src/api/requests.js'
+import { decodeJsonText, parseJsonMessage, parseRequestStreamId } from '../../src/api/requests.js'
+import { parsePayload } from '../../src/plugins/mqtt/payload.js'
 import { NodeError } from '../../src/errors.js'
 
 const OWNER = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed'
@@ -56,5 +57,39 @@ describe('API error messages', () => {
     assert.equal(long.message.length <= MAX_ERROR_MESSAGE_LENGTH, true)
     assert.ok(long.message.endsWith('🙂…'))
     assert.equal(toApiError(new Error('short')).message, 'short')
+  })
+})
+
+describe('JSON numbers a double cannot hold', () => {
+  it('are refused as BAD_REQUEST naming where, not published as null', () => {
+    const cases: [string, RegExp][] = [
+      ['{"x":1e400}', /the message\.x is a number too large/],
+      ['[1,2,-1e999]', /the message\[2\] is a number too large/],
+      ['{"a":{"b":[{"c":1E+309}]}}', /the message\.a\.b\[0\]\.c is a number too large/],
+      [`{"digits":${'9'.repeat(400)}}`, /the message\.digits is a number too large/],
+      ['1e400', /the message is a number too large/],
+    ]
+    for (const [text, reason] of cases) {
+      assert.throws(
+        () => parseJsonMessage(text, false),
+        (err: unknown) => err instanceof NodeError && err.code === 'BAD_REQUEST' && reason.test(err.message),
+        text,
+      )
+    }
+    assert.throws(() => parseJsonMessage('{"content":{"x":1e400}}', true), /the message\.content\.x is a number/)
+  })
+
+  it('leaves every number a double holds, and look-alikes in strings, as they are', () => {
+    assert.deepEqual(parseJsonMessage('{"x":1e308,"y":-1.5e-400,"s":"1e400","t":"e100"}', false).content, {
+      x: 1e308,
+      y: -0,
+      s: '1e400',
+      t: 'e100',
+    })
+  })
+
+  it('over MQTT, without payloadMetadata, go out as the bytes they are', () => {
+    const payload = new TextEncoder().encode('{"x":1e400}')
+    assert.deepEqual(parsePayload(payload, false).content, payload)
   })
 })

@@ -1,4 +1,4 @@
-import { parseJsonMessage, type PublishMetadata } from '../../api/requests.js'
+import { parseJsonMessage, parseJsonText, type PublishMetadata } from '../../api/requests.js'
 import { NodeError } from '../../errors.js'
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -24,9 +24,9 @@ export function parsePayload(payload: Uint8Array, wrapped: boolean): { content: 
   }
   if (text !== undefined) {
     try {
-      return { content: JSON.parse(text) as unknown, metadata: {} }
+      return { content: parseJsonText(text), metadata: {} }
     } catch {
-      // Plain text, not JSON: it goes out as the bytes it is.
+      // Plain text, not JSON (or JSON whose numbers a double can't hold): it goes out as the bytes it is.
     }
   }
   // A copy: the packet's payload may be a view into a larger socket read buffer.
