@@ -1,8 +1,6 @@
 import { InvalidArgumentError } from 'commander'
-import type { HistoryRef } from '@runnel/client'
+import { parseIsoDate, type HistoryRef } from '@runnel/client'
 import { MAX_SEQUENCE_NUMBER } from '@runnel/protocol'
-
-const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-](\d{2}):(\d{2}))?)?$/
 
 /**
  * Parses a point in a stream's history as `resend` takes it: milliseconds
@@ -30,11 +28,8 @@ export function parseHistoryRef(value: string): HistoryRef {
     return { timestamp: milliseconds(withSequence[1]!), sequenceNumber }
   }
   if (/^\d+$/.test(text)) return { timestamp: milliseconds(text) }
-  const iso = ISO_DATE.exec(text)
-  if (iso !== null && validCalendar(iso)) {
-    const timestamp = Date.parse(text)
-    if (Number.isSafeInteger(timestamp) && timestamp >= 0) return { timestamp }
-  }
+  const timestamp = parseIsoDate(text)
+  if (timestamp !== undefined) return { timestamp }
   throw new InvalidArgumentError(
     'expected milliseconds since 1970, an ISO-8601 date or time (2025-06-01T12:00:00Z), or <milliseconds>:<sequence number>',
   )
@@ -52,21 +47,4 @@ function milliseconds(digits: string): number {
     throw new InvalidArgumentError('the timestamp is out of range')
   }
   return timestamp
-}
-
-/** `Date.parse` rolls 2025-02-30 over to March: check the fields first. */
-function validCalendar(match: RegExpExecArray): boolean {
-  const [, year, month, day, hour = '0', minute = '0', second = '0', , offsetHours = '0', offsetMinutes = '0'] = match
-  const daysInMonth = new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate()
-  return (
-    Number(month) >= 1 &&
-    Number(month) <= 12 &&
-    Number(day) >= 1 &&
-    Number(day) <= daysInMonth &&
-    Number(hour) <= 23 &&
-    Number(minute) <= 59 &&
-    Number(second) <= 59 &&
-    Number(offsetHours) <= 23 &&
-    Number(offsetMinutes) <= 59
-  )
 }

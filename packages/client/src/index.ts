@@ -20,7 +20,7 @@ export {
   type RunnelClientOptions,
 } from './RunnelClient.js'
 export { Stream } from './Stream.js'
-export { checkPublishTimestamp } from './publish/timestamps.js'
+export { checkPublishTimestamp, parseIsoDate } from './publish/timestamps.js'
 export { Subscription } from './Subscription.js'
 export type {
   ClientEvents,

@@ -32,3 +32,41 @@ export function checkPublishTimestamp(timestamp: number | undefined, maxClockSke
   }
   return timestamp
 }
+
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-](\d{2}):(\d{2}))?)?$/
+
+/**
+ * Reads an ISO-8601 date or time as milliseconds since 1970: `2025-06-01`
+ * (UTC), `2025-06-01T12:00:00Z`, `2025-06-01T12:00:00.5+02:00`; without an
+ * offset a time is local. Undefined for anything else, including dates that
+ * don't exist (`2025-02-30`, which `Date.parse` rolls over to March) and
+ * strings `Date.parse` reads its own way (`-1` as 2001-01-01).
+ *
+ * @example
+ * ```ts
+ * parseIsoDate('2025-06-01T12:00:00Z') // 1748779200000
+ * parseIsoDate('2025-02-30') // undefined
+ * ```
+ */
+export function parseIsoDate(text: string): number | undefined {
+  const match = ISO_DATE.exec(text)
+  if (match === null || !validCalendar(match)) return undefined
+  const timestamp = Date.parse(text)
+  return Number.isSafeInteger(timestamp) && timestamp >= 0 ? timestamp : undefined
+}
+
+function validCalendar(match: RegExpExecArray): boolean {
+  const [, year, month, day, hour = '0', minute = '0', second = '0', , offsetHours = '0', offsetMinutes = '0'] = match
+  const daysInMonth = new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate()
+  return (
+    Number(month) >= 1 &&
+    Number(month) <= 12 &&
+    Number(day) >= 1 &&
+    Number(day) <= daysInMonth &&
+    Number(hour) <= 23 &&
+    Number(minute) <= 59 &&
+    Number(second) <= 59 &&
+    Number(offsetHours) <= 23 &&
+    Number(offsetMinutes) <= 59
+  )
+}

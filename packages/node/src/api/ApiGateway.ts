@@ -86,7 +86,8 @@ export class ApiGateway {
     try {
       checkPublishTimestamp(options.timestamp, this.maxClockSkewMs)
     } catch (err) {
-      throw new NodeError('BAD_REQUEST', (err as Error).message, { cause: err })
+      // As a NodeError, so a batch can name the message (see prefixed); the client's code prefix goes.
+      throw new NodeError('BAD_REQUEST', (err as Error).message.replace(/^[A-Z][A-Z_]+: /, ''), { cause: err })
     }
     if (options.msgChainId === this.sharedChainId) {
       throw new NodeError(

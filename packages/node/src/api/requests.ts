@@ -1,4 +1,10 @@
-import { MAX_LAST_COUNT, type HistoryQuery, type PublishOptions, type ReceivedMessage } from '@runnel/client'
+import {
+  MAX_LAST_COUNT,
+  parseIsoDate,
+  type HistoryQuery,
+  type PublishOptions,
+  type ReceivedMessage,
+} from '@runnel/client'
 import { ProtocolError, parseStreamId, type StreamId } from '@runnel/protocol'
 import { NodeError } from '../errors.js'
 
@@ -78,7 +84,8 @@ export function parsePartition(value: string, name = 'partition'): number {
 
 /** Milliseconds since the epoch, or an ISO-8601 date. */
 export function parseTimestamp(value: string | number, name = 'timestamp'): number {
-  const ms = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Date.parse(value)
+  const ms =
+    typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : (parseIsoDate(value) ?? Number.NaN)
   if (!Number.isSafeInteger(ms) || ms < 0) {
     throw badRequest(`${name} must be milliseconds since 1970 or an ISO-8601 date, got '${String(value)}'`)
   }

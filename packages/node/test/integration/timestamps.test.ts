@@ -64,10 +64,7 @@ describe('timestamps from API clients', () => {
       [`?timestamp=${YEAR_275760}`, '{"n":1}'],
       [`?timestamp=${far}`, '{"n":1}'],
       ['?payloadMetadata=true', JSON.stringify({ content: { n: 1 }, metadata: { timestamp: far } })],
-      [
-        '?payloadMetadata=true',
-        JSON.stringify({ content: { n: 1 }, metadata: { timestamp: '+275760-09-13T00:00:00Z' } }),
-      ],
+      ['?payloadMetadata=true', JSON.stringify({ content: { n: 1 }, metadata: { timestamp: '2999-01-01T00:00:00Z' } })],
     ] as const) {
       const { status, json } = await post(query, body)
       assert.equal(status, 400, `${query} ${body}`)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { MAX_ERROR_MESSAGE_LENGTH, toApiError } from '../../src/api/ApiError.js'
-import { decodeJsonText, parseJsonMessage, parseRequestStreamId } from '../../src/api/requests.js'
+import { decodeJsonText, parseJsonMessage, parseRequestStreamId, parseTimestamp } from '../../src/api/requests.js'
 import { parsePayload } from '../../src/plugins/mqtt/payload.js'
 import { NodeError } from '../../src/errors.js'
 
@@ -91,5 +91,20 @@ describe('JSON numbers a double cannot hold', () => {
   it('over MQTT, without payloadMetadata, go out as the bytes they are', () => {
     const payload = new TextEncoder().encode('{"x":1e400}')
     assert.deepEqual(parsePayload(payload, false).content, payload)
+  })
+})
+
+describe('timestamps from requests', () => {
+  it('are milliseconds since 1970 or an ISO-8601 date, nothing Date.parse reads its own way', () => {
+    assert.equal(parseTimestamp('1748779200000'), 1748779200000)
+    assert.equal(parseTimestamp('2025-06-01T12:00:00Z'), 1748779200000)
+    assert.equal(parseTimestamp('2025-06-01'), Date.UTC(2025, 5, 1))
+    for (const text of ['-1', '1e3', 'Dec 3 2026', '2025-02-30', '2025-06-01 12:00', ' 1', '']) {
+      assert.throws(
+        () => parseTimestamp(text),
+        (err: unknown) => err instanceof NodeError && err.code === 'BAD_REQUEST' && /ISO-8601/.test(err.message),
+        text,
+      )
+    }
   })
 })
