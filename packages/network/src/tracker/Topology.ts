@@ -121,8 +121,9 @@ export class Topology {
     return affected
   }
 
-  isMember(nodeId: NodeId, streamPartId: string): boolean {
-    return this.streamParts.get(streamPartId)?.has(nodeId) ?? false
+  /** Full members of the stream part (light nodes aren't recorded). */
+  memberCount(streamPartId: string): number {
+    return this.streamParts.get(streamPartId)?.size ?? 0
   }
 
   members(streamPartId: string): NodeId[] {

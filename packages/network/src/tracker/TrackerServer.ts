@@ -153,14 +153,16 @@ export class TrackerServer {
       return
     }
     const neighborIds = request.neighborIds.map((id) => addressFromBytes(id))
-    // A node's first report of a stream part is always answered, if only with "no one yet": that is how the first
-    // node of a stream part learns at once that it is alone (its join settles) instead of waiting for a neighbour.
+    // A node alone in a stream part is told so, with an instruction naming no one: that is how the first node of a
+    // stream part learns at once that its join has settled, instead of waiting for a neighbour. Only then: answering
+    // every report that finds no one free (a join storm has many) slowed the overlay's forming at 2,000 nodes.
     if (peer.peer.kind === 'light') {
       const proxies = this.topology.proxiesFor(verified.nodeId, streamPartId, wanted)
-      this.instruct(peer.peerId, streamPartId, proxies)
+      if (proxies.length > 0 || this.topology.memberCount(streamPartId) === 0) {
+        this.instruct(peer.peerId, streamPartId, proxies)
+      }
       return
     }
-    const joining = !this.topology.isMember(verified.nodeId, streamPartId)
     const { peers, drops } = this.topology.reportStatus(peer.peer, streamPartId, neighborIds, wanted)
     // Drops go out first, so the split edge's ends make room before the newcomer asks them.
     for (const drop of drops) {
@@ -168,7 +170,8 @@ export class TrackerServer {
       this.instruct(drop.nodeId, streamPartId, [], [drop.dropNeighborId])
       this.instruct(drop.dropNeighborId, streamPartId, [], [drop.nodeId])
     }
-    if (peers.length > 0 || joining) this.instruct(peer.peerId, streamPartId, peers)
+    const alone = peers.length === 0 && this.topology.memberCount(streamPartId) === 1
+    if (peers.length > 0 || alone) this.instruct(peer.peerId, streamPartId, peers)
     this.scheduleRepair(streamPartId)
   }
 
