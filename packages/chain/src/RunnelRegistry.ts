@@ -1,5 +1,7 @@
 import {
+  encodeFunctionData,
   getAddress,
+  keccak256,
   zeroAddress,
   type Account,
   type Address,
@@ -383,11 +385,36 @@ export class RunnelRegistry {
         args,
         account: wallet.account,
       } as never)
+      const { publicClient } = this.components
       const account = wallet.account.address
+      const data = encodeFunctionData({ abi, functionName, args })
       const hash = await sendInTurn(account, async () => {
         // Asked afresh for every try: a client may cache the count, and a retry needs the count after the collision.
-        const nonce = await this.components.publicClient.getTransactionCount({ address: account, blockTag: 'pending' })
-        return wallet.writeContract({ ...(request as object), nonce } as never)
+        const nonce = await publicClient.getTransactionCount({ address: account, blockTag: 'pending' })
+        const prepared = await wallet.prepareTransactionRequest({
+          to: address,
+          data,
+          gas: (request as { gas?: bigint }).gas,
+          nonce,
+          account: wallet.account,
+        } as never)
+        // chain null: the wallet may know no chain object (an app's client knows only an RPC URL); the chain id is asked.
+        const signed = await wallet.signTransaction({ ...(prepared as object), chain: null } as never)
+        try {
+          return await wallet.sendRawTransaction({ serializedTransaction: signed })
+        } catch (err) {
+          // A send whose answer was lost and was retried by the transport is refused as a taken nonce, though the
+          // transaction taking it is this one: then it went out, and sending it again would make the write twice.
+          const hash = keccak256(signed)
+          if (
+            await publicClient.getTransaction({ hash }).then(
+              () => true,
+              () => false,
+            )
+          )
+            return hash
+          throw err
+        }
       })
       const receipt = await this.components.publicClient.waitForTransactionReceipt({ hash })
       if (receipt.status !== 'success') throw new ChainError('RPC_ERROR', `transaction ${hash} reverted`)

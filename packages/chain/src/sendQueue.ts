@@ -2,9 +2,13 @@ import type { Address } from 'viem'
 
 const MAX_ATTEMPTS = 10
 const RETRY_BACKOFF_MS = 25
-/** How nodes say a nonce is used already: geth, anvil, hardhat (EDR), besu, nethermind (viem's NonceTooLowError too). */
+/**
+ * How nodes say the nonce is used already by another transaction: geth, anvil, hardhat (EDR), besu, nethermind.
+ * Not "already known": that is this very transaction, already in the pool (a transport retried the send), and
+ * sending it again with the next nonce would make the write twice.
+ */
 const NONCE_TAKEN =
-  /nonce too low|nonce provided for the transaction( \(\d+\))? is lower|already known|transaction already imported|replacement transaction underpriced|nonce has already been used/i
+  /nonce too low|nonce provided for the transaction( \(\d+\))? is lower|replacement transaction underpriced|nonce has already been used/i
 
 /** True when `err`, or any error in its cause chain, says the nonce was taken. */
 function isNonceTaken(err: unknown): boolean {
