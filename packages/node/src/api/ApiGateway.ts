@@ -36,8 +36,9 @@ export interface ApiSubscription {
 /** API clients whose explicit-timestamp chains are remembered at once; the least recently used beyond are ended. */
 const MAX_CALLER_CHAINS = 10_000
 
+/** As the client's own chain ids: 20 hex digits. */
 function newChainId(): string {
-  return randomBytes(12).toString('base64url')
+  return randomBytes(10).toString('hex')
 }
 
 /**

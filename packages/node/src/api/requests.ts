@@ -171,20 +171,21 @@ export function parseFlag(query: URLSearchParams, name: string, fallback: boolea
  */
 const MAYBE_HUGE_NUMBER = /[eE]\+?\d{3}|\d{309}/
 
-/** The first number in `value` that isn't finite, as a path like `content.readings[3]`; undefined if none. */
-function nonFiniteAt(value: unknown, path: string): string | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : path
-  if (typeof value !== 'object' || value === null) return undefined
-  if (Array.isArray(value)) {
-    for (const [index, item] of value.entries()) {
-      const found = nonFiniteAt(item, `${path}[${index}]`)
-      if (found !== undefined) return found
+/**
+ * The first number in `value` that isn't finite, as a path like `the message.readings[3]`; undefined if none. Walks
+ * with a stack of its own: nesting deep enough for JSON.parse would overflow a recursive walk.
+ */
+function nonFiniteAt(value: unknown, root: string): string | undefined {
+  const pending: [unknown, string][] = [[value, root]]
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, path] = next
+    if (typeof item === 'number') {
+      if (!Number.isFinite(item)) return path
+    } else if (Array.isArray(item)) {
+      for (let index = item.length - 1; index >= 0; index--) pending.push([item[index], `${path}[${index}]`])
+    } else if (typeof item === 'object' && item !== null) {
+      for (const [key, child] of Object.entries(item).reverse()) pending.push([child, `${path}.${key}`])
     }
-    return undefined
-  }
-  for (const [key, item] of Object.entries(value)) {
-    const found = nonFiniteAt(item, `${path}.${key}`)
-    if (found !== undefined) return found
   }
   return undefined
 }

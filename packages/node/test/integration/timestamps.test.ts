@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { request as httpRequest } from 'node:http'
+import { text } from 'node:stream/consumers'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -52,6 +54,19 @@ describe('timestamps from API clients', () => {
     const response = await fetch(url(query), { method: 'POST', headers: { 'content-type': contentType }, body })
     return { status: response.status, json: (await response.json()) as Record<string, unknown> }
   }
+  /** A POST on a connection of its own (fetch would reuse a pooled one), as another client at this address. */
+  const postOnNewConnection = (query: string, body: string): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      const request = httpRequest(
+        url(query),
+        { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } },
+        (response) => {
+          void text(response).then((answer) => resolve(JSON.parse(answer) as Record<string, unknown>), reject)
+        },
+      )
+      request.on('error', reject)
+      request.end(body)
+    })
   const errorOf = (json: Record<string, unknown>) => json.error as { code: string; message: string }
   const arrived = async (marker: string): Promise<ReceivedMessage> => {
     await waitFor(() => received.some((m) => (m.content as { marker?: string }).marker === marker), 30_000, marker)
@@ -124,6 +139,11 @@ describe('timestamps from API clients', () => {
     assert.ok((implicit.json.timestamp as number) < ahead, `${String(implicit.json.timestamp)} < ${ahead}`)
     assert.ok((implicit.json.timestamp as number) >= before)
     assert.notEqual(implicit.json.msgChainId, explicit.json.msgChainId)
+
+    // Another HTTP client at the same address (a connection of its own): its earlier timestamp stays as it gave it.
+    const fromSameAddress = await postOnNewConnection(`?timestamp=${ahead - 30_000}`, '{"marker":"http-other"}')
+    assert.equal(fromSameAddress.timestamp, ahead - 30_000)
+    assert.notEqual(fromSameAddress.msgChainId, explicit.json.msgChainId)
 
     // A WebSocket client's own explicit timestamp, earlier than the HTTP client's, stays as it gave it.
     const earlier = Date.now() - 5_000

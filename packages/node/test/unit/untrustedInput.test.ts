@@ -108,3 +108,14 @@ describe('timestamps from requests', () => {
     }
   })
 })
+
+describe('deeply nested JSON', () => {
+  it('is walked for huge numbers without overflowing the stack', () => {
+    const depth = 100_000
+    const text = `${'['.repeat(depth)}1e999${']'.repeat(depth)}`
+    assert.throws(
+      () => parseJsonMessage(text, false),
+      (err: unknown) => err instanceof NodeError && err.code === 'BAD_REQUEST' && /too large/.test(err.message),
+    )
+  })
+})

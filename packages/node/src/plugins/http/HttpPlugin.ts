@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http'
+import type { Socket } from 'node:net'
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server'
 import { Hono, type Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
@@ -29,6 +30,9 @@ import { openApiDocument } from './openapi.js'
 export class HttpPlugin implements ApiPlugin {
   readonly name = 'http'
   private server: Server | undefined
+  /** Each connection as an API caller (its own chain for explicit timestamps), ended when the connection closes. */
+  private readonly callers = new WeakMap<Socket, string>()
+  private lastConnectionSerial = 0
 
   constructor(
     private readonly gateway: ApiGateway,
@@ -54,6 +58,21 @@ export class HttpPlugin implements ApiPlugin {
     if (this.server === undefined) return
     this.server.closeAllConnections()
     await close(this.server)
+  }
+
+  /**
+   * HTTP has no session, so a client is its connection: requests over one keep-alive connection share a chain for
+   * their explicit timestamps, and two clients never do, even from one address (behind a proxy or NAT).
+   */
+  private callerOf(socket: Socket): string {
+    let caller = this.callers.get(socket)
+    if (caller === undefined) {
+      const created = `http:${++this.lastConnectionSerial}`
+      this.callers.set(socket, created)
+      socket.once('close', () => this.gateway.releaseCaller(created))
+      caller = created
+    }
+    return caller
   }
 
   private routes(): Hono {
@@ -97,9 +116,7 @@ export class HttpPlugin implements ApiPlugin {
       const batch = isNdjson(contentType)
       // The server is @hono/node-server's, so env holds the Node.js request.
       const { incoming } = c.env as HttpBindings
-      // HTTP has no session: a client is its address. Its explicit-timestamp chain ends when it is least recently
-      // used among the gateway's callers; a client at another address never shares it.
-      const caller = `http:${incoming.socket.remoteAddress ?? 'unknown'}`
+      const caller = this.callerOf(incoming.socket)
       const body = batch
         ? await readBody(incoming, this.config.maxBatchBytes, 'batch')
         : await readBody(incoming, gateway.maxPayloadBytes, 'body')

@@ -82,9 +82,6 @@ export class MqttPlugin implements ApiPlugin {
   private readonly clientSerials = new WeakMap<Client, number>()
   private lastClientSerial = 0
   private readonly publishQueues = new WeakMap<Client, PublishQueue>()
-  /** Each connection as an API caller (its own chain for explicit timestamps). */
-  private readonly callers = new WeakMap<Client, string>()
-  private connectionCount = 0
   /**
    * Payloads of messages that came from the network: the only ones forwarded.
    * aedes also routes a client's PUBLISH straight to local subscribers, who
@@ -156,8 +153,10 @@ export class MqttPlugin implements ApiPlugin {
     broker.on('clientDisconnect', (client) => {
       if (this.counted.delete(client)) metrics.connections.dec({ api: 'mqtt' })
       this.subscriptions.removeAll(client)
-      const caller = this.callers.get(client)
-      if (caller !== undefined) this.gateway.releaseCaller(caller)
+      // After what it queued: a publish still in the queue would otherwise start the caller's chain again.
+      const queue = this.publishQueues.get(client)
+      const release = (): void => this.gateway.releaseCaller(this.callerOf(client))
+      if (queue !== undefined) void queue.tail.then(release, release)
       logger.debug({ api: 'mqtt', clientId: client.id }, 'MQTT client disconnected')
     })
     broker.on('unsubscribe', (topics, client) => {
@@ -246,9 +245,7 @@ export class MqttPlugin implements ApiPlugin {
   private callerOf(client: Client | null): string {
     // A publish without a client is the broker's own (aedes allows it): a caller of its own, never released.
     if (client === null) return 'mqtt:broker'
-    let caller = this.callers.get(client)
-    if (caller === undefined) this.callers.set(client, (caller = `mqtt:${++this.connectionCount}`))
-    return caller
+    return `mqtt:${this.serialOf(client)}`
   }
 
   private refusePublish(client: Client | null, packet: PublishPacket, err: unknown): Error {
@@ -315,9 +312,14 @@ export class MqttPlugin implements ApiPlugin {
    */
   private keyOf(client: Client, topic: string): string {
     if (!this.asksForHistory(topic)) return topic
+    return `${topic}\u0000${this.serialOf(client)}`
+  }
+
+  /** A number of the connection's own (aedes reuses nothing, but a client id may connect again). */
+  private serialOf(client: Client): number {
     let serial = this.clientSerials.get(client)
     if (serial === undefined) this.clientSerials.set(client, (serial = ++this.lastClientSerial))
-    return `${topic}\u0000${serial}`
+    return serial
   }
 
   private asksForHistory(topic: string): boolean {

@@ -94,7 +94,7 @@ export class WebSocketPlugin implements ApiPlugin {
   /** Sockets whose upgrade is being checked (stream, permission); stop() cuts them off. */
   private readonly pending = new Set<Duplex>()
   private readonly connections = new Set<Connection>()
-  private connectionCount = 0
+  private lastConnectionSerial = 0
 
   constructor(
     private readonly gateway: ApiGateway,
@@ -296,7 +296,7 @@ export class WebSocketPlugin implements ApiPlugin {
       socket,
       streamId,
       action,
-      caller: `ws:${++this.connectionCount}`,
+      caller: `ws:${++this.lastConnectionSerial}`,
       alive: true,
       dropped: 0,
       queue: Promise.resolve(),
@@ -317,7 +317,9 @@ export class WebSocketPlugin implements ApiPlugin {
     socket.once('close', (code, reason) => {
       this.connections.delete(connection)
       this.gateway.metrics.connections.dec({ api: 'websocket' })
-      this.gateway.releaseCaller(connection.caller)
+      // After the frames still queued: published later, they would start the caller's chain again.
+      const releaseCaller = (): void => this.gateway.releaseCaller(connection.caller)
+      void connection.queue.then(releaseCaller, releaseCaller)
       connection.release()
       const fields = { streamId, action, code, reason: reason.toString(), dropped: connection.dropped }
       if (connection.dropped > 0) this.logger.warn(fields, 'websocket closed after dropping messages')
