@@ -251,6 +251,8 @@ function devAccountKeys(count: number): `0x${string}`[] {
  * unlike geth, anvil and other nodes; clients such as viem take -32603 for a server fault and retry it (3 tries, 1 s
  * of backoff), so every read that reverts, such as looking up a stream that doesn't exist, took over a second.
  */
+// The flag is hardhat's own test for a provider error (`ProviderError.isProviderError` in
+// hardhat/internal/core/providers/errors.js, hardhat 2.29.1); a Proxy keeps the provider's events (eth_subscribe).
 function withRevertCodes(provider: EdrProvider): EdrProvider {
   return new Proxy(provider, {
     get(target, property, receiver) {

@@ -66,9 +66,10 @@ export function parseStreamId(input: string): StreamId {
   const path = input.slice(slash)
   validateStreamPath(path, input)
   const normalized = (owner + path) as StreamId
-  if (validatedStreamIds.size < VALIDATED_CACHE_LIMIT) {
-    validatedStreamIds.set(input, normalized)
-  }
+  // Full: start afresh rather than stop remembering, so ids sprayed by API clients or peers can't keep the ids in
+  // use out for good; those come back at their next use.
+  if (validatedStreamIds.size >= VALIDATED_CACHE_LIMIT) validatedStreamIds.clear()
+  validatedStreamIds.set(input, normalized)
   return normalized
 }
 
