@@ -48,7 +48,7 @@ function newChainId(): string {
  * Chains: API messages without a timestamp go on one chain the node shares
  * among its API clients (stamped with the node's clock, so in order). A
  * message with an explicit timestamp goes on a chain of its caller's own
- * (its WebSocket connection, MQTT connection, or HTTP client address), since a
+ * (its WebSocket, MQTT or HTTP connection), since a
  * chain's timestamps never go back: on the shared chain one caller's timestamp
  * would move every later message's timestamp up to it.
  */
