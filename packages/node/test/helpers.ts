@@ -114,3 +114,16 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }
+
+/** Rejects with a message naming what was awaited, instead of hanging until the test times out. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -7,7 +7,7 @@ import type { ReceivedMessage, RunnelClient } from '@runnel/client'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { RunnelNode } from '../../src/index.js'
 import { parseTopic } from '../../src/plugins/mqtt/topic.js'
-import { startTestNetwork, waitFor, type TestNetwork } from '../helpers.js'
+import { startTestNetwork, waitFor, type TestNetwork, within } from '../helpers.js'
 
 const run = promisify(execFile)
 const API_KEY = 'a-test-key-of-16-chars+'
@@ -18,19 +18,6 @@ interface MqttMessage {
   readonly topic: string
   readonly payload: string
   readonly qos: number
-}
-
-/** Rejects with a message naming what was awaited, instead of hanging until the test times out. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 /** Polls an async condition until it holds. */

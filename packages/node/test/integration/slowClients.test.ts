@@ -14,7 +14,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import WebSocket, { type ClientOptions, type RawData } from 'ws'
 import type { RunnelNode } from '../../src/index.js'
 import type { CutReason } from '../../src/metrics.js'
-import { startTestNetwork, waitFor, type TestNetwork } from '../helpers.js'
+import { startTestNetwork, waitFor, type TestNetwork, within } from '../helpers.js'
 
 /**
  * How long a test waits for the node to cut a slow client off: far above the
@@ -48,19 +48,6 @@ async function rawClient(url: string, send = ''): Promise<RawClient> {
   return { socket, received: () => Buffer.concat(chunks).toString('latin1'), closed, isClosed: () => isClosed }
 }
 
-/** Rejects with a message naming what was awaited, instead of hanging until the test times out. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 const cutOff = (client: RawClient, what: string): Promise<void> => within(client.closed, CUT_WITHIN_MS, what)
 
 const statusLines = (client: RawClient): string[] => client.received().match(/HTTP\/1\.1 \d{3}/g) ?? []
@@ -73,11 +60,12 @@ async function responses(client: RawClient, count: number): Promise<string[]> {
 
 /** Connects until the node answers `request`: a place under a connection cap frees once the node has seen a close. */
 async function answered(url: string, request: string): Promise<RawClient> {
-  for (;;) {
+  for (let attempt = 1; attempt <= 50; attempt++) {
     const client = await rawClient(url, request)
     await waitFor(() => client.isClosed() || statusLines(client).length > 0, 30_000, 'an answer or a close')
     if (!client.isClosed()) return client
   }
+  throw new Error(`no connection to ${url} was answered in 50 tries`)
 }
 
 async function cuts(node: RunnelNode, api: string, reason: CutReason): Promise<number> {
