@@ -1,7 +1,7 @@
 import type { Address } from 'viem'
 
 const MAX_ATTEMPTS = 10
-const RETRY_BACKOFF_MS = 25
+const RETRY_BACKOFF_MS = 50
 /**
  * How nodes say the nonce is used already by another transaction: geth, anvil, hardhat (EDR), besu, nethermind.
  * Not "already known": that is this very transaction, already in the pool (a transport retried the send), and

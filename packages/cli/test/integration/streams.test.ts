@@ -139,6 +139,17 @@ describe('runnel identity and runnel stream, against a dev chain', () => {
     }
   })
 
+  // Each process has its own send queue: only the retry on a taken nonce keeps them from refusing each other.
+  it('all succeed when several runnel processes write with one key at once', async () => {
+    const env = network.env(3)
+    const paths = Array.from({ length: 4 }, (_, i) => `/cli/parallel/${i}`)
+    const results = await Promise.all(paths.map((path) => runCliProcess(['stream', 'create', path], env)))
+    for (const result of results) assert.equal(result.code, 0, describeResult(result))
+    const listed = await runCliProcess(['stream', 'search', '/cli/parallel/'], env)
+    assert.equal(listed.code, 0, describeResult(listed))
+    for (const path of paths) assert.ok(listed.stdout.includes(path), `${path} in ${listed.stdout}`)
+  })
+
   it('exits 3 for an invalid stream path or a bad address, before any transaction', async () => {
     const badPath = await runCliProcess(['stream', 'create', '/has space'], network.env(1))
     assert.equal(badPath.code, 3, describeResult(badPath))
