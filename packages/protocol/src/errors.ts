@@ -23,6 +23,8 @@ export type ProtocolErrorCode =
   /** The signature is well-formed but was not made by the publisher over this message. */
   | 'SIGNATURE_VERIFICATION_FAILED'
   | 'INVALID_JSON'
+  /** A receipt that is malformed, or whose signature isn't its signer's. */
+  | 'INVALID_RECEIPT'
 
 /**
  * The one error type thrown by `@runnel/protocol`.

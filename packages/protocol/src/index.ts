@@ -81,3 +81,13 @@ export {
 } from './signing/streamMessageSigning.js'
 export { encodeJsonContent, parseJsonContent } from './content/json.js'
 export { keccak256, whenHashingReady } from './crypto/keccak.js'
+export {
+  decodeSignedReceipt,
+  encodeSignedReceipt,
+  openReceipt,
+  receiptDigest,
+  signReceipt,
+  type Receipt,
+  type ReceiptKind,
+  type SignedReceipt,
+} from './receipts/receipts.js'

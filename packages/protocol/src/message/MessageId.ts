@@ -5,7 +5,7 @@ import { MessageRef, validateSequenceNumber, validateTimestamp } from './Message
 
 /** Longest message chain id. */
 export const MAX_MESSAGE_CHAIN_ID_LENGTH = 64
-const MESSAGE_CHAIN_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
+export const MESSAGE_CHAIN_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
 
 /**
  * Identifies one message: where it was published, by whom, and its place in
