@@ -70,7 +70,7 @@ export {
 export { MESSAGE_FRAMES_CONTENT_TYPE, MessageFrameReader, frameMessage } from './codec/messageFrames.js'
 export { readStreamMessageHeader, type StreamMessageHeader } from './codec/header.js'
 export { SIGNATURE_LENGTH, checkSignatureFormat } from './signing/signatureFormat.js'
-export { createSignaturePayload, hashPersonalMessage } from './signing/payload.js'
+export { createSignaturePayload, createTaggedPayload, hashPersonalMessage } from './signing/payload.js'
 export type { MessageSigner, SignatureVerifier } from './signing/signer.js'
 export { createPureSigner, pureSignatureVerifier } from './signing/pure.js'
 export {

@@ -3,6 +3,7 @@ import {
   addressFromBytes,
   addressToBytes,
   checkSignatureFormat,
+  createTaggedPayload,
   type MessageSigner,
   type SignatureVerifier,
 } from '@runnel/protocol'
@@ -14,8 +15,6 @@ import {
 } from '../generated/runnel/network/v1/network_pb.js'
 import type { NodeId } from '../identity.js'
 
-const TRACKER_TAG = new TextEncoder().encode('runnel/v1/tracker\0')
-
 export interface TrackerStatus {
   readonly streamPartId: string
   readonly action: 'status' | 'leave'
@@ -24,10 +23,7 @@ export interface TrackerStatus {
 }
 
 function signedPayload(request: Uint8Array): Uint8Array {
-  const payload = new Uint8Array(TRACKER_TAG.length + request.length)
-  payload.set(TRACKER_TAG)
-  payload.set(request, TRACKER_TAG.length)
-  return payload
+  return createTaggedPayload('tracker', request)
 }
 
 /** Encodes and signs a node's report to its tracker. */

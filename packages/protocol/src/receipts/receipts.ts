@@ -12,6 +12,7 @@ import {
   SignedReceiptSchema,
   type Receipt as ReceiptProto,
 } from '../generated/runnel/protocol/v1/receipt_pb.js'
+import { createTaggedPayload } from '../signing/payload.js'
 import { SIGNATURE_LENGTH, checkSignatureFormat } from '../signing/signatureFormat.js'
 import type { MessageSigner, SignatureVerifier } from '../signing/signer.js'
 
@@ -48,17 +49,13 @@ export interface SignedReceipt {
   readonly signature: Uint8Array
 }
 
-const RECEIPT_TAG = new TextEncoder().encode('runnel/v1/receipt\0')
 /** A receipt's encoding is small; anything far larger is no receipt. */
 const MAX_RECEIPT_BYTES = 1024
 
 const KINDS: Record<ReceiptKind, ReceiptKindProto> = { stored: ReceiptKindProto.STORED }
 
 function signedPayload(receipt: Uint8Array): Uint8Array {
-  const payload = new Uint8Array(RECEIPT_TAG.length + receipt.length)
-  payload.set(RECEIPT_TAG)
-  payload.set(receipt, RECEIPT_TAG.length)
-  return payload
+  return createTaggedPayload('receipt', receipt)
 }
 
 /**

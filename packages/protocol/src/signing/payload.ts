@@ -103,3 +103,22 @@ function writeUint64(view: DataView, at: number, value: number): number {
 export function hashPersonalMessage(payload: Uint8Array): Uint8Array {
   return keccak256(EIP191_PREFIX, textEncoder.encode(String(payload.length)), payload)
 }
+
+/**
+ * What a signature over a protocol record other than a message covers: its
+ * domain tag (`runnel/v1/<kind>` and a 0x00 byte, so a signature made for one
+ * kind of record can't pass for another) and then the record's bytes as
+ * carried (docs/protocol.md: tracker requests, receipts).
+ *
+ * @example
+ * ```ts
+ * const signature = await signer.signPersonalMessage(createTaggedPayload('receipt', receiptBytes))
+ * ```
+ */
+export function createTaggedPayload(kind: string, bytes: Uint8Array): Uint8Array {
+  const tag = textEncoder.encode(`runnel/v1/${kind}\0`)
+  const payload = new Uint8Array(tag.length + bytes.length)
+  payload.set(tag)
+  payload.set(bytes, tag.length)
+  return payload
+}

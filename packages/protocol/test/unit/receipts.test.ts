@@ -5,6 +5,8 @@ import { bytesToHex, recoverMessageAddress, toHex } from 'viem'
 import {
   MessageRef,
   ProtocolError,
+  addressToBytes,
+  createTaggedPayload,
   createPureSigner,
   decodeSignedReceipt,
   encodeSignedReceipt,
@@ -45,24 +47,42 @@ function fields(overrides: Partial<Omit<Receipt, 'signerId'>> = {}): Omit<Receip
   }
 }
 
-function assertInvalid(run: () => unknown, pattern: RegExp): void {
-  assert.throws(run, (err: unknown) => {
+/** Checks a refusal: a ProtocolError INVALID_RECEIPT whose message matches. */
+function isInvalid(pattern: RegExp) {
+  return (err: unknown): boolean => {
     assert.ok(err instanceof ProtocolError, String(err))
     assert.equal(err.code, 'INVALID_RECEIPT')
     assert.match(err.message, pattern)
     return true
-  })
+  }
+}
+
+function assertInvalid(run: () => unknown, pattern: RegExp): void {
+  assert.throws(run, isInvalid(pattern))
 }
 
 /** A receipt with any field, signed by `signer`, as a forger would make it (no validation on the way). */
 async function forge(
-  proto: Parameters<typeof create<typeof ReceiptSchema>>[1],
+  overrides: Partial<Parameters<typeof create<typeof ReceiptSchema>>[1]>,
   signer = storageNode,
 ): Promise<SignedReceipt> {
-  const receipt = toBinary(ReceiptSchema, create(ReceiptSchema, proto))
-  const tag = new TextEncoder().encode('runnel/v1/receipt\0')
-  const payload = new Uint8Array([...tag, ...receipt])
-  return { receipt, signature: await signer.signPersonalMessage(payload) }
+  const receipt = toBinary(
+    ReceiptSchema,
+    create(ReceiptSchema, {
+      kind: 1,
+      signerId: addressToBytes(signer.address),
+      streamPartId,
+      publisherId: addressToBytes(testSigner.address),
+      messageChainId: 'chain-1',
+      from: create(MessageRefSchema, { timestamp: 1n, sequenceNumber: 0 }),
+      to: create(MessageRefSchema, { timestamp: 2n, sequenceNumber: 0 }),
+      messageCount: 1,
+      digest: new Uint8Array(32),
+      signedAt: 3n,
+      ...overrides,
+    }),
+  )
+  return { receipt, signature: await signer.signPersonalMessage(createTaggedPayload('receipt', receipt)) }
 }
 
 describe('receipts', () => {
@@ -83,6 +103,7 @@ describe('receipts', () => {
   it('is signed as an Ethereum personal message over its tag and bytes, which standard tooling recovers', async () => {
     const signed = await signReceipt(fields(), storageNode)
     const payload = new Uint8Array([...new TextEncoder().encode('runnel/v1/receipt\0'), ...signed.receipt])
+    assert.deepEqual(createTaggedPayload('receipt', signed.receipt), payload)
     const recovered = await recoverMessageAddress({ message: { raw: payload }, signature: toHex(signed.signature) })
     assert.equal(recovered.toLowerCase(), storageNode.address)
     // Pinned (RFC 6979 signatures are deterministic): a change to the encoding, the tag or the signing shows here.
@@ -100,18 +121,7 @@ describe('receipts', () => {
 
   it("refuses a receipt whose signature isn't its signer's: forged, or altered after signing", async () => {
     const claimed = createPureSigner(TEST_PRIVATE_KEY).address
-    const forged = await forge({
-      kind: 1,
-      signerId: Uint8Array.from(Buffer.from(claimed.slice(2), 'hex')),
-      streamPartId,
-      publisherId: Uint8Array.from(Buffer.from(testSigner.address.slice(2), 'hex')),
-      messageChainId: 'chain-1',
-      from: create(MessageRefSchema, { timestamp: 1n, sequenceNumber: 0 }),
-      to: create(MessageRefSchema, { timestamp: 2n, sequenceNumber: 0 }),
-      messageCount: 1,
-      digest: new Uint8Array(32),
-      signedAt: 3n,
-    })
+    const forged = await forge({ signerId: addressToBytes(claimed) })
     assertInvalid(() => openReceipt(forged, pureSignatureVerifier), new RegExp(`not ${claimed}'s`))
 
     const signed = await signReceipt(fields(), storageNode)
@@ -134,28 +144,13 @@ describe('receipts', () => {
       [{ signedAt: -1 }, /signedAt/],
     ]
     for (const [overrides, pattern] of cases) {
-      await assert.rejects(signReceipt(fields(overrides), storageNode), (err: unknown) => {
-        assert.ok(err instanceof ProtocolError && err.code === 'INVALID_RECEIPT', String(err))
-        assert.match(err.message, pattern)
-        return true
-      })
-    }
-    const base = {
-      signerId: Uint8Array.from(Buffer.from(storageNode.address.slice(2), 'hex')),
-      streamPartId,
-      publisherId: Uint8Array.from(Buffer.from(testSigner.address.slice(2), 'hex')),
-      messageChainId: 'chain-1',
-      from: create(MessageRefSchema, { timestamp: 1n, sequenceNumber: 0 }),
-      to: create(MessageRefSchema, { timestamp: 2n, sequenceNumber: 0 }),
-      messageCount: 1,
-      digest: new Uint8Array(32),
-      signedAt: 3n,
+      await assert.rejects(signReceipt(fields(overrides), storageNode), isInvalid(pattern))
     }
     const forged: [SignedReceipt, RegExp][] = [
-      [await forge({ ...base, kind: 0 }), /unknown kind 0/],
-      [await forge({ ...base, kind: 1, signedAt: 1n << 60n }), /signedAt is beyond/],
-      [await forge({ ...base, kind: 1, publisherId: new Uint8Array(3) }), /publisherId must be 20 bytes/],
-      [await forge({ ...base, kind: 1, to: undefined }), /from and to are required/],
+      [await forge({ kind: 0 }), /unknown kind 0/],
+      [await forge({ signedAt: 1n << 60n }), /signedAt is beyond/],
+      [await forge({ publisherId: new Uint8Array(3) }), /publisherId must be 20 bytes/],
+      [await forge({ to: undefined }), /from and to are required/],
     ]
     for (const [signed, pattern] of forged) assertInvalid(() => openReceipt(signed, pureSignatureVerifier), pattern)
   })
