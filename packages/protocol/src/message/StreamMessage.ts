@@ -10,6 +10,14 @@ export enum MessageType {
   Data = 1,
   GroupKeyRequest = 2,
   GroupKeyResponse = 3,
+  /** A storage node's signed receipt for messages it committed (content: an encoded `SignedReceipt`). */
+  StorageReceipt = 4,
+  /** A storage node (re)joined the stream part: publishers re-offer what no receipt covers yet. */
+  CatchUpRequest = 5,
+  /** A publisher's re-offer of original signed messages that no receipt covers yet. */
+  Reoffer = 6,
+  /** Group key shares sealed to the stream's storage nodes (threshold custody). */
+  GroupKeyShares = 7,
 }
 
 export enum ContentType {

@@ -12,6 +12,10 @@ const MESSAGE_TYPES: Record<MessageType, string> = {
   [MessageType.Data]: 'data',
   [MessageType.GroupKeyRequest]: 'groupKeyRequest',
   [MessageType.GroupKeyResponse]: 'groupKeyResponse',
+  [MessageType.StorageReceipt]: 'storageReceipt',
+  [MessageType.CatchUpRequest]: 'catchUpRequest',
+  [MessageType.Reoffer]: 'reoffer',
+  [MessageType.GroupKeyShares]: 'groupKeyShares',
 }
 const CONTENT_TYPES: Record<ContentType, string> = { [ContentType.Json]: 'json', [ContentType.Binary]: 'binary' }
 const ENCRYPTION_TYPES: Record<EncryptionType, string> = {
