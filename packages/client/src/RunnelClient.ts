@@ -41,6 +41,8 @@ import {
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { ClientError } from './errors.js'
+import { ChainQueues } from './subscribe/ChainQueues.js'
+import { UndecryptableRuns, chainOf } from './subscribe/UndecryptableRuns.js'
 import { OrderingBuffer } from './ordering/OrderingBuffer.js'
 import { MessageChains } from './publish/MessageChains.js'
 import { checkPublishTimestamp } from './publish/timestamps.js'
@@ -72,6 +74,12 @@ import type {
 export { DEFAULT_MAX_CLOCK_SKEW_MS, LOCAL_DEFAULTS, type RunnelClientComponents, type RunnelClientOptions }
 
 type Listeners = { [K in keyof ClientEvents]: Set<ClientEvents[K]> }
+
+/** A message on its way through a subscription: live (not validated yet), read from history, or filling a gap. */
+interface Arrival {
+  readonly message: StreamMessage
+  readonly arrival: 'live' | 'history' | 'fill'
+}
 
 /**
  * The Runnel SDK: streams and permissions on chain, publish and subscribe
@@ -386,9 +394,13 @@ export class RunnelClient {
       throw new ClientError('PERMISSION_DENIED', `${this.address.toLowerCase()} may not subscribe to ${streamId}`)
     }
     const subscription = new Subscription(streamId, partitions, this.options.subscriptionBufferSize ?? 10_000)
+    // Messages whose key couldn't be obtained still take their place in their chain (no gap to wait for or fill),
+    // but reach the app only if it asked for them undecrypted.
+    const undecryptable = new WeakSet<StreamMessage>()
     const ordering = new OrderingBuffer(
       {
         onMessage: (message) => {
+          if (undecryptable.has(message) && options.deliverUndecryptable !== true) return
           const received = toReceived(message)
           // A callback consumes the messages: buffering them for an iterator nobody reads would only hold memory.
           if (onMessage === undefined) subscription.push(received)
@@ -405,31 +417,63 @@ export class RunnelClient {
         onMissing: (gap) =>
           this.gapFiller.fill(gap, ordering, {
             isActive: () => subscription.isActive,
-            open: (message) => (options.raw === true ? Promise.resolve(message) : this.open(message)),
+            // Filled messages take their chain's queue like any other (decrypted in order, failures reported per key).
+            open: (message) => {
+              queues.push({ message, arrival: 'fill' })
+              return Promise.resolve(undefined)
+            },
           }),
       },
       { gapTimeoutMs: this.options.gapTimeoutMs ?? 5_000 },
     )
-    // While history is read, live messages wait behind it; the ordering buffer drops what both deliver.
+    let readingHistory = options.resend !== undefined
+    const runs = new UndecryptableRuns((error) => this.emit('error', error))
+    // Each publisher chain is validated and decrypted on its own: a chain waiting for a key nobody answers for holds
+    // up only itself, never live messages of other chains.
+    const queues = new ChainQueues<Arrival>(
+      {
+        chainOf: ({ message }) => chainOf(message),
+        process: async ({ message, arrival }) => {
+          if (!subscription.isActive) return
+          if (arrival === 'live' && !(await this.validate(message, message.streamPartId))) return
+          const chain = chainOf(message)
+          let opened: StreamMessage = message
+          if (options.raw !== true) {
+            try {
+              opened = await this.decrypt(message)
+              runs.flush(chain)
+            } catch (err) {
+              if (err instanceof ClientError && err.code === 'KEY_UNAVAILABLE') runs.failed(chain, message, err)
+              else {
+                runs.flush(chain)
+                this.emit('error', err instanceof Error ? err : new Error(String(err)))
+              }
+              undecryptable.add(message)
+            }
+          }
+          if (subscription.isActive) ordering.add(opened, arrival === 'history')
+        },
+        // While history is read, a chain may go idle between pages: its run ends when the history does.
+        onIdle: (chain) => {
+          if (!readingHistory) runs.flush(chain)
+        },
+      },
+      { maxQueuedPerChain: this.options.subscriptionBufferSize ?? 10_000 },
+    )
+    // While history is fetched, live messages wait (unvalidated, at most subscriptionBufferSize of them), then queue
+    // behind it in their chains; the ordering buffer drops what both deliver. They wait for the fetch, not for its
+    // decryption: a chain whose key is slow to come holds up only itself.
     let heldLive: StreamMessage[] | undefined = options.resend === undefined ? undefined : []
-    const sink = (message: StreamMessage): void => {
-      if (!subscription.isActive) return
-      if (heldLive !== undefined) heldLive.push(message)
-      else ordering.add(message)
-    }
-    // Validation is async (a permission may need a chain call); a queue keeps messages in arrival order.
-    let validation = Promise.resolve()
+    const maxHeldLive = this.options.subscriptionBufferSize ?? 10_000
     const joins: Promise<void>[] = []
     for (const partition of partitions) {
       const streamPartId = toStreamPartId(streamId as StreamId, partition)
       const remove = this.node.addMessageListener(streamPartId, (message) => {
         // Key requests and responses travel in the stream part too; the encryption layer takes those.
-        if (message.messageType !== MessageType.Data) return
-        validation = validation.then(async () => {
-          if (!subscription.isActive || !(await this.validate(message, streamPartId))) return
-          const opened = options.raw === true ? message : await this.open(message)
-          if (opened !== undefined) sink(opened)
-        })
+        if (message.messageType !== MessageType.Data || !subscription.isActive) return
+        // Past a bound a live message is dropped: its chain then sees a gap, filled from storage where it can be.
+        if (heldLive === undefined) queues.push({ message, arrival: 'live' })
+        else if (heldLive.length < maxHeldLive) heldLive.push(message)
       })
       subscription.onUnsubscribe(remove)
       this.subscriberCounts.set(streamPartId, (this.subscriberCounts.get(streamPartId) ?? 0) + 1)
@@ -438,6 +482,7 @@ export class RunnelClient {
     }
     await Promise.all(joins)
     subscription.onUnsubscribe(() => {
+      queues.clear()
       ordering.clear()
       this.subscriptions.delete(subscription)
     })
@@ -450,8 +495,10 @@ export class RunnelClient {
           for (const partition of partitions) {
             for await (const message of this.resender.resend(streamId, partition, history)) {
               if (!subscription.isActive) return
-              const opened = options.raw === true ? message : await this.open(message)
-              if (opened !== undefined) ordering.add(opened, true)
+              const item: Arrival = { message, arrival: 'history' }
+              // Only a chain with a full queue makes the history wait (memory stays bounded).
+              await queues.whenRoom(item)
+              queues.push(item)
             }
           }
         } catch (err) {
@@ -461,7 +508,9 @@ export class RunnelClient {
         } finally {
           const live = heldLive ?? []
           heldLive = undefined
-          for (const message of live) if (subscription.isActive) ordering.add(message)
+          readingHistory = false
+          for (const message of live) if (subscription.isActive) queues.push({ message, arrival: 'live' })
+          runs.flushWhere((chain) => queues.isIdle(chain))
         }
       })()
     }
@@ -503,27 +552,22 @@ export class RunnelClient {
   }
 
   /**
-   * A message ready for the app: decrypted if it was encrypted (the key from
-   * the store, or asked of its publisher). Undefined if it can't be read: the
-   * reason goes to `error`, never garbage content to the app.
+   * A message ready for the app: decrypted if it was encrypted (the key from the store, or obtained through the
+   * encryption layer's key sources). Throws rather than hand garbage content to the app.
+   * @throws {@link ClientError} `KEY_UNAVAILABLE`, `DECRYPTION_FAILED`
    */
-  private async open(message: StreamMessage): Promise<StreamMessage | undefined> {
+  private async decrypt(message: StreamMessage): Promise<StreamMessage> {
     if (message.encryptionType !== EncryptionType.Aes) return message
-    try {
-      const opened = new StreamMessage({
-        messageId: message.messageId,
-        prevMsgRef: message.prevMsgRef,
-        messageType: message.messageType,
-        contentType: message.contentType,
-        content: await this.encryption.open(message),
-        signature: message.signature,
-      })
-      rememberOriginal(opened, message)
-      return opened
-    } catch (err) {
-      this.emit('error', err instanceof Error ? err : new Error(String(err)))
-      return undefined
-    }
+    const opened = new StreamMessage({
+      messageId: message.messageId,
+      prevMsgRef: message.prevMsgRef,
+      messageType: message.messageType,
+      contentType: message.contentType,
+      content: await this.encryption.open(message),
+      signature: message.signature,
+    })
+    rememberOriginal(opened, message)
+    return opened
   }
 
   // ---- history ----
@@ -551,11 +595,28 @@ export class RunnelClient {
       requested !== undefined
         ? [this.checkPartition(streamId, requested, count)]
         : Array.from({ length: count }, (_, i) => i)
-    for (const partition of partitions) {
-      for await (const message of this.resender.resend(streamId, partition, query)) {
-        const opened = await this.open(message)
-        if (opened !== undefined) yield toReceived(opened)
+    // A key that can't be obtained is reported once for the messages it keeps back, not once per message.
+    const runs = new UndecryptableRuns((error) => this.emit('error', error))
+    try {
+      for (const partition of partitions) {
+        for await (const message of this.resender.resend(streamId, partition, query)) {
+          const chain = chainOf(message)
+          let opened: StreamMessage | undefined
+          try {
+            opened = await this.decrypt(message)
+            runs.flush(chain)
+          } catch (err) {
+            if (err instanceof ClientError && err.code === 'KEY_UNAVAILABLE') runs.failed(chain, message, err)
+            else {
+              runs.flush(chain)
+              this.emit('error', err instanceof Error ? err : new Error(String(err)))
+            }
+          }
+          if (opened !== undefined) yield toReceived(opened)
+        }
       }
+    } finally {
+      runs.flushWhere(() => true)
     }
   }
 

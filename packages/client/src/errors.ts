@@ -39,3 +39,43 @@ export class ClientError extends Error {
     this.code = code
   }
 }
+
+/** Which messages a key that couldn't be obtained kept from the app: a run of one publisher chain. */
+export interface UndecryptableRange {
+  readonly streamPartId: string
+  readonly publisherId: string
+  readonly msgChainId: string
+  /** The key the messages are encrypted with. */
+  readonly groupKeyId: string
+  /** First and last message not delivered ("timestamp:sequence"), and how many. */
+  readonly first: string
+  readonly last: string
+  readonly count: number
+}
+
+/**
+ * `KEY_UNAVAILABLE` for a run of messages: a subscriber reports a key it couldn't obtain once, with the range of
+ * messages of the chain it kept from the app, rather than once per message. The messages are not delivered (unless
+ * the subscription asked for them undecrypted, see `deliverUndecryptable`).
+ *
+ * @example
+ * ```ts
+ * client.on('error', (err) => {
+ *   if (err instanceof KeyUnavailableError) log.warn({ key: err.range.groupKeyId, lost: err.range.count }, err.message)
+ * })
+ * ```
+ */
+export class KeyUnavailableError extends ClientError {
+  readonly range: UndecryptableRange
+
+  constructor(range: UndecryptableRange, reason: ClientError) {
+    const what =
+      range.count === 1 ? `message ${range.first}` : `${range.count} messages from ${range.first} to ${range.last}`
+    super(
+      'KEY_UNAVAILABLE',
+      `${reason.message.replace(/^KEY_UNAVAILABLE: /, '')}; ${what} of ${range.streamPartId} by ${range.publisherId} (chain ${range.msgChainId}, group key ${range.groupKeyId}) not delivered`,
+      { cause: reason },
+    )
+    this.range = range
+  }
+}

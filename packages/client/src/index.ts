@@ -11,7 +11,7 @@
  * ```
  * @packageDocumentation
  */
-export { ClientError, type ClientErrorCode } from './errors.js'
+export { ClientError, KeyUnavailableError, type ClientErrorCode, type UndecryptableRange } from './errors.js'
 export {
   DEFAULT_MAX_CLOCK_SKEW_MS,
   LOCAL_DEFAULTS,
@@ -34,5 +34,6 @@ export type {
 } from './types.js'
 export { MAX_LAST_COUNT, type HistoryQuery, type HistoryRef } from './storage/historyRequests.js'
 export type { EncryptionOptions } from './encryption/EncryptionLayer.js'
+export type { GroupKeySource, KeyFetch, KeySourceResult } from './encryption/keySources.js'
 export { GroupKey } from './encryption/GroupKey.js'
 export { MemoryKeyStore, type GroupKeyStore } from './encryption/KeyStore.js'

@@ -83,4 +83,10 @@ export interface SubscribeOptions {
    * ciphertext bytes of an encrypted message. Storage nodes store this way.
    */
   readonly raw?: boolean
+  /**
+   * Deliver messages whose group key couldn't be obtained as they are (`content`: the ciphertext bytes;
+   * `streamMessage.encryptionType` says AES), after the `KEY_UNAVAILABLE` report, instead of dropping them. Default
+   * false. Either way such a message keeps its place in its chain: it causes no gap.
+   */
+  readonly deliverUndecryptable?: boolean
 }
