@@ -434,7 +434,9 @@ export class RunnelClient {
       {
         chainOf: ({ message }) => chainOf(message),
         process: async ({ message, arrival }) => {
-          if (!subscription.isActive) return
+          // A copy of what the chain already has (history and live overlap; nodes replay recent messages to one that
+          // joins) is dropped before any work, so it can't be reported a second time either.
+          if (!subscription.isActive || ordering.isSettled(message)) return
           if (arrival === 'live' && !(await this.validate(message, message.streamPartId))) return
           const chain = chainOf(message)
           let opened: StreamMessage = message
