@@ -427,7 +427,9 @@ export class RunnelClient {
       { gapTimeoutMs: this.options.gapTimeoutMs ?? 5_000 },
     )
     let readingHistory = options.resend !== undefined
-    const runs = new UndecryptableRuns((error) => this.emit('error', error))
+    const runs = new UndecryptableRuns((error) => this.emit('error', error), {
+      quietMs: this.options.encryption?.failedKeyMemoryMs,
+    })
     // Each publisher chain is validated and decrypted on its own: a chain waiting for a key nobody answers for holds
     // up only itself, never live messages of other chains.
     const queues = new ChainQueues<Arrival>(
@@ -457,7 +459,7 @@ export class RunnelClient {
         },
         // While history is read, a chain may go idle between pages: its run ends when the history does.
         onIdle: (chain) => {
-          if (!readingHistory) runs.flush(chain)
+          if (!readingHistory) runs.settle(chain)
         },
       },
       { maxQueuedPerChain: this.options.subscriptionBufferSize ?? 10_000 },
@@ -485,6 +487,7 @@ export class RunnelClient {
     await Promise.all(joins)
     subscription.onUnsubscribe(() => {
       queues.clear()
+      runs.clear()
       ordering.clear()
       this.subscriptions.delete(subscription)
     })
@@ -512,7 +515,7 @@ export class RunnelClient {
           heldLive = undefined
           readingHistory = false
           for (const message of live) if (subscription.isActive) queues.push({ message, arrival: 'live' })
-          runs.flushWhere((chain) => queues.isIdle(chain))
+          runs.settleWhere((chain) => queues.isIdle(chain))
         }
       })()
     }
@@ -618,7 +621,7 @@ export class RunnelClient {
         }
       }
     } finally {
-      runs.flushWhere(() => true)
+      runs.flushAll()
     }
   }
 

@@ -145,9 +145,44 @@ describe('UndecryptableRuns', () => {
       reports[0]!.message,
       /^KEY_UNAVAILABLE: nobody answered; 3 messages from 1700000000000:0 to 1700000000000:2/,
     )
-    runs.flushWhere(() => true)
+    runs.flushAll()
     assert.equal(reports.length, 2)
     assert.equal(reports[1]!.range.count, 1)
     assert.match(reports[1]!.message, /message 1700000000000:3 of/)
+  })
+
+  it('a chain that keeps failing on one key is reported at once, then at most once per quiet period', () => {
+    let now = 0
+    const timers: { at: number; callback: () => void }[] = []
+    const reports: KeyUnavailableError[] = []
+    const runs = new UndecryptableRuns((error) => reports.push(error), {
+      quietMs: 1_000,
+      now: () => now,
+      scheduler: {
+        setTimeout: (callback, ms) => timers.push({ at: now + ms, callback }),
+        clearTimeout: () => undefined,
+      },
+    })
+    const reason = new ClientError('KEY_UNAVAILABLE', 'refused')
+    const fail = (n: number): void => {
+      const message = encrypted(n, 'key-1')
+      runs.failed(chainOf(message), message, reason)
+      runs.settle(chainOf(message)) // one message at a time: the chain goes idle after each
+    }
+    fail(0)
+    assert.equal(reports.length, 1, 'the first failure is reported at once')
+    now = 100
+    fail(1)
+    now = 200
+    fail(2)
+    assert.equal(reports.length, 1, 'the next ones wait for the quiet period')
+    assert.equal(timers.length, 1)
+    now = timers[0]!.at
+    timers[0]!.callback()
+    assert.equal(reports.length, 2)
+    assert.deepEqual(
+      [reports[1]!.range.first, reports[1]!.range.last, reports[1]!.range.count],
+      ['1700000000000:1', '1700000000000:2', 2],
+    )
   })
 })
