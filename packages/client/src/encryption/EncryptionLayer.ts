@@ -52,10 +52,12 @@ export interface EncryptionLayerComponents {
 export interface EncryptionOptions {
   /** How long a subscriber waits for a key response before asking again. Default 5 s. */
   readonly keyRequestTimeoutMs?: number
-  /** Requests to a key's publisher before asking holders. Default 3. */
+  /**
+   * Requests per missing key before giving up. The first goes to the key's publisher alone; the others to the
+   * publisher or any client holding the key (so a publisher gone for good costs one timeout). Default 3; 1 never
+   * asks holders.
+   */
   readonly keyRequestAttempts?: number
-  /** Requests to any holder of a key, after the publisher didn't answer. Default 2; 0 never asks holders. */
-  readonly holderRequestAttempts?: number
   /**
    * Serve keys this client holds (obtained as a subscriber) to requesters with subscribe permission, once their
    * publisher doesn't answer. Default true.
@@ -120,13 +122,16 @@ export class EncryptionLayer {
   ) {
     const channel: KeyRequestChannel = { ask: (...args) => this.ask(...args) }
     const timeoutMs = options.keyRequestTimeoutMs ?? 5_000
+    const attempts = options.keyRequestAttempts ?? 3
     this.sources = [
       publisherKeySource(channel, components.keyStore, {
-        attempts: options.keyRequestAttempts ?? 3,
+        attempts: Math.min(attempts, 1),
         timeoutMs,
         silentMemoryMs: options.failedKeyMemoryMs ?? FAILED_KEY_MEMORY_MS,
       }),
-      holderKeySource(channel, { attempts: options.holderRequestAttempts ?? 2, timeoutMs }),
+      // An anyHolder request still names the publisher, which answers it too: asking holders from the second
+      // request on costs nothing when the publisher was only slow, and saves the timeouts when it is gone.
+      holderKeySource(channel, { attempts: Math.max(attempts - 1, 0), timeoutMs }),
     ]
   }
 

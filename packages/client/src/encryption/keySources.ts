@@ -123,10 +123,10 @@ export function publisherKeySource(
 }
 
 /**
- * Asks any client in the stream part that holds the key (`anyHolder`). Holders check the requester's subscribe
- * permission on chain as the publisher does and answer only with keys, never with a refusal, so silence is all a
- * requester without permission gets. An answer is taken from anyone, but only a key that opens the publisher's
- * signed message counts; one that doesn't is ignored and the wait goes on.
+ * Asks the publisher or any client in the stream part that holds the key (`anyHolder`). Holders check the
+ * requester's subscribe permission on chain as the publisher does and answer only with keys, never with a refusal,
+ * so silence is all a requester without permission gets. An answer is taken from anyone, but only a key that opens
+ * the publisher's signed message counts; one that doesn't is ignored and the wait goes on.
  */
 export function holderKeySource(
   channel: KeyRequestChannel,
@@ -159,7 +159,10 @@ export function holderKeySource(
         )
         if (result !== undefined) return result
       }
-      return { silent: `no holder answered ${settings.attempts} request${settings.attempts === 1 ? '' : 's'}` }
+      if (settings.attempts === 0) return { silent: 'holders not asked' }
+      return {
+        silent: `neither it nor a holder answered ${settings.attempts} request${settings.attempts === 1 ? '' : 's'}`,
+      }
     },
   }
 }
