@@ -443,6 +443,7 @@ export class RunnelClient {
           const chain = chainOf(message)
           let opened: StreamMessage = message
           if (options.raw !== true) {
+            runs.next(chain, message)
             try {
               opened = await this.decrypt(message)
               runs.flush(chain)
@@ -607,6 +608,7 @@ export class RunnelClient {
         for await (const message of this.resender.resend(streamId, partition, query)) {
           const chain = chainOf(message)
           let opened: StreamMessage | undefined
+          runs.next(chain, message)
           try {
             opened = await this.decrypt(message)
             runs.flush(chain)

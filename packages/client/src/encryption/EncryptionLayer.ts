@@ -18,6 +18,7 @@ import { GroupKey } from './GroupKey.js'
 import { generateExchangeKeyPair, sealGroupKey, type ExchangeKeyPair } from './keyExchange.js'
 import type { GroupKeyStore } from './KeyStore.js'
 import {
+  SilentPublishers,
   holderKeySource,
   keyUnavailable,
   publisherKeySource,
@@ -123,15 +124,12 @@ export class EncryptionLayer {
     const channel: KeyRequestChannel = { ask: (...args) => this.ask(...args) }
     const timeoutMs = options.keyRequestTimeoutMs ?? 5_000
     const attempts = options.keyRequestAttempts ?? 3
+    const silent = new SilentPublishers(options.failedKeyMemoryMs ?? FAILED_KEY_MEMORY_MS)
     this.sources = [
-      publisherKeySource(channel, components.keyStore, {
-        attempts: Math.min(attempts, 1),
-        timeoutMs,
-        silentMemoryMs: options.failedKeyMemoryMs ?? FAILED_KEY_MEMORY_MS,
-      }),
+      publisherKeySource(channel, components.keyStore, silent, { attempts: Math.min(attempts, 1), timeoutMs }),
       // An anyHolder request still names the publisher, which answers it too: asking holders from the second
       // request on costs nothing when the publisher was only slow, and saves the timeouts when it is gone.
-      holderKeySource(channel, { attempts: Math.max(attempts - 1, 0), timeoutMs }),
+      holderKeySource(channel, silent, { attempts: Math.max(attempts - 1, 0), timeoutMs }),
     ]
   }
 

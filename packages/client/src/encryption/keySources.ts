@@ -62,22 +62,44 @@ export interface KeyRequestChannel {
 const MAX_SILENT_PUBLISHERS = 1_000
 
 /**
+ * Publishers that didn't answer lately, shared by the sources that address them: asking such a publisher alone
+ * again, for another key, would only cost another timeout.
+ */
+export class SilentPublishers {
+  private readonly until = new Map<string, number>()
+
+  constructor(private readonly memoryMs: number) {}
+
+  has(publisherId: string): boolean {
+    return (this.until.get(publisherId) ?? 0) > Date.now()
+  }
+
+  add(publisherId: string): void {
+    const now = Date.now()
+    if (this.until.size >= MAX_SILENT_PUBLISHERS) {
+      for (const [id, until] of this.until) if (until <= now) this.until.delete(id)
+      if (this.until.size >= MAX_SILENT_PUBLISHERS) this.until.clear()
+    }
+    this.until.set(publisherId, now + this.memoryMs)
+  }
+}
+
+/**
  * Asks the publisher itself: its answer is trusted for being signed by it, so every key in it is stored. A
- * publisher that didn't answer `attempts` requests is skipped for `silentMemoryMs` for its other keys too: a
- * publisher gone for good then costs its timeouts once, not once per key.
+ * publisher that didn't answer `attempts` requests is skipped (`silent`) for its other keys too: a publisher gone
+ * for good then costs its timeouts once, not once per key.
  */
 export function publisherKeySource(
   channel: KeyRequestChannel,
   keyStore: GroupKeyStore,
-  settings: { readonly attempts: number; readonly timeoutMs: number; readonly silentMemoryMs: number },
+  silent: SilentPublishers,
+  settings: { readonly attempts: number; readonly timeoutMs: number },
 ): GroupKeySource {
-  const silentUntil = new Map<string, number>()
   return {
     name: 'publisher',
     async fetch({ streamPartId, publisherId, keyId }) {
-      const now = Date.now()
-      if ((silentUntil.get(publisherId) ?? 0) > now) {
-        return { silent: `${publisherId} didn't answer a request lately (not asked again)` }
+      if (silent.has(publisherId)) {
+        return { silent: `${publisherId} didn't answer a request lately (not asked alone again)` }
       }
       for (let attempt = 0; attempt < settings.attempts; attempt++) {
         const result = await channel.ask<KeySourceResult>(
@@ -110,11 +132,7 @@ export function publisherKeySource(
         )
         if (result !== undefined) return result
       }
-      if (silentUntil.size >= MAX_SILENT_PUBLISHERS) {
-        for (const [id, until] of silentUntil) if (until <= now) silentUntil.delete(id)
-        if (silentUntil.size >= MAX_SILENT_PUBLISHERS) silentUntil.clear()
-      }
-      silentUntil.set(publisherId, Date.now() + settings.silentMemoryMs)
+      silent.add(publisherId)
       return {
         silent: `${publisherId} didn't answer ${settings.attempts} request${settings.attempts === 1 ? '' : 's'}`,
       }
@@ -130,6 +148,7 @@ export function publisherKeySource(
  */
 export function holderKeySource(
   channel: KeyRequestChannel,
+  silent: SilentPublishers,
   settings: { readonly attempts: number; readonly timeoutMs: number },
 ): GroupKeySource {
   return {
@@ -160,6 +179,8 @@ export function holderKeySource(
         if (result !== undefined) return result
       }
       if (settings.attempts === 0) return { silent: 'holders not asked' }
+      // The publisher, asked too, said nothing either: it stays skipped for its next keys.
+      silent.add(publisherId)
       return {
         silent: `neither it nor a holder answered ${settings.attempts} request${settings.attempts === 1 ? '' : 's'}`,
       }

@@ -65,6 +65,12 @@ export class UndecryptableRuns {
     this.runs.set(chain, { message, reason, last: message, count: 1, timer: undefined })
   }
 
+  /** The chain is about to work on `message`: a run of another key ends here (reported before the next key's wait). */
+  next(chain: string, message: StreamMessage): void {
+    const run = this.runs.get(chain)
+    if (run !== undefined && run.message.groupKeyId !== message.groupKeyId) this.flush(chain)
+  }
+
   /** The chain read on past its run (or failed otherwise): reports the run now, if it has one. */
   flush(chain: string): void {
     const run = this.runs.get(chain)
