@@ -508,14 +508,15 @@ export class RunnelClient {
       throw new ClientError('PERMISSION_DENIED', `${this.address.toLowerCase()} may not subscribe to ${streamId}`)
     }
     const subscription = new Subscription(streamId, partitions, this.options.subscriptionBufferSize ?? 10_000)
+    const deliver = (message: StreamMessage): void => {
+      const received = toReceived(message)
+      // A callback consumes the messages: buffering them for an iterator nobody reads would only hold memory.
+      if (onMessage === undefined) subscription.push(received)
+      else this.safely(() => onMessage(received))
+    }
     const ordering = new OrderingBuffer(
       {
-        onMessage: (message) => {
-          const received = toReceived(message)
-          // A callback consumes the messages: buffering them for an iterator nobody reads would only hold memory.
-          if (onMessage === undefined) subscription.push(received)
-          else this.safely(() => onMessage(received))
-        },
+        onMessage: deliver,
         onGap: (gap) =>
           this.emit('gap', {
             streamPartId: gap.streamPartId,
@@ -537,6 +538,7 @@ export class RunnelClient {
     const sink = (message: StreamMessage): void => {
       if (!subscription.isActive) return
       if (heldLive !== undefined) heldLive.push(message)
+      else if (options.ordered === false) deliver(message)
       else ordering.add(message)
     }
     // Validation is async (a permission may need a chain call); a queue keeps messages in arrival order.

@@ -107,4 +107,10 @@ export interface SubscribeOptions {
    * ciphertext bytes of an encrypted message. Storage nodes store this way.
    */
   readonly raw?: boolean
+  /**
+   * Deliver each valid message as it arrives, not held back in publisher-chain order, with no gap detection nor gap
+   * filling. Default true (ordered). Storage nodes turn it off: they store in any order, and a message held behind
+   * a gap would be a message not stored (nor acknowledged) yet.
+   */
+  readonly ordered?: boolean
 }

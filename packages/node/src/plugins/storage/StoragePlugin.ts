@@ -197,6 +197,7 @@ export class StoragePlugin {
         // Assigned by the stream's owner: that is permission enough. Stored as signed: ciphertext stays ciphertext.
         checkPermission: false,
         raw: true,
+        ordered: false,
       })
       .then(
         (created) => {
