@@ -85,6 +85,7 @@ export class RunnelNode {
             contracts: (chain.contracts as ContractAddresses | undefined) ?? DEV_CONTRACT_ADDRESSES,
           },
           maxClockSkewMs: this.config.maxClockSkewMs,
+          retention: this.config.retention,
           ...(encryption.rotationIntervalMs !== undefined && {
             encryption: { rotationIntervalMs: encryption.rotationIntervalMs },
           }),
@@ -99,6 +100,7 @@ export class RunnelNode {
       new ApiKeyGuard(this.config.apiKeys),
       this.config.maxPayloadBytes,
       this.config.maxClockSkewMs,
+      this.config.storedAckTimeoutMs,
     )
     const { websocket, http, mqtt, storage } = this.config.plugins
     this.storage =
