@@ -606,8 +606,10 @@ export class RunnelClient {
         // Key requests and responses travel in the stream part too; the encryption layer takes those.
         if (message.messageType !== MessageType.Data || !subscription.isActive) return
         // Past a bound a live message is dropped: its chain then sees a gap, filled from storage where it can be.
-        if (heldLive === undefined) queues.push({ message, arrival: 'live' })
-        else if (heldLive.length < maxHeldLive) heldLive.push(message)
+        if (heldLive === undefined) {
+          if (!queues.push({ message, arrival: 'live' })) subscription.countDropped()
+        } else if (heldLive.length < maxHeldLive) heldLive.push(message)
+        else subscription.countDropped()
       })
       subscription.onUnsubscribe(remove)
       this.subscriberCounts.set(streamPartId, (this.subscriberCounts.get(streamPartId) ?? 0) + 1)
@@ -644,7 +646,9 @@ export class RunnelClient {
           const live = heldLive ?? []
           heldLive = undefined
           readingHistory = false
-          for (const message of live) if (subscription.isActive) queues.push({ message, arrival: 'held' })
+          for (const message of live) {
+            if (subscription.isActive && !queues.push({ message, arrival: 'held' })) subscription.countDropped()
+          }
           runs.settleWhere((chain) => queues.isIdle(chain))
         }
       })()
