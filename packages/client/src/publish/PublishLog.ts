@@ -86,7 +86,10 @@ interface Entry {
   readonly storedBy: Set<string>
   /** When the first receipt came. */
   firstStoredAt: number
+  /** When it was last sent: published, or re-offered. */
   lastOfferedAt: number
+  /** When it was last re-offered for a catch-up request (0: never). */
+  caughtUpAt: number
   waiters: Waiter[] | undefined
   done: boolean
 }
@@ -117,8 +120,8 @@ const OTHER_NODES_GRACE_MS = 5_000
 const MAX_REOFFER_BYTES = 512 * 1024
 /** A message's fields besides its content, roughly, for the byte bound. */
 const OVERHEAD_BYTES = 200
-/** A storage node's catch-up requests are answered at most this often per stream part. */
-const CATCH_UP_INTERVAL_MS = 5_000
+/** A message is re-offered at most this often on catch-up requests: requests coming again and again cost a scan, not a flood. */
+const CATCH_UP_INTERVAL_MS = 2_000
 /** An ended chain is remembered this long after its last message is forgotten, for late receipts. */
 const ENDED_CHAIN_MS = 60_000
 /** A receipt from an address the cached list doesn't name re-reads the chain at most this often per stream. */
@@ -147,8 +150,6 @@ export class PublishLog {
   private readonly refreshedAt = new Map<string, number>()
   /** When a receipt was last taken, per stream part: a storage node is there, and may have missed what it didn't cover. */
   private readonly lastReceiptAt = new Map<StreamPartId, number>()
-  /** When each storage node last asked to be caught up, per stream part: answered at most every 5 s. */
-  private readonly catchUpAt = new Map<string, number>()
   private readonly options: Required<RetentionOptions>
   private readonly now: () => number
   private retainedMessages = 0
@@ -222,6 +223,7 @@ export class PublishLog {
       storedBy: new Set(),
       firstStoredAt: 0,
       lastOfferedAt: now,
+      caughtUpAt: 0,
       waiters: undefined,
       done: false,
     }
@@ -415,17 +417,14 @@ export class PublishLog {
     const node = request.publisherId
     if (!(await this.isStorageNode(request.streamId, node).catch(() => false))) return
     const now = this.now()
-    // A storage node asking again and again gets one re-offer per interval, not a flood.
-    const key = `${request.streamPartId}\u0000${node}`
-    if (now - (this.catchUpAt.get(key) ?? -Infinity) < CATCH_UP_INTERVAL_MS) return
-    this.catchUpAt.set(key, now)
     const messages: StreamMessage[] = []
     for (const chain of this.chains.values()) {
       if (chain.streamPartId !== request.streamPartId) continue
       for (let i = chain.head; i < chain.entries.length; i++) {
         const entry = chain.entries[i]!
-        if (entry.done || entry.storedBy.has(node)) continue
+        if (entry.done || entry.storedBy.has(node) || now - entry.caughtUpAt < CATCH_UP_INTERVAL_MS) continue
         entry.lastOfferedAt = now
+        entry.caughtUpAt = now
         messages.push(entry.message)
       }
     }
