@@ -112,6 +112,13 @@ export class RunnelNode {
     // Last: it registers the HTTP API's URL on chain.
     if (this.storage !== undefined) this.plugins.push(this.storage)
     this.client.on('error', (err) => this.handleClientError(err))
+    this.metrics.watchRetention(() => this.client.retentionStats())
+    this.client.on('retentionDrop', ({ bound, messages }) =>
+      this.logger.warn(
+        { bound, messages },
+        'dropped published messages no storage receipt covered yet (retention bound reached; see retention.* in the config)',
+      ),
+    )
     this.client.on('invalidMessage', ({ reason, streamPartId, publisherId }) => {
       this.metrics.invalidMessages.inc({ reason })
       this.logger.debug({ reason, streamPartId, publisherId }, 'dropped an invalid message')

@@ -85,6 +85,7 @@ export {
   decodeSignedReceipt,
   encodeSignedReceipt,
   openReceipt,
+  readReceipt,
   receiptDigest,
   signReceipt,
   type Receipt,

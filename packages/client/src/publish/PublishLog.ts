@@ -5,6 +5,7 @@ import {
   decodeSignedReceipt,
   encodeStreamMessage,
   openReceipt,
+  readReceipt,
   receiptDigest,
   type Receipt,
   type SignatureVerifier,
@@ -85,7 +86,10 @@ interface Entry {
   readonly storedBy: Set<string>
   /** When the first receipt came. */
   firstStoredAt: number
+  /** When it was last sent: published, or re-offered. */
   lastOfferedAt: number
+  /** When it was last re-offered for a catch-up request (0: never). */
+  caughtUpAt: number
   waiters: Waiter[] | undefined
   done: boolean
 }
@@ -116,6 +120,8 @@ const OTHER_NODES_GRACE_MS = 5_000
 const MAX_REOFFER_BYTES = 512 * 1024
 /** A message's fields besides its content, roughly, for the byte bound. */
 const OVERHEAD_BYTES = 200
+/** A message is re-offered at most this often on catch-up requests: requests coming again and again cost a scan, not a flood. */
+const CATCH_UP_INTERVAL_MS = 2_000
 /** An ended chain is remembered this long after its last message is forgotten, for late receipts. */
 const ENDED_CHAIN_MS = 60_000
 /** A receipt from an address the cached list doesn't name re-reads the chain at most this often per stream. */
@@ -142,6 +148,8 @@ export class PublishLog {
   private readonly chains = new Map<string, ChainLog>()
   private readonly listened = new Map<StreamPartId, () => void>()
   private readonly refreshedAt = new Map<string, number>()
+  /** When a receipt was last taken, per stream part: a storage node is there, and may have missed what it didn't cover. */
+  private readonly lastReceiptAt = new Map<StreamPartId, number>()
   private readonly options: Required<RetentionOptions>
   private readonly now: () => number
   private retainedMessages = 0
@@ -215,6 +223,7 @@ export class PublishLog {
       storedBy: new Set(),
       firstStoredAt: 0,
       lastOfferedAt: now,
+      caughtUpAt: 0,
       waiters: undefined,
       done: false,
     }
@@ -304,13 +313,15 @@ export class PublishLog {
   private async takeReceipt(carrier: StreamMessage): Promise<void> {
     let receipt: Receipt
     try {
-      receipt = openReceipt(decodeSignedReceipt(carrier.content), this.components.verifier)
+      const signed = decodeSignedReceipt(carrier.content)
+      // Only this client's chains concern it, and everyone in the stream part sees every receipt: the signature is
+      // checked only for those about its own messages.
+      if (readReceipt(signed).publisherId !== this.components.address) return
+      receipt = openReceipt(signed, this.components.verifier)
     } catch (err) {
       if (err instanceof ProtocolError) return this.reject('malformed')
       throw err
     }
-    // Only this client's chains concern it; everyone in the stream part sees every receipt.
-    if (receipt.publisherId !== this.components.address) return
     if (receipt.signerId !== carrier.publisherId || receipt.streamPartId !== carrier.streamPartId) {
       return this.reject('signer-mismatch')
     }
@@ -336,6 +347,7 @@ export class PublishLog {
     }
     this.counters.receiptsAccepted++
     const now = this.now()
+    this.lastReceiptAt.set(chain.streamPartId, now)
     for (const entry of covered) {
       if (entry.done || entry.storedBy.has(receipt.signerId)) continue
       entry.storedBy.add(receipt.signerId)
@@ -410,8 +422,9 @@ export class PublishLog {
       if (chain.streamPartId !== request.streamPartId) continue
       for (let i = chain.head; i < chain.entries.length; i++) {
         const entry = chain.entries[i]!
-        if (entry.done || entry.storedBy.has(node)) continue
+        if (entry.done || entry.storedBy.has(node) || now - entry.caughtUpAt < CATCH_UP_INTERVAL_MS) continue
         entry.lastOfferedAt = now
+        entry.caughtUpAt = now
         messages.push(entry.message)
       }
     }
@@ -472,7 +485,10 @@ export class PublishLog {
           this.forget(chain, entry)
           continue
         }
-        if (entry.storedBy.size === 0 && now - entry.lastOfferedAt >= this.options.reofferAfterMs) {
+        // Only once a later message was receipted: a storage node is up and missed this one. While none is, what
+        // is kept waits for the catch-up request of the first storage node to return, not resent every round.
+        const receiptSince = (this.lastReceiptAt.get(chain.streamPartId) ?? 0) > entry.at
+        if (entry.storedBy.size === 0 && receiptSince && now - entry.lastOfferedAt >= this.options.reofferAfterMs) {
           entry.lastOfferedAt = now
           let list = due.get(chain.streamPartId)
           if (list === undefined) due.set(chain.streamPartId, (list = []))

@@ -153,6 +153,11 @@ describe('stored acknowledgements', () => {
     } finally {
       await client.endAsync()
     }
+    const metrics = await (await fetch(`${http}/metrics`)).text()
+    const accepted = Number(/^runnel_receipts_accepted_total (\d+)$/m.exec(metrics)?.[1])
+    assert.ok(accepted >= 1, `receipts accepted: ${accepted}`)
+    assert.match(metrics, /^runnel_receipts_rejected_total\{reason="unknown-messages"\} 0$/m)
+    assert.match(metrics, /^runnel_retained_messages \d+$/m)
     await api.stop()
   })
 

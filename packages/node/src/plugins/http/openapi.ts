@@ -67,6 +67,31 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
                 'Each JSON message is { "content": …, "metadata": { "timestamp", "partitionKey", "msgChainId" } }; metadata overrides the query',
               schema: { type: 'boolean', default: false },
             },
+            {
+              name: 'ack',
+              in: 'query',
+              description:
+                'stored: answer once a storage node of the stream committed the message (a batch: all of it); 504 NOT_STORED if none confirmed in time',
+              schema: { type: 'string', enum: ['accepted', 'stored'], default: 'accepted' },
+            },
+            {
+              name: 'Runnel-Ack',
+              in: 'header',
+              description: 'The same as the ack query parameter',
+              schema: { type: 'string', enum: ['accepted', 'stored'] },
+            },
+            {
+              name: 'minStorageNodes',
+              in: 'query',
+              description: 'With ack=stored: how many storage nodes must confirm',
+              schema: { type: 'integer', minimum: 1, maximum: 100, default: 1 },
+            },
+            {
+              name: 'ackTimeoutMs',
+              in: 'query',
+              description: "With ack=stored: how long to wait; default the node's storedAckTimeoutMs",
+              schema: { type: 'integer', minimum: 1, maximum: 600_000 },
+            },
           ],
           requestBody: {
             required: true,
@@ -103,6 +128,10 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
             '404': errorResponse('No such stream'),
             '413': errorResponse(
               'The body, a message of a batch, or the number of messages in a batch is larger than the node accepts',
+            ),
+            '503': errorResponse('ack=stored on a stream no storage node stores'),
+            '504': errorResponse(
+              'ack=stored and no storage node confirmed in time (NOT_STORED): published, and may still be stored',
             ),
           },
         },
