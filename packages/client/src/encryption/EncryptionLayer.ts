@@ -251,13 +251,14 @@ export class EncryptionLayer {
     if (request === undefined) {
       const custody = this.components.recoverFromCustody?.bind(this.components)
       // The publisher first; if it didn't give the key, the storage nodes' shares (custody/KeyCustody.ts).
-      request = this.request(streamPartId, publisherId, keyId).catch((err: unknown) =>
-        custody === undefined
-          ? Promise.reject(err)
-          : custody(streamPartId, publisherId, keyId).catch((custodyErr: unknown) =>
-              Promise.reject(joinKeyErrors(err, custodyErr)),
-            ),
-      )
+      request = this.request(streamPartId, publisherId, keyId).catch(async (err: unknown) => {
+        if (custody === undefined) throw err
+        try {
+          return await custody(streamPartId, publisherId, keyId)
+        } catch (custodyErr) {
+          throw joinKeyErrors(err, custodyErr)
+        }
+      })
       this.inFlight.set(flight, request)
       // A success is in the store from now on. A failure is remembered a while, so the
       // messages behind it fail at once instead of each asking again for a silent publisher.

@@ -163,10 +163,7 @@ export class KeyCustody {
   private async depositOnce(streamId: string, keyId: string): Promise<void> {
     const key = await this.components.keyStore.get(this.components.address, keyId)
     if (key === undefined) throw new ClientError('INVALID_ARGUMENT', `no key ${keyId} of this publisher to deposit`)
-    const nodes = (await this.endpoints(await this.components.registry.getStorageNodes(streamId as never))).slice(
-      0,
-      MAX_HOLDERS,
-    )
+    const nodes = (await this.endpoints(await this.components.registry.getStorageNodes(streamId))).slice(0, MAX_HOLDERS)
     if (nodes.length < 2) return // custody needs 2 or more storage nodes; the publisher alone serves this key
     // Only nodes whose public key checks out against their address on chain get a share.
     const identities = await Promise.all(
@@ -211,7 +208,7 @@ export class KeyCustody {
       throw new ClientError(
         'STORAGE_UNAVAILABLE',
         `key ${keyId} of ${streamId} not put in custody: only ${results.length - failures.length} of ${threshold} needed storage nodes took a share`,
-        { cause: new AggregateError(failures.map((failure) => failure.reason)) },
+        { cause: new AggregateError(failures.map((failure): unknown => failure.reason)) },
       )
     }
   }
@@ -280,7 +277,7 @@ export class KeyCustody {
         errors.push(err instanceof Error ? err : new Error(String(err)))
       }
     }
-    const current = await this.endpoints(await this.components.registry.getStorageNodes(streamId as never))
+    const current = await this.endpoints(await this.components.registry.getStorageNodes(streamId))
     await Promise.all(current.map(ask))
     // Holders the stream has since let go of may still hold their shares.
     if (manifest !== undefined && shares.size < manifest.threshold) {
@@ -361,8 +358,8 @@ export class KeyCustody {
       json = undefined
     }
     if (response.ok) return json
-    const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error
-    const text = `storage node ${node.address} refused: HTTP ${response.status} ${String(error?.code ?? '')} ${String(error?.message ?? '')}`
+    const error = (json as { error?: { code?: string; message?: string } } | undefined)?.error
+    const text = `storage node ${node.address} refused: HTTP ${response.status} ${error?.code ?? ''} ${error?.message ?? ''}`
     throw new ClientError(
       response.status === 403
         ? 'PERMISSION_DENIED'

@@ -178,6 +178,7 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
                     'PERMISSION_DENIED',
                     'STREAM_NOT_FOUND',
                     'PAYLOAD_TOO_LARGE',
+                    'RATE_LIMITED',
                     'STORAGE_FAILED',
                     'STORAGE_UNAVAILABLE',
                     'INTERNAL',

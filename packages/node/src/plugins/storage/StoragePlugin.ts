@@ -5,6 +5,7 @@ import type { ApiGateway } from '../../api/ApiGateway.js'
 import type { StoragePluginConfig } from '../../config.js'
 import { NodeError } from '../../errors.js'
 import { BatchWriter, PostgresMessageStore, SqliteMessageStore, type MessageStore } from '../../storage/index.js'
+import { StorageCustody } from './custody/StorageCustody.js'
 import { addHistoryRoutes } from './historyRoutes.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -33,13 +34,17 @@ export class StoragePlugin {
   private stopped = false
   private readonly metrics: { stored: Counter; failed: Counter; dropped: Counter; served: Counter; streams: Gauge }
   private overloaded = false
+  private readonly custody: StorageCustody
 
   constructor(
     private readonly gateway: ApiGateway,
     private readonly config: StoragePluginConfig,
     /** The HTTP API's URL, known once it has started. */
     private readonly httpUrl: () => string | undefined,
+    /** The node's private key, for key custody (shares are sealed to it); custody is off without it. */
+    privateKey?: string,
   ) {
+    this.custody = new StorageCustody(gateway, config, privateKey, (streamId) => this.streams.has(streamId))
     const registers = [gateway.metrics.registry]
     this.metrics = {
       stored: new Counter({
@@ -73,12 +78,14 @@ export class StoragePlugin {
       stores: (streamId) => this.streams.has(streamId),
       onServed: (messages) => this.metrics.served.inc(messages),
     })
+    this.custody.routes(app)
   }
 
   async start(): Promise<string> {
     const { client, logger } = this.gateway
     this.store = await this.openStore()
     this.writer = new BatchWriter({ store: this.store })
+    await this.custody.start()
     const url = this.config.publicUrl ?? this.httpUrl()
     if (url === undefined) throw new NodeError('START_FAILED', 'storage: the HTTP API must start before storage')
     const address = client.address.toLowerCase()
@@ -117,6 +124,7 @@ export class StoragePlugin {
     this.streams.clear()
     // Commit what was accepted before closing: it was on its way to being acknowledged.
     await this.writer?.close()
+    await this.custody.stop()
     await this.store?.close()
   }
 
