@@ -71,6 +71,17 @@ interface StorageNodeEndpoint {
   readonly url: string
 }
 
+interface PlannedDeposit {
+  readonly node: StorageNodeEndpoint
+  readonly deposit: ShareDeposit
+  done: boolean
+}
+
+interface DepositPlan {
+  readonly threshold: number
+  readonly holders: PlannedDeposit[]
+}
+
 /** Most keys remembered as deposited (oldest forgotten first): bounds memory; a forgotten key is deposited again, harmlessly. */
 const MAX_REMEMBERED_KEYS = 10_000
 /** Subsets of shares tried when the shares at hand don't rebuild the committed key (a node sent a bad share). */
@@ -146,25 +157,43 @@ export class KeyCustody {
     clearTimeout(timer)
   }
 
+  /**
+   * Shares are made once per key: a retry sends the same manifest and shares to the holders that didn't take theirs
+   * (a node keeps the first share it gets for a key, so new shares would mix two polynomials).
+   */
   private async depositWithRetries(streamId: string, keyId: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+    let plan: DepositPlan | null | undefined
+    let failures: unknown[] = []
+    for (let attempt = 1; attempt <= MAX_DEPOSIT_ATTEMPTS; attempt++) {
+      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** (attempt - 1)))
       try {
-        await this.depositOnce(streamId, keyId)
-        return
+        plan ??= await this.plan(streamId, keyId)
       } catch (err) {
-        // A stream with fewer than 2 storage nodes has nothing to retry for.
-        if (attempt >= MAX_DEPOSIT_ATTEMPTS || (err instanceof ClientError && err.code === 'INVALID_ARGUMENT'))
+        // A key this publisher doesn't have won't appear by waiting.
+        if (attempt === MAX_DEPOSIT_ATTEMPTS || (err instanceof ClientError && err.code === 'INVALID_ARGUMENT'))
           throw err
-        await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt))
+        continue
       }
+      if (plan === null) return // fewer than 2 storage nodes: the publisher alone serves this key
+      failures = await this.upload(plan)
+      if (failures.length === 0) return
+    }
+    const took = plan!.holders.length - failures.length
+    if (took < plan!.threshold) {
+      throw new ClientError(
+        'STORAGE_UNAVAILABLE',
+        `key ${keyId} of ${streamId} not put in custody: only ${took} of the ${plan!.threshold} storage nodes needed took a share`,
+        { cause: new AggregateError(failures) },
+      )
     }
   }
 
-  private async depositOnce(streamId: string, keyId: string): Promise<void> {
+  /** Who gets a share, and the shares: null when the stream has fewer than 2 storage nodes. */
+  private async plan(streamId: string, keyId: string): Promise<DepositPlan | null> {
     const key = await this.components.keyStore.get(this.components.address, keyId)
     if (key === undefined) throw new ClientError('INVALID_ARGUMENT', `no key ${keyId} of this publisher to deposit`)
     const nodes = (await this.endpoints(await this.components.registry.getStorageNodes(streamId))).slice(0, MAX_HOLDERS)
-    if (nodes.length < 2) return // custody needs 2 or more storage nodes; the publisher alone serves this key
+    if (nodes.length < 2) return null
     // Only nodes whose public key checks out against their address on chain get a share.
     const identities = await Promise.all(
       nodes.map((node) =>
@@ -194,23 +223,32 @@ export class KeyCustody {
     }
     const signed = await signManifest(manifest, this.components.signer)
     const shares = await split(key.bytes, holders.length, threshold)
-    const results = await Promise.allSettled(
-      holders.map(async ({ node, publicKey }, index) => {
-        const deposit: ShareDeposit = {
-          ...signed,
-          share: toBase64(await sealShareToNode(publicKey, shares[index]!, signed.manifest)),
-        }
-        await this.post(node, '/custody/shares', deposit)
-      }),
+    const deposits = await Promise.all(
+      holders.map(async ({ node, publicKey }, index): Promise<PlannedDeposit> => ({
+        node,
+        deposit: { ...signed, share: toBase64(await sealShareToNode(publicKey, shares[index]!, signed.manifest)) },
+        done: false,
+      })),
     )
-    const failures = results.filter((result) => result.status === 'rejected')
-    if (results.length - failures.length < threshold) {
-      throw new ClientError(
-        'STORAGE_UNAVAILABLE',
-        `key ${keyId} of ${streamId} not put in custody: only ${results.length - failures.length} of ${threshold} needed storage nodes took a share`,
-        { cause: new AggregateError(failures.map((failure): unknown => failure.reason)) },
-      )
-    }
+    return { threshold, holders: deposits }
+  }
+
+  /** Sends each holder that hasn't taken its share yet its deposit; returns why the others failed. */
+  private async upload(plan: DepositPlan): Promise<unknown[]> {
+    const failures: unknown[] = []
+    await Promise.all(
+      plan.holders
+        .filter((holder) => !holder.done)
+        .map(async (holder) => {
+          try {
+            await this.post(holder.node, '/custody/shares', holder.deposit)
+            holder.done = true
+          } catch (err) {
+            failures.push(err)
+          }
+        }),
+    )
+    return failures
   }
 
   /** A storage node's public key, fetched from it and checked against its address: an address is keccak(public key). */
@@ -256,8 +294,8 @@ export class KeyCustody {
       this.components.signer,
     )
     const errors: Error[] = []
-    const shares = new Map<number, Uint8Array>()
-    let manifest: KeyCustodyManifest | undefined
+    // Shares are grouped by the exact manifest they came with: only shares of one split rebuild the key.
+    const groups = new Map<string, { manifest: KeyCustodyManifest; shares: Map<number, Uint8Array> }>()
     const asked = new Set<string>()
     const ask = async (node: StorageNodeEndpoint): Promise<void> => {
       asked.add(node.address)
@@ -266,12 +304,15 @@ export class KeyCustody {
         for (const deposit of reply.shares) {
           const found = openManifest(deposit, this.components.verifier)
           if (found.publisherId !== publisher || found.groupKeyId !== keyId || found.streamId !== streamId) continue
-          // Shares of two manifests for one key can't be mixed: the first one seen decides.
-          if (manifest !== undefined && found.commitment !== manifest.commitment) continue
-          manifest ??= found
           const share = await openShareAsRequester(pair, fromBase64(deposit.share), deposit.manifest)
+          let group = groups.get(deposit.manifest)
+          if (group === undefined) {
+            if (groups.size >= MAX_HOLDERS) continue
+            group = { manifest: found, shares: new Map() }
+            groups.set(deposit.manifest, group)
+          }
           // The last byte of a share is its x-coordinate: two copies of one share count once.
-          shares.set(share[share.length - 1]!, share)
+          group.shares.set(share[share.length - 1]!, share)
         }
       } catch (err) {
         errors.push(err instanceof Error ? err : new Error(String(err)))
@@ -279,20 +320,27 @@ export class KeyCustody {
     }
     const current = await this.endpoints(await this.components.registry.getStorageNodes(streamId))
     await Promise.all(current.map(ask))
+    const enough = (): boolean => [...groups.values()].some((group) => group.shares.size >= group.manifest.threshold)
     // Holders the stream has since let go of may still hold their shares.
-    if (manifest !== undefined && shares.size < manifest.threshold) {
-      const others = manifest.holders.filter((holder) => !asked.has(holder))
-      await Promise.all((await this.endpoints(others as Address[])).map(ask))
+    if (!enough()) {
+      const others = new Set([...groups.values()].flatMap((group) => group.manifest.holders))
+      for (const holder of asked) others.delete(holder)
+      await Promise.all((await this.endpoints([...others] as Address[])).map(ask))
     }
-    const key = manifest === undefined ? undefined : await this.rebuild(manifest, [...shares.values()])
+    let key: Uint8Array | undefined
+    for (const group of groups.values()) {
+      key = await this.rebuild(group.manifest, [...group.shares.values()])
+      if (key !== undefined) break
+    }
     if (key === undefined) {
       const refusedAll =
         errors.length > 0 && errors.every((err) => err instanceof ClientError && err.code === 'PERMISSION_DENIED')
+      const best = [...groups.values()].sort((a, b) => b.shares.size - a.shares.size)[0]
       const reason = refusedAll
         ? `no permission to obtain the key for ${streamId} from its storage nodes`
-        : manifest === undefined
+        : best === undefined
           ? `no storage node of ${streamId} holds a share of ${publisher}'s key ${keyId}`
-          : `${shares.size} of the ${manifest.threshold} shares needed for ${publisher}'s key ${keyId} of ${streamId} could be obtained`
+          : `${best.shares.size} of the ${best.manifest.threshold} shares needed for ${publisher}'s key ${keyId} of ${streamId} could be obtained`
       throw new ClientError('KEY_UNAVAILABLE', reason, { cause: new AggregateError(errors, 'storage node answers') })
     }
     const groupKey = new GroupKey(keyId, key)
