@@ -354,6 +354,49 @@ describe('threshold key custody with the storage nodes', () => {
     assert.equal((await storedMessages(node)).length, MESSAGES)
   })
 
+  it('shares a key among the nodes that are up, and finds shares on a node since taken off the stream', async () => {
+    const owner = network.client(1)
+    const reader = createPureSigner(network.dev.chain.accountKeys[9]!)
+    await owner.grantPermissions(streamId, reader.address as Address, 'subscribe')
+    const recoverAs = (keyStore = new MemoryKeyStore()) =>
+      new KeyCustody({
+        address: reader.address,
+        signer: reader,
+        verifier: nativeSignatureVerifier,
+        registry: owner.registry,
+        keyStore,
+        onError: () => undefined,
+      })
+
+    // The third node is down while a new publisher's key is shared: the two others hold it, 2 of 2.
+    await storageNodes[2]!.stop()
+    const keys = new MemoryKeyStore()
+    const latePublisher = clientOf(0, keys)
+    await owner.grantPermissions(streamId, latePublisher.address, 'publish')
+    await latePublisher.publish(streamId, { late: true })
+    await latePublisher.destroy()
+    const late = latePublisher.address.toLowerCase()
+    await poll(
+      async () => (await storedMessages(storageNodes[0]!)).some((message) => message.publisherId === late),
+      'the late message stored',
+    )
+    const lateMessage = (await storedMessages(storageNodes[0]!)).find((message) => message.publisherId === late)
+    const lateKey = await keys.get(latePublisher.address, lateMessage!.groupKeyId!)
+    const recovered = await recoverAs().recover(
+      toStreamPartId(streamId as StreamId, 0),
+      latePublisher.address,
+      lateKey!.id,
+    )
+    assert.deepEqual(recovered.bytes, lateKey!.bytes)
+
+    // Node 0 is taken off the stream; with node 2 down, node 1 alone is a current holder of the first publisher's
+    // first key: the manifest names node 0 as a holder too, and node 0 still answers.
+    await owner.removeStreamFromStorageNode(streamId, storageNodes[0]!.client.address)
+    await waitFor(() => !storageNodes[0]!.storage!.storedStreams.includes(streamId), 30_000, 'the removal')
+    const first = await recoverAs().recover(toStreamPartId(streamId as StreamId, 0), publisherAddress, keyIds[0]!)
+    assert.deepEqual(first.bytes, (await publisherKeys.get(publisherAddress, keyIds[0]!))!.bytes)
+  })
+
   async function signedRequest(account: string, groupKeyIds: string[], timestamp = Date.now(), publicKey?: string) {
     const signer = createPureSigner(account)
     return signShareRequest(
