@@ -641,7 +641,7 @@ export class RunnelClient {
     this.destroyed = true
     for (const subscription of [...this.subscriptions]) subscription.unsubscribe()
     // Keys being put in custody are what history will be read with once this publisher is gone.
-    await this.custody.flush()
+    await this.custody.close()
     this.permissions.stop()
     await this.node.stop()
   }

@@ -56,7 +56,7 @@ describe('key custody records and seals', () => {
     )
     // A real point with its y moved: no longer on the curve.
     const offCurve = secp256k1PublicKey(ephemeral, false)
-    offCurve[64] ^= 1
+    offCurve[64] = offCurve[64]! ^ 1
     assert.throws(
       () => secp256k1SharedSecret(node, offCurve),
       (err) => code(err) === 'INVALID_PUBLIC_KEY',

@@ -102,6 +102,7 @@ const MAX_DEPOSIT_ATTEMPTS = 3
 export class KeyCustody {
   private readonly deposited = new Set<string>()
   private readonly pending = new Set<Promise<void>>()
+  private closed = false
 
   constructor(
     private readonly components: KeyCustodyComponents,
@@ -127,7 +128,7 @@ export class KeyCustody {
    * (a publish never waits for it). A failure goes to `onError`.
    */
   deposit(streamId: string, keyId: string): void {
-    if (!this.enabled) return
+    if (!this.enabled || this.closed) return
     const name = `${streamId}/${keyId}`
     if (this.deposited.has(name)) return
     if (this.deposited.size >= MAX_REMEMBERED_KEYS) this.deposited.delete(this.deposited.values().next().value!)
@@ -145,7 +146,16 @@ export class KeyCustody {
     void work.finally(() => this.pending.delete(work))
   }
 
-  /** Resolves when every deposit started so far has finished (or `timeoutMs` passed): a publisher leaving waits here. */
+  /**
+   * Waits for the deposits under way (at most `timeoutMs`), then stops: no retry starts after this. A publisher
+   * leaving calls it, so that what it published can be read without it.
+   */
+  async close(timeoutMs = 5_000): Promise<void> {
+    await this.flush(timeoutMs)
+    this.closed = true
+  }
+
+  /** Resolves when every deposit started so far has finished (or `timeoutMs` passed). */
   async flush(timeoutMs = 10_000): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined
     await Promise.race([
@@ -165,7 +175,8 @@ export class KeyCustody {
     let plan: DepositPlan | null | undefined
     let failures: unknown[] = []
     for (let attempt = 1; attempt <= MAX_DEPOSIT_ATTEMPTS; attempt++) {
-      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** (attempt - 1)))
+      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** (attempt - 1)).unref?.())
+      if (this.closed) return
       try {
         plan ??= await this.plan(streamId, keyId)
       } catch (err) {
