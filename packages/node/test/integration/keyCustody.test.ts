@@ -288,6 +288,21 @@ describe('threshold key custody with the storage nodes', () => {
     )
     const badKey = await signedRequest(reader, [keyIds[0]!], Date.now(), Buffer.alloc(65, 4).toString('base64'))
     await expect('keys', JSON.stringify(badKey), 400, 'BAD_REQUEST', /P-256/)
+    for (const [otherStream, status, errorCode] of [
+      [`${streamId}-none`, 403, 'PERMISSION_DENIED'],
+      ['not a stream id', 403, 'PERMISSION_DENIED'],
+    ] as const) {
+      const signer = createPureSigner(network.dev.chain.accountKeys[2]!)
+      const request = await signShareRequest(
+        {
+          ...(JSON.parse(valid.request) as Parameters<typeof signShareRequest>[0]),
+          streamId: otherStream,
+          requester: signer.address,
+        },
+        signer,
+      )
+      await expect('keys', JSON.stringify(request), status, errorCode, /may not subscribe|no stream/)
+    }
     await expect(
       'keys',
       JSON.stringify({ request: 'x'.repeat(20_000), signature: '0x' }),

@@ -8,6 +8,7 @@ import {
   type ShareDeposit,
   type ShareReply,
 } from '@runnel/client'
+import { ChainError } from '@runnel/chain'
 import { secp256k1PublicKey, type SignatureVerifier } from '@runnel/protocol'
 import { NodeError } from '../../../errors.js'
 import type { KeyShareStore } from '../../../storage/index.js'
@@ -171,6 +172,10 @@ export class KeyCustodyService {
     try {
       return await this.components.hasPermission(streamId, user, permission)
     } catch (err) {
+      // A stream that doesn't exist is the asker's mistake; anything else is the chain's (the asker may retry).
+      if (err instanceof ChainError && err.code === 'STREAM_NOT_FOUND') {
+        throw new NodeError('STREAM_NOT_FOUND', `no stream ${streamId}`, { cause: err })
+      }
       throw new NodeError('INTERNAL', `key custody: the chain couldn't be asked about ${streamId}`, { cause: err })
     }
   }
