@@ -42,6 +42,8 @@ const CLIENT: Record<ClientErrorCode, ExitCode> = {
   DESTROYED: EXIT.UNEXPECTED,
   STORAGE_UNAVAILABLE: EXIT.UNREACHABLE,
   TIMEOUT: EXIT.UNREACHABLE,
+  // Published, but not confirmed stored in time: the outcome is unknown, as for an unreachable storage node.
+  NOT_STORED: EXIT.UNREACHABLE,
   ENCRYPTION_FAILED: EXIT.UNEXPECTED,
   // Wrong key or altered data: like a signature that doesn't verify.
   DECRYPTION_FAILED: EXIT.UNEXPECTED,
@@ -111,6 +113,7 @@ const NODE: Record<NodeErrorCode, ExitCode | 'cause'> = {
   RATE_LIMITED: EXIT.UNREACHABLE,
   STORAGE_FAILED: EXIT.UNEXPECTED,
   STORAGE_UNAVAILABLE: EXIT.UNREACHABLE,
+  NOT_STORED: EXIT.UNREACHABLE,
   START_FAILED: 'cause',
   INTERNAL: 'cause',
 }

@@ -22,9 +22,13 @@ import {
   parseStreamId,
   partitionFromKey,
   pureSignatureVerifier,
+  signReceipt,
   signStreamMessage,
+  splitStreamPartId,
   toStreamPartId,
   verifyStreamMessage,
+  type Receipt,
+  type SignedReceipt,
   type MessageSigner,
   type SignatureVerifier,
   type StreamId,
@@ -43,6 +47,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { ClientError } from './errors.js'
 import { OrderingBuffer } from './ordering/OrderingBuffer.js'
 import { MessageChains } from './publish/MessageChains.js'
+import { PublishLog, type PublishLogEntry, type PublishLogStats } from './publish/PublishLog.js'
 import { checkPublishTimestamp } from './publish/timestamps.js'
 import { Stream } from './Stream.js'
 import { EncryptionLayer } from './encryption/EncryptionLayer.js'
@@ -61,13 +66,14 @@ import {
   type RunnelClientOptions,
 } from './options.js'
 import { Subscription } from './Subscription.js'
-import type {
-  ClientEvents,
-  PublishOptions,
-  PublishedMessage,
-  ReceivedMessage,
-  StreamTarget,
-  SubscribeOptions,
+import {
+  DEFAULT_ACK_TIMEOUT_MS,
+  type ClientEvents,
+  type PublishOptions,
+  type PublishedMessage,
+  type ReceivedMessage,
+  type StreamTarget,
+  type SubscribeOptions,
 } from './types.js'
 
 export { DEFAULT_MAX_CLOCK_SKEW_MS, LOCAL_DEFAULTS, type RunnelClientComponents, type RunnelClientOptions }
@@ -102,7 +108,12 @@ export class RunnelClient {
   /** Subscriptions per stream part, and stream parts published to: a node leaves a part neither needs. */
   private readonly subscriberCounts = new Map<StreamPartId, number>()
   private readonly publishedTo = new Set<StreamPartId>()
-  private readonly listeners: Listeners = { gap: new Set(), invalidMessage: new Set(), error: new Set() }
+  private readonly listeners: Listeners = {
+    gap: new Set(),
+    invalidMessage: new Set(),
+    error: new Set(),
+    retentionDrop: new Set(),
+  }
   private readonly verifier: SignatureVerifier
   private readonly resender: Resender
   private readonly gapFiller: GapFiller
@@ -110,6 +121,7 @@ export class RunnelClient {
   private readonly encryption: EncryptionLayer
   private readonly custody: KeyCustody
   private readonly storageNodes: StorageNodeDirectory
+  private readonly publishLog: PublishLog
   private started: Promise<void> | undefined
   private destroyed = false
 
@@ -179,6 +191,18 @@ export class RunnelClient {
           this.custody.recover(streamPartId, publisherId, keyId),
       },
       options.encryption,
+    )
+    this.publishLog = new PublishLog(
+      {
+        address: this.address.toLowerCase(),
+        verifier: this.verifier,
+        storageNodes: (streamId, fresh) => this.storageNodes.addresses(streamId, fresh),
+        knownStorageNodes: (streamId) => this.storageNodes.knownAddresses(streamId),
+        send: (streamPartId, type, content) => this.publishControl(streamPartId, type, content),
+        addMessageListener: (streamPartId, listener) => this.node.addMessageListener(streamPartId, listener),
+        onDrop: (event) => this.emit('retentionDrop', event),
+      },
+      options.retention,
     )
     this.gapFiller = new GapFiller(this.resender, {
       delayMs: options.gapFillDelayMs ?? 500,
@@ -312,6 +336,7 @@ export class RunnelClient {
       throw new ClientError('PERMISSION_DENIED', `${this.address.toLowerCase()} may not publish to ${streamId}`)
     }
     const streamPartId = toStreamPartId(streamId as StreamId, partition)
+    const minStorageNodes = options.ack === 'stored' ? await this.checkStoredAck(streamId, options) : 0
     const msgChainId = options.msgChainId ?? this.defaultChainId(streamPartId)
     // Encode (and seal) before claiming a place in the chain: bad content must not leave a hole subscribers report as a gap.
     const binary = content instanceof Uint8Array
@@ -321,8 +346,10 @@ export class RunnelClient {
     // Each key put to use goes into custody (once; in the background): the one sealing this message, and the next.
     for (const keyId of [sealed?.groupKeyId, sealed?.newGroupKey?.id]) if (keyId) this.custody.deposit(streamId, keyId)
     const { ref, previous } = this.chains.next(msgChainId, streamPartId, timestamp)
+    let message: StreamMessage
+    let entry: PublishLogEntry | undefined
     try {
-      const message = await signStreamMessage(
+      message = await signStreamMessage(
         {
           messageId: new MessageId(
             streamId,
@@ -345,12 +372,106 @@ export class RunnelClient {
       )
       await this.joinOnce(streamPartId)
       this.publishedTo.add(streamPartId)
+      // Kept before it is sent: a receipt can't come before the message it covers is known.
+      entry = this.publishLog.add(message)
       this.node.broadcast(message)
-      return toPublished(message)
     } catch (err) {
       this.chains.rollback(msgChainId, streamPartId, ref, previous)
       throw err
     }
+    const published = toPublished(message)
+    options.onAccepted?.(published)
+    if (minStorageNodes === 0) return published
+    if (entry === undefined)
+      throw new ClientError('DESTROYED', 'the client was destroyed before the message was stored')
+    const timeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS
+    await this.publishLog.waitStored(
+      [entry],
+      minStorageNodes,
+      timeoutMs,
+      () => `${streamPartId} message ${message.timestamp}:${message.sequenceNumber}`,
+    )
+    return published
+  }
+
+  /** Checks, before anything is sent, that a `stored` ack can be had: returns how many storage nodes must confirm. */
+  private async checkStoredAck(streamId: string, options: PublishOptions): Promise<number> {
+    const wanted = options.minStorageNodes ?? 1
+    if (!Number.isSafeInteger(wanted) || wanted < 1) {
+      throw new ClientError('INVALID_ARGUMENT', `minStorageNodes must be a whole number ≥ 1, got ${String(wanted)}`)
+    }
+    const timeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
+      throw new ClientError('INVALID_ARGUMENT', `ackTimeoutMs must be whole milliseconds ≥ 1, got ${String(timeoutMs)}`)
+    }
+    const nodes = await this.storageNodes.addresses(streamId)
+    if (nodes.length === 0) {
+      throw new ClientError(
+        'STORAGE_UNAVAILABLE',
+        `ack 'stored' needs a storage node, and no storage node stores ${streamId}: assign one first`,
+      )
+    }
+    if (nodes.length < wanted) {
+      throw new ClientError(
+        'INVALID_ARGUMENT',
+        `ack 'stored' by ${wanted} storage nodes asked for, but ${streamId} has ${nodes.length}`,
+      )
+    }
+    return wanted
+  }
+
+  /**
+   * Signs and broadcasts a control message of this client's own into a stream part: for the protocols nodes speak
+   * beside data (a storage node's receipts and catch-up requests). Each gets a chain of its own, so the network never
+   * takes two for duplicates.
+   *
+   * @example
+   * ```ts
+   * await client.publishControl(streamPartId, MessageType.StorageReceipt, encodeSignedReceipt(receipt))
+   * ```
+   */
+  async publishControl(streamPartId: StreamPartId, type: MessageType, content: Uint8Array): Promise<void> {
+    if (type === MessageType.Data) throw new ClientError('INVALID_ARGUMENT', 'data goes through publish()')
+    await this.start()
+    const { streamId, partition } = splitStreamPartId(streamPartId)
+    const message = await signStreamMessage(
+      {
+        messageId: new MessageId(streamId, partition, Date.now(), 0, this.signer.address, randomChainId()),
+        messageType: type,
+        contentType: ContentType.Binary,
+        content,
+      },
+      this.signer,
+    )
+    await this.joinOnce(streamPartId)
+    this.node.broadcast(message)
+  }
+
+  /**
+   * Checks a message that came some other way than live from the network (a re-offer, another storage node): its
+   * signature, its timestamp, and its publisher's permission, as for live messages. False: dropped and reported as
+   * an `invalidMessage` event.
+   */
+  validateMessage(message: StreamMessage): Promise<boolean> {
+    return this.validateStored(message)
+  }
+
+  /**
+   * Signs a receipt as this client: a storage node's statement that it committed a range of a publisher's chain.
+   *
+   * @example
+   * ```ts
+   * const signed = await client.signReceipt({ kind: 'stored', streamPartId, publisherId, messageChainId,
+   *   from, to, messageCount: messages.length, digest: receiptDigest(signatures), signedAt: Date.now() })
+   * ```
+   */
+  signReceipt(fields: Omit<Receipt, 'signerId'>): Promise<SignedReceipt> {
+    return signReceipt(fields, this.signer)
+  }
+
+  /** What the publisher side of storage receipts has done: messages kept, receipts taken and refused, re-offers. */
+  retentionStats(): PublishLogStats {
+    return this.publishLog.stats()
   }
 
   /**
@@ -366,6 +487,7 @@ export class RunnelClient {
    */
   forgetMessageChain(msgChainId: string): void {
     this.chains.forget(msgChainId)
+    this.publishLog.endChain(msgChainId)
   }
 
   // ---- subscribe ----
@@ -403,14 +525,15 @@ export class RunnelClient {
       throw new ClientError('PERMISSION_DENIED', `${this.address.toLowerCase()} may not subscribe to ${streamId}`)
     }
     const subscription = new Subscription(streamId, partitions, this.options.subscriptionBufferSize ?? 10_000)
+    const deliver = (message: StreamMessage): void => {
+      const received = toReceived(message)
+      // A callback consumes the messages: buffering them for an iterator nobody reads would only hold memory.
+      if (onMessage === undefined) subscription.push(received)
+      else this.safely(() => onMessage(received))
+    }
     const ordering = new OrderingBuffer(
       {
-        onMessage: (message) => {
-          const received = toReceived(message)
-          // A callback consumes the messages: buffering them for an iterator nobody reads would only hold memory.
-          if (onMessage === undefined) subscription.push(received)
-          else this.safely(() => onMessage(received))
-        },
+        onMessage: deliver,
         onGap: (gap) =>
           this.emit('gap', {
             streamPartId: gap.streamPartId,
@@ -432,6 +555,7 @@ export class RunnelClient {
     const sink = (message: StreamMessage): void => {
       if (!subscription.isActive) return
       if (heldLive !== undefined) heldLive.push(message)
+      else if (options.ordered === false) deliver(message)
       else ordering.add(message)
     }
     // Validation is async (a permission may need a chain call); a queue keeps messages in arrival order.
@@ -643,6 +767,7 @@ export class RunnelClient {
     // Keys being put in custody are what history will be read with once this publisher is gone.
     await this.custody.close()
     this.permissions.stop()
+    this.publishLog.stop()
     await this.node.stop()
   }
 

@@ -10,6 +10,11 @@ export type ClientErrorCode =
   | 'STORAGE_UNAVAILABLE'
   /** `waitForStorage` gave up before a storage node had the message. */
   | 'TIMEOUT'
+  /**
+   * A publish with `ack: 'stored'` wasn't confirmed by enough storage nodes in time. The message was published and
+   * stays queued for re-offer to the storage nodes, so it may still be stored: the outcome is unknown, not a failure.
+   */
+  | 'NOT_STORED'
   /** Content couldn't be encrypted (no Web Crypto, a bad key). */
   | 'ENCRYPTION_FAILED'
   /** Content or a key didn't open with the key at hand: wrong key, or altered data. */

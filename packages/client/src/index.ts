@@ -21,8 +21,17 @@ export {
 } from './RunnelClient.js'
 export { Stream } from './Stream.js'
 export { checkPublishTimestamp, parseIsoDate } from './publish/timestamps.js'
+export {
+  splitReoffer,
+  type PublishLogStats,
+  type ReceiptRejection,
+  type RetentionDropEvent,
+  type RetentionOptions,
+} from './publish/PublishLog.js'
 export { Subscription } from './Subscription.js'
+export { DEFAULT_ACK_TIMEOUT_MS } from './types.js'
 export type {
+  AckLevel,
   ClientEvents,
   GapEvent,
   InvalidMessageEvent,

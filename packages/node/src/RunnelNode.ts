@@ -89,6 +89,7 @@ export class RunnelNode {
             contracts: (chain.contracts as ContractAddresses | undefined) ?? DEV_CONTRACT_ADDRESSES,
           },
           maxClockSkewMs: this.config.maxClockSkewMs,
+          retention: this.config.retention,
           ...(encryption.rotationIntervalMs !== undefined && {
             encryption: { rotationIntervalMs: encryption.rotationIntervalMs },
           }),
@@ -103,6 +104,7 @@ export class RunnelNode {
       new ApiKeyGuard(this.config.apiKeys),
       this.config.maxPayloadBytes,
       this.config.maxClockSkewMs,
+      this.config.storedAckTimeoutMs,
     )
     const { websocket, http, mqtt, storage } = this.config.plugins
     this.storage =
@@ -121,6 +123,13 @@ export class RunnelNode {
     // Last: it registers the HTTP API's URL on chain.
     if (this.storage !== undefined) this.plugins.push(this.storage)
     this.client.on('error', (err) => this.handleClientError(err))
+    this.metrics.watchRetention(() => this.client.retentionStats())
+    this.client.on('retentionDrop', ({ bound, messages }) =>
+      this.logger.warn(
+        { bound, messages },
+        'dropped published messages no storage receipt covered yet (retention bound reached; see retention.* in the config)',
+      ),
+    )
     this.client.on('invalidMessage', ({ reason, streamPartId, publisherId }) => {
       this.metrics.invalidMessages.inc({ reason })
       this.logger.debug({ reason, streamPartId, publisherId }, 'dropped an invalid message')

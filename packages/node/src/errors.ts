@@ -17,6 +17,11 @@ export type NodeErrorCode =
   | 'STORAGE_FAILED'
   /** The storage database can't be opened or reached, was written by a newer version, or is closed. */
   | 'STORAGE_UNAVAILABLE'
+  /**
+   * A publish asked for `ack=stored`, and not enough storage nodes confirmed it in time. It was published and stays
+   * queued for re-offer, so it may still be stored: retry with the same content only if duplicates are acceptable.
+   */
+  | 'NOT_STORED'
   /** A port could not be bound, or the node failed while starting. */
   | 'START_FAILED'
   /** Anything else: a bug, or a failure below (chain, network). The message says which. */

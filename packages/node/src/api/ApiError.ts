@@ -22,6 +22,7 @@ const STATUS: Record<NodeErrorCode, number> = {
   START_FAILED: 500,
   STORAGE_FAILED: 500,
   STORAGE_UNAVAILABLE: 503,
+  NOT_STORED: 504,
   INTERNAL: 500,
 }
 
@@ -60,6 +61,10 @@ function classify(err: unknown): NodeErrorCode {
         return 'STREAM_NOT_FOUND'
       case 'INVALID_ARGUMENT':
         return 'BAD_REQUEST'
+      case 'NOT_STORED':
+        return 'NOT_STORED'
+      case 'STORAGE_UNAVAILABLE':
+        return 'STORAGE_UNAVAILABLE'
       default:
         return 'INTERNAL'
     }
