@@ -16,6 +16,7 @@ import {
 import { ClientError } from '../errors.js'
 import { GroupKey } from './GroupKey.js'
 import { generateExchangeKeyPair, openGroupKey, sealGroupKey } from './keyExchange.js'
+import type { KeyCustodyOptions } from './custody/KeyCustody.js'
 import type { GroupKeyStore } from './KeyStore.js'
 import {
   fromBase64,
@@ -37,6 +38,8 @@ export interface EncryptionLayerComponents {
   join(streamPartId: StreamPartId): Promise<void>
   /** Subscribe permission now, for answering requests. */
   maySubscribe(streamId: string, user: string): Promise<boolean>
+  /** Where a key the publisher didn't give is sought next: threshold custody with the storage nodes. */
+  recoverFromCustody?(streamPartId: StreamPartId, publisherId: string, keyId: string): Promise<GroupKey>
 }
 
 export interface EncryptionOptions {
@@ -48,6 +51,8 @@ export interface EncryptionOptions {
   readonly maxRequestsPerMinute?: number
   /** Rotate each stream's key this often (ms) when publishing. Default: never automatically. */
   readonly rotationIntervalMs?: number
+  /** Threshold custody of this publisher's keys with the stream's storage nodes. Default: on. */
+  readonly custody?: KeyCustodyOptions
 }
 
 /** How long a key that couldn't be obtained isn't asked for again. */
@@ -244,7 +249,16 @@ export class EncryptionLayer {
     const flight = `${publisherId}/${keyId}`
     let request = this.inFlight.get(flight)
     if (request === undefined) {
-      request = this.request(streamPartId, publisherId, keyId)
+      const custody = this.components.recoverFromCustody?.bind(this.components)
+      // The publisher first; if it didn't give the key, the storage nodes' shares (custody/KeyCustody.ts).
+      request = this.request(streamPartId, publisherId, keyId).catch(async (err: unknown) => {
+        if (custody === undefined) throw err
+        try {
+          return await custody(streamPartId, publisherId, keyId)
+        } catch (custodyErr) {
+          throw joinKeyErrors(err, custodyErr)
+        }
+      })
       this.inFlight.set(flight, request)
       // A success is in the store from now on. A failure is remembered a while, so the
       // messages behind it fail at once instead of each asking again for a silent publisher.
@@ -357,6 +371,15 @@ export class EncryptionLayer {
     await this.components.join(streamPartId)
     this.components.node.broadcast(message)
   }
+}
+
+/** Both reasons a key couldn't be had, the publisher's and custody's, in one KEY_UNAVAILABLE (custody's error the cause). */
+function joinKeyErrors(publisherErr: unknown, custodyErr: unknown): unknown {
+  if (!(publisherErr instanceof ClientError) || !(custodyErr instanceof ClientError)) return publisherErr
+  const reason = (err: ClientError): string => err.message.replace(/^[A-Z_]+: /, '')
+  return new ClientError('KEY_UNAVAILABLE', `${reason(publisherErr)}; custody: ${reason(custodyErr)}`, {
+    cause: custodyErr,
+  })
 }
 
 function randomHex(bytes: number): string {
