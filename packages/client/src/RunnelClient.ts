@@ -53,6 +53,7 @@ import { PublishLog, type PublishLogEntry, type PublishLogStats } from './publis
 import { checkPublishTimestamp } from './publish/timestamps.js'
 import { Stream } from './Stream.js'
 import { EncryptionLayer } from './encryption/EncryptionLayer.js'
+import { KeyCustody } from './encryption/custody/KeyCustody.js'
 import type { GroupKey } from './encryption/GroupKey.js'
 import { MemoryKeyStore, type GroupKeyStore } from './encryption/KeyStore.js'
 import { GapFiller } from './storage/GapFiller.js'
@@ -129,6 +130,7 @@ export class RunnelClient {
   private readonly gapFiller: GapFiller
   private readonly keyStore: GroupKeyStore
   private readonly encryption: EncryptionLayer
+  private readonly custody: KeyCustody
   private readonly storageNodes: StorageNodeDirectory
   private readonly publishLog: PublishLog
   private started: Promise<void> | undefined
@@ -173,6 +175,17 @@ export class RunnelClient {
       validate: (message) => this.validateStored(message),
     })
     this.keyStore = components.keyStore ?? new MemoryKeyStore()
+    this.custody = new KeyCustody(
+      {
+        address: this.address.toLowerCase(),
+        signer: this.signer,
+        verifier: this.verifier,
+        registry: this.chainRegistry,
+        keyStore: this.keyStore,
+        onError: (err) => this.emit('error', err),
+      },
+      options.encryption?.custody,
+    )
     this.encryption = new EncryptionLayer(
       {
         address: this.address.toLowerCase(),
@@ -185,6 +198,8 @@ export class RunnelClient {
         join: (streamPartId) => this.start().then(() => this.joinOnce(streamPartId)),
         // Straight from the chain, not the cache: a revoke must bite at the next rekey, and requests are rare.
         maySubscribe: (streamId, user) => this.chainRegistry.hasPermission(streamId, user as Address, 'subscribe'),
+        recoverFromCustody: (streamPartId, publisherId, keyId) =>
+          this.custody.recover(streamPartId, publisherId, keyId),
       },
       options.encryption,
     )
@@ -339,6 +354,8 @@ export class RunnelClient {
     const encoded = binary ? content : encodeJsonContent(content)
     const encrypt = options.encrypt ?? !(await this.isPublic(streamId))
     const sealed = encrypt ? await this.encryption.seal(streamPartId, encoded) : undefined
+    // Each key put to use goes into custody (once; in the background): the one sealing this message, and the next.
+    for (const keyId of [sealed?.groupKeyId, sealed?.newGroupKey?.id]) if (keyId) this.custody.deposit(streamId, keyId)
     const { ref, previous } = this.chains.next(msgChainId, streamPartId, timestamp)
     let message: StreamMessage
     let entry: PublishLogEntry | undefined
@@ -824,6 +841,8 @@ export class RunnelClient {
     if (this.destroyed) return
     this.destroyed = true
     for (const subscription of [...this.subscriptions]) subscription.unsubscribe()
+    // Keys being put in custody are what history will be read with once this publisher is gone.
+    await this.custody.close()
     this.permissions.stop()
     this.publishLog.stop()
     await this.node.stop()

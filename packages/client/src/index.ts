@@ -46,3 +46,28 @@ export type { EncryptionOptions } from './encryption/EncryptionLayer.js'
 export type { GroupKeySource, KeyFetch, KeySourceResult } from './encryption/keySources.js'
 export { GroupKey } from './encryption/GroupKey.js'
 export { MemoryKeyStore, type GroupKeyStore } from './encryption/KeyStore.js'
+export { KeyCustody, type KeyCustodyComponents, type KeyCustodyOptions } from './encryption/custody/KeyCustody.js'
+export {
+  MAX_HOLDERS,
+  MAX_KEYS_PER_SHARE_REQUEST,
+  keyCommitment,
+  openManifest,
+  openShareRequest,
+  parseManifest,
+  parseShareDeposit,
+  parseShareReply,
+  signManifest,
+  signShareRequest,
+  type KeyCustodyManifest,
+  type ShareDeposit,
+  type ShareReply,
+  type ShareRequest,
+  type SignedManifest,
+  type SignedShareRequest,
+} from './encryption/custody/records.js'
+export {
+  openShareAsNode,
+  openShareAsRequester,
+  sealShareToNode,
+  sealShareToRequester,
+} from './encryption/custody/sealing.js'

@@ -103,6 +103,18 @@ const storagePlugin = z.strictObject({
   defaultStorageDays: z.number().int().min(1).default(365),
   /** Committed messages are gathered this long before signed receipts go to their publishers (ms). */
   receiptIntervalMs: z.number().int().min(1).max(10_000).default(20),
+  /** Threshold key custody (docs/encryption.md): take publishers' key shares and hand them to permitted subscribers. */
+  custody: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Share requests answered per requester per sliding minute. */
+      maxRequestsPerMinute: z.number().int().min(1).default(60),
+      /** Shares taken per publisher per sliding minute. */
+      maxDepositsPerMinute: z.number().int().min(1).default(600),
+      /** How far a share request's timestamp may be from this node's clock. */
+      maxRequestAgeMs: z.number().int().min(1_000).default(60_000),
+    })
+    .prefault({}),
 })
 
 /** `true` means "on, with defaults"; `false` or absent means off. */

@@ -11,6 +11,8 @@ export type NodeErrorCode =
   | 'STREAM_NOT_FOUND'
   /** A payload above the configured limit. */
   | 'PAYLOAD_TOO_LARGE'
+  /** Too many requests from one sender (key custody's share requests and deposits); try again in a minute. */
+  | 'RATE_LIMITED'
   /** A storage backend query or commit failed (the cause is kept). */
   | 'STORAGE_FAILED'
   /** The storage database can't be opened or reached, was written by a newer version, or is closed. */

@@ -16,6 +16,7 @@ import {
 import { ClientError } from '../errors.js'
 import { GroupKey } from './GroupKey.js'
 import { generateExchangeKeyPair, sealGroupKey, type ExchangeKeyPair } from './keyExchange.js'
+import type { KeyCustodyOptions } from './custody/KeyCustody.js'
 import type { GroupKeyStore } from './KeyStore.js'
 import {
   SilentPublishers,
@@ -48,6 +49,8 @@ export interface EncryptionLayerComponents {
   join(streamPartId: StreamPartId): Promise<void>
   /** Subscribe permission now, for answering requests. */
   maySubscribe(streamId: string, user: string): Promise<boolean>
+  /** Where a key the publisher didn't give is sought next: threshold custody with the storage nodes. */
+  recoverFromCustody?(streamPartId: StreamPartId, publisherId: string, keyId: string): Promise<GroupKey>
 }
 
 export interface EncryptionOptions {
@@ -75,6 +78,8 @@ export interface EncryptionOptions {
   readonly maxRequestsPerMinute?: number
   /** Rotate each stream's key this often (ms) when publishing. Default: never automatically. */
   readonly rotationIntervalMs?: number
+  /** Threshold custody of this publisher's keys with the stream's storage nodes. Default: on. */
+  readonly custody?: KeyCustodyOptions
 }
 
 const FAILED_KEY_MEMORY_MS = 30_000
@@ -131,6 +136,21 @@ export class EncryptionLayer {
       // request on costs nothing when the publisher was only slow, and saves the timeouts when it is gone.
       holderKeySource(channel, silent, { attempts: Math.max(attempts - 1, 0), timeoutMs }),
     ]
+    // Then the storage nodes' shares (custody/KeyCustody.ts), when the client keeps keys in custody.
+    const custody = components.recoverFromCustody?.bind(components)
+    if (custody !== undefined) {
+      this.addKeySource({
+        name: 'custody',
+        fetch: ({ streamPartId, publisherId, keyId }) =>
+          custody(streamPartId, publisherId, keyId).then(
+            (found) => ({ found }),
+            (err: unknown) => ({
+              silent: `custody: ${err instanceof Error ? err.message.replace(/^[A-Z_]+: /, '') : String(err)}`,
+              cause: err,
+            }),
+          ),
+      })
+    }
   }
 
   /**
@@ -389,12 +409,14 @@ export class EncryptionLayer {
     this.listen(fetch.streamPartId)
     const { streamId } = splitStreamPartId(fetch.streamPartId)
     const reasons: string[] = []
+    let cause: unknown
     for (const source of this.sources) {
       let result
       try {
         result = await source.fetch(fetch)
       } catch (err) {
         reasons.push(`${source.name}: ${String(err)}`)
+        cause = err
         continue
       }
       if ('found' in result) {
@@ -405,14 +427,17 @@ export class EncryptionLayer {
         await this.components.keyStore.add(fetch.publisherId, result.found)
         return result.found
       }
+      cause = result.cause ?? cause
       if ('refused' in result) {
-        if (result.final) throw new ClientError('KEY_UNAVAILABLE', result.refused)
+        if (result.final) {
+          throw new ClientError('KEY_UNAVAILABLE', result.refused, cause === undefined ? undefined : { cause })
+        }
         reasons.push(result.refused)
       } else {
         reasons.push(result.silent)
       }
     }
-    throw keyUnavailable(streamId, fetch.keyId, reasons)
+    throw keyUnavailable(streamId, fetch.keyId, reasons, cause)
   }
 
   /** One request on the wire, its own key pair and id, waiting for a response its `take` accepts. */

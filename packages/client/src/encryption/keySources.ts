@@ -23,8 +23,9 @@ export interface KeyFetch {
 export type KeySourceResult =
   | { readonly found: GroupKey }
   /** `final`: no later source is asked (the chain said no: every honest source would refuse too). */
-  | { readonly refused: string; readonly final: boolean }
-  | { readonly silent: string }
+  | { readonly refused: string; readonly final: boolean; readonly cause?: unknown }
+  /** `cause`: the source's own error, if it has one (the last source's becomes the report's cause). */
+  | { readonly silent: string; readonly cause?: unknown }
 
 /**
  * A place a missing group key may come from. The encryption layer asks its sources in order (the publisher, then any
@@ -193,6 +194,15 @@ function noPermission(streamPartId: StreamPartId, publisherId: string): string {
 }
 
 /** The report when no source had the key: each source's reason, in the order asked. */
-export function keyUnavailable(streamId: string, keyId: string, reasons: readonly string[]): ClientError {
-  return new ClientError('KEY_UNAVAILABLE', `couldn't obtain the key ${keyId} for ${streamId}: ${reasons.join('; ')}`)
+export function keyUnavailable(
+  streamId: string,
+  keyId: string,
+  reasons: readonly string[],
+  cause?: unknown,
+): ClientError {
+  return new ClientError(
+    'KEY_UNAVAILABLE',
+    `couldn't obtain the key ${keyId} for ${streamId}: ${reasons.join('; ')}`,
+    cause === undefined ? undefined : { cause },
+  )
 }

@@ -169,6 +169,44 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
           },
         },
       },
+      '/custody/node': {
+        get: {
+          summary: "Key custody (storage nodes): this node's secp256k1 public key, which publishers seal key shares to",
+          description:
+            'Check it against the address: keccak256 of the key must end in it. docs/protocol.md, "Key custody".',
+          security: [],
+          responses: { '200': { description: '{ address, publicKey }' }, '503': errorResponse('Custody is off') },
+        },
+      },
+      '/custody/shares': {
+        post: {
+          summary:
+            'Key custody: a publisher deposits its share of one group key (signed manifest, share sealed to this node)',
+          security: [],
+          responses: {
+            '200': { description: '{ stored }: false when a share of that key was already held (it is kept)' },
+            '400': errorResponse("Malformed, a manifest not signed by its publisher, or a share that doesn't open"),
+            '403': errorResponse('The publisher may not publish to the stream'),
+            '404': errorResponse("This node doesn't store the stream"),
+            '413': errorResponse('Over 16 KiB'),
+            '429': errorResponse('Too many shares from this publisher in a minute'),
+          },
+        },
+      },
+      '/custody/keys': {
+        post: {
+          summary: "Key custody: a subscriber's signed request for this node's shares, resealed to its one-off key",
+          security: [],
+          responses: {
+            '200': { description: '{ shares: [{ manifest, signature, share }] }' },
+            '400': errorResponse('Malformed, stale (over 60 s), or a public key that is not a P-256 point'),
+            '401': errorResponse('Not signed by the requester it names'),
+            '403': errorResponse('The requester may not subscribe to the stream'),
+            '413': errorResponse('Over 16 KiB'),
+            '429': errorResponse('Too many requests from this requester in a minute'),
+          },
+        },
+      },
       '/health': {
         get: { summary: 'Liveness', security: [], responses: { '200': { description: 'The node is up' } } },
       },
@@ -207,6 +245,7 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
                     'PERMISSION_DENIED',
                     'STREAM_NOT_FOUND',
                     'PAYLOAD_TOO_LARGE',
+                    'RATE_LIMITED',
                     'STORAGE_FAILED',
                     'STORAGE_UNAVAILABLE',
                     'INTERNAL',

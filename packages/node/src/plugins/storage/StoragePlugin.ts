@@ -13,6 +13,7 @@ import type { ApiGateway } from '../../api/ApiGateway.js'
 import type { StoragePluginConfig } from '../../config.js'
 import { NodeError } from '../../errors.js'
 import { BatchWriter, PostgresMessageStore, SqliteMessageStore, type MessageStore } from '../../storage/index.js'
+import { StorageCustody } from './custody/StorageCustody.js'
 import { addHistoryRoutes } from './historyRoutes.js'
 import { ReceiptSender } from './ReceiptSender.js'
 
@@ -51,13 +52,17 @@ export class StoragePlugin {
     reoffered: Counter<'result'>
   }
   private overloaded = false
+  private readonly custody: StorageCustody
 
   constructor(
     private readonly gateway: ApiGateway,
     private readonly config: StoragePluginConfig,
     /** The HTTP API's URL, known once it has started. */
     private readonly httpUrl: () => string | undefined,
+    /** The node's private key, for key custody (shares are sealed to it); custody is off without it. */
+    privateKey?: string,
   ) {
+    this.custody = new StorageCustody(gateway, config, privateKey, (streamId) => this.streams.has(streamId))
     const registers = [gateway.metrics.registry]
     this.metrics = {
       stored: new Counter({
@@ -102,6 +107,7 @@ export class StoragePlugin {
       stores: (streamId) => this.streams.has(streamId),
       onServed: (messages) => this.metrics.served.inc(messages),
     })
+    this.custody.routes(app)
   }
 
   async start(): Promise<string> {
@@ -114,6 +120,7 @@ export class StoragePlugin {
     })
     this.receipts = receipts
     this.writer = new BatchWriter({ store: this.store, onCommitted: (messages) => receipts.committed(messages) })
+    await this.custody.start()
     const url = this.config.publicUrl ?? this.httpUrl()
     if (url === undefined) throw new NodeError('START_FAILED', 'storage: the HTTP API must start before storage')
     const address = client.address.toLowerCase()
@@ -153,6 +160,7 @@ export class StoragePlugin {
     // Commit what was accepted before closing: it was on its way to being acknowledged.
     await this.writer?.close()
     await this.receipts?.flush()
+    await this.custody.stop()
     await this.store?.close()
   }
 
