@@ -101,7 +101,7 @@ const storagePlugin = z.strictObject({
   /** Retention applies each stream's `storageDays` (default below) this often. */
   retentionIntervalMs: z.number().int().min(1_000).default(3_600_000),
   defaultStorageDays: z.number().int().min(1).default(365),
-  /** Committed messages are gathered this long before signed receipts go to their publishers (ms). */
+  /** At most one round of signed receipts per this many ms; the first commit after a quiet interval goes at once. */
   receiptIntervalMs: z.number().int().min(1).max(10_000).default(20),
   /** Threshold key custody (docs/encryption.md): take publishers' key shares and hand them to permitted subscribers. */
   custody: z

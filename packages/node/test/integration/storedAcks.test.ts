@@ -182,7 +182,7 @@ describe('stored acknowledgements', () => {
     assert.ok(publisher.retentionStats().reoffered >= 21)
   })
 
-  it('never takes a forged receipt for a stored message: wrong carrier, not a storage node, a range it never had, garbage', async () => {
+  it('never takes a forged receipt for a stored message: wrong carrier, wrong key, not a storage node, a range it never had, garbage', async () => {
     const streamPartId = toStreamPartId(streamId as StreamId, 0)
     const stranger = network.client(6)
     const seen: StreamMessage[] = []
@@ -227,6 +227,14 @@ describe('stored acknowledgements', () => {
       MessageType.StorageReceipt,
       encodeSignedReceipt(await signReceipt(fields, storageSigner)),
     )
+    // The storage node's receipt with the stranger's signature on it: the wrong key.
+    const genuine = await signReceipt(fields, storageSigner)
+    const wrongKey = await signReceipt(fields, strangerSigner)
+    await stranger.publishControl(
+      streamPartId,
+      MessageType.StorageReceipt,
+      encodeSignedReceipt({ receipt: genuine.receipt, signature: wrongKey.signature }),
+    )
     // Garbage.
     await stranger.publishControl(streamPartId, MessageType.StorageReceipt, new Uint8Array([1, 2, 3, 4]))
     await waitFor(
@@ -235,11 +243,11 @@ describe('stored acknowledgements', () => {
         return (
           now['not-storage-node'] > before['not-storage-node'] &&
           now['signer-mismatch'] > before['signer-mismatch'] &&
-          now.malformed > before.malformed
+          now.malformed >= before.malformed + 2
         )
       },
       20_000,
-      'the three forged receipts refused',
+      'the four forged receipts refused',
     )
     assert.equal(settled, false, 'no forged receipt made the publish look stored')
     // The storage node itself, naming a range the publisher never published.

@@ -14,9 +14,9 @@ export interface ReceiptSenderOptions {
  * A storage node's side of storage receipts: after each commit, signs a
  * receipt for each run of linked messages of each publisher chain (each
  * message's `prevMsgRef` naming the one before it in the run) and sends it
- * into the stream part, where the publishing node takes it. Receipts are
- * gathered for `intervalMs`, so a busy chain costs one signature per interval,
- * not one per batch.
+ * into the stream part, where the publishing node takes it. At most one round
+ * of receipts goes out per `intervalMs`: a busy chain costs one signature per
+ * interval, not one per batch, and a quiet one's receipt goes out at once.
  *
  * A run is only ever linked messages: a receipt's digest then covers exactly
  * the messages the publisher holds in its range, and the publisher can check it.
@@ -25,6 +25,7 @@ export class ReceiptSender {
   private pending: StreamMessage[] = []
   private timer: ReturnType<typeof setTimeout> | undefined
   private sending: Promise<void> = Promise.resolve()
+  private lastSentAt = Number.NEGATIVE_INFINITY
   private readonly intervalMs: number
 
   constructor(
@@ -37,10 +38,15 @@ export class ReceiptSender {
   /** Messages just committed. */
   committed(messages: readonly StreamMessage[]): void {
     for (const message of messages) this.pending.push(message)
-    this.timer ??= setTimeout(() => {
+    if (this.timer !== undefined) return
+    // Leading edge: the first commit after a quiet interval is receipted at once (a lone publish waiting for its
+    // stored ack doesn't pay the interval); commits during the interval after it wait and share one receipt.
+    const wait = Math.max(0, this.lastSentAt + this.intervalMs - performance.now())
+    this.timer = setTimeout(() => {
       this.timer = undefined
+      this.lastSentAt = performance.now()
       this.sending = this.sending.then(() => this.send())
-    }, this.intervalMs)
+    }, wait)
   }
 
   /** Sends what is gathered now and waits for every receipt so far to go out. */
