@@ -132,7 +132,14 @@ describe('acknowledgement levels across a storage node crash (NDJSON over HTTP)'
       down.map(() => [504, 'NOT_STORED']),
       'the publisher gets errors, not false acks, while the storage node is down',
     )
-    assert.ok(acked.length >= BATCHES - DOWN_FOR, `batches answered 200: ${acked.join(', ')}`)
+    // Before the kill every batch is stored in time; after the restart too, but the first ones may wait behind the
+    // re-offered backlog past the short timeout on a loaded machine: then they are refused, never falsely acked.
+    assert.deepEqual(
+      acked.filter((batch) => batch < killedAt),
+      Array.from({ length: killedAt }, (_, batch) => batch),
+      `batches answered 200: ${acked.join(', ')}`,
+    )
+    assert.ok(acked.includes(BATCHES - 1), `the storage node acknowledges again after its restart: ${acked.join(', ')}`)
     const stored = await storedIndexes()
     assert.ok(
       stored.every((i, k) => k === 0 || i > stored[k - 1]!),
