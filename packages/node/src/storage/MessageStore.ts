@@ -103,6 +103,13 @@ export interface MessageStore {
   deleteBefore(streamId: string, before: number): Promise<number>
 
   /**
+   * The ref of the newest message of a stream part that matches `filter`, and
+   * is at most `atMost` when given; undefined when there is none. One indexed
+   * look-up: storage repair asks it to learn where a publisher chain stands.
+   */
+  newestRef(streamPartId: string, filter?: HistoryFilter, atMost?: MessageRefLike): Promise<MessageRefLike | undefined>
+
+  /**
    * Count and digest per `bucketMs` bucket of a stream part's messages with a
    * timestamp from `from` (inclusive) to `to` (exclusive), oldest first; empty
    * buckets are left out. Bucket `i` starts at `from + i * bucketMs`. Computed

@@ -177,6 +177,17 @@ export abstract class PagedMessageStore implements MessageStore {
     return deleted
   }
 
+  async newestRef(
+    streamPartId: string,
+    filter: HistoryFilter = {},
+    atMost?: MessageRefLike,
+  ): Promise<MessageRefLike | undefined> {
+    const part = parsePart(streamPartId)
+    const query = { ...part, filter: parseFilter(filter), atMost: atMost && parseRef(atMost, 'atMost'), skip: 0 }
+    const key = await this.#run('reading', () => this.findKey(query))
+    return key === undefined ? undefined : pickRef(key)
+  }
+
   async digests(streamPartId: string, from: number, to: number, bucketMs: number): Promise<BucketDigest[]> {
     const part = parsePart(streamPartId)
     if (!Number.isSafeInteger(from) || from < 0)

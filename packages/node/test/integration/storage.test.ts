@@ -350,6 +350,28 @@ function describeMessageStore(name: string, backend: Backend): void {
       assert.equal((await store.stats()).length, 3)
     })
 
+    it('newestRef finds where a publisher chain stands, at or before a ref', async () => {
+      const store = await freshStore()
+      await store.write(
+        await signAll([
+          { timestamp: T0 + 1 },
+          { timestamp: T0 + 2 },
+          { timestamp: T0 + 2, sequenceNumber: 1 },
+          { timestamp: T0 + 9, chain: 'chain-b' },
+          { timestamp: T0 + 5, signer: bob },
+        ]),
+      )
+      const chainA = { publisherId: alice.address, msgChainId: 'chain-a' }
+      assert.deepEqual(await store.newestRef(PART, chainA), { timestamp: T0 + 2, sequenceNumber: 1 })
+      assert.deepEqual(await store.newestRef(PART, chainA, { timestamp: T0 + 2, sequenceNumber: 0 }), {
+        timestamp: T0 + 2,
+        sequenceNumber: 0,
+      })
+      assert.equal(await store.newestRef(PART, chainA, { timestamp: T0, sequenceNumber: 0 }), undefined)
+      assert.deepEqual(await store.newestRef(PART), { timestamp: T0 + 9, sequenceNumber: 0 })
+      assert.equal(await store.newestRef(toStreamPartId(STREAM, 1)), undefined)
+    })
+
     describe('digests', () => {
       it('counts and digests each bucket, leaving empty ones out; every backend gives the same figures', async () => {
         const store = await freshStore()
