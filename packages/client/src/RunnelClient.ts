@@ -402,11 +402,13 @@ export class RunnelClient {
             from: gap.from?.toString(),
             to: gap.to.toString(),
           }),
-        onMissing: (gap) =>
+        onMissing: (gap) => {
+          if (options.gapFill === false) return
           this.gapFiller.fill(gap, ordering, {
             isActive: () => subscription.isActive,
             open: (message) => (options.raw === true ? Promise.resolve(message) : this.open(message)),
-          }),
+          })
+        },
       },
       { gapTimeoutMs: this.options.gapTimeoutMs ?? 5_000 },
     )

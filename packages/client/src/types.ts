@@ -83,4 +83,9 @@ export interface SubscribeOptions {
    * ciphertext bytes of an encrypted message. Storage nodes store this way.
    */
   readonly raw?: boolean
+  /**
+   * Ask storage for messages a chain misses while it waits (`gapFillAttempts`). Default true. Storage nodes turn it
+   * off: they fill holes from the other storage nodes of the stream themselves, never from their own history.
+   */
+  readonly gapFill?: boolean
 }

@@ -6,6 +6,7 @@ import type { StoragePluginConfig } from '../../config.js'
 import { NodeError } from '../../errors.js'
 import { BatchWriter, PostgresMessageStore, SqliteMessageStore, type MessageStore } from '../../storage/index.js'
 import { addHistoryRoutes } from './historyRoutes.js'
+import { StorageRepair } from './repair/StorageRepair.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 /** Messages waiting for the database before new ones are dropped. */
@@ -27,6 +28,7 @@ export class StoragePlugin {
   readonly name = 'storage'
   private store: MessageStore | undefined
   private writer: BatchWriter | undefined
+  private repairer: StorageRepair | undefined
   private readonly streams = new Map<string, Promise<Subscription | undefined>>()
   private stopWatching: (() => void) | undefined
   private retentionTimer: ReturnType<typeof setInterval> | undefined
@@ -79,6 +81,21 @@ export class StoragePlugin {
     const { client, logger } = this.gateway
     this.store = await this.openStore()
     this.writer = new BatchWriter({ store: this.store })
+    if (this.config.repair.enabled) {
+      this.repairer = new StorageRepair(
+        {
+          store: this.store,
+          registry: client.registry,
+          address: client.address,
+          streams: () => this.storedStreams,
+          partitions: async (streamId) => (await client.getStream(streamId)).partitions,
+          logger,
+          metrics: this.gateway.metrics.registry,
+          maxClockSkewMs: this.gateway.maxClockSkewMs,
+        },
+        this.config.repair,
+      )
+    }
     const url = this.config.publicUrl ?? this.httpUrl()
     if (url === undefined) throw new NodeError('START_FAILED', 'storage: the HTTP API must start before storage')
     const address = client.address.toLowerCase()
@@ -105,6 +122,7 @@ export class StoragePlugin {
     for (const streamId of await client.registry.getStoredStreams(client.address)) await this.addStream(streamId)
     this.retentionTimer = setInterval(() => void this.applyRetention(), this.config.retentionIntervalMs)
     this.retentionTimer.unref()
+    this.repairer?.start()
     logger.info({ url, backend: this.config.backend, streams: this.streams.size }, 'storage node started')
     return url
   }
@@ -115,9 +133,15 @@ export class StoragePlugin {
     clearInterval(this.retentionTimer)
     for (const subscription of await Promise.all(this.streams.values())) subscription?.unsubscribe()
     this.streams.clear()
+    await this.repairer?.stop()
     // Commit what was accepted before closing: it was on its way to being acknowledged.
     await this.writer?.close()
     await this.store?.close()
+  }
+
+  /** Repair from the other storage nodes of each stream (undefined when `repair.enabled` is false or before start). */
+  get repair(): StorageRepair | undefined {
+    return this.repairer
   }
 
   /** Stream ids this node currently stores. */
@@ -161,6 +185,8 @@ export class StoragePlugin {
         // Assigned by the stream's owner: that is permission enough. Stored as signed: ciphertext stays ciphertext.
         checkPermission: false,
         raw: true,
+        // Holes are filled by repair, from the other storage nodes only, and straight into the store.
+        gapFill: !this.config.repair.enabled,
       })
       .then(
         (created) => {
@@ -204,6 +230,7 @@ export class StoragePlugin {
       return
     }
     this.overloaded = false
+    this.repairer?.observe(message.streamMessage)
     writer.store(message.streamMessage).then(
       () => this.metrics.stored.inc(),
       (err: unknown) => {
