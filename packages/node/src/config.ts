@@ -104,6 +104,11 @@ const repairSection = z.strictObject({
   maxMessagesPerMinute: z.number().int().min(1).default(3_000_000),
   /** A differing bucket with more messages than this on the peer is compared in narrower buckets first. */
   maxBucketFetch: z.number().int().min(1).default(5_000),
+  /**
+   * Worker threads that check the signatures of fetched messages (libsecp256k1, ~50 µs a message, what bounds
+   * catch-up). 0 checks them on the event loop's thread. Default: one less than the CPUs, 1 to 4.
+   */
+  workers: z.number().int().min(0).max(64).optional(),
   /** Each request to a peer must complete within this. */
   requestTimeoutMs: z.number().int().min(100).default(30_000),
 })

@@ -75,9 +75,13 @@ export interface MessageStore {
    * stored is ignored (the first copy wins). Resolves once the transaction is
    * committed, and not before: the caller may then acknowledge the messages.
    *
+   * `encoded`, when the caller holds the messages' encodings already (bytes
+   * it received and decoded), are stored as they are instead of encoding
+   * each message again; `encoded[i]` must decode to `messages[i]`.
+   *
    * @returns how many messages were new
    */
-  write(messages: readonly StreamMessage[]): Promise<number>
+  write(messages: readonly StreamMessage[], encoded?: readonly Uint8Array[]): Promise<number>
 
   /** The last `count` messages of a stream part (with `filter`: the last `count` that match), oldest first. */
   last(streamPartId: string, count: number, filter?: HistoryFilter): AsyncIterable<Uint8Array>

@@ -125,10 +125,13 @@ export abstract class PagedMessageStore implements MessageStore {
     return this.#closed
   }
 
-  async write(messages: readonly StreamMessage[]): Promise<number> {
+  async write(messages: readonly StreamMessage[], encoded?: readonly Uint8Array[]): Promise<number> {
     this.#assertOpen()
     if (messages.length === 0) return 0
-    const rows = messages.map(toMessageRow)
+    if (encoded !== undefined && encoded.length !== messages.length) {
+      throw invalidArgument(`${encoded.length} encodings for ${messages.length} messages`)
+    }
+    const rows = messages.map((message, i) => toMessageRow(message, encoded?.[i]))
     return this.#run(`writing ${rows.length} messages`, () => this.insertRows(rows))
   }
 
@@ -296,10 +299,10 @@ interface StreamPart {
   readonly partition: number
 }
 
-function toMessageRow(message: StreamMessage): MessageRow {
+function toMessageRow(message: StreamMessage, encoded: Uint8Array | undefined): MessageRow {
   let payload: Uint8Array
   try {
-    payload = encodeStreamMessage(message)
+    payload = encoded ?? encodeStreamMessage(message)
   } catch (err) {
     throw invalidArgument(`cannot encode message ${message.messageId.toString()}: ${errorMessage(err)}`, err)
   }

@@ -1,4 +1,5 @@
 import { MessageType, decodeStreamMessage, type StreamMessage } from '@runnel/protocol'
+import type { SignatureWorkers } from './SignatureWorkers.js'
 
 /** Why a message a peer sent was not stored. */
 export type RefusalReason =
@@ -21,8 +22,11 @@ export interface ExpectedRange {
 }
 
 export interface FetchedMessageCheckComponents {
-  /** Signature check of each message, in order; batched so that it can run off the event loop's thread. */
-  verifySignatures(messages: readonly StreamMessage[]): Promise<boolean[]>
+  /**
+   * Signature check of each message, in order; `frames` are their encodings. Batched so that it can run off the
+   * event loop's thread ({@link SignatureWorkers}).
+   */
+  verifySignatures(messages: readonly StreamMessage[], frames: readonly Uint8Array[]): Promise<boolean[]>
   /** Whether the publisher held publish permission at the message's time (as the live path asks it). */
   mayPublish(streamId: string, publisherId: string, timestamp: number): Promise<boolean>
   now(): number
@@ -32,6 +36,8 @@ export interface FetchedMessageCheckComponents {
 
 export interface CheckResult {
   readonly accepted: StreamMessage[]
+  /** The encodings of `accepted`, as received. */
+  readonly acceptedFrames: Uint8Array[]
   readonly refused: ReadonlyMap<RefusalReason, number>
 }
 
@@ -53,6 +59,7 @@ export class FetchedMessageCheck {
     }
     const latest = this.components.now() + this.components.maxClockSkewMs
     const candidates: StreamMessage[] = []
+    const candidateFrames: Uint8Array[] = []
     for (const frame of frames) {
       let message: StreamMessage
       try {
@@ -66,18 +73,35 @@ export class FetchedMessageCheck {
       else if (!inRange(message, expected)) refuse('out-of-range')
       else if (message.messageType !== MessageType.Data) refuse('not-data')
       else if (message.timestamp > latest) refuse('timestamp-in-future')
-      else candidates.push(message)
+      else {
+        candidates.push(message)
+        candidateFrames.push(frame)
+      }
     }
-    const valid = candidates.length === 0 ? [] : await this.components.verifySignatures(candidates)
+    const valid = candidates.length === 0 ? [] : await this.components.verifySignatures(candidates, candidateFrames)
     const accepted: StreamMessage[] = []
+    const acceptedFrames: Uint8Array[] = []
+    // Permissions hold per second (chain time): one question per publisher and second, not per message.
+    const permitted = new Map<string, Promise<boolean>>()
     for (let i = 0; i < candidates.length; i++) {
       const message = candidates[i]!
-      if (valid[i] !== true) refuse('invalid-signature')
-      else if (!(await this.components.mayPublish(message.streamId, message.publisherId, message.timestamp))) {
-        refuse('no-publish-permission')
-      } else accepted.push(message)
+      if (valid[i] !== true) {
+        refuse('invalid-signature')
+        continue
+      }
+      const key = `${message.publisherId}/${Math.floor(message.timestamp / 1000)}`
+      let allowed = permitted.get(key)
+      if (allowed === undefined) {
+        allowed = this.components.mayPublish(message.streamId, message.publisherId, message.timestamp)
+        permitted.set(key, allowed)
+      }
+      if (!(await allowed)) refuse('no-publish-permission')
+      else {
+        accepted.push(message)
+        acceptedFrames.push(candidateFrames[i]!)
+      }
     }
-    return { accepted, refused }
+    return { accepted, acceptedFrames, refused }
   }
 }
 

@@ -1,8 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { MessageStore } from '../../../storage/index.js'
-import type { ExpectedRange, FetchedMessageCheck, RefusalReason } from './FetchedMessageCheck.js'
+import type { CheckResult, ExpectedRange, FetchedMessageCheck, RefusalReason } from './FetchedMessageCheck.js'
 import { PeerHistory } from './PeerHistory.js'
 import type { WorkBudget } from './WorkBudget.js'
+
+/** Batches being checked at once per fetch, besides the one being read: enough to keep every signature worker busy. */
+const MAX_BATCHES_IN_FLIGHT = 4
 
 /** What asked for the messages: a hole in a publisher chain, or a bucket that differed. */
 export type RepairSource = 'hole' | 'anti-entropy'
@@ -52,34 +55,32 @@ export class RepairFetcher {
 
   /** Fetches `range` from the peer at `url`. Rejects with `STORAGE_UNAVAILABLE` when the peer fails or answers garbage. */
   async fetch(url: string, range: ExpectedRange, source: RepairSource): Promise<FetchOutcome> {
-    const { store, check, messages, signal } = this.components
+    const { messages, signal } = this.components
+    const outcome = { fetched: 0, repaired: 0, refused: 0 }
     let from = range.from
-    let fetched = 0
-    let repaired = 0
-    let refused = 0
     for (;;) {
       const granted = await this.#grant(this.options.maxPerRequest)
       if (granted === 0) break
       const requestSignal = AbortSignal.any([signal, AbortSignal.timeout(this.options.requestTimeoutMs)])
+      const position: { last?: { timestamp: number; sequenceNumber: number } } = {}
       let received = 0
-      let last: { timestamp: number; sequenceNumber: number } | undefined
       let batch: Uint8Array[] = []
+      // Batches are checked concurrently (on worker threads) while later ones are read, and written in order.
+      const checking: Promise<CheckResult>[] = []
+      let writing: Promise<void> = Promise.resolve()
+      let failure: { error: unknown } | undefined
       const flush = async (): Promise<void> => {
-        if (batch.length === 0) return
-        const frames = batch
-        batch = []
-        const result = await check.check(frames, range)
-        for (const [reason, count] of result.refused) {
-          refused += count
-          this.components.onRefused(reason, count)
+        if (batch.length > 0) {
+          const result = this.components.check.check(batch, range)
+          result.catch(() => {}) // awaited in order, by the write
+          checking.push(result)
+          writing = writing.then(async () => this.#write(await result, source, outcome, position))
+          writing.catch((error: unknown) => (failure ??= { error }))
+          batch = []
         }
-        if (result.accepted.length > 0) {
-          const written = await store.write(result.accepted)
-          repaired += written
-          if (written > 0) this.components.onRepaired(source, written)
-          const newest = result.accepted.at(-1)!
-          last = { timestamp: newest.timestamp, sequenceNumber: newest.sequenceNumber }
-        }
+        while (checking.length > MAX_BATCHES_IN_FLIGHT) await checking.shift()!.catch(() => {})
+        // A check or write that failed ends the fetch now, not after the rest of the response.
+        if (failure !== undefined) throw failure.error
       }
       try {
         for await (const frame of PeerHistory.range(url, { ...range, from }, granted, requestSignal)) {
@@ -88,17 +89,41 @@ export class RepairFetcher {
           if (batch.length >= this.options.batchSize) await flush()
         }
         await flush()
+        await writing
+      } catch (err) {
+        await writing.catch(() => {})
+        throw err
       } finally {
-        fetched += received
+        outcome.fetched += received
         this.components.onFetched(received)
         messages.refund(granted - received)
       }
       // A short answer is the whole range; a full one goes on after its last message (which the store then ignores).
+      const { last } = position
       if (received < granted || last === undefined) break
       if (last.timestamp === from.timestamp && last.sequenceNumber === from.sequenceNumber) break
       from = last
     }
-    return { fetched, repaired, refused }
+    return outcome
+  }
+
+  /** Writes what passed the checks of a batch in one transaction; `position.last` becomes its newest accepted ref. */
+  async #write(
+    result: CheckResult,
+    source: RepairSource,
+    outcome: { repaired: number; refused: number },
+    position: { last?: { timestamp: number; sequenceNumber: number } },
+  ): Promise<void> {
+    for (const [reason, count] of result.refused) {
+      outcome.refused += count
+      this.components.onRefused(reason, count)
+    }
+    if (result.accepted.length === 0) return
+    const written = await this.components.store.write(result.accepted, result.acceptedFrames)
+    outcome.repaired += written
+    if (written > 0) this.components.onRepaired(source, written)
+    const newest = result.accepted.at(-1)!
+    position.last = { timestamp: newest.timestamp, sequenceNumber: newest.sequenceNumber }
   }
 
   async #grant(wanted: number): Promise<number> {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { PermissionCache, type RunnelRegistry } from '@runnel/chain'
 import { verifyStreamMessage, type StreamMessage } from '@runnel/protocol'
 import { nativeSignatureVerifier } from '@runnel/protocol/native'
@@ -8,6 +9,7 @@ import type { MessageStore } from '../../../storage/index.js'
 import { AntiEntropy, type RoundSummary } from './AntiEntropy.js'
 import { FetchedMessageCheck } from './FetchedMessageCheck.js'
 import { HoleFiller } from './HoleFiller.js'
+import { SignatureWorkers } from './SignatureWorkers.js'
 import { RepairFetcher } from './RepairFetcher.js'
 import { RepairPeers } from './RepairPeers.js'
 import { WorkBudget } from './WorkBudget.js'
@@ -24,8 +26,6 @@ export interface StorageRepairComponents {
   readonly metrics: Registry
   /** How far ahead of this node's clock a message may be stamped. */
   readonly maxClockSkewMs: number
-  /** Signature checks of a batch; default: libsecp256k1 on this thread. */
-  readonly verifySignatures?: (messages: readonly StreamMessage[]) => Promise<boolean[]>
 }
 
 /** Messages checked and written per transaction. */
@@ -65,6 +65,7 @@ export class StorageRepair {
     holes: Counter<'outcome'>
     buckets: Counter<'result'>
   }
+  readonly #workers: SignatureWorkers | undefined
   #timer: ReturnType<typeof setInterval> | undefined
   #round: Promise<RoundSummary> | undefined
 
@@ -114,8 +115,11 @@ export class StorageRepair {
     this.#permissions = new PermissionCache(components.registry, { ttlMs: 30_000 })
     const peers = new RepairPeers(components.registry, components.address)
     const messages = new WorkBudget(config.maxMessagesPerMinute)
+    const workers = config.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1))
+    this.#workers = workers > 0 ? new SignatureWorkers(workers) : undefined
+    const pool = this.#workers
     const check = new FetchedMessageCheck({
-      verifySignatures: components.verifySignatures ?? verifyHere,
+      verifySignatures: pool === undefined ? verifyHere : (_, frames) => pool.verify(frames),
       mayPublish: (streamId, publisherId, timestamp) =>
         this.#permissions
           .hasPermission(streamId, publisherId as Parameters<PermissionCache['hasPermission']>[1], 'publish', timestamp)
@@ -192,6 +196,7 @@ export class StorageRepair {
   /** Starts following permission changes and the round timer (when `intervalMs` > 0). */
   start(): void {
     this.#permissions.start()
+    this.#workers?.start()
     if (this.config.intervalMs > 0) {
       this.#timer = setInterval(() => void this.runRound().catch(() => {}), this.config.intervalMs)
       this.#timer.unref()
@@ -232,6 +237,7 @@ export class StorageRepair {
     this.#abort.abort()
     this.#permissions.stop()
     await Promise.all([this.#holes.stop(), this.#round?.catch(() => {})])
+    await this.#workers?.close()
   }
 }
 
