@@ -1,5 +1,4 @@
 import { MessageType, decodeStreamMessage, type StreamMessage } from '@runnel/protocol'
-import type { SignatureWorkers } from './SignatureWorkers.js'
 
 /** Why a message a peer sent was not stored. */
 export type RefusalReason =
@@ -24,7 +23,7 @@ export interface ExpectedRange {
 export interface FetchedMessageCheckComponents {
   /**
    * Signature check of each message, in order; `frames` are their encodings. Batched so that it can run off the
-   * event loop's thread ({@link SignatureWorkers}).
+   * event loop's thread (`SignatureWorkers`).
    */
   verifySignatures(messages: readonly StreamMessage[], frames: readonly Uint8Array[]): Promise<boolean[]>
   /** Whether the publisher held publish permission at the message's time (as the live path asks it). */
