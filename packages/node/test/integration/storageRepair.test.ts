@@ -183,6 +183,28 @@ describe('repair between the storage nodes of a stream', () => {
     assert.equal(await counter(nodeA, 'runnel_storage_repair_rounds_total'), 0)
   })
 
+  it('answers digests per bucket, and refuses a bad digests request with 400 naming the parameter', async () => {
+    const base = `${historyOf(nodeA)}/streams/${encodeURIComponent(streamId)}/data/partitions/0/digests`
+    const now = Date.now()
+    const body = (await (await fetch(`${base}?fromTimestamp=0&toTimestamp=${now}&bucketMs=${now}`)).json()) as {
+      bucketMs: number
+      buckets: [number, number, number][]
+    }
+    assert.equal(body.bucketMs, now)
+    assert.equal(body.buckets.length, 1)
+    assert.equal(body.buckets[0]![1], (await heldMessages(historyOf(nodeA), streamId)).length)
+    for (const [query, named] of [
+      [`fromTimestamp=0&toTimestamp=${now}&bucketMs=0`, 'bucketMs'],
+      [`fromTimestamp=0&toTimestamp=${now}&bucketMs=1`, 'buckets'],
+      [`fromTimestamp=10&toTimestamp=5`, 'ends before it starts'],
+      [`toTimestamp=5`, 'fromTimestamp'],
+    ] as const) {
+      const response = await fetch(`${base}?${query}`)
+      assert.equal(response.status, 400, query)
+      assert.match(await response.text(), new RegExp(named), query)
+    }
+  })
+
   describe('a peer that serves garbage or forged messages', () => {
     let fake: Server
     let fakeUrl: string
