@@ -42,6 +42,8 @@ const CLIENT: Record<ClientErrorCode, ExitCode> = {
   DESTROYED: EXIT.UNEXPECTED,
   STORAGE_UNAVAILABLE: EXIT.UNREACHABLE,
   TIMEOUT: EXIT.UNREACHABLE,
+  // Published, but not confirmed stored in time: the outcome is unknown, as for an unreachable storage node.
+  NOT_STORED: EXIT.UNREACHABLE,
   ENCRYPTION_FAILED: EXIT.UNEXPECTED,
   // Wrong key or altered data: like a signature that doesn't verify.
   DECRYPTION_FAILED: EXIT.UNEXPECTED,
@@ -96,6 +98,7 @@ const PROTOCOL: Record<ProtocolErrorCode, ExitCode> = {
   SIGNATURE_VERIFICATION_FAILED: EXIT.UNEXPECTED,
   INVALID_JSON: EXIT.INVALID_INPUT,
   INVALID_RECEIPT: EXIT.INVALID_INPUT,
+  INVALID_PUBLIC_KEY: EXIT.INVALID_INPUT,
 }
 
 /** `START_FAILED` and `INTERNAL` wrap a failure below: their cause decides. */
@@ -106,8 +109,11 @@ const NODE: Record<NodeErrorCode, ExitCode | 'cause'> = {
   PERMISSION_DENIED: EXIT.PERMISSION_DENIED,
   STREAM_NOT_FOUND: EXIT.NOT_FOUND,
   PAYLOAD_TOO_LARGE: EXIT.INVALID_INPUT,
+  // Waiting a minute helps, as with a node that can't be reached.
+  RATE_LIMITED: EXIT.UNREACHABLE,
   STORAGE_FAILED: EXIT.UNEXPECTED,
   STORAGE_UNAVAILABLE: EXIT.UNREACHABLE,
+  NOT_STORED: EXIT.UNREACHABLE,
   START_FAILED: 'cause',
   INTERNAL: 'cause',
 }

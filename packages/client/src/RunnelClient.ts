@@ -22,9 +22,13 @@ import {
   parseStreamId,
   partitionFromKey,
   pureSignatureVerifier,
+  signReceipt,
   signStreamMessage,
+  splitStreamPartId,
   toStreamPartId,
   verifyStreamMessage,
+  type Receipt,
+  type SignedReceipt,
   type MessageSigner,
   type SignatureVerifier,
   type StreamId,
@@ -41,11 +45,15 @@ import {
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { ClientError } from './errors.js'
+import { ChainQueues } from './subscribe/ChainQueues.js'
+import { UndecryptableRuns, chainOf } from './subscribe/UndecryptableRuns.js'
 import { OrderingBuffer } from './ordering/OrderingBuffer.js'
 import { MessageChains } from './publish/MessageChains.js'
+import { PublishLog, type PublishLogEntry, type PublishLogStats } from './publish/PublishLog.js'
 import { checkPublishTimestamp } from './publish/timestamps.js'
 import { Stream } from './Stream.js'
 import { EncryptionLayer } from './encryption/EncryptionLayer.js'
+import { KeyCustody } from './encryption/custody/KeyCustody.js'
 import type { GroupKey } from './encryption/GroupKey.js'
 import { MemoryKeyStore, type GroupKeyStore } from './encryption/KeyStore.js'
 import { GapFiller } from './storage/GapFiller.js'
@@ -60,18 +68,28 @@ import {
   type RunnelClientOptions,
 } from './options.js'
 import { Subscription } from './Subscription.js'
-import type {
-  ClientEvents,
-  PublishOptions,
-  PublishedMessage,
-  ReceivedMessage,
-  StreamTarget,
-  SubscribeOptions,
+import {
+  DEFAULT_ACK_TIMEOUT_MS,
+  type ClientEvents,
+  type PublishOptions,
+  type PublishedMessage,
+  type ReceivedMessage,
+  type StreamTarget,
+  type SubscribeOptions,
 } from './types.js'
 
 export { DEFAULT_MAX_CLOCK_SKEW_MS, LOCAL_DEFAULTS, type RunnelClientComponents, type RunnelClientOptions }
 
 type Listeners = { [K in keyof ClientEvents]: Set<ClientEvents[K]> }
+
+/**
+ * A message on its way through a subscription: live (not validated yet; `held` if it waited for history), read from
+ * history, or filling a gap.
+ */
+interface Arrival {
+  readonly message: StreamMessage
+  readonly arrival: 'live' | 'held' | 'history' | 'fill'
+}
 
 /**
  * The Runnel SDK: streams and permissions on chain, publish and subscribe
@@ -101,13 +119,20 @@ export class RunnelClient {
   /** Subscriptions per stream part, and stream parts published to: a node leaves a part neither needs. */
   private readonly subscriberCounts = new Map<StreamPartId, number>()
   private readonly publishedTo = new Set<StreamPartId>()
-  private readonly listeners: Listeners = { gap: new Set(), invalidMessage: new Set(), error: new Set() }
+  private readonly listeners: Listeners = {
+    gap: new Set(),
+    invalidMessage: new Set(),
+    error: new Set(),
+    retentionDrop: new Set(),
+  }
   private readonly verifier: SignatureVerifier
   private readonly resender: Resender
   private readonly gapFiller: GapFiller
   private readonly keyStore: GroupKeyStore
   private readonly encryption: EncryptionLayer
+  private readonly custody: KeyCustody
   private readonly storageNodes: StorageNodeDirectory
+  private readonly publishLog: PublishLog
   private started: Promise<void> | undefined
   private destroyed = false
 
@@ -150,6 +175,17 @@ export class RunnelClient {
       validate: (message) => this.validateStored(message),
     })
     this.keyStore = components.keyStore ?? new MemoryKeyStore()
+    this.custody = new KeyCustody(
+      {
+        address: this.address.toLowerCase(),
+        signer: this.signer,
+        verifier: this.verifier,
+        registry: this.chainRegistry,
+        keyStore: this.keyStore,
+        onError: (err) => this.emit('error', err),
+      },
+      options.encryption?.custody,
+    )
     this.encryption = new EncryptionLayer(
       {
         address: this.address.toLowerCase(),
@@ -162,8 +198,22 @@ export class RunnelClient {
         join: (streamPartId) => this.start().then(() => this.joinOnce(streamPartId)),
         // Straight from the chain, not the cache: a revoke must bite at the next rekey, and requests are rare.
         maySubscribe: (streamId, user) => this.chainRegistry.hasPermission(streamId, user as Address, 'subscribe'),
+        recoverFromCustody: (streamPartId, publisherId, keyId) =>
+          this.custody.recover(streamPartId, publisherId, keyId),
       },
       options.encryption,
+    )
+    this.publishLog = new PublishLog(
+      {
+        address: this.address.toLowerCase(),
+        verifier: this.verifier,
+        storageNodes: (streamId, fresh) => this.storageNodes.addresses(streamId, fresh),
+        knownStorageNodes: (streamId) => this.storageNodes.knownAddresses(streamId),
+        send: (streamPartId, type, content) => this.publishControl(streamPartId, type, content),
+        addMessageListener: (streamPartId, listener) => this.node.addMessageListener(streamPartId, listener),
+        onDrop: (event) => this.emit('retentionDrop', event),
+      },
+      options.retention,
     )
     this.gapFiller = new GapFiller(this.resender, {
       delayMs: options.gapFillDelayMs ?? 500,
@@ -297,15 +347,20 @@ export class RunnelClient {
       throw new ClientError('PERMISSION_DENIED', `${this.address.toLowerCase()} may not publish to ${streamId}`)
     }
     const streamPartId = toStreamPartId(streamId as StreamId, partition)
+    const minStorageNodes = options.ack === 'stored' ? await this.checkStoredAck(streamId, options) : 0
     const msgChainId = options.msgChainId ?? this.defaultChainId(streamPartId)
     // Encode (and seal) before claiming a place in the chain: bad content must not leave a hole subscribers report as a gap.
     const binary = content instanceof Uint8Array
     const encoded = binary ? content : encodeJsonContent(content)
     const encrypt = options.encrypt ?? !(await this.isPublic(streamId))
     const sealed = encrypt ? await this.encryption.seal(streamPartId, encoded) : undefined
+    // Each key put to use goes into custody (once; in the background): the one sealing this message, and the next.
+    for (const keyId of [sealed?.groupKeyId, sealed?.newGroupKey?.id]) if (keyId) this.custody.deposit(streamId, keyId)
     const { ref, previous } = this.chains.next(msgChainId, streamPartId, timestamp)
+    let message: StreamMessage
+    let entry: PublishLogEntry | undefined
     try {
-      const message = await signStreamMessage(
+      message = await signStreamMessage(
         {
           messageId: new MessageId(
             streamId,
@@ -328,12 +383,106 @@ export class RunnelClient {
       )
       await this.joinOnce(streamPartId)
       this.publishedTo.add(streamPartId)
+      // Kept before it is sent: a receipt can't come before the message it covers is known.
+      entry = this.publishLog.add(message)
       this.node.broadcast(message)
-      return toPublished(message)
     } catch (err) {
       this.chains.rollback(msgChainId, streamPartId, ref, previous)
       throw err
     }
+    const published = toPublished(message)
+    options.onAccepted?.(published)
+    if (minStorageNodes === 0) return published
+    if (entry === undefined)
+      throw new ClientError('DESTROYED', 'the client was destroyed before the message was stored')
+    const timeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS
+    await this.publishLog.waitStored(
+      [entry],
+      minStorageNodes,
+      timeoutMs,
+      () => `${streamPartId} message ${message.timestamp}:${message.sequenceNumber}`,
+    )
+    return published
+  }
+
+  /** Checks, before anything is sent, that a `stored` ack can be had: returns how many storage nodes must confirm. */
+  private async checkStoredAck(streamId: string, options: PublishOptions): Promise<number> {
+    const wanted = options.minStorageNodes ?? 1
+    if (!Number.isSafeInteger(wanted) || wanted < 1) {
+      throw new ClientError('INVALID_ARGUMENT', `minStorageNodes must be a whole number ≥ 1, got ${String(wanted)}`)
+    }
+    const timeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
+      throw new ClientError('INVALID_ARGUMENT', `ackTimeoutMs must be whole milliseconds ≥ 1, got ${String(timeoutMs)}`)
+    }
+    const nodes = await this.storageNodes.addresses(streamId)
+    if (nodes.length === 0) {
+      throw new ClientError(
+        'STORAGE_UNAVAILABLE',
+        `ack 'stored' needs a storage node, and no storage node stores ${streamId}: assign one first`,
+      )
+    }
+    if (nodes.length < wanted) {
+      throw new ClientError(
+        'INVALID_ARGUMENT',
+        `ack 'stored' by ${wanted} storage nodes asked for, but ${streamId} has ${nodes.length}`,
+      )
+    }
+    return wanted
+  }
+
+  /**
+   * Signs and broadcasts a control message of this client's own into a stream part: for the protocols nodes speak
+   * beside data (a storage node's receipts and catch-up requests). Each gets a chain of its own, so the network never
+   * takes two for duplicates.
+   *
+   * @example
+   * ```ts
+   * await client.publishControl(streamPartId, MessageType.StorageReceipt, encodeSignedReceipt(receipt))
+   * ```
+   */
+  async publishControl(streamPartId: StreamPartId, type: MessageType, content: Uint8Array): Promise<void> {
+    if (type === MessageType.Data) throw new ClientError('INVALID_ARGUMENT', 'data goes through publish()')
+    await this.start()
+    const { streamId, partition } = splitStreamPartId(streamPartId)
+    const message = await signStreamMessage(
+      {
+        messageId: new MessageId(streamId, partition, Date.now(), 0, this.signer.address, randomChainId()),
+        messageType: type,
+        contentType: ContentType.Binary,
+        content,
+      },
+      this.signer,
+    )
+    await this.joinOnce(streamPartId)
+    this.node.broadcast(message)
+  }
+
+  /**
+   * Checks a message that came some other way than live from the network (a re-offer, another storage node): its
+   * signature, its timestamp, and its publisher's permission, as for live messages. False: dropped and reported as
+   * an `invalidMessage` event.
+   */
+  validateMessage(message: StreamMessage): Promise<boolean> {
+    return this.validateStored(message)
+  }
+
+  /**
+   * Signs a receipt as this client: a storage node's statement that it committed a range of a publisher's chain.
+   *
+   * @example
+   * ```ts
+   * const signed = await client.signReceipt({ kind: 'stored', streamPartId, publisherId, messageChainId,
+   *   from, to, messageCount: messages.length, digest: receiptDigest(signatures), signedAt: Date.now() })
+   * ```
+   */
+  signReceipt(fields: Omit<Receipt, 'signerId'>): Promise<SignedReceipt> {
+    return signReceipt(fields, this.signer)
+  }
+
+  /** What the publisher side of storage receipts has done: messages kept, receipts taken and refused, re-offers. */
+  retentionStats(): PublishLogStats {
+    return this.publishLog.stats()
   }
 
   /**
@@ -349,6 +498,7 @@ export class RunnelClient {
    */
   forgetMessageChain(msgChainId: string): void {
     this.chains.forget(msgChainId)
+    this.publishLog.endChain(msgChainId)
   }
 
   // ---- subscribe ----
@@ -386,14 +536,19 @@ export class RunnelClient {
       throw new ClientError('PERMISSION_DENIED', `${this.address.toLowerCase()} may not subscribe to ${streamId}`)
     }
     const subscription = new Subscription(streamId, partitions, this.options.subscriptionBufferSize ?? 10_000)
+    // Messages whose key couldn't be obtained still take their place in their chain (no gap to wait for or fill),
+    // but reach the app only if it asked for them undecrypted.
+    const undecryptable = new WeakSet<StreamMessage>()
+    const deliver = (message: StreamMessage): void => {
+      if (undecryptable.has(message) && options.deliverUndecryptable !== true) return
+      const received = toReceived(message)
+      // A callback consumes the messages: buffering them for an iterator nobody reads would only hold memory.
+      if (onMessage === undefined) subscription.push(received)
+      else this.safely(() => onMessage(received))
+    }
     const ordering = new OrderingBuffer(
       {
-        onMessage: (message) => {
-          const received = toReceived(message)
-          // A callback consumes the messages: buffering them for an iterator nobody reads would only hold memory.
-          if (onMessage === undefined) subscription.push(received)
-          else this.safely(() => onMessage(received))
-        },
+        onMessage: deliver,
         onGap: (gap) =>
           this.emit('gap', {
             streamPartId: gap.streamPartId,
@@ -402,36 +557,76 @@ export class RunnelClient {
             from: gap.from?.toString(),
             to: gap.to.toString(),
           }),
-        onMissing: (gap) => {
-          if (options.gapFill === false) return
+        onMissing: (gap) =>
           this.gapFiller.fill(gap, ordering, {
             isActive: () => subscription.isActive,
-            open: (message) => (options.raw === true ? Promise.resolve(message) : this.open(message)),
-          })
-        },
+            // Filled messages take their chain's queue like any other (decrypted in order, failures reported per key).
+            open: (message) => {
+              queues.push({ message, arrival: 'fill' })
+              return Promise.resolve(undefined)
+            },
+          }),
       },
       { gapTimeoutMs: this.options.gapTimeoutMs ?? 5_000 },
     )
-    // While history is read, live messages wait behind it; the ordering buffer drops what both deliver.
+    let readingHistory = options.resend !== undefined
+    const runs = new UndecryptableRuns((error) => this.emit('error', error), {
+      quietMs: this.options.encryption?.failedKeyMemoryMs,
+    })
+    // Each publisher chain is validated and decrypted on its own: a chain waiting for a key nobody answers for holds
+    // up only itself, never live messages of other chains.
+    const queues = new ChainQueues<Arrival>(
+      {
+        chainOf: ({ message }) => chainOf(message),
+        process: async ({ message, arrival }) => {
+          // A copy of what the chain already has (history and live overlap; nodes replay recent messages to one that
+          // joins) is dropped before any work, so it can't be reported a second time either.
+          if (!subscription.isActive || ordering.isSettled(message)) return
+          const live = arrival === 'live' || arrival === 'held'
+          if (live && !(await this.validate(message, message.streamPartId))) return
+          const chain = chainOf(message)
+          let opened: StreamMessage = message
+          if (options.raw !== true) {
+            runs.next(chain, message)
+            try {
+              opened = await this.decrypt(message)
+              runs.flush(chain)
+            } catch (err) {
+              if (err instanceof ClientError && err.code === 'KEY_UNAVAILABLE') runs.failed(chain, message, err)
+              else {
+                runs.flush(chain)
+                this.emit('error', err instanceof Error ? err : new Error(String(err)))
+              }
+              undecryptable.add(message)
+            }
+          }
+          if (!subscription.isActive) return
+          if (arrival === 'live' && options.ordered === false) deliver(opened)
+          else ordering.add(opened, arrival === 'history')
+        },
+        // While history is read, a chain may go idle between pages: its run ends when the history does.
+        onIdle: (chain) => {
+          if (!readingHistory) runs.settle(chain)
+        },
+      },
+      { maxQueuedPerChain: this.options.subscriptionBufferSize ?? 10_000 },
+    )
+    // While history is fetched, live messages wait (unvalidated, at most subscriptionBufferSize of them), then queue
+    // behind it in their chains; the ordering buffer drops what both deliver. They wait for the fetch, not for its
+    // decryption: a chain whose key is slow to come holds up only itself.
     let heldLive: StreamMessage[] | undefined = options.resend === undefined ? undefined : []
-    const sink = (message: StreamMessage): void => {
-      if (!subscription.isActive) return
-      if (heldLive !== undefined) heldLive.push(message)
-      else ordering.add(message)
-    }
-    // Validation is async (a permission may need a chain call); a queue keeps messages in arrival order.
-    let validation = Promise.resolve()
+    const maxHeldLive = this.options.subscriptionBufferSize ?? 10_000
     const joins: Promise<void>[] = []
     for (const partition of partitions) {
       const streamPartId = toStreamPartId(streamId as StreamId, partition)
       const remove = this.node.addMessageListener(streamPartId, (message) => {
         // Key requests and responses travel in the stream part too; the encryption layer takes those.
-        if (message.messageType !== MessageType.Data) return
-        validation = validation.then(async () => {
-          if (!subscription.isActive || !(await this.validate(message, streamPartId))) return
-          const opened = options.raw === true ? message : await this.open(message)
-          if (opened !== undefined) sink(opened)
-        })
+        if (message.messageType !== MessageType.Data || !subscription.isActive) return
+        // Past a bound a live message is dropped: its chain then sees a gap, filled from storage where it can be.
+        if (heldLive === undefined) {
+          if (!queues.push({ message, arrival: 'live' })) subscription.countDropped()
+        } else if (heldLive.length < maxHeldLive) heldLive.push(message)
+        else subscription.countDropped()
       })
       subscription.onUnsubscribe(remove)
       this.subscriberCounts.set(streamPartId, (this.subscriberCounts.get(streamPartId) ?? 0) + 1)
@@ -440,6 +635,8 @@ export class RunnelClient {
     }
     await Promise.all(joins)
     subscription.onUnsubscribe(() => {
+      queues.clear()
+      runs.clear()
       ordering.clear()
       this.subscriptions.delete(subscription)
     })
@@ -452,8 +649,10 @@ export class RunnelClient {
           for (const partition of partitions) {
             for await (const message of this.resender.resend(streamId, partition, history)) {
               if (!subscription.isActive) return
-              const opened = options.raw === true ? message : await this.open(message)
-              if (opened !== undefined) ordering.add(opened, true)
+              const item: Arrival = { message, arrival: 'history' }
+              // Only a chain with a full queue makes the history wait (memory stays bounded).
+              await queues.whenRoom(item)
+              queues.push(item)
             }
           }
         } catch (err) {
@@ -463,7 +662,11 @@ export class RunnelClient {
         } finally {
           const live = heldLive ?? []
           heldLive = undefined
-          for (const message of live) if (subscription.isActive) ordering.add(message)
+          readingHistory = false
+          for (const message of live) {
+            if (subscription.isActive && !queues.push({ message, arrival: 'held' })) subscription.countDropped()
+          }
+          runs.settleWhere((chain) => queues.isIdle(chain))
         }
       })()
     }
@@ -505,27 +708,22 @@ export class RunnelClient {
   }
 
   /**
-   * A message ready for the app: decrypted if it was encrypted (the key from
-   * the store, or asked of its publisher). Undefined if it can't be read: the
-   * reason goes to `error`, never garbage content to the app.
+   * A message ready for the app: decrypted if it was encrypted (the key from the store, or obtained through the
+   * encryption layer's key sources). Throws rather than hand garbage content to the app.
+   * @throws {@link ClientError} `KEY_UNAVAILABLE`, `DECRYPTION_FAILED`
    */
-  private async open(message: StreamMessage): Promise<StreamMessage | undefined> {
+  private async decrypt(message: StreamMessage): Promise<StreamMessage> {
     if (message.encryptionType !== EncryptionType.Aes) return message
-    try {
-      const opened = new StreamMessage({
-        messageId: message.messageId,
-        prevMsgRef: message.prevMsgRef,
-        messageType: message.messageType,
-        contentType: message.contentType,
-        content: await this.encryption.open(message),
-        signature: message.signature,
-      })
-      rememberOriginal(opened, message)
-      return opened
-    } catch (err) {
-      this.emit('error', err instanceof Error ? err : new Error(String(err)))
-      return undefined
-    }
+    const opened = new StreamMessage({
+      messageId: message.messageId,
+      prevMsgRef: message.prevMsgRef,
+      messageType: message.messageType,
+      contentType: message.contentType,
+      content: await this.encryption.open(message),
+      signature: message.signature,
+    })
+    rememberOriginal(opened, message)
+    return opened
   }
 
   // ---- history ----
@@ -553,11 +751,29 @@ export class RunnelClient {
       requested !== undefined
         ? [this.checkPartition(streamId, requested, count)]
         : Array.from({ length: count }, (_, i) => i)
-    for (const partition of partitions) {
-      for await (const message of this.resender.resend(streamId, partition, query)) {
-        const opened = await this.open(message)
-        if (opened !== undefined) yield toReceived(opened)
+    // A key that can't be obtained is reported once for the messages it keeps back, not once per message.
+    const runs = new UndecryptableRuns((error) => this.emit('error', error))
+    try {
+      for (const partition of partitions) {
+        for await (const message of this.resender.resend(streamId, partition, query)) {
+          const chain = chainOf(message)
+          let opened: StreamMessage | undefined
+          runs.next(chain, message)
+          try {
+            opened = await this.decrypt(message)
+            runs.flush(chain)
+          } catch (err) {
+            if (err instanceof ClientError && err.code === 'KEY_UNAVAILABLE') runs.failed(chain, message, err)
+            else {
+              runs.flush(chain)
+              this.emit('error', err instanceof Error ? err : new Error(String(err)))
+            }
+          }
+          if (opened !== undefined) yield toReceived(opened)
+        }
       }
+    } finally {
+      runs.flushAll()
     }
   }
 
@@ -625,7 +841,10 @@ export class RunnelClient {
     if (this.destroyed) return
     this.destroyed = true
     for (const subscription of [...this.subscriptions]) subscription.unsubscribe()
+    // Keys being put in custody are what history will be read with once this publisher is gone.
+    await this.custody.close()
     this.permissions.stop()
+    this.publishLog.stop()
     await this.node.stop()
   }
 

@@ -16,6 +16,7 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   private readonly queue: MessageQueue<ReceivedMessage>
   private readonly cleanups: (() => void)[] = []
   private active = true
+  private droppedOnArrival = 0
 
   constructor(
     readonly streamId: string,
@@ -25,8 +26,13 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
     this.queue = new MessageQueue(bufferSize)
   }
 
+  /**
+   * Messages lost to this subscription's bounds: the reader fell more than `bufferSize` behind, or more than
+   * `bufferSize` messages of one chain waited to be validated and decrypted (a chain that waits for its key), or
+   * arrived while history was fetched.
+   */
   get dropped(): number {
-    return this.queue.dropped
+    return this.queue.dropped + this.droppedOnArrival
   }
 
   get isActive(): boolean {
@@ -56,6 +62,11 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   /** @internal */
   push(message: ReceivedMessage): void {
     if (this.active) this.queue.push(message)
+  }
+
+  /** @internal */
+  countDropped(): void {
+    this.droppedOnArrival++
   }
 
   /** @internal */

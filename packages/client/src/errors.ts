@@ -10,6 +10,11 @@ export type ClientErrorCode =
   | 'STORAGE_UNAVAILABLE'
   /** `waitForStorage` gave up before a storage node had the message. */
   | 'TIMEOUT'
+  /**
+   * A publish with `ack: 'stored'` wasn't confirmed by enough storage nodes in time. The message was published and
+   * stays queued for re-offer to the storage nodes, so it may still be stored: the outcome is unknown, not a failure.
+   */
+  | 'NOT_STORED'
   /** Content couldn't be encrypted (no Web Crypto, a bad key). */
   | 'ENCRYPTION_FAILED'
   /** Content or a key didn't open with the key at hand: wrong key, or altered data. */
@@ -37,5 +42,45 @@ export class ClientError extends Error {
   constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
     super(`${code}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
+  }
+}
+
+/** Which messages a key that couldn't be obtained kept from the app: a run of one publisher chain. */
+export interface UndecryptableRange {
+  readonly streamPartId: string
+  readonly publisherId: string
+  readonly msgChainId: string
+  /** The key the messages are encrypted with. */
+  readonly groupKeyId: string
+  /** First and last message not delivered ("timestamp:sequence"), and how many. */
+  readonly first: string
+  readonly last: string
+  readonly count: number
+}
+
+/**
+ * `KEY_UNAVAILABLE` for a run of messages: a subscriber reports a key it couldn't obtain once, with the range of
+ * messages of the chain it kept from the app, rather than once per message. The messages are not delivered (unless
+ * the subscription asked for them undecrypted, see `deliverUndecryptable`).
+ *
+ * @example
+ * ```ts
+ * client.on('error', (err) => {
+ *   if (err instanceof KeyUnavailableError) log.warn({ key: err.range.groupKeyId, lost: err.range.count }, err.message)
+ * })
+ * ```
+ */
+export class KeyUnavailableError extends ClientError {
+  readonly range: UndecryptableRange
+
+  constructor(range: UndecryptableRange, reason: ClientError) {
+    const what =
+      range.count === 1 ? `message ${range.first}` : `${range.count} messages from ${range.first} to ${range.last}`
+    super(
+      'KEY_UNAVAILABLE',
+      `${reason.message.replace(/^KEY_UNAVAILABLE: /, '')}; ${what} of ${range.streamPartId} by ${range.publisherId} (chain ${range.msgChainId}, group key ${range.groupKeyId}) not delivered`,
+      { cause: reason },
+    )
+    this.range = range
   }
 }

@@ -11,7 +11,7 @@
  * ```
  * @packageDocumentation
  */
-export { ClientError, type ClientErrorCode } from './errors.js'
+export { ClientError, KeyUnavailableError, type ClientErrorCode, type UndecryptableRange } from './errors.js'
 export {
   DEFAULT_MAX_CLOCK_SKEW_MS,
   LOCAL_DEFAULTS,
@@ -21,8 +21,17 @@ export {
 } from './RunnelClient.js'
 export { Stream } from './Stream.js'
 export { checkPublishTimestamp, parseIsoDate } from './publish/timestamps.js'
+export {
+  splitReoffer,
+  type PublishLogStats,
+  type ReceiptRejection,
+  type RetentionDropEvent,
+  type RetentionOptions,
+} from './publish/PublishLog.js'
 export { Subscription } from './Subscription.js'
+export { DEFAULT_ACK_TIMEOUT_MS } from './types.js'
 export type {
+  AckLevel,
   ClientEvents,
   GapEvent,
   InvalidMessageEvent,
@@ -34,5 +43,31 @@ export type {
 } from './types.js'
 export { MAX_LAST_COUNT, type HistoryQuery, type HistoryRef } from './storage/historyRequests.js'
 export type { EncryptionOptions } from './encryption/EncryptionLayer.js'
+export type { GroupKeySource, KeyFetch, KeySourceResult } from './encryption/keySources.js'
 export { GroupKey } from './encryption/GroupKey.js'
 export { MemoryKeyStore, type GroupKeyStore } from './encryption/KeyStore.js'
+export { KeyCustody, type KeyCustodyComponents, type KeyCustodyOptions } from './encryption/custody/KeyCustody.js'
+export {
+  MAX_HOLDERS,
+  MAX_KEYS_PER_SHARE_REQUEST,
+  keyCommitment,
+  openManifest,
+  openShareRequest,
+  parseManifest,
+  parseShareDeposit,
+  parseShareReply,
+  signManifest,
+  signShareRequest,
+  type KeyCustodyManifest,
+  type ShareDeposit,
+  type ShareReply,
+  type ShareRequest,
+  type SignedManifest,
+  type SignedShareRequest,
+} from './encryption/custody/records.js'
+export {
+  openShareAsNode,
+  openShareAsRequester,
+  sealShareToNode,
+  sealShareToRequester,
+} from './encryption/custody/sealing.js'

@@ -1,3 +1,4 @@
+import type { RetentionOptions } from './publish/PublishLog.js'
 import { DEV_CONTRACT_ADDRESSES, type ContractAddresses } from '@runnel/chain'
 import type { NetworkNodeOptions, Transport } from '@runnel/network'
 import type { MessageSigner, SignatureVerifier } from '@runnel/protocol'
@@ -60,6 +61,11 @@ export interface RunnelClientOptions {
   readonly subscriptionBufferSize?: number
   /** Key exchange and rotation settings. */
   readonly encryption?: EncryptionOptions
+  /**
+   * How long published messages of streams with storage nodes are kept until a storage receipt covers them, and when
+   * they're offered again. See {@link RetentionOptions}.
+   */
+  readonly retention?: RetentionOptions
 }
 
 /** Collaborators that differ between browsers and Node.js. */

@@ -1,3 +1,4 @@
+import type { RetentionDropEvent } from './publish/PublishLog.js'
 import type { StreamMessage } from '@runnel/protocol'
 import type { HistoryQuery } from './storage/historyRequests.js'
 
@@ -16,7 +17,28 @@ export interface PublishOptions {
    * subscribable (then encryption would protect nothing).
    */
   readonly encrypt?: boolean
+  /**
+   * When the publish counts as done. `'accepted'` (default): this client's network node took the message and sent it
+   * on. `'stored'`: also `minStorageNodes` storage nodes of the stream sent signed receipts saying they committed it
+   * durably; the stream must have that many storage nodes.
+   */
+  readonly ack?: AckLevel
+  /** With `ack: 'stored'`: how many distinct storage nodes must confirm. Default 1. */
+  readonly minStorageNodes?: number
+  /** With `ack: 'stored'`: how long to wait for the receipts before failing with `NOT_STORED`. Default 10,000 ms. */
+  readonly ackTimeoutMs?: number
+  /**
+   * Called once the message is accepted (signed and sent), before a `stored` ack resolves: lets a caller that must
+   * keep messages in order publish the next one without waiting for storage.
+   */
+  readonly onAccepted?: (message: PublishedMessage) => void
 }
+
+/** See {@link PublishOptions.ack}. */
+export type AckLevel = 'accepted' | 'stored'
+
+/** The default of {@link PublishOptions.ackTimeoutMs}. */
+export const DEFAULT_ACK_TIMEOUT_MS = 10_000
 
 /** Identifies a published message. */
 export interface PublishedMessage {
@@ -61,6 +83,8 @@ export interface ClientEvents {
   gap: (event: GapEvent) => void
   invalidMessage: (event: InvalidMessageEvent) => void
   error: (error: Error) => void
+  /** Published messages no storage receipt covered were dropped at a retention bound (see `retention`). */
+  retentionDrop: (event: RetentionDropEvent) => void
 }
 
 /** Options of `subscribe()`. */
@@ -84,8 +108,15 @@ export interface SubscribeOptions {
    */
   readonly raw?: boolean
   /**
-   * Ask storage for messages a chain misses while it waits (`gapFillAttempts`). Default true. Storage nodes turn it
-   * off: they fill holes from the other storage nodes of the stream themselves, never from their own history.
+   * Deliver messages whose group key couldn't be obtained as they are (`content`: the ciphertext bytes;
+   * `streamMessage.encryptionType` says AES), after the `KEY_UNAVAILABLE` report, instead of dropping them. Default
+   * false. Either way such a message keeps its place in its chain: it causes no gap.
    */
-  readonly gapFill?: boolean
+  readonly deliverUndecryptable?: boolean
+  /**
+   * Deliver each valid message as it arrives, not held back in publisher-chain order, with no gap detection nor gap
+   * filling. Default true (ordered). Storage nodes turn it off: they store in any order, and a message held behind
+   * a gap would be a message not stored (nor acknowledged) yet.
+   */
+  readonly ordered?: boolean
 }

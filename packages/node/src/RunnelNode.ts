@@ -3,6 +3,7 @@ import type { RunnelClient } from '@runnel/client'
 import type { Hono } from 'hono'
 import { FileKeyStore, createRunnelClient } from '@runnel/client/node'
 import { NetworkError } from '@runnel/network'
+import { addressFromPrivateKey, generatePrivateKey } from '@runnel/protocol'
 import { ApiGateway } from './api/ApiGateway.js'
 import { ApiKeyGuard } from './api/ApiKeyGuard.js'
 import { parseConfig, type NodeConfig, type NodeConfigInput } from './config.js'
@@ -73,11 +74,14 @@ export class RunnelNode {
     this.logger = components.logger ?? createLogger(this.config.log)
     const { network, chain, encryption } = this.config
     this.keyStore = encryption.keyStorePath === undefined ? undefined : new FileKeyStore(encryption.keyStorePath)
+    // Known here rather than generated inside the client: storage's key custody opens shares sealed to this key.
+    const privateKey =
+      components.client === undefined ? normalizeKey(this.config.privateKey ?? generatePrivateKey()) : undefined
     this.client =
       components.client ??
       createRunnelClient(
         {
-          ...(this.config.privateKey !== undefined && { auth: { privateKey: normalizeKey(this.config.privateKey) } }),
+          auth: { privateKey: privateKey! },
           network: { trackers: network.trackers, kind: network.kind },
           listen: network.listen,
           chain: {
@@ -85,6 +89,7 @@ export class RunnelNode {
             contracts: (chain.contracts as ContractAddresses | undefined) ?? DEV_CONTRACT_ADDRESSES,
           },
           maxClockSkewMs: this.config.maxClockSkewMs,
+          retention: this.config.retention,
           ...(encryption.rotationIntervalMs !== undefined && {
             encryption: { rotationIntervalMs: encryption.rotationIntervalMs },
           }),
@@ -99,10 +104,18 @@ export class RunnelNode {
       new ApiKeyGuard(this.config.apiKeys),
       this.config.maxPayloadBytes,
       this.config.maxClockSkewMs,
+      this.config.storedAckTimeoutMs,
     )
     const { websocket, http, mqtt, storage } = this.config.plugins
     this.storage =
-      storage === undefined ? undefined : new StoragePlugin(this.gateway, storage, () => this.endpoints.http)
+      storage === undefined
+        ? undefined
+        : new StoragePlugin(
+            this.gateway,
+            storage,
+            () => this.endpoints.http,
+            custodyKey(this.client, privateKey ?? this.config.privateKey),
+          )
     const publicRoutes = this.storage === undefined ? [] : [(app: Hono) => this.storage!.routes(app)]
     if (http !== undefined) this.plugins.push(new HttpPlugin(this.gateway, http, () => this.info(), publicRoutes))
     if (websocket !== undefined) this.plugins.push(new WebSocketPlugin(this.gateway, websocket))
@@ -110,6 +123,13 @@ export class RunnelNode {
     // Last: it registers the HTTP API's URL on chain.
     if (this.storage !== undefined) this.plugins.push(this.storage)
     this.client.on('error', (err) => this.handleClientError(err))
+    this.metrics.watchRetention(() => this.client.retentionStats())
+    this.client.on('retentionDrop', ({ bound, messages }) =>
+      this.logger.warn(
+        { bound, messages },
+        'dropped published messages no storage receipt covered yet (retention bound reached; see retention.* in the config)',
+      ),
+    )
     this.client.on('invalidMessage', ({ reason, streamPartId, publisherId }) => {
       this.metrics.invalidMessages.inc({ reason })
       this.logger.debug({ reason, streamPartId, publisherId }, 'dropped an invalid message')
@@ -187,6 +207,13 @@ export class RunnelNode {
       rpcUrl: this.config.chain.rpcUrl,
     }
   }
+}
+
+/** The node's key for key custody, if it is the client's own (a client handed in may sign with another). */
+function custodyKey(client: RunnelClient, key: string | undefined): string | undefined {
+  if (key === undefined) return undefined
+  const normalized = normalizeKey(key)
+  return addressFromPrivateKey(normalized) === client.address.toLowerCase() ? normalized : undefined
 }
 
 function normalizeKey(key: string): string {

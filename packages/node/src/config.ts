@@ -67,6 +67,11 @@ const mqttPlugin = z.strictObject({
   /** Topics are stream ids below this prefix: with `0xabc…` set, topic `sensors` is stream `0xabc…/sensors`. */
   streamIdDomain: z.string().min(1).optional(),
   payloadMetadata: z.boolean().default(false),
+  /**
+   * What a QoS 1 PUBACK means: `accepted` (default), the node took the message and sent it on; `stored`, a storage
+   * node of the stream also confirmed committing it (no PUBACK otherwise: the client's own retry takes over).
+   */
+  puback: z.enum(['accepted', 'stored']).default('accepted'),
   /** A connection must have sent its CONNECT packet this long after connecting. */
   connectTimeoutMs: timeoutMs.default(10_000),
   maxConnections,
@@ -137,6 +142,20 @@ const storagePlugin = z.strictObject({
   /** Retention applies each stream's `storageDays` (default below) this often. */
   retentionIntervalMs: z.number().int().min(1_000).default(3_600_000),
   defaultStorageDays: z.number().int().min(1).default(365),
+  /** At most one round of signed receipts per this many ms; the first commit after a quiet interval goes at once. */
+  receiptIntervalMs: z.number().int().min(1).max(10_000).default(20),
+  /** Threshold key custody (docs/encryption.md): take publishers' key shares and hand them to permitted subscribers. */
+  custody: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Share requests answered per requester per sliding minute. */
+      maxRequestsPerMinute: z.number().int().min(1).default(60),
+      /** Shares taken per publisher per sliding minute. */
+      maxDepositsPerMinute: z.number().int().min(1).default(600),
+      /** How far a share request's timestamp may be from this node's clock. */
+      maxRequestAgeMs: z.number().int().min(1_000).default(60_000),
+    })
+    .prefault({}),
   repair: repairSection.prefault({}),
 })
 
@@ -174,6 +193,24 @@ export const nodeConfigSchema = z.strictObject({
       rotationIntervalMs: z.number().int().min(1_000).optional(),
     })
     .prefault({}),
+  /**
+   * Publishing: how long this node keeps what it published to streams with storage nodes until a storage receipt
+   * covers it, and when it offers it again (see docs/node.md, "Acknowledgements").
+   */
+  retention: z
+    .strictObject({
+      maxMessages: z.number().int().min(1).default(100_000),
+      maxBytes: z
+        .number()
+        .int()
+        .min(1)
+        .default(64 * 1024 * 1024),
+      maxAgeMs: z.number().int().min(1_000).default(3_600_000),
+      reofferAfterMs: z.number().int().min(100).default(30_000),
+    })
+    .prefault({}),
+  /** Publishes with `ack=stored` fail with 504 NOT_STORED when no storage node confirmed within this (ms); per request too. */
+  storedAckTimeoutMs: z.number().int().min(1).max(600_000).default(10_000),
   /** When set, every API requires one of these keys. */
   apiKeys: z.array(z.string().min(16, 'at least 16 characters')).min(1).optional(),
   /**

@@ -11,10 +11,17 @@ export type NodeErrorCode =
   | 'STREAM_NOT_FOUND'
   /** A payload above the configured limit. */
   | 'PAYLOAD_TOO_LARGE'
+  /** Too many requests from one sender (key custody's share requests and deposits); try again in a minute. */
+  | 'RATE_LIMITED'
   /** A storage backend query or commit failed (the cause is kept). */
   | 'STORAGE_FAILED'
   /** The storage database can't be opened or reached, was written by a newer version, or is closed. */
   | 'STORAGE_UNAVAILABLE'
+  /**
+   * A publish asked for `ack=stored`, and not enough storage nodes confirmed it in time. It was published and stays
+   * queued for re-offer, so it may still be stored: retry with the same content only if duplicates are acceptable.
+   */
+  | 'NOT_STORED'
   /** A port could not be bound, or the node failed while starting. */
   | 'START_FAILED'
   /** Anything else: a bug, or a failure below (chain, network). The message says which. */

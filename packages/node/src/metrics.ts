@@ -1,5 +1,6 @@
 import type { NetworkNode } from '@runnel/network'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { PublishLogStats } from '@runnel/client'
 
 /** Which API a request came through. */
 export type ApiName = 'websocket' | 'http' | 'mqtt'
@@ -166,5 +167,49 @@ export class NodeMetrics {
     networkGauge('runnel_network_neighbors', 'Neighbours over all stream parts', (m) =>
       Object.values(m.neighborCounts).reduce((sum, count) => sum + count, 0),
     )
+  }
+
+  /**
+   * The publisher side of storage receipts, read from the client at each scrape: messages kept until a receipt
+   * covers them, dropped at a bound, receipts taken and refused, re-offers.
+   */
+  watchRetention(read: () => PublishLogStats): void {
+    const registers = [this.registry]
+    const gauge = (name: string, help: string, value: (stats: PublishLogStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(value(read()))
+        },
+      })
+    gauge(
+      'runnel_retained_messages',
+      'Published messages kept until a storage receipt covers them',
+      (s) => s.retainedMessages,
+    )
+    gauge('runnel_retained_bytes', 'Bytes of the published messages kept for storage receipts', (s) => s.retainedBytes)
+    gauge('runnel_reoffered_messages_total', 'Kept messages offered to storage nodes again', (s) => s.reoffered)
+    gauge('runnel_receipts_accepted_total', 'Storage receipts taken', (s) => s.receiptsAccepted)
+    gauge('runnel_receipts_late_total', 'Storage receipts about messages already forgotten', (s) => s.receiptsLate)
+    new Gauge({
+      name: 'runnel_receipts_rejected_total',
+      help: 'Storage receipts refused, by reason: malformed, signer-mismatch, not-storage-node, unknown-messages',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        for (const [reason, count] of Object.entries(read().receiptsRejected)) this.set({ reason }, count)
+      },
+    })
+    new Gauge({
+      name: 'runnel_retention_dropped_messages_total',
+      help: 'Published messages dropped at a retention bound before any storage receipt, by bound: count, bytes, age',
+      labelNames: ['bound'],
+      registers,
+      collect() {
+        for (const [bound, count] of Object.entries(read().dropped)) this.set({ bound }, count)
+      },
+    })
   }
 }

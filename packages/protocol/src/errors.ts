@@ -25,6 +25,8 @@ export type ProtocolErrorCode =
   | 'INVALID_JSON'
   /** A receipt that is malformed, or whose signature isn't its signer's. */
   | 'INVALID_RECEIPT'
+  /** Bytes that are not a secp256k1 public key (wrong length, or not on the curve). */
+  | 'INVALID_PUBLIC_KEY'
 
 /**
  * The one error type thrown by `@runnel/protocol`.

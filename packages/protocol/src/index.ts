@@ -81,10 +81,12 @@ export {
 } from './signing/streamMessageSigning.js'
 export { encodeJsonContent, parseJsonContent } from './content/json.js'
 export { keccak256, whenHashingReady } from './crypto/keccak.js'
+export { parseSecp256k1PublicKey, secp256k1PublicKey, secp256k1SharedSecret } from './crypto/ecdh.js'
 export {
   decodeSignedReceipt,
   encodeSignedReceipt,
   openReceipt,
+  readReceipt,
   receiptDigest,
   signReceipt,
   type Receipt,

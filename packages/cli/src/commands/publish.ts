@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline'
 import { Option, type Command } from 'commander'
-import { ClientError } from '@runnel/client'
+import { ClientError, type AckLevel } from '@runnel/client'
 import { toStreamPartId, type StreamId } from '@runnel/protocol'
 import { withClient } from '../client.js'
 import { note, type CliContext } from '../context.js'
@@ -14,6 +14,9 @@ interface PublishOptions {
   readonly partitionKey?: string
   readonly partitionKeyField?: string
   readonly raw?: boolean
+  readonly ack: AckLevel
+  readonly minStorageNodes?: number
+  readonly ackTimeout?: number
 }
 
 /** `runnel publish <stream>`: stdin lines to messages. */
@@ -37,7 +40,24 @@ export function registerPublishCommand(program: Command, context: CliContext): v
           "choose each message's partition by hashing this top-level field of it",
         ).conflicts('raw'),
       )
-      .option('--raw', 'publish each line as a JSON string holding its text, instead of parsing it as JSON'),
+      .option('--raw', 'publish each line as a JSON string holding its text, instead of parsing it as JSON')
+      .addOption(
+        new Option('--ack <level>', "when a message counts as published: 'accepted' by the network, or 'stored'")
+          .choices(['accepted', 'stored'])
+          .default('accepted'),
+      )
+      .addOption(
+        new Option(
+          '--min-storage-nodes <n>',
+          'with --ack stored: how many storage nodes must confirm (default 1)',
+        ).argParser(integerOption('--min-storage-nodes', 1, 100)),
+      )
+      .addOption(
+        new Option(
+          '--ack-timeout <ms>',
+          'with --ack stored: how long to wait for the confirmations (default 10000)',
+        ).argParser(integerOption('--ack-timeout', 1, 600_000)),
+      ),
   )
     .addHelpText(
       'after',
@@ -45,10 +65,13 @@ export function registerPublishCommand(program: Command, context: CliContext): v
 Each line of stdin is one message: a JSON value (blank lines are skipped), or with --raw the line's text as a JSON
 string. Messages are published in order; the command exits 0 once stdin ends and every message is published.
 A line that isn't valid JSON stops the command with exit code 3: the lines before it are published, none after.
+With --ack stored it exits 0 only once a storage node of the stream has confirmed storing every message (messages
+are still sent without waiting for each other), and with exit code 6 (NOT_STORED) if that didn't happen in time.
 
 Example:
   $ echo '{"celsius":21.5}' | runnel publish /greenhouse/climate
-  $ tail -f app.log | runnel publish /logs --raw`,
+  $ tail -f app.log | runnel publish /logs --raw
+  $ runnel publish /orders --ack stored < orders.ndjson`,
     )
     .action(async (streamId: string, options: PublishOptions, command: Command) => {
       const settings = await settingsOf(command, context)
@@ -75,6 +98,15 @@ Example:
         const lines = createInterface({ input: context.stdin, crlfDelay: Infinity })
         let lineNumber = 0
         let published = 0
+        const stored: Promise<unknown>[] = []
+        const ack =
+          options.ack === 'stored'
+            ? {
+                ack: 'stored' as const,
+                ...(options.minStorageNodes !== undefined && { minStorageNodes: options.minStorageNodes }),
+                ...(options.ackTimeout !== undefined && { ackTimeoutMs: options.ackTimeout }),
+              }
+            : {}
         try {
           for await (const line of lines) {
             lineNumber++
@@ -94,11 +126,34 @@ Example:
             if (parsed === undefined) continue
             const target = options.partition === undefined ? stream.id : { id: stream.id, partition: options.partition }
             const partitionKey = parsed.partitionKey ?? options.partitionKey
-            await client.publish(target, parsed.content, partitionKey === undefined ? {} : { partitionKey })
+            const publishOptions = { ...ack, ...(partitionKey !== undefined && { partitionKey }) }
+            if (options.ack === 'stored') {
+              // The next line goes out once this one is accepted; its storage is awaited at the end.
+              await new Promise<void>((accepted, failed) => {
+                const publishing = client.publish(target, parsed.content, {
+                  ...publishOptions,
+                  onAccepted: () => accepted(),
+                })
+                stored.push(publishing)
+                publishing.catch(failed)
+              })
+            } else {
+              await client.publish(target, parsed.content, publishOptions)
+            }
             published++
           }
         } finally {
           lines.close()
+          for (const pending of stored) pending.catch(() => undefined)
+        }
+        const failed = (await Promise.allSettled(stored)).filter((result) => result.status === 'rejected')
+        if (failed.length > 0) {
+          throw new ClientError(
+            'NOT_STORED',
+            `${failed.length} of ${published} message(s) were not confirmed stored in time; all were published and ` +
+              'may still be stored',
+            { cause: (failed[0] as PromiseRejectedResult).reason },
+          )
         }
         return { id: stream.id, count: published }
       })

@@ -243,6 +243,21 @@ describe('runnel resend and runnel storage-node, against runnel dev', () => {
     assert.match(both.stderr, /cannot be used with option '--resend-from/)
   })
 
+  it('publishes with --ack stored: exits 0 only once the storage node confirmed every message, so history has them at once', async () => {
+    const demo = info.demoStreamId
+    const published = await ok(
+      ['publish', demo, '--ack', 'stored', '--ack-timeout', '30000'],
+      env,
+      '{"acked":1}\n{"acked":2}\n',
+    )
+    assert.match(published.stderr, /published 2 message\(s\)/)
+    // No waiting: stored means committed.
+    assert.deepEqual(contents(await ok(['resend', 'last', demo, '2'], keyless)), [{ acked: 1 }, { acked: 2 }])
+    const bad = await runnel(['publish', demo, '--ack', 'later'], env, '{"acked":3}\n')
+    assert.equal(bad.code, 2, describeResult(bad))
+    assert.match(bad.stderr, /--ack <level>' argument 'later' is invalid\. Allowed choices are accepted, stored/)
+  })
+
   it('stores a new stream once it is added to the storage node, resends it per partition, and stops when removed', async () => {
     const created = JSON.parse(
       (await ok(['stream', 'create', '/cli/history', '--partitions', '2', '--json'])).stdout,

@@ -15,14 +15,26 @@ import {
 } from '@runnel/protocol'
 import { ClientError } from '../errors.js'
 import { GroupKey } from './GroupKey.js'
-import { generateExchangeKeyPair, openGroupKey, sealGroupKey } from './keyExchange.js'
+import { generateExchangeKeyPair, sealGroupKey, type ExchangeKeyPair } from './keyExchange.js'
+import type { KeyCustodyOptions } from './custody/KeyCustody.js'
 import type { GroupKeyStore } from './KeyStore.js'
+import {
+  SilentPublishers,
+  holderKeySource,
+  keyUnavailable,
+  publisherKeySource,
+  type GroupKeySource,
+  type KeyFetch,
+  type KeyRequestChannel,
+  type KeyRequestContent,
+} from './keySources.js'
 import {
   fromBase64,
   parseGroupKeyRequest,
   parseGroupKeyResponse,
   toBase64,
   type GroupKeyErrorCode,
+  type GroupKeyRequest,
   type GroupKeyResponse,
 } from './messages.js'
 
@@ -37,21 +49,44 @@ export interface EncryptionLayerComponents {
   join(streamPartId: StreamPartId): Promise<void>
   /** Subscribe permission now, for answering requests. */
   maySubscribe(streamId: string, user: string): Promise<boolean>
+  /** Where a key the publisher didn't give is sought next: threshold custody with the storage nodes. */
+  recoverFromCustody?(streamPartId: StreamPartId, publisherId: string, keyId: string): Promise<GroupKey>
 }
 
 export interface EncryptionOptions {
   /** How long a subscriber waits for a key response before asking again. Default 5 s. */
   readonly keyRequestTimeoutMs?: number
-  /** Requests per missing key before giving up. Default 3. */
+  /**
+   * Requests per missing key before giving up. The first goes to the key's publisher alone; the others to the
+   * publisher or any client holding the key (so a publisher gone for good costs one timeout). Default 3; 1 never
+   * asks holders.
+   */
   readonly keyRequestAttempts?: number
+  /**
+   * Serve keys this client holds (obtained as a subscriber) to requesters with subscribe permission, once their
+   * publisher doesn't answer. Default true.
+   */
+  readonly serveHeldKeys?: boolean
+  /**
+   * A holder waits a random time up to this before answering, and doesn't answer if another holder did meanwhile:
+   * one request gets about one answer however many clients hold the key. Default 250 ms.
+   */
+  readonly holderAnswerDelayMs?: number
+  /** How long a key that couldn't be obtained isn't asked for again (messages needing it fail at once). Default 30 s. */
+  readonly failedKeyMemoryMs?: number
   /** Key requests a publisher answers per requester per minute; more are refused. Default 60. */
   readonly maxRequestsPerMinute?: number
   /** Rotate each stream's key this often (ms) when publishing. Default: never automatically. */
   readonly rotationIntervalMs?: number
+  /** Threshold custody of this publisher's keys with the stream's storage nodes. Default: on. */
+  readonly custody?: KeyCustodyOptions
 }
 
-/** How long a key that couldn't be obtained isn't asked for again. */
 const FAILED_KEY_MEMORY_MS = 30_000
+/** Holder answers waiting out their delay, at most: requests beyond it go unanswered by this holder. */
+const MAX_HOLDER_ANSWERS = 1_000
+/** Requesters whose request times a client remembers for its rate limit; the oldest is forgotten beyond it. */
+const MAX_RATE_LIMITED_REQUESTERS = 10_000
 
 interface CurrentKey {
   readonly key: GroupKey
@@ -61,8 +96,8 @@ interface CurrentKey {
 }
 
 interface PendingRequest {
-  readonly publisherId: string
-  readonly open: (response: GroupKeyResponse) => Promise<void>
+  /** Offers a response (and its signer) to the request; it decides whether to take it. */
+  readonly offer: (response: GroupKeyResponse, signer: string) => void
 }
 
 /**
@@ -83,11 +118,48 @@ export class EncryptionLayer {
   private readonly pending = new Map<string, PendingRequest>()
   private readonly inFlight = new Map<string, Promise<GroupKey>>()
   private readonly requestLog = new Map<string, number[]>()
+  /** Holder answers waiting out their delay, by request id: true once someone else answered. */
+  private readonly holderAnswers = new Map<string, { answered: boolean }>()
+  private readonly sources: GroupKeySource[]
 
   constructor(
     private readonly components: EncryptionLayerComponents,
     private readonly options: EncryptionOptions = {},
-  ) {}
+  ) {
+    const channel: KeyRequestChannel = { ask: (...args) => this.ask(...args) }
+    const timeoutMs = options.keyRequestTimeoutMs ?? 5_000
+    const attempts = options.keyRequestAttempts ?? 3
+    const silent = new SilentPublishers(options.failedKeyMemoryMs ?? FAILED_KEY_MEMORY_MS)
+    this.sources = [
+      publisherKeySource(channel, components.keyStore, silent, { attempts: Math.min(attempts, 1), timeoutMs }),
+      // An anyHolder request still names the publisher, which answers it too: asking holders from the second
+      // request on costs nothing when the publisher was only slow, and saves the timeouts when it is gone.
+      holderKeySource(channel, silent, { attempts: Math.max(attempts - 1, 0), timeoutMs }),
+    ]
+    // Then the storage nodes' shares (custody/KeyCustody.ts), when the client keeps keys in custody.
+    const custody = components.recoverFromCustody?.bind(components)
+    if (custody !== undefined) {
+      this.addKeySource({
+        name: 'custody',
+        fetch: ({ streamPartId, publisherId, keyId }) =>
+          custody(streamPartId, publisherId, keyId).then(
+            (found) => ({ found }),
+            (err: unknown) => ({
+              silent: `custody: ${err instanceof Error ? err.message.replace(/^[A-Z_]+: /, '') : String(err)}`,
+              cause: err,
+            }),
+          ),
+      })
+    }
+  }
+
+  /**
+   * Adds a place to obtain missing keys from, asked after the publisher and the holders (and any source added
+   * before) had nothing. Keys it finds are checked against the publisher's signed message before they are used.
+   */
+  addKeySource(source: GroupKeySource): void {
+    this.sources.push(source)
+  }
 
   // ---- publisher ----
 
@@ -149,6 +221,9 @@ export class EncryptionLayer {
     this.components.node.addMessageListener(streamPartId, (message) => {
       // An answer that can't be sent (the client stopping meanwhile) is simply not sent: the requester asks again.
       if (message.messageType === MessageType.GroupKeyRequest) this.answer(message).catch(() => undefined)
+      else if (message.messageType === MessageType.GroupKeyResponse && this.holderAnswers.size > 0) {
+        this.noteAnswered(message)
+      }
     })
   }
 
@@ -159,7 +234,11 @@ export class EncryptionLayer {
     } catch {
       return // malformed: nothing to answer, nobody to tell
     }
-    if (request.recipient !== this.components.address) return
+    if (request.recipient !== this.components.address) {
+      if (request.anyHolder === true && this.options.serveHeldKeys !== false)
+        await this.answerAsHolder(message, request)
+      return
+    }
     const requester = message.publisherId
     const refuse = (code: GroupKeyErrorCode, text: string): Promise<void> =>
       this.respond(message.streamPartId, {
@@ -204,13 +283,65 @@ export class EncryptionLayer {
     await this.respond(message.streamPartId, { requestId: request.requestId, recipient: requester, keys })
   }
 
+  /**
+   * A holder's answer to a request for another publisher's keys: only keys, only to a requester with subscribe
+   * permission, within the same rate limit as the publisher's. Silence otherwise: a refusal from someone who isn't
+   * the publisher would be worth nothing to the requester (anyone could send one). The random delay lets one
+   * holder's answer, seen by the others in the stream part, spare theirs.
+   */
+  private async answerAsHolder(message: StreamMessage, request: GroupKeyRequest): Promise<void> {
+    const requester = message.publisherId
+    if (requester === this.components.address || this.holderAnswers.has(request.requestId)) return
+    if (this.holderAnswers.size >= MAX_HOLDER_ANSWERS) return
+    const held: GroupKey[] = []
+    for (const id of request.groupKeyIds) {
+      const key = await this.components.keyStore.get(request.recipient, id)
+      if (key !== undefined) held.push(key)
+    }
+    if (held.length === 0) return
+    const state = { answered: false }
+    this.holderAnswers.set(request.requestId, state)
+    try {
+      const delay = Math.random() * (this.options.holderAnswerDelayMs ?? 250)
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      if (state.answered || !this.allowRequest(requester)) return
+      const { streamId } = splitStreamPartId(message.streamPartId)
+      if (!(await this.components.maySubscribe(streamId, requester))) return
+      if (state.answered) return
+      const publicKey = fromBase64(request.publicKey)
+      const keys = []
+      for (const key of held) keys.push({ id: key.id, data: toBase64(await sealGroupKey(publicKey, key)) })
+      await this.respond(message.streamPartId, { requestId: request.requestId, recipient: requester, keys })
+    } catch {
+      // The chain didn't answer, or a public key nothing can be sealed to: say nothing; the requester asks again.
+    } finally {
+      this.holderAnswers.delete(request.requestId)
+    }
+  }
+
+  /** Another client answered a request this holder meant to answer: one answer is enough. */
+  private noteAnswered(message: StreamMessage): void {
+    try {
+      const response = parseGroupKeyResponse(parseJsonContent(message.content))
+      const state = this.holderAnswers.get(response.requestId)
+      if (state !== undefined && 'keys' in response) state.answered = true
+    } catch {
+      // malformed: not an answer
+    }
+  }
+
   /** A sliding one-minute window per requester. */
   private allowRequest(requester: string): boolean {
     const now = Date.now()
     const recent = (this.requestLog.get(requester) ?? []).filter((at) => now - at < 60_000)
     const allowed = recent.length < (this.options.maxRequestsPerMinute ?? 60)
     if (allowed) recent.push(now)
+    // Re-inserted, so the map's first entry is the requester heard from longest ago: the one to forget at the bound.
+    this.requestLog.delete(requester)
     this.requestLog.set(requester, recent)
+    if (this.requestLog.size > MAX_RATE_LIMITED_REQUESTERS) {
+      this.requestLog.delete(this.requestLog.keys().next().value as string)
+    }
     return allowed
   }
 
@@ -229,7 +360,7 @@ export class EncryptionLayer {
   async open(message: StreamMessage): Promise<Uint8Array> {
     const keyId = message.groupKeyId
     if (message.encryptionType !== EncryptionType.Aes || keyId === undefined) return message.content
-    const key = await this.keyFor(message.streamPartId, message.publisherId, keyId)
+    const key = await this.keyFor(message, keyId)
     const plaintext = await key.decrypt(message.content)
     if (message.newGroupKey !== undefined) {
       const next = await key.decryptNextKey(message.newGroupKey.id, message.newGroupKey.data)
@@ -238,92 +369,116 @@ export class EncryptionLayer {
     return plaintext
   }
 
-  private async keyFor(streamPartId: StreamPartId, publisherId: string, keyId: string): Promise<GroupKey> {
+  private async keyFor(message: StreamMessage, keyId: string): Promise<GroupKey> {
+    const { publisherId } = message
     const stored = await this.components.keyStore.get(publisherId, keyId)
     if (stored !== undefined) return stored
     const flight = `${publisherId}/${keyId}`
     let request = this.inFlight.get(flight)
     if (request === undefined) {
-      request = this.request(streamPartId, publisherId, keyId)
+      request = this.fetchKey({
+        streamPartId: message.streamPartId,
+        publisherId,
+        keyId,
+        // Every message waiting for this key shares this fetch; the first one's ciphertext tells the genuine key.
+        verify: (key) =>
+          key.decrypt(message.content).then(
+            () => true,
+            () => false,
+          ),
+      })
       this.inFlight.set(flight, request)
       // A success is in the store from now on. A failure is remembered a while, so the
       // messages behind it fail at once instead of each asking again for a silent publisher.
       request.then(
         () => this.inFlight.delete(flight),
-        () => setTimeout(() => this.inFlight.delete(flight), FAILED_KEY_MEMORY_MS).unref?.(),
+        () =>
+          setTimeout(
+            () => this.inFlight.delete(flight),
+            this.options.failedKeyMemoryMs ?? FAILED_KEY_MEMORY_MS,
+          ).unref?.(),
       )
     }
     return request
   }
 
-  private async request(streamPartId: StreamPartId, publisherId: string, keyId: string): Promise<GroupKey> {
+  /** Asks each key source in turn; the first key found (and verified) is stored. */
+  private async fetchKey(fetch: KeyFetch): Promise<GroupKey> {
     // Joining starts the client's node too (a resend alone never did).
-    await this.components.join(streamPartId)
-    this.listen(streamPartId)
-    const { streamId } = splitStreamPartId(streamPartId)
-    const attempts = this.options.keyRequestAttempts ?? 3
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      const pair = await generateExchangeKeyPair()
-      const requestId = randomHex(16)
-      const answered = new Promise<GroupKey>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          this.pending.delete(requestId)
-          reject(new ClientError('KEY_UNAVAILABLE', `${publisherId} didn't answer`))
-        }, this.options.keyRequestTimeoutMs ?? 5_000)
-        this.pending.set(requestId, {
-          publisherId,
-          open: async (response) => {
-            clearTimeout(timer)
-            this.pending.delete(requestId)
-            if ('error' in response) {
-              const reason =
-                response.error.code === 'NO_PERMISSION'
-                  ? `no permission to obtain the key for ${streamId} from ${publisherId}`
-                  : `${publisherId} refused the key for ${streamId}: ${response.error.message}`
-              reject(new ClientError('KEY_UNAVAILABLE', reason))
-              return
-            }
-            try {
-              for (const sealed of response.keys) {
-                await this.components.keyStore.add(
-                  publisherId,
-                  await openGroupKey(pair, sealed.id, fromBase64(sealed.data)),
-                )
-              }
-              const key = await this.components.keyStore.get(publisherId, keyId)
-              if (key === undefined)
-                throw new ClientError('KEY_UNAVAILABLE', `${publisherId} sent other keys than asked`)
-              resolve(key)
-            } catch (err) {
-              reject(err instanceof ClientError ? err : new ClientError('KEY_UNAVAILABLE', String(err)))
-            }
-          },
-        })
-      })
-      await this.send(streamPartId, MessageType.GroupKeyRequest, {
-        requestId,
-        recipient: publisherId,
-        publicKey: toBase64(pair.publicKey),
-        groupKeyIds: [keyId],
-      })
+    await this.components.join(fetch.streamPartId)
+    this.listen(fetch.streamPartId)
+    const { streamId } = splitStreamPartId(fetch.streamPartId)
+    const reasons: string[] = []
+    let cause: unknown
+    for (const source of this.sources) {
+      let result
       try {
-        return await answered
+        result = await source.fetch(fetch)
       } catch (err) {
-        // A refusal is final; silence may be a lost message or a publisher still joining: ask again.
-        if (!(err instanceof ClientError) || !/didn't answer/.test(err.message) || attempt === attempts - 1) {
-          throw err instanceof ClientError && /didn't answer/.test(err.message)
-            ? new ClientError(
-                'KEY_UNAVAILABLE',
-                `couldn't obtain the key for ${streamId}: ${publisherId} didn't answer ${attempts} requests`,
-              )
-            : err
+        reasons.push(`${source.name}: ${String(err)}`)
+        cause = err
+        continue
+      }
+      if ('found' in result) {
+        if (result.found.id !== fetch.keyId || !(await fetch.verify(result.found))) {
+          reasons.push(`${source.name}: a key that doesn't open the message`)
+          continue
         }
+        await this.components.keyStore.add(fetch.publisherId, result.found)
+        return result.found
+      }
+      cause = result.cause ?? cause
+      if ('refused' in result) {
+        if (result.final) {
+          throw new ClientError('KEY_UNAVAILABLE', result.refused, cause === undefined ? undefined : { cause })
+        }
+        reasons.push(result.refused)
+      } else {
+        reasons.push(result.silent)
       }
     }
-    throw new ClientError('KEY_UNAVAILABLE', `couldn't obtain the key for ${streamId}`)
+    throw keyUnavailable(streamId, fetch.keyId, reasons, cause)
   }
 
-  /** Takes key responses addressed to this client; one signed by anyone but the publisher asked is ignored. */
+  /** One request on the wire, its own key pair and id, waiting for a response its `take` accepts. */
+  private async ask<T>(
+    streamPartId: StreamPartId,
+    content: KeyRequestContent,
+    timeoutMs: number,
+    take: (response: GroupKeyResponse, signer: string, pair: ExchangeKeyPair) => Promise<T | undefined>,
+  ): Promise<T | undefined> {
+    const pair = await generateExchangeKeyPair()
+    const requestId = randomHex(16)
+    const answered = new Promise<T | undefined>((resolve) => {
+      let settled = false
+      const settle = (value: T | undefined): void => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        this.pending.delete(requestId)
+        resolve(value)
+      }
+      const timer = setTimeout(() => settle(undefined), timeoutMs)
+      this.pending.set(requestId, {
+        offer: (response, signer) => {
+          take(response, signer, pair).then(
+            (value) => {
+              if (value !== undefined) settle(value)
+            },
+            () => undefined, // a response that can't be taken is ignored; the timeout still decides
+          )
+        },
+      })
+    })
+    await this.send(streamPartId, MessageType.GroupKeyRequest, {
+      requestId,
+      ...content,
+      publicKey: toBase64(pair.publicKey),
+    })
+    return answered
+  }
+
+  /** Takes key responses addressed to this client and offers each to the request it answers. */
   private listen(streamPartId: StreamPartId): void {
     if (this.listening.has(streamPartId)) return
     this.listening.add(streamPartId)
@@ -336,9 +491,8 @@ export class EncryptionLayer {
         return
       }
       if (response.recipient !== this.components.address) return
-      const pending = this.pending.get(response.requestId)
-      if (pending === undefined || pending.publisherId !== message.publisherId) return
-      pending.open(response).catch(() => undefined) // open() settles the request itself; nothing else to tell
+      // Whose answer counts (the publisher's, or any holder's key that opens the message) is the request's to decide.
+      this.pending.get(response.requestId)?.offer(response, message.publisherId)
     })
   }
 

@@ -3,11 +3,16 @@ import { ClientError } from '../errors.js'
 /** Sent by a subscriber missing keys, into the stream part, to the publisher that used them. */
 export interface GroupKeyRequest {
   readonly requestId: string
-  /** The publisher asked (lowercase address): only it answers. */
+  /** The publisher whose keys are asked for (lowercase address): it answers, and without `anyHolder` only it. */
   readonly recipient: string
   /** base64 of the request's one-off P-256 public key: the answer is sealed to it. */
   readonly publicKey: string
   readonly groupKeyIds: readonly string[]
+  /**
+   * Any client that holds the keys may answer too (asked once the publisher didn't). Absent in requests of
+   * clients that predate it, which such clients also ignore: only the publisher answers those.
+   */
+  readonly anyHolder?: true
 }
 
 /** Why a publisher refused a request. */
@@ -50,7 +55,8 @@ function checkHeader(json: Record<string, unknown>, what: string): { requestId: 
 export function parseGroupKeyRequest(json: unknown): GroupKeyRequest {
   if (!isRecord(json)) throw bad('request')
   const header = checkHeader(json, 'request')
-  const { publicKey, groupKeyIds } = json
+  const { publicKey, groupKeyIds, anyHolder } = json
+  if (anyHolder !== undefined && typeof anyHolder !== 'boolean') throw bad('request: anyHolder')
   if (typeof publicKey !== 'string' || publicKey.length > 200) throw bad('request: publicKey')
   if (
     !Array.isArray(groupKeyIds) ||
@@ -60,7 +66,7 @@ export function parseGroupKeyRequest(json: unknown): GroupKeyRequest {
   ) {
     throw bad('request: groupKeyIds')
   }
-  return { ...header, publicKey, groupKeyIds: groupKeyIds as string[] }
+  return { ...header, publicKey, groupKeyIds: groupKeyIds as string[], ...(anyHolder === true && { anyHolder }) }
 }
 
 /** @throws {@link ClientError} `INVALID_ARGUMENT` for anything but a well-formed response. */

@@ -167,6 +167,27 @@ export class OrderingBuffer {
     this.updateTimer(chain, progressed)
   }
 
+  /**
+   * Whether `add(message)` would drop the message as a duplicate or too late: its place has passed, or a message
+   * with its ref is held. Lets a caller skip work (decryption) on copies it will never deliver.
+   */
+  isSettled(message: StreamMessage): boolean {
+    const chain = this.chains.get(`${message.streamPartId}/${message.publisherId}/${message.messageChainId}`)
+    if (chain === undefined) return false
+    const ref = message.getMessageRef()
+    if (chain.lastReleased !== undefined && ref.compareTo(chain.lastReleased) <= 0) return true
+    let low = 0
+    let high = chain.held.length
+    while (low < high) {
+      const middle = (low + high) >>> 1
+      const order = chain.held[middle]!.ref.compareTo(ref)
+      if (order === 0) return true
+      if (order < 0) low = middle + 1
+      else high = middle
+    }
+    return false
+  }
+
   /** Stops timers and drops held messages and every chain's position: later messages start afresh. */
   clear(): void {
     for (const chain of this.chains.values()) {

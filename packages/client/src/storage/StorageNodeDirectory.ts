@@ -7,6 +7,8 @@ import type { RunnelRegistry } from '@runnel/chain'
  */
 export class StorageNodeDirectory {
   private readonly cache = new Map<string, { urls: Promise<string[]>; expiresAt: number }>()
+  private readonly addressCache = new Map<string, { addresses: Promise<string[]>; expiresAt: number }>()
+  private readonly settled = new Map<string, string[]>()
 
   constructor(
     private readonly registry: Pick<RunnelRegistry, 'getStorageNodes' | 'getStorageNode'>,
@@ -34,8 +36,29 @@ export class StorageNodeDirectory {
     return urls
   }
 
+  /** The addresses (lowercase) of a stream's storage nodes, cached like the URLs; `fresh` reads the chain anew. */
+  addresses(streamId: string, fresh = false): Promise<string[]> {
+    const now = Date.now()
+    const cached = this.addressCache.get(streamId)
+    if (!fresh && cached !== undefined && cached.expiresAt > now) return cached.addresses
+    const addresses = this.registry.getStorageNodes(streamId).then((nodes) => {
+      const lower = nodes.map((node) => node.toLowerCase())
+      this.settled.set(streamId, lower)
+      return lower
+    })
+    addresses.catch(() => this.addressCache.delete(streamId))
+    this.addressCache.set(streamId, { addresses, expiresAt: now + this.ttlMs })
+    return addresses
+  }
+
+  /** The last addresses read for a stream, without waiting; undefined before the first answer. */
+  knownAddresses(streamId: string): readonly string[] | undefined {
+    return this.settled.get(streamId)
+  }
+
   /** Forgets a stream's nodes, after this client changed them. */
   forget(streamId: string): void {
     this.cache.delete(streamId)
+    this.addressCache.delete(streamId)
   }
 }

@@ -17,10 +17,12 @@ const STATUS: Record<NodeErrorCode, number> = {
   PERMISSION_DENIED: 403,
   STREAM_NOT_FOUND: 404,
   PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
   INVALID_CONFIG: 500,
   START_FAILED: 500,
   STORAGE_FAILED: 500,
   STORAGE_UNAVAILABLE: 503,
+  NOT_STORED: 504,
   INTERNAL: 500,
 }
 
@@ -59,6 +61,10 @@ function classify(err: unknown): NodeErrorCode {
         return 'STREAM_NOT_FOUND'
       case 'INVALID_ARGUMENT':
         return 'BAD_REQUEST'
+      case 'NOT_STORED':
+        return 'NOT_STORED'
+      case 'STORAGE_UNAVAILABLE':
+        return 'STORAGE_UNAVAILABLE'
       default:
         return 'INTERNAL'
     }

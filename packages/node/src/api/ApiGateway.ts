@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import {
+  ClientError,
+  DEFAULT_ACK_TIMEOUT_MS,
   checkPublishTimestamp,
   type PublishOptions,
   type PublishedMessage,
   type ReceivedMessage,
   type RunnelClient,
+  type StreamTarget,
   type Subscription,
 } from '@runnel/client'
 import { BatchPublishError, NodeError } from '../errors.js'
@@ -19,6 +22,8 @@ import {
   type PublishParams,
   type SubscribeParams,
 } from './requests.js'
+
+const done: Promise<void> = Promise.resolve()
 
 /** The same error, its message prefixed with where it happened, keeping its type (and so its code). */
 function prefixed(err: unknown, where: string): unknown {
@@ -65,6 +70,8 @@ export class ApiGateway {
     readonly apiKeys: ApiKeyGuard,
     readonly maxPayloadBytes: number,
     readonly maxClockSkewMs: number,
+    /** How long an `ack=stored` publish waits for storage receipts, unless the request says. */
+    readonly storedAckTimeoutMs: number = DEFAULT_ACK_TIMEOUT_MS,
   ) {}
 
   /** The caller's connection closed: its explicit-timestamp chain ends (a later one starts afresh). */
@@ -135,14 +142,77 @@ export class ApiGateway {
     params: PublishParams = {},
     metadata: PublishMetadata = {},
   ): Promise<PublishedMessage> {
+    const { published, stored } = await this.publishPipelined(
+      api,
+      caller,
+      streamId,
+      content,
+      sizeBytes,
+      params,
+      metadata,
+    )
+    await stored
+    return published
+  }
+
+  /**
+   * Publishes a message and returns once it is accepted, with `stored`: a
+   * promise that settles when the acknowledgement the request asked for
+   * (`params.ack`) is had. A caller that keeps messages in order publishes the
+   * next one after this returns, without waiting for storage.
+   *
+   * @returns `stored` rejects with `ClientError` `NOT_STORED` when the storage receipts didn't come in time
+   */
+  async publishPipelined(
+    api: ApiName,
+    caller: string,
+    streamId: string,
+    content: unknown,
+    sizeBytes: number,
+    params: PublishParams = {},
+    metadata: PublishMetadata = {},
+  ): Promise<{ published: PublishedMessage; stored: Promise<void> }> {
     const started = performance.now()
     this.checkSize(sizeBytes)
     const { target, options } = toPublishCall(streamId, content, params, metadata)
-    const published = await this.client.publish(target, content, this.withChain(options, caller))
+    const { published, stored } = await this.send(
+      target,
+      content,
+      this.withAck(this.withChain(options, caller), params),
+    )
     this.metrics.published.inc({ api })
     this.metrics.publishedBytes.inc({ api }, sizeBytes)
     this.metrics.publishSeconds.observe({ api }, (performance.now() - started) / 1000)
-    return published
+    return { published, stored }
+  }
+
+  private withAck(options: PublishOptions, params: PublishParams): PublishOptions {
+    if (params.ack !== 'stored') return options
+    return {
+      ...options,
+      ack: 'stored',
+      ackTimeoutMs: params.ackTimeoutMs ?? this.storedAckTimeoutMs,
+      ...(params.minStorageNodes !== undefined && { minStorageNodes: params.minStorageNodes }),
+    }
+  }
+
+  /** Publishes, resolving once the message is accepted; `stored` settles with the stored ack, if one was asked for. */
+  private send(
+    target: StreamTarget,
+    content: unknown,
+    options: PublishOptions,
+  ): Promise<{ published: PublishedMessage; stored: Promise<void> }> {
+    if (options.ack !== 'stored') {
+      return this.client.publish(target, content, options).then((published) => ({ published, stored: done }))
+    }
+    return new Promise((resolve, reject) => {
+      const publishing = this.client.publish(target, content, {
+        ...options,
+        onAccepted: (published) => resolve({ published, stored: publishing.then(() => undefined) }),
+      })
+      // Before acceptance this rejects the call; after it, the caller hears of it through `stored`.
+      publishing.catch(reject)
+    })
   }
 
   /**
@@ -169,20 +239,39 @@ export class ApiGateway {
       }
     })
     const published: PublishedMessage[] = []
+    const stored: Promise<void>[] = []
     let bytes = 0
     try {
       for (const [index, { target, options }] of calls.entries()) {
         // Per message, as for the other APIs: the histogram is about a message's time to the network, not a request's.
         const started = performance.now()
-        published.push(await this.client.publish(target, messages[index]!.content, options))
+        const sent = await this.send(target, messages[index]!.content, this.withAck(options, params))
+        published.push(sent.published)
+        stored.push(sent.stored)
         this.metrics.publishSeconds.observe({ api }, (performance.now() - started) / 1000)
         bytes += messages[index]!.sizeBytes
       }
     } catch (err) {
+      // Whatever was accepted before the failure is still being stored; nobody waits for it now.
+      for (const pending of stored) pending.catch(() => undefined)
       throw new BatchPublishError(published.length, messages.length, err)
     } finally {
       this.metrics.published.inc({ api }, published.length)
       this.metrics.publishedBytes.inc({ api }, bytes)
+    }
+    // The whole batch is acknowledged at the level asked for, or not at all.
+    const results = await Promise.allSettled(stored)
+    const failed = results.filter((result) => result.status === 'rejected')
+    if (failed.length > 0) {
+      const first = (failed[0] as PromiseRejectedResult).reason as unknown
+      if (!(first instanceof ClientError) || first.code !== 'NOT_STORED') throw first
+      throw new ClientError(
+        'NOT_STORED',
+        `${failed.length} of the batch's ${messages.length} messages were not confirmed stored by ` +
+          `${params.minStorageNodes ?? 1} storage node(s) within ${params.ackTimeoutMs ?? this.storedAckTimeoutMs} ms; ` +
+          'all were published and are offered to storage nodes again, so they may still be stored',
+        { cause: first },
+      )
     }
     return published
   }

@@ -1,6 +1,7 @@
 import {
   MAX_LAST_COUNT,
   parseIsoDate,
+  type AckLevel,
   type HistoryQuery,
   type PublishOptions,
   type ReceivedMessage,
@@ -16,6 +17,10 @@ export interface PublishParams {
   readonly partitionKeyField?: string
   readonly timestamp?: number
   readonly msgChainId?: string
+  /** `stored`: answer only once a storage node of the stream committed the message (see docs/node.md). */
+  readonly ack?: AckLevel
+  readonly minStorageNodes?: number
+  readonly ackTimeoutMs?: number
 }
 
 export interface SubscribeParams {
@@ -105,6 +110,9 @@ export function parsePublishParams(query: URLSearchParams): PublishParams {
   const partitionKeyField = optional(query, 'partitionKeyField')
   const timestamp = optional(query, 'timestamp')
   const msgChainId = optional(query, 'msgChainId')
+  const ack = optional(query, 'ack')
+  const minStorageNodes = optional(query, 'minStorageNodes')
+  const ackTimeoutMs = optional(query, 'ackTimeoutMs')
   const chosen = [partition, partitionKey, partitionKeyField].filter((value) => value !== undefined).length
   if (chosen > 1) throw badRequest('give at most one of partition, partitionKey and partitionKeyField')
   return {
@@ -113,7 +121,24 @@ export function parsePublishParams(query: URLSearchParams): PublishParams {
     ...(partitionKeyField !== undefined && { partitionKeyField }),
     ...(timestamp !== undefined && { timestamp: parseTimestamp(timestamp) }),
     ...(msgChainId !== undefined && { msgChainId }),
+    ...(ack !== undefined && { ack: parseAckLevel(ack) }),
+    ...(minStorageNodes !== undefined && { minStorageNodes: parseWhole(minStorageNodes, 'minStorageNodes', 1, 100) }),
+    ...(ackTimeoutMs !== undefined && { ackTimeoutMs: parseWhole(ackTimeoutMs, 'ackTimeoutMs', 1, 600_000) }),
   }
+}
+
+/** `accepted` (the default) or `stored`. */
+export function parseAckLevel(value: string, name = 'ack'): AckLevel {
+  if (value !== 'accepted' && value !== 'stored')
+    throw badRequest(`${name} must be 'accepted' or 'stored', got '${value}'`)
+  return value
+}
+
+function parseWhole(value: string, name: string, min: number, max: number): number {
+  if (!/^\d{1,9}$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw badRequest(`${name} must be a whole number ${min}–${max}, got '${value}'`)
+  }
+  return Number(value)
 }
 
 /**

@@ -24,6 +24,8 @@ export interface BatchWriterComponents {
   readonly store: Pick<MessageStore, 'write'>
   /** Default: `performance.now()` and the global timers. */
   readonly timers?: BatchTimers
+  /** Told each batch once it is committed (duplicates of stored messages included). */
+  readonly onCommitted?: (messages: readonly StreamMessage[]) => void
 }
 
 interface Entry {
@@ -79,6 +81,7 @@ const defaultTimers: BatchTimers = {
 export class BatchWriter {
   readonly #store: Pick<MessageStore, 'write'>
   readonly #timers: BatchTimers
+  readonly #onCommitted: ((messages: readonly StreamMessage[]) => void) | undefined
   readonly #maxBatchSize: number
   readonly #maxDelayMs: number
   readonly #maxQueued: number
@@ -100,6 +103,7 @@ export class BatchWriter {
   constructor(components: BatchWriterComponents, options: BatchWriterOptions = {}) {
     this.#store = components.store
     this.#timers = components.timers ?? defaultTimers
+    this.#onCommitted = components.onCommitted
     this.#maxBatchSize = positiveInteger(options.maxBatchSize ?? 500, 'maxBatchSize')
     this.#maxDelayMs = nonNegative(options.maxDelayMs ?? 10, 'maxDelayMs')
     this.#maxQueued = positiveInteger(options.maxQueued ?? 10_000, 'maxQueued')
@@ -211,8 +215,10 @@ export class BatchWriter {
         // Taking a batch makes room: ready() may resolve now, not after the write.
         this.#wakeWaiters()
         try {
-          await this.#store.write(batch.map((entry) => entry.message))
+          const messages = batch.map((entry) => entry.message)
+          await this.#store.write(messages)
           for (const entry of batch) entry.resolve()
+          this.#onCommitted?.(messages)
         } catch (err) {
           const error =
             err instanceof NodeError ? err : storageFailed(`writing a batch of ${batch.length} messages`, err)

@@ -32,3 +32,6 @@ export {
   type PostgresMessageStoreOptions,
 } from './PostgresMessageStore.js'
 export { BatchWriter, type BatchTimers, type BatchWriterComponents, type BatchWriterOptions } from './BatchWriter.js'
+export type { KeyShareStore, StoredKeyShare } from './KeyShareStore.js'
+export { SqliteKeyShareStore } from './SqliteKeyShareStore.js'
+export { PostgresKeyShareStore } from './PostgresKeyShareStore.js'

@@ -8,21 +8,18 @@
 // must come back from the SDK's resend, whole, in order and once; it must
 // store what is published after the restart; and the SQLite file must be sound.
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { setImmediate as yieldToEventLoop, setTimeout as delay } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import type { PublishedMessage, RunnelClient } from '@runnel/client'
 import { addressFromPrivateKey, type PrivateKeyHex } from '@runnel/protocol'
 import type { NodeConfigInput } from '../../src/index.js'
 import { startTestNetwork, waitFor, type TestNetwork } from '../helpers.js'
+import { freePort, startDaemon, type Daemon } from '../support/daemon.js'
 
-const CLI_DIR = fileURLToPath(new URL('../../../cli/', import.meta.url))
 /** Messages in the burst. */
 const BURST = 2_000
 /** The daemon is killed as soon as this many messages are acknowledged. */
@@ -48,32 +45,6 @@ interface StoredLine {
   readonly content: Content
 }
 
-interface Daemon {
-  readonly child: ChildProcess
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-  output(): string
-}
-
-/** Starts `runnel node --config <file>` from the sources; resolves once it printed its storage (history) endpoint. */
-async function startDaemon(configPath: string): Promise<Daemon> {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=runnel-source', '--import', 'tsx', 'src/bin.ts', 'node', '--config', configPath],
-    { cwd: CLI_DIR, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' }, stdio: 'pipe' },
-  )
-  let output = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('close', (code, signal) => resolve({ code, signal })),
-  )
-  let ended = false
-  void exited.then(() => (ended = true))
-  await waitFor(() => ended || /^ {2}storage +http:\/\//m.test(output), 120_000, 'the daemon to print its endpoints')
-  if (ended) throw new Error(`the daemon exited before starting:\n${output}`)
-  return { child, exited, output: () => output }
-}
-
 /** Polls `check` every POLL_MS until it holds. */
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -81,17 +52,6 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await delay(POLL_MS)
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 /** The stored messages after `after` (exclusive), read from the history API. */

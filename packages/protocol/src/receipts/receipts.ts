@@ -120,6 +120,27 @@ export async function signReceipt(fields: Omit<Receipt, 'signerId'>, signer: Mes
  * @throws {@link ProtocolError} `INVALID_RECEIPT` naming what is wrong
  */
 export function openReceipt(signed: SignedReceipt, verifier: SignatureVerifier): Receipt {
+  const receipt = readReceipt(signed)
+  const recovered = verifier.recoverPersonalMessageSigner(signedPayload(signed.receipt), signed.signature)
+  if (recovered !== receipt.signerId) {
+    throw invalid(`the signature is not ${receipt.signerId}'s (it recovers to ${recovered ?? 'no address'})`)
+  }
+  return receipt
+}
+
+/**
+ * Decodes a signed receipt and checks its fields and the signature's format,
+ * but not whose signature it is: for a receiver that first looks at what a
+ * receipt is about (most are about others' messages) before paying for
+ * {@link openReceipt}'s signature check. Never act on what it returns alone.
+ *
+ * @example
+ * ```ts
+ * if (readReceipt(signed).publisherId === myAddress) take(openReceipt(signed, verifier))
+ * ```
+ * @throws {@link ProtocolError} `INVALID_RECEIPT` naming what is wrong
+ */
+export function readReceipt(signed: SignedReceipt): Receipt {
   if (!(signed.receipt instanceof Uint8Array) || signed.receipt.length > MAX_RECEIPT_BYTES) {
     throw invalid(`the receipt must be at most ${MAX_RECEIPT_BYTES} bytes`)
   }
@@ -136,10 +157,6 @@ export function openReceipt(signed: SignedReceipt, verifier: SignatureVerifier):
   }
   const receipt = fromProto(proto)
   validate(receipt)
-  const recovered = verifier.recoverPersonalMessageSigner(signedPayload(signed.receipt), signed.signature)
-  if (recovered !== receipt.signerId) {
-    throw invalid(`the signature is not ${receipt.signerId}'s (it recovers to ${recovered ?? 'no address'})`)
-  }
   return receipt
 }
 

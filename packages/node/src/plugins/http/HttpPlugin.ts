@@ -11,8 +11,10 @@ import {
   parseFlag,
   parseJsonMessage,
   parseNdjsonBatch,
+  parseAckLevel,
   parsePublishParams,
   parseRequestStreamId,
+  type PublishParams,
 } from '../../api/requests.js'
 import type { HttpPluginConfig } from '../../config.js'
 import { BatchPublishError, NodeError } from '../../errors.js'
@@ -110,7 +112,7 @@ export class HttpPlugin implements ApiPlugin {
     app.post('/streams/:streamId', async (c) => {
       const streamId = parseRequestStreamId(c.req.param('streamId'))
       const query = new URL(c.req.url).searchParams
-      const params = parsePublishParams(query)
+      const params = withAckHeader(parsePublishParams(query), c.req.header('runnel-ack'))
       const wrapped = parseFlag(query, 'payloadMetadata', false)
       const contentType = c.req.header('content-type')
       const batch = isNdjson(contentType)
@@ -168,4 +170,14 @@ async function readBody(incoming: IncomingMessage, maxBytes: number, what: strin
     chunks.push(chunk)
   }
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)
+}
+
+/** `Runnel-Ack: stored` asks what `?ack=stored` asks; when both are given they must agree. */
+function withAckHeader(params: PublishParams, header: string | undefined): PublishParams {
+  if (header === undefined) return params
+  const ack = parseAckLevel(header.trim(), 'the Runnel-Ack header')
+  if (params.ack !== undefined && params.ack !== ack) {
+    throw new NodeError('BAD_REQUEST', `?ack=${params.ack} and Runnel-Ack: ${ack} disagree: give one`)
+  }
+  return { ...params, ack }
 }

@@ -67,6 +67,31 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
                 'Each JSON message is { "content": …, "metadata": { "timestamp", "partitionKey", "msgChainId" } }; metadata overrides the query',
               schema: { type: 'boolean', default: false },
             },
+            {
+              name: 'ack',
+              in: 'query',
+              description:
+                'stored: answer once a storage node of the stream committed the message (a batch: all of it); 504 NOT_STORED if none confirmed in time',
+              schema: { type: 'string', enum: ['accepted', 'stored'], default: 'accepted' },
+            },
+            {
+              name: 'Runnel-Ack',
+              in: 'header',
+              description: 'The same as the ack query parameter',
+              schema: { type: 'string', enum: ['accepted', 'stored'] },
+            },
+            {
+              name: 'minStorageNodes',
+              in: 'query',
+              description: 'With ack=stored: how many storage nodes must confirm',
+              schema: { type: 'integer', minimum: 1, maximum: 100, default: 1 },
+            },
+            {
+              name: 'ackTimeoutMs',
+              in: 'query',
+              description: "With ack=stored: how long to wait; default the node's storedAckTimeoutMs",
+              schema: { type: 'integer', minimum: 1, maximum: 600_000 },
+            },
           ],
           requestBody: {
             required: true,
@@ -103,6 +128,10 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
             '404': errorResponse('No such stream'),
             '413': errorResponse(
               'The body, a message of a batch, or the number of messages in a batch is larger than the node accepts',
+            ),
+            '503': errorResponse('ack=stored on a stream no storage node stores'),
+            '504': errorResponse(
+              'ack=stored and no storage node confirmed in time (NOT_STORED): published, and may still be stored',
             ),
           },
         },
@@ -147,6 +176,44 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
           },
         },
       },
+      '/custody/node': {
+        get: {
+          summary: "Key custody (storage nodes): this node's secp256k1 public key, which publishers seal key shares to",
+          description:
+            'Check it against the address: keccak256 of the key must end in it. docs/protocol.md, "Key custody".',
+          security: [],
+          responses: { '200': { description: '{ address, publicKey }' }, '503': errorResponse('Custody is off') },
+        },
+      },
+      '/custody/shares': {
+        post: {
+          summary:
+            'Key custody: a publisher deposits its share of one group key (signed manifest, share sealed to this node)',
+          security: [],
+          responses: {
+            '200': { description: '{ stored }: false when a share of that key was already held (it is kept)' },
+            '400': errorResponse("Malformed, a manifest not signed by its publisher, or a share that doesn't open"),
+            '403': errorResponse('The publisher may not publish to the stream'),
+            '404': errorResponse("This node doesn't store the stream"),
+            '413': errorResponse('Over 16 KiB'),
+            '429': errorResponse('Too many shares from this publisher in a minute'),
+          },
+        },
+      },
+      '/custody/keys': {
+        post: {
+          summary: "Key custody: a subscriber's signed request for this node's shares, resealed to its one-off key",
+          security: [],
+          responses: {
+            '200': { description: '{ shares: [{ manifest, signature, share }] }' },
+            '400': errorResponse('Malformed, stale (over 60 s), or a public key that is not a P-256 point'),
+            '401': errorResponse('Not signed by the requester it names'),
+            '403': errorResponse('The requester may not subscribe to the stream'),
+            '413': errorResponse('Over 16 KiB'),
+            '429': errorResponse('Too many requests from this requester in a minute'),
+          },
+        },
+      },
       '/health': {
         get: { summary: 'Liveness', security: [], responses: { '200': { description: 'The node is up' } } },
       },
@@ -185,6 +252,7 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
                     'PERMISSION_DENIED',
                     'STREAM_NOT_FOUND',
                     'PAYLOAD_TOO_LARGE',
+                    'RATE_LIMITED',
                     'STORAGE_FAILED',
                     'STORAGE_UNAVAILABLE',
                     'INTERNAL',

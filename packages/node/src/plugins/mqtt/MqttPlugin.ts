@@ -209,19 +209,21 @@ export class MqttPlugin implements ApiPlugin {
     packet.retain = false
     // aedes hands all publishes of one socket read to this handler at once; a queue keeps them in order.
     const queue = client === null ? { tail: Promise.resolve(), failed: undefined } : this.queueOf(client)
+    const refuse = (err: unknown): void => {
+      queue.failed ??= this.refusePublish(client, packet, err)
+      // aedes 1.2 emits 'clientError' and closes the connection; the client gets no PUBACK.
+      callback(queue.failed)
+    }
     queue.tail = queue.tail
       .then(() => {
         if (queue.failed !== undefined) throw queue.failed
         return this.publish(client, packet)
       })
       .then(
-        // Only now may aedes send the PUBACK.
-        () => callback(null),
-        (err: unknown) => {
-          queue.failed ??= this.refusePublish(client, packet, err)
-          // aedes 1.2 emits 'clientError' and closes the connection; the client gets no PUBACK.
-          callback(queue.failed)
-        },
+        // Only now may aedes send the PUBACK: at once, or (puback: stored, QoS 1) once stored, while the next
+        // publish of the queue goes ahead. Not stored in time: the connection closes and the client resends.
+        ({ stored }) => stored.then(() => callback(null), refuse),
+        refuse,
       )
       .catch((err: unknown) => this.gateway.logger.error({ api: 'mqtt', err }, 'MQTT publish callback failed'))
   }
@@ -232,14 +234,28 @@ export class MqttPlugin implements ApiPlugin {
     return queue
   }
 
-  private async publish(client: Client | null, packet: PublishPacket): Promise<void> {
+  /** Resolves once the message is accepted; `stored` settles with the PUBACK's level (wrapped: a bare promise would be awaited). */
+  private async publish(client: Client | null, packet: PublishPacket): Promise<{ stored: Promise<void> }> {
     const { streamId, partition } = parseTopic(packet.topic, this.config.streamIdDomain)
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     // Before parsing: a large payload is refused without the work.
     this.gateway.checkSize(payload.byteLength)
     const { content, metadata } = parsePayload(payload, this.config.payloadMetadata)
-    const params = partition === undefined ? {} : { partition }
-    await this.gateway.publish('mqtt', this.callerOf(client), streamId, content, payload.byteLength, params, metadata)
+    const params = {
+      ...(partition !== undefined && { partition }),
+      ...(this.config.puback === 'stored' && packet.qos === 1 && { ack: 'stored' as const }),
+    }
+    const caller = this.callerOf(client)
+    const sent = await this.gateway.publishPipelined(
+      'mqtt',
+      caller,
+      streamId,
+      content,
+      payload.byteLength,
+      params,
+      metadata,
+    )
+    return { stored: sent.stored }
   }
 
   private callerOf(client: Client | null): string {

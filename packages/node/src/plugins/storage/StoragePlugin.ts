@@ -1,11 +1,21 @@
-import type { ReceivedMessage, Subscription } from '@runnel/client'
+import { splitReoffer, type ReceivedMessage, type Subscription } from '@runnel/client'
+import {
+  MessageType,
+  ProtocolError,
+  decodeStreamMessage,
+  toStreamPartId,
+  type StreamId,
+  type StreamMessage,
+} from '@runnel/protocol'
 import type { Hono } from 'hono'
 import { Counter, Gauge } from 'prom-client'
 import type { ApiGateway } from '../../api/ApiGateway.js'
 import type { StoragePluginConfig } from '../../config.js'
 import { NodeError } from '../../errors.js'
 import { BatchWriter, PostgresMessageStore, SqliteMessageStore, type MessageStore } from '../../storage/index.js'
+import { StorageCustody } from './custody/StorageCustody.js'
 import { addHistoryRoutes } from './historyRoutes.js'
+import { ReceiptSender } from './ReceiptSender.js'
 import { StorageRepair } from './repair/StorageRepair.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -33,15 +43,28 @@ export class StoragePlugin {
   private stopWatching: (() => void) | undefined
   private retentionTimer: ReturnType<typeof setInterval> | undefined
   private stopped = false
-  private readonly metrics: { stored: Counter; failed: Counter; dropped: Counter; served: Counter; streams: Gauge }
+  private receipts: ReceiptSender | undefined
+  private readonly metrics: {
+    stored: Counter
+    failed: Counter
+    dropped: Counter
+    served: Counter
+    streams: Gauge
+    receipts: Counter
+    reoffered: Counter<'result'>
+  }
   private overloaded = false
+  private readonly custody: StorageCustody
 
   constructor(
     private readonly gateway: ApiGateway,
     private readonly config: StoragePluginConfig,
     /** The HTTP API's URL, known once it has started. */
     private readonly httpUrl: () => string | undefined,
+    /** The node's private key, for key custody (shares are sealed to it); custody is off without it. */
+    privateKey?: string,
   ) {
+    this.custody = new StorageCustody(gateway, config, privateKey, (streamId) => this.streams.has(streamId))
     const registers = [gateway.metrics.registry]
     this.metrics = {
       stored: new Counter({
@@ -65,6 +88,17 @@ export class StoragePlugin {
         registers,
       }),
       streams: new Gauge({ name: 'runnel_storage_streams', help: 'Streams this node stores', registers }),
+      receipts: new Counter({
+        name: 'runnel_storage_receipts_sent_total',
+        help: 'Signed storage receipts sent to publishers',
+        registers,
+      }),
+      reoffered: new Counter({
+        name: 'runnel_storage_reoffered_messages_total',
+        help: 'Messages publishers offered again; result: taken (valid, handed to storage) or refused (malformed or invalid)',
+        labelNames: ['result'],
+        registers,
+      }),
     }
   }
 
@@ -75,12 +109,20 @@ export class StoragePlugin {
       stores: (streamId) => this.streams.has(streamId),
       onServed: (messages) => this.metrics.served.inc(messages),
     })
+    this.custody.routes(app)
   }
 
   async start(): Promise<string> {
     const { client, logger } = this.gateway
     this.store = await this.openStore()
-    this.writer = new BatchWriter({ store: this.store })
+    const receipts = new ReceiptSender(client, {
+      intervalMs: this.config.receiptIntervalMs,
+      onError: (err) => logger.warn({ err }, 'storage: a receipt could not be sent'),
+      onSent: () => this.metrics.receipts.inc(),
+    })
+    this.receipts = receipts
+    this.writer = new BatchWriter({ store: this.store, onCommitted: (messages) => receipts.committed(messages) })
+    await this.custody.start()
     if (this.config.repair.enabled) {
       this.repairer = new StorageRepair(
         {
@@ -136,6 +178,8 @@ export class StoragePlugin {
     await this.repairer?.stop()
     // Commit what was accepted before closing: it was on its way to being acknowledged.
     await this.writer?.close()
+    await this.receipts?.flush()
+    await this.custody.stop()
     await this.store?.close()
   }
 
@@ -185,8 +229,7 @@ export class StoragePlugin {
         // Assigned by the stream's owner: that is permission enough. Stored as signed: ciphertext stays ciphertext.
         checkPermission: false,
         raw: true,
-        // Holes are filled by repair, from the other storage nodes only, and straight into the store.
-        gapFill: !this.config.repair.enabled,
+        ordered: false,
       })
       .then(
         (created) => {
@@ -195,6 +238,7 @@ export class StoragePlugin {
             return undefined
           }
           logger.info({ streamId, partitions: created.partitions.length }, 'storage: storing stream')
+          for (const partition of created.partitions) this.followStreamPart(created, streamId, partition)
           return created
         },
         (err: unknown) => {
@@ -218,9 +262,50 @@ export class StoragePlugin {
     this.gateway.logger.info({ streamId }, 'storage: no longer storing stream')
   }
 
+  /**
+   * Takes publishers' re-offers of a stream part, and asks for them: publishers offer again what no receipt of this
+   * node's covers (messages published while it was down, or acknowledged before a crash but never committed).
+   */
+  private followStreamPart(subscription: Subscription, streamId: string, partition: number): void {
+    const { client, logger } = this.gateway
+    const streamPartId = toStreamPartId(streamId as StreamId, partition)
+    const remove = client.networkNode.addMessageListener(streamPartId, (message) => {
+      if (message.messageType === MessageType.Reoffer) void this.takeReoffer(message)
+    })
+    subscription.onUnsubscribe(remove)
+    client
+      .publishControl(streamPartId, MessageType.CatchUpRequest, new Uint8Array(0))
+      .catch((err: unknown) => logger.warn({ err, streamPartId }, 'storage: could not ask publishers to catch up'))
+  }
+
+  private async takeReoffer(carrier: StreamMessage): Promise<void> {
+    let messages: StreamMessage[]
+    try {
+      messages = splitReoffer(carrier.content).map((bytes) => decodeStreamMessage(bytes))
+    } catch (err) {
+      if (!(err instanceof ProtocolError) && !(err instanceof Error && 'code' in err)) throw err
+      this.metrics.reoffered.inc({ result: 'refused' })
+      this.gateway.logger.debug({ err, from: carrier.publisherId }, 'storage: a malformed re-offer')
+      return
+    }
+    for (const message of messages) {
+      // Each is checked as a live message is: its own signature, its publisher's permission, this stream part.
+      const valid =
+        message.streamPartId === carrier.streamPartId &&
+        message.messageType === MessageType.Data &&
+        (await this.gateway.client.validateMessage(message))
+      this.metrics.reoffered.inc({ result: valid ? 'taken' : 'refused' })
+      if (valid) this.persistMessage(message)
+    }
+  }
+
   private persist(message: ReceivedMessage): void {
+    this.persistMessage(message.streamMessage)
+  }
+
+  private persistMessage(message: StreamMessage): void {
     const writer = this.writer
-    if (writer === undefined) return
+    if (writer === undefined || !this.streams.has(message.streamId)) return
     // The network can't be made to wait: past a bound (about 30 MB of messages) the node drops rather than grow
     // without limit, counts it, and says so once per episode.
     if (writer.backlog >= MAX_BACKLOG) {
@@ -230,8 +315,8 @@ export class StoragePlugin {
       return
     }
     this.overloaded = false
-    this.repairer?.observe(message.streamMessage)
-    writer.store(message.streamMessage).then(
+    this.repairer?.observe(message)
+    writer.store(message).then(
       () => this.metrics.stored.inc(),
       (err: unknown) => {
         this.metrics.failed.inc()

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { ReceivedMessage } from '@runnel/client'
+import type { PublishedMessage, ReceivedMessage } from '@runnel/client'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import type { ApiError } from '../../api/ApiError.js'
 import type { ApiGateway } from '../../api/ApiGateway.js'
@@ -50,6 +50,8 @@ interface Connection {
   /** Publishers: each frame is published after the one before, in the order received. */
   queue: Promise<void>
   waiting: number
+  /** Publishers: frames received so far; a frame's number is what its ack (or error) frame names as `seq`. */
+  received: number
   /** Ends what the connection holds (its subscription); safe to call more than once. */
   release(): void
 }
@@ -64,7 +66,10 @@ interface Connection {
  * - `/streams/<url-encoded stream id>/publish` (`?partition=`, `partitionKey=` or `partitionKeyField=`;
  *   `timestamp=`, `msgChainId=`, `payloadMetadata=`) publishes each text frame as JSON and each binary frame as
  *   bytes, in the order received. A frame the node refuses is answered with a text frame
- *   `{"error":{"code":"BAD_REQUEST","message":"…"}}` and the socket stays open.
+ *   `{"error":{"code":"BAD_REQUEST","message":"…"}}` and the socket stays open. With `?ack=accepted` or `?ack=stored`
+ *   (`minStorageNodes=`, `ackTimeoutMs=`) each frame is acknowledged at that level with a text frame
+ *   `{"ack":{"seq":N,"level":"stored","message":{…}}}` (N counts the connection's frames from 1), or answered with an
+ *   error frame carrying the same `seq`; frames are still published in order without waiting for earlier acks.
  *
  * A connection the node can't serve is refused before the handshake with an HTTP status and the same JSON error
  * as the HTTP API gives: 401 (API key), 400 (bad parameter or path), 403 (no permission), 404 (no such stream).
@@ -301,6 +306,7 @@ export class WebSocketPlugin implements ApiPlugin {
       dropped: 0,
       queue: Promise.resolve(),
       waiting: 0,
+      received: 0,
       release: () => {
         if (released) return
         released = true
@@ -358,14 +364,23 @@ export class WebSocketPlugin implements ApiPlugin {
     wrapped: boolean,
   ): void {
     const { socket, streamId, caller } = connection
+    const seq = ++connection.received
+    const acked = params.ack === undefined ? undefined : seq
     // Stop reading a client that sends faster than the node publishes: TCP then slows it down.
     if (++connection.waiting >= MAX_WAITING_PUBLISHES) socket.pause()
+    const refused = (err: unknown): void => {
+      // Frames still queued when the node stops fail on the destroyed client; that is no error to report.
+      if (!this.stopping) this.answerError(socket, this.gateway.fail('websocket', err, { streamId }), acked)
+    }
     connection.queue = connection.queue.then(async () => {
       try {
-        await this.publish(caller, streamId, data, binary, params, wrapped)
+        const { published, stored } = await this.publish(caller, streamId, data, binary, params, wrapped)
+        // The next frame goes out now; this one's ack follows when its level is reached.
+        if (params.ack !== undefined) {
+          stored.then(() => this.answer(socket, { ack: { seq, level: params.ack, message: published } }), refused)
+        }
       } catch (err) {
-        // Frames still queued when the node stops fail on the destroyed client; that is no error to report.
-        if (!this.stopping) this.answerError(socket, this.gateway.fail('websocket', err, { streamId }))
+        refused(err)
       }
       if (--connection.waiting <= MAX_WAITING_PUBLISHES / 2 && socket.isPaused) {
         socket.resume()
@@ -382,7 +397,7 @@ export class WebSocketPlugin implements ApiPlugin {
     binary: boolean,
     params: PublishParams,
     wrapped: boolean,
-  ): Promise<void> {
+  ): Promise<{ published: PublishedMessage; stored: Promise<void> }> {
     // Before parsing: an oversized frame is refused without spending time on its JSON.
     this.gateway.checkSize(data.byteLength)
     if (binary) {
@@ -392,11 +407,10 @@ export class WebSocketPlugin implements ApiPlugin {
           'payloadMetadata is on: send { "content": …, "metadata": { … } } as a text frame (binary frames are unwrapped binary content)',
         )
       }
-      await this.gateway.publish('websocket', caller, streamId, new Uint8Array(data), data.byteLength, params)
-      return
+      return this.gateway.publishPipelined('websocket', caller, streamId, new Uint8Array(data), data.byteLength, params)
     }
     const { content, metadata } = parseJsonMessage(decodeJsonText(data), wrapped)
-    await this.gateway.publish('websocket', caller, streamId, content, data.byteLength, params, metadata)
+    return this.gateway.publishPipelined('websocket', caller, streamId, content, data.byteLength, params, metadata)
   }
 
   private ping(): void {
@@ -415,9 +429,12 @@ export class WebSocketPlugin implements ApiPlugin {
   }
 
   /** A refused frame is answered on the socket, which stays open for the next one. */
-  private answerError(socket: WebSocket, error: ApiError): void {
-    if (socket.readyState !== WebSocket.OPEN) return
-    socket.send(JSON.stringify({ error: { code: error.code, message: error.message } }))
+  private answerError(socket: WebSocket, error: ApiError, seq?: number): void {
+    this.answer(socket, { error: { code: error.code, message: error.message }, ...(seq !== undefined && { seq }) })
+  }
+
+  private answer(socket: WebSocket, frame: object): void {
+    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame))
   }
 
   private refuse(socket: Duplex, status: number, error: ApiError): void {
