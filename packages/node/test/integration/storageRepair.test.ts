@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test'
 import Database from 'better-sqlite3'
 import pg from 'pg'
 import type { RunnelClient } from '@runnel/client'
+import { createRunnelClient } from '@runnel/client/node'
 import {
   ContentType,
   MessageId,
@@ -85,13 +86,24 @@ describe('repair between the storage nodes of a stream', () => {
       30_000,
       'both assignments',
     )
-    publisher = network.client(3)
+    // The publisher side keeps one message to re-offer: what a storage node misses comes from the other one.
+    publisher = createRunnelClient({
+      auth: { privateKey: network.dev.chain.accountKeys[3]! },
+      chain: {
+        provider: network.dev.chain.provider,
+        contracts: network.dev.deployment,
+        fromBlock: network.dev.deployment.deployBlock,
+      },
+      network: { trackers: network.trackers },
+      retention: { maxMessages: 1 },
+    })
     const base = Date.now() - 120_000
     for (let i = 0; i < 300; i++) await publisher.publish(streamId, { i }, { timestamp: base + i * 10 })
     for (const node of [nodeA, nodeB]) await waitForHeld(node, 300)
   })
 
   after(async () => {
+    await publisher?.destroy()
     await network?.stop()
     await admin?.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
     await admin?.end()
@@ -124,6 +136,13 @@ describe('repair between the storage nodes of a stream', () => {
   }
 
   it('repairs rows deleted from either node’s database from the other, in one round each', async () => {
+    // Holes the live messages' arrival order made the nodes check are settled first: a check still due would repair
+    // some deleted rows by hole fill, before the round.
+    await waitFor(
+      () => nodeA.storage!.repair!.pendingHoles === 0 && nodeB.storage!.repair!.pendingHoles === 0,
+      10_000,
+      'no hole to be pending',
+    )
     const held = await heldMessages(historyOf(nodeA), streamId)
     // 40 rows out of A's SQLite file, another 25 out of B's database.
     const fromA = held.slice(100, 140)
@@ -179,7 +198,7 @@ describe('repair between the storage nodes of a stream', () => {
     await assertConverged(total)
     // No round ran (the timer is off): what the network didn't re-offer came through hole fill.
     const viaHoles = await counter(nodeA, 'runnel_storage_repair_messages_total', { source: 'hole' })
-    assert.ok(viaHoles >= whileDown - 256, `${viaHoles} messages came through hole fill`)
+    assert.ok(viaHoles >= whileDown - 256 - 1, `${viaHoles} messages came through hole fill`)
     assert.equal(await counter(nodeA, 'runnel_storage_repair_rounds_total'), 0)
   })
 

@@ -172,4 +172,20 @@ describe('HoleFiller', () => {
     assert.equal(fetches.length, 1)
     await store.close()
   })
+
+  it('checks a message that came after a newer one of its chain: its predecessor may be missing too', async () => {
+    const { store, filler, fetches, unfilled } = await setUp([await sign(NOW - 100)])
+    filler.observe(await sign(NOW - 10, { previous: NOW - 20 })) // a jump: NOW - 20 is checked
+    filler.observe(await sign(NOW - 40, { previous: NOW - 50 })) // late, and NOW - 50 is missing as well
+    await waitFor(() => unfilled.length === 2, 5_000, 'both holes to be tried')
+    assert.deepEqual(
+      fetches.sort((a, b) => a.to - b.to),
+      [
+        { from: NOW - 100, to: NOW - 50 },
+        { from: NOW - 100, to: NOW - 20 },
+      ],
+    )
+    await filler.stop()
+    await store.close()
+  })
 })

@@ -35,21 +35,23 @@ export interface Hole {
 
 /**
  * Fills the holes live messages reveal in their publisher chains. Every
- * message the node stores goes through {@link HoleFiller.observe}: when its
- * `prevMsgRef` is the last one this chain stored, nothing happens (a map
- * look-up, no I/O). When it isn't (the first message of a chain since the
- * node started, or one after a gap the subscription gave up on), the hole is
- * checked after `graceMs` against the store, and what the store lacks is
- * fetched from another storage node of the stream, from the newest message
- * of the chain it holds up to the `prevMsgRef`.
+ * message the node is about to store goes through {@link HoleFiller.observe}:
+ * when it is the chain's newest and its `prevMsgRef` is at most the newest
+ * one seen, nothing happens (a map look-up, no I/O). Otherwise (the first
+ * message of a chain since the node started, a jump ahead, or a message that
+ * came after a newer one: the storage subscription is unordered) the previous
+ * ref is checked after `graceMs` against the store, and if it is missing, the
+ * chain from the newest message the store holds before it up to it is
+ * fetched from another storage node of the stream.
  *
- * This is the storage node's only gap fill: its subscription runs without
- * the client's own (which picks a storage node at random, this one included,
- * and would store what it found through the live path).
+ * This is the storage node's only gap fill: its subscription runs unordered,
+ * without the client's gap fill (which picks a storage node at random, this
+ * one included).
  */
 export class HoleFiller {
-  /** Last ref stored per chain, least recently seen first. */
+  /** Newest ref stored per chain, least recently seen first. */
   readonly #chains = new Map<string, MessageRef>()
+  /** Holes waiting or being filled, one per chain and previous ref. */
   readonly #pending = new Map<string, Hole>()
   /** Keys of the holes whose grace is over, in that order. */
   readonly #due: string[] = []
@@ -76,8 +78,12 @@ export class HoleFiller {
     this.#chains.set(key, last !== undefined && last.compareTo(ref) > 0 ? last : ref)
     if (this.#chains.size > this.options.maxTrackedChains) this.#chains.delete(this.#chains.keys().next().value!)
     const previous = message.prevMsgRef
-    if (previous === undefined || (last !== undefined && previous.compareTo(last) <= 0)) return
-    this.#suspect(key, {
+    if (previous === undefined) return
+    // In order (the common case): the previous ref is at most the newest seen, and this message is the newest.
+    // Otherwise (the chain's first message since start, a jump ahead, or a late message whose predecessor may be
+    // missing too) the store decides after the grace.
+    if (last !== undefined && previous.compareTo(last) <= 0 && ref.compareTo(last) >= 0) return
+    this.#suspect(`${key}\n${previous.timestamp}/${previous.sequenceNumber}`, {
       streamPartId: message.streamPartId,
       publisherId: message.publisherId,
       msgChainId: message.messageChainId,
@@ -97,12 +103,7 @@ export class HoleFiller {
 
   #suspect(key: string, hole: Hole): void {
     if (this.#stopped) return
-    const waiting = this.#pending.get(key)
-    if (waiting !== undefined) {
-      // One fill per chain: a later hole of the same chain widens the one waiting.
-      if (compare(hole.to, waiting.to) > 0) this.#pending.set(key, { ...waiting, to: hole.to })
-      return
-    }
+    if (this.#pending.has(key)) return
     if (this.#pending.size >= this.options.maxPendingHoles) {
       this.components.onDropped()
       return
