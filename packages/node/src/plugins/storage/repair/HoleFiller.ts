@@ -25,6 +25,16 @@ export interface HoleFillerOptions {
   readonly maxPendingHoles: number
 }
 
+/** Refs remembered per chain besides the newest: enough for the reordering a network does, 16 × 40 bytes. */
+const RECENT_REFS = 16
+
+interface ChainRefs {
+  newest: MessageRef
+  /** The last RECENT_REFS refs seen, a ring written at `next`. */
+  readonly recent: MessageRef[]
+  next: number
+}
+
 /** A publisher chain misses messages up to and including `to` (the `prevMsgRef` of a message that came after). */
 export interface Hole {
   readonly streamPartId: string
@@ -49,8 +59,8 @@ export interface Hole {
  * one included).
  */
 export class HoleFiller {
-  /** Newest ref stored per chain, least recently seen first. */
-  readonly #chains = new Map<string, MessageRef>()
+  /** Per chain, least recently seen first: the newest ref seen, and a ring of the last few. */
+  readonly #chains = new Map<string, ChainRefs>()
   /** Holes waiting or being filled, one per chain and previous ref. */
   readonly #pending = new Map<string, Hole>()
   /** Keys of the holes whose grace is over, in that order. */
@@ -71,18 +81,27 @@ export class HoleFiller {
 
   observe(message: StreamMessage): void {
     const key = `${message.streamPartId}\n${message.publisherId}\n${message.messageChainId}`
-    const last = this.#chains.get(key)
     const ref = message.getMessageRef()
+    let chain = this.#chains.get(key)
+    const seenBefore = chain !== undefined
     // Re-inserted, so the map's order is least recently seen first.
     this.#chains.delete(key)
-    this.#chains.set(key, last !== undefined && last.compareTo(ref) > 0 ? last : ref)
+    chain ??= { newest: ref, recent: [], next: 0 }
+    this.#chains.set(key, chain)
     if (this.#chains.size > this.options.maxTrackedChains) this.#chains.delete(this.#chains.keys().next().value!)
     const previous = message.prevMsgRef
-    if (previous === undefined) return
-    // In order (the common case): the previous ref is at most the newest seen, and this message is the newest.
-    // Otherwise (the chain's first message since start, a jump ahead, or a late message whose predecessor may be
-    // missing too) the store decides after the grace.
-    if (last !== undefined && previous.compareTo(last) <= 0 && ref.compareTo(last) >= 0) return
+    const inOrder =
+      seenBefore &&
+      ref.compareTo(chain.newest) >= 0 &&
+      (previous === undefined || previous.compareTo(chain.newest) <= 0)
+    // A late predecessor among the last few messages seen (reordering on the network) is no hole either.
+    const predecessorSeen = previous !== undefined && chain.recent.some((seen) => seen.compareTo(previous) === 0)
+    if (ref.compareTo(chain.newest) > 0) chain.newest = ref
+    chain.recent[chain.next] = ref
+    chain.next = (chain.next + 1) % RECENT_REFS
+    if (previous === undefined || inOrder || predecessorSeen) return
+    // The chain's first message since start, a jump ahead, or a late message whose predecessor may be missing too:
+    // the store decides after the grace.
     this.#suspect(`${key}\n${previous.timestamp}/${previous.sequenceNumber}`, {
       streamPartId: message.streamPartId,
       publisherId: message.publisherId,
