@@ -77,6 +77,47 @@ const mqttPlugin = z.strictObject({
   maxConnections,
 })
 
+/**
+ * How a storage node repairs itself from the other storage nodes of its
+ * streams: hole fill along publisher chains, and periodic anti-entropy rounds.
+ * Work is bounded per minute (messages fetched, buckets compared). See
+ * docs/node.md, "Repair between storage nodes".
+ */
+const repairSection = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Wait after a hole shows before checking the store again and fetching it from a peer. */
+  holeGraceMs: z.number().int().min(0).max(60_000).default(1_000),
+  /** Publisher chains whose last stored ref is kept in memory. */
+  maxTrackedChains: z.number().int().min(1).default(10_000),
+  /** Holes waiting to be filled; further ones are dropped (and counted) for anti-entropy to find. */
+  maxPendingHoles: z.number().int().min(1).default(1_000),
+  /** Anti-entropy rounds run this often; 0 turns the timer off (a round can still be run on demand). */
+  intervalMs: z.number().int().min(0).default(60_000),
+  /** How far back a round compares, newest first. */
+  windowMs: z
+    .number()
+    .int()
+    .min(1_000)
+    .default(6 * 3_600_000),
+  /** The newest stretch a round leaves out: messages still on their way differ legitimately. */
+  settleMs: z.number().int().min(0).default(10_000),
+  /** Width of the buckets compared. */
+  bucketMs: z.number().int().min(1).default(60_000),
+  /** Buckets compared per minute, over all streams and peers. */
+  maxBucketsPerMinute: z.number().int().min(1).default(5_000),
+  /** Messages fetched from peers per minute, hole fill and anti-entropy together. */
+  maxMessagesPerMinute: z.number().int().min(1).default(3_000_000),
+  /** A differing bucket with more messages than this on the peer is compared in narrower buckets first. */
+  maxBucketFetch: z.number().int().min(1).default(5_000),
+  /**
+   * Worker threads that check the signatures of fetched messages (libsecp256k1, ~50 µs a message, what bounds
+   * catch-up). 0 checks them on the event loop's thread. Default: one less than the CPUs, 1 to 4.
+   */
+  workers: z.number().int().min(0).max(64).optional(),
+  /** Each request to a peer must complete within this. */
+  requestTimeoutMs: z.number().int().min(100).default(30_000),
+})
+
 const storagePlugin = z.strictObject({
   backend: z.enum(['sqlite', 'postgres']).default('sqlite'),
   sqlite: z
@@ -115,6 +156,7 @@ const storagePlugin = z.strictObject({
       maxRequestAgeMs: z.number().int().min(1_000).default(60_000),
     })
     .prefault({}),
+  repair: repairSection.prefault({}),
 })
 
 /** `true` means "on, with defaults"; `false` or absent means off. */
@@ -222,6 +264,7 @@ export type WebSocketPluginConfig = z.output<typeof websocketPlugin>
 export type HttpPluginConfig = z.output<typeof httpPlugin>
 export type MqttPluginConfig = z.output<typeof mqttPlugin>
 export type StoragePluginConfig = z.output<typeof storagePlugin>
+export type StorageRepairConfig = z.output<typeof repairSection>
 
 /**
  * Validates a node config and fills in defaults. Errors name every bad key.

@@ -9,7 +9,14 @@ import {
 } from '@runnel/protocol'
 import { NodeError } from '../errors.js'
 import { invalidArgument, storageClosed, storageFailed } from './errors.js'
-import type { HistoryFilter, MessageRefLike, MessageStore, StreamPartStats } from './MessageStore.js'
+import {
+  MAX_DIGEST_BUCKETS,
+  type BucketDigest,
+  type HistoryFilter,
+  type MessageRefLike,
+  type MessageStore,
+  type StreamPartStats,
+} from './MessageStore.js'
 
 /** The primary key of a message within its stream part, in sort order. */
 export interface MessageKey {
@@ -103,6 +110,14 @@ export abstract class PagedMessageStore implements MessageStore {
   protected abstract nextPartition(streamId: string, after: number): Promise<number | undefined>
   /** Deletes up to `limit` of the oldest messages of a stream part with a timestamp below `before`; returns how many. */
   protected abstract deleteOldest(streamId: string, partition: number, before: number, limit: number): Promise<number>
+  /** One aggregate query; `from` and `to` checked, `to - from` at most MAX_DIGEST_BUCKETS buckets. */
+  protected abstract readDigests(
+    streamId: string,
+    partition: number,
+    from: number,
+    to: number,
+    bucketMs: number,
+  ): Promise<BucketDigest[]>
   protected abstract readStats(streamId: string | undefined): Promise<StreamPartStats[]>
   protected abstract release(): Promise<void>
 
@@ -110,10 +125,13 @@ export abstract class PagedMessageStore implements MessageStore {
     return this.#closed
   }
 
-  async write(messages: readonly StreamMessage[]): Promise<number> {
+  async write(messages: readonly StreamMessage[], encoded?: readonly Uint8Array[]): Promise<number> {
     this.#assertOpen()
     if (messages.length === 0) return 0
-    const rows = messages.map(toMessageRow)
+    if (encoded !== undefined && encoded.length !== messages.length) {
+      throw invalidArgument(`${encoded.length} encodings for ${messages.length} messages`)
+    }
+    const rows = messages.map((message, i) => toMessageRow(message, encoded?.[i]))
     return this.#run(`writing ${rows.length} messages`, () => this.insertRows(rows))
   }
 
@@ -160,6 +178,33 @@ export abstract class PagedMessageStore implements MessageStore {
       partition = await this.#run('finding partitions', () => this.nextPartition(id, current))
     }
     return deleted
+  }
+
+  async newestRef(
+    streamPartId: string,
+    filter: HistoryFilter = {},
+    atMost?: MessageRefLike,
+  ): Promise<MessageRefLike | undefined> {
+    const part = parsePart(streamPartId)
+    const query = { ...part, filter: parseFilter(filter), atMost: atMost && parseRef(atMost, 'atMost'), skip: 0 }
+    const key = await this.#run('reading', () => this.findKey(query))
+    return key === undefined ? undefined : pickRef(key)
+  }
+
+  async digests(streamPartId: string, from: number, to: number, bucketMs: number): Promise<BucketDigest[]> {
+    const part = parsePart(streamPartId)
+    if (!Number.isSafeInteger(from) || from < 0)
+      throw invalidArgument(`from must be a timestamp ≥ 0, got ${String(from)}`)
+    if (!Number.isSafeInteger(to) || to < from)
+      throw invalidArgument(`to must be a timestamp ≥ from, got ${String(to)}`)
+    if (!Number.isSafeInteger(bucketMs) || bucketMs < 1) {
+      throw invalidArgument(`bucketMs must be a positive integer, got ${String(bucketMs)}`)
+    }
+    if (Math.ceil((to - from) / bucketMs) > MAX_DIGEST_BUCKETS) {
+      throw invalidArgument(`at most ${MAX_DIGEST_BUCKETS} buckets per call: widen bucketMs or narrow the range`)
+    }
+    if (to === from) return []
+    return this.#run('computing digests', () => this.readDigests(part.streamId, part.partition, from, to, bucketMs))
   }
 
   async stats(streamId?: string): Promise<StreamPartStats[]> {
@@ -254,10 +299,10 @@ interface StreamPart {
   readonly partition: number
 }
 
-function toMessageRow(message: StreamMessage): MessageRow {
+function toMessageRow(message: StreamMessage, encoded: Uint8Array | undefined): MessageRow {
   let payload: Uint8Array
   try {
-    payload = encodeStreamMessage(message)
+    payload = encoded ?? encodeStreamMessage(message)
   } catch (err) {
     throw invalidArgument(`cannot encode message ${message.messageId.toString()}: ${errorMessage(err)}`, err)
   }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { NodeError } from '../errors.js'
 import { storageFailed } from './errors.js'
-import type { StreamPartStats } from './MessageStore.js'
+import type { BucketDigest, StreamPartStats } from './MessageStore.js'
 import {
   PagedMessageStore,
   type KeyQuery,
@@ -198,6 +198,24 @@ export class PostgresMessageStore extends PagedMessageStore {
       [streamId, partition, before, limit],
     )
     return result.rowCount ?? 0
+  }
+
+  protected override async readDigests(
+    streamId: string,
+    partition: number,
+    from: number,
+    to: number,
+    bucketMs: number,
+  ): Promise<BucketDigest[]> {
+    // Bucket numbers and sums come back as numbers (int8 parser), the sum reduced modulo 2^32 first.
+    const result = await this.#query<[number, number, number]>(
+      `SELECT (timestamp - $1) / $2 AS bucket, count(*),` +
+        ` (sum(('x' || substr(md5(timestamp || '/' || sequence_number || '/' || publisher_id || '/' || msg_chain_id), 1, 8))::bit(32)::bigint)` +
+        ` % 4294967296)::bigint FROM ${this.#table}` +
+        ' WHERE stream_id = $3 AND partition = $4 AND timestamp >= $1 AND timestamp < $5 GROUP BY bucket ORDER BY bucket',
+      [from, bucketMs, streamId, partition, to],
+    )
+    return result.rows.map(([bucket, count, digest]) => ({ start: from + bucket * bucketMs, count, digest }))
   }
 
   protected override async readStats(streamId: string | undefined): Promise<StreamPartStats[]> {

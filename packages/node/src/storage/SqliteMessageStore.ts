@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import { NodeError } from '../errors.js'
 import { storageClosed, storageFailed } from './errors.js'
-import type { StreamPartStats } from './MessageStore.js'
+import type { BucketDigest, StreamPartStats } from './MessageStore.js'
 import {
   PagedMessageStore,
   type KeyQuery,
@@ -33,6 +34,8 @@ export interface SqliteMessageStoreOptions extends PagingOptions {
 /** The version of the tables this code reads and writes; `schema_version` records what a file holds. */
 export const SQLITE_SCHEMA_VERSION = 1
 
+/** Digests are sums of 32-bit hashes kept modulo 2^32, in range of both backends' integers. */
+const DIGEST_MODULUS = 4_294_967_296
 const KEY = 'timestamp, sequence_number, publisher_id, msg_chain_id'
 const KEY_DESCENDING = 'timestamp DESC, sequence_number DESC, publisher_id DESC, msg_chain_id DESC'
 
@@ -77,6 +80,7 @@ export class SqliteMessageStore extends PagedMessageStore {
       db = new Database(path)
       const store = new SqliteMessageStore(db, options)
       setUp(db, options.synchronous ?? 'full', path)
+      db.function('runnel_id_hash', { deterministic: true }, idHash)
       return Promise.resolve(store)
     } catch (err) {
       db?.close()
@@ -171,6 +175,25 @@ export class SqliteMessageStore extends PagedMessageStore {
     ).run(streamId, partition, streamId, partition, before, limit).changes
   }
 
+  protected override async readDigests(
+    streamId: string,
+    partition: number,
+    from: number,
+    to: number,
+    bucketMs: number,
+  ): Promise<BucketDigest[]> {
+    await yieldToEventLoop()
+    this.#assertOpen()
+    // The same expression as PostgreSQL's, with MD5 from node:crypto (SQLite has none): both backends agree.
+    const rows = this.#statement(
+      `SELECT (timestamp - CAST(? AS INTEGER)) / CAST(? AS INTEGER) AS bucket, count(*),` +
+        ` sum(runnel_id_hash(timestamp || '/' || sequence_number || '/' || publisher_id || '/' || msg_chain_id)) % ${DIGEST_MODULUS}` +
+        ' FROM messages WHERE stream_id = ? AND partition = ? AND timestamp >= ? AND timestamp < ?' +
+        ' GROUP BY bucket ORDER BY bucket',
+    ).all(from, bucketMs, streamId, partition, from, to) as [number, number, number][]
+    return rows.map(([bucket, count, digest]) => ({ start: from + bucket * bucketMs, count, digest }))
+  }
+
   protected override readStats(streamId: string | undefined): Promise<StreamPartStats[]> {
     const where = streamId === undefined ? '' : ' WHERE stream_id = ?'
     const rows = this.#statement(
@@ -261,6 +284,11 @@ function filterSql(query: KeyQuery | PageQuery, params: unknown[]): string {
     params.push(query.filter.msgChainId)
   }
   return sql
+}
+
+/** First 4 bytes of MD5, as PostgreSQL's `('x' || substr(md5(id), 1, 8))::bit(32)::bigint`. */
+function idHash(id: unknown): number {
+  return createHash('md5').update(String(id)).digest().readUInt32BE(0)
 }
 
 function toKey(row: KeyColumns | PageRow): MessageKey {

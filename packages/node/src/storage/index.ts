@@ -16,7 +16,14 @@
  * ```
  * @packageDocumentation
  */
-export type { HistoryFilter, MessageRefLike, MessageStore, StreamPartStats } from './MessageStore.js'
+export {
+  MAX_DIGEST_BUCKETS,
+  type BucketDigest,
+  type HistoryFilter,
+  type MessageRefLike,
+  type MessageStore,
+  type StreamPartStats,
+} from './MessageStore.js'
 export type { PagingOptions } from './PagedMessageStore.js'
 export { SQLITE_SCHEMA_VERSION, SqliteMessageStore, type SqliteMessageStoreOptions } from './SqliteMessageStore.js'
 export {

@@ -2,7 +2,7 @@
 // SQLite in memory, and PostgreSQL (in a schema of its own per test, dropped
 // afterwards, so parallel runs never meet).
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,6 +27,7 @@ import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/na
 import { NodeError } from '../../src/errors.js'
 import {
   BatchWriter,
+  MAX_DIGEST_BUCKETS,
   PostgresMessageStore,
   SqliteMessageStore,
   type MessageStore,
@@ -347,6 +348,88 @@ function describeMessageStore(name: string, backend: Backend): void {
       )
       assert.ok(stats.every((s) => s.streamId === STREAM && s.bytes > 100))
       assert.equal((await store.stats()).length, 3)
+    })
+
+    it('newestRef finds where a publisher chain stands, at or before a ref', async () => {
+      const store = await freshStore()
+      await store.write(
+        await signAll([
+          { timestamp: T0 + 1 },
+          { timestamp: T0 + 2 },
+          { timestamp: T0 + 2, sequenceNumber: 1 },
+          { timestamp: T0 + 9, chain: 'chain-b' },
+          { timestamp: T0 + 5, signer: bob },
+        ]),
+      )
+      const chainA = { publisherId: alice.address, msgChainId: 'chain-a' }
+      assert.deepEqual(await store.newestRef(PART, chainA), { timestamp: T0 + 2, sequenceNumber: 1 })
+      assert.deepEqual(await store.newestRef(PART, chainA, { timestamp: T0 + 2, sequenceNumber: 0 }), {
+        timestamp: T0 + 2,
+        sequenceNumber: 0,
+      })
+      assert.equal(await store.newestRef(PART, chainA, { timestamp: T0, sequenceNumber: 0 }), undefined)
+      assert.deepEqual(await store.newestRef(PART), { timestamp: T0 + 9, sequenceNumber: 0 })
+      assert.equal(await store.newestRef(toStreamPartId(STREAM, 1)), undefined)
+    })
+
+    describe('digests', () => {
+      it('counts and digests each bucket, leaving empty ones out; every backend gives the same figures', async () => {
+        const store = await freshStore()
+        await store.write(
+          await signAll([
+            { timestamp: T0 + 5 },
+            { timestamp: T0 + 5, sequenceNumber: 1 },
+            { timestamp: T0 + 5, signer: bob },
+            { timestamp: T0 + 25, chain: 'chain-b' },
+            { timestamp: T0 + 5, partition: 1 },
+            { timestamp: T0 + 5, streamId: OTHER_STREAM },
+          ]),
+        )
+        const digests = await store.digests(PART, T0, T0 + 40, 10)
+        assert.deepEqual(
+          digests.map(({ start, count }) => [start - T0, count]),
+          [
+            [0, 3],
+            [20, 1],
+          ],
+        )
+        // Fixed ids give fixed digests: pinned, so a backend that hashed differently fails here.
+        const id = (timestamp: number, sequenceNumber: number, publisher: string, chain: string) =>
+          createHash('md5').update(`${timestamp}/${sequenceNumber}/${publisher}/${chain}`).digest().readUInt32BE(0)
+        const first =
+          (id(T0 + 5, 0, alice.address, 'chain-a') +
+            id(T0 + 5, 1, alice.address, 'chain-a') +
+            id(T0 + 5, 0, bob.address, 'chain-a')) %
+          2 ** 32
+        assert.equal(digests[0]!.digest, first)
+        assert.equal(digests[1]!.digest, id(T0 + 25, 0, alice.address, 'chain-b'))
+      })
+
+      it('changes a bucket’s digest when it holds another message, and only that bucket’s', async () => {
+        const store = await freshStore()
+        await store.write(bulkMessages(400))
+        const before = await store.digests(PART, T0, T0 + 100, 25)
+        assert.deepEqual(
+          before.map((bucket) => bucket.count),
+          [100, 100, 100, 100],
+        )
+        await store.write(await signAll([{ timestamp: T0 + 60, chain: 'late' }]))
+        const after = await store.digests(PART, T0, T0 + 100, 25)
+        assert.deepEqual(
+          after.map((bucket, i) => bucket.digest === before[i]!.digest),
+          [true, true, false, true],
+        )
+        assert.equal(after[2]!.count, 101)
+      })
+
+      it('rejects bad bounds and more than MAX_DIGEST_BUCKETS buckets with BAD_REQUEST', async () => {
+        const store = await freshStore()
+        assert.deepEqual(await store.digests(PART, T0, T0, 10), [])
+        await assert.rejects(store.digests(PART, T0, T0 - 1, 10), isNodeError('BAD_REQUEST'))
+        await assert.rejects(store.digests(PART, T0, T0 + 10, 0), isNodeError('BAD_REQUEST'))
+        await assert.rejects(store.digests(PART, 0, MAX_DIGEST_BUCKETS + 1, 1), isNodeError('BAD_REQUEST'))
+        await assert.rejects(store.digests('nope', T0, T0 + 10, 10), isNodeError('BAD_REQUEST'))
+      })
     })
 
     it('deleteBefore removes only older messages of that stream, in every partition, chunk by chunk', async () => {

@@ -149,7 +149,7 @@ describe('storage node', () => {
       [`${path}/last?count=-1`, 400, /count must be an integer/],
       [`${path}/from`, 400, /fromTimestamp/],
       [`${path}/range?fromTimestamp=10&toTimestamp=5`, 400, /ends before it starts/],
-      [`${path}/sideways`, 400, /use last, from or range/],
+      [`${path}/sideways`, 400, /use last, from, range or digests/],
       [`${history}/streams/${encodeURIComponent(streamId)}/data/partitions/x/last`, 400, /partition/],
       [
         `${history}/streams/${encodeURIComponent('0x0000000000000000000000000000000000000001/nope')}/data/partitions/0/last`,

@@ -140,12 +140,17 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
         get: {
           summary: 'Read stored history (storage nodes)',
           description:
-            'last: the last `count` messages; from: everything from fromTimestamp/fromSequenceNumber; range: from … to, both included. Streamed as NDJSON (one message per line, with the whole signed message in `message`, base64) or, with format=binary or Accept: application/vnd.runnel.messages, as 4-byte big-endian length-prefixed encoded messages. No API key needed.',
+            'last: the last `count` messages; from: everything from fromTimestamp/fromSequenceNumber; range: from … to, both included; digests: JSON `{ bucketMs, buckets: [[start, count, digest], …] }` per bucketMs bucket from fromTimestamp (included) to toTimestamp (excluded), what storage nodes compare to repair each other. Messages are streamed as NDJSON (one message per line, with the whole signed message in `message`, base64) or, with format=binary or Accept: application/vnd.runnel.messages, as 4-byte big-endian length-prefixed encoded messages. No API key needed.',
           security: [],
           parameters: [
             { name: 'streamId', in: 'path', required: true, schema: { type: 'string' } },
             { name: 'partition', in: 'path', required: true, schema: { type: 'integer', minimum: 0, maximum: 99 } },
-            { name: 'kind', in: 'path', required: true, schema: { type: 'string', enum: ['last', 'from', 'range'] } },
+            {
+              name: 'kind',
+              in: 'path',
+              required: true,
+              schema: { type: 'string', enum: ['last', 'from', 'range', 'digests'] },
+            },
             { name: 'count', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 100 } },
             { name: 'fromTimestamp', in: 'query', schema: { type: 'string' } },
             { name: 'fromSequenceNumber', in: 'query', schema: { type: 'integer', default: 0 } },
@@ -154,6 +159,7 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
             { name: 'publisherId', in: 'query', schema: { type: 'string' } },
             { name: 'msgChainId', in: 'query', schema: { type: 'string' } },
             { name: 'format', in: 'query', schema: { type: 'string', enum: ['ndjson', 'binary'], default: 'ndjson' } },
+            { name: 'bucketMs', in: 'query', schema: { type: 'integer', minimum: 1, default: 60_000 } },
           ],
           responses: {
             '200': {
@@ -161,6 +167,7 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
               content: {
                 'application/x-ndjson': { schema: { type: 'string' } },
                 'application/vnd.runnel.messages': { schema: { type: 'string', format: 'binary' } },
+                'application/json': { schema: { type: 'object' } },
               },
             },
             '400': errorResponse('A bad parameter'),

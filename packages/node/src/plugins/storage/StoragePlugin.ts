@@ -16,6 +16,7 @@ import { BatchWriter, PostgresMessageStore, SqliteMessageStore, type MessageStor
 import { StorageCustody } from './custody/StorageCustody.js'
 import { addHistoryRoutes } from './historyRoutes.js'
 import { ReceiptSender } from './ReceiptSender.js'
+import { StorageRepair } from './repair/StorageRepair.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 /** Messages waiting for the database before new ones are dropped. */
@@ -37,6 +38,7 @@ export class StoragePlugin {
   readonly name = 'storage'
   private store: MessageStore | undefined
   private writer: BatchWriter | undefined
+  private repairer: StorageRepair | undefined
   private readonly streams = new Map<string, Promise<Subscription | undefined>>()
   private stopWatching: (() => void) | undefined
   private retentionTimer: ReturnType<typeof setInterval> | undefined
@@ -121,6 +123,21 @@ export class StoragePlugin {
     this.receipts = receipts
     this.writer = new BatchWriter({ store: this.store, onCommitted: (messages) => receipts.committed(messages) })
     await this.custody.start()
+    if (this.config.repair.enabled) {
+      this.repairer = new StorageRepair(
+        {
+          store: this.store,
+          registry: client.registry,
+          address: client.address,
+          streams: () => this.storedStreams,
+          partitions: async (streamId) => (await client.getStream(streamId)).partitions,
+          logger,
+          metrics: this.gateway.metrics.registry,
+          maxClockSkewMs: this.gateway.maxClockSkewMs,
+        },
+        this.config.repair,
+      )
+    }
     const url = this.config.publicUrl ?? this.httpUrl()
     if (url === undefined) throw new NodeError('START_FAILED', 'storage: the HTTP API must start before storage')
     const address = client.address.toLowerCase()
@@ -147,6 +164,7 @@ export class StoragePlugin {
     for (const streamId of await client.registry.getStoredStreams(client.address)) await this.addStream(streamId)
     this.retentionTimer = setInterval(() => void this.applyRetention(), this.config.retentionIntervalMs)
     this.retentionTimer.unref()
+    this.repairer?.start()
     logger.info({ url, backend: this.config.backend, streams: this.streams.size }, 'storage node started')
     return url
   }
@@ -157,11 +175,17 @@ export class StoragePlugin {
     clearInterval(this.retentionTimer)
     for (const subscription of await Promise.all(this.streams.values())) subscription?.unsubscribe()
     this.streams.clear()
+    await this.repairer?.stop()
     // Commit what was accepted before closing: it was on its way to being acknowledged.
     await this.writer?.close()
     await this.receipts?.flush()
     await this.custody.stop()
     await this.store?.close()
+  }
+
+  /** Repair from the other storage nodes of each stream (undefined when `repair.enabled` is false or before start). */
+  get repair(): StorageRepair | undefined {
+    return this.repairer
   }
 
   /** Stream ids this node currently stores. */
@@ -291,6 +315,7 @@ export class StoragePlugin {
       return
     }
     this.overloaded = false
+    this.repairer?.observe(message)
     writer.store(message).then(
       () => this.metrics.stored.inc(),
       (err: unknown) => {

@@ -2,7 +2,7 @@ import { MAX_SEQUENCE_NUMBER, MESSAGE_FRAMES_CONTENT_TYPE, frameMessage } from '
 import type { Hono } from 'hono'
 import { parsePartition, parseRequestStreamId, parseTimestamp } from '../../api/requests.js'
 import { NodeError } from '../../errors.js'
-import type { HistoryFilter, MessageStore } from '../../storage/index.js'
+import { MAX_DIGEST_BUCKETS, type HistoryFilter, type MessageStore } from '../../storage/index.js'
 import { toHistoryJsonLine } from './historyJson.js'
 
 /** Largest `count` of a `last` request. */
@@ -41,13 +41,38 @@ function filterOf(query: URLSearchParams): HistoryFilter {
   return { publisherId: publisherId?.toLowerCase(), msgChainId }
 }
 
+/** Default width of a `digests` bucket. */
+const DEFAULT_BUCKET_MS = 60_000
+
 /**
- * The history API of a storage node: `GET /streams/<id>/data/partitions/<p>/last|from|range`.
+ * `digests?fromTimestamp=&toTimestamp=&bucketMs=`: `{ bucketMs, buckets: [[start, count, digest], …] }` for the
+ * messages with a timestamp from `fromTimestamp` (inclusive) to `toTimestamp` (exclusive), empty buckets left out.
+ * What storage nodes compare to find what one of them misses.
+ */
+async function digestsOf(
+  store: MessageStore,
+  streamPartId: string,
+  query: URLSearchParams,
+): Promise<{ bucketMs: number; buckets: [number, number, number][] }> {
+  const from = parseTimestamp(query.get('fromTimestamp') ?? '', 'fromTimestamp')
+  const to = parseTimestamp(query.get('toTimestamp') ?? '', 'toTimestamp')
+  const bucketMs = integer(query, 'bucketMs', DEFAULT_BUCKET_MS)
+  if (bucketMs < 1) throw badRequest('bucketMs must be at least 1')
+  if (to < from) throw badRequest('the range ends before it starts')
+  if (Math.ceil((to - from) / bucketMs) > MAX_DIGEST_BUCKETS) {
+    throw badRequest(`at most ${MAX_DIGEST_BUCKETS} buckets per request: widen bucketMs or narrow the range`)
+  }
+  const buckets = await store.digests(streamPartId, from, to, bucketMs)
+  return { bucketMs, buckets: buckets.map((bucket) => [bucket.start, bucket.count, bucket.digest]) }
+}
+
+/**
+ * The history API of a storage node: `GET /streams/<id>/data/partitions/<p>/last|from|range|digests`.
  * Responses are streamed as NDJSON (default) or length-prefixed binary frames
  * (`format=binary` or `Accept: application/vnd.runnel.messages`).
  */
 export function addHistoryRoutes(app: Hono, components: HistoryRoutesComponents): void {
-  app.get('/streams/:streamId/data/partitions/:partition/:kind', (c) => {
+  app.get('/streams/:streamId/data/partitions/:partition/:kind', async (c) => {
     const streamId = parseRequestStreamId(c.req.param('streamId'))
     const kind = c.req.param('kind')
     const partition = parsePartition(c.req.param('partition'))
@@ -57,6 +82,7 @@ export function addHistoryRoutes(app: Hono, components: HistoryRoutesComponents)
     if (!components.stores(streamId)) {
       throw new NodeError('STREAM_NOT_FOUND', `this node doesn't store ${streamId} (see its storage nodes on chain)`)
     }
+    if (kind === 'digests') return c.json(await digestsOf(store, `${streamId}#${partition}`, query))
     const format =
       query.get('format') ??
       ((c.req.header('accept') ?? '').includes(MESSAGE_FRAMES_CONTENT_TYPE) ? 'binary' : 'ndjson')
@@ -98,7 +124,7 @@ export function addHistoryRoutes(app: Hono, components: HistoryRoutesComponents)
         break
       }
       default:
-        throw badRequest(`unknown history request '${kind}': use last, from or range`)
+        throw badRequest(`unknown history request '${kind}': use last, from, range or digests`)
     }
     const contentType = format === 'binary' ? MESSAGE_FRAMES_CONTENT_TYPE : 'application/x-ndjson'
     const encode =
