@@ -587,18 +587,9 @@ export class RunnelClient {
           const chain = chainOf(message)
           let opened: StreamMessage = message
           if (options.raw !== true) {
-            runs.next(chain, message)
-            try {
-              opened = await this.decrypt(message)
-              runs.flush(chain)
-            } catch (err) {
-              if (err instanceof ClientError && err.code === 'KEY_UNAVAILABLE') runs.failed(chain, message, err)
-              else {
-                runs.flush(chain)
-                this.emit('error', err instanceof Error ? err : new Error(String(err)))
-              }
-              undecryptable.add(message)
-            }
+            const decrypted = await this.openReporting(message, chain, runs)
+            if (decrypted === undefined) undecryptable.add(message)
+            else opened = decrypted
           }
           if (!subscription.isActive) return
           if (arrival === 'live' && options.ordered === false) deliver(opened)
@@ -757,23 +748,36 @@ export class RunnelClient {
       for (const partition of partitions) {
         for await (const message of this.resender.resend(streamId, partition, query)) {
           const chain = chainOf(message)
-          let opened: StreamMessage | undefined
-          runs.next(chain, message)
-          try {
-            opened = await this.decrypt(message)
-            runs.flush(chain)
-          } catch (err) {
-            if (err instanceof ClientError && err.code === 'KEY_UNAVAILABLE') runs.failed(chain, message, err)
-            else {
-              runs.flush(chain)
-              this.emit('error', err instanceof Error ? err : new Error(String(err)))
-            }
-          }
+          const opened = await this.openReporting(message, chain, runs)
           if (opened !== undefined) yield toReceived(opened)
         }
       }
     } finally {
       runs.flushAll()
+    }
+  }
+
+  /**
+   * Decrypts a message of a chain; a key that can't be had is reported once per run of the chain's messages under
+   * it (see {@link UndecryptableRuns}), any other failure as an `error` event. Undefined when it can't be opened.
+   */
+  private async openReporting(
+    message: StreamMessage,
+    chain: string,
+    runs: UndecryptableRuns,
+  ): Promise<StreamMessage | undefined> {
+    runs.next(chain, message)
+    try {
+      const opened = await this.decrypt(message)
+      runs.flush(chain)
+      return opened
+    } catch (err) {
+      if (err instanceof ClientError && err.code === 'KEY_UNAVAILABLE') runs.failed(chain, message, err)
+      else {
+        runs.flush(chain)
+        this.emit('error', err instanceof Error ? err : new Error(String(err)))
+      }
+      return undefined
     }
   }
 

@@ -7,25 +7,22 @@
 // node keeps to re-offer a returning peer, and the daemon's metrics show what
 // hole fill brought in.
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import type { RunnelClient } from '@runnel/client'
 import { createRunnelClient } from '@runnel/client/node'
 import { addressFromPrivateKey } from '@runnel/protocol'
 import type { NodeConfigInput, RunnelNode } from '../../src/index.js'
 import { startTestNetwork, waitFor, type TestNetwork } from '../helpers.js'
+import { freePort, startDaemon, type Daemon } from '../support/daemon.js'
 import { chainBreaks, heldMessages, idsOf } from '../support/history.js'
 import { POSTGRES_URL, checkPostgres } from '../support/postgres.js'
 
-const CLI_DIR = fileURLToPath(new URL('../../../cli/', import.meta.url))
 const BEFORE_KILL = 200
 /** More than the publisher's network node keeps for a peer that joins (256 per stream part). */
 const WHILE_DOWN = 400
@@ -33,42 +30,6 @@ const AFTER_RESTART = 100
 
 const postgresProblem = await checkPostgres(POSTGRES_URL)
 if (postgresProblem !== undefined && process.env.CI !== undefined) throw new Error(postgresProblem)
-
-interface Daemon {
-  readonly child: ChildProcess
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-  output(): string
-}
-
-async function startDaemon(configPath: string): Promise<Daemon> {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=runnel-source', '--import', 'tsx', 'src/bin.ts', 'node', '--config', configPath],
-    { cwd: CLI_DIR, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' }, stdio: 'pipe' },
-  )
-  let output = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('close', (code, signal) => resolve({ code, signal })),
-  )
-  let ended = false
-  void exited.then(() => (ended = true))
-  await waitFor(() => ended || /^ {2}storage +http:\/\//m.test(output), 120_000, 'the daemon to print its endpoints')
-  if (ended) throw new Error(`the daemon exited before starting:\n${output}`)
-  return { child, exited, output: () => output }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /** A counter of a daemon's Prometheus text, summed over its label sets. */
 async function scrape(url: string, name: string): Promise<number> {
