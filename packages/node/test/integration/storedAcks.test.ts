@@ -10,12 +10,14 @@ import { ClientError, type PublishedMessage, type RunnelClient } from '@runnel/c
 import {
   MessageRef,
   MessageType,
+  StreamMessage,
+  encodeJsonContent,
   encodeSignedReceipt,
+  encodeStreamMessage,
   receiptDigest,
   signReceipt,
   toStreamPartId,
   type StreamId,
-  type StreamMessage,
 } from '@runnel/protocol'
 import { createNativeSigner } from '@runnel/protocol/native'
 import type { RunnelNode } from '../../src/index.js'
@@ -182,7 +184,7 @@ describe('stored acknowledgements', () => {
     assert.ok(publisher.retentionStats().reoffered >= 21)
   })
 
-  it('never takes a forged receipt for a stored message: wrong carrier, wrong key, not a storage node, a range it never had, garbage', async () => {
+  it('never takes a forged receipt for a stored message: wrong carrier, wrong key, not a storage node, a range it never had, garbage; nor a tampered re-offer', async () => {
     const streamPartId = toStreamPartId(streamId as StreamId, 0)
     const stranger = network.client(6)
     const seen: StreamMessage[] = []
@@ -265,5 +267,32 @@ describe('stored acknowledgements', () => {
     )
     // The real receipts, after the storage node's catch-up, settle the pending publish.
     await within(pending, 20_000, 'the genuine stored ack')
+
+    // Re-offers are checked message by message: a tampered copy and bytes that aren't framed messages are refused.
+    const tampered = new StreamMessage({
+      messageId: kept.messageId,
+      prevMsgRef: kept.prevMsgRef,
+      contentType: kept.contentType,
+      content: encodeJsonContent({ i: 666 }),
+      signature: kept.signature,
+    })
+    const encoded = encodeStreamMessage(tampered)
+    const framed = new Uint8Array(4 + encoded.length)
+    new DataView(framed.buffer).setUint32(0, encoded.length)
+    framed.set(encoded, 4)
+    const refused = async () =>
+      (await node.metrics.registry.getSingleMetric('runnel_storage_reoffered_messages_total')!.get()).values.find(
+        (value) => value.labels.result === 'refused',
+      )?.value ?? 0
+    const refusedBefore = await refused()
+    await stranger.publishControl(streamPartId, MessageType.Reoffer, framed)
+    await stranger.publishControl(streamPartId, MessageType.Reoffer, new Uint8Array([0, 0, 0, 9, 1]))
+    let refusedNow = refusedBefore
+    for (const deadline = Date.now() + 20_000; refusedNow < refusedBefore + 2 && Date.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      refusedNow = await refused()
+    }
+    assert.equal(refusedNow, refusedBefore + 2, 'the tampered message and the garbage refused')
+    assert.ok(!(await history()).includes(666), 'nothing tampered stored')
   })
 })
