@@ -143,7 +143,7 @@ const storagePlugin = z.strictObject({
   retentionIntervalMs: z.number().int().min(1_000).default(3_600_000),
   defaultStorageDays: z.number().int().min(1).default(365),
   /** At most one round of signed receipts per this many ms; the first commit after a quiet interval goes at once. */
-  receiptIntervalMs: z.number().int().min(1).max(10_000).default(20),
+  receiptIntervalMs: z.number().int().min(1).max(10_000).default(5),
   /** Threshold key custody (docs/encryption.md): take publishers' key shares and hand them to permitted subscribers. */
   custody: z
     .strictObject({

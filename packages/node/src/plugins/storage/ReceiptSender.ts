@@ -2,7 +2,7 @@ import type { RunnelClient } from '@runnel/client'
 import { MessageType, encodeSignedReceipt, receiptDigest, type StreamMessage } from '@runnel/protocol'
 
 export interface ReceiptSenderOptions {
-  /** Committed messages are gathered this long before receipts go out: one receipt then covers many. Default 20 ms. */
+  /** Committed messages are gathered this long before receipts go out: one receipt then covers many. Default 5 ms. */
   readonly intervalMs?: number
   /** Told of a receipt that could not be signed or sent. */
   readonly onError: (err: unknown) => void
@@ -32,7 +32,7 @@ export class ReceiptSender {
     private readonly client: Pick<RunnelClient, 'signReceipt' | 'publishControl'>,
     private readonly options: ReceiptSenderOptions,
   ) {
-    this.intervalMs = options.intervalMs ?? 20
+    this.intervalMs = options.intervalMs ?? 5
   }
 
   /** Messages just committed. */
