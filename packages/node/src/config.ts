@@ -111,7 +111,7 @@ const repairSection = z.strictObject({
   maxBucketFetch: z.number().int().min(1).default(5_000),
   /**
    * Worker threads that check the signatures of fetched messages (libsecp256k1, ~50 µs a message, what bounds
-   * catch-up). 0 checks them on the event loop's thread. Default: one less than the CPUs, 1 to 4.
+   * catch-up). 0 checks them on the event loop's thread. Default: the CPUs, 1 to 4.
    */
   workers: z.number().int().min(0).max(64).optional(),
   /** Each request to a peer must complete within this. */

@@ -115,7 +115,8 @@ export class StorageRepair {
     this.#permissions = new PermissionCache(components.registry, { ttlMs: 30_000 })
     const peers = new RepairPeers(components.registry, components.address)
     const messages = new WorkBudget(config.maxMessagesPerMinute)
-    const workers = config.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1))
+    // All the cores: the event loop mostly waits on the peer and the database while the workers recover keys.
+    const workers = config.workers ?? Math.max(1, Math.min(4, availableParallelism()))
     this.#workers = workers > 0 ? new SignatureWorkers(workers) : undefined
     const pool = this.#workers
     const check = new FetchedMessageCheck({
