@@ -78,7 +78,10 @@ echo "== publishers"
 expected=0
 for command in "${publishers[@]}"; do
   echo "\$ $command"
-  bash -c "$command" >>"$work/publishers.log" 2>&1 || fail "this README command failed: $command"
+  output=$(bash -c "$command" 2>&1) || fail "this README command failed: $command"
+  echo "$output" >>"$work/publishers.log"
+  # curl exits 0 on an error status: the API's error body is what says it failed.
+  ! grep -q '"error"' <<<"$output" || fail "this README command was refused: $command: $output"
   # An NDJSON batch publishes one message per line it sends.
   if [[ $command == printf* ]]; then
     expected=$((expected + $(bash -c "${command%%|*}" | grep -c .)))
