@@ -16,7 +16,7 @@ export enum MessageType {
   CatchUpRequest = 5,
   /** A publisher's re-offer of original signed messages that no receipt covers yet. */
   Reoffer = 6,
-  /** Group key shares sealed to the stream's storage nodes (threshold custody). */
+  /** Reserved: threshold custody deposits key shares with storage nodes over HTTP, never through a stream part. */
   GroupKeyShares = 7,
 }
 

@@ -234,7 +234,7 @@ export enum MessageType {
   REOFFER = 6,
 
   /**
-   * Group key shares sealed to the stream's storage nodes (threshold custody).
+   * Reserved: threshold custody deposits key shares with storage nodes over HTTP, never through a stream part.
    *
    * @generated from enum value: MESSAGE_TYPE_GROUP_KEY_SHARES = 7;
    */
