@@ -397,7 +397,7 @@ export class RunnelClient {
       throw new ClientError('DESTROYED', 'the client was destroyed before the message was stored')
     const timeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS
     await this.publishLog.waitStored(
-      [entry],
+      entry,
       minStorageNodes,
       timeoutMs,
       () => `${streamPartId} message ${message.timestamp}:${message.sequenceNumber}`,

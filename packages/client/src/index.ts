@@ -22,7 +22,6 @@ export {
 export { Stream } from './Stream.js'
 export { checkPublishTimestamp, parseIsoDate } from './publish/timestamps.js'
 export {
-  splitReoffer,
   type PublishLogStats,
   type ReceiptRejection,
   type RetentionDropEvent,

@@ -4,6 +4,7 @@ import {
   ProtocolError,
   decodeSignedReceipt,
   encodeStreamMessage,
+  frameMessage,
   openReceipt,
   readReceipt,
   receiptDigest,
@@ -74,7 +75,6 @@ export interface PublishLogComponents {
 
 interface Waiter {
   readonly minNodes: number
-  remaining: number
   readonly resolve: () => void
 }
 
@@ -202,6 +202,7 @@ export class PublishLog {
     if (known?.length === 0) return undefined
     this.listen(message.streamPartId)
     const key = chainKey(message.streamPartId, message.messageChainId)
+    const ref = message.getMessageRef()
     let chain = this.chains.get(key)
     if (chain === undefined) {
       chain = {
@@ -209,7 +210,7 @@ export class PublishLog {
         streamPartId: message.streamPartId,
         entries: [],
         head: 0,
-        firstRef: message.getMessageRef(),
+        firstRef: ref,
         lastForgotten: undefined,
         endedAt: undefined,
       }
@@ -229,8 +230,8 @@ export class PublishLog {
     }
     const { entries } = chain
     const last = entries.at(-1)
-    if (last === undefined || compareRef(last.message, message.getMessageRef()) < 0) entries.push(entry)
-    else entries.splice(this.lowerBound(chain, message.getMessageRef()), 0, entry)
+    if (last === undefined || compareRef(last.message, ref) < 0) entries.push(entry)
+    else entries.splice(this.lowerBound(chain, ref), 0, entry)
     this.retainedMessages++
     this.retainedBytes += entry.bytes
     this.enforceBounds()
@@ -239,17 +240,15 @@ export class PublishLog {
   }
 
   /**
-   * Resolves once `minNodes` distinct storage nodes have sent receipts
-   * covering every one of `entries`.
+   * Resolves once `minNodes` distinct storage nodes have sent receipts covering `entry`.
    *
-   * @throws {@link ClientError} `NOT_STORED` after `timeoutMs`; the messages stay kept and are offered again
+   * @throws {@link ClientError} `NOT_STORED` after `timeoutMs`; the message stays kept and is offered again
    */
-  waitStored(entries: readonly Entry[], minNodes: number, timeoutMs: number, describe: () => string): Promise<void> {
-    const pending = entries.filter((entry) => entry.storedBy.size < minNodes)
-    if (pending.length === 0) return Promise.resolve()
+  waitStored(entry: Entry, minNodes: number, timeoutMs: number, describe: () => string): Promise<void> {
+    if (entry.storedBy.size >= minNodes) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        for (const entry of pending) entry.waiters = entry.waiters?.filter((w) => w !== waiter)
+        entry.waiters = entry.waiters?.filter((w) => w !== waiter)
         reject(
           new ClientError(
             'NOT_STORED',
@@ -260,13 +259,12 @@ export class PublishLog {
       }, timeoutMs)
       const waiter: Waiter = {
         minNodes,
-        remaining: pending.length,
         resolve: () => {
           clearTimeout(timer)
           resolve()
         },
       }
-      for (const entry of pending) (entry.waiters ??= []).push(waiter)
+      ;(entry.waiters ??= []).push(waiter)
     })
   }
 
@@ -353,7 +351,7 @@ export class PublishLog {
       entry.storedBy.add(receipt.signerId)
       if (entry.storedBy.size === 1) entry.firstStoredAt = now
       for (const waiter of entry.waiters ?? []) {
-        if (waiter.minNodes === entry.storedBy.size && --waiter.remaining === 0) waiter.resolve()
+        if (waiter.minNodes === entry.storedBy.size) waiter.resolve()
       }
     }
     const nodes = this.components.knownStorageNodes(chain.streamId)?.length ?? 1
@@ -433,30 +431,30 @@ export class PublishLog {
 
   /** Sends messages again, in bounded wrappers, yielding to the event loop between them. */
   private async reoffer(streamPartId: StreamPartId, messages: readonly StreamMessage[]): Promise<void> {
-    let parts: Uint8Array[] = []
+    let frames: Uint8Array[] = []
     let bytes = 0
     const flush = async (): Promise<void> => {
-      if (parts.length === 0) return
+      if (frames.length === 0) return
       const content = new Uint8Array(bytes)
       let offset = 0
-      for (const part of parts) {
-        content.set(part, offset)
-        offset += part.length
+      for (const frame of frames) {
+        content.set(frame, offset)
+        offset += frame.length
       }
-      this.counters.reoffered += countFramed(content)
-      parts = []
+      this.counters.reoffered += frames.length
+      frames = []
       bytes = 0
       await this.components.send(streamPartId, MessageType.Reoffer, content)
       await new Promise((resolve) => setTimeout(resolve, 0))
     }
     for (const message of messages) {
       if (this.stopped) return
-      const encoded = encodeStreamMessage(message)
+      const frame = frameMessage(encodeStreamMessage(message))
       // One that can't fit a wrapper is left to the storage nodes' repair among themselves.
-      if (encoded.length + 4 > MAX_REOFFER_BYTES) continue
-      if (bytes + encoded.length + 4 > MAX_REOFFER_BYTES) await flush()
-      parts.push(frameLength(encoded.length), encoded)
-      bytes += encoded.length + 4
+      if (frame.length > MAX_REOFFER_BYTES) continue
+      if (bytes + frame.length > MAX_REOFFER_BYTES) await flush()
+      frames.push(frame)
+      bytes += frame.length
     }
     await flush()
   }
@@ -476,7 +474,6 @@ export class PublishLog {
     let aged = 0
     for (const [key, chain] of this.chains) {
       const nodes = this.components.knownStorageNodes(chain.streamId)
-      this.prune(chain, now, nodes?.length ?? 1)
       for (let i = chain.head; i < chain.entries.length; i++) {
         const entry = chain.entries[i]!
         if (entry.done) continue
@@ -528,7 +525,6 @@ export class PublishLog {
       }
       if (oldest === undefined) break
       if (oldest.entry.storedBy.size === 0) dropped++
-      for (const waiter of oldest.entry.waiters ?? []) waiter.remaining = Number.POSITIVE_INFINITY
       this.forget(oldest.chain, oldest.entry)
       oldest.chain.head++
       this.compact(oldest.chain)
@@ -550,43 +546,6 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
-}
-
-function frameLength(length: number): Uint8Array {
-  const bytes = new Uint8Array(4)
-  new DataView(bytes.buffer).setUint32(0, length)
-  return bytes
-}
-
-function countFramed(content: Uint8Array): number {
-  let count = 0
-  for (let offset = 0; offset + 4 <= content.length; count++) {
-    offset += 4 + new DataView(content.buffer, content.byteOffset + offset, 4).getUint32(0)
-  }
-  return count
-}
-
-/**
- * Splits a re-offer's content into the encoded messages it carries: each a
- * 4-byte big-endian length, then that many bytes.
- *
- * @throws {@link ClientError} `INVALID_ARGUMENT` for content that isn't so framed
- */
-export function splitReoffer(content: Uint8Array): Uint8Array[] {
-  const parts: Uint8Array[] = []
-  const view = new DataView(content.buffer, content.byteOffset, content.length)
-  let offset = 0
-  while (offset < content.length) {
-    if (offset + 4 > content.length) throw new ClientError('INVALID_ARGUMENT', 'a re-offer ends inside a length')
-    const length = view.getUint32(offset)
-    offset += 4
-    if (length === 0 || offset + length > content.length) {
-      throw new ClientError('INVALID_ARGUMENT', `a re-offer's message at byte ${offset - 4} runs past its end`)
-    }
-    parts.push(content.subarray(offset, offset + length))
-    offset += length
-  }
-  return parts
 }
 
 export type { Entry as PublishLogEntry }

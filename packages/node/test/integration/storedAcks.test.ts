@@ -14,6 +14,7 @@ import {
   encodeJsonContent,
   encodeSignedReceipt,
   encodeStreamMessage,
+  frameMessage,
   receiptDigest,
   signReceipt,
   toStreamPartId,
@@ -276,10 +277,7 @@ describe('stored acknowledgements', () => {
       content: encodeJsonContent({ i: 666 }),
       signature: kept.signature,
     })
-    const encoded = encodeStreamMessage(tampered)
-    const framed = new Uint8Array(4 + encoded.length)
-    new DataView(framed.buffer).setUint32(0, encoded.length)
-    framed.set(encoded, 4)
+    const framed = frameMessage(encodeStreamMessage(tampered))
     const refused = async () =>
       (await node.metrics.registry.getSingleMetric('runnel_storage_reoffered_messages_total')!.get()).values.find(
         (value) => value.labels.result === 'refused',

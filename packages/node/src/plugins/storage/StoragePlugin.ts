@@ -1,5 +1,6 @@
-import { splitReoffer, type ReceivedMessage, type Subscription } from '@runnel/client'
+import type { ReceivedMessage, Subscription } from '@runnel/client'
 import {
+  MessageFrameReader,
   MessageType,
   ProtocolError,
   decodeStreamMessage,
@@ -281,9 +282,12 @@ export class StoragePlugin {
   private async takeReoffer(carrier: StreamMessage): Promise<void> {
     let messages: StreamMessage[]
     try {
-      messages = splitReoffer(carrier.content).map((bytes) => decodeStreamMessage(bytes))
+      // The history API's binary framing: a 4-byte big-endian length before each encoded message.
+      const reader = new MessageFrameReader()
+      messages = reader.push(carrier.content).map((bytes) => decodeStreamMessage(bytes))
+      reader.end()
     } catch (err) {
-      if (!(err instanceof ProtocolError) && !(err instanceof Error && 'code' in err)) throw err
+      if (!(err instanceof ProtocolError)) throw err
       this.metrics.reoffered.inc({ result: 'refused' })
       this.gateway.logger.debug({ err, from: carrier.publisherId }, 'storage: a malformed re-offer')
       return

@@ -121,10 +121,13 @@ export class StorageRepair {
     const pool = this.#workers
     const check = new FetchedMessageCheck({
       verifySignatures: pool === undefined ? verifyHere : (_, frames) => pool.verify(frames),
-      mayPublish: (streamId, publisherId, timestamp) =>
-        this.#permissions
+      mayPublish: (streamId, publisherId, timestamp) => {
+        // Following permission changes is a chain poll four times a second: only once repair has a message to check.
+        this.#permissions.start()
+        return this.#permissions
           .hasPermission(streamId, publisherId as Parameters<PermissionCache['hasPermission']>[1], 'publish', timestamp)
-          .catch(() => false),
+          .catch(() => false)
+      },
       now: Date.now,
       maxClockSkewMs: components.maxClockSkewMs,
     })
@@ -154,7 +157,11 @@ export class StorageRepair {
         fetcher,
         peers: (streamId) => peers.urls(streamId),
         windowStart: () => now() - config.windowMs,
-        onHole: () => this.#metrics.holes.inc({ outcome: 'seen' }),
+        onHole: () => {
+          this.#metrics.holes.inc({ outcome: 'seen' })
+          // The workers load during the hole's grace (~0.3 s and 25 MiB each), not at node start: most nodes never repair.
+          this.#workers?.start()
+        },
         onDropped: () => this.#metrics.holes.inc({ outcome: 'dropped' }),
         onPeerFailure,
         onUnfilled: (hole, err) => {
@@ -194,10 +201,11 @@ export class StorageRepair {
     )
   }
 
-  /** Starts following permission changes and the round timer (when `intervalMs` > 0). */
+  /**
+   * Starts the round timer (when `intervalMs` > 0). The signature workers and the watch on permission changes start
+   * when repair first needs them.
+   */
   start(): void {
-    this.#permissions.start()
-    this.#workers?.start()
     if (this.config.intervalMs > 0) {
       this.#timer = setInterval(() => void this.runRound().catch(() => {}), this.config.intervalMs)
       this.#timer.unref()
