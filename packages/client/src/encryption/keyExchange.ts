@@ -29,7 +29,7 @@ export async function generateExchangeKeyPair(): Promise<ExchangeKeyPair> {
   }
 }
 
-/** AES-256-GCM key from an ECDH shared secret: HKDF-SHA-256 with the recipient's public key as salt. */
+/** AES-256-GCM key from an ECDH shared secret, through HKDF-SHA-256 with `salt` and `info`. */
 export async function deriveSealingKey(shared: Uint8Array, salt: Uint8Array, info: Uint8Array): Promise<CryptoKey> {
   const material = await crypto.subtle.importKey('raw', bufferSource(shared), 'HKDF', false, ['deriveKey'])
   return crypto.subtle.deriveKey(
