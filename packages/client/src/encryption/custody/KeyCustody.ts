@@ -7,7 +7,7 @@ import {
   type StreamPartId,
 } from '@runnel/protocol'
 import { combine, split } from 'shamir-secret-sharing'
-import type { Address } from 'viem'
+import { hexToBytes, type Address } from 'viem'
 import { ClientError } from '../../errors.js'
 import { GroupKey } from '../GroupKey.js'
 import { generateExchangeKeyPair } from '../keyExchange.js'
@@ -252,7 +252,7 @@ export class KeyCustody {
         .filter((holder) => !holder.done)
         .map(async (holder) => {
           try {
-            await this.post(holder.node, '/custody/shares', holder.deposit)
+            await this.call(holder.node, '/custody/shares', holder.deposit)
             holder.done = true
           } catch (err) {
             failures.push(err)
@@ -269,8 +269,7 @@ export class KeyCustody {
     if (typeof hex !== 'string' || !/^0x04[0-9a-f]{128}$/.test(hex)) {
       throw new ClientError('STORAGE_UNAVAILABLE', `${node.url} sent no custody public key`)
     }
-    const publicKey = new Uint8Array(65)
-    for (let i = 0; i < 65; i++) publicKey[i] = Number.parseInt(hex.slice(2 + i * 2, 4 + i * 2), 16)
+    const publicKey = hexToBytes(hex as `0x${string}`)
     if (addressFromPublicKey(publicKey) !== node.address) {
       throw new ClientError(
         'STORAGE_UNAVAILABLE',
@@ -311,7 +310,7 @@ export class KeyCustody {
     const ask = async (node: StorageNodeEndpoint): Promise<void> => {
       asked.add(node.address)
       try {
-        const reply = parseShareReply(await this.post(node, '/custody/keys', request))
+        const reply = parseShareReply(await this.call(node, '/custody/keys', request))
         for (const deposit of reply.shares) {
           const found = openManifest(deposit, this.components.verifier)
           if (found.publisherId !== publisher || found.groupKeyId !== keyId || found.streamId !== streamId) continue
@@ -390,10 +389,6 @@ export class KeyCustody {
       }),
     )
     return found.filter((endpoint) => endpoint !== undefined)
-  }
-
-  private post(node: StorageNodeEndpoint, path: string, body: unknown): Promise<unknown> {
-    return this.call(node, path, body)
   }
 
   /** One request to a storage node; its refusal becomes a ClientError with the node's code mapped. */

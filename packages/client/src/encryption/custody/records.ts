@@ -1,4 +1,5 @@
 import { checkSignatureFormat, createTaggedPayload, type MessageSigner, type SignatureVerifier } from '@runnel/protocol'
+import { bytesToHex, hexToBytes } from 'viem'
 import { ClientError } from '../../errors.js'
 import { fromBase64, toBase64 } from '../messages.js'
 
@@ -113,16 +114,6 @@ function checkBase64(value: unknown, what: string, maxChars: number): string {
     throw bad(what)
   }
   return value
-}
-
-function hexToBytes(hex: string): Uint8Array {
-  const bytes = new Uint8Array((hex.length - 2) / 2)
-  for (let i = 0; i < bytes.length; i++) bytes[i] = Number.parseInt(hex.slice(2 + i * 2, 4 + i * 2), 16)
-  return bytes
-}
-
-function bytesToHex(bytes: Uint8Array): string {
-  return '0x' + Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
 }
 
 /** The key commitment a manifest carries. */
@@ -260,7 +251,7 @@ function recoverSigner(
 ): string {
   if (typeof signature !== 'string' || !SIGNATURE_HEX.test(signature))
     throw bad(`${what}: signature must be 0x and 130 lowercase hex digits`)
-  const bytes = hexToBytes(signature)
+  const bytes = hexToBytes(signature as `0x${string}`)
   try {
     checkSignatureFormat(bytes)
   } catch (err) {

@@ -67,11 +67,7 @@ export class KeyCustodyService {
     this.requests = new SlidingWindowLimiter(options.maxRequestsPerMinute ?? 60)
     this.deposits = new SlidingWindowLimiter(options.maxDepositsPerMinute ?? 600)
     this.now = components.now ?? Date.now
-    this.publicKey =
-      '0x' +
-      Array.from(secp256k1PublicKey(components.privateKey, false), (byte) => byte.toString(16).padStart(2, '0')).join(
-        '',
-      )
+    this.publicKey = '0x' + Buffer.from(secp256k1PublicKey(components.privateKey, false)).toString('hex')
   }
 
   /** `GET /custody/node`: the key publishers seal to; they check it against this node's address on chain. */
