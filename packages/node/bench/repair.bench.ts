@@ -11,7 +11,8 @@
 // the hole's detection (grace 0) until the last message is committed. Then the
 // same N through one anti-entropy round, into a third, empty node.
 // The returning node checks signatures on its worker threads (repair.workers,
-// default one less than the CPUs). Environment: BENCH_REPAIR_MESSAGES (default
+// default the CPUs, up to 4), which load when the hole is seen: their start is
+// in the time. Environment: BENCH_REPAIR_MESSAGES (default
 // 100000), BENCH_REPAIR_WORKERS.
 import { fork } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'

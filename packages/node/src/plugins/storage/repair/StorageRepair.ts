@@ -123,7 +123,7 @@ export class StorageRepair {
       verifySignatures: pool === undefined ? verifyHere : (_, frames) => pool.verify(frames),
       mayPublish: (streamId, publisherId, timestamp) => {
         // Following permission changes is a chain poll four times a second: only once repair has a message to check.
-        this.#permissions.start()
+        if (!signal.aborted) this.#permissions.start()
         return this.#permissions
           .hasPermission(streamId, publisherId as Parameters<PermissionCache['hasPermission']>[1], 'publish', timestamp)
           .catch(() => false)
