@@ -1,16 +1,7 @@
 import { MAX_SEQUENCE_NUMBER, MESSAGE_FRAMES_CONTENT_TYPE, MessageFrameReader } from '@runnel/protocol'
 import { NodeError } from '../../../errors.js'
 import { MAX_DIGEST_BUCKETS, type BucketDigest } from '../../../storage/index.js'
-
-/** A closed range of one stream part, optionally of one publisher chain. */
-export interface PeerRange {
-  readonly streamId: string
-  readonly partition: number
-  readonly from: { readonly timestamp: number; readonly sequenceNumber: number }
-  readonly to: { readonly timestamp: number; readonly sequenceNumber: number }
-  readonly publisherId?: string
-  readonly msgChainId?: string
-}
+import type { ExpectedRange } from './FetchedMessageCheck.js'
 
 /** A digests answer is a few numbers per bucket: a larger body is not a storage node's. */
 const MAX_DIGESTS_BODY_BYTES = 64 + MAX_DIGEST_BUCKETS * 64
@@ -33,7 +24,7 @@ function base(url: string, streamId: string, partition: number): string {
  */
 export const PeerHistory = {
   /** Yields the encoded messages of `range` as the peer sends them; stops (and cancels the download) after `limit`. */
-  async *range(url: string, range: PeerRange, limit: number, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  async *range(url: string, range: ExpectedRange, limit: number, signal: AbortSignal): AsyncGenerator<Uint8Array> {
     const params = new URLSearchParams({
       format: 'binary',
       fromTimestamp: String(range.from.timestamp),
