@@ -76,6 +76,7 @@ export interface PublishLogComponents {
 interface Waiter {
   readonly minNodes: number
   readonly resolve: () => void
+  readonly reject: (error: ClientError) => void
 }
 
 interface Entry {
@@ -88,7 +89,7 @@ interface Entry {
   firstStoredAt: number
   /** When it was last sent: published, or re-offered. */
   lastOfferedAt: number
-  /** When it was last re-offered for a catch-up request (0: never). */
+  /** When it was last re-offered for a catch-up request (-Infinity: never). */
   caughtUpAt: number
   waiters: Waiter[] | undefined
   done: boolean
@@ -224,7 +225,7 @@ export class PublishLog {
       storedBy: new Set(),
       firstStoredAt: 0,
       lastOfferedAt: now,
-      caughtUpAt: 0,
+      caughtUpAt: Number.NEGATIVE_INFINITY,
       waiters: undefined,
       done: false,
     }
@@ -263,6 +264,10 @@ export class PublishLog {
           clearTimeout(timer)
           resolve()
         },
+        reject: (error) => {
+          clearTimeout(timer)
+          reject(error)
+        },
       }
       ;(entry.waiters ??= []).push(waiter)
     })
@@ -276,9 +281,14 @@ export class PublishLog {
     }
   }
 
+  /** Forgets everything; a stored ack still waiting fails with `DESTROYED` (its timer would keep a process alive). */
   stop(): void {
     this.stopped = true
     clearInterval(this.sweepTimer)
+    const destroyed = new ClientError('DESTROYED', 'the client was destroyed before the message was stored')
+    for (const chain of this.chains.values()) {
+      for (const entry of chain.entries) for (const waiter of entry.waiters ?? []) waiter.reject(destroyed)
+    }
     for (const remove of this.listened.values()) remove()
     this.listened.clear()
     this.chains.clear()
@@ -477,6 +487,11 @@ export class PublishLog {
       for (let i = chain.head; i < chain.entries.length; i++) {
         const entry = chain.entries[i]!
         if (entry.done) continue
+        // Kept before the chain said the stream has no storage node: nothing will ever receipt it.
+        if (nodes?.length === 0) {
+          this.forget(chain, entry)
+          continue
+        }
         if (now - entry.at >= this.options.maxAgeMs) {
           if (entry.storedBy.size === 0) aged++
           this.forget(chain, entry)
