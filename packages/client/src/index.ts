@@ -44,6 +44,7 @@ export { MAX_LAST_COUNT, type HistoryQuery, type HistoryRef } from './storage/hi
 export type { EncryptionOptions } from './encryption/EncryptionLayer.js'
 export type { GroupKeySource, KeyFetch, KeySourceResult } from './encryption/keySources.js'
 export { GroupKey } from './encryption/GroupKey.js'
+export { SlidingWindowLimiter } from './encryption/SlidingWindowLimiter.js'
 export { MemoryKeyStore, type GroupKeyStore } from './encryption/KeyStore.js'
 export { KeyCustody, type KeyCustodyComponents, type KeyCustodyOptions } from './encryption/custody/KeyCustody.js'
 export {

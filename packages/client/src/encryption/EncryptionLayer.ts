@@ -18,6 +18,7 @@ import { GroupKey } from './GroupKey.js'
 import { generateExchangeKeyPair, sealGroupKey, type ExchangeKeyPair } from './keyExchange.js'
 import type { KeyCustodyOptions } from './custody/KeyCustody.js'
 import type { GroupKeyStore } from './KeyStore.js'
+import { SlidingWindowLimiter } from './SlidingWindowLimiter.js'
 import {
   SilentPublishers,
   holderKeySource,
@@ -85,8 +86,6 @@ export interface EncryptionOptions {
 const FAILED_KEY_MEMORY_MS = 30_000
 /** Holder answers waiting out their delay, at most: requests beyond it go unanswered by this holder. */
 const MAX_HOLDER_ANSWERS = 1_000
-/** Requesters whose request times a client remembers for its rate limit; the oldest is forgotten beyond it. */
-const MAX_RATE_LIMITED_REQUESTERS = 10_000
 
 interface CurrentKey {
   readonly key: GroupKey
@@ -117,7 +116,8 @@ export class EncryptionLayer {
   private readonly listening = new Set<StreamPartId>()
   private readonly pending = new Map<string, PendingRequest>()
   private readonly inFlight = new Map<string, Promise<GroupKey>>()
-  private readonly requestLog = new Map<string, number[]>()
+  /** Requests per requester in a sliding minute (10,000 requesters remembered at most). */
+  private readonly requests: SlidingWindowLimiter
   /** Holder answers waiting out their delay, by request id: true once someone else answered. */
   private readonly holderAnswers = new Map<string, { answered: boolean }>()
   private readonly sources: GroupKeySource[]
@@ -126,6 +126,7 @@ export class EncryptionLayer {
     private readonly components: EncryptionLayerComponents,
     private readonly options: EncryptionOptions = {},
   ) {
+    this.requests = new SlidingWindowLimiter(options.maxRequestsPerMinute ?? 60)
     const channel: KeyRequestChannel = { ask: (...args) => this.ask(...args) }
     const timeoutMs = options.keyRequestTimeoutMs ?? 5_000
     const attempts = options.keyRequestAttempts ?? 3
@@ -330,19 +331,8 @@ export class EncryptionLayer {
     }
   }
 
-  /** A sliding one-minute window per requester. */
   private allowRequest(requester: string): boolean {
-    const now = Date.now()
-    const recent = (this.requestLog.get(requester) ?? []).filter((at) => now - at < 60_000)
-    const allowed = recent.length < (this.options.maxRequestsPerMinute ?? 60)
-    if (allowed) recent.push(now)
-    // Re-inserted, so the map's first entry is the requester heard from longest ago: the one to forget at the bound.
-    this.requestLog.delete(requester)
-    this.requestLog.set(requester, recent)
-    if (this.requestLog.size > MAX_RATE_LIMITED_REQUESTERS) {
-      this.requestLog.delete(this.requestLog.keys().next().value as string)
-    }
-    return allowed
+    return this.requests.allow(requester, Date.now())
   }
 
   private async respond(streamPartId: StreamPartId, response: GroupKeyResponse): Promise<void> {

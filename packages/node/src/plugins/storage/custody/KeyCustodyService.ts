@@ -1,5 +1,6 @@
 import {
   ClientError,
+  SlidingWindowLimiter,
   openManifest,
   openShareAsNode,
   openShareRequest,
@@ -12,7 +13,6 @@ import { ChainError } from '@runnel/chain'
 import { secp256k1PublicKey, type SignatureVerifier } from '@runnel/protocol'
 import { NodeError } from '../../../errors.js'
 import type { KeyShareStore } from '../../../storage/index.js'
-import { SlidingWindowLimiter } from './SlidingWindowLimiter.js'
 
 /** What the custody service needs from the node. */
 export interface KeyCustodyServiceComponents {

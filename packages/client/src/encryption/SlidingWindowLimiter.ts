@@ -2,7 +2,14 @@
  * At most `limit` events per sender in any sliding window of `windowMs`.
  * Remembers at most `maxSenders` senders (the longest-unseen is forgotten
  * first), so a flood of fresh addresses costs bounded memory:
- * `maxSenders × limit` timestamps at worst.
+ * `maxSenders × limit` timestamps at worst. The key exchange limits
+ * requesters with it, and storage nodes the custody of key shares.
+ *
+ * @example
+ * ```ts
+ * const limiter = new SlidingWindowLimiter(60) // 60 a minute per sender
+ * if (!limiter.allow(requester, Date.now())) refuse('RATE_LIMITED')
+ * ```
  */
 export class SlidingWindowLimiter {
   private readonly log = new Map<string, number[]>()
