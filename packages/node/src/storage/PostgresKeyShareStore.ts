@@ -1,9 +1,7 @@
 import pg from 'pg'
-import { NodeError } from '../errors.js'
 import { storageClosed, storageFailed } from './errors.js'
 import type { KeyShareStore, StoredKeyShare } from './KeyShareStore.js'
-
-const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/
+import { checkSchemaName } from './PostgresMessageStore.js'
 
 interface Row {
   stream_id: string
@@ -35,9 +33,7 @@ export class PostgresKeyShareStore implements KeyShareStore {
   /** @throws {@link NodeError} `INVALID_CONFIG` for a bad schema name; `STORAGE_FAILED` when the server can't be reached */
   static async open(url: string, options: { schema?: string } = {}): Promise<PostgresKeyShareStore> {
     const schema = options.schema ?? 'runnel'
-    if (!SCHEMA_PATTERN.test(schema)) {
-      throw new NodeError('INVALID_CONFIG', `storage: schema must match ${String(SCHEMA_PATTERN)}, got ${schema}`)
-    }
+    checkSchemaName(schema)
     const pool = new pg.Pool({ connectionString: url, max: 2 })
     // A broken idle connection is reported to the next query; unhandled, the pool's error would end the process.
     pool.on('error', () => {})

@@ -26,6 +26,17 @@ export const POSTGRES_SCHEMA_VERSION = 1
 const KEY = 'timestamp, sequence_number, publisher_id, msg_chain_id'
 const KEY_DESCENDING = 'timestamp DESC, sequence_number DESC, publisher_id DESC, msg_chain_id DESC'
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/
+
+/**
+ * A schema name safe to splice into SQL (identifiers can't be query parameters).
+ *
+ * @throws {@link NodeError} `INVALID_CONFIG` otherwise
+ */
+export function checkSchemaName(schema: string): void {
+  if (!SCHEMA_PATTERN.test(schema)) {
+    throw new NodeError('INVALID_CONFIG', `storage: schema must match ${String(SCHEMA_PATTERN)}, got ${schema}`)
+  }
+}
 const INT8_OID = 20
 
 type KeyColumns = [timestamp: number, sequenceNumber: number, publisherId: string, msgChainId: string]
@@ -79,9 +90,7 @@ export class PostgresMessageStore extends PagedMessageStore {
     options: PostgresMessageStoreOptions = {},
   ): Promise<PostgresMessageStore> {
     const schema = options.schema ?? 'runnel'
-    if (!SCHEMA_PATTERN.test(schema)) {
-      throw new NodeError('INVALID_CONFIG', `storage: schema must match ${String(SCHEMA_PATTERN)}, got ${schema}`)
-    }
+    checkSchemaName(schema)
     const ownsPool = typeof connection === 'string'
     const pool =
       typeof connection === 'string'
