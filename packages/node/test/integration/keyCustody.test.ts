@@ -19,7 +19,13 @@ import {
   type ShareReply,
 } from '@runnel/client'
 import { createRunnelClient } from '@runnel/client/node'
-import { createPureSigner, decodeStreamMessage, toStreamPartId, type StreamId } from '@runnel/protocol'
+import {
+  MessageFrameReader,
+  createPureSigner,
+  decodeStreamMessage,
+  toStreamPartId,
+  type StreamId,
+} from '@runnel/protocol'
 import { nativeSignatureVerifier } from '@runnel/protocol/native'
 import Database from 'better-sqlite3'
 import pg from 'pg'
@@ -467,12 +473,9 @@ describe('threshold key custody with the storage nodes', () => {
   async function storedMessages(node: RunnelNode) {
     const url = `${node.info().endpoints.storage}/streams/${encodeURIComponent(streamId)}/data/partitions/0/last?count=1000&format=binary`
     const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer())
-    const messages = []
-    for (let at = 0; at < bytes.length;) {
-      const length = new DataView(bytes.buffer, bytes.byteOffset + at).getUint32(0)
-      messages.push(decodeStreamMessage(bytes.subarray(at + 4, at + 4 + length)))
-      at += 4 + length
-    }
+    const reader = new MessageFrameReader()
+    const messages = reader.push(bytes).map((encoded) => decodeStreamMessage(encoded))
+    reader.end()
     return messages
   }
 })
