@@ -20,7 +20,20 @@
  * ```
  * @packageDocumentation
  */
-export { ProtocolError, escapeControlCharacters, type ProtocolErrorCode } from './errors.js'
+export {
+  ERROR_CATEGORIES,
+  ProtocolError,
+  RunnelError,
+  errorCategoryOf,
+  escapeControlCharacters,
+  shortMessageOf,
+  walkCauses,
+  type ErrorCategory,
+  type ErrorCategoryInfo,
+  type ProtocolErrorCode,
+  type RunnelErrorOptions,
+} from './errors/index.js'
+export { ManualClock, sleep, systemClock, type Clock, type Timer, type TimerOptions } from './time/index.js'
 export {
   ZERO_ADDRESS,
   addressFromBytes,

@@ -1,5 +1,5 @@
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire'
-import { ProtocolError } from '../errors.js'
+import { ProtocolError } from '../errors/index.js'
 import { WIRE_VERSION } from './streamMessageCodec.js'
 
 /** The routing and deduplication fields of an encoded message, read without decoding the rest. */

@@ -1,4 +1,4 @@
-import { ProtocolError } from '../errors.js'
+import { ProtocolError } from '../errors/index.js'
 import { DEFAULT_MAX_MESSAGE_SIZE } from './streamMessageCodec.js'
 
 /**

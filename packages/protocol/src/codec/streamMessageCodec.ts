@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
-import { ProtocolError } from '../errors.js'
+import { ProtocolError } from '../errors/index.js'
 import { addressFromBytes, addressToBytes } from '../identity/address.js'
 import { MessageId } from '../message/MessageId.js'
 import { MessageRef } from '../message/MessageRef.js'

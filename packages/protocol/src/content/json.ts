@@ -1,4 +1,4 @@
-import { ProtocolError } from '../errors.js'
+import { ProtocolError } from '../errors/index.js'
 
 const textEncoder = new TextEncoder()
 // fatal: invalid UTF-8 is an error, not silently replaced with U+FFFD.

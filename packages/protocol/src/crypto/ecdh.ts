@@ -1,6 +1,6 @@
 // The @noble versions viem pins (see signing/pure.ts): one copy in an app's bundle.
 import { secp256k1 } from '@noble/curves/secp256k1.js'
-import { ProtocolError } from '../errors.js'
+import { ProtocolError } from '../errors/index.js'
 import { parsePrivateKey, type PrivateKeyHex } from '../identity/keys.js'
 
 /**

@@ -1,6 +1,6 @@
 import { keccak256 } from '../crypto/keccak.js'
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js'
-import { ProtocolError, describeValue } from '../errors.js'
+import { ProtocolError, describeValue } from '../errors/index.js'
 
 declare const addressBrand: unique symbol
 

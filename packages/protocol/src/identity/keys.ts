@@ -1,6 +1,6 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js'
-import { ProtocolError } from '../errors.js'
+import { ProtocolError } from '../errors/index.js'
 import { addressFromPublicKey, type EthereumAddress } from './address.js'
 
 /** A secp256k1 private key: 32 bytes, as `0x`-prefixed lowercase hex. */

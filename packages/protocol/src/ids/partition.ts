@@ -1,5 +1,5 @@
 import { keccak256 } from '../crypto/keccak.js'
-import { ProtocolError, describeValue } from '../errors.js'
+import { ProtocolError, describeValue } from '../errors/index.js'
 import { MAX_PARTITION_COUNT } from './stream.js'
 
 const textEncoder = new TextEncoder()

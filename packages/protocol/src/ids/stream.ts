@@ -1,4 +1,4 @@
-import { ProtocolError, describeValue } from '../errors.js'
+import { ProtocolError, describeValue } from '../errors/index.js'
 import { parseEthereumAddress, type EthereumAddress } from '../identity/address.js'
 
 declare const streamIdBrand: unique symbol

@@ -1,4 +1,4 @@
-import { ProtocolError, describeValue } from '../errors.js'
+import { ProtocolError, describeValue } from '../errors/index.js'
 import { parseEthereumAddress, type EthereumAddress } from '../identity/address.js'
 import { parsePartition, parseStreamId, toStreamPartId, type StreamId, type StreamPartId } from '../ids/stream.js'
 import { MessageRef, validateSequenceNumber, validateTimestamp } from './MessageRef.js'

@@ -1,4 +1,4 @@
-import { ProtocolError, describeValue } from '../errors.js'
+import { ProtocolError, describeValue } from '../errors/index.js'
 
 /** Largest sequence number: sequence numbers are unsigned 32-bit on the wire. */
 export const MAX_SEQUENCE_NUMBER = 0xffff_ffff

@@ -1,4 +1,4 @@
-import { ProtocolError, describeValue } from '../errors.js'
+import { ProtocolError, describeValue } from '../errors/index.js'
 import { checkSignatureFormat } from '../signing/signatureFormat.js'
 import type { EthereumAddress } from '../identity/address.js'
 import type { StreamId, StreamPartId } from '../ids/stream.js'

@@ -1,6 +1,6 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import { keccak256 } from '../crypto/keccak.js'
-import { ProtocolError, describeValue } from '../errors.js'
+import { ProtocolError, describeValue } from '../errors/index.js'
 import { addressFromBytes, addressToBytes, type EthereumAddress } from '../identity/address.js'
 import { parseStreamPartId, type StreamPartId } from '../ids/stream.js'
 import { MESSAGE_CHAIN_ID_PATTERN } from '../message/MessageId.js'

@@ -1,4 +1,4 @@
-import { ProtocolError, describeValue } from '../errors.js'
+import { ProtocolError, describeValue } from '../errors/index.js'
 
 export const SIGNATURE_LENGTH = 65
 

@@ -1,4 +1,4 @@
-import { ProtocolError } from '../errors.js'
+import { ProtocolError } from '../errors/index.js'
 import { StreamMessage, type StreamMessageFields } from '../message/StreamMessage.js'
 import { createSignaturePayload } from './payload.js'
 import type { MessageSigner, SignatureVerifier } from './signer.js'

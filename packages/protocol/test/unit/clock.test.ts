@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { ManualClock, sleep, systemClock } from '../../src/index.js'
+
+describe('ManualClock', () => {
+  it('fires timers in due order, ties in the order they were set, with now() at each due time', () => {
+    const clock = new ManualClock(1_000)
+    const fired: string[] = []
+    clock.setTimeout(() => fired.push(`b@${clock.now()}`), 20)
+    clock.setTimeout(() => fired.push(`a@${clock.now()}`), 10)
+    clock.setTimeout(() => fired.push(`c@${clock.now()}`), 20)
+    assert.equal(clock.advance(15), 1)
+    assert.deepEqual(fired, ['a@1010'])
+    assert.equal(clock.now(), 1_015)
+    assert.equal(clock.advance(100), 2)
+    assert.deepEqual(fired, ['a@1010', 'b@1020', 'c@1020'])
+    assert.equal(clock.now(), 1_115)
+    assert.equal(clock.pendingTimers, 0)
+  })
+
+  it('fires timers that timers set, when they fall due within the advance', () => {
+    const clock = new ManualClock()
+    const fired: number[] = []
+    clock.setTimeout(() => {
+      fired.push(clock.now())
+      clock.setTimeout(() => fired.push(clock.now()), 5)
+      clock.setTimeout(() => fired.push(clock.now()), 50)
+    }, 5)
+    clock.advance(20)
+    assert.deepEqual(fired, [5, 10])
+    assert.equal(clock.nextDueAt(), 55)
+  })
+
+  it('repeats intervals until cancelled, also from inside the callback', () => {
+    const clock = new ManualClock()
+    let count = 0
+    const timer = clock.setInterval(() => {
+      count++
+      if (count === 3) timer.cancel()
+    }, 10)
+    clock.advance(100)
+    assert.equal(count, 3)
+    assert.equal(clock.pendingTimers, 0)
+    assert.equal(clock.nextDueAt(), undefined)
+  })
+
+  it('never fires a cancelled timer, and cancelling twice or after firing is harmless', () => {
+    const clock = new ManualClock()
+    let fired = 0
+    const timer = clock.setTimeout(() => fired++, 10)
+    timer.cancel()
+    timer.cancel()
+    clock.advance(50)
+    assert.equal(fired, 0)
+    const later = clock.setTimeout(() => fired++, 10)
+    clock.advance(10)
+    later.cancel()
+    assert.equal(fired, 1)
+    assert.equal(clock.pendingTimers, 0)
+  })
+
+  it('restarts the delay on refresh, and revives a fired one-shot', () => {
+    const clock = new ManualClock()
+    const fired: number[] = []
+    const timer = clock.setTimeout(() => fired.push(clock.now()), 10)
+    clock.advance(8)
+    timer.refresh()
+    clock.advance(8)
+    assert.deepEqual(fired, [])
+    clock.advance(2)
+    assert.deepEqual(fired, [18])
+    timer.refresh()
+    clock.advance(10)
+    assert.deepEqual(fired, [18, 28])
+  })
+
+  it('runNext jumps to the next due instant only', () => {
+    const clock = new ManualClock()
+    let fired = 0
+    clock.setTimeout(() => fired++, 30)
+    clock.setTimeout(() => fired++, 30)
+    clock.setTimeout(() => fired++, 40)
+    assert.equal(clock.runNext(), 2)
+    assert.equal(clock.now(), 30)
+    assert.equal(clock.runNext(), 1)
+    assert.equal(clock.runNext(), 0)
+    assert.equal(fired, 3)
+  })
+
+  it('lets promise chains started by one timer run before the next fires, in advanceAsync', async () => {
+    const clock = new ManualClock()
+    const order: string[] = []
+    clock.setTimeout(() => {
+      void Promise.resolve().then(() => {
+        order.push('continuation')
+        clock.setTimeout(() => order.push('set by continuation'), 1)
+      })
+    }, 1)
+    clock.setTimeout(() => order.push('second'), 2)
+    await clock.advanceAsync(10)
+    assert.deepEqual(order, ['continuation', 'second', 'set by continuation'])
+  })
+
+  it('keeps 10,000 timers in order', () => {
+    const clock = new ManualClock()
+    const delays = Array.from({ length: 10_000 }, (_, i) => (i * 7919) % 10_007)
+    const fired: number[] = []
+    for (const delay of delays) clock.setTimeout(() => fired.push(clock.now()), delay)
+    clock.advance(20_000)
+    assert.equal(fired.length, delays.length)
+    assert.deepEqual(
+      fired,
+      [...delays].sort((a, b) => a - b),
+    )
+  })
+})
+
+describe('sleep', () => {
+  it('resolves after the clock moves, and rejects with the reason when aborted', async () => {
+    const clock = new ManualClock()
+    let done = false
+    const slept = sleep(clock, 100).then(() => (done = true))
+    clock.advance(99)
+    await Promise.resolve()
+    assert.equal(done, false)
+    clock.advance(1)
+    await slept
+    assert.equal(done, true)
+
+    const controller = new AbortController()
+    const aborted = sleep(clock, 100, controller.signal)
+    controller.abort(new Error('stop'))
+    await assert.rejects(aborted, /stop/)
+    assert.equal(clock.pendingTimers, 0)
+    await assert.rejects(sleep(clock, 1, controller.signal), /stop/)
+  })
+
+  it('waits on the wall clock with systemClock', async () => {
+    const before = systemClock.now()
+    await sleep(systemClock, 5)
+    assert.ok(systemClock.now() >= before + 4)
+  })
+})
