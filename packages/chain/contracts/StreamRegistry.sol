@@ -5,7 +5,8 @@ import {MetadataValidator} from "./MetadataValidator.sol";
 
 /// @title Runnel stream registry
 /// @notice Streams (`<creator address>/<path>`), their JSON metadata, and who may do what with them.
-/// @dev No function loops over users or streams; listing and search are done off-chain from events.
+/// @dev No function loops over stored users or streams (only over a caller's bounded batch); listing and search are
+///      done off-chain from events.
 contract StreamRegistry {
     enum PermissionType {
         Edit,
@@ -24,7 +25,16 @@ contract StreamRegistry {
         bool canGrant;
     }
 
+    /// @notice One entry of setPermissionsBatch: replace `user`'s permissions on `streamId`.
+    struct PermissionAssignment {
+        string streamId;
+        address user;
+        Permission permission;
+    }
+
     uint256 public constant MAX_PATH_LENGTH = 255;
+    /// @notice Most entries of one setPermissionsBatch: bounds its gas well under a block's.
+    uint256 public constant MAX_BATCH = 100;
     uint64 public constant FOREVER = type(uint64).max;
 
     mapping(string streamId => string) private _metadata;
@@ -52,6 +62,7 @@ contract StreamRegistry {
     error InvalidPath(string path, string reason);
     /// @dev Only publish and subscribe can be public.
     error InvalidPublicPermission(PermissionType permission);
+    error InvalidBatchSize(uint256 size, uint256 max);
 
     /// @notice Creates `<msg.sender>/<path>` and gives the creator every permission.
     function createStream(string calldata path, string calldata metadata) external returns (string memory streamId) {
@@ -129,6 +140,21 @@ contract StreamRegistry {
 
     /// @notice Replaces all of `user`'s permissions, with expirations. Needs grant.
     function setPermissions(string calldata streamId, address user, Permission calldata permission) external {
+        _setPermissions(streamId, user, permission);
+    }
+
+    /// @notice setPermissions for many (stream, user) pairs in one transaction: all apply, or none. Needs grant on each
+    ///         stream named.
+    function setPermissionsBatch(PermissionAssignment[] calldata assignments) external {
+        if (assignments.length == 0 || assignments.length > MAX_BATCH) {
+            revert InvalidBatchSize(assignments.length, MAX_BATCH);
+        }
+        for (uint256 i = 0; i < assignments.length; i++) {
+            _setPermissions(assignments[i].streamId, assignments[i].user, assignments[i].permission);
+        }
+    }
+
+    function _setPermissions(string calldata streamId, address user, Permission calldata permission) private {
         _require(streamId, msg.sender, PermissionType.Grant);
         if (user == address(0) && (permission.canEdit || permission.canDelete || permission.canGrant)) {
             revert InvalidPublicPermission(permission.canEdit ? PermissionType.Edit : permission.canDelete ? PermissionType.Delete : PermissionType.Grant);

@@ -1,33 +1,29 @@
-import {
-  encodeFunctionData,
-  getAddress,
-  keccak256,
-  zeroAddress,
-  type Account,
-  type Address,
-  type Chain,
-  type PublicClient,
-  type Transport,
-  type WalletClient,
-} from 'viem'
+import { getAddress, type Address, type PublicClient } from 'viem'
 import { ChainError } from './errors.js'
 import { storageNodeRegistryAbi, streamRegistryAbi } from './generated/contracts.js'
 import { decodeMetadata, encodeMetadata, type StreamMetadata } from './metadata.js'
-import { holds, permissionIndex, type PermissionName, type Permissions } from './permissions.js'
+import { permissionIndex, type PermissionName, type Permissions } from './permissions.js'
+import { readAssignments, readRegisteredNodes, readStreamIndex, type StreamIndex } from './registry/eventIndex.js'
+import { watchRegistryEvents } from './registry/events.js'
+import {
+  holdersOf,
+  queryIndex,
+  searchIndex,
+  type StreamFilter,
+  type StreamPage,
+  type StreamQuery,
+} from './registry/streamQuery.js'
+import type { ContractAddresses, RegistryEvent, Stream } from './registry/types.js'
+import { writeContract, type RegistryWallet } from './registry/write.js'
 import { toChainError } from './revert.js'
-import { sendInTurn } from './sendQueue.js'
 
-/** Where the two contracts live on a chain. */
-export interface ContractAddresses {
-  readonly streamRegistry: Address
-  readonly storageNodeRegistry: Address
-}
+export { PUBLIC, type ContractAddresses, type RegistryEvent, type Stream } from './registry/types.js'
 
 /** What RunnelRegistry needs: viem clients and the contract addresses. */
 export interface RunnelRegistryComponents {
   readonly publicClient: PublicClient
   /** Needed for writes; its account pays and is `msg.sender`. */
-  readonly walletClient?: WalletClient<Transport, Chain | undefined, Account>
+  readonly walletClient?: RegistryWallet
   readonly addresses: ContractAddresses
 }
 
@@ -36,27 +32,22 @@ export interface RunnelRegistryOptions {
   readonly fromBlock?: bigint
 }
 
-export interface Stream {
-  readonly id: string
-  readonly metadata: StreamMetadata
+/** One entry of {@link RunnelRegistry.setPermissionsBatch}: replaces all of `user`'s permissions on `streamId`. */
+export interface PermissionAssignment {
+  readonly streamId: string
+  readonly user: Address
+  readonly permissions: Permissions
 }
 
-/** "Everyone": grant publish or subscribe to this to make them public. */
-export const PUBLIC: Address = zeroAddress
+/** Most entries of one {@link RunnelRegistry.setPermissionsBatch} (the contract's MAX_BATCH): bounds its gas. */
+export const MAX_PERMISSION_BATCH = 100
 
-/** A change on chain, as delivered by {@link RunnelRegistry.watchEvents}. */
-export type RegistryEvent =
-  | { readonly type: 'streamCreated' | 'streamUpdated'; readonly streamId: string; readonly metadata: string }
-  | { readonly type: 'streamDeleted'; readonly streamId: string }
-  | {
-      readonly type: 'permissionUpdated'
-      readonly streamId: string
-      readonly user: Address
-      readonly permissions: Permissions
-    }
-  | { readonly type: 'storageNodeAdded' | 'storageNodeRemoved'; readonly streamId: string; readonly node: Address }
-  | { readonly type: 'nodeUpdated'; readonly node: Address; readonly metadata: string }
-  | { readonly type: 'nodeRemoved'; readonly node: Address }
+/** A registered storage node, as listed by {@link RunnelRegistry.getAllStorageNodes}. */
+export interface StorageNodeInfo {
+  readonly address: Address
+  /** What the node registered, e.g. `{ http: 'https://…' }`; `{}` if it registered something that isn't JSON. */
+  readonly metadata: Record<string, unknown>
+}
 
 /**
  * Typed access to the stream registry and storage-node registry contracts.
@@ -133,25 +124,25 @@ export class RunnelRegistry {
    * Streams whose id contains `term`, optionally only those where `user` holds
    * `permission` now. Read from events, so it costs no chain state scans.
    */
-  async searchStreams(filter: { term?: string; user?: Address; permission?: PermissionName } = {}): Promise<Stream[]> {
-    const { streams, permissions } = await this.index()
-    const now = BigInt(Math.floor(Date.now() / 1000))
-    const user = filter.user?.toLowerCase()
-    const found: Stream[] = []
-    for (const [id, json] of streams) {
-      if (filter.term !== undefined && !id.includes(filter.term)) continue
-      if (filter.permission !== undefined) {
-        const own = user === undefined ? undefined : permissions.get(id)?.get(user)
-        const everyone = permissions.get(id)?.get(zeroAddress)
-        const isPublicKind = filter.permission === 'publish' || filter.permission === 'subscribe'
-        const allowed =
-          (own !== undefined && holds(own, filter.permission, now)) ||
-          (isPublicKind && everyone !== undefined && holds(everyone, filter.permission, now))
-        if (!allowed) continue
-      }
-      found.push({ id, metadata: decodeMetadata(json) })
-    }
-    return found
+  async searchStreams(filter: StreamFilter = {}): Promise<Stream[]> {
+    return searchIndex(await this.index(), filter, nowSeconds())
+  }
+
+  /**
+   * One page of a stream search: the filter of {@link searchStreams}, ordered by id or by creation, `pageSize`
+   * streams a page. Read from events.
+   *
+   * @example
+   * ```ts
+   * let page = await registry.queryStreams({ term: '/sensors', orderBy: 'created', order: 'desc', pageSize: 50 })
+   * while (page.nextCursor !== undefined) {
+   *   page = await registry.queryStreams({ term: '/sensors', orderBy: 'created', order: 'desc', pageSize: 50, cursor: page.nextCursor })
+   * }
+   * ```
+   * @throws {@link ChainError} `INVALID_ARGUMENT` for a bad page size, order or cursor
+   */
+  async queryStreams(query: StreamQuery = {}): Promise<StreamPage> {
+    return queryIndex(await this.index(), query, nowSeconds())
   }
 
   // ---- permissions ----
@@ -183,10 +174,8 @@ export class RunnelRegistry {
 
   /** Every user with any permission on the stream, from events. */
   async getPermissions(streamId: string): Promise<Map<Address, Permissions>> {
-    const { streams, permissions } = await this.index()
-    if (!streams.has(streamId)) throw new ChainError('STREAM_NOT_FOUND', `no stream ${streamId}`)
     const result = new Map<Address, Permissions>()
-    for (const [user, value] of permissions.get(streamId) ?? []) {
+    for (const [user, value] of await this.usersOf(streamId)) {
       if (
         value.canEdit ||
         value.canDelete ||
@@ -200,6 +189,25 @@ export class RunnelRegistry {
     return result
   }
 
+  /**
+   * Who may publish to the stream now (lowercase addresses, from events). {@link PUBLIC} among them means anyone may.
+   *
+   * @example
+   * ```ts
+   * const publishers = await registry.getStreamPublishers(streamId)
+   * const isPublic = publishers.includes(PUBLIC)
+   * ```
+   * @throws {@link ChainError} `STREAM_NOT_FOUND`
+   */
+  async getStreamPublishers(streamId: string): Promise<Address[]> {
+    return holdersOf(await this.usersOf(streamId), 'publish', nowSeconds())
+  }
+
+  /** Who may subscribe to the stream now; like {@link getStreamPublishers}. @throws {@link ChainError} `STREAM_NOT_FOUND` */
+  async getStreamSubscribers(streamId: string): Promise<Address[]> {
+    return holdersOf(await this.usersOf(streamId), 'subscribe', nowSeconds())
+  }
+
   async grantPermission(streamId: string, user: Address, permission: PermissionName): Promise<void> {
     await this.writeStreams('grantPermission', [streamId, user, permissionIndex(permission)])
   }
@@ -211,6 +219,32 @@ export class RunnelRegistry {
   /** Replaces all of `user`'s permissions, with expirations (Unix seconds). */
   async setPermissions(streamId: string, user: Address, permissions: Permissions): Promise<void> {
     await this.writeStreams('setPermissions', [streamId, user, permissions])
+  }
+
+  /**
+   * Replaces the permissions of many users on many streams in one transaction: all entries apply, or (one refused)
+   * none. The account needs grant on every stream named. At most {@link MAX_PERMISSION_BATCH} entries.
+   *
+   * @example
+   * ```ts
+   * await registry.setPermissionsBatch([
+   *   { streamId, user: alice, permissions: { ...NO_PERMISSIONS, publishExpiration: FOREVER } },
+   *   { streamId, user: PUBLIC, permissions: { ...NO_PERMISSIONS, subscribeExpiration: FOREVER } },
+   * ])
+   * ```
+   * @throws {@link ChainError} `INVALID_ARGUMENT` (empty or too large), `PERMISSION_DENIED`, `STREAM_NOT_FOUND`,
+   *   `INVALID_PUBLIC_PERMISSION`
+   */
+  async setPermissionsBatch(assignments: readonly PermissionAssignment[]): Promise<void> {
+    if (assignments.length === 0 || assignments.length > MAX_PERMISSION_BATCH) {
+      throw new ChainError(
+        'INVALID_ARGUMENT',
+        `a permission batch has 1..${MAX_PERMISSION_BATCH} entries, got ${assignments.length}`,
+      )
+    }
+    await this.writeStreams('setPermissionsBatch', [
+      assignments.map(({ streamId, user, permissions }) => ({ streamId, user, permission: permissions })),
+    ])
   }
 
   // ---- storage nodes ----
@@ -241,6 +275,19 @@ export class RunnelRegistry {
     }
   }
 
+  /**
+   * Every registered storage node with its metadata, in order of registration (from events).
+   *
+   * @example
+   * ```ts
+   * for (const { address, metadata } of await registry.getAllStorageNodes()) console.log(address, metadata.http)
+   * ```
+   */
+  async getAllStorageNodes(): Promise<StorageNodeInfo[]> {
+    const nodes = await readRegisteredNodes(this.components.publicClient, this.components.addresses, this.fromBlock)
+    return [...nodes].map(([address, json]) => ({ address, metadata: parseNodeMetadata(json) }))
+  }
+
   async addStorageNode(streamId: string, node: Address): Promise<void> {
     await this.writeStorage('addStorageNode', [streamId, node])
   }
@@ -262,7 +309,7 @@ export class RunnelRegistry {
 
   /** Storage nodes assigned to a stream (from events, checked on chain). */
   async getStorageNodes(streamId: string): Promise<Address[]> {
-    const assignments = await this.assignments()
+    const assignments = await readAssignments(this.components.publicClient, this.components.addresses, this.fromBlock)
     const candidates = [...assignments].filter(([, id]) => id === streamId).map(([node]) => node)
     const checks = await Promise.all(candidates.map((node) => this.isStorageNodeOf(streamId, node)))
     return candidates.filter((_, i) => checks[i])
@@ -271,7 +318,7 @@ export class RunnelRegistry {
   /** Streams a storage node is assigned to (from events, checked on chain). */
   async getStoredStreams(node: Address): Promise<string[]> {
     const wanted = await this.read(() => Promise.resolve(getAddress(node)))
-    const assignments = await this.assignments()
+    const assignments = await readAssignments(this.components.publicClient, this.components.addresses, this.fromBlock)
     const candidates = [...assignments].filter(([address]) => address === wanted).map(([, id]) => id)
     const checks = await Promise.all(candidates.map((id) => this.isStorageNodeOf(id, wanted)))
     return candidates.filter((_, i) => checks[i])
@@ -290,43 +337,13 @@ export class RunnelRegistry {
     onError?: (error: ChainError) => void,
     pollingIntervalMs = 250,
   ): () => void {
-    const client = this.components.publicClient
-    const { streamRegistry, storageNodeRegistry } = this.components.addresses
-    let stopped = false
-    let lastBlock: bigint | undefined
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const poll = async (): Promise<void> => {
-      try {
-        const head = await client.getBlockNumber({ cacheTime: 0 })
-        if (lastBlock === undefined) {
-          lastBlock = head
-        } else if (head > lastBlock) {
-          const range = { fromBlock: lastBlock + 1n, toBlock: head }
-          const [streamLogs, storageLogs] = await Promise.all([
-            client.getContractEvents({ address: streamRegistry, abi: streamRegistryAbi, ...range }),
-            client.getContractEvents({ address: storageNodeRegistry, abi: storageNodeRegistryAbi, ...range }),
-          ])
-          lastBlock = head
-          const logs = [...streamLogs, ...storageLogs].sort((a, b) =>
-            a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1,
-          )
-          for (const log of logs) {
-            if (stopped) return
-            const event =
-              log.address.toLowerCase() === streamRegistry.toLowerCase() ? toStreamEvent(log) : toStorageEvent(log)
-            if (event !== undefined) onEvent(event)
-          }
-        }
-      } catch (err) {
-        if (!stopped) onError?.(toChainError(err))
-      }
-      if (!stopped) timer = setTimeout(() => void poll(), pollingIntervalMs)
-    }
-    void poll()
-    return () => {
-      stopped = true
-      clearTimeout(timer)
-    }
+    return watchRegistryEvents(
+      this.components.publicClient,
+      this.components.addresses,
+      onEvent,
+      onError,
+      pollingIntervalMs,
+    )
   }
 
   // ---- internals ----
@@ -344,7 +361,7 @@ export class RunnelRegistry {
     return pathOrId.slice(slash)
   }
 
-  private wallet(): WalletClient<Transport, Chain | undefined, Account> {
+  private wallet(): RegistryWallet {
     const wallet = this.components.walletClient
     if (wallet === undefined) throw new ChainError('NO_ACCOUNT', 'this registry has no wallet client; writes need one')
     return wallet
@@ -359,170 +376,55 @@ export class RunnelRegistry {
   }
 
   private writeStreams(functionName: StreamWrite, args: readonly unknown[]): Promise<void> {
-    return this.write(this.components.addresses.streamRegistry, streamRegistryAbi, functionName, args)
+    const { publicClient, addresses } = this.components
+    return writeContract(publicClient, this.wallet(), addresses.streamRegistry, streamRegistryAbi, functionName, args)
   }
 
   private writeStorage(functionName: StorageWrite, args: readonly unknown[]): Promise<void> {
-    return this.write(this.components.addresses.storageNodeRegistry, storageNodeRegistryAbi, functionName, args)
-  }
-
-  /**
-   * Simulates first (a revert comes back decoded and costs no gas), then sends in the account's turn (so concurrent
-   * writes get consecutive nonces) and waits for the receipt.
-   */
-  private async write(
-    address: Address,
-    abi: readonly unknown[],
-    functionName: string,
-    args: readonly unknown[],
-  ): Promise<void> {
-    const wallet = this.wallet()
-    try {
-      const { request } = await this.components.publicClient.simulateContract({
-        address,
-        abi,
-        functionName,
-        args,
-        account: wallet.account,
-      } as never)
-      const { publicClient } = this.components
-      const account = wallet.account.address
-      const data = encodeFunctionData({ abi, functionName, args })
-      const hash = await sendInTurn(account, async () => {
-        // Asked afresh for every try: a client may cache the count, and a retry needs the count after the collision.
-        const nonce = await publicClient.getTransactionCount({ address: account, blockTag: 'pending' })
-        const prepared = await wallet.prepareTransactionRequest({
-          to: address,
-          data,
-          gas: (request as { gas?: bigint }).gas,
-          nonce,
-          account: wallet.account,
-        } as never)
-        // chain null: the wallet may know no chain object (an app's client knows only an RPC URL); the chain id is asked.
-        const signed = await wallet.signTransaction({ ...(prepared as object), chain: null } as never)
-        try {
-          return await wallet.sendRawTransaction({ serializedTransaction: signed })
-        } catch (err) {
-          // A send whose answer was lost and was retried by the transport is refused as a taken nonce, though the
-          // transaction taking it is this one: then it went out, and sending it again would make the write twice.
-          const hash = keccak256(signed)
-          if (
-            await publicClient.getTransaction({ hash }).then(
-              () => true,
-              () => false,
-            )
-          )
-            return hash
-          throw err
-        }
-      })
-      const receipt = await this.components.publicClient.waitForTransactionReceipt({ hash })
-      if (receipt.status !== 'success') throw new ChainError('RPC_ERROR', `transaction ${hash} reverted`)
-    } catch (err) {
-      throw toChainError(err)
-    }
-  }
-
-  /** Streams and permissions as the event history leaves them. */
-  private async index(): Promise<{
-    streams: Map<string, string>
-    permissions: Map<string, Map<string, Permissions>>
-  }> {
-    const logs = await this.read(() =>
-      this.components.publicClient.getContractEvents({
-        address: this.components.addresses.streamRegistry,
-        abi: streamRegistryAbi,
-        fromBlock: this.fromBlock,
-      }),
+    const { publicClient, addresses } = this.components
+    return writeContract(
+      publicClient,
+      this.wallet(),
+      addresses.storageNodeRegistry,
+      storageNodeRegistryAbi,
+      functionName,
+      args,
     )
-    const streams = new Map<string, string>()
-    const permissions = new Map<string, Map<string, Permissions>>()
-    for (const log of logs) {
-      const event = toStreamEvent(log)
-      if (event === undefined) continue
-      if (event.type === 'streamCreated' || event.type === 'streamUpdated') {
-        streams.set(event.streamId, event.metadata)
-      } else if (event.type === 'streamDeleted') {
-        streams.delete(event.streamId)
-        permissions.delete(event.streamId)
-      } else if (event.type === 'permissionUpdated') {
-        let users = permissions.get(event.streamId)
-        if (users === undefined) permissions.set(event.streamId, (users = new Map<string, Permissions>()))
-        users.set(event.user.toLowerCase(), event.permissions)
-      }
-    }
-    return { streams, permissions }
   }
 
-  /** Current (node, stream) assignments from events. */
-  private async assignments(): Promise<Set<[Address, string]>> {
-    const logs = await this.read(() =>
-      this.components.publicClient.getContractEvents({
-        address: this.components.addresses.storageNodeRegistry,
-        abi: storageNodeRegistryAbi,
-        fromBlock: this.fromBlock,
-      }),
-    )
-    const current = new Map<string, [Address, string]>()
-    for (const log of logs) {
-      const event = toStorageEvent(log)
-      if (event?.type === 'storageNodeAdded')
-        current.set(`${event.node}\n${event.streamId}`, [event.node, event.streamId])
-      if (event?.type === 'storageNodeRemoved') current.delete(`${event.node}\n${event.streamId}`)
-    }
-    return new Set(current.values())
+  private index(): Promise<StreamIndex> {
+    return readStreamIndex(this.components.publicClient, this.components.addresses, this.fromBlock)
+  }
+
+  /** A stream's users (lowercase) and their permissions, from events. @throws `STREAM_NOT_FOUND` */
+  private async usersOf(streamId: string): Promise<ReadonlyMap<string, Permissions>> {
+    const { streams, permissions } = await this.index()
+    if (!streams.has(streamId)) throw new ChainError('STREAM_NOT_FOUND', `no stream ${streamId}`)
+    return permissions.get(streamId) ?? new Map()
   }
 }
 
 type StreamWrite =
-  'createStream' | 'updateStreamMetadata' | 'deleteStream' | 'grantPermission' | 'revokePermission' | 'setPermissions'
+  | 'createStream'
+  | 'updateStreamMetadata'
+  | 'deleteStream'
+  | 'grantPermission'
+  | 'revokePermission'
+  | 'setPermissions'
+  | 'setPermissionsBatch'
 type StorageWrite = 'registerNode' | 'unregisterNode' | 'addStorageNode' | 'removeStorageNode'
 
-interface DecodedLog {
-  readonly eventName?: string
-  readonly args?: unknown
+function nowSeconds(): bigint {
+  return BigInt(Math.floor(Date.now() / 1000))
 }
 
-function toStreamEvent(log: DecodedLog): RegistryEvent | undefined {
-  const args = (log.args ?? {}) as Record<string, unknown>
-  const streamId = String(args.streamId)
-  switch (log.eventName) {
-    case 'StreamCreated':
-      return { type: 'streamCreated', streamId, metadata: String(args.metadata) }
-    case 'StreamUpdated':
-      return { type: 'streamUpdated', streamId, metadata: String(args.metadata) }
-    case 'StreamDeleted':
-      return { type: 'streamDeleted', streamId }
-    case 'PermissionUpdated':
-      return {
-        type: 'permissionUpdated',
-        streamId,
-        user: args.user as Address,
-        permissions: {
-          canEdit: args.canEdit as boolean,
-          canDelete: args.canDelete as boolean,
-          publishExpiration: args.publishExpiration as bigint,
-          subscribeExpiration: args.subscribeExpiration as bigint,
-          canGrant: args.canGrant as boolean,
-        },
-      }
-    default:
-      return undefined
-  }
-}
-
-function toStorageEvent(log: DecodedLog): RegistryEvent | undefined {
-  const args = (log.args ?? {}) as Record<string, unknown>
-  switch (log.eventName) {
-    case 'StorageNodeAdded':
-      return { type: 'storageNodeAdded', streamId: String(args.streamId), node: args.node as Address }
-    case 'StorageNodeRemoved':
-      return { type: 'storageNodeRemoved', streamId: String(args.streamId), node: args.node as Address }
-    case 'NodeUpdated':
-      return { type: 'nodeUpdated', node: args.node as Address, metadata: String(args.metadata) }
-    case 'NodeRemoved':
-      return { type: 'nodeRemoved', node: args.node as Address }
-    default:
-      return undefined
+function parseNodeMetadata(json: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(json)
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : {}
+  } catch {
+    return {}
   }
 }

@@ -24,14 +24,24 @@ export {
 } from './permissions.js'
 export { MAX_METADATA_BYTES, decodeMetadata, encodeMetadata, type StreamMetadata } from './metadata.js'
 export {
+  MAX_PERMISSION_BATCH,
   PUBLIC,
   RunnelRegistry,
   type ContractAddresses,
+  type PermissionAssignment,
   type RegistryEvent,
   type RunnelRegistryComponents,
   type RunnelRegistryOptions,
+  type StorageNodeInfo,
   type Stream,
 } from './RunnelRegistry.js'
+export {
+  MAX_PAGE_SIZE,
+  type ListedStream,
+  type StreamFilter,
+  type StreamPage,
+  type StreamQuery,
+} from './registry/streamQuery.js'
 export { PermissionCache, type PermissionCacheOptions } from './PermissionCache.js'
 export { deployContracts, type Deployment } from './deploy.js'
 export { DEV_CONTRACT_ADDRESSES } from './devAddresses.js'

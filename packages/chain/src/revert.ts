@@ -48,6 +48,8 @@ function describe(name: string, args: readonly unknown[]): [ChainErrorCode, stri
         'INVALID_PUBLIC_PERMISSION',
         `${PERMISSION_NAMES[Number(first)] ?? String(first)} can't be public; only publish and subscribe can`,
       ]
+    case 'InvalidBatchSize':
+      return ['INVALID_ARGUMENT', `a permission batch has 1..${String(second)} entries, got ${String(first)}`]
     case 'NodeNotRegistered':
       return ['NODE_NOT_REGISTERED', `${lower(first)} is not a registered storage node`]
     case 'InvalidNodeMetadata':

@@ -1,0 +1,72 @@
+import {
+  encodeFunctionData,
+  keccak256,
+  type Account,
+  type Address,
+  type Chain,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from 'viem'
+import { ChainError } from '../errors.js'
+import { toChainError } from '../revert.js'
+import { sendInTurn } from '../sendQueue.js'
+
+export type RegistryWallet = WalletClient<Transport, Chain | undefined, Account>
+
+/**
+ * Sends one contract write and waits for its receipt. Simulates first (a revert comes back decoded and costs no gas),
+ * then sends in the account's turn (so concurrent writes get consecutive nonces).
+ */
+export async function writeContract(
+  publicClient: PublicClient,
+  wallet: RegistryWallet,
+  address: Address,
+  abi: readonly unknown[],
+  functionName: string,
+  args: readonly unknown[],
+): Promise<void> {
+  try {
+    const { request } = await publicClient.simulateContract({
+      address,
+      abi,
+      functionName,
+      args,
+      account: wallet.account,
+    } as never)
+    const account = wallet.account.address
+    const data = encodeFunctionData({ abi, functionName, args })
+    const hash = await sendInTurn(account, async () => {
+      // Asked afresh for every try: a client may cache the count, and a retry needs the count after the collision.
+      const nonce = await publicClient.getTransactionCount({ address: account, blockTag: 'pending' })
+      const prepared = await wallet.prepareTransactionRequest({
+        to: address,
+        data,
+        gas: (request as { gas?: bigint }).gas,
+        nonce,
+        account: wallet.account,
+      } as never)
+      // chain null: the wallet may know no chain object (an app's client knows only an RPC URL); the chain id is asked.
+      const signed = await wallet.signTransaction({ ...(prepared as object), chain: null } as never)
+      try {
+        return await wallet.sendRawTransaction({ serializedTransaction: signed })
+      } catch (err) {
+        // A send whose answer was lost and was retried by the transport is refused as a taken nonce, though the
+        // transaction taking it is this one: then it went out, and sending it again would make the write twice.
+        const hash = keccak256(signed)
+        if (
+          await publicClient.getTransaction({ hash }).then(
+            () => true,
+            () => false,
+          )
+        )
+          return hash
+        throw err
+      }
+    })
+    const receipt = await publicClient.waitForTransactionReceipt({ hash })
+    if (receipt.status !== 'success') throw new ChainError('RPC_ERROR', `transaction ${hash} reverted`)
+  } catch (err) {
+    throw toChainError(err)
+  }
+}
