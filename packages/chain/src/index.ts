@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { RunnelRegistry, PermissionCache, PUBLIC } from '@runnel/chain'
+ * import { RunnelRegistry, ChainStateCache, PUBLIC } from '@runnel/chain'
  * const registry = new RunnelRegistry({ publicClient, walletClient, addresses })
  * const { id } = await registry.createStream('/sensors', { partitions: 3 })
  * await registry.grantPermission(id, PUBLIC, 'subscribe')
@@ -42,6 +42,7 @@ export {
   type StreamPage,
   type StreamQuery,
 } from './registry/streamQuery.js'
+export { ChainStateCache, type ChainStateCacheOptions, type ChainStateSource } from './cache/ChainStateCache.js'
 export { PermissionCache, type PermissionCacheOptions } from './PermissionCache.js'
 export { deployContracts, type Deployment } from './deploy.js'
 export { DEV_CONTRACT_ADDRESSES } from './devAddresses.js'
