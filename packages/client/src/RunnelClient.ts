@@ -1,7 +1,7 @@
 import {
   ChainError,
   PUBLIC,
-  PermissionCache,
+  ChainStateCache,
   RunnelRegistry,
   type PermissionName,
   type Permissions,
@@ -109,7 +109,7 @@ export class RunnelClient {
   private readonly signer: MessageSigner
   private readonly node: NetworkNode
   private readonly chainRegistry: RunnelRegistry
-  private readonly permissions: PermissionCache
+  private readonly permissions: ChainStateCache
   private readonly chains = new MessageChains()
   private readonly maxClockSkewMs: number
   private readonly defaultChainIds = new Map<string, string>()
@@ -167,7 +167,7 @@ export class RunnelClient {
       { publicClient, walletClient, addresses: chain.contracts ?? LOCAL_DEFAULTS.contracts },
       { fromBlock: chain.fromBlock ?? 0n },
     )
-    this.permissions = new PermissionCache(this.chainRegistry, { ttlMs: options.permissionCacheTtlMs ?? 30_000 })
+    this.permissions = new ChainStateCache(this.chainRegistry, { ttlMs: options.permissionCacheTtlMs ?? 30_000 })
     this.verifier = components.verifier ?? pureSignatureVerifier
     this.storageNodes = new StorageNodeDirectory(this.chainRegistry, options.permissionCacheTtlMs ?? 30_000)
     this.resender = new Resender({
@@ -239,6 +239,11 @@ export class RunnelClient {
   /** The chain bindings this client uses, for what the client doesn't wrap (storage node registration, raw events). */
   get registry(): RunnelRegistry {
     return this.chainRegistry
+  }
+
+  /** The one cache of chain state this client keeps (permissions, stream metadata, storage nodes); a node shares it. */
+  get chainState(): ChainStateCache {
+    return this.permissions
   }
 
   /** The network node this client runs (for metrics and neighbours). */

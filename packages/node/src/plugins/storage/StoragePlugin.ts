@@ -128,10 +128,10 @@ export class StoragePlugin {
       this.repairer = new StorageRepair(
         {
           store: this.store,
-          registry: client.registry,
+          chainState: client.chainState,
           address: client.address,
           streams: () => this.storedStreams,
-          partitions: async (streamId) => (await client.getStream(streamId)).partitions,
+          partitions: (streamId) => client.chainState.partitionCount(streamId),
           logger,
           metrics: this.gateway.metrics.registry,
           maxClockSkewMs: this.gateway.maxClockSkewMs,

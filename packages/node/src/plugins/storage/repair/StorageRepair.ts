@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os'
-import { PermissionCache, type RunnelRegistry } from '@runnel/chain'
+import type { ChainStateCache } from '@runnel/chain'
 import { verifyStreamMessage, type StreamMessage } from '@runnel/protocol'
 import { nativeSignatureVerifier } from '@runnel/protocol/native'
 import { Counter, type Registry } from 'prom-client'
@@ -11,12 +11,12 @@ import { FetchedMessageCheck } from './FetchedMessageCheck.js'
 import { HoleFiller } from './HoleFiller.js'
 import { SignatureWorkers } from './SignatureWorkers.js'
 import { RepairFetcher } from './RepairFetcher.js'
-import { RepairPeers } from './RepairPeers.js'
 import { WorkBudget } from './WorkBudget.js'
 
 export interface StorageRepairComponents {
   readonly store: MessageStore
-  readonly registry: RunnelRegistry
+  /** The process's cache of chain state (the client's): permissions of fetched messages, the other storage nodes. */
+  readonly chainState: ChainStateCache
   /** This node's address: it is left out of the peers. */
   readonly address: string
   /** The streams this node stores now. */
@@ -45,7 +45,7 @@ const MAX_PER_REQUEST = 20_000
  *
  * @example
  * ```ts
- * const repair = new StorageRepair({ store, registry, address, streams, partitions, logger, metrics, maxClockSkewMs }, config.repair)
+ * const repair = new StorageRepair({ store, chainState, address, streams, partitions, logger, metrics, maxClockSkewMs }, config.repair)
  * repair.start()
  * subscription.onMessage((message) => { repair.observe(message); writer.store(message) })
  * const summary = await repair.runRound() // on demand, besides the timer
@@ -55,7 +55,6 @@ export class StorageRepair {
   readonly #abort = new AbortController()
   readonly #holes: HoleFiller
   readonly #antiEntropy: AntiEntropy
-  readonly #permissions: PermissionCache
   readonly #metrics: {
     repaired: Counter<'source'>
     fetched: Counter
@@ -112,8 +111,11 @@ export class StorageRepair {
       }),
     }
     const signal = this.#abort.signal
-    this.#permissions = new PermissionCache(components.registry, { ttlMs: 30_000 })
-    const peers = new RepairPeers(components.registry, components.address)
+    const { chainState } = components
+    const self = components.address.toLowerCase()
+    // The other storage nodes' history URLs; only http(s) ones are asked.
+    const peers = async (streamId: string): Promise<string[]> =>
+      (await chainState.storageNodeUrls(streamId, [self])).filter((url) => /^https?:\/\//.test(url))
     const messages = new WorkBudget(config.maxMessagesPerMinute)
     // All the cores: the event loop mostly waits on the peer and the database while the workers recover keys.
     const workers = config.workers ?? Math.max(1, Math.min(4, availableParallelism()))
@@ -121,13 +123,11 @@ export class StorageRepair {
     const pool = this.#workers
     const check = new FetchedMessageCheck({
       verifySignatures: pool === undefined ? verifyHere : (_, frames) => pool.verify(frames),
-      mayPublish: (streamId, publisherId, timestamp) => {
-        // Following permission changes is a chain poll four times a second: only once repair has a message to check.
-        if (!signal.aborted) this.#permissions.start()
-        return this.#permissions
-          .hasPermission(streamId, publisherId as Parameters<PermissionCache['hasPermission']>[1], 'publish', timestamp)
-          .catch(() => false)
-      },
+      // The cache is the client's, which follows the chain's events while it runs: repair starts no watch of its own.
+      mayPublish: (streamId, publisherId, timestamp) =>
+        chainState
+          .hasPermission(streamId, publisherId as Parameters<ChainStateCache['hasPermission']>[1], 'publish', timestamp)
+          .catch(() => false),
       now: Date.now,
       maxClockSkewMs: components.maxClockSkewMs,
     })
@@ -155,7 +155,7 @@ export class StorageRepair {
       {
         store: components.store,
         fetcher,
-        peers: (streamId) => peers.urls(streamId),
+        peers,
         windowStart: () => now() - config.windowMs,
         onHole: () => {
           this.#metrics.holes.inc({ outcome: 'seen' })
@@ -182,7 +182,7 @@ export class StorageRepair {
         buckets: new WorkBudget(config.maxBucketsPerMinute),
         streams: components.streams,
         partitions: components.partitions,
-        peers: (streamId) => peers.urls(streamId),
+        peers,
         onPeerFailure,
         onBuckets: (compared, differing) => {
           this.#metrics.buckets.inc({ result: 'compared' }, compared)
@@ -244,7 +244,6 @@ export class StorageRepair {
   async stop(): Promise<void> {
     clearInterval(this.#timer)
     this.#abort.abort()
-    this.#permissions.stop()
     await Promise.all([this.#holes.stop(), this.#round?.catch(() => {})])
     await this.#workers?.close()
   }
