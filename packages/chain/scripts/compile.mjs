@@ -10,7 +10,7 @@ import solc from 'solc'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const contractsDir = join(root, 'contracts')
 export const EVM_VERSION = 'cancun'
-const CONTRACTS = ['StreamRegistry', 'StorageNodeRegistry']
+const CONTRACTS = ['StreamRegistry', 'StorageNodeRegistry', 'ExampleErc1271Wallet']
 
 const sources = Object.fromEntries(
   readdirSync(contractsDir)

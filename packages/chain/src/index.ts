@@ -44,10 +44,18 @@ export {
 } from './registry/streamQuery.js'
 export { ChainStateCache, type ChainStateCacheOptions, type ChainStateSource } from './cache/ChainStateCache.js'
 export { PermissionCache, type PermissionCacheOptions } from './PermissionCache.js'
+export {
+  ERC1271_MAGIC_VALUE,
+  Erc1271Verifier,
+  MAX_ERC1271_SIGNATURE_BYTES,
+  type Erc1271VerifierOptions,
+} from './erc1271/Erc1271Verifier.js'
 export { deployContracts, type Deployment } from './deploy.js'
 export { DEV_CONTRACT_ADDRESSES } from './devAddresses.js'
 export { toChainError } from './revert.js'
 export {
+  exampleErc1271WalletAbi,
+  exampleErc1271WalletBytecode,
   storageNodeRegistryAbi,
   storageNodeRegistryBytecode,
   streamRegistryAbi,
