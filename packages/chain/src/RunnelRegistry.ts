@@ -1,4 +1,4 @@
-import { getAddress, type Address, type PublicClient } from 'viem'
+import { getAddress, type Address } from 'viem'
 import { ChainError } from './errors.js'
 import { storageNodeRegistryAbi, streamRegistryAbi } from './generated/contracts.js'
 import { decodeMetadata, encodeMetadata, type StreamMetadata } from './metadata.js'
@@ -13,41 +13,30 @@ import {
   type StreamPage,
   type StreamQuery,
 } from './registry/streamQuery.js'
-import type { ContractAddresses, RegistryEvent, Stream } from './registry/types.js'
+import {
+  MAX_PERMISSION_BATCH,
+  parseNodeMetadata,
+  type PermissionAssignment,
+  type RegistryEvent,
+  type RunnelRegistryComponents,
+  type RunnelRegistryOptions,
+  type StorageNodeInfo,
+  type Stream,
+} from './registry/types.js'
 import { writeContract, type RegistryWallet } from './registry/write.js'
 import { toChainError } from './revert.js'
 
-export { PUBLIC, type ContractAddresses, type RegistryEvent, type Stream } from './registry/types.js'
-
-/** What RunnelRegistry needs: viem clients and the contract addresses. */
-export interface RunnelRegistryComponents {
-  readonly publicClient: PublicClient
-  /** Needed for writes; its account pays and is `msg.sender`. */
-  readonly walletClient?: RegistryWallet
-  readonly addresses: ContractAddresses
-}
-
-export interface RunnelRegistryOptions {
-  /** First block to read events from (the contracts' deployment block). Default 0. */
-  readonly fromBlock?: bigint
-}
-
-/** One entry of {@link RunnelRegistry.setPermissionsBatch}: replaces all of `user`'s permissions on `streamId`. */
-export interface PermissionAssignment {
-  readonly streamId: string
-  readonly user: Address
-  readonly permissions: Permissions
-}
-
-/** Most entries of one {@link RunnelRegistry.setPermissionsBatch} (the contract's MAX_BATCH): bounds its gas. */
-export const MAX_PERMISSION_BATCH = 100
-
-/** A registered storage node, as listed by {@link RunnelRegistry.getAllStorageNodes}. */
-export interface StorageNodeInfo {
-  readonly address: Address
-  /** What the node registered, e.g. `{ http: 'https://…' }`; `{}` if it registered something that isn't JSON. */
-  readonly metadata: Record<string, unknown>
-}
+export {
+  MAX_PERMISSION_BATCH,
+  PUBLIC,
+  type ContractAddresses,
+  type PermissionAssignment,
+  type RegistryEvent,
+  type RunnelRegistryComponents,
+  type RunnelRegistryOptions,
+  type StorageNodeInfo,
+  type Stream,
+} from './registry/types.js'
 
 /**
  * Typed access to the stream registry and storage-node registry contracts.
@@ -416,15 +405,4 @@ type StorageWrite = 'registerNode' | 'unregisterNode' | 'addStorageNode' | 'remo
 
 function nowSeconds(): bigint {
   return BigInt(Math.floor(Date.now() / 1000))
-}
-
-function parseNodeMetadata(json: string): Record<string, unknown> {
-  try {
-    const parsed: unknown = JSON.parse(json)
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
-      ? (parsed as Record<string, unknown>)
-      : {}
-  } catch {
-    return {}
-  }
 }
