@@ -19,6 +19,7 @@ export {
   NO_PERMISSIONS,
   PERMISSION_NAMES,
   holds,
+  permissionsOf,
   type PermissionName,
   type Permissions,
 } from './permissions.js'

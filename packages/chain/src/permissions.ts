@@ -52,3 +52,24 @@ export function holds(permissions: Permissions, permission: PermissionName, nowS
       return permissions.subscribeExpiration > nowSeconds
   }
 }
+
+/**
+ * The {@link Permissions} that hold exactly `names` (publish and subscribe forever), as `grantPermission` of each
+ * would leave a user who had none.
+ *
+ * @example
+ * ```ts
+ * await registry.setPermissions(streamId, user, permissionsOf(['publish', 'subscribe']))
+ * ```
+ * @throws {@link ChainError} `INVALID_ARGUMENT` for an unknown name
+ */
+export function permissionsOf(names: readonly PermissionName[]): Permissions {
+  for (const name of names) permissionIndex(name)
+  return {
+    canEdit: names.includes('edit'),
+    canDelete: names.includes('delete'),
+    publishExpiration: names.includes('publish') ? FOREVER : 0n,
+    subscribeExpiration: names.includes('subscribe') ? FOREVER : 0n,
+    canGrant: names.includes('grant'),
+  }
+}
