@@ -5,8 +5,10 @@ import {
   RunnelRegistry,
   type PermissionName,
   type Permissions,
+  type StorageNodeInfo,
   type Stream as StreamRecord,
   type StreamMetadata,
+  type StreamQuery,
 } from '@runnel/chain'
 import { NetworkNode, WebSocketClientTransport, type Transport } from '@runnel/network'
 import {
@@ -59,7 +61,14 @@ import { MemoryKeyStore, type GroupKeyStore } from './encryption/KeyStore.js'
 import { GapFiller } from './storage/GapFiller.js'
 import { checkHistoryQuery, type HistoryQuery } from './storage/historyRequests.js'
 import { Resender } from './storage/Resender.js'
-import { StorageNodeDirectory } from './storage/StorageNodeDirectory.js'
+import {
+  assignStorageNode,
+  toPermissionAssignments,
+  toStreamUsers,
+  type AddToStorageNodeOptions,
+  type PermissionBatchEntry,
+  type StreamUser,
+} from './streams/chainVerbs.js'
 import { randomChainId, rememberOriginal, toPublished, toReceived } from './messages.js'
 import {
   DEFAULT_MAX_CLOCK_SKEW_MS,
@@ -109,11 +118,10 @@ export class RunnelClient {
   private readonly signer: MessageSigner
   private readonly node: NetworkNode
   private readonly chainRegistry: RunnelRegistry
-  private readonly permissions: ChainStateCache
+  private readonly stateCache: ChainStateCache
   private readonly chains = new MessageChains()
   private readonly maxClockSkewMs: number
   private readonly defaultChainIds = new Map<string, string>()
-  private readonly partitionCounts = new Map<string, { count: Promise<number>; expiresAt: number }>()
   private readonly subscriptions = new Set<Subscription>()
   private readonly joins = new Map<StreamPartId, Promise<void>>()
   /** Subscriptions per stream part, and stream parts published to: a node leaves a part neither needs. */
@@ -131,7 +139,6 @@ export class RunnelClient {
   private readonly keyStore: GroupKeyStore
   private readonly encryption: EncryptionLayer
   private readonly custody: KeyCustody
-  private readonly storageNodes: StorageNodeDirectory
   private readonly publishLog: PublishLog
   private started: Promise<void> | undefined
   private destroyed = false
@@ -167,11 +174,10 @@ export class RunnelClient {
       { publicClient, walletClient, addresses: chain.contracts ?? LOCAL_DEFAULTS.contracts },
       { fromBlock: chain.fromBlock ?? 0n },
     )
-    this.permissions = new ChainStateCache(this.chainRegistry, { ttlMs: options.permissionCacheTtlMs ?? 30_000 })
+    this.stateCache = new ChainStateCache(this.chainRegistry, { ttlMs: options.permissionCacheTtlMs ?? 30_000 })
     this.verifier = components.verifier ?? pureSignatureVerifier
-    this.storageNodes = new StorageNodeDirectory(this.chainRegistry, options.permissionCacheTtlMs ?? 30_000)
     this.resender = new Resender({
-      storageNodeUrls: (streamId) => this.storageNodes.urls(streamId),
+      storageNodeUrls: (streamId) => this.stateCache.storageNodeUrls(streamId),
       validate: (message) => this.validateStored(message),
     })
     this.keyStore = components.keyStore ?? new MemoryKeyStore()
@@ -207,8 +213,8 @@ export class RunnelClient {
       {
         address: this.address.toLowerCase(),
         verifier: this.verifier,
-        storageNodes: (streamId, fresh) => this.storageNodes.addresses(streamId, fresh),
-        knownStorageNodes: (streamId) => this.storageNodes.knownAddresses(streamId),
+        storageNodes: (streamId, fresh) => this.stateCache.storageNodes(streamId, fresh),
+        knownStorageNodes: (streamId) => this.stateCache.knownStorageNodes(streamId),
         send: (streamPartId, type, content) => this.publishControl(streamPartId, type, content),
         addMessageListener: (streamPartId, listener) => this.node.addMessageListener(streamPartId, listener),
         onDrop: (event) => this.emit('retentionDrop', event),
@@ -243,7 +249,7 @@ export class RunnelClient {
 
   /** The one cache of chain state this client keeps (permissions, stream metadata, storage nodes); a node shares it. */
   get chainState(): ChainStateCache {
-    return this.permissions
+    return this.stateCache
   }
 
   /** The network node this client runs (for metrics and neighbours). */
@@ -282,7 +288,7 @@ export class RunnelClient {
   }
 
   async updateStream(streamId: string, metadata: StreamMetadata): Promise<Stream> {
-    this.partitionCounts.delete(this.toStreamId(streamId))
+    this.stateCache.forgetStream(this.toStreamId(streamId))
     return this.wrap(await this.chainRegistry.updateStream(this.toStreamId(streamId), metadata))
   }
 
@@ -292,6 +298,19 @@ export class RunnelClient {
 
   async searchStreams(filter: Parameters<RunnelRegistry['searchStreams']>[0] = {}): Promise<Stream[]> {
     return (await this.chainRegistry.searchStreams(filter)).map((record) => this.wrap(record))
+  }
+
+  /**
+   * One page of a stream search, ordered by id or by creation (see `RunnelRegistry.queryStreams`).
+   *
+   * @example
+   * ```ts
+   * const { streams, nextCursor } = await client.queryStreams({ term: '/sensors', orderBy: 'created', pageSize: 50 })
+   * ```
+   */
+  async queryStreams(query: StreamQuery = {}): Promise<{ streams: Stream[]; nextCursor?: string }> {
+    const page = await this.chainRegistry.queryStreams(query)
+    return { ...page, streams: page.streams.map((record) => this.wrap(record)) }
   }
 
   // ---- permissions ----
@@ -326,6 +345,38 @@ export class RunnelClient {
     return this.chainRegistry.getPermissions(this.toStreamId(streamId))
   }
 
+  /**
+   * Who may publish to the stream now: addresses, and `'public'` when anyone may.
+   *
+   * @example
+   * ```ts
+   * if ((await client.getStreamPublishers(streamId)).includes('public')) console.log('anyone may publish')
+   * ```
+   */
+  async getStreamPublishers(streamId: string): Promise<StreamUser[]> {
+    return toStreamUsers(await this.chainRegistry.getStreamPublishers(this.toStreamId(streamId)))
+  }
+
+  /** Who may subscribe to the stream now: addresses, and `'public'` when anyone may. */
+  async getStreamSubscribers(streamId: string): Promise<StreamUser[]> {
+    return toStreamUsers(await this.chainRegistry.getStreamSubscribers(this.toStreamId(streamId)))
+  }
+
+  /**
+   * Sets the permissions of many users on many streams in one transaction (at most 100 entries): all apply, or none.
+   *
+   * @example
+   * ```ts
+   * await client.setPermissionsBatch([
+   *   { streamId: '/sensors', user: alice, permissions: ['publish', 'subscribe'] },
+   *   { streamId: '/sensors', user: 'public', permissions: ['subscribe'] },
+   * ])
+   * ```
+   */
+  async setPermissionsBatch(entries: readonly PermissionBatchEntry[]): Promise<void> {
+    return this.chainRegistry.setPermissionsBatch(toPermissionAssignments(entries, (id) => this.toStreamId(id)))
+  }
+
   // ---- publish ----
 
   /**
@@ -348,7 +399,7 @@ export class RunnelClient {
       typeof target === 'string' ? undefined : target.partition,
       options.partitionKey,
     )
-    if (!(await this.permissions.hasPermission(streamId, this.address, 'publish'))) {
+    if (!(await this.stateCache.hasPermission(streamId, this.address, 'publish'))) {
       throw new ClientError('PERMISSION_DENIED', `${this.address.toLowerCase()} may not publish to ${streamId}`)
     }
     const streamPartId = toStreamPartId(streamId as StreamId, partition)
@@ -420,7 +471,7 @@ export class RunnelClient {
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
       throw new ClientError('INVALID_ARGUMENT', `ackTimeoutMs must be whole milliseconds ≥ 1, got ${String(timeoutMs)}`)
     }
-    const nodes = await this.storageNodes.addresses(streamId)
+    const nodes = await this.stateCache.storageNodes(streamId)
     if (nodes.length === 0) {
       throw new ClientError(
         'STORAGE_UNAVAILABLE',
@@ -536,7 +587,7 @@ export class RunnelClient {
         : Array.from({ length: count }, (_, i) => i)
     if (
       options.checkPermission !== false &&
-      !(await this.permissions.hasPermission(streamId, this.address, 'subscribe'))
+      !(await this.stateCache.hasPermission(streamId, this.address, 'subscribe'))
     ) {
       throw new ClientError('PERMISSION_DENIED', `${this.address.toLowerCase()} may not subscribe to ${streamId}`)
     }
@@ -700,7 +751,7 @@ export class RunnelClient {
 
   /** Whether anyone may subscribe: such streams are published in the clear unless `encrypt` says otherwise. */
   private isPublic(streamId: string): Promise<boolean> {
-    return this.permissions.hasPermission(streamId, PUBLIC, 'subscribe')
+    return this.stateCache.hasPermission(streamId, PUBLIC, 'subscribe')
   }
 
   /**
@@ -791,17 +842,29 @@ export class RunnelClient {
     return this.chainRegistry.getStorageNodes(this.toStreamId(streamId))
   }
 
-  /** Assigns a stream to a storage node, which then stores everything published to it (needs edit permission). */
-  async addStreamToStorageNode(streamId: string, node: Address): Promise<void> {
-    const id = this.toStreamId(streamId)
-    await this.chainRegistry.addStorageNode(id, node)
-    this.storageNodes.forget(id)
+  /** Every registered storage node and the metadata it registered (e.g. `{ http }`). */
+  async getAllStorageNodes(): Promise<StorageNodeInfo[]> {
+    return this.chainRegistry.getAllStorageNodes()
+  }
+
+  /**
+   * Assigns a stream to a storage node, which then stores everything published to it (needs edit permission). With
+   * `wait`, resolves only once the node serves the stream.
+   *
+   * @example
+   * ```ts
+   * await client.addStreamToStorageNode(streamId, node, { wait: true, timeoutMs: 30_000 })
+   * ```
+   * @throws {@link ClientError} `TIMEOUT` (assigned, but not served in time), `STORAGE_UNAVAILABLE` (no URL registered)
+   */
+  async addStreamToStorageNode(streamId: string, node: Address, options: AddToStorageNodeOptions = {}): Promise<void> {
+    return assignStorageNode(this.chainRegistry, this.stateCache, this.toStreamId(streamId), node, options)
   }
 
   async removeStreamFromStorageNode(streamId: string, node: Address): Promise<void> {
     const id = this.toStreamId(streamId)
     await this.chainRegistry.removeStorageNode(id, node)
-    this.storageNodes.forget(id)
+    this.stateCache.forgetStream(id)
   }
 
   /**
@@ -852,7 +915,7 @@ export class RunnelClient {
     for (const subscription of [...this.subscriptions]) subscription.unsubscribe()
     // Keys being put in custody are what history will be read with once this publisher is gone.
     await this.custody.close()
-    this.permissions.stop()
+    this.stateCache.stop()
     this.publishLog.stop()
     await this.node.stop()
   }
@@ -866,7 +929,7 @@ export class RunnelClient {
   private start(): Promise<void> {
     this.assertAlive()
     this.started ??= this.node.start().then(() => {
-      this.permissions.start()
+      this.stateCache.start()
       // The node has stopped for good (IDENTITY_IN_USE): later calls throw it too, but a subscriber only hears it here.
       this.node.addFailureListener((error) => this.emit('error', error))
       // Whatever this node drops for a bad signature is reported, subscribed or only relaying.
@@ -899,7 +962,7 @@ export class RunnelClient {
     }
     let allowed: boolean
     try {
-      allowed = await this.permissions.hasPermission(
+      allowed = await this.stateCache.hasPermission(
         message.streamId,
         message.publisherId as Address,
         'publish',
@@ -999,22 +1062,9 @@ export class RunnelClient {
     return parsed
   }
 
-  /** Partition counts are cached as long as permissions are: a stream may be updated to more partitions. */
+  /** From the chain-state cache: a stream may be updated to more partitions, and its event drops the entry. */
   private partitionCount(streamId: string): Promise<number> {
-    const now = Date.now()
-    let cached = this.partitionCounts.get(streamId)
-    if (cached === undefined || cached.expiresAt <= now) {
-      const count = this.chainRegistry.getStream(streamId).then(
-        (stream) => stream.metadata.partitions ?? 1,
-        (err: unknown) => {
-          this.partitionCounts.delete(streamId)
-          throw err
-        },
-      )
-      cached = { count, expiresAt: now + (this.options.permissionCacheTtlMs ?? 30_000) }
-      this.partitionCounts.set(streamId, cached)
-    }
-    return cached.count
+    return this.stateCache.partitionCount(streamId)
   }
 
   private defaultChainId(streamPartId: string): string {

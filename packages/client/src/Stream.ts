@@ -3,6 +3,7 @@ import type { Address } from 'viem'
 import type { RunnelClient } from './RunnelClient.js'
 import type { HistoryQuery } from './storage/historyRequests.js'
 import type { Subscription } from './Subscription.js'
+import type { AddToStorageNodeOptions, StreamUser } from './streams/chainVerbs.js'
 import type { PublishOptions, PublishedMessage, ReceivedMessage } from './types.js'
 
 /**
@@ -43,9 +44,9 @@ export class Stream {
     return this.client.resend(partition === undefined ? this.id : { id: this.id, partition }, query)
   }
 
-  /** Assigns the stream to a storage node (needs edit permission). */
-  addToStorageNode(node: Address): Promise<void> {
-    return this.client.addStreamToStorageNode(this.id, node)
+  /** Assigns the stream to a storage node (needs edit permission); with `wait`, until the node serves it. */
+  addToStorageNode(node: Address, options?: AddToStorageNodeOptions): Promise<void> {
+    return this.client.addStreamToStorageNode(this.id, node, options)
   }
 
   removeFromStorageNode(node: Address): Promise<void> {
@@ -74,6 +75,16 @@ export class Stream {
 
   getPermissions(): Promise<Map<Address, Permissions>> {
     return this.client.getPermissions(this.id)
+  }
+
+  /** Who may publish now; `'public'` when anyone may. */
+  getPublishers(): Promise<StreamUser[]> {
+    return this.client.getStreamPublishers(this.id)
+  }
+
+  /** Who may subscribe now; `'public'` when anyone may. */
+  getSubscribers(): Promise<StreamUser[]> {
+    return this.client.getStreamSubscribers(this.id)
   }
 
   /** Replaces the metadata; returns the updated stream. */

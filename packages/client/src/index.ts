@@ -41,6 +41,8 @@ export type {
   SubscribeOptions,
 } from './types.js'
 export { MAX_LAST_COUNT, type HistoryQuery, type HistoryRef } from './storage/historyRequests.js'
+export { waitUntilStorageNodeServes, type WaitForStorageNodeOptions } from './storage/storageReadiness.js'
+export type { AddToStorageNodeOptions, PermissionBatchEntry, StreamUser } from './streams/chainVerbs.js'
 export type { EncryptionOptions } from './encryption/EncryptionLayer.js'
 export type { GroupKeySource, KeyFetch, KeySourceResult } from './encryption/keySources.js'
 export { GroupKey } from './encryption/GroupKey.js'

@@ -41,7 +41,7 @@ export interface RunnelClientOptions {
     /** First block with registry events. Default 0. */
     readonly fromBlock?: bigint
   }
-  /** How long permission answers are cached without a change event. Default 30 s. */
+  /** How long chain answers (permissions, partition counts, storage nodes) are cached without a change event. Default 30 s. */
   readonly permissionCacheTtlMs?: number
   /**
    * How far ahead of this client's clock a message's timestamp may be. A publish stamped further ahead is refused;

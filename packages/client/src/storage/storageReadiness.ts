@@ -30,7 +30,7 @@ export async function waitUntilStorageNodeServes(
   const timeoutMs = options.timeoutMs ?? 30_000
   const deadline = clock.now() + timeoutMs
   const probe = `${url.replace(/\/+$/, '')}/streams/${encodeURIComponent(streamId)}/data/partitions/0/last?count=0&format=ndjson`
-  let lastAnswer = 'no answer yet'
+  let lastAnswer: string
   for (;;) {
     options.signal?.throwIfAborted()
     try {
