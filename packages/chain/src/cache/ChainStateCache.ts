@@ -97,11 +97,15 @@ export class ChainStateCache {
 
   /** The permissions `user` itself holds; none for a stream that doesn't exist. */
   userPermissions(streamId: string, user: Address): Promise<Permissions> {
-    return this.permissions.get(permissionKey(streamId, user), () =>
-      this.registry.getUserPermissions(streamId, user).catch((err: unknown) => {
-        if (err instanceof ChainError && err.code === 'STREAM_NOT_FOUND') return NO_PERMISSIONS
-        throw err
-      }),
+    const key = permissionKey(streamId, user)
+    return (
+      this.permissions.lookup(key) ??
+      this.permissions.load(key, () =>
+        this.registry.getUserPermissions(streamId, user).catch((err: unknown) => {
+          if (err instanceof ChainError && err.code === 'STREAM_NOT_FOUND') return NO_PERMISSIONS
+          throw err
+        }),
+      )
     )
   }
 

@@ -20,19 +20,26 @@ export class TtlCache<K, V> {
 
   /** The value of `key`, from memory while fresh, else from `load` (unless `fresh`: then always from `load`). */
   get(key: K, load: () => Promise<V>, fresh = false): Promise<V> {
-    const now = this.now()
+    return (fresh ? undefined : this.lookup(key)) ?? this.load(key, load)
+  }
+
+  /** The value of `key` if it is in memory and fresh (a hit); undefined otherwise. No allocation: the hot path. */
+  lookup(key: K): Promise<V> | undefined {
     const entry = this.entries.get(key)
-    if (!fresh && entry !== undefined && entry.expiresAt > now) {
-      this.onLookup(true)
-      return entry.value
-    }
+    if (entry === undefined || entry.expiresAt <= this.now()) return undefined
+    this.onLookup(true)
+    return entry.value
+  }
+
+  /** Loads `key` (a miss) and keeps the promise for the TTL. */
+  load(key: K, load: () => Promise<V>): Promise<V> {
     this.onLookup(false)
     const value = load()
     value.catch(() => this.forgetIf(key, value))
     if (!this.entries.has(key) && this.entries.size >= this.maxEntries) {
       this.entries.delete(this.entries.keys().next().value as K)
     }
-    this.entries.set(key, { value, expiresAt: now + this.ttlMs })
+    this.entries.set(key, { value, expiresAt: this.now() + this.ttlMs })
     return value
   }
 
