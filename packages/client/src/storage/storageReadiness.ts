@@ -30,24 +30,35 @@ export async function waitUntilStorageNodeServes(
   const timeoutMs = options.timeoutMs ?? 30_000
   const deadline = clock.now() + timeoutMs
   const probe = `${url.replace(/\/+$/, '')}/streams/${encodeURIComponent(streamId)}/data/partitions/0/last?count=0&format=ndjson`
-  let lastAnswer: string
+  let lastAnswer: string | undefined
   for (;;) {
     options.signal?.throwIfAborted()
+    // A node that takes the connection but never answers must not hold the wait past its deadline.
+    const attempt = new AbortController()
+    const timer = clock.setTimeout(() => attempt.abort(), Math.max(0, deadline - clock.now()))
+    const signal = options.signal === undefined ? attempt.signal : AbortSignal.any([options.signal, attempt.signal])
     try {
-      const response = await fetch(probe, options.signal === undefined ? {} : { signal: options.signal })
+      const response = await fetch(probe, { signal })
       // Read the body to the end so the connection can be reused (it is empty for count=0).
       await response.arrayBuffer()
       if (response.ok) return
       lastAnswer = `HTTP ${response.status}`
     } catch (err) {
       options.signal?.throwIfAborted()
-      lastAnswer = err instanceof Error ? err.message : String(err)
+      // Cut at the deadline: the answer before it says more than the cut.
+      lastAnswer = attempt.signal.aborted
+        ? (lastAnswer ?? 'no answer')
+        : err instanceof Error
+          ? err.message
+          : String(err)
+    } finally {
+      timer.cancel()
     }
     const left = deadline - clock.now()
     if (left <= 0) {
       throw new ClientError(
         'TIMEOUT',
-        `storage node ${url} did not serve ${streamId} within ${timeoutMs} ms (last answer: ${lastAnswer})`,
+        `storage node ${url} did not serve ${streamId} within ${timeoutMs} ms (last answer: ${lastAnswer ?? 'none'})`,
       )
     }
     await sleep(clock, Math.min(options.intervalMs ?? 250, left), options.signal)
