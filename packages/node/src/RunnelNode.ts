@@ -10,6 +10,7 @@ import { parseConfig, type NodeConfig, type NodeConfigInput } from './config.js'
 import { NodeError } from './errors.js'
 import { createLogger, type Logger } from './logger.js'
 import { NodeMetrics } from './metrics.js'
+import type { NodeInfo } from './NodeInfo.js'
 import type { ApiPlugin, PluginName } from './plugins/ApiPlugin.js'
 import { HttpPlugin } from './plugins/http/HttpPlugin.js'
 import { StoragePlugin } from './plugins/storage/StoragePlugin.js'
@@ -17,21 +18,12 @@ import { MqttPlugin } from './plugins/mqtt/MqttPlugin.js'
 import { WebSocketPlugin } from './plugins/websocket/WebSocketPlugin.js'
 import { NODE_VERSION } from './version.js'
 
+export type { NodeInfo } from './NodeInfo.js'
+
 /** Collaborators a caller may supply instead of the ones the config describes (tests, embedding). */
 export interface RunnelNodeComponents {
   readonly client?: RunnelClient
   readonly logger?: Logger
-}
-
-/** What `/info` and `runnel dev` report. */
-export interface NodeInfo {
-  readonly version: string
-  readonly address: string
-  readonly apiKeysRequired: boolean
-  /** URL per started API; `storage` is the history API's URL as registered on chain. */
-  readonly endpoints: Partial<Record<PluginName, string>>
-  readonly trackers: readonly string[]
-  readonly rpcUrl: string
 }
 
 /**

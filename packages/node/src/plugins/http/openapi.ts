@@ -1,4 +1,4 @@
-import type { NodeInfo } from '../../RunnelNode.js'
+import type { NodeInfo } from '../../NodeInfo.js'
 
 const errorResponse = (description: string) => ({
   description,
