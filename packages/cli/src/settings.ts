@@ -3,7 +3,7 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { ContractAddresses } from '@runnel/chain'
 import { LOCAL_DEFAULTS } from '@runnel/client'
-import { addressFromPrivateKey, parsePrivateKey, toChecksumAddress } from '@runnel/protocol'
+import { addressFromPrivateKey, parsePrivateKey, shortMessageOf, toChecksumAddress } from '@runnel/protocol'
 import { CliError } from './errors.js'
 
 /** The settings flags every network command takes (`--private-key`, `--rpc`, `--tracker`, `--config`). */
@@ -258,7 +258,7 @@ export function parseKeySetting(value: string, source: string): `0x${string}` {
   } catch (err) {
     throw new CliError(
       'INVALID_SETTINGS',
-      `private key from ${source} is invalid: ${(err as Error).message.replace(/^INVALID_PRIVATE_KEY: /, '')}`,
+      `private key from ${source} is invalid: ${shortMessageOf(err)}`,
       { cause: err },
     )
   }

@@ -10,6 +10,7 @@ import {
   type StreamTarget,
   type Subscription,
 } from '@runnel/client'
+import { shortMessageOf } from '@runnel/protocol'
 import { BatchPublishError, NodeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { ApiName, NodeMetrics } from '../metrics.js'
@@ -28,7 +29,7 @@ const done: Promise<void> = Promise.resolve()
 /** The same error, its message prefixed with where it happened, keeping its type (and so its code). */
 function prefixed(err: unknown, where: string): unknown {
   if (err instanceof NodeError) {
-    return new NodeError(err.code, `${where}: ${err.message.replace(/^[A-Z][A-Z_]+: /, '')}`, { cause: err })
+    return new NodeError(err.code, `${where}: ${err.shortMessage}`, { cause: err })
   }
   return err
 }
@@ -95,7 +96,7 @@ export class ApiGateway {
       checkPublishTimestamp(options.timestamp, this.maxClockSkewMs)
     } catch (err) {
       // As a NodeError, so a batch can name the message (see prefixed); the client's code prefix goes.
-      throw new NodeError('BAD_REQUEST', (err as Error).message.replace(/^[A-Z][A-Z_]+: /, ''), { cause: err })
+      throw new NodeError('BAD_REQUEST', shortMessageOf(err), { cause: err })
     }
     if (options.msgChainId === this.sharedChainId) {
       throw new NodeError(

@@ -6,7 +6,7 @@ import {
   type PublishOptions,
   type ReceivedMessage,
 } from '@runnel/client'
-import { ProtocolError, parseStreamId, type StreamId } from '@runnel/protocol'
+import { ProtocolError, parseStreamId, shortMessageOf, type StreamId } from '@runnel/protocol'
 import { NodeError } from '../errors.js'
 
 /** Where and how to publish, as the APIs' query parameters (or an MQTT topic suffix) say. */
@@ -56,7 +56,7 @@ export function parseRequestStreamId(input: string): StreamId {
     return parseStreamId(input)
   } catch (err) {
     if (!(err instanceof ProtocolError)) throw err
-    throw new NodeError('BAD_REQUEST', `invalid stream id: ${err.message.replace(/^[A-Z_]+: /, '')}`, { cause: err })
+    throw new NodeError('BAD_REQUEST', `invalid stream id: ${err.shortMessage}`, { cause: err })
   }
 }
 
@@ -322,7 +322,7 @@ export function parseNdjsonBatch(body: Uint8Array, wrapped: boolean, maxMessages
     try {
       messages.push({ ...parseJsonMessage(text, wrapped), sizeBytes: bytes.length })
     } catch (err) {
-      throw badRequest(`line ${line}: ${(err as Error).message.replace(/^[A-Z][A-Z_]+: /, '')}`)
+      throw badRequest(`line ${line}: ${shortMessageOf(err)}`)
     }
   }
   if (messages.length === 0) throw badRequest('the batch has no messages: send one JSON message per line')
