@@ -1,5 +1,6 @@
 import {
   MAX_LAST_COUNT,
+  messageToJson,
   parseIsoDate,
   type AckLevel,
   type HistoryQuery,
@@ -359,19 +360,6 @@ export function toPublishCall(
   }
 }
 
-/** The metadata sent with a message when `payloadMetadata` is on. */
-export function messageMetadata(message: ReceivedMessage): Record<string, unknown> {
-  return {
-    streamId: message.streamId,
-    partition: message.partition,
-    timestamp: message.timestamp,
-    sequenceNumber: message.sequenceNumber,
-    publisherId: message.publisherId,
-    msgChainId: message.msgChainId,
-    contentType: message.content instanceof Uint8Array ? 'binary' : 'json',
-  }
-}
-
 /**
  * A received message as the APIs send it: its content (JSON text, or the
  * bytes of binary content), or with `payloadMetadata` a JSON object
@@ -379,7 +367,5 @@ export function messageMetadata(message: ReceivedMessage): Record<string, unknow
  */
 export function formatMessage(message: ReceivedMessage, wrapped: boolean): string | Uint8Array {
   if (!wrapped) return message.content instanceof Uint8Array ? message.content : JSON.stringify(message.content)
-  const content =
-    message.content instanceof Uint8Array ? Buffer.from(message.content).toString('base64') : message.content
-  return JSON.stringify({ content, metadata: messageMetadata(message) })
+  return JSON.stringify(messageToJson(message))
 }
