@@ -3,7 +3,7 @@ import type { RunnelClient } from '@runnel/client'
 import type { Hono } from 'hono'
 import { FileKeyStore, createRunnelClient } from '@runnel/client/node'
 import { NetworkError } from '@runnel/network'
-import { addressFromPrivateKey, generatePrivateKey } from '@runnel/protocol'
+import { addressFromPrivateKey, generatePrivateKey, systemClock, type Clock } from '@runnel/protocol'
 import { ApiGateway } from './api/ApiGateway.js'
 import { ApiKeyGuard } from './api/ApiKeyGuard.js'
 import { parseConfig, type NodeConfig, type NodeConfigInput } from './config.js'
@@ -24,6 +24,8 @@ export type { NodeInfo } from './NodeInfo.js'
 export interface RunnelNodeComponents {
   readonly client?: RunnelClient
   readonly logger?: Logger
+  /** The node's time and timers (the APIs' keep-alive, storage's batching, receipts, retention and repair). Default: `systemClock`. */
+  readonly clock?: Clock
 }
 
 /**
@@ -97,6 +99,7 @@ export class RunnelNode {
       this.config.maxPayloadBytes,
       this.config.maxClockSkewMs,
       this.config.storedAckTimeoutMs,
+      components.clock ?? systemClock,
     )
     const { websocket, http, mqtt, storage } = this.config.plugins
     this.storage =

@@ -76,7 +76,7 @@ describe('toApiError', () => {
         ERROR_CATEGORIES[category].exitCode,
         category,
       )
-      assert.ok(API_ERROR_CODES.includes(api.code), api.code)
+      assert.ok((API_ERROR_CODES as readonly string[]).includes(api.code), api.code)
     }
   })
 })

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { ReceivedMessage } from '@runnel/client'
+import type { Timer } from '@runnel/protocol'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { ApiError } from '../../api/ApiError.js'
 import type { ApiGateway } from '../../api/ApiGateway.js'
@@ -64,7 +65,7 @@ export class WebSocketPlugin implements ApiPlugin {
   private readonly logger: Logger
   private readonly sockets: WebSocketServer
   private server: Server | undefined
-  private keepAlive: NodeJS.Timeout | undefined
+  private keepAlive: Timer | undefined
   private stopping = false
   /** Sockets whose upgrade is being checked (stream, permission); stop() cuts them off. */
   private readonly pending = new Set<Duplex>()
@@ -99,14 +100,13 @@ export class WebSocketPlugin implements ApiPlugin {
     })
     this.server = server
     const port = await listen(server, this.config.host, this.config.port, 'websocket')
-    this.keepAlive = setInterval(() => this.ping(), this.config.pingIntervalMs)
-    this.keepAlive.unref()
+    this.keepAlive = this.gateway.clock.setInterval(() => this.ping(), this.config.pingIntervalMs, { unref: true })
     return `ws://${urlHost(this.config.host, port)}`
   }
 
   async stop(): Promise<void> {
     this.stopping = true
-    clearInterval(this.keepAlive)
+    this.keepAlive?.cancel()
     for (const socket of this.pending) socket.destroy()
     const connections = [...this.connections]
     const closed = connections.map(
@@ -122,9 +122,12 @@ export class WebSocketPlugin implements ApiPlugin {
     }
     // A client that doesn't answer the close handshake (or a subscriber whose close frame is queued behind
     // megabytes of unread messages) must not hold up the node's shutdown.
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([Promise.all(closed), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))])
-    clearTimeout(timer)
+    let timer: Timer | undefined
+    await Promise.race([
+      Promise.all(closed),
+      new Promise<void>((resolve) => (timer = this.gateway.clock.setTimeout(resolve, CLOSE_GRACE_MS))),
+    ])
+    timer?.cancel()
     for (const connection of connections) connection.socket.terminate()
     if (this.server === undefined) return
     this.server.closeAllConnections()
