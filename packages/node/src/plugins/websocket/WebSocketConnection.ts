@@ -162,12 +162,12 @@ export class WebSocketConnection {
   }
 }
 
-/** Refuses an upgrade before the handshake: an HTTP status and the API's JSON error, then the socket closes. */
-export function refuseUpgrade(socket: Duplex, status: number, error: ApiError): void {
+/** Refuses an upgrade before the handshake: the error's HTTP status and the API's JSON error, then the socket closes. */
+export function refuseUpgrade(socket: Duplex, error: ApiError): void {
   if (!socket.writable) return void socket.destroy()
-  const headers: Record<string, string> = status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {}
+  const headers: Record<string, string> = error.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {}
   socket.once('finish', () => socket.destroy())
-  socket.end(httpResponse(status, { error: { code: error.code, message: error.message } }, headers))
+  socket.end(httpResponse(error.status, { error: { code: error.code, message: error.message } }, headers))
 }
 
 function toBuffer(data: RawData): Buffer {

@@ -43,7 +43,8 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000
  *   error frame carrying the same `seq`; frames are still published in order without waiting for earlier acks.
  *
  * A connection the node can't serve is refused before the handshake with an HTTP status and the same JSON error
- * as the HTTP API gives: 401 (API key), 400 (bad parameter or path), 403 (no permission), 404 (no such stream).
+ * as the HTTP API gives: 401 (API key), 400 (bad parameter or path), 403 (no permission), 404 (no such stream),
+ * 503 (the chain or the network can't be reached).
  * A subscriber more than {@link MAX_BUFFERED_BYTES} behind misses messages until it catches up; the node logs it.
  * Every socket is pinged each `pingIntervalMs` and cut off when it missed the previous pong.
  *
@@ -159,7 +160,7 @@ export class WebSocketPlugin implements ApiPlugin {
       const endpoint = parseEndpoint(path)
       if (endpoint === undefined) {
         const notFound = new NodeError('BAD_REQUEST', `no such endpoint: ${path} (${ENDPOINT_HINT})`)
-        return refuseUpgrade(socket, 400, this.gateway.fail('websocket', notFound, { path }))
+        return refuseUpgrade(socket, this.gateway.fail('websocket', notFound, { path }))
       }
       const wrapped = parseFlag(query, 'payloadMetadata', this.config.payloadMetadata)
       const accept = (streamId: string, release: () => void): WebSocketConnection | undefined => {
@@ -175,8 +176,7 @@ export class WebSocketPlugin implements ApiPlugin {
     } catch (err) {
       // stop() cut the socket off and destroyed the client under the check: that failure is no one's to hear.
       if (this.stopping) return void socket.destroy()
-      const error = this.gateway.fail('websocket', err, { path })
-      refuseUpgrade(socket, error.status, error)
+      refuseUpgrade(socket, this.gateway.fail('websocket', err, { path }))
     }
   }
 
