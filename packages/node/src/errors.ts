@@ -143,7 +143,14 @@ export function nodeErrorCodeOf(err: unknown): NodeErrorCode {
   ) {
     return decisive.code
   }
+  // A storage backend that can't be reached (a refused PostgreSQL connection under STORAGE_FAILED) is the storage's own
+  // unavailability, which has its own code.
+  if (category === 'unavailable' && walkCauses(err, isStorageFailure) !== undefined) return 'STORAGE_UNAVAILABLE'
   return CODE_BY_CATEGORY[category]
+}
+
+function isStorageFailure(link: unknown): boolean {
+  return link instanceof NodeError && link.code === 'STORAGE_FAILED'
 }
 
 /**

@@ -54,6 +54,12 @@ describe('toApiError', () => {
     assert.equal(toApiError(new NetworkError('TIMEOUT', 'no answer')).status, 504)
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
     assert.equal(toApiError(new TypeError('fetch failed', { cause: refused })).code, 'UNAVAILABLE')
+    const database = new NodeError('STORAGE_FAILED', 'storage: write failed: connect ECONNREFUSED', { cause: refused })
+    assert.deepEqual(toApiError(database), {
+      status: 503,
+      code: 'STORAGE_UNAVAILABLE',
+      message: 'storage: write failed: connect ECONNREFUSED',
+    })
   })
 
   it("gives a failed batch its cause's code, and a message without the cause's code prefix", () => {
