@@ -1,4 +1,5 @@
 import type { RunnelRegistry } from '@runnel/chain'
+import { systemClock, type Clock } from '@runnel/protocol'
 
 /**
  * The history URLs of each stream's storage nodes, read from the chain and
@@ -13,10 +14,11 @@ export class StorageNodeDirectory {
   constructor(
     private readonly registry: Pick<RunnelRegistry, 'getStorageNodes' | 'getStorageNode'>,
     private readonly ttlMs: number,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   urls(streamId: string): Promise<string[]> {
-    const now = Date.now()
+    const now = this.clock.now()
     const cached = this.cache.get(streamId)
     if (cached !== undefined && cached.expiresAt > now) return cached.urls
     const urls = (async () => {
@@ -38,7 +40,7 @@ export class StorageNodeDirectory {
 
   /** The addresses (lowercase) of a stream's storage nodes, cached like the URLs; `fresh` reads the chain anew. */
   addresses(streamId: string, fresh = false): Promise<string[]> {
-    const now = Date.now()
+    const now = this.clock.now()
     const cached = this.addressCache.get(streamId)
     if (!fresh && cached !== undefined && cached.expiresAt > now) return cached.addresses
     const addresses = this.registry.getStorageNodes(streamId).then((nodes) => {
