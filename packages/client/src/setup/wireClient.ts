@@ -123,6 +123,8 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
       // Straight from the chain, not the cache: a revoke must bite at the next rekey, and requests are rare.
       maySubscribe: (streamId, user) => registry.hasPermission(streamId, user as Address, 'subscribe'),
       recoverFromCustody: (streamPartId, publisherId, keyId) => custody.recover(streamPartId, publisherId, keyId),
+      clock,
+      logger,
     },
     options.encryption,
   )
