@@ -98,7 +98,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
   })
   const keyStore = components.keyStore ?? new MemoryKeyStore()
   const custody = new KeyCustody(
-    { address, signer, verifier, registry, keyStore, onError: events.emitError },
+    { address, signer, verifier, registry, keyStore, onError: events.emitError, clock },
     options.encryption?.custody,
   )
   const joins = new StreamPartJoins(
