@@ -1,6 +1,12 @@
 import { RunnelRegistry } from '@runnel/chain'
 import { NetworkNode, WebSocketClientTransport, type Transport } from '@runnel/network'
-import { createPureSigner, generatePrivateKey, type MessageSigner, type SignatureVerifier } from '@runnel/protocol'
+import {
+  createPureSigner,
+  generatePrivateKey,
+  type Clock,
+  type MessageSigner,
+  type SignatureVerifier,
+} from '@runnel/protocol'
 import {
   createPublicClient,
   createWalletClient,
@@ -60,12 +66,13 @@ export function resolveNetworkNode(
   components: RunnelClientComponents,
   signer: MessageSigner,
   verifier: SignatureVerifier,
+  clock: Clock,
 ): NetworkNode {
   if (components.networkNode !== undefined) return components.networkNode
   const { transport: optionsTransport, trackers, ...networkOptions } = options.network ?? {}
   const transport = components.transport ?? optionsTransport
   return new NetworkNode(
-    { transport: transport ?? defaultTransport(), signer, verifier },
+    { transport: transport ?? defaultTransport(), signer, verifier, clock },
     {
       // Without a transport of its own the client can only dial out (browsers): a light node then.
       kind: transport === undefined ? 'light' : 'full',

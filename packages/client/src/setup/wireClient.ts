@@ -63,7 +63,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
   const events = new ClientEventHub()
   const ttlMs = options.permissionCacheTtlMs ?? 30_000
   const registry = resolveRegistry(options, components, auth)
-  const node = resolveNetworkNode(options, components, signer, verifier)
+  const node = resolveNetworkNode(options, components, signer, verifier, clock)
   const permissions = new PermissionCache(registry, { ttlMs })
   const lifecycle = new ClientLifecycle(async () => {
     await node.start()
