@@ -1,5 +1,5 @@
 import type { StreamPartId } from '@runnel/protocol'
-import type { MessageListener } from '../NetworkNode.js'
+import type { MessageListener } from './delivery.js'
 import type { NodeId } from '../identity.js'
 import { DuplicateDetector } from './DuplicateDetector.js'
 import { PropagationBuffer } from './PropagationBuffer.js'
@@ -20,8 +20,9 @@ export interface StreamPartOverlayOptions {
 
 /**
  * A node's membership in one stream part's overlay: who its neighbours are,
- * which messages it has seen, and who listens locally. Pure state; the node
- * does the I/O.
+ * which messages it has seen, and who listens locally. Pure state:
+ * `Membership` decides who joins it, `DataPath` moves its messages, and
+ * `OverlayControl` does the control I/O.
  */
 export class StreamPartOverlay {
   /** Full nodes that relay with us. */
