@@ -1,5 +1,5 @@
 import { keccak256, type Clock, type MessageSigner, type StreamPartId, type Timer } from '@runnel/protocol'
-import type { ConnectionManager } from '../connection/ConnectionManager.js'
+import type { PeerConnection } from '../connection/PeerConnection.js'
 import { NetworkError } from '../errors.js'
 import type { NodeId } from '../identity.js'
 import { errorField, type Logger } from '../logger.js'
@@ -33,10 +33,17 @@ export interface StreamPartStatus {
   readonly wanted: number
 }
 
+/** The part of a connection to a tracker that reporting uses. */
+export type TrackerConnection = Pick<PeerConnection, 'peerId' | 'sendControl'>
+
+/** Dials trackers, reusing the connection to a known one (as `ConnectionManager.connect`). */
+export interface TrackerDialer {
+  connect(address: string, expectedNodeId?: NodeId, signal?: AbortSignal): Promise<TrackerConnection>
+}
+
 /** Collaborators of a {@link TrackerClient}. */
 export interface TrackerClientComponents {
-  /** Dials trackers (and reuses the connection while it lasts). */
-  readonly connections: Pick<ConnectionManager, 'connect'>
+  readonly connections: TrackerDialer
   /** Signs each report: the tracker checks it is from the node it describes. */
   readonly signer: MessageSigner
   readonly clock: Clock
