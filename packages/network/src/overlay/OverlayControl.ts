@@ -1,5 +1,4 @@
 import { addressFromBytes, parseStreamPartId, type Clock, type StreamPartId } from '@runnel/protocol'
-import type { ConnectionManager } from '../connection/ConnectionManager.js'
 import type { PeerConnection } from '../connection/PeerConnection.js'
 import type {
   ControlMessage,
@@ -15,6 +14,16 @@ import type { StreamPartOverlay } from './StreamPartOverlay.js'
 /** The part of a peer connection the control path uses. */
 export type ControlPeer = Pick<PeerConnection, 'peerId' | 'peer' | 'sendControl'>
 
+/** A connection the control path sends on or closes. */
+export type ControlLink = Pick<PeerConnection, 'peerId' | 'sendControl' | 'close'>
+
+/** The node's connections as the control path sees them (`ConnectionManager` is one). */
+export interface ControlConnections {
+  get(peerId: NodeId): ControlLink | undefined
+  /** A ready connection to the node at `address`, reusing one to `expectedNodeId`. */
+  connect(address: string, expectedNodeId?: NodeId, signal?: AbortSignal): Promise<ControlLink>
+}
+
 /** Collaborators of {@link OverlayControl}. */
 export interface OverlayControlComponents {
   readonly nodeId: NodeId
@@ -22,7 +31,7 @@ export interface OverlayControlComponents {
   readonly membership: Membership
   readonly dataPath: Pick<DataPath, 'flush'>
   readonly trackers: Pick<TrackerClient, 'isTracker' | 'isTrackerFor' | 'scheduleStatus'>
-  readonly connections: Pick<ConnectionManager, 'connect' | 'get'>
+  readonly connections: ControlConnections
   readonly clock: Clock
   readonly logger: Logger
 }
