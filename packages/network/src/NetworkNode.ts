@@ -176,13 +176,19 @@ export class NetworkNode {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new NetworkError('INVALID_STATE', `node is ${this.state}`)
     this.state = 'started'
-    await this.connections.start((addresses) => ({
-      nodeId: this.nodeId,
-      kind: this.options.kind,
-      addresses: this.options.kind === 'light' ? [] : addresses,
-      protocolVersion: NETWORK_PROTOCOL_VERSION,
-    }))
+    // Reporting starts with the state: a join() made while the transport starts reports at once.
     this.trackers.start()
+    try {
+      await this.connections.start((addresses) => ({
+        nodeId: this.nodeId,
+        kind: this.options.kind,
+        addresses: this.options.kind === 'light' ? [] : addresses,
+        protocolVersion: NETWORK_PROTOCOL_VERSION,
+      }))
+    } catch (err) {
+      this.trackers.stop()
+      throw err
+    }
   }
 
   /** Leaves every stream part, says goodbye to every peer and stops the transport. */
