@@ -22,7 +22,6 @@ import { DataPath, type DataPathCounters } from './overlay/DataPath.js'
 import { waitForNeighbors } from './overlay/joinWaiter.js'
 import type { InvalidMessageEvent, MessageListener } from './overlay/delivery.js'
 import { DROP_MEMORY_MS, Membership } from './overlay/Membership.js'
-import { MessageQueue } from './overlay/MessageQueue.js'
 import { OverlayControl } from './overlay/OverlayControl.js'
 import { StreamPartOverlay } from './overlay/StreamPartOverlay.js'
 import { TrackerClient } from './tracker/TrackerClient.js'
@@ -313,21 +312,7 @@ export class NetworkNode {
     streamPartId: StreamPartId,
     options: { signal?: AbortSignal; bufferSize?: number } = {},
   ): AsyncIterable<StreamMessage> & { readonly dropped: number } {
-    const queue = new MessageQueue<StreamMessage>(options.bufferSize ?? 10_000)
-    const remove = this.addMessageListener(streamPartId, (message) => queue.push(message))
-    const overlay = this.overlays.get(streamPartId)!
-    const close = (): void => queue.close()
-    // Leaving the stream part or stopping the node ends the iteration.
-    overlay.closers.add(close)
-    queue.onClose(() => {
-      remove()
-      overlay.closers.delete(close)
-    })
-    if (options.signal !== undefined) {
-      if (options.signal.aborted) queue.close()
-      options.signal.addEventListener('abort', () => queue.close(), { once: true })
-    }
-    return queue
+    return this.ensureOverlay(streamPartId).iterate(options)
   }
 
   /** Current neighbours (full) or proxies (light) in a stream part. */
