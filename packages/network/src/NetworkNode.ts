@@ -38,10 +38,8 @@ export interface NetworkNodeComponents {
   readonly signer: MessageSigner
   /** Checks handshakes and, when enabled, every relayed message's signature. */
   readonly verifier: SignatureVerifier
-  /** Where time and timers come from. Default the system clock. */
+  /** Where time comes from: timers, timeouts and rate limits. Default the wall clock; a simulation passes its own. */
   readonly clock?: Clock
-  /** @deprecated give a `clock`; when both are given, `clock` wins. */
-  readonly now?: () => number
   /** Where the node reports what it drops or fails to do (failed tracker reports, throwing listeners, …). Default silent. */
   readonly logger?: Logger
 }
@@ -98,15 +96,14 @@ export class NetworkNode {
   ) {
     const resolved = resolveNetworkNodeOptions(options)
     this.options = resolved
-    this.clock = components.clock ?? clockWithNow(components.now)
+    this.clock = components.clock ?? systemClock
     this.logger = components.logger ?? silentLogger
-    const now = (): number => this.clock.now()
     this.connections = new ConnectionManager(
       {
         transport: components.transport,
         signer: components.signer,
         verifier: components.verifier,
-        now,
+        clock: this.clock,
         events: {
           onPeerReady: () => undefined,
           onControl: (peer, message) => this.control.handleControl(peer, message),
@@ -390,9 +387,4 @@ export class NetworkNode {
     }
     void this.stop()
   }
-}
-
-/** The system clock's timers, with `now` from the deprecated `now` component when one is given. */
-function clockWithNow(now: (() => number) | undefined): Clock {
-  return now === undefined ? systemClock : { ...systemClock, now }
 }

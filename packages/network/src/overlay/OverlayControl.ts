@@ -6,6 +6,7 @@ import type {
 } from '../generated/runnel/network/v1/network_pb.js'
 import { descriptorFromProto, type NodeDescriptor, type NodeId } from '../identity.js'
 import { errorField, type Logger } from '../logger.js'
+import { timeoutSignal } from '../timeoutSignal.js'
 import type { TrackerClient } from '../tracker/TrackerClient.js'
 import type { DataPath } from './DataPath.js'
 import type { Membership, MembershipEffects } from './Membership.js'
@@ -214,7 +215,7 @@ export class OverlayControl {
     const abandon = (): void => this.apply(overlay, peerId, membership.abandonRequest(overlay, peerId))
     const timeout = clock.setTimeout(abandon, this.options.requestTimeoutMs, { unref: true })
     this.components.connections
-      .connect(descriptor.addresses[0]!, peerId, AbortSignal.timeout(this.options.requestTimeoutMs))
+      .connect(descriptor.addresses[0]!, peerId, timeoutSignal(clock, this.options.requestTimeoutMs))
       .then(
         (connection) => {
           if (!membership.isPending(overlay, peerId) || connection.peerId !== peerId) {

@@ -3,6 +3,7 @@ import type { PeerConnection } from '../connection/PeerConnection.js'
 import { NetworkError } from '../errors.js'
 import type { NodeId } from '../identity.js'
 import { errorField, type Logger } from '../logger.js'
+import { timeoutSignal } from '../timeoutSignal.js'
 import { signTrackerRequest, type TrackerStatus } from './trackerRequests.js'
 
 const textEncoder = new TextEncoder()
@@ -175,7 +176,7 @@ export class TrackerClient {
       const tracker = await this.components.connections.connect(
         address,
         this.trackerIds.get(address),
-        AbortSignal.timeout(TRACKER_DIAL_TIMEOUT_MS),
+        timeoutSignal(this.components.clock, TRACKER_DIAL_TIMEOUT_MS),
       )
       this.trackerIds.set(address, tracker.peerId)
       const signed = await signTrackerRequest(this.components.signer, ++this.sequence, status)

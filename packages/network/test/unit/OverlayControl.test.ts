@@ -252,7 +252,9 @@ describe('OverlayControl: neighbour negotiation', () => {
     a.instruct([b])
     await net.settle()
     assert.equal(a.overlay.pendingNeighbors.size, 0)
-    assert.equal(net.clock.pendingTimers, 0, 'the request timer is cancelled')
+    assert.deepEqual(a.statusReports, [streamPartId], 'reported once, at once')
+    net.clock.advance(REQUEST_TIMEOUT_MS)
+    assert.deepEqual(a.statusReports, [streamPartId], 'nothing more happens at the timeout')
   })
 
   it('ignores instructions from a peer that is not the stream part’s tracker', async () => {
