@@ -20,6 +20,13 @@ export {
   type RunnelClientOptions,
 } from './RunnelClient.js'
 export { Stream } from './Stream.js'
+export {
+  contentToJson,
+  messageIdJson,
+  messageToJson,
+  type MessageJson,
+  type MessageMetadataJson,
+} from './messageJson.js'
 export { checkPublishTimestamp, parseIsoDate } from './publish/timestamps.js'
 export {
   type PublishLogStats,

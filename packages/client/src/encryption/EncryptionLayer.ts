@@ -6,6 +6,7 @@ import {
   MessageType,
   encodeJsonContent,
   parseJsonContent,
+  shortMessageOf,
   signStreamMessage,
   splitStreamPartId,
   type EncryptedGroupKey,
@@ -146,7 +147,7 @@ export class EncryptionLayer {
           custody(streamPartId, publisherId, keyId).then(
             (found) => ({ found }),
             (err: unknown) => ({
-              silent: `custody: ${err instanceof Error ? err.message.replace(/^[A-Z_]+: /, '') : String(err)}`,
+              silent: `custody: ${shortMessageOf(err)}`,
               cause: err,
             }),
           ),
