@@ -16,7 +16,6 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const packagesDir = join(root, 'packages')
 
 const failures = []
-const notes = []
 
 const packages = readdirSync(packagesDir)
   .filter((name) => existsSync(join(packagesDir, name, 'package.json')))
@@ -166,7 +165,6 @@ if (!process.argv.includes('--no-eslint')) {
   }
 }
 
-for (const note of notes) console.log(`check-imports: ${note}`)
 if (failures.length > 0) {
   for (const failure of failures) console.error(`check-imports: ${failure}`)
   process.exit(1)
