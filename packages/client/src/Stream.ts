@@ -1,10 +1,31 @@
 import type { PermissionName, Permissions, StreamMetadata } from '@runnel/chain'
 import type { Address } from 'viem'
-import type { RunnelClient } from './RunnelClient.js'
 import type { HistoryQuery } from './storage/historyRequests.js'
 import type { Subscription } from './Subscription.js'
 import type { AddToStorageNodeOptions, StreamUser } from './streams/chainVerbs.js'
-import type { PublishOptions, PublishedMessage, ReceivedMessage } from './types.js'
+import type { PublishOptions, PublishedMessage, ReceivedMessage, StreamTarget } from './types.js'
+
+/**
+ * The client verbs a {@link Stream} binds to its id: what `RunnelClient` offers (named here, not imported, so the
+ * client and the stream don't import each other).
+ */
+export interface StreamActions {
+  publish(target: StreamTarget, content: unknown, options?: PublishOptions): Promise<PublishedMessage>
+  subscribe(target: StreamTarget, onMessage?: (message: ReceivedMessage) => void): Promise<Subscription>
+  resend(target: StreamTarget, query: HistoryQuery): AsyncGenerator<ReceivedMessage>
+  addStreamToStorageNode(streamId: string, node: Address, options?: AddToStorageNodeOptions): Promise<void>
+  removeStreamFromStorageNode(streamId: string, node: Address): Promise<void>
+  getStorageNodes(streamId: string): Promise<Address[]>
+  grantPermissions(streamId: string, user: Address | 'public', ...permissions: PermissionName[]): Promise<void>
+  revokePermissions(streamId: string, user: Address | 'public', ...permissions: PermissionName[]): Promise<void>
+  setPermissions(streamId: string, user: Address | 'public', permissions: Permissions): Promise<void>
+  hasPermission(streamId: string, permission: PermissionName, user?: Address): Promise<boolean>
+  getPermissions(streamId: string): Promise<Map<Address, Permissions>>
+  getStreamPublishers(streamId: string): Promise<StreamUser[]>
+  getStreamSubscribers(streamId: string): Promise<StreamUser[]>
+  updateStream(streamId: string, metadata: StreamMetadata): Promise<Stream>
+  deleteStream(streamId: string): Promise<void>
+}
 
 /**
  * A stream as the client sees it: its id and metadata, and the client's
@@ -21,7 +42,7 @@ export class Stream {
   constructor(
     readonly id: string,
     readonly metadata: StreamMetadata,
-    private readonly client: RunnelClient,
+    private readonly client: StreamActions,
   ) {}
 
   /** Number of partitions (1 when the metadata doesn't say). */

@@ -1,8 +1,9 @@
-import type { RetentionOptions } from './publish/PublishLog.js'
-import { DEV_CONTRACT_ADDRESSES, type ContractAddresses } from '@runnel/chain'
-import type { NetworkNodeOptions, Transport } from '@runnel/network'
-import type { MessageSigner, SignatureVerifier } from '@runnel/protocol'
+import type { RetentionOptions } from './publish/retention.js'
+import { DEV_CONTRACT_ADDRESSES, type ContractAddresses, type RunnelRegistry } from '@runnel/chain'
+import type { NetworkNode, NetworkNodeOptions, Transport } from '@runnel/network'
+import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import type { EIP1193Provider } from 'viem'
+import type { ClientLogger } from './logger.js'
 import type { EncryptionOptions } from './encryption/EncryptionLayer.js'
 import type { GroupKeyStore } from './encryption/KeyStore.js'
 
@@ -68,10 +69,33 @@ export interface RunnelClientOptions {
   readonly retention?: RetentionOptions
 }
 
-/** Collaborators that differ between browsers and Node.js. */
+/**
+ * The client's collaborators: what differs between browsers and Node.js, and what tests and embedders bring their
+ * own of. Settings stay in {@link RunnelClientOptions}.
+ *
+ * @example
+ * ```ts
+ * const client = new RunnelClient(options, { clock: new ManualClock(Date.now()), logger: console })
+ * ```
+ */
 export interface RunnelClientComponents {
   readonly signer?: MessageSigner
   readonly verifier?: SignatureVerifier
   /** Where group keys are kept. Default: in memory (the node daemon persists them). */
   readonly keyStore?: GroupKeyStore
+  /** Where time comes from (timestamps, timeouts, caches). Default: the system clock. */
+  readonly clock?: Clock
+  /** Where the client says what it would otherwise swallow. Default: quiet. */
+  readonly logger?: ClientLogger
+  /** The chain bindings. Default: built from `options.chain`, sending transactions as `options.auth`. */
+  readonly registry?: RunnelRegistry
+  /** The chain's EIP-1193 provider; same as `options.chain.provider`, which it overrides. */
+  readonly provider?: EIP1193Provider | { request(args: { method: string; params?: unknown }): Promise<unknown> }
+  /** The network transport; same as `options.network.transport`, which it overrides. */
+  readonly transport?: Transport
+  /**
+   * The network node, for a client that shares one: it must sign with this client's key. Default: a node built from
+   * `options.network`. The client starts and stops it.
+   */
+  readonly networkNode?: NetworkNode
 }

@@ -3,23 +3,25 @@ import {
   ContentType,
   EncryptionType,
   MessageId,
-  MessageType,
   encodeJsonContent,
-  parseJsonContent,
   shortMessageOf,
   signStreamMessage,
   splitStreamPartId,
+  systemClock,
+  type Clock,
   type EncryptedGroupKey,
   type MessageSigner,
+  type MessageType,
   type StreamMessage,
   type StreamPartId,
 } from '@runnel/protocol'
 import { ClientError } from '../errors.js'
+import type { ClientLogger } from '../logger.js'
 import { GroupKey } from './GroupKey.js'
-import { generateExchangeKeyPair, sealGroupKey, type ExchangeKeyPair } from './keyExchange.js'
 import type { KeyCustodyOptions } from './custody/KeyCustody.js'
 import type { GroupKeyStore } from './KeyStore.js'
-import { SlidingWindowLimiter } from './SlidingWindowLimiter.js'
+import { KeyRequests, randomHex } from './KeyRequests.js'
+import { KeyServer } from './KeyServer.js'
 import {
   SilentPublishers,
   holderKeySource,
@@ -27,18 +29,7 @@ import {
   publisherKeySource,
   type GroupKeySource,
   type KeyFetch,
-  type KeyRequestChannel,
-  type KeyRequestContent,
 } from './keySources.js'
-import {
-  fromBase64,
-  parseGroupKeyRequest,
-  parseGroupKeyResponse,
-  toBase64,
-  type GroupKeyErrorCode,
-  type GroupKeyRequest,
-  type GroupKeyResponse,
-} from './messages.js'
 
 /** What the encryption layer needs from the client. */
 export interface EncryptionLayerComponents {
@@ -53,6 +44,8 @@ export interface EncryptionLayerComponents {
   maySubscribe(streamId: string, user: string): Promise<boolean>
   /** Where a key the publisher didn't give is sought next: threshold custody with the storage nodes. */
   recoverFromCustody?(streamPartId: StreamPartId, publisherId: string, keyId: string): Promise<GroupKey>
+  readonly clock?: Clock
+  readonly logger?: ClientLogger
 }
 
 export interface EncryptionOptions {
@@ -85,19 +78,12 @@ export interface EncryptionOptions {
 }
 
 const FAILED_KEY_MEMORY_MS = 30_000
-/** Holder answers waiting out their delay, at most: requests beyond it go unanswered by this holder. */
-const MAX_HOLDER_ANSWERS = 1_000
 
 interface CurrentKey {
   readonly key: GroupKey
   readonly createdAt: number
   /** Set by a rotation: the next message announces it (sealed with `key`) and then it takes over. */
   next?: GroupKey
-}
-
-interface PendingRequest {
-  /** Offers a response (and its signer) to the request; it decides whether to take it. */
-  readonly offer: (response: GroupKeyResponse, signer: string) => void
 }
 
 /**
@@ -113,25 +99,36 @@ interface PendingRequest {
  */
 export class EncryptionLayer {
   private readonly keys = new Map<string, CurrentKey>()
-  private readonly serving = new Set<StreamPartId>()
-  private readonly listening = new Set<StreamPartId>()
-  private readonly pending = new Map<string, PendingRequest>()
   private readonly inFlight = new Map<string, Promise<GroupKey>>()
-  /** Requests per requester in a sliding minute (10,000 requesters remembered at most). */
-  private readonly requests: SlidingWindowLimiter
-  /** Holder answers waiting out their delay, by request id: true once someone else answered. */
-  private readonly holderAnswers = new Map<string, { answered: boolean }>()
   private readonly sources: GroupKeySource[]
+  private readonly server: KeyServer
+  private readonly requests: KeyRequests
+  private readonly clock: Clock
 
   constructor(
     private readonly components: EncryptionLayerComponents,
     private readonly options: EncryptionOptions = {},
   ) {
-    this.requests = new SlidingWindowLimiter(options.maxRequestsPerMinute ?? 60)
-    const channel: KeyRequestChannel = { ask: (...args) => this.ask(...args) }
+    const clock = (this.clock = components.clock ?? systemClock)
+    const send = (streamPartId: StreamPartId, type: MessageType, content: unknown): Promise<void> =>
+      this.send(streamPartId, type, content)
+    const { address, node, keyStore, logger } = components
+    this.server = new KeyServer(
+      {
+        address,
+        node,
+        keyStore,
+        maySubscribe: (streamId, user) => components.maySubscribe(streamId, user),
+        send,
+        clock,
+        logger,
+      },
+      options,
+    )
+    const channel = (this.requests = new KeyRequests({ address, node, send, clock }))
     const timeoutMs = options.keyRequestTimeoutMs ?? 5_000
     const attempts = options.keyRequestAttempts ?? 3
-    const silent = new SilentPublishers(options.failedKeyMemoryMs ?? FAILED_KEY_MEMORY_MS)
+    const silent = new SilentPublishers(options.failedKeyMemoryMs ?? FAILED_KEY_MEMORY_MS, clock)
     this.sources = [
       publisherKeySource(channel, components.keyStore, silent, { attempts: Math.min(attempts, 1), timeoutMs }),
       // An anyHolder request still names the publisher, which answers it too: asking holders from the second
@@ -178,7 +175,7 @@ export class EncryptionLayer {
     let current = this.keys.get(streamId)
     if (current === undefined) current = await this.setKey(streamId, GroupKey.generate())
     const rotation = this.options.rotationIntervalMs
-    if (current.next === undefined && rotation !== undefined && Date.now() - current.createdAt >= rotation) {
+    if (current.next === undefined && rotation !== undefined && this.clock.now() - current.createdAt >= rotation) {
       current.next = GroupKey.generate()
       await this.components.keyStore.add(this.components.address, current.next)
     }
@@ -186,7 +183,7 @@ export class EncryptionLayer {
     const next = current.next
     if (next === undefined) return { content: sealed, groupKeyId: current.key.id, newGroupKey: undefined }
     const newGroupKey = { id: next.id, data: await current.key.encryptNextKey(next) }
-    this.keys.set(streamId, { key: next, createdAt: Date.now() })
+    this.keys.set(streamId, { key: next, createdAt: this.clock.now() })
     return { content: sealed, groupKeyId: current.key.id, newGroupKey }
   }
 
@@ -207,137 +204,14 @@ export class EncryptionLayer {
 
   private async setKey(streamId: string, key: GroupKey): Promise<CurrentKey> {
     await this.components.keyStore.add(this.components.address, key)
-    const current = { key, createdAt: Date.now() }
+    const current = { key, createdAt: this.clock.now() }
     this.keys.set(streamId, current)
     return current
   }
 
-  /**
-   * Answers key requests addressed to this client in a stream part. Called on
-   * every join, not only on publishing: a restarted publisher with a
-   * persistent key store answers for what it encrypted before.
-   */
+  /** Answers key requests addressed to this client in a stream part (see {@link KeyServer.serve}). */
   serve(streamPartId: StreamPartId): void {
-    if (this.serving.has(streamPartId)) return
-    this.serving.add(streamPartId)
-    this.components.node.addMessageListener(streamPartId, (message) => {
-      // An answer that can't be sent (the client stopping meanwhile) is simply not sent: the requester asks again.
-      if (message.messageType === MessageType.GroupKeyRequest) this.answer(message).catch(() => undefined)
-      else if (message.messageType === MessageType.GroupKeyResponse && this.holderAnswers.size > 0) {
-        this.noteAnswered(message)
-      }
-    })
-  }
-
-  private async answer(message: StreamMessage): Promise<void> {
-    let request
-    try {
-      request = parseGroupKeyRequest(parseJsonContent(message.content))
-    } catch {
-      return // malformed: nothing to answer, nobody to tell
-    }
-    if (request.recipient !== this.components.address) {
-      if (request.anyHolder === true && this.options.serveHeldKeys !== false)
-        await this.answerAsHolder(message, request)
-      return
-    }
-    const requester = message.publisherId
-    const refuse = (code: GroupKeyErrorCode, text: string): Promise<void> =>
-      this.respond(message.streamPartId, {
-        requestId: request.requestId,
-        recipient: requester,
-        error: { code, message: text },
-      })
-    if (!this.allowRequest(requester)) {
-      await refuse('RATE_LIMITED', 'too many key requests: try again in a minute')
-      return
-    }
-    const { streamId } = splitStreamPartId(message.streamPartId)
-    let permitted: boolean
-    try {
-      permitted = await this.components.maySubscribe(streamId, requester)
-    } catch {
-      return // the chain didn't answer: say nothing rather than refuse; the requester asks again
-    }
-    if (!permitted) {
-      await refuse('NO_PERMISSION', `${requester} may not subscribe to ${streamId}`)
-      return
-    }
-    let publicKey: Uint8Array
-    try {
-      publicKey = fromBase64(request.publicKey)
-    } catch {
-      return
-    }
-    const keys = []
-    try {
-      for (const id of request.groupKeyIds) {
-        const key = await this.components.keyStore.get(this.components.address, id)
-        if (key !== undefined) keys.push({ id, data: toBase64(await sealGroupKey(publicKey, key)) })
-      }
-    } catch {
-      return // a public key that isn't a P-256 point: nothing can be sealed to it
-    }
-    if (keys.length === 0) {
-      await refuse('UNKNOWN_KEYS', `no such keys: ${request.groupKeyIds.join(', ')}`)
-      return
-    }
-    await this.respond(message.streamPartId, { requestId: request.requestId, recipient: requester, keys })
-  }
-
-  /**
-   * A holder's answer to a request for another publisher's keys: only keys, only to a requester with subscribe
-   * permission, within the same rate limit as the publisher's. Silence otherwise: a refusal from someone who isn't
-   * the publisher would be worth nothing to the requester (anyone could send one). The random delay lets one
-   * holder's answer, seen by the others in the stream part, spare theirs.
-   */
-  private async answerAsHolder(message: StreamMessage, request: GroupKeyRequest): Promise<void> {
-    const requester = message.publisherId
-    if (requester === this.components.address || this.holderAnswers.has(request.requestId)) return
-    if (this.holderAnswers.size >= MAX_HOLDER_ANSWERS) return
-    const held: GroupKey[] = []
-    for (const id of request.groupKeyIds) {
-      const key = await this.components.keyStore.get(request.recipient, id)
-      if (key !== undefined) held.push(key)
-    }
-    if (held.length === 0) return
-    const state = { answered: false }
-    this.holderAnswers.set(request.requestId, state)
-    try {
-      const delay = Math.random() * (this.options.holderAnswerDelayMs ?? 250)
-      await new Promise((resolve) => setTimeout(resolve, delay))
-      if (state.answered || !this.allowRequest(requester)) return
-      const { streamId } = splitStreamPartId(message.streamPartId)
-      if (!(await this.components.maySubscribe(streamId, requester))) return
-      if (state.answered) return
-      const publicKey = fromBase64(request.publicKey)
-      const keys = []
-      for (const key of held) keys.push({ id: key.id, data: toBase64(await sealGroupKey(publicKey, key)) })
-      await this.respond(message.streamPartId, { requestId: request.requestId, recipient: requester, keys })
-    } catch {
-      // The chain didn't answer, or a public key nothing can be sealed to: say nothing; the requester asks again.
-    } finally {
-      this.holderAnswers.delete(request.requestId)
-    }
-  }
-
-  /** Another client answered a request this holder meant to answer: one answer is enough. */
-  private noteAnswered(message: StreamMessage): void {
-    try {
-      const response = parseGroupKeyResponse(parseJsonContent(message.content))
-      const state = this.holderAnswers.get(response.requestId)
-      if (state !== undefined && 'keys' in response) state.answered = true
-    } catch {
-      // malformed: not an answer
-    }
-  }
-
-  private allowRequest(requester: string): boolean {
-    return this.requests.allow(requester, Date.now())
-  }
-
-  private async respond(streamPartId: StreamPartId, response: GroupKeyResponse): Promise<void> {
-    await this.send(streamPartId, MessageType.GroupKeyResponse, response)
+    this.server.serve(streamPartId)
   }
 
   // ---- subscriber ----
@@ -384,10 +258,11 @@ export class EncryptionLayer {
       request.then(
         () => this.inFlight.delete(flight),
         () =>
-          setTimeout(
+          this.clock.setTimeout(
             () => this.inFlight.delete(flight),
             this.options.failedKeyMemoryMs ?? FAILED_KEY_MEMORY_MS,
-          ).unref?.(),
+            { unref: true },
+          ),
       )
     }
     return request
@@ -397,7 +272,7 @@ export class EncryptionLayer {
   private async fetchKey(fetch: KeyFetch): Promise<GroupKey> {
     // Joining starts the client's node too (a resend alone never did).
     await this.components.join(fetch.streamPartId)
-    this.listen(fetch.streamPartId)
+    this.requests.listen(fetch.streamPartId)
     const { streamId } = splitStreamPartId(fetch.streamPartId)
     const reasons: string[] = []
     let cause: unknown
@@ -431,68 +306,19 @@ export class EncryptionLayer {
     throw keyUnavailable(streamId, fetch.keyId, reasons, cause)
   }
 
-  /** One request on the wire, its own key pair and id, waiting for a response its `take` accepts. */
-  private async ask<T>(
-    streamPartId: StreamPartId,
-    content: KeyRequestContent,
-    timeoutMs: number,
-    take: (response: GroupKeyResponse, signer: string, pair: ExchangeKeyPair) => Promise<T | undefined>,
-  ): Promise<T | undefined> {
-    const pair = await generateExchangeKeyPair()
-    const requestId = randomHex(16)
-    const answered = new Promise<T | undefined>((resolve) => {
-      let settled = false
-      const settle = (value: T | undefined): void => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        this.pending.delete(requestId)
-        resolve(value)
-      }
-      const timer = setTimeout(() => settle(undefined), timeoutMs)
-      this.pending.set(requestId, {
-        offer: (response, signer) => {
-          take(response, signer, pair).then(
-            (value) => {
-              if (value !== undefined) settle(value)
-            },
-            () => undefined, // a response that can't be taken is ignored; the timeout still decides
-          )
-        },
-      })
-    })
-    await this.send(streamPartId, MessageType.GroupKeyRequest, {
-      requestId,
-      ...content,
-      publicKey: toBase64(pair.publicKey),
-    })
-    return answered
-  }
-
-  /** Takes key responses addressed to this client and offers each to the request it answers. */
-  private listen(streamPartId: StreamPartId): void {
-    if (this.listening.has(streamPartId)) return
-    this.listening.add(streamPartId)
-    this.components.node.addMessageListener(streamPartId, (message) => {
-      if (message.messageType !== MessageType.GroupKeyResponse) return
-      let response: GroupKeyResponse
-      try {
-        response = parseGroupKeyResponse(parseJsonContent(message.content))
-      } catch {
-        return
-      }
-      if (response.recipient !== this.components.address) return
-      // Whose answer counts (the publisher's, or any holder's key that opens the message) is the request's to decide.
-      this.pending.get(response.requestId)?.offer(response, message.publisherId)
-    })
-  }
-
   private async send(streamPartId: StreamPartId, type: MessageType, content: unknown): Promise<void> {
     const { streamId, partition } = splitStreamPartId(streamPartId)
     const message = await signStreamMessage(
       {
         // A chain of its own per message: exchange messages are independent, and must never be deduplicated together.
-        messageId: new MessageId(streamId, partition, Date.now(), 0, this.components.signer.address, randomHex(10)),
+        messageId: new MessageId(
+          streamId,
+          partition,
+          this.clock.now(),
+          0,
+          this.components.signer.address,
+          randomHex(10),
+        ),
         messageType: type,
         contentType: ContentType.Json,
         content: encodeJsonContent(content),
@@ -502,10 +328,4 @@ export class EncryptionLayer {
     await this.components.join(streamPartId)
     this.components.node.broadcast(message)
   }
-}
-
-function randomHex(bytes: number): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (byte) => byte.toString(16).padStart(2, '0')).join(
-    '',
-  )
 }

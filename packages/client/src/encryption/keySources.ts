@@ -1,4 +1,4 @@
-import { splitStreamPartId, type StreamPartId } from '@runnel/protocol'
+import { splitStreamPartId, systemClock, type Clock, type StreamPartId } from '@runnel/protocol'
 import { ClientError } from '../errors.js'
 import type { GroupKey } from './GroupKey.js'
 import { openGroupKey, type ExchangeKeyPair } from './keyExchange.js'
@@ -69,14 +69,17 @@ const MAX_SILENT_PUBLISHERS = 1_000
 export class SilentPublishers {
   private readonly until = new Map<string, number>()
 
-  constructor(private readonly memoryMs: number) {}
+  constructor(
+    private readonly memoryMs: number,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   has(publisherId: string): boolean {
-    return (this.until.get(publisherId) ?? 0) > Date.now()
+    return (this.until.get(publisherId) ?? 0) > this.clock.now()
   }
 
   add(publisherId: string): void {
-    const now = Date.now()
+    const now = this.clock.now()
     if (this.until.size >= MAX_SILENT_PUBLISHERS) {
       for (const [id, until] of this.until) if (until <= now) this.until.delete(id)
       if (this.until.size >= MAX_SILENT_PUBLISHERS) this.until.clear()

@@ -1,4 +1,4 @@
-import type { MessageRef, StreamMessage } from '@runnel/protocol'
+import { systemClock, type Clock, type MessageRef, type StreamMessage, type Timer } from '@runnel/protocol'
 
 /** Messages a chain was waiting for and gave up on. */
 export interface Gap {
@@ -49,19 +49,19 @@ export const DEFAULT_GAP_TIMEOUT_MS = 5000
 export const DEFAULT_MAX_HELD_PER_CHAIN = 10_000
 export const DEFAULT_START_GRACE_MS = 250
 
-/** The host's timers. A pending gap timer does not keep a Node process alive by itself. */
-export const globalScheduler: Scheduler = {
-  setTimeout(callback, ms) {
-    const handle: unknown = globalThis.setTimeout(callback, ms)
-    if (typeof handle === 'object' && handle !== null && 'unref' in handle && typeof handle.unref === 'function') {
-      ;(handle as { unref(): void }).unref()
-    }
-    return handle
-  },
-  clearTimeout(handle) {
-    globalThis.clearTimeout(handle as Parameters<typeof clearTimeout>[0])
-  },
+/**
+ * A {@link Scheduler} on a {@link Clock}: the client's clock (a `ManualClock` in tests). Its timers don't keep a Node
+ * process alive by themselves.
+ */
+export function clockScheduler(clock: Clock): Scheduler {
+  return {
+    setTimeout: (callback, ms) => clock.setTimeout(callback, ms, { unref: true }),
+    clearTimeout: (handle) => (handle as Timer | undefined)?.cancel(),
+  }
 }
+
+/** The host's timers. A pending gap timer does not keep a Node process alive by itself. */
+export const globalScheduler: Scheduler = clockScheduler(systemClock)
 
 interface HeldMessage {
   readonly message: StreamMessage

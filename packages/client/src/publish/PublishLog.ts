@@ -1,63 +1,31 @@
 import {
-  type MessageRef,
   MessageType,
-  ProtocolError,
-  decodeSignedReceipt,
-  encodeStreamMessage,
-  frameMessage,
-  openReceipt,
-  readReceipt,
-  receiptDigest,
-  type Receipt,
+  systemClock,
+  type Clock,
   type SignatureVerifier,
   type StreamMessage,
   type StreamPartId,
+  type Timer,
 } from '@runnel/protocol'
 import { ClientError } from '../errors.js'
+import { errorMetadata, quietLogger, type ClientLogger } from '../logger.js'
+import { chainKey, compact, compareRef, insertEntry, type ChainLog, type Entry, type Waiter } from './ChainLog.js'
+import { coveredEntries, openOwnReceipt } from './receipts.js'
+import { packReoffers } from './reoffer.js'
+import { StorageNodeCheck } from './StorageNodeCheck.js'
+import {
+  CATCH_UP_INTERVAL_MS,
+  ENDED_CHAIN_MS,
+  OTHER_NODES_GRACE_MS,
+  OVERHEAD_BYTES,
+  RETENTION_DEFAULTS,
+  type PublishLogStats,
+  type ReceiptRejection,
+  type RetentionDropEvent,
+  type RetentionOptions,
+} from './retention.js'
 
-/** How long the publisher side keeps messages that no storage receipt covers yet, and when it offers them again. */
-export interface RetentionOptions {
-  /** Messages kept per client, at most. Default 100,000. */
-  readonly maxMessages?: number
-  /** Bytes of message content kept, at most. Default 64 MiB. */
-  readonly maxBytes?: number
-  /** A message no receipt covered this long is dropped. Default 1 hour. */
-  readonly maxAgeMs?: number
-  /** A message no receipt covered this long is offered again to the stream's storage nodes. Default 30 s. */
-  readonly reofferAfterMs?: number
-}
-
-/** Why a storage receipt was not taken; counted per reason. */
-export type ReceiptRejection =
-  /** Not a well-formed signed receipt, or its signature isn't its signer's. */
-  | 'malformed'
-  /** Carried by a message of someone other than its signer. */
-  | 'signer-mismatch'
-  /** Its signer is not a storage node of the stream, per the chain. */
-  | 'not-storage-node'
-  /** It names messages this client never published as it says: a range it never had, or a digest that doesn't match. */
-  | 'unknown-messages'
-
-/** What the publisher side has done so far, for metrics. */
-export interface PublishLogStats {
-  /** Messages kept now, waiting for a receipt. */
-  readonly retainedMessages: number
-  readonly retainedBytes: number
-  /** Messages dropped at a bound before any receipt covered them, by bound. */
-  readonly dropped: { readonly count: number; readonly bytes: number; readonly age: number }
-  readonly receiptsAccepted: number
-  /** Receipts about messages this client no longer keeps (another receipt covered them first). */
-  readonly receiptsLate: number
-  readonly receiptsRejected: Readonly<Record<ReceiptRejection, number>>
-  /** Messages offered again to storage nodes. */
-  readonly reoffered: number
-}
-
-/** A drop at a bound, reported once per sweep in which it happened. */
-export interface RetentionDropEvent {
-  readonly bound: 'count' | 'bytes' | 'age'
-  readonly messages: number
-}
+export type { PublishLogStats, ReceiptRejection, RetentionDropEvent, RetentionOptions }
 
 export interface PublishLogComponents {
   readonly address: string
@@ -70,66 +38,11 @@ export interface PublishLogComponents {
   readonly send: (streamPartId: StreamPartId, type: MessageType, content: Uint8Array) => Promise<void>
   readonly addMessageListener: (streamPartId: StreamPartId, listener: (message: StreamMessage) => void) => () => void
   readonly onDrop: (event: RetentionDropEvent) => void
+  /** Where time comes from. Default: the system clock. */
+  readonly clock?: Clock
+  /** Overrides the clock's `now` (tests that drive time by hand). */
   readonly now?: () => number
-}
-
-interface Waiter {
-  readonly minNodes: number
-  readonly resolve: () => void
-  readonly reject: (error: ClientError) => void
-}
-
-interface Entry {
-  readonly message: StreamMessage
-  readonly bytes: number
-  readonly at: number
-  /** Storage nodes whose receipts cover it. */
-  readonly storedBy: Set<string>
-  /** When the first receipt came. */
-  firstStoredAt: number
-  /** When it was last sent: published, or re-offered. */
-  lastOfferedAt: number
-  /** When it was last re-offered for a catch-up request (-Infinity: never). */
-  caughtUpAt: number
-  waiters: Waiter[] | undefined
-  done: boolean
-}
-
-/** One publisher chain of one stream part: its kept messages in ref order, from `head` on. */
-interface ChainLog {
-  readonly streamId: string
-  readonly streamPartId: StreamPartId
-  entries: Entry[]
-  head: number
-  /** The first message this client kept of the chain: a receipt about earlier ones is about messages it never sent. */
-  readonly firstRef: MessageRef
-  /** The latest message forgotten: a receipt reaching back to it may come late, after another covered it. */
-  lastForgotten: MessageRef | undefined
-  /** When the chain ended ({@link PublishLog.endChain}): it is dropped once empty and late receipts had time to come. */
-  endedAt: number | undefined
-}
-
-const DEFAULTS = {
-  maxMessages: 100_000,
-  maxBytes: 64 * 1024 * 1024,
-  maxAgeMs: 60 * 60 * 1000,
-  reofferAfterMs: 30_000,
-} as const
-/** After its first receipt, a message waits this long for the stream's other storage nodes' receipts before it's forgotten. */
-const OTHER_NODES_GRACE_MS = 5_000
-/** A re-offer carries at most this much: well under the largest message (1 MiB) a node accepts. */
-const MAX_REOFFER_BYTES = 512 * 1024
-/** A message's fields besides its content, roughly, for the byte bound. */
-const OVERHEAD_BYTES = 200
-/** A message is re-offered at most this often on catch-up requests: requests coming again and again cost a scan, not a flood. */
-const CATCH_UP_INTERVAL_MS = 2_000
-/** An ended chain is remembered this long after its last message is forgotten, for late receipts. */
-const ENDED_CHAIN_MS = 60_000
-/** A receipt from an address the cached list doesn't name re-reads the chain at most this often per stream. */
-const REFRESH_INTERVAL_MS = 5_000
-
-function compareRef(a: { timestamp: number; sequenceNumber: number }, b: MessageRef): number {
-  return a.timestamp - b.timestamp || a.sequenceNumber - b.sequenceNumber
+  readonly logger?: ClientLogger
 }
 
 /**
@@ -148,11 +61,13 @@ function compareRef(a: { timestamp: number; sequenceNumber: number }, b: Message
 export class PublishLog {
   private readonly chains = new Map<string, ChainLog>()
   private readonly listened = new Map<StreamPartId, () => void>()
-  private readonly refreshedAt = new Map<string, number>()
+  private readonly storageNodeCheck: StorageNodeCheck
   /** When a receipt was last taken, per stream part: a storage node is there, and may have missed what it didn't cover. */
   private readonly lastReceiptAt = new Map<StreamPartId, number>()
   private readonly options: Required<RetentionOptions>
+  private readonly clock: Clock
   private readonly now: () => number
+  private readonly logger: ClientLogger
   private retainedMessages = 0
   private retainedBytes = 0
   private readonly counters = {
@@ -162,20 +77,23 @@ export class PublishLog {
     receiptsRejected: { malformed: 0, 'signer-mismatch': 0, 'not-storage-node': 0, 'unknown-messages': 0 },
     reoffered: 0,
   }
-  private sweepTimer: ReturnType<typeof setInterval> | undefined
+  private sweepTimer: Timer | undefined
   private stopped = false
 
   constructor(
     private readonly components: PublishLogComponents,
     options: RetentionOptions = {},
   ) {
-    this.options = { ...DEFAULTS, ...options }
+    this.options = { ...RETENTION_DEFAULTS, ...options }
     for (const [key, value] of Object.entries(this.options)) {
       if (!Number.isSafeInteger(value) || value < 1) {
         throw new ClientError('INVALID_ARGUMENT', `retention.${key} must be a whole number ≥ 1, got ${String(value)}`)
       }
     }
-    this.now = components.now ?? Date.now
+    this.clock = components.clock ?? systemClock
+    this.now = components.now ?? (() => this.clock.now())
+    this.logger = components.logger ?? quietLogger
+    this.storageNodeCheck = new StorageNodeCheck(components.storageNodes, this.now, this.logger)
   }
 
   stats(): PublishLogStats {
@@ -199,7 +117,14 @@ export class PublishLog {
     const streamId = message.streamId
     const known = this.components.knownStorageNodes(streamId)
     // Cached for a while, so cheap: a node assigned later is seen when the cache expires.
-    if (known === undefined || known.length === 0) void this.components.storageNodes(streamId).catch(() => undefined)
+    if (known === undefined || known.length === 0) {
+      void this.components.storageNodes(streamId).catch((err: unknown) => {
+        this.logger.debug('storage nodes of a stream not read; kept messages wait for the next look', {
+          streamId,
+          ...errorMetadata(err),
+        })
+      })
+    }
     if (known?.length === 0) return undefined
     this.listen(message.streamPartId)
     const key = chainKey(message.streamPartId, message.messageChainId)
@@ -229,10 +154,7 @@ export class PublishLog {
       waiters: undefined,
       done: false,
     }
-    const { entries } = chain
-    const last = entries.at(-1)
-    if (last === undefined || compareRef(last.message, ref) < 0) entries.push(entry)
-    else entries.splice(this.lowerBound(chain, ref), 0, entry)
+    insertEntry(chain, entry)
     this.retainedMessages++
     this.retainedBytes += entry.bytes
     this.enforceBounds()
@@ -248,7 +170,7 @@ export class PublishLog {
   waitStored(entry: Entry, minNodes: number, timeoutMs: number, describe: () => string): Promise<void> {
     if (entry.storedBy.size >= minNodes) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         entry.waiters = entry.waiters?.filter((w) => w !== waiter)
         reject(
           new ClientError(
@@ -261,11 +183,11 @@ export class PublishLog {
       const waiter: Waiter = {
         minNodes,
         resolve: () => {
-          clearTimeout(timer)
+          timer.cancel()
           resolve()
         },
         reject: (error) => {
-          clearTimeout(timer)
+          timer.cancel()
           reject(error)
         },
       }
@@ -284,7 +206,7 @@ export class PublishLog {
   /** Forgets everything; a stored ack still waiting fails with `DESTROYED` (its timer would keep a process alive). */
   stop(): void {
     this.stopped = true
-    clearInterval(this.sweepTimer)
+    this.sweepTimer?.cancel()
     const destroyed = new ClientError('DESTROYED', 'the client was destroyed before the message was stored')
     for (const chain of this.chains.values()) {
       for (const entry of chain.entries) for (const waiter of entry.waiters ?? []) waiter.reject(destroyed)
@@ -305,54 +227,22 @@ export class PublishLog {
     this.listened.set(streamPartId, remove)
   }
 
-  private async isStorageNode(streamId: string, address: string): Promise<boolean> {
-    if ((await this.components.storageNodes(streamId)).includes(address)) return true
-    // Assigned a moment ago? Re-read the chain, but not for every message a stranger sends.
-    const now = this.now()
-    if (now - (this.refreshedAt.get(streamId) ?? -Infinity) < REFRESH_INTERVAL_MS) return false
-    this.refreshedAt.set(streamId, now)
-    return (await this.components.storageNodes(streamId, true)).includes(address)
-  }
-
   private reject(reason: ReceiptRejection): void {
     this.counters.receiptsRejected[reason]++
   }
 
   private async takeReceipt(carrier: StreamMessage): Promise<void> {
-    let receipt: Receipt
-    try {
-      const signed = decodeSignedReceipt(carrier.content)
-      // Only this client's chains concern it, and everyone in the stream part sees every receipt: the signature is
-      // checked only for those about its own messages.
-      if (readReceipt(signed).publisherId !== this.components.address) return
-      receipt = openReceipt(signed, this.components.verifier)
-    } catch (err) {
-      if (err instanceof ProtocolError) return this.reject('malformed')
-      throw err
-    }
-    if (receipt.signerId !== carrier.publisherId || receipt.streamPartId !== carrier.streamPartId) {
-      return this.reject('signer-mismatch')
-    }
+    const receipt = openOwnReceipt(carrier, this.components.address, this.components.verifier)
+    if (receipt === undefined) return
+    if ('rejected' in receipt) return this.reject(receipt.rejected)
     const chain = this.chains.get(chainKey(receipt.streamPartId, receipt.messageChainId))
-    if (!(await this.isStorageNode(carrier.streamId, receipt.signerId).catch(() => false))) {
+    if (!(await this.storageNodeCheck.isStorageNode(carrier.streamId, receipt.signerId))) {
       return this.reject('not-storage-node')
     }
     if (chain === undefined) return this.reject('unknown-messages')
-    const first = this.lowerBound(chain, receipt.from)
-    let end = first
-    while (end < chain.entries.length && compareRef(chain.entries[end]!.message, receipt.to) <= 0) end++
-    const covered = chain.entries.slice(first, end)
-    if (covered.length !== receipt.messageCount) {
-      // Not what this client holds in the range: some forgotten already (a late receipt), or never published (a lie).
-      const late =
-        compareRef(receipt.to, chain.firstRef) >= 0 &&
-        chain.lastForgotten !== undefined &&
-        compareRef(receipt.from, chain.lastForgotten) <= 0
-      return late ? this.late() : this.reject('unknown-messages')
-    }
-    if (!equalBytes(receiptDigest(covered.map((entry) => entry.message.signature)), receipt.digest)) {
-      return this.reject('unknown-messages')
-    }
+    const covered = coveredEntries(chain, receipt)
+    if (covered === 'late') return this.late()
+    if (covered === 'unknown-messages') return this.reject(covered)
     this.counters.receiptsAccepted++
     const now = this.now()
     this.lastReceiptAt.set(chain.streamPartId, now)
@@ -387,7 +277,7 @@ export class PublishLog {
       }
       chain.head++
     }
-    this.compact(chain)
+    compact(chain)
   }
 
   private forget(chain: ChainLog, entry: Entry): void {
@@ -399,31 +289,9 @@ export class PublishLog {
     this.retainedBytes -= entry.bytes
   }
 
-  private compact(chain: ChainLog): void {
-    if (chain.head === chain.entries.length) {
-      chain.entries = []
-      chain.head = 0
-    } else if (chain.head > 1024 && chain.head * 2 > chain.entries.length) {
-      chain.entries = chain.entries.slice(chain.head)
-      chain.head = 0
-    }
-  }
-
-  /** Index of the first kept entry at or after `ref`. */
-  private lowerBound(chain: ChainLog, ref: MessageRef): number {
-    let low = chain.head
-    let high = chain.entries.length
-    while (low < high) {
-      const middle = (low + high) >>> 1
-      if (compareRef(chain.entries[middle]!.message, ref) < 0) low = middle + 1
-      else high = middle
-    }
-    return low
-  }
-
   private async answerCatchUp(request: StreamMessage): Promise<void> {
     const node = request.publisherId
-    if (!(await this.isStorageNode(request.streamId, node).catch(() => false))) return
+    if (!(await this.storageNodeCheck.isStorageNode(request.streamId, node))) return
     const now = this.now()
     const messages: StreamMessage[] = []
     for (const chain of this.chains.values()) {
@@ -441,40 +309,20 @@ export class PublishLog {
 
   /** Sends messages again, in bounded wrappers, yielding to the event loop between them. */
   private async reoffer(streamPartId: StreamPartId, messages: readonly StreamMessage[]): Promise<void> {
-    let frames: Uint8Array[] = []
-    let bytes = 0
-    const flush = async (): Promise<void> => {
-      if (frames.length === 0) return
-      const content = new Uint8Array(bytes)
-      let offset = 0
-      for (const frame of frames) {
-        content.set(frame, offset)
-        offset += frame.length
-      }
-      this.counters.reoffered += frames.length
-      frames = []
-      bytes = 0
+    for (const { content, count } of packReoffers(messages)) {
+      if (this.stopped) return
+      this.counters.reoffered += count
       await this.components.send(streamPartId, MessageType.Reoffer, content)
+      // A yield, not a wait: other work runs between wrappers (so not the clock's, which a test may hold still).
       await new Promise((resolve) => setTimeout(resolve, 0))
     }
-    for (const message of messages) {
-      if (this.stopped) return
-      const frame = frameMessage(encodeStreamMessage(message))
-      // One that can't fit a wrapper is left to the storage nodes' repair among themselves.
-      if (frame.length > MAX_REOFFER_BYTES) continue
-      if (bytes + frame.length > MAX_REOFFER_BYTES) await flush()
-      frames.push(frame)
-      bytes += frame.length
-    }
-    await flush()
   }
 
   private startSweeping(): void {
     if (this.sweepTimer !== undefined) return
     const every = Math.min(5_000, Math.max(100, Math.floor(this.options.reofferAfterMs / 2)))
-    this.sweepTimer = setInterval(() => void this.sweep(), every)
     // A client with nothing else to do may exit: what is kept is a best effort beyond the ack.
-    ;(this.sweepTimer as { unref?: () => void }).unref?.()
+    this.sweepTimer = this.clock.setInterval(() => void this.sweep(), every, { unref: true })
   }
 
   /** Drops what is too old, prunes, and offers again what waited `reofferAfterMs` without a receipt. */
@@ -516,11 +364,21 @@ export class PublishLog {
     if (aged > 0) this.dropped('age', aged)
     for (const [streamPartId, messages] of due) {
       const streamId = messages[0]!.streamId
-      const nodes = await this.components.storageNodes(streamId).catch(() => undefined)
-      if (nodes !== undefined && nodes.length > 0) await this.reoffer(streamPartId, messages).catch(() => undefined)
+      const nodes = await this.components.storageNodes(streamId).catch((err: unknown) => {
+        this.logger.debug('storage nodes of a stream not read; re-offer at the next sweep', {
+          streamId,
+          ...errorMetadata(err),
+        })
+        return undefined
+      })
+      if (nodes !== undefined && nodes.length > 0) {
+        await this.reoffer(streamPartId, messages).catch((err: unknown) => {
+          this.logger.warn('re-offer not sent', { streamPartId, messages: messages.length, ...errorMetadata(err) })
+        })
+      }
     }
     if (this.chains.size === 0) {
-      clearInterval(this.sweepTimer)
+      this.sweepTimer?.cancel()
       this.sweepTimer = undefined
     }
   }
@@ -542,7 +400,7 @@ export class PublishLog {
       if (oldest.entry.storedBy.size === 0) dropped++
       this.forget(oldest.chain, oldest.entry)
       oldest.chain.head++
-      this.compact(oldest.chain)
+      compact(oldest.chain)
     }
     if (dropped > 0) this.dropped(bound, dropped)
   }
@@ -551,16 +409,6 @@ export class PublishLog {
     this.counters.dropped[bound] += messages
     this.components.onDrop({ bound, messages })
   }
-}
-
-function chainKey(streamPartId: string, msgChainId: string): string {
-  return `${streamPartId}\u0000${msgChainId}`
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }
 
 export type { Entry as PublishLogEntry }

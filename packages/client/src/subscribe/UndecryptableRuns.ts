@@ -1,6 +1,6 @@
-import type { StreamMessage } from '@runnel/protocol'
+import { systemClock, type Clock, type StreamMessage } from '@runnel/protocol'
 import { KeyUnavailableError, type ClientError } from '../errors.js'
-import { globalScheduler, type Scheduler } from '../ordering/OrderingBuffer.js'
+import { clockScheduler, type Scheduler } from '../ordering/OrderingBuffer.js'
 
 export interface UndecryptableRunsOptions {
   /**
@@ -9,7 +9,11 @@ export interface UndecryptableRunsOptions {
    * Default 30 s, the time a failed key isn't asked for again.
    */
   readonly quietMs?: number
+  /** Where time comes from. Default: the system clock. */
+  readonly clock?: Clock
+  /** Overrides the clock's `now` (tests that drive time by hand). */
   readonly now?: () => number
+  /** Overrides the clock's timers. */
   readonly scheduler?: Scheduler
 }
 
@@ -49,8 +53,9 @@ export class UndecryptableRuns {
     options: UndecryptableRunsOptions = {},
   ) {
     this.quietMs = options.quietMs ?? 30_000
-    this.now = options.now ?? Date.now
-    this.scheduler = options.scheduler ?? globalScheduler
+    const clock = options.clock ?? systemClock
+    this.now = options.now ?? (() => clock.now())
+    this.scheduler = options.scheduler ?? clockScheduler(clock)
   }
 
   /** A message of `chain` that couldn't be read for want of its key. */

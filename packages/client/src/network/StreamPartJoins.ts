@@ -1,0 +1,91 @@
+import type { NetworkNode } from '@runnel/network'
+import { systemClock, type Clock, type StreamPartId } from '@runnel/protocol'
+
+export interface StreamPartJoinsComponents {
+  readonly node: Pick<NetworkNode, 'join' | 'leave'>
+  /** Starts the client (its node) if it hasn't been. */
+  readonly start: () => Promise<void>
+  readonly isDestroyed: () => boolean
+  readonly clock?: Clock
+  /** Called once per stream part this client joins, before it joins: key requests there are answered from then on. */
+  readonly onFirstJoin?: (streamPartId: StreamPartId) => void
+}
+
+export interface StreamPartJoinsOptions {
+  /** How long the first join of a stream part waits for a neighbour. Default 5 s. */
+  readonly joinTimeoutMs?: number
+}
+
+/**
+ * Which stream parts the client's node is in, and why: the subscriptions that need each, and the parts it
+ * published to. A node leaves a part once neither needs it.
+ */
+export class StreamPartJoins {
+  private readonly joins = new Map<StreamPartId, Promise<void>>()
+  private readonly subscriberCounts = new Map<StreamPartId, number>()
+  private readonly publishedTo = new Set<StreamPartId>()
+
+  constructor(
+    private readonly components: StreamPartJoinsComponents,
+    private readonly options: StreamPartJoinsOptions = {},
+  ) {}
+
+  /** Starts the client and joins the stream part (once): for key requests and answers, control messages. */
+  async join(streamPartId: StreamPartId): Promise<void> {
+    await this.components.start()
+    await this.joinOnce(streamPartId)
+  }
+
+  /** Joins a stream part to publish to it: the node then stays in it for good. */
+  async joinToPublish(streamPartId: StreamPartId): Promise<void> {
+    await this.joinOnce(streamPartId)
+    this.publishedTo.add(streamPartId)
+  }
+
+  /** Joins a stream part for a subscription; returns what the subscription calls when it ends. */
+  joinToSubscribe(streamPartId: StreamPartId): { joined: Promise<void>; release: () => void } {
+    this.subscriberCounts.set(streamPartId, (this.subscriberCounts.get(streamPartId) ?? 0) + 1)
+    return { joined: this.joinOnce(streamPartId), release: () => this.release(streamPartId) }
+  }
+
+  /**
+   * Joins a stream part and, the first time, waits (boundedly) for a
+   * neighbour if the stream part has any: a burst published before the
+   * overlay has formed would otherwise outrun the node's short propagation
+   * buffer. The first node of a stream part goes on as soon as the tracker
+   * says it is alone.
+   */
+  joinOnce(streamPartId: StreamPartId): Promise<void> {
+    let joined = this.joins.get(streamPartId)
+    if (joined === undefined) {
+      this.components.onFirstJoin?.(streamPartId)
+      const timeout = new AbortController()
+      const timer = (this.components.clock ?? systemClock).setTimeout(
+        () => timeout.abort(new DOMException('no neighbour in time', 'TimeoutError')),
+        this.options.joinTimeoutMs ?? 5_000,
+        { unref: true },
+      )
+      joined = this.components.node
+        .join(streamPartId, { minNeighbors: 1, orWhenSettled: true, signal: timeout.signal })
+        .catch(() => {
+          // Alone in the stream part (or slow to find peers): go on; peers that come soon still get what is buffered.
+        })
+        .finally(() => timer.cancel())
+      this.joins.set(streamPartId, joined)
+    }
+    return joined
+  }
+
+  /** Leaves a stream part once no subscription needs it and this client never published to it. */
+  private release(streamPartId: StreamPartId): void {
+    const remaining = (this.subscriberCounts.get(streamPartId) ?? 1) - 1
+    if (remaining > 0) {
+      this.subscriberCounts.set(streamPartId, remaining)
+      return
+    }
+    this.subscriberCounts.delete(streamPartId)
+    if (this.publishedTo.has(streamPartId) || this.components.isDestroyed()) return
+    this.joins.delete(streamPartId)
+    this.components.node.leave(streamPartId)
+  }
+}

@@ -1,0 +1,140 @@
+import { toStreamPartId, type Clock, type StreamId, type StreamMessage, type StreamPartId } from '@runnel/protocol'
+import type { MessageOpener } from '../encryption/MessageOpener.js'
+import { ClientError } from '../errors.js'
+import type { ClientEventHub } from '../events/ClientEventHub.js'
+import type { StreamPartJoins } from '../network/StreamPartJoins.js'
+import type { GapFiller } from '../storage/GapFiller.js'
+import { checkHistoryQuery, type HistoryQuery } from '../storage/historyRequests.js'
+import type { StreamResolver } from '../streams/StreamResolver.js'
+import { Subscription } from '../Subscription.js'
+import type { ReceivedMessage, StreamTarget, SubscribeOptions } from '../types.js'
+import { SubscribePipeline } from './SubscribePipeline.js'
+
+export interface SubscriptionRegistryComponents {
+  /** The client's address, lowercase. */
+  readonly address: string
+  readonly start: () => Promise<void>
+  readonly streams: Pick<StreamResolver, 'toStreamId' | 'partitionsOf'>
+  /** This client's own subscribe permission (cached). */
+  readonly maySubscribe: (streamId: string) => Promise<boolean>
+  readonly joins: Pick<StreamPartJoins, 'joinToSubscribe'>
+  /** Where live messages come from: the client's network node. */
+  readonly feed: {
+    addMessageListener(streamPartId: StreamPartId, listener: (message: StreamMessage) => void): () => void
+  }
+  /** Where history comes from: the stream's storage nodes, each message validated. */
+  readonly history: { resend(streamId: string, partition: number, query: HistoryQuery): AsyncIterable<StreamMessage> }
+  readonly validate: (message: StreamMessage) => Promise<boolean>
+  readonly opener: Pick<MessageOpener, 'openReporting'>
+  readonly gapFiller?: Pick<GapFiller, 'fill'>
+  readonly events: Pick<ClientEventHub, 'emit' | 'emitError' | 'safely'>
+  readonly clock?: Clock
+}
+
+export interface SubscriptionRegistryOptions {
+  readonly subscriptionBufferSize?: number
+  readonly gapTimeoutMs?: number
+  readonly failedKeyMemoryMs?: number
+}
+
+/**
+ * Every subscription of a client: makes each (checked target, a {@link SubscribePipeline} fed by the node and by
+ * storage, the stream parts joined) and ends them all when the client goes.
+ */
+export class SubscriptionRegistry {
+  private readonly subscriptions = new Set<Subscription>()
+
+  constructor(
+    private readonly components: SubscriptionRegistryComponents,
+    private readonly options: SubscriptionRegistryOptions = {},
+  ) {}
+
+  /** The subscriptions that are active now. */
+  list(): Subscription[] {
+    return [...this.subscriptions]
+  }
+
+  /** See `RunnelClient.subscribe`. */
+  async subscribe(
+    target: StreamTarget,
+    onMessage: ((message: ReceivedMessage) => void) | undefined,
+    options: SubscribeOptions,
+  ): Promise<Subscription> {
+    const { components } = this
+    if (options.resend !== undefined) checkHistoryQuery(options.resend)
+    await components.start()
+    const streamId = components.streams.toStreamId(typeof target === 'string' ? target : target.id)
+    const partitions = await components.streams.partitionsOf(
+      streamId,
+      typeof target === 'string' ? undefined : target.partition,
+    )
+    if (options.checkPermission !== false && !(await components.maySubscribe(streamId))) {
+      throw new ClientError('PERMISSION_DENIED', `${components.address} may not subscribe to ${streamId}`)
+    }
+    const bufferSize = this.options.subscriptionBufferSize ?? 10_000
+    const subscription = new Subscription(streamId, partitions, bufferSize)
+    const { events } = components
+    const pipeline = new SubscribePipeline(
+      {
+        validate: components.validate,
+        opener: components.opener,
+        gapFiller: components.gapFiller,
+        // A callback consumes the messages: buffering them for an iterator nobody reads would only hold memory.
+        deliver:
+          onMessage === undefined
+            ? (received) => subscription.push(received)
+            : (received) => events.safely(() => onMessage(received)),
+        onGap: (gap) => events.emit('gap', gap),
+        onError: (error) => events.emit('error', error),
+        onDropped: () => subscription.countDropped(),
+        isActive: () => subscription.isActive,
+        clock: components.clock,
+      },
+      {
+        raw: options.raw,
+        ordered: options.ordered,
+        deliverUndecryptable: options.deliverUndecryptable,
+        readsHistory: options.resend !== undefined,
+        bufferSize,
+        gapTimeoutMs: this.options.gapTimeoutMs,
+        failedKeyMemoryMs: this.options.failedKeyMemoryMs,
+      },
+    )
+    const joins: Promise<void>[] = []
+    for (const partition of partitions) {
+      const streamPartId = toStreamPartId(streamId as StreamId, partition)
+      subscription.onUnsubscribe(components.feed.addMessageListener(streamPartId, (message) => pipeline.live(message)))
+      const { joined, release } = components.joins.joinToSubscribe(streamPartId)
+      subscription.onUnsubscribe(release)
+      joins.push(joined)
+    }
+    await Promise.all(joins)
+    subscription.onUnsubscribe(() => {
+      pipeline.close()
+      this.subscriptions.delete(subscription)
+    })
+    this.subscriptions.add(subscription)
+    const history = options.resend
+    if (history !== undefined) {
+      // History streams in after subscribe() returns; then the live messages held meanwhile follow.
+      void pipeline.readHistory(this.historyOf(streamId, partitions, history), (error) => {
+        if (options.onResendError === undefined) events.emit('error', error)
+        else options.onResendError(error)
+      })
+    }
+    return subscription
+  }
+
+  /** Ends every subscription. */
+  unsubscribeAll(): void {
+    for (const subscription of [...this.subscriptions]) subscription.unsubscribe()
+  }
+
+  private async *historyOf(
+    streamId: string,
+    partitions: readonly number[],
+    query: HistoryQuery,
+  ): AsyncGenerator<StreamMessage> {
+    for (const partition of partitions) yield* this.components.history.resend(streamId, partition, query)
+  }
+}
