@@ -49,6 +49,8 @@ const CLIENT: Record<ClientErrorCode, ExitCode> = {
   DECRYPTION_FAILED: EXIT.UNEXPECTED,
   // The publisher didn't answer the key request (or refused it).
   KEY_UNAVAILABLE: EXIT.UNREACHABLE,
+  // A call given up by its caller's signal: cancelled, as DESTROYED.
+  ABORTED: EXIT.UNEXPECTED,
 }
 
 const CHAIN: Record<ChainErrorCode, ExitCode> = {

@@ -21,6 +21,8 @@ export type ClientErrorCode =
   | 'DECRYPTION_FAILED'
   /** A subscriber couldn't obtain the key for a message: refused (no permission) or no answer. */
   | 'KEY_UNAVAILABLE'
+  /** The caller's `AbortSignal` fired before the call was done; what it had started is cleaned up. */
+  | 'ABORTED'
 
 /**
  * Errors of `@runnel/client`. Chain, network and protocol errors pass through

@@ -21,7 +21,7 @@ import { StreamResolver } from '../streams/StreamResolver.js'
 import { MessageValidator } from '../subscribe/MessageValidator.js'
 import { SubscriptionRegistry } from '../subscribe/SubscriptionRegistry.js'
 import { ClientLifecycle } from './ClientLifecycle.js'
-import { resolveAuth, resolveNetworkNode, resolveRegistry } from './collaborators.js'
+import { resolveClientAuth, resolveNetworkNode, resolveRegistry } from './collaborators.js'
 
 /** The pieces a `RunnelClient` is a facade over, wired together. */
 export interface ClientParts {
@@ -54,7 +54,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
   if (!Number.isSafeInteger(maxClockSkewMs) || maxClockSkewMs < 0) {
     throw new ClientError('INVALID_ARGUMENT', `maxClockSkewMs must be whole milliseconds ≥ 0, got ${maxClockSkewMs}`)
   }
-  const auth = resolveAuth(options, components)
+  const auth = resolveClientAuth(options, components)
   const { signer } = auth
   const address = auth.address.toLowerCase()
   const clock = components.clock ?? systemClock
