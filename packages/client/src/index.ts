@@ -19,7 +19,8 @@ export {
   type RunnelClientComponents,
   type RunnelClientOptions,
 } from './RunnelClient.js'
-export { Stream } from './Stream.js'
+export { Stream, type StreamActions } from './Stream.js'
+export { quietLogger, type ClientLogger, type LogMetadata } from './logger.js'
 export { checkPublishTimestamp, parseIsoDate } from './publish/timestamps.js'
 export {
   type PublishLogStats,

@@ -11,6 +11,9 @@ import {
   type StreamMessage,
   type StreamMessageHeader,
   type StreamPartId,
+  systemClock,
+  type Clock,
+  type Timer,
 } from '@runnel/protocol'
 import { ConnectionManager } from './connection/ConnectionManager.js'
 import {
@@ -25,6 +28,7 @@ import { descriptorFromProto, type NodeDescriptor, type NodeId } from './identit
 import { resolveDegrees } from './overlay/degrees.js'
 import { MessageQueue } from './overlay/MessageQueue.js'
 import { StreamPartOverlay } from './overlay/StreamPartOverlay.js'
+import { timeoutSignal } from './timeoutSignal.js'
 import { TrackerClient } from './tracker/TrackerClient.js'
 import type { Transport } from './transport/Transport.js'
 import { NETWORK_PROTOCOL_VERSION, encodeDataFrame } from './wire/frames.js'
@@ -36,7 +40,8 @@ export interface NetworkNodeComponents {
   readonly signer: MessageSigner
   /** Checks handshakes and, when enabled, every relayed message's signature. */
   readonly verifier: SignatureVerifier
-  readonly now?: () => number
+  /** Where time comes from: timers, timeouts and rate limits. Default the wall clock; a simulation passes its own. */
+  readonly clock?: Clock
 }
 
 /** Settings of a node; every one has a default. */
@@ -154,9 +159,10 @@ export class NetworkNode {
   private readonly failureListeners = new Set<(error: NetworkError) => void>()
   private failure: NetworkError | undefined
   private stopping: Promise<void> | undefined
-  private readonly statusTimers = new Map<StreamPartId, ReturnType<typeof setTimeout>>()
+  private readonly statusTimers = new Map<StreamPartId, Timer>()
+  private readonly clock: Clock
   private readonly now: () => number
-  private retryTimer: ReturnType<typeof setInterval> | undefined
+  private retryTimer: Timer | undefined
   private state: 'new' | 'started' | 'stopped' = 'new'
   private readonly counters = {
     messagesIn: 0,
@@ -173,13 +179,14 @@ export class NetworkNode {
     options: NetworkNodeOptions,
   ) {
     this.options = resolveOptions(options)
-    this.now = components.now ?? Date.now
+    this.clock = components.clock ?? systemClock
+    this.now = () => this.clock.now()
     this.connections = new ConnectionManager(
       {
         transport: components.transport,
         signer: components.signer,
         verifier: components.verifier,
-        now: this.now,
+        clock: this.clock,
         events: {
           onPeerReady: () => undefined,
           onControl: (peer, message) => this.handleControl(peer, message),
@@ -216,8 +223,9 @@ export class NetworkNode {
       addresses: this.options.kind === 'light' ? [] : addresses,
       protocolVersion: NETWORK_PROTOCOL_VERSION,
     }))
-    this.retryTimer = setInterval(() => this.retryUnderconnected(), this.options.statusRetryMs)
-    unref(this.retryTimer)
+    this.retryTimer = this.clock.setInterval(() => this.retryUnderconnected(), this.options.statusRetryMs, {
+      unref: true,
+    })
   }
 
   /** Leaves every stream part, says goodbye to every peer and stops the transport. */
@@ -229,8 +237,8 @@ export class NetworkNode {
 
   private async shutdown(): Promise<void> {
     this.state = 'stopped'
-    clearInterval(this.retryTimer)
-    for (const timer of this.statusTimers.values()) clearTimeout(timer)
+    this.retryTimer?.cancel()
+    for (const timer of this.statusTimers.values()) timer.cancel()
     this.statusTimers.clear()
     for (const overlay of this.overlays.values()) overlay.close()
     this.overlays.clear()
@@ -309,7 +317,7 @@ export class NetworkNode {
     const overlay = this.overlays.get(streamPartId)
     if (overlay === undefined) return
     this.overlays.delete(streamPartId)
-    clearTimeout(this.statusTimers.get(streamPartId))
+    this.statusTimers.get(streamPartId)?.cancel()
     this.statusTimers.delete(streamPartId)
     overlay.close()
     const peers = [...overlay.neighbors, ...overlay.proxies, ...overlay.proxyClients]
@@ -623,9 +631,9 @@ export class NetworkNode {
       this.scheduleStatus(overlay.streamPartId)
       overlay.notifyNeighborCount()
     }
-    const timeout = setTimeout(abandon, this.options.requestTimeoutMs)
-    unref(timeout)
-    this.connections.connect(descriptor.addresses[0]!, peerId, AbortSignal.timeout(this.options.requestTimeoutMs)).then(
+    const timeout = this.clock.setTimeout(abandon, this.options.requestTimeoutMs, { unref: true })
+    const dialSignal = timeoutSignal(this.clock, this.options.requestTimeoutMs)
+    this.connections.connect(descriptor.addresses[0]!, peerId, dialSignal).then(
       (connection) => {
         if (!pending.has(peerId) || connection.peerId !== peerId) {
           abandon()
@@ -639,7 +647,7 @@ export class NetworkNode {
         )
       },
       () => {
-        clearTimeout(timeout)
+        timeout.cancel()
         abandon()
       },
     )
@@ -813,7 +821,7 @@ export class NetworkNode {
   /** Reports soon, coalescing bursts of changes into one report. */
   private scheduleStatus(streamPartId: StreamPartId, delayMs = 10): void {
     if (this.statusTimers.has(streamPartId) || this.state !== 'started') return
-    const timer = setTimeout(() => {
+    const timer = this.clock.setTimeout(() => {
       this.statusTimers.delete(streamPartId)
       this.reportStatus(streamPartId)
     }, delayMs)
@@ -859,9 +867,4 @@ function resolveOptions(options: NetworkNodeOptions): ResolvedOptions {
     statusRetryMs: options.statusRetryMs ?? 2_000,
     peer: { ...DEFAULT_PEER_CONNECTION_OPTIONS, ...options.peer },
   }
-}
-
-function unref(timer: ReturnType<typeof setTimeout>): void {
-  // Background timers alone must not keep a process alive (Node.js); browsers return numbers.
-  if (typeof timer === 'object' && 'unref' in timer) timer.unref()
 }

@@ -48,7 +48,12 @@ export {
   type SimulatorOptions,
   type SimulatorStats,
   type SimulatorTransport,
+  runFor,
+  runUntil,
+  settleEventLoop,
+  type RunUntilOptions,
 } from './transport/simulator/Simulator.js'
+export { SeededRandom } from './transport/simulator/random.js'
 export {
   WebSocketClientTransport,
   type WebSocketClientTransportOptions,

@@ -7,6 +7,7 @@ import {
   signStreamMessage,
   toStreamId,
   toStreamPartId,
+  systemClock,
   type MessageSigner,
   type StreamMessage,
   type StreamPartId,
@@ -113,7 +114,7 @@ export async function startRawPeer(
     transport: new WebSocketTransport(),
     signer,
     verifier,
-    now: Date.now,
+    clock: systemClock,
     events: {
       onPeerReady: () => undefined,
       onControl: () => undefined,

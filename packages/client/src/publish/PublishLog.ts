@@ -13,12 +13,12 @@ import { errorMetadata, quietLogger, type ClientLogger } from '../logger.js'
 import { chainKey, compact, compareRef, insertEntry, type ChainLog, type Entry, type Waiter } from './ChainLog.js'
 import { coveredEntries, openOwnReceipt } from './receipts.js'
 import { packReoffers } from './reoffer.js'
+import { StorageNodeCheck } from './StorageNodeCheck.js'
 import {
   CATCH_UP_INTERVAL_MS,
   ENDED_CHAIN_MS,
   OTHER_NODES_GRACE_MS,
   OVERHEAD_BYTES,
-  REFRESH_INTERVAL_MS,
   RETENTION_DEFAULTS,
   type PublishLogStats,
   type ReceiptRejection,
@@ -62,7 +62,7 @@ export interface PublishLogComponents {
 export class PublishLog {
   private readonly chains = new Map<string, ChainLog>()
   private readonly listened = new Map<StreamPartId, () => void>()
-  private readonly refreshedAt = new Map<string, number>()
+  private readonly storageNodeCheck: StorageNodeCheck
   /** When a receipt was last taken, per stream part: a storage node is there, and may have missed what it didn't cover. */
   private readonly lastReceiptAt = new Map<StreamPartId, number>()
   private readonly options: Required<RetentionOptions>
@@ -94,6 +94,7 @@ export class PublishLog {
     this.clock = components.clock ?? systemClock
     this.now = components.now ?? (() => this.clock.now())
     this.logger = components.logger ?? quietLogger
+    this.storageNodeCheck = new StorageNodeCheck(components.storageNodes, this.now, this.logger)
   }
 
   stats(): PublishLogStats {
@@ -246,15 +247,6 @@ export class PublishLog {
     this.listened.set(streamPartId, remove)
   }
 
-  private async isStorageNode(streamId: string, address: string): Promise<boolean> {
-    if ((await this.components.storageNodes(streamId)).includes(address)) return true
-    // Assigned a moment ago? Re-read the chain, but not for every message a stranger sends.
-    const now = this.now()
-    if (now - (this.refreshedAt.get(streamId) ?? -Infinity) < REFRESH_INTERVAL_MS) return false
-    this.refreshedAt.set(streamId, now)
-    return (await this.components.storageNodes(streamId, true)).includes(address)
-  }
-
   private reject(reason: ReceiptRejection): void {
     this.counters.receiptsRejected[reason]++
   }
@@ -264,7 +256,7 @@ export class PublishLog {
     if (receipt === undefined) return
     if ('rejected' in receipt) return this.reject(receipt.rejected)
     const chain = this.chains.get(chainKey(receipt.streamPartId, receipt.messageChainId))
-    if (!(await this.isStorageNode(carrier.streamId, receipt.signerId).catch(() => false))) {
+    if (!(await this.storageNodeCheck.isStorageNode(carrier.streamId, receipt.signerId))) {
       return this.reject('not-storage-node')
     }
     if (chain === undefined) return this.reject('unknown-messages')
@@ -319,7 +311,7 @@ export class PublishLog {
 
   private async answerCatchUp(request: StreamMessage): Promise<void> {
     const node = request.publisherId
-    if (!(await this.isStorageNode(request.streamId, node).catch(() => false))) return
+    if (!(await this.storageNodeCheck.isStorageNode(request.streamId, node))) return
     const now = this.now()
     const messages: StreamMessage[] = []
     for (const chain of this.chains.values()) {

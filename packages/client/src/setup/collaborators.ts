@@ -1,6 +1,6 @@
 import { RunnelRegistry } from '@runnel/chain'
 import { NetworkNode, WebSocketClientTransport, type Transport } from '@runnel/network'
-import type { MessageSigner, SignatureVerifier } from '@runnel/protocol'
+import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import { createPublicClient, createWalletClient, custom, http, type EIP1193Provider, type PublicClient } from 'viem'
 import { resolveAuth, type ClientAuth } from '../auth/resolveAuth.js'
 import { LOCAL_DEFAULTS, type RunnelClientComponents, type RunnelClientOptions } from '../options.js'
@@ -39,12 +39,13 @@ export function resolveNetworkNode(
   components: RunnelClientComponents,
   signer: MessageSigner,
   verifier: SignatureVerifier,
+  clock: Clock,
 ): NetworkNode {
   if (components.networkNode !== undefined) return components.networkNode
   const { transport: optionsTransport, trackers, ...networkOptions } = options.network ?? {}
   const transport = components.transport ?? optionsTransport
   return new NetworkNode(
-    { transport: transport ?? defaultTransport(), signer, verifier },
+    { transport: transport ?? defaultTransport(), signer, verifier, clock },
     {
       // Without a transport of its own the client can only dial out (browsers): a light node then.
       kind: transport === undefined ? 'light' : 'full',

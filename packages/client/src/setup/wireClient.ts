@@ -63,7 +63,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
   const events = new ClientEventHub()
   const ttlMs = options.permissionCacheTtlMs ?? 30_000
   const registry = resolveRegistry(options, components, auth)
-  const node = resolveNetworkNode(options, components, signer, verifier)
+  const node = resolveNetworkNode(options, components, signer, verifier, clock)
   const permissions = new PermissionCache(registry, { ttlMs })
   const lifecycle = new ClientLifecycle(async () => {
     await node.start()
@@ -98,7 +98,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
   })
   const keyStore = components.keyStore ?? new MemoryKeyStore()
   const custody = new KeyCustody(
-    { address, signer, verifier, registry, keyStore, onError: events.emitError },
+    { address, signer, verifier, registry, keyStore, onError: events.emitError, clock },
     options.encryption?.custody,
   )
   const joins = new StreamPartJoins(

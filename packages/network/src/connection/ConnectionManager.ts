@@ -1,4 +1,4 @@
-import type { MessageSigner, SignatureVerifier } from '@runnel/protocol'
+import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import { NetworkError } from '../errors.js'
 import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
 import type { NodeDescriptor, NodeId } from '../identity.js'
@@ -22,7 +22,7 @@ export interface ConnectionManagerComponents {
   readonly transport: Transport
   readonly signer: MessageSigner
   readonly verifier: SignatureVerifier
-  readonly now: () => number
+  readonly clock: Clock
   readonly events: ConnectionManagerEvents
 }
 
@@ -139,7 +139,7 @@ export class ConnectionManager {
         instanceId: this.instanceId,
         signer: this.components.signer,
         verifier: this.components.verifier,
-        now: this.components.now,
+        clock: this.components.clock,
         events: {
           onReady: (ready) => this.handleReady(ready),
           onControl: (from, message) => this.deliver(from, () => this.components.events.onControl(from, message)),

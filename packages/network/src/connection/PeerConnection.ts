@@ -1,4 +1,10 @@
-import { checkSignatureFormat, type MessageSigner, type SignatureVerifier } from '@runnel/protocol'
+import {
+  checkSignatureFormat,
+  type Clock,
+  type MessageSigner,
+  type SignatureVerifier,
+  type Timer,
+} from '@runnel/protocol'
 import { NetworkError } from '../errors.js'
 import { GoodbyeCode, type ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
 import {
@@ -91,7 +97,8 @@ export interface PeerConnectionComponents {
   readonly signer: MessageSigner
   readonly verifier: SignatureVerifier
   readonly events: PeerConnectionEvents
-  readonly now: () => number
+  /** Times the handshake, pings and idleness, and feeds the rate limits. */
+  readonly clock: Clock
 }
 
 type State = 'handshaking' | 'ready' | 'closed'
@@ -128,7 +135,8 @@ export class PeerConnection {
   private readonly byteBucket: TokenBucket
   private lastReceivedAt: number
   private pingId = 0
-  private readonly timers: ReturnType<typeof setTimeout>[] = []
+  private handshakeTimer: Timer | undefined
+  private keepAliveTimer: Timer | undefined
 
   constructor(
     readonly transportConnection: TransportConnection,
@@ -137,7 +145,8 @@ export class PeerConnection {
     private readonly options: PeerConnectionOptions = DEFAULT_PEER_CONNECTION_OPTIONS,
   ) {
     this.outbound = outbound
-    const { now } = components
+    const { clock } = components
+    const now = (): number => clock.now()
     this.lastReceivedAt = now()
     // A burst of one second's allowance absorbs bursty publishers without letting floods through.
     this.frameBucket = new TokenBucket(options.maxFramesPerSecond, options.maxFramesPerSecond, now)
@@ -146,11 +155,9 @@ export class PeerConnection {
       onFrame: (frame) => this.handleFrame(frame),
       onClose: (reason) => this.finish('remote-gone', reason),
     })
-    this.timers.push(
-      setTimeout(() => {
-        if (this.state === 'handshaking') this.close('handshake-failed', 'handshake timed out')
-      }, options.handshakeTimeoutMs),
-    )
+    this.handshakeTimer = clock.setTimeout(() => {
+      if (this.state === 'handshaking') this.close('handshake-failed', 'handshake timed out')
+    }, options.handshakeTimeoutMs)
     this.sendControl({
       case: 'hello',
       value: {
@@ -218,9 +225,9 @@ export class PeerConnection {
     return new Promise((resolve) => {
       this.pingId = (this.pingId + 1) >>> 0
       const id = this.pingId
-      const timer = setTimeout(() => settle(false), timeoutMs)
+      const timer = this.components.clock.setTimeout(() => settle(false), timeoutMs)
       const settle = (alive: boolean): void => {
-        clearTimeout(timer)
+        timer.cancel()
         this.probes.delete(id)
         resolve(alive)
       }
@@ -245,7 +252,8 @@ export class PeerConnection {
   private finish(cause: CloseCause, detail: string): void {
     if (this.state === 'closed') return
     this.state = 'closed'
-    for (const timer of this.timers) clearTimeout(timer)
+    this.handshakeTimer?.cancel()
+    this.keepAliveTimer?.cancel()
     for (const settle of [...this.probes.values()]) settle(false)
     this.components.events.onClose(this, cause, detail)
   }
@@ -254,7 +262,7 @@ export class PeerConnection {
     if (this.state === 'closed') return
     this.stats.framesIn++
     this.stats.bytesIn += frame.length
-    this.lastReceivedAt = this.components.now()
+    this.lastReceivedAt = this.components.clock.now()
     if (frame.length > this.options.maxFrameSize) {
       this.close('frame-too-large', `frame of ${frame.length} bytes exceeds ${this.options.maxFrameSize}`)
       return
@@ -385,7 +393,7 @@ export class PeerConnection {
     if (this.state !== 'handshaking' || !this.remoteProofVerified || !this.proofSent) return
     this.state = 'ready'
     this.wasReady = true
-    clearTimeout(this.timers[0])
+    this.handshakeTimer?.cancel()
     this.startKeepAlive()
     this.components.events.onReady(this)
     const held = this.heldFrames.splice(0)
@@ -396,22 +404,20 @@ export class PeerConnection {
   }
 
   private startKeepAlive(): void {
-    const tick = (): void => {
-      if (this.state !== 'ready') return
-      if (this.components.now() - this.lastReceivedAt > this.options.idleTimeoutMs) {
-        this.close('idle-timeout', `nothing received for ${this.options.idleTimeoutMs} ms`)
-        return
-      }
-      this.pingId = (this.pingId + 1) >>> 0
-      this.sendControl({ case: 'ping', value: { id: this.pingId } })
-      const timer = setTimeout(tick, this.options.pingIntervalMs)
-      // Keep-alive alone must not keep a process running.
-      if (typeof timer === 'object' && 'unref' in timer) timer.unref()
-      this.timers[1] = timer
-    }
-    const timer = setTimeout(tick, this.options.pingIntervalMs)
-    if (typeof timer === 'object' && 'unref' in timer) timer.unref()
-    this.timers[1] = timer
+    // Keep-alive alone must not keep a process running.
+    this.keepAliveTimer = this.components.clock.setInterval(
+      () => {
+        if (this.state !== 'ready') return
+        if (this.components.clock.now() - this.lastReceivedAt > this.options.idleTimeoutMs) {
+          this.close('idle-timeout', `nothing received for ${this.options.idleTimeoutMs} ms`)
+          return
+        }
+        this.pingId = (this.pingId + 1) >>> 0
+        this.sendControl({ case: 'ping', value: { id: this.pingId } })
+      },
+      this.options.pingIntervalMs,
+      { unref: true },
+    )
   }
 }
 

@@ -1,5 +1,5 @@
 import { addressFromBytes, addressToBytes, parseStreamPartId } from '@runnel/protocol'
-import type { MessageSigner, SignatureVerifier } from '@runnel/protocol'
+import { systemClock, type Clock, type MessageSigner, type SignatureVerifier, type Timer } from '@runnel/protocol'
 import { ConnectionManager } from '../connection/ConnectionManager.js'
 import {
   DEFAULT_PEER_CONNECTION_OPTIONS,
@@ -20,7 +20,8 @@ export interface TrackerServerComponents {
   /** The tracker's own key: nodes see its id in the handshake. */
   readonly signer: MessageSigner
   readonly verifier: SignatureVerifier
-  readonly now?: () => number
+  /** Where time comes from. Default the wall clock; a simulation passes its own. */
+  readonly clock?: Clock
   /** Random source in [0, 1); inject a seeded one for deterministic simulations. */
   readonly random?: () => number
 }
@@ -59,7 +60,8 @@ export class TrackerServer {
   private readonly topology: Topology
   private readonly connections: ConnectionManager
   private readonly lastSequence = new Map<NodeId, bigint>()
-  private readonly repairTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  private readonly repairTimers = new Map<string, Timer>()
+  private readonly clock: Clock
   private readonly repairDelayMs: number
   private readonly maxDegree: number
 
@@ -70,18 +72,20 @@ export class TrackerServer {
     const { targetDegree, maxDegree } = resolveDegrees(options)
     this.repairDelayMs = options.repairDelayMs ?? 250
     this.maxDegree = maxDegree
+    const clock = components.clock ?? systemClock
+    this.clock = clock
     this.topology = new Topology({
       targetDegree,
       maxDegree,
       random: components.random ?? Math.random,
-      now: components.now ?? Date.now,
+      now: () => clock.now(),
     })
     this.connections = new ConnectionManager(
       {
         transport: components.transport,
         signer: components.signer,
         verifier: components.verifier,
-        now: components.now ?? Date.now,
+        clock,
         events: {
           onPeerReady: () => undefined,
           onControl: (peer, message) => this.handleControl(peer, message),
@@ -105,7 +109,7 @@ export class TrackerServer {
   }
 
   async stop(): Promise<void> {
-    for (const timer of this.repairTimers.values()) clearTimeout(timer)
+    for (const timer of this.repairTimers.values()) timer.cancel()
     this.repairTimers.clear()
     await this.connections.stop()
   }
@@ -198,7 +202,7 @@ export class TrackerServer {
     if (this.repairTimers.has(streamPartId)) return
     this.repairTimers.set(
       streamPartId,
-      setTimeout(() => {
+      this.clock.setTimeout(() => {
         this.repairTimers.delete(streamPartId)
         for (const instruction of this.topology.repairPartitions(streamPartId)) {
           this.metrics.repairs++

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
+import { ManualClock } from '@runnel/protocol'
 import { NetworkError } from '../../src/errors.js'
 import { SeededRandom } from '../../src/transport/simulator/random.js'
 import {
@@ -375,4 +376,40 @@ describe('Simulator', () => {
       assert.equal(stats.bytesSent, frameCount * frame.byteLength)
     })
   })
+})
+
+describe('Simulator on virtual time', () => {
+  it('delivers each frame at exactly its latency on the clock, and only when driven', async () => {
+    const clock = new ManualClock(1_000)
+    const latency: LatencyModel = (from) => (from === 'sim://2' ? 30 : 5)
+    await withSimulator(new Simulator({ latency, clock }), async (simulator) => {
+      const arrivals: string[] = []
+      const listener = simulator.createTransport()
+      await listener.start((connection) =>
+        connection.setHandlers({
+          onFrame: (frame) => arrivals.push(`${decoder.decode(frame)} at ${clock.now()}`),
+          onClose: ignoreClose,
+        }),
+      )
+      const dialer = simulator.createTransport()
+      let connection: TransportConnection | undefined
+      void dialer.connect(listener.address).then((value) => (connection = value))
+      await simulator.runUntil(() => connection !== undefined, { pollMs: 0 })
+      assert.equal(clock.now(), 1_030, 'the dial took one 30 ms hop')
+      connection!.send(encoder.encode('a'))
+      connection!.send(encoder.encode('b'))
+      assert.deepEqual(arrivals, [], 'nothing moves until the clock is driven')
+      await simulator.runFor(29)
+      assert.deepEqual(arrivals, [])
+      await simulator.runFor(1)
+      assert.deepEqual(arrivals, ['a at 1060', 'b at 1060'])
+    })
+  })
+
+  it('refuses runUntil and runFor on the wall clock with INVALID_STATE', () =>
+    withSimulator(new Simulator(), (simulator) => {
+      assert.throws(() => void simulator.runUntil(() => true), isNetworkError('INVALID_STATE'))
+      assert.throws(() => void simulator.runFor(1), isNetworkError('INVALID_STATE'))
+      return Promise.resolve()
+    }))
 })

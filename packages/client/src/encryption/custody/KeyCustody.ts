@@ -1,17 +1,21 @@
 import type { RunnelRegistry } from '@runnel/chain'
 import {
-  addressFromPublicKey,
+  sleep,
   splitStreamPartId,
+  systemClock,
+  type Clock,
   type MessageSigner,
   type SignatureVerifier,
   type StreamPartId,
 } from '@runnel/protocol'
-import { combine, split } from 'shamir-secret-sharing'
-import { hexToBytes, type Address } from 'viem'
+import { split } from 'shamir-secret-sharing'
+import type { Address } from 'viem'
 import { ClientError } from '../../errors.js'
 import { GroupKey } from '../GroupKey.js'
 import { generateExchangeKeyPair } from '../keyExchange.js'
 import type { GroupKeyStore } from '../KeyStore.js'
+import { CustodyHttp, type StorageNodeEndpoint } from './custodyHttp.js'
+import { rebuildKey } from './rebuild.js'
 import {
   MAX_HOLDERS,
   fromBase64,
@@ -64,11 +68,8 @@ export interface KeyCustodyComponents {
   readonly keyStore: GroupKeyStore
   /** Reports a key that couldn't be put in custody (nothing waits for a deposit). */
   readonly onError: (error: ClientError) => void
-}
-
-interface StorageNodeEndpoint {
-  readonly address: string
-  readonly url: string
+  /** Where time comes from (retry waits, manifest and request times). Default: the system clock. */
+  readonly clock?: Clock
 }
 
 interface PlannedDeposit {
@@ -84,8 +85,6 @@ interface DepositPlan {
 
 /** Most keys remembered as deposited (oldest forgotten first): bounds memory; a forgotten key is deposited again, harmlessly. */
 const MAX_REMEMBERED_KEYS = 10_000
-/** Subsets of shares tried when the shares at hand don't rebuild the committed key (a node sent a bad share). */
-const MAX_COMBINATIONS = 64
 const MAX_DEPOSIT_ATTEMPTS = 3
 
 /**
@@ -102,6 +101,8 @@ const MAX_DEPOSIT_ATTEMPTS = 3
 export class KeyCustody {
   private readonly deposited = new Set<string>()
   private readonly pending = new Set<Promise<void>>()
+  private readonly http: CustodyHttp
+  private readonly clock: Clock
   private closed = false
 
   constructor(
@@ -115,6 +116,8 @@ export class KeyCustody {
         `encryption.custody.threshold must be an integer 2–${MAX_HOLDERS}, got ${String(threshold)}`,
       )
     }
+    this.http = new CustodyHttp(components.registry, options.requestTimeoutMs ?? 5_000)
+    this.clock = components.clock ?? systemClock
   }
 
   get enabled(): boolean {
@@ -157,14 +160,12 @@ export class KeyCustody {
 
   /** Resolves when every deposit started so far has finished (or `timeoutMs` passed). */
   async flush(timeoutMs = 10_000): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined
+    const stop = new AbortController()
     await Promise.race([
       Promise.allSettled([...this.pending]),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, timeoutMs)
-      }),
+      sleep(this.clock, timeoutMs, stop.signal).catch(() => undefined),
     ])
-    clearTimeout(timer)
+    stop.abort()
   }
 
   /**
@@ -175,7 +176,7 @@ export class KeyCustody {
     let plan: DepositPlan | null | undefined
     let failures: unknown[] = []
     for (let attempt = 1; attempt <= MAX_DEPOSIT_ATTEMPTS; attempt++) {
-      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** (attempt - 1)).unref?.())
+      if (attempt > 1) await this.backoff(500 * 2 ** (attempt - 1))
       if (this.closed) return
       try {
         plan ??= await this.plan(streamId, keyId)
@@ -203,12 +204,15 @@ export class KeyCustody {
   private async plan(streamId: string, keyId: string): Promise<DepositPlan | null> {
     const key = await this.components.keyStore.get(this.components.address, keyId)
     if (key === undefined) throw new ClientError('INVALID_ARGUMENT', `no key ${keyId} of this publisher to deposit`)
-    const nodes = (await this.endpoints(await this.components.registry.getStorageNodes(streamId))).slice(0, MAX_HOLDERS)
+    const nodes = (await this.http.endpoints(await this.components.registry.getStorageNodes(streamId))).slice(
+      0,
+      MAX_HOLDERS,
+    )
     if (nodes.length < 2) return null
     // Only nodes whose public key checks out against their address on chain get a share.
     const identities = await Promise.all(
       nodes.map((node) =>
-        this.nodePublicKey(node).then(
+        this.http.nodePublicKey(node).then(
           (publicKey) => ({ node, publicKey }),
           () => undefined,
         ),
@@ -230,7 +234,7 @@ export class KeyCustody {
       threshold,
       holders: holders.map(({ node }) => node.address),
       commitment: await keyCommitment(key.bytes),
-      createdAt: Date.now(),
+      createdAt: this.clock.now(),
     }
     const signed = await signManifest(manifest, this.components.signer)
     const shares = await split(key.bytes, holders.length, threshold)
@@ -252,7 +256,7 @@ export class KeyCustody {
         .filter((holder) => !holder.done)
         .map(async (holder) => {
           try {
-            await this.call(holder.node, '/custody/shares', holder.deposit)
+            await this.http.call(holder.node, '/custody/shares', holder.deposit)
             holder.done = true
           } catch (err) {
             failures.push(err)
@@ -260,23 +264,6 @@ export class KeyCustody {
         }),
     )
     return failures
-  }
-
-  /** A storage node's public key, fetched from it and checked against its address: an address is keccak(public key). */
-  private async nodePublicKey(node: StorageNodeEndpoint): Promise<Uint8Array> {
-    const answer = (await this.call(node, '/custody/node', undefined)) as { publicKey?: unknown }
-    const hex = answer.publicKey
-    if (typeof hex !== 'string' || !/^0x04[0-9a-f]{128}$/.test(hex)) {
-      throw new ClientError('STORAGE_UNAVAILABLE', `${node.url} sent no custody public key`)
-    }
-    const publicKey = hexToBytes(hex as `0x${string}`)
-    if (addressFromPublicKey(publicKey) !== node.address) {
-      throw new ClientError(
-        'STORAGE_UNAVAILABLE',
-        `${node.url} answered with the key of another address than storage node ${node.address}`,
-      )
-    }
-    return publicKey
   }
 
   // ---- subscriber ----
@@ -299,7 +286,7 @@ export class KeyCustody {
         groupKeyIds: [keyId],
         requester: this.components.address,
         publicKey: toBase64(pair.publicKey),
-        timestamp: Date.now(),
+        timestamp: this.clock.now(),
       },
       this.components.signer,
     )
@@ -310,7 +297,7 @@ export class KeyCustody {
     const ask = async (node: StorageNodeEndpoint): Promise<void> => {
       asked.add(node.address)
       try {
-        const reply = parseShareReply(await this.call(node, '/custody/keys', request))
+        const reply = parseShareReply(await this.http.call(node, '/custody/keys', request))
         for (const deposit of reply.shares) {
           const found = openManifest(deposit, this.components.verifier)
           if (found.publisherId !== publisher || found.groupKeyId !== keyId || found.streamId !== streamId) continue
@@ -328,18 +315,18 @@ export class KeyCustody {
         errors.push(err instanceof Error ? err : new Error(String(err)))
       }
     }
-    const current = await this.endpoints(await this.components.registry.getStorageNodes(streamId))
+    const current = await this.http.endpoints(await this.components.registry.getStorageNodes(streamId))
     await Promise.all(current.map(ask))
     const enough = (): boolean => [...groups.values()].some((group) => group.shares.size >= group.manifest.threshold)
     // Holders the stream has since let go of may still hold their shares.
     if (!enough()) {
       const others = new Set([...groups.values()].flatMap((group) => group.manifest.holders))
       for (const holder of asked) others.delete(holder)
-      await Promise.all((await this.endpoints([...others] as Address[])).map(ask))
+      await Promise.all((await this.http.endpoints([...others] as Address[])).map(ask))
     }
     let key: Uint8Array | undefined
     for (const group of groups.values()) {
-      key = await this.rebuild(group.manifest, [...group.shares.values()])
+      key = await rebuildKey(group.manifest, [...group.shares.values()])
       if (key !== undefined) break
     }
     if (key === undefined) {
@@ -358,82 +345,8 @@ export class KeyCustody {
     return groupKey
   }
 
-  /** The key the shares rebuild and the manifest commits to; tries subsets when a node sent a bad share. */
-  private async rebuild(manifest: KeyCustodyManifest, shares: Uint8Array[]): Promise<Uint8Array | undefined> {
-    if (shares.length < manifest.threshold) return undefined
-    // More correct shares than the threshold interpolate to the same polynomial, hence the same key.
-    const candidates: Uint8Array[][] = [shares]
-    for (const subset of subsets(shares, manifest.threshold)) {
-      if (candidates.length > MAX_COMBINATIONS) break
-      candidates.push(subset)
-    }
-    for (const candidate of candidates) {
-      try {
-        const key = await combine(candidate)
-        if (key.length === 32 && (await keyCommitment(key)) === manifest.commitment) return key
-      } catch {
-        // Malformed shares (equal x-coordinates, different lengths): try the next subset.
-      }
-    }
-    return undefined
-  }
-
-  // ---- HTTP ----
-
-  private async endpoints(addresses: readonly Address[]): Promise<StorageNodeEndpoint[]> {
-    const found = await Promise.all(
-      addresses.map(async (address) => {
-        const metadata = await this.components.registry.getStorageNode(address).catch(() => undefined)
-        const url = metadata?.http
-        return typeof url === 'string' ? { address: address.toLowerCase(), url: url.replace(/\/+$/, '') } : undefined
-      }),
-    )
-    return found.filter((endpoint) => endpoint !== undefined)
-  }
-
-  /** One request to a storage node; its refusal becomes a ClientError with the node's code mapped. */
-  private async call(node: StorageNodeEndpoint, path: string, body: unknown): Promise<unknown> {
-    let response: Response
-    try {
-      response = await fetch(`${node.url}${path}`, {
-        method: body === undefined ? 'GET' : 'POST',
-        signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 5_000),
-        ...(body !== undefined && { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-      })
-    } catch (err) {
-      throw new ClientError('STORAGE_UNAVAILABLE', `can't reach storage node ${node.address} at ${node.url}`, {
-        cause: err,
-      })
-    }
-    let json: unknown
-    try {
-      json = await response.json()
-    } catch {
-      json = undefined
-    }
-    if (response.ok) return json
-    const error = (json as { error?: { code?: string; message?: string } } | undefined)?.error
-    const text = `storage node ${node.address} refused: HTTP ${response.status} ${error?.code ?? ''} ${error?.message ?? ''}`
-    throw new ClientError(
-      response.status === 403
-        ? 'PERMISSION_DENIED'
-        : response.status >= 400 && response.status < 500 && response.status !== 404 && response.status !== 429
-          ? 'INVALID_ARGUMENT'
-          : 'STORAGE_UNAVAILABLE',
-      text.trim(),
-    )
-  }
-}
-
-/** The k-element subsets of `items`, lazily. */
-function* subsets<T>(items: readonly T[], k: number, start = 0, chosen: T[] = []): Generator<T[]> {
-  if (chosen.length === k) {
-    yield [...chosen]
-    return
-  }
-  for (let i = start; i <= items.length - (k - chosen.length); i++) {
-    chosen.push(items[i]!)
-    yield* subsets(items, k, i + 1, chosen)
-    chosen.pop()
+  /** A wait between deposit attempts that doesn't keep a process alive by itself. */
+  private backoff(ms: number): Promise<void> {
+    return new Promise((resolve) => this.clock.setTimeout(resolve, ms, { unref: true }))
   }
 }
