@@ -1,5 +1,4 @@
 import {
-  ChainError,
   PUBLIC,
   type PermissionName,
   type Permissions,
@@ -17,7 +16,6 @@ import {
   type StreamPartId,
 } from '@runnel/protocol'
 import type { Address } from 'viem'
-import { raceAbort, throwIfAborted } from './abort.js'
 import { resolveAuthAddress } from './auth/resolveAuth.js'
 import type { GroupKey } from './encryption/GroupKey.js'
 import {
@@ -123,43 +121,28 @@ export class RunnelClient {
   // ---- streams ----
 
   /**
-   * Creates `<your address>/<path>`; an id of your own works too. `signal` ends the wait for the transaction's
-   * receipt (`ABORTED`); a transaction already sent may still create the stream.
+   * Creates `<your address>/<path>`; an id of your own works too. `options.signal` ends the wait for the transaction
+   * (`ClientError` `ABORTED`), as on the other chain writes; a transaction already sent may still be mined.
    */
   async createStream(pathOrId: string, metadata: StreamMetadata = {}, options: WaitOptions = {}): Promise<Stream> {
-    this.parts.lifecycle.assertAlive()
-    throwIfAborted(options.signal, 'createStream')
-    return this.wrap(
-      await raceAbort(this.parts.registry.createStream(pathOrId, metadata), options.signal, 'createStream'),
-    )
+    return this.wrap(await this.parts.catalog.create(pathOrId, metadata, options.signal))
   }
 
   /** @throws ChainError `STREAM_NOT_FOUND` */
   async getStream(streamIdOrPath: string): Promise<Stream> {
-    return this.wrap(await this.parts.registry.getStream(this.toStreamId(streamIdOrPath)))
+    return this.wrap(await this.parts.catalog.get(streamIdOrPath))
   }
 
   async getOrCreateStream(pathOrId: string, metadata: StreamMetadata = {}, options: WaitOptions = {}): Promise<Stream> {
-    const streamId = this.toStreamId(pathOrId)
-    try {
-      return this.wrap(await raceAbort(this.parts.registry.getStream(streamId), options.signal, 'getOrCreateStream'))
-    } catch (err) {
-      if (err instanceof ChainError && err.code === 'STREAM_NOT_FOUND') {
-        return this.createStream(streamId, metadata, options)
-      }
-      throw err
-    }
+    return this.wrap(await this.parts.catalog.getOrCreate(pathOrId, metadata, options.signal))
   }
 
-  /** Replaces the metadata; `signal` as for {@link createStream}. */
   async updateStream(streamId: string, metadata: StreamMetadata, options: WaitOptions = {}): Promise<Stream> {
-    this.parts.streams.forget(this.toStreamId(streamId))
-    const update = this.parts.registry.updateStream(this.toStreamId(streamId), metadata)
-    return this.wrap(await raceAbort(update, options.signal, 'updateStream'))
+    return this.wrap(await this.parts.catalog.update(streamId, metadata, options.signal))
   }
 
   async deleteStream(streamId: string, options: WaitOptions = {}): Promise<void> {
-    return raceAbort(this.parts.registry.deleteStream(this.toStreamId(streamId)), options.signal, 'deleteStream')
+    return this.parts.catalog.delete(streamId, options.signal)
   }
 
   async searchStreams(filter: Parameters<RunnelRegistry['searchStreams']>[0] = {}): Promise<Stream[]> {
@@ -195,9 +178,7 @@ export class RunnelClient {
     permissions: Permissions,
     options: WaitOptions = {},
   ): Promise<void> {
-    const id = this.toStreamId(streamId)
-    const write = this.parts.registry.setPermissions(id, user === 'public' ? PUBLIC : user, permissions)
-    return raceAbort(write, options.signal, 'setPermissions')
+    return this.parts.catalog.setPermissions(streamId, user, permissions, options.signal)
   }
 
   /** Whether `user` (default: this client) holds `permission` now, directly or publicly. */

@@ -17,6 +17,7 @@ import { GapFiller } from '../storage/GapFiller.js'
 import { History } from '../storage/History.js'
 import { Resender } from '../storage/Resender.js'
 import { StorageNodeDirectory } from '../storage/StorageNodeDirectory.js'
+import { StreamCatalog } from '../streams/StreamCatalog.js'
 import { StreamResolver } from '../streams/StreamResolver.js'
 import { MessageValidator } from '../subscribe/MessageValidator.js'
 import { SubscriptionRegistry } from '../subscribe/SubscriptionRegistry.js'
@@ -33,6 +34,7 @@ export interface ClientParts {
   readonly events: ClientEventHub
   readonly lifecycle: ClientLifecycle
   readonly streams: StreamResolver
+  readonly catalog: StreamCatalog
   readonly keyStore: GroupKeyStore
   readonly encryption: EncryptionLayer
   readonly custody: KeyCustody
@@ -186,8 +188,10 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
       failedKeyMemoryMs: options.encryption?.failedKeyMemoryMs,
     },
   )
+  const catalog = new StreamCatalog({ registry, streams, assertAlive: () => lifecycle.assertAlive() })
   return {
     address: auth.address,
+    catalog,
     signer,
     node,
     registry,
