@@ -39,12 +39,20 @@ export function resolveAuth(
   chainProvider: Eip1193Provider | undefined,
   signer: MessageSigner | undefined,
 ): ClientAuth {
-  const resolved = resolveKind(auth ?? { privateKey: generatePrivateKey() }, chainProvider)
+  const resolved = resolveKind(withKey(auth), chainProvider)
   if (signer === undefined) return resolved
   if (signer.address !== resolved.address.toLowerCase()) {
     throw new ClientError('INVALID_ARGUMENT', `the signer's address ${signer.address} isn't that of auth`)
   }
   return { ...resolved, signer }
+}
+
+/** `auth` as given, or a new random key when it names none (omitted, or `{ privateKey: undefined }`). */
+export function withKey(auth: AuthOptions | undefined): AuthOptions {
+  if (auth === undefined || ('privateKey' in auth && (auth.privateKey as string | undefined) === undefined)) {
+    return { privateKey: generatePrivateKey() }
+  }
+  return auth
 }
 
 function resolveKind(auth: AuthOptions, chainProvider: Eip1193Provider | undefined): ClientAuth {

@@ -10,9 +10,8 @@
  * @packageDocumentation
  */
 import { WebSocketTransport } from '@runnel/network/node'
-import { generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
-import { resolveAuthAddress } from '../auth/resolveAuth.js'
+import { resolveAuthAddress, withKey } from '../auth/resolveAuth.js'
 import { RunnelClient, type RunnelClientComponents, type RunnelClientOptions } from '../RunnelClient.js'
 
 export interface NodeClientOptions extends RunnelClientOptions {
@@ -30,7 +29,7 @@ export function createRunnelClient(
     options.network?.transport ??
     new WebSocketTransport(light ? {} : { host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0 })
   // A key held here signs natively; a wallet or an account signs itself.
-  const auth = options.auth ?? { privateKey: generatePrivateKey() }
+  const auth = withKey(options.auth)
   const signer = 'privateKey' in auth ? createNativeSigner(auth.privateKey) : undefined
   return new RunnelClient(
     { ...options, auth, network: { ...options.network, transport } },
