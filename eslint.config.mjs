@@ -42,9 +42,58 @@ export default tseslint.config(
       ],
     },
   },
+  // Layer rules: packages import only downward (protocol ← network ← client ← node ← cli; chain beside network, under
+  // client). An upward or sideways import fails here; scripts/check-imports.mjs proves it with deliberate bad imports,
+  // and checks that every package's dependencies list what its sources import.
+  ...layerRules({
+    protocol: [],
+    network: ['protocol'],
+    chain: ['protocol'],
+    'dev-chain': ['protocol', 'chain'],
+    client: ['protocol', 'network', 'chain'],
+    node: ['protocol', 'network', 'chain', 'dev-chain', 'client'],
+    cli: ['protocol', 'network', 'chain', 'dev-chain', 'client', 'node'],
+  }),
   {
     files: ['**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { globals: globals.node },
   },
 )
+
+/**
+ * One `no-restricted-imports` block per package: its sources may import only the `@runnel/*` packages listed, and never
+ * reach into another package's files by a relative path.
+ *
+ * @param {Record<string, string[]>} allowed package folder → the packages below it
+ */
+function layerRules(allowed) {
+  const packages = ['protocol', 'network', 'chain', 'dev-chain', 'client', 'node', 'cli']
+  return Object.entries(allowed).map(([name, below]) => {
+    const forbidden = packages.filter((other) => other !== name && !below.includes(other))
+    return {
+      files: [`packages/${name}/src/**/*.ts`],
+      rules: {
+        'no-restricted-imports': [
+          'error',
+          {
+            patterns: [
+              ...(forbidden.length === 0
+                ? []
+                : [
+                    {
+                      regex: `^@runnel/(${forbidden.join('|')})(/.*)?$`,
+                      message: `layer rule: @runnel/${name} may import ${below.length === 0 ? 'no other @runnel package' : `only ${below.map((other) => `@runnel/${other}`).join(', ')}`}`,
+                    },
+                  ]),
+              {
+                regex: `^(\\.\\./)+(${packages.join('|')})/(src|dist)/`,
+                message: 'import another package by its name (@runnel/…), not by a path into its files',
+              },
+            ],
+          },
+        ],
+      },
+    }
+  })
+}

@@ -1,3 +1,5 @@
+import { RunnelError, type ErrorCategory, type RunnelErrorOptions } from '@runnel/protocol'
+
 /** Every way a chain call can be refused. Codes are stable. */
 export type ChainErrorCode =
   | 'PERMISSION_DENIED'
@@ -31,12 +33,28 @@ export type ChainErrorCode =
  * }
  * ```
  */
-export class ChainError extends Error {
+export class ChainError extends RunnelError<ChainErrorCode> {
   override readonly name = 'ChainError'
-  readonly code: ChainErrorCode
 
-  constructor(code: ChainErrorCode, message: string, options?: { cause?: unknown }) {
-    super(`${code}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause })
-    this.code = code
+  constructor(code: ChainErrorCode, message: string, options?: RunnelErrorOptions) {
+    super(code, message, CHAIN_CATEGORIES[code], options)
   }
+}
+
+/** Typed complete, so a new code fails to compile until it is classified. */
+const CHAIN_CATEGORIES: Record<ChainErrorCode, ErrorCategory> = {
+  PERMISSION_DENIED: 'permission-denied',
+  STREAM_NOT_FOUND: 'not-found',
+  STREAM_ALREADY_EXISTS: 'conflict',
+  INVALID_PATH: 'invalid-input',
+  INVALID_METADATA: 'invalid-input',
+  INVALID_PUBLIC_PERMISSION: 'invalid-input',
+  NODE_NOT_REGISTERED: 'not-found',
+  INVALID_NODE_METADATA: 'invalid-input',
+  ALREADY_ASSIGNED: 'conflict',
+  NOT_ASSIGNED: 'conflict',
+  // A missing wallet is a setting to add, not a key to fix.
+  NO_ACCOUNT: 'invalid-input',
+  INVALID_ARGUMENT: 'invalid-input',
+  RPC_ERROR: 'unavailable',
 }

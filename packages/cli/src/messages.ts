@@ -1,4 +1,4 @@
-import type { ReceivedMessage, RunnelClient } from '@runnel/client'
+import { contentToJson, messageToJson, type ReceivedMessage, type RunnelClient } from '@runnel/client'
 import { note, toJson, type CliContext } from './context.js'
 import { CliError } from './errors.js'
 
@@ -63,22 +63,7 @@ export function parseMessageLine(
  * string), or with `metadata` `{ content, metadata }`.
  */
 export function formatReceivedMessage(message: ReceivedMessage, metadata: boolean): unknown {
-  const binary = message.content instanceof Uint8Array
-  const content =
-    message.content instanceof Uint8Array ? Buffer.from(message.content).toString('base64') : message.content
-  if (!metadata) return content
-  return {
-    content,
-    metadata: {
-      streamId: message.streamId,
-      partition: message.partition,
-      timestamp: message.timestamp,
-      sequenceNumber: message.sequenceNumber,
-      publisherId: message.publisherId,
-      msgChainId: message.msgChainId,
-      contentType: binary ? 'binary' : 'json',
-    },
-  }
+  return metadata ? messageToJson(message) : contentToJson(message)
 }
 
 /**

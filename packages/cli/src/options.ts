@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander'
-import { parseEthereumAddress } from '@runnel/protocol'
+import { parseEthereumAddress, shortMessageOf } from '@runnel/protocol'
 import type { CliContext } from './context.js'
 import { CliError } from './errors.js'
 import { loadSettings, type Settings, type SettingsFlags } from './settings.js'
@@ -91,7 +91,7 @@ export function parseAddressArgument(value: string, what: string): `0x${string}`
   try {
     return parseEthereumAddress(value) as `0x${string}`
   } catch (err) {
-    throw new CliError('INVALID_INPUT', `${what}: ${(err as Error).message.replace(/^INVALID_ADDRESS: /, '')}`, {
+    throw new CliError('INVALID_INPUT', `${what}: ${shortMessageOf(err)}`, {
       cause: err,
     })
   }

@@ -3,7 +3,8 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { ContractAddresses } from '@runnel/chain'
 import { LOCAL_DEFAULTS } from '@runnel/client'
-import { addressFromPrivateKey, parsePrivateKey, toChecksumAddress } from '@runnel/protocol'
+import { networkSettingSchemas } from '@runnel/node/config'
+import { addressFromPrivateKey, parsePrivateKey, shortMessageOf, toChecksumAddress } from '@runnel/protocol'
 import { CliError } from './errors.js'
 
 /** The settings flags every network command takes (`--private-key`, `--rpc`, `--tracker`, `--config`). */
@@ -60,7 +61,6 @@ export interface SettingsLayers {
 }
 
 const CONFIG_KEYS = ['privateKey', 'rpcUrl', 'trackers', 'contracts'] as const
-const ADDRESS = /^0x[0-9a-fA-F]{40}$/
 
 /** `$RUNNEL_HOME`, or `~/.runnel`. */
 export function runnelHome(env: SettingsEnv, home: string = homedir()): string {
@@ -221,29 +221,26 @@ function checkConfigFile(content: unknown, path: string): SettingsFile {
 }
 
 function checkContracts(value: unknown, source: string): asserts value is ContractAddresses {
-  if (!isRecord(value)) {
+  const result = networkSettingSchemas.contracts.safeParse(value)
+  if (result.success) return
+  const [issue] = result.error.issues
+  const key = issue?.path[0]
+  if (issue?.code === 'unrecognized_keys') {
+    throw new CliError(
+      'INVALID_SETTINGS',
+      `contracts from ${source}: unknown key "${issue.keys[0] ?? ''}" (expected "streamRegistry", "storageNodeRegistry")`,
+    )
+  }
+  if (!isRecord(value) || key === undefined) {
     throw new CliError(
       'INVALID_SETTINGS',
       `contracts from ${source}: expected { "streamRegistry": "0x…", "storageNodeRegistry": "0x…" }`,
     )
   }
-  for (const key of Object.keys(value)) {
-    if (key !== 'streamRegistry' && key !== 'storageNodeRegistry') {
-      throw new CliError(
-        'INVALID_SETTINGS',
-        `contracts from ${source}: unknown key "${key}" (expected "streamRegistry", "storageNodeRegistry")`,
-      )
-    }
-  }
-  for (const key of ['streamRegistry', 'storageNodeRegistry'] as const) {
-    const address = value[key]
-    if (typeof address !== 'string' || !ADDRESS.test(address)) {
-      throw new CliError(
-        'INVALID_SETTINGS',
-        `contracts.${key} from ${source}: expected an 0x-prefixed 20-byte hex address, got ${JSON.stringify(address) ?? 'nothing'}`,
-      )
-    }
-  }
+  throw new CliError(
+    'INVALID_SETTINGS',
+    `contracts.${String(key)} from ${source}: expected an 0x-prefixed 20-byte hex address, got ${JSON.stringify(value[String(key)]) ?? 'nothing'}`,
+  )
 }
 
 /**
@@ -256,11 +253,9 @@ export function parseKeySetting(value: string, source: string): `0x${string}` {
   try {
     parsePrivateKey(value)
   } catch (err) {
-    throw new CliError(
-      'INVALID_SETTINGS',
-      `private key from ${source} is invalid: ${(err as Error).message.replace(/^INVALID_PRIVATE_KEY: /, '')}`,
-      { cause: err },
-    )
+    throw new CliError('INVALID_SETTINGS', `private key from ${source} is invalid: ${shortMessageOf(err)}`, {
+      cause: err,
+    })
   }
   const hex = value.startsWith('0x') ? value.slice(2) : value
   return `0x${hex.toLowerCase()}`
@@ -278,7 +273,7 @@ export function parseHttpUrl(value: string): URL | undefined {
 }
 
 function checkRpcUrl(value: string, source: string): string {
-  if (parseHttpUrl(value) === undefined) {
+  if (!networkSettingSchemas.rpcUrl.safeParse(value).success) {
     throw new CliError(
       'INVALID_SETTINGS',
       `rpcUrl from ${source}: expected an http:// or https:// URL, got ${JSON.stringify(value)}`,
@@ -290,7 +285,7 @@ function checkRpcUrl(value: string, source: string): string {
 function checkTrackers(value: readonly string[], source: string): readonly string[] {
   if (value.length === 0) throw new CliError('INVALID_SETTINGS', `trackers from ${source}: expected at least one URL`)
   for (const url of value) {
-    if (!/^wss?:\/\/\S+$/.test(url)) {
+    if (!networkSettingSchemas.trackers.element.safeParse(url).success) {
       throw new CliError(
         'INVALID_SETTINGS',
         `trackers from ${source}: expected ws:// or wss:// URLs, got ${JSON.stringify(url)}`,

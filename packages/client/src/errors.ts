@@ -1,3 +1,5 @@
+import { RunnelError, type ErrorCategory, type RunnelErrorOptions } from '@runnel/protocol'
+
 /** Every way a client call can be refused. Codes are stable. */
 export type ClientErrorCode =
   /** The client's address lacks the permission the call needs (checked before anything is sent). */
@@ -37,14 +39,32 @@ export type ClientErrorCode =
  * }
  * ```
  */
-export class ClientError extends Error {
+export class ClientError extends RunnelError<ClientErrorCode> {
   override readonly name = 'ClientError'
-  readonly code: ClientErrorCode
 
-  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
-    super(`${code}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause })
-    this.code = code
+  constructor(code: ClientErrorCode, message: string, options?: RunnelErrorOptions) {
+    super(code, message, CLIENT_CATEGORIES[code], options)
   }
+}
+
+/** Typed complete, so a new code fails to compile until it is classified. */
+const CLIENT_CATEGORIES: Record<ClientErrorCode, ErrorCategory> = {
+  PERMISSION_DENIED: 'permission-denied',
+  STREAM_NOT_FOUND: 'not-found',
+  INVALID_ARGUMENT: 'invalid-input',
+  DESTROYED: 'cancelled',
+  STORAGE_UNAVAILABLE: 'unavailable',
+  TIMEOUT: 'timeout',
+  // Published, but not confirmed stored in time: the outcome is unknown.
+  NOT_STORED: 'timeout',
+  // No Web Crypto, or a key that doesn't fit: nothing the caller's input or a retry changes.
+  ENCRYPTION_FAILED: 'internal',
+  // Wrong key or altered data: like a signature that doesn't verify.
+  DECRYPTION_FAILED: 'integrity',
+  // The publisher didn't answer the key request (or refused it): it may later.
+  KEY_UNAVAILABLE: 'unavailable',
+  // Given up by the caller's own signal.
+  ABORTED: 'cancelled',
 }
 
 /** Which messages a key that couldn't be obtained kept from the app: a run of one publisher chain. */
@@ -80,7 +100,7 @@ export class KeyUnavailableError extends ClientError {
       range.count === 1 ? `message ${range.first}` : `${range.count} messages from ${range.first} to ${range.last}`
     super(
       'KEY_UNAVAILABLE',
-      `${reason.message.replace(/^KEY_UNAVAILABLE: /, '')}; ${what} of ${range.streamPartId} by ${range.publisherId} (chain ${range.msgChainId}, group key ${range.groupKeyId}) not delivered`,
+      `${reason.shortMessage}; ${what} of ${range.streamPartId} by ${range.publisherId} (chain ${range.msgChainId}, group key ${range.groupKeyId}) not delivered`,
       { cause: reason },
     )
     this.range = range

@@ -21,6 +21,13 @@ export {
 } from './RunnelClient.js'
 export { Stream, type StreamActions } from './Stream.js'
 export { quietLogger, type ClientLogger, type LogMetadata } from './logger.js'
+export {
+  contentToJson,
+  messageIdJson,
+  messageToJson,
+  type MessageJson,
+  type MessageMetadataJson,
+} from './messageJson.js'
 export { checkPublishTimestamp, parseIsoDate } from './publish/timestamps.js'
 export {
   type PublishLogStats,

@@ -1,15 +1,9 @@
 import { ContentType, EncryptionType, parseJsonContent, type StreamMessage } from '@runnel/protocol'
+import { messageIdJson } from './messageJson.js'
 import type { PublishedMessage, ReceivedMessage } from './types.js'
 
 export function toPublished(message: StreamMessage): PublishedMessage {
-  return {
-    streamId: message.streamId,
-    partition: message.streamPartition,
-    timestamp: message.timestamp,
-    sequenceNumber: message.sequenceNumber,
-    publisherId: message.publisherId,
-    msgChainId: message.messageChainId,
-  }
+  return messageIdJson(message)
 }
 
 /** Decrypted messages and the signed (encrypted) messages they came from. */

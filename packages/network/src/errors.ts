@@ -1,3 +1,5 @@
+import { RunnelError, type ErrorCategory, type RunnelErrorOptions } from '@runnel/protocol'
+
 /** Every way the network layer can refuse or fail. Codes are stable. */
 export type NetworkErrorCode =
   /** A frame that isn't a well-formed data or control frame. */
@@ -38,12 +40,32 @@ export type NetworkErrorCode =
  * }
  * ```
  */
-export class NetworkError extends Error {
+export class NetworkError extends RunnelError<NetworkErrorCode> {
   override readonly name = 'NetworkError'
-  readonly code: NetworkErrorCode
 
-  constructor(code: NetworkErrorCode, message: string, options?: { cause?: unknown }) {
-    super(`${code}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause })
-    this.code = code
+  constructor(code: NetworkErrorCode, message: string, options?: RunnelErrorOptions) {
+    super(code, message, NETWORK_CATEGORIES[code], options)
   }
+}
+
+/**
+ * A peer that can't be reached or answered is 'unavailable' (retry later); one that breaks the protocol is
+ * 'integrity'. Typed complete, so a new code fails to compile until it is classified.
+ */
+const NETWORK_CATEGORIES: Record<NetworkErrorCode, ErrorCategory> = {
+  MALFORMED_FRAME: 'integrity',
+  // A peer's frame over the limit: the peer broke the protocol, it isn't the caller's input.
+  FRAME_TOO_LARGE: 'integrity',
+  HANDSHAKE_FAILED: 'unavailable',
+  CONNECTION_FAILED: 'unavailable',
+  CONNECTION_CLOSED: 'unavailable',
+  PEER_FLOODING: 'integrity',
+  TIMEOUT: 'timeout',
+  ABORTED: 'cancelled',
+  INVALID_ADDRESS: 'invalid-input',
+  INVALID_STATE: 'internal',
+  INVALID_OPTIONS: 'invalid-input',
+  PROXY_REFUSED: 'unavailable',
+  // Another process holds this identity: a state that refuses the request until one of them gets its own key.
+  IDENTITY_IN_USE: 'conflict',
 }

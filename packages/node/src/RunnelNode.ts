@@ -3,13 +3,14 @@ import type { RunnelClient } from '@runnel/client'
 import type { Hono } from 'hono'
 import { FileKeyStore, createRunnelClient } from '@runnel/client/node'
 import { NetworkError } from '@runnel/network'
-import { addressFromPrivateKey, generatePrivateKey } from '@runnel/protocol'
+import { addressFromPrivateKey, generatePrivateKey, systemClock, type Clock } from '@runnel/protocol'
 import { ApiGateway } from './api/ApiGateway.js'
 import { ApiKeyGuard } from './api/ApiKeyGuard.js'
 import { parseConfig, type NodeConfig, type NodeConfigInput } from './config.js'
 import { NodeError } from './errors.js'
 import { createLogger, type Logger } from './logger.js'
 import { NodeMetrics } from './metrics.js'
+import type { NodeInfo } from './NodeInfo.js'
 import type { ApiPlugin, PluginName } from './plugins/ApiPlugin.js'
 import { HttpPlugin } from './plugins/http/HttpPlugin.js'
 import { StoragePlugin } from './plugins/storage/StoragePlugin.js'
@@ -17,21 +18,14 @@ import { MqttPlugin } from './plugins/mqtt/MqttPlugin.js'
 import { WebSocketPlugin } from './plugins/websocket/WebSocketPlugin.js'
 import { NODE_VERSION } from './version.js'
 
+export type { NodeInfo } from './NodeInfo.js'
+
 /** Collaborators a caller may supply instead of the ones the config describes (tests, embedding). */
 export interface RunnelNodeComponents {
   readonly client?: RunnelClient
   readonly logger?: Logger
-}
-
-/** What `/info` and `runnel dev` report. */
-export interface NodeInfo {
-  readonly version: string
-  readonly address: string
-  readonly apiKeysRequired: boolean
-  /** URL per started API; `storage` is the history API's URL as registered on chain. */
-  readonly endpoints: Partial<Record<PluginName, string>>
-  readonly trackers: readonly string[]
-  readonly rpcUrl: string
+  /** The node's time and timers (the APIs' keep-alive, storage's batching, receipts, retention and repair). Default: `systemClock`. */
+  readonly clock?: Clock
 }
 
 /**
@@ -105,6 +99,7 @@ export class RunnelNode {
       this.config.maxPayloadBytes,
       this.config.maxClockSkewMs,
       this.config.storedAckTimeoutMs,
+      components.clock ?? systemClock,
     )
     const { websocket, http, mqtt, storage } = this.config.plugins
     this.storage =

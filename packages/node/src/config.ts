@@ -20,6 +20,24 @@ const host = z.string().min(1)
 const port = z.number().int().min(0).max(65535)
 const wsUrl = z.string().regex(/^wss?:\/\/\S+$/, 'a ws:// or wss:// URL')
 
+/**
+ * The settings a node shares with every client of the network (the CLI's `--rpc`, `--tracker`, its config file's
+ * `contracts`): checked by these schemas wherever they are given, so the CLI and the daemon accept the same values.
+ *
+ * @example
+ * ```ts
+ * networkSettingSchemas.rpcUrl.safeParse('localhost:8545').success // false: no http:// or https://
+ * ```
+ */
+export const networkSettingSchemas = {
+  /** The chain's JSON-RPC endpoint: an http:// or https:// URL. */
+  rpcUrl: z.url({ protocol: /^https?$/ }),
+  /** At least one tracker, each a ws:// or wss:// URL. */
+  trackers: z.array(wsUrl).min(1),
+  /** The registry contracts' addresses. */
+  contracts: z.strictObject({ streamRegistry: address, storageNodeRegistry: address }),
+} as const
+
 const listenFields = { host: host.default('127.0.0.1') }
 /** At least 100 ms: 0, which Node.js and aedes read as "never", would let a slow client hold a connection for good. */
 const timeoutMs = z.number().int().min(100).max(3_600_000)
@@ -169,10 +187,7 @@ export const nodeConfigSchema = z.strictObject({
   privateKey: hexKey.optional(),
   network: z
     .strictObject({
-      trackers: z
-        .array(wsUrl)
-        .min(1)
-        .default([`ws://127.0.0.1:${DEFAULT_PORTS.tracker}`]),
+      trackers: networkSettingSchemas.trackers.default([`ws://127.0.0.1:${DEFAULT_PORTS.tracker}`]),
       /** Where this node listens for neighbours. Port 0: any free port. */
       listen: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(0) }).prefault({}),
       /** A light node relays nothing and joins through proxies; it can't accept neighbours. */
@@ -181,8 +196,8 @@ export const nodeConfigSchema = z.strictObject({
     .prefault({}),
   chain: z
     .strictObject({
-      rpcUrl: z.url({ protocol: /^https?$/ }).default(`http://127.0.0.1:${DEFAULT_PORTS.chain}`),
-      contracts: z.strictObject({ streamRegistry: address, storageNodeRegistry: address }).optional(),
+      rpcUrl: networkSettingSchemas.rpcUrl.default(`http://127.0.0.1:${DEFAULT_PORTS.chain}`),
+      contracts: networkSettingSchemas.contracts.optional(),
     })
     .prefault({}),
   encryption: z

@@ -1,3 +1,12 @@
+import {
+  RunnelError,
+  errorCategoryOf,
+  shortMessageOf,
+  walkCauses,
+  type ErrorCategory,
+  type RunnelErrorOptions,
+} from '@runnel/protocol'
+
 /** Every way the node daemon refuses something. Codes are stable. */
 export type NodeErrorCode =
   /** The config file or object is invalid; the message names the key. */
@@ -24,6 +33,14 @@ export type NodeErrorCode =
   | 'NOT_STORED'
   /** A port could not be bound, or the node failed while starting. */
   | 'START_FAILED'
+  /** Something below (the chain's JSON-RPC endpoint, a tracker, the network) can't be reached: retry later. */
+  | 'UNAVAILABLE'
+  /** Something below didn't answer in time; the outcome is unknown. */
+  | 'TIMEOUT'
+  /** Something other than a stream (a storage node, a record) doesn't exist. */
+  | 'NOT_FOUND'
+  /** The request conflicts with the current state (it exists already, or isn't assigned). */
+  | 'CONFLICT'
   /** Anything else: a bug, or a failure below (chain, network). The message says which. */
   | 'INTERNAL'
 
@@ -39,21 +56,109 @@ export type NodeErrorCode =
  * }
  * ```
  */
-export class NodeError extends Error {
-  override readonly name = 'NodeError'
-  readonly code: NodeErrorCode
+export class NodeError extends RunnelError<NodeErrorCode> {
+  override readonly name: string = 'NodeError'
 
-  constructor(code: NodeErrorCode, message: string, options?: { cause?: unknown }) {
-    super(`${code}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause })
-    this.code = code
+  constructor(code: NodeErrorCode, message: string, options?: RunnelErrorOptions) {
+    super(code, message, NODE_CATEGORIES[code], options)
   }
 }
 
 /**
- * A batch that failed partway: `published` messages went out, the next one
- * failed with `cause`, and the rest were not tried. Its code is the cause's.
+ * Each code's category, which decides its HTTP status (`ERROR_CATEGORIES`). `START_FAILED` and `INTERNAL` wrap a
+ * failure below and are 'internal' themselves: `errorCategoryOf` judges them by their cause. Typed complete, so a new
+ * code fails to compile until it is classified.
  */
-export class BatchPublishError extends Error {
+const NODE_CATEGORIES: Record<NodeErrorCode, ErrorCategory> = {
+  INVALID_CONFIG: 'invalid-input',
+  BAD_REQUEST: 'invalid-input',
+  UNAUTHORIZED: 'unauthenticated',
+  PERMISSION_DENIED: 'permission-denied',
+  STREAM_NOT_FOUND: 'not-found',
+  PAYLOAD_TOO_LARGE: 'too-large',
+  RATE_LIMITED: 'rate-limited',
+  STORAGE_FAILED: 'internal',
+  STORAGE_UNAVAILABLE: 'unavailable',
+  NOT_STORED: 'timeout',
+  START_FAILED: 'internal',
+  UNAVAILABLE: 'unavailable',
+  TIMEOUT: 'timeout',
+  NOT_FOUND: 'not-found',
+  CONFLICT: 'conflict',
+  INTERNAL: 'internal',
+}
+
+/** Every code an API can answer with (`INVALID_CONFIG` and `START_FAILED` are thrown at start, never sent). */
+export const API_ERROR_CODES = Object.freeze(
+  (Object.keys(NODE_CATEGORIES) as NodeErrorCode[]).filter(
+    (code) => code !== 'INVALID_CONFIG' && code !== 'START_FAILED',
+  ),
+)
+
+/**
+ * The API code for a failure of a category no node code of the failing layer's name covers. A cancelled call or data
+ * that doesn't verify is, to an API client, the node failing: `INTERNAL`, as the CLI exits 1 for all three.
+ */
+const CODE_BY_CATEGORY: Record<ErrorCategory, NodeErrorCode> = {
+  'invalid-input': 'BAD_REQUEST',
+  unauthenticated: 'UNAUTHORIZED',
+  'permission-denied': 'PERMISSION_DENIED',
+  'not-found': 'NOT_FOUND',
+  conflict: 'CONFLICT',
+  'too-large': 'PAYLOAD_TOO_LARGE',
+  'rate-limited': 'RATE_LIMITED',
+  unavailable: 'UNAVAILABLE',
+  timeout: 'TIMEOUT',
+  cancelled: 'INTERNAL',
+  integrity: 'INTERNAL',
+  internal: 'INTERNAL',
+}
+
+/** The category a node code stands for. */
+export function nodeErrorCategory(code: NodeErrorCode): ErrorCategory {
+  return NODE_CATEGORIES[code]
+}
+
+function isNodeErrorCode(code: unknown): code is NodeErrorCode {
+  return typeof code === 'string' && Object.hasOwn(NODE_CATEGORIES, code)
+}
+
+/**
+ * The node code that reports any error: its category decides (see `errorCategoryOf`, which judges a wrapper by its
+ * cause), and the code of the error that gave the category is kept when the node has one of that name and category
+ * (a client's `STREAM_NOT_FOUND` or `NOT_STORED` stays itself; a chain's `RPC_ERROR` is `UNAVAILABLE`).
+ *
+ * @example
+ * ```ts
+ * nodeErrorCodeOf(new ChainError('RPC_ERROR', 'HTTP request failed')) // 'UNAVAILABLE'
+ * ```
+ */
+export function nodeErrorCodeOf(err: unknown): NodeErrorCode {
+  const category = errorCategoryOf(err)
+  const decisive = walkCauses(err, (link) => link instanceof RunnelError && link.category === category)
+  if (
+    decisive instanceof RunnelError &&
+    isNodeErrorCode(decisive.code) &&
+    NODE_CATEGORIES[decisive.code] === category
+  ) {
+    return decisive.code
+  }
+  // A storage backend that can't be reached (a refused PostgreSQL connection under STORAGE_FAILED) is the storage's own
+  // unavailability, which has its own code.
+  if (category === 'unavailable' && walkCauses(err, isStorageFailure) !== undefined) return 'STORAGE_UNAVAILABLE'
+  return CODE_BY_CATEGORY[category]
+}
+
+function isStorageFailure(link: unknown): boolean {
+  return link instanceof NodeError && link.code === 'STORAGE_FAILED'
+}
+
+/**
+ * A batch that failed partway: `published` messages went out, the next one
+ * failed with `cause`, and the rest were not tried. Its code is the one that
+ * reports the cause (see {@link nodeErrorCodeOf}).
+ */
+export class BatchPublishError extends NodeError {
   override readonly name = 'BatchPublishError'
 
   constructor(
@@ -61,10 +166,10 @@ export class BatchPublishError extends Error {
     readonly total: number,
     cause: unknown,
   ) {
-    // The cause's own code prefix would repeat the code the API reports.
-    const reason = (cause instanceof Error ? cause.message : String(cause)).replace(/^[A-Z][A-Z_]+: /, '')
-    super(`message ${published + 1} of ${total} failed (${reason}); the ${published} before it were published`, {
-      cause,
-    })
+    super(
+      nodeErrorCodeOf(cause),
+      `message ${published + 1} of ${total} failed (${shortMessageOf(cause)}); the ${published} before it were published`,
+      { cause },
+    )
   }
 }

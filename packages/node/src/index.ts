@@ -19,6 +19,7 @@ export { ApiKeyGuard } from './api/ApiKeyGuard.js'
 export {
   DEFAULT_PORTS,
   loadConfigFile,
+  networkSettingSchemas,
   nodeConfigSchema,
   parseConfig,
   type HttpPluginConfig,
@@ -28,7 +29,14 @@ export {
   type StoragePluginConfig,
   type WebSocketPluginConfig,
 } from './config.js'
-export { BatchPublishError, NodeError, type NodeErrorCode } from './errors.js'
+export {
+  API_ERROR_CODES,
+  BatchPublishError,
+  NodeError,
+  nodeErrorCategory,
+  nodeErrorCodeOf,
+  type NodeErrorCode,
+} from './errors.js'
 export { createLogger, type Logger } from './logger.js'
 export { NodeMetrics, type ApiName } from './metrics.js'
 export type { ApiPlugin } from './plugins/ApiPlugin.js'

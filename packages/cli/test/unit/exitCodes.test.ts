@@ -4,7 +4,7 @@ import { ChainError } from '@runnel/chain'
 import { ClientError } from '@runnel/client'
 import { NetworkError } from '@runnel/network'
 import { NodeError } from '@runnel/node'
-import { ProtocolError } from '@runnel/protocol'
+import { ERROR_CATEGORIES, ProtocolError } from '@runnel/protocol'
 import { CliError, EXIT, exitCodeFor } from '../../src/index.js'
 
 describe('exitCodeFor', () => {
@@ -75,6 +75,18 @@ describe('exitCodeFor', () => {
     const busy = Object.assign(new Error('listen EADDRINUSE: address already in use'), { code: 'EADDRINUSE' })
     assert.equal(exitCodeFor(new NodeError('START_FAILED', 'failed to start', { cause: busy })), 1)
     assert.equal(exitCodeFor(new NodeError('START_FAILED', 'failed to start')), 1)
+  })
+
+  it("takes every exit code from the error's category, the table the node's HTTP statuses come from", () => {
+    const errors = [
+      new ChainError('RPC_ERROR', 'HTTP request failed'),
+      new ClientError('NOT_STORED', 'no receipt'),
+      new NodeError('RATE_LIMITED', 'too many'),
+      new NetworkError('IDENTITY_IN_USE', 'another process'),
+      new ProtocolError('SIGNATURE_VERIFICATION_FAILED', 'forged'),
+      new CliError('INVALID_INPUT', 'line 2'),
+    ]
+    for (const err of errors) assert.equal(exitCodeFor(err), ERROR_CATEGORIES[err.category].exitCode, err.code)
   })
 
   it('maps anything else to 1', () => {

@@ -4,6 +4,7 @@ import {
   EncryptionType,
   MessageId,
   encodeJsonContent,
+  shortMessageOf,
   signStreamMessage,
   splitStreamPartId,
   systemClock,
@@ -143,7 +144,7 @@ export class EncryptionLayer {
           custody(streamPartId, publisherId, keyId).then(
             (found) => ({ found }),
             (err: unknown) => ({
-              silent: `custody: ${err instanceof Error ? err.message.replace(/^[A-Z_]+: /, '') : String(err)}`,
+              silent: `custody: ${shortMessageOf(err)}`,
               cause: err,
             }),
           ),

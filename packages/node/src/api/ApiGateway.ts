@@ -10,6 +10,7 @@ import {
   type StreamTarget,
   type Subscription,
 } from '@runnel/client'
+import { shortMessageOf, systemClock, type Clock } from '@runnel/protocol'
 import { BatchPublishError, NodeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { ApiName, NodeMetrics } from '../metrics.js'
@@ -28,7 +29,7 @@ const done: Promise<void> = Promise.resolve()
 /** The same error, its message prefixed with where it happened, keeping its type (and so its code). */
 function prefixed(err: unknown, where: string): unknown {
   if (err instanceof NodeError) {
-    return new NodeError(err.code, `${where}: ${err.message.replace(/^[A-Z][A-Z_]+: /, '')}`, { cause: err })
+    return new NodeError(err.code, `${where}: ${err.shortMessage}`, { cause: err })
   }
   return err
 }
@@ -72,6 +73,8 @@ export class ApiGateway {
     readonly maxClockSkewMs: number,
     /** How long an `ack=stored` publish waits for storage receipts, unless the request says. */
     readonly storedAckTimeoutMs: number = DEFAULT_ACK_TIMEOUT_MS,
+    /** The node's time and timers, shared with the plugins (see `RunnelNodeComponents.clock`). */
+    readonly clock: Clock = systemClock,
   ) {}
 
   /** The caller's connection closed: its explicit-timestamp chain ends (a later one starts afresh). */
@@ -95,7 +98,7 @@ export class ApiGateway {
       checkPublishTimestamp(options.timestamp, this.maxClockSkewMs)
     } catch (err) {
       // As a NodeError, so a batch can name the message (see prefixed); the client's code prefix goes.
-      throw new NodeError('BAD_REQUEST', (err as Error).message.replace(/^[A-Z][A-Z_]+: /, ''), { cause: err })
+      throw new NodeError('BAD_REQUEST', shortMessageOf(err), { cause: err })
     }
     if (options.msgChainId === this.sharedChainId) {
       throw new NodeError(
@@ -298,11 +301,11 @@ export class ApiGateway {
         ? {}
         : { resend, onResendError: (err: Error) => onResendError(this.fail(api, err, { streamId, resend })) }
     // History is old by design: its age would swamp the delay histogram, which is about live delivery.
-    const liveFrom = resend === undefined ? 0 : Date.now()
+    const liveFrom = resend === undefined ? 0 : this.clock.now()
     const deliver = (message: ReceivedMessage): void => {
       this.metrics.delivered.inc({ api })
       if (message.timestamp >= liveFrom) {
-        this.metrics.deliveryDelaySeconds.observe({ api }, Math.max(0, Date.now() - message.timestamp) / 1000)
+        this.metrics.deliveryDelaySeconds.observe({ api }, Math.max(0, this.clock.now() - message.timestamp) / 1000)
       }
       onMessage(message)
     }

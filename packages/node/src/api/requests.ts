@@ -1,12 +1,13 @@
 import {
   MAX_LAST_COUNT,
+  messageToJson,
   parseIsoDate,
   type AckLevel,
   type HistoryQuery,
   type PublishOptions,
   type ReceivedMessage,
 } from '@runnel/client'
-import { ProtocolError, parseStreamId, type StreamId } from '@runnel/protocol'
+import { ProtocolError, parseStreamId, shortMessageOf, type StreamId } from '@runnel/protocol'
 import { NodeError } from '../errors.js'
 
 /** Where and how to publish, as the APIs' query parameters (or an MQTT topic suffix) say. */
@@ -56,7 +57,7 @@ export function parseRequestStreamId(input: string): StreamId {
     return parseStreamId(input)
   } catch (err) {
     if (!(err instanceof ProtocolError)) throw err
-    throw new NodeError('BAD_REQUEST', `invalid stream id: ${err.message.replace(/^[A-Z_]+: /, '')}`, { cause: err })
+    throw new NodeError('BAD_REQUEST', `invalid stream id: ${err.shortMessage}`, { cause: err })
   }
 }
 
@@ -322,7 +323,7 @@ export function parseNdjsonBatch(body: Uint8Array, wrapped: boolean, maxMessages
     try {
       messages.push({ ...parseJsonMessage(text, wrapped), sizeBytes: bytes.length })
     } catch (err) {
-      throw badRequest(`line ${line}: ${(err as Error).message.replace(/^[A-Z][A-Z_]+: /, '')}`)
+      throw badRequest(`line ${line}: ${shortMessageOf(err)}`)
     }
   }
   if (messages.length === 0) throw badRequest('the batch has no messages: send one JSON message per line')
@@ -359,19 +360,6 @@ export function toPublishCall(
   }
 }
 
-/** The metadata sent with a message when `payloadMetadata` is on. */
-export function messageMetadata(message: ReceivedMessage): Record<string, unknown> {
-  return {
-    streamId: message.streamId,
-    partition: message.partition,
-    timestamp: message.timestamp,
-    sequenceNumber: message.sequenceNumber,
-    publisherId: message.publisherId,
-    msgChainId: message.msgChainId,
-    contentType: message.content instanceof Uint8Array ? 'binary' : 'json',
-  }
-}
-
 /**
  * A received message as the APIs send it: its content (JSON text, or the
  * bytes of binary content), or with `payloadMetadata` a JSON object
@@ -379,7 +367,5 @@ export function messageMetadata(message: ReceivedMessage): Record<string, unknow
  */
 export function formatMessage(message: ReceivedMessage, wrapped: boolean): string | Uint8Array {
   if (!wrapped) return message.content instanceof Uint8Array ? message.content : JSON.stringify(message.content)
-  const content =
-    message.content instanceof Uint8Array ? Buffer.from(message.content).toString('base64') : message.content
-  return JSON.stringify({ content, metadata: messageMetadata(message) })
+  return JSON.stringify(messageToJson(message))
 }

@@ -148,18 +148,27 @@ export function shortMessageOf(err: unknown): string {
 /**
  * The category of any thrown value: a family error's own; the first
  * classified cause of one that wraps; `'unavailable'` for a system error of a
- * connection that couldn't be made; otherwise `'internal'`.
+ * connection that couldn't be made (or a JSON-RPC transport's
+ * `HttpRequestError`), `'timeout'` for a `TimeoutError` (an
+ * `AbortSignal.timeout`, a JSON-RPC call); otherwise `'internal'`.
  */
 export function errorCategoryOf(err: unknown): ErrorCategory {
   const classified = walkCauses(
     err,
-    (link) =>
-      (link instanceof RunnelError && link.category !== 'internal') ||
-      (link instanceof Error && UNREACHABLE_SYSTEM_CODES.has(String((link as { code?: unknown }).code))),
+    (link) => (link instanceof RunnelError && link.category !== 'internal') || foreignCategoryOf(link) !== undefined,
   )
   if (classified instanceof RunnelError) return classified.category
-  if (classified !== undefined) return 'unavailable'
+  if (classified !== undefined) return foreignCategoryOf(classified) ?? 'internal'
   return err instanceof RunnelError ? err.category : 'internal'
+}
+
+/** The category of an error from outside the family that is classified anyway: by system code or, for viem's, name. */
+function foreignCategoryOf(link: unknown): ErrorCategory | undefined {
+  if (!(link instanceof Error)) return undefined
+  if (UNREACHABLE_SYSTEM_CODES.has(String((link as { code?: unknown }).code))) return 'unavailable'
+  if (link.name === 'HttpRequestError') return 'unavailable'
+  if (link.name === 'TimeoutError') return 'timeout'
+  return undefined
 }
 
 /** System error codes of a connection that couldn't be made (fetch, sockets, DNS). */

@@ -1,4 +1,4 @@
-import { ProtocolError, describeValue } from '../errors/index.js'
+import { ProtocolError, describeValue, shortMessageOf } from '../errors/index.js'
 import { parseEthereumAddress, type EthereumAddress } from '../identity/address.js'
 
 declare const streamIdBrand: unique symbol
@@ -58,10 +58,11 @@ export function parseStreamId(input: string): StreamId {
   try {
     owner = parseEthereumAddress(input.slice(0, slash))
   } catch (err) {
-    const reason = err instanceof ProtocolError ? err.message.replace(/^[A-Z_]+: /, '') : String(err)
-    throw new ProtocolError('INVALID_STREAM_ID', `${describeValue(input)} has an invalid owner address: ${reason}`, {
-      cause: err,
-    })
+    throw new ProtocolError(
+      'INVALID_STREAM_ID',
+      `${describeValue(input)} has an invalid owner address: ${shortMessageOf(err)}`,
+      { cause: err },
+    )
   }
   const path = input.slice(slash)
   validateStreamPath(path, input)

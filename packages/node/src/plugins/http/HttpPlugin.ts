@@ -18,7 +18,7 @@ import {
 } from '../../api/requests.js'
 import type { HttpPluginConfig } from '../../config.js'
 import { BatchPublishError, NodeError } from '../../errors.js'
-import type { NodeInfo } from '../../RunnelNode.js'
+import type { NodeInfo } from '../../NodeInfo.js'
 import type { ApiPlugin } from '../ApiPlugin.js'
 import { enforceHttpLimits, httpServerOptions } from '../limits.js'
 import { close, listen, urlHost } from '../listen.js'

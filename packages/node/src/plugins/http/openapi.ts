@@ -1,4 +1,5 @@
-import type { NodeInfo } from '../../RunnelNode.js'
+import { API_ERROR_CODES } from '../../errors.js'
+import type { NodeInfo } from '../../NodeInfo.js'
 
 const errorResponse = (description: string) => ({
   description,
@@ -246,17 +247,7 @@ export function openApiDocument(info: NodeInfo): Record<string, unknown> {
               properties: {
                 code: {
                   type: 'string',
-                  enum: [
-                    'BAD_REQUEST',
-                    'UNAUTHORIZED',
-                    'PERMISSION_DENIED',
-                    'STREAM_NOT_FOUND',
-                    'PAYLOAD_TOO_LARGE',
-                    'RATE_LIMITED',
-                    'STORAGE_FAILED',
-                    'STORAGE_UNAVAILABLE',
-                    'INTERNAL',
-                  ],
+                  enum: [...API_ERROR_CODES],
                 },
                 message: { type: 'string' },
               },

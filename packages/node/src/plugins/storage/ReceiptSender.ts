@@ -1,5 +1,13 @@
 import type { RunnelClient } from '@runnel/client'
-import { MessageType, encodeSignedReceipt, receiptDigest, type StreamMessage } from '@runnel/protocol'
+import {
+  MessageType,
+  encodeSignedReceipt,
+  receiptDigest,
+  systemClock,
+  type Clock,
+  type StreamMessage,
+  type Timer,
+} from '@runnel/protocol'
 
 export interface ReceiptSenderOptions {
   /** Committed messages are gathered this long before receipts go out: one receipt then covers many. Default 5 ms. */
@@ -8,6 +16,8 @@ export interface ReceiptSenderOptions {
   readonly onError: (err: unknown) => void
   /** Told of each receipt sent and the number of messages it covers. */
   readonly onSent?: (messages: number) => void
+  /** Receipts' `signedAt` and the interval's timer. Default: `systemClock`. */
+  readonly clock?: Clock
 }
 
 /**
@@ -23,16 +33,18 @@ export interface ReceiptSenderOptions {
  */
 export class ReceiptSender {
   private pending: StreamMessage[] = []
-  private timer: ReturnType<typeof setTimeout> | undefined
+  private timer: Timer | undefined
   private sending: Promise<void> = Promise.resolve()
   private lastSentAt = Number.NEGATIVE_INFINITY
   private readonly intervalMs: number
+  private readonly clock: Clock
 
   constructor(
     private readonly client: Pick<RunnelClient, 'signReceipt' | 'publishControl'>,
     private readonly options: ReceiptSenderOptions,
   ) {
     this.intervalMs = options.intervalMs ?? 5
+    this.clock = options.clock ?? systemClock
   }
 
   /** Messages just committed. */
@@ -41,17 +53,18 @@ export class ReceiptSender {
     if (this.timer !== undefined) return
     // Leading edge: the first commit after a quiet interval is receipted at once (a lone publish waiting for its
     // stored ack doesn't pay the interval); commits during the interval after it wait and share one receipt.
-    const wait = Math.max(0, this.lastSentAt + this.intervalMs - performance.now())
-    this.timer = setTimeout(() => {
+    // At most the interval: a wall clock stepped back must not hold receipts (and the stored acks waiting on them).
+    const wait = Math.min(this.intervalMs, Math.max(0, this.lastSentAt + this.intervalMs - this.clock.now()))
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined
-      this.lastSentAt = performance.now()
+      this.lastSentAt = this.clock.now()
       this.sending = this.sending.then(() => this.send())
     }, wait)
   }
 
   /** Sends what is gathered now and waits for every receipt so far to go out. */
   async flush(): Promise<void> {
-    clearTimeout(this.timer)
+    this.timer?.cancel()
     this.timer = undefined
     this.sending = this.sending.then(() => this.send())
     await this.sending
@@ -73,7 +86,7 @@ export class ReceiptSender {
           to: last.getMessageRef(),
           messageCount: run.length,
           digest: receiptDigest(run.map((message) => message.signature)),
-          signedAt: Date.now(),
+          signedAt: this.clock.now(),
         })
         await this.client.publishControl(first.streamPartId, MessageType.StorageReceipt, encodeSignedReceipt(signed))
         this.options.onSent?.(run.length)

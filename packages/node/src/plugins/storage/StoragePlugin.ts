@@ -5,15 +5,24 @@ import {
   ProtocolError,
   decodeStreamMessage,
   toStreamPartId,
+  systemClock,
+  type Clock,
   type StreamId,
   type StreamMessage,
+  type Timer,
 } from '@runnel/protocol'
 import type { Hono } from 'hono'
 import { Counter, Gauge } from 'prom-client'
 import type { ApiGateway } from '../../api/ApiGateway.js'
 import type { StoragePluginConfig } from '../../config.js'
 import { NodeError } from '../../errors.js'
-import { BatchWriter, PostgresMessageStore, SqliteMessageStore, type MessageStore } from '../../storage/index.js'
+import {
+  BatchWriter,
+  PostgresMessageStore,
+  SqliteMessageStore,
+  type BatchTimers,
+  type MessageStore,
+} from '../../storage/index.js'
 import { StorageCustody } from './custody/StorageCustody.js'
 import { addHistoryRoutes } from './historyRoutes.js'
 import { ReceiptSender } from './ReceiptSender.js'
@@ -42,7 +51,7 @@ export class StoragePlugin {
   private repairer: StorageRepair | undefined
   private readonly streams = new Map<string, Promise<Subscription | undefined>>()
   private stopWatching: (() => void) | undefined
-  private retentionTimer: ReturnType<typeof setInterval> | undefined
+  private retentionTimer: Timer | undefined
   private stopped = false
   private receipts: ReceiptSender | undefined
   private readonly metrics: {
@@ -114,15 +123,21 @@ export class StoragePlugin {
   }
 
   async start(): Promise<string> {
-    const { client, logger } = this.gateway
+    const { client, logger, clock } = this.gateway
     this.store = await this.openStore()
     const receipts = new ReceiptSender(client, {
+      clock,
       intervalMs: this.config.receiptIntervalMs,
       onError: (err) => logger.warn({ err }, 'storage: a receipt could not be sent'),
       onSent: () => this.metrics.receipts.inc(),
     })
     this.receipts = receipts
-    this.writer = new BatchWriter({ store: this.store, onCommitted: (messages) => receipts.committed(messages) })
+    this.writer = new BatchWriter({
+      store: this.store,
+      // On the wall clock the writer keeps its monotonic performance.now(): a stepped clock mustn't stretch a batch's wait.
+      ...(clock !== systemClock && { timers: batchTimersOf(clock) }),
+      onCommitted: (messages) => receipts.committed(messages),
+    })
     await this.custody.start()
     if (this.config.repair.enabled) {
       this.repairer = new StorageRepair(
@@ -135,6 +150,7 @@ export class StoragePlugin {
           logger,
           metrics: this.gateway.metrics.registry,
           maxClockSkewMs: this.gateway.maxClockSkewMs,
+          clock,
         },
         this.config.repair,
       )
@@ -163,8 +179,9 @@ export class StoragePlugin {
       (err) => logger.warn({ err }, 'storage: watching the chain failed; retrying'),
     )
     for (const streamId of await client.registry.getStoredStreams(client.address)) await this.addStream(streamId)
-    this.retentionTimer = setInterval(() => void this.applyRetention(), this.config.retentionIntervalMs)
-    this.retentionTimer.unref()
+    this.retentionTimer = clock.setInterval(() => void this.applyRetention(), this.config.retentionIntervalMs, {
+      unref: true,
+    })
     this.repairer?.start()
     logger.info({ url, backend: this.config.backend, streams: this.streams.size }, 'storage node started')
     return url
@@ -173,7 +190,7 @@ export class StoragePlugin {
   async stop(): Promise<void> {
     this.stopped = true
     this.stopWatching?.()
-    clearInterval(this.retentionTimer)
+    this.retentionTimer?.cancel()
     for (const subscription of await Promise.all(this.streams.values())) subscription?.unsubscribe()
     this.streams.clear()
     await this.repairer?.stop()
@@ -195,7 +212,7 @@ export class StoragePlugin {
   }
 
   /** Deletes what each stream's retention no longer covers. Runs every `retentionIntervalMs`; callable directly. */
-  async applyRetention(now = Date.now()): Promise<number> {
+  async applyRetention(now = this.gateway.clock.now()): Promise<number> {
     const store = this.store
     if (store === undefined) return 0
     let deleted = 0
@@ -327,5 +344,14 @@ export class StoragePlugin {
         this.gateway.logger.error({ err, streamId: message.streamId }, 'storage: a batch failed to commit')
       },
     )
+  }
+}
+
+/** The batch writer's timers on the node's clock. */
+function batchTimersOf(clock: Clock): BatchTimers {
+  return {
+    now: () => clock.now(),
+    setTimeout: (callback, ms) => clock.setTimeout(callback, ms),
+    clearTimeout: (handle) => (handle as Timer).cancel(),
   }
 }

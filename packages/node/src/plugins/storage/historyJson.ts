@@ -1,3 +1,4 @@
+import { messageIdJson } from '@runnel/client'
 import {
   ContentType,
   EncryptionType,
@@ -43,12 +44,7 @@ export function toHistoryJsonLine(bytes: Uint8Array): string {
   const binary = encrypted || message.contentType !== ContentType.Json
   const contentBase64 = base64(message.content)
   return `${JSON.stringify({
-    streamId: message.streamId,
-    partition: message.streamPartition,
-    timestamp: message.timestamp,
-    sequenceNumber: message.sequenceNumber,
-    publisherId: message.publisherId,
-    msgChainId: message.messageChainId,
+    ...messageIdJson(message),
     prevMsgRef:
       message.prevMsgRef === undefined
         ? null

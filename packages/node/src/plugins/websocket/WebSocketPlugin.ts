@@ -1,60 +1,31 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { PublishedMessage, ReceivedMessage } from '@runnel/client'
-import { WebSocket, WebSocketServer, type RawData } from 'ws'
+import type { ReceivedMessage } from '@runnel/client'
+import type { Timer } from '@runnel/protocol'
+import { WebSocket, WebSocketServer } from 'ws'
 import type { ApiError } from '../../api/ApiError.js'
 import type { ApiGateway } from '../../api/ApiGateway.js'
 import { API_KEY_HINT, apiKeyFromRequest } from '../../api/ApiKeyGuard.js'
-import {
-  decodeJsonText,
-  formatMessage,
-  parseFlag,
-  parseJsonMessage,
-  parsePublishParams,
-  parseSubscribeParams,
-  type PublishParams,
-} from '../../api/requests.js'
+import { parseFlag, parsePublishParams, parseSubscribeParams } from '../../api/requests.js'
 import type { WebSocketPluginConfig } from '../../config.js'
 import { NodeError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import type { ApiPlugin } from '../ApiPlugin.js'
 import { enforceHttpLimits, httpServerOptions } from '../limits.js'
 import { close, listen, urlHost } from '../listen.js'
-import { ENDPOINT_HINT, httpResponse, parseEndpoint, parseRequestUrl, type WebSocketAction } from './routes.js'
+import { ENDPOINT_HINT, parseEndpoint, parseRequestUrl, type WebSocketAction } from './routes.js'
+import { MAX_BUFFERED_BYTES, WebSocketConnection, refuseUpgrade } from './WebSocketConnection.js'
 
-/** Unsent bytes above which a subscriber counts as too slow and misses messages until it catches up. */
-export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+export { MAX_BUFFERED_BYTES }
 /**
  * Frames up to this much over the payload limit are read and answered with a
  * `PAYLOAD_TOO_LARGE` error frame; larger ones close the socket (1009) unread.
  */
 const FRAME_MARGIN_BYTES = 64 * 1024
-/** A publisher with this many frames waiting to be published isn't read until half of them are. */
-const MAX_WAITING_PUBLISHES = 256
 /** How long stop() waits for clients to answer the close handshake before cutting them off. */
 const CLOSE_GRACE_MS = 2_000
 /** How long a connection that made a plain HTTP request (answered 426) stays open for another: Node.js's default. */
 const KEEP_ALIVE_TIMEOUT_MS = 5_000
-
-/** One open WebSocket. */
-interface Connection {
-  readonly socket: WebSocket
-  readonly streamId: string
-  readonly action: WebSocketAction
-  /** This connection as an API caller (its own chain for explicit timestamps). */
-  readonly caller: string
-  /** Answered the last ping (or hasn't been pinged yet). */
-  alive: boolean
-  /** Subscribers: messages dropped because the client read too slowly. */
-  dropped: number
-  /** Publishers: each frame is published after the one before, in the order received. */
-  queue: Promise<void>
-  waiting: number
-  /** Publishers: frames received so far; a frame's number is what its ack (or error) frame names as `seq`. */
-  received: number
-  /** Ends what the connection holds (its subscription); safe to call more than once. */
-  release(): void
-}
 
 /**
  * The WebSocket API: one socket per stream and direction.
@@ -72,7 +43,8 @@ interface Connection {
  *   error frame carrying the same `seq`; frames are still published in order without waiting for earlier acks.
  *
  * A connection the node can't serve is refused before the handshake with an HTTP status and the same JSON error
- * as the HTTP API gives: 401 (API key), 400 (bad parameter or path), 403 (no permission), 404 (no such stream).
+ * as the HTTP API gives: 401 (API key), 400 (bad parameter or path), 403 (no permission), 404 (no such stream),
+ * 503 (the chain or the network can't be reached).
  * A subscriber more than {@link MAX_BUFFERED_BYTES} behind misses messages until it catches up; the node logs it.
  * Every socket is pinged each `pingIntervalMs` and cut off when it missed the previous pong.
  *
@@ -94,11 +66,11 @@ export class WebSocketPlugin implements ApiPlugin {
   private readonly logger: Logger
   private readonly sockets: WebSocketServer
   private server: Server | undefined
-  private keepAlive: NodeJS.Timeout | undefined
+  private keepAlive: Timer | undefined
   private stopping = false
   /** Sockets whose upgrade is being checked (stream, permission); stop() cuts them off. */
   private readonly pending = new Set<Duplex>()
-  private readonly connections = new Set<Connection>()
+  private readonly connections = new Set<WebSocketConnection>()
   private lastConnectionSerial = 0
 
   constructor(
@@ -129,14 +101,13 @@ export class WebSocketPlugin implements ApiPlugin {
     })
     this.server = server
     const port = await listen(server, this.config.host, this.config.port, 'websocket')
-    this.keepAlive = setInterval(() => this.ping(), this.config.pingIntervalMs)
-    this.keepAlive.unref()
+    this.keepAlive = this.gateway.clock.setInterval(() => this.ping(), this.config.pingIntervalMs, { unref: true })
     return `ws://${urlHost(this.config.host, port)}`
   }
 
   async stop(): Promise<void> {
     this.stopping = true
-    clearInterval(this.keepAlive)
+    this.keepAlive?.cancel()
     for (const socket of this.pending) socket.destroy()
     const connections = [...this.connections]
     const closed = connections.map(
@@ -152,9 +123,12 @@ export class WebSocketPlugin implements ApiPlugin {
     }
     // A client that doesn't answer the close handshake (or a subscriber whose close frame is queued behind
     // megabytes of unread messages) must not hold up the node's shutdown.
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([Promise.all(closed), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))])
-    clearTimeout(timer)
+    let timer: Timer | undefined
+    await Promise.race([
+      Promise.all(closed),
+      new Promise<void>((resolve) => (timer = this.gateway.clock.setTimeout(resolve, CLOSE_GRACE_MS))),
+    ])
+    timer?.cancel()
     for (const connection of connections) connection.socket.terminate()
     if (this.server === undefined) return
     this.server.closeAllConnections()
@@ -186,10 +160,10 @@ export class WebSocketPlugin implements ApiPlugin {
       const endpoint = parseEndpoint(path)
       if (endpoint === undefined) {
         const notFound = new NodeError('BAD_REQUEST', `no such endpoint: ${path} (${ENDPOINT_HINT})`)
-        return this.refuse(socket, 400, this.gateway.fail('websocket', notFound, { path }))
+        return refuseUpgrade(socket, this.gateway.fail('websocket', notFound, { path }))
       }
       const wrapped = parseFlag(query, 'payloadMetadata', this.config.payloadMetadata)
-      const accept = (streamId: string, release: () => void): Connection | undefined => {
+      const accept = (streamId: string, release: () => void): WebSocketConnection | undefined => {
         socket.off('error', onError)
         this.pending.delete(socket)
         return this.accept(request, socket, head, streamId, endpoint.action, release)
@@ -202,8 +176,7 @@ export class WebSocketPlugin implements ApiPlugin {
     } catch (err) {
       // stop() cut the socket off and destroyed the client under the check: that failure is no one's to hear.
       if (this.stopping) return void socket.destroy()
-      const error = this.gateway.fail('websocket', err, { path })
-      this.refuse(socket, error.status, error)
+      refuseUpgrade(socket, this.gateway.fail('websocket', err, { path }))
     }
   }
 
@@ -211,7 +184,7 @@ export class WebSocketPlugin implements ApiPlugin {
     streamId: string,
     query: URLSearchParams,
     wrapped: boolean,
-    accept: (streamId: string, release: () => void) => Connection | undefined,
+    accept: (streamId: string, release: () => void) => WebSocketConnection | undefined,
   ): Promise<void> {
     const params = parseSubscribeParams(query)
     // Subscribing before the handshake turns an unknown stream, a missing permission or a bad partition into an
@@ -231,10 +204,10 @@ export class WebSocketPlugin implements ApiPlugin {
     )
     const connection = accept(streamId, () => subscription.unsubscribe())
     if (connection === undefined) return
-    for (const message of early.splice(0)) this.deliver(connection, message, wrapped)
-    for (const error of earlyErrors.splice(0)) this.answerError(connection.socket, error)
-    onMessage = (message) => this.deliver(connection, message, wrapped)
-    onResendError = (error) => this.answerError(connection.socket, error)
+    for (const message of early.splice(0)) connection.deliver(message, wrapped)
+    for (const error of earlyErrors.splice(0)) connection.answerError(error)
+    onMessage = (message) => connection.deliver(message, wrapped)
+    onResendError = (error) => connection.answerError(error)
     this.logger.debug(
       { streamId, partitions: params.partitions ?? 'all', resend: params.resend, wrapped },
       'websocket subscriber connected',
@@ -245,7 +218,7 @@ export class WebSocketPlugin implements ApiPlugin {
     streamId: string,
     query: URLSearchParams,
     wrapped: boolean,
-    accept: (streamId: string, release: () => void) => Connection | undefined,
+    accept: (streamId: string, release: () => void) => WebSocketConnection | undefined,
   ): Promise<void> {
     const params = parsePublishParams(query)
     // Checked now so that a wrong stream id fails at connect time, not on the first message.
@@ -262,9 +235,7 @@ export class WebSocketPlugin implements ApiPlugin {
     }
     const connection = accept(stream.id, () => {})
     if (connection === undefined) return
-    connection.socket.on('message', (data, isBinary) =>
-      this.receive(connection, toBuffer(data), isBinary, params, wrapped),
-    )
+    connection.publishFrames(params, wrapped)
     this.logger.debug({ streamId: stream.id, wrapped }, 'websocket publisher connected')
   }
 
@@ -276,13 +247,13 @@ export class WebSocketPlugin implements ApiPlugin {
     streamId: string,
     action: WebSocketAction,
     release: () => void,
-  ): Connection | undefined {
+  ): WebSocketConnection | undefined {
     if (this.stopping || socket.destroyed || !socket.writable) {
       release()
       socket.destroy()
       return undefined
     }
-    let connection: Connection | undefined
+    let connection: WebSocketConnection | undefined
     let settled = false
     this.sockets.handleUpgrade(request, socket, head, (webSocket) => {
       // Without verifyClient, ws answers synchronously; a late callback would find its release already called.
@@ -295,29 +266,13 @@ export class WebSocketPlugin implements ApiPlugin {
     return connection
   }
 
-  private open(socket: WebSocket, streamId: string, action: WebSocketAction, release: () => void): Connection {
-    let released = false
-    const connection: Connection = {
-      socket,
-      streamId,
-      action,
-      caller: `ws:${++this.lastConnectionSerial}`,
-      alive: true,
-      dropped: 0,
-      queue: Promise.resolve(),
-      waiting: 0,
-      received: 0,
-      release: () => {
-        if (released) return
-        released = true
-        release()
-      },
-    }
+  private open(socket: WebSocket, streamId: string, action: WebSocketAction, release: () => void): WebSocketConnection {
+    const context = { gateway: this.gateway, logger: this.logger, stopping: () => this.stopping }
+    const caller = `ws:${++this.lastConnectionSerial}`
+    const connection = new WebSocketConnection(context, socket, streamId, action, caller, release)
     this.connections.add(connection)
     this.gateway.metrics.connections.inc({ api: 'websocket' })
-    socket.on('pong', () => {
-      connection.alive = true
-    })
+    socket.on('pong', () => connection.pong())
     // ws reports protocol errors (a frame over maxPayload, bad UTF-8) here, then closes the socket with a code.
     socket.on('error', (err) => this.logger.debug({ err, streamId, action }, 'websocket error'))
     socket.once('close', (code, reason) => {
@@ -325,92 +280,13 @@ export class WebSocketPlugin implements ApiPlugin {
       this.gateway.metrics.connections.dec({ api: 'websocket' })
       // After the frames still queued: published later, they would start the caller's chain again.
       const releaseCaller = (): void => this.gateway.releaseCaller(connection.caller)
-      void connection.queue.then(releaseCaller, releaseCaller)
+      void connection.drained().then(releaseCaller, releaseCaller)
       connection.release()
       const fields = { streamId, action, code, reason: reason.toString(), dropped: connection.dropped }
       if (connection.dropped > 0) this.logger.warn(fields, 'websocket closed after dropping messages')
       else this.logger.debug(fields, 'websocket closed')
     })
     return connection
-  }
-
-  private deliver(connection: Connection, message: ReceivedMessage, wrapped: boolean): void {
-    const { socket } = connection
-    if (socket.readyState !== WebSocket.OPEN) return
-    // Backpressure policy: a subscriber that falls too far behind misses messages until it drains, rather than
-    // being closed. For a real-time feed current data beats a reconnect, and the network layer drops frames on
-    // full send buffers the same way. Memory stays bounded; the drops are logged once and counted at close.
-    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-      this.gateway.metrics.dropped.inc({ api: 'websocket' })
-      if (connection.dropped++ === 0) {
-        this.logger.warn(
-          { streamId: connection.streamId, bufferedBytes: socket.bufferedAmount },
-          'websocket subscriber reads too slowly: dropping messages until it catches up',
-        )
-      }
-      return
-    }
-    const frame = formatMessage(message, wrapped)
-    socket.send(frame, { binary: typeof frame !== 'string' })
-    const bytes = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength
-    this.gateway.metrics.deliveredBytes.inc({ api: 'websocket' }, bytes)
-  }
-
-  private receive(
-    connection: Connection,
-    data: Buffer,
-    binary: boolean,
-    params: PublishParams,
-    wrapped: boolean,
-  ): void {
-    const { socket, streamId, caller } = connection
-    const seq = ++connection.received
-    const acked = params.ack === undefined ? undefined : seq
-    // Stop reading a client that sends faster than the node publishes: TCP then slows it down.
-    if (++connection.waiting >= MAX_WAITING_PUBLISHES) socket.pause()
-    const refused = (err: unknown): void => {
-      // Frames still queued when the node stops fail on the destroyed client; that is no error to report.
-      if (!this.stopping) this.answerError(socket, this.gateway.fail('websocket', err, { streamId }), acked)
-    }
-    connection.queue = connection.queue.then(async () => {
-      try {
-        const { published, stored } = await this.publish(caller, streamId, data, binary, params, wrapped)
-        // The next frame goes out now; this one's ack follows when its level is reached.
-        if (params.ack !== undefined) {
-          stored.then(() => this.answer(socket, { ack: { seq, level: params.ack, message: published } }), refused)
-        }
-      } catch (err) {
-        refused(err)
-      }
-      if (--connection.waiting <= MAX_WAITING_PUBLISHES / 2 && socket.isPaused) {
-        socket.resume()
-        // Pongs went unread while paused: start the keep-alive check afresh.
-        connection.alive = true
-      }
-    })
-  }
-
-  private async publish(
-    caller: string,
-    streamId: string,
-    data: Buffer,
-    binary: boolean,
-    params: PublishParams,
-    wrapped: boolean,
-  ): Promise<{ published: PublishedMessage; stored: Promise<void> }> {
-    // Before parsing: an oversized frame is refused without spending time on its JSON.
-    this.gateway.checkSize(data.byteLength)
-    if (binary) {
-      if (wrapped) {
-        throw new NodeError(
-          'BAD_REQUEST',
-          'payloadMetadata is on: send { "content": …, "metadata": { … } } as a text frame (binary frames are unwrapped binary content)',
-        )
-      }
-      return this.gateway.publishPipelined('websocket', caller, streamId, new Uint8Array(data), data.byteLength, params)
-    }
-    const { content, metadata } = parseJsonMessage(decodeJsonText(data), wrapped)
-    return this.gateway.publishPipelined('websocket', caller, streamId, content, data.byteLength, params, metadata)
   }
 
   private ping(): void {
@@ -427,25 +303,4 @@ export class WebSocketPlugin implements ApiPlugin {
       connection.socket.ping()
     }
   }
-
-  /** A refused frame is answered on the socket, which stays open for the next one. */
-  private answerError(socket: WebSocket, error: ApiError, seq?: number): void {
-    this.answer(socket, { error: { code: error.code, message: error.message }, ...(seq !== undefined && { seq }) })
-  }
-
-  private answer(socket: WebSocket, frame: object): void {
-    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame))
-  }
-
-  private refuse(socket: Duplex, status: number, error: ApiError): void {
-    if (!socket.writable) return void socket.destroy()
-    const headers: Record<string, string> = status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {}
-    socket.once('finish', () => socket.destroy())
-    socket.end(httpResponse(status, { error: { code: error.code, message: error.message } }, headers))
-  }
-}
-
-function toBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data
-  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
 }

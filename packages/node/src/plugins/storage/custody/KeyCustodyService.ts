@@ -181,8 +181,9 @@ export class KeyCustodyService {
 function fromClientError(err: unknown): NodeError {
   if (err instanceof NodeError) return err
   if (err instanceof ClientError) {
-    const message = err.message.replace(/^[A-Z_]+: /, '')
-    return new NodeError(err.code === 'PERMISSION_DENIED' ? 'UNAUTHORIZED' : 'BAD_REQUEST', message, { cause: err })
+    return new NodeError(err.code === 'PERMISSION_DENIED' ? 'UNAUTHORIZED' : 'BAD_REQUEST', err.shortMessage, {
+      cause: err,
+    })
   }
   return new NodeError('INTERNAL', `key custody: ${String(err)}`, { cause: err })
 }

@@ -1,4 +1,12 @@
-import { splitStreamPartId, type MessageRef, type StreamMessage, type StreamPartId } from '@runnel/protocol'
+import {
+  splitStreamPartId,
+  systemClock,
+  type Clock,
+  type MessageRef,
+  type StreamMessage,
+  type StreamPartId,
+  type Timer,
+} from '@runnel/protocol'
 import type { MessageRefLike, MessageStore } from '../../../storage/index.js'
 import type { RepairFetcher } from './RepairFetcher.js'
 
@@ -14,6 +22,8 @@ export interface HoleFillerComponents {
   readonly onPeerFailure: (url: string, err: unknown) => void
   /** No peer could fill the hole (or the store failed, `err`); anti-entropy may find it later. */
   readonly onUnfilled: (hole: Hole, err?: unknown) => void
+  /** The holes' grace timers. Default: `systemClock`. */
+  readonly clock?: Clock
 }
 
 export interface HoleFillerOptions {
@@ -65,7 +75,7 @@ export class HoleFiller {
   readonly #pending = new Map<string, Hole>()
   /** Keys of the holes whose grace is over, in that order. */
   readonly #due: string[] = []
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>()
+  readonly #timers = new Set<Timer>()
   #working: Promise<void> | undefined
   #stopped = false
 
@@ -113,7 +123,7 @@ export class HoleFiller {
   /** Stops waiting and filling; resolves once the hole being filled is given up. */
   async stop(): Promise<void> {
     this.#stopped = true
-    for (const timer of this.#timers) clearTimeout(timer)
+    for (const timer of this.#timers) timer.cancel()
     this.#timers.clear()
     this.#due.length = 0
     this.#pending.clear()
@@ -129,13 +139,16 @@ export class HoleFiller {
     }
     this.components.onHole()
     this.#pending.set(key, hole)
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer)
-      if (!this.#pending.has(key)) return
-      this.#due.push(key)
-      this.#working ??= this.#work().finally(() => (this.#working = undefined))
-    }, this.options.graceMs)
-    timer.unref()
+    const timer = (this.components.clock ?? systemClock).setTimeout(
+      () => {
+        this.#timers.delete(timer)
+        if (!this.#pending.has(key)) return
+        this.#due.push(key)
+        this.#working ??= this.#work().finally(() => (this.#working = undefined))
+      },
+      this.options.graceMs,
+      { unref: true },
+    )
     this.#timers.add(timer)
   }
 

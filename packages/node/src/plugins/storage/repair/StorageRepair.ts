@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { PermissionCache, type RunnelRegistry } from '@runnel/chain'
-import { verifyStreamMessage, type StreamMessage } from '@runnel/protocol'
+import { systemClock, verifyStreamMessage, type Clock, type StreamMessage, type Timer } from '@runnel/protocol'
 import { nativeSignatureVerifier } from '@runnel/protocol/native'
 import { Counter, type Registry } from 'prom-client'
 import type { StorageRepairConfig } from '../../../config.js'
@@ -26,6 +26,8 @@ export interface StorageRepairComponents {
   readonly metrics: Registry
   /** How far ahead of this node's clock a message may be stamped. */
   readonly maxClockSkewMs: number
+  /** The round timer, holes' grace and repair's window. Default: `systemClock`. */
+  readonly clock?: Clock
 }
 
 /** Messages checked and written per transaction. */
@@ -66,7 +68,7 @@ export class StorageRepair {
     buckets: Counter<'result'>
   }
   readonly #workers: SignatureWorkers | undefined
-  #timer: ReturnType<typeof setInterval> | undefined
+  #timer: Timer | undefined
   #round: Promise<RoundSummary> | undefined
 
   constructor(
@@ -150,13 +152,14 @@ export class StorageRepair {
       this.#metrics.peerFailures.inc()
       components.logger.warn({ err, peer: url }, 'storage repair: a peer failed')
     }
-    const now = Date.now
+    const clock = components.clock ?? systemClock
     this.#holes = new HoleFiller(
       {
         store: components.store,
         fetcher,
         peers: (streamId) => peers.urls(streamId),
-        windowStart: () => now() - config.windowMs,
+        windowStart: () => clock.now() - config.windowMs,
+        clock,
         onHole: () => {
           this.#metrics.holes.inc({ outcome: 'seen' })
           // The workers load during the hole's grace (~0.3 s and 25 MiB each), not at node start: most nodes never repair.
@@ -188,7 +191,7 @@ export class StorageRepair {
           this.#metrics.buckets.inc({ result: 'compared' }, compared)
           if (differing > 0) this.#metrics.buckets.inc({ result: 'differing' }, differing)
         },
-        now,
+        now: () => clock.now(),
         signal,
       },
       {
@@ -207,8 +210,11 @@ export class StorageRepair {
    */
   start(): void {
     if (this.config.intervalMs > 0) {
-      this.#timer = setInterval(() => void this.runRound().catch(() => {}), this.config.intervalMs)
-      this.#timer.unref()
+      this.#timer = (this.components.clock ?? systemClock).setInterval(
+        () => void this.runRound().catch(() => {}),
+        this.config.intervalMs,
+        { unref: true },
+      )
     }
   }
 
@@ -242,7 +248,7 @@ export class StorageRepair {
 
   /** Stops the timer and any fetch under way; resolves once they have given up. */
   async stop(): Promise<void> {
-    clearInterval(this.#timer)
+    this.#timer?.cancel()
     this.#abort.abort()
     this.#permissions.stop()
     await Promise.all([this.#holes.stop(), this.#round?.catch(() => {})])

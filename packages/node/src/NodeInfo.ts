@@ -1,0 +1,15 @@
+import type { PluginName } from './plugins/ApiPlugin.js'
+
+/**
+ * What `/info` and `runnel dev` report. Apart from `RunnelNode`, so that the plugins that serve it (the HTTP API's
+ * `/info` and OpenAPI document) don't import the node that starts them.
+ */
+export interface NodeInfo {
+  readonly version: string
+  readonly address: string
+  readonly apiKeysRequired: boolean
+  /** URL per started API; `storage` is the history API's URL as registered on chain. */
+  readonly endpoints: Partial<Record<PluginName, string>>
+  readonly trackers: readonly string[]
+  readonly rpcUrl: string
+}

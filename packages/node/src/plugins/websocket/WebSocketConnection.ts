@@ -1,0 +1,176 @@
+import type { Duplex } from 'node:stream'
+import type { PublishedMessage, ReceivedMessage } from '@runnel/client'
+import { WebSocket, type RawData } from 'ws'
+import type { ApiError } from '../../api/ApiError.js'
+import type { ApiGateway } from '../../api/ApiGateway.js'
+import { decodeJsonText, formatMessage, parseJsonMessage, type PublishParams } from '../../api/requests.js'
+import { NodeError } from '../../errors.js'
+import type { Logger } from '../../logger.js'
+import { httpResponse, type WebSocketAction } from './routes.js'
+
+/** Unsent bytes above which a subscriber counts as too slow and misses messages until it catches up. */
+export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+/** A publisher with this many frames waiting to be published isn't read until half of them are. */
+const MAX_WAITING_PUBLISHES = 256
+
+/** What a connection needs of the plugin that accepted it. */
+export interface WebSocketConnectionContext {
+  readonly gateway: ApiGateway
+  readonly logger: Logger
+  /** True once the plugin is stopping: failures of frames it cut off are no one's to hear. */
+  stopping(): boolean
+}
+
+/**
+ * One open WebSocket of the API, after the handshake: a subscriber's deliveries (with backpressure) or a
+ * publisher's frames (published one after another, acked or refused by `seq`), and its keep-alive state.
+ */
+export class WebSocketConnection {
+  /** Answered the last ping (or hasn't been pinged yet). */
+  alive = true
+  /** Subscribers: messages dropped because the client read too slowly. */
+  dropped = 0
+  /** Publishers: each frame is published after the one before, in the order received. */
+  private queue: Promise<void> = Promise.resolve()
+  private waiting = 0
+  /** Publishers: frames received so far; a frame's number is what its ack (or error) frame names as `seq`. */
+  private received = 0
+  private released = false
+
+  constructor(
+    private readonly context: WebSocketConnectionContext,
+    readonly socket: WebSocket,
+    readonly streamId: string,
+    readonly action: WebSocketAction,
+    /** This connection as an API caller (its own chain for explicit timestamps). */
+    readonly caller: string,
+    private readonly onRelease: () => void,
+  ) {}
+
+  /** Ends what the connection holds (its subscription); safe to call more than once. */
+  release(): void {
+    if (this.released) return
+    this.released = true
+    this.onRelease()
+  }
+
+  /** Settles when every frame received so far has been published or refused. */
+  drained(): Promise<void> {
+    return this.queue
+  }
+
+  /** Marks the connection alive when it answers a ping. */
+  pong(): void {
+    this.alive = true
+  }
+
+  /** Sends a message to a subscriber, unless it reads too slowly (then it misses messages until it catches up). */
+  deliver(message: ReceivedMessage, wrapped: boolean): void {
+    const { socket } = this
+    const { gateway, logger } = this.context
+    if (socket.readyState !== WebSocket.OPEN) return
+    // Backpressure policy: a subscriber that falls too far behind misses messages until it drains, rather than
+    // being closed. For a real-time feed current data beats a reconnect, and the network layer drops frames on
+    // full send buffers the same way. Memory stays bounded; the drops are logged once and counted at close.
+    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      gateway.metrics.dropped.inc({ api: 'websocket' })
+      if (this.dropped++ === 0) {
+        logger.warn(
+          { streamId: this.streamId, bufferedBytes: socket.bufferedAmount },
+          'websocket subscriber reads too slowly: dropping messages until it catches up',
+        )
+      }
+      return
+    }
+    const frame = formatMessage(message, wrapped)
+    socket.send(frame, { binary: typeof frame !== 'string' })
+    const bytes = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength
+    gateway.metrics.deliveredBytes.inc({ api: 'websocket' }, bytes)
+  }
+
+  /** Publishes each frame the client sends, in order. */
+  publishFrames(params: PublishParams, wrapped: boolean): void {
+    this.socket.on('message', (data, isBinary) => this.receive(toBuffer(data), isBinary, params, wrapped))
+  }
+
+  private receive(data: Buffer, binary: boolean, params: PublishParams, wrapped: boolean): void {
+    const { socket } = this
+    const seq = ++this.received
+    const acked = params.ack === undefined ? undefined : seq
+    // Stop reading a client that sends faster than the node publishes: TCP then slows it down.
+    if (++this.waiting >= MAX_WAITING_PUBLISHES) socket.pause()
+    const refused = (err: unknown): void => {
+      // Frames still queued when the node stops fail on the destroyed client; that is no error to report.
+      if (!this.context.stopping()) {
+        this.answerError(this.context.gateway.fail('websocket', err, { streamId: this.streamId }), acked)
+      }
+    }
+    this.queue = this.queue.then(async () => {
+      try {
+        const { published, stored } = await this.publish(data, binary, params, wrapped)
+        // The next frame goes out now; this one's ack follows when its level is reached.
+        if (params.ack !== undefined) {
+          stored.then(() => this.answer({ ack: { seq, level: params.ack, message: published } }), refused)
+        }
+      } catch (err) {
+        refused(err)
+      }
+      if (--this.waiting <= MAX_WAITING_PUBLISHES / 2 && socket.isPaused) {
+        socket.resume()
+        // Pongs went unread while paused: start the keep-alive check afresh.
+        this.alive = true
+      }
+    })
+  }
+
+  private async publish(
+    data: Buffer,
+    binary: boolean,
+    params: PublishParams,
+    wrapped: boolean,
+  ): Promise<{ published: PublishedMessage; stored: Promise<void> }> {
+    const { gateway } = this.context
+    // Before parsing: an oversized frame is refused without spending time on its JSON.
+    gateway.checkSize(data.byteLength)
+    if (binary) {
+      if (wrapped) {
+        throw new NodeError(
+          'BAD_REQUEST',
+          'payloadMetadata is on: send { "content": …, "metadata": { … } } as a text frame (binary frames are unwrapped binary content)',
+        )
+      }
+      return gateway.publishPipelined(
+        'websocket',
+        this.caller,
+        this.streamId,
+        new Uint8Array(data),
+        data.byteLength,
+        params,
+      )
+    }
+    const { content, metadata } = parseJsonMessage(decodeJsonText(data), wrapped)
+    return gateway.publishPipelined('websocket', this.caller, this.streamId, content, data.byteLength, params, metadata)
+  }
+
+  /** A refused frame is answered on the socket, which stays open for the next one. */
+  answerError(error: ApiError, seq?: number): void {
+    this.answer({ error: { code: error.code, message: error.message }, ...(seq !== undefined && { seq }) })
+  }
+
+  private answer(frame: object): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(frame))
+  }
+}
+
+/** Refuses an upgrade before the handshake: the error's HTTP status and the API's JSON error, then the socket closes. */
+export function refuseUpgrade(socket: Duplex, error: ApiError): void {
+  if (!socket.writable) return void socket.destroy()
+  const headers: Record<string, string> = error.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {}
+  socket.once('finish', () => socket.destroy())
+  socket.end(httpResponse(error.status, { error: { code: error.code, message: error.message } }, headers))
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
+}
