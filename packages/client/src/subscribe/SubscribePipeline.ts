@@ -170,12 +170,12 @@ export class SubscribePipeline {
     this.ordering.clear()
   }
 
-  private async process(item: Arrival): Promise<void> {
-    try {
-      await this.processOne(item)
-    } finally {
-      if (item.arrival === 'history' && this.pendingHistory > 0 && --this.pendingHistory === 0) this.historyDrained?.()
-    }
+  private process(item: Arrival): Promise<void> {
+    // Live messages, the hot path, take no extra promise: only history is counted down.
+    if (item.arrival !== 'history') return this.processOne(item)
+    return this.processOne(item).finally(() => {
+      if (this.pendingHistory > 0 && --this.pendingHistory === 0) this.historyDrained?.()
+    })
   }
 
   private async processOne({ message, arrival }: Arrival): Promise<void> {
