@@ -15,14 +15,7 @@ import ts from 'typescript'
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const packagesDir = join(root, 'packages')
 
-/**
- * Cycles known when this check was added, each owned by a piece of work under way (issue 14). Listed as the sorted
- * files of the cycle; one listed here doesn't fail the check, one no longer found is reported so it can be removed.
- */
-const KNOWN_CYCLES = [['packages/network/src/NetworkNode.ts', 'packages/network/src/overlay/StreamPartOverlay.ts']]
-
 const failures = []
-const notes = []
 
 const packages = readdirSync(packagesDir)
   .filter((name) => existsSync(join(packagesDir, name, 'package.json')))
@@ -141,16 +134,7 @@ const cycles = []
   for (const file of graph.keys()) if (!index.has(file)) visit(file)
 }
 const key = (files) => files.join(' ⇄ ')
-const known = new Set(KNOWN_CYCLES.map(key))
-for (const cycle of cycles) {
-  if (known.has(key(cycle))) notes.push(`known import cycle, to be untied: ${key(cycle)}`)
-  else failures.push(`import cycle: ${key(cycle)}`)
-}
-for (const cycle of KNOWN_CYCLES) {
-  if (!cycles.some((found) => key(found) === key(cycle))) {
-    notes.push(`gone, remove it from KNOWN_CYCLES in scripts/check-imports.mjs: ${key(cycle)}`)
-  }
-}
+for (const cycle of cycles) failures.push(`import cycle: ${key(cycle)}`)
 
 // 3.
 if (!process.argv.includes('--no-eslint')) {
@@ -181,9 +165,8 @@ if (!process.argv.includes('--no-eslint')) {
   }
 }
 
-for (const note of notes) console.log(`check-imports: ${note}`)
 if (failures.length > 0) {
   for (const failure of failures) console.error(`check-imports: ${failure}`)
   process.exit(1)
 }
-console.log(`check-imports: ${graph.size} source files, dependencies declared, no new import cycle, layer rules hold`)
+console.log(`check-imports: ${graph.size} source files, dependencies declared, no import cycle, layer rules hold`)

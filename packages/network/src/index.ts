@@ -15,6 +15,7 @@
  * @packageDocumentation
  */
 export { NetworkError, type NetworkErrorCode } from './errors.js'
+export { consoleLogger, silentLogger, type LogFields, type LogLevel, type Logger } from './logger.js'
 export {
   NetworkNode,
   type DeliveryContext,

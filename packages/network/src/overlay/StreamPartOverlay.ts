@@ -1,7 +1,8 @@
-import type { StreamPartId } from '@runnel/protocol'
-import type { MessageListener } from '../NetworkNode.js'
+import type { StreamMessage, StreamPartId } from '@runnel/protocol'
+import type { MessageListener } from './delivery.js'
 import type { NodeId } from '../identity.js'
 import { DuplicateDetector } from './DuplicateDetector.js'
+import { MessageQueue } from './MessageQueue.js'
 import { PropagationBuffer } from './PropagationBuffer.js'
 
 /** A `join` waiting for `count` neighbours, or (when `settled`) for the join to settle with fewer. */
@@ -20,8 +21,9 @@ export interface StreamPartOverlayOptions {
 
 /**
  * A node's membership in one stream part's overlay: who its neighbours are,
- * which messages it has seen, and who listens locally. Pure state; the node
- * does the I/O.
+ * which messages it has seen, and who listens locally. Pure state:
+ * `Membership` decides who joins it, `DataPath` moves its messages, and
+ * `OverlayControl` does the control I/O.
  */
 export class StreamPartOverlay {
   /** Full nodes that relay with us. */
@@ -89,6 +91,29 @@ export class StreamPartOverlay {
 
   /** Ends iterables over this stream part's messages (see NetworkNode.messages). */
   readonly closers = new Set<() => void>()
+
+  /**
+   * The stream part's new messages as an async iterable that keeps at most
+   * `bufferSize` unread ones (default 10,000; older ones are dropped first).
+   * It ends when `signal` aborts or the overlay closes (see NetworkNode.messages).
+   */
+  iterate(options: { signal?: AbortSignal; bufferSize?: number }): MessageQueue<StreamMessage> {
+    const queue = new MessageQueue<StreamMessage>(options.bufferSize ?? 10_000)
+    const listener: MessageListener = (message) => queue.push(message)
+    const close = (): void => queue.close()
+    this.listeners.add(listener)
+    // Leaving the stream part or stopping the node ends the iteration.
+    this.closers.add(close)
+    queue.onClose(() => {
+      this.listeners.delete(listener)
+      this.closers.delete(close)
+    })
+    if (options.signal !== undefined) {
+      if (options.signal.aborted) queue.close()
+      options.signal.addEventListener('abort', () => queue.close(), { once: true })
+    }
+    return queue
+  }
 
   /** The node left or stopped: release waiters (rejected with `error` if the node failed), listeners and iterables. */
   close(error?: Error): void {

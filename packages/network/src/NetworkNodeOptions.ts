@@ -1,0 +1,78 @@
+import { DEFAULT_PEER_CONNECTION_OPTIONS, type PeerConnectionOptions } from './connection/PeerConnection.js'
+import { NetworkError } from './errors.js'
+import { resolveDegrees } from './overlay/degrees.js'
+
+/** Settings of a node; every one has a default. Its collaborators are `NetworkNodeComponents`. */
+export interface NetworkNodeOptions {
+  /** 'full' relays; 'light' uses proxies and never relays. Default 'full'. */
+  readonly kind?: 'full' | 'light'
+  /** Tracker addresses; a stream part's tracker is chosen by hashing its id over this list. */
+  readonly trackers: readonly string[]
+  /** Neighbours a full node aims for per stream part. Default 4. */
+  readonly targetDegree?: number
+  /** Most neighbours a full node accepts per stream part. Default the larger of 8 and `targetDegree`; at most 32. */
+  readonly maxDegree?: number
+  /** Verify every received message's signature and drop invalid ones. Default true. */
+  readonly verifySignatures?: boolean
+  /** Full nodes: serve light nodes as a proxy. Default true. */
+  readonly acceptProxies?: boolean
+  /** Full nodes: most light nodes served per stream part. Default 64. */
+  readonly maxProxyClients?: number
+  /** Light nodes: how many full nodes to use as proxies per stream part. Default 2. */
+  readonly proxyCount?: number
+  /** Messages that reached fewer than `targetDegree` peers are re-offered to peers joining within this window. Default 10 s. */
+  readonly propagationWindowMs?: number
+  /** Most messages kept for that, per stream part. Default 256. */
+  readonly propagationBufferSize?: number
+  /** Largest accepted StreamMessage, in bytes. Default 1 MiB. */
+  readonly maxMessageSize?: number
+  /** A neighbour or proxy request unanswered for this long is abandoned. Default 5 s. */
+  readonly requestTimeoutMs?: number
+  /** How often a node short of neighbours asks its tracker again. Default 2 s. */
+  readonly statusRetryMs?: number
+  readonly peer?: Partial<PeerConnectionOptions>
+}
+
+/** {@link NetworkNodeOptions} with every default filled in. */
+export type ResolvedNetworkNodeOptions = Required<Omit<NetworkNodeOptions, 'peer'>> & { peer: PeerConnectionOptions }
+
+/**
+ * Fills in the defaults and checks the settings.
+ *
+ * @throws {@link NetworkError} `INVALID_OPTIONS` for degrees out of range or no trackers
+ */
+export function resolveNetworkNodeOptions(options: NetworkNodeOptions): ResolvedNetworkNodeOptions {
+  const { targetDegree, maxDegree } = resolveDegrees(options)
+  if (options.trackers.length === 0) {
+    throw new NetworkError('INVALID_OPTIONS', 'at least one tracker address is required')
+  }
+  return {
+    kind: options.kind ?? 'full',
+    trackers: options.trackers,
+    targetDegree,
+    maxDegree,
+    verifySignatures: options.verifySignatures ?? true,
+    acceptProxies: options.acceptProxies ?? true,
+    maxProxyClients: options.maxProxyClients ?? 64,
+    proxyCount: options.proxyCount ?? 2,
+    propagationWindowMs: options.propagationWindowMs ?? 10_000,
+    propagationBufferSize: options.propagationBufferSize ?? 256,
+    maxMessageSize: options.maxMessageSize ?? 1024 * 1024,
+    requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
+    statusRetryMs: options.statusRetryMs ?? 2_000,
+    peer: { ...DEFAULT_PEER_CONNECTION_OPTIONS, ...options.peer },
+  }
+}
+
+/** Settings of one `join()`. */
+export interface JoinOptions {
+  /** Resolve only once this many neighbours (or proxies, on a light node) are connected. Default 0. */
+  readonly minNeighbors?: number
+  /**
+   * Also resolve, with fewer than `minNeighbors`, once the join has settled: the tracker has answered and every peer
+   * it suggested has accepted or refused (or timed out). The first node of a stream part then joins as soon as the
+   * tracker tells it it is alone, instead of waiting for the signal. Default false.
+   */
+  readonly orWhenSettled?: boolean
+  readonly signal?: AbortSignal
+}

@@ -1,0 +1,239 @@
+import { addressFromBytes, parseStreamPartId, type Clock, type StreamPartId } from '@runnel/protocol'
+import type { PeerConnection } from '../connection/PeerConnection.js'
+import type {
+  ControlMessage,
+  NodeDescriptor as NodeDescriptorProto,
+} from '../generated/runnel/network/v1/network_pb.js'
+import { descriptorFromProto, type NodeDescriptor, type NodeId } from '../identity.js'
+import { errorField, type Logger } from '../logger.js'
+import { timeoutSignal } from '../timeoutSignal.js'
+import type { TrackerClient } from '../tracker/TrackerClient.js'
+import type { DataPath } from './DataPath.js'
+import type { Membership, MembershipEffects } from './Membership.js'
+import type { StreamPartOverlay } from './StreamPartOverlay.js'
+
+/** The part of a peer connection the control path uses. */
+export type ControlPeer = Pick<PeerConnection, 'peerId' | 'peer' | 'sendControl'>
+
+/** A connection the control path sends on or closes. */
+export type ControlLink = Pick<PeerConnection, 'peerId' | 'sendControl' | 'close'>
+
+/** The node's connections as the control path sees them (`ConnectionManager` is one). */
+export interface ControlConnections {
+  get(peerId: NodeId): ControlLink | undefined
+  /** A ready connection to the node at `address`, reusing one to `expectedNodeId`. */
+  connect(address: string, expectedNodeId?: NodeId, signal?: AbortSignal): Promise<ControlLink>
+}
+
+/** Collaborators of {@link OverlayControl}. */
+export interface OverlayControlComponents {
+  readonly nodeId: NodeId
+  readonly overlays: ReadonlyMap<StreamPartId, StreamPartOverlay>
+  readonly membership: Membership
+  readonly dataPath: Pick<DataPath, 'flush'>
+  readonly trackers: Pick<TrackerClient, 'isTracker' | 'isTrackerFor' | 'scheduleStatus'>
+  readonly connections: ControlConnections
+  readonly clock: Clock
+  readonly logger: Logger
+}
+
+export interface OverlayControlOptions {
+  /** A neighbour or proxy request unanswered for this long is abandoned. */
+  readonly requestTimeoutMs: number
+}
+
+/**
+ * The overlay's control path: turns neighbour, proxy and tracker messages
+ * into {@link Membership} decisions and carries them out (answers, leaves,
+ * requests to suggested peers, flushing the propagation buffer to new
+ * neighbours, status reports, closing connections no stream part uses).
+ * Stream part ids from the wire are parsed here, once.
+ */
+export class OverlayControl {
+  constructor(
+    private readonly components: OverlayControlComponents,
+    private readonly options: OverlayControlOptions,
+  ) {}
+
+  handleControl(peer: ControlPeer, message: ControlMessage): void {
+    const body = message.body
+    switch (body.case) {
+      case 'trackerInstruction': {
+        const { streamPartId, dropNeighborIds, peers } = body.value
+        // The handshake proves a peer's key, not its kind: only the tracker
+        // actually reached for this stream part may rewire its overlay.
+        if (!this.components.trackers.isTrackerFor(streamPartId, peer.peerId)) {
+          this.components.logger.debug('ignored a tracker instruction from a peer that is not its tracker', {
+            peerId: peer.peerId,
+            streamPartId,
+          })
+          return
+        }
+        const overlay = this.overlayOf(streamPartId, peer.peerId)
+        if (overlay === undefined) return
+        this.applyDrops(overlay, dropNeighborIds)
+        this.connectToSuggested(overlay, peers)
+        overlay.trackerAnswered = true
+        overlay.notifyNeighborCount()
+        return
+      }
+      case 'neighborRequest': {
+        const { streamPartId } = body.value
+        const overlay = this.overlayOf(streamPartId, peer.peerId)
+        const now = this.components.clock.now()
+        const verdict = this.components.membership.answerNeighborRequest(overlay, peer.peerId, peer.peer.kind, now)
+        // Answered with the id as the peer wrote it, so it recognises its request.
+        peer.sendControl({
+          case: 'neighborResponse',
+          value: { streamPartId, accepted: verdict.accepted, reason: verdict.reason },
+        })
+        if (overlay !== undefined) this.apply(overlay, peer.peerId, verdict.effects)
+        return
+      }
+      case 'neighborResponse': {
+        const overlay = this.overlayOf(body.value.streamPartId, peer.peerId)
+        const now = this.components.clock.now()
+        const effects = this.components.membership.takeNeighborResponse(overlay, peer.peerId, body.value.accepted, now)
+        this.apply(overlay, peer.peerId, effects, peer, body.value.streamPartId)
+        return
+      }
+      case 'neighborLeave': {
+        const overlay = this.overlayOf(body.value.streamPartId, peer.peerId)
+        this.apply(overlay, peer.peerId, this.components.membership.takeLeave(overlay, peer.peerId))
+        return
+      }
+      case 'proxyRequest': {
+        const { streamPartId } = body.value
+        const overlay = this.overlayOf(streamPartId, peer.peerId)
+        const verdict = this.components.membership.answerProxyRequest(overlay, peer.peerId)
+        peer.sendControl({
+          case: 'proxyResponse',
+          value: { streamPartId, accepted: verdict.accepted, reason: verdict.reason },
+        })
+        if (overlay !== undefined) this.apply(overlay, peer.peerId, verdict.effects)
+        return
+      }
+      case 'proxyResponse': {
+        const overlay = this.overlayOf(body.value.streamPartId, peer.peerId)
+        const effects = this.components.membership.takeProxyResponse(overlay, peer.peerId, body.value.accepted)
+        this.apply(overlay, peer.peerId, effects, peer, body.value.streamPartId)
+        return
+      }
+      default:
+        return
+    }
+  }
+
+  /** Tells a peer this node no longer relays the stream part with it. */
+  sendLeave(peerId: NodeId, streamPartId: string): void {
+    this.components.connections.get(peerId)?.sendControl({ case: 'neighborLeave', value: { streamPartId } })
+  }
+
+  /** Closes the connection to a peer unless a stream part still uses it or it is a tracker. */
+  closeIfUnused(peerId: NodeId): void {
+    for (const overlay of this.components.overlays.values()) if (overlay.isConnectedTo(peerId)) return
+    const connection = this.components.connections.get(peerId)
+    if (connection !== undefined && !this.components.trackers.isTracker(peerId))
+      connection.close('local', 'no shared stream parts')
+  }
+
+  /** The joined overlay a wire id names; undefined (and logged) when the id doesn't parse. */
+  private overlayOf(wireId: string, peerId: NodeId): StreamPartOverlay | undefined {
+    let streamPartId: StreamPartId
+    try {
+      streamPartId = parseStreamPartId(wireId)
+    } catch (err) {
+      this.components.logger.debug('a peer sent an invalid stream part id', { peerId, error: errorField(err) })
+      return undefined
+    }
+    return this.components.overlays.get(streamPartId)
+  }
+
+  /**
+   * Carries out a membership decision about `peerId`. A leave goes to `peer`
+   * (the connection the peer answered on) with the stream part id as the peer
+   * wrote it, `wireId`, when there is one.
+   */
+  private apply(
+    overlay: StreamPartOverlay | undefined,
+    peerId: NodeId,
+    effects: MembershipEffects,
+    peer?: ControlPeer,
+    wireId?: string,
+  ): void {
+    if (effects.sendLeave) {
+      const streamPartId = wireId ?? overlay?.streamPartId
+      const target = peer ?? this.components.connections.get(peerId)
+      if (streamPartId !== undefined) target?.sendControl({ case: 'neighborLeave', value: { streamPartId } })
+    }
+    if (overlay !== undefined) {
+      if (effects.added) this.components.dataPath.flush(overlay, peerId)
+      if (effects.notifyWaiters) overlay.notifyNeighborCount()
+      if (effects.reportStatus) this.components.trackers.scheduleStatus(overlay.streamPartId)
+    }
+    if (effects.release) this.closeIfUnused(peerId)
+  }
+
+  private applyDrops(overlay: StreamPartOverlay, dropIds: readonly Uint8Array[]): void {
+    const peerIds: NodeId[] = []
+    for (const bytes of dropIds) if (bytes.length === 20) peerIds.push(addressFromBytes(bytes))
+    const now = this.components.clock.now()
+    for (const peerId of this.components.membership.applyDrops(overlay, peerIds, now)) {
+      this.sendLeave(peerId, overlay.streamPartId)
+      this.closeIfUnused(peerId)
+    }
+    overlay.notifyNeighborCount()
+  }
+
+  private connectToSuggested(overlay: StreamPartOverlay, peers: readonly NodeDescriptorProto[]): void {
+    const suggested: NodeDescriptor[] = []
+    for (const proto of peers) {
+      try {
+        suggested.push(descriptorFromProto(proto))
+      } catch (err) {
+        this.components.logger.warn('the tracker suggested a peer with an invalid descriptor', {
+          streamPartId: overlay.streamPartId,
+          error: errorField(err),
+        })
+      }
+    }
+    const now = this.components.clock.now()
+    for (const descriptor of this.components.membership.selectCandidates(
+      overlay,
+      this.components.nodeId,
+      suggested,
+      now,
+    )) {
+      this.request(overlay, descriptor)
+    }
+  }
+
+  /** Dials a chosen candidate (already marked pending) and sends it a neighbour or proxy request. */
+  private request(overlay: StreamPartOverlay, descriptor: NodeDescriptor): void {
+    const { membership, clock } = this.components
+    const peerId = descriptor.nodeId
+    const abandon = (): void => this.apply(overlay, peerId, membership.abandonRequest(overlay, peerId))
+    const timeout = clock.setTimeout(abandon, this.options.requestTimeoutMs, { unref: true })
+    this.components.connections
+      .connect(descriptor.addresses[0]!, peerId, timeoutSignal(clock, this.options.requestTimeoutMs))
+      .then(
+        (connection) => {
+          if (!membership.isPending(overlay, peerId) || connection.peerId !== peerId) {
+            abandon()
+            return
+          }
+          const streamPartId = overlay.streamPartId
+          connection.sendControl(
+            membership.role === 'proxy'
+              ? { case: 'proxyRequest', value: { streamPartId } }
+              : { case: 'neighborRequest', value: { streamPartId } },
+          )
+        },
+        (err: unknown) => {
+          timeout.cancel()
+          this.components.logger.debug('could not reach a suggested peer', { peerId, error: errorField(err) })
+          abandon()
+        },
+      )
+  }
+}
