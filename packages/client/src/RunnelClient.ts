@@ -1,5 +1,4 @@
 import {
-  ChainError,
   PUBLIC,
   type ChainStateCache,
   type PermissionName,
@@ -20,6 +19,7 @@ import {
   type StreamPartId,
 } from '@runnel/protocol'
 import type { Address } from 'viem'
+import { resolveAuthAddress } from './auth/resolveAuth.js'
 import type { GroupKey } from './encryption/GroupKey.js'
 import {
   DEFAULT_MAX_CLOCK_SKEW_MS,
@@ -47,6 +47,7 @@ import type {
   ReceivedMessage,
   StreamTarget,
   SubscribeOptions,
+  WaitOptions,
 } from './types.js'
 
 export { DEFAULT_MAX_CLOCK_SKEW_MS, LOCAL_DEFAULTS, type RunnelClientComponents, type RunnelClientOptions }
@@ -77,6 +78,23 @@ export class RunnelClient {
     this.address = this.parts.address
   }
 
+  /**
+   * A client whose `auth.provider` (a browser wallet) is asked for its address first (`eth_requestAccounts`, else
+   * `eth_accounts`); the constructor takes such an `auth` only with its `address`. Other options as the constructor.
+   *
+   * @throws {@link ClientError} `PERMISSION_DENIED` when the wallet's user refuses to connect
+   * @example
+   * ```ts
+   * const client = await RunnelClient.create({ auth: { provider: window.ethereum } })
+   * ```
+   */
+  static async create(
+    options: RunnelClientOptions = {},
+    components: RunnelClientComponents = {},
+  ): Promise<RunnelClient> {
+    return new RunnelClient({ ...options, auth: await resolveAuthAddress(options.auth) }, components)
+  }
+
   /** The chain bindings this client uses, for what the client doesn't wrap (storage node registration, raw events). */
   get registry(): RunnelRegistry {
     return this.parts.registry
@@ -92,41 +110,55 @@ export class RunnelClient {
     return this.parts.node
   }
 
-  /** Registers a listener for `gap`, `invalidMessage` or `error`; returns a function that removes it. */
+  /**
+   * Registers a listener for `gap`, `invalidMessage`, `error` or `retentionDrop`; returns a function that removes it.
+   *
+   * @example
+   * ```ts
+   * client.on('gap', (gap) => console.warn('missed', gap.from, gap.to))
+   * client.once('error', (error) => console.error('first error', error))
+   * client.off('gap', listener)
+   * ```
+   */
   on<K extends keyof ClientEvents>(type: K, listener: ClientEvents[K]): () => void {
     return this.parts.events.on(type, listener)
   }
 
+  /** Like {@link on}, for the next event of `type` only. */
+  once<K extends keyof ClientEvents>(type: K, listener: ClientEvents[K]): () => void {
+    return this.parts.events.once(type, listener)
+  }
+
+  /** Removes a listener added with {@link on} or {@link once}. */
+  off<K extends keyof ClientEvents>(type: K, listener: ClientEvents[K]): void {
+    this.parts.events.off(type, listener)
+  }
+
   // ---- streams ----
 
-  /** Creates `<your address>/<path>`; an id of your own works too. */
-  async createStream(pathOrId: string, metadata: StreamMetadata = {}): Promise<Stream> {
-    this.parts.lifecycle.assertAlive()
-    return this.wrap(await this.parts.registry.createStream(pathOrId, metadata))
+  /**
+   * Creates `<your address>/<path>`; an id of your own works too. `options.signal` ends the wait for the transaction
+   * (`ClientError` `ABORTED`), as on the other chain writes; a transaction already sent may still be mined.
+   */
+  async createStream(pathOrId: string, metadata: StreamMetadata = {}, options: WaitOptions = {}): Promise<Stream> {
+    return this.wrap(await this.parts.catalog.create(pathOrId, metadata, options.signal))
   }
 
   /** @throws ChainError `STREAM_NOT_FOUND` */
   async getStream(streamIdOrPath: string): Promise<Stream> {
-    return this.wrap(await this.parts.registry.getStream(this.toStreamId(streamIdOrPath)))
+    return this.wrap(await this.parts.catalog.get(streamIdOrPath))
   }
 
-  async getOrCreateStream(pathOrId: string, metadata: StreamMetadata = {}): Promise<Stream> {
-    const streamId = this.toStreamId(pathOrId)
-    try {
-      return this.wrap(await this.parts.registry.getStream(streamId))
-    } catch (err) {
-      if (err instanceof ChainError && err.code === 'STREAM_NOT_FOUND') return this.createStream(streamId, metadata)
-      throw err
-    }
+  async getOrCreateStream(pathOrId: string, metadata: StreamMetadata = {}, options: WaitOptions = {}): Promise<Stream> {
+    return this.wrap(await this.parts.catalog.getOrCreate(pathOrId, metadata, options.signal))
   }
 
-  async updateStream(streamId: string, metadata: StreamMetadata): Promise<Stream> {
-    this.parts.streams.forget(this.toStreamId(streamId))
-    return this.wrap(await this.parts.registry.updateStream(this.toStreamId(streamId), metadata))
+  async updateStream(streamId: string, metadata: StreamMetadata, options: WaitOptions = {}): Promise<Stream> {
+    return this.wrap(await this.parts.catalog.update(streamId, metadata, options.signal))
   }
 
-  async deleteStream(streamId: string): Promise<void> {
-    return this.parts.registry.deleteStream(this.toStreamId(streamId))
+  async deleteStream(streamId: string, options: WaitOptions = {}): Promise<void> {
+    return this.parts.catalog.delete(streamId, options.signal)
   }
 
   async searchStreams(filter: Parameters<RunnelRegistry['searchStreams']>[0] = {}): Promise<Stream[]> {
@@ -165,8 +197,13 @@ export class RunnelClient {
     }
   }
 
-  async setPermissions(streamId: string, user: Address | 'public', permissions: Permissions): Promise<void> {
-    return this.parts.registry.setPermissions(this.toStreamId(streamId), user === 'public' ? PUBLIC : user, permissions)
+  async setPermissions(
+    streamId: string,
+    user: Address | 'public',
+    permissions: Permissions,
+    options: WaitOptions = {},
+  ): Promise<void> {
+    return this.parts.catalog.setPermissions(streamId, user, permissions, options.signal)
   }
 
   /** Whether `user` (default: this client) holds `permission` now, directly or publicly. */
@@ -210,7 +247,7 @@ export class RunnelClient {
    * carry over to every later message of the chain.
    *
    * @throws {@link ClientError} `PERMISSION_DENIED`, `INVALID_ARGUMENT` (bad partition, a timestamp that isn't
-   *   milliseconds since 1970 or is too far ahead); `ChainError` `STREAM_NOT_FOUND`
+   *   milliseconds since 1970 or is too far ahead), `ABORTED` (`options.signal`); `ChainError` `STREAM_NOT_FOUND`
    */
   publish(target: StreamTarget, content: unknown, options: PublishOptions = {}): Promise<PublishedMessage> {
     return this.parts.publisher.publish(target, content, options)
@@ -281,8 +318,11 @@ export class RunnelClient {
    * ones are reported through `on('invalidMessage')`, gaps through `on('gap')`.
    * Messages go to `onMessage` when given, else to the subscription's async iterator.
    *
+   * With `resend`, `subscription.resendCompleted` settles once the history is through.
+   *
    * @throws {@link ClientError} `PERMISSION_DENIED` when this client may not subscribe,
-   *   `INVALID_ARGUMENT` for a partition the stream doesn't have; `ChainError` `STREAM_NOT_FOUND`
+   *   `INVALID_ARGUMENT` for a partition the stream doesn't have, `ABORTED` (`options.signal`);
+   *   `ChainError` `STREAM_NOT_FOUND`
    */
   subscribe(
     target: StreamTarget,
@@ -292,6 +332,28 @@ export class RunnelClient {
     const onMessage = typeof onMessageOrOptions === 'function' ? onMessageOrOptions : undefined
     const options = typeof onMessageOrOptions === 'object' ? onMessageOrOptions : subscribeOptions
     return this.parts.subscriptions.subscribe(target, onMessage, options)
+  }
+
+  /**
+   * Ends subscriptions: the one given; those of a stream (a stream id or path); those that take in a stream part
+   * (`{ id, partition }`: a subscription to all of the stream's partitions takes in each, and ends too); or, with no
+   * argument, all. A stream part no subscription needs any more is left, unless this client publishes to it.
+   *
+   * @example
+   * ```ts
+   * await client.unsubscribe(subscription)
+   * await client.unsubscribe(streamId)
+   * await client.unsubscribe()
+   * ```
+   */
+  unsubscribe(what?: Subscription | StreamTarget): Promise<void> {
+    this.parts.subscriptions.unsubscribe(what)
+    return Promise.resolve()
+  }
+
+  /** The active subscriptions: all, those of a stream, or those that take in a stream part (as {@link unsubscribe}). */
+  getSubscriptions(target?: StreamTarget): Subscription[] {
+    return this.parts.subscriptions.list(target)
   }
 
   // ---- encryption ----
@@ -332,15 +394,15 @@ export class RunnelClient {
    * in turn. Another storage node takes over if one fails, midway included.
    *
    * @throws {@link ClientError} `STORAGE_UNAVAILABLE` when no storage node stores the stream or none answers,
-   *   `INVALID_ARGUMENT` for a malformed query
+   *   `INVALID_ARGUMENT` for a malformed query, `ABORTED` (`options.signal`: the request in flight ends)
    * @example
    * ```ts
    * for await (const message of client.resend(streamId, { last: 10 })) console.log(message.content)
    * for await (const message of client.resend({ id: streamId, partition: 0 }, { from: { timestamp: Date.now() - 3_600_000 } })) …
    * ```
    */
-  resend(target: StreamTarget, query: HistoryQuery): AsyncGenerator<ReceivedMessage> {
-    return this.parts.history.resend(target, query)
+  resend(target: StreamTarget, query: HistoryQuery, options: WaitOptions = {}): AsyncGenerator<ReceivedMessage> {
+    return this.parts.history.resend(target, query, options)
   }
 
   /** The addresses of the storage nodes that store a stream. */
@@ -372,9 +434,12 @@ export class RunnelClient {
    * Resolves once a storage node of the stream has the message (asks every
    * `intervalMs`, default 200).
    *
-   * @throws {@link ClientError} `TIMEOUT` after `timeoutMs` (default 30 s)
+   * @throws {@link ClientError} `TIMEOUT` after `timeoutMs` (default 30 s), `ABORTED` (`signal`)
    */
-  waitForStorage(message: PublishedMessage, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<void> {
+  waitForStorage(
+    message: PublishedMessage,
+    options: { timeoutMs?: number; intervalMs?: number } & WaitOptions = {},
+  ): Promise<void> {
     return this.parts.history.waitForStorage(message, options)
   }
 

@@ -1,4 +1,5 @@
 import type { PermissionName, Permissions, StreamMetadata } from '@runnel/chain'
+import { toStreamPartId, type StreamId, type StreamPartId } from '@runnel/protocol'
 import type { Address } from 'viem'
 import type { HistoryQuery } from './storage/historyRequests.js'
 import type { Subscription } from './Subscription.js'
@@ -48,6 +49,18 @@ export class Stream {
   /** Number of partitions (1 when the metadata doesn't say). */
   get partitions(): number {
     return this.metadata.partitions ?? 1
+  }
+
+  /**
+   * Every stream part of the stream, partition 0 first: what to join, subscribe to or read history of one by one.
+   *
+   * @example
+   * ```ts
+   * for (const streamPartId of stream.getStreamParts()) console.log(streamPartId) // "0xab…/sensors#0", …
+   * ```
+   */
+  getStreamParts(): StreamPartId[] {
+    return Array.from({ length: this.partitions }, (_, partition) => toStreamPartId(this.id as StreamId, partition))
   }
 
   publish(content: unknown, options?: PublishOptions & { partition?: number }): Promise<PublishedMessage> {

@@ -3,6 +3,7 @@ import type { ReceivedMessage } from './types.js'
 
 /**
  * A live subscription: an async iterable of validated, ordered messages.
+ * Ends with `unsubscribe()` here or `client.unsubscribe(...)`.
  * At most `bufferSize` unread messages are kept; a reader that falls further
  * behind loses the oldest (counted in `dropped`).
  *
@@ -17,6 +18,7 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   private readonly cleanups: (() => void)[] = []
   private active = true
   private droppedOnArrival = 0
+  private history: Promise<void> = Promise.resolve()
 
   constructor(
     readonly streamId: string,
@@ -24,6 +26,23 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
     bufferSize: number,
   ) {
     this.queue = new MessageQueue(bufferSize)
+  }
+
+  /**
+   * Settles once the history of `subscribe({ resend })` is through: resolves when every stored message was handed to
+   * the app (live messages follow from then on), or when the subscription ended first; rejects with the error that
+   * stopped the history (also reported to `onResendError` or the client's `error` event), after which live messages
+   * go on. Resolved from the start for a subscription without `resend`. Streamr's `resendComplete` event.
+   *
+   * @example
+   * ```ts
+   * const subscription = await client.subscribe(streamId, onMessage, { resend: { last: 100 } })
+   * await subscription.resendCompleted
+   * showLiveBadge()
+   * ```
+   */
+  get resendCompleted(): Promise<void> {
+    return this.history
   }
 
   /**
@@ -57,6 +76,13 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
         return Promise.resolve({ value: undefined, done: true })
       },
     }
+  }
+
+  /** @internal */
+  setResendCompleted(history: Promise<void>): void {
+    // Unwatched, a failed history must not become an unhandled rejection: whoever awaits it still sees the error.
+    history.catch(() => {})
+    this.history = history
   }
 
   /** @internal */

@@ -23,6 +23,8 @@ export type ClientErrorCode =
   | 'DECRYPTION_FAILED'
   /** A subscriber couldn't obtain the key for a message: refused (no permission) or no answer. */
   | 'KEY_UNAVAILABLE'
+  /** The caller's `AbortSignal` fired before the call was done; what it had started is cleaned up. */
+  | 'ABORTED'
 
 /**
  * Errors of `@runnel/client`. Chain, network and protocol errors pass through
@@ -61,6 +63,8 @@ const CLIENT_CATEGORIES: Record<ClientErrorCode, ErrorCategory> = {
   DECRYPTION_FAILED: 'integrity',
   // The publisher didn't answer the key request (or refused it): it may later.
   KEY_UNAVAILABLE: 'unavailable',
+  // Given up by the caller's own signal.
+  ABORTED: 'cancelled',
 }
 
 /** Which messages a key that couldn't be obtained kept from the app: a run of one publisher chain. */

@@ -20,6 +20,10 @@ export {
   type RunnelClientOptions,
 } from './RunnelClient.js'
 export { Stream, type StreamActions } from './Stream.js'
+export { resolveAuthAddress, type AuthOptions } from './auth/resolveAuth.js'
+export { requestAddress, type Eip1193Provider } from './auth/Eip1193.js'
+export { createAccountSigner, createProviderSigner } from './auth/signers.js'
+export { toMessageSignature } from './auth/signatures.js'
 export { quietLogger, type ClientLogger, type LogMetadata } from './logger.js'
 export {
   contentToJson,
@@ -47,6 +51,7 @@ export type {
   ReceivedMessage,
   StreamTarget,
   SubscribeOptions,
+  WaitOptions,
 } from './types.js'
 export { MAX_LAST_COUNT, type HistoryQuery, type HistoryRef } from './storage/historyRequests.js'
 export { waitUntilStorageNodeServes, type WaitForStorageNodeOptions } from './storage/storageReadiness.js'

@@ -3,6 +3,7 @@ import { DEV_CONTRACT_ADDRESSES, type ContractAddresses, type RunnelRegistry } f
 import type { NetworkNode, NetworkNodeOptions, Transport } from '@runnel/network'
 import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import type { EIP1193Provider } from 'viem'
+import type { AuthOptions } from './auth/resolveAuth.js'
 import type { ClientLogger } from './logger.js'
 import type { EncryptionOptions } from './encryption/EncryptionLayer.js'
 import type { GroupKeyStore } from './encryption/KeyStore.js'
@@ -26,8 +27,11 @@ export const LOCAL_DEFAULTS = {
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000
 
 export interface RunnelClientOptions {
-  /** The key the client signs with; a new one is generated when omitted. */
-  readonly auth?: { readonly privateKey: string }
+  /**
+   * Who the client is: a private key (a new one when omitted), an EIP-1193 provider (a browser wallet), or a viem
+   * account. See {@link AuthOptions}.
+   */
+  readonly auth?: AuthOptions
   readonly network?: Partial<Omit<NetworkNodeOptions, 'trackers'>> & {
     readonly trackers?: readonly string[]
     /** Default: the browser WebSocket client transport (Node.js: use `@runnel/client/node`). */

@@ -32,6 +32,11 @@ export interface PublishOptions {
    * keep messages in order publish the next one without waiting for storage.
    */
   readonly onAccepted?: (message: PublishedMessage) => void
+  /**
+   * Gives up waiting: the call rejects with `ClientError` `ABORTED`. Before the message is sent, nothing is sent;
+   * after (an `ack: 'stored'` wait), the message stays published and the wait for receipts ends.
+   */
+  readonly signal?: AbortSignal
 }
 
 /** See {@link PublishOptions.ack}. */
@@ -119,4 +124,19 @@ export interface SubscribeOptions {
    * a gap would be a message not stored (nor acknowledged) yet.
    */
   readonly ordered?: boolean
+  /**
+   * Gives up the subscribe call (its permission check, the wait to join the stream parts): it rejects with
+   * `ClientError` `ABORTED`, and the stream parts it joined are left again unless something else needs them. Once
+   * `subscribe` has resolved, the signal has no effect: end the subscription with `unsubscribe`.
+   */
+  readonly signal?: AbortSignal
+}
+
+/** Options of calls that only wait (`resend`, `waitForStorage`, chain writes). */
+export interface WaitOptions {
+  /**
+   * Gives up the wait: the call rejects with `ClientError` `ABORTED`, and its timers, listeners and requests end.
+   * A chain transaction already sent still happens: only the wait for its receipt ends.
+   */
+  readonly signal?: AbortSignal
 }

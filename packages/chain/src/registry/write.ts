@@ -46,6 +46,11 @@ export async function writeContract(
         nonce,
         account: wallet.account,
       } as never)
+      // A wallet (an EIP-1193 provider's JSON-RPC account) signs and sends in one: browser wallets have no
+      // eth_signTransaction.
+      if (wallet.account.type === 'json-rpc') {
+        return wallet.sendTransaction({ ...(prepared as object), chain: null } as never)
+      }
       // chain null: the wallet may know no chain object (an app's client knows only an RPC URL); the chain id is asked.
       const signed = await wallet.signTransaction({ ...(prepared as object), chain: null } as never)
       try {

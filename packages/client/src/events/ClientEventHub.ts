@@ -14,6 +14,7 @@ export type Emit = <K extends keyof ClientEvents>(type: K, ...args: Parameters<C
  * ```ts
  * const events = new ClientEventHub()
  * const off = events.on('gap', (gap) => console.warn(gap))
+ * events.once('error', (error) => console.error('first error', error))
  * events.emit('gap', gap)
  * off()
  * ```
@@ -25,12 +26,52 @@ export class ClientEventHub {
     error: new Set(),
     retentionDrop: new Set(),
   }
+  /** `once` listeners by event and the app's function, so `off` with that function finds the wrapper. */
+  private readonly onceWrappers: { [K in keyof ClientEvents]?: WeakMap<object, ClientEvents[K]> } = {}
 
-  /** Registers a listener; returns a function that removes it. */
+  /** Registers a listener; returns a function that removes it. Registering the same function twice keeps one. */
   on<K extends keyof ClientEvents>(type: K, listener: ClientEvents[K]): () => void {
     const set = this.listeners[type] as Set<ClientEvents[K]>
     set.add(listener)
     return () => set.delete(listener)
+  }
+
+  /**
+   * Registers a listener for the next event of `type` only; returns a function that removes it before then. `off`
+   * with the same function removes it too.
+   */
+  once<K extends keyof ClientEvents>(type: K, listener: ClientEvents[K]): () => void {
+    const set = this.listeners[type] as Set<ClientEvents[K]>
+    const wrappers = this.wrappersOf(type)
+    const wrapper = ((...args: unknown[]) => {
+      set.delete(wrapper)
+      wrappers.delete(listener)
+      ;(listener as (...a: unknown[]) => void)(...args)
+    }) as ClientEvents[K]
+    wrappers.set(listener, wrapper)
+    set.add(wrapper)
+    return () => this.off(type, listener)
+  }
+
+  /** Removes a listener added with `on` or `once`; a function that isn't registered is ignored. */
+  off<K extends keyof ClientEvents>(type: K, listener: ClientEvents[K]): void {
+    const set = this.listeners[type] as Set<ClientEvents[K]>
+    set.delete(listener)
+    const wrappers = this.wrappersOf(type)
+    const wrapper = wrappers.get(listener)
+    if (wrapper !== undefined) {
+      set.delete(wrapper)
+      wrappers.delete(listener)
+    }
+  }
+
+  /** How many listeners an event has (for tests and leak checks). */
+  listenerCount(type: keyof ClientEvents): number {
+    return this.listeners[type].size
+  }
+
+  private wrappersOf<K extends keyof ClientEvents>(type: K): WeakMap<object, ClientEvents[K]> {
+    return ((this.onceWrappers as Record<K, WeakMap<object, ClientEvents[K]> | undefined>)[type] ??= new WeakMap())
   }
 
   readonly emit: Emit = (type, ...args) => {

@@ -10,8 +10,8 @@
  * @packageDocumentation
  */
 import { WebSocketTransport } from '@runnel/network/node'
-import { generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
+import { resolveAuthAddress, withKey } from '../auth/resolveAuth.js'
 import { RunnelClient, type RunnelClientComponents, type RunnelClientOptions } from '../RunnelClient.js'
 
 export interface NodeClientOptions extends RunnelClientOptions {
@@ -24,15 +24,33 @@ export function createRunnelClient(
   options: NodeClientOptions = {},
   components: Pick<RunnelClientComponents, 'keyStore'> = {},
 ): RunnelClient {
-  const privateKey = options.auth?.privateKey ?? generatePrivateKey()
   const light = options.network?.kind === 'light'
   const transport =
     options.network?.transport ??
     new WebSocketTransport(light ? {} : { host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0 })
+  // A key held here signs natively; a wallet or an account signs itself.
+  const auth = withKey(options.auth)
+  const signer = 'privateKey' in auth ? createNativeSigner(auth.privateKey) : undefined
   return new RunnelClient(
-    { ...options, auth: { privateKey }, network: { ...options.network, transport } },
-    { signer: createNativeSigner(privateKey), verifier: nativeSignatureVerifier, ...components },
+    { ...options, auth, network: { ...options.network, transport } },
+    { ...(signer !== undefined && { signer }), verifier: nativeSignatureVerifier, ...components },
   )
+}
+
+/**
+ * {@link createRunnelClient} for an `auth.provider` whose address isn't known yet: asks the provider first (see
+ * `RunnelClient.create`).
+ *
+ * @example
+ * ```ts
+ * const client = await createRunnelClientAsync({ auth: { provider: devChain.provider } })
+ * ```
+ */
+export async function createRunnelClientAsync(
+  options: NodeClientOptions = {},
+  components: Pick<RunnelClientComponents, 'keyStore'> = {},
+): Promise<RunnelClient> {
+  return createRunnelClient({ ...options, auth: await resolveAuthAddress(options.auth) }, components)
 }
 
 export { RunnelClient }

@@ -7,6 +7,7 @@ import {
   type StreamPartId,
   type Timer,
 } from '@runnel/protocol'
+import { abortedError } from '../abort.js'
 import { ClientError } from '../errors.js'
 import { errorMetadata, quietLogger, type ClientLogger } from '../logger.js'
 import { chainKey, compact, compareRef, insertEntry, type ChainLog, type Entry, type Waiter } from './ChainLog.js'
@@ -167,11 +168,28 @@ export class PublishLog {
    *
    * @throws {@link ClientError} `NOT_STORED` after `timeoutMs`; the message stays kept and is offered again
    */
-  waitStored(entry: Entry, minNodes: number, timeoutMs: number, describe: () => string): Promise<void> {
+  waitStored(
+    entry: Entry,
+    minNodes: number,
+    timeoutMs: number,
+    describe: () => string,
+    signal?: AbortSignal,
+  ): Promise<void> {
     if (entry.storedBy.size >= minNodes) return Promise.resolve()
+    if (signal?.aborted === true) return Promise.reject(abortedError(signal, `the stored ack of ${describe()}`))
     return new Promise<void>((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => {
+      const forget = (): void => {
         entry.waiters = entry.waiters?.filter((w) => w !== waiter)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const onAbort = (): void => {
+        timer.cancel()
+        forget()
+        reject(abortedError(signal!, `the stored ack of ${describe()}`))
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      const timer = this.clock.setTimeout(() => {
+        forget()
         reject(
           new ClientError(
             'NOT_STORED',
@@ -184,10 +202,12 @@ export class PublishLog {
         minNodes,
         resolve: () => {
           timer.cancel()
+          signal?.removeEventListener('abort', onAbort)
           resolve()
         },
         reject: (error) => {
           timer.cancel()
+          signal?.removeEventListener('abort', onAbort)
           reject(error)
         },
       }

@@ -15,6 +15,7 @@ import {
   type StreamMessage,
   type StreamPartId,
 } from '@runnel/protocol'
+import { raceAbort, throwIfAborted } from '../abort.js'
 import { ClientError } from '../errors.js'
 import { randomChainId, toPublished } from '../messages.js'
 import type { StreamResolver } from '../streams/StreamResolver.js'
@@ -70,53 +71,68 @@ export class Publisher {
   /** See `RunnelClient.publish`. */
   async publish(target: StreamTarget, content: unknown, options: PublishOptions = {}): Promise<PublishedMessage> {
     const { components } = this
+    const { signal } = options
     const timestamp = checkPublishTimestamp(options.timestamp, this.maxClockSkewMs, this.clock.now())
-    await components.start()
+    throwIfAborted(signal, 'publish')
+    await raceAbort(components.start(), signal, 'publish')
     const streamId = components.streams.toStreamId(typeof target === 'string' ? target : target.id)
-    const partition = await components.streams.choosePartition(
-      streamId,
-      typeof target === 'string' ? undefined : target.partition,
-      options.partitionKey,
+    const partition = await raceAbort(
+      components.streams.choosePartition(
+        streamId,
+        typeof target === 'string' ? undefined : target.partition,
+        options.partitionKey,
+      ),
+      signal,
+      'publish',
     )
-    if (!(await components.mayPublish(streamId))) {
+    if (!(await raceAbort(components.mayPublish(streamId), signal, 'publish'))) {
       throw new ClientError('PERMISSION_DENIED', `${components.signer.address} may not publish to ${streamId}`)
     }
     const streamPartId = toStreamPartId(streamId as StreamId, partition)
-    const minStorageNodes = options.ack === 'stored' ? await this.checkStoredAck(streamId, options) : 0
+    const minStorageNodes =
+      options.ack === 'stored' ? await raceAbort(this.checkStoredAck(streamId, options), signal, 'publish') : 0
     const msgChainId = options.msgChainId ?? this.defaultChainId(streamPartId)
     // Encode (and seal) before claiming a place in the chain: bad content must not leave a hole subscribers report as a gap.
     const binary = content instanceof Uint8Array
     const encoded = binary ? content : encodeJsonContent(content)
     const encrypt = options.encrypt ?? !(await components.isPublic(streamId))
-    const sealed = encrypt ? await components.seal(streamPartId, encoded) : undefined
+    // A key wait (the stream's current key from custody or a key source) can be given up; nothing is sent then.
+    const sealed = encrypt ? await raceAbort(components.seal(streamPartId, encoded), signal, 'publish') : undefined
+    throwIfAborted(signal, 'publish')
     // Each key put to use goes into custody (once; in the background): the one sealing this message, and the next.
     for (const keyId of [sealed?.groupKeyId, sealed?.newGroupKey?.id]) if (keyId) components.deposit(streamId, keyId)
     const { ref, previous } = this.chains.next(msgChainId, streamPartId, timestamp)
     let message: StreamMessage
     let entry: ReturnType<PublishLog['add']>
     try {
-      message = await signStreamMessage(
-        {
-          messageId: new MessageId(
-            streamId,
-            partition,
-            ref.timestamp,
-            ref.sequenceNumber,
-            components.signer.address,
-            msgChainId,
-          ),
-          prevMsgRef: previous,
-          contentType: binary ? ContentType.Binary : ContentType.Json,
-          content: sealed?.content ?? encoded,
-          ...(sealed !== undefined && {
-            encryptionType: EncryptionType.Aes,
-            groupKeyId: sealed.groupKeyId,
-            newGroupKey: sealed.newGroupKey,
-          }),
-        },
-        components.signer,
+      // A wallet's signature waits for its user: that wait can be given up too.
+      message = await raceAbort(
+        signStreamMessage(
+          {
+            messageId: new MessageId(
+              streamId,
+              partition,
+              ref.timestamp,
+              ref.sequenceNumber,
+              components.signer.address,
+              msgChainId,
+            ),
+            prevMsgRef: previous,
+            contentType: binary ? ContentType.Binary : ContentType.Json,
+            content: sealed?.content ?? encoded,
+            ...(sealed !== undefined && {
+              encryptionType: EncryptionType.Aes,
+              groupKeyId: sealed.groupKeyId,
+              newGroupKey: sealed.newGroupKey,
+            }),
+          },
+          components.signer,
+        ),
+        signal,
+        'publish',
       )
-      await components.joins.joinToPublish(streamPartId)
+      // Given up while the first join waits for a neighbour: the chain's place is rolled back and nothing is sent.
+      await raceAbort(components.joins.joinToPublish(streamPartId), signal, 'publish')
       // Kept before it is sent: a receipt can't come before the message it covers is known.
       entry = components.publishLog.add(message)
       components.broadcast(message)
@@ -135,6 +151,7 @@ export class Publisher {
       minStorageNodes,
       timeoutMs,
       () => `${streamPartId} message ${message.timestamp}:${message.sequenceNumber}`,
+      signal,
     )
     return published
   }

@@ -1,44 +1,15 @@
 import { RunnelRegistry } from '@runnel/chain'
 import { NetworkNode, WebSocketClientTransport, type Transport } from '@runnel/network'
-import {
-  createPureSigner,
-  generatePrivateKey,
-  type Clock,
-  type MessageSigner,
-  type SignatureVerifier,
-} from '@runnel/protocol'
-import {
-  createPublicClient,
-  createWalletClient,
-  custom,
-  http,
-  type Address,
-  type EIP1193Provider,
-  type PublicClient,
-} from 'viem'
-import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts'
-import { ClientError } from '../errors.js'
+import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
+import { createPublicClient, createWalletClient, custom, http, type EIP1193Provider, type PublicClient } from 'viem'
+import { resolveAuth, type ClientAuth } from '../auth/resolveAuth.js'
 import { LOCAL_DEFAULTS, type RunnelClientComponents, type RunnelClientOptions } from '../options.js'
 
-/** Who the client is: its address, the signer of its messages, and the account of its chain transactions. */
-export interface ClientAuth {
-  readonly address: Address
-  readonly signer: MessageSigner
-  readonly account: PrivateKeyAccount
-}
+export type { ClientAuth }
 
-/** The key of `options.auth` (a new one when omitted), and the signer: the component's if given, checked to match. */
-export function resolveAuth(options: RunnelClientOptions, components: RunnelClientComponents): ClientAuth {
-  const privateKey = options.auth?.privateKey ?? generatePrivateKey()
-  const account = privateKeyToAccount(privateKey as `0x${string}`)
-  const signer = components.signer ?? createPureSigner(privateKey)
-  if (components.signer !== undefined && components.signer.address !== account.address.toLowerCase()) {
-    throw new ClientError(
-      'INVALID_ARGUMENT',
-      `the signer's address ${components.signer.address} isn't that of auth.privateKey`,
-    )
-  }
-  return { address: account.address, signer, account }
+/** Who the client is (see {@link AuthOptions}); the `signer` component, if given, must sign as the same address. */
+export function resolveClientAuth(options: RunnelClientOptions, components: RunnelClientComponents): ClientAuth {
+  return resolveAuth(options.auth, components.provider ?? options.chain?.provider, components.signer)
 }
 
 /** The chain bindings: the injected registry, or one over `chain.provider` (else `chain.rpcUrl`) signing as `auth`. */
@@ -49,11 +20,13 @@ export function resolveRegistry(
 ): RunnelRegistry {
   if (components.registry !== undefined) return components.registry
   const chain = options.chain ?? {}
-  const provider = components.provider ?? chain.provider
+  // A wallet given as auth serves the reads too unless the chain has a provider or URL of its own.
+  const walletProvider = options.auth !== undefined && 'provider' in options.auth ? options.auth.provider : undefined
+  const provider = components.provider ?? chain.provider ?? (chain.rpcUrl === undefined ? walletProvider : undefined)
   const transport =
     provider !== undefined ? custom(provider as EIP1193Provider) : http(chain.rpcUrl ?? LOCAL_DEFAULTS.rpcUrl)
   const publicClient = createPublicClient({ transport, pollingInterval: 250 }) as PublicClient
-  const walletClient = createWalletClient({ transport, account: auth.account })
+  const walletClient = createWalletClient({ transport: auth.walletTransport ?? transport, account: auth.account })
   return new RunnelRegistry(
     { publicClient, walletClient, addresses: chain.contracts ?? LOCAL_DEFAULTS.contracts },
     { fromBlock: chain.fromBlock ?? 0n },

@@ -16,11 +16,12 @@ import { PublishLog } from '../publish/PublishLog.js'
 import { GapFiller } from '../storage/GapFiller.js'
 import { History } from '../storage/History.js'
 import { Resender } from '../storage/Resender.js'
+import { StreamCatalog } from '../streams/StreamCatalog.js'
 import { StreamResolver } from '../streams/StreamResolver.js'
 import { MessageValidator } from '../subscribe/MessageValidator.js'
 import { SubscriptionRegistry } from '../subscribe/SubscriptionRegistry.js'
 import { ClientLifecycle } from './ClientLifecycle.js'
-import { resolveAuth, resolveNetworkNode, resolveRegistry } from './collaborators.js'
+import { resolveClientAuth, resolveNetworkNode, resolveRegistry } from './collaborators.js'
 
 /** The pieces a `RunnelClient` is a facade over, wired together. */
 export interface ClientParts {
@@ -33,6 +34,7 @@ export interface ClientParts {
   readonly events: ClientEventHub
   readonly lifecycle: ClientLifecycle
   readonly streams: StreamResolver
+  readonly catalog: StreamCatalog
   readonly keyStore: GroupKeyStore
   readonly encryption: EncryptionLayer
   readonly custody: KeyCustody
@@ -53,7 +55,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
   if (!Number.isSafeInteger(maxClockSkewMs) || maxClockSkewMs < 0) {
     throw new ClientError('INVALID_ARGUMENT', `maxClockSkewMs must be whole milliseconds ≥ 0, got ${maxClockSkewMs}`)
   }
-  const auth = resolveAuth(options, components)
+  const auth = resolveClientAuth(options, components)
   const { signer } = auth
   const address = auth.address.toLowerCase()
   const clock = components.clock ?? systemClock
@@ -184,8 +186,10 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
       failedKeyMemoryMs: options.encryption?.failedKeyMemoryMs,
     },
   )
+  const catalog = new StreamCatalog({ registry, streams, assertAlive: () => lifecycle.assertAlive() })
   return {
     address: auth.address,
+    catalog,
     signer,
     node,
     registry,

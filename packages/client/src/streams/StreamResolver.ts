@@ -1,6 +1,7 @@
 import type { ChainStateCache } from '@runnel/chain'
 import { parsePartition, parseStreamId, partitionFromKey } from '@runnel/protocol'
 import { ClientError } from '../errors.js'
+import type { StreamTarget } from '../types.js'
 
 export interface StreamResolverComponents {
   /** The client's address, lowercase: `/path` ids are its own. */
@@ -28,6 +29,13 @@ export class StreamResolver {
     const id = streamIdOrPath.startsWith('/') ? `${this.components.address}${streamIdOrPath}` : streamIdOrPath
     // Checked here, so a malformed id is INVALID_STREAM_ID rather than a chain lookup's STREAM_NOT_FOUND.
     return parseStreamId(id)
+  }
+
+  /** A target's stream id and, when it names one, its partition (checked as a partition number, not against the stream). */
+  toStreamPart(target: StreamTarget): { streamId: string; partition: number | undefined } {
+    if (typeof target === 'string') return { streamId: this.toStreamId(target), partition: undefined }
+    const partition = target.partition === undefined ? undefined : parsePartition(target.partition)
+    return { streamId: this.toStreamId(target.id), partition }
   }
 
   /** The partitions a call covers: the one asked for (checked against the stream), or all of them. */

@@ -76,6 +76,9 @@ export class SubscribePipeline {
   /** Live messages that arrived while history was read (unvalidated): they queue behind it in their chains. */
   private heldLive: StreamMessage[] | undefined
   private readingHistory: boolean
+  /** History messages queued and not yet through `process`; `historyDrained` is called when the last one is. */
+  private pendingHistory = 0
+  private historyDrained: (() => void) | undefined
 
   constructor(
     private readonly components: SubscribePipelineComponents,
@@ -131,7 +134,8 @@ export class SubscribePipeline {
   /**
    * Reads stored history ahead of the live messages held meanwhile, which follow once it ends (read through, or
    * failed: `onError` hears why, and live messages go on). They wait for the fetch, not for its decryption: a chain
-   * whose key is slow to come holds up only itself.
+   * whose key is slow to come holds up only itself. Resolves once the history read is through: ended, and each of
+   * its messages processed (or the pipeline closed).
    */
   async readHistory(feed: AsyncIterable<StreamMessage>, onError: (error: Error) => void): Promise<void> {
     try {
@@ -140,7 +144,7 @@ export class SubscribePipeline {
         const item: Arrival = { message, arrival: 'history' }
         // Only a chain with a full queue makes the history wait (memory stays bounded).
         await this.queues.whenRoom(item)
-        this.queues.push(item)
+        if (this.queues.push(item)) this.pendingHistory++
       }
     } catch (err) {
       onError(err instanceof Error ? err : new Error(String(err)))
@@ -153,16 +157,28 @@ export class SubscribePipeline {
       }
       this.runs.settleWhere((chain) => this.queues.isIdle(chain))
     }
+    // Done once every stored message went through validation and decryption to the ordering (and so to the app).
+    if (this.pendingHistory > 0) await new Promise<void>((resolve) => (this.historyDrained = resolve))
   }
 
   /** Drops everything queued and held, and stops the timers. */
   close(): void {
+    this.pendingHistory = 0
+    this.historyDrained?.()
     this.queues.clear()
     this.runs.clear()
     this.ordering.clear()
   }
 
-  private async process({ message, arrival }: Arrival): Promise<void> {
+  private process(item: Arrival): Promise<void> {
+    // Live messages, the hot path, take no extra promise: only history is counted down.
+    if (item.arrival !== 'history') return this.processOne(item)
+    return this.processOne(item).finally(() => {
+      if (this.pendingHistory > 0 && --this.pendingHistory === 0) this.historyDrained?.()
+    })
+  }
+
+  private async processOne({ message, arrival }: Arrival): Promise<void> {
     const { isActive } = this.components
     // A copy of what the chain already has (history and live overlap; nodes replay recent messages to one that
     // joins) is dropped before any work, so it can't be reported a second time either.

@@ -1,5 +1,6 @@
 import { toStreamPartId, type Clock, type StreamId, type StreamMessage, type StreamPartId } from '@runnel/protocol'
 import type { MessageOpener } from '../encryption/MessageOpener.js'
+import { raceAbort, throwIfAborted } from '../abort.js'
 import { ClientError } from '../errors.js'
 import type { ClientEventHub } from '../events/ClientEventHub.js'
 import type { StreamPartJoins } from '../network/StreamPartJoins.js'
@@ -14,7 +15,7 @@ export interface SubscriptionRegistryComponents {
   /** The client's address, lowercase. */
   readonly address: string
   readonly start: () => Promise<void>
-  readonly streams: Pick<StreamResolver, 'toStreamId' | 'partitionsOf'>
+  readonly streams: Pick<StreamResolver, 'toStreamId' | 'toStreamPart' | 'partitionsOf'>
   /** This client's own subscribe permission (cached). */
   readonly maySubscribe: (streamId: string) => Promise<boolean>
   readonly joins: Pick<StreamPartJoins, 'joinToSubscribe'>
@@ -49,9 +50,25 @@ export class SubscriptionRegistry {
     private readonly options: SubscriptionRegistryOptions = {},
   ) {}
 
-  /** The subscriptions that are active now. */
-  list(): Subscription[] {
-    return [...this.subscriptions]
+  /**
+   * The subscriptions that are active now: all, those of a stream (a stream id or path), or those that take in a
+   * stream part (`{ id, partition }`: a subscription to every partition of the stream counts).
+   */
+  list(target?: StreamTarget): Subscription[] {
+    const all = [...this.subscriptions]
+    if (target === undefined) return all
+    const { streamId, partition } = this.components.streams.toStreamPart(target)
+    return all.filter(
+      (subscription) =>
+        subscription.streamId === streamId && (partition === undefined || subscription.partitions.includes(partition)),
+    )
+  }
+
+  /** Ends one subscription, those {@link list} selects for a target, or all; returns how many ended. */
+  unsubscribe(what?: Subscription | StreamTarget): number {
+    const ending = what instanceof Subscription ? [what] : this.list(what)
+    for (const subscription of ending) subscription.unsubscribe()
+    return ending.length
   }
 
   /** See `RunnelClient.subscribe`. */
@@ -61,14 +78,20 @@ export class SubscriptionRegistry {
     options: SubscribeOptions,
   ): Promise<Subscription> {
     const { components } = this
+    const { signal } = options
     if (options.resend !== undefined) checkHistoryQuery(options.resend)
-    await components.start()
+    throwIfAborted(signal, 'subscribe')
+    await raceAbort(components.start(), signal, 'subscribe')
     const streamId = components.streams.toStreamId(typeof target === 'string' ? target : target.id)
-    const partitions = await components.streams.partitionsOf(
-      streamId,
-      typeof target === 'string' ? undefined : target.partition,
+    const partitions = await raceAbort(
+      components.streams.partitionsOf(streamId, typeof target === 'string' ? undefined : target.partition),
+      signal,
+      'subscribe',
     )
-    if (options.checkPermission !== false && !(await components.maySubscribe(streamId))) {
+    if (
+      options.checkPermission !== false &&
+      !(await raceAbort(components.maySubscribe(streamId), signal, 'subscribe'))
+    ) {
       throw new ClientError('PERMISSION_DENIED', `${components.address} may not subscribe to ${streamId}`)
     }
     const bufferSize = this.options.subscriptionBufferSize ?? 10_000
@@ -108,26 +131,34 @@ export class SubscriptionRegistry {
       subscription.onUnsubscribe(release)
       joins.push(joined)
     }
-    await Promise.all(joins)
     subscription.onUnsubscribe(() => {
       pipeline.close()
       this.subscriptions.delete(subscription)
     })
+    // Aborted while joining: the stream parts are released (left unless something else needs them).
+    await raceAbort(Promise.all(joins), signal, 'subscribe', () => subscription.unsubscribe())
     this.subscriptions.add(subscription)
     const history = options.resend
     if (history !== undefined) {
       // History streams in after subscribe() returns; then the live messages held meanwhile follow.
-      void pipeline.readHistory(this.historyOf(streamId, partitions, history), (error) => {
+      let failure: Error | undefined
+      const read = pipeline.readHistory(this.historyOf(streamId, partitions, history), (error) => {
+        failure = error
         if (options.onResendError === undefined) events.emit('error', error)
         else options.onResendError(error)
       })
+      subscription.setResendCompleted(
+        read.then(() => {
+          if (failure !== undefined) throw failure
+        }),
+      )
     }
     return subscription
   }
 
   /** Ends every subscription. */
   unsubscribeAll(): void {
-    for (const subscription of [...this.subscriptions]) subscription.unsubscribe()
+    this.unsubscribe()
   }
 
   private async *historyOf(

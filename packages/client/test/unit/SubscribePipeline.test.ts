@@ -246,4 +246,34 @@ describe('SubscribePipeline', () => {
     assert.deepEqual(contents(), [0])
     assert.deepEqual(gaps, [])
   })
+
+  it('ends readHistory only once every stored message went through decryption to the app', async () => {
+    let openKey: () => void = () => {}
+    const keyCame = new Promise<void>((resolve) => (openKey = resolve))
+    const { pipeline, contents } = setup(
+      { readsHistory: true },
+      // The history's messages wait for their key: the read is through only when they are delivered.
+      { opener: { openReporting: async (m) => (await keyCame, m) } },
+    )
+    let done = false
+    const reading = pipeline.readHistory(feedOf([message(0), message(1), message(2)]), (error) => assert.fail(error))
+    void reading.then(() => (done = true))
+    await settle()
+    assert.equal(done, false)
+    assert.deepEqual(contents(), [])
+    openKey()
+    await reading
+    assert.deepEqual(contents(), [0, 1, 2])
+  })
+
+  it('ends readHistory when the pipeline closes with history still queued', async () => {
+    const { pipeline } = setup(
+      { readsHistory: true },
+      { opener: { openReporting: () => new Promise<StreamMessage | undefined>(() => {}) } },
+    )
+    const reading = pipeline.readHistory(feedOf([message(0), message(1)]), (error) => assert.fail(error))
+    await settle()
+    pipeline.close()
+    await reading
+  })
 })
