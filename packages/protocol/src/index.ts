@@ -82,7 +82,12 @@ export {
 } from './codec/streamMessageCodec.js'
 export { MESSAGE_FRAMES_CONTENT_TYPE, MessageFrameReader, frameMessage } from './codec/messageFrames.js'
 export { readStreamMessageHeader, type StreamMessageHeader } from './codec/header.js'
-export { SIGNATURE_LENGTH, checkSignatureFormat } from './signing/signatureFormat.js'
+export {
+  MAX_ERC1271_SIGNATURE_LENGTH,
+  SIGNATURE_LENGTH,
+  checkErc1271SignatureFormat,
+  checkSignatureFormat,
+} from './signing/signatureFormat.js'
 export { createSignaturePayload, createTaggedPayload, hashPersonalMessage } from './signing/payload.js'
 export type { MessageSigner, SignatureVerifier } from './signing/signer.js'
 export { createPureSigner, pureSignatureVerifier } from './signing/pure.js'
@@ -92,6 +97,13 @@ export {
   verifyStreamMessage,
   type UnsignedStreamMessageFields,
 } from './signing/streamMessageSigning.js'
+export {
+  checkStreamMessageSignature,
+  createErc1271Signer,
+  erc1271Digest,
+  signStreamMessageAsErc1271,
+  type SignatureCheck,
+} from './signing/erc1271.js'
 export { encodeJsonContent, parseJsonContent } from './content/json.js'
 export { keccak256, whenHashingReady } from './crypto/keccak.js'
 export { parseSecp256k1PublicKey, secp256k1PublicKey, secp256k1SharedSecret } from './crypto/ecdh.js'
@@ -103,6 +115,7 @@ export {
   receiptDigest,
   signReceipt,
   type Receipt,
+  type ReceiptDigestEntry,
   type ReceiptKind,
   type SignedReceipt,
 } from './receipts/receipts.js'

@@ -49,7 +49,7 @@ export function coveredEntries(chain: ChainLog, receipt: Receipt): Entry[] | 'la
       compareRef(receipt.from, chain.lastForgotten) <= 0
     return late ? 'late' : 'unknown-messages'
   }
-  if (!equalBytes(receiptDigest(covered.map((entry) => entry.message.signature)), receipt.digest)) {
+  if (!equalBytes(receiptDigest(covered.map((entry) => entry.message)), receipt.digest)) {
     return 'unknown-messages'
   }
   return covered

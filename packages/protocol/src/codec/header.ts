@@ -11,9 +11,18 @@ export interface StreamMessageHeader {
   /** The 20 raw bytes of the publisher's address. */
   readonly publisherId: Uint8Array
   readonly messageChainId: string
+  /**
+   * The signature type as carried (0 when absent; unchecked). Relays key ERC-1271 messages by their signature too,
+   * since they can't verify them (docs/protocol.md, "ERC-1271 publishers").
+   */
+  readonly signatureType: number
+  /** The signature's bytes as carried (a view into the input, not a copy; unchecked). */
+  readonly signature: Uint8Array
 }
 
 const MESSAGE_ID_FIELD = 1
+const SIGNATURE_TYPE_FIELD = 9
+const SIGNATURE_FIELD = 10
 
 /**
  * Reads only the message id of an encoded StreamMessage: what a relay needs
@@ -41,6 +50,8 @@ export function readStreamMessageHeader(bytes: Uint8Array): StreamMessageHeader 
     sequenceNumber: 0,
     publisherId: new Uint8Array(0),
     messageChainId: '',
+    signatureType: 0,
+    signature: new Uint8Array(0),
   }
   let found = false
   try {
@@ -52,6 +63,10 @@ export function readStreamMessageHeader(bytes: Uint8Array): StreamMessageHeader 
         // both readings of the same bytes agree.
         readMessageId(new BinaryReader(reader.bytes()), header)
         found = true
+      } else if (fieldNo === SIGNATURE_TYPE_FIELD && wireType === WireType.Varint) {
+        header.signatureType = reader.int32()
+      } else if (fieldNo === SIGNATURE_FIELD && wireType === WireType.LengthDelimited) {
+        header.signature = reader.bytes()
       } else {
         reader.skip(wireType, fieldNo)
       }

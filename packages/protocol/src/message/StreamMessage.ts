@@ -1,5 +1,5 @@
 import { ProtocolError, describeValue } from '../errors/index.js'
-import { checkSignatureFormat } from '../signing/signatureFormat.js'
+import { checkErc1271SignatureFormat, checkSignatureFormat } from '../signing/signatureFormat.js'
 import type { EthereumAddress } from '../identity/address.js'
 import type { StreamId, StreamPartId } from '../ids/stream.js'
 import { MessageId } from './MessageId.js'
@@ -33,6 +33,12 @@ export enum EncryptionType {
 export enum SignatureType {
   /** 65-byte r‖s‖v over the EIP-191 personal-message hash of the canonical payload. */
   Secp256k1Eip191 = 1,
+  /**
+   * Whatever the publisher's ERC-1271 smart-contract wallet accepts (1..1024 bytes) for the same EIP-191 hash; the
+   * publisher id is the wallet's address. Only the chain can tell whether it is valid (`isValidSignature`), so
+   * relays forward it unverified and subscribers and storage nodes ask the wallet (docs/protocol.md).
+   */
+  Erc1271 = 2,
 }
 
 /** A group key for rotation, itself encrypted under the current group key. */
@@ -140,7 +146,10 @@ export class StreamMessage {
       fields.signatureType ?? SignatureType.Secp256k1Eip191,
       'signatureType',
     )
-    this.signature = checkSignatureFormat(fields.signature)
+    this.signature =
+      this.signatureType === SignatureType.Erc1271
+        ? checkErc1271SignatureFormat(fields.signature)
+        : checkSignatureFormat(fields.signature)
   }
 
   /**

@@ -5,6 +5,7 @@ import { addressFromBytes, addressToBytes, type EthereumAddress } from '../ident
 import { parseStreamPartId, type StreamPartId } from '../ids/stream.js'
 import { MESSAGE_CHAIN_ID_PATTERN } from '../message/MessageId.js'
 import { MessageRef } from '../message/MessageRef.js'
+import { SignatureType } from '../message/StreamMessage.js'
 import { MessageRefSchema } from '../generated/runnel/protocol/v1/stream_message_pb.js'
 import {
   ReceiptKind as ReceiptKindProto,
@@ -13,7 +14,7 @@ import {
   type Receipt as ReceiptProto,
 } from '../generated/runnel/protocol/v1/receipt_pb.js'
 import { createTaggedPayload } from '../signing/payload.js'
-import { SIGNATURE_LENGTH, checkSignatureFormat } from '../signing/signatureFormat.js'
+import { SIGNATURE_LENGTH, checkErc1271SignatureFormat, checkSignatureFormat } from '../signing/signatureFormat.js'
 import type { MessageSigner, SignatureVerifier } from '../signing/signer.js'
 
 /** What a receipt attests: `stored`, the signer committed every covered message durably. */
@@ -58,23 +59,38 @@ function signedPayload(receipt: Uint8Array): Uint8Array {
   return createTaggedPayload('receipt', receipt)
 }
 
+/** A covered message's signature with its type; a bare `Uint8Array` is a key's 65-byte signature (type 1). */
+export interface ReceiptDigestEntry {
+  readonly signatureType: SignatureType
+  readonly signature: Uint8Array
+}
+
 /**
- * The digest a receipt carries: keccak256 over the covered messages' 65-byte
- * signatures, concatenated in ref order. Who holds the messages can check
- * exactly which ones a receipt is about; a signature names its message, since
- * it covers every field.
+ * The digest a receipt carries: keccak256 over one 65-byte entry per covered
+ * message, concatenated in ref order. A key-signed message's entry is its
+ * signature; an ERC-1271 publisher's (variable length, up to 1 KiB) is
+ * keccak256(signature) ‖ 32 zero bytes ‖ 0x00, so entries stay fixed-length
+ * (the concatenation is unambiguous) and its last byte, never 27 or 28, can't
+ * pass for a key's signature. Who holds the messages can check exactly which
+ * ones a receipt is about; a signature names its message, since it covers
+ * every field.
  *
  * @example
  * ```ts
- * const digest = receiptDigest(messages.map((message) => message.signature))
+ * const digest = receiptDigest(messages) // or messages.map((message) => message.signature) when all are key-signed
  * ```
- * @throws {@link ProtocolError} `INVALID_SIGNATURE_FORMAT` for a signature that isn't 65 bytes
+ * @throws {@link ProtocolError} `INVALID_SIGNATURE_FORMAT` for a key's signature that isn't 65 bytes
  */
-export function receiptDigest(signatures: readonly Uint8Array[]): Uint8Array {
+export function receiptDigest(signatures: readonly (Uint8Array | ReceiptDigestEntry)[]): Uint8Array {
   const bytes = new Uint8Array(signatures.length * SIGNATURE_LENGTH)
-  signatures.forEach((signature, index) => {
-    checkSignatureFormat(signature)
-    bytes.set(signature, index * SIGNATURE_LENGTH)
+  signatures.forEach((entry, index) => {
+    if (entry instanceof Uint8Array || entry.signatureType !== SignatureType.Erc1271) {
+      const signature = entry instanceof Uint8Array ? entry : entry.signature
+      checkSignatureFormat(signature)
+      bytes.set(signature, index * SIGNATURE_LENGTH)
+    } else {
+      bytes.set(keccak256(checkErc1271SignatureFormat(entry.signature)), index * SIGNATURE_LENGTH)
+    }
   })
   return keccak256(bytes)
 }

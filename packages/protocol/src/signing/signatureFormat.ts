@@ -1,6 +1,11 @@
 import { ProtocolError, describeValue } from '../errors/index.js'
 
 export const SIGNATURE_LENGTH = 65
+/**
+ * Longest ERC-1271 signature a message may carry: bounds what a stranger can make every relay forward and every
+ * verifier send to the chain and cache (`Erc1271Verifier` in @runnel/chain has the same bound).
+ */
+export const MAX_ERC1271_SIGNATURE_LENGTH = 1024
 
 // n/2 for secp256k1, big-endian: Ethereum (EIP-2) only accepts s ≤ n/2, which
 // makes signatures non-malleable, so one message has exactly one valid signature.
@@ -32,6 +37,21 @@ export function checkSignatureFormat(signature: Uint8Array): Uint8Array {
     if (s > limit) {
       throw formatError('s is in the upper half of the curve order (a malleable signature; Ethereum requires low s)')
     }
+  }
+  return signature
+}
+
+/**
+ * Checks that an ERC-1271 signature is 1..{@link MAX_ERC1271_SIGNATURE_LENGTH} bytes, and returns it. Its form is
+ * otherwise the wallet's business.
+ *
+ * @throws {@link ProtocolError} `INVALID_SIGNATURE_FORMAT`
+ */
+export function checkErc1271SignatureFormat(signature: Uint8Array): Uint8Array {
+  if (!(signature instanceof Uint8Array) || signature.length === 0 || signature.length > MAX_ERC1271_SIGNATURE_LENGTH) {
+    throw formatError(
+      `of an ERC-1271 publisher must be 1..${MAX_ERC1271_SIGNATURE_LENGTH} bytes, got ${describeValue(signature)}`,
+    )
   }
   return signature
 }

@@ -1,5 +1,5 @@
 import { ProtocolError } from '../errors/index.js'
-import { StreamMessage, type StreamMessageFields } from '../message/StreamMessage.js'
+import { SignatureType, StreamMessage, type StreamMessageFields } from '../message/StreamMessage.js'
 import { createSignaturePayload } from './payload.js'
 import type { MessageSigner, SignatureVerifier } from './signer.js'
 
@@ -43,7 +43,9 @@ export async function signStreamMessage(
 
 /**
  * True when the message's signature was made by its publisher over exactly
- * these fields.
+ * these fields. Always false for an ERC-1271 publisher's message
+ * ({@link SignatureType.Erc1271}): only the chain can tell
+ * (see `checkStreamMessageSignature`).
  *
  * @example
  * ```ts
@@ -52,6 +54,7 @@ export async function signStreamMessage(
  */
 export function verifyStreamMessage(message: StreamMessage, verifier: SignatureVerifier): boolean {
   return (
+    message.signatureType === SignatureType.Secp256k1Eip191 &&
     verifier.recoverPersonalMessageSigner(createSignaturePayload(message), message.signature) === message.publisherId
   )
 }
@@ -65,7 +68,9 @@ export function assertValidSignature(message: StreamMessage, verifier: Signature
   if (!verifyStreamMessage(message, verifier)) {
     throw new ProtocolError(
       'SIGNATURE_VERIFICATION_FAILED',
-      `message ${message.messageId.toString()} is not signed by its publisher ${message.publisherId}`,
+      message.signatureType === SignatureType.Erc1271
+        ? `message ${message.messageId.toString()} is signed by the ERC-1271 wallet ${message.publisherId}: only the chain can verify it`
+        : `message ${message.messageId.toString()} is not signed by its publisher ${message.publisherId}`,
       { field: 'signature' },
     )
   }

@@ -85,7 +85,7 @@ export class ReceiptSender {
           from: first.getMessageRef(),
           to: last.getMessageRef(),
           messageCount: run.length,
-          digest: receiptDigest(run.map((message) => message.signature)),
+          digest: receiptDigest(run),
           signedAt: this.clock.now(),
         })
         await this.client.publishControl(first.streamPartId, MessageType.StorageReceipt, encodeSignedReceipt(signed))

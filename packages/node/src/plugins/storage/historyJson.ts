@@ -23,7 +23,10 @@ const ENCRYPTION_TYPES: Record<EncryptionType, string> = {
   [EncryptionType.None]: 'none',
   [EncryptionType.Aes]: 'aes',
 }
-const SIGNATURE_TYPES: Record<SignatureType, string> = { [SignatureType.Secp256k1Eip191]: 'secp256k1Eip191' }
+const SIGNATURE_TYPES: Record<SignatureType, string> = {
+  [SignatureType.Secp256k1Eip191]: 'secp256k1Eip191',
+  [SignatureType.Erc1271]: 'erc1271',
+}
 
 const textDecoder = new TextDecoder()
 
