@@ -1,5 +1,6 @@
 import {
   ProtocolError,
+  SignatureType,
   addressFromBytes,
   decodeStreamMessage,
   encodeStreamMessage,
@@ -14,6 +15,7 @@ import type { NodeId } from '../identity.js'
 import { errorField, type Logger } from '../logger.js'
 import { encodeDataFrame } from '../wire/frames.js'
 import type { DeliveryContext, InvalidMessageEvent } from './delivery.js'
+import { erc1271CopyKey } from './erc1271Copies.js'
 import type { StreamPartOverlay } from './StreamPartOverlay.js'
 
 /** Sends a data frame to a connected peer; false when it wasn't sent (no connection, or its send buffer is full). */
@@ -108,11 +110,20 @@ export class DataPath {
   publish(overlay: StreamPartOverlay, message: StreamMessage): void {
     const frame = encodeDataFrame(encodeStreamMessage(message, { maxMessageSize: this.options.maxMessageSize }))
     const chainKey = `${message.publisherId}/${message.messageChainId}`
-    if (overlay.duplicates.isDuplicate(chainKey, message.timestamp, message.sequenceNumber)) {
-      this.counters.duplicates++
-      return
+    if (message.signatureType === SignatureType.Erc1271) {
+      const copyKey = erc1271CopyKey(chainKey, message.timestamp, message.sequenceNumber, message.signature)
+      if (overlay.duplicates.isDuplicateCopy(copyKey)) {
+        this.counters.duplicates++
+        return
+      }
+      overlay.duplicates.markCopySeen(copyKey)
+    } else {
+      if (overlay.duplicates.isDuplicate(chainKey, message.timestamp, message.sequenceNumber)) {
+        this.counters.duplicates++
+        return
+      }
+      overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber)
     }
-    overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber)
     this.deliverLocally(overlay, message, undefined)
     this.propagate(overlay, frame, undefined)
   }
@@ -133,7 +144,11 @@ export class DataPath {
         const chainKey = `${addressFromBytes(header.publisherId)}/${header.messageChainId}`
         if (
           overlay.accepts(senderId) &&
-          overlay.duplicates.isDuplicate(chainKey, header.timestamp, header.sequenceNumber)
+          (header.signatureType === (SignatureType.Erc1271 as number)
+            ? overlay.duplicates.isDuplicateCopy(
+                erc1271CopyKey(chainKey, header.timestamp, header.sequenceNumber, header.signature),
+              )
+            : overlay.duplicates.isDuplicate(chainKey, header.timestamp, header.sequenceNumber))
         ) {
           this.counters.duplicates++
           return 'duplicate'
@@ -160,6 +175,18 @@ export class DataPath {
       return 'unexpected'
     }
     const chainKey = `${message.publisherId}/${message.messageChainId}`
+    if (message.signatureType === SignatureType.Erc1271) {
+      // Only the chain can verify it, and relays don't call the chain: relay it, keyed by its signature too so a
+      // forged copy can't shadow it. Subscribers and storage nodes verify it against the wallet.
+      const copyKey = erc1271CopyKey(chainKey, message.timestamp, message.sequenceNumber, message.signature)
+      if (overlay.duplicates.isDuplicateCopy(copyKey)) {
+        this.counters.duplicates++
+        return 'duplicate'
+      }
+      overlay.duplicates.markCopySeen(copyKey)
+      this.deliverAndRelay(overlay, message, frame, senderId)
+      return 'new'
+    }
     if (overlay.duplicates.isDuplicate(chainKey, message.timestamp, message.sequenceNumber)) {
       this.counters.duplicates++
       return 'duplicate'
@@ -176,11 +203,20 @@ export class DataPath {
       return 'invalid-signature'
     }
     overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber)
+    this.deliverAndRelay(overlay, message, frame, senderId)
+    return 'new'
+  }
+
+  private deliverAndRelay(
+    overlay: StreamPartOverlay,
+    message: StreamMessage,
+    frame: Uint8Array,
+    senderId: NodeId,
+  ): void {
     this.deliverLocally(overlay, message, senderId)
     if (this.options.kind === 'full' || overlay.proxyClients.size > 0) {
       this.propagate(overlay, frame, senderId)
     }
-    return 'new'
   }
 
   /** Sends a peer just added to the overlay the buffered frames it hasn't had yet. */

@@ -13,10 +13,17 @@
  */
 export class DuplicateDetector {
   private readonly chains = new Map<string, ChainWindow>()
+  /**
+   * ERC-1271 copies seen, exactly (no floor: forged copies a relay can't tell apart must not push a floor over the
+   * genuine ref), oldest forgotten first. A forgotten copy that comes round again is relayed again: extra traffic,
+   * never a lost message.
+   */
+  private readonly copies = new Set<string>()
 
   constructor(
     private readonly windowSize = 10_000,
     private readonly maxChains = 10_000,
+    private readonly maxCopies = 4_096,
   ) {
     if (!Number.isSafeInteger(windowSize) || windowSize < 1) {
       throw new RangeError(`windowSize must be a positive integer, got ${windowSize}`)
@@ -48,6 +55,21 @@ export class DuplicateDetector {
       this.chains.set(chainKey, chain)
     }
     chain.add(timestamp, sequenceNumber, this.windowSize)
+  }
+
+  /**
+   * True if this exact copy of a message (ERC-1271: its ref and a hash of its signature, see `erc1271CopyKey`) was
+   * seen already.
+   */
+  isDuplicateCopy(copyKey: string): boolean {
+    return this.copies.has(copyKey)
+  }
+
+  /** Marks an exact copy as seen; past `maxCopies` (default 4,096, ~1 MB) the oldest is forgotten. */
+  markCopySeen(copyKey: string): void {
+    if (this.copies.has(copyKey)) return
+    if (this.copies.size >= this.maxCopies) this.copies.delete(this.copies.keys().next().value!)
+    this.copies.add(copyKey)
   }
 
   get chainCount(): number {

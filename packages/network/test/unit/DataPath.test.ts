@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
+  ContentType,
+  MessageId,
   StreamMessage,
   addressFromBytes,
+  createErc1271Signer,
   encodeJsonContent,
   encodeStreamMessage,
+  signStreamMessageAsErc1271,
+  toStreamId,
   type StreamPartId,
 } from '@runnel/protocol'
 import type { NodeId } from '../../src/identity.js'
@@ -13,7 +18,7 @@ import { DataPath, type DataPathOptions } from '../../src/overlay/DataPath.js'
 import type { DeliveryContext, InvalidMessageEvent } from '../../src/overlay/delivery.js'
 import { StreamPartOverlay } from '../../src/overlay/StreamPartOverlay.js'
 import { encodeDataFrame } from '../../src/wire/frames.js'
-import { ChainPublisher, verifier } from '../helpers.js'
+import { ChainPublisher, newSigner, verifier } from '../helpers.js'
 
 function nodeId(index: number): NodeId {
   const bytes = new Uint8Array(20)
@@ -257,5 +262,61 @@ describe('DataPath: publishing and the propagation buffer', () => {
     harness.dataPath.flush(overlay, peerA)
     harness.dataPath.flush(overlay, peerC)
     assert.deepEqual(harness.recipients(), [peerC])
+  })
+})
+
+describe('DataPath: ERC-1271 messages (signature type 2)', () => {
+  /** A wallet-signed message and a forged copy with the same ref and another signature. */
+  async function walletMessages(): Promise<{
+    streamPartId: StreamPartId
+    genuine: StreamMessage
+    forged: StreamMessage
+  }> {
+    const owner = newSigner()
+    const wallet = newSigner().address // any address: relays never ask the wallet
+    const streamId = toStreamId(wallet, '/wallet')
+    const fields = {
+      messageId: new MessageId(streamId, 0, Date.now(), 0, wallet, 'chain-w'),
+      contentType: ContentType.Json,
+      content: encodeJsonContent({ genuine: true }),
+    }
+    const genuine = await signStreamMessageAsErc1271(fields, createErc1271Signer(wallet, owner))
+    const forged = await signStreamMessageAsErc1271(
+      { ...fields, content: encodeJsonContent({ genuine: false }) },
+      createErc1271Signer(wallet, newSigner()),
+    )
+    return { streamPartId: genuine.streamPartId, genuine, forged }
+  }
+
+  it('relays them unverified, and a forged copy sent first with the genuine ref does not shadow the genuine one', async () => {
+    const { streamPartId, genuine, forged } = await walletMessages()
+    const harness = new Harness()
+    harness.join(streamPartId, [peerA, peerB, peerC])
+    assert.equal(harness.receive(peerA, forged), 'new')
+    assert.equal(
+      harness.receive(peerB, genuine),
+      'new',
+      'the genuine message gets through after a forgery with its ref',
+    )
+    assert.deepEqual(
+      harness.delivered.map(({ message }) => message.signature),
+      [forged.signature, genuine.signature],
+      'both reach local listeners, which verify against the chain',
+    )
+    assert.equal(harness.sent.length, 4, 'each is relayed to the two neighbours it did not come from')
+    assert.deepEqual(harness.invalid, [])
+    // Copies of either, recognised from the header, go no further.
+    assert.equal(harness.receive(peerC, genuine), 'duplicate')
+    assert.equal(harness.receive(peerC, forged), 'duplicate')
+    assert.equal(harness.delivered.length, 2)
+  })
+
+  it('publishing one marks its copy seen', async () => {
+    const { streamPartId, genuine } = await walletMessages()
+    const harness = new Harness()
+    const overlay = harness.join(streamPartId, [peerA])
+    harness.dataPath.publish(overlay, genuine)
+    assert.equal(harness.receive(peerA, genuine), 'duplicate')
+    assert.equal(harness.delivered.length, 1)
   })
 })

@@ -156,3 +156,17 @@ describe('DuplicateDetector', () => {
     for (let index = 95; index < 100; index++) assert.equal(detector.isDuplicate(`chain-${index}`, index, 0), true)
   })
 })
+
+describe('DuplicateDetector: exact copies (ERC-1271)', () => {
+  it('remembers copies exactly, without a floor, and forgets the oldest past its bound', () => {
+    const detector = new DuplicateDetector(10, 10, 3)
+    for (const key of ['a', 'b', 'c']) detector.markCopySeen(key)
+    assert.equal(detector.isDuplicateCopy('b'), true)
+    assert.equal(detector.isDuplicateCopy('z'), false)
+    detector.markCopySeen('d')
+    assert.equal(detector.isDuplicateCopy('a'), false, 'the oldest went')
+    assert.equal(detector.isDuplicateCopy('d'), true)
+    // Copies never touch the ref windows.
+    assert.equal(detector.chainCount, 0)
+  })
+})
