@@ -101,7 +101,6 @@ export {
   checkStreamMessageSignature,
   createErc1271Signer,
   erc1271Digest,
-  signStreamMessageAsErc1271,
   type SignatureCheck,
 } from './signing/erc1271.js'
 export { encodeJsonContent, parseJsonContent } from './content/json.js'

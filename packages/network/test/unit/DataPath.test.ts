@@ -8,7 +8,7 @@ import {
   createErc1271Signer,
   encodeJsonContent,
   encodeStreamMessage,
-  signStreamMessageAsErc1271,
+  signStreamMessage,
   toStreamId,
   type StreamPartId,
 } from '@runnel/protocol'
@@ -280,8 +280,8 @@ describe('DataPath: ERC-1271 messages (signature type 2)', () => {
       contentType: ContentType.Json,
       content: encodeJsonContent({ genuine: true }),
     }
-    const genuine = await signStreamMessageAsErc1271(fields, createErc1271Signer(wallet, owner))
-    const forged = await signStreamMessageAsErc1271(
+    const genuine = await signStreamMessage(fields, createErc1271Signer(wallet, owner))
+    const forged = await signStreamMessage(
       { ...fields, content: encodeJsonContent({ genuine: false }) },
       createErc1271Signer(wallet, newSigner()),
     )

@@ -1,13 +1,8 @@
-import { ProtocolError } from '../errors/index.js'
 import type { EthereumAddress } from '../identity/address.js'
-import { SignatureType, StreamMessage } from '../message/StreamMessage.js'
+import { SignatureType, type StreamMessage } from '../message/StreamMessage.js'
 import { createSignaturePayload, hashPersonalMessage } from './payload.js'
 import type { MessageSigner, SignatureVerifier } from './signer.js'
-import type { UnsignedStreamMessageFields } from './streamMessageSigning.js'
 import { verifyStreamMessage } from './streamMessageSigning.js'
-
-// A placeholder that passes the ERC-1271 format check, so fields are validated before the wallet is asked to sign.
-const UNSIGNED = new Uint8Array(1)
 
 /**
  * What a message's signature check can tell without the chain: `valid` or `invalid` for a key-signed message,
@@ -47,40 +42,18 @@ export function erc1271Digest(message: StreamMessage): Uint8Array {
  * A signer for an ERC-1271 wallet whose owner's `personal_sign` signature of the payload is what the wallet accepts
  * for its hash (as `ExampleErc1271Wallet` and other single-owner wallets do): its address is the wallet's, its
  * signatures are the owner's. Wallets with other rules (several owners, wrapped signatures) need a signer of their own
- * with the same shape.
+ * with the same shape. `signStreamMessage` with it makes messages of type 2 published by the wallet.
  *
  * @example
  * ```ts
  * const signer = createErc1271Signer(walletAddress, createPureSigner(ownerPrivateKey))
- * const message = await signStreamMessageAsErc1271(fields, signer)
+ * const message = await signStreamMessage(fields, signer) // signatureType 2, publisherId the wallet
  * ```
  */
 export function createErc1271Signer(wallet: EthereumAddress, owner: MessageSigner): MessageSigner {
-  return { address: wallet, signPersonalMessage: (payload) => owner.signPersonalMessage(payload) }
-}
-
-/**
- * Validates the fields and signs them for an ERC-1271 publisher: `messageId.publisherId` is the wallet's address
- * (the signer's `address`) and the message carries {@link SignatureType.Erc1271}.
- *
- * @example
- * ```ts
- * const message = await signStreamMessageAsErc1271({ messageId, contentType: ContentType.Json, content }, signer)
- * ```
- * @throws {@link ProtocolError} `INVALID_MESSAGE` if a field is invalid or the signer is not the publisher;
- *   `INVALID_SIGNATURE_FORMAT` if the wallet's signature is empty or longer than 1 KiB
- */
-export async function signStreamMessageAsErc1271(
-  fields: UnsignedStreamMessageFields,
-  signer: MessageSigner,
-): Promise<StreamMessage> {
-  const unsigned = new StreamMessage({ ...fields, signatureType: SignatureType.Erc1271, signature: UNSIGNED })
-  if (unsigned.publisherId !== signer.address) {
-    throw new ProtocolError(
-      'INVALID_MESSAGE',
-      `messageId.publisherId ${unsigned.publisherId} differs from the wallet's address ${signer.address}`,
-      { field: 'messageId.publisherId' },
-    )
+  return {
+    address: wallet,
+    signatureType: SignatureType.Erc1271,
+    signPersonalMessage: (payload) => owner.signPersonalMessage(payload),
   }
-  return unsigned.withSignature(await signer.signPersonalMessage(createSignaturePayload(unsigned)))
 }

@@ -1,4 +1,5 @@
 import type { EthereumAddress } from '../identity/address.js'
+import type { SignatureType } from '../message/StreamMessage.js'
 
 /**
  * Makes Ethereum `personal_sign` (EIP-191) signatures for one address. Async,
@@ -12,6 +13,11 @@ import type { EthereumAddress } from '../identity/address.js'
  */
 export interface MessageSigner {
   readonly address: EthereumAddress
+  /**
+   * The signature type of what it signs: `SignatureType.Erc1271` for a smart-contract wallet's signer
+   * (`createErc1271Signer`, whose `address` is the wallet's); absent for a key's.
+   */
+  readonly signatureType?: SignatureType
   /** Signs `payload` as an EIP-191 personal message; returns 65 bytes r‖s‖v, v ∈ {27, 28}, low s. */
   signPersonalMessage(payload: Uint8Array): Promise<Uint8Array>
 }

@@ -7,12 +7,14 @@ import type { MessageSigner, SignatureVerifier } from './signer.js'
 // signature is computed (signing is the expensive step).
 const UNSIGNED = new Uint8Array(65)
 UNSIGNED[64] = 27
+const UNSIGNED_ERC1271 = new Uint8Array(1)
 
 /** The fields of a message to sign: everything but the signature. */
 export type UnsignedStreamMessageFields = Omit<StreamMessageFields, 'signature' | 'signatureType'>
 
 /**
- * Validates the fields, signs them and returns the signed message.
+ * Validates the fields, signs them and returns the signed message. A signer with a `signatureType` (an ERC-1271
+ * wallet's, see `createErc1271Signer`) makes a message of that type.
  *
  * @example
  * ```ts
@@ -29,7 +31,12 @@ export async function signStreamMessage(
   fields: UnsignedStreamMessageFields,
   signer: MessageSigner,
 ): Promise<StreamMessage> {
-  const unsigned = new StreamMessage({ ...fields, signature: UNSIGNED })
+  const signatureType = signer.signatureType ?? SignatureType.Secp256k1Eip191
+  const unsigned = new StreamMessage({
+    ...fields,
+    signatureType,
+    signature: signatureType === SignatureType.Erc1271 ? UNSIGNED_ERC1271 : UNSIGNED,
+  })
   if (unsigned.publisherId !== signer.address) {
     throw new ProtocolError(
       'INVALID_MESSAGE',

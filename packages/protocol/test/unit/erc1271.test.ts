@@ -17,8 +17,8 @@ import {
   keccak256,
   pureSignatureVerifier,
   readStreamMessageHeader,
+  signStreamMessage,
   receiptDigest,
-  signStreamMessageAsErc1271,
   toStreamId,
   verifyStreamMessage,
 } from '../../src/index.js'
@@ -35,7 +35,7 @@ function walletFields(): ReturnType<typeof testMessageFields> {
 
 describe('ERC-1271 messages (signature type 2)', () => {
   it('carry the wallet as publisher and the owner’s signature over the EIP-191 hash, through the codec', async () => {
-    const message = await signStreamMessageAsErc1271(walletFields(), walletSigner)
+    const message = await signStreamMessage(walletFields(), walletSigner)
     assert.equal(message.signatureType, SignatureType.Erc1271)
     assert.equal(message.publisherId, WALLET)
     // The owner signed the payload: its key recovers from the signature over the same digest the wallet is asked about.
@@ -53,7 +53,7 @@ describe('ERC-1271 messages (signature type 2)', () => {
   })
 
   it('can’t be verified without the chain, and don’t pass for key-signed messages', async () => {
-    const message = await signStreamMessageAsErc1271(walletFields(), walletSigner)
+    const message = await signStreamMessage(walletFields(), walletSigner)
     assert.equal(checkStreamMessageSignature(message, pureSignatureVerifier), 'needs-chain')
     assert.equal(verifyStreamMessage(message, pureSignatureVerifier), false)
     assertProtocolError(
@@ -70,7 +70,7 @@ describe('ERC-1271 messages (signature type 2)', () => {
   })
 
   it('bound the signature to 1..1024 bytes, at construction and at decode', async () => {
-    const message = await signStreamMessageAsErc1271(walletFields(), walletSigner)
+    const message = await signStreamMessage(walletFields(), walletSigner)
     const longest = new StreamMessage({ ...message, signature: new Uint8Array(MAX_ERC1271_SIGNATURE_LENGTH) })
     assert.equal(decodeStreamMessage(encodeStreamMessage(longest)).signature.length, MAX_ERC1271_SIGNATURE_LENGTH)
     for (const length of [0, MAX_ERC1271_SIGNATURE_LENGTH + 1]) {
@@ -92,7 +92,7 @@ describe('ERC-1271 messages (signature type 2)', () => {
   })
 
   it('refuse a wallet signer that is not the publisher', async () => {
-    await assert.rejects(signStreamMessageAsErc1271(testMessageFields(), walletSigner), /differs from the wallet/)
+    await assert.rejects(signStreamMessage(testMessageFields(), walletSigner), /differs from the signer's address/)
   })
 
   it('key-signed (type 1) signatures keep their strict 65-byte form', async () => {
@@ -108,7 +108,7 @@ describe('ERC-1271 messages (signature type 2)', () => {
 describe('receiptDigest with ERC-1271 messages', () => {
   it('keeps key-signed entries as they were and gives a wallet’s signature a fixed-length hashed entry', async () => {
     const keySigned = await createTestMessage()
-    const walletSigned = await signStreamMessageAsErc1271(walletFields(), walletSigner)
+    const walletSigned = await signStreamMessage(walletFields(), walletSigner)
     // Key-signed messages digest exactly as their bare signatures did (pinned vectors stay).
     assert.deepEqual(receiptDigest([keySigned]), receiptDigest([keySigned.signature]))
     const entry = new Uint8Array(65)
