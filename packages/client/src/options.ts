@@ -1,5 +1,10 @@
 import type { RetentionOptions } from './publish/retention.js'
-import { DEV_CONTRACT_ADDRESSES, type ContractAddresses, type RunnelRegistry } from '@runnel/chain'
+import {
+  DEV_CONTRACT_ADDRESSES,
+  type ContractAddresses,
+  type Erc1271Verifier,
+  type RunnelRegistry,
+} from '@runnel/chain'
 import type { NetworkNode, NetworkNodeOptions, Transport } from '@runnel/network'
 import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import type { EIP1193Provider } from 'viem'
@@ -93,6 +98,8 @@ export interface RunnelClientComponents {
   readonly logger?: ClientLogger
   /** The chain bindings. Default: built from `options.chain`, sending transactions as `options.auth`. */
   readonly registry?: RunnelRegistry
+  /** Asks ERC-1271 wallets whether they accept their messages' signatures. Default: one over the chain's reads. */
+  readonly erc1271Verifier?: Erc1271Verifier
   /** The chain's EIP-1193 provider; same as `options.chain.provider`, which it overrides. */
   readonly provider?: EIP1193Provider | { request(args: { method: string; params?: unknown }): Promise<unknown> }
   /** The network transport; same as `options.network.transport`, which it overrides. */

@@ -78,7 +78,11 @@ export interface GapEvent {
 export interface InvalidMessageEvent {
   readonly streamPartId: string
   readonly publisherId: string
-  /** `timestamp-in-future`: stamped more than `maxClockSkewMs` ahead of the receiving client's clock. */
+  /**
+   * `timestamp-in-future`: stamped more than `maxClockSkewMs` ahead of the receiving client's clock.
+   * `invalid-signature`: not signed by its publisher; for an ERC-1271 publisher (`streamMessage.signatureType` 2),
+   * its wallet refused the signature.
+   */
   readonly reason: 'invalid-signature' | 'no-publish-permission' | 'timestamp-in-future'
   readonly streamMessage: StreamMessage
 }

@@ -1,7 +1,14 @@
-import { RunnelRegistry } from '@runnel/chain'
+import { Erc1271Verifier, RunnelRegistry } from '@runnel/chain'
 import { NetworkNode, WebSocketClientTransport, type Transport } from '@runnel/network'
 import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
-import { createPublicClient, createWalletClient, custom, http, type EIP1193Provider, type PublicClient } from 'viem'
+import {
+  createPublicClient,
+  createWalletClient,
+  custom,
+  http,
+  type EIP1193Provider,
+  type Transport as ViemTransport,
+} from 'viem'
 import { resolveAuth, type ClientAuth } from '../auth/resolveAuth.js'
 import { LOCAL_DEFAULTS, type RunnelClientComponents, type RunnelClientOptions } from '../options.js'
 
@@ -20,17 +27,34 @@ export function resolveRegistry(
 ): RunnelRegistry {
   if (components.registry !== undefined) return components.registry
   const chain = options.chain ?? {}
-  // A wallet given as auth serves the reads too unless the chain has a provider or URL of its own.
-  const walletProvider = options.auth !== undefined && 'provider' in options.auth ? options.auth.provider : undefined
-  const provider = components.provider ?? chain.provider ?? (chain.rpcUrl === undefined ? walletProvider : undefined)
-  const transport =
-    provider !== undefined ? custom(provider as EIP1193Provider) : http(chain.rpcUrl ?? LOCAL_DEFAULTS.rpcUrl)
-  const publicClient = createPublicClient({ transport, pollingInterval: 250 }) as PublicClient
+  const transport = chainTransport(options, components)
+  const publicClient = createPublicClient({ transport, pollingInterval: 250 })
   const walletClient = createWalletClient({ transport: auth.walletTransport ?? transport, account: auth.account })
   return new RunnelRegistry(
     { publicClient, walletClient, addresses: chain.contracts ?? LOCAL_DEFAULTS.contracts },
     { fromBlock: chain.fromBlock ?? 0n },
   )
+}
+
+/** Where chain reads go: the `provider` component, else `chain.provider`, else `chain.rpcUrl` (or the auth's wallet). */
+function chainTransport(options: RunnelClientOptions, components: RunnelClientComponents): ViemTransport {
+  const chain = options.chain ?? {}
+  // A wallet given as auth serves the reads too unless the chain has a provider or URL of its own.
+  const walletProvider = options.auth !== undefined && 'provider' in options.auth ? options.auth.provider : undefined
+  const provider = components.provider ?? chain.provider ?? (chain.rpcUrl === undefined ? walletProvider : undefined)
+  return provider !== undefined ? custom(provider as EIP1193Provider) : http(chain.rpcUrl ?? LOCAL_DEFAULTS.rpcUrl)
+}
+
+/**
+ * What asks ERC-1271 wallets about their publishers' signatures (cached 60 s): the injected one, or one reading the
+ * chain the registry reads.
+ */
+export function resolveErc1271Verifier(
+  options: RunnelClientOptions,
+  components: RunnelClientComponents,
+): Erc1271Verifier {
+  if (components.erc1271Verifier !== undefined) return components.erc1271Verifier
+  return new Erc1271Verifier(createPublicClient({ transport: chainTransport(options, components) }))
 }
 
 /** The network node: the injected one, or one over the given transport (else the browser's WebSocket: a light node). */

@@ -2,6 +2,7 @@ import { ChainStateCache, PUBLIC, type RunnelRegistry } from '@runnel/chain'
 import type { NetworkNode } from '@runnel/network'
 import { pureSignatureVerifier, systemClock, type MessageSigner } from '@runnel/protocol'
 import type { Address } from 'viem'
+import { publishingSigner } from '../auth/resolveAuth.js'
 import { ClientError } from '../errors.js'
 import { EncryptionLayer } from '../encryption/EncryptionLayer.js'
 import { KeyCustody } from '../encryption/custody/KeyCustody.js'
@@ -21,7 +22,7 @@ import { StreamResolver } from '../streams/StreamResolver.js'
 import { MessageValidator } from '../subscribe/MessageValidator.js'
 import { SubscriptionRegistry } from '../subscribe/SubscriptionRegistry.js'
 import { ClientLifecycle } from './ClientLifecycle.js'
-import { resolveClientAuth, resolveNetworkNode, resolveRegistry } from './collaborators.js'
+import { resolveClientAuth, resolveErc1271Verifier, resolveNetworkNode, resolveRegistry } from './collaborators.js'
 
 /** The pieces a `RunnelClient` is a facade over, wired together. */
 export interface ClientParts {
@@ -57,6 +58,8 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
   }
   const auth = resolveClientAuth(options, components)
   const { signer } = auth
+  // Messages go out as the client, or for an `erc1271Wallet` as that wallet (signature type 2).
+  const publishAs = publishingSigner(auth)
   const address = auth.address.toLowerCase()
   const clock = components.clock ?? systemClock
   const logger = components.logger ?? quietLogger
@@ -83,10 +86,12 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
   })
   const start = (): Promise<void> => lifecycle.start()
   const streams = new StreamResolver({ address, chainState, assertAlive: () => lifecycle.assertAlive() })
+  const erc1271 = resolveErc1271Verifier(options, components)
   const validator = new MessageValidator(
     {
       mayPublish: (streamId, publisherId, at) => chainState.hasPermission(streamId, publisherId, 'publish', at),
       verifier,
+      isValidErc1271Signature: (wallet, hash, signature) => erc1271.isValidSignature(wallet, hash, signature),
       clock,
       emit: events.emit,
     },
@@ -130,7 +135,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
   )
   const publishLog = new PublishLog(
     {
-      address,
+      address: publishAs.address,
       verifier,
       storageNodes: (streamId, fresh) => chainState.storageNodes(streamId, fresh),
       knownStorageNodes: (streamId) => chainState.knownStorageNodes(streamId),
@@ -144,10 +149,10 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
   )
   const publisher: Publisher = new Publisher(
     {
-      signer,
+      signer: publishAs,
       start,
       streams,
-      mayPublish: (streamId) => chainState.hasPermission(streamId, auth.address, 'publish'),
+      mayPublish: (streamId) => chainState.hasPermission(streamId, publishAs.address as Address, 'publish'),
       // Streams anyone may subscribe to are published in the clear unless `encrypt` says otherwise.
       isPublic: (streamId) => chainState.hasPermission(streamId, PUBLIC, 'subscribe'),
       storageNodes: (streamId) => chainState.storageNodes(streamId),
