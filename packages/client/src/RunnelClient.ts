@@ -1,14 +1,4 @@
-import {
-  PUBLIC,
-  type ChainStateCache,
-  type PermissionName,
-  type Permissions,
-  type RunnelRegistry,
-  type StorageNodeInfo,
-  type Stream as StreamRecord,
-  type StreamMetadata,
-  type StreamQuery,
-} from '@runnel/chain'
+import type { ChainStateCache, RunnelRegistry } from '@runnel/chain'
 import type { NetworkNode } from '@runnel/network'
 import {
   signReceipt,
@@ -18,7 +8,6 @@ import {
   type StreamMessage,
   type StreamPartId,
 } from '@runnel/protocol'
-import type { Address } from 'viem'
 import { resolveAuthAddress } from './auth/resolveAuth.js'
 import type { GroupKey } from './encryption/GroupKey.js'
 import {
@@ -28,17 +17,9 @@ import {
   type RunnelClientOptions,
 } from './options.js'
 import type { PublishLogStats } from './publish/PublishLog.js'
-import { wireClient, type ClientParts } from './setup/wireClient.js'
+import { wireClient } from './setup/wireClient.js'
+import { ClientChainVerbs } from './streams/ClientChainVerbs.js'
 import type { HistoryQuery } from './storage/historyRequests.js'
-import { Stream } from './Stream.js'
-import {
-  assignStorageNode,
-  toPermissionAssignments,
-  toStreamUsers,
-  type AddToStorageNodeOptions,
-  type PermissionBatchEntry,
-  type StreamUser,
-} from './streams/chainVerbs.js'
 import type { Subscription } from './Subscription.js'
 import type {
   ClientEvents,
@@ -69,13 +50,9 @@ export { DEFAULT_MAX_CLOCK_SKEW_MS, LOCAL_DEFAULTS, type RunnelClientComponents,
  * for await (const message of subscription) console.log(message.content)
  * ```
  */
-export class RunnelClient {
-  readonly address: Address
-  private readonly parts: ClientParts
-
+export class RunnelClient extends ClientChainVerbs {
   constructor(options: RunnelClientOptions = {}, components: RunnelClientComponents = {}) {
-    this.parts = wireClient(options, components)
-    this.address = this.parts.address
+    super(wireClient(options, components))
   }
 
   /**
@@ -132,108 +109,6 @@ export class RunnelClient {
   /** Removes a listener added with {@link on} or {@link once}. */
   off<K extends keyof ClientEvents>(type: K, listener: ClientEvents[K]): void {
     this.parts.events.off(type, listener)
-  }
-
-  // ---- streams ----
-
-  /**
-   * Creates `<your address>/<path>`; an id of your own works too. `options.signal` ends the wait for the transaction
-   * (`ClientError` `ABORTED`), as on the other chain writes; a transaction already sent may still be mined.
-   */
-  async createStream(pathOrId: string, metadata: StreamMetadata = {}, options: WaitOptions = {}): Promise<Stream> {
-    return this.wrap(await this.parts.catalog.create(pathOrId, metadata, options.signal))
-  }
-
-  /** @throws ChainError `STREAM_NOT_FOUND` */
-  async getStream(streamIdOrPath: string): Promise<Stream> {
-    return this.wrap(await this.parts.catalog.get(streamIdOrPath))
-  }
-
-  async getOrCreateStream(pathOrId: string, metadata: StreamMetadata = {}, options: WaitOptions = {}): Promise<Stream> {
-    return this.wrap(await this.parts.catalog.getOrCreate(pathOrId, metadata, options.signal))
-  }
-
-  async updateStream(streamId: string, metadata: StreamMetadata, options: WaitOptions = {}): Promise<Stream> {
-    return this.wrap(await this.parts.catalog.update(streamId, metadata, options.signal))
-  }
-
-  async deleteStream(streamId: string, options: WaitOptions = {}): Promise<void> {
-    return this.parts.catalog.delete(streamId, options.signal)
-  }
-
-  async searchStreams(filter: Parameters<RunnelRegistry['searchStreams']>[0] = {}): Promise<Stream[]> {
-    return (await this.parts.registry.searchStreams(filter)).map((record) => this.wrap(record))
-  }
-
-  /**
-   * One page of a stream search, ordered by id or by creation (see `RunnelRegistry.queryStreams`).
-   * @example `const { streams, nextCursor } = await client.queryStreams({ term: '/sensors', orderBy: 'created' })`
-   */
-  async queryStreams(query: StreamQuery = {}): Promise<{ streams: Stream[]; nextCursor?: string }> {
-    const page = await this.parts.registry.queryStreams(query)
-    return { ...page, streams: page.streams.map((record) => this.wrap(record)) }
-  }
-
-  // ---- permissions ----
-
-  /** Grants `permissions` to `user`, or to everyone with `'public'` (publish and subscribe only). */
-  async grantPermissions(streamId: string, user: Address | 'public', ...permissions: PermissionName[]): Promise<void> {
-    for (const permission of permissions) {
-      await this.parts.registry.grantPermission(
-        this.toStreamId(streamId),
-        user === 'public' ? PUBLIC : user,
-        permission,
-      )
-    }
-  }
-
-  async revokePermissions(streamId: string, user: Address | 'public', ...permissions: PermissionName[]): Promise<void> {
-    for (const permission of permissions) {
-      await this.parts.registry.revokePermission(
-        this.toStreamId(streamId),
-        user === 'public' ? PUBLIC : user,
-        permission,
-      )
-    }
-  }
-
-  async setPermissions(
-    streamId: string,
-    user: Address | 'public',
-    permissions: Permissions,
-    options: WaitOptions = {},
-  ): Promise<void> {
-    return this.parts.catalog.setPermissions(streamId, user, permissions, options.signal)
-  }
-
-  /** Whether `user` (default: this client) holds `permission` now, directly or publicly. */
-  async hasPermission(streamId: string, permission: PermissionName, user: Address = this.address): Promise<boolean> {
-    return this.parts.registry.hasPermission(this.toStreamId(streamId), user, permission)
-  }
-
-  async getPermissions(streamId: string): Promise<Map<Address, Permissions>> {
-    return this.parts.registry.getPermissions(this.toStreamId(streamId))
-  }
-
-  /**
-   * Who may publish to the stream now: addresses, and `'public'` when anyone may.
-   * @example `if ((await client.getStreamPublishers(streamId)).includes('public')) console.log('open')`
-   */
-  async getStreamPublishers(streamId: string): Promise<StreamUser[]> {
-    return toStreamUsers(await this.parts.registry.getStreamPublishers(this.toStreamId(streamId)))
-  }
-
-  /** Who may subscribe to the stream now: addresses, and `'public'` when anyone may. */
-  async getStreamSubscribers(streamId: string): Promise<StreamUser[]> {
-    return toStreamUsers(await this.parts.registry.getStreamSubscribers(this.toStreamId(streamId)))
-  }
-
-  /**
-   * Sets the permissions of many users on many streams in one transaction (1–100 entries): all apply, or none.
-   * @example `await client.setPermissionsBatch([{ streamId: '/sensors', user: 'public', permissions: ['subscribe'] }])`
-   */
-  async setPermissionsBatch(entries: readonly PermissionBatchEntry[]): Promise<void> {
-    return this.parts.registry.setPermissionsBatch(toPermissionAssignments(entries, (id) => this.toStreamId(id)))
   }
 
   // ---- publish ----
@@ -405,31 +280,6 @@ export class RunnelClient {
     return this.parts.history.resend(target, query, options)
   }
 
-  /** The addresses of the storage nodes that store a stream. */
-  async getStorageNodes(streamId: string): Promise<Address[]> {
-    return this.parts.registry.getStorageNodes(this.toStreamId(streamId))
-  }
-
-  /** Every registered storage node and the metadata it registered (e.g. `{ http }`). */
-  async getAllStorageNodes(): Promise<StorageNodeInfo[]> {
-    return this.parts.registry.getAllStorageNodes()
-  }
-
-  /**
-   * Assigns a stream to a storage node, which then stores everything published to it (needs edit permission). With
-   * `wait`, resolves only once the node serves the stream; `ClientError` `TIMEOUT` after `timeoutMs` (still assigned).
-   * @example `await client.addStreamToStorageNode(streamId, node, { wait: true, timeoutMs: 30_000 })`
-   */
-  async addStreamToStorageNode(streamId: string, node: Address, options: AddToStorageNodeOptions = {}): Promise<void> {
-    return assignStorageNode(this.parts.registry, this.parts.chainState, this.toStreamId(streamId), node, options)
-  }
-
-  async removeStreamFromStorageNode(streamId: string, node: Address): Promise<void> {
-    const id = this.toStreamId(streamId)
-    await this.parts.registry.removeStorageNode(id, node)
-    this.parts.chainState.forgetStream(id)
-  }
-
   /**
    * Resolves once a storage node of the stream has the message (asks every
    * `intervalMs`, default 200).
@@ -462,15 +312,5 @@ export class RunnelClient {
     this.parts.chainState.stop()
     this.parts.publishLog.stop()
     await this.parts.node.stop()
-  }
-
-  // ---- internals ----
-
-  private wrap(record: StreamRecord): Stream {
-    return new Stream(record.id, record.metadata, this)
-  }
-
-  private toStreamId(streamIdOrPath: string): string {
-    return this.parts.streams.toStreamId(streamIdOrPath)
   }
 }

@@ -31,25 +31,34 @@ export function newSigner(): MessageSigner {
   return createNativeSigner(generatePrivateKey())
 }
 
+/** What a {@link ChainPublisher} may be given instead of its random defaults (seeded runs give all three). */
+export interface ChainPublisherOptions {
+  signer?: MessageSigner
+  chainId?: string
+  /** Where timestamps come from. Default `Date.now`. */
+  now?: () => number
+}
+
 /** Signs a publisher's messages as one chain, each referring to the previous. */
 export class ChainPublisher {
-  readonly signer = newSigner()
+  readonly signer: MessageSigner
   private previous: MessageRef | undefined
   private sequence = 0
   private readonly chainId: string
+  private readonly now: () => number
   readonly streamPartId: StreamPartId
-
-  constructor(path = '/test', partition = 0, owner?: MessageSigner) {
-    const streamId = toStreamId((owner ?? this.signer).address, path)
-    this.streamPartId = toStreamPartId(streamId, partition)
-    this.chainId = `chain-${Math.random().toString(36).slice(2, 10)}`
-    this.streamId = streamId
-  }
-
   private readonly streamId: ReturnType<typeof toStreamId>
 
+  constructor(path = '/test', partition = 0, owner?: MessageSigner, options: ChainPublisherOptions = {}) {
+    this.signer = options.signer ?? newSigner()
+    this.streamId = toStreamId((owner ?? this.signer).address, path)
+    this.streamPartId = toStreamPartId(this.streamId, partition)
+    this.chainId = options.chainId ?? `chain-${Math.random().toString(36).slice(2, 10)}`
+    this.now = options.now ?? Date.now
+  }
+
   next(content: unknown = { n: this.sequence }): Promise<StreamMessage> {
-    const timestamp = Date.now()
+    const timestamp = this.now()
     const previous = this.previous
     const ref =
       previous !== undefined && timestamp <= previous.timestamp

@@ -6,19 +6,7 @@
 // CI-sized test and `npm run scale -w @runnel/network`.
 import { existsSync, readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
-import {
-  ContentType,
-  ManualClock,
-  MessageId,
-  MessageRef,
-  encodeJsonContent,
-  signStreamMessage,
-  toStreamId,
-  toStreamPartId,
-  type MessageSigner,
-  type StreamMessage,
-  type StreamPartId,
-} from '@runnel/protocol'
+import { ManualClock, type MessageSigner, type StreamMessage, type StreamPartId } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import {
   NetworkNode,
@@ -31,6 +19,7 @@ import {
   type NodeId,
   type SimulatorStats,
 } from '../../src/index.js'
+import { ChainPublisher } from '../helpers.js'
 
 /** Where the shared workspace keeps measured round trips between cloud regions; absent in some checkouts. */
 const RTT_FILE = new URL('../../../../../shared/data/region-rtt-ms.json', import.meta.url)
@@ -139,7 +128,11 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
         { trackers: [trackerAddress!] },
       ),
   )
-  const publisher = new SeededPublisher(seededSigner(keys), random.fork('chain').nextUint32())
+  const publisher = new ChainPublisher('/simulated', 0, undefined, {
+    signer: seededSigner(keys),
+    chainId: `chain-${random.fork('chain').nextUint32().toString(36)}`,
+    now: () => clock.now(),
+  })
   const streamPartId = publisher.streamPartId
   const degrees = (): number[] => nodes.map((node) => node.getNeighbors(streamPartId).length)
   const wallStart = performance.now()
@@ -167,7 +160,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const messageKeys: string[] = []
     const publishing = performance.now()
     for (let index = 0; index < messageCount; index++) {
-      const message = await publisher.next(clock.now(), { index })
+      const message = await publisher.next({ index })
       messageKeys.push(keyOf(message))
       nodes[0]!.broadcast(message)
     }
@@ -267,48 +260,6 @@ function overlayDiameter(nodes: NetworkNode[], streamPartId: StreamPartId): numb
     for (const d of distance.values()) diameter = Math.max(diameter, d)
   }
   return diameter
-}
-
-/** Signs one publisher's messages as a chain, with timestamps from the virtual clock. */
-class SeededPublisher {
-  readonly streamPartId: StreamPartId
-  private readonly streamId: ReturnType<typeof toStreamId>
-  private readonly chainId: string
-  private previous: MessageRef | undefined
-
-  constructor(
-    private readonly signer: MessageSigner,
-    chainNumber: number,
-  ) {
-    this.streamId = toStreamId(signer.address, '/simulated')
-    this.streamPartId = toStreamPartId(this.streamId, 0)
-    this.chainId = `chain-${chainNumber.toString(36)}`
-  }
-
-  next(timestamp: number, content: unknown): Promise<StreamMessage> {
-    const previous = this.previous
-    const ref =
-      previous !== undefined && timestamp <= previous.timestamp
-        ? new MessageRef(previous.timestamp, previous.sequenceNumber + 1)
-        : new MessageRef(timestamp, 0)
-    this.previous = ref
-    return signStreamMessage(
-      {
-        messageId: new MessageId(
-          this.streamId,
-          0,
-          ref.timestamp,
-          ref.sequenceNumber,
-          this.signer.address,
-          this.chainId,
-        ),
-        prevMsgRef: previous,
-        contentType: ContentType.Json,
-        content: encodeJsonContent(content),
-      },
-      this.signer,
-    )
-  }
 }
 
 /** The result as the lines the scale run prints. */
