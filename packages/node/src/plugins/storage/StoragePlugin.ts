@@ -151,6 +151,8 @@ export class StoragePlugin {
           metrics: this.gateway.metrics.registry,
           maxClockSkewMs: this.gateway.maxClockSkewMs,
           clock,
+          // The client's validator asks ERC-1271 wallets (cached), as for live messages.
+          verifyErc1271: (message) => client.validateMessage(message),
         },
         this.config.repair,
       )

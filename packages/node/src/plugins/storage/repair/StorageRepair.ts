@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os'
 import type { ChainStateCache } from '@runnel/chain'
 import { systemClock, verifyStreamMessage, type Clock, type StreamMessage, type Timer } from '@runnel/protocol'
+import { withErc1271Signatures } from './erc1271Signatures.js'
 import { nativeSignatureVerifier } from '@runnel/protocol/native'
 import { Counter, type Registry } from 'prom-client'
 import type { StorageRepairConfig } from '../../../config.js'
@@ -28,6 +29,11 @@ export interface StorageRepairComponents {
   readonly maxClockSkewMs: number
   /** The round timer, holes' grace and repair's window. Default: `systemClock`. */
   readonly clock?: Clock
+  /**
+   * Whether an ERC-1271 publisher's message (signature type 2) is its wallet's (the client's validator asks the
+   * chain). Without it such messages are refused.
+   */
+  readonly verifyErc1271?: (message: StreamMessage) => Promise<boolean>
 }
 
 /** Messages checked and written per transaction. */
@@ -124,7 +130,10 @@ export class StorageRepair {
     this.#workers = workers > 0 ? new SignatureWorkers(workers) : undefined
     const pool = this.#workers
     const check = new FetchedMessageCheck({
-      verifySignatures: pool === undefined ? verifyHere : (_, frames) => pool.verify(frames),
+      verifySignatures: withErc1271Signatures(
+        pool === undefined ? verifyHere : (_, frames) => pool.verify(frames),
+        components.verifyErc1271,
+      ),
       // The cache is the client's, which follows the chain's events while it runs: repair starts no watch of its own.
       mayPublish: (streamId, publisherId, timestamp) =>
         chainState
