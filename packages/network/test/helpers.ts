@@ -19,6 +19,9 @@ import {
   NetworkNode,
   TrackerServer,
   type NetworkNodeOptions,
+  type LogFields,
+  type LogLevel,
+  type Logger,
   type NodeId,
   type NodeKind,
 } from '../src/index.js'
@@ -88,12 +91,15 @@ export class ChainPublisher {
 
 export { waitFor } from './compliance/transportCompliance.js'
 
-export async function startWebSocketTracker(options: ConstructorParameters<typeof TrackerServer>[1] = {}): Promise<{
+export async function startWebSocketTracker(
+  options: ConstructorParameters<typeof TrackerServer>[1] = {},
+  components: Partial<ConstructorParameters<typeof TrackerServer>[0]> = {},
+): Promise<{
   tracker: TrackerServer
   address: string
 }> {
   const tracker = new TrackerServer(
-    { transport: new WebSocketTransport({ port: 0 }), signer: newSigner(), verifier },
+    { transport: new WebSocketTransport({ port: 0 }), signer: newSigner(), verifier, ...components },
     options,
   )
   const [address] = await tracker.start()
@@ -138,4 +144,18 @@ export async function startRawPeer(
     protocolVersion: NETWORK_PROTOCOL_VERSION,
   }))
   return connections
+}
+
+/** A logger that keeps what it is told, for tests that check what a component reports. */
+export function recordingLogger(): {
+  logger: Logger
+  entries: { level: LogLevel; message: string; fields: LogFields | undefined }[]
+} {
+  const entries: { level: LogLevel; message: string; fields: LogFields | undefined }[] = []
+  const at =
+    (level: LogLevel) =>
+    (message: string, fields?: LogFields): void => {
+      entries.push({ level, message, fields })
+    }
+  return { logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }, entries }
 }

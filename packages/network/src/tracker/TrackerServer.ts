@@ -10,6 +10,7 @@ import { TrackerAction, type ControlMessage } from '../generated/runnel/network/
 import { descriptorToProto, type NodeDescriptor, type NodeId } from '../identity.js'
 import type { Transport } from '../transport/Transport.js'
 import { NETWORK_PROTOCOL_VERSION } from '../wire/frames.js'
+import { errorField, silentLogger, type LogFields, type Logger } from '../logger.js'
 import { resolveDegrees } from '../overlay/degrees.js'
 import { Topology } from './Topology.js'
 import { openTrackerRequest } from './trackerRequests.js'
@@ -24,6 +25,8 @@ export interface TrackerServerComponents {
   readonly clock?: Clock
   /** Random source in [0, 1); inject a seeded one for deterministic simulations. */
   readonly random?: () => number
+  /** Where refused requests and closed peers are reported (at debug). Default silent. */
+  readonly logger?: Logger
 }
 
 export interface TrackerServerOptions {
@@ -62,6 +65,7 @@ export class TrackerServer {
   private readonly lastSequence = new Map<NodeId, bigint>()
   private readonly repairTimers = new Map<string, Timer>()
   private readonly clock: Clock
+  private readonly logger: Logger
   private readonly repairDelayMs: number
   private readonly maxDegree: number
 
@@ -74,6 +78,7 @@ export class TrackerServer {
     this.maxDegree = maxDegree
     const clock = components.clock ?? systemClock
     this.clock = clock
+    this.logger = components.logger ?? silentLogger
     this.topology = new Topology({
       targetDegree,
       maxDegree,
@@ -89,7 +94,10 @@ export class TrackerServer {
         events: {
           onPeerReady: () => undefined,
           onControl: (peer, message) => this.handleControl(peer, message),
-          onData: (peer) => peer.close('protocol-violation', 'trackers carry no data'),
+          onData: (peer) => {
+            this.logger.info('closing a peer that sent data to the tracker', { peer: peer.peerId })
+            peer.close('protocol-violation', 'trackers carry no data')
+          },
           onPeerClosed: (peer) => this.handlePeerGone(peer.peerId),
         },
       },
@@ -133,7 +141,14 @@ export class TrackerServer {
       verified.nodeId !== peer.peerId ||
       (last !== undefined && verified.request.sequence <= last)
     ) {
-      this.metrics.ignoredRequests++
+      this.ignore(
+        peer,
+        verified === undefined
+          ? 'unverifiable request'
+          : verified.nodeId !== peer.peerId
+            ? 'request signed by another node'
+            : 'replayed or stale sequence number',
+      )
       return
     }
     this.lastSequence.set(verified.nodeId, verified.request.sequence)
@@ -141,8 +156,8 @@ export class TrackerServer {
     const streamPartId = request.streamPartId
     try {
       parseStreamPartId(streamPartId)
-    } catch {
-      this.metrics.ignoredRequests++
+    } catch (err) {
+      this.ignore(peer, 'invalid stream part id', { error: errorField(err) })
       return
     }
     // A node asking for more peers than anyone may have gets the most anyone may have.
@@ -153,7 +168,7 @@ export class TrackerServer {
       return
     }
     if (request.action !== TrackerAction.STATUS) {
-      this.metrics.ignoredRequests++
+      this.ignore(peer, 'unknown action', { action: request.action })
       return
     }
     const neighborIds = request.neighborIds.map((id) => addressFromBytes(id))
@@ -177,6 +192,12 @@ export class TrackerServer {
     const alone = peers.length === 0 && this.topology.memberCount(streamPartId) === 1
     if (peers.length > 0 || alone) this.instruct(peer.peerId, streamPartId, peers)
     this.scheduleRepair(streamPartId)
+  }
+
+  /** Counts a request the tracker refuses to act on; the reason goes to the logger, never back to the peer. */
+  private ignore(peer: PeerConnection, reason: string, fields: LogFields = {}): void {
+    this.metrics.ignoredRequests++
+    this.logger.debug('ignored a tracker request', { peer: peer.peerId, reason, ...fields })
   }
 
   private instruct(nodeId: NodeId, streamPartId: string, peers: NodeDescriptor[], drops: NodeId[] = []): void {

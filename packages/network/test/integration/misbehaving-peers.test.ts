@@ -9,6 +9,7 @@ import {
   newSigner,
   startRawPeer,
   startWebSocketNode,
+  recordingLogger,
   startWebSocketTracker,
   waitFor,
 } from '../helpers.js'
@@ -29,6 +30,7 @@ function sendRaw(address: string, frames: (Buffer | string)[]): Promise<number> 
 
 describe('misbehaving peers are dropped, counted, and the node keeps serving', () => {
   let tracker: TrackerServer
+  const trackerLog = recordingLogger()
   let trackerAddress: string
   let victim: NetworkNode
   let honest: NetworkNode
@@ -36,7 +38,7 @@ describe('misbehaving peers are dropped, counted, and the node keeps serving', (
   const streamPartId = owner.streamPartId
 
   before(async () => {
-    ;({ tracker, address: trackerAddress } = await startWebSocketTracker())
+    ;({ tracker, address: trackerAddress } = await startWebSocketTracker({}, { logger: trackerLog.logger }))
     victim = await startWebSocketNode([trackerAddress], { peer: { maxFramesPerSecond: 200 } })
     honest = await startWebSocketNode([trackerAddress])
     await Promise.all([victim, honest].map((node) => node.join(streamPartId, { minNeighbors: 1 })))
@@ -161,6 +163,12 @@ describe('misbehaving peers are dropped, counted, and the node keeps serving', (
       tampered.signature[5]! ^= 0xff
       connection.sendControl({ case: 'trackerRequest', value: tampered })
       await waitFor(() => tracker.metrics.ignoredRequests === before + 2, 10_000, 'tracker to ignore both')
+      // The tracker says why, to its own log only.
+      const ignored = trackerLog.entries.filter(
+        (entry) => entry.message === 'ignored a tracker request' && entry.fields?.peer === liar.address,
+      )
+      assert.equal(ignored.length, 2)
+      assert.ok(ignored.every((entry) => entry.level === 'debug' && typeof entry.fields?.reason === 'string'))
       assert.ok(!tracker.members(streamPartId).includes(liar.address))
     } finally {
       await honestConnections.stop()
