@@ -26,18 +26,6 @@ import {
 import { writeContract, type RegistryWallet } from './registry/write.js'
 import { toChainError } from './revert.js'
 
-export {
-  MAX_PERMISSION_BATCH,
-  PUBLIC,
-  type ContractAddresses,
-  type PermissionAssignment,
-  type RegistryEvent,
-  type RunnelRegistryComponents,
-  type RunnelRegistryOptions,
-  type StorageNodeInfo,
-  type Stream,
-} from './registry/types.js'
-
 /**
  * Typed access to the stream registry and storage-node registry contracts.
  * Reverts become {@link ChainError}s that say what was refused.

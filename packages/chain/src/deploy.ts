@@ -14,7 +14,7 @@ import {
   streamRegistryAbi,
   streamRegistryBytecode,
 } from './generated/contracts.js'
-import type { ContractAddresses } from './RunnelRegistry.js'
+import type { ContractAddresses } from './registry/types.js'
 
 /** The deployment and the block it landed in (read events from there). */
 export interface Deployment extends ContractAddresses {

@@ -24,10 +24,10 @@ export {
   type Permissions,
 } from './permissions.js'
 export { MAX_METADATA_BYTES, decodeMetadata, encodeMetadata, type StreamMetadata } from './metadata.js'
+export { RunnelRegistry } from './RunnelRegistry.js'
 export {
   MAX_PERMISSION_BATCH,
   PUBLIC,
-  RunnelRegistry,
   type ContractAddresses,
   type PermissionAssignment,
   type RegistryEvent,
@@ -35,7 +35,7 @@ export {
   type RunnelRegistryOptions,
   type StorageNodeInfo,
   type Stream,
-} from './RunnelRegistry.js'
+} from './registry/types.js'
 export {
   MAX_PAGE_SIZE,
   type ListedStream,
