@@ -4,7 +4,7 @@ import { generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import { startDevChain, type DevChain } from '@runnel/dev-chain'
 import { createRunnelClient } from '@runnel/client/node'
-import type { RunnelClient } from '@runnel/client'
+import type { RunnelClient, RunnelClientOptions } from '@runnel/client'
 import { RunnelNode, type NodeConfigInput } from '../src/index.js'
 
 /**
@@ -21,6 +21,11 @@ export interface TestNetwork {
   startNode(index: number, config?: NodeConfigInput): Promise<RunnelNode>
   /** The SDK client acting as dev account `index` (one per account; don't start a node with the same account). */
   client(index: number): RunnelClient
+  /**
+   * A new SDK client acting as dev account `index` (its key, unless `options.auth` says otherwise), with `options` over the network's;
+   * stopped with the network. For a client with settings of its own: account `index` must have no other client.
+   */
+  clientWith(index: number, options: RunnelClientOptions): RunnelClient
   /** Creates a stream as dev account 1 with `public` publish and subscribe permission; returns its id. */
   createPublicStream(path: string, partitions?: number): Promise<string>
   stop(): Promise<void>
@@ -39,15 +44,20 @@ export async function startTestNetwork(): Promise<TestNetwork> {
   const clients: RunnelClient[] = []
   // One client per account: two nodes with one key would be one network identity, and the second is refused (IDENTITY_IN_USE).
   const byAccount = new Map<number, RunnelClient>()
+  const clientWith = (index: number, options: RunnelClientOptions): RunnelClient => {
+    const created = createRunnelClient({
+      chain: { provider: dev.chain.provider, contracts: dev.deployment, fromBlock: dev.deployment.deployBlock },
+      network: { trackers },
+      ...options,
+      auth: options.auth ?? { privateKey: dev.chain.accountKeys[index]! },
+    })
+    clients.push(created)
+    return created
+  }
   const client = (index: number): RunnelClient => {
     const existing = byAccount.get(index)
     if (existing !== undefined) return existing
-    const created = createRunnelClient({
-      auth: { privateKey: dev.chain.accountKeys[index]! },
-      chain: { provider: dev.chain.provider, contracts: dev.deployment, fromBlock: dev.deployment.deployBlock },
-      network: { trackers },
-    })
-    clients.push(created)
+    const created = clientWith(index, {})
     byAccount.set(index, created)
     return created
   }
@@ -87,6 +97,7 @@ export async function startTestNetwork(): Promise<TestNetwork> {
       return node
     },
     client,
+    clientWith,
     async createPublicStream(path, partitions = 1) {
       const stream = await owner.createStream(path, { partitions })
       await owner.grantPermissions(stream.id, 'public', 'publish', 'subscribe')

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { createRunnelClient, type RunnelClient } from '@runnel/client/node'
+import type { RunnelClient } from '@runnel/client/node'
 import { exampleErc1271WalletAbi, exampleErc1271WalletBytecode } from '@runnel/chain'
 import { SignatureType } from '@runnel/protocol'
 import type { Address } from 'viem'
@@ -24,14 +24,8 @@ describe('storing messages of an ERC-1271 wallet', () => {
   const clients: RunnelClient[] = []
 
   const walletClient = (index: number): RunnelClient => {
-    const client = createRunnelClient({
+    const client = network.clientWith(index, {
       auth: { privateKey: network.dev.chain.accountKeys[index]!, erc1271Wallet: wallet },
-      chain: {
-        provider: network.dev.chain.provider,
-        contracts: network.dev.deployment,
-        fromBlock: network.dev.deployment.deployBlock,
-      },
-      network: { trackers: network.trackers },
     })
     clients.push(client)
     return client

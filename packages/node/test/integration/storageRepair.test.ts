@@ -14,7 +14,6 @@ import { after, before, describe, it } from 'node:test'
 import Database from 'better-sqlite3'
 import pg from 'pg'
 import type { RunnelClient } from '@runnel/client'
-import { createRunnelClient } from '@runnel/client/node'
 import {
   ContentType,
   MessageId,
@@ -87,16 +86,7 @@ describe('repair between the storage nodes of a stream', () => {
       'both assignments',
     )
     // The publisher side keeps one message to re-offer: what a storage node misses comes from the other one.
-    publisher = createRunnelClient({
-      auth: { privateKey: network.dev.chain.accountKeys[3]! },
-      chain: {
-        provider: network.dev.chain.provider,
-        contracts: network.dev.deployment,
-        fromBlock: network.dev.deployment.deployBlock,
-      },
-      network: { trackers: network.trackers },
-      retention: { maxMessages: 1 },
-    })
+    publisher = network.clientWith(3, { retention: { maxMessages: 1 } })
     const base = Date.now() - 120_000
     for (let i = 0; i < 300; i++) await publisher.publish(streamId, { i }, { timestamp: base + i * 10 })
     for (const node of [nodeA, nodeB]) await waitForHeld(node, 300)

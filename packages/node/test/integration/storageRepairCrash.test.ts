@@ -15,7 +15,6 @@ import { after, before, describe, it } from 'node:test'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import pg from 'pg'
 import type { RunnelClient } from '@runnel/client'
-import { createRunnelClient } from '@runnel/client/node'
 import { addressFromPrivateKey } from '@runnel/protocol'
 import type { NodeConfigInput, RunnelNode } from '../../src/index.js'
 import { startTestNetwork, waitFor, type TestNetwork } from '../helpers.js'
@@ -57,16 +56,7 @@ describe('two storage nodes, one killed with SIGKILL and restarted while publish
     network = await startTestNetwork()
     streamId = await network.createPublicStream('/repair-crash')
     // The publisher side keeps one message to re-offer: what a storage node misses comes from the other one.
-    publisher = createRunnelClient({
-      auth: { privateKey: network.dev.chain.accountKeys[3]! },
-      chain: {
-        provider: network.dev.chain.provider,
-        contracts: network.dev.deployment,
-        fromBlock: network.dev.deployment.deployBlock,
-      },
-      network: { trackers: network.trackers },
-      retention: { maxMessages: 1 },
-    })
+    publisher = network.clientWith(3, { retention: { maxMessages: 1 } })
     const port = await freePort()
     daemonUrl = `http://127.0.0.1:${port}`
     const repair = { intervalMs: 0, holeGraceMs: 200 }
