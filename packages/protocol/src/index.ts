@@ -24,6 +24,7 @@ export {
   ERROR_CATEGORIES,
   ProtocolError,
   RunnelError,
+  describeValue,
   errorCategoryOf,
   escapeControlCharacters,
   shortMessageOf,

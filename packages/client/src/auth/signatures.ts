@@ -1,3 +1,5 @@
+import { describeValue } from '@runnel/protocol'
+import { hexToBytes } from 'viem'
 import { ClientError } from '../errors.js'
 
 /** secp256k1's group order: a signature's `s` above half of it has a twin `n - s` that verifies the same. */
@@ -19,11 +21,10 @@ export function toMessageSignature(answer: unknown): Uint8Array {
   if (typeof answer !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(answer)) {
     throw new ClientError(
       'INVALID_ARGUMENT',
-      `the signer answered ${describe(answer)}, not a 65-byte signature (0x and 130 hex digits)`,
+      `the signer answered ${describeValue(answer)}, not a 65-byte signature (0x and 130 hex digits)`,
     )
   }
-  const bytes = new Uint8Array(65)
-  for (let i = 0; i < 65; i++) bytes[i] = parseInt(answer.slice(2 + 2 * i, 4 + 2 * i), 16)
+  const bytes = hexToBytes(answer as `0x${string}`)
   let v = bytes[64]!
   if (v === 0 || v === 1) v += 27
   if (v !== 27 && v !== 28) throw new ClientError('INVALID_ARGUMENT', `the signer's signature has v = ${bytes[64]}`)
@@ -42,16 +43,4 @@ export function toMessageSignature(answer: unknown): Uint8Array {
   }
   bytes[64] = v
   return bytes
-}
-
-/** 0x-hex of bytes: what `personal_sign` takes as data. */
-export function toHex(bytes: Uint8Array): `0x${string}` {
-  let hex = '0x'
-  for (const byte of bytes) hex += byte.toString(16).padStart(2, '0')
-  return hex as `0x${string}`
-}
-
-function describe(value: unknown): string {
-  const text = typeof value === 'string' ? JSON.stringify(value) : String(value)
-  return text.length > 80 ? `${text.slice(0, 80)}…` : text
 }

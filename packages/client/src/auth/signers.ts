@@ -1,8 +1,8 @@
 import { parseEthereumAddress, type MessageSigner } from '@runnel/protocol'
-import type { Account, Address } from 'viem'
+import { bytesToHex, type Account, type Address } from 'viem'
 import { ClientError } from '../errors.js'
 import type { Eip1193Provider } from './Eip1193.js'
-import { toHex, toMessageSignature } from './signatures.js'
+import { toMessageSignature } from './signatures.js'
 
 /**
  * A signer that asks an EIP-1193 provider for each signature (`personal_sign`): a browser wallet, which may ask its
@@ -19,7 +19,9 @@ export function createProviderSigner(provider: Eip1193Provider, address: Address
     address: parseEthereumAddress(address),
     async signPersonalMessage(payload: Uint8Array): Promise<Uint8Array> {
       // personal_sign takes the data first and the account second (MetaMask's order; eth_sign is the other way).
-      return toMessageSignature(await provider.request({ method: 'personal_sign', params: [toHex(payload), address] }))
+      return toMessageSignature(
+        await provider.request({ method: 'personal_sign', params: [bytesToHex(payload), address] }),
+      )
     },
   }
 }

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { createPureSigner, generatePrivateKey, pureSignatureVerifier } from '@runnel/protocol'
+import { bytesToHex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createAccountSigner } from '../../src/auth/signers.js'
-import { toHex, toMessageSignature } from '../../src/auth/signatures.js'
+import { toMessageSignature } from '../../src/auth/signatures.js'
 import { ClientError } from '../../src/index.js'
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
@@ -13,7 +14,7 @@ describe('wallet signatures as message signatures', () => {
   it('keeps a low-s signature with v 27/28 as it is', async () => {
     const signer = createPureSigner(generatePrivateKey())
     const signature = await signer.signPersonalMessage(payload)
-    assert.deepEqual(toMessageSignature(toHex(signature)), signature)
+    assert.deepEqual(toMessageSignature(bytesToHex(signature)), signature)
   })
 
   it('rewrites v 0/1 to 27/28', async () => {
@@ -21,7 +22,7 @@ describe('wallet signatures as message signatures', () => {
     const signature = await signer.signPersonalMessage(payload)
     const zeroBased = signature.slice()
     zeroBased[64] = signature[64]! - 27
-    assert.deepEqual(toMessageSignature(toHex(zeroBased)), signature)
+    assert.deepEqual(toMessageSignature(bytesToHex(zeroBased)), signature)
   })
 
   it('rewrites a high-s signature to its low-s twin, which recovers the same signer', async () => {
@@ -37,7 +38,7 @@ describe('wallet signatures as message signatures', () => {
     }
     high[64] = signature[64] === 27 ? 28 : 27
     assert.notEqual(pureSignatureVerifier.recoverPersonalMessageSigner(payload, high), undefined)
-    const normalized = toMessageSignature(toHex(high))
+    const normalized = toMessageSignature(bytesToHex(high))
     assert.deepEqual(normalized, signature)
     assert.equal(pureSignatureVerifier.recoverPersonalMessageSigner(payload, normalized), signer.address)
   })
