@@ -4,7 +4,7 @@
 // publisher's key and chain id, the latency layout), and time only moves when
 // the process is idle, so one seed gives one run on any machine. Shared by the
 // CI-sized test and `npm run scale -w @runnel/network`.
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { ManualClock, type MessageSigner, type StreamMessage, type StreamPartId } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
@@ -13,7 +13,6 @@ import {
   SeededRandom,
   Simulator,
   TrackerServer,
-  constantLatency,
   regionLatency,
   type LatencyModel,
   type NodeId,
@@ -21,8 +20,8 @@ import {
 } from '../../src/index.js'
 import { ChainPublisher } from '../helpers.js'
 
-/** Where the shared workspace keeps measured round trips between cloud regions; absent in some checkouts. */
-const RTT_FILE = new URL('../../../../../shared/data/region-rtt-ms.json', import.meta.url)
+/** Measured round trips between cloud regions (test/data/README.md). */
+const RTT_FILE = new URL('../data/region-rtt-ms.json', import.meta.url)
 /** Virtual time the scenario starts at: a plausible wall-clock date, so message timestamps look real. */
 const EPOCH_MS = Date.UTC(2026, 0, 1)
 
@@ -69,9 +68,8 @@ export interface ScenarioResult {
   readonly simulator: SimulatorStats
 }
 
-/** Picks the region model when the shared RTT data is there, else 20 ms everywhere. */
+/** Link delays from the measured region round trips, with a little jitter. */
 function latencyFor(seed: number): { model: LatencyModel; name: string } {
-  if (!existsSync(RTT_FILE)) return { model: constantLatency(20), name: 'constant 20 ms' }
   const { rtt } = JSON.parse(readFileSync(RTT_FILE, 'utf8')) as { rtt: number[][] }
   return { model: regionLatency(rtt, { seed, jitterMs: 2 }), name: `${rtt.length} cloud regions, 2 ms jitter` }
 }

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import { ManualClock } from '@runnel/protocol'
@@ -33,8 +32,8 @@ for (const [name, latency] of [
 }
 
 const SCALE_TIMEOUT_MS = 300_000
-/** Relative to the package root, where the shared workspace keeps it; absent in some checkouts. */
-const RTT_DATA_URL = new URL('../../../shared/data/region-rtt-ms.json', new URL('../../', import.meta.url))
+/** Measured round trips between cloud regions (test/data/README.md). */
+const RTT_DATA_URL = new URL('../data/region-rtt-ms.json', import.meta.url)
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -303,30 +302,26 @@ describe('Simulator', () => {
     assert.throws(() => regionLatency([[1, 2]], { seed: 1 }), isNetworkError('INVALID_OPTIONS'))
   })
 
-  it(
-    'regionLatency spreads addresses over every region of the shared RTT matrix',
-    { skip: existsSync(RTT_DATA_URL) ? false : 'shared/data/region-rtt-ms.json is not in this checkout' },
-    async () => {
-      const { regions, rtt } = JSON.parse(await readFile(RTT_DATA_URL, 'utf8')) as {
-        regions: string[]
-        rtt: number[][]
-      }
-      assert.equal(rtt.length, regions.length)
-      const latency = regionLatency(rtt, { seed: 11 })
-      // The diagonal entries all differ, so an address's latency to itself names its region.
-      const ownRegionLatencies = rtt.map((row, region) => (row[region] ?? Number.NaN) / 2)
-      const seen = new Set<number>()
-      for (let index = 1; index <= 1_000; index++) {
-        const address = `sim://${index}`
-        const region = ownRegionLatencies.indexOf(latency(address, address))
-        assert.ok(region >= 0, `${address} maps onto the diagonal`)
-        seen.add(region)
-      }
-      assert.equal(seen.size, regions.length)
-      const [a, b] = ['sim://1', 'sim://2'].map((address) => ownRegionLatencies.indexOf(latency(address, address)))
-      assert.equal(latency('sim://1', 'sim://2'), (rtt[a ?? -1]?.[b ?? -1] ?? Number.NaN) / 2)
-    },
-  )
+  it('regionLatency spreads addresses over every region of the shared RTT matrix', async () => {
+    const { regions, rtt } = JSON.parse(await readFile(RTT_DATA_URL, 'utf8')) as {
+      regions: string[]
+      rtt: number[][]
+    }
+    assert.equal(rtt.length, regions.length)
+    const latency = regionLatency(rtt, { seed: 11 })
+    // The diagonal entries all differ, so an address's latency to itself names its region.
+    const ownRegionLatencies = rtt.map((row, region) => (row[region] ?? Number.NaN) / 2)
+    const seen = new Set<number>()
+    for (let index = 1; index <= 1_000; index++) {
+      const address = `sim://${index}`
+      const region = ownRegionLatencies.indexOf(latency(address, address))
+      assert.ok(region >= 0, `${address} maps onto the diagonal`)
+      seen.add(region)
+    }
+    assert.equal(seen.size, regions.length)
+    const [a, b] = ['sim://1', 'sim://2'].map((address) => ownRegionLatencies.indexOf(latency(address, address)))
+    assert.equal(latency('sim://1', 'sim://2'), (rtt[a ?? -1]?.[b ?? -1] ?? Number.NaN) / 2)
+  })
 
   it('carries 100,000 frames over 8,000 connections between 2,000 transports', { timeout: SCALE_TIMEOUT_MS }, () => {
     const latency = regionLatency(
