@@ -132,12 +132,7 @@ async function benchmark(nodeCount: number, verifySignatures: boolean, discovery
   const nodeOptions: NetworkNodeOptions =
     discovery === 'tracker'
       ? { trackers: [trackerAddress!], verifySignatures }
-      : // The trackerless options (issue 15); typed loosely until the discovery seam lands on this branch.
-        ({
-          discovery: 'dht',
-          entryPoints: entryPorts.map((port) => `ws://127.0.0.1:${port}`),
-          verifySignatures,
-        } as unknown as NetworkNodeOptions)
+      : { discovery: 'dht', entryPoints: entryPorts.map((port) => `ws://127.0.0.1:${port}`), verifySignatures }
   const formStart = performance.now()
   const nodes = await Promise.all(
     Array.from({ length: nodeCount }, async (_, index) => {

@@ -214,10 +214,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const transports = Array.from({ length: nodeCount }, () => simulator.createTransport())
   const entryPoints = transports.slice(1, 1 + entryPointCount).map((transport) => transport.address)
   const nodeOptions: NetworkNodeOptions =
-    discovery === 'tracker'
-      ? { trackers: [trackerAddress!] }
-      : // The trackerless options (issue 15); typed loosely until the discovery seam lands on this branch.
-        ({ discovery: 'dht', entryPoints } as unknown as NetworkNodeOptions)
+    discovery === 'tracker' ? { trackers: [trackerAddress!] } : { discovery: 'dht', entryPoints }
   const nodes = transports.map(
     (transport) => new NetworkNode({ transport, signer: seededSigner(keys), verifier, clock }, nodeOptions),
   )
