@@ -53,6 +53,7 @@ for (const discovery of modes) {
     console.log(`${discovery}: same seed, same hop histogram: ${sameHops ? 'yes' : 'NO'}`)
     ok &&= sameHops
   }
+  if (runs.length === 0) continue
   console.log(
     `${discovery}: every node 3+ neighbours: ${formed ? 'yes' : 'NO'}; 100% delivery: ${delivered ? 'yes' : 'NO'}`,
   )
