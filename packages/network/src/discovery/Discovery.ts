@@ -53,6 +53,8 @@ export interface Discovery {
   handlePeerClosed(peerId: NodeId): void
   /** Peers to name in a refusal to `requesterId` (a few of this node's neighbours), so it can ask them instead. */
   alternativesFor(overlay: StreamPartOverlay, requesterId: NodeId): NodeDescriptor[]
-  /** A peer refused this node and named these peers instead (unchecked, from the wire). */
-  takeAlternatives(overlay: StreamPartOverlay, refuserId: NodeId, alternatives: readonly NodeDescriptorProto[]): void
+  /** A peer refused this node's request, naming these peers instead (unchecked, from the wire; maybe none). */
+  takeRefusal(overlay: StreamPartOverlay, refuserId: NodeId, alternatives: readonly NodeDescriptorProto[]): void
+  /** A peer this node asked could not be reached, or did not answer in time. */
+  takeUnreachable(overlay: StreamPartOverlay, peerId: NodeId): void
 }

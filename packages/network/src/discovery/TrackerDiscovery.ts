@@ -76,5 +76,7 @@ export class TrackerDiscovery implements Discovery {
     return []
   }
 
-  takeAlternatives(): void {}
+  takeRefusal(): void {}
+
+  takeUnreachable(): void {}
 }

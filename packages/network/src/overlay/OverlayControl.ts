@@ -33,7 +33,7 @@ export interface OverlayControlComponents {
   readonly dataPath: Pick<DataPath, 'flush'>
   /** Trackers or the DHT; refusals carry alternatives only when it names some. */
   readonly discovery: Pick<Discovery, 'isAuthority' | 'isAuthorityFor' | 'scheduleStatus'> &
-    Partial<Pick<Discovery, 'alternativesFor' | 'takeAlternatives'>>
+    Partial<Pick<Discovery, 'alternativesFor' | 'takeRefusal' | 'takeUnreachable'>>
   readonly connections: ControlConnections
   readonly clock: Clock
   readonly logger: Logger
@@ -101,7 +101,9 @@ export class OverlayControl {
         const now = this.components.clock.now()
         const effects = this.components.membership.takeNeighborResponse(overlay, peer.peerId, body.value.accepted, now)
         this.apply(overlay, peer.peerId, effects, peer, body.value.streamPartId)
-        this.takeAlternatives(overlay, peer.peerId, body.value.accepted, body.value.alternatives)
+        if (overlay !== undefined && !body.value.accepted) {
+          this.components.discovery.takeRefusal?.(overlay, peer.peerId, body.value.alternatives)
+        }
         return
       }
       case 'neighborLeave': {
@@ -128,7 +130,9 @@ export class OverlayControl {
         const overlay = this.overlayOf(body.value.streamPartId, peer.peerId)
         const effects = this.components.membership.takeProxyResponse(overlay, peer.peerId, body.value.accepted)
         this.apply(overlay, peer.peerId, effects, peer, body.value.streamPartId)
-        this.takeAlternatives(overlay, peer.peerId, body.value.accepted, body.value.alternatives)
+        if (overlay !== undefined && !body.value.accepted) {
+          this.components.discovery.takeRefusal?.(overlay, peer.peerId, body.value.alternatives)
+        }
         return
       }
       default:
@@ -172,16 +176,6 @@ export class OverlayControl {
     if (overlay === undefined || response.reason !== 'full' || discovery.alternativesFor === undefined) return response
     const alternatives = discovery.alternativesFor(overlay, requesterId)
     return alternatives.length === 0 ? response : { ...response, alternatives: alternatives.map(descriptorToProto) }
-  }
-
-  private takeAlternatives(
-    overlay: StreamPartOverlay | undefined,
-    refuserId: NodeId,
-    accepted: boolean,
-    alternatives: readonly NodeDescriptorProto[],
-  ): void {
-    if (overlay === undefined || accepted || alternatives.length === 0) return
-    this.components.discovery.takeAlternatives?.(overlay, refuserId, alternatives)
   }
 
   /** The joined overlay a wire id names; undefined (and logged) when the id doesn't parse. */
@@ -260,7 +254,11 @@ export class OverlayControl {
     const { membership, clock } = this.components
     const peerId = descriptor.nodeId
     const abandon = (): void => this.apply(overlay, peerId, membership.abandonRequest(overlay, peerId))
-    const timeout = clock.setTimeout(abandon, this.options.requestTimeoutMs, { unref: true })
+    const giveUp = (): void => {
+      if (membership.isPending(overlay, peerId)) this.components.discovery.takeUnreachable?.(overlay, peerId)
+      abandon()
+    }
+    const timeout = clock.setTimeout(giveUp, this.options.requestTimeoutMs, { unref: true })
     this.components.connections
       .connect(descriptor.addresses[0]!, peerId, timeoutSignal(clock, this.options.requestTimeoutMs))
       .then(
@@ -279,7 +277,7 @@ export class OverlayControl {
         (err: unknown) => {
           timeout.cancel()
           this.components.logger.debug('could not reach a suggested peer', { peerId, error: errorField(err) })
-          abandon()
+          giveUp()
         },
       )
   }
