@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file runnel/network/v1/network.proto.
  */
 export const file_runnel_network_v1_network: GenFile = /*@__PURE__*/
-  fileDesc("Ch9ydW5uZWwvbmV0d29yay92MS9uZXR3b3JrLnByb3RvEhFydW5uZWwubmV0d29yay52MSJ5Cg5Ob2RlRGVzY3JpcHRvchIPCgdub2RlX2lkGAEgASgMEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SKQoEa2luZBgDIAEoDjIbLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVLaW5kEhEKCWFkZHJlc3NlcxgEIAMoCSJiCgVIZWxsbxI1CgpkZXNjcmlwdG9yGAEgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISDQoFbm9uY2UYAiABKAwSEwoLaW5zdGFuY2VfaWQYAyABKAwiHwoKSGVsbG9Qcm9vZhIRCglzaWduYXR1cmUYASABKAwiEgoEUGluZxIKCgJpZBgBIAEoDSISCgRQb25nEgoKAmlkGAEgASgNIkcKB0dvb2RieWUSDgoGcmVhc29uGAEgASgJEiwKBGNvZGUYAiABKA4yHi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllQ29kZSIpCg9OZWlnaGJvclJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiTAoQTmVpZ2hib3JSZXNwb25zZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkiJwoNTmVpZ2hib3JMZWF2ZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCSImCgxQcm94eVJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiSQoNUHJveHlSZXNwb25zZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkiowEKDlRyYWNrZXJSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAwSEAoIc2VxdWVuY2UYAiABKAQSFgoOc3RyZWFtX3BhcnRfaWQYAyABKAkSMAoGYWN0aW9uGAQgASgOMiAucnVubmVsLm5ldHdvcmsudjEuVHJhY2tlckFjdGlvbhIUCgxuZWlnaGJvcl9pZHMYBSADKAwSDgoGd2FudGVkGAYgASgNIjoKFFNpZ25lZFRyYWNrZXJSZXF1ZXN0Eg8KB3JlcXVlc3QYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMInkKElRyYWNrZXJJbnN0cnVjdGlvbhIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIwCgVwZWVycxgCIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yEhkKEWRyb3BfbmVpZ2hib3JfaWRzGAMgAygMIrgFCg5Db250cm9sTWVzc2FnZRIpCgVoZWxsbxgBIAEoCzIYLnJ1bm5lbC5uZXR3b3JrLnYxLkhlbGxvSAASNAoLaGVsbG9fcHJvb2YYAiABKAsyHS5ydW5uZWwubmV0d29yay52MS5IZWxsb1Byb29mSAASJwoEcGluZxgDIAEoCzIXLnJ1bm5lbC5uZXR3b3JrLnYxLlBpbmdIABInCgRwb25nGAQgASgLMhcucnVubmVsLm5ldHdvcmsudjEuUG9uZ0gAEi0KB2dvb2RieWUYBSABKAsyGi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllSAASPgoQbmVpZ2hib3JfcmVxdWVzdBgGIAEoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLk5laWdoYm9yUmVxdWVzdEgAEkAKEW5laWdoYm9yX3Jlc3BvbnNlGAcgASgLMiMucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JSZXNwb25zZUgAEjoKDm5laWdoYm9yX2xlYXZlGAggASgLMiAucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JMZWF2ZUgAEjgKDXByb3h5X3JlcXVlc3QYCSABKAsyHy5ydW5uZWwubmV0d29yay52MS5Qcm94eVJlcXVlc3RIABI6Cg5wcm94eV9yZXNwb25zZRgKIAEoCzIgLnJ1bm5lbC5uZXR3b3JrLnYxLlByb3h5UmVzcG9uc2VIABJCCg90cmFja2VyX3JlcXVlc3QYCyABKAsyJy5ydW5uZWwubmV0d29yay52MS5TaWduZWRUcmFja2VyUmVxdWVzdEgAEkQKE3RyYWNrZXJfaW5zdHJ1Y3Rpb24YDCABKAsyJS5ydW5uZWwubmV0d29yay52MS5UcmFja2VySW5zdHJ1Y3Rpb25IAEIGCgRib2R5KmUKCE5vZGVLaW5kEhkKFU5PREVfS0lORF9VTlNQRUNJRklFRBAAEhIKDk5PREVfS0lORF9GVUxMEAESEwoPTk9ERV9LSU5EX0xJR0hUEAISFQoRTk9ERV9LSU5EX1RSQUNLRVIQAypNCgtHb29kYnllQ29kZRIcChhHT09EQllFX0NPREVfVU5TUEVDSUZJRUQQABIgChxHT09EQllFX0NPREVfSURFTlRJVFlfSU5fVVNFEAEqZAoNVHJhY2tlckFjdGlvbhIeChpUUkFDS0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhkKFVRSQUNLRVJfQUNUSU9OX1NUQVRVUxABEhgKFFRSQUNLRVJfQUNUSU9OX0xFQVZFEAJiBnByb3RvMw");
+  fileDesc("Ch9ydW5uZWwvbmV0d29yay92MS9uZXR3b3JrLnByb3RvEhFydW5uZWwubmV0d29yay52MSJ5Cg5Ob2RlRGVzY3JpcHRvchIPCgdub2RlX2lkGAEgASgMEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SKQoEa2luZBgDIAEoDjIbLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVLaW5kEhEKCWFkZHJlc3NlcxgEIAMoCSJiCgVIZWxsbxI1CgpkZXNjcmlwdG9yGAEgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISDQoFbm9uY2UYAiABKAwSEwoLaW5zdGFuY2VfaWQYAyABKAwiHwoKSGVsbG9Qcm9vZhIRCglzaWduYXR1cmUYASABKAwiEgoEUGluZxIKCgJpZBgBIAEoDSISCgRQb25nEgoKAmlkGAEgASgNIkcKB0dvb2RieWUSDgoGcmVhc29uGAEgASgJEiwKBGNvZGUYAiABKA4yHi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllQ29kZSIpCg9OZWlnaGJvclJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiTAoQTmVpZ2hib3JSZXNwb25zZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkiJwoNTmVpZ2hib3JMZWF2ZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCSImCgxQcm94eVJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiSQoNUHJveHlSZXNwb25zZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkiowEKDlRyYWNrZXJSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAwSEAoIc2VxdWVuY2UYAiABKAQSFgoOc3RyZWFtX3BhcnRfaWQYAyABKAkSMAoGYWN0aW9uGAQgASgOMiAucnVubmVsLm5ldHdvcmsudjEuVHJhY2tlckFjdGlvbhIUCgxuZWlnaGJvcl9pZHMYBSADKAwSDgoGd2FudGVkGAYgASgNIjoKFFNpZ25lZFRyYWNrZXJSZXF1ZXN0Eg8KB3JlcXVlc3QYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMInkKElRyYWNrZXJJbnN0cnVjdGlvbhIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIwCgVwZWVycxgCIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yEhkKEWRyb3BfbmVpZ2hib3JfaWRzGAMgAygMIjUKEkRodEZpbmROb2RlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgNEgsKA2tleRgCIAEoDCJdChNEaHRGaW5kTm9kZVJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SMgoHY2xvc2VzdBgCIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yInUKD1NpZ25lZERodFJlY29yZBILCgNrZXkYASABKAwSDQoFb3duZXIYAiABKAwSDQoFdmFsdWUYAyABKAwSEgoKZXhwaXJlc19hdBgEIAEoBBIQCghzZXF1ZW5jZRgFIAEoBBIRCglzaWduYXR1cmUYBiABKAwiWQoPRGh0U3RvcmVSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKA0SMgoGcmVjb3JkGAIgASgLMiIucnVubmVsLm5ldHdvcmsudjEuU2lnbmVkRGh0UmVjb3JkIkYKEERodFN0b3JlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoDRIOCgZzdG9yZWQYAiABKAgSDgoGcmVhc29uGAMgASgJIjgKFURodEZpbmRSZWNvcmRzUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgNEgsKA2tleRgCIAEoDCKVAQoWRGh0RmluZFJlY29yZHNSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgNEjMKB3JlY29yZHMYAiADKAsyIi5ydW5uZWwubmV0d29yay52MS5TaWduZWREaHRSZWNvcmQSMgoHY2xvc2VzdBgDIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yIuwICg5Db250cm9sTWVzc2FnZRIpCgVoZWxsbxgBIAEoCzIYLnJ1bm5lbC5uZXR3b3JrLnYxLkhlbGxvSAASNAoLaGVsbG9fcHJvb2YYAiABKAsyHS5ydW5uZWwubmV0d29yay52MS5IZWxsb1Byb29mSAASJwoEcGluZxgDIAEoCzIXLnJ1bm5lbC5uZXR3b3JrLnYxLlBpbmdIABInCgRwb25nGAQgASgLMhcucnVubmVsLm5ldHdvcmsudjEuUG9uZ0gAEi0KB2dvb2RieWUYBSABKAsyGi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllSAASPgoQbmVpZ2hib3JfcmVxdWVzdBgGIAEoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLk5laWdoYm9yUmVxdWVzdEgAEkAKEW5laWdoYm9yX3Jlc3BvbnNlGAcgASgLMiMucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JSZXNwb25zZUgAEjoKDm5laWdoYm9yX2xlYXZlGAggASgLMiAucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JMZWF2ZUgAEjgKDXByb3h5X3JlcXVlc3QYCSABKAsyHy5ydW5uZWwubmV0d29yay52MS5Qcm94eVJlcXVlc3RIABI6Cg5wcm94eV9yZXNwb25zZRgKIAEoCzIgLnJ1bm5lbC5uZXR3b3JrLnYxLlByb3h5UmVzcG9uc2VIABJCCg90cmFja2VyX3JlcXVlc3QYCyABKAsyJy5ydW5uZWwubmV0d29yay52MS5TaWduZWRUcmFja2VyUmVxdWVzdEgAEkQKE3RyYWNrZXJfaW5zdHJ1Y3Rpb24YDCABKAsyJS5ydW5uZWwubmV0d29yay52MS5UcmFja2VySW5zdHJ1Y3Rpb25IABJGChVkaHRfZmluZF9ub2RlX3JlcXVlc3QYDSABKAsyJS5ydW5uZWwubmV0d29yay52MS5EaHRGaW5kTm9kZVJlcXVlc3RIABJIChZkaHRfZmluZF9ub2RlX3Jlc3BvbnNlGA4gASgLMiYucnVubmVsLm5ldHdvcmsudjEuRGh0RmluZE5vZGVSZXNwb25zZUgAEj8KEWRodF9zdG9yZV9yZXF1ZXN0GA8gASgLMiIucnVubmVsLm5ldHdvcmsudjEuRGh0U3RvcmVSZXF1ZXN0SAASQQoSZGh0X3N0b3JlX3Jlc3BvbnNlGBAgASgLMiMucnVubmVsLm5ldHdvcmsudjEuRGh0U3RvcmVSZXNwb25zZUgAEkwKGGRodF9maW5kX3JlY29yZHNfcmVxdWVzdBgRIAEoCzIoLnJ1bm5lbC5uZXR3b3JrLnYxLkRodEZpbmRSZWNvcmRzUmVxdWVzdEgAEk4KGWRodF9maW5kX3JlY29yZHNfcmVzcG9uc2UYEiABKAsyKS5ydW5uZWwubmV0d29yay52MS5EaHRGaW5kUmVjb3Jkc1Jlc3BvbnNlSABCBgoEYm9keSplCghOb2RlS2luZBIZChVOT0RFX0tJTkRfVU5TUEVDSUZJRUQQABISCg5OT0RFX0tJTkRfRlVMTBABEhMKD05PREVfS0lORF9MSUdIVBACEhUKEU5PREVfS0lORF9UUkFDS0VSEAMqTQoLR29vZGJ5ZUNvZGUSHAoYR09PREJZRV9DT0RFX1VOU1BFQ0lGSUVEEAASIAocR09PREJZRV9DT0RFX0lERU5USVRZX0lOX1VTRRABKmQKDVRyYWNrZXJBY3Rpb24SHgoaVFJBQ0tFUl9BQ1RJT05fVU5TUEVDSUZJRUQQABIZChVUUkFDS0VSX0FDVElPTl9TVEFUVVMQARIYChRUUkFDS0VSX0FDVElPTl9MRUFWRRACYgZwcm90bzM");
 
 /**
  * @generated from message runnel.network.v1.NodeDescriptor
@@ -397,6 +397,212 @@ export const TrackerInstructionSchema: GenMessage<TrackerInstruction> = /*@__PUR
   messageDesc(file_runnel_network_v1_network, 13);
 
 /**
+ * Which nodes the receiver knows closest to key.
+ *
+ * @generated from message runnel.network.v1.DhtFindNodeRequest
+ */
+export type DhtFindNodeRequest = Message<"runnel.network.v1.DhtFindNodeRequest"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * 20 bytes.
+   *
+   * @generated from field: bytes key = 2;
+   */
+  key: Uint8Array;
+};
+
+/**
+ * Describes the message runnel.network.v1.DhtFindNodeRequest.
+ * Use `create(DhtFindNodeRequestSchema)` to create a new message.
+ */
+export const DhtFindNodeRequestSchema: GenMessage<DhtFindNodeRequest> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 14);
+
+/**
+ * @generated from message runnel.network.v1.DhtFindNodeResponse
+ */
+export type DhtFindNodeResponse = Message<"runnel.network.v1.DhtFindNodeResponse"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * At most k, closest first; never light nodes, never the asker.
+   *
+   * @generated from field: repeated runnel.network.v1.NodeDescriptor closest = 2;
+   */
+  closest: NodeDescriptor[];
+};
+
+/**
+ * Describes the message runnel.network.v1.DhtFindNodeResponse.
+ * Use `create(DhtFindNodeResponseSchema)` to create a new message.
+ */
+export const DhtFindNodeResponseSchema: GenMessage<DhtFindNodeResponse> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 15);
+
+/**
+ * A record as its owner signed it: personal_sign over
+ * keccak256("runnel/v1/dht-record\0" ‖ key ‖ owner ‖ expires_at (8 bytes BE)
+ * ‖ sequence (8 bytes BE) ‖ value).
+ *
+ * @generated from message runnel.network.v1.SignedDhtRecord
+ */
+export type SignedDhtRecord = Message<"runnel.network.v1.SignedDhtRecord"> & {
+  /**
+   * @generated from field: bytes key = 1;
+   */
+  key: Uint8Array;
+
+  /**
+   * 20-byte address of the signer.
+   *
+   * @generated from field: bytes owner = 2;
+   */
+  owner: Uint8Array;
+
+  /**
+   * At most 1 KiB, opaque to the DHT.
+   *
+   * @generated from field: bytes value = 3;
+   */
+  value: Uint8Array;
+
+  /**
+   * Milliseconds since the epoch.
+   *
+   * @generated from field: uint64 expires_at = 4;
+   */
+  expiresAt: bigint;
+
+  /**
+   * Newer replaces older from the same owner.
+   *
+   * @generated from field: uint64 sequence = 5;
+   */
+  sequence: bigint;
+
+  /**
+   * @generated from field: bytes signature = 6;
+   */
+  signature: Uint8Array;
+};
+
+/**
+ * Describes the message runnel.network.v1.SignedDhtRecord.
+ * Use `create(SignedDhtRecordSchema)` to create a new message.
+ */
+export const SignedDhtRecordSchema: GenMessage<SignedDhtRecord> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 16);
+
+/**
+ * @generated from message runnel.network.v1.DhtStoreRequest
+ */
+export type DhtStoreRequest = Message<"runnel.network.v1.DhtStoreRequest"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * @generated from field: runnel.network.v1.SignedDhtRecord record = 2;
+   */
+  record?: SignedDhtRecord | undefined;
+};
+
+/**
+ * Describes the message runnel.network.v1.DhtStoreRequest.
+ * Use `create(DhtStoreRequestSchema)` to create a new message.
+ */
+export const DhtStoreRequestSchema: GenMessage<DhtStoreRequest> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 17);
+
+/**
+ * @generated from message runnel.network.v1.DhtStoreResponse
+ */
+export type DhtStoreResponse = Message<"runnel.network.v1.DhtStoreResponse"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * @generated from field: bool stored = 2;
+   */
+  stored: boolean;
+
+  /**
+   * Why not, when not stored (e.g. "stale-sequence", "key-full").
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message runnel.network.v1.DhtStoreResponse.
+ * Use `create(DhtStoreResponseSchema)` to create a new message.
+ */
+export const DhtStoreResponseSchema: GenMessage<DhtStoreResponse> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 18);
+
+/**
+ * The receiver's records under key, and the nodes it knows closest to key.
+ *
+ * @generated from message runnel.network.v1.DhtFindRecordsRequest
+ */
+export type DhtFindRecordsRequest = Message<"runnel.network.v1.DhtFindRecordsRequest"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * @generated from field: bytes key = 2;
+   */
+  key: Uint8Array;
+};
+
+/**
+ * Describes the message runnel.network.v1.DhtFindRecordsRequest.
+ * Use `create(DhtFindRecordsRequestSchema)` to create a new message.
+ */
+export const DhtFindRecordsRequestSchema: GenMessage<DhtFindRecordsRequest> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 19);
+
+/**
+ * @generated from message runnel.network.v1.DhtFindRecordsResponse
+ */
+export type DhtFindRecordsResponse = Message<"runnel.network.v1.DhtFindRecordsResponse"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * @generated from field: repeated runnel.network.v1.SignedDhtRecord records = 2;
+   */
+  records: SignedDhtRecord[];
+
+  /**
+   * @generated from field: repeated runnel.network.v1.NodeDescriptor closest = 3;
+   */
+  closest: NodeDescriptor[];
+};
+
+/**
+ * Describes the message runnel.network.v1.DhtFindRecordsResponse.
+ * Use `create(DhtFindRecordsResponseSchema)` to create a new message.
+ */
+export const DhtFindRecordsResponseSchema: GenMessage<DhtFindRecordsResponse> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 20);
+
+/**
  * @generated from message runnel.network.v1.ControlMessage
  */
 export type ControlMessage = Message<"runnel.network.v1.ControlMessage"> & {
@@ -475,6 +681,42 @@ export type ControlMessage = Message<"runnel.network.v1.ControlMessage"> & {
      */
     value: TrackerInstruction;
     case: "trackerInstruction";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtFindNodeRequest dht_find_node_request = 13;
+     */
+    value: DhtFindNodeRequest;
+    case: "dhtFindNodeRequest";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtFindNodeResponse dht_find_node_response = 14;
+     */
+    value: DhtFindNodeResponse;
+    case: "dhtFindNodeResponse";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtStoreRequest dht_store_request = 15;
+     */
+    value: DhtStoreRequest;
+    case: "dhtStoreRequest";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtStoreResponse dht_store_response = 16;
+     */
+    value: DhtStoreResponse;
+    case: "dhtStoreResponse";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtFindRecordsRequest dht_find_records_request = 17;
+     */
+    value: DhtFindRecordsRequest;
+    case: "dhtFindRecordsRequest";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtFindRecordsResponse dht_find_records_response = 18;
+     */
+    value: DhtFindRecordsResponse;
+    case: "dhtFindRecordsResponse";
   } | { case: undefined; value?: undefined };
 };
 
@@ -483,7 +725,7 @@ export type ControlMessage = Message<"runnel.network.v1.ControlMessage"> & {
  * Use `create(ControlMessageSchema)` to create a new message.
  */
 export const ControlMessageSchema: GenMessage<ControlMessage> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 14);
+  messageDesc(file_runnel_network_v1_network, 21);
 
 /**
  * @generated from enum runnel.network.v1.NodeKind
