@@ -88,6 +88,8 @@ export interface ScenarioResult {
    */
   readonly timeToFirstMessage: Distribution
   readonly startToJoin: Distribution
+  /** From `start()` until the node's first neighbour. */
+  readonly startToNeighbor: Distribution
   /** Messages published while nodes joined, and how many a node missed after its first one (summed over nodes). */
   readonly warmupMessages: number
   readonly missedAfterFirst: number
@@ -215,8 +217,14 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const entryPoints = transports.slice(1, 1 + entryPointCount).map((transport) => transport.address)
   const nodeOptions: NetworkNodeOptions =
     discovery === 'tracker' ? { trackers: [trackerAddress!] } : { discovery: 'dht', entryPoints }
+  // Trackerless discovery's picks and the DHT's refresh keys come from the seed too, so a seed gives one run.
+  const discoveryRandom = random.fork('discovery')
   const nodes = transports.map(
-    (transport) => new NetworkNode({ transport, signer: seededSigner(keys), verifier, clock }, nodeOptions),
+    (transport) =>
+      new NetworkNode(
+        { transport, signer: seededSigner(keys), verifier, clock, random: () => discoveryRandom.nextFloat() },
+        nodeOptions,
+      ),
   )
   const publisher = new ChainPublisher('/simulated', 0, undefined, {
     signer: seededSigner(keys),
@@ -237,6 +245,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const startedAt: (number | undefined)[] = nodes.map(() => undefined)
   const joinedAt: (number | undefined)[] = nodes.map(() => undefined)
   const firstAt: (number | undefined)[] = nodes.map(() => undefined)
+  const firstNeighborAt: (number | undefined)[] = nodes.map(() => undefined)
   const arrivals = nodes.map(() => new Map<string, Arrival>())
   let failedStarts = 0
   const bringUp = async (index: number): Promise<void> => {
@@ -252,7 +261,8 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
         firstAt[index] ??= clock.now()
       })
       if (index === 0) publishOne()
-      await node.join(streamPartId)
+      await node.join(streamPartId, { minNeighbors: 1 })
+      firstNeighborAt[index] = clock.now()
     } catch {
       failedStarts++
     }
@@ -367,6 +377,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       formedMs,
       timeToFirstMessage: distribution(subscribers(firstAt.map((at, index) => at! - startedAt[index]!))),
       startToJoin: distribution(subscribers(joinedAt.map((at, index) => at! - startedAt[index]!))),
+      startToNeighbor: distribution(subscribers(firstNeighborAt.map((at, index) => at! - startedAt[index]!))),
       warmupMessages: warmups.length,
       missedAfterFirst,
       deliveredMs,
@@ -504,6 +515,7 @@ export function describeResult(result: ScenarioResult): string[] {
     `formed in ${seconds(result.formedMs)} s simulated (with first messages: ${seconds(result.formedWallMs)} s wall); delivered in ${seconds(result.deliveredMs)} s simulated (${seconds(result.deliveredWallMs)} s wall)`,
     `time to first message (start() to first arrival): ${ms(result.timeToFirstMessage)}`,
     `  of which in start(): ${ms(result.startToJoin)}`,
+    `  start() to first neighbour: ${ms(result.startToNeighbor)}`,
     `  messages published while joining ${result.warmupMessages}; missed after a node's first: ${result.missedAfterFirst}`,
     `delivery ${(result.delivery * 100).toFixed(2)}%; failed starts ${result.failedStarts}; failed handshakes ${result.failedHandshakes}; invalid messages ${result.invalidMessages}; overlay diameter ${result.diameter} hops`,
     `propagation: ${ms(result.propagation)}`,
