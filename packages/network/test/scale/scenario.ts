@@ -51,6 +51,8 @@ export interface ScenarioOptions {
   readonly timeoutMs?: number
   /** Virtual time run after delivery, to show the overlay stays up (pings, idle checks). Default 30 s. */
   readonly holdMs?: number
+  /** Called with a line about the joining phase every simulated second (long runs show where they are). */
+  readonly progress?: (line: string) => void
 }
 
 /** Least, median, most. */
@@ -285,12 +287,26 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     .filter((index) => startAt[index]! > 0)
     .map((index) => clock.setTimeout(() => void bringUp(index), startAt[index]!))
   let publishTimer: { cancel(): void } | undefined
+  let progressTimer: { cancel(): void } | undefined
   try {
     // Not awaited: in DHT mode start() waits on the network, which moves only inside runUntil.
     nodes.forEach((_, index) => {
       if (startAt[index] === 0) void bringUp(index)
     })
     publishTimer = clock.setInterval(publishOne, publishIntervalMs)
+    const { progress } = options
+    if (progress !== undefined) {
+      const began = clock.now()
+      const wall = performance.now()
+      progressTimer = clock.setInterval(() => {
+        const count = (values: (number | undefined)[]): number => values.filter((at) => at !== undefined).length
+        const formed = degrees().filter((degree) => degree >= minNeighbors).length
+        progress(
+          `${seconds(clock.now() - began)} s simulated (${seconds(performance.now() - wall)} s wall): started ${count(joinedAt)}, ` +
+            `${minNeighbors}+ neighbours ${formed}, a first message ${count(firstAt)} of ${nodeCount}`,
+        )
+      }, 1_000)
+    }
     const allStarted = (): boolean => joinedAt.every((at) => at !== undefined)
     const formedMs = await simulator.runUntil(
       () => allStarted() && degrees().every((degree) => degree >= minNeighbors),
@@ -302,6 +318,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       description: 'every node to receive a first message',
     })
     publishTimer.cancel()
+    progressTimer?.cancel()
     await publishing
     const formedWallMs = performance.now() - wallStart
     const neighbors = summary(degrees())
@@ -400,6 +417,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     }
   } finally {
     publishTimer?.cancel()
+    progressTimer?.cancel()
     for (const timer of startTimers) timer.cancel()
     await Promise.all(nodes.map((node) => node.stop()))
     await tracker?.stop()
