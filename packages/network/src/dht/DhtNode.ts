@@ -89,7 +89,6 @@ export class DhtNode {
   private readonly counters = { lookups: 0, lookupQueries: 0, lookupHops: 0, served: 0, subnetCapped: 0 }
   private state: 'new' | 'started' | 'stopped' = 'new'
   private joined = false
-  private onJoined: (() => void) | undefined
   private joining: Promise<void> | undefined
   private joinRetryMs: number
   private joinTimer: Timer | undefined
@@ -161,12 +160,7 @@ export class DhtNode {
     this.state = 'started'
     const interval = Math.min(this.options.bucketRefreshMs, 60_000)
     this.maintenanceTimer = this.components.clock.setInterval(() => this.maintain(), interval, { unref: true })
-    // Resolves once the self-lookup is done (or alone): the refresh of empty buckets, one lookup after another, goes
-    // on in the background. Waiting on it delayed every join by its lookups: at 100 simulated nodes a stream part's
-    // first message came 1.5 s later on average, 5 s at most (docs/benchmarks.md, issue 15).
-    const joined = new Promise<void>((resolve) => (this.onJoined = resolve))
-    await Promise.race([joined, this.join()])
-    this.onJoined = undefined
+    await this.join()
   }
 
   stop(): void {
@@ -540,7 +534,6 @@ export class DhtNode {
     }
     this.joined = true
     this.joinRetryMs = this.options.joinRetryMs
-    this.onJoined?.()
     await this.refreshBuckets(this.table.emptyBuckets())
   }
 
