@@ -115,6 +115,20 @@ export interface ScenarioResult {
   readonly failedHandshakes: number
   /** Messages any node found invalid (bad signature or encoding): 0 in an honest network. */
   readonly invalidMessages: number
+  /** Connections closed, by cause, summed over the nodes (eviction by the connection cap shows here). */
+  readonly disconnects: Readonly<Record<string, number>>
+  /** DHT mode: the DHT's counters summed over the nodes (lookups, requests, timeouts, failures, refusals). */
+  readonly dht:
+    | {
+        lookups: number
+        lookupQueries: number
+        lookupHops: number
+        requestsSent: number
+        timeouts: number
+        failures: number
+        refused: number
+      }
+    | undefined
   /** Nodes whose start() or join() failed. */
   readonly failedStarts: number
   /** Longest shortest path between two nodes of the overlay, after forming. */
@@ -303,7 +317,8 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
         const formed = degrees().filter((degree) => degree >= minNeighbors).length
         progress(
           `${seconds(clock.now() - began)} s simulated (${seconds(performance.now() - wall)} s wall): started ${count(joinedAt)}, ` +
-            `${minNeighbors}+ neighbours ${formed}, a first message ${count(firstAt)} of ${nodeCount}`,
+            `${minNeighbors}+ neighbours ${formed}, a first message ${count(firstAt)} of ${nodeCount}; ` +
+            `the publisher's neighbours ${nodes[0]!.getNeighbors(streamPartId).length}`,
         )
       }, 1_000)
     }
@@ -378,6 +393,31 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       (sum, node) => sum + (node.getMetrics().disconnects['handshake-failed'] ?? 0),
       0,
     )
+    const disconnects: Record<string, number> = {}
+    for (const node of nodes) {
+      for (const [cause, count] of Object.entries(node.getMetrics().disconnects)) {
+        disconnects[cause] = (disconnects[cause] ?? 0) + (count ?? 0)
+      }
+    }
+    const dht =
+      discovery === 'dht'
+        ? nodes.reduce(
+            (sum, node) => {
+              const metrics = node.dht?.metrics
+              if (metrics === undefined) return sum
+              return {
+                lookups: sum.lookups + metrics.lookups,
+                lookupQueries: sum.lookupQueries + metrics.lookupQueries,
+                lookupHops: sum.lookupHops + metrics.lookupHops,
+                requestsSent: sum.requestsSent + metrics.requestsSent,
+                timeouts: sum.timeouts + metrics.timeouts,
+                failures: sum.failures + metrics.failures,
+                refused: sum.refused + Object.values(metrics.refused).reduce((a, b) => a + (b ?? 0), 0),
+              }
+            },
+            { lookups: 0, lookupQueries: 0, lookupHops: 0, requestsSent: 0, timeouts: 0, failures: 0, refused: 0 },
+          )
+        : undefined
     const invalidMessages = nodes.reduce(
       (sum, node) => sum + node.getMetrics().invalidSignatures + node.getMetrics().invalidMessages,
       0,
@@ -409,6 +449,8 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       hops,
       failedHandshakes,
       failedStarts,
+      disconnects,
+      dht,
       simulatedMs: clock.now() - EPOCH_MS,
       wallMs: wallEnd - wallStart - measuredMs,
       formedWallMs,
@@ -542,6 +584,18 @@ export function describeResult(result: ScenarioResult): string[] {
     `  shortest path over the overlay: ${ms(result.bound.overlay)}`,
     `  mean propagation / mean bound ${(result.propagation.mean / result.bound.shortestPath.mean).toFixed(2)}; per delivery (bound under 1 ms counted as 1 ms): median ${result.stretch.median.toFixed(2)}, p90 ${result.stretch.p90.toFixed(2)}`,
     `hop histogram (hops:deliveries) ${hops}`,
+    `connections closed, by cause: ${
+      Object.entries(result.disconnects)
+        .map(([cause, count]) => `${cause} ${count}`)
+        .join(', ') || 'none'
+    }`,
+    ...(result.dht === undefined
+      ? []
+      : [
+          `DHT: ${result.dht.lookups} lookups (${(result.dht.lookupQueries / Math.max(1, result.dht.lookups)).toFixed(1)} queries, ` +
+            `${(result.dht.lookupHops / Math.max(1, result.dht.lookups)).toFixed(1)} hops each), ${result.dht.requestsSent} requests, ` +
+            `${result.dht.timeouts} timed out, ${result.dht.failures} failed, ${result.dht.refused} refused`,
+        ]),
     `whole run (forming, delivering, ${seconds(result.simulatedMs - result.formedMs - result.deliveredMs)} s more): simulated ${seconds(result.simulatedMs)} s in ${seconds(result.wallMs)} s wall (${(result.simulatedMs / result.wallMs).toFixed(2)}× real time)`,
     `frames ${result.simulator.framesSent}, bytes ${result.simulator.bytesSent}`,
   ]
