@@ -95,7 +95,8 @@ export class DhtNode {
   private maintenanceTimer: Timer | undefined
   private refreshing = false
   private lastSequence = 0n
-  private readonly lifetime = new AbortController()
+  /** Lookups and dials under way, aborted on stop (one set, not a listener each on a shared signal). */
+  private readonly underWay = new Set<AbortController>()
 
   constructor(
     private readonly components: DhtNodeComponents,
@@ -166,7 +167,8 @@ export class DhtNode {
   stop(): void {
     if (this.state === 'stopped') return
     this.state = 'stopped'
-    this.lifetime.abort()
+    for (const controller of this.underWay) controller.abort(new NetworkError('ABORTED', 'DHT stopped'))
+    this.underWay.clear()
     this.joinTimer?.cancel()
     this.maintenanceTimer?.cancel()
     this.requests.stop()
@@ -352,7 +354,11 @@ export class DhtNode {
     const { k, alpha } = this.options
     this.table.markUsed(key, this.components.clock.now())
     const seeds = this.table.closest(key, k).map((contact) => contact.descriptor)
-    const combined = signal === undefined ? this.lifetime.signal : AbortSignal.any([signal, this.lifetime.signal])
+    const controller = new AbortController()
+    const onAbort = (): void => controller.abort(signal?.reason)
+    if (signal?.aborted === true) onAbort()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    this.underWay.add(controller)
     const result = await runLookup(
       key,
       seeds,
@@ -370,8 +376,11 @@ export class DhtNode {
         }
       },
       { k, alpha, maxCandidates: k * CANDIDATES_PER_K, localId: this.nodeId },
-      combined,
-    )
+      controller.signal,
+    ).finally(() => {
+      this.underWay.delete(controller)
+      signal?.removeEventListener('abort', onAbort)
+    })
     this.counters.lookups++
     this.counters.lookupQueries += result.queries
     this.counters.lookupHops += result.hops
@@ -434,13 +443,12 @@ export class DhtNode {
       this.options.requestTimeoutMs,
       { unref: true },
     )
-    const onStop = (): void => controller.abort(new NetworkError('ABORTED', 'DHT stopped'))
-    this.lifetime.signal.addEventListener('abort', onStop, { once: true })
+    this.underWay.add(controller)
     try {
       return await task(controller.signal)
     } finally {
       timer.cancel()
-      this.lifetime.signal.removeEventListener('abort', onStop)
+      this.underWay.delete(controller)
     }
   }
 
@@ -537,18 +545,19 @@ export class DhtNode {
     await this.refreshBuckets(this.table.emptyBuckets())
   }
 
-  /** A lookup for a random key in each bucket, one after the other. */
+  /** A lookup for a random key in each bucket, all at once (they are few, and each only alpha wide). */
   private async refreshBuckets(indexes: readonly number[]): Promise<void> {
-    if (this.refreshing) return
+    if (this.refreshing || indexes.length === 0) return
     this.refreshing = true
     try {
-      for (const index of indexes) {
-        if (this.state !== 'started') break
-        const key = randomKeyInBucket(this.localKey, index, this.random)
-        await this.lookup(key, (descriptor, signal) => this.requests.findNode(descriptor, key, signal)).catch(
-          () => undefined,
-        )
-      }
+      await Promise.all(
+        indexes.map((index) => {
+          const key = randomKeyInBucket(this.localKey, index, this.random)
+          return this.lookup(key, (descriptor, signal) => this.requests.findNode(descriptor, key, signal)).catch(
+            () => undefined,
+          )
+        }),
+      )
     } finally {
       this.refreshing = false
     }

@@ -126,7 +126,7 @@ export async function startDhtNetwork(options: DhtScenarioOptions): Promise<DhtN
   }
   const wallStart = performance.now()
   const virtualStart = clock.now()
-  const wave = options.wave ?? 250
+  const wave = options.wave ?? 1000
   for (let from = 0; from < members.length; from += from === 0 ? entryPointCount : wave) {
     const batch = members.slice(from, from === 0 ? entryPointCount : from + wave)
     await Promise.all(
