@@ -206,8 +206,8 @@ export class DhtNode {
         return true
       }
       case 'dhtStoreRequest': {
-        const key = body.value.record?.key ?? new Uint8Array(0)
-        if (!this.admit(peer, key)) return true
+        // The record's own checks (recordFromProto) cover its key.
+        if (!this.admit(peer)) return true
         const reason = this.storeFromPeer(peer, body.value.record)
         peer.sendControl({
           case: 'dhtStoreResponse',
@@ -349,7 +349,12 @@ export class DhtNode {
       }))
   }
 
-  private async lookup(key: Uint8Array, ask: LookupQuery, signal?: AbortSignal): Promise<NodeDescriptor[]> {
+  private async lookup(
+    key: Uint8Array,
+    ask: LookupQuery,
+    signal?: AbortSignal,
+    enough?: (answered: NodeDescriptor) => boolean,
+  ): Promise<NodeDescriptor[]> {
     if (this.state !== 'started') throw new NetworkError('INVALID_STATE', `DHT node is ${this.state}`)
     const { k, alpha } = this.options
     this.table.markUsed(key, this.components.clock.now())
@@ -375,7 +380,7 @@ export class DhtNode {
           throw err
         }
       },
-      { k, alpha, maxCandidates: k * CANDIDATES_PER_K, localId: this.nodeId },
+      { k, alpha, maxCandidates: k * CANDIDATES_PER_K, localId: this.nodeId, enough },
       controller.signal,
     ).finally(() => {
       this.underWay.delete(controller)
@@ -453,7 +458,7 @@ export class DhtNode {
   }
 
   /** Rate limit and key check for an incoming request; false when refused. */
-  private admit(peer: DhtPeer, key: Uint8Array): boolean {
+  private admit(peer: DhtPeer, key?: Uint8Array): boolean {
     let bucket = this.rateBuckets.get(peer.peerId)
     if (bucket === undefined) {
       if (this.rateBuckets.size >= MAX_RATE_BUCKETS) this.rateBuckets.clear()
@@ -465,7 +470,7 @@ export class DhtNode {
       this.refuse('rate-limited', peer.peerId)
       return false
     }
-    if (key.length !== DHT_KEY_LENGTH) {
+    if (key !== undefined && key.length !== DHT_KEY_LENGTH) {
       this.refuse('bad-key', peer.peerId, `${key.length} bytes`)
       return false
     }
@@ -542,20 +547,30 @@ export class DhtNode {
     }
     this.joined = true
     this.joinRetryMs = this.options.joinRetryMs
-    await this.refreshBuckets(this.table.emptyBuckets())
+    await this.refreshBuckets(this.table.emptyBuckets(), true)
   }
 
-  /** A lookup for a random key in each bucket, all at once (they are few, and each only alpha wide). */
-  private async refreshBuckets(indexes: readonly number[]): Promise<void> {
+  /**
+   * A lookup for a random key in each bucket, all at once (they are few).
+   * An empty bucket's lookup ends as soon as someone in that bucket answered:
+   * one contact there is what routing needs, and its handshake made it one.
+   */
+  private async refreshBuckets(indexes: readonly number[], untilFound = false): Promise<void> {
     if (this.refreshing || indexes.length === 0) return
     this.refreshing = true
     try {
       await Promise.all(
         indexes.map((index) => {
           const key = randomKeyInBucket(this.localKey, index, this.random)
-          return this.lookup(key, (descriptor, signal) => this.requests.findNode(descriptor, key, signal)).catch(
-            () => undefined,
-          )
+          const enough = untilFound
+            ? (answered: NodeDescriptor) => this.table.bucketIndexOf(nodeIdToKey(answered.nodeId)) === index
+            : undefined
+          return this.lookup(
+            key,
+            (descriptor, signal) => this.requests.findNode(descriptor, key, signal),
+            undefined,
+            enough,
+          ).catch(() => undefined)
         }),
       )
     } finally {
