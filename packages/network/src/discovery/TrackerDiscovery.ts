@@ -76,5 +76,11 @@ export class TrackerDiscovery implements Discovery {
     return []
   }
 
-  takeAlternatives(): void {}
+  handoverFor(): undefined {
+    return undefined
+  }
+
+  takeAnswer(): void {}
+
+  takeUnreachable(): void {}
 }

@@ -23,7 +23,15 @@ export interface ControlConnections {
   get(peerId: NodeId): ControlLink | undefined
   /** A ready connection to the node at `address`, reusing one to `expectedNodeId`. */
   connect(address: string, expectedNodeId?: NodeId, signal?: AbortSignal): Promise<ControlLink>
+  /** Keeps the connection from being evicted until every owner unlocked it (`ConnectionManager.lock`). */
+  lock?(peerId: NodeId, owner: string): void
+  unlock?(peerId: NodeId, owner: string): void
+  /** Whether any owner holds the connection open. */
+  isLocked?(peerId: NodeId): boolean
 }
+
+/** The lock owner of connections that carry a stream part (neighbour, proxy or proxy client, in any stream part). */
+export const OVERLAY_LOCK = 'overlay'
 
 /** Collaborators of {@link OverlayControl}. */
 export interface OverlayControlComponents {
@@ -33,7 +41,7 @@ export interface OverlayControlComponents {
   readonly dataPath: Pick<DataPath, 'flush'>
   /** Trackers or the DHT; refusals carry alternatives only when it names some. */
   readonly discovery: Pick<Discovery, 'isAuthority' | 'isAuthorityFor' | 'scheduleStatus'> &
-    Partial<Pick<Discovery, 'alternativesFor' | 'takeAlternatives'>>
+    Partial<Pick<Discovery, 'alternativesFor' | 'handoverFor' | 'takeAnswer' | 'takeUnreachable'>>
   readonly connections: ControlConnections
   readonly clock: Clock
   readonly logger: Logger
@@ -83,17 +91,29 @@ export class OverlayControl {
         const { streamPartId } = body.value
         const overlay = this.overlayOf(streamPartId, peer.peerId)
         const now = this.components.clock.now()
+        const handover = this.handover(overlay, peer, now)
         const verdict = this.components.membership.answerNeighborRequest(overlay, peer.peerId, peer.peer.kind, now)
         // Answered with the id as the peer wrote it, so it recognises its request.
         peer.sendControl({
           case: 'neighborResponse',
-          value: this.withAlternatives(
-            { streamPartId, accepted: verdict.accepted, reason: verdict.reason },
-            overlay,
-            peer.peerId,
-          ),
+          value:
+            handover === undefined
+              ? this.withAlternatives(
+                  { streamPartId, accepted: verdict.accepted, reason: verdict.reason },
+                  overlay,
+                  peer.peerId,
+                )
+              : {
+                  streamPartId,
+                  accepted: verdict.accepted,
+                  reason: verdict.reason,
+                  alternatives: [descriptorToProto(handover.descriptor)],
+                },
         })
-        if (overlay !== undefined) this.apply(overlay, peer.peerId, verdict.effects)
+        if (overlay !== undefined) {
+          this.apply(overlay, peer.peerId, verdict.effects)
+          if (handover !== undefined) this.apply(overlay, handover.descriptor.nodeId, handover.effects)
+        }
         return
       }
       case 'neighborResponse': {
@@ -101,7 +121,9 @@ export class OverlayControl {
         const now = this.components.clock.now()
         const effects = this.components.membership.takeNeighborResponse(overlay, peer.peerId, body.value.accepted, now)
         this.apply(overlay, peer.peerId, effects, peer, body.value.streamPartId)
-        this.takeAlternatives(overlay, peer.peerId, body.value.accepted, body.value.alternatives)
+        if (overlay !== undefined) {
+          this.components.discovery.takeAnswer?.(overlay, peer.peerId, body.value.accepted, body.value.alternatives)
+        }
         return
       }
       case 'neighborLeave': {
@@ -128,7 +150,9 @@ export class OverlayControl {
         const overlay = this.overlayOf(body.value.streamPartId, peer.peerId)
         const effects = this.components.membership.takeProxyResponse(overlay, peer.peerId, body.value.accepted)
         this.apply(overlay, peer.peerId, effects, peer, body.value.streamPartId)
-        this.takeAlternatives(overlay, peer.peerId, body.value.accepted, body.value.alternatives)
+        if (overlay !== undefined) {
+          this.components.discovery.takeAnswer?.(overlay, peer.peerId, body.value.accepted, body.value.alternatives)
+        }
         return
       }
       default:
@@ -141,12 +165,18 @@ export class OverlayControl {
     this.components.connections.get(peerId)?.sendControl({ case: 'neighborLeave', value: { streamPartId } })
   }
 
-  /** Closes the connection to a peer unless a stream part still uses it or it is a tracker. */
+  /**
+   * Closes the connection to a peer unless a stream part still uses it, it is
+   * a tracker, or another owner (the DHT, mid-request) holds a lock on it.
+   */
   closeIfUnused(peerId: NodeId): void {
     for (const overlay of this.components.overlays.values()) if (overlay.isConnectedTo(peerId)) return
-    const connection = this.components.connections.get(peerId)
-    if (connection !== undefined && !this.components.discovery.isAuthority(peerId))
-      connection.close('local', 'no shared stream parts')
+    const connections = this.components.connections
+    connections.unlock?.(peerId, OVERLAY_LOCK)
+    const connection = connections.get(peerId)
+    if (connection === undefined || this.components.discovery.isAuthority(peerId)) return
+    if (connections.isLocked?.(peerId) === true) return
+    connection.close('local', 'no shared stream parts')
   }
 
   /**
@@ -162,6 +192,37 @@ export class OverlayControl {
     }
   }
 
+  /**
+   * Trackerless edge split: a full node at `targetDegree` or more that would
+   * accept a new full neighbour first drops one of its neighbours (sending it
+   * a leave) and names it to the requester, which then asks it: the node's
+   * degree stays, the dropped one regains its edge through the requester, and
+   * the requester gets two neighbours for one request. Returns the neighbour
+   * handed over and what dropping it changed (apply after the acceptance).
+   */
+  private handover(
+    overlay: StreamPartOverlay | undefined,
+    peer: ControlPeer,
+    now: number,
+  ): { descriptor: NodeDescriptor; effects: MembershipEffects } | undefined {
+    const { membership, discovery } = this.components
+    if (
+      overlay === undefined ||
+      discovery.handoverFor === undefined ||
+      membership.options.kind !== 'full' ||
+      peer.peer.kind !== 'full' ||
+      overlay.neighbors.has(peer.peerId) ||
+      overlay.neighbors.size < membership.options.targetDegree ||
+      overlay.wasDropped(peer.peerId, now)
+    ) {
+      return undefined
+    }
+    const descriptor = discovery.handoverFor(overlay, peer.peerId)
+    if (descriptor === undefined) return undefined
+    this.sendLeave(descriptor.nodeId, overlay.streamPartId)
+    return { descriptor, effects: membership.takeLeave(overlay, descriptor.nodeId) }
+  }
+
   /** A response, with alternatives when it refuses because full and discovery names some (the tracker's never does). */
   private withAlternatives<T extends { accepted: boolean; reason: string }>(
     response: T,
@@ -172,16 +233,6 @@ export class OverlayControl {
     if (overlay === undefined || response.reason !== 'full' || discovery.alternativesFor === undefined) return response
     const alternatives = discovery.alternativesFor(overlay, requesterId)
     return alternatives.length === 0 ? response : { ...response, alternatives: alternatives.map(descriptorToProto) }
-  }
-
-  private takeAlternatives(
-    overlay: StreamPartOverlay | undefined,
-    refuserId: NodeId,
-    accepted: boolean,
-    alternatives: readonly NodeDescriptorProto[],
-  ): void {
-    if (overlay === undefined || accepted || alternatives.length === 0) return
-    this.components.discovery.takeAlternatives?.(overlay, refuserId, alternatives)
   }
 
   /** The joined overlay a wire id names; undefined (and logged) when the id doesn't parse. */
@@ -214,7 +265,11 @@ export class OverlayControl {
       if (streamPartId !== undefined) target?.sendControl({ case: 'neighborLeave', value: { streamPartId } })
     }
     if (overlay !== undefined) {
-      if (effects.added) this.components.dataPath.flush(overlay, peerId)
+      if (effects.added) {
+        // Eviction (maxConnections) must never take a connection a stream part relays over.
+        this.components.connections.lock?.(peerId, OVERLAY_LOCK)
+        this.components.dataPath.flush(overlay, peerId)
+      }
       if (effects.notifyWaiters) overlay.notifyNeighborCount()
       if (effects.reportStatus) this.components.discovery.scheduleStatus(overlay.streamPartId)
     }
@@ -260,7 +315,11 @@ export class OverlayControl {
     const { membership, clock } = this.components
     const peerId = descriptor.nodeId
     const abandon = (): void => this.apply(overlay, peerId, membership.abandonRequest(overlay, peerId))
-    const timeout = clock.setTimeout(abandon, this.options.requestTimeoutMs, { unref: true })
+    const giveUp = (): void => {
+      if (membership.isPending(overlay, peerId)) this.components.discovery.takeUnreachable?.(overlay, peerId)
+      abandon()
+    }
+    const timeout = clock.setTimeout(giveUp, this.options.requestTimeoutMs, { unref: true })
     this.components.connections
       .connect(descriptor.addresses[0]!, peerId, timeoutSignal(clock, this.options.requestTimeoutMs))
       .then(
@@ -279,7 +338,7 @@ export class OverlayControl {
         (err: unknown) => {
           timeout.cancel()
           this.components.logger.debug('could not reach a suggested peer', { peerId, error: errorField(err) })
-          abandon()
+          giveUp()
         },
       )
   }
