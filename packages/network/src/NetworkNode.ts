@@ -8,6 +8,7 @@ import {
   type StreamPartId,
 } from '@runnel/protocol'
 import { ConnectionManager } from './connection/ConnectionManager.js'
+import { SignalRelay, type SignalRelayMetrics } from './connection/SignalRelay.js'
 import type { CloseCause, PeerConnection } from './connection/PeerConnection.js'
 import { NetworkError } from './errors.js'
 import type { NodeDescriptor, NodeId } from './identity.js'
@@ -26,6 +27,7 @@ import { OverlayControl } from './overlay/OverlayControl.js'
 import { StreamPartOverlay } from './overlay/StreamPartOverlay.js'
 import { TrackerClient } from './tracker/TrackerClient.js'
 import type { Transport } from './transport/Transport.js'
+import { isSignallingTransport } from './transport/webrtc/signalling.js'
 import { NETWORK_PROTOCOL_VERSION } from './wire/frames.js'
 
 export type { DeliveryContext, InvalidMessageEvent, MessageListener } from './overlay/delivery.js'
@@ -54,6 +56,8 @@ export interface NetworkNodeMetrics extends DataPathCounters {
   disconnects: Partial<Record<CloseCause, number>>
   /** Neighbours (full) or proxies (light) per stream part. */
   neighborCounts: Record<string, number>
+  /** WebRTC signals relayed, delivered and refused (by reason). */
+  signalling: SignalRelayMetrics
 }
 
 /**
@@ -83,6 +87,7 @@ export class NetworkNode {
   private readonly membership: Membership
   private readonly dataPath: DataPath
   private readonly control: OverlayControl
+  private readonly signalling: SignalRelay
   private readonly overlays = new Map<StreamPartId, StreamPartOverlay>()
   private readonly invalidMessageListeners = new Set<(event: InvalidMessageEvent) => void>()
   private readonly failureListeners = new Set<(error: NetworkError) => void>()
@@ -106,13 +111,18 @@ export class NetworkNode {
         clock: this.clock,
         events: {
           onPeerReady: () => undefined,
-          onControl: (peer, message) => this.control.handleControl(peer, message),
+          onControl: (peer, message) => {
+            if (message.body.case === 'rtcSignal') this.signalling.handle(peer, message.body.value)
+            else this.control.handleControl(peer, message)
+          },
           onData: (peer, frame, message) => void this.dataPath.receive(peer.peerId, frame, message),
           onPeerClosed: (peer, cause) => this.handlePeerClosed(peer, cause),
         },
       },
       resolved.peer,
     )
+    this.signalling = new SignalRelay({ localNodeId: this.nodeId, connections: this.connections, logger: this.logger })
+    if (isSignallingTransport(components.transport)) components.transport.attachSignaller(this.signalling)
     this.membership = new Membership({ ...resolved, dropMemoryMs: DROP_MEMORY_MS })
     this.trackers = new TrackerClient(
       {
@@ -333,6 +343,7 @@ export class NetworkNode {
       dropped: totals.framesDropped,
       disconnects: totals.closes,
       neighborCounts,
+      signalling: { ...this.signalling.metrics, refused: { ...this.signalling.metrics.refused } },
     }
   }
 

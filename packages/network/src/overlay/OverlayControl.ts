@@ -23,6 +23,8 @@ export interface ControlConnections {
   get(peerId: NodeId): ControlLink | undefined
   /** A ready connection to the node at `address`, reusing one to `expectedNodeId`. */
   connect(address: string, expectedNodeId?: NodeId, signal?: AbortSignal): Promise<ControlLink>
+  /** The first of a node's addresses this node can dial (WebSocket before WebRTC); without it, the first address. */
+  dialAddress?(addresses: readonly string[]): string | undefined
 }
 
 /** Collaborators of {@link OverlayControl}. */
@@ -213,27 +215,32 @@ export class OverlayControl {
     const { membership, clock } = this.components
     const peerId = descriptor.nodeId
     const abandon = (): void => this.apply(overlay, peerId, membership.abandonRequest(overlay, peerId))
+    const { connections } = this.components
+    const address = connections.dialAddress?.(descriptor.addresses) ?? descriptor.addresses[0]
+    if (address === undefined) {
+      this.components.logger.debug('a suggested peer has no address this node can dial', { peerId })
+      abandon()
+      return
+    }
     const timeout = clock.setTimeout(abandon, this.options.requestTimeoutMs, { unref: true })
-    this.components.connections
-      .connect(descriptor.addresses[0]!, peerId, timeoutSignal(clock, this.options.requestTimeoutMs))
-      .then(
-        (connection) => {
-          if (!membership.isPending(overlay, peerId) || connection.peerId !== peerId) {
-            abandon()
-            return
-          }
-          const streamPartId = overlay.streamPartId
-          connection.sendControl(
-            membership.role === 'proxy'
-              ? { case: 'proxyRequest', value: { streamPartId } }
-              : { case: 'neighborRequest', value: { streamPartId } },
-          )
-        },
-        (err: unknown) => {
-          timeout.cancel()
-          this.components.logger.debug('could not reach a suggested peer', { peerId, error: errorField(err) })
+    connections.connect(address, peerId, timeoutSignal(clock, this.options.requestTimeoutMs)).then(
+      (connection) => {
+        if (!membership.isPending(overlay, peerId) || connection.peerId !== peerId) {
           abandon()
-        },
-      )
+          return
+        }
+        const streamPartId = overlay.streamPartId
+        connection.sendControl(
+          membership.role === 'proxy'
+            ? { case: 'proxyRequest', value: { streamPartId } }
+            : { case: 'neighborRequest', value: { streamPartId } },
+        )
+      },
+      (err: unknown) => {
+        timeout.cancel()
+        this.components.logger.debug('could not reach a suggested peer', { peerId, error: errorField(err) })
+        abandon()
+      },
+    )
   }
 }

@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file runnel/network/v1/network.proto.
  */
 export const file_runnel_network_v1_network: GenFile = /*@__PURE__*/
-  fileDesc("Ch9ydW5uZWwvbmV0d29yay92MS9uZXR3b3JrLnByb3RvEhFydW5uZWwubmV0d29yay52MSJ5Cg5Ob2RlRGVzY3JpcHRvchIPCgdub2RlX2lkGAEgASgMEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SKQoEa2luZBgDIAEoDjIbLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVLaW5kEhEKCWFkZHJlc3NlcxgEIAMoCSJiCgVIZWxsbxI1CgpkZXNjcmlwdG9yGAEgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISDQoFbm9uY2UYAiABKAwSEwoLaW5zdGFuY2VfaWQYAyABKAwiHwoKSGVsbG9Qcm9vZhIRCglzaWduYXR1cmUYASABKAwiEgoEUGluZxIKCgJpZBgBIAEoDSISCgRQb25nEgoKAmlkGAEgASgNIkcKB0dvb2RieWUSDgoGcmVhc29uGAEgASgJEiwKBGNvZGUYAiABKA4yHi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllQ29kZSIpCg9OZWlnaGJvclJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiTAoQTmVpZ2hib3JSZXNwb25zZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkiJwoNTmVpZ2hib3JMZWF2ZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCSImCgxQcm94eVJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiSQoNUHJveHlSZXNwb25zZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkiowEKDlRyYWNrZXJSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAwSEAoIc2VxdWVuY2UYAiABKAQSFgoOc3RyZWFtX3BhcnRfaWQYAyABKAkSMAoGYWN0aW9uGAQgASgOMiAucnVubmVsLm5ldHdvcmsudjEuVHJhY2tlckFjdGlvbhIUCgxuZWlnaGJvcl9pZHMYBSADKAwSDgoGd2FudGVkGAYgASgNIjoKFFNpZ25lZFRyYWNrZXJSZXF1ZXN0Eg8KB3JlcXVlc3QYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMInkKElRyYWNrZXJJbnN0cnVjdGlvbhIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIwCgVwZWVycxgCIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yEhkKEWRyb3BfbmVpZ2hib3JfaWRzGAMgAygMIrgFCg5Db250cm9sTWVzc2FnZRIpCgVoZWxsbxgBIAEoCzIYLnJ1bm5lbC5uZXR3b3JrLnYxLkhlbGxvSAASNAoLaGVsbG9fcHJvb2YYAiABKAsyHS5ydW5uZWwubmV0d29yay52MS5IZWxsb1Byb29mSAASJwoEcGluZxgDIAEoCzIXLnJ1bm5lbC5uZXR3b3JrLnYxLlBpbmdIABInCgRwb25nGAQgASgLMhcucnVubmVsLm5ldHdvcmsudjEuUG9uZ0gAEi0KB2dvb2RieWUYBSABKAsyGi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllSAASPgoQbmVpZ2hib3JfcmVxdWVzdBgGIAEoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLk5laWdoYm9yUmVxdWVzdEgAEkAKEW5laWdoYm9yX3Jlc3BvbnNlGAcgASgLMiMucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JSZXNwb25zZUgAEjoKDm5laWdoYm9yX2xlYXZlGAggASgLMiAucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JMZWF2ZUgAEjgKDXByb3h5X3JlcXVlc3QYCSABKAsyHy5ydW5uZWwubmV0d29yay52MS5Qcm94eVJlcXVlc3RIABI6Cg5wcm94eV9yZXNwb25zZRgKIAEoCzIgLnJ1bm5lbC5uZXR3b3JrLnYxLlByb3h5UmVzcG9uc2VIABJCCg90cmFja2VyX3JlcXVlc3QYCyABKAsyJy5ydW5uZWwubmV0d29yay52MS5TaWduZWRUcmFja2VyUmVxdWVzdEgAEkQKE3RyYWNrZXJfaW5zdHJ1Y3Rpb24YDCABKAsyJS5ydW5uZWwubmV0d29yay52MS5UcmFja2VySW5zdHJ1Y3Rpb25IAEIGCgRib2R5KmUKCE5vZGVLaW5kEhkKFU5PREVfS0lORF9VTlNQRUNJRklFRBAAEhIKDk5PREVfS0lORF9GVUxMEAESEwoPTk9ERV9LSU5EX0xJR0hUEAISFQoRTk9ERV9LSU5EX1RSQUNLRVIQAypNCgtHb29kYnllQ29kZRIcChhHT09EQllFX0NPREVfVU5TUEVDSUZJRUQQABIgChxHT09EQllFX0NPREVfSURFTlRJVFlfSU5fVVNFEAEqZAoNVHJhY2tlckFjdGlvbhIeChpUUkFDS0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhkKFVRSQUNLRVJfQUNUSU9OX1NUQVRVUxABEhgKFFRSQUNLRVJfQUNUSU9OX0xFQVZFEAJiBnByb3RvMw");
+  fileDesc("Ch9ydW5uZWwvbmV0d29yay92MS9uZXR3b3JrLnByb3RvEhFydW5uZWwubmV0d29yay52MSJ5Cg5Ob2RlRGVzY3JpcHRvchIPCgdub2RlX2lkGAEgASgMEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SKQoEa2luZBgDIAEoDjIbLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVLaW5kEhEKCWFkZHJlc3NlcxgEIAMoCSJiCgVIZWxsbxI1CgpkZXNjcmlwdG9yGAEgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISDQoFbm9uY2UYAiABKAwSEwoLaW5zdGFuY2VfaWQYAyABKAwiHwoKSGVsbG9Qcm9vZhIRCglzaWduYXR1cmUYASABKAwiEgoEUGluZxIKCgJpZBgBIAEoDSISCgRQb25nEgoKAmlkGAEgASgNIkcKB0dvb2RieWUSDgoGcmVhc29uGAEgASgJEiwKBGNvZGUYAiABKA4yHi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllQ29kZSIpCg9OZWlnaGJvclJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiTAoQTmVpZ2hib3JSZXNwb25zZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkiJwoNTmVpZ2hib3JMZWF2ZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCSImCgxQcm94eVJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiSQoNUHJveHlSZXNwb25zZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkiowEKDlRyYWNrZXJSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAwSEAoIc2VxdWVuY2UYAiABKAQSFgoOc3RyZWFtX3BhcnRfaWQYAyABKAkSMAoGYWN0aW9uGAQgASgOMiAucnVubmVsLm5ldHdvcmsudjEuVHJhY2tlckFjdGlvbhIUCgxuZWlnaGJvcl9pZHMYBSADKAwSDgoGd2FudGVkGAYgASgNIjoKFFNpZ25lZFRyYWNrZXJSZXF1ZXN0Eg8KB3JlcXVlc3QYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMInkKElRyYWNrZXJJbnN0cnVjdGlvbhIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIwCgVwZWVycxgCIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yEhkKEWRyb3BfbmVpZ2hib3JfaWRzGAMgAygMIpYBCglSdGNTaWduYWwSEQoJc291cmNlX2lkGAEgASgMEhEKCXRhcmdldF9pZBgCIAEoDBIVCg1jb25uZWN0aW9uX2lkGAMgASgJEi4KBGtpbmQYBCABKA4yIC5ydW5uZWwubmV0d29yay52MS5SdGNTaWduYWxLaW5kEg8KB3BheWxvYWQYBSABKAkSCwoDbWlkGAYgASgJIuwFCg5Db250cm9sTWVzc2FnZRIpCgVoZWxsbxgBIAEoCzIYLnJ1bm5lbC5uZXR3b3JrLnYxLkhlbGxvSAASNAoLaGVsbG9fcHJvb2YYAiABKAsyHS5ydW5uZWwubmV0d29yay52MS5IZWxsb1Byb29mSAASJwoEcGluZxgDIAEoCzIXLnJ1bm5lbC5uZXR3b3JrLnYxLlBpbmdIABInCgRwb25nGAQgASgLMhcucnVubmVsLm5ldHdvcmsudjEuUG9uZ0gAEi0KB2dvb2RieWUYBSABKAsyGi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllSAASPgoQbmVpZ2hib3JfcmVxdWVzdBgGIAEoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLk5laWdoYm9yUmVxdWVzdEgAEkAKEW5laWdoYm9yX3Jlc3BvbnNlGAcgASgLMiMucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JSZXNwb25zZUgAEjoKDm5laWdoYm9yX2xlYXZlGAggASgLMiAucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JMZWF2ZUgAEjgKDXByb3h5X3JlcXVlc3QYCSABKAsyHy5ydW5uZWwubmV0d29yay52MS5Qcm94eVJlcXVlc3RIABI6Cg5wcm94eV9yZXNwb25zZRgKIAEoCzIgLnJ1bm5lbC5uZXR3b3JrLnYxLlByb3h5UmVzcG9uc2VIABJCCg90cmFja2VyX3JlcXVlc3QYCyABKAsyJy5ydW5uZWwubmV0d29yay52MS5TaWduZWRUcmFja2VyUmVxdWVzdEgAEkQKE3RyYWNrZXJfaW5zdHJ1Y3Rpb24YDCABKAsyJS5ydW5uZWwubmV0d29yay52MS5UcmFja2VySW5zdHJ1Y3Rpb25IABIyCgpydGNfc2lnbmFsGBkgASgLMhwucnVubmVsLm5ldHdvcmsudjEuUnRjU2lnbmFsSABCBgoEYm9keSplCghOb2RlS2luZBIZChVOT0RFX0tJTkRfVU5TUEVDSUZJRUQQABISCg5OT0RFX0tJTkRfRlVMTBABEhMKD05PREVfS0lORF9MSUdIVBACEhUKEU5PREVfS0lORF9UUkFDS0VSEAMqTQoLR29vZGJ5ZUNvZGUSHAoYR09PREJZRV9DT0RFX1VOU1BFQ0lGSUVEEAASIAocR09PREJZRV9DT0RFX0lERU5USVRZX0lOX1VTRRABKmQKDVRyYWNrZXJBY3Rpb24SHgoaVFJBQ0tFUl9BQ1RJT05fVU5TUEVDSUZJRUQQABIZChVUUkFDS0VSX0FDVElPTl9TVEFUVVMQARIYChRUUkFDS0VSX0FDVElPTl9MRUFWRRACKqcBCg1SdGNTaWduYWxLaW5kEh8KG1JUQ19TSUdOQUxfS0lORF9VTlNQRUNJRklFRBAAEhkKFVJUQ19TSUdOQUxfS0lORF9PRkZFUhABEhoKFlJUQ19TSUdOQUxfS0lORF9BTlNXRVIQAhIdChlSVENfU0lHTkFMX0tJTkRfQ0FORElEQVRFEAMSHwobUlRDX1NJR05BTF9LSU5EX1VOUkVBQ0hBQkxFEARiBnByb3RvMw");
 
 /**
  * @generated from message runnel.network.v1.NodeDescriptor
@@ -397,6 +397,62 @@ export const TrackerInstructionSchema: GenMessage<TrackerInstruction> = /*@__PUR
   messageDesc(file_runnel_network_v1_network, 13);
 
 /**
+ * WebRTC session setup between two nodes, carried over existing connections.
+ * A node that is not the target relays it only when source_id is the
+ * handshake-proven id of the connection it came on and it is connected to the
+ * target (one relay hop at most); the target answers through the node the
+ * offer came from. docs/network.md, "WebRTC", has the rules and limits.
+ *
+ * @generated from message runnel.network.v1.RtcSignal
+ */
+export type RtcSignal = Message<"runnel.network.v1.RtcSignal"> & {
+  /**
+   * 20-byte node ids.
+   *
+   * @generated from field: bytes source_id = 1;
+   */
+  sourceId: Uint8Array;
+
+  /**
+   * @generated from field: bytes target_id = 2;
+   */
+  targetId: Uint8Array;
+
+  /**
+   * Chosen by the dialler, names the session in every signal of it (at most 64 characters).
+   *
+   * @generated from field: string connection_id = 3;
+   */
+  connectionId: string;
+
+  /**
+   * @generated from field: runnel.network.v1.RtcSignalKind kind = 4;
+   */
+  kind: RtcSignalKind;
+
+  /**
+   * SDP, candidate or reason (bounded, see docs/network.md).
+   *
+   * @generated from field: string payload = 5;
+   */
+  payload: string;
+
+  /**
+   * The candidate's media stream id (sdpMid); empty for other kinds.
+   *
+   * @generated from field: string mid = 6;
+   */
+  mid: string;
+};
+
+/**
+ * Describes the message runnel.network.v1.RtcSignal.
+ * Use `create(RtcSignalSchema)` to create a new message.
+ */
+export const RtcSignalSchema: GenMessage<RtcSignal> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 14);
+
+/**
  * @generated from message runnel.network.v1.ControlMessage
  */
 export type ControlMessage = Message<"runnel.network.v1.ControlMessage"> & {
@@ -475,6 +531,14 @@ export type ControlMessage = Message<"runnel.network.v1.ControlMessage"> & {
      */
     value: TrackerInstruction;
     case: "trackerInstruction";
+  } | {
+    /**
+     * 25..26: WebRTC signalling.
+     *
+     * @generated from field: runnel.network.v1.RtcSignal rtc_signal = 25;
+     */
+    value: RtcSignal;
+    case: "rtcSignal";
   } | { case: undefined; value?: undefined };
 };
 
@@ -483,7 +547,7 @@ export type ControlMessage = Message<"runnel.network.v1.ControlMessage"> & {
  * Use `create(ControlMessageSchema)` to create a new message.
  */
 export const ControlMessageSchema: GenMessage<ControlMessage> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 14);
+  messageDesc(file_runnel_network_v1_network, 15);
 
 /**
  * @generated from enum runnel.network.v1.NodeKind
@@ -574,4 +638,49 @@ export enum TrackerAction {
  */
 export const TrackerActionSchema: GenEnum<TrackerAction> = /*@__PURE__*/
   enumDesc(file_runnel_network_v1_network, 2);
+
+/**
+ * @generated from enum runnel.network.v1.RtcSignalKind
+ */
+export enum RtcSignalKind {
+  /**
+   * @generated from enum value: RTC_SIGNAL_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * payload: the dialler's SDP offer.
+   *
+   * @generated from enum value: RTC_SIGNAL_KIND_OFFER = 1;
+   */
+  OFFER = 1,
+
+  /**
+   * payload: the target's SDP answer.
+   *
+   * @generated from enum value: RTC_SIGNAL_KIND_ANSWER = 2;
+   */
+  ANSWER = 2,
+
+  /**
+   * payload: one ICE candidate line ("candidate:..."), mid: its media id.
+   *
+   * @generated from enum value: RTC_SIGNAL_KIND_CANDIDATE = 3;
+   */
+  CANDIDATE = 3,
+
+  /**
+   * The signal could not be delivered or the target refuses the session;
+   * payload: why, for logs. Ends the session at the receiver.
+   *
+   * @generated from enum value: RTC_SIGNAL_KIND_UNREACHABLE = 4;
+   */
+  UNREACHABLE = 4,
+}
+
+/**
+ * Describes the enum runnel.network.v1.RtcSignalKind.
+ */
+export const RtcSignalKindSchema: GenEnum<RtcSignalKind> = /*@__PURE__*/
+  enumDesc(file_runnel_network_v1_network, 3);
 
