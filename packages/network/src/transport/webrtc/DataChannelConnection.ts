@@ -110,20 +110,28 @@ export class DataChannelConnection implements TransportConnection {
 
   close(reason = 'closed'): void {
     if (this.closedReason !== undefined) return
+    let noticeSent = false
     if (this.channel.readyState === 'open') {
       try {
         this.channel.send(withHeader(CLOSE_NOTICE, textEncoder.encode(reason.slice(0, MAX_REASON_LENGTH))))
+        noticeSent = true
       } catch {
         // The channel is going anyway; the remote end sees it close.
       }
     }
-    // Closing the channel sends what is queued first, then resets the stream: the notice arrives before the close.
-    this.channel.close()
+    // With a notice out, the remote end closes the channel when it reads it: closing here at once could overtake
+    // the notice (node-datachannel may drop a message that arrives with the stream's reset). The owner closes the
+    // peer connection when the channel closes, or after a grace period.
+    if (!noticeSent) this.channel.close()
     this.reportClose(reason)
   }
 
   private receive(data: unknown): void {
-    if (this.closedReason !== undefined) return
+    if (this.closedReason !== undefined) {
+      // Both ends closed at once: each waits for the other's notice before closing the channel.
+      if (data instanceof ArrayBuffer && new Uint8Array(data)[0] === CLOSE_NOTICE) this.channel.close()
+      return
+    }
     if (!(data instanceof ArrayBuffer) || data.byteLength === 0) {
       // Text or empty messages are not part of the protocol.
       this.close('protocol violation: not a binary data channel message')
