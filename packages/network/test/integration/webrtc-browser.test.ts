@@ -1,5 +1,6 @@
-// Smoke test of WebRTC in browsers: two headless Chromium pages, each a full node with no server of its own, connect
-// to each other over WebRTC after signalling through a Node.js tracker, and carry a stream from one to the other.
+// Smoke test of WebRTC in browsers: two headless Chromium pages and a Node.js node, each a full node with no server
+// of its own, connect to each other over WebRTC after signalling through a Node.js tracker, and carry a stream from
+// one page to the other page and the Node.js node.
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -9,9 +10,12 @@ import { generatePrivateKey, type PrivateKeyHex } from '@runnel/protocol'
 import { createNativeSigner } from '@runnel/protocol/native'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { bundleForBrowser, chromiumSkip, CHROMIUM } from '../../../protocol/test/support/browser.js'
-import type { TrackerServer } from '../../src/index.js'
+import { NetworkNode, type TrackerServer } from '../../src/index.js'
+import { createNodeWebRtcTransport, WebSocketTransport } from '../../src/node/index.js'
+import { MultiTransport } from '../../src/transport/MultiTransport.js'
+import type { WebRtcTransport } from '../../src/transport/webrtc/WebRtcTransport.js'
 import type { WebRtcPageConfig } from '../browser/webrtcPage.js'
-import { startWebSocketTracker, waitFor } from '../helpers.js'
+import { newSigner, startWebSocketTracker, verifier, waitFor } from '../helpers.js'
 
 const COUNT = 20
 const entryPoint = fileURLToPath(new URL('../browser/webrtcPage.ts', import.meta.url))
@@ -36,6 +40,8 @@ describe('WebRTC between browser pages', () => {
     let server: Server
     let origin: string
     let browser: Browser
+    let nodeWebRtc: WebRtcTransport
+    let node: NetworkNode | undefined
     const pages: Page[] = []
     const publisherKey = generatePrivateKey()
     const configs = new Map<string, WebRtcPageConfig>()
@@ -85,6 +91,7 @@ describe('WebRTC between browser pages', () => {
     after(async () => {
       for (const page of pages) await page.evaluate(() => window.webRtcPage?.stop?.()).catch(() => {})
       await browser?.close().catch(() => {})
+      await node?.stop().catch(() => {})
       await tracker?.stop().catch(() => {})
       await new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())))
     })
@@ -103,42 +110,68 @@ describe('WebRTC between browser pages', () => {
       })
     }
 
-    it(`${COUNT} messages published in one page arrive in the other over WebRTC`, { timeout: 60_000 }, async () => {
-      const [publisher, subscriber] = [await openPage('publisher'), await openPage('subscriber')]
-      let states = await Promise.all([stateOf(publisher), stateOf(subscriber)])
-      // The pages' states are read asynchronously; refresh them while waitFor polls.
-      const refresh = setInterval(() => {
-        void Promise.all([stateOf(publisher), stateOf(subscriber)]).then((next) => (states = next))
-      }, 50)
-      try {
-        await waitFor(
-          () => states.every((state) => state.neighbors.length === 1 || state.failure !== undefined),
-          30_000,
-          'both pages to have a neighbour',
+    it(
+      `${COUNT} messages published in one page arrive in the other and in a Node.js node, over WebRTC`,
+      {
+        timeout: 60_000,
+      },
+      async () => {
+        const [publisher, subscriber] = [await openPage('publisher'), await openPage('subscriber')]
+        let states = await Promise.all([stateOf(publisher), stateOf(subscriber)])
+        // The pages' states are read asynchronously; refresh them while waitFor polls.
+        const refresh = setInterval(() => {
+          void Promise.all([stateOf(publisher), stateOf(subscriber)]).then((next) => (states = next))
+        }, 50)
+        try {
+          await waitFor(
+            () => states.every((state) => state.neighbors.length === 1 || state.failure !== undefined),
+            30_000,
+            'both pages to have a neighbour',
+          )
+        } finally {
+          clearInterval(refresh)
+        }
+        assert.deepEqual(
+          states.map((state) => state.failure),
+          [undefined, undefined],
         )
-      } finally {
-        clearInterval(refresh)
-      }
-      assert.deepEqual(
-        states.map((state) => state.failure),
-        [undefined, undefined],
-      )
-      const [publisherState, subscriberState] = states
-      assert.deepEqual(publisherState.addresses, [`webrtc:${publisherState.nodeId!}`])
-      assert.deepEqual(subscriberState.neighbors, [publisherState.nodeId])
-      assert.ok(tracker.metrics.signalling.relayed >= 2, 'the offer and the answer went through the tracker')
+        const [publisherState, subscriberState] = states
+        assert.deepEqual(publisherState.addresses, [`webrtc:${publisherState.nodeId!}`])
+        assert.deepEqual(subscriberState.neighbors, [publisherState.nodeId])
+        assert.ok(tracker.metrics.signalling.relayed >= 2, 'the offer and the answer went through the tracker')
 
-      const published = await publisher.evaluate((count) => window.webRtcPage!.publish!(count), COUNT)
-      let received: string[] = []
-      const poll = setInterval(() => {
-        void stateOf(subscriber).then((state) => (received = state.received))
-      }, 50)
-      try {
-        await waitFor(() => received.length >= COUNT, 30_000, `${COUNT} messages in the subscriber page`)
-      } finally {
-        clearInterval(poll)
-      }
-      assert.deepEqual(received, published)
-    })
+        // A Node.js node (node-datachannel) joins the pages' stream part, reachable over WebRTC only like them.
+        nodeWebRtc = createNodeWebRtcTransport()
+        node = new NetworkNode(
+          { transport: new MultiTransport([new WebSocketTransport(), nodeWebRtc]), signer: newSigner(), verifier },
+          { trackers: [trackerAddress] },
+        )
+        await node.start()
+        const streamPartId = `${publisherState.nodeId!}/webrtc-browser#0` as Parameters<NetworkNode['join']>[0]
+        const atNode: string[] = []
+        node.addMessageListener(streamPartId, (message) => atNode.push(message.messageId.toString()))
+        await node.join(streamPartId, { minNeighbors: 1, signal: AbortSignal.timeout(30_000) })
+        assert.ok(
+          node
+            .getNeighbors(streamPartId)
+            .every((id) => id === publisherState.nodeId || id === subscriberState.nodeId),
+        )
+        assert.ok(nodeWebRtc.metrics.opened >= 1, 'the Node.js node reached a page over WebRTC')
+
+        const published = await publisher.evaluate((count) => window.webRtcPage!.publish!(count), COUNT)
+        let received: string[] = []
+        const poll = setInterval(() => {
+          void stateOf(subscriber).then((state) => (received = state.received))
+        }, 50)
+        try {
+          await waitFor(() => received.length >= COUNT, 30_000, `${COUNT} messages in the subscriber page`)
+        } finally {
+          clearInterval(poll)
+        }
+        assert.deepEqual(received, published)
+        await waitFor(() => atNode.length >= COUNT, 30_000, `${COUNT} messages in the Node.js node`)
+        assert.deepEqual(atNode, published)
+      },
+    )
   })
 })
