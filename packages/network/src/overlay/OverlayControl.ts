@@ -262,32 +262,33 @@ export class OverlayControl {
     const { membership, clock } = this.components
     const peerId = descriptor.nodeId
     const abandon = (): void => this.apply(overlay, peerId, membership.abandonRequest(overlay, peerId))
-    const { connections } = this.components
-    const address = connections.dialAddress?.(descriptor.addresses) ?? descriptor.addresses[0]
-    if (address === undefined) {
+    const reachableAddress = this.components.connections.dialAddress?.(descriptor.addresses) ?? descriptor.addresses[0]
+    if (reachableAddress === undefined) {
       this.components.logger.debug('a suggested peer has no address this node can dial', { peerId })
       abandon()
       return
     }
     const timeout = clock.setTimeout(abandon, this.options.requestTimeoutMs, { unref: true })
-    connections.connect(address, peerId, timeoutSignal(clock, this.options.requestTimeoutMs)).then(
-      (connection) => {
-        if (!membership.isPending(overlay, peerId) || connection.peerId !== peerId) {
+    this.components.connections
+      .connect(reachableAddress, peerId, timeoutSignal(clock, this.options.requestTimeoutMs))
+      .then(
+        (connection) => {
+          if (!membership.isPending(overlay, peerId) || connection.peerId !== peerId) {
+            abandon()
+            return
+          }
+          const streamPartId = overlay.streamPartId
+          connection.sendControl(
+            membership.role === 'proxy'
+              ? { case: 'proxyRequest', value: { streamPartId } }
+              : { case: 'neighborRequest', value: { streamPartId } },
+          )
+        },
+        (err: unknown) => {
+          timeout.cancel()
+          this.components.logger.debug('could not reach a suggested peer', { peerId, error: errorField(err) })
           abandon()
-          return
-        }
-        const streamPartId = overlay.streamPartId
-        connection.sendControl(
-          membership.role === 'proxy'
-            ? { case: 'proxyRequest', value: { streamPartId } }
-            : { case: 'neighborRequest', value: { streamPartId } },
-        )
-      },
-      (err: unknown) => {
-        timeout.cancel()
-        this.components.logger.debug('could not reach a suggested peer', { peerId, error: errorField(err) })
-        abandon()
-      },
-    )
+        },
+      )
   }
 }
