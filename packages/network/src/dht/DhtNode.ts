@@ -88,7 +88,7 @@ export class DhtNode {
   private readonly pinging = new Set<NodeId>()
   private readonly counters = { lookups: 0, lookupQueries: 0, lookupHops: 0, served: 0, subnetCapped: 0 }
   private state: 'new' | 'started' | 'stopped' = 'new'
-  private joined = false
+  private joinedNetwork = false
   private joining: Promise<void> | undefined
   private joinRetryMs: number
   private joinTimer: Timer | undefined
@@ -138,6 +138,14 @@ export class DhtNode {
       records: this.store.size,
       subnetCapped: this.counters.subnetCapped,
     }
+  }
+
+  /**
+   * True once the node has looked itself up through someone and filled its
+   * buckets; false while it is alone (it keeps trying in the background).
+   */
+  get joined(): boolean {
+    return this.joinedNetwork
   }
 
   /** The routing table's contacts' descriptors, for diagnostics and tests. */
@@ -249,7 +257,7 @@ export class DhtNode {
     } else if (result.kind === 'bucket-full') {
       this.checkLeastRecentlySeen(result.leastRecentlySeen)
     }
-    if (this.state === 'started' && !this.joined && this.joining === undefined) {
+    if (this.state === 'started' && !this.joinedNetwork && this.joining === undefined) {
       // Someone found us while we were alone: now there is someone to look up through.
       this.joinTimer?.cancel()
       void this.join()
@@ -545,9 +553,9 @@ export class DhtNode {
       this.scheduleJoinRetry()
       return
     }
-    this.joined = true
     this.joinRetryMs = this.options.joinRetryMs
     await this.refreshBuckets(this.table.emptyBuckets(), true)
+    this.joinedNetwork = true
   }
 
   /**
@@ -591,7 +599,7 @@ export class DhtNode {
     const now = this.components.clock.now()
     this.store.sweep(now)
     if (this.table.size === 0) {
-      this.joined = false
+      this.joinedNetwork = false
       if (this.joining === undefined) void this.join()
       return
     }
