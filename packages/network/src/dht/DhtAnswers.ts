@@ -50,6 +50,8 @@ export class DhtAnswers {
   /** Requests answered. */
   served = 0
   private readonly rateBuckets = new Map<NodeId, TokenBucket>()
+  /** Contacts' descriptors as sent, made once per descriptor (a contact's is replaced when it changes). */
+  private readonly encoded = new WeakMap<NodeDescriptor, ReturnType<typeof descriptorToProto>>()
 
   constructor(
     private readonly components: DhtAnswersComponents,
@@ -64,7 +66,7 @@ export class DhtAnswers {
         const closest = table.closest(body.value.key, this.settings.k, peer.peerId)
         peer.sendControl({
           case: 'dhtFindNodeResponse',
-          value: { requestId: body.value.requestId, closest: closest.map((c) => descriptorToProto(c.descriptor)) },
+          value: { requestId: body.value.requestId, closest: closest.map((c) => this.encode(c.descriptor)) },
         })
         return
       }
@@ -76,7 +78,7 @@ export class DhtAnswers {
           value: {
             requestId: body.value.requestId,
             records: store.get(body.value.key, clock.now()).map(recordToProto),
-            closest: closest.map((c) => descriptorToProto(c.descriptor)),
+            closest: closest.map((c) => this.encode(c.descriptor)),
           },
         })
         return
@@ -92,6 +94,15 @@ export class DhtAnswers {
         return
       }
     }
+  }
+
+  private encode(descriptor: NodeDescriptor): ReturnType<typeof descriptorToProto> {
+    let proto = this.encoded.get(descriptor)
+    if (proto === undefined) {
+      proto = descriptorToProto(descriptor)
+      this.encoded.set(descriptor, proto)
+    }
+    return proto
   }
 
   /** The peer disconnected: its rate bucket goes. */
