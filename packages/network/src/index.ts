@@ -34,6 +34,9 @@ export {
   type TrackerServerOptions,
 } from './tracker/TrackerServer.js'
 export { trackerFor } from './tracker/TrackerClient.js'
+export type { DiscoveryMode } from './discovery/Discovery.js'
+export type { DhtDiscoveryMetrics } from './discovery/DhtDiscovery.js'
+export type { RecordRefusal } from './discovery/entryPoints.js'
 export type { NodeDescriptor, NodeId, NodeKind } from './identity.js'
 export {
   DEFAULT_PEER_CONNECTION_OPTIONS,

@@ -197,7 +197,7 @@ export class ConnectionManager {
   async connectDescriptor(descriptor: NodeDescriptor, signal?: AbortSignal): Promise<PeerConnection> {
     const existing = this.peers.get(descriptor.nodeId)
     if (existing !== undefined) return existing
-    let lastError: unknown = new NetworkError('CONNECTION_FAILED', `${descriptor.nodeId} has no addresses`)
+    let lastError: unknown
     for (const address of descriptor.addresses) {
       if (signal?.aborted === true) throw new NetworkError('ABORTED', 'connect was aborted', { cause: signal.reason })
       try {
@@ -211,6 +211,7 @@ export class ConnectionManager {
         lastError = err
       }
     }
+    if (lastError === undefined) throw new NetworkError('CONNECTION_FAILED', `${descriptor.nodeId} has no addresses`)
     if (lastError instanceof NetworkError && lastError.code !== 'INVALID_ADDRESS') throw lastError
     throw new NetworkError('CONNECTION_FAILED', `could not reach ${descriptor.nodeId}`, { cause: lastError })
   }
