@@ -3,7 +3,8 @@
 // peer (a bare connection manager driven by hand) sends malformed DHT
 // messages, looks up garbage keys, answers every lookup with itself or with
 // garbage, stores and serves forged records, and floods: each is refused and
-// counted, no node crashes, and honest lookups stay correct.
+// counted, no node crashes, and honest lookups stay correct. A light node
+// uses the DHT without entering anyone's routing table.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { systemClock, type MessageSigner } from '@runnel/protocol'
@@ -33,11 +34,12 @@ async function startDhtNode(
   entryPoints: string[],
   options: Partial<DhtNodeOptions> = {},
   logger = silentLogger,
+  kind: 'full' | 'light' = 'full',
 ): Promise<TestDhtNode> {
   const signer = newSigner()
   const connections: ConnectionManager = new ConnectionManager(
     {
-      transport: new WebSocketTransport({ port: 0 }),
+      transport: new WebSocketTransport({ port: kind === 'light' ? undefined : 0 }),
       signer,
       verifier,
       clock: systemClock,
@@ -57,8 +59,8 @@ async function startDhtNode(
   )
   await connections.start((addresses) => ({
     nodeId: signer.address,
-    kind: 'full',
-    addresses,
+    kind,
+    addresses: kind === 'light' ? [] : addresses,
     protocolVersion: NETWORK_PROTOCOL_VERSION,
   }))
   await dht.start()
@@ -293,6 +295,34 @@ describe('DHT over WebSocket with a malicious peer', () => {
     )
     assert.ok(malicious.findRecordsRequests > 0)
     assert.ok(refusedSum(nodes, 'record-owner-mismatch') > 0)
+  })
+
+  it('lets a light node look up and find records, but never into a routing table, and it stores nothing', async () => {
+    const light = await startDhtNode([nodes[0]!.connections.localDescriptor.addresses[0]!], {}, silentLogger, 'light')
+    try {
+      assert.ok(light.dht.joined)
+      const key = randomKey()
+      const found = (await light.dht.findClosest(key)).map((descriptor) => descriptor.nodeId)
+      const honestFound = found.filter((id) => id !== malicious.nodeId)
+      assert.deepEqual(
+        honestFound,
+        closestIds(
+          key,
+          nodes.map((node) => node.nodeId),
+          honestFound.length,
+        ),
+      )
+      assert.ok(!found.includes(light.nodeId), 'a light node is never among the closest, not even to itself')
+      assert.ok((await light.dht.storeRecord(key, TEXT.encode('from a light node'), 60_000)) >= K - 1)
+      assert.equal((await nodes[4]!.dht.findRecords(key)).filter((r) => r.owner === light.nodeId).length, 1)
+      assert.equal(light.dht.metrics.records, 0)
+      for (const node of nodes) {
+        assert.ok(!node.dht.contacts().some((contact) => contact.nodeId === light.nodeId), 'in no routing table')
+      }
+    } finally {
+      light.dht.stop()
+      await light.connections.stop()
+    }
   })
 
   it('caps contacts per subnet per bucket when loopback is not exempt', async () => {
