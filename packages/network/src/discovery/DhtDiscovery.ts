@@ -287,8 +287,16 @@ export class DhtDiscovery implements Discovery {
       this.remember(part.known, descriptor.nodeId, descriptor, MAX_KNOWN)
       if (!this.isRefused(part, descriptor.nodeId, now)) fresh.push(descriptor)
     }
+    if (fresh.length === 0) return
+    if (accepted) {
+      // An edge split: the peer dropped the neighbour it names to make room for this node. Taking it even when
+      // no longer short keeps that neighbour's edge (now through this node); leaving it would make it look for
+      // one, split another edge, and so on.
+      this.components.request(overlay, fresh, fresh.length)
+      return
+    }
     const wanted = this.components.wanted(overlay)
-    if (wanted > 0 && fresh.length > 0) this.components.request(overlay, shuffled(fresh, this.random), wanted)
+    if (wanted > 0) this.components.request(overlay, shuffled(fresh, this.random), wanted)
   }
 
   takeUnreachable(overlay: StreamPartOverlay, peerId: NodeId): void {
@@ -304,6 +312,15 @@ export class DhtDiscovery implements Discovery {
     part.looking = true
     part.lastLookupAt = this.components.clock.now()
     const { dht, clock, logger, nodeId } = this.components
+    const joined = this.components.overlays.get(streamPartId)
+    const short = joined === undefined ? 0 : this.components.wanted(joined)
+    if (joined !== undefined && short > 0 && part.known.size > 0) {
+      // Peers remembered from earlier lookups and answers are asked at once: after churn, a lookup may wait out the
+      // timeouts of nodes that died, and a repair needn't wait for it.
+      const now = clock.now()
+      const remembered = [...part.known.values()].filter((descriptor) => !this.isRefused(part, descriptor.nodeId, now))
+      this.components.request(joined, shuffled(remembered, this.random), this.batch(short))
+    }
     let records: readonly EntryPointRecord[] = []
     this.metrics.lookups++
     try {
@@ -345,9 +362,7 @@ export class DhtDiscovery implements Discovery {
         ...shuffled(stale, this.random),
         ...shuffled(others, this.random),
       ].filter((descriptor) => !this.isRefused(part, descriptor.nodeId, now))
-      // A full node at its target degree answers with an edge split (two neighbours for one request), so asking
-      // half as many keeps degrees near the target; nodes below it accept plainly, and the next round asks again.
-      this.components.request(overlay, candidates, this.components.kind === 'full' ? Math.ceil(wanted / 2) : wanted)
+      this.components.request(overlay, candidates, this.batch(wanted))
     }
 
     const alone = fresh.length + stale.length === 0
@@ -397,6 +412,15 @@ export class DhtDiscovery implements Discovery {
         unref: true,
       })
     }
+  }
+
+  /**
+   * How many to ask at once when `wanted` more are wanted. A full node at its target degree answers with an edge
+   * split (two neighbours for one request), so asking half as many keeps degrees near the target; nodes below it
+   * accept plainly, and the next round asks again. Proxies come one per request.
+   */
+  private batch(wanted: number): number {
+    return this.components.kind === 'full' ? Math.ceil(wanted / 2) : wanted
   }
 
   private tick(): void {
