@@ -15,11 +15,13 @@ import type { GroupKeyStore } from './encryption/KeyStore.js'
 
 /**
  * Where the local network of `npm start` (`runnel dev`) listens: its dev
- * chain's JSON-RPC, its tracker, and the contracts every dev chain deploys.
- * A dev chain and a tracker started on these ports by hand work too.
+ * chain's JSON-RPC, its tracker (or, with `runnel dev --discovery dht`, its
+ * DHT entry point), and the contracts every dev chain deploys. A dev chain and
+ * a tracker or entry point started on these ports by hand work too.
  */
 export const LOCAL_DEFAULTS = {
   trackers: ['ws://127.0.0.1:30300'],
+  entryPoints: ['ws://127.0.0.1:30301'],
   rpcUrl: 'http://127.0.0.1:8545',
   contracts: DEV_CONTRACT_ADDRESSES,
 } as const
@@ -37,8 +39,20 @@ export interface RunnelClientOptions {
    * account. See {@link AuthOptions}.
    */
   readonly auth?: AuthOptions
+  /**
+   * The client's network node. Discovery: `discovery: 'tracker'` (with `trackers`) or `'dht'` (with `entryPoints`);
+   * without `discovery`, a client listing `entryPoints` and no `trackers` runs in dht mode, any other in tracker mode,
+   * and the list its mode needs defaults to the local network's (`LOCAL_DEFAULTS`). `dht` tunes the DHT.
+   *
+   * @example
+   * ```ts
+   * const client = createRunnelClient({ network: { discovery: 'dht', entryPoints: ['wss://entry.example.org'] } })
+   * ```
+   */
   readonly network?: Partial<Omit<NetworkNodeOptions, 'trackers'>> & {
     readonly trackers?: readonly string[]
+    readonly discovery?: 'tracker' | 'dht'
+    readonly entryPoints?: readonly string[]
     /** Default: the browser WebSocket client transport (Node.js: use `@runnel/client/node`). */
     readonly transport?: Transport
   }

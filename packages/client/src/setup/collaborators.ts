@@ -1,5 +1,5 @@
 import { Erc1271Verifier, RunnelRegistry } from '@runnel/chain'
-import { NetworkNode, WebSocketClientTransport, type Transport } from '@runnel/network'
+import { NetworkNode, WebSocketClientTransport, type NetworkNodeOptions, type Transport } from '@runnel/network'
 import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import {
   createPublicClient,
@@ -11,6 +11,7 @@ import {
 } from 'viem'
 import { resolveAuth, type ClientAuth } from '../auth/resolveAuth.js'
 import { LOCAL_DEFAULTS, type RunnelClientComponents, type RunnelClientOptions } from '../options.js'
+import { resolveDiscovery } from './discovery.js'
 
 export type { ClientAuth }
 
@@ -57,7 +58,10 @@ export function resolveErc1271Verifier(
   return new Erc1271Verifier(createPublicClient({ transport: chainTransport(options, components) }))
 }
 
-/** The network node: the injected one, or one over the given transport (else the browser's WebSocket: a light node). */
+/**
+ * The network node: the injected one, or one over the given transport (else the browser's WebSocket: a light node),
+ * discovering peers as {@link resolveDiscovery} decides.
+ */
 export function resolveNetworkNode(
   options: RunnelClientOptions,
   components: RunnelClientComponents,
@@ -66,17 +70,18 @@ export function resolveNetworkNode(
   clock: Clock,
 ): NetworkNode {
   if (components.networkNode !== undefined) return components.networkNode
-  const { transport: optionsTransport, trackers, ...networkOptions } = options.network ?? {}
+  const { transport: optionsTransport, ...networkOptions } = options.network ?? {}
   const transport = components.transport ?? optionsTransport
-  return new NetworkNode(
-    { transport: transport ?? defaultTransport(), signer, verifier, clock },
-    {
-      // Without a transport of its own the client can only dial out (browsers): a light node then.
-      kind: transport === undefined ? 'light' : 'full',
-      ...networkOptions,
-      trackers: trackers ?? LOCAL_DEFAULTS.trackers,
-    },
-  )
+  return new NetworkNode({ transport: transport ?? defaultTransport(), signer, verifier, clock }, {
+    // Without a transport of its own the client can only dial out (browsers): a light node then.
+    kind: transport === undefined ? 'light' : 'full',
+    ...networkOptions,
+    // Only the list its mode uses (and the mode, always set): the node needn't guess the mode from the lists.
+    trackers: undefined,
+    entryPoints: undefined,
+    ...resolveDiscovery(options.network),
+    // TEMPORARY until the network's discovery options are merged (branch trackerless).
+  } as unknown as NetworkNodeOptions)
 }
 
 /** The browser's WebSocket. Node.js 20 has none: use `createRunnelClient` from `@runnel/client/node` there. */
