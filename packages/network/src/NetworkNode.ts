@@ -24,7 +24,8 @@ import type { InvalidMessageEvent, MessageListener } from './overlay/delivery.js
 import { DROP_MEMORY_MS, Membership } from './overlay/Membership.js'
 import { OverlayControl } from './overlay/OverlayControl.js'
 import { StreamPartOverlay } from './overlay/StreamPartOverlay.js'
-import { TrackerClient } from './tracker/TrackerClient.js'
+import type { Discovery } from './discovery/Discovery.js'
+import { TrackerDiscovery } from './discovery/TrackerDiscovery.js'
 import type { Transport } from './transport/Transport.js'
 import { NETWORK_PROTOCOL_VERSION } from './wire/frames.js'
 
@@ -60,7 +61,7 @@ export interface NetworkNodeMetrics extends DataPathCounters {
  * A node of the Runnel network: joins stream parts' overlays, relays their
  * messages, and hands them to local listeners. A facade: {@link Membership}
  * decides who its neighbours are, `OverlayControl` negotiates them,
- * {@link DataPath} moves messages, and `TrackerClient` reports to the trackers.
+ * {@link DataPath} moves messages, and a `Discovery` finds peers (trackers or the DHT).
  *
  * @example
  * ```ts
@@ -79,7 +80,7 @@ export class NetworkNode {
   private readonly clock: Clock
   private readonly logger: Logger
   private readonly connections: ConnectionManager
-  private readonly trackers: TrackerClient
+  private readonly discovery: Discovery
   private readonly membership: Membership
   private readonly dataPath: DataPath
   private readonly control: OverlayControl
@@ -105,8 +106,10 @@ export class NetworkNode {
         verifier: components.verifier,
         clock: this.clock,
         events: {
-          onPeerReady: () => undefined,
-          onControl: (peer, message) => this.control.handleControl(peer, message),
+          onPeerReady: (peer) => this.discovery.handlePeerReady(peer),
+          onControl: (peer, message) => {
+            if (!this.discovery.handleControl(peer, message)) this.control.handleControl(peer, message)
+          },
           onData: (peer, frame, message) => void this.dataPath.receive(peer.peerId, frame, message),
           onPeerClosed: (peer, cause) => this.handlePeerClosed(peer, cause),
         },
@@ -114,7 +117,10 @@ export class NetworkNode {
       resolved.peer,
     )
     this.membership = new Membership({ ...resolved, dropMemoryMs: DROP_MEMORY_MS })
-    this.trackers = new TrackerClient(
+    if (resolved.discovery !== 'tracker') {
+      throw new NetworkError('INVALID_OPTIONS', 'trackerless discovery is not available in this build')
+    }
+    this.discovery = new TrackerDiscovery(
       {
         connections: this.connections,
         signer: components.signer,
@@ -147,7 +153,7 @@ export class NetworkNode {
         overlays: this.overlays,
         membership: this.membership,
         dataPath: this.dataPath,
-        trackers: this.trackers,
+        discovery: this.discovery,
         connections: this.connections,
         clock: this.clock,
         logger: this.logger,
@@ -173,7 +179,7 @@ export class NetworkNode {
     if (this.state !== 'new') throw new NetworkError('INVALID_STATE', `node is ${this.state}`)
     this.state = 'started'
     // Reporting starts with the state: a join() made while the transport starts reports at once.
-    this.trackers.start()
+    this.discovery.start()
     try {
       await this.connections.start((addresses) => ({
         nodeId: this.nodeId,
@@ -181,8 +187,9 @@ export class NetworkNode {
         addresses: this.options.kind === 'light' ? [] : addresses,
         protocolVersion: NETWORK_PROTOCOL_VERSION,
       }))
+      await this.discovery.bootstrap()
     } catch (err) {
-      this.trackers.stop()
+      this.discovery.stop()
       throw err
     }
   }
@@ -196,7 +203,7 @@ export class NetworkNode {
 
   private async shutdown(): Promise<void> {
     this.state = 'stopped'
-    this.trackers.stop()
+    this.discovery.stop()
     for (const overlay of this.overlays.values()) overlay.close()
     this.overlays.clear()
     await this.connections.stop()
@@ -231,7 +238,7 @@ export class NetworkNode {
         () => this.clock.now(),
       )
       this.overlays.set(streamPartId, overlay)
-      this.trackers.reportStatus(streamPartId)
+      this.discovery.reportStatus(streamPartId)
     }
     return overlay
   }
@@ -244,7 +251,7 @@ export class NetworkNode {
     overlay.close()
     const peers = [...overlay.neighbors, ...overlay.proxies, ...overlay.proxyClients]
     for (const peerId of peers) this.control.sendLeave(peerId, streamPartId)
-    this.trackers.reportLeave(streamPartId)
+    this.discovery.reportLeave(streamPartId)
     for (const peerId of peers) this.control.closeIfUnused(peerId)
   }
 
@@ -349,7 +356,7 @@ export class NetworkNode {
 
   private handlePeerClosed(peer: PeerConnection, cause: CloseCause): void {
     const peerId = peer.peerId
-    if (this.trackers.isTracker(peerId)) {
+    if (this.discovery.isAuthority(peerId)) {
       // Only a tracker's refusal stops the node: any peer could claim it, and
       // a node the tracker serves is refused by it whenever its twin is connected.
       if (cause === 'identity-in-use') {
@@ -361,12 +368,13 @@ export class NetworkNode {
           ),
         )
       } else {
-        this.trackers.handleTrackerClosed(peerId)
+        this.discovery.handleAuthorityClosed(peerId)
       }
       return
     }
+    this.discovery.handlePeerClosed(peerId)
     for (const overlay of this.membership.takePeerClosed(this.overlays.values(), peerId)) {
-      this.trackers.scheduleStatus(overlay.streamPartId)
+      this.discovery.scheduleStatus(overlay.streamPartId)
       overlay.notifyNeighborCount()
     }
   }

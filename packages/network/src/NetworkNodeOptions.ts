@@ -1,4 +1,5 @@
 import { DEFAULT_PEER_CONNECTION_OPTIONS, type PeerConnectionOptions } from './connection/PeerConnection.js'
+import type { DiscoveryMode } from './discovery/Discovery.js'
 import { NetworkError } from './errors.js'
 import { resolveDegrees } from './overlay/degrees.js'
 
@@ -6,8 +7,17 @@ import { resolveDegrees } from './overlay/degrees.js'
 export interface NetworkNodeOptions {
   /** 'full' relays; 'light' uses proxies and never relays. Default 'full'. */
   readonly kind?: 'full' | 'light'
-  /** Tracker addresses; a stream part's tracker is chosen by hashing its id over this list. */
-  readonly trackers: readonly string[]
+  /**
+   * How the node finds peers: 'tracker' asks the trackers, 'dht' (trackerless) finds a stream part's entry points
+   * in a Kademlia DHT. Default 'tracker' when `trackers` are given, else 'dht'.
+   */
+  readonly discovery?: DiscoveryMode
+  /** Tracker mode: tracker addresses; a stream part's tracker is chosen by hashing its id over this list. */
+  readonly trackers?: readonly string[]
+  /** DHT mode: transport addresses of nodes to join the DHT through; several, and may include this node's own. */
+  readonly entryPoints?: readonly string[]
+  /** DHT mode: settings of the DHT (entry points are the list above). */
+  readonly dht?: DhtSettings
   /** Neighbours a full node aims for per stream part. Default 4. */
   readonly targetDegree?: number
   /** Most neighbours a full node accepts per stream part. Default the larger of 8 and `targetDegree`; at most 32. */
@@ -34,21 +44,49 @@ export interface NetworkNodeOptions {
 }
 
 /** {@link NetworkNodeOptions} with every default filled in. */
-export type ResolvedNetworkNodeOptions = Required<Omit<NetworkNodeOptions, 'peer'>> & { peer: PeerConnectionOptions }
+export type ResolvedNetworkNodeOptions = Required<Omit<NetworkNodeOptions, 'peer' | 'dht'>> & {
+  peer: PeerConnectionOptions
+  dht: DhtSettings
+}
+
+/** DHT settings a node may give (see `DhtNodeOptions`); every one has a default. */
+export interface DhtSettings {
+  readonly k?: number
+  readonly alpha?: number
+  readonly requestTimeoutMs?: number
+  readonly maxPerSubnetPerBucket?: number
+  readonly maxRecordsPerKey?: number
+  readonly maxRecordTtlMs?: number
+  readonly bucketRefreshMs?: number
+}
 
 /**
  * Fills in the defaults and checks the settings.
  *
- * @throws {@link NetworkError} `INVALID_OPTIONS` for degrees out of range or no trackers
+ * @throws {@link NetworkError} `INVALID_OPTIONS` for degrees out of range, an unknown discovery, no trackers in
+ *   tracker mode, or no entry points in dht mode
  */
 export function resolveNetworkNodeOptions(options: NetworkNodeOptions): ResolvedNetworkNodeOptions {
   const { targetDegree, maxDegree } = resolveDegrees(options)
-  if (options.trackers.length === 0) {
-    throw new NetworkError('INVALID_OPTIONS', 'at least one tracker address is required')
+  const discovery = options.discovery ?? (options.trackers === undefined ? 'dht' : 'tracker')
+  if (discovery !== 'tracker' && discovery !== 'dht') {
+    throw new NetworkError('INVALID_OPTIONS', `discovery must be 'tracker' or 'dht', got ${JSON.stringify(discovery)}`)
+  }
+  if (discovery === 'tracker' && (options.trackers === undefined || options.trackers.length === 0)) {
+    throw new NetworkError('INVALID_OPTIONS', 'at least one tracker address is required (option trackers)')
+  }
+  if (discovery === 'dht' && (options.entryPoints === undefined || options.entryPoints.length === 0)) {
+    throw new NetworkError(
+      'INVALID_OPTIONS',
+      'at least one entry point address is required for trackerless discovery (option entryPoints)',
+    )
   }
   return {
     kind: options.kind ?? 'full',
-    trackers: options.trackers,
+    discovery,
+    trackers: options.trackers ?? [],
+    entryPoints: options.entryPoints ?? [],
+    dht: options.dht ?? {},
     targetDegree,
     maxDegree,
     verifySignatures: options.verifySignatures ?? true,

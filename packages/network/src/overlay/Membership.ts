@@ -209,14 +209,15 @@ export class Membership {
    * Which of the tracker's suggested peers to ask, in its order: full nodes
    * with an address, not this node, not already connected or asked, not
    * recently dropped, up to `maxDegree` neighbours (light: `proxyCount`
-   * proxies) with requests in flight counted. Marks each chosen one pending:
-   * call {@link abandonRequest} if the request can't be sent.
+   * proxies) with requests in flight counted, and at most `limit`. Marks each
+   * chosen one pending: call {@link abandonRequest} if the request can't be sent.
    */
   selectCandidates(
     overlay: StreamPartOverlay,
     selfId: NodeId,
     suggested: readonly NodeDescriptor[],
     now: number,
+    limit = Infinity,
   ): NodeDescriptor[] {
     const light = this.options.kind === 'light'
     const chosen: NodeDescriptor[] = []
@@ -227,7 +228,7 @@ export class Membership {
       const inFlight = light
         ? overlay.proxies.size + overlay.pendingProxies.size
         : overlay.neighbors.size + overlay.pendingNeighbors.size
-      if (inFlight >= (light ? this.options.proxyCount : this.options.maxDegree)) break
+      if (inFlight >= (light ? this.options.proxyCount : this.options.maxDegree) || chosen.length >= limit) break
       ;(light ? overlay.pendingProxies : overlay.pendingNeighbors).add(descriptor.nodeId)
       chosen.push(descriptor)
     }

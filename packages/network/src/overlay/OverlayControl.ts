@@ -4,10 +4,10 @@ import type {
   ControlMessage,
   NodeDescriptor as NodeDescriptorProto,
 } from '../generated/runnel/network/v1/network_pb.js'
-import { descriptorFromProto, type NodeDescriptor, type NodeId } from '../identity.js'
+import { descriptorFromProto, descriptorToProto, type NodeDescriptor, type NodeId } from '../identity.js'
 import { errorField, type Logger } from '../logger.js'
 import { timeoutSignal } from '../timeoutSignal.js'
-import type { TrackerClient } from '../tracker/TrackerClient.js'
+import type { Discovery } from '../discovery/Discovery.js'
 import type { DataPath } from './DataPath.js'
 import type { Membership, MembershipEffects } from './Membership.js'
 import type { StreamPartOverlay } from './StreamPartOverlay.js'
@@ -31,7 +31,9 @@ export interface OverlayControlComponents {
   readonly overlays: ReadonlyMap<StreamPartId, StreamPartOverlay>
   readonly membership: Membership
   readonly dataPath: Pick<DataPath, 'flush'>
-  readonly trackers: Pick<TrackerClient, 'isTracker' | 'isTrackerFor' | 'scheduleStatus'>
+  /** Trackers or the DHT; refusals carry alternatives only when it names some. */
+  readonly discovery: Pick<Discovery, 'isAuthority' | 'isAuthorityFor' | 'scheduleStatus'> &
+    Partial<Pick<Discovery, 'alternativesFor' | 'takeRefusal' | 'takeUnreachable'>>
   readonly connections: ControlConnections
   readonly clock: Clock
   readonly logger: Logger
@@ -62,7 +64,7 @@ export class OverlayControl {
         const { streamPartId, dropNeighborIds, peers } = body.value
         // The handshake proves a peer's key, not its kind: only the tracker
         // actually reached for this stream part may rewire its overlay.
-        if (!this.components.trackers.isTrackerFor(streamPartId, peer.peerId)) {
+        if (!this.components.discovery.isAuthorityFor(streamPartId, peer.peerId)) {
           this.components.logger.debug('ignored a tracker instruction from a peer that is not its tracker', {
             peerId: peer.peerId,
             streamPartId,
@@ -85,7 +87,11 @@ export class OverlayControl {
         // Answered with the id as the peer wrote it, so it recognises its request.
         peer.sendControl({
           case: 'neighborResponse',
-          value: { streamPartId, accepted: verdict.accepted, reason: verdict.reason },
+          value: this.withAlternatives(
+            { streamPartId, accepted: verdict.accepted, reason: verdict.reason },
+            overlay,
+            peer.peerId,
+          ),
         })
         if (overlay !== undefined) this.apply(overlay, peer.peerId, verdict.effects)
         return
@@ -95,6 +101,9 @@ export class OverlayControl {
         const now = this.components.clock.now()
         const effects = this.components.membership.takeNeighborResponse(overlay, peer.peerId, body.value.accepted, now)
         this.apply(overlay, peer.peerId, effects, peer, body.value.streamPartId)
+        if (overlay !== undefined && !body.value.accepted) {
+          this.components.discovery.takeRefusal?.(overlay, peer.peerId, body.value.alternatives)
+        }
         return
       }
       case 'neighborLeave': {
@@ -108,7 +117,11 @@ export class OverlayControl {
         const verdict = this.components.membership.answerProxyRequest(overlay, peer.peerId)
         peer.sendControl({
           case: 'proxyResponse',
-          value: { streamPartId, accepted: verdict.accepted, reason: verdict.reason },
+          value: this.withAlternatives(
+            { streamPartId, accepted: verdict.accepted, reason: verdict.reason },
+            overlay,
+            peer.peerId,
+          ),
         })
         if (overlay !== undefined) this.apply(overlay, peer.peerId, verdict.effects)
         return
@@ -117,6 +130,9 @@ export class OverlayControl {
         const overlay = this.overlayOf(body.value.streamPartId, peer.peerId)
         const effects = this.components.membership.takeProxyResponse(overlay, peer.peerId, body.value.accepted)
         this.apply(overlay, peer.peerId, effects, peer, body.value.streamPartId)
+        if (overlay !== undefined && !body.value.accepted) {
+          this.components.discovery.takeRefusal?.(overlay, peer.peerId, body.value.alternatives)
+        }
         return
       }
       default:
@@ -133,8 +149,33 @@ export class OverlayControl {
   closeIfUnused(peerId: NodeId): void {
     for (const overlay of this.components.overlays.values()) if (overlay.isConnectedTo(peerId)) return
     const connection = this.components.connections.get(peerId)
-    if (connection !== undefined && !this.components.trackers.isTracker(peerId))
+    if (connection !== undefined && !this.components.discovery.isAuthority(peerId))
       connection.close('local', 'no shared stream parts')
+  }
+
+  /**
+   * Asks candidates found by discovery (in their order, the way tracker
+   * suggestions are asked): see `Membership.selectCandidates`. At most `limit`
+   * are asked.
+   */
+  requestCandidates(overlay: StreamPartOverlay, candidates: readonly NodeDescriptor[], limit = Infinity): void {
+    const now = this.components.clock.now()
+    const { membership, nodeId } = this.components
+    for (const descriptor of membership.selectCandidates(overlay, nodeId, candidates, now, limit)) {
+      this.request(overlay, descriptor)
+    }
+  }
+
+  /** A response, with alternatives when it refuses because full and discovery names some (the tracker's never does). */
+  private withAlternatives<T extends { accepted: boolean; reason: string }>(
+    response: T,
+    overlay: StreamPartOverlay | undefined,
+    requesterId: NodeId,
+  ): T & { alternatives?: ReturnType<typeof descriptorToProto>[] } {
+    const discovery = this.components.discovery
+    if (overlay === undefined || response.reason !== 'full' || discovery.alternativesFor === undefined) return response
+    const alternatives = discovery.alternativesFor(overlay, requesterId)
+    return alternatives.length === 0 ? response : { ...response, alternatives: alternatives.map(descriptorToProto) }
   }
 
   /** The joined overlay a wire id names; undefined (and logged) when the id doesn't parse. */
@@ -169,7 +210,7 @@ export class OverlayControl {
     if (overlay !== undefined) {
       if (effects.added) this.components.dataPath.flush(overlay, peerId)
       if (effects.notifyWaiters) overlay.notifyNeighborCount()
-      if (effects.reportStatus) this.components.trackers.scheduleStatus(overlay.streamPartId)
+      if (effects.reportStatus) this.components.discovery.scheduleStatus(overlay.streamPartId)
     }
     if (effects.release) this.closeIfUnused(peerId)
   }
@@ -213,7 +254,11 @@ export class OverlayControl {
     const { membership, clock } = this.components
     const peerId = descriptor.nodeId
     const abandon = (): void => this.apply(overlay, peerId, membership.abandonRequest(overlay, peerId))
-    const timeout = clock.setTimeout(abandon, this.options.requestTimeoutMs, { unref: true })
+    const giveUp = (): void => {
+      if (membership.isPending(overlay, peerId)) this.components.discovery.takeUnreachable?.(overlay, peerId)
+      abandon()
+    }
+    const timeout = clock.setTimeout(giveUp, this.options.requestTimeoutMs, { unref: true })
     this.components.connections
       .connect(descriptor.addresses[0]!, peerId, timeoutSignal(clock, this.options.requestTimeoutMs))
       .then(
@@ -232,7 +277,7 @@ export class OverlayControl {
         (err: unknown) => {
           timeout.cancel()
           this.components.logger.debug('could not reach a suggested peer', { peerId, error: errorField(err) })
-          abandon()
+          giveUp()
         },
       )
   }

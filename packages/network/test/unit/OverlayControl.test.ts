@@ -87,9 +87,9 @@ class TestNode {
         overlays: this.overlays,
         membership: this.membership,
         dataPath: { flush: (_overlay, peerId) => void this.flushed.push(peerId) },
-        trackers: {
-          isTracker: (peerId) => peerId === trackerId,
-          isTrackerFor: (_streamPartId, peerId) => peerId === trackerId,
+        discovery: {
+          isAuthority: (peerId) => peerId === trackerId,
+          isAuthorityFor: (_streamPartId, peerId) => peerId === trackerId,
           scheduleStatus: (streamPartId) => void this.statusReports.push(streamPartId),
         },
         connections,

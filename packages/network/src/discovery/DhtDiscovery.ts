@@ -1,0 +1,419 @@
+import { keccak256, type Clock, type StreamPartId, type Timer } from '@runnel/protocol'
+import type { PeerConnection } from '../connection/PeerConnection.js'
+import type {
+  ControlMessage,
+  NodeDescriptor as NodeDescriptorProto,
+} from '../generated/runnel/network/v1/network_pb.js'
+import { descriptorFromProto, type NodeDescriptor, type NodeId } from '../identity.js'
+import { errorField, type Logger } from '../logger.js'
+import type { StreamPartOverlay } from '../overlay/StreamPartOverlay.js'
+import type { Discovery } from './Discovery.js'
+import {
+  DEFAULT_ENTRY_POINT_TIMING,
+  encodeEntryPoint,
+  isFresh,
+  openEntryPoint,
+  shouldHoldEntryPoint,
+  shuffled,
+  type EntryPointRecord,
+  type EntryPointTiming,
+  type RecordRefusal,
+} from './entryPoints.js'
+
+const textEncoder = new TextEncoder()
+
+/** The DHT key of a stream part's entry-point records (docs/network.md). */
+export function entryPointKey(streamPartId: string): Uint8Array {
+  return keccak256(textEncoder.encode(`runnel/v1/stream-part\0${streamPartId}`)).slice(0, 20)
+}
+
+/** What trackerless discovery needs of the DHT (`DhtNode` is one). */
+export interface DiscoveryDht {
+  start(): Promise<void>
+  stop(): void
+  handleControl(peer: PeerConnection, message: ControlMessage): boolean
+  handlePeerReady(peer: PeerConnection): void
+  handlePeerClosed(peerId: NodeId): void
+  /** Stores a signed record under `key` at the nodes closest to it; resolves with how many stored it. */
+  storeRecord(key: Uint8Array, value: Uint8Array, ttlMs: number, signal?: AbortSignal): Promise<number>
+  /** The unexpired records under `key`, signatures checked against their owners, one per owner. */
+  findRecords(key: Uint8Array, signal?: AbortSignal): Promise<readonly EntryPointRecord[]>
+}
+
+/** Collaborators of {@link DhtDiscovery}. */
+export interface DhtDiscoveryComponents {
+  readonly dht: DiscoveryDht
+  readonly nodeId: NodeId
+  readonly kind: 'full' | 'light'
+  readonly overlays: ReadonlyMap<StreamPartId, StreamPartOverlay>
+  /** How many more neighbours (light: proxies) a stream part wants, requests in flight counted. */
+  readonly wanted: (overlay: StreamPartOverlay) => number
+  /** Asks up to `limit` of `candidates`, in order (`OverlayControl.requestCandidates`). */
+  readonly request: (overlay: StreamPartOverlay, candidates: readonly NodeDescriptor[], limit: number) => void
+  /** The handshake-proven descriptor of a connected peer. */
+  readonly descriptorOf: (peerId: NodeId) => NodeDescriptor | undefined
+  readonly localDescriptor: () => NodeDescriptor
+  readonly clock: Clock
+  readonly logger: Logger
+  /** In [0, 1); seeded in simulations. Default Math.random. */
+  readonly random?: () => number
+}
+
+export interface DhtDiscoveryOptions {
+  /** How often a stream part short of neighbours looks again. */
+  readonly statusRetryMs: number
+  readonly timing?: Partial<EntryPointTiming>
+}
+
+/** Counters since start. */
+export interface DhtDiscoveryMetrics {
+  lookups: number
+  lookupFailures: number
+  stores: number
+  storeFailures: number
+  /** Records not believed, by why: a forged one (value naming another node than its signer) is 'owner-mismatch'. */
+  readonly recordsRefused: Partial<Record<RecordRefusal, number>>
+  /** Alternatives in refusals that were not valid full-node descriptors. */
+  alternativesRefused: number
+  /** Stream parts this node is an entry point of now. */
+  entryPointsHeld: number
+}
+
+/** Most alternatives read from one refusal, and named in one. */
+export const MAX_ALTERNATIVES = 4
+/** A peer that refused (or could not be reached) is not asked again for this long. */
+const REFUSAL_MEMORY_MS = 10_000
+/** Most candidates remembered per stream part (from records and refusals); the oldest go first. */
+const MAX_KNOWN = 64
+const MAX_REFUSED = 256
+const STATUS_COALESCE_MS = 10
+/** A node that found no one else looks again this soon (jittered): nodes joining at once then find each other. */
+const QUICK_RETRY_MS = 500
+/** Lookups of one stream part start at least this far apart: refusals come in bursts, and each asks for a look. */
+const MIN_LOOKUP_GAP_MS = 250
+
+interface PartState {
+  readonly key: Uint8Array
+  holding: boolean
+  lastStoredAt: number
+  storing: boolean
+  looking: boolean
+  lastLookupAt: number
+  /** Aborted when the node leaves the stream part or stops: ends its lookups and stores. */
+  readonly life: AbortController
+  nextCheckAt: number
+  readonly known: Map<NodeId, NodeDescriptor>
+  readonly refusedUntil: Map<NodeId, number>
+  timer: Timer | undefined
+}
+
+/**
+ * Trackerless discovery: a stream part's entry points are found as records
+ * in the DHT under `entryPointKey(streamPartId)`, each an entry point's own
+ * descriptor signed by it. A joining node looks them up and asks some as
+ * neighbours (light nodes: as proxies); a refusal because full names a few of
+ * the refuser's neighbours to ask instead, so joiners spread from the entry
+ * points into the overlay. While fewer than `target` live entry points exist,
+ * a full node stores its own record and refreshes it every `refreshMs`; a
+ * node that leaves stops, and its record expires. A node short of neighbours
+ * (joining, or after churn) looks again every `statusRetryMs`; every joined
+ * full node re-checks about every `refreshMs` whether it should hold a record.
+ *
+ * @example
+ * ```ts
+ * const discovery = new DhtDiscovery(
+ *   { dht, nodeId, kind: 'full', overlays, wanted, request, descriptorOf, localDescriptor, clock, logger },
+ *   { statusRetryMs: 2_000 },
+ * )
+ * discovery.start()
+ * await discovery.bootstrap()
+ * discovery.reportStatus(streamPartId)
+ * ```
+ */
+export class DhtDiscovery implements Discovery {
+  readonly mode = 'dht'
+  readonly metrics: DhtDiscoveryMetrics = {
+    lookups: 0,
+    lookupFailures: 0,
+    stores: 0,
+    storeFailures: 0,
+    recordsRefused: {},
+    alternativesRefused: 0,
+    entryPointsHeld: 0,
+  }
+  private readonly timing: EntryPointTiming
+  private readonly random: () => number
+  private readonly parts = new Map<StreamPartId, PartState>()
+  private running = false
+  private bootstrapped = false
+  private ticker: Timer | undefined
+
+  constructor(
+    private readonly components: DhtDiscoveryComponents,
+    private readonly options: DhtDiscoveryOptions,
+  ) {
+    this.timing = { ...DEFAULT_ENTRY_POINT_TIMING, ...options.timing }
+    this.random = components.random ?? Math.random
+  }
+
+  start(): void {
+    this.running = true
+    this.ticker = this.components.clock.setInterval(() => this.tick(), this.options.statusRetryMs, { unref: true })
+  }
+
+  async bootstrap(): Promise<void> {
+    await this.components.dht.start()
+    this.bootstrapped = true
+    // Joins made while the DHT started look up now.
+    for (const streamPartId of this.parts.keys()) this.reportStatus(streamPartId)
+  }
+
+  stop(): void {
+    this.running = false
+    this.ticker?.cancel()
+    for (const part of this.parts.values()) this.closePart(part)
+    this.parts.clear()
+    this.components.dht.stop()
+  }
+
+  reportStatus(streamPartId: StreamPartId): void {
+    if (!this.running) return
+    const overlay = this.components.overlays.get(streamPartId)
+    if (overlay === undefined) return
+    let part = this.parts.get(streamPartId)
+    if (part === undefined) {
+      part = {
+        key: entryPointKey(streamPartId),
+        holding: false,
+        lastStoredAt: -Infinity,
+        storing: false,
+        looking: false,
+        lastLookupAt: -Infinity,
+        life: new AbortController(),
+        nextCheckAt: -Infinity,
+        known: new Map(),
+        refusedUntil: new Map(),
+        timer: undefined,
+      }
+      this.parts.set(streamPartId, part)
+    }
+    if (!this.bootstrapped) return
+    const now = this.components.clock.now()
+    if (this.components.wanted(overlay) === 0 && now < part.nextCheckAt) return
+    const wait = part.lastLookupAt + MIN_LOOKUP_GAP_MS - now
+    if (wait > 0) this.scheduleStatus(streamPartId, wait)
+    else void this.round(streamPartId, part)
+  }
+
+  scheduleStatus(streamPartId: StreamPartId, delayMs = STATUS_COALESCE_MS): void {
+    const part = this.parts.get(streamPartId)
+    if (!this.running || part === undefined || part.timer !== undefined) return
+    part.timer = this.components.clock.setTimeout(() => {
+      part.timer = undefined
+      this.reportStatus(streamPartId)
+    }, delayMs)
+  }
+
+  reportLeave(streamPartId: StreamPartId): void {
+    const part = this.parts.get(streamPartId)
+    if (part === undefined) return
+    // No refresh from now on: the record lapses within its lifetime.
+    this.closePart(part)
+    this.parts.delete(streamPartId)
+  }
+
+  isAuthority(): boolean {
+    return false
+  }
+
+  isAuthorityFor(): boolean {
+    return false
+  }
+
+  handleAuthorityClosed(): void {}
+
+  handleControl(peer: PeerConnection, message: ControlMessage): boolean {
+    return this.components.dht.handleControl(peer, message)
+  }
+
+  handlePeerReady(peer: PeerConnection): void {
+    this.components.dht.handlePeerReady(peer)
+  }
+
+  handlePeerClosed(peerId: NodeId): void {
+    this.components.dht.handlePeerClosed(peerId)
+  }
+
+  alternativesFor(overlay: StreamPartOverlay, requesterId: NodeId): NodeDescriptor[] {
+    const alternatives: NodeDescriptor[] = []
+    for (const peerId of shuffled([...overlay.neighbors], this.random)) {
+      if (peerId === requesterId) continue
+      const descriptor = this.components.descriptorOf(peerId)
+      if (descriptor === undefined || descriptor.kind !== 'full' || descriptor.addresses.length === 0) continue
+      alternatives.push(descriptor)
+      if (alternatives.length === MAX_ALTERNATIVES) break
+    }
+    return alternatives
+  }
+
+  takeRefusal(overlay: StreamPartOverlay, refuserId: NodeId, alternatives: readonly NodeDescriptorProto[]): void {
+    const part = this.parts.get(overlay.streamPartId)
+    if (part === undefined) return
+    const now = this.components.clock.now()
+    this.remember(part.refusedUntil, refuserId, now + REFUSAL_MEMORY_MS, MAX_REFUSED)
+    const fresh: NodeDescriptor[] = []
+    for (const proto of alternatives.slice(0, MAX_ALTERNATIVES)) {
+      let descriptor: NodeDescriptor
+      try {
+        descriptor = descriptorFromProto(proto)
+      } catch (err) {
+        this.metrics.alternativesRefused++
+        this.components.logger.debug('a refusal named an invalid alternative', {
+          peerId: refuserId,
+          error: errorField(err),
+        })
+        continue
+      }
+      if (descriptor.kind !== 'full' || descriptor.addresses.length === 0) {
+        this.metrics.alternativesRefused++
+        continue
+      }
+      if (descriptor.nodeId === this.components.nodeId) continue
+      this.remember(part.known, descriptor.nodeId, descriptor, MAX_KNOWN)
+      if (!this.isRefused(part, descriptor.nodeId, now)) fresh.push(descriptor)
+    }
+    const wanted = this.components.wanted(overlay)
+    if (wanted > 0 && fresh.length > 0) this.components.request(overlay, shuffled(fresh, this.random), wanted)
+  }
+
+  takeUnreachable(overlay: StreamPartOverlay, peerId: NodeId): void {
+    const part = this.parts.get(overlay.streamPartId)
+    if (part === undefined) return
+    part.known.delete(peerId)
+    this.remember(part.refusedUntil, peerId, this.components.clock.now() + REFUSAL_MEMORY_MS, MAX_REFUSED)
+  }
+
+  /** One look: find the records, ask candidates while short, and store or refresh this node's own record. */
+  private async round(streamPartId: StreamPartId, part: PartState): Promise<void> {
+    if (part.looking) return
+    part.looking = true
+    part.lastLookupAt = this.components.clock.now()
+    const { dht, clock, logger, nodeId } = this.components
+    let records: readonly EntryPointRecord[] = []
+    this.metrics.lookups++
+    try {
+      records = await dht.findRecords(part.key, part.life.signal)
+    } catch (err) {
+      this.metrics.lookupFailures++
+      logger.debug('entry-point lookup failed', { streamPartId, error: errorField(err) })
+    } finally {
+      part.looking = false
+    }
+    const overlay = this.components.overlays.get(streamPartId)
+    if (part.life.signal.aborted || overlay === undefined) return
+
+    const now = clock.now()
+    const live: NodeId[] = []
+    const fresh: NodeDescriptor[] = []
+    const stale: NodeDescriptor[] = []
+    for (const record of records) {
+      const opened = openEntryPoint(record)
+      if (opened.refusal !== undefined) {
+        this.metrics.recordsRefused[opened.refusal] = (this.metrics.recordsRefused[opened.refusal] ?? 0) + 1
+        logger.debug('refused an entry-point record', { streamPartId, owner: record.owner, reason: opened.refusal })
+        continue
+      }
+      const recordFresh = isFresh(record, now, this.timing)
+      if (recordFresh) live.push(record.owner)
+      if (record.owner === nodeId) continue
+      ;(recordFresh ? fresh : stale).push(opened.descriptor)
+      this.remember(part.known, record.owner, opened.descriptor, MAX_KNOWN)
+    }
+
+    const wanted = this.components.wanted(overlay)
+    if (wanted > 0) {
+      // Live entry points first, in random order so joiners spread over them; then lapsing ones and peers named in refusals.
+      const fromRecords = new Set([...fresh, ...stale].map((descriptor) => descriptor.nodeId))
+      const others = [...part.known.values()].filter((descriptor) => !fromRecords.has(descriptor.nodeId))
+      const candidates = [
+        ...shuffled(fresh, this.random),
+        ...shuffled(stale, this.random),
+        ...shuffled(others, this.random),
+      ].filter((descriptor) => !this.isRefused(part, descriptor.nodeId, now))
+      this.components.request(overlay, candidates, wanted)
+    }
+
+    const alone = fresh.length + stale.length === 0
+    if (this.components.kind === 'full') {
+      const hold = shouldHoldEntryPoint(part.key, nodeId, live, this.timing.target)
+      if (hold !== part.holding) this.metrics.entryPointsHeld += hold ? 1 : -1
+      part.holding = hold
+      if (hold && now - part.lastStoredAt >= this.timing.refreshMs - this.options.statusRetryMs) {
+        void this.store(streamPartId, part, alone)
+      }
+    }
+    part.nextCheckAt = now + this.timing.refreshMs * (part.holding ? 1 : 0.75 + 0.5 * this.random())
+    // The join has its answer: who the entry points are (possibly no one).
+    overlay.trackerAnswered = true
+    overlay.notifyNeighborCount()
+  }
+
+  private async store(streamPartId: StreamPartId, part: PartState, alone: boolean): Promise<void> {
+    if (part.storing) return
+    part.storing = true
+    const startedAt = this.components.clock.now()
+    try {
+      const stored = await this.components.dht.storeRecord(
+        part.key,
+        encodeEntryPoint(this.components.localDescriptor()),
+        this.timing.ttlMs,
+        part.life.signal,
+      )
+      this.metrics.stores++
+      part.lastStoredAt = startedAt
+      if (stored === 0) this.components.logger.debug('no node stored the entry-point record', { streamPartId })
+    } catch (err) {
+      this.metrics.storeFailures++
+      this.components.logger.debug('storing the entry-point record failed', { streamPartId, error: errorField(err) })
+    } finally {
+      part.storing = false
+    }
+    if (alone && !part.life.signal.aborted) {
+      // Nodes joining at once all find no one and all store: a second look soon finds the others.
+      this.components.clock.setTimeout(() => this.reportStatus(streamPartId), QUICK_RETRY_MS * (0.5 + this.random()), {
+        unref: true,
+      })
+    }
+  }
+
+  private tick(): void {
+    const now = this.components.clock.now()
+    for (const [streamPartId, part] of this.parts) {
+      const overlay = this.components.overlays.get(streamPartId)
+      if (overlay === undefined) continue
+      if (this.components.wanted(overlay) > 0 || now >= part.nextCheckAt) void this.round(streamPartId, part)
+    }
+  }
+
+  private isRefused(part: PartState, peerId: NodeId, now: number): boolean {
+    const until = part.refusedUntil.get(peerId)
+    if (until === undefined) return false
+    if (until > now) return true
+    part.refusedUntil.delete(peerId)
+    return false
+  }
+
+  /** Sets `key` as the newest entry, dropping the oldest beyond `limit`: bounded memory per stream part. */
+  private remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number): void {
+    map.delete(key)
+    map.set(key, value)
+    if (map.size > limit) map.delete(map.keys().next().value as K)
+  }
+
+  private closePart(part: PartState): void {
+    part.life.abort()
+    part.timer?.cancel()
+    if (part.holding) this.metrics.entryPointsHeld--
+    part.holding = false
+  }
+}
