@@ -51,8 +51,6 @@ export interface RunnelClientOptions {
    */
   readonly network?: Partial<Omit<NetworkNodeOptions, 'trackers'>> & {
     readonly trackers?: readonly string[]
-    readonly discovery?: 'tracker' | 'dht'
-    readonly entryPoints?: readonly string[]
     /** Default: the browser WebSocket client transport (Node.js: use `@runnel/client/node`). */
     readonly transport?: Transport
   }

@@ -1,5 +1,5 @@
 import { Erc1271Verifier, RunnelRegistry } from '@runnel/chain'
-import { NetworkNode, WebSocketClientTransport, type NetworkNodeOptions, type Transport } from '@runnel/network'
+import { NetworkNode, WebSocketClientTransport, type Transport } from '@runnel/network'
 import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import {
   createPublicClient,
@@ -72,16 +72,18 @@ export function resolveNetworkNode(
   if (components.networkNode !== undefined) return components.networkNode
   const { transport: optionsTransport, ...networkOptions } = options.network ?? {}
   const transport = components.transport ?? optionsTransport
-  return new NetworkNode({ transport: transport ?? defaultTransport(), signer, verifier, clock }, {
-    // Without a transport of its own the client can only dial out (browsers): a light node then.
-    kind: transport === undefined ? 'light' : 'full',
-    ...networkOptions,
-    // Only the list its mode uses (and the mode, always set): the node needn't guess the mode from the lists.
-    trackers: undefined,
-    entryPoints: undefined,
-    ...resolveDiscovery(options.network),
-    // TEMPORARY until the network's discovery options are merged (branch trackerless).
-  } as unknown as NetworkNodeOptions)
+  return new NetworkNode(
+    { transport: transport ?? defaultTransport(), signer, verifier, clock },
+    {
+      // Without a transport of its own the client can only dial out (browsers): a light node then.
+      kind: transport === undefined ? 'light' : 'full',
+      ...networkOptions,
+      // Only the list its mode uses (and the mode, always set): the node needn't guess the mode from the lists.
+      trackers: undefined,
+      entryPoints: undefined,
+      ...resolveDiscovery(options.network),
+    },
+  )
 }
 
 /** The browser's WebSocket. Node.js 20 has none: use `createRunnelClient` from `@runnel/client/node` there. */

@@ -3,7 +3,7 @@
 // different paths), the embedded chain in-process.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { NetworkNode, Simulator, type NetworkNodeOptions } from '@runnel/network'
+import { NetworkNode, Simulator } from '@runnel/network'
 import {
   ContentType,
   MessageId,
@@ -77,8 +77,7 @@ describe('ordering with reordering delivery', () => {
     const signer = createNativeSigner(generatePrivateKey())
     const raw = new NetworkNode(
       { transport: simulator.createTransport(), signer, verifier: nativeSignatureVerifier },
-      // TEMPORARY cast until the network's discovery options are merged (branch trackerless).
-      discovery.settings as NetworkNodeOptions,
+      discovery.settings,
     )
     await raw.start()
     try {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { NetworkNode, type NetworkNodeOptions } from '@runnel/network'
+import { NetworkNode } from '@runnel/network'
 import { WebSocketTransport } from '@runnel/network/node'
 import {
   ContentType,
@@ -129,8 +129,7 @@ describe('RunnelClient publish and subscribe', () => {
     const rogueSigner = createNativeSigner(generatePrivateKey())
     const rogue = new NetworkNode(
       { transport: new WebSocketTransport({ port: 0 }), signer: rogueSigner, verifier: nativeSignatureVerifier },
-      // TEMPORARY cast until the network's discovery options are merged (branch trackerless).
-      { ...network.discovery, verifySignatures: false } as NetworkNodeOptions,
+      { ...network.discovery, verifySignatures: false },
     )
     await rogue.start()
     try {

@@ -1,5 +1,5 @@
 import { createServer } from 'node:net'
-import { NetworkNode, TrackerServer, type NetworkNodeOptions, type Transport } from '@runnel/network'
+import { NetworkNode, TrackerServer, type Transport } from '@runnel/network'
 import { WebSocketTransport } from '@runnel/network/node'
 import { generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
@@ -66,8 +66,7 @@ export async function startTestDiscovery(
   }
   const node = new NetworkNode(
     { transport, signer, verifier: nativeSignatureVerifier },
-    // TEMPORARY cast until the network's discovery options are merged (branch trackerless).
-    { kind: 'full', discovery: 'dht', entryPoints: [address] } as unknown as NetworkNodeOptions,
+    { kind: 'full', discovery: 'dht', entryPoints: [address] },
   )
   await node.start()
   const entryPoints = [address]

@@ -1,5 +1,5 @@
 import { createServer } from 'node:net'
-import { NetworkNode, type Logger, type NetworkNodeOptions } from '@runnel/network'
+import { NetworkNode, type Logger } from '@runnel/network'
 import { WebSocketTransport } from '@runnel/network/node'
 import { generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
@@ -42,8 +42,7 @@ export async function startEntryPoint(options: EntryPointOptions = {}): Promise<
       verifier: nativeSignatureVerifier,
       ...(options.logger !== undefined && { logger: options.logger }),
     },
-    // TEMPORARY cast until the network's discovery options are merged (branch trackerless).
-    { kind: 'full', discovery: 'dht', entryPoints: [url] } as unknown as NetworkNodeOptions,
+    { kind: 'full', discovery: 'dht', entryPoints: [url] },
   )
   await node.start()
   return { url, node, stop: () => node.stop() }
