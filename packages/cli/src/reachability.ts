@@ -29,7 +29,7 @@ export async function checkEntryPointsReachable(entryPoints: readonly string[]):
   const results = await Promise.allSettled(entryPoints.map((url) => probe(url, 'DHT entry point')))
   if (results.some((result) => result.status === 'fulfilled')) return
   const reasons = results.map((result) => (result as PromiseRejectedResult).reason as NetworkError)
-  throw new NetworkError('CONNECTION_FAILED', reasons.map((reason) => reason.message).join('; '), {
+  throw new NetworkError('CONNECTION_FAILED', reasons.map((reason) => reason.shortMessage).join('; '), {
     cause: reasons[0],
   })
 }
