@@ -22,8 +22,10 @@ import { DataPath, type DataPathCounters } from './overlay/DataPath.js'
 import { waitForNeighbors } from './overlay/joinWaiter.js'
 import type { InvalidMessageEvent, MessageListener } from './overlay/delivery.js'
 import { DROP_MEMORY_MS, Membership } from './overlay/Membership.js'
-import { OverlayControl } from './overlay/OverlayControl.js'
+import { OVERLAY_LOCK, OverlayControl } from './overlay/OverlayControl.js'
 import { StreamPartOverlay } from './overlay/StreamPartOverlay.js'
+import { DhtNode } from './dht/DhtNode.js'
+import { DhtDiscovery, type DhtDiscoveryMetrics } from './discovery/DhtDiscovery.js'
 import type { Discovery } from './discovery/Discovery.js'
 import { TrackerDiscovery } from './discovery/TrackerDiscovery.js'
 import type { Transport } from './transport/Transport.js'
@@ -43,6 +45,8 @@ export interface NetworkNodeComponents {
   readonly clock?: Clock
   /** Where the node reports what it drops or fails to do (failed tracker reports, throwing listeners, …). Default silent. */
   readonly logger?: Logger
+  /** Randomness of trackerless discovery (which entry points to ask, the DHT's picks), in [0, 1). Default Math.random; a simulation passes a seeded one. */
+  readonly random?: () => number
 }
 
 /** Counters since start; cheap to read. */
@@ -55,6 +59,8 @@ export interface NetworkNodeMetrics extends DataPathCounters {
   disconnects: Partial<Record<CloseCause, number>>
   /** Neighbours (full) or proxies (light) per stream part. */
   neighborCounts: Record<string, number>
+  /** Trackerless discovery's lookups, stores and refused records; absent in tracker mode. */
+  discovery?: DhtDiscoveryMetrics
 }
 
 /**
@@ -81,6 +87,7 @@ export class NetworkNode {
   private readonly logger: Logger
   private readonly connections: ConnectionManager
   private readonly discovery: Discovery
+  private dhtNode: DhtNode | undefined
   private readonly membership: Membership
   private readonly dataPath: DataPath
   private readonly control: OverlayControl
@@ -115,25 +122,10 @@ export class NetworkNode {
         },
       },
       resolved.peer,
+      { maxConnections: resolved.maxConnections },
     )
     this.membership = new Membership({ ...resolved, dropMemoryMs: DROP_MEMORY_MS })
-    if (resolved.discovery !== 'tracker') {
-      throw new NetworkError('INVALID_OPTIONS', 'trackerless discovery is not available in this build')
-    }
-    this.discovery = new TrackerDiscovery(
-      {
-        connections: this.connections,
-        signer: components.signer,
-        clock: this.clock,
-        logger: this.logger,
-        statusOf: (streamPartId) => {
-          const overlay = this.overlays.get(streamPartId)
-          return overlay === undefined ? undefined : this.membership.status(overlay)
-        },
-        streamParts: () => this.overlays.keys(),
-      },
-      resolved,
-    )
+    this.discovery = resolved.discovery === 'dht' ? this.createDhtDiscovery() : this.createTrackerDiscovery()
     this.dataPath = new DataPath(
       {
         send: (peerId, frame) => this.connections.get(peerId)?.send(frame) === true,
@@ -160,6 +152,62 @@ export class NetworkNode {
       },
       resolved,
     )
+  }
+
+  private createTrackerDiscovery(): TrackerDiscovery {
+    return new TrackerDiscovery(
+      {
+        connections: this.connections,
+        signer: this.components.signer,
+        clock: this.clock,
+        logger: this.logger,
+        statusOf: (streamPartId) => {
+          const overlay = this.overlays.get(streamPartId)
+          return overlay === undefined ? undefined : this.membership.status(overlay)
+        },
+        streamParts: () => this.overlays.keys(),
+      },
+      this.options,
+    )
+  }
+
+  private createDhtDiscovery(): DhtDiscovery {
+    const { signer, verifier, random } = this.components
+    const localDescriptor = (): NodeDescriptor => this.connections.localDescriptor
+    const dht = new DhtNode(
+      {
+        connections: this.connections,
+        signer,
+        verifier,
+        clock: this.clock,
+        logger: this.logger,
+        random,
+        localDescriptor,
+      },
+      { ...this.options.dht, entryPoints: this.options.entryPoints },
+    )
+    this.dhtNode = dht
+    return new DhtDiscovery(
+      {
+        dht,
+        nodeId: this.nodeId,
+        kind: this.options.kind,
+        overlays: this.overlays,
+        wanted: (overlay) => this.membership.wanted(overlay),
+        request: (overlay, candidates, limit) => this.control.requestCandidates(overlay, candidates, limit),
+        descriptorOf: (peerId) => this.connections.get(peerId)?.peer,
+        localDescriptor,
+        clock: this.clock,
+        logger: this.logger,
+        random,
+      },
+      { statusRetryMs: this.options.statusRetryMs },
+    )
+  }
+
+  /** The node's DHT in trackerless mode (`discovery: 'dht'`); undefined in tracker mode. */
+  get dht(): DhtNode | undefined {
+    return this.dhtNode
   }
 
   get nodeId(): NodeId {
@@ -340,6 +388,7 @@ export class NetworkNode {
       dropped: totals.framesDropped,
       disconnects: totals.closes,
       neighborCounts,
+      ...(this.discovery instanceof DhtDiscovery ? { discovery: { ...this.discovery.metrics } } : {}),
     }
   }
 
@@ -377,6 +426,8 @@ export class NetworkNode {
       this.discovery.scheduleStatus(overlay.streamPartId)
       overlay.notifyNeighborCount()
     }
+    // Locks are per node id and outlive a connection; a later connection to the peer is locked again when used.
+    this.connections.unlock(peerId, OVERLAY_LOCK)
   }
 
   /** Stops the node for good, without retrying: reconnecting would only kick out the process in the way. */

@@ -1,4 +1,6 @@
 import { DEFAULT_PEER_CONNECTION_OPTIONS, type PeerConnectionOptions } from './connection/PeerConnection.js'
+import { DEFAULT_MAX_CONNECTIONS } from './connection/ConnectionManager.js'
+import type { DhtNodeOptions } from './dht/dhtOptions.js'
 import type { DiscoveryMode } from './discovery/Discovery.js'
 import { NetworkError } from './errors.js'
 import { resolveDegrees } from './overlay/degrees.js'
@@ -18,6 +20,11 @@ export interface NetworkNodeOptions {
   readonly entryPoints?: readonly string[]
   /** DHT mode: settings of the DHT (entry points are the list above). */
   readonly dht?: DhtSettings
+  /**
+   * Most connections kept; past it the least recently active one that no overlay or DHT request holds is closed.
+   * Default 64 in dht mode (the DHT connects to many nodes), unlimited in tracker mode.
+   */
+  readonly maxConnections?: number
   /** Neighbours a full node aims for per stream part. Default 4. */
   readonly targetDegree?: number
   /** Most neighbours a full node accepts per stream part. Default the larger of 8 and `targetDegree`; at most 32. */
@@ -49,16 +56,8 @@ export type ResolvedNetworkNodeOptions = Required<Omit<NetworkNodeOptions, 'peer
   dht: DhtSettings
 }
 
-/** DHT settings a node may give (see `DhtNodeOptions`); every one has a default. */
-export interface DhtSettings {
-  readonly k?: number
-  readonly alpha?: number
-  readonly requestTimeoutMs?: number
-  readonly maxPerSubnetPerBucket?: number
-  readonly maxRecordsPerKey?: number
-  readonly maxRecordTtlMs?: number
-  readonly bucketRefreshMs?: number
-}
+/** DHT settings a node may give (see `DhtNodeOptions`; its entry points are `entryPoints`); each has a default. */
+export type DhtSettings = Omit<DhtNodeOptions, 'entryPoints'>
 
 /**
  * Fills in the defaults and checks the settings.
@@ -71,6 +70,15 @@ export function resolveNetworkNodeOptions(options: NetworkNodeOptions): Resolved
   const discovery = options.discovery ?? (options.trackers === undefined ? 'dht' : 'tracker')
   if (discovery !== 'tracker' && discovery !== 'dht') {
     throw new NetworkError('INVALID_OPTIONS', `discovery must be 'tracker' or 'dht', got ${JSON.stringify(discovery)}`)
+  }
+  if (
+    options.maxConnections !== undefined &&
+    !(Number.isInteger(options.maxConnections) && options.maxConnections >= 1)
+  ) {
+    throw new NetworkError(
+      'INVALID_OPTIONS',
+      `maxConnections must be a positive integer, got ${options.maxConnections}`,
+    )
   }
   if (discovery === 'tracker' && (options.trackers === undefined || options.trackers.length === 0)) {
     throw new NetworkError('INVALID_OPTIONS', 'at least one tracker address is required (option trackers)')
@@ -87,6 +95,7 @@ export function resolveNetworkNodeOptions(options: NetworkNodeOptions): Resolved
     trackers: options.trackers ?? [],
     entryPoints: options.entryPoints ?? [],
     dht: options.dht ?? {},
+    maxConnections: options.maxConnections ?? (discovery === 'dht' ? DEFAULT_MAX_CONNECTIONS : Infinity),
     targetDegree,
     maxDegree,
     verifySignatures: options.verifySignatures ?? true,

@@ -19,6 +19,8 @@ export type NetworkErrorCode =
   /** The node isn't started, is stopped, or the call doesn't fit its kind (e.g. relaying on a light node). */
   | 'INVALID_STATE'
   | 'INVALID_OPTIONS'
+  /** A call's argument is malformed (e.g. a DHT key that isn't 20 bytes). */
+  | 'INVALID_ARGUMENT'
   /** No full node accepted a light node's proxy request. */
   | 'PROXY_REFUSED'
   /**
@@ -65,6 +67,7 @@ const NETWORK_CATEGORIES: Record<NetworkErrorCode, ErrorCategory> = {
   INVALID_ADDRESS: 'invalid-input',
   INVALID_STATE: 'internal',
   INVALID_OPTIONS: 'invalid-input',
+  INVALID_ARGUMENT: 'invalid-input',
   PROXY_REFUSED: 'unavailable',
   // Another process holds this identity: a state that refuses the request until one of them gets its own key.
   IDENTITY_IN_USE: 'conflict',

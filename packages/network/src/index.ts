@@ -41,6 +41,28 @@ export {
 } from './connection/PeerConnection.js'
 export type { ConnectionHandlers, Transport, TransportConnection } from './transport/Transport.js'
 export {
+  ConnectionManager,
+  DEFAULT_MAX_CONNECTIONS,
+  type ConnectionManagerComponents,
+  type ConnectionManagerEvents,
+  type ConnectionManagerLimits,
+  type ConnectionManagerStats,
+} from './connection/ConnectionManager.js'
+export {
+  DhtNode,
+  type DhtConnections,
+  type DhtMetrics,
+  type DhtNodeComponents,
+  type DhtNodeOptions,
+  type DhtPeer,
+  type DhtRecord,
+  type DhtRefusal,
+  type DhtRefusalKey,
+} from './dht/DhtNode.js'
+export { DEFAULT_DHT_NODE_OPTIONS } from './dht/dhtOptions.js'
+export { DHT_KEY_LENGTH, dhtKeyOfStreamPart } from './dht/keys.js'
+export { MAX_RECORD_VALUE_BYTES } from './dht/records.js'
+export {
   Simulator,
   constantLatency,
   regionLatency,

@@ -12,6 +12,7 @@ import {
   type StreamMessage,
   type StreamPartId,
 } from '@runnel/protocol'
+import { createServer, type AddressInfo } from 'node:net'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import { ConnectionManager } from '../src/connection/ConnectionManager.js'
 import {
@@ -106,12 +107,66 @@ export async function startWebSocketTracker(
   return { tracker, address: address! }
 }
 
+/** How a test's nodes find each other: the two discovery modes, for tests about overlays rather than trackers. */
+export const DISCOVERY_MODES = ['tracker', 'dht'] as const
+export type TestDiscoveryMode = (typeof DISCOVERY_MODES)[number]
+
+/** A started tracker (tracker mode) or entry point (dht mode), and the options that make a node use it. */
+export interface TestDiscovery {
+  readonly mode: TestDiscoveryMode
+  readonly options: Pick<NetworkNodeOptions, 'discovery' | 'trackers' | 'entryPoints'>
+  /** Tracker mode only. */
+  readonly tracker: TrackerServer | undefined
+  /** Dht mode only: a full node in no stream part, listing its own address as the entry point. */
+  readonly entryPoint: NetworkNode | undefined
+  stop(): Promise<void>
+}
+
+/** A port nothing listens on now (the OS picks it); for a node that must know its address before it starts. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Starts what nodes of a test discover each other through: a WebSocket tracker, or an entry-point node of the DHT. */
+export async function startDiscovery(
+  mode: TestDiscoveryMode,
+  trackerComponents: Partial<ConstructorParameters<typeof TrackerServer>[0]> = {},
+): Promise<TestDiscovery> {
+  if (mode === 'tracker') {
+    const { tracker, address } = await startWebSocketTracker({}, trackerComponents)
+    return { mode, options: { trackers: [address] }, tracker, entryPoint: undefined, stop: () => tracker.stop() }
+  }
+  const port = await freePort()
+  const entryPoints = [`ws://127.0.0.1:${port}`]
+  const entryPoint = new NetworkNode(
+    { transport: new WebSocketTransport({ port }), signer: newSigner(), verifier },
+    { discovery: 'dht', entryPoints },
+  )
+  await entryPoint.start()
+  return {
+    mode,
+    options: { discovery: 'dht', entryPoints },
+    tracker: undefined,
+    entryPoint,
+    stop: () => entryPoint.stop(),
+  }
+}
+
+/** Starts a node that uses the given trackers (a list) or test discovery. */
 export async function startWebSocketNode(
-  trackers: string[],
+  discovery: string[] | TestDiscovery,
   options: Partial<NetworkNodeOptions> = {},
   transport: Transport = new WebSocketTransport({ port: options.kind === 'light' ? undefined : 0 }),
 ): Promise<NetworkNode> {
-  const node = new NetworkNode({ transport, signer: newSigner(), verifier }, { trackers, ...options })
+  const found = Array.isArray(discovery) ? { trackers: discovery } : discovery.options
+  const node = new NetworkNode({ transport, signer: newSigner(), verifier }, { ...found, ...options })
   await node.start()
   return node
 }

@@ -37,6 +37,21 @@ export interface ConnectionManagerStats {
   framesDropped: number
 }
 
+/** Limits of a {@link ConnectionManager} beyond each connection's own. */
+export interface ConnectionManagerLimits {
+  /**
+   * Most ready connections kept. Past it, accepting one closes the least
+   * recently active connection that no one holds a lock on (cause
+   * 'evicted'); when every other connection is locked the limit is exceeded
+   * rather than break one in use. Default unlimited (tracker mode, trackers);
+   * {@link DEFAULT_MAX_CONNECTIONS} suits a DHT node.
+   */
+  readonly maxConnections?: number
+}
+
+/** A sensible connection cap for a node in trackerless (DHT) mode. */
+export const DEFAULT_MAX_CONNECTIONS = 64
+
 /** Most events held from a connection while the manager decides whether to accept it. */
 const MAX_HELD_EVENTS = 1000
 
@@ -62,6 +77,13 @@ export class ConnectionManager {
     { resolve: (p: PeerConnection) => void; reject: (e: Error) => void }
   >()
   private readonly all = new Set<PeerConnection>()
+  /** Who holds each peer's connection open: owners per node id, kept across reconnects until unlocked. */
+  private readonly locks = new Map<NodeId, Set<string>>()
+  /** When each ready peer last sent something, for eviction: a counter, so even events of one instant are ordered. */
+  private readonly lastActive = new Map<NodeId, number>()
+  private activity = 0
+  private readonly maxConnections: number
+  private readonly closeListeners = new Map<PeerConnection, Set<(cause: CloseCause, detail: string) => void>>()
   private descriptor: NodeDescriptor | undefined
   private stopped = false
   readonly stats: ConnectionManagerStats = {
@@ -76,7 +98,10 @@ export class ConnectionManager {
   constructor(
     private readonly components: ConnectionManagerComponents,
     private readonly options: PeerConnectionOptions = DEFAULT_PEER_CONNECTION_OPTIONS,
-  ) {}
+    limits: ConnectionManagerLimits = {},
+  ) {
+    this.maxConnections = limits.maxConnections ?? Infinity
+  }
 
   /** Starts the transport; returns the addresses it listens on. */
   start(describe: (addresses: string[]) => NodeDescriptor): Promise<NodeDescriptor> {
@@ -99,6 +124,94 @@ export class ConnectionManager {
 
   connectedPeers(): IterableIterator<PeerConnection> {
     return this.peers.values()
+  }
+
+  /**
+   * Keeps the connection to `peerId` from being evicted until every owner
+   * that locked it unlocks it. Locks are per node id, so they hold across a
+   * reconnect; an owner locking twice holds one lock.
+   *
+   * @example
+   * ```ts
+   * connections.lock(neighborId, `overlay:${streamPartId}`)
+   * // … later, when it is no longer a neighbour:
+   * connections.unlock(neighborId, `overlay:${streamPartId}`)
+   * ```
+   */
+  lock(peerId: NodeId, owner: string): void {
+    let owners = this.locks.get(peerId)
+    if (owners === undefined) {
+      owners = new Set()
+      this.locks.set(peerId, owners)
+    }
+    owners.add(owner)
+  }
+
+  unlock(peerId: NodeId, owner: string): void {
+    const owners = this.locks.get(peerId)
+    if (owners === undefined) return
+    owners.delete(owner)
+    if (owners.size === 0) this.locks.delete(peerId)
+  }
+
+  isLocked(peerId: NodeId): boolean {
+    return this.locks.has(peerId)
+  }
+
+  /**
+   * Calls `listener` once when this very connection closes (also a
+   * connection that lost to a duplicate, which `onPeerClosed` doesn't
+   * report); at once if it is closed already. Returns a function that
+   * removes the listener.
+   */
+  whenClosed(peer: PeerConnection, listener: (cause: CloseCause, detail: string) => void): () => void {
+    if (peer.isClosed) {
+      listener('local', 'closed already')
+      return () => undefined
+    }
+    let listeners = this.closeListeners.get(peer)
+    if (listeners === undefined) {
+      listeners = new Set()
+      this.closeListeners.set(peer, listeners)
+    }
+    listeners.add(listener)
+    return () => {
+      listeners.delete(listener)
+      if (listeners.size === 0 && this.closeListeners.get(peer) === listeners) this.closeListeners.delete(peer)
+    }
+  }
+
+  /** How many ready connections there are. */
+  get connectionCount(): number {
+    return this.peers.size
+  }
+
+  /**
+   * A ready connection to the node `descriptor` describes: the existing one,
+   * or a dial to each of its addresses in turn until one reaches that very
+   * node (an address leading to another node id counts as a failure).
+   *
+   * @throws {@link NetworkError} `CONNECTION_FAILED` naming the last failure; `ABORTED`
+   */
+  async connectDescriptor(descriptor: NodeDescriptor, signal?: AbortSignal): Promise<PeerConnection> {
+    const existing = this.peers.get(descriptor.nodeId)
+    if (existing !== undefined) return existing
+    let lastError: unknown = new NetworkError('CONNECTION_FAILED', `${descriptor.nodeId} has no addresses`)
+    for (const address of descriptor.addresses) {
+      if (signal?.aborted === true) throw new NetworkError('ABORTED', 'connect was aborted', { cause: signal.reason })
+      try {
+        const peer = await this.connect(address, descriptor.nodeId, signal)
+        if (peer.peerId === descriptor.nodeId) return peer
+        lastError = new NetworkError(
+          'CONNECTION_FAILED',
+          `${address} belongs to ${peer.peerId}, not ${descriptor.nodeId}`,
+        )
+      } catch (err) {
+        lastError = err
+      }
+    }
+    if (lastError instanceof NetworkError && lastError.code !== 'INVALID_ADDRESS') throw lastError
+    throw new NetworkError('CONNECTION_FAILED', `could not reach ${descriptor.nodeId}`, { cause: lastError })
   }
 
   /**
@@ -184,6 +297,8 @@ export class ConnectionManager {
 
   private accept(peer: PeerConnection): void {
     this.peers.set(peer.peerId, peer)
+    this.lastActive.set(peer.peerId, ++this.activity)
+    if (this.peers.size > this.maxConnections) this.evict(peer.peerId)
     this.settle(peer, peer)
     this.components.events.onPeerReady(peer)
     const held = this.held.get(peer) ?? []
@@ -222,10 +337,26 @@ export class ConnectionManager {
     })
   }
 
+  /** Closes the least recently active unlocked connection other than `keep`'s, if there is one. */
+  private evict(keep: NodeId): void {
+    let oldest: NodeId | undefined
+    let oldestAt = Infinity
+    for (const peerId of this.peers.keys()) {
+      if (peerId === keep || this.locks.has(peerId)) continue
+      const at = this.lastActive.get(peerId) ?? -Infinity
+      if (at < oldestAt) {
+        oldest = peerId
+        oldestAt = at
+      }
+    }
+    if (oldest !== undefined) this.peers.get(oldest)?.close('evicted', `over ${this.maxConnections} connections`)
+  }
+
   /** Passes a connection's event on, or holds it while the connection awaits acceptance. */
   private deliver(from: PeerConnection, event: () => void): void {
     const held = this.held.get(from)
     if (held === undefined) {
+      if (this.maxConnections !== Infinity && from.isReady) this.lastActive.set(from.peerId, ++this.activity)
       event()
       return
     }
@@ -246,6 +377,11 @@ export class ConnectionManager {
 
   private handleClosed(peer: PeerConnection, cause: CloseCause, detail: string): void {
     this.all.delete(peer)
+    const listeners = this.closeListeners.get(peer)
+    if (listeners !== undefined) {
+      this.closeListeners.delete(peer)
+      for (const listener of listeners) listener(cause, detail)
+    }
     const effectiveCause: CloseCause = detail.startsWith(FRAME_TOO_LARGE_REASON) ? 'frame-too-large' : cause
     this.stats.closes[effectiveCause] = (this.stats.closes[effectiveCause] ?? 0) + 1
     this.stats.framesIn += peer.stats.framesIn
@@ -265,6 +401,7 @@ export class ConnectionManager {
     }
     if (peer.isReadyOnce && this.peers.get(peer.peerId) === peer) {
       this.peers.delete(peer.peerId)
+      this.lastActive.delete(peer.peerId)
       this.components.events.onPeerClosed(peer, effectiveCause, detail)
     }
   }

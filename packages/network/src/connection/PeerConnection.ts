@@ -190,7 +190,7 @@ export class PeerConnection {
   /** Says goodbye and closes. */
   close(cause: CloseCause = 'local', detail = ''): void {
     if (this.state === 'closed') return
-    if (cause === 'local' || cause === 'duplicate' || cause === 'identity-in-use') {
+    if (cause === 'local' || cause === 'duplicate' || cause === 'identity-in-use' || cause === 'evicted') {
       const code = cause === 'identity-in-use' ? GoodbyeCode.IDENTITY_IN_USE : GoodbyeCode.UNSPECIFIED
       this.sendControl({ case: 'goodbye', value: { reason: detail || cause, code } })
     }

@@ -49,6 +49,8 @@ export type CloseCause =
   | 'identity-in-use'
   /** The node connected again and this older connection didn't answer a ping: it was dead. */
   | 'replaced'
+  /** Closed to stay within the connection manager's `maxConnections` (least recently active, unlocked). */
+  | 'evicted'
 
 /** Counters of one connection. */
 export interface PeerConnectionStats {

@@ -1,4 +1,4 @@
-import { keccak256, type Clock, type StreamPartId, type Timer } from '@runnel/protocol'
+import type { Clock, StreamPartId, Timer } from '@runnel/protocol'
 import type { PeerConnection } from '../connection/PeerConnection.js'
 import type {
   ControlMessage,
@@ -7,6 +7,7 @@ import type {
 import { descriptorFromProto, type NodeDescriptor, type NodeId } from '../identity.js'
 import { errorField, type Logger } from '../logger.js'
 import type { StreamPartOverlay } from '../overlay/StreamPartOverlay.js'
+import { dhtKeyOfStreamPart } from '../dht/keys.js'
 import type { Discovery } from './Discovery.js'
 import {
   DEFAULT_ENTRY_POINT_TIMING,
@@ -19,13 +20,6 @@ import {
   type EntryPointTiming,
   type RecordRefusal,
 } from './entryPoints.js'
-
-const textEncoder = new TextEncoder()
-
-/** The DHT key of a stream part's entry-point records (docs/network.md). */
-export function entryPointKey(streamPartId: string): Uint8Array {
-  return keccak256(textEncoder.encode(`runnel/v1/stream-part\0${streamPartId}`)).slice(0, 20)
-}
 
 /** What trackerless discovery needs of the DHT (`DhtNode` is one). */
 export interface DiscoveryDht {
@@ -109,7 +103,7 @@ interface PartState {
 
 /**
  * Trackerless discovery: a stream part's entry points are found as records
- * in the DHT under `entryPointKey(streamPartId)`, each an entry point's own
+ * in the DHT under `dhtKeyOfStreamPart(streamPartId)`, each an entry point's own
  * descriptor signed by it. A joining node looks them up and asks some as
  * neighbours (light nodes: as proxies); a refusal because full names a few of
  * the refuser's neighbours to ask instead, so joiners spread from the entry
@@ -183,7 +177,7 @@ export class DhtDiscovery implements Discovery {
     let part = this.parts.get(streamPartId)
     if (part === undefined) {
       part = {
-        key: entryPointKey(streamPartId),
+        key: dhtKeyOfStreamPart(streamPartId),
         holding: false,
         lastStoredAt: -Infinity,
         storing: false,
@@ -344,15 +338,21 @@ export class DhtDiscovery implements Discovery {
     }
 
     const alone = fresh.length + stale.length === 0
+    part.nextCheckAt = now + this.timing.refreshMs * (0.75 + 0.5 * this.random())
     if (this.components.kind === 'full') {
       const hold = shouldHoldEntryPoint(part.key, nodeId, live, this.timing.target)
       if (hold !== part.holding) this.metrics.entryPointsHeld += hold ? 1 : -1
       part.holding = hold
+      if (hold) part.nextCheckAt = now + this.timing.refreshMs
       if (hold && now - part.lastStoredAt >= this.timing.refreshMs - this.options.statusRetryMs) {
-        void this.store(streamPartId, part, alone)
+        const first = part.lastStoredAt === -Infinity
+        const storing = this.store(streamPartId, part, alone)
+        // A new entry point's join settles once its record is stored, so a node joining next finds it (as a
+        // tracker has registered a node by the time it answers); refreshes hold up nothing.
+        if (first) await storing
+        if (part.life.signal.aborted) return
       }
     }
-    part.nextCheckAt = now + this.timing.refreshMs * (part.holding ? 1 : 0.75 + 0.5 * this.random())
     // The join has its answer: who the entry points are (possibly no one).
     overlay.trackerAnswered = true
     overlay.notifyNeighborCount()
@@ -387,6 +387,7 @@ export class DhtDiscovery implements Discovery {
   }
 
   private tick(): void {
+    if (!this.bootstrapped) return
     const now = this.components.clock.now()
     for (const [streamPartId, part] of this.parts) {
       const overlay = this.components.overlays.get(streamPartId)

@@ -23,7 +23,15 @@ export interface ControlConnections {
   get(peerId: NodeId): ControlLink | undefined
   /** A ready connection to the node at `address`, reusing one to `expectedNodeId`. */
   connect(address: string, expectedNodeId?: NodeId, signal?: AbortSignal): Promise<ControlLink>
+  /** Keeps the connection from being evicted until every owner unlocked it (`ConnectionManager.lock`). */
+  lock?(peerId: NodeId, owner: string): void
+  unlock?(peerId: NodeId, owner: string): void
+  /** Whether any owner holds the connection open. */
+  isLocked?(peerId: NodeId): boolean
 }
+
+/** The lock owner of connections that carry a stream part (neighbour, proxy or proxy client, in any stream part). */
+export const OVERLAY_LOCK = 'overlay'
 
 /** Collaborators of {@link OverlayControl}. */
 export interface OverlayControlComponents {
@@ -145,12 +153,18 @@ export class OverlayControl {
     this.components.connections.get(peerId)?.sendControl({ case: 'neighborLeave', value: { streamPartId } })
   }
 
-  /** Closes the connection to a peer unless a stream part still uses it or it is a tracker. */
+  /**
+   * Closes the connection to a peer unless a stream part still uses it, it is
+   * a tracker, or another owner (the DHT, mid-request) holds a lock on it.
+   */
   closeIfUnused(peerId: NodeId): void {
     for (const overlay of this.components.overlays.values()) if (overlay.isConnectedTo(peerId)) return
-    const connection = this.components.connections.get(peerId)
-    if (connection !== undefined && !this.components.discovery.isAuthority(peerId))
-      connection.close('local', 'no shared stream parts')
+    const connections = this.components.connections
+    connections.unlock?.(peerId, OVERLAY_LOCK)
+    const connection = connections.get(peerId)
+    if (connection === undefined || this.components.discovery.isAuthority(peerId)) return
+    if (connections.isLocked?.(peerId) === true) return
+    connection.close('local', 'no shared stream parts')
   }
 
   /**
@@ -208,7 +222,11 @@ export class OverlayControl {
       if (streamPartId !== undefined) target?.sendControl({ case: 'neighborLeave', value: { streamPartId } })
     }
     if (overlay !== undefined) {
-      if (effects.added) this.components.dataPath.flush(overlay, peerId)
+      if (effects.added) {
+        // Eviction (maxConnections) must never take a connection a stream part relays over.
+        this.components.connections.lock?.(peerId, OVERLAY_LOCK)
+        this.components.dataPath.flush(overlay, peerId)
+      }
       if (effects.notifyWaiters) overlay.notifyNeighborCount()
       if (effects.reportStatus) this.components.discovery.scheduleStatus(overlay.streamPartId)
     }

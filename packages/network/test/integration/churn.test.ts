@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { StreamPartId } from '@runnel/protocol'
-import type { NetworkNode, NodeId, TrackerServer } from '../../src/index.js'
+import type { NetworkNode, NodeId } from '../../src/index.js'
 import { WebSocketTransport } from '../../src/node/index.js'
 import { SeededRandom } from '../../src/transport/simulator/random.js'
-import { ChainPublisher, startWebSocketNode, startWebSocketTracker, waitFor } from '../helpers.js'
+import {
+  ChainPublisher,
+  DISCOVERY_MODES,
+  startDiscovery,
+  startWebSocketNode,
+  waitFor,
+  type TestDiscovery,
+} from '../helpers.js'
 
 const NODE_COUNT = 30
 const CHURN = Math.round(NODE_COUNT * 0.2)
@@ -33,92 +40,98 @@ function isConnected(nodes: NetworkNode[], streamPartId: StreamPartId): boolean 
   return seen.size === nodes.length
 }
 
-describe(`churn: ${CHURN} of ${NODE_COUNT} nodes die and as many join while a publisher sends`, () => {
-  let tracker: TrackerServer
-  let trackerAddress: string
-  let live: LiveNode[] = []
-  const dead: LiveNode[] = []
-  const publisher = new ChainPublisher('/churn')
-  const streamPartId = publisher.streamPartId
-  const random = new SeededRandom(2026)
+for (const mode of DISCOVERY_MODES)
+  describe(`churn: ${CHURN} of ${NODE_COUNT} nodes die and as many join while a publisher sends (${mode} discovery)`, () => {
+    let discovery: TestDiscovery
+    let live: LiveNode[] = []
+    const dead: LiveNode[] = []
+    const publisher = new ChainPublisher('/churn')
+    const streamPartId = publisher.streamPartId
+    const random = new SeededRandom(2026)
 
-  async function addNode(): Promise<LiveNode> {
-    const transport = new WebSocketTransport({ port: 0 })
-    const node = await startWebSocketNode([trackerAddress], {}, transport)
-    const entry: LiveNode = { node, transport, received: new Set() }
-    node.addMessageListener(streamPartId, (message) => {
-      entry.received.add((JSON.parse(new TextDecoder().decode(message.content)) as { i: number }).i)
-    })
-    await node.join(streamPartId)
-    return entry
-  }
-
-  before(async () => {
-    ;({ tracker, address: trackerAddress } = await startWebSocketTracker())
-    for (let i = 0; i < NODE_COUNT; i++) live.push(await addNode())
-    await waitFor(
-      () => live.every(({ node }) => node.getNeighbors(streamPartId).length >= 2),
-      30_000,
-      'initial overlay',
-    )
-  })
-
-  after(async () => {
-    await Promise.all([...live, ...dead].map(({ node }) => node.stop()))
-    await tracker.stop()
-  })
-
-  it('every live subscriber receives every message published after re-convergence', async () => {
-    const publishing = live[0]!
-    let sequence = 0
-    let publishingDone = false
-    const publishLoop = (async () => {
-      while (!publishingDone) {
-        publishing.node.broadcast(await publisher.next({ i: sequence++ }))
-        await new Promise((resolve) => setTimeout(resolve, 10))
-      }
-    })()
-
-    // Kill 20% abruptly (transport gone, no goodbye to the overlay), start as many new ones.
-    const victims = live
-      .slice(1)
-      .map((entry) => ({ entry, key: random.nextFloat() }))
-      .sort((a, b) => a.key - b.key)
-      .slice(0, CHURN)
-      .map(({ entry }) => entry)
-    const killedAt = Date.now()
-    // Stopping the transport first drops every connection without a goodbye;
-    // stopping the node then only ends its timers, so it can't come back.
-    await Promise.all(victims.map(({ transport }) => transport.stop()))
-    await Promise.all(victims.map(({ node }) => node.stop()))
-    dead.push(...victims)
-    live = live.filter((entry) => !victims.includes(entry))
-    for (let i = 0; i < CHURN; i++) live.push(await addNode())
-
-    await waitFor(
-      () =>
-        live.every(({ node }) => node.getNeighbors(streamPartId).length >= 2) &&
-        isConnected(
-          live.map(({ node }) => node),
-          streamPartId,
-        ),
-      CONVERGENCE_LIMIT_MS,
-      're-convergence',
-    )
-    const convergedAt = Date.now()
-    const firstAfter = sequence
-    console.log(`re-converged ${convergedAt - killedAt} ms after the kill; first message after: #${firstAfter}`)
-    await waitFor(() => sequence >= firstAfter + 200, 30_000, '200 more messages')
-    publishingDone = true
-    await publishLoop
-    const last = sequence - 1
-
-    await waitFor(() => live.every(({ received }) => received.has(last)), 30_000, 'the last message at every live node')
-    for (const { node, received } of live) {
-      const missing: number[] = []
-      for (let i = firstAfter; i <= last; i++) if (!received.has(i)) missing.push(i)
-      assert.deepEqual(missing, [], `node ${node.nodeId} missed messages`)
+    async function addNode(): Promise<LiveNode> {
+      const transport = new WebSocketTransport({ port: 0 })
+      const node = await startWebSocketNode(discovery, {}, transport)
+      const entry: LiveNode = { node, transport, received: new Set() }
+      node.addMessageListener(streamPartId, (message) => {
+        entry.received.add((JSON.parse(new TextDecoder().decode(message.content)) as { i: number }).i)
+      })
+      await node.join(streamPartId)
+      return entry
     }
-    assert.equal(tracker.members(streamPartId).length, NODE_COUNT, 'the tracker forgot the dead nodes')
+
+    before(async () => {
+      discovery = await startDiscovery(mode)
+      for (let i = 0; i < NODE_COUNT; i++) live.push(await addNode())
+      await waitFor(
+        () => live.every(({ node }) => node.getNeighbors(streamPartId).length >= 2),
+        30_000,
+        'initial overlay',
+      )
+    })
+
+    after(async () => {
+      await Promise.all([...live, ...dead].map(({ node }) => node.stop()))
+      await discovery.stop()
+    })
+
+    it('every live subscriber receives every message published after re-convergence', async () => {
+      const publishing = live[0]!
+      let sequence = 0
+      let publishingDone = false
+      const publishLoop = (async () => {
+        while (!publishingDone) {
+          publishing.node.broadcast(await publisher.next({ i: sequence++ }))
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+      })()
+
+      // Kill 20% abruptly (transport gone, no goodbye to the overlay), start as many new ones.
+      const victims = live
+        .slice(1)
+        .map((entry) => ({ entry, key: random.nextFloat() }))
+        .sort((a, b) => a.key - b.key)
+        .slice(0, CHURN)
+        .map(({ entry }) => entry)
+      const killedAt = Date.now()
+      // Stopping the transport first drops every connection without a goodbye;
+      // stopping the node then only ends its timers, so it can't come back.
+      await Promise.all(victims.map(({ transport }) => transport.stop()))
+      await Promise.all(victims.map(({ node }) => node.stop()))
+      dead.push(...victims)
+      live = live.filter((entry) => !victims.includes(entry))
+      for (let i = 0; i < CHURN; i++) live.push(await addNode())
+
+      await waitFor(
+        () =>
+          live.every(({ node }) => node.getNeighbors(streamPartId).length >= 2) &&
+          isConnected(
+            live.map(({ node }) => node),
+            streamPartId,
+          ),
+        CONVERGENCE_LIMIT_MS,
+        're-convergence',
+      )
+      const convergedAt = Date.now()
+      const firstAfter = sequence
+      console.log(`re-converged ${convergedAt - killedAt} ms after the kill; first message after: #${firstAfter}`)
+      await waitFor(() => sequence >= firstAfter + 200, 30_000, '200 more messages')
+      publishingDone = true
+      await publishLoop
+      const last = sequence - 1
+
+      await waitFor(
+        () => live.every(({ received }) => received.has(last)),
+        30_000,
+        'the last message at every live node',
+      )
+      for (const { node, received } of live) {
+        const missing: number[] = []
+        for (let i = firstAfter; i <= last; i++) if (!received.has(i)) missing.push(i)
+        assert.deepEqual(missing, [], `node ${node.nodeId} missed messages`)
+      }
+      if (discovery.tracker !== undefined) {
+        assert.equal(discovery.tracker.members(streamPartId).length, NODE_COUNT, 'the tracker forgot the dead nodes')
+      }
+    })
   })
-})

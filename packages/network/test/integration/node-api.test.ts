@@ -4,140 +4,164 @@ import { addressToBytes, encodeStreamMessage, type StreamMessage } from '@runnel
 import { NetworkError, NetworkNode, Simulator, TrackerServer, constantLatency } from '../../src/index.js'
 import {
   ChainPublisher,
+  DISCOVERY_MODES,
   newSigner,
+  startDiscovery,
   startRawPeer,
   startWebSocketNode,
-  startWebSocketTracker,
   verifier,
   waitFor,
+  type TestDiscovery,
 } from '../helpers.js'
 
-describe('NetworkNode API over WebSocket', () => {
-  let tracker: TrackerServer
-  let nodes: NetworkNode[]
-  const publisher = new ChainPublisher('/api')
-  const streamPartId = publisher.streamPartId
+for (const mode of DISCOVERY_MODES)
+  describe(`NetworkNode API over WebSocket (${mode} discovery)`, () => {
+    let discovery: TestDiscovery
+    let nodes: NetworkNode[]
+    const publisher = new ChainPublisher('/api')
+    const streamPartId = publisher.streamPartId
 
-  before(async () => {
-    const started = await startWebSocketTracker()
-    tracker = started.tracker
-    nodes = await Promise.all([0, 1, 2].map(() => startWebSocketNode([started.address])))
-    await Promise.all(nodes.map((node) => node.join(streamPartId, { minNeighbors: 2 })))
-  })
+    before(async () => {
+      discovery = await startDiscovery(mode)
+      nodes = await Promise.all([0, 1, 2].map(() => startWebSocketNode(discovery)))
+      await Promise.all(nodes.map((node) => node.join(streamPartId, { minNeighbors: 2 })))
+    })
 
-  after(async () => {
-    await Promise.all(nodes.map((node) => node.stop()))
-    await tracker.stop()
-  })
+    after(async () => {
+      await Promise.all(nodes.map((node) => node.stop()))
+      await discovery.stop()
+    })
 
-  it('yields messages as an async iterable until its signal aborts', async () => {
-    const controller = new AbortController()
-    const iterable = nodes[1]!.messages(streamPartId, { signal: controller.signal })
-    const sent = [await publisher.next({ n: 1 }), await publisher.next({ n: 2 }), await publisher.next({ n: 3 })]
-    for (const message of sent) nodes[0]!.broadcast(message)
-    const received: StreamMessage[] = []
-    for await (const message of iterable) {
-      received.push(message)
-      if (received.length === sent.length) controller.abort()
-    }
-    assert.deepEqual(
-      received.map((m) => m.messageId.toString()),
-      sent.map((m) => m.messageId.toString()),
-    )
-    assert.equal(iterable.dropped, 0)
-  })
+    it('yields messages as an async iterable until its signal aborts', async () => {
+      const controller = new AbortController()
+      const iterable = nodes[1]!.messages(streamPartId, { signal: controller.signal })
+      const sent = [await publisher.next({ n: 1 }), await publisher.next({ n: 2 }), await publisher.next({ n: 3 })]
+      for (const message of sent) nodes[0]!.broadcast(message)
+      const received: StreamMessage[] = []
+      for await (const message of iterable) {
+        received.push(message)
+        if (received.length === sent.length) controller.abort()
+      }
+      assert.deepEqual(
+        received.map((m) => m.messageId.toString()),
+        sent.map((m) => m.messageId.toString()),
+      )
+      assert.equal(iterable.dropped, 0)
+    })
 
-  it('obeys overlay instructions only from its tracker, not from a peer claiming to be one', async () => {
-    const impostorKey = newSigner()
-    const impostor = await startRawPeer(impostorKey, 'tracker')
-    try {
-      const victim = nodes[0]!
-      const neighborsBefore = victim.getNeighbors(streamPartId)
-      const connection = await impostor.connect(victim.descriptor.addresses[0]!)
-      connection.sendControl({
-        case: 'trackerInstruction',
-        value: { streamPartId, peers: [], dropNeighborIds: neighborsBefore.map((id) => addressToBytes(id)) },
-      })
-      // A ping round trip after the instruction proves the node has processed it.
-      const pongs = connection.stats.framesIn
-      connection.sendControl({ case: 'ping', value: { id: 7 } })
-      await waitFor(() => connection.stats.framesIn > pongs, 10_000, 'pong')
-      assert.deepEqual(new Set(victim.getNeighbors(streamPartId)), new Set(neighborsBefore))
-    } finally {
-      await impostor.stop()
-    }
-  })
+    it('obeys overlay instructions only from its tracker, not from a peer claiming to be one', async () => {
+      const impostorKey = newSigner()
+      const impostor = await startRawPeer(impostorKey, 'tracker')
+      try {
+        const victim = nodes[0]!
+        const neighborsBefore = victim.getNeighbors(streamPartId)
+        const connection = await impostor.connect(victim.descriptor.addresses[0]!)
+        connection.sendControl({
+          case: 'trackerInstruction',
+          value: { streamPartId, peers: [], dropNeighborIds: neighborsBefore.map((id) => addressToBytes(id)) },
+        })
+        // A ping round trip after the instruction proves the node has processed it.
+        const pongs = connection.stats.framesIn
+        connection.sendControl({ case: 'ping', value: { id: 7 } })
+        await waitFor(() => connection.stats.framesIn > pongs, 10_000, 'pong')
+        assert.deepEqual(new Set(victim.getNeighbors(streamPartId)), new Set(neighborsBefore))
+      } finally {
+        await impostor.stop()
+      }
+    })
 
-  it('ends message iterables when the node leaves the stream part', async () => {
-    const other = new ChainPublisher('/api/iterable')
-    const iterable = nodes[0]!.messages(other.streamPartId)
-    const consumed = (async () => {
-      let count = 0
-      for await (const message of iterable) if (message !== undefined) count++
-      return count
-    })()
-    nodes[0]!.leave(other.streamPartId)
-    assert.equal(await consumed, 0)
-  })
+    it('ends message iterables when the node leaves the stream part', async () => {
+      const other = new ChainPublisher('/api/iterable')
+      const iterable = nodes[0]!.messages(other.streamPartId)
+      const consumed = (async () => {
+        let count = 0
+        for await (const message of iterable) if (message !== undefined) count++
+        return count
+      })()
+      nodes[0]!.leave(other.streamPartId)
+      assert.equal(await consumed, 0)
+    })
 
-  it('leave() removes the node from the overlay, its neighbours and its tracker', async () => {
-    const leaver = nodes[2]!
-    leaver.leave(streamPartId)
-    assert.deepEqual(leaver.getNeighbors(streamPartId), [])
-    assert.ok(!leaver.getStreamParts().includes(streamPartId))
-    await waitFor(
-      () =>
-        !tracker.members(streamPartId).includes(leaver.nodeId) &&
-        nodes.slice(0, 2).every((node) => !node.getNeighbors(streamPartId).includes(leaver.nodeId)),
-      10_000,
-      'the others to forget the leaver',
-    )
-  })
+    it('leave() removes the node from the overlay, its neighbours and its tracker (if any)', async () => {
+      const leaver = nodes[2]!
+      leaver.leave(streamPartId)
+      assert.deepEqual(leaver.getNeighbors(streamPartId), [])
+      assert.ok(!leaver.getStreamParts().includes(streamPartId))
+      await waitFor(
+        () =>
+          !(discovery.tracker?.members(streamPartId).includes(leaver.nodeId) ?? false) &&
+          nodes.slice(0, 2).every((node) => !node.getNeighbors(streamPartId).includes(leaver.nodeId)),
+        10_000,
+        'the others to forget the leaver',
+      )
+    })
 
-  it('join() with minNeighbors times out with a typed error when no one else is there', async () => {
-    const alone = new ChainPublisher('/api/alone')
-    await assert.rejects(
-      nodes[0]!.join(alone.streamPartId, { minNeighbors: 1, signal: AbortSignal.timeout(300) }),
-      (err: unknown) => err instanceof NetworkError && err.code === 'TIMEOUT',
-    )
-    nodes[0]!.leave(alone.streamPartId)
-  })
+    it('join() with minNeighbors times out with a typed error when no one else is there', async () => {
+      const alone = new ChainPublisher('/api/alone')
+      await assert.rejects(
+        nodes[0]!.join(alone.streamPartId, { minNeighbors: 1, signal: AbortSignal.timeout(300) }),
+        (err: unknown) => err instanceof NetworkError && err.code === 'TIMEOUT',
+      )
+      nodes[0]!.leave(alone.streamPartId)
+    })
 
-  it('refuses calls before start and after stop, and bad options', async () => {
-    const node = new NetworkNode(
-      { transport: new Simulator().createTransport(), signer: newSigner(), verifier },
-      {
-        trackers: ['sim://0'],
-      },
-    )
-    assert.throws(
-      () => node.broadcast({} as StreamMessage),
-      (err: unknown) => err instanceof NetworkError && err.code === 'INVALID_STATE',
-    )
-    await node.start()
-    await node.stop()
-    assert.throws(
-      () => node.broadcast({} as StreamMessage),
-      (err: unknown) => err instanceof NetworkError && err.code === 'INVALID_STATE',
-    )
-    assert.throws(
-      () =>
-        new NetworkNode(
-          { transport: new Simulator().createTransport(), signer: newSigner(), verifier },
-          { trackers: [] },
-        ),
-      (err: unknown) => err instanceof NetworkError && err.code === 'INVALID_OPTIONS',
-    )
-    assert.throws(
-      () =>
-        new NetworkNode(
-          { transport: new Simulator().createTransport(), signer: newSigner(), verifier },
-          { trackers: ['sim://0'], targetDegree: 8, maxDegree: 4 },
-        ),
-      (err: unknown) => err instanceof NetworkError && err.code === 'INVALID_OPTIONS',
-    )
+    it('refuses calls before start and after stop, and bad options', async () => {
+      const node = new NetworkNode(
+        { transport: new Simulator().createTransport(), signer: newSigner(), verifier },
+        {
+          trackers: ['sim://0'],
+        },
+      )
+      assert.throws(
+        () => node.broadcast({} as StreamMessage),
+        (err: unknown) => err instanceof NetworkError && err.code === 'INVALID_STATE',
+      )
+      await node.start()
+      await node.stop()
+      assert.throws(
+        () => node.broadcast({} as StreamMessage),
+        (err: unknown) => err instanceof NetworkError && err.code === 'INVALID_STATE',
+      )
+      assert.throws(
+        () =>
+          new NetworkNode(
+            { transport: new Simulator().createTransport(), signer: newSigner(), verifier },
+            { trackers: [] },
+          ),
+        (err: unknown) => err instanceof NetworkError && err.code === 'INVALID_OPTIONS',
+      )
+      assert.throws(
+        () =>
+          new NetworkNode(
+            { transport: new Simulator().createTransport(), signer: newSigner(), verifier },
+            { trackers: ['sim://0'], targetDegree: 8, maxDegree: 4 },
+          ),
+        (err: unknown) => err instanceof NetworkError && err.code === 'INVALID_OPTIONS',
+      )
+    })
+
+    it('names the missing list when a discovery mode lacks its addresses', () => {
+      const components = { transport: new Simulator().createTransport(), signer: newSigner(), verifier }
+      const refusal = (pattern: RegExp) => (err: unknown) =>
+        err instanceof NetworkError && err.code === 'INVALID_OPTIONS' && pattern.test(err.message)
+      assert.throws(() => new NetworkNode(components, {}), refusal(/entryPoints/))
+      assert.throws(
+        () => new NetworkNode(components, { discovery: 'dht', trackers: ['sim://0'] }),
+        refusal(/entryPoints/),
+      )
+      assert.throws(
+        () => new NetworkNode(components, { discovery: 'tracker', entryPoints: ['sim://0'] }),
+        refusal(/trackers/),
+      )
+      assert.throws(
+        () => new NetworkNode(components, { discovery: 'gossip' as 'dht', entryPoints: ['sim://0'] }),
+        refusal(/discovery must be/),
+      )
+      const trackerless = new NetworkNode(components, { entryPoints: ['sim://0'] })
+      assert.notEqual(trackerless.dht, undefined, 'entry points alone mean dht mode')
+      assert.equal(new NetworkNode({ ...components, signer: newSigner() }, { trackers: ['sim://0'] }).dht, undefined)
+    })
   })
-})
 
 describe('back-pressure', () => {
   it('drops and counts frames for a slow peer instead of buffering without bound', async () => {

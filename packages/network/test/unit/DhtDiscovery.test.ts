@@ -3,7 +3,8 @@ import { describe, it } from 'node:test'
 import { ManualClock, addressFromBytes, addressToBytes, toStreamId, toStreamPartId } from '@runnel/protocol'
 
 const bytesToHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
-import { DhtDiscovery, entryPointKey, type DiscoveryDht } from '../../src/discovery/DhtDiscovery.js'
+import { DhtDiscovery, type DiscoveryDht } from '../../src/discovery/DhtDiscovery.js'
+import { dhtKeyOfStreamPart as entryPointKey } from '../../src/dht/keys.js'
 import { DEFAULT_ENTRY_POINT_TIMING, encodeEntryPoint, type EntryPointRecord } from '../../src/discovery/entryPoints.js'
 import { descriptorToProto, type NodeDescriptor, type NodeId } from '../../src/identity.js'
 import { silentLogger } from '../../src/logger.js'

@@ -52,6 +52,8 @@ class TestNode {
   readonly statusReports: StreamPartId[] = []
   /** Peers whose connection this node closed as unused. */
   readonly released: NodeId[] = []
+  /** Lock owners per peer (as `ConnectionManager` keeps them). */
+  readonly locks = new Map<NodeId, Set<string>>()
 
   constructor(
     readonly net: TestNet,
@@ -80,6 +82,12 @@ class TestNode {
         target.connected.add(this.id)
         return Promise.resolve(net.link(this, target))
       },
+      lock: (peerId, owner) => void this.locks.set(peerId, new Set([...(this.locks.get(peerId) ?? []), owner])),
+      unlock: (peerId, owner) => {
+        this.locks.get(peerId)?.delete(owner)
+        if (this.locks.get(peerId)?.size === 0) this.locks.delete(peerId)
+      },
+      isLocked: (peerId) => this.locks.has(peerId),
     }
     this.control = new OverlayControl(
       {
@@ -195,6 +203,30 @@ class TestNet {
       .map((sent) => sent.body)
   }
 }
+
+describe('OverlayControl: connection locks', () => {
+  it('locks a neighbour’s connection, unlocks it when the edge goes, and leaves one another owner holds open', async () => {
+    const net = new TestNet()
+    const [a, b, c] = [net.add(1), net.add(2), net.add(3)]
+    for (const node of [a, b, c]) node.join()
+    a.instruct([b, c])
+    await net.settle()
+    assert.deepEqual([...a.locks.keys()].sort(), [b.id, c.id].sort())
+    assert.deepEqual([...b.locks.keys()], [a.id])
+    // The DHT holds a's connection to c for a request while the edge goes.
+    a.locks.get(c.id)!.add('dht')
+    a.control.handleControl(
+      net.link(a, b),
+      create(ControlMessageSchema, { body: { case: 'neighborLeave', value: { streamPartId } } }),
+    )
+    a.control.handleControl(
+      net.link(a, c),
+      create(ControlMessageSchema, { body: { case: 'neighborLeave', value: { streamPartId } } }),
+    )
+    assert.deepEqual(a.released, [b.id], 'closed the unused connection, kept the one the DHT holds')
+    assert.deepEqual([...a.locks.entries()], [[c.id, new Set(['dht'])]])
+  })
+})
 
 describe('OverlayControl: neighbour negotiation', () => {
   it("turns a tracker's suggestion into a neighbour at both ends and settles the join", async () => {

@@ -11,7 +11,7 @@ import {
   shouldHoldEntryPoint,
   shuffled,
 } from '../../src/discovery/entryPoints.js'
-import { entryPointKey } from '../../src/discovery/DhtDiscovery.js'
+import { dhtKeyOfStreamPart as entryPointKey } from '../../src/dht/keys.js'
 import type { NodeDescriptor, NodeId } from '../../src/identity.js'
 import { NETWORK_PROTOCOL_VERSION } from '../../src/wire/frames.js'
 

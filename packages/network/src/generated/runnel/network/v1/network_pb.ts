@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file runnel/network/v1/network.proto.
  */
 export const file_runnel_network_v1_network: GenFile = /*@__PURE__*/
-  fileDesc("Ch9ydW5uZWwvbmV0d29yay92MS9uZXR3b3JrLnByb3RvEhFydW5uZWwubmV0d29yay52MSJ5Cg5Ob2RlRGVzY3JpcHRvchIPCgdub2RlX2lkGAEgASgMEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SKQoEa2luZBgDIAEoDjIbLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVLaW5kEhEKCWFkZHJlc3NlcxgEIAMoCSJiCgVIZWxsbxI1CgpkZXNjcmlwdG9yGAEgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISDQoFbm9uY2UYAiABKAwSEwoLaW5zdGFuY2VfaWQYAyABKAwiHwoKSGVsbG9Qcm9vZhIRCglzaWduYXR1cmUYASABKAwiEgoEUGluZxIKCgJpZBgBIAEoDSISCgRQb25nEgoKAmlkGAEgASgNIkcKB0dvb2RieWUSDgoGcmVhc29uGAEgASgJEiwKBGNvZGUYAiABKA4yHi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllQ29kZSIpCg9OZWlnaGJvclJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkihQEKEE5laWdoYm9yUmVzcG9uc2USFgoOc3RyZWFtX3BhcnRfaWQYASABKAkSEAoIYWNjZXB0ZWQYAiABKAgSDgoGcmVhc29uGAMgASgJEjcKDGFsdGVybmF0aXZlcxgEIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yIicKDU5laWdoYm9yTGVhdmUSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiJgoMUHJveHlSZXF1ZXN0EhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJIoIBCg1Qcm94eVJlc3BvbnNlEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJEhAKCGFjY2VwdGVkGAIgASgIEg4KBnJlYXNvbhgDIAEoCRI3CgxhbHRlcm5hdGl2ZXMYBCADKAsyIS5ydW5uZWwubmV0d29yay52MS5Ob2RlRGVzY3JpcHRvciKjAQoOVHJhY2tlclJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoDBIQCghzZXF1ZW5jZRgCIAEoBBIWCg5zdHJlYW1fcGFydF9pZBgDIAEoCRIwCgZhY3Rpb24YBCABKA4yIC5ydW5uZWwubmV0d29yay52MS5UcmFja2VyQWN0aW9uEhQKDG5laWdoYm9yX2lkcxgFIAMoDBIOCgZ3YW50ZWQYBiABKA0iOgoUU2lnbmVkVHJhY2tlclJlcXVlc3QSDwoHcmVxdWVzdBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwieQoSVHJhY2tlckluc3RydWN0aW9uEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJEjAKBXBlZXJzGAIgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISGQoRZHJvcF9uZWlnaGJvcl9pZHMYAyADKAwiuAUKDkNvbnRyb2xNZXNzYWdlEikKBWhlbGxvGAEgASgLMhgucnVubmVsLm5ldHdvcmsudjEuSGVsbG9IABI0CgtoZWxsb19wcm9vZhgCIAEoCzIdLnJ1bm5lbC5uZXR3b3JrLnYxLkhlbGxvUHJvb2ZIABInCgRwaW5nGAMgASgLMhcucnVubmVsLm5ldHdvcmsudjEuUGluZ0gAEicKBHBvbmcYBCABKAsyFy5ydW5uZWwubmV0d29yay52MS5Qb25nSAASLQoHZ29vZGJ5ZRgFIAEoCzIaLnJ1bm5lbC5uZXR3b3JrLnYxLkdvb2RieWVIABI+ChBuZWlnaGJvcl9yZXF1ZXN0GAYgASgLMiIucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JSZXF1ZXN0SAASQAoRbmVpZ2hib3JfcmVzcG9uc2UYByABKAsyIy5ydW5uZWwubmV0d29yay52MS5OZWlnaGJvclJlc3BvbnNlSAASOgoObmVpZ2hib3JfbGVhdmUYCCABKAsyIC5ydW5uZWwubmV0d29yay52MS5OZWlnaGJvckxlYXZlSAASOAoNcHJveHlfcmVxdWVzdBgJIAEoCzIfLnJ1bm5lbC5uZXR3b3JrLnYxLlByb3h5UmVxdWVzdEgAEjoKDnByb3h5X3Jlc3BvbnNlGAogASgLMiAucnVubmVsLm5ldHdvcmsudjEuUHJveHlSZXNwb25zZUgAEkIKD3RyYWNrZXJfcmVxdWVzdBgLIAEoCzInLnJ1bm5lbC5uZXR3b3JrLnYxLlNpZ25lZFRyYWNrZXJSZXF1ZXN0SAASRAoTdHJhY2tlcl9pbnN0cnVjdGlvbhgMIAEoCzIlLnJ1bm5lbC5uZXR3b3JrLnYxLlRyYWNrZXJJbnN0cnVjdGlvbkgAQgYKBGJvZHkqZQoITm9kZUtpbmQSGQoVTk9ERV9LSU5EX1VOU1BFQ0lGSUVEEAASEgoOTk9ERV9LSU5EX0ZVTEwQARITCg9OT0RFX0tJTkRfTElHSFQQAhIVChFOT0RFX0tJTkRfVFJBQ0tFUhADKk0KC0dvb2RieWVDb2RlEhwKGEdPT0RCWUVfQ09ERV9VTlNQRUNJRklFRBAAEiAKHEdPT0RCWUVfQ09ERV9JREVOVElUWV9JTl9VU0UQASpkCg1UcmFja2VyQWN0aW9uEh4KGlRSQUNLRVJfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGQoVVFJBQ0tFUl9BQ1RJT05fU1RBVFVTEAESGAoUVFJBQ0tFUl9BQ1RJT05fTEVBVkUQAmIGcHJvdG8z");
+  fileDesc("Ch9ydW5uZWwvbmV0d29yay92MS9uZXR3b3JrLnByb3RvEhFydW5uZWwubmV0d29yay52MSJ5Cg5Ob2RlRGVzY3JpcHRvchIPCgdub2RlX2lkGAEgASgMEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SKQoEa2luZBgDIAEoDjIbLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVLaW5kEhEKCWFkZHJlc3NlcxgEIAMoCSJiCgVIZWxsbxI1CgpkZXNjcmlwdG9yGAEgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISDQoFbm9uY2UYAiABKAwSEwoLaW5zdGFuY2VfaWQYAyABKAwiHwoKSGVsbG9Qcm9vZhIRCglzaWduYXR1cmUYASABKAwiEgoEUGluZxIKCgJpZBgBIAEoDSISCgRQb25nEgoKAmlkGAEgASgNIkcKB0dvb2RieWUSDgoGcmVhc29uGAEgASgJEiwKBGNvZGUYAiABKA4yHi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllQ29kZSIpCg9OZWlnaGJvclJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkihQEKEE5laWdoYm9yUmVzcG9uc2USFgoOc3RyZWFtX3BhcnRfaWQYASABKAkSEAoIYWNjZXB0ZWQYAiABKAgSDgoGcmVhc29uGAMgASgJEjcKDGFsdGVybmF0aXZlcxgEIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yIicKDU5laWdoYm9yTGVhdmUSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiJgoMUHJveHlSZXF1ZXN0EhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJIoIBCg1Qcm94eVJlc3BvbnNlEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJEhAKCGFjY2VwdGVkGAIgASgIEg4KBnJlYXNvbhgDIAEoCRI3CgxhbHRlcm5hdGl2ZXMYBCADKAsyIS5ydW5uZWwubmV0d29yay52MS5Ob2RlRGVzY3JpcHRvciKjAQoOVHJhY2tlclJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoDBIQCghzZXF1ZW5jZRgCIAEoBBIWCg5zdHJlYW1fcGFydF9pZBgDIAEoCRIwCgZhY3Rpb24YBCABKA4yIC5ydW5uZWwubmV0d29yay52MS5UcmFja2VyQWN0aW9uEhQKDG5laWdoYm9yX2lkcxgFIAMoDBIOCgZ3YW50ZWQYBiABKA0iOgoUU2lnbmVkVHJhY2tlclJlcXVlc3QSDwoHcmVxdWVzdBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwieQoSVHJhY2tlckluc3RydWN0aW9uEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJEjAKBXBlZXJzGAIgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISGQoRZHJvcF9uZWlnaGJvcl9pZHMYAyADKAwiNQoSRGh0RmluZE5vZGVSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKA0SCwoDa2V5GAIgASgMIl0KE0RodEZpbmROb2RlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoDRIyCgdjbG9zZXN0GAIgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3IidQoPU2lnbmVkRGh0UmVjb3JkEgsKA2tleRgBIAEoDBINCgVvd25lchgCIAEoDBINCgV2YWx1ZRgDIAEoDBISCgpleHBpcmVzX2F0GAQgASgEEhAKCHNlcXVlbmNlGAUgASgEEhEKCXNpZ25hdHVyZRgGIAEoDCJZCg9EaHRTdG9yZVJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoDRIyCgZyZWNvcmQYAiABKAsyIi5ydW5uZWwubmV0d29yay52MS5TaWduZWREaHRSZWNvcmQiRgoQRGh0U3RvcmVSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgNEg4KBnN0b3JlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkiOAoVRGh0RmluZFJlY29yZHNSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKA0SCwoDa2V5GAIgASgMIpUBChZEaHRGaW5kUmVjb3Jkc1Jlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SMwoHcmVjb3JkcxgCIAMoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLlNpZ25lZERodFJlY29yZBIyCgdjbG9zZXN0GAMgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3Ii7AgKDkNvbnRyb2xNZXNzYWdlEikKBWhlbGxvGAEgASgLMhgucnVubmVsLm5ldHdvcmsudjEuSGVsbG9IABI0CgtoZWxsb19wcm9vZhgCIAEoCzIdLnJ1bm5lbC5uZXR3b3JrLnYxLkhlbGxvUHJvb2ZIABInCgRwaW5nGAMgASgLMhcucnVubmVsLm5ldHdvcmsudjEuUGluZ0gAEicKBHBvbmcYBCABKAsyFy5ydW5uZWwubmV0d29yay52MS5Qb25nSAASLQoHZ29vZGJ5ZRgFIAEoCzIaLnJ1bm5lbC5uZXR3b3JrLnYxLkdvb2RieWVIABI+ChBuZWlnaGJvcl9yZXF1ZXN0GAYgASgLMiIucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JSZXF1ZXN0SAASQAoRbmVpZ2hib3JfcmVzcG9uc2UYByABKAsyIy5ydW5uZWwubmV0d29yay52MS5OZWlnaGJvclJlc3BvbnNlSAASOgoObmVpZ2hib3JfbGVhdmUYCCABKAsyIC5ydW5uZWwubmV0d29yay52MS5OZWlnaGJvckxlYXZlSAASOAoNcHJveHlfcmVxdWVzdBgJIAEoCzIfLnJ1bm5lbC5uZXR3b3JrLnYxLlByb3h5UmVxdWVzdEgAEjoKDnByb3h5X3Jlc3BvbnNlGAogASgLMiAucnVubmVsLm5ldHdvcmsudjEuUHJveHlSZXNwb25zZUgAEkIKD3RyYWNrZXJfcmVxdWVzdBgLIAEoCzInLnJ1bm5lbC5uZXR3b3JrLnYxLlNpZ25lZFRyYWNrZXJSZXF1ZXN0SAASRAoTdHJhY2tlcl9pbnN0cnVjdGlvbhgMIAEoCzIlLnJ1bm5lbC5uZXR3b3JrLnYxLlRyYWNrZXJJbnN0cnVjdGlvbkgAEkYKFWRodF9maW5kX25vZGVfcmVxdWVzdBgNIAEoCzIlLnJ1bm5lbC5uZXR3b3JrLnYxLkRodEZpbmROb2RlUmVxdWVzdEgAEkgKFmRodF9maW5kX25vZGVfcmVzcG9uc2UYDiABKAsyJi5ydW5uZWwubmV0d29yay52MS5EaHRGaW5kTm9kZVJlc3BvbnNlSAASPwoRZGh0X3N0b3JlX3JlcXVlc3QYDyABKAsyIi5ydW5uZWwubmV0d29yay52MS5EaHRTdG9yZVJlcXVlc3RIABJBChJkaHRfc3RvcmVfcmVzcG9uc2UYECABKAsyIy5ydW5uZWwubmV0d29yay52MS5EaHRTdG9yZVJlc3BvbnNlSAASTAoYZGh0X2ZpbmRfcmVjb3Jkc19yZXF1ZXN0GBEgASgLMigucnVubmVsLm5ldHdvcmsudjEuRGh0RmluZFJlY29yZHNSZXF1ZXN0SAASTgoZZGh0X2ZpbmRfcmVjb3Jkc19yZXNwb25zZRgSIAEoCzIpLnJ1bm5lbC5uZXR3b3JrLnYxLkRodEZpbmRSZWNvcmRzUmVzcG9uc2VIAEIGCgRib2R5KmUKCE5vZGVLaW5kEhkKFU5PREVfS0lORF9VTlNQRUNJRklFRBAAEhIKDk5PREVfS0lORF9GVUxMEAESEwoPTk9ERV9LSU5EX0xJR0hUEAISFQoRTk9ERV9LSU5EX1RSQUNLRVIQAypNCgtHb29kYnllQ29kZRIcChhHT09EQllFX0NPREVfVU5TUEVDSUZJRUQQABIgChxHT09EQllFX0NPREVfSURFTlRJVFlfSU5fVVNFEAEqZAoNVHJhY2tlckFjdGlvbhIeChpUUkFDS0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhkKFVRSQUNLRVJfQUNUSU9OX1NUQVRVUxABEhgKFFRSQUNLRVJfQUNUSU9OX0xFQVZFEAJiBnByb3RvMw");
 
 /**
  * @generated from message runnel.network.v1.NodeDescriptor
@@ -412,6 +412,212 @@ export const TrackerInstructionSchema: GenMessage<TrackerInstruction> = /*@__PUR
   messageDesc(file_runnel_network_v1_network, 13);
 
 /**
+ * Which nodes the receiver knows closest to key.
+ *
+ * @generated from message runnel.network.v1.DhtFindNodeRequest
+ */
+export type DhtFindNodeRequest = Message<"runnel.network.v1.DhtFindNodeRequest"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * 20 bytes.
+   *
+   * @generated from field: bytes key = 2;
+   */
+  key: Uint8Array;
+};
+
+/**
+ * Describes the message runnel.network.v1.DhtFindNodeRequest.
+ * Use `create(DhtFindNodeRequestSchema)` to create a new message.
+ */
+export const DhtFindNodeRequestSchema: GenMessage<DhtFindNodeRequest> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 14);
+
+/**
+ * @generated from message runnel.network.v1.DhtFindNodeResponse
+ */
+export type DhtFindNodeResponse = Message<"runnel.network.v1.DhtFindNodeResponse"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * At most k, closest first; never light nodes, never the asker.
+   *
+   * @generated from field: repeated runnel.network.v1.NodeDescriptor closest = 2;
+   */
+  closest: NodeDescriptor[];
+};
+
+/**
+ * Describes the message runnel.network.v1.DhtFindNodeResponse.
+ * Use `create(DhtFindNodeResponseSchema)` to create a new message.
+ */
+export const DhtFindNodeResponseSchema: GenMessage<DhtFindNodeResponse> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 15);
+
+/**
+ * A record as its owner signed it: personal_sign over
+ * keccak256("runnel/v1/dht-record\0" ‖ key ‖ owner ‖ expires_at (8 bytes BE)
+ * ‖ sequence (8 bytes BE) ‖ value).
+ *
+ * @generated from message runnel.network.v1.SignedDhtRecord
+ */
+export type SignedDhtRecord = Message<"runnel.network.v1.SignedDhtRecord"> & {
+  /**
+   * @generated from field: bytes key = 1;
+   */
+  key: Uint8Array;
+
+  /**
+   * 20-byte address of the signer.
+   *
+   * @generated from field: bytes owner = 2;
+   */
+  owner: Uint8Array;
+
+  /**
+   * At most 1 KiB, opaque to the DHT.
+   *
+   * @generated from field: bytes value = 3;
+   */
+  value: Uint8Array;
+
+  /**
+   * Milliseconds since the epoch.
+   *
+   * @generated from field: uint64 expires_at = 4;
+   */
+  expiresAt: bigint;
+
+  /**
+   * Newer replaces older from the same owner.
+   *
+   * @generated from field: uint64 sequence = 5;
+   */
+  sequence: bigint;
+
+  /**
+   * @generated from field: bytes signature = 6;
+   */
+  signature: Uint8Array;
+};
+
+/**
+ * Describes the message runnel.network.v1.SignedDhtRecord.
+ * Use `create(SignedDhtRecordSchema)` to create a new message.
+ */
+export const SignedDhtRecordSchema: GenMessage<SignedDhtRecord> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 16);
+
+/**
+ * @generated from message runnel.network.v1.DhtStoreRequest
+ */
+export type DhtStoreRequest = Message<"runnel.network.v1.DhtStoreRequest"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * @generated from field: runnel.network.v1.SignedDhtRecord record = 2;
+   */
+  record?: SignedDhtRecord | undefined;
+};
+
+/**
+ * Describes the message runnel.network.v1.DhtStoreRequest.
+ * Use `create(DhtStoreRequestSchema)` to create a new message.
+ */
+export const DhtStoreRequestSchema: GenMessage<DhtStoreRequest> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 17);
+
+/**
+ * @generated from message runnel.network.v1.DhtStoreResponse
+ */
+export type DhtStoreResponse = Message<"runnel.network.v1.DhtStoreResponse"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * @generated from field: bool stored = 2;
+   */
+  stored: boolean;
+
+  /**
+   * Why not, when not stored (e.g. "stale-sequence", "key-full").
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message runnel.network.v1.DhtStoreResponse.
+ * Use `create(DhtStoreResponseSchema)` to create a new message.
+ */
+export const DhtStoreResponseSchema: GenMessage<DhtStoreResponse> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 18);
+
+/**
+ * The receiver's records under key, and the nodes it knows closest to key.
+ *
+ * @generated from message runnel.network.v1.DhtFindRecordsRequest
+ */
+export type DhtFindRecordsRequest = Message<"runnel.network.v1.DhtFindRecordsRequest"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * @generated from field: bytes key = 2;
+   */
+  key: Uint8Array;
+};
+
+/**
+ * Describes the message runnel.network.v1.DhtFindRecordsRequest.
+ * Use `create(DhtFindRecordsRequestSchema)` to create a new message.
+ */
+export const DhtFindRecordsRequestSchema: GenMessage<DhtFindRecordsRequest> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 19);
+
+/**
+ * @generated from message runnel.network.v1.DhtFindRecordsResponse
+ */
+export type DhtFindRecordsResponse = Message<"runnel.network.v1.DhtFindRecordsResponse"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * @generated from field: repeated runnel.network.v1.SignedDhtRecord records = 2;
+   */
+  records: SignedDhtRecord[];
+
+  /**
+   * @generated from field: repeated runnel.network.v1.NodeDescriptor closest = 3;
+   */
+  closest: NodeDescriptor[];
+};
+
+/**
+ * Describes the message runnel.network.v1.DhtFindRecordsResponse.
+ * Use `create(DhtFindRecordsResponseSchema)` to create a new message.
+ */
+export const DhtFindRecordsResponseSchema: GenMessage<DhtFindRecordsResponse> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 20);
+
+/**
  * @generated from message runnel.network.v1.ControlMessage
  */
 export type ControlMessage = Message<"runnel.network.v1.ControlMessage"> & {
@@ -490,6 +696,42 @@ export type ControlMessage = Message<"runnel.network.v1.ControlMessage"> & {
      */
     value: TrackerInstruction;
     case: "trackerInstruction";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtFindNodeRequest dht_find_node_request = 13;
+     */
+    value: DhtFindNodeRequest;
+    case: "dhtFindNodeRequest";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtFindNodeResponse dht_find_node_response = 14;
+     */
+    value: DhtFindNodeResponse;
+    case: "dhtFindNodeResponse";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtStoreRequest dht_store_request = 15;
+     */
+    value: DhtStoreRequest;
+    case: "dhtStoreRequest";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtStoreResponse dht_store_response = 16;
+     */
+    value: DhtStoreResponse;
+    case: "dhtStoreResponse";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtFindRecordsRequest dht_find_records_request = 17;
+     */
+    value: DhtFindRecordsRequest;
+    case: "dhtFindRecordsRequest";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtFindRecordsResponse dht_find_records_response = 18;
+     */
+    value: DhtFindRecordsResponse;
+    case: "dhtFindRecordsResponse";
   } | { case: undefined; value?: undefined };
 };
 
@@ -498,7 +740,7 @@ export type ControlMessage = Message<"runnel.network.v1.ControlMessage"> & {
  * Use `create(ControlMessageSchema)` to create a new message.
  */
 export const ControlMessageSchema: GenMessage<ControlMessage> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 14);
+  messageDesc(file_runnel_network_v1_network, 21);
 
 /**
  * @generated from enum runnel.network.v1.NodeKind

@@ -1,0 +1,583 @@
+import type { Clock, MessageSigner, SignatureVerifier, Timer } from '@runnel/protocol'
+import { NetworkError } from '../errors.js'
+import type { ControlMessage, SignedDhtRecord } from '../generated/runnel/network/v1/network_pb.js'
+import { descriptorToProto, type NodeDescriptor, type NodeId } from '../identity.js'
+import { errorField, type Logger } from '../logger.js'
+import { TokenBucket } from '../connection/TokenBucket.js'
+import {
+  resolveDhtNodeOptions,
+  type DhtMetrics,
+  type DhtNodeOptions,
+  type DhtRefusalKey,
+  type ResolvedDhtNodeOptions,
+} from './dhtOptions.js'
+import { DhtRequests, type DhtConnections, type DhtPeer } from './DhtRequests.js'
+import { DHT_KEY_LENGTH, compareDistance, nodeIdToKey, randomKeyInBucket } from './keys.js'
+import { runLookup, type LookupQuery } from './Lookup.js'
+import {
+  MAX_RECORD_VALUE_BYTES,
+  recordFromProto,
+  recordToProto,
+  signRecord,
+  type DhtRecord,
+  type SignedRecord,
+} from './records.js'
+import { RecordStore } from './RecordStore.js'
+import { RoutingTable, type Contact } from './RoutingTable.js'
+import { subnetGroup } from './subnet.js'
+
+export type { DhtRecord } from './records.js'
+export type { DhtConnections, DhtPeer } from './DhtRequests.js'
+export type { DhtMetrics, DhtNodeOptions, DhtRefusal, DhtRefusalKey } from './dhtOptions.js'
+
+/** Collaborators of a {@link DhtNode}; its settings are {@link DhtNodeOptions}. */
+export interface DhtNodeComponents {
+  /** Connections to peers: `ConnectionManager` implements it. */
+  readonly connections: DhtConnections
+  /** The node's key: signs its records. Its address is the node's DHT id. */
+  readonly signer: MessageSigner
+  /** Checks records' signatures. */
+  readonly verifier: SignatureVerifier
+  readonly clock: Clock
+  readonly logger: Logger
+  /** Random numbers in [0, 1) for refresh keys; seeded in simulations. Default `Math.random`. */
+  readonly random?: () => number
+  /** This node's descriptor (known once its transport started). */
+  readonly localDescriptor: () => NodeDescriptor
+}
+
+/** Candidates a lookup keeps, as a multiple of k: enough to route around failures, bounded. */
+const CANDIDATES_PER_K = 4
+/** A full bucket's oldest contact heard from more recently than this is taken as alive without a ping. */
+const FRESH_CONTACT_MS = 30_000
+const MAX_JOIN_RETRY_MS = 60_000
+/** Most rate buckets kept (one per peer with requests lately); beyond it the table is cleared. */
+const MAX_RATE_BUCKETS = 4096
+
+/**
+ * A Kademlia DHT node over the node's connections: node ids are the
+ * handshake-proven 20-byte addresses, distance is XOR. It keeps k-buckets
+ * of full nodes, runs iterative lookups (alpha requests in parallel), and
+ * stores signed records for others. docs/network.md ("DHT") describes the
+ * protocol, the limits and the wire format.
+ *
+ * The owner feeds it connection events (`handlePeerReady`, `handlePeerClosed`)
+ * and every control message (`handleControl`, which says whether it was a DHT
+ * message).
+ *
+ * @example
+ * ```ts
+ * const dht = new DhtNode(
+ *   { connections, signer, verifier, clock: systemClock, logger, localDescriptor: () => connections.localDescriptor },
+ *   { entryPoints: ['ws://198.51.100.7:30300', 'ws://203.0.113.9:30300'] },
+ * )
+ * await dht.start()
+ * await dht.storeRecord(dhtKeyOfStreamPart(streamPartId), value, 60_000)
+ * const records = await dht.findRecords(dhtKeyOfStreamPart(streamPartId))
+ * ```
+ */
+export class DhtNode {
+  private readonly options: ResolvedDhtNodeOptions
+  private readonly localKey: Uint8Array
+  private readonly table: RoutingTable
+  private readonly store: RecordStore
+  private readonly requests: DhtRequests
+  private readonly random: () => number
+  private readonly rateBuckets = new Map<NodeId, TokenBucket>()
+  private readonly refusedCounts: Partial<Record<DhtRefusalKey, number>> = {}
+  private readonly pinging = new Set<NodeId>()
+  private readonly counters = { lookups: 0, lookupQueries: 0, lookupHops: 0, served: 0, subnetCapped: 0 }
+  private state: 'new' | 'started' | 'stopped' = 'new'
+  private joined = false
+  private joining: Promise<void> | undefined
+  private joinRetryMs: number
+  private joinTimer: Timer | undefined
+  private maintenanceTimer: Timer | undefined
+  private refreshing = false
+  private lastSequence = 0n
+  private readonly lifetime = new AbortController()
+
+  constructor(
+    private readonly components: DhtNodeComponents,
+    options: DhtNodeOptions,
+  ) {
+    this.options = resolveDhtNodeOptions(options)
+    this.localKey = nodeIdToKey(components.signer.address)
+    this.random = components.random ?? Math.random
+    this.joinRetryMs = this.options.joinRetryMs
+    const now = components.clock.now()
+    this.table = new RoutingTable(this.localKey, this.options, now)
+    this.store = new RecordStore(this.options)
+    this.requests = new DhtRequests(
+      {
+        connections: components.connections,
+        verifier: components.verifier,
+        clock: components.clock,
+        refuse: (reason, peerId, detail) => this.refuse(reason, peerId, detail),
+      },
+      this.options,
+    )
+  }
+
+  get nodeId(): NodeId {
+    return this.components.signer.address
+  }
+
+  get metrics(): DhtMetrics {
+    return {
+      lookups: this.counters.lookups,
+      lookupQueries: this.counters.lookupQueries,
+      lookupHops: this.counters.lookupHops,
+      requestsSent: this.requests.counters.sent,
+      requestsServed: this.counters.served,
+      timeouts: this.requests.counters.timeouts,
+      failures: this.requests.counters.failures,
+      refused: { ...this.refusedCounts },
+      routingTableSize: this.table.size,
+      records: this.store.size,
+      subnetCapped: this.counters.subnetCapped,
+    }
+  }
+
+  /** The routing table's contacts' descriptors, for diagnostics and tests. */
+  contacts(): NodeDescriptor[] {
+    return [...this.table.contacts()].map((contact) => contact.descriptor)
+  }
+
+  /** Contacts per bucket (index = shared prefix length with this node's id). */
+  bucketSizes(): number[] {
+    return this.table.bucketSizes()
+  }
+
+  /**
+   * Joins through the entry points (in parallel; those down are skipped) and
+   * looks up its own id to fill its buckets. Resolves even when no entry
+   * point answers: the node then keeps trying in the background, and joins
+   * as soon as one answers or another node connects to it.
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new NetworkError('INVALID_STATE', `DHT node is ${this.state}`)
+    this.state = 'started'
+    const interval = Math.min(this.options.bucketRefreshMs, 60_000)
+    this.maintenanceTimer = this.components.clock.setInterval(() => this.maintain(), interval, { unref: true })
+    await this.join()
+  }
+
+  stop(): void {
+    if (this.state === 'stopped') return
+    this.state = 'stopped'
+    this.lifetime.abort()
+    this.joinTimer?.cancel()
+    this.maintenanceTimer?.cancel()
+    this.requests.stop()
+  }
+
+  /**
+   * Handles a DHT message; returns false for any other message (the caller
+   * handles those). Malformed messages are refused, counted and logged at
+   * debug; none throws.
+   */
+  handleControl(peer: DhtPeer, message: ControlMessage): boolean {
+    const body = message.body
+    switch (body.case) {
+      case 'dhtFindNodeRequest': {
+        if (!this.admit(peer, body.value.key)) return true
+        const closest = this.table.closest(body.value.key, this.options.k, peer.peerId)
+        peer.sendControl({
+          case: 'dhtFindNodeResponse',
+          value: { requestId: body.value.requestId, closest: closest.map((c) => descriptorToProto(c.descriptor)) },
+        })
+        return true
+      }
+      case 'dhtFindRecordsRequest': {
+        if (!this.admit(peer, body.value.key)) return true
+        const now = this.components.clock.now()
+        const closest = this.table.closest(body.value.key, this.options.k, peer.peerId)
+        peer.sendControl({
+          case: 'dhtFindRecordsResponse',
+          value: {
+            requestId: body.value.requestId,
+            records: this.store.get(body.value.key, now).map(recordToProto),
+            closest: closest.map((c) => descriptorToProto(c.descriptor)),
+          },
+        })
+        return true
+      }
+      case 'dhtStoreRequest': {
+        const key = body.value.record?.key ?? new Uint8Array(0)
+        if (!this.admit(peer, key)) return true
+        const reason = this.storeFromPeer(peer, body.value.record)
+        peer.sendControl({
+          case: 'dhtStoreResponse',
+          value: { requestId: body.value.requestId, stored: reason === undefined, reason: reason ?? '' },
+        })
+        return true
+      }
+      case 'dhtFindNodeResponse':
+      case 'dhtFindRecordsResponse':
+      case 'dhtStoreResponse':
+        this.requests.handleResponse(peer, body)
+        return true
+      default:
+        return false
+    }
+  }
+
+  /**
+   * A connection became ready: a full node with an address enters the
+   * routing table (light nodes and trackers never do).
+   */
+  handlePeerReady(peer: DhtPeer): void {
+    const descriptor = peer.peer
+    if (descriptor.kind !== 'full' || descriptor.addresses.length === 0) return
+    if (descriptor.nodeId === this.nodeId) return
+    const contact: Contact = {
+      descriptor,
+      key: nodeIdToKey(descriptor.nodeId),
+      group: subnetGroup(peer.transportConnection.remoteAddress, this.options.exemptLoopback),
+      lastSeen: this.components.clock.now(),
+    }
+    const result = this.table.add(contact)
+    if (result.kind === 'refused' && result.reason === 'subnet-cap') {
+      this.counters.subnetCapped++
+      this.components.logger.debug('DHT contact over its subnet cap', {
+        peerId: descriptor.nodeId,
+        group: contact.group,
+      })
+    } else if (result.kind === 'bucket-full') {
+      this.checkLeastRecentlySeen(result.leastRecentlySeen)
+    }
+    if (this.state === 'started' && !this.joined && this.joining === undefined) {
+      // Someone found us while we were alone: now there is someone to look up through.
+      this.joinTimer?.cancel()
+      void this.join()
+    }
+  }
+
+  /** The connection to a peer closed: its requests fail now. It stays a contact until it fails to answer. */
+  handlePeerClosed(peerId: NodeId): void {
+    this.rateBuckets.delete(peerId)
+    this.requests.handlePeerClosed(peerId)
+  }
+
+  /**
+   * The k nodes closest to `key` (this node too, when it is a full node
+   * among them), found by an iterative lookup; closest first.
+   *
+   * @throws {@link NetworkError} `INVALID_ARGUMENT` for a key that isn't 20 bytes; `ABORTED`
+   */
+  async findClosest(key: Uint8Array, signal?: AbortSignal): Promise<NodeDescriptor[]> {
+    checkKey(key)
+    const found = await this.lookup(
+      key,
+      (descriptor, querySignal) => this.requests.findNode(descriptor, key, querySignal),
+      signal,
+    )
+    return this.withSelf(key, found)
+  }
+
+  /**
+   * Signs a record of `value` under `key` and stores it at the k nodes
+   * closest to `key` (this node among them when it is one). Returns how many
+   * stored it. `ttlMs` is capped at `maxRecordTtlMs`.
+   *
+   * @throws {@link NetworkError} `INVALID_ARGUMENT` for a bad key, a value over 1 KiB or a ttl ≤ 0; `ABORTED`
+   */
+  async storeRecord(key: Uint8Array, value: Uint8Array, ttlMs: number, signal?: AbortSignal): Promise<number> {
+    checkKey(key)
+    if (value.length > MAX_RECORD_VALUE_BYTES) {
+      throw new NetworkError(
+        'INVALID_ARGUMENT',
+        `record value of ${value.length} bytes exceeds ${MAX_RECORD_VALUE_BYTES}`,
+      )
+    }
+    if (!(ttlMs > 0)) throw new NetworkError('INVALID_ARGUMENT', `ttlMs must be positive, got ${ttlMs}`)
+    const now = this.components.clock.now()
+    const sequence = BigInt(now) > this.lastSequence ? BigInt(now) : this.lastSequence + 1n
+    this.lastSequence = sequence
+    const record = await signRecord(this.components.signer, {
+      key,
+      value,
+      expiresAt: now + Math.min(ttlMs, this.options.maxRecordTtlMs),
+      sequence,
+    })
+    const closest = await this.findClosest(key, signal)
+    const results = await Promise.allSettled(
+      closest.map(async (descriptor) => {
+        if (descriptor.nodeId === this.nodeId) return this.store.put(record, this.components.clock.now()) === 'stored'
+        const response = await this.requests.store(descriptor, record, signal)
+        return response.stored
+      }),
+    )
+    return results.filter((result) => result.status === 'fulfilled' && result.value).length
+  }
+
+  /**
+   * The records under `key`, asked of every node along a lookup towards it:
+   * verified, unexpired, one per owner (the highest sequence).
+   *
+   * @throws {@link NetworkError} `INVALID_ARGUMENT` for a key that isn't 20 bytes; `ABORTED`
+   */
+  async findRecords(key: Uint8Array, signal?: AbortSignal): Promise<DhtRecord[]> {
+    checkKey(key)
+    const byOwner = new Map<NodeId, SignedRecord>()
+    const collect = (record: SignedRecord): void => {
+      const known = byOwner.get(record.owner)
+      if (known === undefined || known.sequence < record.sequence) byOwner.set(record.owner, record)
+    }
+    for (const record of this.store.get(key, this.components.clock.now())) collect(record)
+    await this.lookup(
+      key,
+      async (descriptor, querySignal) => {
+        const answer = await this.requests.findRecords(descriptor, key, querySignal)
+        for (const record of answer.records) collect(record)
+        return answer.closest
+      },
+      signal,
+    )
+    const now = this.components.clock.now()
+    return [...byOwner.values()]
+      .filter((record) => record.expiresAt > now)
+      .map(({ key: recordKey, owner, value, expiresAt, sequence }) => ({
+        key: recordKey,
+        owner,
+        value,
+        expiresAt,
+        sequence,
+      }))
+  }
+
+  private async lookup(key: Uint8Array, ask: LookupQuery, signal?: AbortSignal): Promise<NodeDescriptor[]> {
+    if (this.state !== 'started') throw new NetworkError('INVALID_STATE', `DHT node is ${this.state}`)
+    const { k, alpha } = this.options
+    this.table.markUsed(key, this.components.clock.now())
+    const seeds = this.table.closest(key, k).map((contact) => contact.descriptor)
+    const combined = signal === undefined ? this.lifetime.signal : AbortSignal.any([signal, this.lifetime.signal])
+    const result = await runLookup(
+      key,
+      seeds,
+      async (descriptor, querySignal) => {
+        try {
+          const answer = await ask(descriptor, querySignal)
+          this.heardFrom(descriptor.nodeId)
+          return answer
+        } catch (err) {
+          if (!querySignal.aborted) {
+            this.components.logger.debug('DHT request failed', { peerId: descriptor.nodeId, error: errorField(err) })
+            this.failed(descriptor.nodeId)
+          }
+          throw err
+        }
+      },
+      { k, alpha, maxCandidates: k * CANDIDATES_PER_K, localId: this.nodeId },
+      combined,
+    )
+    this.counters.lookups++
+    this.counters.lookupQueries += result.queries
+    this.counters.lookupHops += result.hops
+    return result.closest
+  }
+
+  private withSelf(key: Uint8Array, found: NodeDescriptor[]): NodeDescriptor[] {
+    const self = this.components.localDescriptor()
+    if (self.kind !== 'full' || self.addresses.length === 0) return found
+    const all = [...found, self]
+    all.sort((a, b) => compareDistance(key, nodeIdToKey(a.nodeId), nodeIdToKey(b.nodeId)))
+    return all.slice(0, this.options.k)
+  }
+
+  /** An answer came from a node: it is alive, and its connection (handshake-proven) may make it a contact. */
+  private heardFrom(nodeId: NodeId): void {
+    if (this.table.has(nodeId)) {
+      this.table.touch(nodeId, this.components.clock.now())
+      return
+    }
+    const peer = this.components.connections.get(nodeId)
+    if (peer !== undefined) this.handlePeerReady(peer)
+  }
+
+  private failed(nodeId: NodeId): void {
+    if (this.table.remove(nodeId) !== undefined) {
+      this.components.logger.debug('DHT contact dropped: it did not answer', { peerId: nodeId })
+    }
+  }
+
+  /** Kademlia's eviction check: the full bucket's oldest contact stays if it answers a ping. */
+  private checkLeastRecentlySeen(oldest: Contact): void {
+    const now = this.components.clock.now()
+    const nodeId = oldest.descriptor.nodeId
+    if (now - oldest.lastSeen < FRESH_CONTACT_MS || this.pinging.has(nodeId)) return
+    this.pinging.add(nodeId)
+    const timeoutMs = this.options.requestTimeoutMs
+    const alive = (async (): Promise<boolean> => {
+      const connected = this.components.connections.get(nodeId)
+      if (connected !== undefined) return connected.probe(timeoutMs)
+      // Reaching it (a handshake proves it is the node) is the ping.
+      await this.withDeadline((signal) => this.components.connections.connectDescriptor(oldest.descriptor, signal))
+      return true
+    })()
+    void alive
+      .catch(() => false)
+      .then((answered) => {
+        this.pinging.delete(nodeId)
+        if (this.state !== 'started') return
+        if (answered) this.table.touch(nodeId, this.components.clock.now())
+        else this.failed(nodeId)
+      })
+  }
+
+  /** Runs `task` with a signal that aborts after `requestTimeoutMs` or when the node stops. */
+  private async withDeadline<T>(task: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController()
+    const timer = this.components.clock.setTimeout(
+      () => controller.abort(new NetworkError('TIMEOUT', 'DHT request timed out')),
+      this.options.requestTimeoutMs,
+      { unref: true },
+    )
+    const onStop = (): void => controller.abort(new NetworkError('ABORTED', 'DHT stopped'))
+    this.lifetime.signal.addEventListener('abort', onStop, { once: true })
+    try {
+      return await task(controller.signal)
+    } finally {
+      timer.cancel()
+      this.lifetime.signal.removeEventListener('abort', onStop)
+    }
+  }
+
+  /** Rate limit and key check for an incoming request; false when refused. */
+  private admit(peer: DhtPeer, key: Uint8Array): boolean {
+    let bucket = this.rateBuckets.get(peer.peerId)
+    if (bucket === undefined) {
+      if (this.rateBuckets.size >= MAX_RATE_BUCKETS) this.rateBuckets.clear()
+      const rate = this.options.maxRequestsPerSecond
+      bucket = new TokenBucket(rate, rate * 2, () => this.components.clock.now())
+      this.rateBuckets.set(peer.peerId, bucket)
+    }
+    if (!bucket.take(1)) {
+      this.refuse('rate-limited', peer.peerId)
+      return false
+    }
+    if (key.length !== DHT_KEY_LENGTH) {
+      this.refuse('bad-key', peer.peerId, `${key.length} bytes`)
+      return false
+    }
+    this.counters.served++
+    if (this.table.has(peer.peerId)) this.table.touch(peer.peerId, this.components.clock.now())
+    return true
+  }
+
+  /** Validates and stores a record sent by a peer; returns why not, or undefined when stored. */
+  private storeFromPeer(peer: DhtPeer, proto: SignedDhtRecord | undefined): string | undefined {
+    const local = this.components.localDescriptor()
+    if (local.kind !== 'full') {
+      this.refuse('record-not-storing', peer.peerId)
+      return 'not-storing'
+    }
+    const now = this.components.clock.now()
+    const result = recordFromProto(proto, {
+      now,
+      maxRecordTtlMs: this.options.maxRecordTtlMs,
+      verifier: this.components.verifier,
+      key: proto?.key ?? new Uint8Array(0),
+    })
+    if (!result.ok) {
+      this.refuse(`record-${result.reason}`, peer.peerId)
+      return result.reason
+    }
+    const stored = this.store.put(result.record, now)
+    if (stored !== 'stored') {
+      this.refuse(`record-${stored}`, peer.peerId)
+      return stored
+    }
+    return undefined
+  }
+
+  private refuse(reason: DhtRefusalKey, peerId: NodeId, detail?: string): void {
+    this.refusedCounts[reason] = (this.refusedCounts[reason] ?? 0) + 1
+    this.components.logger.debug('refused a DHT message', { peerId, reason, detail })
+  }
+
+  /** Connects to the entry points, then fills the buckets; retries in the background while alone. */
+  private join(): Promise<void> {
+    this.joining ??= this.tryJoin().finally(() => {
+      this.joining = undefined
+    })
+    return this.joining
+  }
+
+  private async tryJoin(): Promise<void> {
+    const own = new Set(this.components.localDescriptor().addresses)
+    const entryPoints = this.options.entryPoints.filter((address) => !own.has(address))
+    await Promise.allSettled(
+      entryPoints.map((address) =>
+        this.withDeadline((signal) => this.components.connections.connect(address, undefined, signal)).then((peer) =>
+          this.handlePeerReady(peer),
+        ),
+      ),
+    )
+    if (this.state !== 'started') return
+    if (this.table.size === 0) {
+      this.scheduleJoinRetry()
+      return
+    }
+    try {
+      await this.lookup(this.localKey, (descriptor, signal) =>
+        this.requests.findNode(descriptor, this.localKey, signal),
+      )
+    } catch (err) {
+      if (this.state === 'started') this.components.logger.debug('DHT self-lookup failed', { error: errorField(err) })
+    }
+    if (this.state !== 'started') return
+    if (this.table.size === 0) {
+      this.scheduleJoinRetry()
+      return
+    }
+    this.joined = true
+    this.joinRetryMs = this.options.joinRetryMs
+    await this.refreshBuckets(this.table.emptyBuckets())
+  }
+
+  /** A lookup for a random key in each bucket, one after the other. */
+  private async refreshBuckets(indexes: readonly number[]): Promise<void> {
+    if (this.refreshing) return
+    this.refreshing = true
+    try {
+      for (const index of indexes) {
+        if (this.state !== 'started') break
+        const key = randomKeyInBucket(this.localKey, index, this.random)
+        await this.lookup(key, (descriptor, signal) => this.requests.findNode(descriptor, key, signal)).catch(
+          () => undefined,
+        )
+      }
+    } finally {
+      this.refreshing = false
+    }
+  }
+
+  private scheduleJoinRetry(): void {
+    this.joinTimer?.cancel()
+    const delay = this.joinRetryMs
+    this.joinRetryMs = Math.min(this.joinRetryMs * 2, MAX_JOIN_RETRY_MS)
+    this.joinTimer = this.components.clock.setTimeout(() => void this.join(), delay, { unref: true })
+  }
+
+  /** Drops expired records, and refreshes buckets no lookup went through lately. */
+  private maintain(): void {
+    if (this.state !== 'started') return
+    const now = this.components.clock.now()
+    this.store.sweep(now)
+    if (this.table.size === 0) {
+      this.joined = false
+      if (this.joining === undefined) void this.join()
+      return
+    }
+    const stale = this.table.staleBuckets(now, this.options.bucketRefreshMs)
+    if (stale.length > 0) void this.refreshBuckets(stale)
+  }
+}
+
+function checkKey(key: Uint8Array): void {
+  if (!(key instanceof Uint8Array) || key.length !== DHT_KEY_LENGTH) {
+    throw new NetworkError('INVALID_ARGUMENT', `a DHT key is ${DHT_KEY_LENGTH} bytes, got ${String(key?.length)}`)
+  }
+}

@@ -1,0 +1,3 @@
+import { describeHundredNodes } from './hundredNodes.js'
+
+describeHundredNodes('dht')
