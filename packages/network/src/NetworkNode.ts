@@ -8,6 +8,7 @@ import {
   type StreamPartId,
 } from '@runnel/protocol'
 import { ConnectionManager } from './connection/ConnectionManager.js'
+import { SignalRelay, type SignalRelayMetrics } from './connection/SignalRelay.js'
 import type { CloseCause, PeerConnection } from './connection/PeerConnection.js'
 import { NetworkError } from './errors.js'
 import type { NodeDescriptor, NodeId } from './identity.js'
@@ -29,6 +30,7 @@ import { DhtDiscovery, type DhtDiscoveryMetrics } from './discovery/DhtDiscovery
 import type { Discovery } from './discovery/Discovery.js'
 import { TrackerDiscovery } from './discovery/TrackerDiscovery.js'
 import type { Transport } from './transport/Transport.js'
+import { isSignallingTransport } from './transport/webrtc/signalling.js'
 import { NETWORK_PROTOCOL_VERSION } from './wire/frames.js'
 
 export type { DeliveryContext, InvalidMessageEvent, MessageListener } from './overlay/delivery.js'
@@ -61,6 +63,8 @@ export interface NetworkNodeMetrics extends DataPathCounters {
   neighborCounts: Record<string, number>
   /** Trackerless discovery's lookups, stores and refused records; absent in tracker mode. */
   discovery?: DhtDiscoveryMetrics
+  /** WebRTC signals relayed, delivered and refused (by reason). */
+  signalling: SignalRelayMetrics
 }
 
 /**
@@ -91,6 +95,7 @@ export class NetworkNode {
   private readonly membership: Membership
   private readonly dataPath: DataPath
   private readonly control: OverlayControl
+  private readonly signalling: SignalRelay
   private readonly overlays = new Map<StreamPartId, StreamPartOverlay>()
   private readonly invalidMessageListeners = new Set<(event: InvalidMessageEvent) => void>()
   private readonly failureListeners = new Set<(error: NetworkError) => void>()
@@ -115,7 +120,8 @@ export class NetworkNode {
         events: {
           onPeerReady: (peer) => this.discovery.handlePeerReady(peer),
           onControl: (peer, message) => {
-            if (!this.discovery.handleControl(peer, message)) this.control.handleControl(peer, message)
+            if (message.body.case === 'rtcSignal') this.signalling.handle(peer, message.body.value)
+            else if (!this.discovery.handleControl(peer, message)) this.control.handleControl(peer, message)
           },
           onData: (peer, frame, message) => void this.dataPath.receive(peer.peerId, frame, message),
           onPeerClosed: (peer, cause) => this.handlePeerClosed(peer, cause),
@@ -124,6 +130,8 @@ export class NetworkNode {
       resolved.peer,
       { maxConnections: resolved.maxConnections },
     )
+    this.signalling = new SignalRelay({ localNodeId: this.nodeId, connections: this.connections, logger: this.logger })
+    if (isSignallingTransport(components.transport)) components.transport.attachSignaller(this.signalling)
     this.membership = new Membership({ ...resolved, dropMemoryMs: DROP_MEMORY_MS })
     this.discovery = resolved.discovery === 'dht' ? this.createDhtDiscovery() : this.createTrackerDiscovery()
     this.dataPath = new DataPath(
@@ -389,6 +397,7 @@ export class NetworkNode {
       disconnects: totals.closes,
       neighborCounts,
       ...(this.discovery instanceof DhtDiscovery ? { discovery: { ...this.discovery.metrics } } : {}),
+      signalling: { ...this.signalling.metrics, refused: { ...this.signalling.metrics.refused } },
     }
   }
 

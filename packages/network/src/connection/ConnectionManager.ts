@@ -2,6 +2,7 @@ import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import { NetworkError } from '../errors.js'
 import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
 import type { NodeDescriptor, NodeId } from '../identity.js'
+import { chooseDialAddress } from '../transport/MultiTransport.js'
 import { FRAME_TOO_LARGE_REASON, type Transport, type TransportConnection } from '../transport/Transport.js'
 import {
   DEFAULT_PEER_CONNECTION_OPTIONS,
@@ -235,6 +236,11 @@ export class ConnectionManager {
     const forget = (): void => void this.dialsByAddress.delete(address)
     dial.then(forget, forget)
     return dial
+  }
+
+  /** The first of `addresses` this node's transport can dial (see {@link chooseDialAddress}). */
+  dialAddress(addresses: readonly string[]): string | undefined {
+    return chooseDialAddress(this.components.transport, addresses)
   }
 
   async stop(): Promise<void> {

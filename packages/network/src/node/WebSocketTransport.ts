@@ -2,7 +2,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { WebSocket, WebSocketServer } from 'ws'
 import { NetworkError } from '../errors.js'
 import type { Transport, TransportConnection } from '../transport/Transport.js'
-import { openWebSocket } from '../transport/websocket/WebSocketClientTransport.js'
+import { isWebSocketAddress, openWebSocket } from '../transport/websocket/WebSocketClientTransport.js'
 import {
   WebSocketConnection,
   type WebSocketLike,
@@ -69,6 +69,10 @@ export class WebSocketTransport implements Transport {
     })
     const { port } = server.address() as AddressInfo
     return [this.options.publicAddress ?? `ws://${host.includes(':') ? `[${host}]` : host}:${port}`]
+  }
+
+  canDial(address: string): boolean {
+    return isWebSocketAddress(address)
   }
 
   async connect(address: string, signal?: AbortSignal): Promise<TransportConnection> {

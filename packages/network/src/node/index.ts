@@ -9,3 +9,4 @@
  * @packageDocumentation
  */
 export { WebSocketTransport, type WebSocketTransportOptions } from './WebSocketTransport.js'
+export { createNodeWebRtcTransport } from './webrtc.js'

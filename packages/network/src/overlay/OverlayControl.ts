@@ -28,6 +28,8 @@ export interface ControlConnections {
   unlock?(peerId: NodeId, owner: string): void
   /** Whether any owner holds the connection open. */
   isLocked?(peerId: NodeId): boolean
+  /** The first of a node's addresses this node can dial (WebSocket before WebRTC); without it, the first address. */
+  dialAddress?(addresses: readonly string[]): string | undefined
 }
 
 /** The lock owner of connections that carry a stream part (neighbour, proxy or proxy client, in any stream part). */
@@ -276,27 +278,32 @@ export class OverlayControl {
       if (membership.isPending(overlay, peerId)) this.components.discovery.takeUnreachable?.(overlay, peerId)
       abandon()
     }
+    const { connections } = this.components
+    const address = connections.dialAddress?.(descriptor.addresses) ?? descriptor.addresses[0]
+    if (address === undefined) {
+      this.components.logger.debug('a suggested peer has no address this node can dial', { peerId })
+      giveUp()
+      return
+    }
     const timeout = clock.setTimeout(giveUp, this.options.requestTimeoutMs, { unref: true })
-    this.components.connections
-      .connect(descriptor.addresses[0]!, peerId, timeoutSignal(clock, this.options.requestTimeoutMs))
-      .then(
-        (connection) => {
-          if (!membership.isPending(overlay, peerId) || connection.peerId !== peerId) {
-            abandon()
-            return
-          }
-          const streamPartId = overlay.streamPartId
-          connection.sendControl(
-            membership.role === 'proxy'
-              ? { case: 'proxyRequest', value: { streamPartId } }
-              : { case: 'neighborRequest', value: { streamPartId } },
-          )
-        },
-        (err: unknown) => {
-          timeout.cancel()
-          this.components.logger.debug('could not reach a suggested peer', { peerId, error: errorField(err) })
-          giveUp()
-        },
-      )
+    connections.connect(address, peerId, timeoutSignal(clock, this.options.requestTimeoutMs)).then(
+      (connection) => {
+        if (!membership.isPending(overlay, peerId) || connection.peerId !== peerId) {
+          abandon()
+          return
+        }
+        const streamPartId = overlay.streamPartId
+        connection.sendControl(
+          membership.role === 'proxy'
+            ? { case: 'proxyRequest', value: { streamPartId } }
+            : { case: 'neighborRequest', value: { streamPartId } },
+        )
+      },
+      (err: unknown) => {
+        timeout.cancel()
+        this.components.logger.debug('could not reach a suggested peer', { peerId, error: errorField(err) })
+        giveUp()
+      },
+    )
   }
 }

@@ -1,6 +1,7 @@
 import { addressFromBytes, addressToBytes, parseStreamPartId } from '@runnel/protocol'
 import { systemClock, type Clock, type MessageSigner, type SignatureVerifier, type Timer } from '@runnel/protocol'
 import { ConnectionManager } from '../connection/ConnectionManager.js'
+import { SignalRelay, type SignalRelayMetrics } from '../connection/SignalRelay.js'
 import {
   DEFAULT_PEER_CONNECTION_OPTIONS,
   type PeerConnection,
@@ -45,6 +46,8 @@ export interface TrackerMetrics {
   ignoredRequests: number
   instructions: number
   repairs: number
+  /** WebRTC signals relayed between the nodes it serves, and refused (by reason). */
+  readonly signalling: SignalRelayMetrics
 }
 
 /**
@@ -59,7 +62,8 @@ export interface TrackerMetrics {
  * ```
  */
 export class TrackerServer {
-  readonly metrics: TrackerMetrics = { requests: 0, ignoredRequests: 0, instructions: 0, repairs: 0 }
+  readonly metrics: TrackerMetrics
+  private readonly signalRelay: SignalRelay
   private readonly topology: Topology
   private readonly connections: ConnectionManager
   private readonly lastSequence = new Map<NodeId, bigint>()
@@ -103,6 +107,19 @@ export class TrackerServer {
       },
       { ...DEFAULT_PEER_CONNECTION_OPTIONS, ...options.peer },
     )
+    // Every node of a stream part the tracker serves is connected to it: the natural relay for their WebRTC signals.
+    this.signalRelay = new SignalRelay({
+      localNodeId: components.signer.address,
+      connections: this.connections,
+      logger: this.logger,
+    })
+    this.metrics = {
+      requests: 0,
+      ignoredRequests: 0,
+      instructions: 0,
+      repairs: 0,
+      signalling: this.signalRelay.metrics,
+    }
   }
 
   /** Starts listening; returns the addresses nodes should be given. */
@@ -132,6 +149,10 @@ export class TrackerServer {
   }
 
   private handleControl(peer: PeerConnection, message: ControlMessage): void {
+    if (message.body.case === 'rtcSignal') {
+      this.signalRelay.handle(peer, message.body.value)
+      return
+    }
     if (message.body.case !== 'trackerRequest') return
     this.metrics.requests++
     const verified = openTrackerRequest(this.components.verifier, message.body.value)

@@ -52,6 +52,11 @@ export interface Transport {
    * addresses others may dial; an empty list for dial-only transports.
    */
   start(onConnection: (connection: TransportConnection) => void): Promise<string[]>
+  /**
+   * Whether `connect` takes this kind of address (by its scheme). Optional:
+   * a transport without it is taken to dial any address it is given.
+   */
+  canDial?(address: string): boolean
   /** Opens a connection to an address returned by another transport's `start`. */
   connect(address: string, signal?: AbortSignal): Promise<TransportConnection>
   /** Stops accepting and closes every connection it made or accepted. */

@@ -36,6 +36,10 @@ export class WebSocketClientTransport implements Transport {
     return Promise.resolve([])
   }
 
+  canDial(address: string): boolean {
+    return isWebSocketAddress(address)
+  }
+
   connect(address: string, signal?: AbortSignal): Promise<TransportConnection> {
     const forget = (connection: TransportConnection): void => void this.connections.delete(connection)
     return openWebSocket(() => new this.WebSocket(address), address, signal, forget).then((connection) => {
@@ -51,6 +55,11 @@ export class WebSocketClientTransport implements Transport {
   }
 }
 
+/** Whether an address is a `ws://` or `wss://` URL. */
+export function isWebSocketAddress(address: string): boolean {
+  return /^wss?:\/\//.test(address)
+}
+
 /** Opens a socket and resolves once it is open; shared by the browser and Node.js transports. */
 export function openWebSocket(
   create: () => WebSocketLike,
@@ -59,7 +68,7 @@ export function openWebSocket(
   onClosed?: (connection: WebSocketConnection) => void,
   batching?: (socket: WebSocketLike) => WriteBatching | undefined,
 ): Promise<WebSocketConnection> {
-  if (!/^wss?:\/\//.test(address)) {
+  if (!isWebSocketAddress(address)) {
     return Promise.reject(new NetworkError('INVALID_ADDRESS', `not a WebSocket address: ${address}`))
   }
   if (signal?.aborted === true) {

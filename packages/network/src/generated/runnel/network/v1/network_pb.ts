@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file runnel/network/v1/network.proto.
  */
 export const file_runnel_network_v1_network: GenFile = /*@__PURE__*/
-  fileDesc("Ch9ydW5uZWwvbmV0d29yay92MS9uZXR3b3JrLnByb3RvEhFydW5uZWwubmV0d29yay52MSJ5Cg5Ob2RlRGVzY3JpcHRvchIPCgdub2RlX2lkGAEgASgMEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SKQoEa2luZBgDIAEoDjIbLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVLaW5kEhEKCWFkZHJlc3NlcxgEIAMoCSJiCgVIZWxsbxI1CgpkZXNjcmlwdG9yGAEgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISDQoFbm9uY2UYAiABKAwSEwoLaW5zdGFuY2VfaWQYAyABKAwiHwoKSGVsbG9Qcm9vZhIRCglzaWduYXR1cmUYASABKAwiEgoEUGluZxIKCgJpZBgBIAEoDSISCgRQb25nEgoKAmlkGAEgASgNIkcKB0dvb2RieWUSDgoGcmVhc29uGAEgASgJEiwKBGNvZGUYAiABKA4yHi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllQ29kZSIpCg9OZWlnaGJvclJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkihQEKEE5laWdoYm9yUmVzcG9uc2USFgoOc3RyZWFtX3BhcnRfaWQYASABKAkSEAoIYWNjZXB0ZWQYAiABKAgSDgoGcmVhc29uGAMgASgJEjcKDGFsdGVybmF0aXZlcxgEIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yIicKDU5laWdoYm9yTGVhdmUSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiJgoMUHJveHlSZXF1ZXN0EhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJIoIBCg1Qcm94eVJlc3BvbnNlEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJEhAKCGFjY2VwdGVkGAIgASgIEg4KBnJlYXNvbhgDIAEoCRI3CgxhbHRlcm5hdGl2ZXMYBCADKAsyIS5ydW5uZWwubmV0d29yay52MS5Ob2RlRGVzY3JpcHRvciKjAQoOVHJhY2tlclJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoDBIQCghzZXF1ZW5jZRgCIAEoBBIWCg5zdHJlYW1fcGFydF9pZBgDIAEoCRIwCgZhY3Rpb24YBCABKA4yIC5ydW5uZWwubmV0d29yay52MS5UcmFja2VyQWN0aW9uEhQKDG5laWdoYm9yX2lkcxgFIAMoDBIOCgZ3YW50ZWQYBiABKA0iOgoUU2lnbmVkVHJhY2tlclJlcXVlc3QSDwoHcmVxdWVzdBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwieQoSVHJhY2tlckluc3RydWN0aW9uEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJEjAKBXBlZXJzGAIgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISGQoRZHJvcF9uZWlnaGJvcl9pZHMYAyADKAwiNQoSRGh0RmluZE5vZGVSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKA0SCwoDa2V5GAIgASgMIl0KE0RodEZpbmROb2RlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoDRIyCgdjbG9zZXN0GAIgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3IidQoPU2lnbmVkRGh0UmVjb3JkEgsKA2tleRgBIAEoDBINCgVvd25lchgCIAEoDBINCgV2YWx1ZRgDIAEoDBISCgpleHBpcmVzX2F0GAQgASgEEhAKCHNlcXVlbmNlGAUgASgEEhEKCXNpZ25hdHVyZRgGIAEoDCJZCg9EaHRTdG9yZVJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoDRIyCgZyZWNvcmQYAiABKAsyIi5ydW5uZWwubmV0d29yay52MS5TaWduZWREaHRSZWNvcmQiRgoQRGh0U3RvcmVSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgNEg4KBnN0b3JlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkiOAoVRGh0RmluZFJlY29yZHNSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKA0SCwoDa2V5GAIgASgMIpUBChZEaHRGaW5kUmVjb3Jkc1Jlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SMwoHcmVjb3JkcxgCIAMoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLlNpZ25lZERodFJlY29yZBIyCgdjbG9zZXN0GAMgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3Ii7AgKDkNvbnRyb2xNZXNzYWdlEikKBWhlbGxvGAEgASgLMhgucnVubmVsLm5ldHdvcmsudjEuSGVsbG9IABI0CgtoZWxsb19wcm9vZhgCIAEoCzIdLnJ1bm5lbC5uZXR3b3JrLnYxLkhlbGxvUHJvb2ZIABInCgRwaW5nGAMgASgLMhcucnVubmVsLm5ldHdvcmsudjEuUGluZ0gAEicKBHBvbmcYBCABKAsyFy5ydW5uZWwubmV0d29yay52MS5Qb25nSAASLQoHZ29vZGJ5ZRgFIAEoCzIaLnJ1bm5lbC5uZXR3b3JrLnYxLkdvb2RieWVIABI+ChBuZWlnaGJvcl9yZXF1ZXN0GAYgASgLMiIucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JSZXF1ZXN0SAASQAoRbmVpZ2hib3JfcmVzcG9uc2UYByABKAsyIy5ydW5uZWwubmV0d29yay52MS5OZWlnaGJvclJlc3BvbnNlSAASOgoObmVpZ2hib3JfbGVhdmUYCCABKAsyIC5ydW5uZWwubmV0d29yay52MS5OZWlnaGJvckxlYXZlSAASOAoNcHJveHlfcmVxdWVzdBgJIAEoCzIfLnJ1bm5lbC5uZXR3b3JrLnYxLlByb3h5UmVxdWVzdEgAEjoKDnByb3h5X3Jlc3BvbnNlGAogASgLMiAucnVubmVsLm5ldHdvcmsudjEuUHJveHlSZXNwb25zZUgAEkIKD3RyYWNrZXJfcmVxdWVzdBgLIAEoCzInLnJ1bm5lbC5uZXR3b3JrLnYxLlNpZ25lZFRyYWNrZXJSZXF1ZXN0SAASRAoTdHJhY2tlcl9pbnN0cnVjdGlvbhgMIAEoCzIlLnJ1bm5lbC5uZXR3b3JrLnYxLlRyYWNrZXJJbnN0cnVjdGlvbkgAEkYKFWRodF9maW5kX25vZGVfcmVxdWVzdBgNIAEoCzIlLnJ1bm5lbC5uZXR3b3JrLnYxLkRodEZpbmROb2RlUmVxdWVzdEgAEkgKFmRodF9maW5kX25vZGVfcmVzcG9uc2UYDiABKAsyJi5ydW5uZWwubmV0d29yay52MS5EaHRGaW5kTm9kZVJlc3BvbnNlSAASPwoRZGh0X3N0b3JlX3JlcXVlc3QYDyABKAsyIi5ydW5uZWwubmV0d29yay52MS5EaHRTdG9yZVJlcXVlc3RIABJBChJkaHRfc3RvcmVfcmVzcG9uc2UYECABKAsyIy5ydW5uZWwubmV0d29yay52MS5EaHRTdG9yZVJlc3BvbnNlSAASTAoYZGh0X2ZpbmRfcmVjb3Jkc19yZXF1ZXN0GBEgASgLMigucnVubmVsLm5ldHdvcmsudjEuRGh0RmluZFJlY29yZHNSZXF1ZXN0SAASTgoZZGh0X2ZpbmRfcmVjb3Jkc19yZXNwb25zZRgSIAEoCzIpLnJ1bm5lbC5uZXR3b3JrLnYxLkRodEZpbmRSZWNvcmRzUmVzcG9uc2VIAEIGCgRib2R5KmUKCE5vZGVLaW5kEhkKFU5PREVfS0lORF9VTlNQRUNJRklFRBAAEhIKDk5PREVfS0lORF9GVUxMEAESEwoPTk9ERV9LSU5EX0xJR0hUEAISFQoRTk9ERV9LSU5EX1RSQUNLRVIQAypNCgtHb29kYnllQ29kZRIcChhHT09EQllFX0NPREVfVU5TUEVDSUZJRUQQABIgChxHT09EQllFX0NPREVfSURFTlRJVFlfSU5fVVNFEAEqZAoNVHJhY2tlckFjdGlvbhIeChpUUkFDS0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhkKFVRSQUNLRVJfQUNUSU9OX1NUQVRVUxABEhgKFFRSQUNLRVJfQUNUSU9OX0xFQVZFEAJiBnByb3RvMw");
+  fileDesc("Ch9ydW5uZWwvbmV0d29yay92MS9uZXR3b3JrLnByb3RvEhFydW5uZWwubmV0d29yay52MSJ5Cg5Ob2RlRGVzY3JpcHRvchIPCgdub2RlX2lkGAEgASgMEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SKQoEa2luZBgDIAEoDjIbLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVLaW5kEhEKCWFkZHJlc3NlcxgEIAMoCSJiCgVIZWxsbxI1CgpkZXNjcmlwdG9yGAEgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISDQoFbm9uY2UYAiABKAwSEwoLaW5zdGFuY2VfaWQYAyABKAwiHwoKSGVsbG9Qcm9vZhIRCglzaWduYXR1cmUYASABKAwiEgoEUGluZxIKCgJpZBgBIAEoDSISCgRQb25nEgoKAmlkGAEgASgNIkcKB0dvb2RieWUSDgoGcmVhc29uGAEgASgJEiwKBGNvZGUYAiABKA4yHi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllQ29kZSIpCg9OZWlnaGJvclJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkihQEKEE5laWdoYm9yUmVzcG9uc2USFgoOc3RyZWFtX3BhcnRfaWQYASABKAkSEAoIYWNjZXB0ZWQYAiABKAgSDgoGcmVhc29uGAMgASgJEjcKDGFsdGVybmF0aXZlcxgEIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yIicKDU5laWdoYm9yTGVhdmUSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiJgoMUHJveHlSZXF1ZXN0EhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJIoIBCg1Qcm94eVJlc3BvbnNlEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJEhAKCGFjY2VwdGVkGAIgASgIEg4KBnJlYXNvbhgDIAEoCRI3CgxhbHRlcm5hdGl2ZXMYBCADKAsyIS5ydW5uZWwubmV0d29yay52MS5Ob2RlRGVzY3JpcHRvciKjAQoOVHJhY2tlclJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoDBIQCghzZXF1ZW5jZRgCIAEoBBIWCg5zdHJlYW1fcGFydF9pZBgDIAEoCRIwCgZhY3Rpb24YBCABKA4yIC5ydW5uZWwubmV0d29yay52MS5UcmFja2VyQWN0aW9uEhQKDG5laWdoYm9yX2lkcxgFIAMoDBIOCgZ3YW50ZWQYBiABKA0iOgoUU2lnbmVkVHJhY2tlclJlcXVlc3QSDwoHcmVxdWVzdBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwieQoSVHJhY2tlckluc3RydWN0aW9uEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJEjAKBXBlZXJzGAIgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISGQoRZHJvcF9uZWlnaGJvcl9pZHMYAyADKAwiNQoSRGh0RmluZE5vZGVSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKA0SCwoDa2V5GAIgASgMIl0KE0RodEZpbmROb2RlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoDRIyCgdjbG9zZXN0GAIgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3IidQoPU2lnbmVkRGh0UmVjb3JkEgsKA2tleRgBIAEoDBINCgVvd25lchgCIAEoDBINCgV2YWx1ZRgDIAEoDBISCgpleHBpcmVzX2F0GAQgASgEEhAKCHNlcXVlbmNlGAUgASgEEhEKCXNpZ25hdHVyZRgGIAEoDCJZCg9EaHRTdG9yZVJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoDRIyCgZyZWNvcmQYAiABKAsyIi5ydW5uZWwubmV0d29yay52MS5TaWduZWREaHRSZWNvcmQiRgoQRGh0U3RvcmVSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgNEg4KBnN0b3JlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkiOAoVRGh0RmluZFJlY29yZHNSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKA0SCwoDa2V5GAIgASgMIpUBChZEaHRGaW5kUmVjb3Jkc1Jlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SMwoHcmVjb3JkcxgCIAMoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLlNpZ25lZERodFJlY29yZBIyCgdjbG9zZXN0GAMgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3IilgEKCVJ0Y1NpZ25hbBIRCglzb3VyY2VfaWQYASABKAwSEQoJdGFyZ2V0X2lkGAIgASgMEhUKDWNvbm5lY3Rpb25faWQYAyABKAkSLgoEa2luZBgEIAEoDjIgLnJ1bm5lbC5uZXR3b3JrLnYxLlJ0Y1NpZ25hbEtpbmQSDwoHcGF5bG9hZBgFIAEoCRILCgNtaWQYBiABKAkioAkKDkNvbnRyb2xNZXNzYWdlEikKBWhlbGxvGAEgASgLMhgucnVubmVsLm5ldHdvcmsudjEuSGVsbG9IABI0CgtoZWxsb19wcm9vZhgCIAEoCzIdLnJ1bm5lbC5uZXR3b3JrLnYxLkhlbGxvUHJvb2ZIABInCgRwaW5nGAMgASgLMhcucnVubmVsLm5ldHdvcmsudjEuUGluZ0gAEicKBHBvbmcYBCABKAsyFy5ydW5uZWwubmV0d29yay52MS5Qb25nSAASLQoHZ29vZGJ5ZRgFIAEoCzIaLnJ1bm5lbC5uZXR3b3JrLnYxLkdvb2RieWVIABI+ChBuZWlnaGJvcl9yZXF1ZXN0GAYgASgLMiIucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JSZXF1ZXN0SAASQAoRbmVpZ2hib3JfcmVzcG9uc2UYByABKAsyIy5ydW5uZWwubmV0d29yay52MS5OZWlnaGJvclJlc3BvbnNlSAASOgoObmVpZ2hib3JfbGVhdmUYCCABKAsyIC5ydW5uZWwubmV0d29yay52MS5OZWlnaGJvckxlYXZlSAASOAoNcHJveHlfcmVxdWVzdBgJIAEoCzIfLnJ1bm5lbC5uZXR3b3JrLnYxLlByb3h5UmVxdWVzdEgAEjoKDnByb3h5X3Jlc3BvbnNlGAogASgLMiAucnVubmVsLm5ldHdvcmsudjEuUHJveHlSZXNwb25zZUgAEkIKD3RyYWNrZXJfcmVxdWVzdBgLIAEoCzInLnJ1bm5lbC5uZXR3b3JrLnYxLlNpZ25lZFRyYWNrZXJSZXF1ZXN0SAASRAoTdHJhY2tlcl9pbnN0cnVjdGlvbhgMIAEoCzIlLnJ1bm5lbC5uZXR3b3JrLnYxLlRyYWNrZXJJbnN0cnVjdGlvbkgAEkYKFWRodF9maW5kX25vZGVfcmVxdWVzdBgNIAEoCzIlLnJ1bm5lbC5uZXR3b3JrLnYxLkRodEZpbmROb2RlUmVxdWVzdEgAEkgKFmRodF9maW5kX25vZGVfcmVzcG9uc2UYDiABKAsyJi5ydW5uZWwubmV0d29yay52MS5EaHRGaW5kTm9kZVJlc3BvbnNlSAASPwoRZGh0X3N0b3JlX3JlcXVlc3QYDyABKAsyIi5ydW5uZWwubmV0d29yay52MS5EaHRTdG9yZVJlcXVlc3RIABJBChJkaHRfc3RvcmVfcmVzcG9uc2UYECABKAsyIy5ydW5uZWwubmV0d29yay52MS5EaHRTdG9yZVJlc3BvbnNlSAASTAoYZGh0X2ZpbmRfcmVjb3Jkc19yZXF1ZXN0GBEgASgLMigucnVubmVsLm5ldHdvcmsudjEuRGh0RmluZFJlY29yZHNSZXF1ZXN0SAASTgoZZGh0X2ZpbmRfcmVjb3Jkc19yZXNwb25zZRgSIAEoCzIpLnJ1bm5lbC5uZXR3b3JrLnYxLkRodEZpbmRSZWNvcmRzUmVzcG9uc2VIABIyCgpydGNfc2lnbmFsGBkgASgLMhwucnVubmVsLm5ldHdvcmsudjEuUnRjU2lnbmFsSABCBgoEYm9keSplCghOb2RlS2luZBIZChVOT0RFX0tJTkRfVU5TUEVDSUZJRUQQABISCg5OT0RFX0tJTkRfRlVMTBABEhMKD05PREVfS0lORF9MSUdIVBACEhUKEU5PREVfS0lORF9UUkFDS0VSEAMqTQoLR29vZGJ5ZUNvZGUSHAoYR09PREJZRV9DT0RFX1VOU1BFQ0lGSUVEEAASIAocR09PREJZRV9DT0RFX0lERU5USVRZX0lOX1VTRRABKmQKDVRyYWNrZXJBY3Rpb24SHgoaVFJBQ0tFUl9BQ1RJT05fVU5TUEVDSUZJRUQQABIZChVUUkFDS0VSX0FDVElPTl9TVEFUVVMQARIYChRUUkFDS0VSX0FDVElPTl9MRUFWRRACKqcBCg1SdGNTaWduYWxLaW5kEh8KG1JUQ19TSUdOQUxfS0lORF9VTlNQRUNJRklFRBAAEhkKFVJUQ19TSUdOQUxfS0lORF9PRkZFUhABEhoKFlJUQ19TSUdOQUxfS0lORF9BTlNXRVIQAhIdChlSVENfU0lHTkFMX0tJTkRfQ0FORElEQVRFEAMSHwobUlRDX1NJR05BTF9LSU5EX1VOUkVBQ0hBQkxFEARiBnByb3RvMw");
 
 /**
  * @generated from message runnel.network.v1.NodeDescriptor
@@ -618,6 +618,62 @@ export const DhtFindRecordsResponseSchema: GenMessage<DhtFindRecordsResponse> = 
   messageDesc(file_runnel_network_v1_network, 20);
 
 /**
+ * WebRTC session setup between two nodes, carried over existing connections.
+ * A node that is not the target relays it only when source_id is the
+ * handshake-proven id of the connection it came on and it is connected to the
+ * target (one relay hop at most); the target answers through the node the
+ * offer came from. docs/network.md, "WebRTC", has the rules and limits.
+ *
+ * @generated from message runnel.network.v1.RtcSignal
+ */
+export type RtcSignal = Message<"runnel.network.v1.RtcSignal"> & {
+  /**
+   * 20-byte node ids.
+   *
+   * @generated from field: bytes source_id = 1;
+   */
+  sourceId: Uint8Array;
+
+  /**
+   * @generated from field: bytes target_id = 2;
+   */
+  targetId: Uint8Array;
+
+  /**
+   * Chosen by the dialler, names the session in every signal of it (at most 64 characters).
+   *
+   * @generated from field: string connection_id = 3;
+   */
+  connectionId: string;
+
+  /**
+   * @generated from field: runnel.network.v1.RtcSignalKind kind = 4;
+   */
+  kind: RtcSignalKind;
+
+  /**
+   * SDP, candidate or reason (bounded, see docs/network.md).
+   *
+   * @generated from field: string payload = 5;
+   */
+  payload: string;
+
+  /**
+   * The candidate's media stream id (sdpMid); empty for other kinds.
+   *
+   * @generated from field: string mid = 6;
+   */
+  mid: string;
+};
+
+/**
+ * Describes the message runnel.network.v1.RtcSignal.
+ * Use `create(RtcSignalSchema)` to create a new message.
+ */
+export const RtcSignalSchema: GenMessage<RtcSignal> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 21);
+
+/**
  * @generated from message runnel.network.v1.ControlMessage
  */
 export type ControlMessage = Message<"runnel.network.v1.ControlMessage"> & {
@@ -732,6 +788,14 @@ export type ControlMessage = Message<"runnel.network.v1.ControlMessage"> & {
      */
     value: DhtFindRecordsResponse;
     case: "dhtFindRecordsResponse";
+  } | {
+    /**
+     * 25..26: WebRTC signalling.
+     *
+     * @generated from field: runnel.network.v1.RtcSignal rtc_signal = 25;
+     */
+    value: RtcSignal;
+    case: "rtcSignal";
   } | { case: undefined; value?: undefined };
 };
 
@@ -740,7 +804,7 @@ export type ControlMessage = Message<"runnel.network.v1.ControlMessage"> & {
  * Use `create(ControlMessageSchema)` to create a new message.
  */
 export const ControlMessageSchema: GenMessage<ControlMessage> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 21);
+  messageDesc(file_runnel_network_v1_network, 22);
 
 /**
  * @generated from enum runnel.network.v1.NodeKind
@@ -831,4 +895,49 @@ export enum TrackerAction {
  */
 export const TrackerActionSchema: GenEnum<TrackerAction> = /*@__PURE__*/
   enumDesc(file_runnel_network_v1_network, 2);
+
+/**
+ * @generated from enum runnel.network.v1.RtcSignalKind
+ */
+export enum RtcSignalKind {
+  /**
+   * @generated from enum value: RTC_SIGNAL_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * payload: the dialler's SDP offer.
+   *
+   * @generated from enum value: RTC_SIGNAL_KIND_OFFER = 1;
+   */
+  OFFER = 1,
+
+  /**
+   * payload: the target's SDP answer.
+   *
+   * @generated from enum value: RTC_SIGNAL_KIND_ANSWER = 2;
+   */
+  ANSWER = 2,
+
+  /**
+   * payload: one ICE candidate line ("candidate:..."), mid: its media id.
+   *
+   * @generated from enum value: RTC_SIGNAL_KIND_CANDIDATE = 3;
+   */
+  CANDIDATE = 3,
+
+  /**
+   * The signal could not be delivered or the target refuses the session;
+   * payload: why, for logs. Ends the session at the receiver.
+   *
+   * @generated from enum value: RTC_SIGNAL_KIND_UNREACHABLE = 4;
+   */
+  UNREACHABLE = 4,
+}
+
+/**
+ * Describes the enum runnel.network.v1.RtcSignalKind.
+ */
+export const RtcSignalKindSchema: GenEnum<RtcSignalKind> = /*@__PURE__*/
+  enumDesc(file_runnel_network_v1_network, 3);
 
