@@ -5,7 +5,7 @@ import {
   type Erc1271Verifier,
   type RunnelRegistry,
 } from '@runnel/chain'
-import type { NetworkNode, NetworkNodeOptions, Transport } from '@runnel/network'
+import type { NetworkNode, NetworkNodeOptions, Transport, WebRtcTransportOptions } from '@runnel/network'
 import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import type { EIP1193Provider } from 'viem'
 import type { AuthOptions } from './auth/resolveAuth.js'
@@ -51,8 +51,17 @@ export interface RunnelClientOptions {
    */
   readonly network?: Partial<Omit<NetworkNodeOptions, 'trackers'>> & {
     readonly trackers?: readonly string[]
-    /** Default: the browser WebSocket client transport (Node.js: use `@runnel/client/node`). */
+    /**
+     * Default: the browser's WebSocket, dial-only, for a light node (the default kind without a transport); with
+     * `kind: 'full'`, that plus the browser's WebRTC. Node.js: use `@runnel/client/node`.
+     */
     readonly transport?: Transport
+    /**
+     * WebRTC settings (`iceServers`: STUN/TURN, none by default, so only host candidates; timeouts, bounds) of the
+     * default transport of a browser full node, and in Node.js (`@runnel/client/node`) the switch that adds WebRTC
+     * beside the WebSocket server: `{}` for the defaults.
+     */
+    readonly webrtc?: WebRtcTransportOptions
   }
   readonly chain?: {
     /** JSON-RPC endpoint (HTTP). Ignored when `provider` is given. */

@@ -76,7 +76,11 @@ export class RunnelNode {
       createRunnelClient(
         {
           auth: { privateKey: privateKey! },
-          network: { kind: network.kind, ...discoveryOf(network) },
+          network: {
+            kind: network.kind,
+            ...discoveryOf(network),
+            ...(network.webrtc !== undefined && { webrtc: withoutUndefined(network.webrtc) }),
+          },
           listen: network.listen,
           chain: {
             rpcUrl: chain.rpcUrl,
@@ -207,8 +211,12 @@ export class RunnelNode {
 /** The client's discovery settings: the mode and its list (and the DHT's tunables that are set). */
 function discoveryOf(network: NodeConfig['network']) {
   if (network.discovery === 'tracker') return { discovery: 'tracker' as const, trackers: network.trackers }
-  const dht = Object.fromEntries(Object.entries(network.dht).filter(([, value]) => value !== undefined))
-  return { discovery: 'dht' as const, entryPoints: network.entryPoints, dht }
+  return { discovery: 'dht' as const, entryPoints: network.entryPoints, dht: withoutUndefined(network.dht) }
+}
+
+/** The keys that are set: a key present as undefined would override the network's default with nothing. */
+function withoutUndefined<T extends object>(settings: T): Partial<T> {
+  return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as Partial<T>
 }
 
 /** What `/info` says of discovery: the mode, and the list it uses (the other one empty). */

@@ -209,6 +209,24 @@ const dhtSection = z.strictObject({
   bucketRefreshMs: z.number().int().min(1_000).max(86_400_000).optional(),
 })
 
+const iceUrl = z.string().regex(/^(stun|stuns|turn|turns):\S+$/, 'a stun:, stuns:, turn: or turns: URL')
+
+/** WebRTC beside the WebSocket server, so browser full nodes (and nodes without a server) can be dialled. */
+const webrtcSection = z.strictObject({
+  /** STUN/TURN servers for ICE. Default none: host candidates only. */
+  iceServers: z
+    .array(
+      z.strictObject({
+        urls: z.union([iceUrl, z.array(iceUrl).min(1)]),
+        username: z.string().optional(),
+        credential: z.string().optional(),
+      }),
+    )
+    .optional(),
+  /** A WebRTC dial whose channel isn't open within this fails. */
+  connectTimeoutMs: z.number().int().min(100).max(120_000).optional(),
+})
+
 const networkSection = z
   .strictObject({
     /** Default: 'dht' when `entryPoints` are given and `trackers` aren't, else 'tracker'. */
@@ -216,6 +234,8 @@ const networkSection = z
     trackers: networkSettingSchemas.trackers.optional(),
     entryPoints: networkSettingSchemas.entryPoints.optional(),
     dht: dhtSection.prefault({}),
+    /** Absent: WebSocket only. */
+    webrtc: webrtcSection.optional(),
     /** Where this node listens for neighbours. Port 0: any free port. */
     listen: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(0) }).prefault({}),
     /** A light node relays nothing and joins through proxies; it can't accept neighbours. */

@@ -37,6 +37,28 @@ describe('discovery in the node config', () => {
     assert.equal(both.discovery, 'tracker')
   })
 
+  it('adds WebRTC only when network.webrtc is set, and checks its ICE servers', () => {
+    assert.equal(parseConfig({}).network.webrtc, undefined)
+    const { webrtc } = parseConfig({
+      network: {
+        webrtc: {
+          iceServers: [
+            { urls: ['stun:stun.example.org:3478'] },
+            { urls: 'turn:t.example.org', username: 'u', credential: 'c' },
+          ],
+        },
+      },
+    }).network
+    assert.equal(webrtc?.iceServers?.length, 2)
+    assert.deepEqual(
+      problems({ network: { webrtc: { iceServers: [{ urls: 'http://stun.example.org' }], timeout: 1 } } }),
+      [
+        'network.webrtc.iceServers.0.urls: a stun:, stuns:, turn: or turns: URL',
+        'network.webrtc: Unrecognized key: "timeout"',
+      ],
+    )
+  })
+
   it('names each bad discovery setting', () => {
     assert.deepEqual(
       problems({
