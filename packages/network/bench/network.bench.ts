@@ -2,8 +2,10 @@
 // publisher, everyone else subscribed, 100-byte payloads. Method and results:
 // docs/benchmarks.md. Bounded: about a minute per configuration.
 //
-//   npm run bench -w @runnel/network                 # N = 16 and 64, relay verification on and off
+//   npm run bench -w @runnel/network                 # N = 16 and 64, relay verification on and off, tracker and trackerless
 //   BENCH_NODES=16 BENCH_VERIFY=off npm run bench -w @runnel/network
+//   BENCH_DISCOVERY=dht BENCH_NODES=64 BENCH_VERIFY=off npm run bench -w @runnel/network   # trackerless only
+import { createServer } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import {
   ContentType,
@@ -16,11 +18,15 @@ import {
   type StreamMessage,
 } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
-import { NetworkNode, TrackerServer, type NodeId } from '../src/index.js'
+import { NetworkNode, TrackerServer, type NetworkNodeOptions, type NodeId } from '../src/index.js'
 import { WebSocketTransport } from '../src/node/index.js'
 
 const SIZES = (process.env.BENCH_NODES ?? '16,64').split(',').map(Number)
 const VERIFY_MODES = (process.env.BENCH_VERIFY ?? 'on,off').split(',').map((mode) => mode === 'on')
+/** 'tracker': one tracker builds the overlay; 'dht': trackerless, members found through the DHT (issue 15). */
+const DISCOVERY_MODES = (process.env.BENCH_DISCOVERY ?? 'tracker,dht').split(',') as ('tracker' | 'dht')[]
+/** Trackerless: the first nodes listen on ports known in advance and every node is given them as entry points. */
+const ENTRY_POINTS = 3
 const RATES = [10, 100, 250, 500, 1_000, 2_500, 5_000, 10_000]
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 3)
 const PAYLOAD_BYTES = 100
@@ -94,25 +100,49 @@ function isConnected(nodes: NetworkNode[]): boolean {
   return seen.size === nodes.length
 }
 
-async function benchmark(nodeCount: number, verifySignatures: boolean): Promise<void> {
+/** Ports free right now, for the entry points, whose addresses every node needs before any starts. */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer())
+  const ports = await Promise.all(
+    servers.map(
+      (server) =>
+        new Promise<number>((resolve, reject) => {
+          server.once('error', reject)
+          server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port))
+        }),
+    ),
+  )
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
+  return ports
+}
+
+async function benchmark(nodeCount: number, verifySignatures: boolean, discovery: 'tracker' | 'dht'): Promise<void> {
   global.gc?.()
   const rssBefore = process.memoryUsage().rss
-  const tracker = new TrackerServer({
-    transport: new WebSocketTransport({ port: 0 }),
-    signer: createNativeSigner(generatePrivateKey()),
-    verifier: nativeSignatureVerifier,
-  })
-  const [trackerAddress] = await tracker.start()
-  const formStart = performance.now()
-  const nodes = await Promise.all(
-    Array.from({ length: nodeCount }, async () => {
-      const node = new NetworkNode(
-        {
+  const tracker =
+    discovery === 'tracker'
+      ? new TrackerServer({
           transport: new WebSocketTransport({ port: 0 }),
           signer: createNativeSigner(generatePrivateKey()),
           verifier: nativeSignatureVerifier,
+        })
+      : undefined
+  const trackerAddress = tracker === undefined ? undefined : (await tracker.start())[0]!
+  const entryPorts = discovery === 'dht' ? await freePorts(Math.min(ENTRY_POINTS, nodeCount)) : []
+  const nodeOptions: NetworkNodeOptions =
+    discovery === 'tracker'
+      ? { trackers: [trackerAddress!], verifySignatures }
+      : { discovery: 'dht', entryPoints: entryPorts.map((port) => `ws://127.0.0.1:${port}`), verifySignatures }
+  const formStart = performance.now()
+  const nodes = await Promise.all(
+    Array.from({ length: nodeCount }, async (_, index) => {
+      const node = new NetworkNode(
+        {
+          transport: new WebSocketTransport({ port: entryPorts[index] ?? 0 }),
+          signer: createNativeSigner(generatePrivateKey()),
+          verifier: nativeSignatureVerifier,
         },
-        { trackers: [trackerAddress!], verifySignatures },
+        nodeOptions,
       )
       await node.start()
       await node.join(streamPartId)
@@ -125,6 +155,9 @@ async function benchmark(nodeCount: number, verifySignatures: boolean): Promise<
     60_000,
   )
   const formMs = performance.now() - formStart
+  const totalBytesOut = (): number => nodes.reduce((sum, node) => sum + node.getMetrics().bytesOut, 0)
+  const formBytes = totalBytesOut()
+  let runDeliveries = 0
   global.gc?.()
   const rssPerNode = (process.memoryUsage().rss - rssBefore) / nodeCount
   const degrees = nodes.map((node) => node.getNeighbors(streamPartId).length)
@@ -186,6 +219,7 @@ async function benchmark(nodeCount: number, verifySignatures: boolean): Promise<
     const expected = total * subscribers.length
     await allDelivered(expected, 5_000)
     const cpu = process.cpuUsage(cpuBefore)
+    runDeliveries += deliveries
     return {
       rate,
       sent: total,
@@ -211,9 +245,11 @@ async function benchmark(nodeCount: number, verifySignatures: boolean): Promise<
   }
 
   console.log(
-    `\nN=${nodeCount}, relay verification ${verifySignatures ? 'on' : 'off'}: formed ${formed ? 'in' : 'NOT within'} ` +
+    `\nN=${nodeCount}, ${discovery === 'dht' ? 'trackerless (dht)' : 'tracker'}, relay verification ${verifySignatures ? 'on' : 'off'}: ` +
+      `formed ${formed ? 'in' : 'NOT within'} ` +
       `${formMs.toFixed(0)} ms; degree min ${Math.min(...degrees)} mean ${(degrees.reduce((a, b) => a + b, 0) / nodeCount).toFixed(2)} ` +
-      `max ${Math.max(...degrees)}; RSS ${(rssPerNode / 1024 / 1024).toFixed(2)} MiB per node`,
+      `max ${Math.max(...degrees)}; RSS ${(rssPerNode / 1024 / 1024).toFixed(2)} MiB per node; ` +
+      `sent while forming ${(formBytes / nodeCount / 1024).toFixed(1)} KiB per node`,
   )
   console.log(`latency at 10 msg/s (10 s):`)
   console.log('  ' + describe(await run(10, 10)))
@@ -229,22 +265,35 @@ async function benchmark(nodeCount: number, verifySignatures: boolean): Promise<
     await new Promise((resolve) => setTimeout(resolve, 500))
   }
   console.log(`highest passing rate: ${best === undefined ? 'none' : `${best.rate} msg/s`}`)
+  // Everything the nodes sent from their start (forming, discovery, keep-alives, every step) over every delivery.
+  console.log(
+    `whole run: ${(totalBytesOut() / 1024).toFixed(0)} KiB sent, ${runDeliveries} deliveries, ` +
+      `${(totalBytesOut() / Math.max(1, runDeliveries)).toFixed(0)} B per delivery`,
+  )
   await Promise.all(nodes.map((node) => node.stop()))
-  await tracker.stop()
+  await tracker?.stop()
 }
 
 if (process.env.BENCH_CHILD === '1') {
-  await benchmark(SIZES[0]!, VERIFY_MODES[0]!)
+  await benchmark(SIZES[0]!, VERIFY_MODES[0]!, DISCOVERY_MODES[0]!)
 } else {
   // One process per configuration: RSS and CPU figures then belong to that configuration alone.
   const { spawnSync } = await import('node:child_process')
-  for (const size of SIZES) {
-    for (const verify of VERIFY_MODES) {
-      const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!], {
-        stdio: 'inherit',
-        env: { ...process.env, BENCH_CHILD: '1', BENCH_NODES: String(size), BENCH_VERIFY: verify ? 'on' : 'off' },
-      })
-      if (child.status !== 0) process.exitCode = 1
+  for (const discovery of DISCOVERY_MODES) {
+    for (const size of SIZES) {
+      for (const verify of VERIFY_MODES) {
+        const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!], {
+          stdio: 'inherit',
+          env: {
+            ...process.env,
+            BENCH_CHILD: '1',
+            BENCH_NODES: String(size),
+            BENCH_VERIFY: verify ? 'on' : 'off',
+            BENCH_DISCOVERY: discovery,
+          },
+        })
+        if (child.status !== 0) process.exitCode = 1
+      }
     }
   }
 }

@@ -83,6 +83,12 @@ export interface NetworkNodeMetrics extends DataPathCounters {
  * await node.join(streamPartId, { minNeighbors: 1 })
  * node.addMessageListener(streamPartId, (message) => console.log(message.messageId.toString()))
  * node.broadcast(message)
+ *
+ * // Trackerless: peers are found through a Kademlia DHT joined via entry points (any nodes of the network).
+ * const trackerless = new NetworkNode(
+ *   { transport: new WebSocketTransport({ port: 0 }), signer: createNativeSigner(key), verifier: nativeSignatureVerifier },
+ *   { entryPoints: ['ws://198.51.100.7:30300', 'ws://203.0.113.9:30300'] },
+ * )
  * ```
  */
 export class NetworkNode {

@@ -1,8 +1,9 @@
 /**
  * `@runnel/network`: moves signed messages between nodes. Transports,
  * trackers, per-stream-part overlays and propagation. This entry point is
- * browser-safe; `@runnel/network/node` adds the Node.js WebSocket server
- * transport.
+ * browser-safe (its WebRTC transport takes the browser's `RTCPeerConnection`);
+ * `@runnel/network/node` adds the Node.js WebSocket server transport and
+ * WebRTC on node-datachannel.
  *
  * @example
  * ```ts
@@ -33,6 +34,9 @@ export {
   type TrackerServerOptions,
 } from './tracker/TrackerServer.js'
 export { trackerFor } from './tracker/TrackerClient.js'
+export type { DiscoveryMode } from './discovery/Discovery.js'
+export type { DhtDiscoveryMetrics } from './discovery/DhtDiscovery.js'
+export type { RecordRefusal } from './discovery/entryPoints.js'
 export type { NodeDescriptor, NodeId, NodeKind } from './identity.js'
 export {
   DEFAULT_PEER_CONNECTION_OPTIONS,
@@ -91,5 +95,24 @@ export {
   type WebSocketClientTransportOptions,
   type WebSocketConstructor,
 } from './transport/websocket/WebSocketClientTransport.js'
+export { MultiTransport, chooseDialAddress } from './transport/MultiTransport.js'
+export {
+  WebRtcTransport,
+  createBrowserWebRtcTransport,
+  type RtcPeerConnectionConstructor,
+  type WebRtcTransportComponents,
+  type WebRtcTransportMetrics,
+  type WebRtcTransportOptions,
+} from './transport/webrtc/WebRtcTransport.js'
+export {
+  RTC_SIGNAL_LIMITS,
+  parseWebRtcAddress,
+  webRtcAddress,
+  type RtcSignal,
+  type RtcSignalKind,
+  type Signaller,
+  type SignallingTransport,
+} from './transport/webrtc/signalling.js'
+export type { SignalRefusal, SignalRelayMetrics } from './connection/SignalRelay.js'
 export { NETWORK_PROTOCOL_VERSION } from './wire/frames.js'
 export { MessageQueue } from './overlay/MessageQueue.js'

@@ -197,7 +197,7 @@ export class ConnectionManager {
   async connectDescriptor(descriptor: NodeDescriptor, signal?: AbortSignal): Promise<PeerConnection> {
     const existing = this.peers.get(descriptor.nodeId)
     if (existing !== undefined) return existing
-    let lastError: unknown = new NetworkError('CONNECTION_FAILED', `${descriptor.nodeId} has no addresses`)
+    let lastError: unknown
     for (const address of descriptor.addresses) {
       if (signal?.aborted === true) throw new NetworkError('ABORTED', 'connect was aborted', { cause: signal.reason })
       try {
@@ -211,6 +211,7 @@ export class ConnectionManager {
         lastError = err
       }
     }
+    if (lastError === undefined) throw new NetworkError('CONNECTION_FAILED', `${descriptor.nodeId} has no addresses`)
     if (lastError instanceof NetworkError && lastError.code !== 'INVALID_ADDRESS') throw lastError
     throw new NetworkError('CONNECTION_FAILED', `could not reach ${descriptor.nodeId}`, { cause: lastError })
   }
@@ -304,7 +305,7 @@ export class ConnectionManager {
   private accept(peer: PeerConnection): void {
     this.peers.set(peer.peerId, peer)
     this.lastActive.set(peer.peerId, ++this.activity)
-    if (this.peers.size > this.maxConnections) this.evict(peer.peerId)
+    for (let excess = this.peers.size - this.maxConnections; excess > 0 && this.evict(peer.peerId); excess--);
     this.settle(peer, peer)
     this.components.events.onPeerReady(peer)
     const held = this.held.get(peer) ?? []
@@ -343,8 +344,8 @@ export class ConnectionManager {
     })
   }
 
-  /** Closes the least recently active unlocked connection other than `keep`'s, if there is one. */
-  private evict(keep: NodeId): void {
+  /** Closes the least recently active unlocked connection other than `keep`'s; false when there is none. */
+  private evict(keep: NodeId): boolean {
     let oldest: NodeId | undefined
     let oldestAt = Infinity
     for (const peerId of this.peers.keys()) {
@@ -355,7 +356,10 @@ export class ConnectionManager {
         oldestAt = at
       }
     }
-    if (oldest !== undefined) this.peers.get(oldest)?.close('evicted', `over ${this.maxConnections} connections`)
+    const connection = oldest === undefined ? undefined : this.peers.get(oldest)
+    if (connection === undefined) return false
+    connection.close('evicted', `over ${this.maxConnections} connections`)
+    return true
   }
 
   /** Passes a connection's event on, or holds it while the connection awaits acceptance. */

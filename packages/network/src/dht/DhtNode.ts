@@ -1,9 +1,8 @@
 import type { Clock, MessageSigner, SignatureVerifier, Timer } from '@runnel/protocol'
 import { NetworkError } from '../errors.js'
-import type { ControlMessage, SignedDhtRecord } from '../generated/runnel/network/v1/network_pb.js'
-import { descriptorToProto, type NodeDescriptor, type NodeId } from '../identity.js'
+import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
+import type { NodeDescriptor, NodeId } from '../identity.js'
 import { errorField, type Logger } from '../logger.js'
-import { TokenBucket } from '../connection/TokenBucket.js'
 import {
   resolveDhtNodeOptions,
   type DhtMetrics,
@@ -11,17 +10,11 @@ import {
   type DhtRefusalKey,
   type ResolvedDhtNodeOptions,
 } from './dhtOptions.js'
+import { DhtAnswers } from './DhtAnswers.js'
 import { DhtRequests, type DhtConnections, type DhtPeer } from './DhtRequests.js'
 import { DHT_KEY_LENGTH, compareDistance, nodeIdToKey, randomKeyInBucket } from './keys.js'
 import { runLookup, type LookupQuery } from './Lookup.js'
-import {
-  MAX_RECORD_VALUE_BYTES,
-  recordFromProto,
-  recordToProto,
-  signRecord,
-  type DhtRecord,
-  type SignedRecord,
-} from './records.js'
+import { MAX_RECORD_VALUE_BYTES, signRecord, type DhtRecord, type SignedRecord } from './records.js'
 import { RecordStore } from './RecordStore.js'
 import { RoutingTable, type Contact } from './RoutingTable.js'
 import { subnetGroup } from './subnet.js'
@@ -51,8 +44,6 @@ const CANDIDATES_PER_K = 4
 /** A full bucket's oldest contact heard from more recently than this is taken as alive without a ping. */
 const FRESH_CONTACT_MS = 30_000
 const MAX_JOIN_RETRY_MS = 60_000
-/** Most rate buckets kept (one per peer with requests lately); beyond it the table is cleared. */
-const MAX_RATE_BUCKETS = 4096
 
 /**
  * A Kademlia DHT node over the node's connections: node ids are the
@@ -83,19 +74,20 @@ export class DhtNode {
   private readonly store: RecordStore
   private readonly requests: DhtRequests
   private readonly random: () => number
-  private readonly rateBuckets = new Map<NodeId, TokenBucket>()
+  private readonly answers: DhtAnswers
   private readonly refusedCounts: Partial<Record<DhtRefusalKey, number>> = {}
   private readonly pinging = new Set<NodeId>()
-  private readonly counters = { lookups: 0, lookupQueries: 0, lookupHops: 0, served: 0, subnetCapped: 0 }
+  private readonly counters = { lookups: 0, lookupQueries: 0, lookupHops: 0, subnetCapped: 0 }
   private state: 'new' | 'started' | 'stopped' = 'new'
-  private joined = false
+  private joinedNetwork = false
   private joining: Promise<void> | undefined
   private joinRetryMs: number
   private joinTimer: Timer | undefined
   private maintenanceTimer: Timer | undefined
   private refreshing = false
   private lastSequence = 0n
-  private readonly lifetime = new AbortController()
+  /** Lookups and dials under way, aborted on stop (one set, not a listener each on a shared signal). */
+  private readonly underWay = new Set<AbortController>()
 
   constructor(
     private readonly components: DhtNodeComponents,
@@ -108,6 +100,17 @@ export class DhtNode {
     const now = components.clock.now()
     this.table = new RoutingTable(this.localKey, this.options, now)
     this.store = new RecordStore(this.options)
+    this.answers = new DhtAnswers(
+      {
+        table: this.table,
+        store: this.store,
+        clock: components.clock,
+        verifier: components.verifier,
+        localDescriptor: components.localDescriptor,
+        refuse: (reason, peerId, detail) => this.refuse(reason, peerId, detail),
+      },
+      this.options,
+    )
     this.requests = new DhtRequests(
       {
         connections: components.connections,
@@ -129,7 +132,7 @@ export class DhtNode {
       lookupQueries: this.counters.lookupQueries,
       lookupHops: this.counters.lookupHops,
       requestsSent: this.requests.counters.sent,
-      requestsServed: this.counters.served,
+      requestsServed: this.answers.served,
       timeouts: this.requests.counters.timeouts,
       failures: this.requests.counters.failures,
       refused: { ...this.refusedCounts },
@@ -137,6 +140,14 @@ export class DhtNode {
       records: this.store.size,
       subnetCapped: this.counters.subnetCapped,
     }
+  }
+
+  /**
+   * True once the node has looked itself up through someone and filled its
+   * buckets; false while it is alone (it keeps trying in the background).
+   */
+  get joined(): boolean {
+    return this.joinedNetwork
   }
 
   /** The routing table's contacts' descriptors, for diagnostics and tests. */
@@ -166,7 +177,8 @@ export class DhtNode {
   stop(): void {
     if (this.state === 'stopped') return
     this.state = 'stopped'
-    this.lifetime.abort()
+    for (const controller of this.underWay) controller.abort(new NetworkError('ABORTED', 'DHT stopped'))
+    this.underWay.clear()
     this.joinTimer?.cancel()
     this.maintenanceTimer?.cancel()
     this.requests.stop()
@@ -180,39 +192,11 @@ export class DhtNode {
   handleControl(peer: DhtPeer, message: ControlMessage): boolean {
     const body = message.body
     switch (body.case) {
-      case 'dhtFindNodeRequest': {
-        if (!this.admit(peer, body.value.key)) return true
-        const closest = this.table.closest(body.value.key, this.options.k, peer.peerId)
-        peer.sendControl({
-          case: 'dhtFindNodeResponse',
-          value: { requestId: body.value.requestId, closest: closest.map((c) => descriptorToProto(c.descriptor)) },
-        })
+      case 'dhtFindNodeRequest':
+      case 'dhtFindRecordsRequest':
+      case 'dhtStoreRequest':
+        this.answers.answer(peer, body)
         return true
-      }
-      case 'dhtFindRecordsRequest': {
-        if (!this.admit(peer, body.value.key)) return true
-        const now = this.components.clock.now()
-        const closest = this.table.closest(body.value.key, this.options.k, peer.peerId)
-        peer.sendControl({
-          case: 'dhtFindRecordsResponse',
-          value: {
-            requestId: body.value.requestId,
-            records: this.store.get(body.value.key, now).map(recordToProto),
-            closest: closest.map((c) => descriptorToProto(c.descriptor)),
-          },
-        })
-        return true
-      }
-      case 'dhtStoreRequest': {
-        const key = body.value.record?.key ?? new Uint8Array(0)
-        if (!this.admit(peer, key)) return true
-        const reason = this.storeFromPeer(peer, body.value.record)
-        peer.sendControl({
-          case: 'dhtStoreResponse',
-          value: { requestId: body.value.requestId, stored: reason === undefined, reason: reason ?? '' },
-        })
-        return true
-      }
       case 'dhtFindNodeResponse':
       case 'dhtFindRecordsResponse':
       case 'dhtStoreResponse':
@@ -247,7 +231,7 @@ export class DhtNode {
     } else if (result.kind === 'bucket-full') {
       this.checkLeastRecentlySeen(result.leastRecentlySeen)
     }
-    if (this.state === 'started' && !this.joined && this.joining === undefined) {
+    if (this.state === 'started' && !this.joinedNetwork && this.joining === undefined) {
       // Someone found us while we were alone: now there is someone to look up through.
       this.joinTimer?.cancel()
       void this.join()
@@ -256,7 +240,7 @@ export class DhtNode {
 
   /** The connection to a peer closed: its requests fail now. It stays a contact until it fails to answer. */
   handlePeerClosed(peerId: NodeId): void {
-    this.rateBuckets.delete(peerId)
+    this.answers.forget(peerId)
     this.requests.handlePeerClosed(peerId)
   }
 
@@ -347,12 +331,21 @@ export class DhtNode {
       }))
   }
 
-  private async lookup(key: Uint8Array, ask: LookupQuery, signal?: AbortSignal): Promise<NodeDescriptor[]> {
+  private async lookup(
+    key: Uint8Array,
+    ask: LookupQuery,
+    signal?: AbortSignal,
+    enough?: (answered: NodeDescriptor) => boolean,
+  ): Promise<NodeDescriptor[]> {
     if (this.state !== 'started') throw new NetworkError('INVALID_STATE', `DHT node is ${this.state}`)
     const { k, alpha } = this.options
     this.table.markUsed(key, this.components.clock.now())
     const seeds = this.table.closest(key, k).map((contact) => contact.descriptor)
-    const combined = signal === undefined ? this.lifetime.signal : AbortSignal.any([signal, this.lifetime.signal])
+    const controller = new AbortController()
+    const onAbort = (): void => controller.abort(signal?.reason)
+    if (signal?.aborted === true) onAbort()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    this.underWay.add(controller)
     const result = await runLookup(
       key,
       seeds,
@@ -369,9 +362,12 @@ export class DhtNode {
           throw err
         }
       },
-      { k, alpha, maxCandidates: k * CANDIDATES_PER_K, localId: this.nodeId },
-      combined,
-    )
+      { k, alpha, maxCandidates: k * CANDIDATES_PER_K, localId: this.nodeId, enough },
+      controller.signal,
+    ).finally(() => {
+      this.underWay.delete(controller)
+      signal?.removeEventListener('abort', onAbort)
+    })
     this.counters.lookups++
     this.counters.lookupQueries += result.queries
     this.counters.lookupHops += result.hops
@@ -434,62 +430,13 @@ export class DhtNode {
       this.options.requestTimeoutMs,
       { unref: true },
     )
-    const onStop = (): void => controller.abort(new NetworkError('ABORTED', 'DHT stopped'))
-    this.lifetime.signal.addEventListener('abort', onStop, { once: true })
+    this.underWay.add(controller)
     try {
       return await task(controller.signal)
     } finally {
       timer.cancel()
-      this.lifetime.signal.removeEventListener('abort', onStop)
+      this.underWay.delete(controller)
     }
-  }
-
-  /** Rate limit and key check for an incoming request; false when refused. */
-  private admit(peer: DhtPeer, key: Uint8Array): boolean {
-    let bucket = this.rateBuckets.get(peer.peerId)
-    if (bucket === undefined) {
-      if (this.rateBuckets.size >= MAX_RATE_BUCKETS) this.rateBuckets.clear()
-      const rate = this.options.maxRequestsPerSecond
-      bucket = new TokenBucket(rate, rate * 2, () => this.components.clock.now())
-      this.rateBuckets.set(peer.peerId, bucket)
-    }
-    if (!bucket.take(1)) {
-      this.refuse('rate-limited', peer.peerId)
-      return false
-    }
-    if (key.length !== DHT_KEY_LENGTH) {
-      this.refuse('bad-key', peer.peerId, `${key.length} bytes`)
-      return false
-    }
-    this.counters.served++
-    if (this.table.has(peer.peerId)) this.table.touch(peer.peerId, this.components.clock.now())
-    return true
-  }
-
-  /** Validates and stores a record sent by a peer; returns why not, or undefined when stored. */
-  private storeFromPeer(peer: DhtPeer, proto: SignedDhtRecord | undefined): string | undefined {
-    const local = this.components.localDescriptor()
-    if (local.kind !== 'full') {
-      this.refuse('record-not-storing', peer.peerId)
-      return 'not-storing'
-    }
-    const now = this.components.clock.now()
-    const result = recordFromProto(proto, {
-      now,
-      maxRecordTtlMs: this.options.maxRecordTtlMs,
-      verifier: this.components.verifier,
-      key: proto?.key ?? new Uint8Array(0),
-    })
-    if (!result.ok) {
-      this.refuse(`record-${result.reason}`, peer.peerId)
-      return result.reason
-    }
-    const stored = this.store.put(result.record, now)
-    if (stored !== 'stored') {
-      this.refuse(`record-${stored}`, peer.peerId)
-      return stored
-    }
-    return undefined
   }
 
   private refuse(reason: DhtRefusalKey, peerId: NodeId, detail?: string): void {
@@ -532,23 +479,34 @@ export class DhtNode {
       this.scheduleJoinRetry()
       return
     }
-    this.joined = true
     this.joinRetryMs = this.options.joinRetryMs
-    await this.refreshBuckets(this.table.emptyBuckets())
+    await this.refreshBuckets(this.table.emptyBuckets(), true)
+    this.joinedNetwork = true
   }
 
-  /** A lookup for a random key in each bucket, one after the other. */
-  private async refreshBuckets(indexes: readonly number[]): Promise<void> {
-    if (this.refreshing) return
+  /**
+   * A lookup for a random key in each bucket, all at once (they are few).
+   * An empty bucket's lookup ends as soon as someone in that bucket answered:
+   * one contact there is what routing needs, and its handshake made it one.
+   */
+  private async refreshBuckets(indexes: readonly number[], untilFound = false): Promise<void> {
+    if (this.refreshing || indexes.length === 0) return
     this.refreshing = true
     try {
-      for (const index of indexes) {
-        if (this.state !== 'started') break
-        const key = randomKeyInBucket(this.localKey, index, this.random)
-        await this.lookup(key, (descriptor, signal) => this.requests.findNode(descriptor, key, signal)).catch(
-          () => undefined,
-        )
-      }
+      await Promise.all(
+        indexes.map((index) => {
+          const key = randomKeyInBucket(this.localKey, index, this.random)
+          const enough = untilFound
+            ? (answered: NodeDescriptor) => this.table.bucketIndexOf(nodeIdToKey(answered.nodeId)) === index
+            : undefined
+          return this.lookup(
+            key,
+            (descriptor, signal) => this.requests.findNode(descriptor, key, signal),
+            undefined,
+            enough,
+          ).catch(() => undefined)
+        }),
+      )
     } finally {
       this.refreshing = false
     }
@@ -567,7 +525,7 @@ export class DhtNode {
     const now = this.components.clock.now()
     this.store.sweep(now)
     if (this.table.size === 0) {
-      this.joined = false
+      this.joinedNetwork = false
       if (this.joining === undefined) void this.join()
       return
     }

@@ -9,7 +9,7 @@ import type {
 import { descriptorFromProto, type NodeDescriptor, type NodeId } from '../identity.js'
 import type { ControlMessageInit } from '../wire/frames.js'
 import type { DhtRefusalKey } from './dhtOptions.js'
-import { recordFromProto, recordToProto, type SignedRecord } from './records.js'
+import { RecoveredSigners, recordFromProto, recordToProto, type SignedRecord } from './records.js'
 
 /** What the DHT needs of a connection; `PeerConnection` is one. */
 export interface DhtPeer {
@@ -89,6 +89,9 @@ export class DhtRequests {
   private readonly inFlight = new Map<NodeId, number>()
   private nextRequestId = 1
 
+  /** The same records come back from every node near a key: each signature is recovered once. */
+  private readonly recovered = new RecoveredSigners()
+
   constructor(
     private readonly components: DhtRequestsComponents,
     private readonly settings: DhtRequestsSettings,
@@ -127,6 +130,7 @@ export class DhtRequests {
         maxRecordTtlMs: this.settings.maxRecordTtlMs,
         verifier: this.components.verifier,
         key,
+        recovered: this.recovered,
       })
       if (result.ok) {
         records.push(result.record)

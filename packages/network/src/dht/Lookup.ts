@@ -14,6 +14,8 @@ export interface LookupOptions {
   readonly maxCandidates: number
   /** Never queried nor returned (the node itself). */
   readonly localId?: NodeId
+  /** Ends the lookup early once a node this returns true for has answered (e.g. a bucket refresh that found someone). */
+  readonly enough?: (answered: NodeDescriptor) => boolean
 }
 
 export interface LookupResult {
@@ -158,6 +160,10 @@ class Lookup {
         this.inFlight--
         if (this.finished) return
         candidate.state = 'answered'
+        if (this.options.enough?.(candidate.descriptor) === true) {
+          this.finish?.()
+          return
+        }
         for (const descriptor of answer) this.addCandidate(descriptor, candidate.hops + 1)
         this.pump()
       },

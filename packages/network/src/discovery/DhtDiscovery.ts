@@ -81,6 +81,7 @@ const REFUSAL_MEMORY_MS = 10_000
 const MAX_KNOWN = 64
 const MAX_REFUSED = 256
 const STATUS_COALESCE_MS = 10
+const HANDOVER_GRACE_MS = 250
 /** A node that found no one else looks again this soon (jittered): nodes joining at once then find each other. */
 const QUICK_RETRY_MS = 500
 /** Lookups of one stream part start at least this far apart: refusals come in bursts, and each asks for a look. */
@@ -199,9 +200,13 @@ export class DhtDiscovery implements Discovery {
     else void this.round(streamPartId, part)
   }
 
-  scheduleStatus(streamPartId: StreamPartId, delayMs = STATUS_COALESCE_MS): void {
+  scheduleStatus(streamPartId: StreamPartId, delayMs?: number): void {
     const part = this.parts.get(streamPartId)
     if (!this.running || part === undefined || part.timer !== undefined) return
+    // A node with neighbours waits a little before looking: a neighbour that left in an edge split is replaced by
+    // the requester it was handed to, whose request is on its way.
+    const connected = (this.components.overlays.get(streamPartId)?.neighbors.size ?? 0) > 0
+    delayMs ??= connected ? HANDOVER_GRACE_MS : STATUS_COALESCE_MS
     part.timer = this.components.clock.setTimeout(() => {
       part.timer = undefined
       this.reportStatus(streamPartId)
@@ -250,11 +255,20 @@ export class DhtDiscovery implements Discovery {
     return alternatives
   }
 
-  takeRefusal(overlay: StreamPartOverlay, refuserId: NodeId, alternatives: readonly NodeDescriptorProto[]): void {
+  handoverFor(overlay: StreamPartOverlay, requesterId: NodeId): NodeDescriptor | undefined {
+    return this.alternativesFor(overlay, requesterId)[0]
+  }
+
+  takeAnswer(
+    overlay: StreamPartOverlay,
+    peerId: NodeId,
+    accepted: boolean,
+    alternatives: readonly NodeDescriptorProto[],
+  ): void {
     const part = this.parts.get(overlay.streamPartId)
     if (part === undefined) return
     const now = this.components.clock.now()
-    this.remember(part.refusedUntil, refuserId, now + REFUSAL_MEMORY_MS, MAX_REFUSED)
+    if (!accepted) this.remember(part.refusedUntil, peerId, now + REFUSAL_MEMORY_MS, MAX_REFUSED)
     const fresh: NodeDescriptor[] = []
     for (const proto of alternatives.slice(0, MAX_ALTERNATIVES)) {
       let descriptor: NodeDescriptor
@@ -262,10 +276,7 @@ export class DhtDiscovery implements Discovery {
         descriptor = descriptorFromProto(proto)
       } catch (err) {
         this.metrics.alternativesRefused++
-        this.components.logger.debug('a refusal named an invalid alternative', {
-          peerId: refuserId,
-          error: errorField(err),
-        })
+        this.components.logger.debug('an answer named an invalid alternative', { peerId, error: errorField(err) })
         continue
       }
       if (descriptor.kind !== 'full' || descriptor.addresses.length === 0) {
@@ -276,8 +287,16 @@ export class DhtDiscovery implements Discovery {
       this.remember(part.known, descriptor.nodeId, descriptor, MAX_KNOWN)
       if (!this.isRefused(part, descriptor.nodeId, now)) fresh.push(descriptor)
     }
+    if (fresh.length === 0) return
+    if (accepted) {
+      // An edge split: the peer dropped the neighbour it names to make room for this node. Taking it even when
+      // no longer short keeps that neighbour's edge (now through this node); leaving it would make it look for
+      // one, split another edge, and so on.
+      this.components.request(overlay, fresh, fresh.length)
+      return
+    }
     const wanted = this.components.wanted(overlay)
-    if (wanted > 0 && fresh.length > 0) this.components.request(overlay, shuffled(fresh, this.random), wanted)
+    if (wanted > 0) this.components.request(overlay, shuffled(fresh, this.random), wanted)
   }
 
   takeUnreachable(overlay: StreamPartOverlay, peerId: NodeId): void {
@@ -293,6 +312,15 @@ export class DhtDiscovery implements Discovery {
     part.looking = true
     part.lastLookupAt = this.components.clock.now()
     const { dht, clock, logger, nodeId } = this.components
+    const joined = this.components.overlays.get(streamPartId)
+    const short = joined === undefined ? 0 : this.components.wanted(joined)
+    if (joined !== undefined && short > 0 && part.known.size > 0) {
+      // Peers remembered from earlier lookups and answers are asked at once: after churn, a lookup may wait out the
+      // timeouts of nodes that died, and a repair needn't wait for it.
+      const now = clock.now()
+      const remembered = [...part.known.values()].filter((descriptor) => !this.isRefused(part, descriptor.nodeId, now))
+      this.components.request(joined, shuffled(remembered, this.random), this.batch(short))
+    }
     let records: readonly EntryPointRecord[] = []
     this.metrics.lookups++
     try {
@@ -334,7 +362,7 @@ export class DhtDiscovery implements Discovery {
         ...shuffled(stale, this.random),
         ...shuffled(others, this.random),
       ].filter((descriptor) => !this.isRefused(part, descriptor.nodeId, now))
-      this.components.request(overlay, candidates, wanted)
+      this.components.request(overlay, candidates, this.batch(wanted))
     }
 
     const alone = fresh.length + stale.length === 0
@@ -384,6 +412,15 @@ export class DhtDiscovery implements Discovery {
         unref: true,
       })
     }
+  }
+
+  /**
+   * How many to ask at once when `wanted` more are wanted. A full node at its target degree answers with an edge
+   * split (two neighbours for one request), so asking half as many keeps degrees near the target; nodes below it
+   * accept plainly, and the next round asks again. Proxies come one per request.
+   */
+  private batch(wanted: number): number {
+    return this.components.kind === 'full' ? Math.ceil(wanted / 2) : wanted
   }
 
   private tick(): void {

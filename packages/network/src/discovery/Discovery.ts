@@ -53,8 +53,21 @@ export interface Discovery {
   handlePeerClosed(peerId: NodeId): void
   /** Peers to name in a refusal to `requesterId` (a few of this node's neighbours), so it can ask them instead. */
   alternativesFor(overlay: StreamPartOverlay, requesterId: NodeId): NodeDescriptor[]
-  /** A peer refused this node's request, naming these peers instead (unchecked, from the wire; maybe none). */
-  takeRefusal(overlay: StreamPartOverlay, refuserId: NodeId, alternatives: readonly NodeDescriptorProto[]): void
+  /**
+   * A neighbour this node hands over to a requester when it is at `targetDegree` or more (an edge split, as a
+   * tracker does: it drops the neighbour, accepts the requester, and names the neighbour to it); undefined: none.
+   */
+  handoverFor(overlay: StreamPartOverlay, requesterId: NodeId): NodeDescriptor | undefined
+  /**
+   * A peer answered this node's request, naming these peers (unchecked, from the wire; maybe none): instead of
+   * itself when it refused, or the neighbour it handed over when it accepted.
+   */
+  takeAnswer(
+    overlay: StreamPartOverlay,
+    peerId: NodeId,
+    accepted: boolean,
+    alternatives: readonly NodeDescriptorProto[],
+  ): void
   /** A peer this node asked could not be reached, or did not answer in time. */
   takeUnreachable(overlay: StreamPartOverlay, peerId: NodeId): void
 }

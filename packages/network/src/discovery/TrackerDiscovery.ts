@@ -76,7 +76,11 @@ export class TrackerDiscovery implements Discovery {
     return []
   }
 
-  takeRefusal(): void {}
+  handoverFor(): undefined {
+    return undefined
+  }
+
+  takeAnswer(): void {}
 
   takeUnreachable(): void {}
 }

@@ -3,8 +3,9 @@
  *
  * @example
  * ```ts
- * import { WebSocketTransport } from '@runnel/network/node'
- * const transport = new WebSocketTransport({ host: '127.0.0.1', port: 0 })
+ * import { MultiTransport } from '@runnel/network'
+ * import { WebSocketTransport, createNodeWebRtcTransport } from '@runnel/network/node'
+ * const transport = new MultiTransport([new WebSocketTransport({ host: '127.0.0.1', port: 0 }), createNodeWebRtcTransport()])
  * ```
  * @packageDocumentation
  */

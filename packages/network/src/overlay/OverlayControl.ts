@@ -43,7 +43,7 @@ export interface OverlayControlComponents {
   readonly dataPath: Pick<DataPath, 'flush'>
   /** Trackers or the DHT; refusals carry alternatives only when it names some. */
   readonly discovery: Pick<Discovery, 'isAuthority' | 'isAuthorityFor' | 'scheduleStatus'> &
-    Partial<Pick<Discovery, 'alternativesFor' | 'takeRefusal' | 'takeUnreachable'>>
+    Partial<Pick<Discovery, 'alternativesFor' | 'handoverFor' | 'takeAnswer' | 'takeUnreachable'>>
   readonly connections: ControlConnections
   readonly clock: Clock
   readonly logger: Logger
@@ -93,17 +93,29 @@ export class OverlayControl {
         const { streamPartId } = body.value
         const overlay = this.overlayOf(streamPartId, peer.peerId)
         const now = this.components.clock.now()
+        const handover = this.handover(overlay, peer, now)
         const verdict = this.components.membership.answerNeighborRequest(overlay, peer.peerId, peer.peer.kind, now)
         // Answered with the id as the peer wrote it, so it recognises its request.
         peer.sendControl({
           case: 'neighborResponse',
-          value: this.withAlternatives(
-            { streamPartId, accepted: verdict.accepted, reason: verdict.reason },
-            overlay,
-            peer.peerId,
-          ),
+          value:
+            handover === undefined
+              ? this.withAlternatives(
+                  { streamPartId, accepted: verdict.accepted, reason: verdict.reason },
+                  overlay,
+                  peer.peerId,
+                )
+              : {
+                  streamPartId,
+                  accepted: verdict.accepted,
+                  reason: verdict.reason,
+                  alternatives: [descriptorToProto(handover.descriptor)],
+                },
         })
-        if (overlay !== undefined) this.apply(overlay, peer.peerId, verdict.effects)
+        if (overlay !== undefined) {
+          this.apply(overlay, peer.peerId, verdict.effects)
+          if (handover !== undefined) this.apply(overlay, handover.descriptor.nodeId, handover.effects)
+        }
         return
       }
       case 'neighborResponse': {
@@ -111,8 +123,8 @@ export class OverlayControl {
         const now = this.components.clock.now()
         const effects = this.components.membership.takeNeighborResponse(overlay, peer.peerId, body.value.accepted, now)
         this.apply(overlay, peer.peerId, effects, peer, body.value.streamPartId)
-        if (overlay !== undefined && !body.value.accepted) {
-          this.components.discovery.takeRefusal?.(overlay, peer.peerId, body.value.alternatives)
+        if (overlay !== undefined) {
+          this.components.discovery.takeAnswer?.(overlay, peer.peerId, body.value.accepted, body.value.alternatives)
         }
         return
       }
@@ -140,8 +152,8 @@ export class OverlayControl {
         const overlay = this.overlayOf(body.value.streamPartId, peer.peerId)
         const effects = this.components.membership.takeProxyResponse(overlay, peer.peerId, body.value.accepted)
         this.apply(overlay, peer.peerId, effects, peer, body.value.streamPartId)
-        if (overlay !== undefined && !body.value.accepted) {
-          this.components.discovery.takeRefusal?.(overlay, peer.peerId, body.value.alternatives)
+        if (overlay !== undefined) {
+          this.components.discovery.takeAnswer?.(overlay, peer.peerId, body.value.accepted, body.value.alternatives)
         }
         return
       }
@@ -180,6 +192,37 @@ export class OverlayControl {
     for (const descriptor of membership.selectCandidates(overlay, nodeId, candidates, now, limit)) {
       this.request(overlay, descriptor)
     }
+  }
+
+  /**
+   * Trackerless edge split: a full node at `targetDegree` or more that would
+   * accept a new full neighbour first drops one of its neighbours (sending it
+   * a leave) and names it to the requester, which then asks it: the node's
+   * degree stays, the dropped one regains its edge through the requester, and
+   * the requester gets two neighbours for one request. Returns the neighbour
+   * handed over and what dropping it changed (apply after the acceptance).
+   */
+  private handover(
+    overlay: StreamPartOverlay | undefined,
+    peer: ControlPeer,
+    now: number,
+  ): { descriptor: NodeDescriptor; effects: MembershipEffects } | undefined {
+    const { membership, discovery } = this.components
+    if (
+      overlay === undefined ||
+      discovery.handoverFor === undefined ||
+      membership.options.kind !== 'full' ||
+      peer.peer.kind !== 'full' ||
+      overlay.neighbors.has(peer.peerId) ||
+      overlay.neighbors.size < membership.options.targetDegree ||
+      overlay.wasDropped(peer.peerId, now)
+    ) {
+      return undefined
+    }
+    const descriptor = discovery.handoverFor(overlay, peer.peerId)
+    if (descriptor === undefined) return undefined
+    this.sendLeave(descriptor.nodeId, overlay.streamPartId)
+    return { descriptor, effects: membership.takeLeave(overlay, descriptor.nodeId) }
   }
 
   /** A response, with alternatives when it refuses because full and discovery names some (the tracker's never does). */

@@ -40,6 +40,8 @@ export type TrackerConnection = Pick<PeerConnection, 'peerId' | 'sendControl'>
 /** Dials trackers, reusing the connection to a known one (as `ConnectionManager.connect`). */
 export interface TrackerDialer {
   connect(address: string, expectedNodeId?: NodeId, signal?: AbortSignal): Promise<TrackerConnection>
+  /** Keeps a connection from eviction under a connection cap (`ConnectionManager.lock`). */
+  lock?(peerId: NodeId, owner: string): void
 }
 
 /** Collaborators of a {@link TrackerClient}. */
@@ -179,6 +181,7 @@ export class TrackerClient {
         timeoutSignal(this.components.clock, TRACKER_DIAL_TIMEOUT_MS),
       )
       this.trackerIds.set(address, tracker.peerId)
+      this.components.connections.lock?.(tracker.peerId, 'tracker')
       const signed = await signTrackerRequest(this.components.signer, ++this.sequence, status)
       tracker.sendControl({ case: 'trackerRequest', value: signed })
     }

@@ -126,7 +126,7 @@ export async function startDhtNetwork(options: DhtScenarioOptions): Promise<DhtN
   }
   const wallStart = performance.now()
   const virtualStart = clock.now()
-  const wave = options.wave ?? 250
+  const wave = options.wave ?? 500
   for (let from = 0; from < members.length; from += from === 0 ? entryPointCount : wave) {
     const batch = members.slice(from, from === 0 ? entryPointCount : from + wave)
     await Promise.all(
@@ -139,9 +139,10 @@ export async function startDhtNetwork(options: DhtScenarioOptions): Promise<DhtN
         })),
       ),
     )
-    let started = 0
-    for (const member of batch) void member.dht.start().then(() => started++)
-    await simulator.runUntil(() => started === batch.length, {
+    for (const member of batch) void member.dht.start()
+    // start() resolves even for a node still alone (it retries in the background): wait until all have joined.
+    await simulator.runUntil(() => batch.every((member) => member.dht.joined), {
+      pollMs: 10,
       timeoutMs: 120_000,
       description: `nodes ${from}.. to join`,
     })

@@ -1,22 +1,62 @@
-// The scale run: `npm run scale -w @runnel/network`. 2,000 nodes (RUNNEL_SIM_NODES) join one stream part at the same
-// virtual instant on the simulator; prints how the overlay formed and delivered, simulated against wall time, and
-// runs the same seed (RUNNEL_SIM_SEED) twice to show the hop histograms are identical. Exits 1 if anything fails.
+// The scale run: `npm run scale -w @runnel/network`. 2,000 nodes on the simulator's virtual time join one stream part
+// while node 0 publishes every 100 ms; prints how the overlay formed and delivered, time to first message, propagation
+// against the shortest-path bound, simulated against wall time. Runs the same seed twice to show the hop histograms are
+// identical. Exits 1 if anything fails.
+//
+//   npm run scale -w @runnel/network                                    # tracker mode, all nodes starting at once, twice
+//   npm run scale -w @runnel/network -- --discovery dht                 # trackerless
+//   npm run scale -w @runnel/network -- --discovery both --spread 10000 # both modes, nodes starting over 10 s, once each
+//
+// Options: --discovery tracker|dht|both, --nodes N (or RUNNEL_SIM_NODES), --seed S (or RUNNEL_SIM_SEED),
+// --spread MS (nodes start over this much virtual time; 0 = all at once), --runs R (default 2 for one mode, 1 for both).
+import { parseArgs } from 'node:util'
 import { describeResult, runScenario, type ScenarioResult } from './scenario.js'
 
-const nodes = Number(process.env.RUNNEL_SIM_NODES ?? 2_000)
-const seed = Number(process.env.RUNNEL_SIM_SEED ?? 14)
-
-const runs: ScenarioResult[] = []
-for (const run of [1, 2]) {
-  console.log(`run ${run} of 2, seed ${seed}`)
-  const result = await runScenario({ nodes, seed })
-  for (const line of describeResult(result)) console.log(`  ${line}`)
-  runs.push(result)
+const { values } = parseArgs({
+  options: {
+    discovery: { type: 'string', default: 'tracker' },
+    nodes: { type: 'string', default: process.env.RUNNEL_SIM_NODES ?? '2000' },
+    seed: { type: 'string', default: process.env.RUNNEL_SIM_SEED ?? '14' },
+    spread: { type: 'string', default: '0' },
+    runs: { type: 'string' },
+  },
+})
+const modes =
+  values.discovery === 'both' ? (['tracker', 'dht'] as const) : ([values.discovery] as ('tracker' | 'dht')[])
+if (!modes.every((mode) => mode === 'tracker' || mode === 'dht')) {
+  console.error(`--discovery must be tracker, dht or both, got ${values.discovery}`)
+  process.exit(2)
 }
-const [first, second] = runs as [ScenarioResult, ScenarioResult]
-const sameHops = JSON.stringify([...first.hops]) === JSON.stringify([...second.hops])
-const formed = runs.every((result) => result.neighbors.min >= 3 && result.neighborsAfterHold.min >= 3)
-const delivered = runs.every((result) => result.delivery === 1)
-console.log(`same seed, same hop histogram: ${sameHops ? 'yes' : 'NO'}`)
-console.log(`every node 3+ neighbours: ${formed ? 'yes' : 'NO'}; 100% delivery: ${delivered ? 'yes' : 'NO'}`)
-if (!sameHops || !formed || !delivered) process.exitCode = 1
+const nodes = Number(values.nodes)
+const seed = Number(values.seed)
+const joinSpreadMs = Number(values.spread)
+const runCount = Number(values.runs ?? (modes.length === 1 ? 2 : 1))
+
+let ok = true
+for (const discovery of modes) {
+  const runs: ScenarioResult[] = []
+  for (let run = 1; run <= runCount; run++) {
+    console.log(`${discovery}: run ${run} of ${runCount}, seed ${seed}`)
+    try {
+      const result = await runScenario({ nodes, seed, discovery, joinSpreadMs })
+      for (const line of describeResult(result)) console.log(`  ${line}`)
+      runs.push(result)
+    } catch (err) {
+      console.log(`  FAILED: ${err instanceof Error ? err.message : String(err)}`)
+      ok = false
+    }
+  }
+  const formed = runs.every((result) => result.neighbors.min >= 3 && result.neighborsAfterHold.min >= 3)
+  const delivered = runs.every((result) => result.delivery === 1)
+  if (runs.length >= 2) {
+    const sameHops = runs.every((result) => JSON.stringify([...result.hops]) === JSON.stringify([...runs[0]!.hops]))
+    console.log(`${discovery}: same seed, same hop histogram: ${sameHops ? 'yes' : 'NO'}`)
+    ok &&= sameHops
+  }
+  if (runs.length === 0) continue
+  console.log(
+    `${discovery}: every node 3+ neighbours: ${formed ? 'yes' : 'NO'}; 100% delivery: ${delivered ? 'yes' : 'NO'}`,
+  )
+  ok &&= formed && delivered
+}
+if (!ok) process.exitCode = 1

@@ -15,6 +15,7 @@ import {
   TrackerServer,
   regionLatency,
   type LatencyModel,
+  type NetworkNodeOptions,
   type NodeId,
   type SimulatorStats,
 } from '../../src/index.js'
@@ -28,41 +29,114 @@ const EPOCH_MS = Date.UTC(2026, 0, 1)
 export interface ScenarioOptions {
   readonly nodes: number
   readonly seed: number
-  /** Messages published once the overlay has formed. Default 20. */
+  /**
+   * How nodes find each other: 'tracker' (one tracker builds the overlay) or 'dht' (trackerless: the stream part's
+   * members are found through the DHT, starting from the entry points). Default 'tracker'.
+   */
+  readonly discovery?: 'tracker' | 'dht'
+  /** 'dht' mode: nodes 1..entryPoints are the entry points every node is given; they start at time 0. Default 3. */
+  readonly entryPoints?: number
+  /**
+   * The other nodes start (and join) evenly spread over this much virtual time, in index order; 0 starts every
+   * node at the same instant. Node 0 (the publisher) starts at time 0 either way. Default 0.
+   */
+  readonly joinSpreadMs?: number
+  /** While nodes join, node 0 publishes one message every this many virtual ms: what time to first message waits for. Default 100. */
+  readonly publishIntervalMs?: number
+  /** Messages published at once once the overlay has formed: delivery and propagation are measured on these. Default 20. */
   readonly messages?: number
   /** Every node must reach this many neighbours. Default 3. */
   readonly minNeighbors?: number
-  /** Virtual time allowed for forming and for delivery, each. Default 120 s. */
+  /** Virtual time allowed for forming (after the last node started) and for delivery, each. Default 120 s. */
   readonly timeoutMs?: number
   /** Virtual time run after delivery, to show the overlay stays up (pings, idle checks). Default 30 s. */
   readonly holdMs?: number
+  /** Called with a line about the joining phase every simulated second (long runs show where they are). */
+  readonly progress?: (line: string) => void
+}
+
+/** Least, median, most. */
+export interface Spread {
+  readonly min: number
+  readonly median: number
+  readonly max: number
+}
+
+/** A distribution of virtual milliseconds. */
+export interface Distribution {
+  readonly count: number
+  readonly mean: number
+  readonly median: number
+  readonly p90: number
+  readonly p99: number
+  readonly max: number
 }
 
 export interface ScenarioResult {
   readonly nodes: number
+  readonly discovery: 'tracker' | 'dht'
+  readonly joinSpreadMs: number
   readonly latencyModel: string
   /** Neighbour counts after forming: least, median, most. */
-  readonly neighbors: { min: number; median: number; max: number }
+  readonly neighbors: Spread
   /** The same after the hold. */
-  readonly neighborsAfterHold: { min: number; median: number; max: number }
-  /** Virtual ms from everyone joining until every node had `minNeighbors`. */
+  readonly neighborsAfterHold: Spread
+  /** Virtual ms from the first start until every node had started and had `minNeighbors`. */
   readonly formedMs: number
-  /** Virtual ms from the first publish until every node had every message. */
+  /**
+   * Time to first message, per node but the publisher: virtual ms from calling its `start()` (it joins the stream
+   * part as soon as it has started) until its first message arrives, while node 0 publishes every
+   * `publishIntervalMs`. `startToJoin` is the part spent in `start()` (DHT mode: joining the DHT).
+   */
+  readonly timeToFirstMessage: Distribution
+  readonly startToJoin: Distribution
+  /** From `start()` until the node's first neighbour. */
+  readonly startToNeighbor: Distribution
+  /** Messages published while nodes joined, and how many a node missed after its first one (summed over nodes). */
+  readonly warmupMessages: number
+  readonly missedAfterFirst: number
+  /** Virtual ms from the measured publish until every node had every message. */
   readonly deliveredMs: number
-  /** Deliveries made over deliveries expected (messages × subscribers). */
+  /** Deliveries made over deliveries expected (measured messages × subscribers). */
   readonly delivery: number
+  /** Publish → first arrival of each measured message at each subscriber. */
+  readonly propagation: Distribution
+  /**
+   * The physical bound of each subscriber: the shortest path from the publisher over every simulated link (Dijkstra
+   * over the latency model, any node may relay), one value per subscriber. `direct` is the publisher's own link to
+   * each, `overlay` the shortest path over the overlay's links as formed.
+   */
+  readonly bound: { readonly shortestPath: Distribution; readonly direct: Distribution; readonly overlay: Distribution }
+  /** Propagation over the shortest-path bound, per delivery (bound 0 counted as 1 ms). */
+  readonly stretch: Distribution
   /** How many hops each delivery took from the publisher, over all messages: hops → count. */
   readonly hops: ReadonlyMap<number, number>
   /** Connections closed because their handshake failed (timed out or was refused). */
   readonly failedHandshakes: number
   /** Messages any node found invalid (bad signature or encoding): 0 in an honest network. */
   readonly invalidMessages: number
+  /** Connections closed, by cause, summed over the nodes (eviction by the connection cap shows here). */
+  readonly disconnects: Readonly<Record<string, number>>
+  /** DHT mode: the DHT's counters summed over the nodes (lookups, requests, timeouts, failures, refusals). */
+  readonly dht:
+    | {
+        lookups: number
+        lookupQueries: number
+        lookupHops: number
+        requestsSent: number
+        timeouts: number
+        failures: number
+        refused: number
+      }
+    | undefined
+  /** Nodes whose start() or join() failed. */
+  readonly failedStarts: number
   /** Longest shortest path between two nodes of the overlay, after forming. */
   readonly diameter: number
   readonly simulatedMs: number
   /** Wall ms of the simulated part: from the joins to the end of the hold (keys, setup and measuring excluded). */
   readonly wallMs: number
-  /** Wall ms of forming alone (the joins until every node had its neighbours), and of delivering alone. */
+  /** Wall ms of forming alone (the joins until every node had its neighbours and a first message), and of delivering alone. */
   readonly formedWallMs: number
   readonly deliveredWallMs: number
   readonly simulator: SimulatorStats
@@ -88,14 +162,45 @@ export function seededSigner(random: SeededRandom): MessageSigner {
   }
 }
 
-function summary(counts: number[]): { min: number; median: number; max: number } {
+function summary(counts: number[]): Spread {
   const sorted = [...counts].sort((a, b) => a - b)
   return { min: sorted[0] ?? 0, median: sorted[Math.floor(sorted.length / 2)] ?? 0, max: sorted.at(-1) ?? 0 }
 }
 
-/** Runs the scenario; throws (NetworkError TIMEOUT) if the overlay doesn't form or deliver in time. */
+function distribution(values: readonly number[]): Distribution {
+  const sorted = Float64Array.from(values).sort()
+  const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
+  const sum = sorted.reduce((total, value) => total + value, 0)
+  return {
+    count: sorted.length,
+    mean: sorted.length === 0 ? NaN : sum / sorted.length,
+    median: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    max: sorted.at(-1) ?? NaN,
+  }
+}
+
+/** What a node saw of one message: when it first arrived, and from which neighbour. */
+interface Arrival {
+  readonly at: number
+  readonly senderId: NodeId | undefined
+}
+
+/**
+ * Runs the scenario; throws (NetworkError TIMEOUT) if the overlay doesn't form or deliver in time.
+ *
+ * Two phases. Joining: node 0 starts and publishes a message every `publishIntervalMs` while the other nodes start
+ * (all at once, or spread over `joinSpreadMs`), until every node has `minNeighbors` and has received a message: time
+ * to first message comes from this phase. Measuring: `messages` more messages published at once must reach every
+ * node; their arrival times give propagation, set against the shortest-path bound of the simulated links.
+ */
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   const { nodes: nodeCount, seed } = options
+  const discovery = options.discovery ?? 'tracker'
+  const entryPointCount = Math.min(options.entryPoints ?? 3, nodeCount - 1)
+  const joinSpreadMs = options.joinSpreadMs ?? 0
+  const publishIntervalMs = options.publishIntervalMs ?? 100
   const messageCount = options.messages ?? 20
   const minNeighbors = options.minNeighbors ?? 3
   const timeoutMs = options.timeoutMs ?? 120_000
@@ -107,23 +212,34 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const clock = new ManualClock(EPOCH_MS)
   const simulator = new Simulator({ seed, latency: latency.model, clock })
   const verifier = nativeSignatureVerifier
-  const tracker = new TrackerServer(
-    {
-      transport: simulator.createTransport(),
-      signer: seededSigner(keys),
-      verifier,
-      clock,
-      random: () => trackerRandom.nextFloat(),
-    },
-    {},
-  )
-  const [trackerAddress] = await tracker.start()
-  const nodes = Array.from(
-    { length: nodeCount },
-    () =>
+  // Both modes draw the same keys and addresses (so the same regions): their runs differ only in discovery.
+  const trackerTransport = simulator.createTransport()
+  const trackerSigner = seededSigner(keys)
+  const tracker =
+    discovery === 'tracker'
+      ? new TrackerServer(
+          {
+            transport: trackerTransport,
+            signer: trackerSigner,
+            verifier,
+            clock,
+            random: () => trackerRandom.nextFloat(),
+          },
+          {},
+        )
+      : undefined
+  const trackerAddress = tracker === undefined ? undefined : (await tracker.start())[0]!
+  const transports = Array.from({ length: nodeCount }, () => simulator.createTransport())
+  const entryPoints = transports.slice(1, 1 + entryPointCount).map((transport) => transport.address)
+  const nodeOptions: NetworkNodeOptions =
+    discovery === 'tracker' ? { trackers: [trackerAddress!] } : { discovery: 'dht', entryPoints }
+  // Trackerless discovery's picks and the DHT's refresh keys come from the seed too, so a seed gives one run.
+  const discoveryRandom = random.fork('discovery')
+  const nodes = transports.map(
+    (transport) =>
       new NetworkNode(
-        { transport: simulator.createTransport(), signer: seededSigner(keys), verifier, clock },
-        { trackers: [trackerAddress!] },
+        { transport, signer: seededSigner(keys), verifier, clock, random: () => discoveryRandom.nextFloat() },
+        nodeOptions,
       ),
   )
   const publisher = new ChainPublisher('/simulated', 0, undefined, {
@@ -133,67 +249,208 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   })
   const streamPartId = publisher.streamPartId
   const degrees = (): number[] => nodes.map((node) => node.getNeighbors(streamPartId).length)
+
+  // Who starts when: the publisher (and in DHT mode the entry points) at 0, the rest at once or spread out.
+  const startAt = nodes.map(() => 0)
+  const spreadOut = nodes
+    .map((_, index) => index)
+    .filter((index) => index > (discovery === 'dht' ? entryPointCount : 0))
+  spreadOut.forEach((index, order) => {
+    startAt[index] = joinSpreadMs === 0 ? 0 : Math.round((joinSpreadMs * (order + 1)) / spreadOut.length)
+  })
+  const startedAt: (number | undefined)[] = nodes.map(() => undefined)
+  const joinedAt: (number | undefined)[] = nodes.map(() => undefined)
+  const firstAt: (number | undefined)[] = nodes.map(() => undefined)
+  const firstNeighborAt: (number | undefined)[] = nodes.map(() => undefined)
+  const arrivals = nodes.map(() => new Map<string, Arrival>())
+  let failedStarts = 0
+  const bringUp = async (index: number): Promise<void> => {
+    const node = nodes[index]!
+    startedAt[index] = clock.now()
+    try {
+      await node.start()
+      joinedAt[index] = clock.now()
+      node.addMessageListener(streamPartId, (message, { senderId }) => {
+        const key = keyOf(message)
+        if (arrivals[index]!.has(key)) return
+        arrivals[index]!.set(key, { at: clock.now(), senderId })
+        firstAt[index] ??= clock.now()
+      })
+      if (index === 0) publishOne()
+      await node.join(streamPartId, { minNeighbors: 1 })
+      firstNeighborAt[index] = clock.now()
+    } catch {
+      failedStarts++
+    }
+  }
+
+  const warmups: { key: string; at: number }[] = []
+  let publishing = Promise.resolve()
+  const publishOne = (): void => {
+    if (joinedAt[0] === undefined) return
+    // Chained, so the messages leave in chain order whatever the signer's timing.
+    publishing = publishing.then(async () => {
+      const message = await publisher.next({ warmup: warmups.length })
+      warmups.push({ key: keyOf(message), at: clock.now() })
+      nodes[0]!.broadcast(message)
+    })
+  }
+
   const wallStart = performance.now()
+  const startTimers = spreadOut
+    .filter((index) => startAt[index]! > 0)
+    .map((index) => clock.setTimeout(() => void bringUp(index), startAt[index]!))
+  let publishTimer: { cancel(): void } | undefined
+  let progressTimer: { cancel(): void } | undefined
   try {
-    // All at once: every node starts and joins at the same virtual instant.
-    await Promise.all(nodes.map((node) => node.start()))
-    await Promise.all(nodes.map((node) => node.join(streamPartId)))
-    const formedMs = await simulator.runUntil(() => degrees().every((degree) => degree >= minNeighbors), {
+    // Not awaited: in DHT mode start() waits on the network, which moves only inside runUntil.
+    nodes.forEach((_, index) => {
+      if (startAt[index] === 0) void bringUp(index)
+    })
+    publishTimer = clock.setInterval(publishOne, publishIntervalMs)
+    const { progress } = options
+    if (progress !== undefined) {
+      const began = clock.now()
+      const wall = performance.now()
+      progressTimer = clock.setInterval(() => {
+        const count = (values: (number | undefined)[]): number => values.filter((at) => at !== undefined).length
+        const formed = degrees().filter((degree) => degree >= minNeighbors).length
+        progress(
+          `${seconds(clock.now() - began)} s simulated (${seconds(performance.now() - wall)} s wall): started ${count(joinedAt)}, ` +
+            `${minNeighbors}+ neighbours ${formed}, a first message ${count(firstAt)} of ${nodeCount}; ` +
+            `the publisher's neighbours ${nodes[0]!.getNeighbors(streamPartId).length}`,
+        )
+      }, 1_000)
+    }
+    const allStarted = (): boolean => joinedAt.every((at) => at !== undefined)
+    const formedMs = await simulator.runUntil(
+      () => allStarted() && degrees().every((degree) => degree >= minNeighbors),
+      { timeoutMs: joinSpreadMs + timeoutMs, pollMs: 10, description: `every node to have ${minNeighbors} neighbours` },
+    )
+    await simulator.runUntil(() => firstAt.every((at, index) => index === 0 || at !== undefined), {
       timeoutMs,
       pollMs: 10,
-      description: `every node to have ${minNeighbors} neighbours`,
+      description: 'every node to receive a first message',
     })
+    publishTimer.cancel()
+    progressTimer?.cancel()
+    await publishing
     const formedWallMs = performance.now() - wallStart
     const neighbors = summary(degrees())
     const measuring = performance.now()
     const diameter = overlayDiameter(nodes, streamPartId)
+    const overlayBound = shortestPaths(
+      nodes.length,
+      (from) => nodes[from]!.getNeighbors(streamPartId).flatMap((id) => indexOfNode(nodes, id) ?? []),
+      (from, to) => latency.model(transports[from]!.address, transports[to]!.address),
+    )
     const measuredMs = performance.now() - measuring
 
-    const firstSender = nodes.map(() => new Map<string, NodeId | undefined>())
-    nodes.forEach((node, index) =>
-      node.addMessageListener(streamPartId, (message, { senderId }) => {
-        firstSender[index]!.set(keyOf(message), senderId)
-      }),
-    )
     const messageKeys: string[] = []
-    const publishing = performance.now()
+    const publishedAt = clock.now()
+    const deliveringWall = performance.now()
     for (let index = 0; index < messageCount; index++) {
       const message = await publisher.next({ index })
       messageKeys.push(keyOf(message))
       nodes[0]!.broadcast(message)
     }
-    const deliveredMs = await simulator.runUntil(() => firstSender.every((seen) => seen.size === messageCount), {
-      timeoutMs,
-      pollMs: 10,
-      description: 'every message at every node',
-    })
-    const deliveredWallMs = performance.now() - publishing
+    const deliveredMs = await simulator.runUntil(
+      () => arrivals.every((seen, index) => index === 0 || messageKeys.every((key) => seen.has(key))),
+      { timeoutMs, pollMs: 10, description: 'every message at every node' },
+    )
+    const deliveredWallMs = performance.now() - deliveringWall
     await simulator.runFor(holdMs)
     const neighborsAfterHold = summary(degrees())
     const wallEnd = performance.now()
 
-    const hops = hopHistogram(nodes, firstSender, messageKeys)
+    const addresses = transports.map((transport) => transport.address)
+    const physicalBound = shortestPaths(nodes.length, 'all', (from, to) =>
+      latency.model(addresses[from]!, addresses[to]!),
+    )
+    const propagation: number[] = []
+    const stretch: number[] = []
+    for (let index = 1; index < nodes.length; index++) {
+      for (const key of messageKeys) {
+        const arrival = arrivals[index]!.get(key)
+        if (arrival === undefined) continue
+        propagation.push(arrival.at - publishedAt)
+        stretch.push((arrival.at - publishedAt) / Math.max(1, physicalBound[index]!))
+      }
+    }
+    const subscribers = (values: readonly number[]): number[] => values.slice(1)
+    const direct = subscribers(nodes.map((_, index) => latency.model(addresses[0]!, addresses[index]!)))
+    const hops = hopHistogram(nodes, arrivals, messageKeys)
     const delivered = [...hops.values()].reduce((sum, count) => sum + count, 0)
+    let missedAfterFirst = 0
+    for (let index = 1; index < nodes.length; index++) {
+      const first = warmups.findIndex(({ key }) => arrivals[index]!.has(key))
+      if (first < 0) continue
+      for (let later = first + 1; later < warmups.length; later++) {
+        if (!arrivals[index]!.has(warmups[later]!.key)) missedAfterFirst++
+      }
+    }
     const failedHandshakes = nodes.reduce(
       (sum, node) => sum + (node.getMetrics().disconnects['handshake-failed'] ?? 0),
       0,
     )
+    const disconnects: Record<string, number> = {}
+    for (const node of nodes) {
+      for (const [cause, count] of Object.entries(node.getMetrics().disconnects)) {
+        disconnects[cause] = (disconnects[cause] ?? 0) + (count ?? 0)
+      }
+    }
+    const dht =
+      discovery === 'dht'
+        ? nodes.reduce(
+            (sum, node) => {
+              const metrics = node.dht?.metrics
+              if (metrics === undefined) return sum
+              return {
+                lookups: sum.lookups + metrics.lookups,
+                lookupQueries: sum.lookupQueries + metrics.lookupQueries,
+                lookupHops: sum.lookupHops + metrics.lookupHops,
+                requestsSent: sum.requestsSent + metrics.requestsSent,
+                timeouts: sum.timeouts + metrics.timeouts,
+                failures: sum.failures + metrics.failures,
+                refused: sum.refused + Object.values(metrics.refused).reduce((a, b) => a + (b ?? 0), 0),
+              }
+            },
+            { lookups: 0, lookupQueries: 0, lookupHops: 0, requestsSent: 0, timeouts: 0, failures: 0, refused: 0 },
+          )
+        : undefined
     const invalidMessages = nodes.reduce(
       (sum, node) => sum + node.getMetrics().invalidSignatures + node.getMetrics().invalidMessages,
       0,
     )
     return {
       nodes: nodeCount,
+      discovery,
+      joinSpreadMs,
       invalidMessages,
       diameter,
       latencyModel: latency.name,
       neighbors,
       neighborsAfterHold,
       formedMs,
+      timeToFirstMessage: distribution(subscribers(firstAt.map((at, index) => at! - startedAt[index]!))),
+      startToJoin: distribution(subscribers(joinedAt.map((at, index) => at! - startedAt[index]!))),
+      startToNeighbor: distribution(subscribers(firstNeighborAt.map((at, index) => at! - startedAt[index]!))),
+      warmupMessages: warmups.length,
+      missedAfterFirst,
       deliveredMs,
       delivery: delivered / (messageCount * (nodeCount - 1)),
+      propagation: distribution(propagation),
+      bound: {
+        shortestPath: distribution(subscribers(physicalBound)),
+        direct: distribution(direct),
+        overlay: distribution(subscribers(overlayBound)),
+      },
+      stretch: distribution(stretch),
       hops,
       failedHandshakes,
+      failedStarts,
+      disconnects,
+      dht,
       simulatedMs: clock.now() - EPOCH_MS,
       wallMs: wallEnd - wallStart - measuredMs,
       formedWallMs,
@@ -201,10 +458,55 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       simulator: simulator.stats,
     }
   } finally {
+    publishTimer?.cancel()
+    progressTimer?.cancel()
+    for (const timer of startTimers) timer.cancel()
     await Promise.all(nodes.map((node) => node.stop()))
-    await tracker.stop()
+    await tracker?.stop()
     simulator.stop()
   }
+}
+
+function indexOfNode(nodes: readonly NetworkNode[], id: NodeId): number | undefined {
+  let index = indexCache.get(nodes)
+  if (index === undefined) {
+    index = new Map(nodes.map((node, i) => [node.nodeId, i]))
+    indexCache.set(nodes, index)
+  }
+  return index.get(id)
+}
+const indexCache = new WeakMap<readonly NetworkNode[], Map<NodeId, number>>()
+
+/**
+ * Dijkstra from node 0: the least total latency to every node over the edges `next` gives. Dense O(N²) version,
+ * which is what a complete graph needs anyway (2,000 nodes: 4 M edges, about a second).
+ */
+function shortestPaths(
+  count: number,
+  next: ((from: number) => readonly number[]) | 'all',
+  latency: (from: number, to: number) => number,
+): number[] {
+  const distance = new Float64Array(count).fill(Infinity)
+  const done = new Uint8Array(count)
+  distance[0] = 0
+  for (let round = 0; round < count; round++) {
+    let from = -1
+    for (let index = 0; index < count; index++) {
+      if (done[index] === 0 && (from < 0 || distance[index]! < distance[from]!)) from = index
+    }
+    if (from < 0 || distance[from] === Infinity) break
+    done[from] = 1
+    const relax = (to: number): void => {
+      const through = distance[from]! + Math.max(0, latency(from, to))
+      if (through < distance[to]!) distance[to] = through
+    }
+    if (next === 'all') {
+      for (let to = 0; to < count; to++) if (done[to] === 0) relax(to)
+    } else {
+      for (const to of next(from)) relax(to)
+    }
+  }
+  return [...distance]
 }
 
 function keyOf(message: StreamMessage): string {
@@ -214,7 +516,7 @@ function keyOf(message: StreamMessage): string {
 /** Hops of each delivery: follow the first-arrival senders back to the publisher (node 0). */
 function hopHistogram(
   nodes: NetworkNode[],
-  firstSender: Map<string, NodeId | undefined>[],
+  arrivals: Map<string, Arrival>[],
   messageKeys: string[],
 ): Map<number, number> {
   const indexOf = new Map(nodes.map((node, index) => [node.nodeId, index]))
@@ -224,7 +526,7 @@ function hopHistogram(
     const hopsOf = (index: number): number => {
       const known = hops.get(index)
       if (known !== undefined) return known
-      const sender = firstSender[index]!.get(key)
+      const sender = arrivals[index]!.get(key)?.senderId
       const senderIndex = sender === undefined ? undefined : indexOf.get(sender)
       // Not delivered, or from outside the simulation: counted apart as -1, never as a hop count.
       const value = senderIndex === undefined ? -1 : hopsOf(senderIndex) + 1
@@ -263,14 +565,37 @@ function overlayDiameter(nodes: NetworkNode[], streamPartId: StreamPartId): numb
 /** The result as the lines the scale run prints. */
 export function describeResult(result: ScenarioResult): string[] {
   const hops = [...result.hops.entries()].map(([hops, count]) => `${hops}:${count}`).join(' ')
-  const fmt = ({ min, median, max }: { min: number; median: number; max: number }): string =>
-    `min ${min}, median ${median}, max ${max}`
+  const fmt = ({ min, median, max }: Spread): string => `min ${min}, median ${median}, max ${max}`
+  const ms = (d: Distribution): string =>
+    `mean ${d.mean.toFixed(0)}, median ${d.median.toFixed(0)}, p90 ${d.p90.toFixed(0)}, p99 ${d.p99.toFixed(0)}, max ${d.max.toFixed(0)} ms`
+  const joining = result.joinSpreadMs === 0 ? 'all starting at once' : `starting over ${seconds(result.joinSpreadMs)} s`
   return [
-    `nodes ${result.nodes} (all joining at once), latency: ${result.latencyModel}`,
+    `nodes ${result.nodes} (${joining}), discovery ${result.discovery}, latency: ${result.latencyModel}`,
     `neighbours after forming: ${fmt(result.neighbors)}; after the hold: ${fmt(result.neighborsAfterHold)}`,
-    `formed in ${seconds(result.formedMs)} s simulated (${seconds(result.formedWallMs)} s wall); delivered in ${seconds(result.deliveredMs)} s simulated (${seconds(result.deliveredWallMs)} s wall)`,
-    `delivery ${(result.delivery * 100).toFixed(2)}%; failed handshakes ${result.failedHandshakes}; invalid messages ${result.invalidMessages}; overlay diameter ${result.diameter} hops`,
+    `formed in ${seconds(result.formedMs)} s simulated (with first messages: ${seconds(result.formedWallMs)} s wall); delivered in ${seconds(result.deliveredMs)} s simulated (${seconds(result.deliveredWallMs)} s wall)`,
+    `time to first message (start() to first arrival): ${ms(result.timeToFirstMessage)}`,
+    `  of which in start(): ${ms(result.startToJoin)}`,
+    `  start() to first neighbour: ${ms(result.startToNeighbor)}`,
+    `  messages published while joining ${result.warmupMessages}; missed after a node's first: ${result.missedAfterFirst}`,
+    `delivery ${(result.delivery * 100).toFixed(2)}%; failed starts ${result.failedStarts}; failed handshakes ${result.failedHandshakes}; invalid messages ${result.invalidMessages}; overlay diameter ${result.diameter} hops`,
+    `propagation: ${ms(result.propagation)}`,
+    `  shortest-path bound (any node relays): ${ms(result.bound.shortestPath)}`,
+    `  direct link from the publisher: ${ms(result.bound.direct)}`,
+    `  shortest path over the overlay: ${ms(result.bound.overlay)}`,
+    `  mean propagation / mean bound ${(result.propagation.mean / result.bound.shortestPath.mean).toFixed(2)}; per delivery (bound under 1 ms counted as 1 ms): median ${result.stretch.median.toFixed(2)}, p90 ${result.stretch.p90.toFixed(2)}`,
     `hop histogram (hops:deliveries) ${hops}`,
+    `connections closed, by cause: ${
+      Object.entries(result.disconnects)
+        .map(([cause, count]) => `${cause} ${count}`)
+        .join(', ') || 'none'
+    }`,
+    ...(result.dht === undefined
+      ? []
+      : [
+          `DHT: ${result.dht.lookups} lookups (${(result.dht.lookupQueries / Math.max(1, result.dht.lookups)).toFixed(1)} queries, ` +
+            `${(result.dht.lookupHops / Math.max(1, result.dht.lookups)).toFixed(1)} hops each), ${result.dht.requestsSent} requests, ` +
+            `${result.dht.timeouts} timed out, ${result.dht.failures} failed, ${result.dht.refused} refused`,
+        ]),
     `whole run (forming, delivering, ${seconds(result.simulatedMs - result.formedMs - result.deliveredMs)} s more): simulated ${seconds(result.simulatedMs)} s in ${seconds(result.wallMs)} s wall (${(result.simulatedMs / result.wallMs).toFixed(2)}× real time)`,
     `frames ${result.simulator.framesSent}, bytes ${result.simulator.bytesSent}`,
   ]

@@ -123,9 +123,10 @@ class TestNode {
   refuse(peerId: NodeId, alternatives: NodeDescriptor[] = []): void {
     const overlay = this.overlays.get(streamPartId)!
     overlay.pendingNeighbors.delete(peerId)
-    this.discovery.takeRefusal(
+    this.discovery.takeAnswer(
       overlay,
       peerId,
+      false,
       alternatives.map((descriptor) => ({
         $typeName: 'runnel.network.v1.NodeDescriptor',
         ...descriptorToProto(descriptor),
@@ -176,13 +177,13 @@ describe('DhtDiscovery: entry points', () => {
     }
   })
 
-  it('a joiner asks as many live entry points as it wants neighbours, and holds no record when there are enough', async () => {
+  it('a joiner asks half as many live entry points as it wants neighbours (each may split an edge for it), and holds no record when there are enough', async () => {
     const table = new RecordTable()
     const holders = Array.from({ length: 10 }, (_, i) => new TestNode(table, nodeId(i + 1)))
     for (const holder of holders) await holder.join()
     const joiner = new TestNode(table, nodeId(500))
     await joiner.join()
-    assert.equal(joiner.asked.length, TARGET_DEGREE)
+    assert.equal(joiner.asked.length, TARGET_DEGREE / 2)
     assert.ok(joiner.asked.every((id) => holders.some((holder) => holder.id === id)))
     assert.ok(!joiner.holds(), 'eight live entry points are enough')
   })
@@ -272,6 +273,20 @@ describe('DhtDiscovery: refusals and repair', () => {
     assert.ok(!joiner.asked.slice(askedBefore).includes(entry.id))
     await advance(table, 10_000)
     assert.ok(joiner.asked.slice(askedBefore).includes(entry.id), 'asked again once the memory passed')
+  })
+
+  it('asks the neighbour an accepting peer handed over while still short', async () => {
+    const table = new RecordTable()
+    const entry = new TestNode(table, nodeId(1))
+    await entry.join()
+    const joiner = new TestNode(table, nodeId(2))
+    const overlay = await joiner.join()
+    overlay.pendingNeighbors.delete(entry.id)
+    overlay.neighbors.add(entry.id)
+    joiner.discovery.takeAnswer(overlay, entry.id, true, [
+      { $typeName: 'runnel.network.v1.NodeDescriptor', ...descriptorToProto(descriptorOf(nodeId(3))) },
+    ])
+    assert.deepEqual(joiner.asked, [entry.id, nodeId(3)])
   })
 
   it('names up to four of its neighbours, never the requester, in a refusal', async () => {

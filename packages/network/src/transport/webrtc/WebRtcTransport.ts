@@ -298,3 +298,26 @@ function reply(signal: RtcSignal, kind: RtcSignalKind): RtcSignal {
 function randomConnectionId(): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, '0')).join('')
 }
+
+/**
+ * A {@link WebRtcTransport} on the browser's own `RTCPeerConnection` (any
+ * runtime with the standard global). Host candidates only unless
+ * `options.iceServers` names STUN/TURN servers.
+ *
+ * @example
+ * ```ts
+ * const transport = new MultiTransport([new WebSocketClientTransport(), createBrowserWebRtcTransport()])
+ * const node = new NetworkNode({ transport, signer, verifier }, { trackers: ['ws://127.0.0.1:30300'] })
+ * ```
+ * @throws {@link NetworkError} `INVALID_OPTIONS` when the runtime has no `RTCPeerConnection`
+ */
+export function createBrowserWebRtcTransport(
+  options: WebRtcTransportOptions = {},
+  components: Omit<WebRtcTransportComponents, 'RTCPeerConnection'> = {},
+): WebRtcTransport {
+  const constructor = (globalThis as { RTCPeerConnection?: RtcPeerConnectionConstructor }).RTCPeerConnection
+  if (constructor === undefined) {
+    throw new NetworkError('INVALID_OPTIONS', 'this runtime has no RTCPeerConnection: use createNodeWebRtcTransport')
+  }
+  return new WebRtcTransport({ ...components, RTCPeerConnection: constructor }, options)
+}

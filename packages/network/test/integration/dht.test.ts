@@ -1,0 +1,356 @@
+// The DHT over real WebSocket connections on 127.0.0.1: twenty nodes join
+// through one entry point, store records and find each other's; a malicious
+// peer (a bare connection manager driven by hand) sends malformed DHT
+// messages, looks up garbage keys, answers every lookup with itself or with
+// garbage, stores and serves forged records, and floods: each is refused and
+// counted, no node crashes, and honest lookups stay correct. A light node
+// uses the DHT without entering anyone's routing table.
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { systemClock, type MessageSigner } from '@runnel/protocol'
+import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
+import type { PeerConnection } from '../../src/connection/PeerConnection.js'
+import { DhtNode, type DhtNodeOptions } from '../../src/dht/DhtNode.js'
+import type { DhtRefusalKey } from '../../src/dht/dhtOptions.js'
+import { compareDistance, dhtKeyOfStreamPart, nodeIdToKey } from '../../src/dht/keys.js'
+import { recordToProto, signRecord } from '../../src/dht/records.js'
+import type { ControlMessage } from '../../src/generated/runnel/network/v1/network_pb.js'
+import { descriptorToProto } from '../../src/identity.js'
+import { NETWORK_PROTOCOL_VERSION, silentLogger, type NodeDescriptor, type NodeId } from '../../src/index.js'
+import { WebSocketTransport } from '../../src/node/index.js'
+import { newSigner, recordingLogger, verifier } from '../helpers.js'
+
+const NODE_COUNT = 20
+const K = 8
+const TEXT = new TextEncoder()
+
+interface TestDhtNode {
+  readonly nodeId: NodeId
+  readonly connections: ConnectionManager
+  readonly dht: DhtNode
+}
+
+async function startDhtNode(
+  entryPoints: string[],
+  options: Partial<DhtNodeOptions> = {},
+  logger = silentLogger,
+  kind: 'full' | 'light' = 'full',
+): Promise<TestDhtNode> {
+  const signer = newSigner()
+  const connections: ConnectionManager = new ConnectionManager(
+    {
+      transport: new WebSocketTransport({ port: kind === 'light' ? undefined : 0 }),
+      signer,
+      verifier,
+      clock: systemClock,
+      events: {
+        onPeerReady: (peer) => dht.handlePeerReady(peer),
+        onControl: (peer, message) => void dht.handleControl(peer, message),
+        onData: () => undefined,
+        onPeerClosed: (peer) => dht.handlePeerClosed(peer.peerId),
+      },
+    },
+    undefined,
+    { maxConnections: 64 },
+  )
+  const dht = new DhtNode(
+    { connections, signer, verifier, clock: systemClock, logger, localDescriptor: () => connections.localDescriptor },
+    { entryPoints, k: K, requestTimeoutMs: 3_000, ...options },
+  )
+  await connections.start((addresses) => ({
+    nodeId: signer.address,
+    kind,
+    addresses: kind === 'light' ? [] : addresses,
+    protocolVersion: NETWORK_PROTOCOL_VERSION,
+  }))
+  await dht.start()
+  return { nodeId: signer.address, connections, dht }
+}
+
+function closestIds(key: Uint8Array, ids: readonly NodeId[], count: number): NodeId[] {
+  return [...ids].sort((a, b) => compareDistance(key, nodeIdToKey(a), nodeIdToKey(b))).slice(0, count)
+}
+
+function randomKey(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(20))
+}
+
+function refusedSum(nodes: readonly TestDhtNode[], reason: DhtRefusalKey): number {
+  return nodes.reduce((sum, node) => sum + (node.dht.metrics.refused[reason] ?? 0), 0)
+}
+
+/**
+ * A full node with an address that speaks the DHT's wire format by hand,
+ * answering find-node requests in turn with only itself, too many
+ * descriptors, a malformed descriptor and a light node's, and find-records
+ * requests with a record forged in an honest node's name.
+ */
+class MaliciousPeer {
+  readonly signer: MessageSigner = newSigner()
+  readonly connections: ConnectionManager
+  findNodeRequests = 0
+  findRecordsRequests = 0
+  storeAnswers: { stored: boolean; reason: string }[] = []
+  victim: NodeId | undefined
+  private readonly answers = ['self', 'too-many', 'bad-descriptor', 'light'] as const
+
+  constructor() {
+    this.connections = new ConnectionManager({
+      transport: new WebSocketTransport({ port: 0 }),
+      signer: this.signer,
+      verifier,
+      clock: systemClock,
+      events: {
+        onPeerReady: () => undefined,
+        onControl: (peer, message) => void this.handle(peer, message),
+        onData: () => undefined,
+        onPeerClosed: () => undefined,
+      },
+    })
+  }
+
+  get nodeId(): NodeId {
+    return this.signer.address
+  }
+
+  async start(): Promise<void> {
+    await this.connections.start((addresses) => ({
+      nodeId: this.signer.address,
+      kind: 'full',
+      addresses,
+      protocolVersion: NETWORK_PROTOCOL_VERSION,
+    }))
+  }
+
+  private async handle(peer: PeerConnection, message: ControlMessage): Promise<void> {
+    const self = descriptorToProto(this.connections.localDescriptor)
+    const body = message.body
+    if (body.case === 'dhtFindNodeRequest') {
+      const kind = this.answers[this.findNodeRequests++ % this.answers.length]!
+      const closest =
+        kind === 'self'
+          ? [self]
+          : kind === 'too-many'
+            ? Array.from({ length: K + 4 }, () => self)
+            : kind === 'bad-descriptor'
+              ? [{ ...self, nodeId: new Uint8Array(3) }]
+              : [descriptorToProto({ ...this.connections.localDescriptor, kind: 'light' })]
+      peer.sendControl({ case: 'dhtFindNodeResponse', value: { requestId: body.value.requestId, closest } })
+    } else if (body.case === 'dhtFindRecordsRequest') {
+      this.findRecordsRequests++
+      const forged = await this.forge(body.value.key, this.victim ?? peer.peerId)
+      peer.sendControl({
+        case: 'dhtFindRecordsResponse',
+        value: { requestId: body.value.requestId, records: [forged], closest: [self] },
+      })
+    } else if (body.case === 'dhtStoreResponse') {
+      this.storeAnswers.push({ stored: body.value.stored, reason: body.value.reason })
+    }
+  }
+
+  /** A record signed by this peer's key that claims `owner` owns it. */
+  async forge(key: Uint8Array, owner: NodeId, value = TEXT.encode('forged')) {
+    const record = await signRecord(this.signer, { key, value, expiresAt: Date.now() + 60_000, sequence: 1n })
+    return { ...recordToProto(record), owner: nodeIdToKey(owner) }
+  }
+}
+
+describe('DHT over WebSocket with a malicious peer', () => {
+  const nodes: TestDhtNode[] = []
+  const malicious = new MaliciousPeer()
+  const { logger, entries } = recordingLogger()
+
+  before(async () => {
+    const first = await startDhtNode([], {}, logger)
+    nodes.push(first)
+    const entry = first.connections.localDescriptor.addresses[0]!
+    await malicious.start()
+    // The rest join through the first node (each also lists its own address, skipped), a few at a time.
+    for (let index = 1; index < NODE_COUNT; index += 5) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(5, NODE_COUNT - index) }, () => startDhtNode([entry], {}, logger)),
+      )
+      nodes.push(...batch)
+    }
+    // The malicious peer connects to everyone: a handshake-proven full node, so it enters their routing tables.
+    for (const node of nodes) {
+      await malicious.connections.connect(node.connections.localDescriptor.addresses[0]!, node.nodeId)
+    }
+  })
+
+  after(async () => {
+    for (const node of nodes) {
+      node.dht.stop()
+      await node.connections.stop()
+    }
+    await malicious.connections.stop()
+  })
+
+  it('every node finds every other node’s record', async () => {
+    const keys = nodes.map((_, index) => dhtKeyOfStreamPart(`0xabc/stream-${index}#0`))
+    const stored = await Promise.all(
+      nodes.map((node, index) => node.dht.storeRecord(keys[index]!, TEXT.encode(node.nodeId), 60_000)),
+    )
+    assert.ok(
+      stored.every((count) => count >= K - 1),
+      `stored at ${stored.join(', ')} nodes`,
+    )
+    await Promise.all(
+      nodes.map(async (node, index) => {
+        const other = (index + 7) % nodes.length
+        const records = await node.dht.findRecords(keys[other]!)
+        const honest = records.filter((record) => record.owner === nodes[other]!.nodeId)
+        assert.equal(honest.length, 1, `node ${index} finds node ${other}'s record`)
+        assert.equal(new TextDecoder().decode(honest[0]!.value), nodes[other]!.nodeId)
+      }),
+    )
+  })
+
+  it('refuses malformed requests, garbage keys and floods from a peer, counting each', async () => {
+    const target = nodes[3]!
+    const peer = malicious.connections.get(target.nodeId)!
+    const before = target.dht.metrics.refused
+    peer.sendControl({ case: 'dhtFindNodeRequest', value: { requestId: 1, key: new Uint8Array(5) } })
+    peer.sendControl({ case: 'dhtFindRecordsRequest', value: { requestId: 2, key: new Uint8Array(33) } })
+    peer.sendControl({ case: 'dhtFindRecordsRequest', value: { requestId: 3, key: new Uint8Array(0) } })
+    peer.sendControl({ case: 'dhtStoreRequest', value: { requestId: 4 } })
+    peer.sendControl({ case: 'dhtFindNodeResponse', value: { requestId: 987_654, closest: [] } })
+    peer.sendControl({ case: 'dhtStoreResponse', value: { requestId: 987_655, stored: true, reason: '' } })
+    await waitFor(() => (target.dht.metrics.refused['unknown-request'] ?? 0) >= (before['unknown-request'] ?? 0) + 2)
+    const after = target.dht.metrics.refused
+    assert.equal((after['bad-key'] ?? 0) - (before['bad-key'] ?? 0), 3, 'three garbage keys')
+    assert.equal((after['record-bad-key'] ?? 0) - (before['record-bad-key'] ?? 0), 1, 'a store without a record')
+    // A flood of lookups: past the per-peer rate, requests are refused, not served.
+    for (let index = 0; index < 300; index++) {
+      peer.sendControl({ case: 'dhtFindNodeRequest', value: { requestId: 10 + index, key: randomKey() } })
+    }
+    await waitFor(() => (target.dht.metrics.refused['rate-limited'] ?? 0) > 0)
+    assert.ok(target.connections.get(malicious.nodeId)?.isReady, 'refused, not disconnected: nothing crashed')
+    assert.ok(entries.some((entry) => entry.level === 'debug' && entry.message === 'refused a DHT message'))
+  })
+
+  it('refuses forged, oversized and expired records on store', async () => {
+    const target = nodes[5]!
+    const victim = nodes[6]!
+    const peer = malicious.connections.get(target.nodeId)!
+    const key = dhtKeyOfStreamPart('0xabc/forged#0')
+    const forged = await malicious.forge(key, victim.nodeId)
+    const garbled = { ...(await malicious.forge(key, malicious.nodeId)), signature: new Uint8Array(65).fill(1) }
+    const oversized = await malicious.forge(key, malicious.nodeId, new Uint8Array(1025))
+    const expired = { ...(await malicious.forge(key, malicious.nodeId)), expiresAt: 1n }
+    const answered = malicious.storeAnswers.length
+    const mismatchesBefore = target.dht.metrics.refused['record-owner-mismatch'] ?? 0
+    for (const [index, record] of [forged, garbled, oversized, expired].entries()) {
+      peer.sendControl({ case: 'dhtStoreRequest', value: { requestId: 100 + index, record } })
+    }
+    await waitFor(() => malicious.storeAnswers.length === answered + 4)
+    const answers = malicious.storeAnswers.slice(answered)
+    assert.ok(answers.every((answer) => !answer.stored))
+    assert.deepEqual(answers.map((answer) => answer.reason).sort(), [
+      'bad-signature',
+      'expired',
+      'oversized',
+      'owner-mismatch',
+    ])
+    assert.equal(target.dht.metrics.refused['record-owner-mismatch'], mismatchesBefore + 1)
+    assert.deepEqual(await target.dht.findRecords(key), [], 'nothing forged is found')
+  })
+
+  it('keeps honest lookups exact while the peer answers with itself, garbage and forged records', async () => {
+    const honestIds = nodes.map((node) => node.nodeId)
+    let checked = 0
+    // Keys near the malicious peer's id make honest nodes ask it; random keys the rest.
+    const maliciousKey = nodeIdToKey(malicious.nodeId)
+    const keys = [
+      ...Array.from({ length: 6 }, (_, index) => {
+        const key = maliciousKey.slice()
+        key[19] = (key[19]! + index + 1) & 0xff
+        return key
+      }),
+      ...Array.from({ length: 14 }, () => randomKey()),
+    ]
+    for (const [index, key] of keys.entries()) {
+      const node = nodes[index % nodes.length]!
+      const found = (await node.dht.findClosest(key)).map((descriptor: NodeDescriptor) => descriptor.nodeId)
+      const honestFound = found.filter((id) => id !== malicious.nodeId)
+      // The peer is a real node: it may be among the closest. Every honest node closest to the key is found.
+      assert.deepEqual(honestFound, closestIds(key, honestIds, honestFound.length), `lookup ${index}`)
+      assert.ok(honestFound.length >= K - 1, `lookup ${index} found ${honestFound.length}`)
+      checked++
+    }
+    assert.equal(checked, keys.length)
+    assert.ok(malicious.findNodeRequests > 0, 'honest lookups asked the malicious peer')
+    for (const reason of ['too-many-descriptors', 'bad-descriptor'] as const) {
+      assert.ok(refusedSum(nodes, reason) > 0, `${reason} counted`)
+    }
+    // Finding records near it: its forged record is refused, the honest one still found.
+    malicious.victim = nodes[0]!.nodeId
+    const key = maliciousKey.slice()
+    key[19] = key[19]! ^ 1
+    assert.ok((await nodes[1]!.dht.storeRecord(key, TEXT.encode('honest'), 60_000)) >= K - 1)
+    const records = await nodes[2]!.dht.findRecords(key)
+    assert.deepEqual(
+      records.map((record) => record.owner),
+      [nodes[1]!.nodeId],
+    )
+    assert.ok(malicious.findRecordsRequests > 0)
+    assert.ok(refusedSum(nodes, 'record-owner-mismatch') > 0)
+  })
+
+  it('lets a light node look up and find records, but never into a routing table, and it stores nothing', async () => {
+    const light = await startDhtNode([nodes[0]!.connections.localDescriptor.addresses[0]!], {}, silentLogger, 'light')
+    try {
+      assert.ok(light.dht.joined)
+      const key = randomKey()
+      const found = (await light.dht.findClosest(key)).map((descriptor) => descriptor.nodeId)
+      const honestFound = found.filter((id) => id !== malicious.nodeId)
+      assert.deepEqual(
+        honestFound,
+        closestIds(
+          key,
+          nodes.map((node) => node.nodeId),
+          honestFound.length,
+        ),
+      )
+      assert.ok(!found.includes(light.nodeId), 'a light node is never among the closest, not even to itself')
+      assert.ok((await light.dht.storeRecord(key, TEXT.encode('from a light node'), 60_000)) >= K - 1)
+      assert.equal((await nodes[4]!.dht.findRecords(key)).filter((r) => r.owner === light.nodeId).length, 1)
+      assert.equal(light.dht.metrics.records, 0)
+      for (const node of nodes) {
+        assert.ok(!node.dht.contacts().some((contact) => contact.nodeId === light.nodeId), 'in no routing table')
+      }
+    } finally {
+      light.dht.stop()
+      await light.connections.stop()
+    }
+  })
+
+  it('caps contacts per subnet per bucket when loopback is not exempt', async () => {
+    const capped = await startDhtNode([nodes[0]!.connections.localDescriptor.addresses[0]!], {
+      exemptLoopback: false,
+      maxPerSubnetPerBucket: 1,
+    })
+    try {
+      for (const node of nodes) {
+        await capped.connections.connect(node.connections.localDescriptor.addresses[0]!, node.nodeId)
+      }
+      assert.ok(
+        capped.dht.bucketSizes().every((size) => size <= 1),
+        'one 127.0.0.0/24 contact per bucket',
+      )
+      assert.ok(capped.dht.metrics.subnetCapped > 0)
+      assert.ok(capped.dht.metrics.routingTableSize < nodes.length)
+    } finally {
+      capped.dht.stop()
+      await capped.connections.stop()
+    }
+  })
+})
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
