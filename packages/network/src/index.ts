@@ -44,15 +44,6 @@ export {
   type PeerConnectionOptions,
 } from './connection/PeerConnection.js'
 export type { ConnectionHandlers, Transport, TransportConnection } from './transport/Transport.js'
-export { MultiTransport } from './transport/MultiTransport.js'
-export {
-  WebRtcTransport,
-  type RtcPeerConnectionConstructor,
-  type WebRtcTransportComponents,
-  type WebRtcTransportMetrics,
-  type WebRtcTransportOptions,
-} from './transport/webrtc/WebRtcTransport.js'
-export { webRtcAddress, parseWebRtcAddress } from './transport/webrtc/signalling.js'
 export {
   ConnectionManager,
   DEFAULT_MAX_CONNECTIONS,

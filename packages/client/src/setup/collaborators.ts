@@ -2,9 +2,8 @@ import { Erc1271Verifier, RunnelRegistry } from '@runnel/chain'
 import {
   MultiTransport,
   NetworkNode,
-  WebRtcTransport,
   WebSocketClientTransport,
-  type RtcPeerConnectionConstructor,
+  createBrowserWebRtcTransport,
   type Transport,
   type WebRtcTransportOptions,
 } from '@runnel/network'
@@ -105,12 +104,11 @@ export function resolveNetworkNode(
  */
 function defaultTransport(kind: 'full' | 'light', webrtc: WebRtcTransportOptions | undefined): Transport {
   if (kind === 'light') return new WebSocketClientTransport()
-  const RTCPeerConnection = (globalThis as { RTCPeerConnection?: RtcPeerConnectionConstructor }).RTCPeerConnection
-  if (RTCPeerConnection === undefined) {
+  if ((globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection === undefined) {
     throw new ClientError(
       'INVALID_ARGUMENT',
       "network.kind 'full' without a transport needs WebRTC (RTCPeerConnection), which this runtime lacks; in Node.js use createRunnelClient from @runnel/client/node",
     )
   }
-  return new MultiTransport([new WebSocketClientTransport(), new WebRtcTransport({ RTCPeerConnection }, webrtc)])
+  return new MultiTransport([new WebSocketClientTransport(), createBrowserWebRtcTransport(webrtc)])
 }
