@@ -1,0 +1,196 @@
+// WebRTC-only nodes (no WebSocket server; their descriptor says only
+// `webrtc:<id>`) in trackerless mode over real sockets: they join the DHT and a
+// stream part's overlay through an entry point, are dialled over WebRTC with
+// signals relayed by DHT peers, relay the stream themselves, and the relays
+// refuse signals they must not pass on.
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { addressToBytes, type StreamMessage } from '@runnel/protocol'
+import { RtcSignalKind, type ControlMessage } from '../../src/generated/runnel/network/v1/network_pb.js'
+import { NetworkNode, type NetworkNodeOptions, type NodeId } from '../../src/index.js'
+import { createNodeWebRtcTransport, WebSocketTransport } from '../../src/node/index.js'
+import { MultiTransport } from '../../src/transport/MultiTransport.js'
+import { ChainPublisher, newSigner, startDiscovery, verifier, waitFor, type TestDiscovery } from '../helpers.js'
+import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
+import { systemClock } from '@runnel/protocol'
+import { NETWORK_PROTOCOL_VERSION } from '../../src/index.js'
+
+async function startNode(
+  discovery: TestDiscovery,
+  server: boolean,
+  options: Partial<NetworkNodeOptions> = {},
+): Promise<NetworkNode> {
+  // Both kinds run WebRTC; only server nodes listen on WebSocket. A dial-only
+  // WebSocket client lets a WebRTC-only node reach entry points and servers.
+  const transport = new MultiTransport([new WebSocketTransport(server ? { port: 0 } : {}), createNodeWebRtcTransport()])
+  const node = new NetworkNode({ transport, signer: newSigner(), verifier }, { ...discovery.options, ...options })
+  await node.start()
+  return node
+}
+
+const isWebRtcOnly = (node: NetworkNode): boolean =>
+  node.descriptor.addresses.length > 0 && node.descriptor.addresses.every((address) => address.startsWith('webrtc:'))
+
+describe('WebRTC-only nodes in trackerless mode', () => {
+  let discovery: TestDiscovery
+  const servers: NetworkNode[] = []
+  const rtcOnly: NetworkNode[] = []
+  let leaf: NetworkNode
+  const publisher = new ChainPublisher('/webrtc-dht')
+  const streamPartId = publisher.streamPartId
+
+  const all = (): NetworkNode[] => [...servers, ...rtcOnly, leaf]
+
+  before(async () => {
+    discovery = await startDiscovery('dht')
+    for (let index = 0; index < 3; index++) rtcOnly.push(await startNode(discovery, false, { targetDegree: 2 }))
+    for (let index = 0; index < 3; index++) servers.push(await startNode(discovery, true, { targetDegree: 2 }))
+    const members = [...rtcOnly, ...servers]
+    await Promise.all(members.map((node) => node.join(streamPartId)))
+    await waitFor(
+      () => members.every((node) => node.getNeighbors(streamPartId).length >= 2),
+      30_000,
+      'two neighbours each',
+    )
+    // A node that takes one neighbour only, joining last. Which member it
+    // gets is chance; it joins again until it is a WebRTC-only one, which
+    // then must relay every message to it.
+    leaf = await startNode(discovery, true, { targetDegree: 1, maxDegree: 1 })
+    const rtcIds = new Set(rtcOnly.map((node) => node.nodeId))
+    for (let attempt = 1; ; attempt++) {
+      await leaf.join(streamPartId, { minNeighbors: 1, signal: AbortSignal.timeout(20_000) })
+      await waitFor(() => members.every((node) => node.getNeighbors(streamPartId).length >= 1), 20_000, 'settled')
+      const neighbors = leaf.getNeighbors(streamPartId)
+      if (neighbors.length === 1 && rtcIds.has(neighbors[0]!)) break
+      assert.ok(attempt < 12, `the leaf got no WebRTC-only neighbour in ${attempt} joins`)
+      leaf.leave(streamPartId)
+    }
+  })
+
+  after(async () => {
+    await Promise.all(all().map((node) => node.stop()))
+    await discovery.stop()
+  })
+
+  it('WebRTC-only nodes advertise only webrtc: and are reached over WebRTC', () => {
+    for (const node of rtcOnly) assert.deepEqual(node.descriptor.addresses, [`webrtc:${node.nodeId}`])
+    assert.ok(!isWebRtcOnly(leaf) && servers.every((node) => !isWebRtcOnly(node)))
+    const rtcIds = new Set(rtcOnly.map((node) => node.nodeId))
+    const [only] = leaf.getNeighbors(streamPartId)
+    assert.equal(leaf.getNeighbors(streamPartId).length, 1)
+    assert.ok(rtcIds.has(only!), "the leaf's one neighbour is WebRTC-only")
+    const signalled = all().reduce((sum, node) => sum + node.getMetrics().signalling.relayed, 0)
+    const refused = all().reduce(
+      (sum, node) => sum + Object.values(node.getMetrics().signalling.refused).reduce((a, b) => a + (b ?? 0), 0),
+      0,
+    )
+    console.log(
+      `signals relayed ${signalled}, refused ${refused}; entry point relayed ${discovery.entryPoint!.getMetrics().signalling.relayed}`,
+    )
+  })
+
+  async function publishFrom(source: NetworkNode, count: number): Promise<void> {
+    const received = all().map(() => [] as string[])
+    const removers = all().map((node, index) =>
+      node.addMessageListener(streamPartId, (message: StreamMessage) =>
+        received[index]!.push(message.messageId.toString()),
+      ),
+    )
+    const sent: string[] = []
+    for (let index = 0; index < count; index++) {
+      const message = await publisher.next({ index })
+      sent.push(message.messageId.toString())
+      source.broadcast(message)
+    }
+    try {
+      await waitFor(
+        () => received.every((messages) => messages.length >= count),
+        20_000,
+        `${count} messages at every node from ${source.nodeId}`,
+      )
+    } finally {
+      for (const remove of removers) remove()
+    }
+    for (const messages of received) assert.deepEqual(new Set(messages), new Set(sent))
+  }
+
+  it('every message from a WebRTC-only publisher reaches every node, the leaf through its WebRTC-only neighbour', async () => {
+    await publishFrom(rtcOnly[0]!, 30)
+  })
+
+  it('every message from a WebSocket node reaches every WebRTC-only node', async () => {
+    await publishFrom(servers[0]!, 30)
+  })
+
+  it('refuses and counts signals it must not relay', async () => {
+    const signer = newSigner()
+    const received: ControlMessage[] = []
+    const rogue = new ConnectionManager({
+      transport: new WebSocketTransport(),
+      signer,
+      verifier,
+      clock: systemClock,
+      events: {
+        onPeerReady: () => undefined,
+        onControl: (_peer, message) => received.push(message),
+        onData: () => undefined,
+        onPeerClosed: () => undefined,
+      },
+    })
+    await rogue.start((addresses) => ({
+      nodeId: signer.address,
+      kind: 'full',
+      addresses,
+      protocolVersion: NETWORK_PROTOCOL_VERSION,
+    }))
+    try {
+      const relay = servers[1]!
+      const address = relay.descriptor.addresses[0]!
+      const peer = await rogue.connect(address, relay.nodeId, AbortSignal.timeout(10_000))
+      const refused = (): Partial<Record<string, number>> => relay.getMetrics().signalling.refused
+      const notConnectedBefore = refused()['target-not-connected'] ?? 0
+      const forgedBefore = refused()['forged-source'] ?? 0
+      const stranger: NodeId = newSigner().address
+      peer.sendControl({
+        case: 'rtcSignal',
+        value: {
+          sourceId: addressToBytes(signer.address),
+          targetId: addressToBytes(stranger),
+          connectionId: 'nobody-there',
+          kind: RtcSignalKind.OFFER,
+          payload: 'v=0',
+          mid: '',
+        },
+      })
+      const victim = rtcOnly.find((node) => relay.getNeighbors(streamPartId).includes(node.nodeId)) ?? rtcOnly[0]!
+      const delivered = victim.getMetrics().signalling.delivered
+      peer.sendControl({
+        case: 'rtcSignal',
+        value: {
+          sourceId: addressToBytes(servers[0]!.nodeId),
+          targetId: addressToBytes(victim.nodeId),
+          connectionId: 'forged',
+          kind: RtcSignalKind.OFFER,
+          payload: 'v=0',
+          mid: '',
+        },
+      })
+      await waitFor(
+        () =>
+          (refused()['target-not-connected'] ?? 0) === notConnectedBefore + 1 &&
+          (refused()['forged-source'] ?? 0) === forgedBefore + 1,
+      )
+      await waitFor(() =>
+        received.some(
+          (message) =>
+            message.body.case === 'rtcSignal' &&
+            message.body.value.kind === RtcSignalKind.UNREACHABLE &&
+            message.body.value.connectionId === 'nobody-there',
+        ),
+      )
+      assert.equal(victim.getMetrics().signalling.delivered, delivered, 'the forged offer reached no one')
+    } finally {
+      await rogue.stop()
+    }
+  })
+})
