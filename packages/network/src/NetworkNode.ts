@@ -197,6 +197,7 @@ export class NetworkNode {
         logger: this.logger,
         random,
         localDescriptor,
+        noteRoute: (targetId, viaPeerId) => this.signalling.noteRoute(targetId, viaPeerId),
       },
       { ...this.options.dht, entryPoints: this.options.entryPoints },
     )
@@ -210,6 +211,7 @@ export class NetworkNode {
         wanted: (overlay) => this.membership.wanted(overlay),
         request: (overlay, candidates, limit) => this.control.requestCandidates(overlay, candidates, limit),
         descriptorOf: (peerId) => this.connections.get(peerId)?.peer,
+        noteRoute: (targetId, viaPeerId) => this.signalling.noteRoute(targetId, viaPeerId),
         localDescriptor,
         clock: this.clock,
         logger: this.logger,

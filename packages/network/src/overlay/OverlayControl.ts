@@ -7,6 +7,7 @@ import type {
 import { descriptorFromProto, descriptorToProto, type NodeDescriptor, type NodeId } from '../identity.js'
 import { errorField, type Logger } from '../logger.js'
 import { timeoutSignal } from '../timeoutSignal.js'
+import { isWebRtcOnly } from '../transport/webrtc/signalling.js'
 import type { Discovery } from '../discovery/Discovery.js'
 import type { DataPath } from './DataPath.js'
 import type { Membership, MembershipEffects } from './Membership.js'
@@ -34,6 +35,8 @@ export interface ControlConnections {
 
 /** The lock owner of connections that carry a stream part (neighbour, proxy or proxy client, in any stream part). */
 export const OVERLAY_LOCK = 'overlay'
+/** The lock owner of a WebRTC-only neighbour's connection just after it was handed over (see `holdHandedOver`). */
+const HANDOVER_LOCK = 'overlay-handover'
 
 /** Collaborators of {@link OverlayControl}. */
 export interface OverlayControlComponents {
@@ -114,7 +117,10 @@ export class OverlayControl {
         })
         if (overlay !== undefined) {
           this.apply(overlay, peer.peerId, verdict.effects)
-          if (handover !== undefined) this.apply(overlay, handover.descriptor.nodeId, handover.effects)
+          if (handover !== undefined) {
+            this.holdHandedOver(handover.descriptor)
+            this.apply(overlay, handover.descriptor.nodeId, handover.effects)
+          }
         }
         return
       }
@@ -223,6 +229,26 @@ export class OverlayControl {
     if (descriptor === undefined) return undefined
     this.sendLeave(descriptor.nodeId, overlay.streamPartId)
     return { descriptor, effects: membership.takeLeave(overlay, descriptor.nodeId) }
+  }
+
+  /**
+   * A WebRTC-only node handed over can be dialled only through a node
+   * connected to it, and the requester signals through this one first: so
+   * its connection stays for one request timeout before it may close.
+   */
+  private holdHandedOver(descriptor: NodeDescriptor): void {
+    const { connections, clock } = this.components
+    if (connections.lock === undefined || !isWebRtcOnly(descriptor.addresses)) return
+    const peerId = descriptor.nodeId
+    connections.lock(peerId, HANDOVER_LOCK)
+    clock.setTimeout(
+      () => {
+        connections.unlock?.(peerId, HANDOVER_LOCK)
+        this.closeIfUnused(peerId)
+      },
+      this.options.requestTimeoutMs,
+      { unref: true },
+    )
   }
 
   /** A response, with alternatives when it refuses because full and discovery names some (the tracker's never does). */
