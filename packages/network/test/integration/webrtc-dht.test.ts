@@ -193,4 +193,71 @@ describe('WebRTC-only nodes in trackerless mode', () => {
       await rogue.stop()
     }
   })
+
+  it('a DHT node holds WebRTC-only nodes as contacts while connected, and lets one go when its connection closes', async () => {
+    const entryPoint = discovery.entryPoint!
+    await waitFor(() => entryPoint.dht!.metrics.webRtcContacts === rtcOnly.length, 10_000, 'three WebRTC-only contacts')
+    const [leafNeighbor] = leaf.getNeighbors(streamPartId)
+    const leaving = rtcOnly.find((node) => node.nodeId !== leafNeighbor)!
+    await leaving.stop()
+    await waitFor(() => entryPoint.dht!.metrics.webRtcContacts === rtcOnly.length - 1, 10_000, 'one contact fewer')
+  })
+})
+
+/** A bare connection manager advertising only a WebRTC address: what a WebRTC-only node looks like to the DHT. */
+async function startWebRtcOnlyPeer(): Promise<ConnectionManager> {
+  const signer = newSigner()
+  const connections = new ConnectionManager({
+    transport: new WebSocketTransport(),
+    signer,
+    verifier,
+    clock: systemClock,
+    events: {
+      onPeerReady: () => undefined,
+      onControl: () => undefined,
+      onData: () => undefined,
+      onPeerClosed: () => undefined,
+    },
+  })
+  await connections.start(() => ({
+    nodeId: signer.address,
+    kind: 'full',
+    addresses: [`webrtc:${signer.address}`],
+    protocolVersion: NETWORK_PROTOCOL_VERSION,
+  }))
+  return connections
+}
+
+describe('WebRTC-only contacts are bounded', () => {
+  it('at most maxWebRtcContacts enter the routing table; a closed one makes room', async () => {
+    const discovery = await startDiscovery('dht')
+    const node = await startNode(discovery, true, { dht: { maxWebRtcContacts: 1 } })
+    const peers = [await startWebRtcOnlyPeer(), await startWebRtcOnlyPeer(), await startWebRtcOnlyPeer()]
+    try {
+      const address = node.descriptor.addresses[0]!
+      const dht = node.dht!
+      const tableBefore = dht.metrics.routingTableSize
+      const first = await peers[0]!.connect(address, node.nodeId, AbortSignal.timeout(10_000))
+      await waitFor(() => dht.metrics.webRtcContacts === 1, 10_000, 'the first WebRTC-only contact')
+      await peers[1]!.connect(address, node.nodeId, AbortSignal.timeout(10_000))
+      // Let the second connection's ready event be handled: an unrelated round trip on the same node.
+      await peers[2]!.connect(address, node.nodeId, AbortSignal.timeout(10_000))
+      assert.equal(dht.metrics.webRtcContacts, 1, 'over the cap: not a contact')
+      assert.equal(dht.metrics.routingTableSize, tableBefore + 1)
+
+      first.close('local', 'test')
+      await waitFor(() => dht.metrics.webRtcContacts === 0, 10_000, 'the closed contact gone')
+      assert.equal(dht.metrics.routingTableSize, tableBefore)
+      // A new connection may take the freed place.
+      await peers[1]!.stop()
+      const fourth = await startWebRtcOnlyPeer()
+      peers.push(fourth)
+      await fourth.connect(address, node.nodeId, AbortSignal.timeout(10_000))
+      await waitFor(() => dht.metrics.webRtcContacts === 1, 10_000, 'room for another')
+    } finally {
+      await Promise.all(peers.map((peer) => peer.stop()))
+      await node.stop()
+      await discovery.stop()
+    }
+  })
 })
