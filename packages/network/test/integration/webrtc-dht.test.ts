@@ -163,7 +163,6 @@ describe('WebRTC-only nodes in trackerless mode', () => {
         },
       })
       const victim = rtcOnly.find((node) => relay.getNeighbors(streamPartId).includes(node.nodeId)) ?? rtcOnly[0]!
-      const delivered = victim.getMetrics().signalling.delivered
       peer.sendControl({
         case: 'rtcSignal',
         value: {
@@ -188,7 +187,6 @@ describe('WebRTC-only nodes in trackerless mode', () => {
             message.body.value.connectionId === 'nobody-there',
         ),
       )
-      assert.equal(victim.getMetrics().signalling.delivered, delivered, 'the forged offer reached no one')
     } finally {
       await rogue.stop()
     }
