@@ -137,7 +137,7 @@ export class DhtRequests {
       })
       if (result.ok) {
         // The storer heard from the owner when it stored the record; it may still be connected to it.
-        this.components.noteRoute?.(result.record.owner, target.nodeId)
+        if (result.record.owner !== target.nodeId) this.components.noteRoute?.(result.record.owner, target.nodeId)
         records.push(result.record)
       } else if (result.reason === 'expired') {
         // Expired on the way or by a clock a little ahead: not the storer's fault.

@@ -12,6 +12,9 @@ import { createNodeWebRtcTransport, WebSocketTransport } from '../../src/node/in
 import { MultiTransport } from '../../src/transport/MultiTransport.js'
 import { ChainPublisher, newSigner, startDiscovery, verifier, waitFor, type TestDiscovery } from '../helpers.js'
 import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
+import { DhtNode } from '../../src/dht/DhtNode.js'
+import { nodeIdToKey } from '../../src/dht/keys.js'
+import { silentLogger } from '../../src/index.js'
 import { systemClock } from '@runnel/protocol'
 import { NETWORK_PROTOCOL_VERSION } from '../../src/index.js'
 
@@ -256,6 +259,85 @@ describe('WebRTC-only contacts are bounded', () => {
       await Promise.all(peers.map((peer) => peer.stop()))
       await node.stop()
       await discovery.stop()
+    }
+  })
+})
+
+/** A bare DHT node over WebSocket that records the signalling routes it is told. */
+async function startRouteNotingDhtNode(
+  entryPoints: string[],
+): Promise<{ connections: ConnectionManager; dht: DhtNode; routes: [NodeId, NodeId][] }> {
+  const signer = newSigner()
+  const routes: [NodeId, NodeId][] = []
+  const connections: ConnectionManager = new ConnectionManager({
+    transport: new WebSocketTransport({ port: 0 }),
+    signer,
+    verifier,
+    clock: systemClock,
+    events: {
+      onPeerReady: (peer) => dht.handlePeerReady(peer),
+      onControl: (peer, message) => void dht.handleControl(peer, message),
+      onData: () => undefined,
+      onPeerClosed: (peer) => dht.handlePeerClosed(peer.peerId),
+    },
+  })
+  const dht = new DhtNode(
+    {
+      connections,
+      signer,
+      verifier,
+      clock: systemClock,
+      logger: silentLogger,
+      localDescriptor: () => connections.localDescriptor,
+      noteRoute: (targetId, viaPeerId) => routes.push([targetId, viaPeerId]),
+    },
+    { entryPoints, requestTimeoutMs: 3_000 },
+  )
+  await connections.start((addresses) => ({
+    nodeId: signer.address,
+    kind: 'full',
+    addresses,
+    protocolVersion: NETWORK_PROTOCOL_VERSION,
+  }))
+  await dht.start()
+  return { connections, dht, routes }
+}
+
+describe('signalling routes the DHT notes', () => {
+  it('a lookup answer naming a WebRTC-only node notes the answerer; a record notes its storer', async () => {
+    const entry = await startRouteNotingDhtNode([])
+    const entryAddress = entry.connections.localDescriptor.addresses[0]!
+    const asker = await startRouteNotingDhtNode([entryAddress])
+    const owner = await startRouteNotingDhtNode([entryAddress])
+    const rtcPeer = await startWebRtcOnlyPeer()
+    try {
+      const rtcId = rtcPeer.localDescriptor.nodeId
+      await rtcPeer.connect(entryAddress, entry.connections.localDescriptor.nodeId, AbortSignal.timeout(10_000))
+      await waitFor(() => entry.dht.metrics.webRtcContacts === 1, 10_000, 'the entry point holds the WebRTC-only node')
+
+      // The asker can't dial WebRTC, so the node fails as a lookup candidate; the answer naming it is what counts.
+      await asker.dht.findClosest(nodeIdToKey(rtcId), AbortSignal.timeout(10_000))
+      assert.deepEqual(
+        asker.routes.filter(([target]) => target === rtcId),
+        [[rtcId, entry.connections.localDescriptor.nodeId]],
+        'noted once, through the node connected to it',
+      )
+      // WebSocket nodes in answers are dialled directly: no route noted for them.
+      assert.ok(asker.routes.every(([target]) => target === rtcId))
+
+      const key = crypto.getRandomValues(new Uint8Array(20))
+      assert.ok((await owner.dht.storeRecord(key, new TextEncoder().encode('hello'), 60_000)) >= 1)
+      const records = await asker.dht.findRecords(key, AbortSignal.timeout(10_000))
+      assert.equal(records.length, 1)
+      const ownerId = owner.connections.localDescriptor.nodeId
+      const storers = asker.routes.filter(([target]) => target === ownerId).map(([, via]) => via)
+      assert.ok(storers.length >= 1 && !storers.includes(ownerId), 'the record noted the node that returned it')
+    } finally {
+      await rtcPeer.stop()
+      for (const node of [asker, owner, entry]) {
+        node.dht.stop()
+        await node.connections.stop()
+      }
     }
   })
 })
