@@ -30,7 +30,7 @@ import { DhtDiscovery, type DhtDiscoveryMetrics } from './discovery/DhtDiscovery
 import type { Discovery } from './discovery/Discovery.js'
 import { TrackerDiscovery } from './discovery/TrackerDiscovery.js'
 import type { Transport } from './transport/Transport.js'
-import { isSignallingTransport } from './transport/webrtc/signalling.js'
+import { isSignallingTransport, isWebRtcOnly } from './transport/webrtc/signalling.js'
 import { NETWORK_PROTOCOL_VERSION } from './wire/frames.js'
 
 export type { DeliveryContext, InvalidMessageEvent, MessageListener } from './overlay/delivery.js'
@@ -163,6 +163,7 @@ export class NetworkNode {
         connections: this.connections,
         clock: this.clock,
         logger: this.logger,
+        isWebRtcOnly: () => isWebRtcOnly(this.connections.localDescriptor.addresses),
       },
       resolved,
     )

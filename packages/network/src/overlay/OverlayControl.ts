@@ -50,6 +50,8 @@ export interface OverlayControlComponents {
   readonly connections: ControlConnections
   readonly clock: Clock
   readonly logger: Logger
+  /** Whether this node is WebRTC-only (see `holdHandedOver`). Default never. */
+  readonly isWebRtcOnly?: () => boolean
 }
 
 export interface OverlayControlOptions {
@@ -136,6 +138,10 @@ export class OverlayControl {
       }
       case 'neighborLeave': {
         const overlay = this.overlayOf(body.value.streamPartId, peer.peerId)
+        // The leaver may be handing this node over to a requester, which can only signal through it.
+        if (overlay?.neighbors.has(peer.peerId) === true && this.components.isWebRtcOnly?.() === true) {
+          this.holdConnection(peer.peerId)
+        }
         this.apply(overlay, peer.peerId, this.components.membership.takeLeave(overlay, peer.peerId))
         return
       }
@@ -234,12 +240,17 @@ export class OverlayControl {
   /**
    * A WebRTC-only node handed over can be dialled only through a node
    * connected to it, and the requester signals through this one first: so
-   * its connection stays for one request timeout before it may close.
+   * the connection between them stays for one request timeout before it may
+   * close, at both ends (the handed-over node holds it when it is told to
+   * leave, as it can't tell a handover from a plain leave).
    */
   private holdHandedOver(descriptor: NodeDescriptor): void {
+    if (isWebRtcOnly(descriptor.addresses)) this.holdConnection(descriptor.nodeId)
+  }
+
+  private holdConnection(peerId: NodeId): void {
     const { connections, clock } = this.components
-    if (connections.lock === undefined || !isWebRtcOnly(descriptor.addresses)) return
-    const peerId = descriptor.nodeId
+    if (connections.lock === undefined) return
     connections.lock(peerId, HANDOVER_LOCK)
     clock.setTimeout(
       () => {
