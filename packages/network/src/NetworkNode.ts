@@ -30,7 +30,7 @@ import { DhtDiscovery, type DhtDiscoveryMetrics } from './discovery/DhtDiscovery
 import type { Discovery } from './discovery/Discovery.js'
 import { TrackerDiscovery } from './discovery/TrackerDiscovery.js'
 import type { Transport } from './transport/Transport.js'
-import { isSignallingTransport } from './transport/webrtc/signalling.js'
+import { isSignallingTransport, isWebRtcOnly } from './transport/webrtc/signalling.js'
 import { NETWORK_PROTOCOL_VERSION } from './wire/frames.js'
 
 export type { DeliveryContext, InvalidMessageEvent, MessageListener } from './overlay/delivery.js'
@@ -163,6 +163,7 @@ export class NetworkNode {
         connections: this.connections,
         clock: this.clock,
         logger: this.logger,
+        isWebRtcOnly: () => isWebRtcOnly(this.connections.localDescriptor.addresses),
       },
       resolved,
     )
@@ -197,6 +198,7 @@ export class NetworkNode {
         logger: this.logger,
         random,
         localDescriptor,
+        noteRoute: (targetId, viaPeerId) => this.signalling.noteRoute(targetId, viaPeerId),
       },
       { ...this.options.dht, entryPoints: this.options.entryPoints },
     )
@@ -210,6 +212,7 @@ export class NetworkNode {
         wanted: (overlay) => this.membership.wanted(overlay),
         request: (overlay, candidates, limit) => this.control.requestCandidates(overlay, candidates, limit),
         descriptorOf: (peerId) => this.connections.get(peerId)?.peer,
+        noteRoute: (targetId, viaPeerId) => this.signalling.noteRoute(targetId, viaPeerId),
         localDescriptor,
         clock: this.clock,
         logger: this.logger,

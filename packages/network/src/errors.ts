@@ -29,6 +29,8 @@ export type NetworkErrorCode =
    * process its own key.
    */
   | 'IDENTITY_IN_USE'
+  /** A dial expecting one node id reached a node that proved another in its handshake (a stale or forged address). */
+  | 'PEER_ID_MISMATCH'
 
 /**
  * The one error type thrown by `@runnel/network`.
@@ -71,4 +73,6 @@ const NETWORK_CATEGORIES: Record<NetworkErrorCode, ErrorCategory> = {
   PROXY_REFUSED: 'unavailable',
   // Another process holds this identity: a state that refuses the request until one of them gets its own key.
   IDENTITY_IN_USE: 'conflict',
+  // The address leads to someone else: the descriptor that named it was stale or lied.
+  PEER_ID_MISMATCH: 'integrity',
 }

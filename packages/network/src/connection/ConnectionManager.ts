@@ -2,7 +2,7 @@ import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import { NetworkError } from '../errors.js'
 import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
 import type { NodeDescriptor, NodeId } from '../identity.js'
-import { chooseDialAddress } from '../transport/MultiTransport.js'
+import { canDial, chooseDialAddress } from '../transport/MultiTransport.js'
 import { FRAME_TOO_LARGE_REASON, type Transport, type TransportConnection } from '../transport/Transport.js'
 import {
   DEFAULT_PEER_CONNECTION_OPTIONS,
@@ -78,6 +78,8 @@ export class ConnectionManager {
     { resolve: (p: PeerConnection) => void; reject: (e: Error) => void }
   >()
   private readonly all = new Set<PeerConnection>()
+  /** Connections a dial of this node opened and got (not an older one a duplicate resolved to). */
+  private readonly freshDials = new WeakSet<PeerConnection>()
   /** Who holds each peer's connection open: owners per node id, kept across reconnects until unlocked. */
   private readonly locks = new Map<NodeId, Set<string>>()
   /** When each ready peer last sent something, for eviction: a counter, so even events of one instant are ordered. */
@@ -189,54 +191,82 @@ export class ConnectionManager {
 
   /**
    * A ready connection to the node `descriptor` describes: the existing one,
-   * or a dial to each of its addresses in turn until one reaches that very
-   * node (an address leading to another node id counts as a failure).
+   * or a dial to each of its addresses this node's transport can dial, in
+   * their order (`ws://` before `webrtc:`, see {@link chooseDialAddress}),
+   * until one reaches that very node (an address leading to another node id
+   * counts as a failure).
    *
-   * @throws {@link NetworkError} `CONNECTION_FAILED` naming the last failure; `ABORTED`
+   * @throws {@link NetworkError} `CONNECTION_FAILED` naming the last failure (an address that led to another
+   *   node, or none dialable here; the cause is the last dial's error); `ABORTED`
    */
   async connectDescriptor(descriptor: NodeDescriptor, signal?: AbortSignal): Promise<PeerConnection> {
     const existing = this.peers.get(descriptor.nodeId)
     if (existing !== undefined) return existing
     let lastError: unknown
     for (const address of descriptor.addresses) {
+      if (!canDial(this.components.transport, address)) continue
       if (signal?.aborted === true) throw new NetworkError('ABORTED', 'connect was aborted', { cause: signal.reason })
       try {
-        const peer = await this.connect(address, descriptor.nodeId, signal)
-        if (peer.peerId === descriptor.nodeId) return peer
-        lastError = new NetworkError(
-          'CONNECTION_FAILED',
-          `${address} belongs to ${peer.peerId}, not ${descriptor.nodeId}`,
-        )
+        return await this.connect(address, descriptor.nodeId, signal)
       } catch (err) {
         lastError = err
       }
     }
-    if (lastError === undefined) throw new NetworkError('CONNECTION_FAILED', `${descriptor.nodeId} has no addresses`)
+    if (lastError === undefined) {
+      throw new NetworkError(
+        'CONNECTION_FAILED',
+        descriptor.addresses.length === 0
+          ? `${descriptor.nodeId} has no addresses`
+          : `no address of ${descriptor.nodeId} can be dialled here: ${descriptor.addresses.join(', ')}`,
+      )
+    }
+    if (lastError instanceof NetworkError && lastError.code === 'PEER_ID_MISMATCH') {
+      // The node wasn't reached: the address only led elsewhere.
+      throw new NetworkError('CONNECTION_FAILED', lastError.message, { cause: lastError })
+    }
     if (lastError instanceof NetworkError && lastError.code !== 'INVALID_ADDRESS') throw lastError
     throw new NetworkError('CONNECTION_FAILED', `could not reach ${descriptor.nodeId}`, { cause: lastError })
   }
 
   /**
    * A ready connection to the node at `address`: the existing one when the
-   * node is known and connected, otherwise a new dial.
+   * node is known and connected, otherwise a new dial. With
+   * `expectedNodeId`, the node must prove that id in its handshake: a new
+   * connection to another node is closed (unless someone holds a lock on
+   * it) and the call rejects.
+   *
+   * @example
+   * ```ts
+   * const peer = await connections.connect('ws://10.0.0.2:30301', descriptor.nodeId, AbortSignal.timeout(5_000))
+   * ```
+   * @throws {@link NetworkError} `PEER_ID_MISMATCH`; `CONNECTION_FAILED`; `INVALID_ADDRESS`; `ABORTED`/`TIMEOUT`
    */
   connect(address: string, expectedNodeId?: NodeId, signal?: AbortSignal): Promise<PeerConnection> {
     if (this.stopped) return Promise.reject(new NetworkError('INVALID_STATE', 'connection manager stopped'))
     const existing = expectedNodeId === undefined ? undefined : this.peers.get(expectedNodeId)
     if (existing !== undefined) return Promise.resolve(existing)
-    const pending = this.dialsByAddress.get(address)
-    if (pending !== undefined) return pending
-    const dial = this.components.transport.connect(address, signal).then(
-      (connection) =>
-        new Promise<PeerConnection>((resolve, reject) => {
-          const peer = this.adopt(connection, true)
-          this.waiters.set(peer, { resolve, reject })
-        }),
-    )
-    this.dialsByAddress.set(address, dial)
-    const forget = (): void => void this.dialsByAddress.delete(address)
-    dial.then(forget, forget)
-    return dial
+    let dial = this.dialsByAddress.get(address)
+    if (dial === undefined) {
+      dial = this.components.transport.connect(address, signal).then(
+        (connection) =>
+          new Promise<PeerConnection>((resolve, reject) => {
+            const peer = this.adopt(connection, true)
+            this.waiters.set(peer, { resolve, reject })
+          }),
+      )
+      this.dialsByAddress.set(address, dial)
+      const forget = (): void => void this.dialsByAddress.delete(address)
+      dial.then(forget, forget)
+    }
+    return expectedNodeId === undefined ? dial : dial.then((peer) => this.checkPeerId(peer, address, expectedNodeId))
+  }
+
+  /** A dial's result when it reached the expected node; otherwise closes what only this dial needed, and throws. */
+  private checkPeerId(peer: PeerConnection, address: string, expectedNodeId: NodeId): PeerConnection {
+    if (peer.peerId === expectedNodeId) return peer
+    // A connection the node already used (a duplicate resolved to it) or someone holds stays open.
+    if (!this.isLocked(peer.peerId) && this.freshDials.has(peer)) peer.close('local', 'dialled expecting another node')
+    throw new NetworkError('PEER_ID_MISMATCH', `${address} belongs to ${peer.peerId}, not ${expectedNodeId}`)
   }
 
   /** The first of `addresses` this node's transport can dial (see {@link chooseDialAddress}). */
@@ -382,6 +412,7 @@ export class ConnectionManager {
     const waiter = this.waiters.get(dialed)
     if (waiter === undefined) return
     this.waiters.delete(dialed)
+    if (dialed === result) this.freshDials.add(result)
     waiter.resolve(result)
   }
 

@@ -3,6 +3,7 @@ import { NetworkError } from '../errors.js'
 import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
 import type { NodeDescriptor, NodeId } from '../identity.js'
 import { errorField, type Logger } from '../logger.js'
+import { isWebRtcOnly } from '../transport/webrtc/signalling.js'
 import {
   resolveDhtNodeOptions,
   type DhtMetrics,
@@ -16,7 +17,7 @@ import { DHT_KEY_LENGTH, compareDistance, nodeIdToKey, randomKeyInBucket } from 
 import { runLookup, type LookupQuery } from './Lookup.js'
 import { MAX_RECORD_VALUE_BYTES, signRecord, type DhtRecord, type SignedRecord } from './records.js'
 import { RecordStore } from './RecordStore.js'
-import { RoutingTable, type Contact } from './RoutingTable.js'
+import { RoutingTable, type AddResult, type Contact } from './RoutingTable.js'
 import { subnetGroup } from './subnet.js'
 
 export type { DhtRecord } from './records.js'
@@ -37,6 +38,12 @@ export interface DhtNodeComponents {
   readonly random?: () => number
   /** This node's descriptor (known once its transport started). */
   readonly localDescriptor: () => NodeDescriptor
+  /**
+   * Told which peer handed this node a WebRTC-only node's descriptor (a
+   * lookup answer) or a record (its storer): signals to dial that node go
+   * through it first. The node's `SignalRelay.noteRoute`.
+   */
+  readonly noteRoute?: (targetId: NodeId, viaPeerId: NodeId) => void
 }
 
 /** Candidates a lookup keeps, as a multiple of k: enough to route around failures, bounded. */
@@ -44,6 +51,8 @@ const CANDIDATES_PER_K = 4
 /** A full bucket's oldest contact heard from more recently than this is taken as alive without a ping. */
 const FRESH_CONTACT_MS = 30_000
 const MAX_JOIN_RETRY_MS = 60_000
+/** Lock owner for connections to WebRTC-only contacts. */
+const WEBRTC_CONTACT_LOCK = 'dht-webrtc'
 
 /**
  * A Kademlia DHT node over the node's connections: node ids are the
@@ -77,6 +86,8 @@ export class DhtNode {
   private readonly answers: DhtAnswers
   private readonly refusedCounts: Partial<Record<DhtRefusalKey, number>> = {}
   private readonly pinging = new Set<NodeId>()
+  /** WebRTC-only contacts in the table, their connections locked (see `holdWebRtcContact`). */
+  private readonly webRtcContacts = new Set<NodeId>()
   private readonly counters = { lookups: 0, lookupQueries: 0, lookupHops: 0, subnetCapped: 0 }
   private state: 'new' | 'started' | 'stopped' = 'new'
   private joinedNetwork = false
@@ -117,6 +128,7 @@ export class DhtNode {
         verifier: components.verifier,
         clock: components.clock,
         refuse: (reason, peerId, detail) => this.refuse(reason, peerId, detail),
+        noteRoute: components.noteRoute,
       },
       this.options,
     )
@@ -139,6 +151,7 @@ export class DhtNode {
       routingTableSize: this.table.size,
       records: this.store.size,
       subnetCapped: this.counters.subnetCapped,
+      webRtcContacts: this.webRtcContacts.size,
     }
   }
 
@@ -215,6 +228,10 @@ export class DhtNode {
     const descriptor = peer.peer
     if (descriptor.kind !== 'full' || descriptor.addresses.length === 0) return
     if (descriptor.nodeId === this.nodeId) return
+    const webRtcOnly = isWebRtcOnly(descriptor.addresses)
+    if (webRtcOnly && !this.webRtcContacts.has(descriptor.nodeId)) {
+      if (this.webRtcContacts.size >= this.options.maxWebRtcContacts) return
+    }
     const contact: Contact = {
       descriptor,
       key: nodeIdToKey(descriptor.nodeId),
@@ -222,6 +239,7 @@ export class DhtNode {
       lastSeen: this.components.clock.now(),
     }
     const result = this.table.add(contact)
+    if (webRtcOnly) this.holdWebRtcContact(descriptor.nodeId, contact.key, result.kind)
     if (result.kind === 'refused' && result.reason === 'subnet-cap') {
       this.counters.subnetCapped++
       this.components.logger.debug('DHT contact over its subnet cap', {
@@ -242,6 +260,34 @@ export class DhtNode {
   handlePeerClosed(peerId: NodeId): void {
     this.answers.forget(peerId)
     this.requests.handlePeerClosed(peerId)
+    if (this.webRtcContacts.has(peerId)) {
+      // Unreachable without a relay now: no one should be told of it by this node.
+      this.table.remove(peerId)
+      this.releaseWebRtcContact(peerId)
+    }
+  }
+
+  /**
+   * A WebRTC-only node can be dialled only through a node connected to it,
+   * and lookups name table contacts to others, who then signal through the
+   * node that named it: so it is a contact only while connected, and the
+   * connection is locked meanwhile (at most `maxWebRtcContacts`). It never
+   * waits in a replacement cache, where its connection would be unlocked.
+   */
+  private holdWebRtcContact(nodeId: NodeId, key: Uint8Array, added: AddResult['kind']): void {
+    if (added === 'added' || added === 'updated') {
+      if (!this.webRtcContacts.has(nodeId)) {
+        this.webRtcContacts.add(nodeId)
+        this.components.connections.lock(nodeId, WEBRTC_CONTACT_LOCK)
+      }
+    } else if (added === 'bucket-full') {
+      this.table.removeReplacement(nodeId, key)
+    }
+  }
+
+  private releaseWebRtcContact(nodeId: NodeId): void {
+    if (!this.webRtcContacts.delete(nodeId)) return
+    this.components.connections.unlock(nodeId, WEBRTC_CONTACT_LOCK)
   }
 
   /**
@@ -393,6 +439,7 @@ export class DhtNode {
   }
 
   private failed(nodeId: NodeId): void {
+    this.releaseWebRtcContact(nodeId)
     if (this.table.remove(nodeId) !== undefined) {
       this.components.logger.debug('DHT contact dropped: it did not answer', { peerId: nodeId })
     }

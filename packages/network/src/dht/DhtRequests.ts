@@ -7,6 +7,7 @@ import type {
   NodeDescriptor as NodeDescriptorProto,
 } from '../generated/runnel/network/v1/network_pb.js'
 import { descriptorFromProto, type NodeDescriptor, type NodeId } from '../identity.js'
+import { isWebRtcOnly } from '../transport/webrtc/signalling.js'
 import type { ControlMessageInit } from '../wire/frames.js'
 import type { DhtRefusalKey } from './dhtOptions.js'
 import { RecoveredSigners, recordFromProto, recordToProto, type SignedRecord } from './records.js'
@@ -55,6 +56,8 @@ export interface DhtRequestsComponents {
   readonly verifier: SignatureVerifier
   readonly clock: Clock
   readonly refuse: (reason: DhtRefusalKey, peerId: NodeId, detail?: string) => void
+  /** Notes that `viaPeerId` can relay WebRTC signals to `targetId` (see `DhtNodeComponents.noteRoute`). */
+  readonly noteRoute?: (targetId: NodeId, viaPeerId: NodeId) => void
 }
 
 export interface DhtRequestsSettings {
@@ -133,6 +136,8 @@ export class DhtRequests {
         recovered: this.recovered,
       })
       if (result.ok) {
+        // The storer heard from the owner when it stored the record; it may still be connected to it.
+        if (result.record.owner !== target.nodeId) this.components.noteRoute?.(result.record.owner, target.nodeId)
         records.push(result.record)
       } else if (result.reason === 'expired') {
         // Expired on the way or by a clock a little ahead: not the storer's fault.
@@ -280,6 +285,8 @@ export class DhtRequests {
           `a ${descriptor.kind} node with ${descriptor.addresses.length} addresses`,
         )
       }
+      // A node names a WebRTC-only node only while connected to it (its table keeps such contacts only then).
+      if (isWebRtcOnly(descriptor.addresses)) this.components.noteRoute?.(descriptor.nodeId, from)
       descriptors.push(descriptor)
     }
     return descriptors

@@ -38,6 +38,13 @@ export interface DhtNodeOptions {
   readonly maxRequestsPerSecond?: number
   /** While no entry point answers, how long to wait before trying them again (doubling up to 60 s). Default 2 s. */
   readonly joinRetryMs?: number
+  /**
+   * Most WebRTC-only contacts (nodes whose addresses are all `webrtc:`) in the
+   * routing table. Each is kept only while connected, and its connection is
+   * locked meanwhile, so whoever the table names it to can be signalled
+   * through this node. Default 16.
+   */
+  readonly maxWebRtcContacts?: number
 }
 
 export type ResolvedDhtNodeOptions = Required<DhtNodeOptions>
@@ -54,6 +61,7 @@ export const DEFAULT_DHT_NODE_OPTIONS: Omit<ResolvedDhtNodeOptions, 'entryPoints
   bucketRefreshMs: 10 * 60_000,
   maxRequestsPerSecond: 50,
   joinRetryMs: 2_000,
+  maxWebRtcContacts: 16,
 }
 
 /**
@@ -76,6 +84,12 @@ export function resolveDhtNodeOptions(options: DhtNodeOptions): ResolvedDhtNodeO
     if (!Number.isInteger(value) || value < 1) {
       throw new NetworkError('INVALID_OPTIONS', `${name} must be a positive integer, got ${String(value)}`)
     }
+  }
+  if (!Number.isInteger(resolved.maxWebRtcContacts) || resolved.maxWebRtcContacts < 0) {
+    throw new NetworkError(
+      'INVALID_OPTIONS',
+      `maxWebRtcContacts must be a non-negative integer, got ${String(resolved.maxWebRtcContacts)}`,
+    )
   }
   const positiveNumbers = [
     'requestTimeoutMs',
@@ -142,4 +156,6 @@ export interface DhtMetrics {
   readonly records: number
   /** Connections from which the subnet cap kept a contact out of the routing table. */
   readonly subnetCapped: number
+  /** WebRTC-only contacts in the routing table, each connection locked (at most `maxWebRtcContacts`). */
+  readonly webRtcContacts: number
 }

@@ -8,6 +8,7 @@ import { descriptorFromProto, type NodeDescriptor, type NodeId } from '../identi
 import { errorField, type Logger } from '../logger.js'
 import type { StreamPartOverlay } from '../overlay/StreamPartOverlay.js'
 import { dhtKeyOfStreamPart } from '../dht/keys.js'
+import { isWebRtcOnly } from '../transport/webrtc/signalling.js'
 import type { Discovery } from './Discovery.js'
 import {
   DEFAULT_ENTRY_POINT_TIMING,
@@ -47,6 +48,8 @@ export interface DhtDiscoveryComponents {
   /** The handshake-proven descriptor of a connected peer. */
   readonly descriptorOf: (peerId: NodeId) => NodeDescriptor | undefined
   readonly localDescriptor: () => NodeDescriptor
+  /** Notes that a peer can relay WebRTC signals to a node (`SignalRelay.noteRoute`). */
+  readonly noteRoute?: (targetId: NodeId, viaPeerId: NodeId) => void
   readonly clock: Clock
   readonly logger: Logger
   /** In [0, 1); seeded in simulations. Default Math.random. */
@@ -284,6 +287,8 @@ export class DhtDiscovery implements Discovery {
         continue
       }
       if (descriptor.nodeId === this.components.nodeId) continue
+      // The answering node names its neighbours (or the one it hands over, held open meanwhile): it can relay signals.
+      if (isWebRtcOnly(descriptor.addresses)) this.components.noteRoute?.(descriptor.nodeId, peerId)
       this.remember(part.known, descriptor.nodeId, descriptor, MAX_KNOWN)
       if (!this.isRefused(part, descriptor.nodeId, now)) fresh.push(descriptor)
     }

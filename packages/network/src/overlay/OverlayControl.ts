@@ -7,6 +7,7 @@ import type {
 import { descriptorFromProto, descriptorToProto, type NodeDescriptor, type NodeId } from '../identity.js'
 import { errorField, type Logger } from '../logger.js'
 import { timeoutSignal } from '../timeoutSignal.js'
+import { isWebRtcOnly } from '../transport/webrtc/signalling.js'
 import type { Discovery } from '../discovery/Discovery.js'
 import type { DataPath } from './DataPath.js'
 import type { Membership, MembershipEffects } from './Membership.js'
@@ -34,6 +35,8 @@ export interface ControlConnections {
 
 /** The lock owner of connections that carry a stream part (neighbour, proxy or proxy client, in any stream part). */
 export const OVERLAY_LOCK = 'overlay'
+/** The lock owner of a WebRTC-only neighbour's connection just after it was handed over (see `holdHandedOver`). */
+const HANDOVER_LOCK = 'overlay-handover'
 
 /** Collaborators of {@link OverlayControl}. */
 export interface OverlayControlComponents {
@@ -47,6 +50,8 @@ export interface OverlayControlComponents {
   readonly connections: ControlConnections
   readonly clock: Clock
   readonly logger: Logger
+  /** Whether this node is WebRTC-only (see `holdHandedOver`). Default never. */
+  readonly isWebRtcOnly?: () => boolean
 }
 
 export interface OverlayControlOptions {
@@ -114,7 +119,10 @@ export class OverlayControl {
         })
         if (overlay !== undefined) {
           this.apply(overlay, peer.peerId, verdict.effects)
-          if (handover !== undefined) this.apply(overlay, handover.descriptor.nodeId, handover.effects)
+          if (handover !== undefined) {
+            this.holdHandedOver(handover.descriptor)
+            this.apply(overlay, handover.descriptor.nodeId, handover.effects)
+          }
         }
         return
       }
@@ -130,6 +138,10 @@ export class OverlayControl {
       }
       case 'neighborLeave': {
         const overlay = this.overlayOf(body.value.streamPartId, peer.peerId)
+        // The leaver may be handing this node over to a requester, which can only signal through it.
+        if (overlay?.neighbors.has(peer.peerId) === true && this.components.isWebRtcOnly?.() === true) {
+          this.holdConnection(peer.peerId)
+        }
         this.apply(overlay, peer.peerId, this.components.membership.takeLeave(overlay, peer.peerId))
         return
       }
@@ -223,6 +235,31 @@ export class OverlayControl {
     if (descriptor === undefined) return undefined
     this.sendLeave(descriptor.nodeId, overlay.streamPartId)
     return { descriptor, effects: membership.takeLeave(overlay, descriptor.nodeId) }
+  }
+
+  /**
+   * A WebRTC-only node handed over can be dialled only through a node
+   * connected to it, and the requester signals through this one first: so
+   * the connection between them stays for one request timeout before it may
+   * close, at both ends (the handed-over node holds it when it is told to
+   * leave, as it can't tell a handover from a plain leave).
+   */
+  private holdHandedOver(descriptor: NodeDescriptor): void {
+    if (isWebRtcOnly(descriptor.addresses)) this.holdConnection(descriptor.nodeId)
+  }
+
+  private holdConnection(peerId: NodeId): void {
+    const { connections, clock } = this.components
+    if (connections.lock === undefined) return
+    connections.lock(peerId, HANDOVER_LOCK)
+    clock.setTimeout(
+      () => {
+        connections.unlock?.(peerId, HANDOVER_LOCK)
+        this.closeIfUnused(peerId)
+      },
+      this.options.requestTimeoutMs,
+      { unref: true },
+    )
   }
 
   /** A response, with alternatives when it refuses because full and discovery names some (the tracker's never does). */

@@ -175,11 +175,14 @@ export class TrackerClient {
     const address = trackerFor(status.streamPartId, this.options.trackers)
     const send = async (): Promise<void> => {
       // Bounded, so one unreachable tracker can't hold up reports queued for the others for long.
-      const tracker = await this.components.connections.connect(
-        address,
-        this.trackerIds.get(address),
-        timeoutSignal(this.components.clock, TRACKER_DIAL_TIMEOUT_MS),
-      )
+      const { connections } = this.components
+      const signal = timeoutSignal(this.components.clock, TRACKER_DIAL_TIMEOUT_MS)
+      const tracker = await connections.connect(address, this.trackerIds.get(address), signal).catch((err: unknown) => {
+        // The tracker at this address came back with another key: that one is the tracker now.
+        if (!(err instanceof NetworkError && err.code === 'PEER_ID_MISMATCH')) throw err
+        this.trackerIds.delete(address)
+        return connections.connect(address, undefined, signal)
+      })
       this.trackerIds.set(address, tracker.peerId)
       this.components.connections.lock?.(tracker.peerId, 'tracker')
       const signed = await signTrackerRequest(this.components.signer, ++this.sequence, status)

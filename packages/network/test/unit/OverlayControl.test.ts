@@ -41,6 +41,14 @@ interface Sent {
   readonly body: ControlMessageInit
 }
 
+interface TestNodeOptions {
+  readonly maxDegree?: number
+  /** Advertise only `webrtc:<id>`. */
+  readonly webRtcOnly?: boolean
+  /** Trackerless edge splits: the neighbour handed over to a requester. */
+  readonly handoverFor?: (overlay: StreamPartOverlay, requesterId: NodeId) => NodeDescriptor | undefined
+}
+
 /** One node's control path, with everything around it recorded. */
 class TestNode {
   readonly overlays = new Map<StreamPartId, StreamPartOverlay>()
@@ -59,9 +67,10 @@ class TestNode {
     readonly net: TestNet,
     readonly id: NodeId,
     kind: 'full' | 'light',
-    options: { maxDegree?: number } = {},
+    options: TestNodeOptions = {},
   ) {
-    this.descriptor = { nodeId: id, kind, addresses: kind === 'full' ? [`test://${id}`] : [], protocolVersion: 1 }
+    const address = options.webRtcOnly === true ? `webrtc:${id}` : `test://${id}`
+    this.descriptor = { nodeId: id, kind, addresses: kind === 'full' ? [address] : [], protocolVersion: 1 }
     this.membership = new Membership({
       kind,
       targetDegree: 2,
@@ -99,10 +108,12 @@ class TestNode {
           isAuthority: (peerId) => peerId === trackerId,
           isAuthorityFor: (_streamPartId, peerId) => peerId === trackerId,
           scheduleStatus: (streamPartId) => void this.statusReports.push(streamPartId),
+          ...(options.handoverFor === undefined ? {} : { handoverFor: options.handoverFor }),
         },
         connections,
         clock: net.clock,
         logger: silentLogger,
+        isWebRtcOnly: () => options.webRtcOnly === true,
       },
       { requestTimeoutMs: REQUEST_TIMEOUT_MS },
     )
@@ -155,7 +166,7 @@ class TestNet {
   /** Nodes that receive nothing (their answers never come). */
   readonly silent = new Set<NodeId>()
 
-  add(index: number, kind: 'full' | 'light' = 'full', options: { maxDegree?: number } = {}): TestNode {
+  add(index: number, kind: 'full' | 'light' = 'full', options: TestNodeOptions = {}): TestNode {
     const node = new TestNode(this, nodeId(index), kind, options)
     this.nodes.set(node.id, node)
     return node
@@ -243,6 +254,28 @@ describe('OverlayControl: neighbour negotiation', () => {
     assert.deepEqual([a.flushed, b.flushed], [[b.id], [a.id]], 'each sends the other its propagation buffer')
     assert.ok(a.statusReports.length > 0 && b.statusReports.length > 0, 'both tell their tracker')
     assert.equal(a.overlay.isSettled(), true)
+  })
+
+  it('keeps a handed-over WebRTC-only neighbour’s connection one request timeout, so the requester can signal through it', async () => {
+    const net = new TestNet()
+    const rtc = net.add(2, 'full', { webRtcOnly: true })
+    const other = net.add(3)
+    const hub = net.add(1, 'full', { handoverFor: () => rtc.descriptor })
+    const requester = net.add(4)
+    for (const node of [hub, rtc, other, requester]) node.join()
+    hub.instruct([rtc, other])
+    await net.settle()
+    assert.deepEqual(new Set(hub.overlay.neighbors), new Set([rtc.id, other.id]))
+
+    requester.instruct([hub])
+    await net.settle()
+    assert.ok(hub.overlay.neighbors.has(requester.id) && !hub.overlay.neighbors.has(rtc.id), 'the edge was split')
+    assert.deepEqual([hub.released, rtc.released], [[], []], 'the connection stays, held at both ends')
+    assert.ok(hub.locks.get(rtc.id)?.has('overlay-handover') && rtc.locks.get(hub.id)?.has('overlay-handover'))
+    net.clock.advance(REQUEST_TIMEOUT_MS)
+    await net.settle()
+    assert.equal(hub.connected.has(rtc.id), false, 'then goes, as nothing else uses it')
+    assert.equal(hub.locks.has(rtc.id) || rtc.locks.has(hub.id), false)
   })
 
   it('a refused request is forgotten, settles the join and closes the connection nothing else uses', async () => {

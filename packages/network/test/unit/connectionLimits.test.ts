@@ -174,6 +174,35 @@ describe('ConnectionManager limits', () => {
     simulator.stop()
   })
 
+  it('connect with an expected node id rejects another node, and closes the connection it opened', async () => {
+    const { clock, simulator } = setup()
+    const [a, b] = [await startPeer(clock, simulator), await startPeer(clock, simulator)]
+    const stranger = newSigner().address
+    let result: unknown
+    void a.manager.connect(b.address, stranger).then(
+      (peer) => (result = peer),
+      (err: unknown) => (result = err),
+    )
+    await simulator.runUntil(() => result !== undefined)
+    assert.ok(result instanceof NetworkError && result.code === 'PEER_ID_MISMATCH', String(result))
+    assert.match(result.message, new RegExp(`belongs to ${b.nodeId}, not ${stranger}`))
+    await simulator.runUntil(() => a.manager.get(b.nodeId) === undefined && b.manager.get(a.nodeId) === undefined)
+
+    // A connection the node holds already (here locked) is left open: only the caller's expectation failed.
+    await connect(simulator, a, b)
+    a.manager.lock(b.nodeId, 'test')
+    result = undefined
+    // The address dedupes to no dial only by node id: dial again and lose the duplicate to the kept connection.
+    void a.manager.connect(b.address, stranger).then(
+      (peer) => (result = peer),
+      (err: unknown) => (result = err),
+    )
+    await simulator.runUntil(() => result !== undefined)
+    assert.ok(result instanceof NetworkError && result.code === 'PEER_ID_MISMATCH', String(result))
+    assert.ok(a.manager.get(b.nodeId)?.isClosed === false, 'the locked connection stays')
+    simulator.stop()
+  })
+
   it('whenClosed tells when one connection closes', async () => {
     const { clock, simulator } = setup()
     const [a, b] = [await startPeer(clock, simulator), await startPeer(clock, simulator)]

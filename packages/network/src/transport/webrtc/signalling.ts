@@ -75,6 +75,21 @@ export function webRtcAddress(nodeId: NodeId): string {
   return `${WEBRTC_ADDRESS_PREFIX}${nodeId.toLowerCase()}`
 }
 
+/**
+ * Whether a node can be reached over WebRTC only (a browser, a node behind
+ * NAT without a server): it advertises addresses, all of them `webrtc:`. Such
+ * a node is dialled through a relay connected to it.
+ *
+ * @example
+ * ```ts
+ * isWebRtcOnly(['webrtc:0x1234…']) // true
+ * isWebRtcOnly(['ws://10.0.0.2:30301', 'webrtc:0x1234…']) // false
+ * ```
+ */
+export function isWebRtcOnly(addresses: readonly string[]): boolean {
+  return addresses.length > 0 && addresses.every((address) => address.startsWith(WEBRTC_ADDRESS_PREFIX))
+}
+
 /** The node id in a `webrtc:<id>` address (lowercase 0x and 40 hex digits); undefined for anything else. */
 export function parseWebRtcAddress(address: string): NodeId | undefined {
   const match = WEBRTC_ADDRESS_PATTERN.exec(address)
