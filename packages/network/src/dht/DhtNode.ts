@@ -88,6 +88,9 @@ export class DhtNode {
   private lastSequence = 0n
   /** Lookups and dials under way, aborted on stop (one set, not a listener each on a shared signal). */
   private readonly underWay = new Set<AbortController>()
+  /** Resolves once the first join attempt has reached its entry points (or found none up): see {@link ready}. */
+  private readonly readyPromise: Promise<void>
+  private markReady!: () => void
 
   constructor(
     private readonly components: DhtNodeComponents,
@@ -97,6 +100,7 @@ export class DhtNode {
     this.localKey = nodeIdToKey(components.signer.address)
     this.random = components.random ?? Math.random
     this.joinRetryMs = this.options.joinRetryMs
+    this.readyPromise = new Promise((resolve) => (this.markReady = resolve))
     const now = components.clock.now()
     this.table = new RoutingTable(this.localKey, this.options, now)
     this.store = new RecordStore(this.options)
@@ -174,9 +178,34 @@ export class DhtNode {
     await this.join()
   }
 
+  /**
+   * Resolves as soon as the node can look things up: once the first join
+   * attempt has connected to the entry points that answer (or found none
+   * up), before `start()`'s self-lookup and bucket refreshes, which go on
+   * meanwhile. Lookups work from there (they start at the entry points);
+   * {@link storeRecord} waits for the join to finish, so records land on
+   * the nodes truly closest to their key. Also resolves on stop.
+   *
+   * @example
+   * ```ts
+   * void dht.start()
+   * await dht.ready()
+   * const records = await dht.findRecords(key)
+   * ```
+   */
+  ready(): Promise<void> {
+    return this.readyPromise
+  }
+
+  /** The join attempt under way (it resolves when it ends, joined or not), or undefined when none is. */
+  joinUnderWay(): Promise<void> | undefined {
+    return this.joining
+  }
+
   stop(): void {
     if (this.state === 'stopped') return
     this.state = 'stopped'
+    this.markReady()
     for (const controller of this.underWay) controller.abort(new NetworkError('ABORTED', 'DHT stopped'))
     this.underWay.clear()
     this.joinTimer?.cancel()
@@ -285,6 +314,9 @@ export class DhtNode {
       expiresAt: now + Math.min(ttlMs, this.options.maxRecordTtlMs),
       sequence,
     })
+    // Stored before the buckets are filled, a record would land on whoever this node's partial view takes for the
+    // closest: a wider set than the true k, which lookups from elsewhere see only parts of.
+    if (this.joining !== undefined) await abortable(this.joining, signal)
     const closest = await this.findClosest(key, signal)
     const results = await Promise.allSettled(
       closest.map(async (descriptor) => {
@@ -462,6 +494,7 @@ export class DhtNode {
         ),
       ),
     )
+    this.markReady()
     if (this.state !== 'started') return
     if (this.table.size === 0) {
       this.scheduleJoinRetry()
@@ -532,6 +565,17 @@ export class DhtNode {
     const stale = this.table.staleBuckets(now, this.options.bucketRefreshMs)
     if (stale.length > 0) void this.refreshBuckets(stale)
   }
+}
+
+/** `promise`, or a rejection with `ABORTED` as soon as `signal` aborts. */
+function abortable(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return promise
+  if (signal.aborted) return Promise.reject(new NetworkError('ABORTED', 'aborted', { cause: signal.reason }))
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(new NetworkError('ABORTED', 'aborted', { cause: signal.reason }))
+    signal.addEventListener('abort', onAbort, { once: true })
+    void promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
 }
 
 function checkKey(key: Uint8Array): void {

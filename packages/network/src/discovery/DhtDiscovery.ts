@@ -24,6 +24,13 @@ import {
 /** What trackerless discovery needs of the DHT (`DhtNode` is one). */
 export interface DiscoveryDht {
   start(): Promise<void>
+  /**
+   * Resolves once lookups can start, before `start()` does (`DhtNode.ready()`); storeRecord then waits for the join
+   * itself. Without it, discovery waits for `start()`.
+   */
+  ready?(): Promise<void>
+  /** The join attempt under way, if any (`DhtNode.joinUnderWay()`). */
+  joinUnderWay?(): Promise<void> | undefined
   stop(): void
   handleControl(peer: PeerConnection, message: ControlMessage): boolean
   handlePeerReady(peer: PeerConnection): void
@@ -93,6 +100,8 @@ interface PartState {
   lastStoredAt: number
   storing: boolean
   looking: boolean
+  /** A round waits for the DHT's join to end before deciding whether to hold a record. */
+  awaitingJoin: boolean
   lastLookupAt: number
   /** Aborted when the node leaves the stream part or stops: ends its lookups and stores. */
   readonly life: AbortController
@@ -157,7 +166,15 @@ export class DhtDiscovery implements Discovery {
   }
 
   async bootstrap(): Promise<void> {
-    await this.components.dht.start()
+    const { dht } = this.components
+    if (dht.ready === undefined) await dht.start()
+    else {
+      // Look up entry points as soon as the DHT can (its own join goes on meanwhile): a joining node's first lookup
+      // then overlaps its self-lookup and bucket refreshes instead of waiting for them.
+      const started = dht.start()
+      started.catch(() => undefined)
+      await Promise.race([dht.ready(), started])
+    }
     this.bootstrapped = true
     // Joins made while the DHT started look up now.
     for (const streamPartId of this.parts.keys()) this.reportStatus(streamPartId)
@@ -183,6 +200,7 @@ export class DhtDiscovery implements Discovery {
         lastStoredAt: -Infinity,
         storing: false,
         looking: false,
+        awaitingJoin: false,
         lastLookupAt: -Infinity,
         life: new AbortController(),
         nextCheckAt: -Infinity,
@@ -331,9 +349,66 @@ export class DhtDiscovery implements Discovery {
     } finally {
       part.looking = false
     }
-    const overlay = this.components.overlays.get(streamPartId)
+    let overlay = this.components.overlays.get(streamPartId)
     if (part.life.signal.aborted || overlay === undefined) return
+    let { live, alone } = this.askFromRecords(streamPartId, part, overlay, records)
 
+    const joining = this.components.kind === 'full' ? dht.joinUnderWay?.() : undefined
+    if (joining !== undefined) {
+      // Whether to hold a record is decided, and the record stored, on the view of a node whose DHT join ended: a
+      // lookup made meanwhile (to find neighbours at once) sees a partial picture, and records stored from it land
+      // on a wider set of nodes than the true closest. One round waits; the others end here.
+      if (part.awaitingJoin) return
+      part.awaitingJoin = true
+      try {
+        await joining
+        if (part.life.signal.aborted) return
+        this.metrics.lookups++
+        records = await dht.findRecords(part.key, part.life.signal)
+      } catch (err) {
+        this.metrics.lookupFailures++
+        logger.debug('entry-point lookup failed', { streamPartId, error: errorField(err) })
+      } finally {
+        part.awaitingJoin = false
+      }
+      overlay = this.components.overlays.get(streamPartId)
+      if (part.life.signal.aborted || overlay === undefined) return
+      ;({ live, alone } = this.askFromRecords(streamPartId, part, overlay, records))
+    }
+    const now = clock.now()
+    part.nextCheckAt = now + this.timing.refreshMs * (0.75 + 0.5 * this.random())
+    if (this.components.kind === 'full') {
+      const hold = shouldHoldEntryPoint(part.key, nodeId, live, this.timing.target)
+      if (hold !== part.holding) this.metrics.entryPointsHeld += hold ? 1 : -1
+      part.holding = hold
+      if (hold) part.nextCheckAt = now + this.timing.refreshMs
+      if (hold && now - part.lastStoredAt >= this.timing.refreshMs - this.options.statusRetryMs) {
+        const first = part.lastStoredAt === -Infinity
+        const storing = this.store(streamPartId, part, alone)
+        // A new entry point's join settles once its record is stored, so a node joining next finds it (as a
+        // tracker has registered a node by the time it answers); refreshes hold up nothing.
+        if (first) await storing
+        if (part.life.signal.aborted) return
+      }
+    }
+    // The join has its answer: who the entry points are (possibly no one).
+    overlay.trackerAnswered = true
+    overlay.notifyNeighborCount()
+  }
+
+  /**
+   * Opens the records (refusing forged and malformed ones), remembers their
+   * owners as candidates and, while short of neighbours, asks some (live
+   * entry points first). Returns the live holders (this node included) and
+   * whether no one but this node has a record.
+   */
+  private askFromRecords(
+    streamPartId: StreamPartId,
+    part: PartState,
+    overlay: StreamPartOverlay,
+    records: readonly EntryPointRecord[],
+  ): { live: NodeId[]; alone: boolean } {
+    const { clock, logger, nodeId } = this.components
     const now = clock.now()
     const live: NodeId[] = []
     const fresh: NodeDescriptor[] = []
@@ -364,26 +439,7 @@ export class DhtDiscovery implements Discovery {
       ].filter((descriptor) => !this.isRefused(part, descriptor.nodeId, now))
       this.components.request(overlay, candidates, this.batch(wanted))
     }
-
-    const alone = fresh.length + stale.length === 0
-    part.nextCheckAt = now + this.timing.refreshMs * (0.75 + 0.5 * this.random())
-    if (this.components.kind === 'full') {
-      const hold = shouldHoldEntryPoint(part.key, nodeId, live, this.timing.target)
-      if (hold !== part.holding) this.metrics.entryPointsHeld += hold ? 1 : -1
-      part.holding = hold
-      if (hold) part.nextCheckAt = now + this.timing.refreshMs
-      if (hold && now - part.lastStoredAt >= this.timing.refreshMs - this.options.statusRetryMs) {
-        const first = part.lastStoredAt === -Infinity
-        const storing = this.store(streamPartId, part, alone)
-        // A new entry point's join settles once its record is stored, so a node joining next finds it (as a
-        // tracker has registered a node by the time it answers); refreshes hold up nothing.
-        if (first) await storing
-        if (part.life.signal.aborted) return
-      }
-    }
-    // The join has its answer: who the entry points are (possibly no one).
-    overlay.trackerAnswered = true
-    overlay.notifyNeighborCount()
+    return { live, alone: fresh.length + stale.length === 0 }
   }
 
   private async store(streamPartId: StreamPartId, part: PartState, alone: boolean): Promise<void> {
