@@ -332,9 +332,16 @@ export class DhtNode {
    * The records under `key`, asked of every node along a lookup towards it:
    * verified, unexpired, one per owner (the highest sequence).
    *
+   * `onRecords`, when given, gets each answer's records (verified, unexpired) as they
+   * arrive: a caller can act on the first ones before the lookup ends.
+   *
    * @throws {@link NetworkError} `INVALID_ARGUMENT` for a key that isn't 20 bytes; `ABORTED`
    */
-  async findRecords(key: Uint8Array, signal?: AbortSignal): Promise<DhtRecord[]> {
+  async findRecords(
+    key: Uint8Array,
+    signal?: AbortSignal,
+    onRecords?: (records: DhtRecord[]) => void,
+  ): Promise<DhtRecord[]> {
     checkKey(key)
     const byOwner = new Map<NodeId, SignedRecord>()
     const collect = (record: SignedRecord): void => {
@@ -347,20 +354,17 @@ export class DhtNode {
       async (descriptor, querySignal) => {
         const answer = await this.requests.findRecords(descriptor, key, querySignal)
         for (const record of answer.records) collect(record)
+        if (onRecords !== undefined && answer.records.length > 0) {
+          const now = this.components.clock.now()
+          const arrived = answer.records.filter((record) => record.expiresAt > now).map(publicRecord)
+          if (arrived.length > 0) onRecords(arrived)
+        }
         return answer.closest
       },
       signal,
     )
     const now = this.components.clock.now()
-    return [...byOwner.values()]
-      .filter((record) => record.expiresAt > now)
-      .map(({ key: recordKey, owner, value, expiresAt, sequence }) => ({
-        key: recordKey,
-        owner,
-        value,
-        expiresAt,
-        sequence,
-      }))
+    return [...byOwner.values()].filter((record) => record.expiresAt > now).map(publicRecord)
   }
 
   private async lookup(
@@ -576,6 +580,11 @@ function abortable(promise: Promise<void>, signal: AbortSignal | undefined): Pro
     signal.addEventListener('abort', onAbort, { once: true })
     void promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
   })
+}
+
+/** A record without its signature. */
+function publicRecord({ key, owner, value, expiresAt, sequence }: SignedRecord): DhtRecord {
+  return { key, owner, value, expiresAt, sequence }
 }
 
 function checkKey(key: Uint8Array): void {

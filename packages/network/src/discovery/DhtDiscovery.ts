@@ -38,7 +38,11 @@ export interface DiscoveryDht {
   /** Stores a signed record under `key` at the nodes closest to it; resolves with how many stored it. */
   storeRecord(key: Uint8Array, value: Uint8Array, ttlMs: number, signal?: AbortSignal): Promise<number>
   /** The unexpired records under `key`, signatures checked against their owners, one per owner. */
-  findRecords(key: Uint8Array, signal?: AbortSignal): Promise<readonly EntryPointRecord[]>
+  findRecords(
+    key: Uint8Array,
+    signal?: AbortSignal,
+    onRecords?: (records: readonly EntryPointRecord[]) => void,
+  ): Promise<readonly EntryPointRecord[]>
 }
 
 /** Collaborators of {@link DhtDiscovery}. */
@@ -341,8 +345,15 @@ export class DhtDiscovery implements Discovery {
     }
     let records: readonly EntryPointRecord[] = []
     this.metrics.lookups++
+    // Records are asked of as soon as they arrive: the first answer with records often comes a hop or two before
+    // the lookup ends. Requests in flight count as wanted, so asking early never asks more.
+    const early = (arrived: readonly EntryPointRecord[]): void => {
+      const overlay = this.components.overlays.get(streamPartId)
+      if (part.life.signal.aborted || overlay === undefined || this.components.wanted(overlay) === 0) return
+      this.askFromRecords(streamPartId, part, overlay, arrived, false)
+    }
     try {
-      records = await dht.findRecords(part.key, part.life.signal)
+      records = await dht.findRecords(part.key, part.life.signal, early)
     } catch (err) {
       this.metrics.lookupFailures++
       logger.debug('entry-point lookup failed', { streamPartId, error: errorField(err) })
@@ -400,13 +411,15 @@ export class DhtDiscovery implements Discovery {
    * Opens the records (refusing forged and malformed ones), remembers their
    * owners as candidates and, while short of neighbours, asks some (live
    * entry points first). Returns the live holders (this node included) and
-   * whether no one but this node has a record.
+   * whether no one but this node has a record. `count`: refusals go into
+   * the metrics (once per lookup, not again for its early answers).
    */
   private askFromRecords(
     streamPartId: StreamPartId,
     part: PartState,
     overlay: StreamPartOverlay,
     records: readonly EntryPointRecord[],
+    count = true,
   ): { live: NodeId[]; alone: boolean } {
     const { clock, logger, nodeId } = this.components
     const now = clock.now()
@@ -416,6 +429,7 @@ export class DhtDiscovery implements Discovery {
     for (const record of records) {
       const opened = openEntryPoint(record)
       if (opened.refusal !== undefined) {
+        if (!count) continue
         this.metrics.recordsRefused[opened.refusal] = (this.metrics.recordsRefused[opened.refusal] ?? 0) + 1
         logger.debug('refused an entry-point record', { streamPartId, owner: record.owner, reason: opened.refusal })
         continue
