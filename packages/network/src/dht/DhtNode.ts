@@ -12,7 +12,7 @@ import {
 } from './dhtOptions.js'
 import { DhtAnswers } from './DhtAnswers.js'
 import { DhtRequests, type DhtConnections, type DhtPeer } from './DhtRequests.js'
-import { DHT_KEY_LENGTH, compareDistance, nodeIdToKey, randomKeyInBucket } from './keys.js'
+import { DHT_KEY_LENGTH, compareDistance, keyToHex, nodeIdToKey, randomKeyInBucket } from './keys.js'
 import { runLookup, type LookupQuery } from './Lookup.js'
 import { MAX_RECORD_VALUE_BYTES, signRecord, type DhtRecord, type SignedRecord } from './records.js'
 import { RecordStore } from './RecordStore.js'
@@ -44,6 +44,10 @@ const CANDIDATES_PER_K = 4
 /** A full bucket's oldest contact heard from more recently than this is taken as alive without a ping. */
 const FRESH_CONTACT_MS = 30_000
 const MAX_JOIN_RETRY_MS = 60_000
+/** A records lookup's closest nodes are where a store made this soon after it goes, without a lookup of its own. */
+const CLOSEST_REUSE_MS = 5_000
+/** Keys whose last records lookup's closest nodes are kept for a store. */
+const MAX_CLOSEST_KEPT = 16
 
 /**
  * A Kademlia DHT node over the node's connections: node ids are the
@@ -88,6 +92,8 @@ export class DhtNode {
   private lastSequence = 0n
   /** Lookups and dials under way, aborted on stop (one set, not a listener each on a shared signal). */
   private readonly underWay = new Set<AbortController>()
+  /** The closest nodes of recent records lookups made after the join, by key: bounded by MAX_CLOSEST_KEPT. */
+  private readonly recentClosest = new Map<string, { closest: NodeDescriptor[]; at: number }>()
   /** Resolves once the first join attempt has reached its entry points (or found none up): see {@link ready}. */
   private readonly readyPromise: Promise<void>
   private markReady!: () => void
@@ -317,7 +323,13 @@ export class DhtNode {
     // Stored before the buckets are filled, a record would land on whoever this node's partial view takes for the
     // closest: a wider set than the true k, which lookups from elsewhere see only parts of.
     if (this.joining !== undefined) await abortable(this.joining, signal)
-    const closest = await this.findClosest(key, signal)
+    // The usual store follows a records lookup for the same key (is anyone holding one yet?): that lookup found
+    // the closest nodes already, and asking again would cost a lookup's round trips.
+    const recent = this.recentClosest.get(keyToHex(key))
+    const closest =
+      recent !== undefined && this.components.clock.now() - recent.at <= CLOSEST_REUSE_MS
+        ? recent.closest
+        : await this.findClosest(key, signal)
     const results = await Promise.allSettled(
       closest.map(async (descriptor) => {
         if (descriptor.nodeId === this.nodeId) return this.store.put(record, this.components.clock.now()) === 'stored'
@@ -349,7 +361,8 @@ export class DhtNode {
       if (known === undefined || known.sequence < record.sequence) byOwner.set(record.owner, record)
     }
     for (const record of this.store.get(key, this.components.clock.now())) collect(record)
-    await this.lookup(
+    const placed = this.joinUnderWay() === undefined
+    const found = await this.lookup(
       key,
       async (descriptor, querySignal) => {
         const answer = await this.requests.findRecords(descriptor, key, querySignal)
@@ -364,6 +377,12 @@ export class DhtNode {
       signal,
     )
     const now = this.components.clock.now()
+    if (placed) {
+      const hex = keyToHex(key)
+      this.recentClosest.delete(hex)
+      this.recentClosest.set(hex, { closest: this.withSelf(key, found), at: now })
+      if (this.recentClosest.size > MAX_CLOSEST_KEPT) this.recentClosest.delete(this.recentClosest.keys().next().value!)
+    }
     return [...byOwner.values()].filter((record) => record.expiresAt > now).map(publicRecord)
   }
 
