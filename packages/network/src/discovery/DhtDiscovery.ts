@@ -365,10 +365,11 @@ export class DhtDiscovery implements Discovery {
     let { live, alone } = this.askFromRecords(streamPartId, part, overlay, records)
 
     const joining = this.components.kind === 'full' ? dht.joinUnderWay?.() : undefined
-    if (joining !== undefined) {
+    if (joining !== undefined && shouldHoldEntryPoint(part.key, nodeId, live, this.timing.target)) {
       // Whether to hold a record is decided, and the record stored, on the view of a node whose DHT join ended: a
       // lookup made meanwhile (to find neighbours at once) sees a partial picture, and records stored from it land
-      // on a wider set of nodes than the true closest. One round waits; the others end here.
+      // on a wider set of nodes than the true closest. One round waits; the others end here. A partial view that
+      // already says "don't hold" needs no second look: a fuller one only adds holders.
       if (part.awaitingJoin) return
       part.awaitingJoin = true
       try {
