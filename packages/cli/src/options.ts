@@ -6,7 +6,7 @@ import { loadSettings, type Settings, type SettingsFlags } from './settings.js'
 
 const SETTINGS_GROUP = 'Settings (flag > environment > config file > identity file > defaults):'
 
-/** Adds `--private-key`, `--rpc`, `--tracker` and `--config` to a command. */
+/** Adds `--private-key`, `--rpc`, `--tracker`, `--discovery`, `--entry-point` and `--config` to a command. */
 export function addSettingsOptions(command: Command): Command {
   return command
     .addOption(
@@ -25,6 +25,20 @@ export function addSettingsOptions(command: Command): Command {
       new Option(
         '--tracker <url...>',
         'tracker URL(s), repeatable or comma-separated [env: RUNNEL_TRACKERS; default: ws://127.0.0.1:30300]',
+      ).helpGroup(SETTINGS_GROUP),
+    )
+    .addOption(
+      new Option(
+        '--discovery <mode>',
+        'how nodes find each other: tracker or dht [env: RUNNEL_DISCOVERY; default: dht when only entry points are set, else tracker]',
+      )
+        .choices(['tracker', 'dht'])
+        .helpGroup(SETTINGS_GROUP),
+    )
+    .addOption(
+      new Option(
+        '--entry-point <url...>',
+        'DHT entry point URL(s) (dht mode), repeatable or comma-separated [env: RUNNEL_ENTRY_POINTS; default: ws://127.0.0.1:30301]',
       ).helpGroup(SETTINGS_GROUP),
     )
     .addOption(

@@ -17,11 +17,15 @@ const { version } = createRequire(import.meta.url)('../package.json') as { versi
 
 const GLOBAL_HELP = `
 Settings, for every command that talks to the network (highest precedence first):
-  --private-key, --rpc, --tracker, --config flags
-  RUNNEL_PRIVATE_KEY, RUNNEL_RPC_URL, RUNNEL_TRACKERS (comma-separated), RUNNEL_CONFIG
-  the config file: $RUNNEL_CONFIG or $RUNNEL_HOME/config.json, JSON with privateKey, rpcUrl, trackers, contracts
+  --private-key, --rpc, --tracker, --discovery, --entry-point, --config flags
+  RUNNEL_PRIVATE_KEY, RUNNEL_RPC_URL, RUNNEL_TRACKERS (comma-separated), RUNNEL_DISCOVERY (tracker or dht),
+    RUNNEL_ENTRY_POINTS (comma-separated), RUNNEL_CONFIG
+  the config file: $RUNNEL_CONFIG or $RUNNEL_HOME/config.json, JSON with privateKey, rpcUrl, trackers, discovery,
+    entryPoints, contracts
   the identity file $RUNNEL_HOME/identity.json (for the key; see \`runnel identity create\`)
-  the local defaults: http://127.0.0.1:8545, ws://127.0.0.1:30300, the dev chain's contracts
+  the local defaults: http://127.0.0.1:8545, tracker ws://127.0.0.1:30300 (dht mode: entry point
+    ws://127.0.0.1:30301), the dev chain's contracts
+Discovery: tracker mode unless set, or unless only entry points are given (then dht mode).
 RUNNEL_HOME defaults to ~/.runnel. RUNNEL_DEBUG=1 prints stack traces.
 
 Exit codes:
@@ -31,7 +35,7 @@ Exit codes:
   3  invalid input or config (settings, config files, stdin lines, metadata, paths)
   4  not found (no such stream or storage node)
   5  permission denied
-  6  network or chain unreachable (JSON-RPC endpoint, trackers), or no storage node stores or answers for the stream
+  6  network or chain unreachable (JSON-RPC endpoint, trackers, every DHT entry point), or no storage node stores or answers for the stream
 
 Examples:
   $ runnel identity create

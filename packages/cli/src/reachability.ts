@@ -20,14 +20,38 @@ export async function checkTrackersReachable(
   await Promise.all([...serving].map((url) => probe(url)))
 }
 
-function probe(url: string): Promise<void> {
+/**
+ * Checks that at least one DHT entry point accepts connections: a node that reaches none is alone in a DHT of its own.
+ *
+ * @throws NetworkError `CONNECTION_FAILED` naming every entry point and why it failed
+ */
+export async function checkEntryPointsReachable(entryPoints: readonly string[]): Promise<void> {
+  const results = await Promise.allSettled(entryPoints.map((url) => probe(url, 'DHT entry point')))
+  if (results.some((result) => result.status === 'fulfilled')) return
+  const reasons = results.map((result) => (result as PromiseRejectedResult).reason as NetworkError)
+  throw new NetworkError('CONNECTION_FAILED', reasons.map((reason) => reason.shortMessage).join('; '), {
+    cause: reasons[0],
+  })
+}
+
+/** The check the discovery mode needs: the trackers serving these stream parts, or one entry point. */
+export function checkDiscoveryReachable(
+  streamPartIds: readonly string[],
+  network: { discovery: 'tracker'; trackers: readonly string[] } | { discovery: 'dht'; entryPoints: readonly string[] },
+): Promise<void> {
+  return network.discovery === 'dht'
+    ? checkEntryPointsReachable(network.entryPoints)
+    : checkTrackersReachable(streamPartIds, network.trackers)
+}
+
+function probe(url: string, what = 'tracker'): Promise<void> {
   const { hostname, port, protocol } = new URL(url)
   const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port: port === '' ? (protocol === 'wss:' ? 443 : 80) : Number(port) })
     const fail = (reason: string, cause?: unknown): void => {
       socket.destroy()
-      reject(new NetworkError('CONNECTION_FAILED', `can't reach tracker ${url}: ${reason}`, { cause }))
+      reject(new NetworkError('CONNECTION_FAILED', `can't reach ${what} ${url}: ${reason}`, { cause }))
     }
     socket.setTimeout(PROBE_TIMEOUT_MS, () => fail(`no answer within ${PROBE_TIMEOUT_MS / 1000} s`))
     socket.once('error', (err: NodeJS.ErrnoException) => fail(err.code ?? err.message, err))

@@ -7,11 +7,16 @@ import { networkSettingSchemas } from '@runnel/node/config'
 import { addressFromPrivateKey, parsePrivateKey, shortMessageOf, toChecksumAddress } from '@runnel/protocol'
 import { CliError } from './errors.js'
 
-/** The settings flags every network command takes (`--private-key`, `--rpc`, `--tracker`, `--config`). */
+/**
+ * The settings flags every network command takes (`--private-key`, `--rpc`, `--tracker`, `--discovery`,
+ * `--entry-point`, `--config`).
+ */
 export interface SettingsFlags {
   readonly privateKey?: string
   readonly rpc?: string
   readonly tracker?: readonly string[]
+  readonly discovery?: string
+  readonly entryPoint?: readonly string[]
   readonly config?: string
 }
 
@@ -20,6 +25,8 @@ export interface SettingsEnv {
   readonly RUNNEL_PRIVATE_KEY?: string
   readonly RUNNEL_RPC_URL?: string
   readonly RUNNEL_TRACKERS?: string
+  readonly RUNNEL_DISCOVERY?: string
+  readonly RUNNEL_ENTRY_POINTS?: string
   readonly RUNNEL_CONFIG?: string
   readonly RUNNEL_HOME?: string
 }
@@ -37,15 +44,28 @@ export interface Settings {
   /** Undefined when no flag, variable, config or identity file gives one. */
   readonly privateKey: Sourced<`0x${string}`> | undefined
   readonly rpcUrl: Sourced<string>
+  /**
+   * How the network node finds peers. Without a setting: `dht` when entry points are set (any layer) and trackers
+   * aren't, else `tracker`.
+   */
+  readonly discovery: Sourced<DiscoveryMode>
+  /** Used in tracker mode. */
   readonly trackers: Sourced<readonly string[]>
+  /** Used in dht mode. */
+  readonly entryPoints: Sourced<readonly string[]>
   readonly contracts: Sourced<ContractAddresses>
 }
+
+/** How a node finds the peers of a stream part: a tracker names them, or the DHT. */
+export type DiscoveryMode = 'tracker' | 'dht'
 
 /** The contents of `config.json`: every key optional. */
 export interface SettingsFile {
   readonly privateKey?: string
   readonly rpcUrl?: string
   readonly trackers?: readonly string[]
+  readonly discovery?: DiscoveryMode
+  readonly entryPoints?: readonly string[]
   readonly contracts?: ContractAddresses
 }
 
@@ -60,7 +80,7 @@ export interface SettingsLayers {
   readonly identity?: { readonly path: string; readonly text: string }
 }
 
-const CONFIG_KEYS = ['privateKey', 'rpcUrl', 'trackers', 'contracts'] as const
+const CONFIG_KEYS = ['privateKey', 'rpcUrl', 'trackers', 'discovery', 'entryPoints', 'contracts'] as const
 
 /** `$RUNNEL_HOME`, or `~/.runnel`. */
 export function runnelHome(env: SettingsEnv, home: string = homedir()): string {
@@ -133,15 +153,36 @@ export function resolveSettings(layers: SettingsLayers): Settings {
     value: LOCAL_DEFAULTS.rpcUrl,
     source: 'default',
   }
-  const envTrackers = nonEmpty(env.RUNNEL_TRACKERS)
-  const trackers: Sourced<readonly string[]> =
-    flags.tracker !== undefined && flags.tracker.length > 0
-      ? { value: splitList(flags.tracker), source: '--tracker' }
-      : envTrackers !== undefined
-        ? { value: splitList([envTrackers]), source: 'RUNNEL_TRACKERS' }
-        : file.trackers !== undefined
-          ? { value: file.trackers, source: fileSource }
-          : { value: LOCAL_DEFAULTS.trackers, source: 'default' }
+  const trackers = pickList(
+    flags.tracker,
+    '--tracker',
+    env.RUNNEL_TRACKERS,
+    'RUNNEL_TRACKERS',
+    file.trackers,
+    fileSource,
+  )
+  const entryPoints = pickList(
+    flags.entryPoint,
+    '--entry-point',
+    env.RUNNEL_ENTRY_POINTS,
+    'RUNNEL_ENTRY_POINTS',
+    file.entryPoints,
+    fileSource,
+  )
+  const chosenMode = pick(
+    flags.discovery,
+    '--discovery',
+    env.RUNNEL_DISCOVERY,
+    'RUNNEL_DISCOVERY',
+    file.discovery,
+    fileSource,
+  )
+  const discovery: Sourced<DiscoveryMode> =
+    chosenMode !== undefined
+      ? { value: checkDiscovery(chosenMode.value, chosenMode.source), source: chosenMode.source }
+      : entryPoints !== undefined && trackers === undefined
+        ? { value: 'dht', source: `${entryPoints.source} (entry points and no trackers)` }
+        : { value: 'tracker', source: 'default' }
   const contracts: Sourced<ContractAddresses> =
     file.contracts !== undefined
       ? { value: file.contracts, source: fileSource }
@@ -156,7 +197,9 @@ export function resolveSettings(layers: SettingsLayers): Settings {
           ? readIdentity(layers.identity.text, layers.identity.path)
           : undefined,
     rpcUrl: { value: checkRpcUrl(rpcUrl.value, rpcUrl.source), source: rpcUrl.source },
-    trackers: { value: checkTrackers(trackers.value, trackers.source), source: trackers.source },
+    discovery,
+    trackers: checkUrls(trackers ?? { value: LOCAL_DEFAULTS.trackers, source: 'default' }, 'trackers'),
+    entryPoints: checkUrls(entryPoints ?? { value: LOCAL_DEFAULTS.entryPoints, source: 'default' }, 'entryPoints'),
     contracts,
   }
 }
@@ -202,7 +245,7 @@ function checkConfigFile(content: unknown, path: string): SettingsFile {
       )
     }
   }
-  const { privateKey, rpcUrl, trackers, contracts } = content
+  const { privateKey, rpcUrl, trackers, discovery, entryPoints, contracts } = content
   if (privateKey !== undefined && typeof privateKey !== 'string') {
     throw new CliError('INVALID_SETTINGS', `privateKey from ${source}: expected a hex string`)
   }
@@ -212,11 +255,22 @@ function checkConfigFile(content: unknown, path: string): SettingsFile {
   if (trackers !== undefined && !(Array.isArray(trackers) && trackers.every((url) => typeof url === 'string'))) {
     throw new CliError('INVALID_SETTINGS', `trackers from ${source}: expected an array of ws:// or wss:// URLs`)
   }
+  if (discovery !== undefined && typeof discovery !== 'string') {
+    throw new CliError('INVALID_SETTINGS', `discovery from ${source}: expected "tracker" or "dht"`)
+  }
+  if (
+    entryPoints !== undefined &&
+    !(Array.isArray(entryPoints) && entryPoints.every((url) => typeof url === 'string'))
+  ) {
+    throw new CliError('INVALID_SETTINGS', `entryPoints from ${source}: expected an array of ws:// or wss:// URLs`)
+  }
   if (contracts !== undefined) checkContracts(contracts, source)
   // Values are checked as settings once chosen, and right away here, so a broken file shows even when overridden.
   if (privateKey !== undefined) parseKeySetting(privateKey, source)
   if (rpcUrl !== undefined) checkRpcUrl(rpcUrl, source)
-  if (trackers !== undefined) checkTrackers(trackers, source)
+  if (trackers !== undefined) checkUrls({ value: trackers, source }, 'trackers')
+  if (discovery !== undefined) checkDiscovery(discovery, source)
+  if (entryPoints !== undefined) checkUrls({ value: entryPoints, source }, 'entryPoints')
   return content
 }
 
@@ -282,17 +336,27 @@ function checkRpcUrl(value: string, source: string): string {
   return value
 }
 
-function checkTrackers(value: readonly string[], source: string): readonly string[] {
-  if (value.length === 0) throw new CliError('INVALID_SETTINGS', `trackers from ${source}: expected at least one URL`)
+/** Checks a list of ws:// or wss:// URLs (`trackers`, `entryPoints`); the error names the setting and its source. */
+function checkUrls(list: Sourced<readonly string[]>, setting: string): Sourced<readonly string[]> {
+  const { value, source } = list
+  if (value.length === 0) throw new CliError('INVALID_SETTINGS', `${setting} from ${source}: expected at least one URL`)
   for (const url of value) {
     if (!networkSettingSchemas.trackers.element.safeParse(url).success) {
       throw new CliError(
         'INVALID_SETTINGS',
-        `trackers from ${source}: expected ws:// or wss:// URLs, got ${JSON.stringify(url)}`,
+        `${setting} from ${source}: expected ws:// or wss:// URLs, got ${JSON.stringify(url)}`,
       )
     }
   }
-  return value
+  return list
+}
+
+function checkDiscovery(value: string, source: string): DiscoveryMode {
+  if (value === 'tracker' || value === 'dht') return value
+  throw new CliError(
+    'INVALID_SETTINGS',
+    `discovery from ${source}: expected "tracker" or "dht", got ${JSON.stringify(value)}`,
+  )
 }
 
 /** The first layer that gives a value (empty strings count as absent). */
@@ -303,6 +367,24 @@ function pick(...layers: [unknown, string, unknown, string, unknown, string]): S
       return { value: value.trim(), source: layers[i + 1] as string }
   }
   return undefined
+}
+
+/**
+ * The first layer that gives a list: a repeatable flag (`--tracker a,b --tracker c`), a comma-separated variable
+ * (`RUNNEL_TRACKERS=a,b`), the config file's array.
+ */
+function pickList(
+  flag: readonly string[] | undefined,
+  flagName: string,
+  envValue: string | undefined,
+  envName: string,
+  fileValue: readonly string[] | undefined,
+  fileSource: string,
+): Sourced<readonly string[]> | undefined {
+  if (flag !== undefined && flag.length > 0) return { value: splitList(flag), source: flagName }
+  const fromEnv = nonEmpty(envValue)
+  if (fromEnv !== undefined) return { value: splitList([fromEnv]), source: envName }
+  return fileValue !== undefined ? { value: fileValue, source: fileSource } : undefined
 }
 
 /** `--tracker a,b --tracker c` and `RUNNEL_TRACKERS=a,b`: comma-separated lists, concatenated. */

@@ -5,7 +5,7 @@ import {
   type Erc1271Verifier,
   type RunnelRegistry,
 } from '@runnel/chain'
-import type { NetworkNode, NetworkNodeOptions, Transport } from '@runnel/network'
+import type { NetworkNode, NetworkNodeOptions, Transport, WebRtcTransportOptions } from '@runnel/network'
 import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import type { EIP1193Provider } from 'viem'
 import type { AuthOptions } from './auth/resolveAuth.js'
@@ -15,11 +15,13 @@ import type { GroupKeyStore } from './encryption/KeyStore.js'
 
 /**
  * Where the local network of `npm start` (`runnel dev`) listens: its dev
- * chain's JSON-RPC, its tracker, and the contracts every dev chain deploys.
- * A dev chain and a tracker started on these ports by hand work too.
+ * chain's JSON-RPC, its tracker (or, with `runnel dev --discovery dht`, its
+ * DHT entry point), and the contracts every dev chain deploys. A dev chain and
+ * a tracker or entry point started on these ports by hand work too.
  */
 export const LOCAL_DEFAULTS = {
   trackers: ['ws://127.0.0.1:30300'],
+  entryPoints: ['ws://127.0.0.1:30301'],
   rpcUrl: 'http://127.0.0.1:8545',
   contracts: DEV_CONTRACT_ADDRESSES,
 } as const
@@ -37,10 +39,29 @@ export interface RunnelClientOptions {
    * account. See {@link AuthOptions}.
    */
   readonly auth?: AuthOptions
+  /**
+   * The client's network node. Discovery: `discovery: 'tracker'` (with `trackers`) or `'dht'` (with `entryPoints`);
+   * without `discovery`, a client listing `entryPoints` and no `trackers` runs in dht mode, any other in tracker mode,
+   * and the list its mode needs defaults to the local network's (`LOCAL_DEFAULTS`). `dht` tunes the DHT.
+   *
+   * @example
+   * ```ts
+   * const client = createRunnelClient({ network: { discovery: 'dht', entryPoints: ['wss://entry.example.org'] } })
+   * ```
+   */
   readonly network?: Partial<Omit<NetworkNodeOptions, 'trackers'>> & {
     readonly trackers?: readonly string[]
-    /** Default: the browser WebSocket client transport (Node.js: use `@runnel/client/node`). */
+    /**
+     * Default: the browser's WebSocket, dial-only, for a light node (the default kind without a transport); with
+     * `kind: 'full'`, that plus the browser's WebRTC. Node.js: use `@runnel/client/node`.
+     */
     readonly transport?: Transport
+    /**
+     * WebRTC settings (`iceServers`: STUN/TURN, none by default, so only host candidates; timeouts, bounds) of the
+     * default transport of a browser full node, and in Node.js (`@runnel/client/node`) the switch that adds WebRTC
+     * beside the WebSocket server: `{}` for the defaults.
+     */
+    readonly webrtc?: WebRtcTransportOptions
   }
   readonly chain?: {
     /** JSON-RPC endpoint (HTTP). Ignored when `provider` is given. */

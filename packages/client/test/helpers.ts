@@ -1,15 +1,18 @@
-import { TrackerServer } from '@runnel/network'
-import { WebSocketTransport } from '@runnel/network/node'
-import { generatePrivateKey } from '@runnel/protocol'
-import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import { startDevChain, type DevChain } from '@runnel/dev-chain'
 import { createRunnelClient, type NodeClientOptions } from '../src/node/index.js'
 import type { GroupKeyStore, RunnelClient } from '../src/index.js'
+import { startTestDiscovery, type DiscoverySettings } from './support/discovery.js'
 
-/** A tracker on 127.0.0.1 and an in-process dev chain with the contracts. */
+/**
+ * A tracker (or, with `RUNNEL_TEST_DISCOVERY=dht`, a DHT entry point) on 127.0.0.1 and an in-process dev chain with
+ * the contracts.
+ */
 export interface TestNetwork {
   readonly dev: DevChain
+  /** The tracker's URLs; empty in dht mode. */
   readonly trackers: string[]
+  /** The `network` settings of the mode the network runs in: its tracker or its entry point. */
+  readonly discovery: DiscoverySettings
   /** A client acting as dev account `index`, on this network. */
   client(index: number, options?: Partial<NodeClientOptions>, components?: { keyStore?: GroupKeyStore }): RunnelClient
   stop(): Promise<void>
@@ -18,23 +21,19 @@ export interface TestNetwork {
 export async function startTestNetwork(): Promise<TestNetwork> {
   // Enough funded accounts for every role a test gives out.
   const dev = await startDevChain({ accounts: 20 })
-  const tracker = new TrackerServer({
-    transport: new WebSocketTransport({ port: 0 }),
-    signer: createNativeSigner(generatePrivateKey()),
-    verifier: nativeSignatureVerifier,
-  })
-  const trackers = await tracker.start()
+  const discovery = await startTestDiscovery()
   const clients: RunnelClient[] = []
   return {
     dev,
-    trackers,
+    trackers: discovery.trackers,
+    discovery: discovery.settings,
     client(index, options = {}, components = {}) {
       const client = createRunnelClient(
         {
           auth: { privateKey: dev.chain.accountKeys[index]! },
           chain: { provider: dev.chain.provider, contracts: dev.deployment, fromBlock: dev.deployment.deployBlock },
           ...options,
-          network: { trackers, ...options.network },
+          network: { ...discovery.settings, ...options.network },
         },
         components,
       )
@@ -43,7 +42,7 @@ export async function startTestNetwork(): Promise<TestNetwork> {
     },
     async stop() {
       await Promise.all(clients.map((client) => client.destroy()))
-      await tracker.stop()
+      await discovery.stop()
       await dev.stop()
     },
   }

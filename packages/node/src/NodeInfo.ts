@@ -10,6 +10,11 @@ export interface NodeInfo {
   readonly apiKeysRequired: boolean
   /** URL per started API; `storage` is the history API's URL as registered on chain. */
   readonly endpoints: Partial<Record<PluginName, string>>
+  /** How the node finds its peers: through trackers, or through the DHT. */
+  readonly discovery: 'tracker' | 'dht'
+  /** The trackers it uses (tracker mode; empty in dht mode). */
   readonly trackers: readonly string[]
+  /** The DHT entry points it joined through (dht mode; empty in tracker mode). */
+  readonly entryPoints: readonly string[]
   readonly rpcUrl: string
 }

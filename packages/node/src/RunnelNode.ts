@@ -76,7 +76,11 @@ export class RunnelNode {
       createRunnelClient(
         {
           auth: { privateKey: privateKey! },
-          network: { trackers: network.trackers, kind: network.kind },
+          network: {
+            kind: network.kind,
+            ...discoveryOf(network),
+            ...(network.webrtc !== undefined && { webrtc: withoutUndefined(network.webrtc) }),
+          },
           listen: network.listen,
           chain: {
             rpcUrl: chain.rpcUrl,
@@ -158,7 +162,7 @@ export class RunnelNode {
       throw new NodeError('START_FAILED', `the node failed to start: ${(err as Error).message}`, { cause: err })
     }
     this.state = 'started'
-    this.logger.info({ address: this.address, trackers: this.config.network.trackers }, 'node started')
+    this.logger.info({ address: this.address, ...discoveryOf(this.config.network) }, 'node started')
     return this.info()
   }
 
@@ -198,10 +202,28 @@ export class RunnelNode {
       address: this.address,
       apiKeysRequired: this.gateway.apiKeys.required,
       endpoints: { ...this.endpoints },
-      trackers: this.config.network.trackers,
+      ...discoveryInfo(this.config.network),
       rpcUrl: this.config.chain.rpcUrl,
     }
   }
+}
+
+/** The client's discovery settings: the mode and its list (and the DHT's tunables that are set). */
+function discoveryOf(network: NodeConfig['network']) {
+  if (network.discovery === 'tracker') return { discovery: 'tracker' as const, trackers: network.trackers }
+  return { discovery: 'dht' as const, entryPoints: network.entryPoints, dht: withoutUndefined(network.dht) }
+}
+
+/** The keys that are set: a key present as undefined would override the network's default with nothing. */
+function withoutUndefined<T extends object>(settings: T): Partial<T> {
+  return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as Partial<T>
+}
+
+/** What `/info` says of discovery: the mode, and the list it uses (the other one empty). */
+function discoveryInfo(network: NodeConfig['network']): Pick<NodeInfo, 'discovery' | 'trackers' | 'entryPoints'> {
+  return network.discovery === 'tracker'
+    ? { discovery: 'tracker', trackers: network.trackers, entryPoints: [] }
+    : { discovery: 'dht', trackers: [], entryPoints: network.entryPoints }
 }
 
 /** The node's key for key custody, if it is the client's own (a client handed in may sign with another). */

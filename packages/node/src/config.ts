@@ -11,6 +11,8 @@ export const DEFAULT_PORTS = {
   /** The HTTP API (history) of the storage node `runnel dev` starts. */
   storage: 7172,
   tracker: 30300,
+  /** The DHT entry point `runnel dev --discovery dht` starts where the tracker would be. */
+  entryPoint: 30301,
   chain: 8545,
 } as const
 
@@ -34,6 +36,10 @@ export const networkSettingSchemas = {
   rpcUrl: z.url({ protocol: /^https?$/ }),
   /** At least one tracker, each a ws:// or wss:// URL. */
   trackers: z.array(wsUrl).min(1),
+  /** How nodes find each other: through trackers, or through the DHT (no tracker). */
+  discovery: z.enum(['tracker', 'dht'], "'tracker' or 'dht'"),
+  /** At least one DHT entry point, each a ws:// or wss:// URL (a node may list its own: it is skipped). */
+  entryPoints: z.array(wsUrl).min(1),
   /** The registry contracts' addresses. */
   contracts: z.strictObject({ streamRegistry: address, storageNodeRegistry: address }),
 } as const
@@ -182,18 +188,74 @@ function plugin<T extends z.ZodType>(schema: T) {
   return z.preprocess((value) => (value === true ? {} : value === false ? undefined : value), schema.optional())
 }
 
+/**
+ * The DHT's tunables (dht mode only); each has the network's default when absent. See `DhtNodeOptions` in
+ * `@runnel/network`.
+ */
+const dhtSection = z.strictObject({
+  /** Bucket size and lookup result size. */
+  k: z.number().int().min(2).max(64).optional(),
+  /** Requests in flight per lookup. */
+  alpha: z.number().int().min(1).max(16).optional(),
+  /** A DHT request unanswered this long counts as failed. */
+  requestTimeoutMs: z.number().int().min(100).max(60_000).optional(),
+  /** Most contacts per /24 (IPv4) or /64 (IPv6) subnet in one bucket; loopback is exempt. */
+  maxPerSubnetPerBucket: z.number().int().min(1).max(64).optional(),
+  /** Most records kept per key for others. */
+  maxRecordsPerKey: z.number().int().min(1).max(10_000).optional(),
+  /** The longest a record stored for another node lives. */
+  maxRecordTtlMs: z.number().int().min(1_000).max(86_400_000).optional(),
+  /** How often a bucket without lookups is refreshed. */
+  bucketRefreshMs: z.number().int().min(1_000).max(86_400_000).optional(),
+})
+
+const iceUrl = z.string().regex(/^(stun|stuns|turn|turns):\S+$/, 'a stun:, stuns:, turn: or turns: URL')
+
+/** WebRTC beside the WebSocket server, so browser full nodes (and nodes without a server) can be dialled. */
+const webrtcSection = z.strictObject({
+  /** STUN/TURN servers for ICE. Default none: host candidates only. */
+  iceServers: z
+    .array(
+      z.strictObject({
+        urls: z.union([iceUrl, z.array(iceUrl).min(1)]),
+        username: z.string().optional(),
+        credential: z.string().optional(),
+      }),
+    )
+    .optional(),
+  /** A WebRTC dial whose channel isn't open within this fails. */
+  connectTimeoutMs: z.number().int().min(100).max(120_000).optional(),
+})
+
+const networkSection = z
+  .strictObject({
+    /** Default: 'dht' when `entryPoints` are given and `trackers` aren't, else 'tracker'. */
+    discovery: networkSettingSchemas.discovery.optional(),
+    trackers: networkSettingSchemas.trackers.optional(),
+    entryPoints: networkSettingSchemas.entryPoints.optional(),
+    dht: dhtSection.prefault({}),
+    /** Absent: WebSocket only. */
+    webrtc: webrtcSection.optional(),
+    /** Where this node listens for neighbours. Port 0: any free port. */
+    listen: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(0) }).prefault({}),
+    /** A light node relays nothing and joins through proxies; it can't accept neighbours. */
+    kind: z.enum(['full', 'light']).default('full'),
+  })
+  .transform(({ discovery, trackers, entryPoints, ...rest }) => {
+    const mode = discovery ?? (entryPoints !== undefined && trackers === undefined ? 'dht' : 'tracker')
+    return {
+      ...rest,
+      discovery: mode,
+      // The other mode's list stays as given (unused), so a config switches modes by `discovery` alone.
+      trackers: trackers ?? [`ws://127.0.0.1:${DEFAULT_PORTS.tracker}`],
+      entryPoints: entryPoints ?? [`ws://127.0.0.1:${DEFAULT_PORTS.entryPoint}`],
+    }
+  })
+
 export const nodeConfigSchema = z.strictObject({
   /** The key the node signs with. Default: a new key each start (fine for public streams). */
   privateKey: hexKey.optional(),
-  network: z
-    .strictObject({
-      trackers: networkSettingSchemas.trackers.default([`ws://127.0.0.1:${DEFAULT_PORTS.tracker}`]),
-      /** Where this node listens for neighbours. Port 0: any free port. */
-      listen: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(0) }).prefault({}),
-      /** A light node relays nothing and joins through proxies; it can't accept neighbours. */
-      kind: z.enum(['full', 'light']).default('full'),
-    })
-    .prefault({}),
+  network: networkSection.prefault({}),
   chain: z
     .strictObject({
       rpcUrl: networkSettingSchemas.rpcUrl.default(`http://127.0.0.1:${DEFAULT_PORTS.chain}`),

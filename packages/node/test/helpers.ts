@@ -1,21 +1,21 @@
-import { TrackerServer } from '@runnel/network'
-import { WebSocketTransport } from '@runnel/network/node'
-import { generatePrivateKey } from '@runnel/protocol'
-import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import { startDevChain, type DevChain } from '@runnel/dev-chain'
 import { createRunnelClient } from '@runnel/client/node'
 import type { RunnelClient, RunnelClientOptions } from '@runnel/client'
 import { RunnelNode, type NodeConfigInput } from '../src/index.js'
+import { startTestDiscovery, type DiscoverySettings } from '../../client/test/support/discovery.js'
 
 /**
- * A dev chain on 127.0.0.1 (real JSON-RPC over HTTP), a tracker, and helpers
- * to start node daemons and SDK clients on it. Every API listens on port 0.
+ * A dev chain on 127.0.0.1 (real JSON-RPC over HTTP), a tracker (or, with `RUNNEL_TEST_DISCOVERY=dht`, a DHT entry
+ * point), and helpers to start node daemons and SDK clients on it. Every API listens on port 0.
  */
 export interface TestNetwork {
   readonly dev: DevChain
   readonly rpcUrl: string
+  /** The tracker's URLs; empty in dht mode. */
   readonly trackers: string[]
-  /** The part of a node config that puts a node on this network as dev account `index`: key, tracker, chain. */
+  /** The `network` settings of the mode the network runs in: its tracker or its entry point. */
+  readonly discovery: DiscoverySettings
+  /** The part of a node config that puts a node on this network as dev account `index`: key, discovery, chain. */
   nodeConfig(index: number): NodeConfigInput & { chain: NonNullable<NodeConfigInput['chain']> }
   /** Starts a node daemon acting as dev account `index`; `config` is merged over a test base (APIs on free ports, logs silent). */
   startNode(index: number, config?: NodeConfigInput): Promise<RunnelNode>
@@ -33,12 +33,7 @@ export interface TestNetwork {
 
 export async function startTestNetwork(): Promise<TestNetwork> {
   const dev = await startDevChain({ port: 0 })
-  const tracker = new TrackerServer({
-    transport: new WebSocketTransport({ port: 0 }),
-    signer: createNativeSigner(generatePrivateKey()),
-    verifier: nativeSignatureVerifier,
-  })
-  const trackers = await tracker.start()
+  const discovery = await startTestDiscovery()
   const rpcUrl = dev.chain.rpcUrl!
   const nodes: RunnelNode[] = []
   const clients: RunnelClient[] = []
@@ -47,7 +42,7 @@ export async function startTestNetwork(): Promise<TestNetwork> {
   const clientWith = (index: number, options: RunnelClientOptions): RunnelClient => {
     const created = createRunnelClient({
       chain: { provider: dev.chain.provider, contracts: dev.deployment, fromBlock: dev.deployment.deployBlock },
-      network: { trackers },
+      network: discovery.settings,
       ...options,
       auth: options.auth ?? { privateKey: dev.chain.accountKeys[index]! },
     })
@@ -64,7 +59,7 @@ export async function startTestNetwork(): Promise<TestNetwork> {
   const owner = client(1)
   const nodeConfig = (index: number) => ({
     privateKey: dev.chain.accountKeys[index]!,
-    network: { trackers },
+    network: discovery.settings,
     chain: {
       rpcUrl,
       contracts: {
@@ -76,7 +71,8 @@ export async function startTestNetwork(): Promise<TestNetwork> {
   return {
     dev,
     rpcUrl,
-    trackers,
+    trackers: discovery.trackers,
+    discovery: discovery.settings,
     nodeConfig,
     async startNode(index, config = {}) {
       const base = nodeConfig(index)
@@ -106,7 +102,7 @@ export async function startTestNetwork(): Promise<TestNetwork> {
     async stop() {
       await Promise.all(nodes.map((node) => node.stop()))
       await Promise.all(clients.map((created) => created.destroy()))
-      await tracker.stop()
+      await discovery.stop()
       await dev.stop()
     },
   }

@@ -10,6 +10,8 @@ interface DevOptions {
   freePorts?: boolean
   rpcPort: number
   trackerPort: number
+  entryPointPort: number
+  discovery: 'tracker' | 'dht'
   wsPort: number
   httpPort: number
   mqttPort: number
@@ -38,12 +40,18 @@ export function registerDevCommand(program: Command, context: CliContext): void 
   program
     .command('dev')
     .description(
-      'start a complete local network: embedded chain, tracker, an API node (WebSocket, HTTP, MQTT), a storage node and relay nodes',
+      'start a complete local network: embedded chain, tracker (or DHT entry point), an API node (WebSocket, HTTP, MQTT), a storage node and relay nodes',
+    )
+    .addOption(
+      new Option('--discovery <mode>', 'how the nodes find each other: through a tracker, or the DHT (no tracker)')
+        .choices(['tracker', 'dht'])
+        .default('tracker'),
     )
     .option('--host <host>', 'interface everything listens on', '127.0.0.1')
     .option('--free-ports', 'let the system pick free ports instead of the fixed ones (printed at start)')
     .option('--rpc-port <port>', 'chain JSON-RPC port', portNumber, DEFAULT_PORTS.chain)
-    .option('--tracker-port <port>', 'tracker port', portNumber, DEFAULT_PORTS.tracker)
+    .option('--tracker-port <port>', 'tracker port (tracker mode)', portNumber, DEFAULT_PORTS.tracker)
+    .option('--entry-point-port <port>', 'DHT entry point port (dht mode)', portNumber, DEFAULT_PORTS.entryPoint)
     .option('--ws-port <port>', 'WebSocket API port', portNumber, DEFAULT_PORTS.websocket)
     .option('--http-port <port>', 'HTTP API port', portNumber, DEFAULT_PORTS.http)
     .option('--mqtt-port <port>', 'MQTT broker port', portNumber, DEFAULT_PORTS.mqtt)
@@ -61,6 +69,7 @@ export function registerDevCommand(program: Command, context: CliContext): void 
 Examples:
   $ runnel dev
   $ runnel dev --mqtt-port 1884          # a mosquitto already has 1883
+  $ runnel dev --discovery dht           # no tracker: nodes find each other through the DHT
   $ runnel dev --free-ports --json       # for scripts: endpoints as JSON`,
     )
     .action(async (options: DevOptions) => {
@@ -76,12 +85,14 @@ Examples:
         ports: {
           chain: port(options.rpcPort),
           tracker: port(options.trackerPort),
+          entryPoint: port(options.entryPointPort),
           websocket: port(options.wsPort),
           http: port(options.httpPort),
           mqtt: port(options.mqttPort),
           storage: port(options.storagePort),
         },
         storage: options.storage,
+        discovery: options.discovery,
         relayNodes: options.relayNodes,
         ...(options.apiKey !== undefined && { apiKeys: options.apiKey }),
         // Logs go to stderr: stdout carries the guide, or the JSON line scripts read.
@@ -99,7 +110,9 @@ Examples:
 function describe(dev: DevNetwork): Record<string, unknown> {
   return {
     rpcUrl: dev.rpcUrl,
+    discovery: dev.discovery,
     trackerUrl: dev.trackerUrl,
+    entryPointUrl: dev.entryPointUrl,
     endpoints: dev.endpoints,
     devPrivateKey: dev.devPrivateKey,
     devAddress: dev.devAddress,
@@ -116,11 +129,15 @@ function guide(dev: DevNetwork, relayNodes: number, apiKey: string | undefined):
   const mqttArgs = `-h ${mqttUrl.hostname} -p ${mqttUrl.port}${apiKey === undefined ? '' : ` -u runnel -P '${apiKey}'`}`
   const bearer = apiKey === undefined ? '' : ` -H 'authorization: Bearer ${apiKey}'`
   const wsKey = apiKey === undefined ? '' : `?apiKey=${encodeURIComponent(apiKey)}`
+  const dht = dev.discovery === 'dht'
+  // The CLI and the SDK default to tracker mode: in dht mode they are told (the entry point is their default).
+  const cliEnv = dht ? 'RUNNEL_DISCOVERY=dht ' : ''
+  const sdkOptions = dht ? `, network: { discovery: 'dht' }` : ''
   return `
 Runnel dev network is running. Ctrl-C stops all of it.
 
   chain JSON-RPC   ${dev.rpcUrl}   (chain id ${dev.chain.chain.chainId}; contracts at the dev addresses)
-  tracker          ${dev.trackerUrl}
+${dht ? `  DHT entry point  ${dev.entryPointUrl}   (discovery: dht, no tracker)` : `  tracker          ${dev.trackerUrl}`}
   WebSocket API    ${websocket}/streams/<stream id>/subscribe | /publish
   HTTP API         ${http}   (/openapi.json, /metrics, /health)
   MQTT broker      ${mqtt}   (topic = stream id)
@@ -132,18 +149,18 @@ ${dev.storageUrl === undefined ? '' : `  storage node     ${dev.storageUrl}   (S
 
 Receive, in one terminal (any of these):
   mosquitto_sub ${mqttArgs} -t '${stream}'
-  npx runnel subscribe ${stream}
+  ${cliEnv}npx runnel subscribe ${stream}
   node -e "new (require('ws'))('${websocket}/streams/${encoded}/subscribe${wsKey}').on('message', (m) => console.log(String(m)))"
 
 Publish, in another:
   mosquitto_pub ${mqttArgs} -t '${stream}' -m '{"hello":"mqtt"}'
   curl -X POST '${http}/streams/${encoded}'${bearer} -H 'content-type: application/json' -d '{"hello":"http"}'
   printf '{"n":1}\\n{"n":2}\\n' | curl -X POST '${http}/streams/${encoded}'${bearer} -H 'content-type: application/x-ndjson' --data-binary @-
-  echo '{"hello":"cli"}' | npx runnel publish ${stream}
+  echo '{"hello":"cli"}' | ${cliEnv}npx runnel publish ${stream}
 ${dev.storageUrl === undefined ? '' : `\nRead the history back:\n  curl '${dev.storageUrl}/streams/${encoded}/data/partitions/0/last?count=10'\n`}
 From a Node.js app (SDK):
   import { createRunnelClient } from '@runnel/client/node'
-  const client = createRunnelClient({ auth: { privateKey: '${dev.devPrivateKey}' } })
+  const client = createRunnelClient({ auth: { privateKey: '${dev.devPrivateKey}' }${sdkOptions} })
   const stream = await client.createStream('/my-stream')
   await client.subscribe('${stream}', (message) => console.log(message.content))
   await client.publish('${stream}', { hello: 'sdk' })

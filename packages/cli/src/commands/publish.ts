@@ -2,12 +2,12 @@ import { createInterface } from 'node:readline'
 import { Option, type Command } from 'commander'
 import { ClientError, type AckLevel } from '@runnel/client'
 import { toStreamPartId, type StreamId } from '@runnel/protocol'
-import { withClient } from '../client.js'
+import { networkSettings, withClient } from '../client.js'
 import { note, type CliContext } from '../context.js'
 import { CliError } from '../errors.js'
 import { parseMessageLine } from '../messages.js'
 import { addSettingsOptions, integerOption, requireKey, settingsOf } from '../options.js'
-import { checkTrackersReachable } from '../reachability.js'
+import { checkDiscoveryReachable } from '../reachability.js'
 
 interface PublishOptions {
   readonly partition?: number
@@ -90,9 +90,9 @@ Example:
         }
         const partitions =
           options.partition !== undefined ? [options.partition] : Array.from({ length: stream.partitions }, (_, i) => i)
-        await checkTrackersReachable(
+        await checkDiscoveryReachable(
           partitions.map((partition) => toStreamPartId(stream.id as StreamId, partition)),
-          settings.trackers.value,
+          networkSettings(settings),
         )
         if (context.stdin.isTTY === true) note(context, 'reading messages from stdin, one per line; end with Ctrl-D')
         const lines = createInterface({ input: context.stdin, crlfDelay: Infinity })

@@ -1,12 +1,12 @@
 import { Option, type Command } from 'commander'
 import { MAX_LAST_COUNT, type HistoryQuery, type HistoryRef, type Subscription } from '@runnel/client'
 import { toStreamPartId, type StreamId } from '@runnel/protocol'
-import { withClient } from '../client.js'
+import { networkSettings, withClient } from '../client.js'
 import { note, type CliContext } from '../context.js'
 import { parseHistoryRef } from '../history.js'
 import { printMessage, warnAboutClientEvents } from '../messages.js'
 import { addSettingsOptions, integerOption, requireKey, settingsOf } from '../options.js'
-import { checkTrackersReachable } from '../reachability.js'
+import { checkDiscoveryReachable } from '../reachability.js'
 import { listenForShutdown } from '../signals.js'
 
 interface SubscribeOptions {
@@ -62,9 +62,9 @@ Example:
           const { id, partitions } = await client.getStream(streamId)
           const subscribed =
             options.partition !== undefined ? [options.partition] : Array.from({ length: partitions }, (_, i) => i)
-          await checkTrackersReachable(
+          await checkDiscoveryReachable(
             subscribed.map((partition) => toStreamPartId(id as StreamId, partition)),
-            settings.trackers.value,
+            networkSettings(settings),
           )
           let received = 0
           let reachedCount: () => void = () => undefined

@@ -60,7 +60,7 @@ describe('runnel tracker and runnel node', () => {
       config,
       JSON.stringify({
         privateKey: network.dev.chain.accountKeys[4],
-        network: { trackers: network.trackers },
+        network: network.discovery,
         chain: {
           rpcUrl: network.rpcUrl,
           contracts: {

@@ -5,22 +5,24 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, describe, it } from 'node:test'
-import { describeResult, runCliProcess, startCli } from './helpers.js'
+import { describeResult, devArguments, devNetworkEnv, runCliProcess, startCli } from './helpers.js'
 
 describe('runnel dev', () => {
   it('starts a local network; the CLI publishes, mosquitto_sub receives, history is kept; Ctrl-C stops all of it', async () => {
     const home = await mkdtemp(join(tmpdir(), 'runnel-dev-home-'))
     after(() => rm(home, { recursive: true, force: true }))
-    const dev = startCli(['dev', '--free-ports', '--json'], { RUNNEL_HOME: home })
+    const dev = startCli(devArguments(), { RUNNEL_HOME: home })
     after(() => dev.child.kill('SIGKILL'))
     const info = JSON.parse(await dev.waitForLine('stdout', /^\{/)) as {
       rpcUrl: string
-      trackerUrl: string
+      discovery: string
+      trackerUrl?: string
+      entryPointUrl?: string
       endpoints: { mqtt: string; http: string }
       demoStreamId: string
       storageUrl: string
     }
-    const env = { RUNNEL_HOME: home, RUNNEL_RPC_URL: info.rpcUrl, RUNNEL_TRACKERS: info.trackerUrl }
+    const env = { RUNNEL_HOME: home, RUNNEL_RPC_URL: info.rpcUrl, ...devNetworkEnv(info) }
 
     const subscriber = spawn('stdbuf', [
       '-oL',

@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startDevChain, type DevChain } from '@runnel/dev-chain'
-import { TrackerServer } from '@runnel/network'
-import { WebSocketTransport } from '@runnel/network/node'
-import { generatePrivateKey } from '@runnel/protocol'
-import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
+import {
+  startTestDiscovery,
+  testDiscoveryMode,
+  type DiscoverySettings,
+} from '../../../client/test/support/discovery.js'
 
 const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = join(PACKAGE_DIR, 'src/bin.ts')
@@ -15,14 +16,18 @@ const BIN = join(PACKAGE_DIR, 'src/bin.ts')
 const COMMAND_TIMEOUT_MS = 120_000
 
 /**
- * A dev chain listening on 127.0.0.1, a tracker, and a `RUNNEL_HOME` whose
+ * A dev chain listening on 127.0.0.1, a tracker (or, with
+ * `RUNNEL_TEST_DISCOVERY=dht`, a DHT entry point), and a `RUNNEL_HOME` whose
  * config file names the chain's contracts: what the CLI's child processes
  * run against.
  */
 export interface LocalNetwork {
   readonly dev: DevChain
   readonly rpcUrl: string
+  /** The tracker's URLs; empty in dht mode. */
   readonly trackers: string[]
+  /** The `network` settings of the mode the network runs in (a node config's `network`). */
+  readonly discovery: DiscoverySettings
   /** A temporary directory, removed by `stop()`. */
   readonly dir: string
   /** The environment for a CLI child acting as dev account `account` (none: no key), in its own RUNNEL_HOME. */
@@ -30,14 +35,25 @@ export interface LocalNetwork {
   stop(): Promise<void>
 }
 
+/** `runnel dev`'s arguments for a test: free ports, the JSON line, and the test run's discovery mode. */
+export function devArguments(): string[] {
+  return ['dev', '--free-ports', '--json', '--discovery', testDiscoveryMode()]
+}
+
+/** The settings variables that point a CLI child at the network `runnel dev --json` described. */
+export function devNetworkEnv(info: {
+  readonly discovery?: string
+  readonly trackerUrl?: string
+  readonly entryPointUrl?: string
+}): Record<string, string> {
+  return info.discovery === 'dht'
+    ? { RUNNEL_DISCOVERY: 'dht', RUNNEL_ENTRY_POINTS: info.entryPointUrl! }
+    : { RUNNEL_TRACKERS: info.trackerUrl! }
+}
+
 export async function startLocalNetwork(): Promise<LocalNetwork> {
   const dev = await startDevChain({ host: '127.0.0.1', port: 0 })
-  const tracker = new TrackerServer({
-    transport: new WebSocketTransport({ host: '127.0.0.1', port: 0 }),
-    signer: createNativeSigner(generatePrivateKey()),
-    verifier: nativeSignatureVerifier,
-  })
-  const trackers = await tracker.start()
+  const discovery = await startTestDiscovery()
   const rpcUrl = dev.chain.rpcUrl!
   const dir = await mkdtemp(join(tmpdir(), 'runnel-cli-'))
   // Contracts come from a config file, as for any deployment the defaults don't describe.
@@ -54,19 +70,22 @@ export async function startLocalNetwork(): Promise<LocalNetwork> {
   return {
     dev,
     rpcUrl,
-    trackers,
+    trackers: discovery.trackers,
+    discovery: discovery.settings,
     dir,
     env(account, home = join(dir, 'home')) {
       return {
         RUNNEL_HOME: home,
         RUNNEL_CONFIG: config,
         RUNNEL_RPC_URL: rpcUrl,
-        RUNNEL_TRACKERS: trackers.join(','),
+        ...(discovery.mode === 'dht'
+          ? { RUNNEL_DISCOVERY: 'dht', RUNNEL_ENTRY_POINTS: discovery.entryPoints.join(',') }
+          : { RUNNEL_TRACKERS: discovery.trackers.join(',') }),
         ...(account !== undefined && { RUNNEL_PRIVATE_KEY: dev.chain.accountKeys[account]! }),
       }
     },
     async stop() {
-      await tracker.stop()
+      await discovery.stop()
       await dev.stop()
       await rm(dir, { recursive: true, force: true })
     },

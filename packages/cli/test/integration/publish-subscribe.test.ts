@@ -9,7 +9,7 @@ interface PrintedMessage {
   metadata: { streamId: string; partition: number; publisherId: string; sequenceNumber: number; contentType: string }
 }
 
-describe('runnel publish and runnel subscribe, against a dev chain and a tracker', () => {
+describe('runnel publish and runnel subscribe, against a dev chain and a tracker (or DHT entry point)', () => {
   let network: LocalNetwork
   let publisher: string // dev account 1, lowercase: owns the streams
 
@@ -102,13 +102,20 @@ describe('runnel publish and runnel subscribe, against a dev chain and a tracker
     assert.match(result.stderr, /^runnel: PERMISSION_DENIED: 0x[0-9a-f]{40} may not publish to /)
   })
 
-  it("exits 6 when the stream's tracker is unreachable, instead of publishing to nobody", async () => {
+  it("exits 6 when the stream's tracker (dht mode: every entry point) is unreachable, instead of publishing to nobody", async () => {
     const id = await createStream('/cli/no-tracker')
-    const result = await runCliProcess(['publish', id, '--tracker', 'ws://127.0.0.1:1'], network.env(1), '{"a":1}\n')
+    const dht = network.discovery.discovery === 'dht'
+    const result = await runCliProcess(
+      ['publish', id, dht ? '--entry-point' : '--tracker', 'ws://127.0.0.1:1'],
+      network.env(1),
+      '{"a":1}\n',
+    )
     assert.equal(result.code, 6, describeResult(result))
     assert.match(
       result.stderr,
-      /^runnel: CONNECTION_FAILED: can't reach tracker ws:\/\/127\.0\.0\.1:1: ECONNREFUSED\n$/,
+      dht
+        ? /^runnel: CONNECTION_FAILED: can't reach DHT entry point ws:\/\/127\.0\.0\.1:1: ECONNREFUSED\n$/
+        : /^runnel: CONNECTION_FAILED: can't reach tracker ws:\/\/127\.0\.0\.1:1: ECONNREFUSED\n$/,
     )
   })
 

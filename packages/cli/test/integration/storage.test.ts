@@ -5,11 +5,21 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { generatePrivateKey } from '@runnel/protocol'
-import { describeResult, runCliProcess, startCli, type CliProcess, type CliResult } from './helpers.js'
+import {
+  describeResult,
+  devArguments,
+  devNetworkEnv,
+  runCliProcess,
+  startCli,
+  type CliProcess,
+  type CliResult,
+} from './helpers.js'
 
 interface DevInfo {
   rpcUrl: string
-  trackerUrl: string
+  discovery: string
+  trackerUrl?: string
+  entryPointUrl?: string
   devPrivateKey: string
   devAddress: string
   demoStreamId: string
@@ -97,9 +107,9 @@ describe('runnel resend and runnel storage-node, against runnel dev', () => {
   before(async () => {
     home = await mkdtemp(join(tmpdir(), 'runnel-storage-home-'))
     // It serves the whole suite: the default timeout of one command is too short.
-    dev = startCli(['dev', '--free-ports', '--json'], { RUNNEL_HOME: home }, undefined, { timeoutMs: 900_000 })
+    dev = startCli(devArguments(), { RUNNEL_HOME: home }, undefined, { timeoutMs: 900_000 })
     info = JSON.parse(await dev.waitForLine('stdout', /^\{/)) as DevInfo
-    keyless = { RUNNEL_HOME: home, RUNNEL_RPC_URL: info.rpcUrl, RUNNEL_TRACKERS: info.trackerUrl }
+    keyless = { RUNNEL_HOME: home, RUNNEL_RPC_URL: info.rpcUrl, ...devNetworkEnv(info) }
     env = { ...keyless, RUNNEL_PRIVATE_KEY: info.devPrivateKey }
   })
   after(async () => {

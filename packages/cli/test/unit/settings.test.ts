@@ -128,6 +128,65 @@ describe('resolveSettings', () => {
     )
   })
 
+  it('runs in tracker mode by default, and in dht mode when only entry points are given (any layer)', () => {
+    const plain = resolveSettings({ flags: {}, env: {}, home: '/h' })
+    assert.deepEqual(plain.discovery, { value: 'tracker', source: 'default' })
+    assert.deepEqual(plain.entryPoints, { value: LOCAL_DEFAULTS.entryPoints, source: 'default' })
+    const fromEnv = resolveSettings({ flags: {}, env: { RUNNEL_ENTRY_POINTS: 'ws://a:1, ws://b:2' }, home: '/h' })
+    assert.equal(fromEnv.discovery.value, 'dht')
+    assert.deepEqual(fromEnv.entryPoints, { value: ['ws://a:1', 'ws://b:2'], source: 'RUNNEL_ENTRY_POINTS' })
+    // Trackers set too: the mode isn't guessed away from tracker.
+    const both = resolveSettings({
+      flags: { entryPoint: ['ws://e:1'] },
+      env: { RUNNEL_TRACKERS: 'ws://t:1' },
+      home: '/h',
+    })
+    assert.equal(both.discovery.value, 'tracker')
+  })
+
+  it('takes --discovery over RUNNEL_DISCOVERY over the config file, with the default entry point in dht mode', () => {
+    const layers = (flag?: string, env?: string): SettingsLayers => ({
+      flags: flag === undefined ? {} : { discovery: flag },
+      env: env === undefined ? {} : { RUNNEL_DISCOVERY: env },
+      home: '/h',
+      config: { path: '/h/config.json', content: { discovery: 'tracker' } },
+    })
+    assert.deepEqual(resolveSettings(layers('dht', 'tracker')).discovery, { value: 'dht', source: '--discovery' })
+    assert.deepEqual(resolveSettings(layers(undefined, 'dht')).discovery, { value: 'dht', source: 'RUNNEL_DISCOVERY' })
+    assert.deepEqual(resolveSettings(layers()).discovery, { value: 'tracker', source: 'config file /h/config.json' })
+    const dht = resolveSettings({ flags: { discovery: 'dht' }, env: {}, home: '/h' })
+    assert.deepEqual(dht.entryPoints, { value: LOCAL_DEFAULTS.entryPoints, source: 'default' })
+  })
+
+  it('rejects an unknown discovery mode and entry points that are not ws(s), naming the setting and source', () => {
+    expectInvalid(
+      () => resolveSettings({ flags: {}, env: { RUNNEL_DISCOVERY: 'kademlia' }, home: '/h' }),
+      /^discovery from RUNNEL_DISCOVERY: expected "tracker" or "dht", got "kademlia"/,
+    )
+    expectInvalid(
+      () => resolveSettings({ flags: { entryPoint: ['ws://ok:1,tcp://bad:2'] }, env: {}, home: '/h' }),
+      /^entryPoints from --entry-point: expected ws:\/\/ or wss:\/\/ URLs, got "tcp:\/\/bad:2"/,
+    )
+    const config = (content: unknown): SettingsLayers => ({
+      flags: {},
+      env: {},
+      home: '/h',
+      config: { path: '/h/config.json', content },
+    })
+    expectInvalid(
+      () => resolveSettings(config({ discovery: 3 })),
+      /^discovery from config file \/h\/config.json: expected "tracker" or "dht"/,
+    )
+    expectInvalid(
+      () => resolveSettings(config({ entryPoints: 'ws://a:1' })),
+      /^entryPoints from config file \/h\/config.json: expected an array/,
+    )
+    expectInvalid(
+      () => resolveSettings(config({ entryPoints: [] })),
+      /^entryPoints from config file \/h\/config.json: expected at least one URL/,
+    )
+  })
+
   it('rejects unknown keys and bad values in the config file, even when a flag overrides them', () => {
     const config = (content: unknown): SettingsLayers => ({
       flags: { rpc: 'http://flag:1' },

@@ -1,6 +1,6 @@
 /**
  * `@runnel/client/node`: the client for Node.js, with a listening WebSocket
- * transport (full nodes) and native secp256k1.
+ * transport (full nodes), WebRTC beside it when `network.webrtc` is set (node-datachannel), and native secp256k1.
  *
  * @example
  * ```ts
@@ -9,7 +9,8 @@
  * ```
  * @packageDocumentation
  */
-import { WebSocketTransport } from '@runnel/network/node'
+import { MultiTransport } from '@runnel/network'
+import { createNodeWebRtcTransport, WebSocketTransport } from '@runnel/network/node'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import { resolveAuthAddress, withKey } from '../auth/resolveAuth.js'
 import { RunnelClient, type RunnelClientComponents, type RunnelClientOptions } from '../RunnelClient.js'
@@ -25,9 +26,14 @@ export function createRunnelClient(
   components: Pick<RunnelClientComponents, 'keyStore'> = {},
 ): RunnelClient {
   const light = options.network?.kind === 'light'
+  const webSocket = new WebSocketTransport(
+    light ? {} : { host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0 },
+  )
+  const webrtc = options.network?.webrtc
+  // WebRTC only when asked for: a node others reach over WebSocket needs no ICE sessions of its own.
   const transport =
     options.network?.transport ??
-    new WebSocketTransport(light ? {} : { host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0 })
+    (webrtc === undefined ? webSocket : new MultiTransport([webSocket, createNodeWebRtcTransport(webrtc)]))
   // A key held here signs natively; a wallet or an account signs itself.
   const auth = withKey(options.auth)
   const signer = 'privateKey' in auth ? createNativeSigner(auth.privateKey) : undefined

@@ -1,5 +1,12 @@
 import { Erc1271Verifier, RunnelRegistry } from '@runnel/chain'
-import { NetworkNode, WebSocketClientTransport, type Transport } from '@runnel/network'
+import {
+  MultiTransport,
+  NetworkNode,
+  WebSocketClientTransport,
+  createBrowserWebRtcTransport,
+  type Transport,
+  type WebRtcTransportOptions,
+} from '@runnel/network'
 import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
 import {
   createPublicClient,
@@ -10,7 +17,9 @@ import {
   type Transport as ViemTransport,
 } from 'viem'
 import { resolveAuth, type ClientAuth } from '../auth/resolveAuth.js'
+import { ClientError } from '../errors.js'
 import { LOCAL_DEFAULTS, type RunnelClientComponents, type RunnelClientOptions } from '../options.js'
+import { resolveDiscovery } from './discovery.js'
 
 export type { ClientAuth }
 
@@ -57,7 +66,10 @@ export function resolveErc1271Verifier(
   return new Erc1271Verifier(createPublicClient({ transport: chainTransport(options, components) }))
 }
 
-/** The network node: the injected one, or one over the given transport (else the browser's WebSocket: a light node). */
+/**
+ * The network node: the injected one, or one over the given transport (else the browser's WebSocket: a light node),
+ * discovering peers as {@link resolveDiscovery} decides.
+ */
 export function resolveNetworkNode(
   options: RunnelClientOptions,
   components: RunnelClientComponents,
@@ -66,20 +78,37 @@ export function resolveNetworkNode(
   clock: Clock,
 ): NetworkNode {
   if (components.networkNode !== undefined) return components.networkNode
-  const { transport: optionsTransport, trackers, ...networkOptions } = options.network ?? {}
+  const { transport: optionsTransport, webrtc, ...networkOptions } = options.network ?? {}
   const transport = components.transport ?? optionsTransport
+  // Without a transport of its own (browsers) the client is a light node unless it asks to be a full one.
+  const kind = networkOptions.kind ?? (transport === undefined ? 'light' : 'full')
   return new NetworkNode(
-    { transport: transport ?? defaultTransport(), signer, verifier, clock },
+    { transport: transport ?? defaultTransport(kind, webrtc), signer, verifier, clock },
     {
-      // Without a transport of its own the client can only dial out (browsers): a light node then.
-      kind: transport === undefined ? 'light' : 'full',
       ...networkOptions,
-      trackers: trackers ?? LOCAL_DEFAULTS.trackers,
+      kind,
+      // Only the list its mode uses (and the mode, always set): the node needn't guess the mode from the lists.
+      trackers: undefined,
+      entryPoints: undefined,
+      ...resolveDiscovery(options.network),
     },
   )
 }
 
-/** The browser's WebSocket. Node.js 20 has none: use `createRunnelClient` from `@runnel/client/node` there. */
-function defaultTransport(): Transport {
-  return new WebSocketClientTransport()
+/**
+ * The browser's WebSocket, which only dials out: a light node's. A full node adds the browser's own WebRTC, so
+ * others can reach it (`webrtc:<node id>`) and it can reach nodes that have no server either. Node.js 20 has neither:
+ * use `createRunnelClient` from `@runnel/client/node` there.
+ *
+ * @throws {@link ClientError} `INVALID_ARGUMENT` for a full node where there is no `RTCPeerConnection`
+ */
+function defaultTransport(kind: 'full' | 'light', webrtc: WebRtcTransportOptions | undefined): Transport {
+  if (kind === 'light') return new WebSocketClientTransport()
+  if ((globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection === undefined) {
+    throw new ClientError(
+      'INVALID_ARGUMENT',
+      "network.kind 'full' without a transport needs WebRTC (RTCPeerConnection), which this runtime lacks; in Node.js use createRunnelClient from @runnel/client/node",
+    )
+  }
+  return new MultiTransport([new WebSocketClientTransport(), createBrowserWebRtcTransport(webrtc)])
 }

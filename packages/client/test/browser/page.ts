@@ -5,7 +5,10 @@ import { RunnelClient } from '../../src/index.js'
 /** Injected by the test as `window.__RUNNEL_CONFIG__` before this script loads. */
 export interface PageConfig {
   readonly privateKey: string
-  readonly trackers: string[]
+  /** The network's discovery settings: its tracker, or its DHT entry point. */
+  readonly network:
+    | { readonly discovery: 'tracker'; readonly trackers: string[] }
+    | { readonly discovery: 'dht'; readonly entryPoints: string[] }
   readonly rpcUrl: string
   readonly contracts: { readonly streamRegistry: `0x${string}`; readonly storageNodeRegistry: `0x${string}` }
   /** Decimal string (JSON has no bigint). */
@@ -42,7 +45,7 @@ window.runnelPage = state
 async function run(config: PageConfig): Promise<void> {
   const client = new RunnelClient({
     auth: { privateKey: config.privateKey },
-    network: { trackers: config.trackers, kind: 'light' },
+    network: { ...config.network, kind: 'light' },
     chain: { rpcUrl: config.rpcUrl, contracts: config.contracts, fromBlock: BigInt(config.fromBlock) },
   })
   state.address = client.address

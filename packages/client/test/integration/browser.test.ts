@@ -5,16 +5,14 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { bundleForBrowser, chromiumSkip, launchChromium } from '../../../protocol/test/support/browser.js'
 import { startDevChain, type DevChain } from '@runnel/dev-chain'
-import { TrackerServer } from '@runnel/network'
-import { WebSocketTransport } from '@runnel/network/node'
 import { generatePrivateKey } from '@runnel/protocol'
-import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import type { Browser, Page } from 'playwright-core'
 import { privateKeyToAccount } from 'viem/accounts'
 import type { ReceivedMessage, RunnelClient } from '../../src/index.js'
 import { createRunnelClient } from '../../src/node/index.js'
 import type { PageConfig } from '../browser/page.js'
 import { waitFor } from '../helpers.js'
+import { startTestDiscovery, type TestDiscovery } from '../support/discovery.js'
 
 const COUNT = 20
 const entryPoint = fileURLToPath(new URL('../browser/page.ts', import.meta.url))
@@ -36,8 +34,7 @@ describe('RunnelClient in a browser', () => {
 
   describe('in headless Chromium, against nodes on 127.0.0.1', { skip: chromiumSkip }, () => {
     let dev: DevChain
-    let tracker: TrackerServer
-    let trackers: string[]
+    let discovery: TestDiscovery
     const clients: RunnelClient[] = []
     let owner: RunnelClient
     let subscriber: RunnelClient
@@ -52,17 +49,12 @@ describe('RunnelClient in a browser', () => {
     before(async () => {
       dev = await startDevChain({ port: 0 })
       const rpcUrl = new URL(dev.chain.rpcUrl!)
-      tracker = new TrackerServer({
-        transport: new WebSocketTransport({ host: '127.0.0.1', port: 0 }),
-        signer: createNativeSigner(generatePrivateKey()),
-        verifier: nativeSignatureVerifier,
-      })
-      trackers = await tracker.start()
+      discovery = await startTestDiscovery()
       const client = (index: number): RunnelClient => {
         const created = createRunnelClient({
           auth: { privateKey: dev.chain.accountKeys[index]! },
           chain: { provider: dev.chain.provider, contracts: dev.deployment, fromBlock: dev.deployment.deployBlock },
-          network: { trackers },
+          network: discovery.settings,
         })
         clients.push(created)
         return created
@@ -99,7 +91,7 @@ describe('RunnelClient in a browser', () => {
         } else if (url.pathname === '/') {
           const config: PageConfig = {
             privateKey: browserKey,
-            trackers,
+            network: discovery.settings,
             rpcUrl: `${origin}/rpc`,
             contracts: {
               streamRegistry: dev.deployment.streamRegistry,
@@ -132,7 +124,7 @@ describe('RunnelClient in a browser', () => {
       await page?.evaluate(() => window.runnelPage?.stop?.()).catch(() => {})
       await browser?.close().catch(() => {})
       await Promise.allSettled(clients.map((client) => client.destroy()))
-      await tracker?.stop().catch(() => {})
+      await discovery?.stop().catch(() => {})
       await dev?.stop().catch(() => {})
       await new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())))
     })

@@ -3,7 +3,7 @@
 // different paths), the embedded chain in-process.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { NetworkNode, Simulator, TrackerServer } from '@runnel/network'
+import { NetworkNode, Simulator } from '@runnel/network'
 import {
   ContentType,
   MessageId,
@@ -21,6 +21,7 @@ import { SeededRandom } from '../../../network/src/transport/simulator/random.js
 import { createRunnelClient } from '../../src/node/index.js'
 import type { GapEvent, ReceivedMessage, RunnelClient } from '../../src/index.js'
 import { waitFor } from '../helpers.js'
+import { startTestDiscovery, testDiscoveryMode, type TestDiscovery } from '../support/discovery.js'
 
 /** A signed chain of `count` messages `{ i }`, one millisecond apart, each pointing to the one before. */
 async function signedChain(
@@ -55,8 +56,7 @@ describe('ordering with reordering delivery', () => {
   // Every frame gets its own delay, so copies on different paths overtake each other.
   const simulator = new Simulator({ seed: 7, latency: () => 1 + random.nextFloat() * 150 })
   let dev: DevChain
-  let tracker: TrackerServer
-  let trackers: string[]
+  let discovery: TestDiscovery
   const clients: RunnelClient[] = []
   let streamId: string
 
@@ -64,7 +64,7 @@ describe('ordering with reordering delivery', () => {
   const newClient = (index: number, gapTimeoutMs = 500): RunnelClient => {
     const client = createRunnelClient({
       auth: { privateKey: dev.chain.accountKeys[index]! },
-      network: { trackers, transport: simulator.createTransport() },
+      network: { ...discovery.settings, transport: simulator.createTransport() },
       chain: { provider: dev.chain.provider, contracts: dev.deployment, fromBlock: dev.deployment.deployBlock },
       gapTimeoutMs,
     })
@@ -77,7 +77,7 @@ describe('ordering with reordering delivery', () => {
     const signer = createNativeSigner(generatePrivateKey())
     const raw = new NetworkNode(
       { transport: simulator.createTransport(), signer, verifier: nativeSignatureVerifier },
-      { trackers },
+      discovery.settings,
     )
     await raw.start()
     try {
@@ -91,12 +91,8 @@ describe('ordering with reordering delivery', () => {
 
   before(async () => {
     dev = await startDevChain()
-    tracker = new TrackerServer({
-      transport: simulator.createTransport(),
-      signer: createNativeSigner(generatePrivateKey()),
-      verifier: nativeSignatureVerifier,
-    })
-    trackers = await tracker.start()
+    const transport = simulator.createTransport()
+    discovery = await startTestDiscovery(testDiscoveryMode(), { transport, address: transport.address })
     const owner = newClient(1)
     ;({ id: streamId } = await owner.createStream('/ordering'))
     await owner.grantPermissions(streamId, 'public', 'publish', 'subscribe')
@@ -104,7 +100,7 @@ describe('ordering with reordering delivery', () => {
 
   after(async () => {
     await Promise.all(clients.map((client) => client.destroy()))
-    await tracker.stop()
+    await discovery.stop()
     simulator.stop()
     await dev.stop()
   })

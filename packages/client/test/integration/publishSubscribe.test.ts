@@ -129,7 +129,7 @@ describe('RunnelClient publish and subscribe', () => {
     const rogueSigner = createNativeSigner(generatePrivateKey())
     const rogue = new NetworkNode(
       { transport: new WebSocketTransport({ port: 0 }), signer: rogueSigner, verifier: nativeSignatureVerifier },
-      { trackers: network.trackers, verifySignatures: false },
+      { ...network.discovery, verifySignatures: false },
     )
     await rogue.start()
     try {

@@ -110,8 +110,14 @@ describe('RunnelClient SDK calls', () => {
   })
 
   it('gives up a subscribe still waiting for its client to connect when its signal fires, joining nothing', async () => {
-    // No tracker answers at this address: the client's start waits until the signal.
-    const lonely = network.client(4, { network: { trackers: ['ws://127.0.0.1:9'] } })
+    // No tracker (or entry point) answers at this address: the client's start waits until the signal.
+    const nobody = ['ws://127.0.0.1:9']
+    const lonely = network.client(4, {
+      network:
+        network.discovery.discovery === 'dht'
+          ? { discovery: 'dht', entryPoints: nobody }
+          : { discovery: 'tracker', trackers: nobody },
+    })
     const controller = new AbortController()
     const subscribing = lonely.subscribe(streamId, { signal: controller.signal })
     controller.abort()
@@ -133,7 +139,7 @@ describe('RunnelClient SDK calls', () => {
     const walletUser = await createRunnelClientAsync({
       auth: { provider },
       chain: { provider, contracts: network.dev.deployment, fromBlock: network.dev.deployment.deployBlock },
-      network: { trackers: network.trackers },
+      network: network.discovery,
     })
     try {
       const [first] = (await provider.request({ method: 'eth_accounts' })) as string[]

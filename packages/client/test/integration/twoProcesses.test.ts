@@ -4,14 +4,11 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { TrackerServer } from '@runnel/network'
-import { WebSocketTransport } from '@runnel/network/node'
-import { generatePrivateKey } from '@runnel/protocol'
-import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import { startDevChain, type DevChain } from '@runnel/dev-chain'
 import { createRunnelClient } from '../../src/node/index.js'
 import type { ReceivedMessage, RunnelClient } from '../../src/index.js'
 import { waitFor } from '../helpers.js'
+import { startTestDiscovery, type TestDiscovery } from '../support/discovery.js'
 
 const COUNT = 10_000
 const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url))
@@ -22,7 +19,7 @@ const publisherScript = `
   const config = JSON.parse(process.env.CONFIG)
   const client = createRunnelClient({
     auth: { privateKey: config.privateKey },
-    network: { trackers: config.trackers },
+    network: config.network,
     chain: { rpcUrl: config.rpcUrl, contracts: config.contracts },
   })
   for (let i = 0; i < config.count; i++) {
@@ -37,22 +34,16 @@ const publisherScript = `
 
 describe(`two clients in separate processes: ${COUNT} messages`, () => {
   let dev: DevChain
-  let tracker: TrackerServer
-  let trackers: string[]
+  let discovery: TestDiscovery
   let subscriber: RunnelClient
   let streamId: string
 
   before(async () => {
     dev = await startDevChain({ port: 0 })
-    tracker = new TrackerServer({
-      transport: new WebSocketTransport({ port: 0 }),
-      signer: createNativeSigner(generatePrivateKey()),
-      verifier: nativeSignatureVerifier,
-    })
-    trackers = await tracker.start()
+    discovery = await startTestDiscovery()
     subscriber = createRunnelClient({
       auth: { privateKey: dev.chain.accountKeys[1]! },
-      network: { trackers },
+      network: discovery.settings,
       chain: { rpcUrl: dev.chain.rpcUrl, contracts: dev.deployment },
     })
     ;({ id: streamId } = await subscriber.createStream('/two-processes'))
@@ -61,7 +52,7 @@ describe(`two clients in separate processes: ${COUNT} messages`, () => {
 
   after(async () => {
     await subscriber.destroy()
-    await tracker.stop()
+    await discovery.stop()
     await dev.stop()
   })
 
@@ -78,7 +69,7 @@ describe(`two clients in separate processes: ${COUNT} messages`, () => {
           ...process.env,
           CONFIG: JSON.stringify({
             privateKey: dev.chain.accountKeys[2],
-            trackers,
+            network: discovery.settings,
             rpcUrl: dev.chain.rpcUrl,
             contracts: {
               streamRegistry: dev.deployment.streamRegistry,

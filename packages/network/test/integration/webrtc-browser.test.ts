@@ -152,9 +152,7 @@ describe('WebRTC between browser pages', () => {
         node.addMessageListener(streamPartId, (message) => atNode.push(message.messageId.toString()))
         await node.join(streamPartId, { minNeighbors: 1, signal: AbortSignal.timeout(30_000) })
         assert.ok(
-          node
-            .getNeighbors(streamPartId)
-            .every((id) => id === publisherState.nodeId || id === subscriberState.nodeId),
+          node.getNeighbors(streamPartId).every((id) => id === publisherState.nodeId || id === subscriberState.nodeId),
         )
         assert.ok(nodeWebRtc.metrics.opened >= 1, 'the Node.js node reached a page over WebRTC')
 

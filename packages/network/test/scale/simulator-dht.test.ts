@@ -3,7 +3,7 @@
 // 3 neighbours and get every message published once the overlay has formed. Time to first message and propagation
 // are printed, never asserted (docs/benchmarks.md has them).
 //
-// 250 nodes by default, as the tracker-mode test: that costs ~28 s of CPU, ten times the tracker mode's, and
+// 250 nodes by default, as the tracker-mode test: that costs ~22 s of CPU, several times the tracker mode's, and
 // 2,000 nodes cost minutes (docs/benchmarks.md, issue 15), so the full size is a run of its own:
 // RUNNEL_SIM_DHT_NODES=2000 here, or `npm run scale -w @runnel/network -- --discovery dht`.
 import assert from 'node:assert/strict'

@@ -10,6 +10,7 @@ import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/na
 import { DEFAULT_PORTS } from '../config.js'
 import { createLogger, type Logger } from '../logger.js'
 import { RunnelNode, type NodeInfo } from '../RunnelNode.js'
+import { startEntryPoint } from './entryPoint.js'
 
 export interface DevNetworkOptions {
   /** Where everything listens. Default 127.0.0.1. */
@@ -22,14 +23,27 @@ export interface DevNetworkOptions {
   readonly apiKeys?: readonly string[]
   /** Start a SQLite storage node that stores the demo stream. Default true. */
   readonly storage?: boolean
+  /**
+   * How the nodes find each other: through a tracker (default), or through the DHT, joined at an entry point that
+   * runs where the tracker would (`ports.entryPoint`).
+   */
+  readonly discovery?: 'tracker' | 'dht'
   readonly logger?: Logger
 }
 
-/** A running local network: chain, tracker, an API node and relay nodes. */
+/** A running local network: chain, tracker (or DHT entry point), an API node and relay nodes. */
 export interface DevNetwork {
   readonly chain: DevChain
   readonly rpcUrl: string
-  readonly trackerUrl: string
+  readonly discovery: 'tracker' | 'dht'
+  /** The tracker's URL (tracker mode). */
+  readonly trackerUrl: string | undefined
+  /** The DHT entry point's URL (dht mode). */
+  readonly entryPointUrl: string | undefined
+  /** The `network` settings that put a client or node on this network: the mode and its tracker or entry point. */
+  readonly network:
+    | { readonly discovery: 'tracker'; readonly trackers: string[] }
+    | { readonly discovery: 'dht'; readonly entryPoints: string[] }
   /** The node serving WebSocket, HTTP and MQTT. */
   readonly apiNode: RunnelNode
   readonly endpoints: NodeInfo['endpoints']
@@ -48,7 +62,7 @@ const ACCOUNT = { developer: 0, apiNode: 9, storage: 8 } as const
 
 /**
  * Starts a complete local network in this process: the embedded chain with
- * the contracts, a tracker, a node daemon with all three APIs, a SQLite
+ * the contracts, a tracker (or a DHT entry point), a node daemon with all three APIs, a SQLite
  * storage node and relay nodes; creates a public demo stream, stored.
  * Everything listens on 127.0.0.1.
  *
@@ -78,13 +92,22 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
     stops.push(() => chain.stop())
     const rpcUrl = chain.chain.rpcUrl!
     const keys = chain.chain.accountKeys
-    const tracker = new TrackerServer({
-      transport: new WebSocketTransport({ host, port: ports.tracker }),
-      signer: createNativeSigner(generatePrivateKey()),
-      verifier: nativeSignatureVerifier,
-    })
-    const [trackerUrl] = await tracker.start()
-    stops.push(() => tracker.stop())
+    const discovery = options.discovery ?? 'tracker'
+    let network: DevNetwork['network']
+    if (discovery === 'dht') {
+      const entryPoint = await startEntryPoint({ host, port: ports.entryPoint })
+      stops.push(() => entryPoint.stop())
+      network = { discovery, entryPoints: [entryPoint.url] }
+    } else {
+      const tracker = new TrackerServer({
+        transport: new WebSocketTransport({ host, port: ports.tracker }),
+        signer: createNativeSigner(generatePrivateKey()),
+        verifier: nativeSignatureVerifier,
+      })
+      const [trackerUrl] = await tracker.start()
+      stops.push(() => tracker.stop())
+      network = { discovery, trackers: [trackerUrl!] }
+    }
 
     const developer = chain.registryFor(ACCOUNT.developer)
     const demo = await developer.createStream('/demo', { description: 'Runnel dev network demo stream' })
@@ -92,7 +115,7 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
     await developer.grantPermission(demo.id, PUBLIC, 'subscribe')
 
     const nodeBase = {
-      network: { trackers: [trackerUrl!], listen: { host, port: 0 } },
+      network: { ...network, listen: { host, port: 0 } },
       chain: {
         rpcUrl,
         contracts: {
@@ -152,7 +175,10 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
     return {
       chain,
       rpcUrl,
-      trackerUrl: trackerUrl!,
+      discovery,
+      trackerUrl: network.discovery === 'tracker' ? network.trackers[0] : undefined,
+      entryPointUrl: network.discovery === 'dht' ? network.entryPoints[0] : undefined,
+      network,
       apiNode,
       endpoints,
       devPrivateKey: keys[ACCOUNT.developer]!,

@@ -6,13 +6,15 @@ import mqtt from 'mqtt'
 import { startDevNetwork, type DevNetwork } from '../../src/dev/index.js'
 import { createLogger } from '../../src/index.js'
 import { waitFor } from '../helpers.js'
+import { testDiscoveryMode } from '../../../client/test/support/discovery.js'
 
-describe('startDevNetwork', () => {
+describe(`startDevNetwork (discovery: ${testDiscoveryMode()})`, () => {
   let dev: DevNetwork
 
   before(async () => {
     dev = await startDevNetwork({
-      ports: { chain: 0, tracker: 0, websocket: 0, http: 0, mqtt: 0, storage: 0 },
+      ports: { chain: 0, tracker: 0, entryPoint: 0, websocket: 0, http: 0, mqtt: 0, storage: 0 },
+      discovery: testDiscoveryMode(),
       logger: createLogger({ level: 'silent' }),
     })
   })
@@ -23,7 +25,7 @@ describe('startDevNetwork', () => {
     const client = createRunnelClient({
       auth: { privateKey: dev.devPrivateKey },
       chain: { rpcUrl: dev.rpcUrl },
-      network: { trackers: [dev.trackerUrl] },
+      network: dev.network,
     })
     after(() => client.destroy())
     await client.subscribe(dev.demoStreamId, (message) => received.push(message))
@@ -53,7 +55,7 @@ describe('startDevNetwork', () => {
     const client = createRunnelClient({
       auth: { privateKey: dev.devPrivateKey },
       chain: { rpcUrl: dev.rpcUrl },
-      network: { trackers: [dev.trackerUrl] },
+      network: dev.network,
     })
     after(() => client.destroy())
     const stream = await client.createStream('/mine')

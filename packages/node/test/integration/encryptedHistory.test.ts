@@ -50,7 +50,7 @@ describe('encrypted history after its publisher is gone', () => {
         contracts: network.dev.deployment,
         fromBlock: network.dev.deployment.deployBlock,
       },
-      network: { trackers: network.trackers },
+      network: network.discovery,
       encryption: FAST_KEYS,
       ...options,
     })

@@ -60,7 +60,7 @@ describe('threshold key custody with the storage nodes', () => {
           contracts: network.dev.deployment,
           fromBlock: network.dev.deployment.deployBlock,
         },
-        network: { trackers: network.trackers },
+        network: network.discovery,
         encryption: { keyRequestTimeoutMs: 300, keyRequestAttempts: 1 },
       },
       { keyStore },

@@ -264,7 +264,7 @@ describe('storage node', () => {
     const subscriber = createRunnelClient({
       auth: { privateKey: lossyKey },
       chain: { rpcUrl: network.rpcUrl, contracts: network.dev.deployment },
-      network: { trackers: network.trackers, transport: lossy },
+      network: { ...network.discovery, transport: lossy },
       gapFillDelayMs: 200,
       // Room for every storage request (200 + 400 + 800 ms and the reads) on a loaded machine.
       gapTimeoutMs: 20_000,

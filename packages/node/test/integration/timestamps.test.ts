@@ -178,7 +178,7 @@ describe('timestamps from API clients', () => {
     const lax = createRunnelClient({
       auth: { privateKey: network.dev.chain.accountKeys[6]! },
       chain: { rpcUrl: network.rpcUrl, contracts: network.dev.deployment },
-      network: { trackers: network.trackers },
+      network: network.discovery,
       maxClockSkewMs: 365 * 24 * 3_600_000,
     })
     try {

@@ -2,28 +2,21 @@
 // for it (packages/cli/test/integration/streams.test.ts); the node's APIs answer 503 UNAVAILABLE, never 500 INTERNAL.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { TrackerServer } from '@runnel/network'
-import { WebSocketTransport } from '@runnel/network/node'
-import { ERROR_CATEGORIES, generatePrivateKey } from '@runnel/protocol'
-import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
+import { ERROR_CATEGORIES } from '@runnel/protocol'
 import WebSocket from 'ws'
 import { RunnelNode } from '../../src/index.js'
+import { startTestDiscovery, type TestDiscovery } from '../../../client/test/support/discovery.js'
 
 const STREAM_ID = '0x1111111111111111111111111111111111111111/unreachable-chain'
 
 describe('a node whose chain endpoint is unreachable', () => {
-  let tracker: TrackerServer
+  let discovery: TestDiscovery
   let node: RunnelNode
 
   before(async () => {
-    tracker = new TrackerServer({
-      transport: new WebSocketTransport({ port: 0 }),
-      signer: createNativeSigner(generatePrivateKey()),
-      verifier: nativeSignatureVerifier,
-    })
-    const trackers = await tracker.start()
+    discovery = await startTestDiscovery()
     node = new RunnelNode({
-      network: { trackers },
+      network: discovery.settings,
       // Port 1 on loopback: nothing listens, so every JSON-RPC call is refused.
       chain: { rpcUrl: 'http://127.0.0.1:1' },
       log: { level: 'silent' },
@@ -33,7 +26,7 @@ describe('a node whose chain endpoint is unreachable', () => {
   })
   after(async () => {
     await node.stop()
-    await tracker.stop()
+    await discovery.stop()
   })
 
   it('answers an HTTP publish 503 UNAVAILABLE, the status of the category the CLI exits 6 for', async () => {
