@@ -13,7 +13,7 @@ import {
 } from './dhtOptions.js'
 import { DhtAnswers } from './DhtAnswers.js'
 import { DhtRequests, type DhtConnections, type DhtPeer } from './DhtRequests.js'
-import { DHT_KEY_LENGTH, compareDistance, nodeIdToKey, randomKeyInBucket } from './keys.js'
+import { DHT_KEY_LENGTH, compareDistance, keyToHex, nodeIdToKey, randomKeyInBucket } from './keys.js'
 import { runLookup, type LookupQuery } from './Lookup.js'
 import { MAX_RECORD_VALUE_BYTES, signRecord, type DhtRecord, type SignedRecord } from './records.js'
 import { RecordStore } from './RecordStore.js'
@@ -53,6 +53,10 @@ const FRESH_CONTACT_MS = 30_000
 const MAX_JOIN_RETRY_MS = 60_000
 /** Lock owner for connections to WebRTC-only contacts. */
 const WEBRTC_CONTACT_LOCK = 'dht-webrtc'
+/** A records lookup's closest nodes are where a store made this soon after it goes, without a lookup of its own. */
+const CLOSEST_REUSE_MS = 5_000
+/** Keys whose last records lookup's closest nodes are kept for a store. */
+const MAX_CLOSEST_KEPT = 16
 
 /**
  * A Kademlia DHT node over the node's connections: node ids are the
@@ -99,6 +103,11 @@ export class DhtNode {
   private lastSequence = 0n
   /** Lookups and dials under way, aborted on stop (one set, not a listener each on a shared signal). */
   private readonly underWay = new Set<AbortController>()
+  /** The closest nodes of recent records lookups made after the join, by key: bounded by MAX_CLOSEST_KEPT. */
+  private readonly recentClosest = new Map<string, { closest: NodeDescriptor[]; at: number }>()
+  /** Resolves once the first join attempt has reached its entry points (or found none up): see {@link ready}. */
+  private readonly readyPromise: Promise<void>
+  private markReady!: () => void
 
   constructor(
     private readonly components: DhtNodeComponents,
@@ -108,6 +117,7 @@ export class DhtNode {
     this.localKey = nodeIdToKey(components.signer.address)
     this.random = components.random ?? Math.random
     this.joinRetryMs = this.options.joinRetryMs
+    this.readyPromise = new Promise((resolve) => (this.markReady = resolve))
     const now = components.clock.now()
     this.table = new RoutingTable(this.localKey, this.options, now)
     this.store = new RecordStore(this.options)
@@ -187,9 +197,34 @@ export class DhtNode {
     await this.join()
   }
 
+  /**
+   * Resolves as soon as the node can look things up: once the first join
+   * attempt has connected to the entry points that answer (or found none
+   * up), before `start()`'s self-lookup and bucket refreshes, which go on
+   * meanwhile. Lookups work from there (they start at the entry points);
+   * {@link storeRecord} waits for the join to finish, so records land on
+   * the nodes truly closest to their key. Also resolves on stop.
+   *
+   * @example
+   * ```ts
+   * void dht.start()
+   * await dht.ready()
+   * const records = await dht.findRecords(key)
+   * ```
+   */
+  ready(): Promise<void> {
+    return this.readyPromise
+  }
+
+  /** The join attempt under way (it resolves when it ends, joined or not), or undefined when none is. */
+  joinUnderWay(): Promise<void> | undefined {
+    return this.joining
+  }
+
   stop(): void {
     if (this.state === 'stopped') return
     this.state = 'stopped'
+    this.markReady()
     for (const controller of this.underWay) controller.abort(new NetworkError('ABORTED', 'DHT stopped'))
     this.underWay.clear()
     this.joinTimer?.cancel()
@@ -331,7 +366,16 @@ export class DhtNode {
       expiresAt: now + Math.min(ttlMs, this.options.maxRecordTtlMs),
       sequence,
     })
-    const closest = await this.findClosest(key, signal)
+    // Stored before the buckets are filled, a record would land on whoever this node's partial view takes for the
+    // closest: a wider set than the true k, which lookups from elsewhere see only parts of.
+    if (this.joining !== undefined) await abortable(this.joining, signal)
+    // The usual store follows a records lookup for the same key (is anyone holding one yet?): that lookup found
+    // the closest nodes already, and asking again would cost a lookup's round trips.
+    const recent = this.recentClosest.get(keyToHex(key))
+    const closest =
+      recent !== undefined && this.components.clock.now() - recent.at <= CLOSEST_REUSE_MS
+        ? recent.closest
+        : await this.findClosest(key, signal)
     const results = await Promise.allSettled(
       closest.map(async (descriptor) => {
         if (descriptor.nodeId === this.nodeId) return this.store.put(record, this.components.clock.now()) === 'stored'
@@ -346,9 +390,16 @@ export class DhtNode {
    * The records under `key`, asked of every node along a lookup towards it:
    * verified, unexpired, one per owner (the highest sequence).
    *
+   * `onRecords`, when given, gets each answer's records (verified, unexpired) as they
+   * arrive: a caller can act on the first ones before the lookup ends.
+   *
    * @throws {@link NetworkError} `INVALID_ARGUMENT` for a key that isn't 20 bytes; `ABORTED`
    */
-  async findRecords(key: Uint8Array, signal?: AbortSignal): Promise<DhtRecord[]> {
+  async findRecords(
+    key: Uint8Array,
+    signal?: AbortSignal,
+    onRecords?: (records: DhtRecord[]) => void,
+  ): Promise<DhtRecord[]> {
     checkKey(key)
     const byOwner = new Map<NodeId, SignedRecord>()
     const collect = (record: SignedRecord): void => {
@@ -356,25 +407,29 @@ export class DhtNode {
       if (known === undefined || known.sequence < record.sequence) byOwner.set(record.owner, record)
     }
     for (const record of this.store.get(key, this.components.clock.now())) collect(record)
-    await this.lookup(
+    const placed = this.joinUnderWay() === undefined
+    const found = await this.lookup(
       key,
       async (descriptor, querySignal) => {
         const answer = await this.requests.findRecords(descriptor, key, querySignal)
         for (const record of answer.records) collect(record)
+        if (onRecords !== undefined && answer.records.length > 0) {
+          const now = this.components.clock.now()
+          const arrived = answer.records.filter((record) => record.expiresAt > now).map(publicRecord)
+          if (arrived.length > 0) onRecords(arrived)
+        }
         return answer.closest
       },
       signal,
     )
     const now = this.components.clock.now()
-    return [...byOwner.values()]
-      .filter((record) => record.expiresAt > now)
-      .map(({ key: recordKey, owner, value, expiresAt, sequence }) => ({
-        key: recordKey,
-        owner,
-        value,
-        expiresAt,
-        sequence,
-      }))
+    if (placed) {
+      const hex = keyToHex(key)
+      this.recentClosest.delete(hex)
+      this.recentClosest.set(hex, { closest: this.withSelf(key, found), at: now })
+      if (this.recentClosest.size > MAX_CLOSEST_KEPT) this.recentClosest.delete(this.recentClosest.keys().next().value!)
+    }
+    return [...byOwner.values()].filter((record) => record.expiresAt > now).map(publicRecord)
   }
 
   private async lookup(
@@ -509,6 +564,7 @@ export class DhtNode {
         ),
       ),
     )
+    this.markReady()
     if (this.state !== 'started') return
     if (this.table.size === 0) {
       this.scheduleJoinRetry()
@@ -579,6 +635,22 @@ export class DhtNode {
     const stale = this.table.staleBuckets(now, this.options.bucketRefreshMs)
     if (stale.length > 0) void this.refreshBuckets(stale)
   }
+}
+
+/** `promise`, or a rejection with `ABORTED` as soon as `signal` aborts. */
+function abortable(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return promise
+  if (signal.aborted) return Promise.reject(new NetworkError('ABORTED', 'aborted', { cause: signal.reason }))
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(new NetworkError('ABORTED', 'aborted', { cause: signal.reason }))
+    signal.addEventListener('abort', onAbort, { once: true })
+    void promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
+
+/** A record without its signature. */
+function publicRecord({ key, owner, value, expiresAt, sequence }: SignedRecord): DhtRecord {
+  return { key, owner, value, expiresAt, sequence }
 }
 
 function checkKey(key: Uint8Array): void {

@@ -25,6 +25,13 @@ import {
 /** What trackerless discovery needs of the DHT (`DhtNode` is one). */
 export interface DiscoveryDht {
   start(): Promise<void>
+  /**
+   * Resolves once lookups can start, before `start()` does (`DhtNode.ready()`); storeRecord then waits for the join
+   * itself. Without it, discovery waits for `start()`.
+   */
+  ready?(): Promise<void>
+  /** The join attempt under way, if any (`DhtNode.joinUnderWay()`). */
+  joinUnderWay?(): Promise<void> | undefined
   stop(): void
   handleControl(peer: PeerConnection, message: ControlMessage): boolean
   handlePeerReady(peer: PeerConnection): void
@@ -32,7 +39,11 @@ export interface DiscoveryDht {
   /** Stores a signed record under `key` at the nodes closest to it; resolves with how many stored it. */
   storeRecord(key: Uint8Array, value: Uint8Array, ttlMs: number, signal?: AbortSignal): Promise<number>
   /** The unexpired records under `key`, signatures checked against their owners, one per owner. */
-  findRecords(key: Uint8Array, signal?: AbortSignal): Promise<readonly EntryPointRecord[]>
+  findRecords(
+    key: Uint8Array,
+    signal?: AbortSignal,
+    onRecords?: (records: readonly EntryPointRecord[]) => void,
+  ): Promise<readonly EntryPointRecord[]>
 }
 
 /** Collaborators of {@link DhtDiscovery}. */
@@ -96,6 +107,8 @@ interface PartState {
   lastStoredAt: number
   storing: boolean
   looking: boolean
+  /** A round waits for the DHT's join to end before deciding whether to hold a record. */
+  awaitingJoin: boolean
   lastLookupAt: number
   /** Aborted when the node leaves the stream part or stops: ends its lookups and stores. */
   readonly life: AbortController
@@ -160,7 +173,15 @@ export class DhtDiscovery implements Discovery {
   }
 
   async bootstrap(): Promise<void> {
-    await this.components.dht.start()
+    const { dht } = this.components
+    if (dht.ready === undefined) await dht.start()
+    else {
+      // Look up entry points as soon as the DHT can (its own join goes on meanwhile): a joining node's first lookup
+      // then overlaps its self-lookup and bucket refreshes instead of waiting for them.
+      const started = dht.start()
+      started.catch(() => undefined)
+      await Promise.race([dht.ready(), started])
+    }
     this.bootstrapped = true
     // Joins made while the DHT started look up now.
     for (const streamPartId of this.parts.keys()) this.reportStatus(streamPartId)
@@ -186,6 +207,7 @@ export class DhtDiscovery implements Discovery {
         lastStoredAt: -Infinity,
         storing: false,
         looking: false,
+        awaitingJoin: false,
         lastLookupAt: -Infinity,
         life: new AbortController(),
         nextCheckAt: -Infinity,
@@ -328,17 +350,84 @@ export class DhtDiscovery implements Discovery {
     }
     let records: readonly EntryPointRecord[] = []
     this.metrics.lookups++
+    // Records are asked of as soon as they arrive: the first answer with records often comes a hop or two before
+    // the lookup ends. Requests in flight count as wanted, so asking early never asks more.
+    const early = (arrived: readonly EntryPointRecord[]): void => {
+      const overlay = this.components.overlays.get(streamPartId)
+      if (part.life.signal.aborted || overlay === undefined || this.components.wanted(overlay) === 0) return
+      this.askFromRecords(streamPartId, part, overlay, arrived, false)
+    }
     try {
-      records = await dht.findRecords(part.key, part.life.signal)
+      records = await dht.findRecords(part.key, part.life.signal, early)
     } catch (err) {
       this.metrics.lookupFailures++
       logger.debug('entry-point lookup failed', { streamPartId, error: errorField(err) })
     } finally {
       part.looking = false
     }
-    const overlay = this.components.overlays.get(streamPartId)
+    let overlay = this.components.overlays.get(streamPartId)
     if (part.life.signal.aborted || overlay === undefined) return
+    let { live, alone } = this.askFromRecords(streamPartId, part, overlay, records)
 
+    const joining = this.components.kind === 'full' ? dht.joinUnderWay?.() : undefined
+    if (joining !== undefined && shouldHoldEntryPoint(part.key, nodeId, live, this.timing.target)) {
+      // Whether to hold a record is decided, and the record stored, on the view of a node whose DHT join ended: a
+      // lookup made meanwhile (to find neighbours at once) sees a partial picture, and records stored from it land
+      // on a wider set of nodes than the true closest. One round waits; the others end here. A partial view that
+      // already says "don't hold" needs no second look: a fuller one only adds holders.
+      if (part.awaitingJoin) return
+      part.awaitingJoin = true
+      try {
+        await joining
+        if (part.life.signal.aborted) return
+        this.metrics.lookups++
+        records = await dht.findRecords(part.key, part.life.signal)
+      } catch (err) {
+        this.metrics.lookupFailures++
+        logger.debug('entry-point lookup failed', { streamPartId, error: errorField(err) })
+      } finally {
+        part.awaitingJoin = false
+      }
+      overlay = this.components.overlays.get(streamPartId)
+      if (part.life.signal.aborted || overlay === undefined) return
+      ;({ live, alone } = this.askFromRecords(streamPartId, part, overlay, records))
+    }
+    const now = clock.now()
+    part.nextCheckAt = now + this.timing.refreshMs * (0.75 + 0.5 * this.random())
+    if (this.components.kind === 'full') {
+      const hold = shouldHoldEntryPoint(part.key, nodeId, live, this.timing.target)
+      if (hold !== part.holding) this.metrics.entryPointsHeld += hold ? 1 : -1
+      part.holding = hold
+      if (hold) part.nextCheckAt = now + this.timing.refreshMs
+      if (hold && now - part.lastStoredAt >= this.timing.refreshMs - this.options.statusRetryMs) {
+        const first = part.lastStoredAt === -Infinity
+        const storing = this.store(streamPartId, part, alone)
+        // A new entry point's join settles once its record is stored, so a node joining next finds it (as a
+        // tracker has registered a node by the time it answers); refreshes hold up nothing.
+        if (first) await storing
+        if (part.life.signal.aborted) return
+      }
+    }
+    // The join has its answer: who the entry points are (possibly no one).
+    overlay.trackerAnswered = true
+    overlay.notifyNeighborCount()
+  }
+
+  /**
+   * Opens the records (refusing forged and malformed ones), remembers their
+   * owners as candidates and, while short of neighbours, asks some (live
+   * entry points first). Returns the live holders (this node included) and
+   * whether no one but this node has a record. `count`: refusals go into
+   * the metrics (once per lookup, not again for its early answers).
+   */
+  private askFromRecords(
+    streamPartId: StreamPartId,
+    part: PartState,
+    overlay: StreamPartOverlay,
+    records: readonly EntryPointRecord[],
+    count = true,
+  ): { live: NodeId[]; alone: boolean } {
+    const { clock, logger, nodeId } = this.components
     const now = clock.now()
     const live: NodeId[] = []
     const fresh: NodeDescriptor[] = []
@@ -346,6 +435,7 @@ export class DhtDiscovery implements Discovery {
     for (const record of records) {
       const opened = openEntryPoint(record)
       if (opened.refusal !== undefined) {
+        if (!count) continue
         this.metrics.recordsRefused[opened.refusal] = (this.metrics.recordsRefused[opened.refusal] ?? 0) + 1
         logger.debug('refused an entry-point record', { streamPartId, owner: record.owner, reason: opened.refusal })
         continue
@@ -369,26 +459,7 @@ export class DhtDiscovery implements Discovery {
       ].filter((descriptor) => !this.isRefused(part, descriptor.nodeId, now))
       this.components.request(overlay, candidates, this.batch(wanted))
     }
-
-    const alone = fresh.length + stale.length === 0
-    part.nextCheckAt = now + this.timing.refreshMs * (0.75 + 0.5 * this.random())
-    if (this.components.kind === 'full') {
-      const hold = shouldHoldEntryPoint(part.key, nodeId, live, this.timing.target)
-      if (hold !== part.holding) this.metrics.entryPointsHeld += hold ? 1 : -1
-      part.holding = hold
-      if (hold) part.nextCheckAt = now + this.timing.refreshMs
-      if (hold && now - part.lastStoredAt >= this.timing.refreshMs - this.options.statusRetryMs) {
-        const first = part.lastStoredAt === -Infinity
-        const storing = this.store(streamPartId, part, alone)
-        // A new entry point's join settles once its record is stored, so a node joining next finds it (as a
-        // tracker has registered a node by the time it answers); refreshes hold up nothing.
-        if (first) await storing
-        if (part.life.signal.aborted) return
-      }
-    }
-    // The join has its answer: who the entry points are (possibly no one).
-    overlay.trackerAnswered = true
-    overlay.notifyNeighborCount()
+    return { live, alone: fresh.length + stale.length === 0 }
   }
 
   private async store(streamPartId: StreamPartId, part: PartState, alone: boolean): Promise<void> {
