@@ -15,6 +15,7 @@ import {
 import { createServer, type AddressInfo } from 'node:net'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import { ConnectionManager } from '../src/connection/ConnectionManager.js'
+import type { ControlMessage } from '../src/generated/runnel/network/v1/network_pb.js'
 import {
   NETWORK_PROTOCOL_VERSION,
   NetworkNode,
@@ -179,6 +180,12 @@ export async function startRawPeer(
   signer: MessageSigner,
   kind: NodeKind = 'full',
   claimedId: NodeId = signer.address,
+  options: {
+    /** Called with every control message the peer receives. */
+    readonly onControl?: (message: ControlMessage) => void
+    /** What the handshake advertises instead of the listening addresses, e.g. only `webrtc:<id>`. */
+    readonly addresses?: readonly string[]
+  } = {},
 ): Promise<ConnectionManager> {
   const connections = new ConnectionManager({
     transport: new WebSocketTransport(),
@@ -187,7 +194,7 @@ export async function startRawPeer(
     clock: systemClock,
     events: {
       onPeerReady: () => undefined,
-      onControl: () => undefined,
+      onControl: (_peer, message) => options.onControl?.(message),
       onData: () => undefined,
       onPeerClosed: () => undefined,
     },
@@ -195,7 +202,7 @@ export async function startRawPeer(
   await connections.start((addresses) => ({
     nodeId: claimedId,
     kind,
-    addresses,
+    addresses: options.addresses ?? addresses,
     protocolVersion: NETWORK_PROTOCOL_VERSION,
   }))
   return connections

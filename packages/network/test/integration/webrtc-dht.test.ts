@@ -10,7 +10,15 @@ import { RtcSignalKind, type ControlMessage } from '../../src/generated/runnel/n
 import { NetworkNode, type NetworkNodeOptions, type NodeId } from '../../src/index.js'
 import { createNodeWebRtcTransport, WebSocketTransport } from '../../src/node/index.js'
 import { MultiTransport } from '../../src/transport/MultiTransport.js'
-import { ChainPublisher, newSigner, startDiscovery, verifier, waitFor, type TestDiscovery } from '../helpers.js'
+import {
+  ChainPublisher,
+  newSigner,
+  startDiscovery,
+  startRawPeer,
+  verifier,
+  waitFor,
+  type TestDiscovery,
+} from '../helpers.js'
 import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
 import { DhtNode } from '../../src/dht/DhtNode.js'
 import { nodeIdToKey } from '../../src/dht/keys.js'
@@ -128,24 +136,7 @@ describe('WebRTC-only nodes in trackerless mode', () => {
   it('refuses and counts signals it must not relay', async () => {
     const signer = newSigner()
     const received: ControlMessage[] = []
-    const rogue = new ConnectionManager({
-      transport: new WebSocketTransport(),
-      signer,
-      verifier,
-      clock: systemClock,
-      events: {
-        onPeerReady: () => undefined,
-        onControl: (_peer, message) => received.push(message),
-        onData: () => undefined,
-        onPeerClosed: () => undefined,
-      },
-    })
-    await rogue.start((addresses) => ({
-      nodeId: signer.address,
-      kind: 'full',
-      addresses,
-      protocolVersion: NETWORK_PROTOCOL_VERSION,
-    }))
+    const rogue = await startRawPeer(signer, 'full', signer.address, { onControl: (message) => received.push(message) })
     try {
       const relay = servers[1]!
       const address = relay.descriptor.addresses[0]!
@@ -206,27 +197,9 @@ describe('WebRTC-only nodes in trackerless mode', () => {
 })
 
 /** A bare connection manager advertising only a WebRTC address: what a WebRTC-only node looks like to the DHT. */
-async function startWebRtcOnlyPeer(): Promise<ConnectionManager> {
+function startWebRtcOnlyPeer(): Promise<ConnectionManager> {
   const signer = newSigner()
-  const connections = new ConnectionManager({
-    transport: new WebSocketTransport(),
-    signer,
-    verifier,
-    clock: systemClock,
-    events: {
-      onPeerReady: () => undefined,
-      onControl: () => undefined,
-      onData: () => undefined,
-      onPeerClosed: () => undefined,
-    },
-  })
-  await connections.start(() => ({
-    nodeId: signer.address,
-    kind: 'full',
-    addresses: [`webrtc:${signer.address}`],
-    protocolVersion: NETWORK_PROTOCOL_VERSION,
-  }))
-  return connections
+  return startRawPeer(signer, 'full', signer.address, { addresses: [`webrtc:${signer.address}`] })
 }
 
 describe('WebRTC-only contacts are bounded', () => {

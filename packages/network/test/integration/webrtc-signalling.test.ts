@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { addressToBytes, systemClock, type StreamMessage } from '@runnel/protocol'
-import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
+import { addressToBytes, type StreamMessage } from '@runnel/protocol'
+import type { ConnectionManager } from '../../src/connection/ConnectionManager.js'
 import type { PeerConnection } from '../../src/connection/PeerConnection.js'
 import { RtcSignalKind, type ControlMessage } from '../../src/generated/runnel/network/v1/network_pb.js'
-import { NETWORK_PROTOCOL_VERSION, NetworkNode, type NodeId, type TrackerServer } from '../../src/index.js'
+import { NetworkNode, type NodeId, type TrackerServer } from '../../src/index.js'
 import { createNodeWebRtcTransport, WebSocketTransport } from '../../src/node/index.js'
 import { MultiTransport } from '../../src/transport/MultiTransport.js'
 import type { WebRtcTransport } from '../../src/transport/webrtc/WebRtcTransport.js'
-import { ChainPublisher, newSigner, startWebSocketTracker, verifier, waitFor } from '../helpers.js'
+import { ChainPublisher, newSigner, startRawPeer, startWebSocketTracker, verifier, waitFor } from '../helpers.js'
 
 /** A node that runs no WebSocket server: peers can reach it over WebRTC only. */
 async function startWebRtcNode(trackers: string[]): Promise<{ node: NetworkNode; webRtc: WebRtcTransport }> {
@@ -27,24 +27,9 @@ async function startRoguePeer(): Promise<{
 }> {
   const signer = newSigner()
   const received: ControlMessage[] = []
-  const connections = new ConnectionManager({
-    transport: new WebSocketTransport(),
-    signer,
-    verifier,
-    clock: systemClock,
-    events: {
-      onPeerReady: () => undefined,
-      onControl: (_peer, message) => received.push(message),
-      onData: () => undefined,
-      onPeerClosed: () => undefined,
-    },
+  const connections = await startRawPeer(signer, 'full', signer.address, {
+    onControl: (message) => received.push(message),
   })
-  await connections.start((addresses) => ({
-    nodeId: signer.address,
-    kind: 'full',
-    addresses,
-    protocolVersion: NETWORK_PROTOCOL_VERSION,
-  }))
   return { connections, nodeId: signer.address, received }
 }
 
