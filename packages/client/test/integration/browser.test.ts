@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict'
-import { createServer, request as httpRequest, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { bundleForBrowser, chromiumSkip, launchChromium } from '../../../protocol/test/support/browser.js'
@@ -13,6 +11,7 @@ import { createRunnelClient } from '../../src/node/index.js'
 import type { PageConfig } from '../browser/page.js'
 import { waitFor } from '../helpers.js'
 import { startTestDiscovery, type TestDiscovery } from '../support/discovery.js'
+import { startPageServer, type PageServer } from '../support/pageServer.js'
 
 const COUNT = 20
 const entryPoint = fileURLToPath(new URL('../browser/page.ts', import.meta.url))
@@ -38,7 +37,7 @@ describe('RunnelClient in a browser', () => {
     const clients: RunnelClient[] = []
     let owner: RunnelClient
     let subscriber: RunnelClient
-    let server: Server
+    let server: PageServer | undefined
     let browser: Browser
     let page: Page | undefined
     let origin: string
@@ -48,7 +47,6 @@ describe('RunnelClient in a browser', () => {
 
     before(async () => {
       dev = await startDevChain({ port: 0 })
-      const rpcUrl = new URL(dev.chain.rpcUrl!)
       discovery = await startTestDiscovery()
       const client = (index: number): RunnelClient => {
         const created = createRunnelClient({
@@ -66,56 +64,22 @@ describe('RunnelClient in a browser', () => {
       await owner.grantPermissions(streamId, subscriber.address, 'subscribe')
 
       // The page and, same-origin, the chain's JSON-RPC: the browser needs no CORS.
-      server = createServer((req, res) => {
-        const url = new URL(req.url ?? '/', 'http://127.0.0.1')
-        if (req.method === 'POST' && url.pathname === '/rpc') {
-          const upstream = httpRequest(
-            {
-              host: rpcUrl.hostname,
-              port: rpcUrl.port,
-              path: '/',
-              method: 'POST',
-              headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
-            },
-            (upstreamRes) => {
-              res.writeHead(upstreamRes.statusCode ?? 502, {
-                'content-type': upstreamRes.headers['content-type'] ?? 'application/json',
-              })
-              upstreamRes.pipe(res)
-            },
-          )
-          upstream.on('error', (error) => res.writeHead(502).end(error.message))
-          req.pipe(upstream)
-        } else if (url.pathname === '/page.js') {
-          res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle)
-        } else if (url.pathname === '/') {
-          const config: PageConfig = {
-            privateKey: browserKey,
-            network: discovery.settings,
-            rpcUrl: `${origin}/rpc`,
-            contracts: {
-              streamRegistry: dev.deployment.streamRegistry,
-              storageNodeRegistry: dev.deployment.storageNodeRegistry,
-            },
-            fromBlock: dev.deployment.deployBlock.toString(),
-            streamId,
-            count: COUNT,
-          }
-          const json = JSON.stringify(config).replace(/</g, '\\u003c')
-          res
-            .writeHead(200, { 'content-type': 'text/html' })
-            .end(
-              `<!doctype html><script>window.__RUNNEL_CONFIG__ = ${json}</script>` +
-                '<script type="module" src="/page.js"></script>',
-            )
-        } else if (url.pathname === '/favicon.ico') {
-          res.writeHead(204).end()
-        } else {
-          res.writeHead(404).end()
+      server = await startPageServer(bundle, dev.chain.rpcUrl!, (pageOrigin) => {
+        const config: PageConfig = {
+          privateKey: browserKey,
+          network: discovery.settings,
+          rpcUrl: `${pageOrigin}/rpc`,
+          contracts: {
+            streamRegistry: dev.deployment.streamRegistry,
+            storageNodeRegistry: dev.deployment.storageNodeRegistry,
+          },
+          fromBlock: dev.deployment.deployBlock.toString(),
+          streamId,
+          count: COUNT,
         }
+        return `<script>window.__RUNNEL_CONFIG__ = ${JSON.stringify(config).replace(/</g, '\\u003c')}</script>`
       })
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-      origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      origin = server.origin
       browser = await launchChromium()
     })
 
@@ -126,7 +90,7 @@ describe('RunnelClient in a browser', () => {
       await Promise.allSettled(clients.map((client) => client.destroy()))
       await discovery?.stop().catch(() => {})
       await dev?.stop().catch(() => {})
-      await new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())))
+      await server?.stop()
     })
 
     it('publishes and subscribes from a page, both ways, in order', { timeout: 120_000 }, async () => {

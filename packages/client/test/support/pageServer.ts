@@ -8,9 +8,17 @@ export interface PageServer {
   stop(): Promise<void>
 }
 
-/** Serves `bundle` as `/page.js` from an empty page at `/`, and proxies `POST /rpc` to `rpcUrl`. */
-export async function startPageServer(bundle: string, rpcUrl: string): Promise<PageServer> {
+/**
+ * Serves `bundle` as `/page.js` from a page at `/`, and proxies `POST /rpc` to `rpcUrl`. `head` gives HTML put
+ * before the bundle's script, given the server's origin (e.g. an inline script with the page's settings).
+ */
+export async function startPageServer(
+  bundle: string,
+  rpcUrl: string,
+  head: (origin: string) => string = () => '',
+): Promise<PageServer> {
   const upstreamUrl = new URL(rpcUrl)
+  let origin = ''
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1')
     if (req.method === 'POST' && url.pathname === '/rpc') {
@@ -36,7 +44,7 @@ export async function startPageServer(bundle: string, rpcUrl: string): Promise<P
     } else if (url.pathname === '/') {
       res
         .writeHead(200, { 'content-type': 'text/html' })
-        .end('<!doctype html><script type="module" src="/page.js"></script>')
+        .end(`<!doctype html>${head(origin)}<script type="module" src="/page.js"></script>`)
     } else if (url.pathname === '/favicon.ico') {
       res.writeHead(204).end()
     } else {
@@ -44,8 +52,9 @@ export async function startPageServer(bundle: string, rpcUrl: string): Promise<P
     }
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   return {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    origin,
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()
