@@ -16,7 +16,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-const MAX_INSTALL_MB = 100
+// 100 MB before issue 15; node-datachannel's prebuilt binary (8.7 MB, the Node.js WebRTC transport) put it at ~106 MB.
+// Next step: make it an optional peer dependency loaded only when `network.webrtc` is set, and come back to 100.
+const MAX_INSTALL_MB = 110
 const FORBIDDEN = /^(hardhat|solc|@sentry\/.*|@nomicfoundation\/.*|@runnel\/dev-chain)$/
 const SDK_PACKAGES = ['protocol', 'network', 'chain', 'client']
 /** The version the repository itself runs TypeScript with: the README tells apps to use `npx tsx`. */
