@@ -1,22 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { parseConfig } from '../../src/config.js'
-import { NodeError } from '../../src/errors.js'
-
-/** The lines of an INVALID_CONFIG message that name a bad key. */
-function problems(input: unknown): string[] {
-  try {
-    parseConfig(input)
-  } catch (err) {
-    assert.ok(err instanceof NodeError)
-    assert.equal(err.code, 'INVALID_CONFIG')
-    return err.message
-      .split('\n')
-      .slice(1)
-      .map((line) => line.trim())
-  }
-  assert.fail('the config was accepted')
-}
+import { configProblems } from '../support/configProblems.js'
 
 describe('connection limits in the node config', () => {
   it('gives every listener timeouts and a connection cap by default', () => {
@@ -49,7 +34,7 @@ describe('connection limits in the node config', () => {
 
   it('refuses garbage, zero ("never") and fractions, naming each field', () => {
     assert.deepEqual(
-      problems({
+      configProblems({
         plugins: {
           http: { headersTimeoutMs: 'soon', idleTimeoutMs: 0, maxConnections: 0 },
           websocket: { headersTimeoutMs: 50, maxConnections: 1.5 },
@@ -69,7 +54,7 @@ describe('connection limits in the node config', () => {
   })
 
   it('refuses a headers timeout longer than the request timeout that includes it', () => {
-    assert.deepEqual(problems({ plugins: { http: { headersTimeoutMs: 20_000, requestTimeoutMs: 10_000 } } }), [
+    assert.deepEqual(configProblems({ plugins: { http: { headersTimeoutMs: 20_000, requestTimeoutMs: 10_000 } } }), [
       'plugins.http.headersTimeoutMs: headersTimeoutMs must not be more than requestTimeoutMs (a request includes its headers)',
     ])
   })

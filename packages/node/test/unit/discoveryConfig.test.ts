@@ -1,22 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { parseConfig } from '../../src/config.js'
-import { NodeError } from '../../src/errors.js'
-
-/** The lines of an INVALID_CONFIG message that name a bad key. */
-function problems(input: unknown): string[] {
-  try {
-    parseConfig(input)
-  } catch (err) {
-    assert.ok(err instanceof NodeError)
-    assert.equal(err.code, 'INVALID_CONFIG')
-    return err.message
-      .split('\n')
-      .slice(1)
-      .map((line) => line.trim())
-  }
-  assert.fail('the config was accepted')
-}
+import { configProblems } from '../support/configProblems.js'
 
 describe('discovery in the node config', () => {
   it('runs in tracker mode with the local tracker by default, the local entry point ready for dht mode', () => {
@@ -51,7 +36,7 @@ describe('discovery in the node config', () => {
     }).network
     assert.equal(webrtc?.iceServers?.length, 2)
     assert.deepEqual(
-      problems({ network: { webrtc: { iceServers: [{ urls: 'http://stun.example.org' }], timeout: 1 } } }),
+      configProblems({ network: { webrtc: { iceServers: [{ urls: 'http://stun.example.org' }], timeout: 1 } } }),
       [
         'network.webrtc.iceServers.0.urls: a stun:, stuns:, turn: or turns: URL',
         'network.webrtc: Unrecognized key: "timeout"',
@@ -61,7 +46,7 @@ describe('discovery in the node config', () => {
 
   it('names each bad discovery setting', () => {
     assert.deepEqual(
-      problems({
+      configProblems({
         network: {
           discovery: 'gossip',
           entryPoints: ['http://10.0.0.1:30301'],
@@ -76,7 +61,7 @@ describe('discovery in the node config', () => {
         'network.dht: Unrecognized key: "bucketSize"',
       ],
     )
-    assert.deepEqual(problems({ network: { entryPoints: [] } }), [
+    assert.deepEqual(configProblems({ network: { entryPoints: [] } }), [
       'network.entryPoints: Too small: expected array to have >=1 items',
     ])
   })
