@@ -8,8 +8,8 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { generatePrivateKey, type PrivateKeyHex } from '@runnel/protocol'
 import { createNativeSigner } from '@runnel/protocol/native'
-import { chromium, type Browser, type Page } from 'playwright-core'
-import { bundleForBrowser, chromiumSkip, CHROMIUM } from '../../../protocol/test/support/browser.js'
+import type { Browser, Page } from 'playwright-core'
+import { bundleForBrowser, chromiumSkip, launchChromium } from '../../../protocol/test/support/browser.js'
 import { NetworkNode, type TrackerServer } from '../../src/index.js'
 import { createNodeWebRtcTransport, WebSocketTransport } from '../../src/node/index.js'
 import { MultiTransport } from '../../src/transport/MultiTransport.js'
@@ -72,20 +72,8 @@ describe('WebRTC between browser pages', () => {
       })
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
       origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          // Host candidates with real addresses, not mDNS names: the pages find each other without a resolver.
-          '--disable-features=WebRtcHideLocalIpsWithMdns',
-        ],
-      })
+      // Host candidates with real addresses, not mDNS names: the pages find each other without a resolver.
+      browser = await launchChromium(['--disable-features=WebRtcHideLocalIpsWithMdns'])
     })
 
     after(async () => {

@@ -27,8 +27,11 @@ export async function bundleForBrowser(entryPoint: string, conditions: string[] 
   return result.outputFiles[0]!.text
 }
 
-/** Headless Chromium; without the background-networking flags it keeps dialling hosts this machine can't reach. */
-export function launchChromium(): Promise<Browser> {
+/**
+ * Headless Chromium; without the background-networking flags it keeps dialling hosts this machine can't reach.
+ * `extraArgs` are added to those flags.
+ */
+export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -39,6 +42,7 @@ export function launchChromium(): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...extraArgs,
     ],
   })
 }
