@@ -101,10 +101,14 @@ describe('ConnectionManager limits', () => {
     ]
     for (const peer of peers.slice(0, 3)) await connect(simulator, peer, hub)
     assert.equal(hub.manager.connectionCount, 3, 'over the cap: all three are fresh, their requests on the way')
-    assert.deepEqual(hub.closed, [])
+    assert.equal(hub.closed.length, 0)
     await connect(simulator, peers[3]!, hub)
     await simulator.runUntil(() => hub.closed.length === 1)
-    assert.deepEqual(hub.closed, [{ peerId: peers[0]!.nodeId, cause: 'evicted' }], 'at twice the cap, fresh or not')
+    assert.deepEqual(
+      [...hub.closed],
+      [{ peerId: peers[0]!.nodeId, cause: 'evicted' }],
+      'at twice the cap, fresh or not',
+    )
     await simulator.runFor(FRESH_CONNECTION_GRACE_MS)
     await poke(simulator, peers[1]!, hub)
     await connect(simulator, peers[4]!, hub)
