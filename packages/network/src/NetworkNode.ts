@@ -8,6 +8,7 @@ import {
   type StreamPartId,
 } from '@runnel/protocol'
 import { ConnectionManager } from './connection/ConnectionManager.js'
+import { IdentityCheck, type IdentityCheckMetrics } from './connection/IdentityCheck.js'
 import { SignalRelay, type SignalRelayMetrics } from './connection/SignalRelay.js'
 import type { CloseCause, PeerConnection } from './connection/PeerConnection.js'
 import { NetworkError } from './errors.js'
@@ -65,6 +66,8 @@ export interface NetworkNodeMetrics extends DataPathCounters {
   discovery?: DhtDiscoveryMetrics
   /** WebRTC signals relayed, delivered and refused (by reason). */
   signalling: SignalRelayMetrics
+  /** Trackerless mode: hints that this node's key is in use elsewhere, and the dials that checked them. */
+  identityCheck?: IdentityCheckMetrics
 }
 
 /**
@@ -98,6 +101,8 @@ export class NetworkNode {
   private readonly connections: ConnectionManager
   private readonly discovery: Discovery
   private dhtNode: DhtNode | undefined
+  /** Trackerless mode: no tracker sees a key used twice, so the node checks the hints it gets itself. */
+  private identityCheck: IdentityCheck | undefined
   private readonly membership: Membership
   private readonly dataPath: DataPath
   private readonly control: OverlayControl
@@ -131,6 +136,8 @@ export class NetworkNode {
           },
           onData: (peer, frame, message) => void this.dataPath.receive(peer.peerId, frame, message),
           onPeerClosed: (peer, cause) => this.handlePeerClosed(peer, cause),
+          onIdentityRefused: (peer, holder) =>
+            this.identityCheck?.hint(holder, peer.isReadyOnce ? peer.peerId : undefined),
         },
       },
       resolved.peer,
@@ -189,6 +196,20 @@ export class NetworkNode {
   private createDhtDiscovery(): DhtDiscovery {
     const { signer, verifier, random } = this.components
     const localDescriptor = (): NodeDescriptor => this.connections.localDescriptor
+    const identityCheck = new IdentityCheck({
+      connections: this.connections,
+      clock: this.clock,
+      logger: this.logger,
+      onInUse: (address) =>
+        this.fail(
+          new NetworkError(
+            'IDENTITY_IN_USE',
+            `another process is already connected to the network with node id ${this.nodeId} (it answered at ` +
+              `${address}); give each process its own private key`,
+          ),
+        ),
+    })
+    this.identityCheck = identityCheck
     const dht = new DhtNode(
       {
         connections: this.connections,
@@ -199,6 +220,7 @@ export class NetworkNode {
         random,
         localDescriptor,
         noteRoute: (targetId, viaPeerId) => this.signalling.noteRoute(targetId, viaPeerId),
+        onOwnIdSeen: (descriptor, fromPeerId) => identityCheck.hint(descriptor, fromPeerId),
       },
       { ...this.options.dht, entryPoints: this.options.entryPoints },
     )
@@ -269,6 +291,7 @@ export class NetworkNode {
   private async shutdown(): Promise<void> {
     this.state = 'stopped'
     this.discovery.stop()
+    this.identityCheck?.stop()
     for (const overlay of this.overlays.values()) overlay.close()
     this.overlays.clear()
     await this.connections.stop()
@@ -407,6 +430,7 @@ export class NetworkNode {
       neighborCounts,
       ...(this.discovery instanceof DhtDiscovery ? { discovery: { ...this.discovery.metrics } } : {}),
       signalling: { ...this.signalling.metrics, refused: { ...this.signalling.metrics.refused } },
+      ...(this.identityCheck === undefined ? {} : { identityCheck: { ...this.identityCheck.metrics } }),
     }
   }
 

@@ -17,6 +17,13 @@ export interface ConnectionManagerEvents {
   onControl(peer: PeerConnection, message: ControlMessage): void
   onData(peer: PeerConnection, frame: Uint8Array, message: Uint8Array): void
   onPeerClosed(peer: PeerConnection, cause: CloseCause, detail: string): void
+  /**
+   * A peer refused this node's connection (`Goodbye{IDENTITY_IN_USE}`, ready
+   * or still handshaking) and named the connection that holds this node's id
+   * there: the peer's word, which {@link ConnectionManager.isOwnIdElsewhere}
+   * can check.
+   */
+  onIdentityRefused?(peer: PeerConnection, holder: NodeDescriptor): void
 }
 
 export interface ConnectionManagerComponents {
@@ -69,6 +76,7 @@ const MAX_HELD_EVENTS = 1000
 export class ConnectionManager {
   /** Random per running node, sent in every Hello. */
   readonly instanceId = crypto.getRandomValues(new Uint8Array(16))
+  private readonly instanceHex = toHex(this.instanceId)
   private readonly peers = new Map<NodeId, PeerConnection>()
   /** Ready connections being checked against an older one of the same node id, with their events until then. */
   private readonly held = new Map<PeerConnection, (() => void)[]>()
@@ -261,6 +269,26 @@ export class ConnectionManager {
     return expectedNodeId === undefined ? dial : dial.then((peer) => this.checkPeerId(peer, address, expectedNodeId))
   }
 
+  /**
+   * Dials `address` to see whether another running process holds this
+   * node's key there: true when the node there proves this node's id in its
+   * handshake with another instance id (the connection is then closed at
+   * once, cause 'identity-check', on both ends). Two processes with one key
+   * are otherwise told apart by no one in trackerless mode.
+   *
+   * @example
+   * ```ts
+   * if (await connections.isOwnIdElsewhere(holder.addresses[0], AbortSignal.timeout(5_000))) stopForGood()
+   * ```
+   * @throws {@link NetworkError} `PEER_ID_MISMATCH` when another node is there; `CONNECTION_FAILED` when nothing
+   *   answers (or this very process does); `INVALID_ADDRESS`; `ABORTED`/`TIMEOUT`
+   */
+  async isOwnIdElsewhere(address: string, signal?: AbortSignal): Promise<boolean> {
+    // handleReady settles an own-id connection only when it comes from another instance.
+    await this.connect(address, this.localDescriptor.nodeId, signal)
+    return true
+  }
+
   /** A dial's result when it reached the expected node; otherwise closes what only this dial needed, and throws. */
   private checkPeerId(peer: PeerConnection, address: string, expectedNodeId: NodeId): PeerConnection {
     if (peer.peerId === expectedNodeId) return peer
@@ -308,7 +336,13 @@ export class ConnectionManager {
   private handleReady(peer: PeerConnection): void {
     const peerId = peer.peerId
     if (peerId === this.localDescriptor.nodeId) {
-      peer.close('protocol-violation', 'connected to itself')
+      if (peer.peerInstanceId === this.instanceHex) {
+        peer.close('protocol-violation', 'connected to itself')
+        return
+      }
+      // Another process with this node's key: it dialled to check whether this one runs, or this one did.
+      this.settle(peer, peer)
+      peer.close('identity-check', `another process holds node id ${peerId}`)
       return
     }
     const existing = this.peers.get(peerId)
@@ -366,7 +400,7 @@ export class ConnectionManager {
       }
       if (alive) {
         this.held.delete(peer)
-        peer.close('identity-in-use', `another process is already connected with node id ${peer.peerId}`)
+        peer.close('identity-in-use', `another process is already connected with node id ${peer.peerId}`, existing.peer)
         return
       }
       existing.close('replaced', `${peer.peerId} connected again and this connection stopped answering`)
@@ -431,6 +465,8 @@ export class ConnectionManager {
     this.stats.bytesOut += peer.stats.bytesOut
     this.stats.framesDropped += peer.stats.framesDropped
     this.held.delete(peer)
+    const holder = cause === 'identity-in-use' ? peer.identityHolder : undefined
+    if (holder !== undefined) this.components.events.onIdentityRefused?.(peer, holder)
     const waiter = this.waiters.get(peer)
     if (waiter !== undefined) {
       this.waiters.delete(peer)
@@ -466,6 +502,10 @@ export class ConnectionManager {
  * Peers that send no instance id (older nodes) are told apart the old way:
  * one connection each way is a simultaneous dial.
  */
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
+}
+
 function isSameProcess(a: PeerConnection, b: PeerConnection): boolean {
   if (a.peerInstanceId !== '' && b.peerInstanceId !== '') return a.peerInstanceId === b.peerInstanceId
   return a.outbound !== b.outbound

@@ -76,6 +76,7 @@ export class PeerConnection {
   private state: State = 'handshaking'
   private remote: NodeDescriptor | undefined
   private remoteInstanceId = ''
+  private holder: NodeDescriptor | undefined
   private readonly probes = new Map<number, (alive: boolean) => void>()
   private remoteProofVerified = false
   private proofSent = false
@@ -138,6 +139,15 @@ export class PeerConnection {
     return this.state === 'ready'
   }
 
+  /**
+   * The node descriptor a peer's `Goodbye{IDENTITY_IN_USE}` named as holding
+   * this node's id at that peer (unverified: the peer's word); undefined
+   * otherwise. Set before the close is reported.
+   */
+  get identityHolder(): NodeDescriptor | undefined {
+    return this.holder
+  }
+
   /** True once the handshake completed, even if the connection has closed since. */
   get isReadyOnce(): boolean {
     return this.wasReady
@@ -187,12 +197,30 @@ export class PeerConnection {
     })
   }
 
-  /** Says goodbye and closes. */
-  close(cause: CloseCause = 'local', detail = ''): void {
+  /**
+   * Says goodbye and closes. `holder`, with 'identity-in-use', is the
+   * connection that holds the peer's node id here: the goodbye names it, so
+   * the peer can check the claim by dialling it (see {@link identityHolder}).
+   */
+  close(cause: CloseCause = 'local', detail = '', holder?: NodeDescriptor): void {
     if (this.state === 'closed') return
-    if (cause === 'local' || cause === 'duplicate' || cause === 'identity-in-use' || cause === 'evicted') {
-      const code = cause === 'identity-in-use' ? GoodbyeCode.IDENTITY_IN_USE : GoodbyeCode.UNSPECIFIED
-      this.sendControl({ case: 'goodbye', value: { reason: detail || cause, code } })
+    if (
+      cause === 'local' ||
+      cause === 'duplicate' ||
+      cause === 'identity-in-use' ||
+      cause === 'identity-check' ||
+      cause === 'evicted'
+    ) {
+      const inUse = cause === 'identity-in-use' || cause === 'identity-check'
+      const code = inUse ? GoodbyeCode.IDENTITY_IN_USE : GoodbyeCode.UNSPECIFIED
+      this.sendControl({
+        case: 'goodbye',
+        value: {
+          reason: detail || cause,
+          code,
+          ...(inUse && holder !== undefined ? { holder: descriptorToProto(holder) } : {}),
+        },
+      })
     }
     // Finish first: the transport reports its own close synchronously, and
     // the cause recorded must be ours, not 'remote-gone'.
@@ -270,8 +298,19 @@ export class PeerConnection {
         this.probes.get(body.value.id)?.(true)
         return
       case 'goodbye':
+        if (body.value.code === GoodbyeCode.IDENTITY_IN_USE && body.value.holder !== undefined) {
+          try {
+            this.holder = descriptorFromProto(body.value.holder)
+          } catch {
+            // A malformed holder only loses the hint; the goodbye still closes.
+          }
+        }
         this.finish(
-          body.value.code === GoodbyeCode.IDENTITY_IN_USE ? 'identity-in-use' : 'remote-goodbye',
+          body.value.code !== GoodbyeCode.IDENTITY_IN_USE
+            ? 'remote-goodbye'
+            : this.remote?.nodeId === this.components.localDescriptor.nodeId
+              ? 'identity-check'
+              : 'identity-in-use',
           body.value.reason,
         )
         this.transportConnection.close('goodbye')
