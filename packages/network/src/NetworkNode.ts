@@ -138,6 +138,18 @@ export class NetworkNode {
           onPeerClosed: (peer, cause) => this.handlePeerClosed(peer, cause),
           onIdentityRefused: (peer, holder) =>
             this.identityCheck?.hint(holder, peer.isReadyOnce ? peer.peerId : undefined),
+          onIdentityInUse: (peer) => {
+            // Only trackerless mode looks for a key in use twice (in tracker mode the tracker does).
+            if (this.identityCheck === undefined) return
+            const where = peer.peer.addresses[0] ?? peer.transportConnection.remoteAddress
+            this.fail(
+              new NetworkError(
+                'IDENTITY_IN_USE',
+                `another process is already connected to the network with node id ${this.nodeId} (found at ` +
+                  `${where}); give each process its own private key`,
+              ),
+            )
+          },
         },
       },
       resolved.peer,
@@ -196,19 +208,7 @@ export class NetworkNode {
   private createDhtDiscovery(): DhtDiscovery {
     const { signer, verifier, random } = this.components
     const localDescriptor = (): NodeDescriptor => this.connections.localDescriptor
-    const identityCheck = new IdentityCheck({
-      connections: this.connections,
-      clock: this.clock,
-      logger: this.logger,
-      onInUse: (address) =>
-        this.fail(
-          new NetworkError(
-            'IDENTITY_IN_USE',
-            `another process is already connected to the network with node id ${this.nodeId} (it answered at ` +
-              `${address}); give each process its own private key`,
-          ),
-        ),
-    })
+    const identityCheck = new IdentityCheck({ connections: this.connections, clock: this.clock, logger: this.logger })
     this.identityCheck = identityCheck
     const dht = new DhtNode(
       {
@@ -235,6 +235,7 @@ export class NetworkNode {
         request: (overlay, candidates, limit) => this.control.requestCandidates(overlay, candidates, limit),
         descriptorOf: (peerId) => this.connections.get(peerId)?.peer,
         noteRoute: (targetId, viaPeerId) => this.signalling.noteRoute(targetId, viaPeerId),
+        onOwnIdSeen: (descriptor) => identityCheck.hint(descriptor),
         localDescriptor,
         clock: this.clock,
         logger: this.logger,

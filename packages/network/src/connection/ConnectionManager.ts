@@ -24,6 +24,12 @@ export interface ConnectionManagerEvents {
    * can check.
    */
   onIdentityRefused?(peer: PeerConnection, holder: NodeDescriptor): void
+  /**
+   * Another running process proved this node's id on `peer` (whichever of
+   * the two dialled), and this one is the newer of the two: it should stop.
+   * The older one only closes the connection.
+   */
+  onIdentityInUse?(peer: PeerConnection): void
 }
 
 export interface ConnectionManagerComponents {
@@ -96,6 +102,7 @@ export class ConnectionManager {
   private readonly maxConnections: number
   private readonly closeListeners = new Map<PeerConnection, Set<(cause: CloseCause, detail: string) => void>>()
   private descriptor: NodeDescriptor | undefined
+  private startedAt: number
   private stopped = false
   readonly stats: ConnectionManagerStats = {
     closes: {},
@@ -112,10 +119,12 @@ export class ConnectionManager {
     limits: ConnectionManagerLimits = {},
   ) {
     this.maxConnections = limits.maxConnections ?? Infinity
+    this.startedAt = components.clock.now()
   }
 
   /** Starts the transport; returns the addresses it listens on. */
   start(describe: (addresses: string[]) => NodeDescriptor): Promise<NodeDescriptor> {
+    this.startedAt = this.components.clock.now()
     return this.components.transport
       .start((connection) => this.adopt(connection, false))
       .then((addresses) => {
@@ -271,22 +280,22 @@ export class ConnectionManager {
 
   /**
    * Dials `address` to see whether another running process holds this
-   * node's key there: true when the node there proves this node's id in its
-   * handshake with another instance id (the connection is then closed at
-   * once, cause 'identity-check', on both ends). Two processes with one key
+   * node's key there: resolves when the node there proved this node's id in
+   * its handshake with another instance id. The connection is then closed at
+   * once on both ends (cause 'identity-check'), and whichever of the two
+   * processes is newer hears `onIdentityInUse`. Two processes with one key
    * are otherwise told apart by no one in trackerless mode.
    *
    * @example
    * ```ts
-   * if (await connections.isOwnIdElsewhere(holder.addresses[0], AbortSignal.timeout(5_000))) stopForGood()
+   * await connections.checkOwnId(holder.addresses[0], AbortSignal.timeout(5_000))
    * ```
    * @throws {@link NetworkError} `PEER_ID_MISMATCH` when another node is there; `CONNECTION_FAILED` when nothing
    *   answers (or this very process does); `INVALID_ADDRESS`; `ABORTED`/`TIMEOUT`
    */
-  async isOwnIdElsewhere(address: string, signal?: AbortSignal): Promise<boolean> {
+  async checkOwnId(address: string, signal?: AbortSignal): Promise<void> {
     // handleReady settles an own-id connection only when it comes from another instance.
     await this.connect(address, this.localDescriptor.nodeId, signal)
-    return true
   }
 
   /** A dial's result when it reached the expected node; otherwise closes what only this dial needed, and throws. */
@@ -315,6 +324,7 @@ export class ConnectionManager {
       {
         localDescriptor: this.localDescriptor,
         instanceId: this.instanceId,
+        uptimeMs: () => this.components.clock.now() - this.startedAt,
         signer: this.components.signer,
         verifier: this.components.verifier,
         clock: this.components.clock,
@@ -343,6 +353,7 @@ export class ConnectionManager {
       // Another process with this node's key: it dialled to check whether this one runs, or this one did.
       this.settle(peer, peer)
       peer.close('identity-check', `another process holds node id ${peerId}`)
+      if (this.isNewerThan(peer)) this.components.events.onIdentityInUse?.(peer)
       return
     }
     const existing = this.peers.get(peerId)
@@ -364,6 +375,16 @@ export class ConnectionManager {
     this.settle(loser, winner)
     loser.close('duplicate', 'duplicate connection')
     if (winner === peer) this.accept(peer)
+  }
+
+  /**
+   * Whether this process started after the one at the other end of `peer`
+   * (same key). Both ends compare the uptimes their Hellos carried, so they
+   * agree; a tie goes by instance id.
+   */
+  private isNewerThan(peer: PeerConnection): boolean {
+    if (peer.localUptimeMs !== peer.peerUptimeMs) return peer.localUptimeMs < peer.peerUptimeMs
+    return this.instanceHex > peer.peerInstanceId
   }
 
   private accept(peer: PeerConnection): void {

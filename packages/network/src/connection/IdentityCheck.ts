@@ -6,7 +6,7 @@ import { errorField, type Logger } from '../logger.js'
 /** What an {@link IdentityCheck} needs of the connection manager. */
 export interface IdentityCheckConnections {
   readonly localDescriptor: NodeDescriptor
-  isOwnIdElsewhere(address: string, signal?: AbortSignal): Promise<boolean>
+  checkOwnId(address: string, signal?: AbortSignal): Promise<void>
   dialAddress(addresses: readonly string[]): string | undefined
 }
 
@@ -14,8 +14,6 @@ export interface IdentityCheckComponents {
   readonly connections: IdentityCheckConnections
   readonly clock: Clock
   readonly logger: Logger
-  /** Another running process proved this node's id at `address`: the node must stop. Called at most once. */
-  readonly onInUse: (address: string) => void
 }
 
 /** How long one dial to a claimed holder may take. */
@@ -31,6 +29,8 @@ export interface IdentityCheckMetrics {
   hints: number
   /** Dials made to such addresses. */
   dials: number
+  /** Dials another process with this node's key answered (the newer of the two stops: see `onIdentityInUse`). */
+  answered: number
   /** Dials that found nothing there (a stale entry: a crash or restart), or another node. */
   stale: number
   /** Hints dropped: another node id, nothing dialable, already checked, or too many checks at once. */
@@ -40,26 +40,27 @@ export interface IdentityCheckMetrics {
 /**
  * Finds out, in trackerless mode, whether another running process uses this
  * node's key: no tracker sees both. Hints come from peers (a refusal naming
- * the connection that holds this id there) and from DHT lookups (a contact
- * with this node's id); a hint is only believed once this node dialled the
- * named address and the node there proved this node's id with another
- * instance id. A hint that leads nowhere is a stale entry (the same node
- * restarted), and is dropped.
+ * the connection that holds this id there), from DHT lookups (a contact with
+ * this node's id) and from entry-point records under this node's id; a hint
+ * is only believed once this node dialled the named address and the node
+ * there proved this node's id with another instance id (the connection
+ * manager then tells the newer of the two processes, `onIdentityInUse`). A
+ * hint that leads nowhere is a stale entry (the same node restarted), and is
+ * dropped.
  *
  * Bounded: at most {@link MAX_CHECKS_IN_FLIGHT} dials at once, each at most
  * {@link CHECK_TIMEOUT_MS}; {@link MAX_CHECKED_REMEMBERED} addresses remembered.
  *
  * @example
  * ```ts
- * const check = new IdentityCheck({ connections, logger, onInUse: (address) => fail(address) })
+ * const check = new IdentityCheck({ connections, clock, logger })
  * check.hint(refusal.holder)
  * ```
  */
 export class IdentityCheck {
-  readonly metrics: IdentityCheckMetrics = { hints: 0, dials: 0, stale: 0, ignored: 0 }
+  readonly metrics: IdentityCheckMetrics = { hints: 0, dials: 0, answered: 0, stale: 0, ignored: 0 }
   private readonly checked = new Set<string>()
   private readonly inFlight = new Set<AbortController>()
-  private found = false
   private stopped = false
 
   constructor(private readonly components: IdentityCheckComponents) {}
@@ -67,12 +68,15 @@ export class IdentityCheck {
   /** `descriptor` is said to hold this node's id somewhere: dial it and see. */
   hint(descriptor: NodeDescriptor, from?: NodeId): void {
     const local = this.components.connections.localDescriptor
-    if (this.stopped || this.found || descriptor.nodeId !== local.nodeId) {
+    const own = new Set(local.addresses)
+    const elsewhere = descriptor.addresses.filter((address) => !own.has(address))
+    // This very node (its own record, say): nothing to check.
+    if (descriptor.nodeId === local.nodeId && descriptor.addresses.length > 0 && elsewhere.length === 0) return
+    if (this.stopped || descriptor.nodeId !== local.nodeId) {
       this.metrics.ignored++
       return
     }
-    const own = new Set(local.addresses)
-    const address = this.components.connections.dialAddress(descriptor.addresses.filter((a) => !own.has(a)))
+    const address = this.components.connections.dialAddress(elsewhere)
     if (address === undefined || this.checked.has(address) || this.inFlight.size >= MAX_CHECKS_IN_FLIGHT) {
       this.metrics.ignored++
       return
@@ -98,11 +102,8 @@ export class IdentityCheck {
     this.inFlight.add(controller)
     this.metrics.dials++
     try {
-      const inUse = await this.components.connections.isOwnIdElsewhere(address, controller.signal)
-      if (inUse && !this.stopped && !this.found) {
-        this.found = true
-        this.components.onInUse(address)
-      }
+      await this.components.connections.checkOwnId(address, controller.signal)
+      this.metrics.answered++
     } catch (err) {
       this.metrics.stale++
       this.components.logger.debug('a node said this node id is in use elsewhere; nothing there proves it', {

@@ -45,6 +45,8 @@ export interface PeerConnectionComponents {
   readonly localDescriptor: NodeDescriptor
   /** Random bytes of this running node, the same on all its connections (see Hello.instance_id). */
   readonly instanceId: Uint8Array
+  /** How long this node has run, in ms (see Hello.uptime_ms). Default 0. */
+  readonly uptimeMs?: () => number
   readonly signer: MessageSigner
   readonly verifier: SignatureVerifier
   readonly events: PeerConnectionEvents
@@ -76,6 +78,9 @@ export class PeerConnection {
   private state: State = 'handshaking'
   private remote: NodeDescriptor | undefined
   private remoteInstanceId = ''
+  private remoteUptimeMs = 0
+  /** The uptime this side's Hello carried: both ends compare the same two numbers. */
+  readonly localUptimeMs: number
   private holder: NodeDescriptor | undefined
   private readonly probes = new Map<number, (alive: boolean) => void>()
   private remoteProofVerified = false
@@ -97,6 +102,7 @@ export class PeerConnection {
     private readonly options: PeerConnectionOptions = DEFAULT_PEER_CONNECTION_OPTIONS,
   ) {
     this.outbound = outbound
+    this.localUptimeMs = Math.max(0, Math.floor(components.uptimeMs?.() ?? 0))
     const { clock } = components
     const now = (): number => clock.now()
     this.lastReceivedAt = now()
@@ -116,6 +122,7 @@ export class PeerConnection {
         descriptor: descriptorToProto(components.localDescriptor),
         nonce: this.localNonce,
         instanceId: components.instanceId,
+        uptimeMs: BigInt(this.localUptimeMs),
       },
     })
   }
@@ -128,6 +135,11 @@ export class PeerConnection {
 
   get peerId(): NodeId {
     return this.peer.nodeId
+  }
+
+  /** How long the peer had run when it sent its Hello, in ms; 0 when it didn't say. */
+  get peerUptimeMs(): number {
+    return this.remoteUptimeMs
   }
 
   /** The peer's instance id as hex; '' when the peer sent none (an older node). */
@@ -286,7 +298,7 @@ export class PeerConnection {
     const body = message.body
     switch (body.case) {
       case 'hello':
-        this.handleHello(body.value.descriptor, body.value.nonce, body.value.instanceId)
+        this.handleHello(body.value.descriptor, body.value.nonce, body.value.instanceId, body.value.uptimeMs)
         return
       case 'helloProof':
         this.handleProof(body.value.signature)
@@ -328,6 +340,7 @@ export class PeerConnection {
     descriptorProto: Parameters<typeof descriptorFromProto>[0],
     nonce: Uint8Array,
     instanceId: Uint8Array,
+    uptimeMs: bigint,
   ): void {
     if (this.remote !== undefined || nonce.length !== 32 || instanceId.length > MAX_INSTANCE_ID_LENGTH) {
       this.close(
@@ -341,6 +354,8 @@ export class PeerConnection {
       return
     }
     this.remoteInstanceId = toHex(instanceId)
+    // Beyond 2^53 ms (285,000 years) it is garbage; saturate rather than lose precision.
+    this.remoteUptimeMs = uptimeMs > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(uptimeMs)
     try {
       this.remote = descriptorFromProto(descriptorProto)
     } catch (err) {
