@@ -377,9 +377,9 @@ export class NetworkNode {
   /**
    * Calls `listener` once if the node stops by itself because it can't go
    * on: `IDENTITY_IN_USE` when another running process is connected with the
-   * same node id (the tracker refused this one; in dht mode, this node dialled
-   * where a peer or a lookup said its id is held, and the process there proved
-   * the key: docs/network.md, "A key in use twice"). Pending `join()`s reject with
+   * same node id (the tracker refused this one; in dht mode, a connection
+   * between the two proved the key and this one started later:
+   * docs/network.md, "A key in use twice"). Pending `join()`s reject with
    * the same error, and so do later calls. Returns a function that removes
    * the listener.
    *

@@ -77,7 +77,11 @@ const MAX_HELD_EVENTS = 1000
  * simultaneous dial (same instance id: one of the two is kept) or another
  * process (different instance id): then the older connection is pinged, and
  * the newcomer is refused with 'identity-in-use' if it answers, or replaces it
- * if it doesn't (a restarted node whose old socket is half-open).
+ * if it doesn't (a restarted node whose old socket is half-open). A
+ * connection that proves this node's own id from another instance is another
+ * process with the same key checking (or being checked, see `checkOwnId`):
+ * closed at once ('identity-check'), and the newer of the two hears
+ * `onIdentityInUse`.
  */
 export class ConnectionManager {
   /** Random per running node, sent in every Hello. */
