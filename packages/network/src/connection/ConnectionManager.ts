@@ -57,11 +57,21 @@ export interface ConnectionManagerLimits {
    * Most ready connections kept. Past it, accepting one closes the least
    * recently active connection that no one holds a lock on (cause
    * 'evicted'); when every other connection is locked the limit is exceeded
-   * rather than break one in use. Default unlimited (tracker mode, trackers);
+   * rather than break one in use. A connection ready for less than
+   * {@link FRESH_CONNECTION_GRACE_MS} is spared too (the request it was
+   * opened for is on its way), while the node holds fewer than twice the
+   * limit. Default unlimited (tracker mode, trackers);
    * {@link DEFAULT_MAX_CONNECTIONS} suits a DHT node.
    */
   readonly maxConnections?: number
 }
+
+/**
+ * How long a new connection is spared from eviction. Without it, a node
+ * that many dial at once (an entry point while a network starts) closed each
+ * new connection before the request it was opened for arrived.
+ */
+export const FRESH_CONNECTION_GRACE_MS = 2_000
 
 /** A sensible connection cap for a node in trackerless (DHT) mode. */
 export const DEFAULT_MAX_CONNECTIONS = 64
@@ -102,6 +112,8 @@ export class ConnectionManager {
   private readonly locks = new Map<NodeId, Set<string>>()
   /** When each ready peer last sent something, for eviction: a counter, so even events of one instant are ordered. */
   private readonly lastActive = new Map<NodeId, number>()
+  /** When each ready peer's connection was accepted (clock ms): fresh ones are spared from eviction. */
+  private readonly acceptedAt = new Map<NodeId, number>()
   private activity = 0
   private readonly maxConnections: number
   private readonly closeListeners = new Map<PeerConnection, Set<(cause: CloseCause, detail: string) => void>>()
@@ -394,7 +406,10 @@ export class ConnectionManager {
   private accept(peer: PeerConnection): void {
     this.peers.set(peer.peerId, peer)
     this.lastActive.set(peer.peerId, ++this.activity)
-    for (let excess = this.peers.size - this.maxConnections; excess > 0 && this.evict(peer.peerId); excess--);
+    if (this.maxConnections !== Infinity) {
+      this.acceptedAt.set(peer.peerId, this.components.clock.now())
+      for (let excess = this.peers.size - this.maxConnections; excess > 0 && this.evict(peer.peerId); excess--);
+    }
     this.settle(peer, peer)
     this.components.events.onPeerReady(peer)
     const held = this.held.get(peer) ?? []
@@ -433,12 +448,19 @@ export class ConnectionManager {
     })
   }
 
-  /** Closes the least recently active unlocked connection other than `keep`'s; false when there is none. */
+  /**
+   * Closes the least recently active unlocked connection other than `keep`'s, sparing fresh ones below twice the
+   * limit; false when there is none.
+   */
   private evict(keep: NodeId): boolean {
     let oldest: NodeId | undefined
     let oldestAt = Infinity
+    // Connections accepted after this are spared; none is at twice the limit.
+    const spareAfter =
+      this.peers.size < 2 * this.maxConnections ? this.components.clock.now() - FRESH_CONNECTION_GRACE_MS : Infinity
     for (const peerId of this.peers.keys()) {
       if (peerId === keep || this.locks.has(peerId)) continue
+      if ((this.acceptedAt.get(peerId) ?? -Infinity) > spareAfter) continue
       const at = this.lastActive.get(peerId) ?? -Infinity
       if (at < oldestAt) {
         oldest = peerId
@@ -504,6 +526,7 @@ export class ConnectionManager {
     if (peer.isReadyOnce && this.peers.get(peer.peerId) === peer) {
       this.peers.delete(peer.peerId)
       this.lastActive.delete(peer.peerId)
+      this.acceptedAt.delete(peer.peerId)
       this.components.events.onPeerClosed(peer, effectiveCause, detail)
     }
   }

@@ -13,10 +13,13 @@ import { DHT_KEY_LENGTH, keyToNodeId } from './keys.js'
 import { recordFromProto, recordToProto } from './records.js'
 import type { RecordStore } from './RecordStore.js'
 import type { RoutingTable } from './RoutingTable.js'
+import type { Seekers } from './Seekers.js'
 
 export interface DhtAnswersComponents {
   readonly table: RoutingTable
   readonly store: RecordStore
+  /** Who sought which keys lately: named in find-records answers. */
+  readonly seekers: Seekers
   readonly clock: Clock
   readonly verifier: SignatureVerifier
   readonly localDescriptor: () => NodeDescriptor
@@ -79,13 +82,17 @@ export class DhtAnswers {
       }
       case 'dhtFindRecordsRequest': {
         if (!this.admit(peer, body.value.key)) return
-        const closest = table.closest(body.value.key, this.settings.k, peer.peerId)
+        const { key, seeking, requestId } = body.value
+        const now = clock.now()
+        const closest = table.closest(key, this.settings.k, peer.peerId)
+        const seekers = this.components.seekers.answer(key, peer.peer, seeking, now)
         peer.sendControl({
           case: 'dhtFindRecordsResponse',
           value: {
-            requestId: body.value.requestId,
-            records: store.get(body.value.key, clock.now()).map(recordToProto),
+            requestId,
+            records: store.get(key, now).map(recordToProto),
             closest: closest.map((c) => this.encode(c.descriptor)),
+            seekers: seekers.map((descriptor) => this.encode(descriptor)),
           },
         })
         return

@@ -18,6 +18,7 @@ import { runLookup, type LookupQuery } from './Lookup.js'
 import { MAX_RECORD_VALUE_BYTES, signRecord, type DhtRecord, type SignedRecord } from './records.js'
 import { RecordStore } from './RecordStore.js'
 import { RoutingTable, type AddResult, type Contact } from './RoutingTable.js'
+import { Seekers } from './Seekers.js'
 import { subnetGroup } from './subnet.js'
 
 export type { DhtRecord } from './records.js'
@@ -51,6 +52,14 @@ export interface DhtNodeComponents {
    * with this key runs there.
    */
   readonly onOwnIdSeen?: (descriptor: NodeDescriptor, fromPeerId: NodeId) => void
+}
+
+/** Callbacks of a records lookup under way (see {@link DhtNode.findRecords}). */
+export interface FindRecordsProgress {
+  /** Each answer's records (verified, unexpired), as they arrive. */
+  readonly onRecords?: (records: DhtRecord[]) => void
+  /** Makes the lookup a seeking one; gets the other seekers each answer names, as they arrive, and who named them. */
+  readonly onSeekers?: (seekers: NodeDescriptor[], namedBy: NodeDescriptor) => void
 }
 
 /** Candidates a lookup keeps, as a multiple of k: enough to route around failures, bounded. */
@@ -112,7 +121,7 @@ export class DhtNode {
   private readonly underWay = new Set<AbortController>()
   /** The closest nodes of recent records lookups made after the join, by key: bounded by MAX_CLOSEST_KEPT. */
   private readonly recentClosest = new Map<string, { closest: NodeDescriptor[]; at: number }>()
-  /** Resolves once the first join attempt has reached its entry points (or found none up): see {@link ready}. */
+  /** Resolves once the first join attempt has reached an entry point (or found none up): see {@link ready}. */
   private readonly readyPromise: Promise<void>
   private markReady!: () => void
 
@@ -132,6 +141,7 @@ export class DhtNode {
       {
         table: this.table,
         store: this.store,
+        seekers: new Seekers(this.random),
         clock: components.clock,
         verifier: components.verifier,
         localDescriptor: components.localDescriptor,
@@ -208,8 +218,7 @@ export class DhtNode {
 
   /**
    * Resolves as soon as the node can look things up: once the first join
-   * attempt has connected to the entry points that answer (or found none
-   * up), before `start()`'s self-lookup and bucket refreshes, which go on
+   * attempt has connected to an entry point (or found none up), before `start()`'s self-lookup and bucket refreshes, which go on
    * meanwhile. Lookups work from there (they start at the entry points);
    * {@link storeRecord} waits for the join to finish, so records land on
    * the nodes truly closest to their key. Also resolves on stop.
@@ -399,16 +408,15 @@ export class DhtNode {
    * The records under `key`, asked of every node along a lookup towards it:
    * verified, unexpired, one per owner (the highest sequence).
    *
-   * `onRecords`, when given, gets each answer's records (verified, unexpired) as they
-   * arrive: a caller can act on the first ones before the lookup ends.
+   * `progress.onRecords`, when given, gets each answer's records (verified, unexpired) as they
+   * arrive: a caller can act on the first ones before the lookup ends. `progress.onSeekers`
+   * makes this a seeking lookup: the nodes asked remember this node (a full
+   * one) as looking for peers under `key` and name it to later askers, and it
+   * gets those they name (other full nodes that sought `key` lately) as they arrive.
    *
    * @throws {@link NetworkError} `INVALID_ARGUMENT` for a key that isn't 20 bytes; `ABORTED`
    */
-  async findRecords(
-    key: Uint8Array,
-    signal?: AbortSignal,
-    onRecords?: (records: DhtRecord[]) => void,
-  ): Promise<DhtRecord[]> {
+  async findRecords(key: Uint8Array, signal?: AbortSignal, progress?: FindRecordsProgress): Promise<DhtRecord[]> {
     checkKey(key)
     const byOwner = new Map<NodeId, SignedRecord>()
     const collect = (record: SignedRecord): void => {
@@ -417,11 +425,17 @@ export class DhtNode {
     }
     for (const record of this.store.get(key, this.components.clock.now())) collect(record)
     const placed = this.joinUnderWay() === undefined
+    const { onRecords, onSeekers } = progress ?? {}
+    const seeking = onSeekers !== undefined && this.components.localDescriptor().kind === 'full'
     const found = await this.lookup(
       key,
       async (descriptor, querySignal) => {
-        const answer = await this.requests.findRecords(descriptor, key, querySignal)
+        const answer = await this.requests.findRecords(descriptor, key, querySignal, seeking)
         for (const record of answer.records) collect(record)
+        if (onSeekers !== undefined && answer.seekers.length > 0) {
+          const others = answer.seekers.filter((seeker) => seeker.nodeId !== this.nodeId)
+          if (others.length > 0) onSeekers(others, descriptor)
+        }
         if (onRecords !== undefined && answer.records.length > 0) {
           const now = this.components.clock.now()
           const arrived = answer.records.filter((record) => record.expiresAt > now).map(publicRecord)
@@ -568,9 +582,12 @@ export class DhtNode {
     const entryPoints = this.options.entryPoints.filter((address) => !own.has(address))
     await Promise.allSettled(
       entryPoints.map((address) =>
-        this.withDeadline((signal) => this.components.connections.connect(address, undefined, signal)).then((peer) =>
-          this.handlePeerReady(peer),
-        ),
+        this.withDeadline((signal) => this.components.connections.connect(address, undefined, signal)).then((peer) => {
+          this.handlePeerReady(peer)
+          // One entry point is enough to look things up through: the nearest answers first, and lookups need not
+          // wait for the farthest (the others join the table as they answer).
+          if (this.table.size > 0) this.markReady()
+        }),
       ),
     )
     this.markReady()

@@ -11,6 +11,7 @@ import { isWebRtcOnly } from '../transport/webrtc/signalling.js'
 import type { ControlMessageInit } from '../wire/frames.js'
 import type { DhtRefusalKey } from './dhtOptions.js'
 import { RecoveredSigners, recordFromProto, recordToProto, type SignedRecord } from './records.js'
+import { MAX_SEEKERS_NAMED } from './Seekers.js'
 
 /** What the DHT needs of a connection; `PeerConnection` is one. */
 export interface DhtPeer {
@@ -114,18 +115,24 @@ export class DhtRequests {
     return this.descriptors(target.nodeId, response.closest)
   }
 
+  /** `seeking`: this node looks for peers under `key` too, and is named to later askers (see `Seekers`). */
   async findRecords(
     target: NodeDescriptor,
     key: Uint8Array,
     signal?: AbortSignal,
-  ): Promise<{ closest: NodeDescriptor[]; records: SignedRecord[] }> {
+    seeking = false,
+  ): Promise<{ closest: NodeDescriptor[]; records: SignedRecord[]; seekers: NodeDescriptor[] }> {
     const response = await this.request(
       target,
-      (requestId) => ({ case: 'dhtFindRecordsRequest', value: { requestId, key } }),
+      (requestId) => ({ case: 'dhtFindRecordsRequest', value: { requestId, key, seeking } }),
       'dhtFindRecordsResponse',
       signal,
     )
     const closest = this.descriptors(target.nodeId, response.closest)
+    if (response.seekers.length > MAX_SEEKERS_NAMED) {
+      throw this.refused('too-many-descriptors', target.nodeId, `${response.seekers.length} seekers`)
+    }
+    const seekers = this.descriptors(target.nodeId, response.seekers)
     if (response.records.length > this.settings.maxRecordsPerKey) {
       throw this.refused('too-many-records', target.nodeId, `${response.records.length} records`)
     }
@@ -150,7 +157,7 @@ export class DhtRequests {
         throw this.refused(`record-${result.reason}`, target.nodeId, 'in a find-records answer')
       }
     }
-    return { closest, records }
+    return { closest, records, seekers }
   }
 
   async store(target: NodeDescriptor, record: SignedRecord, signal?: AbortSignal): Promise<DhtStoreResponse> {

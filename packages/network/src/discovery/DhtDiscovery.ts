@@ -7,7 +7,7 @@ import type {
 import { descriptorFromProto, type NodeDescriptor, type NodeId } from '../identity.js'
 import { errorField, type Logger } from '../logger.js'
 import type { StreamPartOverlay } from '../overlay/StreamPartOverlay.js'
-import { dhtKeyOfStreamPart } from '../dht/keys.js'
+import { compareDistance, dhtKeyOfStreamPart, nodeIdToKey } from '../dht/keys.js'
 import { isWebRtcOnly } from '../transport/webrtc/signalling.js'
 import type { Discovery } from './Discovery.js'
 import {
@@ -38,11 +38,18 @@ export interface DiscoveryDht {
   handlePeerClosed(peerId: NodeId): void
   /** Stores a signed record under `key` at the nodes closest to it; resolves with how many stored it. */
   storeRecord(key: Uint8Array, value: Uint8Array, ttlMs: number, signal?: AbortSignal): Promise<number>
-  /** The unexpired records under `key`, signatures checked against their owners, one per owner. */
+  /**
+   * The unexpired records under `key`, signatures checked against their owners, one per owner. `progress` gets each
+   * answer's records, and the other nodes seeking peers under `key` that answers name, as they arrive
+   * (`DhtNode.findRecords`).
+   */
   findRecords(
     key: Uint8Array,
     signal?: AbortSignal,
-    onRecords?: (records: readonly EntryPointRecord[]) => void,
+    progress?: {
+      readonly onRecords?: (records: readonly EntryPointRecord[]) => void
+      readonly onSeekers?: (seekers: readonly NodeDescriptor[], namedBy: NodeDescriptor) => void
+    },
   ): Promise<readonly EntryPointRecord[]>
 }
 
@@ -111,6 +118,8 @@ interface PartState {
   looking: boolean
   /** A round waits for the DHT's join to end before deciding whether to hold a record. */
   awaitingJoin: boolean
+  /** The first seeking lookup has asked its bridge (see `round`). */
+  bridged: boolean
   lastLookupAt: number
   /** Aborted when the node leaves the stream part or stops: ends its lookups and stores. */
   readonly life: AbortController
@@ -210,6 +219,7 @@ export class DhtDiscovery implements Discovery {
         storing: false,
         looking: false,
         awaitingJoin: false,
+        bridged: false,
         lastLookupAt: -Infinity,
         life: new AbortController(),
         nextCheckAt: -Infinity,
@@ -359,8 +369,27 @@ export class DhtDiscovery implements Discovery {
       if (part.life.signal.aborted || overlay === undefined || this.components.wanted(overlay) === 0) return
       this.askFromRecords(streamPartId, part, overlay, arrived, false)
     }
+    // While short, the lookup seeks: the nodes at the key name others who sought it lately, and this node to those
+    // after it. Nodes joining at once find each other so before any has stored a record.
+    // The first seeking lookup also asks one seeker named by the answerer nearest the key, even once no longer short:
+    // nodes nearby (through the same entry point) find each other first, and this link to one from anywhere keeps
+    // them from making an island of their own.
+    const bridging = short > 0 && this.components.kind === 'full' && !part.bridged
+    let bridge: { seekers: readonly NodeDescriptor[]; namedBy: Uint8Array } | undefined
+    const seekers = (named: readonly NodeDescriptor[], namedBy: NodeDescriptor): void => {
+      const overlay = this.components.overlays.get(streamPartId)
+      if (part.life.signal.aborted || overlay === undefined) return
+      this.askSeekers(part, overlay, named)
+      const namedByKey = nodeIdToKey(namedBy.nodeId)
+      if (bridging && (bridge === undefined || compareDistance(part.key, namedByKey, bridge.namedBy) < 0)) {
+        bridge = { seekers: named, namedBy: namedByKey }
+      }
+    }
     try {
-      records = await dht.findRecords(part.key, part.life.signal, early)
+      records = await dht.findRecords(part.key, part.life.signal, {
+        onRecords: early,
+        onSeekers: short > 0 ? seekers : undefined,
+      })
     } catch (err) {
       this.metrics.lookupFailures++
       logger.debug('entry-point lookup failed', { streamPartId, error: errorField(err) })
@@ -369,6 +398,14 @@ export class DhtDiscovery implements Discovery {
     }
     let overlay = this.components.overlays.get(streamPartId)
     if (part.life.signal.aborted || overlay === undefined) return
+    if (bridging) {
+      part.bridged = true
+      const now = clock.now()
+      const candidates = (bridge?.seekers ?? []).filter(
+        (seeker) => !overlay!.isConnectedTo(seeker.nodeId) && !this.isRefused(part, seeker.nodeId, now),
+      )
+      if (candidates.length > 0) this.components.request(overlay, shuffled(candidates, this.random), 1)
+    }
     let { live, alone } = this.askFromRecords(streamPartId, part, overlay, records)
 
     const joining = this.components.kind === 'full' ? dht.joinUnderWay?.() : undefined
@@ -465,6 +502,25 @@ export class DhtDiscovery implements Discovery {
       this.components.request(overlay, candidates, this.batch(wanted))
     }
     return { live, alone: fresh.length + stale.length === 0 }
+  }
+
+  /**
+   * Remembers the seekers named and, while short, asks one not refused lately. One per answer: the first answers
+   * come from the entry point nearest this node, whose seekers are mostly nodes near it; asking only those would
+   * make islands of nearby nodes. Answers from nearer the key, where every joiner's lookup ends, name seekers from
+   * everywhere.
+   */
+  private askSeekers(part: PartState, overlay: StreamPartOverlay, named: readonly NodeDescriptor[]): void {
+    const now = this.components.clock.now()
+    const fresh: NodeDescriptor[] = []
+    for (const descriptor of named) {
+      if (descriptor.nodeId === this.components.nodeId) continue
+      this.remember(part.known, descriptor.nodeId, descriptor, MAX_KNOWN)
+      if (!this.isRefused(part, descriptor.nodeId, now)) fresh.push(descriptor)
+    }
+    if (fresh.length > 0 && this.components.wanted(overlay) > 0) {
+      this.components.request(overlay, shuffled(fresh, this.random), 1)
+    }
   }
 
   private async store(streamPartId: StreamPartId, part: PartState, alone: boolean): Promise<void> {

@@ -92,6 +92,8 @@ class MaliciousPeer {
   findRecordsRequests = 0
   storeAnswers: { stored: boolean; reason: string }[] = []
   victim: NodeId | undefined
+  /** What find-records answers name as seekers: no one, too many, or a light node (never a valid seeker). */
+  seekers: 'none' | 'too-many' | 'light' = 'none'
   private readonly answers = ['self', 'too-many', 'bad-descriptor', 'light'] as const
 
   constructor() {
@@ -139,9 +141,15 @@ class MaliciousPeer {
     } else if (body.case === 'dhtFindRecordsRequest') {
       this.findRecordsRequests++
       const forged = await this.forge(body.value.key, this.victim ?? peer.peerId)
+      const seekers =
+        this.seekers === 'too-many'
+          ? Array.from({ length: 5 }, () => self)
+          : this.seekers === 'light'
+            ? [descriptorToProto({ ...this.connections.localDescriptor, kind: 'light' })]
+            : []
       peer.sendControl({
         case: 'dhtFindRecordsResponse',
-        value: { requestId: body.value.requestId, records: [forged], closest: [self] },
+        value: { requestId: body.value.requestId, records: [forged], closest: [self], seekers },
       })
     } else if (body.case === 'dhtStoreResponse') {
       this.storeAnswers.push({ stored: body.value.stored, reason: body.value.reason })
@@ -295,6 +303,62 @@ describe('DHT over WebSocket with a malicious peer', () => {
     )
     assert.ok(malicious.findRecordsRequests > 0)
     assert.ok(refusedSum(nodes, 'record-owner-mismatch') > 0)
+  })
+
+  it('names a key’s earlier seekers to later askers, never a light node or a lookup that did not seek', async () => {
+    const key = randomKey()
+    const seeking = async (node: TestDhtNode): Promise<Set<NodeId>> => {
+      const named = new Set<NodeId>()
+      await node.dht.findRecords(key, undefined, {
+        onSeekers: (seekers) => seekers.forEach((s) => named.add(s.nodeId)),
+      })
+      return named
+    }
+    const light = await startDhtNode([nodes[0]!.connections.localDescriptor.addresses[0]!], {}, silentLogger, 'light')
+    try {
+      assert.deepEqual([...(await seeking(nodes[7]!))], [], 'the first to seek finds no one')
+      await seeking(light)
+      await nodes[12]!.dht.findRecords(key) // not seeking
+      const named = await seeking(nodes[11]!)
+      assert.ok(named.has(nodes[7]!.nodeId), 'the earlier seeker is named')
+      for (const absent of [light.nodeId, nodes[12]!.nodeId, nodes[11]!.nodeId]) {
+        assert.ok(!named.has(absent), `${absent} is not named`)
+      }
+      assert.deepEqual(
+        [...(await seeking(light))].sort(),
+        [nodes[7]!.nodeId, nodes[11]!.nodeId].sort(),
+        'a light node is told',
+      )
+    } finally {
+      light.dht.stop()
+      await light.connections.stop()
+    }
+  })
+
+  it('refuses an answer naming too many seekers or a light node as one, counting it', async () => {
+    // Keys next to the malicious peer's id: honest lookups for them ask it.
+    const nearMalicious = (): Uint8Array => {
+      const key = nodeIdToKey(malicious.nodeId).slice()
+      key[19] = key[19]! ^ (1 + Math.floor(Math.random() * 255))
+      return key
+    }
+    try {
+      for (const [mode, reason] of [
+        ['too-many', 'too-many-descriptors'],
+        ['light', 'bad-descriptor'],
+      ] as const) {
+        malicious.seekers = mode
+        const before = refusedSum(nodes, reason)
+        const named: NodeId[] = []
+        await nodes[9]!.dht.findRecords(nearMalicious(), undefined, {
+          onSeekers: (seekers) => named.push(...seekers.map((seeker) => seeker.nodeId)),
+        })
+        assert.ok(refusedSum(nodes, reason) > before, `${mode}: counted as ${reason}`)
+        assert.ok(!named.includes(malicious.nodeId), `${mode}: nothing the refused answer named is used`)
+      }
+    } finally {
+      malicious.seekers = 'none'
+    }
   })
 
   it('lets a light node look up and find records, but never into a routing table, and it stores nothing', async () => {

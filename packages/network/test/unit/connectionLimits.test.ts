@@ -1,11 +1,12 @@
 // The connection manager's cap, locks and descriptor dialling on the
 // simulator's virtual time: over maxConnections the least recently active
-// unlocked connection goes, locked ones never do, and a descriptor's address
-// counts only if it leads to that very node.
+// unlocked connection goes, locked ones never do, fresh ones are spared up to
+// twice the cap, and a descriptor's address counts only if it leads to that
+// very node.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { ManualClock } from '@runnel/protocol'
-import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
+import { ConnectionManager, FRESH_CONNECTION_GRACE_MS } from '../../src/connection/ConnectionManager.js'
 import type { CloseCause } from '../../src/connection/PeerConnection.js'
 import { NetworkError } from '../../src/errors.js'
 import { NETWORK_PROTOCOL_VERSION, Simulator, constantLatency, type NodeId } from '../../src/index.js'
@@ -77,6 +78,7 @@ describe('ConnectionManager limits', () => {
     ]
     await connect(simulator, a, hub)
     await connect(simulator, b, hub)
+    await simulator.runFor(FRESH_CONNECTION_GRACE_MS) // no longer fresh
     await poke(simulator, a, hub) // a is now more recently active than b
     await connect(simulator, c, hub)
     await simulator.runUntil(() => b.closed.length === 1)
@@ -84,6 +86,37 @@ describe('ConnectionManager limits', () => {
     assert.deepEqual(b.closed, [{ peerId: hub.nodeId, cause: 'remote-goodbye' }], 'the evicted peer is told')
     assert.equal(hub.manager.connectionCount, 2)
     assert.equal(hub.manager.totals().closes.evicted, 1)
+    simulator.stop()
+  })
+
+  it('spares connections younger than the grace while under twice the cap, then the least recently active go', async () => {
+    const { clock, simulator } = setup()
+    const hub = await startPeer(clock, simulator, 2)
+    const peers = [
+      await startPeer(clock, simulator),
+      await startPeer(clock, simulator),
+      await startPeer(clock, simulator),
+      await startPeer(clock, simulator),
+      await startPeer(clock, simulator),
+    ]
+    for (const peer of peers.slice(0, 3)) await connect(simulator, peer, hub)
+    assert.equal(hub.manager.connectionCount, 3, 'over the cap: all three are fresh, their requests on the way')
+    assert.deepEqual(hub.closed, [])
+    await connect(simulator, peers[3]!, hub)
+    await simulator.runUntil(() => hub.closed.length === 1)
+    assert.deepEqual(hub.closed, [{ peerId: peers[0]!.nodeId, cause: 'evicted' }], 'at twice the cap, fresh or not')
+    await simulator.runFor(FRESH_CONNECTION_GRACE_MS)
+    await poke(simulator, peers[1]!, hub)
+    await connect(simulator, peers[4]!, hub)
+    await simulator.runUntil(() => hub.manager.connectionCount === 2)
+    assert.deepEqual(
+      hub.closed
+        .slice(1)
+        .map((closed) => String(closed.peerId))
+        .sort(),
+      [String(peers[2]!.nodeId), String(peers[3]!.nodeId)].sort(),
+      'once past the grace, back to the cap, keeping the newest and the most recently active',
+    )
     simulator.stop()
   })
 
