@@ -8,6 +8,7 @@ import {
   type StreamPartId,
 } from '@runnel/protocol'
 import { ConnectionManager } from './connection/ConnectionManager.js'
+import { IdentityCheck, type IdentityCheckMetrics } from './connection/IdentityCheck.js'
 import { SignalRelay, type SignalRelayMetrics } from './connection/SignalRelay.js'
 import type { CloseCause, PeerConnection } from './connection/PeerConnection.js'
 import { NetworkError } from './errors.js'
@@ -65,6 +66,8 @@ export interface NetworkNodeMetrics extends DataPathCounters {
   discovery?: DhtDiscoveryMetrics
   /** WebRTC signals relayed, delivered and refused (by reason). */
   signalling: SignalRelayMetrics
+  /** Trackerless mode: hints that this node's key is in use elsewhere, and the dials that checked them. */
+  identityCheck?: IdentityCheckMetrics
 }
 
 /**
@@ -98,6 +101,8 @@ export class NetworkNode {
   private readonly connections: ConnectionManager
   private readonly discovery: Discovery
   private dhtNode: DhtNode | undefined
+  /** Trackerless mode: no tracker sees a key used twice, so the node checks the hints it gets itself. */
+  private identityCheck: IdentityCheck | undefined
   private readonly membership: Membership
   private readonly dataPath: DataPath
   private readonly control: OverlayControl
@@ -131,6 +136,20 @@ export class NetworkNode {
           },
           onData: (peer, frame, message) => void this.dataPath.receive(peer.peerId, frame, message),
           onPeerClosed: (peer, cause) => this.handlePeerClosed(peer, cause),
+          onIdentityRefused: (peer, holder) =>
+            this.identityCheck?.hint(holder, peer.isReadyOnce ? peer.peerId : undefined),
+          onIdentityInUse: (peer) => {
+            // Only trackerless mode looks for a key in use twice (in tracker mode the tracker does).
+            if (this.identityCheck === undefined) return
+            const where = peer.peer.addresses[0] ?? peer.transportConnection.remoteAddress
+            this.fail(
+              new NetworkError(
+                'IDENTITY_IN_USE',
+                `another process is already connected to the network with node id ${this.nodeId} (found at ` +
+                  `${where}); give each process its own private key`,
+              ),
+            )
+          },
         },
       },
       resolved.peer,
@@ -189,6 +208,8 @@ export class NetworkNode {
   private createDhtDiscovery(): DhtDiscovery {
     const { signer, verifier, random } = this.components
     const localDescriptor = (): NodeDescriptor => this.connections.localDescriptor
+    const identityCheck = new IdentityCheck({ connections: this.connections, clock: this.clock, logger: this.logger })
+    this.identityCheck = identityCheck
     const dht = new DhtNode(
       {
         connections: this.connections,
@@ -199,6 +220,7 @@ export class NetworkNode {
         random,
         localDescriptor,
         noteRoute: (targetId, viaPeerId) => this.signalling.noteRoute(targetId, viaPeerId),
+        onOwnIdSeen: (descriptor, fromPeerId) => identityCheck.hint(descriptor, fromPeerId),
       },
       { ...this.options.dht, entryPoints: this.options.entryPoints },
     )
@@ -213,6 +235,7 @@ export class NetworkNode {
         request: (overlay, candidates, limit) => this.control.requestCandidates(overlay, candidates, limit),
         descriptorOf: (peerId) => this.connections.get(peerId)?.peer,
         noteRoute: (targetId, viaPeerId) => this.signalling.noteRoute(targetId, viaPeerId),
+        onOwnIdSeen: (descriptor) => identityCheck.hint(descriptor),
         localDescriptor,
         clock: this.clock,
         logger: this.logger,
@@ -269,6 +292,7 @@ export class NetworkNode {
   private async shutdown(): Promise<void> {
     this.state = 'stopped'
     this.discovery.stop()
+    this.identityCheck?.stop()
     for (const overlay of this.overlays.values()) overlay.close()
     this.overlays.clear()
     await this.connections.stop()
@@ -352,8 +376,10 @@ export class NetworkNode {
 
   /**
    * Calls `listener` once if the node stops by itself because it can't go
-   * on: `IDENTITY_IN_USE` when the tracker refused it because another running
-   * process is connected with the same node id. Pending `join()`s reject with
+   * on: `IDENTITY_IN_USE` when another running process is connected with the
+   * same node id (the tracker refused this one; in dht mode, a connection
+   * between the two proved the key and this one started later:
+   * docs/network.md, "A key in use twice"). Pending `join()`s reject with
    * the same error, and so do later calls. Returns a function that removes
    * the listener.
    *
@@ -407,6 +433,7 @@ export class NetworkNode {
       neighborCounts,
       ...(this.discovery instanceof DhtDiscovery ? { discovery: { ...this.discovery.metrics } } : {}),
       signalling: { ...this.signalling.metrics, refused: { ...this.signalling.metrics.refused } },
+      ...(this.identityCheck === undefined ? {} : { identityCheck: { ...this.identityCheck.metrics } }),
     }
   }
 

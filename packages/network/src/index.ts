@@ -36,6 +36,7 @@ export {
 export { trackerFor } from './tracker/TrackerClient.js'
 export type { DiscoveryMode } from './discovery/Discovery.js'
 export type { DhtDiscoveryMetrics } from './discovery/DhtDiscovery.js'
+export type { IdentityCheckMetrics } from './connection/IdentityCheck.js'
 export type { RecordRefusal } from './discovery/entryPoints.js'
 export type { NodeDescriptor, NodeId, NodeKind } from './identity.js'
 export {

@@ -17,6 +17,19 @@ export interface ConnectionManagerEvents {
   onControl(peer: PeerConnection, message: ControlMessage): void
   onData(peer: PeerConnection, frame: Uint8Array, message: Uint8Array): void
   onPeerClosed(peer: PeerConnection, cause: CloseCause, detail: string): void
+  /**
+   * A peer refused this node's connection (`Goodbye{IDENTITY_IN_USE}`, ready
+   * or still handshaking) and named the connection that holds this node's id
+   * there: the peer's word, which {@link ConnectionManager.isOwnIdElsewhere}
+   * can check.
+   */
+  onIdentityRefused?(peer: PeerConnection, holder: NodeDescriptor): void
+  /**
+   * Another running process proved this node's id on `peer` (whichever of
+   * the two dialled), and this one is the newer of the two: it should stop.
+   * The older one only closes the connection.
+   */
+  onIdentityInUse?(peer: PeerConnection): void
 }
 
 export interface ConnectionManagerComponents {
@@ -74,11 +87,16 @@ const MAX_HELD_EVENTS = 1000
  * simultaneous dial (same instance id: one of the two is kept) or another
  * process (different instance id): then the older connection is pinged, and
  * the newcomer is refused with 'identity-in-use' if it answers, or replaces it
- * if it doesn't (a restarted node whose old socket is half-open).
+ * if it doesn't (a restarted node whose old socket is half-open). A
+ * connection that proves this node's own id from another instance is another
+ * process with the same key checking (or being checked, see `checkOwnId`):
+ * closed at once ('identity-check'), and the newer of the two hears
+ * `onIdentityInUse`.
  */
 export class ConnectionManager {
   /** Random per running node, sent in every Hello. */
   readonly instanceId = crypto.getRandomValues(new Uint8Array(16))
+  private readonly instanceHex = toHex(this.instanceId)
   private readonly peers = new Map<NodeId, PeerConnection>()
   /** Ready connections being checked against an older one of the same node id, with their events until then. */
   private readonly held = new Map<PeerConnection, (() => void)[]>()
@@ -100,6 +118,7 @@ export class ConnectionManager {
   private readonly maxConnections: number
   private readonly closeListeners = new Map<PeerConnection, Set<(cause: CloseCause, detail: string) => void>>()
   private descriptor: NodeDescriptor | undefined
+  private startedAt: number
   private stopped = false
   readonly stats: ConnectionManagerStats = {
     closes: {},
@@ -116,10 +135,12 @@ export class ConnectionManager {
     limits: ConnectionManagerLimits = {},
   ) {
     this.maxConnections = limits.maxConnections ?? Infinity
+    this.startedAt = components.clock.now()
   }
 
   /** Starts the transport; returns the addresses it listens on. */
   start(describe: (addresses: string[]) => NodeDescriptor): Promise<NodeDescriptor> {
+    this.startedAt = this.components.clock.now()
     return this.components.transport
       .start((connection) => this.adopt(connection, false))
       .then((addresses) => {
@@ -273,6 +294,26 @@ export class ConnectionManager {
     return expectedNodeId === undefined ? dial : dial.then((peer) => this.checkPeerId(peer, address, expectedNodeId))
   }
 
+  /**
+   * Dials `address` to see whether another running process holds this
+   * node's key there: resolves when the node there proved this node's id in
+   * its handshake with another instance id. The connection is then closed at
+   * once on both ends (cause 'identity-check'), and whichever of the two
+   * processes is newer hears `onIdentityInUse`. Two processes with one key
+   * are otherwise told apart by no one in trackerless mode.
+   *
+   * @example
+   * ```ts
+   * await connections.checkOwnId(holder.addresses[0], AbortSignal.timeout(5_000))
+   * ```
+   * @throws {@link NetworkError} `PEER_ID_MISMATCH` when another node is there; `CONNECTION_FAILED` when nothing
+   *   answers (or this very process does); `INVALID_ADDRESS`; `ABORTED`/`TIMEOUT`
+   */
+  async checkOwnId(address: string, signal?: AbortSignal): Promise<void> {
+    // handleReady settles an own-id connection only when it comes from another instance.
+    await this.connect(address, this.localDescriptor.nodeId, signal)
+  }
+
   /** A dial's result when it reached the expected node; otherwise closes what only this dial needed, and throws. */
   private checkPeerId(peer: PeerConnection, address: string, expectedNodeId: NodeId): PeerConnection {
     if (peer.peerId === expectedNodeId) return peer
@@ -299,6 +340,7 @@ export class ConnectionManager {
       {
         localDescriptor: this.localDescriptor,
         instanceId: this.instanceId,
+        uptimeMs: () => this.components.clock.now() - this.startedAt,
         signer: this.components.signer,
         verifier: this.components.verifier,
         clock: this.components.clock,
@@ -320,7 +362,14 @@ export class ConnectionManager {
   private handleReady(peer: PeerConnection): void {
     const peerId = peer.peerId
     if (peerId === this.localDescriptor.nodeId) {
-      peer.close('protocol-violation', 'connected to itself')
+      if (peer.peerInstanceId === this.instanceHex) {
+        peer.close('protocol-violation', 'connected to itself')
+        return
+      }
+      // Another process with this node's key: it dialled to check whether this one runs, or this one did.
+      this.settle(peer, peer)
+      peer.close('identity-check', `another process holds node id ${peerId}`)
+      if (this.isNewerThan(peer)) this.components.events.onIdentityInUse?.(peer)
       return
     }
     const existing = this.peers.get(peerId)
@@ -342,6 +391,16 @@ export class ConnectionManager {
     this.settle(loser, winner)
     loser.close('duplicate', 'duplicate connection')
     if (winner === peer) this.accept(peer)
+  }
+
+  /**
+   * Whether this process started after the one at the other end of `peer`
+   * (same key). Both ends compare the uptimes their Hellos carried, so they
+   * agree; a tie goes by instance id.
+   */
+  private isNewerThan(peer: PeerConnection): boolean {
+    if (peer.localUptimeMs !== peer.peerUptimeMs) return peer.localUptimeMs < peer.peerUptimeMs
+    return this.instanceHex > peer.peerInstanceId
   }
 
   private accept(peer: PeerConnection): void {
@@ -381,7 +440,7 @@ export class ConnectionManager {
       }
       if (alive) {
         this.held.delete(peer)
-        peer.close('identity-in-use', `another process is already connected with node id ${peer.peerId}`)
+        peer.close('identity-in-use', `another process is already connected with node id ${peer.peerId}`, existing.peer)
         return
       }
       existing.close('replaced', `${peer.peerId} connected again and this connection stopped answering`)
@@ -453,6 +512,8 @@ export class ConnectionManager {
     this.stats.bytesOut += peer.stats.bytesOut
     this.stats.framesDropped += peer.stats.framesDropped
     this.held.delete(peer)
+    const holder = cause === 'identity-in-use' ? peer.identityHolder : undefined
+    if (holder !== undefined) this.components.events.onIdentityRefused?.(peer, holder)
     const waiter = this.waiters.get(peer)
     if (waiter !== undefined) {
       this.waiters.delete(peer)
@@ -489,6 +550,10 @@ export class ConnectionManager {
  * Peers that send no instance id (older nodes) are told apart the old way:
  * one connection each way is a simultaneous dial.
  */
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
+}
+
 function isSameProcess(a: PeerConnection, b: PeerConnection): boolean {
   if (a.peerInstanceId !== '' && b.peerInstanceId !== '') return a.peerInstanceId === b.peerInstanceId
   return a.outbound !== b.outbound

@@ -45,6 +45,8 @@ export interface PeerConnectionComponents {
   readonly localDescriptor: NodeDescriptor
   /** Random bytes of this running node, the same on all its connections (see Hello.instance_id). */
   readonly instanceId: Uint8Array
+  /** How long this node has run, in ms (see Hello.uptime_ms). Default 0. */
+  readonly uptimeMs?: () => number
   readonly signer: MessageSigner
   readonly verifier: SignatureVerifier
   readonly events: PeerConnectionEvents
@@ -76,6 +78,10 @@ export class PeerConnection {
   private state: State = 'handshaking'
   private remote: NodeDescriptor | undefined
   private remoteInstanceId = ''
+  private remoteUptimeMs = 0
+  /** The uptime this side's Hello carried: both ends compare the same two numbers. */
+  readonly localUptimeMs: number
+  private holder: NodeDescriptor | undefined
   private readonly probes = new Map<number, (alive: boolean) => void>()
   private remoteProofVerified = false
   private proofSent = false
@@ -96,6 +102,7 @@ export class PeerConnection {
     private readonly options: PeerConnectionOptions = DEFAULT_PEER_CONNECTION_OPTIONS,
   ) {
     this.outbound = outbound
+    this.localUptimeMs = Math.max(0, Math.floor(components.uptimeMs?.() ?? 0))
     const { clock } = components
     const now = (): number => clock.now()
     this.lastReceivedAt = now()
@@ -115,6 +122,7 @@ export class PeerConnection {
         descriptor: descriptorToProto(components.localDescriptor),
         nonce: this.localNonce,
         instanceId: components.instanceId,
+        uptimeMs: BigInt(this.localUptimeMs),
       },
     })
   }
@@ -129,6 +137,11 @@ export class PeerConnection {
     return this.peer.nodeId
   }
 
+  /** How long the peer had run when it sent its Hello, in ms; 0 when it didn't say. */
+  get peerUptimeMs(): number {
+    return this.remoteUptimeMs
+  }
+
   /** The peer's instance id as hex; '' when the peer sent none (an older node). */
   get peerInstanceId(): string {
     return this.remoteInstanceId
@@ -136,6 +149,15 @@ export class PeerConnection {
 
   get isReady(): boolean {
     return this.state === 'ready'
+  }
+
+  /**
+   * The node descriptor a peer's `Goodbye{IDENTITY_IN_USE}` named as holding
+   * this node's id at that peer (unverified: the peer's word); undefined
+   * otherwise. Set before the close is reported.
+   */
+  get identityHolder(): NodeDescriptor | undefined {
+    return this.holder
   }
 
   /** True once the handshake completed, even if the connection has closed since. */
@@ -187,12 +209,30 @@ export class PeerConnection {
     })
   }
 
-  /** Says goodbye and closes. */
-  close(cause: CloseCause = 'local', detail = ''): void {
+  /**
+   * Says goodbye and closes. `holder`, with 'identity-in-use', is the
+   * connection that holds the peer's node id here: the goodbye names it, so
+   * the peer can check the claim by dialling it (see {@link identityHolder}).
+   */
+  close(cause: CloseCause = 'local', detail = '', holder?: NodeDescriptor): void {
     if (this.state === 'closed') return
-    if (cause === 'local' || cause === 'duplicate' || cause === 'identity-in-use' || cause === 'evicted') {
-      const code = cause === 'identity-in-use' ? GoodbyeCode.IDENTITY_IN_USE : GoodbyeCode.UNSPECIFIED
-      this.sendControl({ case: 'goodbye', value: { reason: detail || cause, code } })
+    if (
+      cause === 'local' ||
+      cause === 'duplicate' ||
+      cause === 'identity-in-use' ||
+      cause === 'identity-check' ||
+      cause === 'evicted'
+    ) {
+      const inUse = cause === 'identity-in-use' || cause === 'identity-check'
+      const code = inUse ? GoodbyeCode.IDENTITY_IN_USE : GoodbyeCode.UNSPECIFIED
+      this.sendControl({
+        case: 'goodbye',
+        value: {
+          reason: detail || cause,
+          code,
+          ...(inUse && holder !== undefined ? { holder: descriptorToProto(holder) } : {}),
+        },
+      })
     }
     // Finish first: the transport reports its own close synchronously, and
     // the cause recorded must be ours, not 'remote-gone'.
@@ -258,7 +298,7 @@ export class PeerConnection {
     const body = message.body
     switch (body.case) {
       case 'hello':
-        this.handleHello(body.value.descriptor, body.value.nonce, body.value.instanceId)
+        this.handleHello(body.value.descriptor, body.value.nonce, body.value.instanceId, body.value.uptimeMs)
         return
       case 'helloProof':
         this.handleProof(body.value.signature)
@@ -270,8 +310,19 @@ export class PeerConnection {
         this.probes.get(body.value.id)?.(true)
         return
       case 'goodbye':
+        if (body.value.code === GoodbyeCode.IDENTITY_IN_USE && body.value.holder !== undefined) {
+          try {
+            this.holder = descriptorFromProto(body.value.holder)
+          } catch {
+            // A malformed holder only loses the hint; the goodbye still closes.
+          }
+        }
         this.finish(
-          body.value.code === GoodbyeCode.IDENTITY_IN_USE ? 'identity-in-use' : 'remote-goodbye',
+          body.value.code !== GoodbyeCode.IDENTITY_IN_USE
+            ? 'remote-goodbye'
+            : this.remote?.nodeId === this.components.localDescriptor.nodeId
+              ? 'identity-check'
+              : 'identity-in-use',
           body.value.reason,
         )
         this.transportConnection.close('goodbye')
@@ -289,6 +340,7 @@ export class PeerConnection {
     descriptorProto: Parameters<typeof descriptorFromProto>[0],
     nonce: Uint8Array,
     instanceId: Uint8Array,
+    uptimeMs: bigint,
   ): void {
     if (this.remote !== undefined || nonce.length !== 32 || instanceId.length > MAX_INSTANCE_ID_LENGTH) {
       this.close(
@@ -302,6 +354,8 @@ export class PeerConnection {
       return
     }
     this.remoteInstanceId = toHex(instanceId)
+    // Beyond 2^53 ms (285,000 years) it is garbage; saturate rather than lose precision.
+    this.remoteUptimeMs = uptimeMs > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(uptimeMs)
     try {
       this.remote = descriptorFromProto(descriptorProto)
     } catch (err) {

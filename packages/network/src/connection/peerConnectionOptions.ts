@@ -47,6 +47,12 @@ export type CloseCause =
   | 'duplicate'
   /** Another process is connected with the same node id: refused here, or told so by the peer. */
   | 'identity-in-use'
+  /**
+   * The peer proved this node's own id from another process (same key,
+   * another instance id): one of the two dialled the other to check whether
+   * the key is in use (docs/network.md, "A key in use twice").
+   */
+  | 'identity-check'
   /** The node connected again and this older connection didn't answer a ping: it was dead. */
   | 'replaced'
   /** Closed to stay within the connection manager's `maxConnections` (least recently active, unlocked). */

@@ -9,7 +9,7 @@ import type {
 import { descriptorToProto, type NodeDescriptor, type NodeId } from '../identity.js'
 import type { DhtRefusalKey } from './dhtOptions.js'
 import type { DhtPeer } from './DhtRequests.js'
-import { DHT_KEY_LENGTH } from './keys.js'
+import { DHT_KEY_LENGTH, keyToNodeId } from './keys.js'
 import { recordFromProto, recordToProto } from './records.js'
 import type { RecordStore } from './RecordStore.js'
 import type { RoutingTable } from './RoutingTable.js'
@@ -66,10 +66,17 @@ export class DhtAnswers {
     switch (body.case) {
       case 'dhtFindNodeRequest': {
         if (!this.admit(peer, body.value.key)) return
-        const closest = table.closest(body.value.key, this.settings.k, peer.peerId)
+        const closest = table.closest(body.value.key, this.settings.k, peer.peerId).map((c) => c.descriptor)
+        const previous = table.get(peer.peerId)?.previous
+        if (previous !== undefined && keyToNodeId(body.value.key) === peer.peerId) {
+          // A node looking itself up (a join) hears where its id was before it came from here: if another process
+          // with its key is still there, it finds out by dialling it (docs/network.md, "A key in use twice").
+          closest.unshift(previous)
+          closest.length = Math.min(closest.length, this.settings.k)
+        }
         peer.sendControl({
           case: 'dhtFindNodeResponse',
-          value: { requestId: body.value.requestId, closest: closest.map((c) => this.encode(c.descriptor)) },
+          value: { requestId: body.value.requestId, closest: closest.map((descriptor) => this.encode(descriptor)) },
         })
         return
       }

@@ -45,6 +45,13 @@ export interface DhtNodeComponents {
    * through it first. The node's `SignalRelay.noteRoute`.
    */
   readonly noteRoute?: (targetId: NodeId, viaPeerId: NodeId) => void
+  /**
+   * A lookup answer named this node's own id at `descriptor`: where its id
+   * was before (docs/network.md, "A key in use twice"). The node's
+   * `IdentityCheck.hint`, which dials it to see whether another process
+   * with this key runs there.
+   */
+  readonly onOwnIdSeen?: (descriptor: NodeDescriptor, fromPeerId: NodeId) => void
 }
 
 /** Callbacks of a records lookup under way (see {@link DhtNode.findRecords}). */
@@ -149,6 +156,8 @@ export class DhtNode {
         clock: components.clock,
         refuse: (reason, peerId, detail) => this.refuse(reason, peerId, detail),
         noteRoute: components.noteRoute,
+        localId: components.signer.address,
+        onOwnIdSeen: components.onOwnIdSeen,
       },
       this.options,
     )

@@ -59,6 +59,10 @@ export interface DhtRequestsComponents {
   readonly refuse: (reason: DhtRefusalKey, peerId: NodeId, detail?: string) => void
   /** Notes that `viaPeerId` can relay WebRTC signals to `targetId` (see `DhtNodeComponents.noteRoute`). */
   readonly noteRoute?: (targetId: NodeId, viaPeerId: NodeId) => void
+  /** This node's id: an answer naming it is passed to `onOwnIdSeen` and left out of the result. */
+  readonly localId?: NodeId
+  /** An answer named this node's id at `descriptor` (see `DhtNodeComponents.onOwnIdSeen`). */
+  readonly onOwnIdSeen?: (descriptor: NodeDescriptor, fromPeerId: NodeId) => void
 }
 
 export interface DhtRequestsSettings {
@@ -291,6 +295,10 @@ export class DhtRequests {
           from,
           `a ${descriptor.kind} node with ${descriptor.addresses.length} addresses`,
         )
+      }
+      if (descriptor.nodeId === this.components.localId) {
+        this.components.onOwnIdSeen?.(descriptor, from)
+        continue
       }
       // A node names a WebRTC-only node only while connected to it (its table keeps such contacts only then).
       if (isWebRtcOnly(descriptor.addresses)) this.components.noteRoute?.(descriptor.nodeId, from)

@@ -10,6 +10,13 @@ export interface Contact {
   readonly group: string | undefined
   /** Last time it was heard from: a connection, an answer. */
   lastSeen: number
+  /**
+   * The descriptor this node id had here before its latest connection came
+   * from other addresses: either the same node restarted elsewhere, or
+   * another process with the same key. Told to the node id itself when it
+   * looks itself up (see `DhtAnswers`), so it can dial there and find out.
+   */
+  previous?: NodeDescriptor
 }
 
 export interface RoutingTableOptions {
@@ -95,6 +102,7 @@ export class RoutingTable {
     const existing = this.byId.get(contact.descriptor.nodeId)
     if (existing !== undefined) {
       // Seen again, maybe with new addresses: newest descriptor, most recently seen.
+      if (!sameAddresses(existing.descriptor, contact.descriptor)) contact.previous = existing.descriptor
       removeFrom(bucket.contacts, existing)
       bucket.contacts.push(contact)
       this.byId.set(contact.descriptor.nodeId, contact)
@@ -245,4 +253,10 @@ export class RoutingTable {
 function removeFrom(contacts: Contact[], contact: Contact): void {
   const index = contacts.findIndex((c) => c.descriptor.nodeId === contact.descriptor.nodeId)
   if (index >= 0) contacts.splice(index, 1)
+}
+
+function sameAddresses(a: NodeDescriptor, b: NodeDescriptor): boolean {
+  return (
+    a.addresses.length === b.addresses.length && a.addresses.every((address, index) => address === b.addresses[index])
+  )
 }

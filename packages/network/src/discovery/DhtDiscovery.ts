@@ -68,6 +68,8 @@ export interface DhtDiscoveryComponents {
   readonly localDescriptor: () => NodeDescriptor
   /** Notes that a peer can relay WebRTC signals to a node (`SignalRelay.noteRoute`). */
   readonly noteRoute?: (targetId: NodeId, viaPeerId: NodeId) => void
+  /** A fresh record under this node's own id (another process with its key, or its own): `IdentityCheck.hint`. */
+  readonly onOwnIdSeen?: (descriptor: NodeDescriptor) => void
   readonly clock: Clock
   readonly logger: Logger
   /** In [0, 1); seeded in simulations. Default Math.random. */
@@ -479,7 +481,10 @@ export class DhtDiscovery implements Discovery {
       }
       const recordFresh = isFresh(record, now, this.timing)
       if (recordFresh) live.push(record.owner)
-      if (record.owner === nodeId) continue
+      if (record.owner === nodeId) {
+        if (recordFresh) this.components.onOwnIdSeen?.(opened.descriptor)
+        continue
+      }
       ;(recordFresh ? fresh : stale).push(opened.descriptor)
       this.remember(part.known, record.owner, opened.descriptor, MAX_KNOWN)
     }
