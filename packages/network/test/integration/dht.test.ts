@@ -94,6 +94,8 @@ class MaliciousPeer {
   victim: NodeId | undefined
   /** What find-records answers name as seekers: no one, too many, or a light node (never a valid seeker). */
   seekers: 'none' | 'too-many' | 'light' = 'none'
+  /** Set: every find-node answer is this kind, instead of each in turn. */
+  findNodeAnswer: (typeof this.answers)[number] | undefined
   private readonly answers = ['self', 'too-many', 'bad-descriptor', 'light'] as const
 
   constructor() {
@@ -128,7 +130,7 @@ class MaliciousPeer {
     const self = descriptorToProto(this.connections.localDescriptor)
     const body = message.body
     if (body.case === 'dhtFindNodeRequest') {
-      const kind = this.answers[this.findNodeRequests++ % this.answers.length]!
+      const kind = this.findNodeAnswer ?? this.answers[this.findNodeRequests++ % this.answers.length]!
       const closest =
         kind === 'self'
           ? [self]
@@ -336,28 +338,31 @@ describe('DHT over WebSocket with a malicious peer', () => {
   })
 
   it('refuses an answer naming too many seekers or a light node as one, counting it', async () => {
-    // Keys next to the malicious peer's id: honest lookups for them ask it.
-    const nearMalicious = (): Uint8Array => {
-      const key = nodeIdToKey(malicious.nodeId).slice()
-      key[19] = key[19]! ^ (1 + Math.floor(Math.random() * 255))
-      return key
-    }
+    // For each, a new node whose only contact is the malicious peer (answering find-node with itself, so it stays
+    // one) asks it: a refused answer drops it from the table.
+    malicious.findNodeAnswer = 'self'
     try {
       for (const [mode, reason] of [
         ['too-many', 'too-many-descriptors'],
         ['light', 'bad-descriptor'],
       ] as const) {
         malicious.seekers = mode
-        const before = refusedSum(nodes, reason)
-        const named: NodeId[] = []
-        await nodes[9]!.dht.findRecords(nearMalicious(), undefined, {
-          onSeekers: (seekers) => named.push(...seekers.map((seeker) => seeker.nodeId)),
-        })
-        assert.ok(refusedSum(nodes, reason) > before, `${mode}: counted as ${reason}`)
-        assert.ok(!named.includes(malicious.nodeId), `${mode}: nothing the refused answer named is used`)
+        const asker = await startDhtNode([malicious.connections.localDescriptor.addresses[0]!])
+        try {
+          const named: NodeId[] = []
+          await asker.dht.findRecords(randomKey(), undefined, {
+            onSeekers: (seekers) => named.push(...seekers.map((seeker) => seeker.nodeId)),
+          })
+          assert.equal(asker.dht.metrics.refused[reason], 1, `${mode}: counted as ${reason}`)
+          assert.deepEqual(named, [], `${mode}: nothing the refused answer named is used`)
+        } finally {
+          asker.dht.stop()
+          await asker.connections.stop()
+        }
       }
     } finally {
       malicious.seekers = 'none'
+      malicious.findNodeAnswer = undefined
     }
   })
 
