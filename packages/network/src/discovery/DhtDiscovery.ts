@@ -7,7 +7,7 @@ import type {
 import { descriptorFromProto, type NodeDescriptor, type NodeId } from '../identity.js'
 import { errorField, type Logger } from '../logger.js'
 import type { StreamPartOverlay } from '../overlay/StreamPartOverlay.js'
-import { compareDistance, dhtKeyOfStreamPart, nodeIdToKey } from '../dht/keys.js'
+import { dhtKeyOfStreamPart } from '../dht/keys.js'
 import { isWebRtcOnly } from '../transport/webrtc/signalling.js'
 import type { Discovery } from './Discovery.js'
 import {
@@ -118,8 +118,6 @@ interface PartState {
   looking: boolean
   /** A round waits for the DHT's join to end before deciding whether to hold a record. */
   awaitingJoin: boolean
-  /** The first seeking lookup has asked its bridge (see `round`). */
-  bridged: boolean
   lastLookupAt: number
   /** Aborted when the node leaves the stream part or stops: ends its lookups and stores. */
   readonly life: AbortController
@@ -219,7 +217,6 @@ export class DhtDiscovery implements Discovery {
         storing: false,
         looking: false,
         awaitingJoin: false,
-        bridged: false,
         lastLookupAt: -Infinity,
         life: new AbortController(),
         nextCheckAt: -Infinity,
@@ -371,19 +368,12 @@ export class DhtDiscovery implements Discovery {
     }
     // While short, the lookup seeks: the nodes at the key name others who sought it lately, and this node to those
     // after it. Nodes joining at once find each other so before any has stored a record.
-    // The first seeking lookup also asks one seeker named by the answerer nearest the key, even once no longer short:
-    // nodes nearby (through the same entry point) find each other first, and this link to one from anywhere keeps
-    // them from making an island of their own.
-    const bridging = short > 0 && this.components.kind === 'full' && !part.bridged
-    let bridge: { seekers: readonly NodeDescriptor[]; namedBy: Uint8Array } | undefined
-    const seekers = (named: readonly NodeDescriptor[], namedBy: NodeDescriptor): void => {
+    // Seekers are asked while this round has asked (or gained) fewer than batch(short), as records' owners are: one
+    // that accepts with an edge split brings a second neighbour.
+    const seekers = (named: readonly NodeDescriptor[]): void => {
       const overlay = this.components.overlays.get(streamPartId)
       if (part.life.signal.aborted || overlay === undefined) return
-      this.askSeekers(part, overlay, named)
-      const namedByKey = nodeIdToKey(namedBy.nodeId)
-      if (bridging && (bridge === undefined || compareDistance(part.key, namedByKey, bridge.namedBy) < 0)) {
-        bridge = { seekers: named, namedBy: namedByKey }
-      }
+      this.askSeekers(part, overlay, named, short - this.components.wanted(overlay) < this.batch(short))
     }
     try {
       records = await dht.findRecords(part.key, part.life.signal, {
@@ -398,14 +388,6 @@ export class DhtDiscovery implements Discovery {
     }
     let overlay = this.components.overlays.get(streamPartId)
     if (part.life.signal.aborted || overlay === undefined) return
-    if (bridging) {
-      part.bridged = true
-      const now = clock.now()
-      const candidates = (bridge?.seekers ?? []).filter(
-        (seeker) => !overlay!.isConnectedTo(seeker.nodeId) && !this.isRefused(part, seeker.nodeId, now),
-      )
-      if (candidates.length > 0) this.components.request(overlay, shuffled(candidates, this.random), 1)
-    }
     let { live, alone } = this.askFromRecords(streamPartId, part, overlay, records)
 
     const joining = this.components.kind === 'full' ? dht.joinUnderWay?.() : undefined
@@ -505,12 +487,16 @@ export class DhtDiscovery implements Discovery {
   }
 
   /**
-   * Remembers the seekers named and, while short, asks one not refused lately. One per answer: the first answers
-   * come from the entry point nearest this node, whose seekers are mostly nodes near it; asking only those would
-   * make islands of nearby nodes. Answers from nearer the key, where every joiner's lookup ends, name seekers from
-   * everywhere.
+   * Remembers the seekers named and, while short and `mayAsk`, asks one not refused lately. One per answer, so a node's first
+   * neighbours come from several answerers' seekers (the first answers come from the entry point nearest the node,
+   * whose seekers are mostly nodes near it), not all from the first.
    */
-  private askSeekers(part: PartState, overlay: StreamPartOverlay, named: readonly NodeDescriptor[]): void {
+  private askSeekers(
+    part: PartState,
+    overlay: StreamPartOverlay,
+    named: readonly NodeDescriptor[],
+    mayAsk: boolean,
+  ): void {
     const now = this.components.clock.now()
     const fresh: NodeDescriptor[] = []
     for (const descriptor of named) {
@@ -518,7 +504,7 @@ export class DhtDiscovery implements Discovery {
       this.remember(part.known, descriptor.nodeId, descriptor, MAX_KNOWN)
       if (!this.isRefused(part, descriptor.nodeId, now)) fresh.push(descriptor)
     }
-    if (fresh.length > 0 && this.components.wanted(overlay) > 0) {
+    if (mayAsk && fresh.length > 0 && this.components.wanted(overlay) > 0) {
       this.components.request(overlay, shuffled(fresh, this.random), 1)
     }
   }
