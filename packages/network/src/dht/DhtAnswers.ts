@@ -85,12 +85,15 @@ export class DhtAnswers {
         const { key, seeking, requestId } = body.value
         const now = clock.now()
         const closest = table.closest(key, this.settings.k, peer.peerId)
-        const seekers = this.components.seekers.answer(key, peer.peer, seeking, now)
+        const records = store.get(key, now)
+        // Seekers are a rendezvous for when no one holds a record yet; where records are, askers have entry points
+        // to ask, and joiners sent to each other as well end above their target degree (they accept plainly).
+        const seekers = this.components.seekers.answer(key, peer.peer, seeking, now, records.length === 0)
         peer.sendControl({
           case: 'dhtFindRecordsResponse',
           value: {
             requestId,
-            records: store.get(key, now).map(recordToProto),
+            records: records.map(recordToProto),
             closest: closest.map((c) => this.encode(c.descriptor)),
             seekers: seekers.map((descriptor) => this.encode(descriptor)),
           },

@@ -40,14 +40,14 @@ export class Seekers {
 
   /**
    * Up to {@link MAX_SEEKERS_NAMED} others who sought `key` lately, picked at
-   * random so that not everyone is sent to the same few; then notes `asker`
-   * when it is seeking.
+   * random so that not everyone is sent to the same few (none unless
+   * `name`); then notes `asker` when it is seeking.
    */
-  answer(key: Uint8Array, asker: NodeDescriptor, seeking: boolean, now: number): NodeDescriptor[] {
+  answer(key: Uint8Array, asker: NodeDescriptor, seeking: boolean, now: number, name = true): NodeDescriptor[] {
     const hex = keyToHex(key)
     const seekers = this.byKey.get(hex)
     const named: NodeDescriptor[] = []
-    if (seekers !== undefined) {
+    if (seekers !== undefined && name) {
       const live: NodeDescriptor[] = []
       for (const [nodeId, seeker] of seekers) {
         if (now - seeker.at > this.settings.memoryMs) seekers.delete(nodeId)

@@ -34,6 +34,19 @@ describe('Seekers', () => {
     assert.deepEqual(named, [descriptor(2)], 'asking again does not name oneself')
   })
 
+  it('names no one when told not to (the answerer holds records), but still notes the asker', () => {
+    const rendezvous = seekers()
+    rendezvous.answer(KEY, descriptor(1), true, 0)
+    assert.deepEqual(rendezvous.answer(KEY, descriptor(2), true, 10, false), [])
+    assert.deepEqual(
+      rendezvous
+        .answer(KEY, descriptor(3), false, 20)
+        .map((d) => d.nodeId)
+        .sort(),
+      [descriptor(1).nodeId, descriptor(2).nodeId],
+    )
+  })
+
   it('remembers only full nodes with addresses that seek, and only for memoryMs', () => {
     const rendezvous = seekers()
     rendezvous.answer(KEY, descriptor(1, 'light'), true, 0)
