@@ -48,6 +48,7 @@ export type { ConnectionHandlers, Transport, TransportConnection } from './trans
 export {
   ConnectionManager,
   DEFAULT_MAX_CONNECTIONS,
+  FRESH_CONNECTION_GRACE_MS,
   type ConnectionManagerComponents,
   type ConnectionManagerEvents,
   type ConnectionManagerLimits,
@@ -63,6 +64,7 @@ export {
   type DhtRecord,
   type DhtRefusal,
   type DhtRefusalKey,
+  type FindRecordsProgress,
 } from './dht/DhtNode.js'
 export { DEFAULT_DHT_NODE_OPTIONS } from './dht/dhtOptions.js'
 export { DHT_KEY_LENGTH, dhtKeyOfStreamPart } from './dht/keys.js'
