@@ -236,15 +236,21 @@ for (const mode of DISCOVERY_MODES)
     })
   })
 
+/** A dht entry point (not started) that keeps one connection at most, and the entry-point list naming it. */
+async function oneConnectionEntryPoint(): Promise<{ entryPoint: NetworkNode; entryPoints: string[] }> {
+  const port = await freePort()
+  const entryPoints = [`ws://127.0.0.1:${port}`]
+  const entryPoint = new NetworkNode(
+    { transport: new WebSocketTransport({ port }), signer: createNativeSigner(generatePrivateKey()), verifier },
+    { discovery: 'dht', entryPoints, maxConnections: 1 },
+  )
+  return { entryPoint, entryPoints }
+}
+
 describe('two processes with the same private key, the first connected to none of the second’s peers (dht)', () => {
   it('the second finds the first through its self-lookup, dials it, and stops with IDENTITY_IN_USE', async () => {
-    const port = await freePort()
-    const entryPoints = [`ws://127.0.0.1:${port}`]
     // One connection at most: a newcomer evicts whoever was connected, so the first is known but not connected here.
-    const entryPoint = new NetworkNode(
-      { transport: new WebSocketTransport({ port }), signer: createNativeSigner(generatePrivateKey()), verifier },
-      { discovery: 'dht', entryPoints, maxConnections: 1 },
-    )
+    const { entryPoint, entryPoints } = await oneConnectionEntryPoint()
     const started: NetworkNode[] = [entryPoint]
     try {
       await entryPoint.start()
@@ -288,15 +294,10 @@ describe('two processes with the same private key, the first connected to none o
 
 describe('a light second process with the key of a full first one (dht)', () => {
   it('finds the first (its entry-point record, or a refusal once the first got back in), dials it, and stops', async () => {
-    const port = await freePort()
-    const entryPoints = [`ws://127.0.0.1:${port}`]
     // One connection at most, so the first is not connected here when the second comes; and a light node is in
     // no routing table, so no self-lookup names the first: the first's record for the stream part does (or the
     // entry point's refusal, when the first, alone in its stream part and looking again, got back in first).
-    const entryPoint = new NetworkNode(
-      { transport: new WebSocketTransport({ port }), signer: createNativeSigner(generatePrivateKey()), verifier },
-      { discovery: 'dht', entryPoints, maxConnections: 1 },
-    )
+    const { entryPoint, entryPoints } = await oneConnectionEntryPoint()
     const started: NetworkNode[] = [entryPoint]
     const startLight = async (privateKey: string): Promise<NetworkNode> => {
       const node = new NetworkNode(
