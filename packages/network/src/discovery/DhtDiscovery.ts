@@ -367,9 +367,8 @@ export class DhtDiscovery implements Discovery {
       this.askFromRecords(streamPartId, part, overlay, arrived, false)
     }
     // While short, the lookup seeks: the nodes at the key name others who sought it lately, and this node to those
-    // after it. Nodes joining at once find each other so before any has stored a record.
-    // Seekers are asked while this round has asked (or gained) fewer than batch(short), as records' owners are: one
-    // that accepts with an edge split brings a second neighbour.
+    // after it, so nodes joining at once find each other before any has stored a record. Seekers are asked while the
+    // round has asked (or gained) fewer than batch(short), as records' owners are: an edge split brings two.
     const seekers = (named: readonly NodeDescriptor[]): void => {
       const overlay = this.components.overlays.get(streamPartId)
       if (part.life.signal.aborted || overlay === undefined) return
@@ -487,9 +486,9 @@ export class DhtDiscovery implements Discovery {
   }
 
   /**
-   * Remembers the seekers named and, while short and `mayAsk`, asks one not refused lately. One per answer, so a node's first
-   * neighbours come from several answerers' seekers (the first answers come from the entry point nearest the node,
-   * whose seekers are mostly nodes near it), not all from the first.
+   * Remembers the seekers named and, while short and `mayAsk`, asks one not refused lately. One per answer, so a
+   * node's first neighbours come from several answerers' seekers (the first answers come from the entry point
+   * nearest the node, whose seekers are mostly nodes near it), not all from the first.
    */
   private askSeekers(
     part: PartState,
