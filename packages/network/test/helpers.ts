@@ -15,11 +15,13 @@ import {
 import { createServer, type AddressInfo } from 'node:net'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import { ConnectionManager } from '../src/connection/ConnectionManager.js'
+import { DhtNode, type DhtNodeOptions } from '../src/dht/DhtNode.js'
 import type { ControlMessage } from '../src/generated/runnel/network/v1/network_pb.js'
 import {
   NETWORK_PROTOCOL_VERSION,
   NetworkNode,
   TrackerServer,
+  silentLogger,
   type NetworkNodeOptions,
   type LogFields,
   type LogLevel,
@@ -220,4 +222,65 @@ export function recordingLogger(): {
       entries.push({ level, message, fields })
     }
   return { logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }, entries }
+}
+
+/** A bare DHT node over real WebSockets: a connection manager wired to a {@link DhtNode}, both started. */
+export interface TestDhtNode {
+  readonly nodeId: NodeId
+  readonly connections: ConnectionManager
+  readonly dht: DhtNode
+}
+
+/**
+ * Starts a {@link TestDhtNode} joining through `entryPoints` (a light one listens nowhere). `noteRoute` is the DHT's
+ * signalling-route callback; `maxConnections` the connection manager's cap (default unlimited).
+ */
+export async function startTestDhtNode(
+  entryPoints: string[],
+  settings: {
+    readonly options?: Partial<DhtNodeOptions>
+    readonly logger?: Logger
+    readonly kind?: 'full' | 'light'
+    readonly maxConnections?: number
+    readonly noteRoute?: (targetId: NodeId, viaPeerId: NodeId) => void
+  } = {},
+): Promise<TestDhtNode> {
+  const { options = {}, logger = silentLogger, kind = 'full', maxConnections, noteRoute } = settings
+  const signer = newSigner()
+  const connections: ConnectionManager = new ConnectionManager(
+    {
+      transport: new WebSocketTransport({ port: kind === 'light' ? undefined : 0 }),
+      signer,
+      verifier,
+      clock: systemClock,
+      events: {
+        onPeerReady: (peer) => dht.handlePeerReady(peer),
+        onControl: (peer, message) => void dht.handleControl(peer, message),
+        onData: () => undefined,
+        onPeerClosed: (peer) => dht.handlePeerClosed(peer.peerId),
+      },
+    },
+    undefined,
+    { maxConnections },
+  )
+  const dht = new DhtNode(
+    {
+      connections,
+      signer,
+      verifier,
+      clock: systemClock,
+      logger,
+      localDescriptor: () => connections.localDescriptor,
+      noteRoute,
+    },
+    { entryPoints, requestTimeoutMs: 3_000, ...options },
+  )
+  await connections.start((addresses) => ({
+    nodeId: signer.address,
+    kind,
+    addresses: kind === 'light' ? [] : addresses,
+    protocolVersion: NETWORK_PROTOCOL_VERSION,
+  }))
+  await dht.start()
+  return { nodeId: signer.address, connections, dht }
 }

@@ -58,8 +58,8 @@ export interface DhtNodeComponents {
 export interface FindRecordsProgress {
   /** Each answer's records (verified, unexpired), as they arrive. */
   readonly onRecords?: (records: DhtRecord[]) => void
-  /** Makes the lookup a seeking one; gets the other seekers each answer names, as they arrive, and who named them. */
-  readonly onSeekers?: (seekers: NodeDescriptor[], namedBy: NodeDescriptor) => void
+  /** Makes the lookup a seeking one; gets the other seekers each answer names, as they arrive. */
+  readonly onSeekers?: (seekers: NodeDescriptor[]) => void
 }
 
 /** Candidates a lookup keeps, as a multiple of k: enough to route around failures, bounded. */
@@ -434,7 +434,7 @@ export class DhtNode {
         for (const record of answer.records) collect(record)
         if (onSeekers !== undefined && answer.seekers.length > 0) {
           const others = answer.seekers.filter((seeker) => seeker.nodeId !== this.nodeId)
-          if (others.length > 0) onSeekers(others, descriptor)
+          if (others.length > 0) onSeekers(others)
         }
         if (onRecords !== undefined && answer.records.length > 0) {
           const now = this.components.clock.now()

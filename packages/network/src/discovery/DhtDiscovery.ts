@@ -48,7 +48,7 @@ export interface DiscoveryDht {
     signal?: AbortSignal,
     progress?: {
       readonly onRecords?: (records: readonly EntryPointRecord[]) => void
-      readonly onSeekers?: (seekers: readonly NodeDescriptor[], namedBy: NodeDescriptor) => void
+      readonly onSeekers?: (seekers: readonly NodeDescriptor[]) => void
     },
   ): Promise<readonly EntryPointRecord[]>
 }

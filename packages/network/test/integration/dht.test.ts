@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import { systemClock, type MessageSigner } from '@runnel/protocol'
 import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
 import type { PeerConnection } from '../../src/connection/PeerConnection.js'
-import { DhtNode, type DhtNodeOptions } from '../../src/dht/DhtNode.js'
+import type { DhtNodeOptions } from '../../src/dht/DhtNode.js'
 import type { DhtRefusalKey } from '../../src/dht/dhtOptions.js'
 import { compareDistance, dhtKeyOfStreamPart, nodeIdToKey } from '../../src/dht/keys.js'
 import { recordToProto, signRecord } from '../../src/dht/records.js'
@@ -18,53 +18,20 @@ import type { ControlMessage } from '../../src/generated/runnel/network/v1/netwo
 import { descriptorToProto } from '../../src/identity.js'
 import { NETWORK_PROTOCOL_VERSION, silentLogger, type NodeDescriptor, type NodeId } from '../../src/index.js'
 import { WebSocketTransport } from '../../src/node/index.js'
-import { newSigner, recordingLogger, verifier } from '../helpers.js'
+import { newSigner, recordingLogger, startTestDhtNode, verifier, type TestDhtNode } from '../helpers.js'
 
 const NODE_COUNT = 20
 const K = 8
 const TEXT = new TextEncoder()
 
-interface TestDhtNode {
-  readonly nodeId: NodeId
-  readonly connections: ConnectionManager
-  readonly dht: DhtNode
-}
-
-async function startDhtNode(
+/** A DHT node of this suite: k = 8, at most 64 connections. */
+function startDhtNode(
   entryPoints: string[],
   options: Partial<DhtNodeOptions> = {},
   logger = silentLogger,
   kind: 'full' | 'light' = 'full',
 ): Promise<TestDhtNode> {
-  const signer = newSigner()
-  const connections: ConnectionManager = new ConnectionManager(
-    {
-      transport: new WebSocketTransport({ port: kind === 'light' ? undefined : 0 }),
-      signer,
-      verifier,
-      clock: systemClock,
-      events: {
-        onPeerReady: (peer) => dht.handlePeerReady(peer),
-        onControl: (peer, message) => void dht.handleControl(peer, message),
-        onData: () => undefined,
-        onPeerClosed: (peer) => dht.handlePeerClosed(peer.peerId),
-      },
-    },
-    undefined,
-    { maxConnections: 64 },
-  )
-  const dht = new DhtNode(
-    { connections, signer, verifier, clock: systemClock, logger, localDescriptor: () => connections.localDescriptor },
-    { entryPoints, k: K, requestTimeoutMs: 3_000, ...options },
-  )
-  await connections.start((addresses) => ({
-    nodeId: signer.address,
-    kind,
-    addresses: kind === 'light' ? [] : addresses,
-    protocolVersion: NETWORK_PROTOCOL_VERSION,
-  }))
-  await dht.start()
-  return { nodeId: signer.address, connections, dht }
+  return startTestDhtNode(entryPoints, { options: { k: K, ...options }, logger, kind, maxConnections: 64 })
 }
 
 function closestIds(key: Uint8Array, ids: readonly NodeId[], count: number): NodeId[] {

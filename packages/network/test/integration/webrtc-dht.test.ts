@@ -15,16 +15,14 @@ import {
   newSigner,
   startDiscovery,
   startRawPeer,
+  startTestDhtNode,
   verifier,
   waitFor,
+  type TestDhtNode,
   type TestDiscovery,
 } from '../helpers.js'
-import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
-import { DhtNode } from '../../src/dht/DhtNode.js'
+import type { ConnectionManager } from '../../src/connection/ConnectionManager.js'
 import { nodeIdToKey } from '../../src/dht/keys.js'
-import { silentLogger } from '../../src/index.js'
-import { systemClock } from '@runnel/protocol'
-import { NETWORK_PROTOCOL_VERSION } from '../../src/index.js'
 
 async function startNode(
   discovery: TestDiscovery,
@@ -237,43 +235,13 @@ describe('WebRTC-only contacts are bounded', () => {
 })
 
 /** A bare DHT node over WebSocket that records the signalling routes it is told. */
-async function startRouteNotingDhtNode(
-  entryPoints: string[],
-): Promise<{ connections: ConnectionManager; dht: DhtNode; routes: [NodeId, NodeId][] }> {
-  const signer = newSigner()
+/** A DHT node that records the signalling routes its DHT notes, as [target, via]. */
+async function startRouteNotingDhtNode(entryPoints: string[]): Promise<TestDhtNode & { routes: [NodeId, NodeId][] }> {
   const routes: [NodeId, NodeId][] = []
-  const connections: ConnectionManager = new ConnectionManager({
-    transport: new WebSocketTransport({ port: 0 }),
-    signer,
-    verifier,
-    clock: systemClock,
-    events: {
-      onPeerReady: (peer) => dht.handlePeerReady(peer),
-      onControl: (peer, message) => void dht.handleControl(peer, message),
-      onData: () => undefined,
-      onPeerClosed: (peer) => dht.handlePeerClosed(peer.peerId),
-    },
+  const node = await startTestDhtNode(entryPoints, {
+    noteRoute: (targetId, viaPeerId) => routes.push([targetId, viaPeerId]),
   })
-  const dht = new DhtNode(
-    {
-      connections,
-      signer,
-      verifier,
-      clock: systemClock,
-      logger: silentLogger,
-      localDescriptor: () => connections.localDescriptor,
-      noteRoute: (targetId, viaPeerId) => routes.push([targetId, viaPeerId]),
-    },
-    { entryPoints, requestTimeoutMs: 3_000 },
-  )
-  await connections.start((addresses) => ({
-    nodeId: signer.address,
-    kind: 'full',
-    addresses,
-    protocolVersion: NETWORK_PROTOCOL_VERSION,
-  }))
-  await dht.start()
-  return { connections, dht, routes }
+  return { ...node, routes }
 }
 
 describe('signalling routes the DHT notes', () => {
