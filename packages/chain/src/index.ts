@@ -29,6 +29,7 @@ export {
   MAX_PERMISSION_BATCH,
   PUBLIC,
   type ContractAddresses,
+  type IncentiveAddresses,
   type PermissionAssignment,
   type RegistryEvent,
   type RunnelRegistryComponents,
@@ -51,10 +52,15 @@ export {
   MAX_ERC1271_SIGNATURE_BYTES,
   type Erc1271VerifierOptions,
 } from './erc1271/Erc1271Verifier.js'
-export { deployContracts, type Deployment } from './deploy.js'
-export { DEV_CONTRACT_ADDRESSES } from './devAddresses.js'
+export { DEFAULT_INCENTIVE_PARAMS, deployContracts, type Deployment, type IncentiveParams } from './deploy.js'
+export { DEV_CONTRACT_ADDRESSES, DEV_INCENTIVE_ADDRESSES } from './devAddresses.js'
 export { toChainError } from './revert.js'
 export {
+  operatorAbi,
+  operatorFactoryAbi,
+  runnelTokenAbi,
+  sponsorshipsAbi,
+  voteKickAbi,
   exampleErc1271WalletAbi,
   exampleErc1271WalletBytecode,
   storageNodeRegistryAbi,

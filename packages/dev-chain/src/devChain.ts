@@ -10,7 +10,7 @@ import {
   type WalletClient,
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { RunnelRegistry, deployContracts, type Deployment } from '@runnel/chain'
+import { RunnelRegistry, deployContracts, runnelTokenAbi, type Deployment } from '@runnel/chain'
 import { startEmbeddedChain, type EmbeddedChain, type EmbeddedChainOptions } from './embeddedChain.js'
 
 /** An embedded chain with Runnel's contracts deployed, and clients for it. */
@@ -24,6 +24,32 @@ export interface DevChain {
   /** A registry acting as dev account `index`. */
   registryFor(index: number): RunnelRegistry
   stop(): Promise<void>
+}
+
+/** Tokens every dev account starts with (1,000,000 RNL). */
+export const DEV_TOKEN_BALANCE = 10n ** 24n
+
+/** Mints {@link DEV_TOKEN_BALANCE} to every dev account, so each can sponsor, stake and delegate at once. */
+async function fundDevAccounts(
+  publicClient: PublicClient,
+  deployer: WalletClient<Transport, Chain, Account>,
+  deployment: Deployment,
+  keys: readonly `0x${string}`[],
+): Promise<void> {
+  const nonce = await publicClient.getTransactionCount({ address: deployer.account.address })
+  const hashes: `0x${string}`[] = []
+  for (const [i, key] of keys.entries()) {
+    hashes.push(
+      await deployer.writeContract({
+        address: deployment.incentives.token,
+        abi: runnelTokenAbi,
+        functionName: 'mint',
+        args: [privateKeyToAccount(key).address, DEV_TOKEN_BALANCE],
+        nonce: nonce + i,
+      }),
+    )
+  }
+  await Promise.all(hashes.map((hash) => publicClient.waitForTransactionReceipt({ hash })))
 }
 
 /**
@@ -58,6 +84,7 @@ export async function startDevChain(options: EmbeddedChainOptions = {}): Promise
   let deployment: Deployment
   try {
     deployment = await deployContracts(publicClient, walletFor(0))
+    await fundDevAccounts(publicClient, walletFor(0), deployment, chain.accountKeys)
   } catch (err) {
     await chain.stop()
     throw err

@@ -18,6 +18,6 @@ export {
   type EmbeddedChain,
   type EmbeddedChainOptions,
 } from './embeddedChain.js'
-export { startDevChain, type DevChain } from './devChain.js'
+export { DEV_TOKEN_BALANCE, startDevChain, type DevChain } from './devChain.js'
 // Re-exported for callers that want the addresses next to the chain; it lives in @runnel/chain (browser-safe).
-export { DEV_CONTRACT_ADDRESSES } from '@runnel/chain'
+export { DEV_CONTRACT_ADDRESSES, DEV_INCENTIVE_ADDRESSES } from '@runnel/chain'

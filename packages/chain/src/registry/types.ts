@@ -9,6 +9,14 @@ export interface ContractAddresses {
   readonly storageNodeRegistry: Address
 }
 
+/** Where the token and the incentive contracts are. */
+export interface IncentiveAddresses {
+  readonly token: Address
+  readonly sponsorships: Address
+  readonly operatorFactory: Address
+  readonly voteKick: Address
+}
+
 export interface Stream {
   readonly id: string
   readonly metadata: StreamMetadata

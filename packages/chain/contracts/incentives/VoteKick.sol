@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {ISponsorships, IVoteKick, IOperatorFactory} from "./IIncentives.sol";
+
+/// @title Runnel flagging and vote-kick
+/// @notice An operator staked on a sponsorship flags another one as not serving the stream. A few reviewers, picked
+///         among the other staked operators, inspect it and vote. A kick majority slashes the flagged operator and
+///         removes it; a keep majority slashes the flagger's flag stake instead. Reviewers on the winning side are paid
+///         from the slashed tokens; the rest goes back to the sponsorship's funds.
+/// @dev Reviewers are picked from a seed of `block.prevrandao`, the previous block hash and the flag id, preferring
+///      operators not staked on the same sponsorship (they would gain from a kick). On a dev chain the seed is
+///      predictable; on a public proof-of-stake chain a proposer can still bias prevrandao by withholding a block, so
+///      a deployment there should draw from a later block's randomness (commit now, pick at flag time + k blocks) or
+///      a VRF. docs/tokenomics.md discusses the bias.
+contract VoteKick is IVoteKick, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    enum Status {
+        None,
+        Open,
+        Kicked,
+        FalseFlag,
+        Inconclusive
+    }
+
+    enum Ballot {
+        None,
+        Pending,
+        Kick,
+        Keep
+    }
+
+    struct Flag {
+        uint256 sponsorshipId;
+        address flagger;
+        address target;
+        uint64 flaggedAt;
+        uint64 deadline;
+        uint8 reviewerCount;
+        uint8 kickVotes;
+        uint8 keepVotes;
+        Status status;
+    }
+
+    struct Params {
+        /// Locked from the flagger's stake while the flag is open; slashed for a false flag.
+        uint256 flagStake;
+        /// Share of the flagged operator's stake slashed on a kick, in basis points.
+        uint16 slashBps;
+        /// How many reviewers a flag asks (fewer if fewer operators are staked).
+        uint8 reviewerCount;
+        /// After this many seconds anyone may conclude the flag on the votes cast.
+        uint64 votingPeriod;
+        /// Paid to each reviewer on the winning side.
+        uint256 reviewerReward;
+        /// Paid to the flagger when the flagged operator is kicked.
+        uint256 flaggerReward;
+    }
+
+    IERC20 public immutable token;
+    ISponsorships public immutable sponsorships;
+    IOperatorFactory public immutable operatorFactory;
+    uint256 public immutable flagStake;
+    uint16 public immutable slashBps;
+    uint8 public immutable reviewerCount;
+    uint64 public immutable votingPeriod;
+    uint256 public immutable reviewerReward;
+    uint256 public immutable flaggerReward;
+
+    uint256 public flagCount;
+    mapping(uint256 => Flag) private _flags;
+    mapping(uint256 => address[]) private _reviewers;
+    mapping(uint256 => mapping(address => Ballot)) public ballotOf;
+    /// sponsorship id => flagged operator => open flag id (0 if none).
+    mapping(uint256 => mapping(address => uint256)) public openFlagOn;
+
+    event Flagged(
+        uint256 indexed flagId,
+        uint256 indexed sponsorshipId,
+        address indexed target,
+        address flagger,
+        uint64 deadline,
+        string metadata
+    );
+    event ReviewRequested(uint256 indexed flagId, address indexed reviewer, uint256 sponsorshipId, address target);
+    event Voted(uint256 indexed flagId, address indexed reviewer, bool kick);
+    event FlagResolved(uint256 indexed flagId, Status status, uint256 slashed, uint8 kickVotes, uint8 keepVotes);
+
+    error NotAnOperator(address account);
+    error NotStaked(uint256 sponsorshipId, address operator);
+    error CannotFlagSelf(address operator);
+    error AlreadyFlagged(uint256 sponsorshipId, address target, uint256 flagId);
+    error NoReviewersAvailable(uint256 sponsorshipId);
+    error FlagNotFound(uint256 flagId);
+    error FlagNotOpen(uint256 flagId, Status status);
+    error NotReviewer(uint256 flagId, address account);
+    error AlreadyVoted(uint256 flagId, address reviewer);
+    error VotingEnded(uint256 flagId, uint64 deadline);
+    error VotingNotEnded(uint256 flagId, uint64 deadline);
+    error InvalidParams(string reason);
+
+    constructor(IERC20 token_, ISponsorships sponsorships_, IOperatorFactory operatorFactory_, Params memory params) {
+        if (params.slashBps > 10_000) revert InvalidParams("slashBps above 10000");
+        if (params.reviewerCount == 0 || params.reviewerCount > 15) revert InvalidParams("reviewerCount not in 1..15");
+        if (params.flagStake == 0) revert InvalidParams("flagStake is zero");
+        token = token_;
+        sponsorships = sponsorships_;
+        operatorFactory = operatorFactory_;
+        flagStake = params.flagStake;
+        slashBps = params.slashBps;
+        reviewerCount = params.reviewerCount;
+        votingPeriod = params.votingPeriod;
+        reviewerReward = params.reviewerReward;
+        flaggerReward = params.flaggerReward;
+        token_.forceApprove(address(sponsorships_), type(uint256).max);
+    }
+
+    /// @notice Flags `target` on a sponsorship both are staked on. Called by the flagger's operator contract.
+    ///         Locks `flagStake` of the flagger's stake until the flag resolves; the target can't leave meanwhile.
+    function flag(uint256 sponsorshipId, address target, string calldata metadata)
+        external
+        nonReentrant
+        returns (uint256 flagId)
+    {
+        address flagger = msg.sender;
+        if (!operatorFactory.isOperator(flagger)) revert NotAnOperator(flagger);
+        if (target == flagger) revert CannotFlagSelf(flagger);
+        if (sponsorships.stakeOf(sponsorshipId, flagger) == 0) revert NotStaked(sponsorshipId, flagger);
+        if (sponsorships.stakeOf(sponsorshipId, target) == 0) revert NotStaked(sponsorshipId, target);
+        uint256 open = openFlagOn[sponsorshipId][target];
+        if (open != 0) revert AlreadyFlagged(sponsorshipId, target, open);
+
+        flagId = ++flagCount;
+        sponsorships.lockStake(sponsorshipId, flagger, flagStake);
+        sponsorships.setUnderReview(sponsorshipId, target, true);
+        openFlagOn[sponsorshipId][target] = flagId;
+        uint8 picked = _pickReviewers(flagId, sponsorshipId, flagger, target);
+        if (picked == 0) revert NoReviewersAvailable(sponsorshipId);
+        uint64 deadline = uint64(block.timestamp) + votingPeriod;
+        _flags[flagId] = Flag({
+            sponsorshipId: sponsorshipId,
+            flagger: flagger,
+            target: target,
+            flaggedAt: uint64(block.timestamp),
+            deadline: deadline,
+            reviewerCount: picked,
+            kickVotes: 0,
+            keepVotes: 0,
+            status: Status.Open
+        });
+        emit Flagged(flagId, sponsorshipId, target, flagger, deadline, metadata);
+        address[] storage reviewers = _reviewers[flagId];
+        for (uint256 i = 0; i < picked; i++) {
+            emit ReviewRequested(flagId, reviewers[i], sponsorshipId, target);
+        }
+    }
+
+    /// @notice A reviewer's vote, from its operator contract. A majority of the picked reviewers resolves the flag at
+    ///         once.
+    function vote(uint256 flagId, bool kick) external nonReentrant {
+        Flag storage f = _openFlag(flagId);
+        if (block.timestamp > f.deadline) revert VotingEnded(flagId, f.deadline);
+        Ballot ballot = ballotOf[flagId][msg.sender];
+        if (ballot == Ballot.None) revert NotReviewer(flagId, msg.sender);
+        if (ballot != Ballot.Pending) revert AlreadyVoted(flagId, msg.sender);
+        ballotOf[flagId][msg.sender] = kick ? Ballot.Kick : Ballot.Keep;
+        if (kick) f.kickVotes += 1;
+        else f.keepVotes += 1;
+        emit Voted(flagId, msg.sender, kick);
+        if (uint256(f.kickVotes) * 2 > f.reviewerCount) _resolve(flagId, f, Status.Kicked);
+        else if (uint256(f.keepVotes) * 2 >= f.reviewerCount) _resolve(flagId, f, Status.FalseFlag);
+    }
+
+    /// @notice After the voting period, anyone concludes a flag on the votes cast: more kicks than keeps kick, a tie
+    ///         or more keeps is a false flag, no votes at all is inconclusive (nobody is slashed).
+    function conclude(uint256 flagId) external nonReentrant {
+        Flag storage f = _openFlag(flagId);
+        if (block.timestamp <= f.deadline) revert VotingNotEnded(flagId, f.deadline);
+        if (f.kickVotes == 0 && f.keepVotes == 0) _resolve(flagId, f, Status.Inconclusive);
+        else if (f.kickVotes > f.keepVotes) _resolve(flagId, f, Status.Kicked);
+        else _resolve(flagId, f, Status.FalseFlag);
+    }
+
+    function getFlag(uint256 flagId) external view returns (Flag memory) {
+        if (_flags[flagId].status == Status.None) revert FlagNotFound(flagId);
+        return _flags[flagId];
+    }
+
+    function reviewersOf(uint256 flagId) external view returns (address[] memory) {
+        return _reviewers[flagId];
+    }
+
+    function _openFlag(uint256 flagId) private view returns (Flag storage f) {
+        f = _flags[flagId];
+        if (f.status == Status.None) revert FlagNotFound(flagId);
+        if (f.status != Status.Open) revert FlagNotOpen(flagId, f.status);
+    }
+
+    /// O(reviewerCount) whatever the number of staked operators: a bounded number of random draws when there are
+    /// many, one pass from a random start when there are few. First pass: only operators not on this sponsorship.
+    function _pickReviewers(uint256 flagId, uint256 sponsorshipId, address flagger, address target)
+        private
+        returns (uint8 picked)
+    {
+        uint256 n = sponsorships.stakedOperatorCount();
+        uint256 seed = uint256(keccak256(abi.encode(block.prevrandao, blockhash(block.number - 1), flagId)));
+        uint256 draws = uint256(reviewerCount) * 4;
+        uint256 tries = n <= draws ? n : draws;
+        for (uint256 pass = 0; pass < 2 && picked < reviewerCount; pass++) {
+            for (uint256 i = 0; i < tries && picked < reviewerCount; i++) {
+                uint256 index = n <= draws ? (seed + i) % n : uint256(keccak256(abi.encode(seed, pass, i))) % n;
+                address candidate = sponsorships.stakedOperatorAt(index);
+                if (candidate == flagger || candidate == target) continue;
+                if (_tryPick(flagId, sponsorshipId, candidate, pass == 0)) picked += 1;
+            }
+        }
+    }
+
+    function _tryPick(uint256 flagId, uint256 sponsorshipId, address candidate, bool outsidersOnly)
+        private
+        returns (bool)
+    {
+        if (ballotOf[flagId][candidate] != Ballot.None) return false;
+        if (outsidersOnly && sponsorships.stakeOf(sponsorshipId, candidate) != 0) return false;
+        ballotOf[flagId][candidate] = Ballot.Pending;
+        _reviewers[flagId].push(candidate);
+        return true;
+    }
+
+    function _resolve(uint256 flagId, Flag storage f, Status outcome) private {
+        f.status = outcome;
+        uint256 id = f.sponsorshipId;
+        delete openFlagOn[id][f.target];
+        sponsorships.unlockStake(id, f.flagger, flagStake);
+        sponsorships.setUnderReview(id, f.target, false);
+        uint256 slashed;
+        if (outcome == Status.Kicked) {
+            uint256 targetStake = sponsorships.stakeOf(id, f.target);
+            slashed = sponsorships.slash(id, f.target, Math.mulDiv(targetStake, slashBps, 10_000));
+            sponsorships.kick(id, f.target);
+            uint256 left = _payReviewers(flagId, Ballot.Kick, slashed);
+            uint256 toFlagger = Math.min(flaggerReward, left);
+            if (toFlagger != 0) token.safeTransfer(f.flagger, toFlagger);
+            _returnToSponsorship(id, left - toFlagger);
+        } else if (outcome == Status.FalseFlag) {
+            slashed = sponsorships.slash(id, f.flagger, flagStake);
+            _returnToSponsorship(id, _payReviewers(flagId, Ballot.Keep, slashed));
+        }
+        emit FlagResolved(flagId, outcome, slashed, f.kickVotes, f.keepVotes);
+    }
+
+    function _payReviewers(uint256 flagId, Ballot winning, uint256 available) private returns (uint256 left) {
+        left = available;
+        address[] storage reviewers = _reviewers[flagId];
+        for (uint256 i = 0; i < reviewers.length && left != 0; i++) {
+            if (ballotOf[flagId][reviewers[i]] != winning) continue;
+            uint256 reward = Math.min(reviewerReward, left);
+            left -= reward;
+            token.safeTransfer(reviewers[i], reward);
+        }
+    }
+
+    function _returnToSponsorship(uint256 sponsorshipId, uint256 amount) private {
+        if (amount != 0) sponsorships.sponsor(sponsorshipId, amount);
+    }
+}
