@@ -13,9 +13,10 @@ import {ISponsorships, IOperatorFactory, IStreamRegistryView} from "./IIncentive
 ///         stake. Anyone funds it; only operator contracts stake. All sponsorships live in this one contract, so every
 ///         dev chain has them at one fixed address.
 /// @dev Earnings use a cumulative reward-per-stake index: every action costs the same gas however many operators are
-///      staked. Rounding always favours the contract: an index step hands out at most what was due, each operator's
-///      share of it is rounded down, and what rounding keeps back stays in the contract (under 1 wei per operator per
-///      settlement). A sponsorship pays only while at least `minOperators` are staked and it has funds.
+///      staked. Rounding always favours the contract: an index step hands out at most what was due, the funds give up
+///      what it hands out rounded up, each operator's share of it is rounded down, and what rounding keeps back stays
+///      in the contract (under 1 wei per step and per operator settlement). A sponsorship pays only while at least
+///      `minOperators` are staked and it has funds.
 contract Sponsorships is ISponsorships, IERC1363Receiver, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -484,9 +485,11 @@ contract Sponsorships is ISponsorships, IERC1363Receiver, ReentrancyGuard {
         uint256 due = (block.timestamp - p.lastUpdate) * t.ratePerSecond;
         if (due > unallocated) due = unallocated;
         uint256 step = Math.mulDiv(due, INDEX_SCALE, p.totalStake);
-        // Hand out only what the step accounts for; the rounding remainder stays unallocated.
         index += step;
-        unallocated -= Math.mulDiv(step, p.totalStake, INDEX_SCALE);
+        // Take what the step hands out, rounded up: an operator settling over several steps is owed the floor of
+        // the exact sum, which rounding each step's deduction down would undercount by up to 1 wei per step.
+        // step * totalStake <= due * INDEX_SCALE, so this never takes more than `due`.
+        unallocated -= Math.mulDiv(step, p.totalStake, INDEX_SCALE, Math.Rounding.Ceil);
     }
 
     function _settle(Pool storage p, Stake storage s) private {
