@@ -16,6 +16,7 @@ import {
 } from 'viem'
 import { startDevChain } from '@runnel/dev-chain'
 import { operatorAbi, operatorFactoryAbi, runnelTokenAbi, sponsorshipsAbi, voteKickAbi } from '../src/index.js'
+import { replayPick } from './reviewerPick.js'
 
 const SIZES = (process.env.BENCH_OPERATORS ?? '2,10,50,200').split(',').map(Number)
 const LARGEST = Math.max(...SIZES)
@@ -148,6 +149,7 @@ type Action = (typeof ACTIONS)[number]
 const gas = new Map<Action, bigint[]>(ACTIONS.map((action) => [action, []]))
 /** Extra flags per size, each at another block (another seed for the reviewer pick). */
 const FLAG_SEEDS = 20
+const flagSamples: { size: number; gas: bigint; lookedAt: number; passedOver: number }[] = []
 const min = (values: bigint[]): bigint => values.reduce((a, b) => (a < b ? a : b))
 const max = (values: bigint[]): bigint => values.reduce((a, b) => (a > b ? a : b))
 const notes: string[] = []
@@ -236,11 +238,36 @@ async function runSize(size: number): Promise<void> {
   // O_2 flags O_1 (O_1 is mid-list among the staked operators at every size, so removing it always moves another).
   const flagged = await rpc('evm_snapshot')
   const flagGas: bigint[] = []
+  const staked = await Promise.all(
+    Array.from({ length: Number(await read<bigint>(sponsorships, sponsorshipsAbi, 'stakedOperatorCount')) }, (_, i) =>
+      read<Address>(sponsorships, sponsorshipsAbi, 'stakedOperatorAt', [BigInt(i)]),
+    ),
+  )
+  const insiders = new Set(operatorOf.slice(1, size + 1))
   const flag = async (): Promise<{ flagId: bigint; reviewers: Address[] }> => {
     const receipt = await send(2, operatorCall(second, 'flag', [measured, first, '{"reason":"bench"}']))
     flagGas.push(receipt.gasUsed)
     const flagId = await read<bigint>(voteKick, voteKickAbi, 'flagCount')
-    return { flagId, reviewers: await read<Address[]>(voteKick, voteKickAbi, 'reviewersOf', [flagId]) }
+    const reviewers = await read<Address[]>(voteKick, voteKickAbi, 'reviewersOf', [flagId])
+    const block = await publicClient.getBlock({ blockNumber: receipt.blockNumber })
+    const replay = replayPick({
+      prevrandao: BigInt(block.mixHash),
+      parentHash: block.parentHash,
+      flagId,
+      staked,
+      flagger: second,
+      target: first,
+      insiders,
+      reviewerCount: 5,
+    })
+    if (replay.picked.join() !== reviewers.join()) throw new Error('the replayed reviewer pick differs from VoteKick’s')
+    flagSamples.push({
+      size,
+      gas: receipt.gasUsed,
+      lookedAt: replay.lookedAt,
+      passedOver: replay.insidersPassedOver,
+    })
+    return { flagId, reviewers }
   }
   const voteAs = (reviewer: Address, flagId: bigint): Call => operatorCall(reviewer, 'vote', [flagId, true])
   const status = async (flagId: bigint): Promise<number> =>
@@ -303,7 +330,15 @@ console.log(
   `| ${widths.map((width, column) => (column === 0 ? '-'.repeat(width) : `${'-'.repeat(width - 1)}:`)).join(' | ')} |`,
 )
 for (const row of rows) console.log(line(row))
-console.log(`\nflag: ${FLAG_SEEDS + 2} seeds (blocks) per size, the cheapest and dearest shown`)
+console.log(`\nflag: ${FLAG_SEEDS + 2} seeds (blocks) per size, the cheapest and dearest shown; per size, the`)
+console.log(`reviewer pick's candidates looked at (list reads) and insiders passed over in the first pass:`)
+for (const size of SIZES) {
+  const samples = flagSamples.filter((sample) => sample.size === size)
+  const range = (values: number[]): string => `${Math.min(...values)}–${Math.max(...values)}`
+  console.log(
+    `  N=${size}: looked at ${range(samples.map((s) => s.lookedAt))}, insiders passed over ${range(samples.map((s) => s.passedOver))}`,
+  )
+}
 for (const note of notes) console.log(note)
 console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`)
 await dev.stop()
