@@ -20,6 +20,10 @@ import { replayPick } from './reviewerPick.js'
 
 const SIZES = (process.env.BENCH_OPERATORS ?? '2,10,50,200').split(',').map(Number)
 const LARGEST = Math.max(...SIZES)
+// One more operator joins during the run, and a sponsorship takes at most MAX_OPERATORS_LIMIT (1,000).
+if (SIZES.some((size) => !Number.isInteger(size) || size < 2 || size > 999)) {
+  throw new RangeError(`BENCH_OPERATORS: sizes must be integers 2–999, got ${SIZES.join(', ')}`)
+}
 /** Operators staked on another sponsorship: the reviewers VoteKick prefers (not staked where the flag is). */
 const OUTSIDERS = 5
 
