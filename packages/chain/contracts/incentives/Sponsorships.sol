@@ -357,6 +357,19 @@ contract Sponsorships is ISponsorships, IERC1363Receiver, ReentrancyGuard {
         return _stakes[sponsorshipId][operator].locked;
     }
 
+    /// An operator's earnings not yet withdrawn, across all its sponsorships, as of this block; stakes under review are
+    /// left out (a kick would forfeit them). Operators value their shares with it, so that a delegation made just
+    /// before earnings are collected buys them at their price instead of taking a share of them.
+    function pendingEarningsOf(address operator) external view returns (uint256 total) {
+        uint256[] storage ids = _sponsorshipsOf[operator];
+        for (uint256 i = 0; i < ids.length; i++) {
+            Stake storage s = _stakes[ids[i]][operator];
+            if (s.underReview) continue;
+            (uint256 index,) = _projected(_terms[ids[i]], _pools[ids[i]]);
+            total += s.earnings + Math.mulDiv(s.amount, index - s.rewardPerStakePaid, INDEX_SCALE);
+        }
+    }
+
     /// The sponsorships an operator is staked on (at most `MAX_SPONSORSHIPS_PER_OPERATOR`).
     function sponsorshipsOf(address operator) external view returns (uint256[] memory) {
         return _sponsorshipsOf[operator];
