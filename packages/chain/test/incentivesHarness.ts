@@ -7,6 +7,14 @@
 import assert from 'node:assert/strict'
 import {
   BaseError,
+  createPublicClient,
+  createWalletClient,
+  custom,
+  type Account,
+  type Chain,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
   ContractFunctionRevertedError,
   decodeErrorResult,
   encodeAbiParameters,
@@ -17,6 +25,7 @@ import {
   type Hex,
   type TransactionReceipt,
 } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
 import { startDevChain, type DevChain } from '@runnel/dev-chain'
 import {
   operatorAbi,
@@ -52,6 +61,24 @@ const ALL_ERRORS: readonly AbiError[] = (() => {
   return [...seen.values()]
 })()
 
+const withErrors = new WeakMap<Abi, Abi>()
+
+/**
+ * The ABI plus every incentive error: a revert bubbling up from a nested call (VoteKick's errors through Operator.flag)
+ * then decodes at once. Without it viem spends about a second on each undecodable revert.
+ */
+function withAllErrors(abi: Abi): Abi {
+  let combined = withErrors.get(abi)
+  if (combined === undefined) {
+    combined = [
+      ...abi,
+      ...ALL_ERRORS.filter((error) => !abi.some((item) => item.type === 'error' && item.name === error.name)),
+    ]
+    withErrors.set(abi, combined)
+  }
+  return combined
+}
+
 export interface DecodedRevert {
   readonly errorName: string
   readonly args: readonly unknown[]
@@ -65,13 +92,12 @@ export function decodeRevert(err: unknown): DecodedRevert | undefined {
   if (reverted.raw !== undefined && reverted.raw !== '0x') {
     try {
       const decoded = decodeErrorResult({ abi: ALL_ERRORS, data: reverted.raw })
-      return { errorName: decoded.errorName, args: (decoded.args ?? []) }
+      return { errorName: decoded.errorName, args: decoded.args ?? [] }
     } catch {
       // fall through to what viem decoded itself
     }
   }
-  if (reverted.data !== undefined)
-    return { errorName: reverted.data.errorName, args: (reverted.data.args ?? []) }
+  if (reverted.data !== undefined) return { errorName: reverted.data.errorName, args: reverted.data.args ?? [] }
   return undefined
 }
 
@@ -154,8 +180,31 @@ const GAS = 8_000_000n
 export class IncentivesHarness {
   readonly addresses: IncentiveAddresses
 
+  readonly publicClient: PublicClient
+  private readonly wallets = new Map<number, WalletClient<Transport, Chain, Account>>()
+  // viem maps the in-process chain's revert of a nested call to an unknown RPC error and retries it three times (about
+  // a second per expected revert); a local chain has no transient failures to retry.
+  private readonly transport: Transport
+
   private constructor(readonly dev: DevChain) {
     this.addresses = dev.deployment.incentives
+    this.transport = custom(dev.chain.provider, { retryCount: 0 })
+    this.publicClient = createPublicClient({ chain: dev.viemChain, transport: this.transport })
+  }
+
+  wallet(index: number): WalletClient<Transport, Chain, Account> {
+    let wallet = this.wallets.get(index)
+    if (wallet === undefined) {
+      const key = this.dev.chain.accountKeys[index]
+      if (key === undefined) throw new RangeError(`no dev account ${index}`)
+      wallet = createWalletClient({
+        chain: this.dev.viemChain,
+        transport: this.transport,
+        account: privateKeyToAccount(key),
+      })
+      this.wallets.set(index, wallet)
+    }
+    return wallet
   }
 
   static async start(accounts = 10): Promise<IncentivesHarness> {
@@ -167,17 +216,21 @@ export class IncentivesHarness {
   }
 
   actor(index: number): Actor {
-    return { index, address: this.dev.walletFor(index).account.address }
-  }
-
-  get publicClient(): DevChain['publicClient'] {
-    return this.dev.publicClient
+    return { index, address: this.wallet(index).account.address }
   }
 
   /** Sends `call` from dev account `from`; resolves to the receipt, or throws the decoded revert. */
   async send(from: number, call: ContractCall): Promise<TransactionReceipt> {
-    const wallet = this.dev.walletFor(from)
-    const request = { ...call, args: call.args ?? [], account: wallet.account, chain: wallet.chain, gas: GAS, ...FEES }
+    const wallet = this.wallet(from)
+    const request = {
+      ...call,
+      abi: withAllErrors(call.abi),
+      args: call.args ?? [],
+      account: wallet.account,
+      chain: wallet.chain,
+      gas: GAS,
+      ...FEES,
+    }
     const hash = await wallet.writeContract(request)
     const receipt = await this.publicClient.getTransactionReceipt({ hash })
     if (receipt.status === 'success') return receipt
@@ -190,8 +243,9 @@ export class IncentivesHarness {
   async simulate(from: number, call: ContractCall): Promise<unknown> {
     const { result } = await this.publicClient.simulateContract({
       ...call,
+      abi: withAllErrors(call.abi),
       args: call.args ?? [],
-      account: this.dev.walletFor(from).account,
+      account: this.wallet(from).account,
     })
     return result
   }

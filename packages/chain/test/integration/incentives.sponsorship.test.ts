@@ -52,7 +52,7 @@ describe('RunnelToken and Sponsorships on the embedded chain', () => {
     })
 
     it('moves tokens by permit: a signature instead of an approve transaction', async () => {
-      const owner = h.dev.walletFor(SPONSOR)
+      const owner = h.wallet(SPONSOR)
       const spender = h.actor(STRANGER).address
       const nonce = await h.read<bigint>({
         address: h.addresses.token,
