@@ -39,7 +39,11 @@ const JOINER = LARGEST + 1
 const FIRST_OUTSIDER = LARGEST + 2
 const DELEGATOR_1 = FIRST_OUTSIDER + OUTSIDERS
 const DELEGATOR_2 = DELEGATOR_1 + 1
-const ACCOUNTS = DELEGATOR_2 + 1
+/** Owns the operator staked on 1, 8 and then 32 sponsorships (an operator's share value reads each of them). */
+const SPREAD = DELEGATOR_2 + 1
+const ACCOUNTS = SPREAD + 1
+/** Sponsorships per operator: MAX_SPONSORSHIPS_PER_OPERATOR is 32. */
+const SPREADS = [1, 8, 32]
 
 const started = performance.now()
 const dev = await startDevChain({ accounts: ACCOUNTS })
@@ -102,6 +106,11 @@ const createSponsorship = async (maxOperators: number): Promise<bigint> => {
 const measured = await createSponsorship(1000)
 const elsewhere = await createSponsorship(OUTSIDERS)
 await send(0, tokenCall('transferAndCall', [sponsorships, rnl('100000'), sponsorshipData(1, measured)]))
+const spread: bigint[] = []
+for (let i = 0; i < Math.max(...SPREADS); i++) {
+  spread.push(await createSponsorship(1000))
+  await send(0, tokenCall('transferAndCall', [sponsorships, rnl('1000'), sponsorshipData(1, spread[i]!)]))
+}
 
 const ownerOf = new Map<Address, number>()
 const operatorOf: Address[] = []
@@ -124,6 +133,16 @@ for (let account = 1; account < DELEGATOR_1; account++) {
 for (let account = FIRST_OUTSIDER; account < FIRST_OUTSIDER + OUTSIDERS; account++) {
   await send(account, operatorCall(operatorOf[account]!, 'stake', [elsewhere, STAKE]))
 }
+await send(SPREAD, {
+  address: operatorFactory,
+  abi: operatorFactoryAbi,
+  functionName: 'createOperator',
+  args: [1000, '{}'],
+})
+const spreadOperator = await read<Address>(operatorFactory, operatorFactoryAbi, 'operatorOf', [
+  dev.walletFor(SPREAD).account.address,
+])
+await send(SPREAD, tokenCall('transferAndCall', [spreadOperator, rnl('40000')]))
 let snapshot = (await rpc('evm_snapshot')) as Hex
 console.log(
   `${DELEGATOR_1 - 1} operators created and self-delegated, ${OUTSIDERS} staked elsewhere, in ${((performance.now() - setupStarted) / 1000).toFixed(1)} s`,
@@ -317,23 +336,93 @@ async function runSize(size: number): Promise<void> {
 
 for (const size of SIZES) await runSize(size)
 
-// ---- the table ----
+// ---- one operator on more sponsorships ----
+
+// The share value counts the operator's earnings not yet collected, read from each sponsorship it is staked on, so
+// what prices shares (delegating, undelegating) grows with that number, bounded by 32.
+const SPREAD_ACTIONS = [
+  'delegate (transferAndCall)',
+  'delegate (deposit)',
+  'undelegate (paid at once)',
+  'undelegate (queued)',
+  'payOutQueue (20 entries)',
+  'withdrawEarnings (Operator, every one)',
+] as const
+type SpreadAction = (typeof SPREAD_ACTIONS)[number]
+const spreadGas = new Map<SpreadAction, bigint[]>(SPREAD_ACTIONS.map((action) => [action, []]))
+
+async function runSpread(count: number): Promise<void> {
+  await rpc('evm_revert', [snapshot])
+  snapshot = (await rpc('evm_snapshot')) as Hex
+  const ids = spread.slice(0, count)
+  for (const id of ids) await send(SPREAD, operatorCall(spreadOperator, 'stake', [id, STAKE]))
+  await passTime(100)
+  const measureSpread = async (action: SpreadAction, account: number, call: Call): Promise<void> => {
+    spreadGas.get(action)!.push((await send(account, call)).gasUsed)
+  }
+  const [delegator1, delegator2] = [DELEGATOR_1, DELEGATOR_2].map((i) => dev.walletFor(i).account.address)
+  await measureSpread(
+    'delegate (transferAndCall)',
+    DELEGATOR_1,
+    tokenCall('transferAndCall', [spreadOperator, rnl('1000')]),
+  )
+  await send(DELEGATOR_2, tokenCall('approve', [spreadOperator, rnl('1000')]))
+  await measureSpread(
+    'delegate (deposit)',
+    DELEGATOR_2,
+    operatorCall(spreadOperator, 'deposit', [rnl('1000'), delegator2]),
+  )
+  const shares1 = await read<bigint>(spreadOperator, operatorAbi, 'balanceOf', [delegator1])
+  await measureSpread('undelegate (paid at once)', DELEGATOR_1, operatorCall(spreadOperator, 'undelegate', [shares1]))
+  const free = await read<bigint>(token, runnelTokenAbi, 'balanceOf', [spreadOperator])
+  await send(SPREAD, operatorCall(spreadOperator, 'stake', [ids[0]!, free]))
+  const shares2 = await read<bigint>(spreadOperator, operatorAbi, 'balanceOf', [delegator2])
+  // The second delegator leaves in 20 parts, so one payout pays a full MAX_PAYOUTS_PER_CALL of entries, each
+  // priced at the share value of the moment.
+  const part = shares2 / 20n
+  await measureSpread('undelegate (queued)', DELEGATOR_2, operatorCall(spreadOperator, 'undelegate', [part]))
+  for (let i = 1; i < 20; i++) {
+    await send(DELEGATOR_2, operatorCall(spreadOperator, 'undelegate', [i === 19 ? shares2 - 19n * part : part]))
+  }
+  if ((await read<bigint>(spreadOperator, operatorAbi, 'queueLength')) !== 20n) throw new Error('not queued')
+  // Free tokens to pay them with: a plain transfer, which calls nothing.
+  await send(0, tokenCall('transfer', [spreadOperator, rnl('2000')]))
+  await measureSpread('payOutQueue (20 entries)', 0, operatorCall(spreadOperator, 'payOutQueue', []))
+  if ((await read<bigint>(spreadOperator, operatorAbi, 'queueLength')) !== 0n) throw new Error('queue not paid')
+  await passTime(10)
+  await measureSpread(
+    'withdrawEarnings (Operator, every one)',
+    SPREAD,
+    operatorCall(spreadOperator, 'withdrawEarnings', [ids]),
+  )
+}
+
+for (const count of SPREADS) await runSpread(count)
+
+// ---- the tables ----
 
 const fmt = (value: bigint): string => value.toLocaleString('en-US')
-const header = ['action', ...SIZES.map((size) => `N=${size}`), 'max − min']
-const rows = ACTIONS.map((action) => {
-  const values = gas.get(action)!
-  return [action, ...values.map(fmt), fmt(max(values) - min(values))]
-})
-const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => row[column]!.length)))
-const line = (row: string[]): string =>
-  `| ${row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join(' | ')} |`
-console.log(`\ngas used per transaction, N operators staked on the sponsorship\n`)
-console.log(line(header))
-console.log(
-  `| ${widths.map((width, column) => (column === 0 ? '-'.repeat(width) : `${'-'.repeat(width - 1)}:`)).join(' | ')} |`,
+
+function printTable(title: string, header: string[], rows: string[][]): void {
+  const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => row[column]!.length)))
+  const line = (row: string[]): string =>
+    `| ${row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join(' | ')} |`
+  console.log(`\n${title}\n`)
+  console.log(line(header))
+  console.log(
+    `| ${widths.map((width, column) => (column === 0 ? '-'.repeat(width) : `${'-'.repeat(width - 1)}:`)).join(' | ')} |`,
+  )
+  for (const row of rows) console.log(line(row))
+}
+
+printTable(
+  'gas used per transaction, N operators staked on the sponsorship',
+  ['action', ...SIZES.map((size) => `N=${size}`), 'max − min'],
+  ACTIONS.map((action) => {
+    const values = gas.get(action)!
+    return [action, ...values.map(fmt), fmt(max(values) - min(values))]
+  }),
 )
-for (const row of rows) console.log(line(row))
 console.log(`\nflag: ${FLAG_SEEDS + 2} seeds (blocks) per size, the cheapest and dearest shown; per size, the`)
 console.log(`reviewer pick's candidates looked at (list reads) and insiders passed over in the first pass:`)
 for (const size of SIZES) {
@@ -343,6 +432,15 @@ for (const size of SIZES) {
     `  N=${size}: looked at ${range(samples.map((s) => s.lookedAt))}, insiders passed over ${range(samples.map((s) => s.passedOver))}`,
   )
 }
+printTable(
+  'gas used per transaction, one operator staked on k sponsorships',
+  ['action', ...SPREADS.map((count) => `k=${count}`), 'per extra sponsorship'],
+  SPREAD_ACTIONS.map((action) => {
+    const values = spreadGas.get(action)!
+    const perExtra = Number(values.at(-1)! - values[0]!) / (SPREADS.at(-1)! - SPREADS[0]!)
+    return [action, ...values.map(fmt), Math.round(perExtra).toLocaleString('en-US')]
+  }),
+)
 for (const note of notes) console.log(note)
 console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`)
 await dev.stop()
