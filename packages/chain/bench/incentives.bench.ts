@@ -94,21 +94,22 @@ const sponsorshipData = (action: number, id: bigint): Hex =>
 
 const setupStarted = performance.now()
 const { id: streamId } = await dev.registryFor(0).createStream('/bench/incentives')
-const createSponsorship = async (maxOperators: number): Promise<bigint> => {
+const createSponsorship = async (minOperators: number, maxOperators: number): Promise<bigint> => {
   await send(0, {
     address: sponsorships,
     abi: sponsorshipsAbi,
     functionName: 'createSponsorship',
-    args: [streamId, rnl('1'), 2, maxOperators, MIN_STAY_SECONDS, rnl('10')],
+    args: [streamId, rnl('1'), minOperators, maxOperators, MIN_STAY_SECONDS, rnl('10')],
   })
   return read<bigint>(sponsorships, sponsorshipsAbi, 'sponsorshipCount')
 }
-const measured = await createSponsorship(1000)
-const elsewhere = await createSponsorship(OUTSIDERS)
+const measured = await createSponsorship(2, 1000)
+const elsewhere = await createSponsorship(2, OUTSIDERS)
 await send(0, tokenCall('transferAndCall', [sponsorships, rnl('100000'), sponsorshipData(1, measured)]))
 const spread: bigint[] = []
 for (let i = 0; i < Math.max(...SPREADS); i++) {
-  spread.push(await createSponsorship(1000))
+  // One operator alone on each: minOperators 1, so that each pays and has earnings to count.
+  spread.push(await createSponsorship(1, 1000))
   await send(0, tokenCall('transferAndCall', [sponsorships, rnl('1000'), sponsorshipData(1, spread[i]!)]))
 }
 
@@ -390,6 +391,8 @@ async function runSpread(count: number): Promise<void> {
   await measureSpread('payOutQueue (20 entries)', 0, operatorCall(spreadOperator, 'payOutQueue', []))
   if ((await read<bigint>(spreadOperator, operatorAbi, 'queueLength')) !== 0n) throw new Error('queue not paid')
   await passTime(10)
+  const pending = await read<bigint>(sponsorships, sponsorshipsAbi, 'pendingEarningsOf', [spreadOperator])
+  if (pending === 0n) throw new Error('the sponsorships paid nothing')
   await measureSpread(
     'withdrawEarnings (Operator, every one)',
     SPREAD,
