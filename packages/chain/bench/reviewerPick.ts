@@ -1,11 +1,10 @@
-// VoteKick._pickReviewers replayed off-chain, step for step, so the bench can say how many candidates a flag looked
+// VoteKick._pickReviewers replayed off-chain, step for step, so the bench can say how many candidates a pick looked
 // at (what its gas depends on) and check the replay against the reviewers the contract picked.
 import { encodeAbiParameters, keccak256, type Address, type Hex } from 'viem'
 
 export interface PickInput {
-  /** `block.prevrandao` of the flag's block (its mixHash) and `blockhash(block.number - 1)` (its parentHash). */
-  readonly prevrandao: bigint
-  readonly parentHash: Hex
+  /** The hash of the flag's block, the pick's seed. */
+  readonly flagBlockHash: Hex
   readonly flagId: bigint
   /** `Sponsorships.stakedOperatorAt(0..n-1)` as the flag saw it. */
   readonly staked: readonly Address[]
@@ -25,17 +24,11 @@ export interface PickReplay {
 }
 
 const uint256x3 = [{ type: 'uint256' }, { type: 'uint256' }, { type: 'uint256' }] as const
+const bytes32AndUint256 = [{ type: 'bytes32' }, { type: 'uint256' }] as const
 
 export function replayPick(input: PickInput): PickReplay {
   const n = BigInt(input.staked.length)
-  const seed = BigInt(
-    keccak256(
-      encodeAbiParameters(
-        [{ type: 'uint256' }, { type: 'bytes32' }, { type: 'uint256' }],
-        [input.prevrandao, input.parentHash, input.flagId],
-      ),
-    ),
-  )
+  const seed = BigInt(keccak256(encodeAbiParameters(bytes32AndUint256, [input.flagBlockHash, input.flagId])))
   const draws = BigInt(input.reviewerCount * 4)
   const tries = n <= draws ? n : draws
   const picked: Address[] = []

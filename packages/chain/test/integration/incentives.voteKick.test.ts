@@ -96,9 +96,18 @@ describe('VoteKick on the embedded chain', () => {
 
   it('picks reviewers among other staked operators, outsiders of the sponsorship first, no more than exist', async () => {
     await stakeAll()
-    const receipt = await h.send(FLAGGER, h.operatorCall(at(FLAGGER), 'flag', [main, at(TARGET), '{"why":"drops"}']))
-    const [flagged] = parseEventLogs({ abi: voteKickAbi, logs: receipt.logs, eventName: 'Flagged' })
-    const flagId = flagged!.args.flagId
+    const flagged = await h.send(FLAGGER, h.operatorCall(at(FLAGGER), 'flag', [main, at(TARGET), '{"why":"drops"}']))
+    const flagId = parseEventLogs({ abi: voteKickAbi, logs: flagged.logs, eventName: 'Flagged' })[0]!.args.flagId
+    // Not in the flag's own block: its hash, the seed, is unknown until the block is sealed.
+    assert.deepEqual(await h.reviewersOf(flagId), [])
+    await expectRevert(h.simulate(STRANGER, h.voteKickCall('pickReviewers', [flagId])), 'PickTooEarly', [
+      flagId,
+      flagged.blockNumber + 1n,
+    ])
+    await expectRevert(vote(INSIDER, flagId, true), 'ReviewersNotPicked', [flagId])
+    // Anyone may pick, once.
+    const receipt = await h.pickReviewers(STRANGER, flagId)
+    await expectRevert(h.pickReviewers(STRANGER, flagId), 'ReviewersAlreadyPicked', [flagId])
     const reviewers = await h.reviewersOf(flagId)
     // Five asked, four available (three outsiders and the insider): the outsiders come first.
     assert.equal(reviewers.length, 4)
@@ -219,5 +228,19 @@ describe('VoteKick on the embedded chain', () => {
     await h.send(STRANGER, h.voteKickCall('conclude', [second]))
     assert.equal((await h.getFlag(second)).status, FlagStatus.Kicked)
     assert.equal((await h.getStake(main, at(TARGET))).kicked, true)
+  })
+
+  it('ends a flag whose reviewers were never picked inconclusive once its seed block is 256 blocks old', async () => {
+    await stakeAll()
+    const flagged = await h.send(FLAGGER, h.operatorCall(at(FLAGGER), 'flag', [main, at(TARGET), '{}']))
+    const flagId = parseEventLogs({ abi: voteKickAbi, logs: flagged.logs, eventName: 'Flagged' })[0]!.args.flagId
+    await expectRevert(h.send(STRANGER, h.voteKickCall('conclude', [flagId])), 'ReviewersNotPicked', [flagId])
+    await h.dev.chain.provider.request({ method: 'hardhat_mine', params: ['0x101'] })
+    await h.pickReviewers(STRANGER, flagId)
+    assert.equal((await h.getFlag(flagId)).status, FlagStatus.Inconclusive)
+    assert.deepEqual(await h.reviewersOf(flagId), [])
+    const flagger = await h.getStake(main, at(FLAGGER))
+    assert.deepEqual([flagger.amount, flagger.locked], [RNL(2000), 0n])
+    assert.equal((await h.getStake(main, at(TARGET))).underReview, false)
   })
 })
