@@ -14,10 +14,10 @@ import {ISponsorships, IVoteKick} from "./IIncentives.sol";
 
 /// @title A Runnel operator
 /// @notice Holds an operator's stake. Delegators deposit tokens for shares (an ERC-4626 vault whose assets are the
-///         tokens held plus the stake in sponsorships); the owner stakes them into sponsorships and its nodes collect
-///         the earnings, of which the owner takes its cut and the rest raises the share value. Slashing lowers the
-///         stake and so every share's value, pro rata. Delegators leave through a first-in-first-out queue paid as
-///         tokens come free.
+///         tokens held, the stake in sponsorships and the delegators' part of the earnings not yet collected); the
+///         owner stakes them into sponsorships and its nodes collect the earnings, of which the owner takes its cut.
+///         Earnings raise the share value as they accrue. Slashing lowers the stake and so every share's value, pro
+///         rata. Delegators leave through a first-in-first-out queue paid as tokens come free.
 /// @dev Deployed as an EIP-1167 clone by the operator factory: the addresses of the other contracts and the global
 ///      parameters are immutables of the implementation, per-operator settings are storage set by `initialize`.
 ///      The vault's virtual offset (10^6 virtual shares and 1 virtual token) makes the first-depositor
@@ -125,9 +125,14 @@ contract Operator is ERC4626, IERC1363Receiver, ReentrancyGuard {
 
     // ---- delegators ----
 
-    /// Tokens held plus stake in sponsorships (slashes show at once). Earnings count once collected.
+    /// Tokens held, stake in sponsorships (slashes show at once) and the delegators' part of the earnings not yet
+    /// collected. Counting the earnings only once collected let anyone delegate just before a collection and
+    /// undelegate just after, taking the earnings of weeks from the delegators who had been there (a sandwich
+    /// around `withdrawEarnings`): new shares must pay for the earnings already made.
     function totalAssets() public view override returns (uint256) {
-        return IERC20(asset()).balanceOf(address(this)) + sponsorships.totalStakeOf(address(this)) - _arriving;
+        uint256 pending = sponsorships.earningsOf(address(this));
+        return IERC20(asset()).balanceOf(address(this)) + sponsorships.totalStakeOf(address(this)) + pending
+            - Math.mulDiv(pending, cutBps, 10_000) - _arriving;
     }
 
     /// @notice Delegates in one transaction: `token.transferAndCall(operator, amount)`.

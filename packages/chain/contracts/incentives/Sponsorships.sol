@@ -349,6 +349,18 @@ contract Sponsorships is ISponsorships, IERC1363Receiver, ReentrancyGuard {
         });
     }
 
+    /// An operator's earnings on all its sponsorships up to the current block, withdrawn or not (at most
+    /// `MAX_SPONSORSHIPS_PER_OPERATOR` stakes read): what its vault counts as assets before collecting them.
+    function earningsOf(address operator) external view returns (uint256 total) {
+        uint256[] storage ids = _sponsorshipsOf[operator];
+        for (uint256 i = 0; i < ids.length; i++) {
+            uint256 id = ids[i];
+            Stake storage s = _stakes[id][operator];
+            (uint256 index,) = _projected(_terms[id], _pools[id]);
+            total += s.earnings + Math.mulDiv(s.amount, index - s.rewardPerStakePaid, INDEX_SCALE);
+        }
+    }
+
     function stakeOf(uint256 sponsorshipId, address operator) external view returns (uint256) {
         return _stakes[sponsorshipId][operator].amount;
     }

@@ -116,12 +116,16 @@ describe('Operator vaults on the embedded chain', () => {
     assert.equal((await totals()).shares, 0n)
   })
 
-  it('pays the owner its cut of collected earnings as tokens; the rest raises the share value', async () => {
+  it('pays the owner its cut of collected earnings as tokens; the rest raises the share value as it accrues', async () => {
     await h.delegate(OWNER, operator, RNL(2000))
     await h.delegate(ALICE, operator, RNL(2000))
     await h.stake(OWNER, operator, sponsorshipId, RNL(4000))
-    await h.increaseTime(1000)
     const aliceValue = await h.valueOf(operator, address(ALICE))
+    await h.increaseTime(1000)
+    const pending = (await h.getStake(sponsorshipId, operator)).earnings
+    const accruedGain = (await h.valueOf(operator, address(ALICE))) - aliceValue
+    const expectedAccrued = (pending - (pending * 2000n) / 10_000n) / 2n
+    assert.ok(accruedGain <= expectedAccrued && accruedGain + 2n >= expectedAccrued, 'value before collection')
     const ownerTokens = await h.balanceOf(address(OWNER))
     const receipt = await h.send(OWNER, call('withdrawEarnings', [[sponsorshipId]]))
     const [collected] = parseEventLogs({ abi: operatorAbi, logs: receipt.logs, eventName: 'EarningsCollected' })
@@ -131,6 +135,24 @@ describe('Operator vaults on the embedded chain', () => {
     const gain = (await h.valueOf(operator, address(ALICE))) - aliceValue
     const expectedGain = (earnings - ownerCut) / 2n
     assert.ok(gain <= expectedGain && gain + 2n >= expectedGain, `alice gained ${gain}, expected ${expectedGain}`)
+  })
+
+  // Regression: the vault used to count earnings only once collected, so delegating just before a collection and
+  // undelegating just after took the delegators' earnings of days (90% of 10 days' earnings, in two blocks).
+  it('gives a delegation made just before an earnings collection none of the earnings made before it', async () => {
+    await h.delegate(OWNER, operator, RNL(10_000))
+    await h.delegate(ALICE, operator, RNL(10_000))
+    await h.stake(OWNER, operator, sponsorshipId, RNL(20_000))
+    await h.increaseTime(10 * 86_400)
+    const aliceValue = await h.valueOf(operator, address(ALICE))
+    const attackerTokens = await h.balanceOf(address(ATTACKER))
+    await h.delegate(ATTACKER, operator, RNL(180_000))
+    await h.send(OWNER, call('withdrawEarnings', [[sponsorshipId]]))
+    await h.send(ATTACKER, call('undelegate', [await h.sharesOf(operator, address(ATTACKER))]))
+    const profit = (await h.balanceOf(address(ATTACKER))) - attackerTokens
+    // The attacker's shares were there for two blocks' earnings at most: 2 s × 10^15 wei/s.
+    assert.ok(profit < 2n * 10n ** 15n, `the sandwich paid ${profit}`)
+    assert.ok((await h.valueOf(operator, address(ALICE))) >= aliceValue, "the delegator's value didn't fall")
   })
 
   it('pays undelegations at once from free tokens, else queues them and pays first in, first out as tokens come free', async () => {

@@ -172,7 +172,7 @@ describe(`incentives property test (seed ${SEED}, ${STEPS} steps)`, () => {
     const operator = rng.pick(operators)
     const delegator = rng.chance(0.15) ? operator.owner : rng.pick(DELEGATORS)
     const amount = rng.bigint(1n, RNL(2500))
-    const before = await vault(operator)
+    const [before, tokens] = await Promise.all([vault(operator), h.balanceOf(operator.address)])
     const receipt = await attempt(
       'delegate',
       delegator,
@@ -186,15 +186,12 @@ describe(`incentives property test (seed ${SEED}, ${STEPS} steps)`, () => {
     )
     if (receipt === undefined) return 'delegate'
     const [deposit] = parseEventLogs({ abi: operatorAbi, logs: receipt.logs, eventName: 'Deposit' })
-    // Shares come only from a deposit, at the vault's price before it.
-    assert.equal(
-      deposit!.args.shares,
-      sharesForDeposit(amount, before.totalAssets, before.totalShares),
-      'minted shares',
-    )
+    // Shares come only from a deposit, at the vault's price just before it (earnings accrued up to its block).
+    const assetsThen = vaultAssets(operator, tokens, await h.blockTimestamp(receipt))
+    assert.equal(deposit!.args.shares, sharesForDeposit(amount, assetsThen, before.totalShares), 'minted shares')
     const afterVault = await vault(operator)
     assert.equal(afterVault.totalShares, before.totalShares + deposit!.args.shares)
-    assert.equal(afterVault.totalAssets, before.totalAssets + amount)
+    assert.equal(afterVault.totalAssets, assetsThen + amount)
     return 'delegate'
   }
 
@@ -470,6 +467,17 @@ describe(`incentives property test (seed ${SEED}, ${STEPS} steps)`, () => {
 
   // ---- invariants ----
 
+  /** The vault's assets by the model: tokens held, stakes, and the delegators' part of the uncollected earnings. */
+  function vaultAssets(operator: OperatorState, tokens: bigint, now: bigint): bigint {
+    let stake = 0n
+    let pending = 0n
+    for (const model of models.values()) {
+      stake += model.stakeOf(operator.address)
+      pending += model.earningsOf(operator.address, now)
+    }
+    return tokens + stake + pending - (pending * operator.cutBps) / 10_000n
+  }
+
   async function vault(operator: OperatorState): Promise<VaultSnapshot> {
     const [totalAssets, totalShares] = await Promise.all([
       h.read<bigint>(h.operatorCall(operator.address, 'totalAssets')),
@@ -577,9 +585,12 @@ describe(`incentives property test (seed ${SEED}, ${STEPS} steps)`, () => {
           'every share has a holder among the actors',
         )
       }
+      const tokens = balances[accounts.length + contracts.indexOf(operator.address)]!
+      assert.equal(current.totalAssets, vaultAssets(operator, tokens, now), `assets of operator ${operator.owner}`)
       const previous = lastPrice.get(operator.address)
       const mayFall = after === 'unstake' || after === 'forceUnstake' || after === 'vote' || after === 'conclude'
       if (previous !== undefined && !mayFall) {
+        // Exact: uncollected earnings only grow with time, and settling them stores what the view showed.
         assert.ok(
           (current.totalAssets + 1n) * (previous.totalShares + VIRTUAL_SHARES) >=
             (previous.totalAssets + 1n) * (current.totalShares + VIRTUAL_SHARES),

@@ -138,6 +138,7 @@ describe('VoteKick on the embedded chain', () => {
     const flagId = await h.flag(FLAGGER, at(FLAGGER), main, at(TARGET))
     const delegatorValue = await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)
     const targetAssets = await h.read<bigint>(h.operatorCall(at(TARGET), 'totalAssets'))
+    const earningsAtFlag = (await h.getStake(main, at(TARGET))).earnings
     const funds = (await h.getSponsorship(main)).unallocated
     const balances = new Map<Address, bigint>()
     for (const owner of [FLAGGER, INSIDER, ...OUTSIDERS]) balances.set(at(owner), await h.balanceOf(at(owner)))
@@ -168,9 +169,11 @@ describe('VoteKick on the embedded chain', () => {
     assert.ok(view.unallocated + RNL(1) > funds + RNL(165), 'slash remainder and forfeit back in the funds')
     assert.equal(await h.balanceOf(h.addresses.voteKick), 0n)
 
-    // The target's vault lost exactly the slash; its delegator's share value fell by the same fraction.
+    // The target's vault lost exactly the slash and the forfeited earnings (which it counted as its assets); its
+    // delegator's share value fell by the same fraction.
     const assetsAfter = await h.read<bigint>(h.operatorCall(at(TARGET), 'totalAssets'))
-    assert.equal(assetsAfter, targetAssets - RNL(200))
+    assert.equal(assetsAfter, RNL(2500) - RNL(200))
+    assert.equal(targetAssets, RNL(2500) + earningsAtFlag)
     const valueAfter = await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)
     const expected = (delegatorValue * assetsAfter) / targetAssets
     assert.ok(valueAfter <= expected + 1n && valueAfter + 2n >= expected, `${valueAfter} vs ${expected}`)
