@@ -352,14 +352,14 @@ export class RunnelRegistry {
     }
   }
 
-  private writeStreams(functionName: StreamWrite, args: readonly unknown[]): Promise<void> {
+  private async writeStreams(functionName: StreamWrite, args: readonly unknown[]): Promise<void> {
     const { publicClient, addresses } = this.components
-    return writeContract(publicClient, this.wallet(), addresses.streamRegistry, streamRegistryAbi, functionName, args)
+    await writeContract(publicClient, this.wallet(), addresses.streamRegistry, streamRegistryAbi, functionName, args)
   }
 
-  private writeStorage(functionName: StorageWrite, args: readonly unknown[]): Promise<void> {
+  private async writeStorage(functionName: StorageWrite, args: readonly unknown[]): Promise<void> {
     const { publicClient, addresses } = this.components
-    return writeContract(
+    await writeContract(
       publicClient,
       this.wallet(),
       addresses.storageNodeRegistry,

@@ -13,6 +13,31 @@ export type ChainErrorCode =
   | 'INVALID_NODE_METADATA'
   | 'ALREADY_ASSIGNED'
   | 'NOT_ASSIGNED'
+  // ---- token incentives ----
+  | 'SPONSORSHIP_NOT_FOUND'
+  | 'OPERATOR_NOT_FOUND'
+  /** Only operator contracts made by the operator factory stake, flag and review. */
+  | 'NOT_AN_OPERATOR'
+  | 'OPERATOR_EXISTS'
+  | 'STAKE_BELOW_MINIMUM'
+  | 'SPONSORSHIP_FULL'
+  | 'NOT_STAKED'
+  /** The operator is flagged: it can't unstake or withdraw until the vote ends. */
+  | 'UNDER_REVIEW'
+  /** Part of the stake backs an open flag. */
+  | 'STAKE_LOCKED'
+  | 'KICKED'
+  | 'INSUFFICIENT_FUNDS'
+  | 'SELF_DELEGATION_TOO_LOW'
+  | 'UNDELEGATION_QUEUE_NOT_EMPTY'
+  | 'ALREADY_FLAGGED'
+  | 'NO_REVIEWERS'
+  | 'FLAG_NOT_FOUND'
+  | 'FLAG_CLOSED'
+  | 'NOT_REVIEWER'
+  | 'ALREADY_VOTED'
+  | 'VOTING_ENDED'
+  | 'VOTING_NOT_ENDED'
   /** A write was attempted without a wallet (account) configured. */
   | 'NO_ACCOUNT'
   | 'INVALID_ARGUMENT'
@@ -53,6 +78,27 @@ const CHAIN_CATEGORIES: Record<ChainErrorCode, ErrorCategory> = {
   INVALID_NODE_METADATA: 'invalid-input',
   ALREADY_ASSIGNED: 'conflict',
   NOT_ASSIGNED: 'conflict',
+  SPONSORSHIP_NOT_FOUND: 'not-found',
+  OPERATOR_NOT_FOUND: 'not-found',
+  NOT_AN_OPERATOR: 'permission-denied',
+  OPERATOR_EXISTS: 'conflict',
+  STAKE_BELOW_MINIMUM: 'invalid-input',
+  SPONSORSHIP_FULL: 'conflict',
+  NOT_STAKED: 'conflict',
+  UNDER_REVIEW: 'conflict',
+  STAKE_LOCKED: 'conflict',
+  KICKED: 'permission-denied',
+  INSUFFICIENT_FUNDS: 'conflict',
+  SELF_DELEGATION_TOO_LOW: 'conflict',
+  UNDELEGATION_QUEUE_NOT_EMPTY: 'conflict',
+  ALREADY_FLAGGED: 'conflict',
+  NO_REVIEWERS: 'conflict',
+  FLAG_NOT_FOUND: 'not-found',
+  FLAG_CLOSED: 'conflict',
+  NOT_REVIEWER: 'permission-denied',
+  ALREADY_VOTED: 'conflict',
+  VOTING_ENDED: 'conflict',
+  VOTING_NOT_ENDED: 'conflict',
   // A missing wallet is a setting to add, not a key to fix.
   NO_ACCOUNT: 'invalid-input',
   INVALID_ARGUMENT: 'invalid-input',

@@ -25,6 +25,18 @@ export {
 } from './permissions.js'
 export { MAX_METADATA_BYTES, decodeMetadata, encodeMetadata, type StreamMetadata } from './metadata.js'
 export { RunnelRegistry } from './RunnelRegistry.js'
+export { RunnelIncentives } from './incentives/RunnelIncentives.js'
+export type {
+  Delegation,
+  FlagInfo,
+  FlagStatus,
+  OperatorInfo,
+  ReviewRequest,
+  RunnelIncentivesComponents,
+  SponsorshipInfo,
+  SponsorshipTerms,
+  StakeInfo,
+} from './incentives/types.js'
 export {
   MAX_PERMISSION_BATCH,
   PUBLIC,

@@ -1,4 +1,4 @@
-import { BaseError, ContractFunctionRevertedError, InvalidAddressError } from 'viem'
+import { BaseError, ContractFunctionRevertedError, InvalidAddressError, formatUnits } from 'viem'
 import { ChainError, type ChainErrorCode } from './errors.js'
 import { PERMISSION_NAMES } from './permissions.js'
 
@@ -59,7 +59,117 @@ function describe(name: string, args: readonly unknown[]): [ChainErrorCode, stri
     case 'NotAssigned':
       return ['NOT_ASSIGNED', `${lower(second)} does not store ${String(first)}`]
     default:
-      return ['RPC_ERROR', `contract reverted with ${name}(${args.map(String).join(', ')})`]
+      return (
+        describeIncentives(name, args) ?? [
+          'RPC_ERROR',
+          `contract reverted with ${name}(${args.map(String).join(', ')})`,
+        ]
+      )
+  }
+}
+
+const FLAG_STATUS = ['none', 'open', 'kicked', 'a false flag', 'inconclusive']
+
+function describeIncentives(name: string, args: readonly unknown[]): [ChainErrorCode, string] | undefined {
+  const [a, b, c, d] = args
+  const tokens = (wei: unknown): string => `${formatUnits(BigInt(wei as bigint), 18)} RNL`
+  switch (name) {
+    case 'SponsorshipNotFound':
+      return ['SPONSORSHIP_NOT_FOUND', `no sponsorship ${String(a)}`]
+    case 'InvalidTerms':
+    case 'InvalidParams':
+      return ['INVALID_ARGUMENT', `invalid sponsorship terms: ${String(a)}`]
+    case 'NotAnOperator':
+      return ['NOT_AN_OPERATOR', `${lower(a)} is not an operator contract (create one with createOperator)`]
+    case 'OperatorExists':
+      return ['OPERATOR_EXISTS', `${lower(a)} already has operator ${lower(b)}`]
+    case 'StakeBelowMinimum':
+      return ['STAKE_BELOW_MINIMUM', `a stake of ${tokens(a)} is below the minimum of ${tokens(b)}`]
+    case 'SponsorshipFull':
+      return ['SPONSORSHIP_FULL', `sponsorship ${String(a)} has its maximum of ${String(b)} operators`]
+    case 'NotStaked':
+      return ['NOT_STAKED', `operator ${lower(b)} is not staked on sponsorship ${String(a)}`]
+    case 'UnderReview':
+      return ['UNDER_REVIEW', `operator ${lower(b)} is flagged on sponsorship ${String(a)}; wait for the vote`]
+    case 'StakeLocked':
+      return [
+        'STAKE_LOCKED',
+        `${tokens(c)} of operator ${lower(b)}'s stake on sponsorship ${String(a)} backs open flags; wait for their votes`,
+      ]
+    case 'InsufficientFreeStake':
+      return [
+        'STAKE_LOCKED',
+        `operator ${lower(b)} has ${tokens(c)} of free stake on sponsorship ${String(a)}, ${tokens(d)} needed`,
+      ]
+    case 'WasKicked':
+      return ['KICKED', `operator ${lower(b)} was kicked from sponsorship ${String(a)} and may not stake on it again`]
+    case 'TooManySponsorships':
+      return ['INVALID_ARGUMENT', `operator ${lower(a)} is staked on the most sponsorships allowed (${String(b)})`]
+    case 'ERC20InsufficientBalance':
+      return ['INSUFFICIENT_FUNDS', `${lower(a)} has ${tokens(b)}, ${tokens(c)} needed`]
+    case 'ERC20InsufficientAllowance':
+      return ['INSUFFICIENT_FUNDS', `${lower(a)} may spend ${tokens(b)} of the sender's tokens, ${tokens(c)} needed`]
+    case 'SelfDelegationTooLow':
+      return [
+        'SELF_DELEGATION_TOO_LOW',
+        `the operator's owner must hold at least ${Number(c) / 100}% of its shares for others to delegate (holds ${String(a)} of ${String(b)})`,
+      ]
+    case 'UndelegationQueueNotEmpty':
+      return [
+        'UNDELEGATION_QUEUE_NOT_EMPTY',
+        `${String(a)} undelegations wait for payout; pay them before staking more`,
+      ]
+    case 'QueueNotOverdue':
+      return ['INVALID_ARGUMENT', 'no undelegation has waited past the queue limit']
+    case 'InsufficientShares':
+      return ['INSUFFICIENT_FUNDS', `holds ${String(a)} shares, ${String(b)} asked`]
+    case 'NotOwner':
+      return ['PERMISSION_DENIED', `${lower(a)} is not this operator's owner`]
+    case 'NotOwnerOrNode':
+      return ['PERMISSION_DENIED', `${lower(a)} is neither this operator's owner nor one of its nodes`]
+    case 'NotNode':
+      return ['PERMISSION_DENIED', `${lower(a)} is not one of this operator's nodes`]
+    case 'OnlyVoteKick':
+    case 'OnlyToken':
+      return ['PERMISSION_DENIED', `${name}: ${lower(a)} may not call this`]
+    case 'InvalidCut':
+      return ['INVALID_ARGUMENT', `an operator's cut is 0..10000 basis points, got ${String(a)}`]
+    case 'CutRaisedWhileStaked':
+      return [
+        'INVALID_ARGUMENT',
+        `the cut can rise from ${Number(a) / 100}% to ${Number(b) / 100}% only while the operator is staked nowhere`,
+      ]
+    case 'TooManyNodes':
+      return ['INVALID_ARGUMENT', `an operator has at most ${String(b)} nodes, got ${String(a)}`]
+    case 'HeartbeatTooLarge':
+      return ['INVALID_ARGUMENT', `a heartbeat is at most ${String(b)} bytes, got ${String(a)}`]
+    case 'ZeroAmount':
+      return ['INVALID_ARGUMENT', 'the amount must be above zero']
+    case 'UnknownAction':
+      return ['INVALID_ARGUMENT', `unknown transferAndCall action ${String(a)}`]
+    case 'CannotFlagSelf':
+      return ['INVALID_ARGUMENT', `operator ${lower(a)} can't flag itself`]
+    case 'AlreadyFlagged':
+      return [
+        'ALREADY_FLAGGED',
+        `operator ${lower(b)} is already flagged on sponsorship ${String(a)} (flag ${String(c)})`,
+      ]
+    case 'NoReviewersAvailable':
+      return ['NO_REVIEWERS', `no other staked operator can review a flag on sponsorship ${String(a)}`]
+    case 'FlagNotFound':
+      return ['FLAG_NOT_FOUND', `no flag ${String(a)}`]
+    case 'FlagNotOpen':
+      return ['FLAG_CLOSED', `flag ${String(a)} is closed (${FLAG_STATUS[Number(b)] ?? String(b)})`]
+    case 'NotReviewer':
+      return ['NOT_REVIEWER', `${lower(b)} is not a reviewer of flag ${String(a)}`]
+    case 'AlreadyVoted':
+      return ['ALREADY_VOTED', `${lower(b)} has voted on flag ${String(a)} already`]
+    case 'VotingEnded':
+      return ['VOTING_ENDED', `voting on flag ${String(a)} ended at ${new Date(Number(b) * 1000).toISOString()}`]
+    case 'VotingNotEnded':
+      return ['VOTING_NOT_ENDED', `voting on flag ${String(a)} runs until ${new Date(Number(b) * 1000).toISOString()}`]
+    default:
+      return undefined
   }
 }
 

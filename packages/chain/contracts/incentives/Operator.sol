@@ -14,10 +14,10 @@ import {ISponsorships, IVoteKick} from "./IIncentives.sol";
 
 /// @title A Runnel operator
 /// @notice Holds an operator's stake. Delegators deposit tokens for shares (an ERC-4626 vault whose assets are the
-///         tokens held, the stake in sponsorships and the delegators' part of the earnings not yet collected); the
-///         owner stakes them into sponsorships and its nodes collect the earnings, of which the owner takes its cut.
-///         Earnings raise the share value as they accrue. Slashing lowers the stake and so every share's value, pro
-///         rata. Delegators leave through a first-in-first-out queue paid as tokens come free.
+///         tokens held plus the stake in sponsorships); the owner stakes them into sponsorships and its nodes collect
+///         the earnings, of which the owner takes its cut and the rest raises the share value. Slashing lowers the
+///         stake and so every share's value, pro rata. Delegators leave through a first-in-first-out queue paid as
+///         tokens come free.
 /// @dev Deployed as an EIP-1167 clone by the operator factory: the addresses of the other contracts and the global
 ///      parameters are immutables of the implementation, per-operator settings are storage set by `initialize`.
 ///      The vault's virtual offset (10^6 virtual shares and 1 virtual token) makes the first-depositor
@@ -69,6 +69,7 @@ contract Operator is ERC4626, IERC1363Receiver, ReentrancyGuard {
     error NotOwnerOrNode(address caller);
     error NotNode(address caller);
     error InvalidCut(uint256 cutBps);
+    error CutRaisedWhileStaked(uint16 current, uint16 wanted);
     error TooManyNodes(uint256 count, uint256 max);
     error HeartbeatTooLarge(uint256 bytesLength, uint256 max);
     error OnlyToken(address caller);
@@ -125,14 +126,14 @@ contract Operator is ERC4626, IERC1363Receiver, ReentrancyGuard {
 
     // ---- delegators ----
 
-    /// Tokens held, stake in sponsorships (slashes show at once) and the delegators' part of the earnings not yet
-    /// collected. Counting the earnings only once collected let anyone delegate just before a collection and
-    /// undelegate just after, taking the earnings of weeks from the delegators who had been there (a sandwich
-    /// around `withdrawEarnings`): new shares must pay for the earnings already made.
+    /// Tokens held, plus stake in sponsorships (slashes show at once), plus earnings not yet collected less the
+    /// owner's cut of them. Counting the earnings keeps a delegation made just before they are collected from taking
+    /// a share of what was earned before it.
     function totalAssets() public view override returns (uint256) {
-        uint256 pending = sponsorships.earningsOf(address(this));
-        return IERC20(asset()).balanceOf(address(this)) + sponsorships.totalStakeOf(address(this)) + pending
-            - Math.mulDiv(pending, cutBps, 10_000) - _arriving;
+        uint256 pending = sponsorships.pendingEarningsOf(address(this));
+        uint256 pendingAfterCut = pending - Math.mulDiv(pending, cutBps, 10_000);
+        return IERC20(asset()).balanceOf(address(this)) + sponsorships.totalStakeOf(address(this)) + pendingAfterCut
+            - _arriving;
     }
 
     /// @notice Delegates in one transaction: `token.transferAndCall(operator, amount)`.
@@ -217,8 +218,11 @@ contract Operator is ERC4626, IERC1363Receiver, ReentrancyGuard {
         _payOutQueue();
     }
 
+    /// @notice The owner may lower its cut at any time, but raise it only while staked nowhere: raised during a stake,
+    ///         it would take part of what delegators had already earned.
     function setCut(uint16 cutBps_) external onlyOwner {
         if (cutBps_ > 10_000) revert InvalidCut(cutBps_);
+        if (cutBps_ > cutBps && sponsorships.totalStakeOf(address(this)) != 0) revert CutRaisedWhileStaked(cutBps, cutBps_);
         cutBps = cutBps_;
         emit CutSet(cutBps_);
     }
@@ -273,6 +277,12 @@ contract Operator is ERC4626, IERC1363Receiver, ReentrancyGuard {
     }
 
     // ---- internals ----
+
+    /// The owner giving its shares away would undo the self-delegation rule as surely as undelegating.
+    function _update(address from, address to, uint256 value) internal override {
+        super._update(from, to, value);
+        if (from == owner && to != address(0) && to != address(this)) _checkSelfDelegation(address(0));
+    }
 
     function _decimalsOffset() internal pure override returns (uint8) {
         return 6;

@@ -349,24 +349,25 @@ contract Sponsorships is ISponsorships, IERC1363Receiver, ReentrancyGuard {
         });
     }
 
-    /// An operator's earnings on all its sponsorships up to the current block, withdrawn or not (at most
-    /// `MAX_SPONSORSHIPS_PER_OPERATOR` stakes read): what its vault counts as assets before collecting them.
-    function earningsOf(address operator) external view returns (uint256 total) {
-        uint256[] storage ids = _sponsorshipsOf[operator];
-        for (uint256 i = 0; i < ids.length; i++) {
-            uint256 id = ids[i];
-            Stake storage s = _stakes[id][operator];
-            (uint256 index,) = _projected(_terms[id], _pools[id]);
-            total += s.earnings + Math.mulDiv(s.amount, index - s.rewardPerStakePaid, INDEX_SCALE);
-        }
-    }
-
     function stakeOf(uint256 sponsorshipId, address operator) external view returns (uint256) {
         return _stakes[sponsorshipId][operator].amount;
     }
 
     function lockedOf(uint256 sponsorshipId, address operator) external view returns (uint256) {
         return _stakes[sponsorshipId][operator].locked;
+    }
+
+    /// An operator's earnings not yet withdrawn, across all its sponsorships, as of this block; stakes under review are
+    /// left out (a kick would forfeit them). Operators value their shares with it, so that a delegation made just
+    /// before earnings are collected buys them at their price instead of taking a share of them.
+    function pendingEarningsOf(address operator) external view returns (uint256 total) {
+        uint256[] storage ids = _sponsorshipsOf[operator];
+        for (uint256 i = 0; i < ids.length; i++) {
+            Stake storage s = _stakes[ids[i]][operator];
+            if (s.underReview) continue;
+            (uint256 index,) = _projected(_terms[ids[i]], _pools[ids[i]]);
+            total += s.earnings + Math.mulDiv(s.amount, index - s.rewardPerStakePaid, INDEX_SCALE);
+        }
     }
 
     /// The sponsorships an operator is staked on (at most `MAX_SPONSORSHIPS_PER_OPERATOR`).

@@ -5,6 +5,7 @@ import {
   type Address,
   type Chain,
   type PublicClient,
+  type TransactionReceipt,
   type Transport,
   type WalletClient,
 } from 'viem'
@@ -25,7 +26,7 @@ export async function writeContract(
   abi: readonly unknown[],
   functionName: string,
   args: readonly unknown[],
-): Promise<void> {
+): Promise<TransactionReceipt> {
   try {
     const { request } = await publicClient.simulateContract({
       address,
@@ -71,6 +72,7 @@ export async function writeContract(
     })
     const receipt = await publicClient.waitForTransactionReceipt({ hash })
     if (receipt.status !== 'success') throw new ChainError('RPC_ERROR', `transaction ${hash} reverted`)
+    return receipt
   } catch (err) {
     throw toChainError(err)
   }

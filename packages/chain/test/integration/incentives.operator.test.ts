@@ -110,31 +110,52 @@ describe('Operator vaults on the embedded chain', () => {
     await h.delegate(ALICE, operator, RNL(19_000))
     const ownerShares = await h.sharesOf(operator, address(OWNER))
     await expectRevert(h.send(OWNER, call('undelegate', [ownerShares / 2n])), 'SelfDelegationTooLow')
+    // Giving shares away is no way around it; others pass shares on freely, also to the owner.
+    await expectRevert(h.send(OWNER, call('transfer', [address(BOB), ownerShares / 2n])), 'SelfDelegationTooLow')
+    await h.send(ALICE, call('transfer', [address(BOB), 2n]))
+    await h.send(BOB, call('transfer', [address(OWNER), 1n]))
     // Alone again, the owner may leave entirely.
+    await h.send(BOB, call('undelegate', [1n]))
     await h.send(ALICE, call('undelegate', [await h.sharesOf(operator, address(ALICE))]))
-    await h.send(OWNER, call('undelegate', [ownerShares]))
+    await h.send(OWNER, call('undelegate', [ownerShares + 1n]))
     assert.equal((await totals()).shares, 0n)
   })
 
-  it('pays the owner its cut of collected earnings as tokens; the rest raises the share value as it accrues', async () => {
+  it('lets the owner lower its cut any time but raise it only while staked nowhere', async () => {
+    await h.delegate(OWNER, operator, RNL(1000))
+    await h.stake(OWNER, operator, sponsorshipId, RNL(1000))
+    await expectRevert(h.send(OWNER, call('setCut', [2001])), 'CutRaisedWhileStaked', [2000, 2001])
+    await h.send(OWNER, call('setCut', [1000]))
+    assert.equal(await h.read(call('cutBps')), 1000)
+    await h.send(OWNER, call('unstake', [sponsorshipId]))
+    await h.send(OWNER, call('setCut', [3000]))
+    assert.equal(await h.read(call('cutBps')), 3000)
+  })
+
+  it('pays the owner its cut of collected earnings as tokens; the rest raises the share value', async () => {
     await h.delegate(OWNER, operator, RNL(2000))
     await h.delegate(ALICE, operator, RNL(2000))
     await h.stake(OWNER, operator, sponsorshipId, RNL(4000))
     const aliceValue = await h.valueOf(operator, address(ALICE))
     await h.increaseTime(1000)
-    const pending = (await h.getStake(sponsorshipId, operator)).earnings
-    const accruedGain = (await h.valueOf(operator, address(ALICE))) - aliceValue
-    const expectedAccrued = (pending - (pending * 2000n) / 10_000n) / 2n
-    assert.ok(accruedGain <= expectedAccrued && accruedGain + 2n >= expectedAccrued, 'value before collection')
+    // Uncollected earnings already count (less the owner's cut): a delegation made now buys them at their price.
+    const aliceBeforeCollection = await h.valueOf(operator, address(ALICE))
+    assert.ok(aliceBeforeCollection > aliceValue, 'uncollected earnings raise the share value')
+    await h.delegate(BOB, operator, RNL(200))
+    const bobValue = await h.valueOf(operator, address(BOB))
     const ownerTokens = await h.balanceOf(address(OWNER))
     const receipt = await h.send(OWNER, call('withdrawEarnings', [[sponsorshipId]]))
     const [collected] = parseEventLogs({ abi: operatorAbi, logs: receipt.logs, eventName: 'EarningsCollected' })
     const { earnings, ownerCut } = collected!.args
     assert.equal(ownerCut, (earnings * 2000n) / 10_000n)
     assert.equal(await h.balanceOf(address(OWNER)), ownerTokens + ownerCut)
+    // Bob, in for the last second or two, gains at most those seconds' share, not a share of the 1000 before.
+    const bobGain = (await h.valueOf(operator, address(BOB))) - bobValue
+    assert.ok(bobGain < earnings / 100n, `bob gained ${bobGain} of ${earnings} collected`)
     const gain = (await h.valueOf(operator, address(ALICE))) - aliceValue
-    const expectedGain = (earnings - ownerCut) / 2n
-    assert.ok(gain <= expectedGain && gain + 2n >= expectedGain, `alice gained ${gain}, expected ${expectedGain}`)
+    const expectedGain = ((earnings - ownerCut) * RNL(2000)) / RNL(4200)
+    // Alice held 2000 of 4000 shares for the first 1000+ s and 2000 of 4200 for the last seconds.
+    assert.ok(gain <= (earnings - ownerCut) / 2n && gain >= expectedGain, `alice gained ${gain}`)
   })
 
   // Regression: the vault used to count earnings only once collected, so delegating just before a collection and

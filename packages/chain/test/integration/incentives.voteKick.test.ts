@@ -135,6 +135,8 @@ describe('VoteKick on the embedded chain', () => {
     await h.delegate(DELEGATOR, at(TARGET), RNL(500))
     await stakeAll()
     await h.increaseTime(100)
+    const assetsBeforeFlag = await h.read<bigint>(h.operatorCall(at(TARGET), 'totalAssets'))
+    assert.ok(assetsBeforeFlag > RNL(2500), 'uncollected earnings count in the vault')
     const flagId = await h.flag(FLAGGER, at(FLAGGER), main, at(TARGET))
     const delegatorValue = await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)
     const targetAssets = await h.read<bigint>(h.operatorCall(at(TARGET), 'totalAssets'))
@@ -169,11 +171,12 @@ describe('VoteKick on the embedded chain', () => {
     assert.ok(view.unallocated + RNL(1) > funds + RNL(165), 'slash remainder and forfeit back in the funds')
     assert.equal(await h.balanceOf(h.addresses.voteKick), 0n)
 
-    // The target's vault lost exactly the slash and the forfeited earnings (which it counted as its assets); its
-    // delegator's share value fell by the same fraction.
+    // Under review the vault stopped counting the target's earnings (a kick forfeits them); the kick then took exactly
+    // the slash, and the delegator's share value fell by the same fraction.
+    assert.equal(targetAssets, RNL(2500))
+    assert.ok(earningsAtFlag > 0n)
     const assetsAfter = await h.read<bigint>(h.operatorCall(at(TARGET), 'totalAssets'))
     assert.equal(assetsAfter, RNL(2500) - RNL(200))
-    assert.equal(targetAssets, RNL(2500) + earningsAtFlag)
     const valueAfter = await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)
     const expected = (delegatorValue * assetsAfter) / targetAssets
     assert.ok(valueAfter <= expected + 1n && valueAfter + 2n >= expected, `${valueAfter} vs ${expected}`)
