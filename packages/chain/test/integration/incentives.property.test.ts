@@ -187,11 +187,12 @@ describe(`incentives property test (seed ${SEED}, ${STEPS} steps)`, () => {
     if (receipt === undefined) return 'delegate'
     const [deposit] = parseEventLogs({ abi: operatorAbi, logs: receipt.logs, eventName: 'Deposit' })
     // Shares come only from a deposit, at the vault's price just before it (earnings accrued up to its block).
-    const assetsThen = vaultAssets(operator, tokens, await h.blockTimestamp(receipt))
-    assert.equal(deposit!.args.shares, sharesForDeposit(amount, assetsThen, before.totalShares), 'minted shares')
+    const now = await h.blockTimestamp(receipt)
+    const priced = vaultAssets(operator, tokens, now, true)
+    assert.equal(deposit!.args.shares, sharesForDeposit(amount, priced, before.totalShares), 'minted shares')
     const afterVault = await vault(operator)
     assert.equal(afterVault.totalShares, before.totalShares + deposit!.args.shares)
-    assert.equal(afterVault.totalAssets, assetsThen + amount)
+    assert.equal(afterVault.totalAssets, vaultAssets(operator, tokens, now) + amount)
     return 'delegate'
   }
 
@@ -471,15 +472,19 @@ describe(`incentives property test (seed ${SEED}, ${STEPS} steps)`, () => {
    * The vault's assets by the model: tokens held, stakes, and the delegators' part of the uncollected earnings but
    * those of stakes under review (a kick would forfeit them).
    */
-  function vaultAssets(operator: OperatorState, tokens: bigint, now: bigint): bigint {
+  function vaultAssets(operator: OperatorState, tokens: bigint, now: bigint, forNewShares = false): bigint {
     let stake = 0n
     let pending = 0n
+    let reviewed = 0n
     for (const [id, model] of models) {
       stake += model.stakeOf(operator.address)
       const underReview = [...flags.values()].some((f) => f.sponsorshipId === id && f.target === operator.address)
-      if (!underReview) pending += model.earningsOf(operator.address, now)
+      if (underReview) reviewed += model.earningsOf(operator.address, now)
+      else pending += model.earningsOf(operator.address, now)
     }
-    return tokens + stake + pending - (pending * operator.cutBps) / 10_000n
+    const assets = tokens + stake + pending - (pending * operator.cutBps) / 10_000n
+    // New shares are priced with the earnings under review too (see Operator.previewDeposit).
+    return forNewShares ? assets + reviewed - (reviewed * operator.cutBps) / 10_000n : assets
   }
 
   async function vault(operator: OperatorState): Promise<VaultSnapshot> {

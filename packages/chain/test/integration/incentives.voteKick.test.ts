@@ -226,4 +226,41 @@ describe('VoteKick on the embedded chain', () => {
     assert.equal((await h.getFlag(second)).status, FlagStatus.Kicked)
     assert.equal((await h.getStake(main, at(TARGET))).kicked, true)
   })
+
+  // Regression: a flag stops the target's uncollected earnings counting in its share value (a kick would forfeit
+  // them), so new shares were cheap while it was open: flag, delegate to the target, let the flag fail, undelegate,
+  // and take most of the target's delegators' earnings for the price of a flag stake.
+  it("sells no shares at a discount while the target is under review: a flag can't buy its earnings cheaply", async () => {
+    await h.delegate(TARGET, at(TARGET), RNL(8000))
+    await h.delegate(DELEGATOR, at(TARGET), RNL(2000))
+    await h.stake(TARGET, at(TARGET), main, RNL(12_000))
+    for (const owner of [FLAGGER, INSIDER]) await h.stake(owner, at(owner), main, RNL(2000))
+    for (const owner of OUTSIDERS) await h.stake(owner, at(owner), other, RNL(1000))
+    await h.increaseTime(10 * 86_400)
+    const delegatorValue = await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)
+    const flagId = await h.flag(FLAGGER, at(FLAGGER), main, at(TARGET))
+    const attacker = FLAGGER
+    const tokens = await h.balanceOf(h.actor(attacker).address)
+    await h.delegate(attacker, at(TARGET), RNL(150_000))
+    await vote(OUTSIDERS[0], flagId, false)
+    await vote(OUTSIDERS[1], flagId, false)
+    assert.equal((await h.getFlag(flagId)).status, FlagStatus.FalseFlag)
+    await h.send(
+      attacker,
+      h.operatorCall(at(TARGET), 'undelegate', [await h.sharesOf(at(TARGET), h.actor(attacker).address)]),
+    )
+    // Paid what free tokens allow at once, the rest waits in the queue at the share value.
+    const queued =
+      (await h.read<bigint>(h.operatorCall(at(TARGET), 'queueLength'))) === 0n
+        ? 0n
+        : await h.read<bigint>(
+            h.operatorCall(at(TARGET), 'convertToAssets', [
+              (await h.read<{ shares: bigint }>(h.operatorCall(at(TARGET), 'queueEntry', [0n]))).shares,
+            ]),
+          )
+    const profit = (await h.balanceOf(h.actor(attacker).address)) + queued - tokens
+    // In for four blocks: at most their earnings (4 s × 10^15 wei/s), nothing of the ten days before.
+    assert.ok(profit <= 4n * 10n ** 15n, `the flag sandwich paid ${profit}`)
+    assert.ok((await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)) >= delegatorValue, "the delegator's value held")
+  })
 })
