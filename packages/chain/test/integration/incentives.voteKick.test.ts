@@ -144,9 +144,12 @@ describe('VoteKick on the embedded chain', () => {
     await h.delegate(DELEGATOR, at(TARGET), RNL(500))
     await stakeAll()
     await h.increaseTime(100)
+    const assetsBeforeFlag = await h.read<bigint>(h.operatorCall(at(TARGET), 'totalAssets'))
+    assert.ok(assetsBeforeFlag > RNL(2500), 'uncollected earnings count in the vault')
     const flagId = await h.flag(FLAGGER, at(FLAGGER), main, at(TARGET))
     const delegatorValue = await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)
     const targetAssets = await h.read<bigint>(h.operatorCall(at(TARGET), 'totalAssets'))
+    const earningsAtFlag = (await h.getStake(main, at(TARGET))).earnings
     const funds = (await h.getSponsorship(main)).unallocated
     const balances = new Map<Address, bigint>()
     for (const owner of [FLAGGER, INSIDER, ...OUTSIDERS]) balances.set(at(owner), await h.balanceOf(at(owner)))
@@ -177,9 +180,12 @@ describe('VoteKick on the embedded chain', () => {
     assert.ok(view.unallocated + RNL(1) > funds + RNL(165), 'slash remainder and forfeit back in the funds')
     assert.equal(await h.balanceOf(h.addresses.voteKick), 0n)
 
-    // The target's vault lost exactly the slash; its delegator's share value fell by the same fraction.
+    // Under review the vault stopped counting the target's earnings (a kick forfeits them); the kick then took exactly
+    // the slash, and the delegator's share value fell by the same fraction.
+    assert.equal(targetAssets, RNL(2500))
+    assert.ok(earningsAtFlag > 0n)
     const assetsAfter = await h.read<bigint>(h.operatorCall(at(TARGET), 'totalAssets'))
-    assert.equal(assetsAfter, targetAssets - RNL(200))
+    assert.equal(assetsAfter, RNL(2500) - RNL(200))
     const valueAfter = await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)
     const expected = (delegatorValue * assetsAfter) / targetAssets
     assert.ok(valueAfter <= expected + 1n && valueAfter + 2n >= expected, `${valueAfter} vs ${expected}`)
@@ -242,5 +248,85 @@ describe('VoteKick on the embedded chain', () => {
     const flagger = await h.getStake(main, at(FLAGGER))
     assert.deepEqual([flagger.amount, flagger.locked], [RNL(2000), 0n])
     assert.equal((await h.getStake(main, at(TARGET))).underReview, false)
+  })
+
+  // Regression: a flag stops the target's uncollected earnings counting in its share value (a kick would forfeit
+  // them), so new shares were cheap while it was open: flag, delegate to the target, let the flag fail, undelegate,
+  // and take most of the target's delegators' earnings for the price of a flag stake.
+  it("sells no shares at a discount while the target is under review: a flag can't buy its earnings cheaply", async () => {
+    await h.delegate(TARGET, at(TARGET), RNL(8000))
+    await h.delegate(DELEGATOR, at(TARGET), RNL(2000))
+    await h.stake(TARGET, at(TARGET), main, RNL(12_000))
+    for (const owner of [FLAGGER, INSIDER]) await h.stake(owner, at(owner), main, RNL(2000))
+    for (const owner of OUTSIDERS) await h.stake(owner, at(owner), other, RNL(1000))
+    await h.increaseTime(10 * 86_400)
+    const delegatorValue = await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)
+    const flagId = await h.flag(FLAGGER, at(FLAGGER), main, at(TARGET))
+    const attacker = FLAGGER
+    const tokens = await h.balanceOf(h.actor(attacker).address)
+    await h.delegate(attacker, at(TARGET), RNL(150_000))
+    await vote(OUTSIDERS[0], flagId, false)
+    await vote(OUTSIDERS[1], flagId, false)
+    assert.equal((await h.getFlag(flagId)).status, FlagStatus.FalseFlag)
+    await h.send(
+      attacker,
+      h.operatorCall(at(TARGET), 'undelegate', [await h.sharesOf(at(TARGET), h.actor(attacker).address)]),
+    )
+    // Paid what free tokens allow at once, the rest waits in the queue at the share value.
+    const queued =
+      (await h.read<bigint>(h.operatorCall(at(TARGET), 'queueLength'))) === 0n
+        ? 0n
+        : await h.read<bigint>(
+            h.operatorCall(at(TARGET), 'convertToAssets', [
+              (await h.read<{ shares: bigint }>(h.operatorCall(at(TARGET), 'queueEntry', [0n]))).shares,
+            ]),
+          )
+    const profit = (await h.balanceOf(h.actor(attacker).address)) + queued - tokens
+    // In for four blocks: at most their earnings (4 s × 10^15 wei/s), nothing of the ten days before.
+    assert.ok(profit <= 4n * 10n ** 15n, `the flag sandwich paid ${profit}`)
+    assert.ok((await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)) >= delegatorValue, "the delegator's value held")
+  })
+})
+
+describe('VoteKick reviewer draw among many staked operators', () => {
+  let h: IncentivesHarness
+
+  before(async () => {
+    h = await IncentivesHarness.start(26)
+  })
+
+  after(() => h.stop())
+
+  it('draws distinct reviewers, never the parties, outsiders first, when there are more operators than draws', async () => {
+    const main = await h.createSponsorship(1, await h.createStream(1, '/crowded'), { ratePerSecond: 1n })
+    const other = await h.createSponsorship(1, await h.createStream(1, '/elsewhere'), { ratePerSecond: 1n })
+    // 24 operators: 12 on the flagged sponsorship (insiders), 12 elsewhere (outsiders); 20 draws per pass.
+    const insiders: Address[] = []
+    const outsiders: Address[] = []
+    for (let owner = 2; owner < 26; owner++) {
+      const operator = await h.createOperator(owner)
+      await h.delegate(owner, operator, RNL(1000))
+      const inside = owner < 14
+      await h.stake(owner, operator, inside ? main : other, RNL(1000))
+      ;(inside ? insiders : outsiders).push(operator)
+    }
+    for (let round = 0; round < 3; round++) {
+      const [flagger, target] = [insiders[round * 2]!, insiders[round * 2 + 1]!]
+      const flagId = await h.flag(2 + round * 2, flagger, main, target)
+      const reviewers = await h.reviewersOf(flagId)
+      assert.equal(new Set(reviewers).size, reviewers.length, 'distinct')
+      assert.ok(!reviewers.includes(flagger) && !reviewers.includes(target), 'not a party')
+      // Outsiders are drawn first (20 draws among all 24): insiders only fill what those draws left open.
+      const firstInsider = reviewers.findIndex((r) => insiders.includes(r))
+      if (firstInsider !== -1) {
+        assert.ok(
+          reviewers.slice(firstInsider).every((r) => insiders.includes(r)),
+          'an outsider after an insider',
+        )
+      }
+      // 40 draws for 22 candidates: five are found (fewer never happened in 200,000 simulated draws).
+      assert.equal(reviewers.length, 5)
+      assert.equal((await h.getFlag(flagId)).reviewerCount, reviewers.length)
+    }
   })
 })
