@@ -324,10 +324,14 @@ async function runSize(size: number): Promise<void> {
     if (picked.length !== 5) throw new Error(`${picked.length} reviewers picked, expected 5`)
   }
 
-  // The same flag again from the same state, one kick vote, then concluded after the voting period.
+  // The same flag again from the same state, two kick votes and a keep (the quorum, no majority of the five), then
+  // concluded after the voting period.
   await rpc('evm_revert', [state])
   const again = await flag()
-  await send(ownerOf.get(again.reviewers[0]!)!, voteAs(again.reviewers[0]!, again.flagId))
+  for (const [i, kick] of [true, true, false].entries()) {
+    const reviewer = again.reviewers[i]!
+    await send(ownerOf.get(reviewer)!, operatorCall(reviewer, 'vote', [again.flagId, kick]))
+  }
   await passTime(VOTING_PERIOD_SECONDS + 1)
   await measure('conclude (kick)', 0, {
     address: voteKick,

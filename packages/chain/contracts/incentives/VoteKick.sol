@@ -199,13 +199,14 @@ contract VoteKick is IVoteKick, ReentrancyGuard {
         else if (uint256(f.keepVotes) * 2 >= f.reviewerCount) _resolve(flagId, f, Status.FalseFlag);
     }
 
-    /// @notice After the voting period, anyone concludes a flag on the votes cast: more kicks than keeps kick, a tie
-    ///         or more keeps is a false flag, no votes at all is inconclusive (nobody is slashed).
+    /// @notice After the voting period, anyone concludes a flag on the votes cast. Fewer votes than half the
+    ///         reviewers is inconclusive (nobody is slashed): otherwise one colluding reviewer among silent ones could
+    ///         kick alone. With that quorum, more kicks than keeps kick, and a tie or more keeps is a false flag.
     function conclude(uint256 flagId) external nonReentrant {
         Flag storage f = _openFlag(flagId);
         if (f.reviewerCount == 0) revert ReviewersNotPicked(flagId);
         if (block.timestamp <= f.deadline) revert VotingNotEnded(flagId, f.deadline);
-        if (f.kickVotes == 0 && f.keepVotes == 0) _resolve(flagId, f, Status.Inconclusive);
+        if ((uint256(f.kickVotes) + f.keepVotes) * 2 < f.reviewerCount) _resolve(flagId, f, Status.Inconclusive);
         else if (f.kickVotes > f.keepVotes) _resolve(flagId, f, Status.Kicked);
         else _resolve(flagId, f, Status.FalseFlag);
     }

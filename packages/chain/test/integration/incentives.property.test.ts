@@ -406,7 +406,7 @@ describe(`incentives property test (seed ${SEED}, ${STEPS} steps)`, () => {
         ? FlagStatus.Kicked
         : keeps * 2 >= flag.reviewers.length
           ? FlagStatus.FalseFlag
-          : kicks === 0 && keeps === 0
+          : (kicks + keeps) * 2 < flag.reviewers.length
             ? FlagStatus.Inconclusive
             : kicks > keeps
               ? FlagStatus.Kicked

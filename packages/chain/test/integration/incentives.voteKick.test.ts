@@ -214,7 +214,7 @@ describe('VoteKick on the embedded chain', () => {
     await h.send(TARGET, h.operatorCall(at(TARGET), 'unstake', [main]))
   })
 
-  it('concludes after the deadline: no votes is inconclusive (nobody slashed), more kicks than keeps kicks', async () => {
+  it('concludes after the deadline: under half the reviewers voting is inconclusive (nobody slashed), else more kicks than keeps kicks', async () => {
     await stakeAll()
     const silent = await h.flag(FLAGGER, at(FLAGGER), main, at(TARGET))
     await h.increaseTime(VOTING_PERIOD + 1)
@@ -228,8 +228,19 @@ describe('VoteKick on the embedded chain', () => {
       FlagStatus.Inconclusive,
     ])
 
+    // One kick vote of four reviewers: one colluder among silent reviewers can't kick alone.
+    const lone = await h.flag(FLAGGER, at(FLAGGER), main, at(TARGET))
+    await vote(OUTSIDERS[0], lone, true)
+    await h.increaseTime(VOTING_PERIOD + 1)
+    await h.send(STRANGER, h.voteKickCall('conclude', [lone]))
+    assert.equal((await h.getFlag(lone)).status, FlagStatus.Inconclusive)
+    assert.equal((await h.getStake(main, at(TARGET))).amount, RNL(2000))
+
+    // Two of four, both kick: the quorum is met and the kicks win.
     const second = await h.flag(FLAGGER, at(FLAGGER), main, at(TARGET))
     await vote(OUTSIDERS[0], second, true)
+    await vote(OUTSIDERS[1], second, true)
+    assert.equal((await h.getFlag(second)).status, FlagStatus.Open, 'two of four is no majority of the reviewers')
     await h.increaseTime(VOTING_PERIOD + 1)
     await h.send(STRANGER, h.voteKickCall('conclude', [second]))
     assert.equal((await h.getFlag(second)).status, FlagStatus.Kicked)
