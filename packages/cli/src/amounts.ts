@@ -45,6 +45,16 @@ export function showRnl(wei: bigint): string {
   return `${formatRnl(wei)} RNL`
 }
 
+/**
+ * An operator's shares have 24 decimals (ERC-4626 with a decimals offset of 6 over RNL's 18): shown in whole shares,
+ * a share is worth about 1 RNL until earnings or slashing move it.
+ */
+export const SHARE_DECIMALS = RNL_DECIMALS + 6
+
+export function formatShares(shares: bigint): string {
+  return formatUnits(shares, SHARE_DECIMALS)
+}
+
 /** Seconds as `3d 4h 5m 6s`, largest unit first, zero units left out. */
 export function formatDuration(seconds: bigint): string {
   if (seconds <= 0n) return '0s'

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import type { FlagInfo, OperatorInfo, RunnelIncentives, SponsorshipInfo, StakeInfo } from '@runnel/chain'
 import { CliError } from './errors.js'
-import { formatDuration, formatRnl, showRnl } from './amounts.js'
+import { formatDuration, formatRnl, formatShares, showRnl } from './amounts.js'
 import { printLine, type CliContext } from './context.js'
 import { addJsonOption, addSettingsOptions } from './options.js'
 
@@ -18,7 +18,7 @@ export function defineSubcommand(
 ): Command {
   return addSettingsOptions(addJsonOption(configure(parent.command(name).description(description)))).addHelpText(
     'after',
-    `\nExample${examples.length > 1 ? 's' : ''}:\n${examples.map((example) => `  $ ${example}`).join('\n')}`,
+    `\nExample:\n${examples.map((example) => `  $ ${example}`).join('\n')}`,
   )
 }
 
@@ -143,8 +143,8 @@ export function operatorJson(operator: OperatorInfo): Record<string, unknown> {
     metadata: operator.metadata,
     nodes: operator.nodes.map((node) => node.toLowerCase()),
     totalAssets: formatRnl(operator.totalAssets),
-    totalShares: operator.totalShares.toString(),
-    queuedShares: operator.queuedShares.toString(),
+    totalShares: formatShares(operator.totalShares),
+    queuedShares: formatShares(operator.queuedShares),
     queueLength: operator.queueLength,
     stakes: operator.stakes.map(stakeJson),
   }

@@ -48,7 +48,7 @@ Examples:
   $ runnel storage-node add-stream /greenhouse 0x90f7…b906
   $ runnel resend last 0x3c44…93bc/greenhouse 10
   $ runnel sponsorship create /greenhouse --rate 0.5 --fund 10000
-  $ runnel operator create --cut 10 && runnel operator delegate 0x5fc8…5707 5000 && runnel operator stake 1 5000`
+  $ runnel operator create --cut 10 && runnel operator delegate 0x61c3…33e1 5000 && runnel operator stake 1 5000`
 
 /**
  * The `runnel` command, with every subcommand registered. Commander's own

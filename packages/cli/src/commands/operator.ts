@@ -1,7 +1,7 @@
 import { Argument, InvalidArgumentError, type Command } from 'commander'
 import type { OperatorInfo, RunnelIncentives } from '@runnel/chain'
 import type { Delegation } from '@runnel/chain'
-import { formatRnl, parseRnl, showRnl } from '../amounts.js'
+import { formatRnl, formatShares, parseRnl, showRnl } from '../amounts.js'
 import { withClient } from '../client.js'
 import { note, printJson, printLine, type CliContext } from '../context.js'
 import {
@@ -56,7 +56,7 @@ operator use the one your key owns, or with --operator one whose node your key i
     operator,
     'show',
     'show an operator: owner, cut, nodes, assets, shares, undelegation queue, and each stake with its earnings',
-    ['runnel operator show', 'runnel operator show 0x5fc8…5707 --json'],
+    ['runnel operator show', 'runnel operator show 0x61c3…33e1 --json'],
     (command) =>
       command.argument('[address]', 'an operator contract or its owner (default: the operator your key owns)'),
   ).action(async (addressArgument: string | undefined, options: JsonOption, command: Command) => {
@@ -99,7 +99,7 @@ operator use the one your key owns, or with --operator one whose node your key i
     operator,
     'delegate',
     'delegate RNL from your key to an operator, for shares of its assets',
-    ['runnel operator delegate 0x5fc8…5707 5000'],
+    ['runnel operator delegate 0x61c3…33e1 5000'],
     (command) => command.argument('<operator>', 'the operator contract').argument('<amount>', 'RNL to delegate'),
   ).action(async (operatorArgument: string, amountArgument: string, options: JsonOption, command: Command) => {
     const settings = await settingsOf(command, context)
@@ -123,25 +123,30 @@ operator use the one your key owns, or with --operator one whose node your key i
     operator,
     'undelegate',
     'take RNL out of an operator: paid now from its free tokens, the rest queued until its stakes free them',
-    ['runnel operator undelegate 0x5fc8…5707 1000', 'runnel operator undelegate 0x5fc8…5707 all'],
+    ['runnel operator undelegate 0x61c3…33e1 1000', 'runnel operator undelegate 0x61c3…33e1 all'],
     (command) => command.argument('<operator>', 'the operator contract').argument('<amount>', 'RNL, or "all"'),
   ).action(async (operatorArgument: string, amountArgument: string, options: JsonOption, command: Command) => {
     const settings = await settingsOf(command, context)
     requireKey(settings, 'undelegating')
     const target = parseAddressArgument(operatorArgument, '<operator>')
     const amount = amountArgument.trim() === 'all' ? 'all' : parseRnl(amountArgument, '<amount>')
-    const { paid, delegation } = await withClient(settings, async (client) => {
+    const { paid, queued, delegation } = await withClient(settings, async (client) => {
       await client.incentives.getOperator(target)
-      const before = await client.incentives.tokenBalance()
+      const before = await client.incentives.getDelegation(target)
+      const balance = await client.incentives.tokenBalance()
       await client.incentives.undelegate(target, amount)
-      const paid = (await client.incentives.tokenBalance()) - before
-      return { paid, delegation: await client.incentives.getDelegation(target) }
+      const paid = (await client.incentives.tokenBalance()) - balance
+      const delegation = await client.incentives.getDelegation(target)
+      // What left the shares' value and wasn't paid waits in the queue (paid at the share value of payout time).
+      const queued = before.value - delegation.value - paid
+      return { paid, queued: queued > 0n ? queued : 0n, delegation }
     })
-    if (options.json === true) printJson(context, { ...delegationJson(delegation), paidNow: formatRnl(paid) })
+    if (options.json === true)
+      printJson(context, { ...delegationJson(delegation), paidNow: formatRnl(paid), queued: formatRnl(queued) })
     else
       printLine(
         context,
-        `undelegated from ${target}: ${showRnl(paid)} paid now, the rest queued; your shares are worth ${showRnl(delegation.value)}`,
+        `undelegated from ${target}: ${showRnl(paid)} paid now${queued === 0n ? '' : `, about ${showRnl(queued)} queued until its stakes free tokens`}; your shares are worth ${showRnl(delegation.value)}`,
       )
   })
 
@@ -213,7 +218,7 @@ operator use the one your key owns, or with --operator one whose node your key i
     operator,
     'withdraw-earnings',
     "collect an operator's earnings from its sponsorships into it; the owner's cut goes to the owner",
-    ['runnel operator withdraw-earnings', 'runnel operator withdraw-earnings --operator 0x5fc8…5707 --sponsorship 1 2'],
+    ['runnel operator withdraw-earnings', 'runnel operator withdraw-earnings --operator 0x61c3…33e1 --sponsorship 1 2'],
     (command) =>
       command
         .option('--operator <address>', 'the operator, when your key is one of its nodes (default: your own)')
@@ -278,7 +283,7 @@ function delegationJson(delegation: Delegation): Record<string, unknown> {
   return {
     operator: delegation.operator.toLowerCase(),
     delegator: delegation.delegator.toLowerCase(),
-    shares: delegation.shares.toString(),
+    shares: formatShares(delegation.shares),
     value: formatRnl(delegation.value),
   }
 }
@@ -302,16 +307,16 @@ function printOperator(
     ['metadata', operator.metadata === '' ? '(none)' : operator.metadata],
     ['nodes', operator.nodes.length === 0 ? '(none)' : operator.nodes.map((node) => node.toLowerCase()).join(', ')],
     ['assets', `${showRnl(operator.totalAssets)} (free tokens and stakes)`],
-    ['shares', operator.totalShares.toString()],
+    ['shares', formatShares(operator.totalShares)],
     [
       'queue',
       operator.queueLength === 0
         ? 'empty'
-        : `${operator.queueLength} undelegations, ${operator.queuedShares.toString()} shares`,
+        : `${operator.queueLength} undelegations, ${formatShares(operator.queuedShares)} shares`,
     ],
   ]
   if (delegation !== undefined) {
-    fields.push(['yours', `${delegation.shares.toString()} shares, worth ${showRnl(delegation.value)}`])
+    fields.push(['yours', `${formatShares(delegation.shares)} shares, worth ${showRnl(delegation.value)}`])
   }
   printFields(context, `operator ${operator.address.toLowerCase()}`, fields)
   printLine(context, operator.stakes.length === 0 ? '  stakes: none' : '  stakes (earnings as of the latest block):')
