@@ -228,25 +228,27 @@ operator use the one your key owns, or with --operator one whose node your key i
     requireKey(settings, 'withdrawing earnings')
     const given = options.operator === undefined ? undefined : parseAddressArgument(options.operator, '--operator')
     const ids = options.sponsorship?.map((each) => idOption(each, '--sponsorship'))
-    const { address, grown, ownerGot } = await withClient(settings, async (client) => {
+    const { address, collected, ownerGot } = await withClient(settings, async (client) => {
       const address = await actingOperator(client.incentives, given)
-      const before = await client.incentives.getOperator(address)
-      const ownerBefore = await client.incentives.tokenBalance(before.owner)
+      const { owner } = await client.incentives.getOperator(address)
+      // Token balances, not assets: the share value already counts uncollected earnings.
+      const balances = () =>
+        Promise.all([client.incentives.tokenBalance(address), client.incentives.tokenBalance(owner)])
+      const [operatorBefore, ownerBefore] = await balances()
       await client.incentives.withdrawEarnings(address, ids)
-      const after = await client.incentives.getOperator(address)
-      const ownerGot = (await client.incentives.tokenBalance(before.owner)) - ownerBefore
-      return { address, grown: after.totalAssets - before.totalAssets, ownerGot }
+      const [operatorAfter, ownerAfter] = await balances()
+      return { address, collected: operatorAfter - operatorBefore, ownerGot: ownerAfter - ownerBefore }
     })
     if (options.json === true)
       printJson(context, {
         operator: address.toLowerCase(),
-        toDelegators: formatRnl(grown),
+        toDelegators: formatRnl(collected),
         ownerCut: formatRnl(ownerGot),
       })
     else
       printLine(
         context,
-        `withdrew the earnings of ${address.toLowerCase()}: ${showRnl(grown)} to its delegators, ${showRnl(ownerGot)} to its owner`,
+        `withdrew the earnings of ${address.toLowerCase()}: ${showRnl(collected)} into it for its delegators, ${showRnl(ownerGot)} to its owner`,
       )
   })
 
@@ -306,7 +308,7 @@ function printOperator(
     ['cut', `${operator.cutBps / 100}%`],
     ['metadata', operator.metadata === '' ? '(none)' : operator.metadata],
     ['nodes', operator.nodes.length === 0 ? '(none)' : operator.nodes.map((node) => node.toLowerCase()).join(', ')],
-    ['assets', `${showRnl(operator.totalAssets)} (free tokens and stakes)`],
+    ['assets', `${showRnl(operator.totalAssets)} (tokens, stakes and uncollected earnings after the cut)`],
     ['shares', formatShares(operator.totalShares)],
     [
       'queue',
