@@ -20,7 +20,11 @@ export async function withClient<T>(settings: Settings, use: (client: RunnelClie
     {
       ...(settings.privateKey !== undefined && { auth: { privateKey: settings.privateKey.value } }),
       network: networkSettings(settings),
-      chain: { rpcUrl: settings.rpcUrl.value, contracts: settings.contracts.value },
+      chain: {
+        rpcUrl: settings.rpcUrl.value,
+        contracts: settings.contracts.value,
+        incentives: settings.incentives.value,
+      },
     },
     // Group keys outlive the command: a later run answers key requests for what an earlier one encrypted.
     { keyStore: new FileKeyStore(keyStorePath(settings.home)) },

@@ -1,10 +1,16 @@
 import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import type { ContractAddresses } from '@runnel/chain'
+import type { ContractAddresses, IncentiveAddresses } from '@runnel/chain'
 import { LOCAL_DEFAULTS } from '@runnel/client'
 import { networkSettingSchemas } from '@runnel/node/config'
-import { addressFromPrivateKey, parsePrivateKey, shortMessageOf, toChecksumAddress } from '@runnel/protocol'
+import {
+  addressFromPrivateKey,
+  parseEthereumAddress,
+  parsePrivateKey,
+  shortMessageOf,
+  toChecksumAddress,
+} from '@runnel/protocol'
 import { CliError } from './errors.js'
 
 /**
@@ -54,6 +60,8 @@ export interface Settings {
   /** Used in dht mode. */
   readonly entryPoints: Sourced<readonly string[]>
   readonly contracts: Sourced<ContractAddresses>
+  /** The token and incentive contracts (`runnel token|sponsorship|operator`). */
+  readonly incentives: Sourced<IncentiveAddresses>
 }
 
 /** How a node finds the peers of a stream part: a tracker names them, or the DHT. */
@@ -67,6 +75,7 @@ export interface SettingsFile {
   readonly discovery?: DiscoveryMode
   readonly entryPoints?: readonly string[]
   readonly contracts?: ContractAddresses
+  readonly incentives?: IncentiveAddresses
 }
 
 /** What {@link resolveSettings} decides from: the layers, highest precedence first. */
@@ -80,7 +89,8 @@ export interface SettingsLayers {
   readonly identity?: { readonly path: string; readonly text: string }
 }
 
-const CONFIG_KEYS = ['privateKey', 'rpcUrl', 'trackers', 'discovery', 'entryPoints', 'contracts'] as const
+const CONFIG_KEYS = ['privateKey', 'rpcUrl', 'trackers', 'discovery', 'entryPoints', 'contracts', 'incentives'] as const
+const INCENTIVE_KEYS = ['token', 'sponsorships', 'operatorFactory', 'voteKick'] as const
 
 /** `$RUNNEL_HOME`, or `~/.runnel`. */
 export function runnelHome(env: SettingsEnv, home: string = homedir()): string {
@@ -187,6 +197,10 @@ export function resolveSettings(layers: SettingsLayers): Settings {
     file.contracts !== undefined
       ? { value: file.contracts, source: fileSource }
       : { value: LOCAL_DEFAULTS.contracts, source: 'default' }
+  const incentives: Sourced<IncentiveAddresses> =
+    file.incentives !== undefined
+      ? { value: file.incentives, source: fileSource }
+      : { value: LOCAL_DEFAULTS.incentives, source: 'default' }
 
   return {
     home: layers.home,
@@ -201,6 +215,7 @@ export function resolveSettings(layers: SettingsLayers): Settings {
     trackers: checkUrls(trackers ?? { value: LOCAL_DEFAULTS.trackers, source: 'default' }, 'trackers'),
     entryPoints: checkUrls(entryPoints ?? { value: LOCAL_DEFAULTS.entryPoints, source: 'default' }, 'entryPoints'),
     contracts,
+    incentives,
   }
 }
 
@@ -245,7 +260,7 @@ function checkConfigFile(content: unknown, path: string): SettingsFile {
       )
     }
   }
-  const { privateKey, rpcUrl, trackers, discovery, entryPoints, contracts } = content
+  const { privateKey, rpcUrl, trackers, discovery, entryPoints, contracts, incentives } = content
   if (privateKey !== undefined && typeof privateKey !== 'string') {
     throw new CliError('INVALID_SETTINGS', `privateKey from ${source}: expected a hex string`)
   }
@@ -265,6 +280,7 @@ function checkConfigFile(content: unknown, path: string): SettingsFile {
     throw new CliError('INVALID_SETTINGS', `entryPoints from ${source}: expected an array of ws:// or wss:// URLs`)
   }
   if (contracts !== undefined) checkContracts(contracts, source)
+  if (incentives !== undefined) checkIncentives(incentives, source)
   // Values are checked as settings once chosen, and right away here, so a broken file shows even when overridden.
   if (privateKey !== undefined) parseKeySetting(privateKey, source)
   if (rpcUrl !== undefined) checkRpcUrl(rpcUrl, source)
@@ -295,6 +311,32 @@ function checkContracts(value: unknown, source: string): asserts value is Contra
     'INVALID_SETTINGS',
     `contracts.${String(key)} from ${source}: expected an 0x-prefixed 20-byte hex address, got ${JSON.stringify(value[String(key)]) ?? 'nothing'}`,
   )
+}
+
+function checkIncentives(value: unknown, source: string): asserts value is IncentiveAddresses {
+  const expected = `{ ${INCENTIVE_KEYS.map((key) => `"${key}": "0x…"`).join(', ')} }`
+  if (!isRecord(value)) throw new CliError('INVALID_SETTINGS', `incentives from ${source}: expected ${expected}`)
+  for (const key of Object.keys(value)) {
+    if (!(INCENTIVE_KEYS as readonly string[]).includes(key)) {
+      throw new CliError(
+        'INVALID_SETTINGS',
+        `incentives from ${source}: unknown key "${key}" (expected ${INCENTIVE_KEYS.map((known) => `"${known}"`).join(', ')})`,
+      )
+    }
+  }
+  for (const key of INCENTIVE_KEYS) {
+    const address = value[key]
+    try {
+      if (typeof address !== 'string') throw new Error('not a string')
+      parseEthereumAddress(address)
+    } catch (err) {
+      throw new CliError(
+        'INVALID_SETTINGS',
+        `incentives.${key} from ${source}: expected an 0x-prefixed 20-byte hex address, got ${JSON.stringify(address) ?? 'nothing'}`,
+        { cause: err },
+      )
+    }
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { ChainStateCache, RunnelRegistry } from '@runnel/chain'
+import type { ChainStateCache, RunnelIncentives, RunnelRegistry } from '@runnel/chain'
 import type { NetworkNode } from '@runnel/network'
 import {
   signReceipt,
@@ -75,6 +75,25 @@ export class RunnelClient extends ClientChainVerbs {
   /** The chain bindings this client uses, for what the client doesn't wrap (storage node registration, raw events). */
   get registry(): RunnelRegistry {
     return this.parts.registry
+  }
+
+  /**
+   * The token and incentive contracts (sponsorships, operators, delegation, flags and votes), over this client's chain
+   * and sending transactions as its key; at `options.chain.incentives` (default: the dev chain's). Amounts are bigint
+   * wei (RNL has 18 decimals); refusals are `ChainError`s with codes such as `STAKE_BELOW_MINIMUM` or `NOT_REVIEWER`.
+   *
+   * @example
+   * ```ts
+   * const rnl = (amount: string) => parseUnits(amount, 18)
+   * const sponsorship = await client.incentives.createSponsorship({ streamId, ratePerSecond: rnl('1') }, rnl('10000'))
+   * const operator = await client.incentives.createOperator({ cutBps: 1000 })
+   * await client.incentives.delegate(operator, rnl('5000'))
+   * await client.incentives.stake(sponsorship.id, rnl('5000'))
+   * const { stakes } = await client.incentives.getOperator(operator) // each with its earnings so far
+   * ```
+   */
+  get incentives(): RunnelIncentives {
+    return this.parts.incentives()
   }
 
   /** The one cache of chain state this client keeps (permissions, stream metadata, storage nodes); a node shares it. */

@@ -1,8 +1,11 @@
 import type { RetentionOptions } from './publish/retention.js'
 import {
   DEV_CONTRACT_ADDRESSES,
+  DEV_INCENTIVE_ADDRESSES,
   type ContractAddresses,
   type Erc1271Verifier,
+  type IncentiveAddresses,
+  type RunnelIncentives,
   type RunnelRegistry,
 } from '@runnel/chain'
 import type { NetworkNode, NetworkNodeOptions, Transport, WebRtcTransportOptions } from '@runnel/network'
@@ -24,6 +27,7 @@ export const LOCAL_DEFAULTS = {
   entryPoints: ['ws://127.0.0.1:30301'],
   rpcUrl: 'http://127.0.0.1:8545',
   contracts: DEV_CONTRACT_ADDRESSES,
+  incentives: DEV_INCENTIVE_ADDRESSES,
 } as const
 
 /**
@@ -69,6 +73,8 @@ export interface RunnelClientOptions {
     /** An EIP-1193 provider instead of an URL (a wallet, or the embedded dev chain). */
     readonly provider?: EIP1193Provider | { request(args: { method: string; params?: unknown }): Promise<unknown> }
     readonly contracts?: ContractAddresses
+    /** The token and incentive contracts (`client.incentives`). Default: the dev chain's (`LOCAL_DEFAULTS.incentives`). */
+    readonly incentives?: IncentiveAddresses
     /** First block with registry events. Default 0. */
     readonly fromBlock?: bigint
   }
@@ -119,6 +125,8 @@ export interface RunnelClientComponents {
   readonly logger?: ClientLogger
   /** The chain bindings. Default: built from `options.chain`, sending transactions as `options.auth`. */
   readonly registry?: RunnelRegistry
+  /** The incentive bindings. Default: built on first use from `options.chain`, sending transactions as `options.auth`. */
+  readonly incentives?: RunnelIncentives
   /** Asks ERC-1271 wallets whether they accept their messages' signatures. Default: one over the chain's reads. */
   readonly erc1271Verifier?: Erc1271Verifier
   /** The chain's EIP-1193 provider; same as `options.chain.provider`, which it overrides. */

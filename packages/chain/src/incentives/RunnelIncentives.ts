@@ -186,6 +186,28 @@ export class RunnelIncentives {
     return ids.map(Number)
   }
 
+  /**
+   * The stakes on a sponsorship, each with its earnings as of the latest block: one read per operator staked anywhere,
+   * and one more per operator staked here.
+   */
+  async stakesOn(sponsorshipId: number): Promise<StakeInfo[]> {
+    const { sponsorships } = this.addresses
+    const count = Number(await this.read(sponsorshipsAbi, sponsorships, 'stakedOperatorCount', []))
+    const staked = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        this.read(sponsorshipsAbi, sponsorships, 'stakedOperatorAt', [BigInt(i)]),
+      ),
+    )
+    const here = await Promise.all(
+      staked.map(async (operator) =>
+        (await this.sponsorshipsOf(operator)).includes(sponsorshipId) ? operator : undefined,
+      ),
+    )
+    return Promise.all(
+      here.filter((operator) => operator !== undefined).map((operator) => this.getStake(sponsorshipId, operator)),
+    )
+  }
+
   // ---- operators ----
 
   /**

@@ -50,13 +50,14 @@ export async function writeContract(
     const hash = await sendInTurn(account, async () => {
       // Asked afresh for every try: a client may cache the count, and a retry needs the count after the collision.
       const nonce = await publicClient.getTransactionCount({ address: account, blockTag: 'pending' })
-      const prepared = await wallet.prepareTransactionRequest({
+      const estimated = await wallet.prepareTransactionRequest({
         to: address,
         data,
         gas: (request as { gas?: bigint }).gas,
         nonce,
         account: wallet.account,
       } as never)
+      const prepared = withGasMargin(estimated as { gas?: bigint })
       // A wallet (an EIP-1193 provider's JSON-RPC account) signs and sends in one: browser wallets have no
       // eth_signTransaction.
       if (wallet.account.type === 'json-rpc') {
@@ -86,4 +87,13 @@ export async function writeContract(
   } catch (err) {
     throw toChainError(err)
   }
+}
+
+/**
+ * The estimate is exact for the state it ran on, and other accounts' transactions mined first may change it: a
+ * stake that makes a sponsorship pay raises the next stake's cost, and an inner call short of gas (EIP-150 keeps
+ * 1/64 back) reverts the whole write with no reason. A quarter more covers such drift; unused gas isn't charged.
+ */
+function withGasMargin<T extends { gas?: bigint }>(request: T): T {
+  return request.gas === undefined ? request : { ...request, gas: request.gas + request.gas / 4n }
 }

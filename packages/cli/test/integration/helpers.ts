@@ -65,6 +65,7 @@ export async function startLocalNetwork(): Promise<LocalNetwork> {
         streamRegistry: dev.deployment.streamRegistry,
         storageNodeRegistry: dev.deployment.storageNodeRegistry,
       },
+      incentives: dev.deployment.incentives,
     }),
   )
   return {

@@ -42,6 +42,9 @@ describe('runCli', () => {
       'subscribe',
       'resend',
       'storage-node',
+      'token',
+      'sponsorship',
+      'operator',
       'tracker',
       'node',
       'dev',
@@ -72,6 +75,24 @@ describe('runCli', () => {
       ['storage-node', 'remove-stream'],
       ['storage-node', 'list'],
       ['storage-node', 'show'],
+      ['token', 'balance'],
+      ['token', 'transfer'],
+      ...['create', 'fund', 'list', 'show'].map((name) => ['sponsorship', name]),
+      ...[
+        'create',
+        'show',
+        'list',
+        'delegate',
+        'undelegate',
+        'stake',
+        'unstake',
+        'set-nodes',
+        'withdraw-earnings',
+        'flag',
+        'vote',
+        'flag-show',
+        'conclude',
+      ].map((name) => ['operator', name]),
       ['tracker'],
       ['node'],
     ]) {
@@ -141,7 +162,7 @@ describe('runCli', () => {
     assert.equal(plain.code, 3)
     assert.equal(
       plain.stderr,
-      `runnel: config file ${config}: unknown key "rpc" (expected "privateKey", "rpcUrl", "trackers", "discovery", "entryPoints", "contracts")\n`,
+      `runnel: config file ${config}: unknown key "rpc" (expected "privateKey", "rpcUrl", "trackers", "discovery", "entryPoints", "contracts", "incentives")\n`,
     )
     const debug = await run(['identity', 'show', '--config', config], { RUNNEL_HOME: home, RUNNEL_DEBUG: '1' })
     assert.equal(debug.code, 3)

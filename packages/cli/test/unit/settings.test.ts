@@ -217,6 +217,44 @@ describe('resolveSettings', () => {
     expectInvalid(() => resolveSettings(config({ contracts: { ...CONTRACTS, extra: 1 } })), /unknown key "extra"/)
   })
 
+  it('takes the incentive contracts from the config file, else the dev chain’s, and names a bad one', () => {
+    const config = (content: unknown): SettingsLayers => ({
+      flags: {},
+      env: {},
+      home: '/h',
+      config: { path: '/h/config.json', content },
+    })
+    const incentives = {
+      token: '0x' + 'c1'.repeat(20),
+      sponsorships: '0x' + 'c2'.repeat(20),
+      operatorFactory: '0x' + 'c3'.repeat(20),
+      voteKick: '0x' + 'c4'.repeat(20),
+    }
+    assert.deepEqual(resolveSettings(config({})).incentives, { value: LOCAL_DEFAULTS.incentives, source: 'default' })
+    assert.deepEqual(resolveSettings(config({ incentives })).incentives, {
+      value: incentives,
+      source: 'config file /h/config.json',
+    })
+    expectInvalid(
+      () => resolveSettings(config({ incentives: { ...incentives, voteKick: 'nope' } })),
+      /^incentives.voteKick from config file \/h\/config.json: expected an 0x-prefixed 20-byte hex address, got "nope"/,
+    )
+    const partial = {
+      token: incentives.token,
+      sponsorships: incentives.sponsorships,
+      operatorFactory: incentives.operatorFactory,
+    }
+    expectInvalid(
+      () => resolveSettings(config({ incentives: partial })),
+      /^incentives.voteKick from config file \/h\/config.json: expected an 0x-prefixed 20-byte hex address, got nothing/,
+    )
+    expectInvalid(() => resolveSettings(config({ incentives: { ...incentives, extra: 1 } })), /unknown key "extra"/)
+    expectInvalid(
+      () => resolveSettings(config({ incentives: 'x' })),
+      /^incentives from config file .*: expected \{ "token"/,
+    )
+  })
+
   it('checks the identity file only when its key is used', () => {
     const broken = { path: '/h/identity.json', text: '{ not json' }
     assert.equal(

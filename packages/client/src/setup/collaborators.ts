@@ -1,4 +1,4 @@
-import { Erc1271Verifier, RunnelRegistry } from '@runnel/chain'
+import { Erc1271Verifier, RunnelIncentives, RunnelRegistry } from '@runnel/chain'
 import {
   MultiTransport,
   NetworkNode,
@@ -36,13 +36,30 @@ export function resolveRegistry(
 ): RunnelRegistry {
   if (components.registry !== undefined) return components.registry
   const chain = options.chain ?? {}
+  return new RunnelRegistry(
+    { ...chainClients(options, components, auth), addresses: chain.contracts ?? LOCAL_DEFAULTS.contracts },
+    { fromBlock: chain.fromBlock ?? 0n },
+  )
+}
+
+/** The incentive bindings: the injected ones, or ones over the registry's chain, signing as `auth`. */
+export function resolveIncentives(
+  options: RunnelClientOptions,
+  components: RunnelClientComponents,
+  auth: ClientAuth,
+): RunnelIncentives {
+  if (components.incentives !== undefined) return components.incentives
+  return new RunnelIncentives({
+    ...chainClients(options, components, auth),
+    addresses: options.chain?.incentives ?? LOCAL_DEFAULTS.incentives,
+  })
+}
+
+function chainClients(options: RunnelClientOptions, components: RunnelClientComponents, auth: ClientAuth) {
   const transport = chainTransport(options, components)
   const publicClient = createPublicClient({ transport, pollingInterval: 250 })
   const walletClient = createWalletClient({ transport: auth.walletTransport ?? transport, account: auth.account })
-  return new RunnelRegistry(
-    { publicClient, walletClient, addresses: chain.contracts ?? LOCAL_DEFAULTS.contracts },
-    { fromBlock: chain.fromBlock ?? 0n },
-  )
+  return { publicClient, walletClient }
 }
 
 /** Where chain reads go: the `provider` component, else `chain.provider`, else `chain.rpcUrl` (or the auth's wallet). */

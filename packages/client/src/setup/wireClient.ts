@@ -1,4 +1,4 @@
-import { ChainStateCache, PUBLIC, type RunnelRegistry } from '@runnel/chain'
+import { ChainStateCache, PUBLIC, type RunnelIncentives, type RunnelRegistry } from '@runnel/chain'
 import type { NetworkNode } from '@runnel/network'
 import { pureSignatureVerifier, systemClock, type MessageSigner } from '@runnel/protocol'
 import type { Address } from 'viem'
@@ -22,7 +22,13 @@ import { StreamResolver } from '../streams/StreamResolver.js'
 import { MessageValidator } from '../subscribe/MessageValidator.js'
 import { SubscriptionRegistry } from '../subscribe/SubscriptionRegistry.js'
 import { ClientLifecycle } from './ClientLifecycle.js'
-import { resolveClientAuth, resolveErc1271Verifier, resolveNetworkNode, resolveRegistry } from './collaborators.js'
+import {
+  resolveClientAuth,
+  resolveErc1271Verifier,
+  resolveIncentives,
+  resolveNetworkNode,
+  resolveRegistry,
+} from './collaborators.js'
 
 /** The pieces a `RunnelClient` is a facade over, wired together. */
 export interface ClientParts {
@@ -30,6 +36,8 @@ export interface ClientParts {
   readonly signer: MessageSigner
   readonly node: NetworkNode
   readonly registry: RunnelRegistry
+  /** The incentive bindings, built on first call: most clients never touch them. */
+  readonly incentives: () => RunnelIncentives
   /** The one cache of chain state: permissions, partition counts, storage nodes and their URLs. */
   readonly chainState: ChainStateCache
   readonly events: ClientEventHub
@@ -67,6 +75,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
   const events = new ClientEventHub()
   const ttlMs = options.permissionCacheTtlMs ?? 30_000
   const registry = resolveRegistry(options, components, auth)
+  let incentives: RunnelIncentives | undefined
   const node = resolveNetworkNode(options, components, signer, verifier, clock)
   const chainState = new ChainStateCache(registry, { ttlMs }, () => clock.now())
   const lifecycle = new ClientLifecycle(async () => {
@@ -198,6 +207,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
     signer,
     node,
     registry,
+    incentives: () => (incentives ??= resolveIncentives(options, components, auth)),
     chainState,
     events,
     lifecycle,

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { parseUnits, type Address } from 'viem'
+import { RunnelIncentives } from '../../src/index.js'
+import { startTestChain, type TestChain } from '../fixtures.js'
+
+const rnl = (amount: string): bigint => parseUnits(amount, 18)
+
+/**
+ * Writes from different accounts estimated against the same block, then mined one after the other: each must land
+ * though the ones before change what it costs.
+ */
+describe('concurrent writes from different accounts', () => {
+  let dev: TestChain
+  const as = (index: number): RunnelIncentives =>
+    new RunnelIncentives({
+      publicClient: dev.publicClient,
+      walletClient: dev.walletFor(index),
+      addresses: dev.deployment.incentives,
+    })
+
+  before(async () => {
+    dev = await startTestChain()
+  })
+  after(() => dev.stop())
+
+  it('lands five stakes sent at once on one sponsorship, the first of which makes it pay', async () => {
+    const { id: streamId } = await dev.registryFor(1).createStream('/concurrent')
+    const sponsorship = await as(1).createSponsorship({ streamId, ratePerSecond: rnl('1') }, rnl('10000'))
+    const owners = [2, 3, 4, 5, 6]
+    const operators: Address[] = []
+    for (const owner of owners) {
+      const operator = await as(owner).createOperator()
+      await as(owner).delegate(operator, rnl('3000'))
+      operators.push(operator)
+    }
+    // Without a gas margin, three of these five ran out of gas in an inner call and reverted without a reason.
+    await Promise.all(owners.map((owner) => as(owner).stake(sponsorship.id, rnl('2000'))))
+    const after = await as(1).getSponsorship(sponsorship.id)
+    assert.equal(after.operatorCount, 5)
+    assert.equal(after.totalStake, rnl('10000'))
+  })
+})
