@@ -29,6 +29,8 @@ export interface ClientParts {
   readonly address: Address
   readonly signer: MessageSigner
   readonly node: NetworkNode
+  /** Which stream parts the node is in and why (subscriptions, publishing, relaying). */
+  readonly joins: StreamPartJoins
   readonly registry: RunnelRegistry
   /** The one cache of chain state: permissions, partition counts, storage nodes and their URLs. */
   readonly chainState: ChainStateCache
@@ -197,6 +199,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
     catalog,
     signer,
     node,
+    joins,
     registry,
     chainState,
     events,
