@@ -53,6 +53,8 @@ export class OperatorPlugin {
   private readonly verdicts = new Map<number, InspectionEvidence>()
   private readonly inspections = new AbortController()
   private readonly evidenceLog: InspectionEvidence[] = []
+  /** Each listed node's last heartbeat seen (chain seconds) and when this node saw it change (its clock). */
+  private readonly heartbeatsSeen = new Map<string, { at: number; changedAt: number }>()
   private inspecting: Promise<void> | undefined
   private reviewFrom: bigint | undefined
   private pollTimer: Timer | undefined
@@ -205,16 +207,27 @@ export class OperatorPlugin {
     if (this.config.review.enabled) await this.followReviews(head.number, alive)
   }
 
-  /** The listed nodes with a fresh heartbeat (this node always: it is alive by running this). */
-  private async aliveNodes(nodes: readonly string[], now: number): Promise<string[]> {
-    const staleSeconds = (this.config.staleAfterHeartbeats * this.config.heartbeatIntervalMs) / 1000
+  /**
+   * The listed nodes with a fresh heartbeat (this node always: it is alive by running this). A node is alive while
+   * its last heartbeat is at most `staleAfterHeartbeats` intervals old on the chain's clock, or changed within that
+   * long on this node's clock: a busy dev chain's blocks run ahead of the wall clock (one second per block at least),
+   * which alone would make live nodes look stale.
+   */
+  private async aliveNodes(nodes: readonly string[], chainNow: number): Promise<string[]> {
+    const staleMs = this.config.staleAfterHeartbeats * this.config.heartbeatIntervalMs
+    const now = this.components.clock.now()
     const alive = await Promise.all(
       nodes.map(async (node) => {
         if (node === this.self) return true
         const at = await this.components.chain.incentives.lastHeartbeat(this.operator, node as Address)
-        return at > 0 && now - at <= staleSeconds
+        if (at === 0) return false
+        const seen = this.heartbeatsSeen.get(node)
+        if (seen?.at !== at) this.heartbeatsSeen.set(node, { at, changedAt: now })
+        const changedAt = seen?.at === at ? seen.changedAt : now
+        return (chainNow - at) * 1000 <= staleMs || (seen !== undefined && now - changedAt <= staleMs)
       }),
     )
+    for (const node of this.heartbeatsSeen.keys()) if (!nodes.includes(node)) this.heartbeatsSeen.delete(node)
     return nodes.filter((_, i) => alive[i])
   }
 
