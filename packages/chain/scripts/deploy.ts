@@ -48,6 +48,7 @@ async function main(): Promise<void> {
         deployer: account.address,
         streamRegistry: deployment.streamRegistry,
         storageNodeRegistry: deployment.storageNodeRegistry,
+        incentives: deployment.incentives,
         deployBlock: deployment.deployBlock.toString(),
       },
       null,

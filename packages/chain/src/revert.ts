@@ -134,6 +134,11 @@ function describeIncentives(name: string, args: readonly unknown[]): [ChainError
       return ['PERMISSION_DENIED', `${name}: ${lower(a)} may not call this`]
     case 'InvalidCut':
       return ['INVALID_ARGUMENT', `an operator's cut is 0..10000 basis points, got ${String(a)}`]
+    case 'CutRaisedWhileStaked':
+      return [
+        'INVALID_ARGUMENT',
+        `the cut can rise from ${Number(a) / 100}% to ${Number(b) / 100}% only while the operator is staked nowhere`,
+      ]
     case 'TooManyNodes':
       return ['INVALID_ARGUMENT', `an operator has at most ${String(b)} nodes, got ${String(a)}`]
     case 'HeartbeatTooLarge':

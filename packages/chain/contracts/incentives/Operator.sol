@@ -69,6 +69,7 @@ contract Operator is ERC4626, IERC1363Receiver, ReentrancyGuard {
     error NotOwnerOrNode(address caller);
     error NotNode(address caller);
     error InvalidCut(uint256 cutBps);
+    error CutRaisedWhileStaked(uint16 current, uint16 wanted);
     error TooManyNodes(uint256 count, uint256 max);
     error HeartbeatTooLarge(uint256 bytesLength, uint256 max);
     error OnlyToken(address caller);
@@ -125,9 +126,14 @@ contract Operator is ERC4626, IERC1363Receiver, ReentrancyGuard {
 
     // ---- delegators ----
 
-    /// Tokens held plus stake in sponsorships (slashes show at once). Earnings count once collected.
+    /// Tokens held, plus stake in sponsorships (slashes show at once), plus earnings not yet collected less the
+    /// owner's cut of them. Counting the earnings keeps a delegation made just before they are collected from taking
+    /// a share of what was earned before it.
     function totalAssets() public view override returns (uint256) {
-        return IERC20(asset()).balanceOf(address(this)) + sponsorships.totalStakeOf(address(this)) - _arriving;
+        uint256 pending = sponsorships.pendingEarningsOf(address(this));
+        uint256 pendingAfterCut = pending - Math.mulDiv(pending, cutBps, 10_000);
+        return IERC20(asset()).balanceOf(address(this)) + sponsorships.totalStakeOf(address(this)) + pendingAfterCut
+            - _arriving;
     }
 
     /// @notice Delegates in one transaction: `token.transferAndCall(operator, amount)`.
@@ -212,8 +218,11 @@ contract Operator is ERC4626, IERC1363Receiver, ReentrancyGuard {
         _payOutQueue();
     }
 
+    /// @notice The owner may lower its cut at any time, but raise it only while staked nowhere: raised during a stake,
+    ///         it would take part of what delegators had already earned.
     function setCut(uint16 cutBps_) external onlyOwner {
         if (cutBps_ > 10_000) revert InvalidCut(cutBps_);
+        if (cutBps_ > cutBps && sponsorships.totalStakeOf(address(this)) != 0) revert CutRaisedWhileStaked(cutBps, cutBps_);
         cutBps = cutBps_;
         emit CutSet(cutBps_);
     }
@@ -268,6 +277,12 @@ contract Operator is ERC4626, IERC1363Receiver, ReentrancyGuard {
     }
 
     // ---- internals ----
+
+    /// The owner giving its shares away would undo the self-delegation rule as surely as undelegating.
+    function _update(address from, address to, uint256 value) internal override {
+        super._update(from, to, value);
+        if (from == owner && to != address(0) && to != address(this)) _checkSelfDelegation(address(0));
+    }
 
     function _decimalsOffset() internal pure override returns (uint8) {
         return 6;

@@ -13,9 +13,9 @@ import {ISponsorships, IOperatorFactory, IStreamRegistryView} from "./IIncentive
 ///         stake. Anyone funds it; only operator contracts stake. All sponsorships live in this one contract, so every
 ///         dev chain has them at one fixed address.
 /// @dev Earnings use a cumulative reward-per-stake index: every action costs the same gas however many operators are
-///      staked. Rounding always favours the contract: an index step hands out at most what was due, each operator's
-///      share of it is rounded down, and what rounding keeps back stays in the contract (under 1 wei per operator per
-///      settlement). A sponsorship pays only while at least `minOperators` are staked and it has funds.
+///      staked. Rounding always favours the contract: an index step takes from the funds what it is worth rounded up
+///      (at most what was due), each operator's share of the index is rounded down, and what rounding keeps back
+///      stays in the contract (under 1 wei per index step plus 1 wei per operator per settlement). A sponsorship pays only while at least `minOperators` are staked and it has funds.
 contract Sponsorships is ISponsorships, IERC1363Receiver, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -357,6 +357,19 @@ contract Sponsorships is ISponsorships, IERC1363Receiver, ReentrancyGuard {
         return _stakes[sponsorshipId][operator].locked;
     }
 
+    /// An operator's earnings not yet withdrawn, across all its sponsorships, as of this block; stakes under review are
+    /// left out (a kick would forfeit them). Operators value their shares with it, so that a delegation made just
+    /// before earnings are collected buys them at their price instead of taking a share of them.
+    function pendingEarningsOf(address operator) external view returns (uint256 total) {
+        uint256[] storage ids = _sponsorshipsOf[operator];
+        for (uint256 i = 0; i < ids.length; i++) {
+            Stake storage s = _stakes[ids[i]][operator];
+            if (s.underReview) continue;
+            (uint256 index,) = _projected(_terms[ids[i]], _pools[ids[i]]);
+            total += s.earnings + Math.mulDiv(s.amount, index - s.rewardPerStakePaid, INDEX_SCALE);
+        }
+    }
+
     /// The sponsorships an operator is staked on (at most `MAX_SPONSORSHIPS_PER_OPERATOR`).
     function sponsorshipsOf(address operator) external view returns (uint256[] memory) {
         return _sponsorshipsOf[operator];
@@ -484,9 +497,12 @@ contract Sponsorships is ISponsorships, IERC1363Receiver, ReentrancyGuard {
         uint256 due = (block.timestamp - p.lastUpdate) * t.ratePerSecond;
         if (due > unallocated) due = unallocated;
         uint256 step = Math.mulDiv(due, INDEX_SCALE, p.totalStake);
-        // Hand out only what the step accounts for; the rounding remainder stays unallocated.
         index += step;
-        unallocated -= Math.mulDiv(step, p.totalStake, INDEX_SCALE);
+        // Take from the funds what the step is worth, rounded UP: operators settle their index deltas over many
+        // steps at once, so their floored shares can gather the fractions of several steps. Rounding this down let
+        // them be paid wei the funds never gave up (insolvency by dust). step * totalStake <= due * INDEX_SCALE, so
+        // the ceiling never exceeds `due`; the remainder stays unallocated.
+        unallocated -= Math.mulDiv(step, p.totalStake, INDEX_SCALE, Math.Rounding.Ceil);
     }
 
     function _settle(Pool storage p, Stake storage s) private {

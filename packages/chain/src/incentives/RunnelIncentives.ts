@@ -311,12 +311,18 @@ export class RunnelIncentives {
   }
 
   /**
-   * Collects `operator`'s earnings from the given sponsorships (default: all it is staked on) into the operator
+   * Collects `operator`'s earnings from the given sponsorships (default: all it is staked on and not under review) into the operator
    * contract; the owner's cut goes to the owner. Sent by the owner or one of the operator's nodes.
    */
   async withdrawEarnings(operator: Address, sponsorshipIds?: readonly number[]): Promise<void> {
-    const ids = sponsorshipIds ?? (await this.sponsorshipsOf(operator))
+    const ids = sponsorshipIds ?? (await this.collectable(operator))
     await this.write(operatorAbi, operator, 'withdrawEarnings', [ids.map(BigInt)])
+  }
+
+  /** The sponsorships whose earnings `operator` can collect now: staked there, not under review. */
+  private async collectable(operator: Address): Promise<number[]> {
+    const stakes = await Promise.all((await this.sponsorshipsOf(operator)).map((id) => this.getStake(id, operator)))
+    return stakes.filter((stake) => !stake.underReview).map((stake) => stake.sponsorshipId)
   }
 
   /**

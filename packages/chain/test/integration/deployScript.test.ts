@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createPublicClient, http, type Address } from 'viem'
-import { streamRegistryAbi } from '../../src/index.js'
+import { sponsorshipsAbi, streamRegistryAbi } from '../../src/index.js'
 import { startEmbeddedChain, type EmbeddedChain } from '@runnel/dev-chain'
 
 const run = promisify(execFile)
@@ -26,12 +26,25 @@ describe('deploy script', () => {
 
   after(() => chain.stop())
 
-  it('deploys both contracts over JSON-RPC and prints their addresses', async () => {
+  it('deploys every contract over JSON-RPC and prints their addresses', async () => {
     const { stdout } = await deploy(['--rpc', chain.rpcUrl!, '--key', chain.accountKeys[5]!])
-    const printed = JSON.parse(stdout) as { chainId: number; streamRegistry: Address; storageNodeRegistry: Address }
+    const printed = JSON.parse(stdout) as {
+      chainId: number
+      streamRegistry: Address
+      storageNodeRegistry: Address
+      incentives: Record<'token' | 'sponsorships' | 'operatorFactory' | 'voteKick', Address>
+    }
     assert.equal(printed.chainId, chain.chainId)
     const client = createPublicClient({ transport: http(chain.rpcUrl) })
-    for (const address of [printed.streamRegistry, printed.storageNodeRegistry]) {
+    const { token, sponsorships, operatorFactory, voteKick } = printed.incentives
+    for (const address of [
+      printed.streamRegistry,
+      printed.storageNodeRegistry,
+      token,
+      sponsorships,
+      operatorFactory,
+      voteKick,
+    ]) {
       assert.notEqual(await client.getCode({ address }), undefined, `no code at ${address}`)
     }
     const exists = await client.readContract({
@@ -41,6 +54,15 @@ describe('deploy script', () => {
       args: ['0x0000000000000000000000000000000000000000/none'],
     })
     assert.equal(exists, false)
+    // The incentive contracts were wired to each other through their constructors.
+    const wiredToken = await client.readContract({ address: sponsorships, abi: sponsorshipsAbi, functionName: 'token' })
+    assert.equal(wiredToken, token)
+    const wiredKick = await client.readContract({
+      address: sponsorships,
+      abi: sponsorshipsAbi,
+      functionName: 'voteKick',
+    })
+    assert.equal(wiredKick, voteKick)
   })
 
   it('explains what is missing instead of deploying', async () => {
