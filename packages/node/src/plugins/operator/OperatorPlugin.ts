@@ -193,16 +193,21 @@ export class OperatorPlugin {
       }
     }
     this.assign(wanted)
+    // Each duty on its own: a withdrawal refused must not hold up a review, nor the other way round.
     if (
       earnings >= this.threshold &&
       earnings > 0n &&
       rendezvousOrder(alive, `withdraw:${this.operator}`)[0] === this.self
     ) {
-      await incentives.withdrawEarnings(this.operator, withdrawable)
-      logger.info(
-        { operator: this.operator, earnings: formatUnits(earnings, 18), sponsorships: withdrawable },
-        'operator: collected earnings',
-      )
+      try {
+        await incentives.withdrawEarnings(this.operator, withdrawable)
+        logger.info(
+          { operator: this.operator, earnings: formatUnits(earnings, 18), sponsorships: withdrawable },
+          'operator: collected earnings',
+        )
+      } catch (err) {
+        logger.warn({ err, operator: this.operator }, 'operator: collecting earnings failed; retrying next poll')
+      }
     }
     if (this.config.review.enabled) await this.followReviews(head.number, alive)
   }
@@ -284,7 +289,8 @@ export class OperatorPlugin {
     for (const request of await incentives.reviewRequests(this.operator, from)) {
       if (this.openReviews.size >= MAX_OPEN_REVIEWS) break
       this.openReviews.set(request.flagId, request)
-      this.reviewFrom = request.blockNumber + 1n
+      // Inclusive: more requests of the same block may be left for the next poll (one already open is not doubled).
+      this.reviewFrom = request.blockNumber
     }
     if (this.openReviews.size < MAX_OPEN_REVIEWS) this.reviewFrom = head + 1n
     for (const [flagId, request] of this.openReviews) {
