@@ -140,6 +140,7 @@ export class RunnelNode {
               ),
               logger: this.logger,
               clock: components.clock ?? systemClock,
+              registry: this.metrics.registry,
               discovery:
                 network.discovery === 'tracker'
                   ? { discovery: 'tracker', trackers: network.trackers }

@@ -95,6 +95,10 @@ describe('operator plugin: a free rider is flagged, inspected, kicked and slashe
         Object.values(evidence.relayedByOthers).some((frames) => frames > 0),
         'honest nodes relayed to it',
       )
+      assert.match(
+        await reviewer.metrics.registry.getSingleMetricAsString('runnel_operator_votes_total'),
+        /^runnel_operator_votes_total\{vote="kick"\} 1$/m,
+      )
     }
 
     // The honest operators keep earning after the kick (their nodes collect past the 1 RNL threshold).

@@ -62,6 +62,10 @@ describe('operator plugin: nodes of one operator', () => {
         `the surviving node to join ${part}`,
       )
     }
+    assert.match(
+      await survivor.metrics.registry.getSingleMetricAsString('runnel_operator_stream_parts'),
+      new RegExp(`^runnel_operator_stream_parts ${PARTITIONS}$`, 'm'),
+    )
   })
 
   it('refuse to start with an address that is no operator, or when the node is not listed, naming what is wrong', async () => {

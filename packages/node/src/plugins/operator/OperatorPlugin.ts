@@ -2,6 +2,7 @@ import type { ReviewRequest } from '@runnel/chain'
 import type { RunnelClient } from '@runnel/client'
 import type { NetworkNodeOptions } from '@runnel/network'
 import { toStreamPartId, type Clock, type StreamId, type StreamPartId, type Timer } from '@runnel/protocol'
+import type { Registry } from 'prom-client'
 import { formatUnits, getAddress, parseUnits, type Address } from 'viem'
 import type { OperatorPluginConfig } from '../../config.js'
 import { NodeError } from '../../errors.js'
@@ -9,6 +10,7 @@ import type { Logger } from '../../logger.js'
 import { encodeHeartbeat } from './heartbeatMetadata.js'
 import { Inspector, type InspectionEvidence } from './Inspector.js'
 import type { OperatorChain } from './OperatorChain.js'
+import { createOperatorMetrics, type OperatorMetrics } from './operatorMetrics.js'
 import { rendezvousHolders, rendezvousOrder } from './rendezvous.js'
 
 /** Partitions of one sponsored stream relayed at most (the registry allows up to 100). */
@@ -25,6 +27,8 @@ export interface OperatorPluginComponents {
   readonly clock: Clock
   /** How the inspector's probe finds peers: the node's own discovery settings. */
   readonly discovery: Pick<NetworkNodeOptions, 'discovery' | 'trackers' | 'entryPoints'>
+  /** Where the plugin's metrics go: the node's registry. */
+  readonly registry: Registry
 }
 
 /**
@@ -48,6 +52,7 @@ export class OperatorPlugin {
   private readonly self: string
   private readonly threshold: bigint
   private readonly inspector: Inspector
+  private readonly metrics: OperatorMetrics
   private readonly relays = new Map<StreamPartId, Promise<(() => void) | undefined>>()
   private readonly openReviews = new Map<number, ReviewRequest>()
   private readonly verdicts = new Map<number, InspectionEvidence>()
@@ -71,6 +76,7 @@ export class OperatorPlugin {
     this.self = components.chain.account.toLowerCase()
     this.threshold = parseUnits(config.withdrawThreshold, 18)
     this.inspector = new Inspector(components.discovery, config.review, components.clock)
+    this.metrics = createOperatorMetrics(components.registry)
   }
 
   /** The operator contract this node serves. */
@@ -135,9 +141,10 @@ export class OperatorPlugin {
   poll(): Promise<void> {
     if (this.stopped) return Promise.resolve()
     this.polling ??= this.pollOnce()
-      .catch((err: unknown) =>
-        this.components.logger.warn({ err, operator: this.operator }, 'operator: a poll failed; retrying next poll'),
-      )
+      .catch((err: unknown) => {
+        this.metrics.pollFailures.inc()
+        this.components.logger.warn({ err, operator: this.operator }, 'operator: a poll failed; retrying next poll')
+      })
       .finally(() => {
         this.polling = undefined
       })
@@ -201,11 +208,13 @@ export class OperatorPlugin {
     ) {
       try {
         await incentives.withdrawEarnings(this.operator, withdrawable)
+        this.metrics.withdrawals.inc({ result: 'sent' })
         logger.info(
           { operator: this.operator, earnings: formatUnits(earnings, 18), sponsorships: withdrawable },
           'operator: collected earnings',
         )
       } catch (err) {
+        this.metrics.withdrawals.inc({ result: 'failed' })
         logger.warn({ err, operator: this.operator }, 'operator: collecting earnings failed; retrying next poll')
       }
     }
@@ -264,6 +273,7 @@ export class OperatorPlugin {
       this.relays.set(streamPartId, relay)
       logger.info({ streamPartId, operator: this.operator }, 'operator: relaying a stream part')
     }
+    this.metrics.streamParts.set(this.relays.size)
   }
 
   private async heartbeat(): Promise<void> {
@@ -272,8 +282,10 @@ export class OperatorPlugin {
     const addresses = this.config.publicAddresses ?? client.networkNode.descriptor.addresses
     try {
       await chain.incentives.heartbeat(this.operator, encodeHeartbeat({ nodeId: this.self, addresses }))
+      this.metrics.heartbeats.inc({ result: 'sent' })
       logger.debug({ operator: this.operator, addresses }, 'operator: heartbeat sent')
     } catch (err) {
+      this.metrics.heartbeats.inc({ result: 'failed' })
       logger.warn({ err, operator: this.operator }, 'operator: a heartbeat failed; retrying at the next interval')
     }
   }
@@ -358,6 +370,7 @@ export class OperatorPlugin {
     const kick = evidence.verdict === 'kick'
     try {
       await this.components.chain.incentives.vote(this.operator, request.flagId, kick)
+      this.metrics.votes.inc({ vote: kick ? 'kick' : 'keep' })
       this.components.logger.info(
         { flagId: request.flagId, target: request.target, kick, reason: evidence.reason },
         'operator: voted on a flag',
