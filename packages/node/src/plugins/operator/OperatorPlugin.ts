@@ -176,6 +176,8 @@ export class OperatorPlugin {
     const wanted = new Set<StreamPartId>()
     const withdrawable: number[] = []
     let earnings = 0n
+    // A sponsorship that couldn't be read this poll: its parts are unknown, so none is left on the strength of it.
+    let complete = true
     for (const id of sponsorshipIds) {
       try {
         const [sponsorship, stake] = await Promise.all([
@@ -196,10 +198,11 @@ export class OperatorPlugin {
           if (rendezvousHolders(alive, streamPartId, this.config.replicas).includes(this.self)) wanted.add(streamPartId)
         }
       } catch (err) {
+        complete = false
         logger.warn({ err, sponsorshipId: id }, 'operator: could not read a sponsorship; retrying next poll')
       }
     }
-    this.assign(wanted)
+    this.assign(wanted, complete)
     // Each duty on its own: a withdrawal refused must not hold up a review, nor the other way round.
     if (
       earnings >= this.threshold &&
@@ -245,11 +248,11 @@ export class OperatorPlugin {
     return nodes.filter((_, i) => alive[i])
   }
 
-  /** Joins the parts newly assigned to this node and leaves those no longer assigned. */
-  private assign(wanted: ReadonlySet<StreamPartId>): void {
+  /** Joins the parts newly assigned to this node and (with `leave`) leaves those no longer assigned. */
+  private assign(wanted: ReadonlySet<StreamPartId>, leave = true): void {
     const { client, logger } = this.components
     for (const [streamPartId, relay] of this.relays) {
-      if (wanted.has(streamPartId)) continue
+      if (!leave || wanted.has(streamPartId)) continue
       this.relays.delete(streamPartId)
       void relay.then((release) => release?.())
       logger.info({ streamPartId, operator: this.operator }, 'operator: no longer relaying a stream part')
