@@ -156,6 +156,12 @@ function describeIncentives(name: string, args: readonly unknown[]): [ChainError
       ]
     case 'NoReviewersAvailable':
       return ['NO_REVIEWERS', `no other staked operator can review a flag on sponsorship ${String(a)}`]
+    case 'PickTooEarly':
+      return ['INVALID_ARGUMENT', `flag ${String(a)}'s reviewers can be picked from block ${String(b)} on`]
+    case 'ReviewersAlreadyPicked':
+      return ['FLAG_CLOSED', `flag ${String(a)}'s reviewers are picked already`]
+    case 'ReviewersNotPicked':
+      return ['INVALID_ARGUMENT', `flag ${String(a)}'s reviewers are not picked yet: call pickReviewers first`]
     case 'FlagNotFound':
       return ['FLAG_NOT_FOUND', `no flag ${String(a)}`]
     case 'FlagNotOpen':

@@ -430,7 +430,13 @@ export class IncentivesHarness {
     const call = this.operatorCall(flagger, 'flag', [sponsorshipId, target, '{"reason":"test"}'])
     const flagId = (await this.simulate(owner, call)) as bigint
     await this.send(owner, call)
+    await this.pickReviewers(owner, flagId)
     return flagId
+  }
+
+  /** Picks a flag's reviewers (a transaction after the flag's, as the contract requires). */
+  pickReviewers(from: number, flagId: bigint): Promise<TransactionReceipt> {
+    return this.send(from, this.voteKickCall('pickReviewers', [flagId]))
   }
 
   reviewersOf(flagId: bigint): Promise<readonly Address[]> {

@@ -16,6 +16,7 @@ interface ISponsorships {
     function lockedOf(uint256 sponsorshipId, address operator) external view returns (uint256);
     function totalStakeOf(address operator) external view returns (uint256);
     function pendingEarningsOf(address operator) external view returns (uint256);
+    function reviewedEarningsOf(address operator) external view returns (uint256);
     function stakedOperatorCount() external view returns (uint256);
     function stakedOperatorAt(uint256 index) external view returns (address);
     function withdrawEarnings(uint256 sponsorshipId) external returns (uint256 earnings);

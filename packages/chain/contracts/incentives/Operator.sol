@@ -136,6 +136,17 @@ contract Operator is ERC4626, IERC1363Receiver, ReentrancyGuard {
             - _arriving;
     }
 
+    /// New shares are priced higher than leaving ones: with the earnings of stakes under review too. Leaving without
+    /// them is right (a kick forfeits them), but selling shares without them let anyone flag an operator, delegate to
+    /// it cheaply, let the flag fail, and take most of what its delegators had earned for the price of a flag stake.
+    function previewDeposit(uint256 assets) public view override returns (uint256) {
+        return Math.mulDiv(assets, totalSupply() + 10 ** _decimalsOffset(), _assetsForNewShares() + 1);
+    }
+
+    function previewMint(uint256 shares) public view override returns (uint256) {
+        return Math.mulDiv(shares, _assetsForNewShares() + 1, totalSupply() + 10 ** _decimalsOffset(), Math.Rounding.Ceil);
+    }
+
     /// @notice Delegates in one transaction: `token.transferAndCall(operator, amount)`.
     function onTransferReceived(address, address from, uint256 value, bytes calldata)
         external
@@ -146,7 +157,7 @@ contract Operator is ERC4626, IERC1363Receiver, ReentrancyGuard {
         if (value == 0) revert ZeroAmount();
         // Price the shares as before the tokens arrived, as `deposit` does.
         _arriving = value;
-        uint256 shares = _convertToShares(value, Math.Rounding.Floor);
+        uint256 shares = previewDeposit(value);
         _arriving = 0;
         _mint(from, shares);
         emit Deposit(from, from, value, shares);
@@ -282,6 +293,11 @@ contract Operator is ERC4626, IERC1363Receiver, ReentrancyGuard {
     function _update(address from, address to, uint256 value) internal override {
         super._update(from, to, value);
         if (from == owner && to != address(0) && to != address(this)) _checkSelfDelegation(address(0));
+    }
+
+    function _assetsForNewShares() private view returns (uint256) {
+        uint256 reviewed = sponsorships.reviewedEarningsOf(address(this));
+        return totalAssets() + reviewed - Math.mulDiv(reviewed, cutBps, 10_000);
     }
 
     function _decimalsOffset() internal pure override returns (uint8) {

@@ -360,14 +360,14 @@ contract Sponsorships is ISponsorships, IERC1363Receiver, ReentrancyGuard {
     /// An operator's earnings not yet withdrawn, across all its sponsorships, as of this block; stakes under review are
     /// left out (a kick would forfeit them). Operators value their shares with it, so that a delegation made just
     /// before earnings are collected buys them at their price instead of taking a share of them.
-    function pendingEarningsOf(address operator) external view returns (uint256 total) {
-        uint256[] storage ids = _sponsorshipsOf[operator];
-        for (uint256 i = 0; i < ids.length; i++) {
-            Stake storage s = _stakes[ids[i]][operator];
-            if (s.underReview) continue;
-            (uint256 index,) = _projected(_terms[ids[i]], _pools[ids[i]]);
-            total += s.earnings + Math.mulDiv(s.amount, index - s.rewardPerStakePaid, INDEX_SCALE);
-        }
+    function pendingEarningsOf(address operator) external view returns (uint256) {
+        return _pendingEarnings(operator, false);
+    }
+
+    /// The earnings `pendingEarningsOf` leaves out: those of the operator's stakes under review. Operators price new
+    /// shares with them (a flag that fails gives them back), so that a flag can't sell the target's shares cheaply.
+    function reviewedEarningsOf(address operator) external view returns (uint256) {
+        return _pendingEarnings(operator, true);
     }
 
     /// The sponsorships an operator is staked on (at most `MAX_SPONSORSHIPS_PER_OPERATOR`).
@@ -475,6 +475,16 @@ contract Sponsorships is ISponsorships, IERC1363Receiver, ReentrancyGuard {
         _stakedOperatorSlot[last] = slot;
         _stakedOperators.pop();
         delete _stakedOperatorSlot[operator];
+    }
+
+    function _pendingEarnings(address operator, bool underReview) private view returns (uint256 total) {
+        uint256[] storage ids = _sponsorshipsOf[operator];
+        for (uint256 i = 0; i < ids.length; i++) {
+            Stake storage s = _stakes[ids[i]][operator];
+            if (s.underReview != underReview) continue;
+            (uint256 index,) = _projected(_terms[ids[i]], _pools[ids[i]]);
+            total += s.earnings + Math.mulDiv(s.amount, index - s.rewardPerStakePaid, INDEX_SCALE);
+        }
     }
 
     function _termsOf(uint256 sponsorshipId) private view returns (Terms storage t) {

@@ -12,11 +12,11 @@ import {ISponsorships, IVoteKick, IOperatorFactory} from "./IIncentives.sol";
 ///         among the other staked operators, inspect it and vote. A kick majority slashes the flagged operator and
 ///         removes it; a keep majority slashes the flagger's flag stake instead. Reviewers on the winning side are paid
 ///         from the slashed tokens; the rest goes back to the sponsorship's funds.
-/// @dev Reviewers are picked from a seed of `block.prevrandao`, the previous block hash and the flag id, preferring
-///      operators not staked on the same sponsorship (they would gain from a kick). On a dev chain the seed is
-///      predictable; on a public proof-of-stake chain a proposer can still bias prevrandao by withholding a block, so
-///      a deployment there should draw from a later block's randomness (commit now, pick at flag time + k blocks) or
-///      a VRF. docs/tokenomics.md discusses the bias.
+/// @dev Reviewers are picked in a later transaction than the flag, from the hash of the flag's own block, preferring
+///      operators not staked on the same sponsorship (they would gain from a kick). Picked in the flag's transaction,
+///      a flagger whose node is a contract could read the pick and revert until it suited it; a committed flag can't
+///      be taken back, and its block's hash is unknown while it is sent. The proposer of that block can still bias the
+///      hash by withholding the block; a public deployment could use a VRF. docs/tokenomics.md discusses the bias.
 contract VoteKick is IVoteKick, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -40,6 +40,9 @@ contract VoteKick is IVoteKick, ReentrancyGuard {
         address flagger;
         address target;
         uint64 flaggedAt;
+        /// The block whose hash seeds the reviewer pick: the flag's own, unknown while the flag is being sent.
+        uint64 pickBlock;
+        /// When voting ends: set when the reviewers are picked, 0 before.
         uint64 deadline;
         uint8 reviewerCount;
         uint8 kickVotes;
@@ -80,13 +83,9 @@ contract VoteKick is IVoteKick, ReentrancyGuard {
     mapping(uint256 => mapping(address => uint256)) public openFlagOn;
 
     event Flagged(
-        uint256 indexed flagId,
-        uint256 indexed sponsorshipId,
-        address indexed target,
-        address flagger,
-        uint64 deadline,
-        string metadata
+        uint256 indexed flagId, uint256 indexed sponsorshipId, address indexed target, address flagger, string metadata
     );
+    event ReviewersPicked(uint256 indexed flagId, uint8 reviewerCount, uint64 deadline);
     event ReviewRequested(uint256 indexed flagId, address indexed reviewer, uint256 sponsorshipId, address target);
     event Voted(uint256 indexed flagId, address indexed reviewer, bool kick);
     event FlagResolved(uint256 indexed flagId, Status status, uint256 slashed, uint8 kickVotes, uint8 keepVotes);
@@ -102,6 +101,9 @@ contract VoteKick is IVoteKick, ReentrancyGuard {
     error AlreadyVoted(uint256 flagId, address reviewer);
     error VotingEnded(uint256 flagId, uint64 deadline);
     error VotingNotEnded(uint256 flagId, uint64 deadline);
+    error PickTooEarly(uint256 flagId, uint64 fromBlock);
+    error ReviewersAlreadyPicked(uint256 flagId);
+    error ReviewersNotPicked(uint256 flagId);
     error InvalidParams(string reason);
 
     constructor(IERC20 token_, ISponsorships sponsorships_, IOperatorFactory operatorFactory_, Params memory params) {
@@ -122,6 +124,7 @@ contract VoteKick is IVoteKick, ReentrancyGuard {
 
     /// @notice Flags `target` on a sponsorship both are staked on. Called by the flagger's operator contract.
     ///         Locks `flagStake` of the flagger's stake until the flag resolves; the target can't leave meanwhile.
+    ///         Reviewers are picked by `pickReviewers`, from the next block on.
     function flag(uint256 sponsorshipId, address target, string calldata metadata)
         external
         nonReentrant
@@ -135,28 +138,47 @@ contract VoteKick is IVoteKick, ReentrancyGuard {
         uint256 open = openFlagOn[sponsorshipId][target];
         if (open != 0) revert AlreadyFlagged(sponsorshipId, target, open);
 
+        // Flagger and target are staked: a third staked operator is needed to review.
+        if (sponsorships.stakedOperatorCount() < 3) revert NoReviewersAvailable(sponsorshipId);
+
         flagId = ++flagCount;
         sponsorships.lockStake(sponsorshipId, flagger, flagStake);
         sponsorships.setUnderReview(sponsorshipId, target, true);
         openFlagOn[sponsorshipId][target] = flagId;
-        uint8 picked = _pickReviewers(flagId, sponsorshipId, flagger, target);
-        if (picked == 0) revert NoReviewersAvailable(sponsorshipId);
-        uint64 deadline = uint64(block.timestamp) + votingPeriod;
         _flags[flagId] = Flag({
             sponsorshipId: sponsorshipId,
             flagger: flagger,
             target: target,
             flaggedAt: uint64(block.timestamp),
-            deadline: deadline,
-            reviewerCount: picked,
+            pickBlock: uint64(block.number),
+            deadline: 0,
+            reviewerCount: 0,
             kickVotes: 0,
             keepVotes: 0,
             status: Status.Open
         });
-        emit Flagged(flagId, sponsorshipId, target, flagger, deadline, metadata);
+        emit Flagged(flagId, sponsorshipId, target, flagger, metadata);
+    }
+
+    /// @notice Picks a flag's reviewers (anyone may call, from the block after the flag's on) and starts its voting
+    ///         period. Past 256 blocks the seed's block hash is gone: the flag ends inconclusive, nobody slashed.
+    function pickReviewers(uint256 flagId) external nonReentrant {
+        Flag storage f = _openFlag(flagId);
+        if (f.reviewerCount != 0) revert ReviewersAlreadyPicked(flagId);
+        if (block.number <= f.pickBlock) revert PickTooEarly(flagId, f.pickBlock + 1);
+        bytes32 seedBlockHash = blockhash(f.pickBlock);
+        uint8 picked =
+            seedBlockHash == 0 ? 0 : _pickReviewers(flagId, f.sponsorshipId, f.flagger, f.target, seedBlockHash);
+        if (picked == 0) {
+            _resolve(flagId, f, Status.Inconclusive);
+            return;
+        }
+        f.reviewerCount = picked;
+        f.deadline = uint64(block.timestamp) + votingPeriod;
+        emit ReviewersPicked(flagId, picked, f.deadline);
         address[] storage reviewers = _reviewers[flagId];
         for (uint256 i = 0; i < picked; i++) {
-            emit ReviewRequested(flagId, reviewers[i], sponsorshipId, target);
+            emit ReviewRequested(flagId, reviewers[i], f.sponsorshipId, f.target);
         }
     }
 
@@ -164,6 +186,7 @@ contract VoteKick is IVoteKick, ReentrancyGuard {
     ///         once.
     function vote(uint256 flagId, bool kick) external nonReentrant {
         Flag storage f = _openFlag(flagId);
+        if (f.reviewerCount == 0) revert ReviewersNotPicked(flagId);
         if (block.timestamp > f.deadline) revert VotingEnded(flagId, f.deadline);
         Ballot ballot = ballotOf[flagId][msg.sender];
         if (ballot == Ballot.None) revert NotReviewer(flagId, msg.sender);
@@ -180,6 +203,7 @@ contract VoteKick is IVoteKick, ReentrancyGuard {
     ///         or more keeps is a false flag, no votes at all is inconclusive (nobody is slashed).
     function conclude(uint256 flagId) external nonReentrant {
         Flag storage f = _openFlag(flagId);
+        if (f.reviewerCount == 0) revert ReviewersNotPicked(flagId);
         if (block.timestamp <= f.deadline) revert VotingNotEnded(flagId, f.deadline);
         if (f.kickVotes == 0 && f.keepVotes == 0) _resolve(flagId, f, Status.Inconclusive);
         else if (f.kickVotes > f.keepVotes) _resolve(flagId, f, Status.Kicked);
@@ -203,12 +227,15 @@ contract VoteKick is IVoteKick, ReentrancyGuard {
 
     /// O(reviewerCount) whatever the number of staked operators: a bounded number of random draws when there are
     /// many, one pass from a random start when there are few. First pass: only operators not on this sponsorship.
-    function _pickReviewers(uint256 flagId, uint256 sponsorshipId, address flagger, address target)
-        private
-        returns (uint8 picked)
-    {
+    function _pickReviewers(
+        uint256 flagId,
+        uint256 sponsorshipId,
+        address flagger,
+        address target,
+        bytes32 seedBlockHash
+    ) private returns (uint8 picked) {
         uint256 n = sponsorships.stakedOperatorCount();
-        uint256 seed = uint256(keccak256(abi.encode(block.prevrandao, blockhash(block.number - 1), flagId)));
+        uint256 seed = uint256(keccak256(abi.encode(seedBlockHash, flagId)));
         uint256 draws = uint256(reviewerCount) * 4;
         uint256 tries = n <= draws ? n : draws;
         for (uint256 pass = 0; pass < 2 && picked < reviewerCount; pass++) {

@@ -17,7 +17,7 @@ import {
   sponsorshipsAbi,
   voteKickAbi,
 } from '../generated/contracts.js'
-import { writeContract, type RegistryWallet } from '../registry/write.js'
+import { writeContract, type RegistryWallet, type WriteOptions } from '../registry/write.js'
 import { toChainError } from '../revert.js'
 import type {
   Delegation,
@@ -334,7 +334,19 @@ export class RunnelIncentives {
     const receipt = await this.write(operatorAbi, operator, 'flag', [BigInt(sponsorshipId), target, metadata])
     const [flagged] = parseEventLogs({ abi: voteKickAbi, eventName: 'Flagged', logs: receipt.logs })
     if (flagged === undefined) throw new ChainError('RPC_ERROR', 'the flag was sent but its event is missing')
-    return Number(flagged.args.flagId)
+    const flagId = Number(flagged.args.flagId)
+    await this.pickReviewers(flagId)
+    return flagId
+  }
+
+  /**
+   * Picks a flag's reviewers and starts its vote (anyone may; {@link flag} does it). The pick is seeded by the hash of
+   * the flag's block, so it is sent once a later block exists.
+   */
+  async pickReviewers(flagId: number): Promise<void> {
+    await this.write(voteKickAbi, this.addresses.voteKick, 'pickReviewers', [BigInt(flagId)], {
+      simulateOnPending: true,
+    })
   }
 
   /** @throws {@link ChainError} `NOT_REVIEWER`, `ALREADY_VOTED`, `VOTING_ENDED`, `FLAG_CLOSED` */
@@ -413,7 +425,7 @@ export class RunnelIncentives {
     return this.write(runnelTokenAbi, this.addresses.token, 'transferAndCall', [to, amount, data])
   }
 
-  private write(abi: Abi, address: Address, functionName: string, args: readonly unknown[]) {
+  private write(abi: Abi, address: Address, functionName: string, args: readonly unknown[], options?: WriteOptions) {
     return writeContract(
       this.components.publicClient,
       this.wallet(),
@@ -421,6 +433,7 @@ export class RunnelIncentives {
       [...abi, ...ALL_ERRORS],
       functionName,
       args,
+      options,
     )
   }
 

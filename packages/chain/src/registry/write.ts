@@ -15,6 +15,14 @@ import { sendInTurn } from '../sendQueue.js'
 
 export type RegistryWallet = WalletClient<Transport, Chain | undefined, Account>
 
+export interface WriteOptions {
+  /**
+   * Simulate on the pending block rather than the latest: for a call that needs a block after the latest one (on a
+   * chain that mines only on transactions, the write's own block is that block).
+   */
+  readonly simulateOnPending?: boolean
+}
+
 /**
  * Sends one contract write and waits for its receipt. Simulates first (a revert comes back decoded and costs no gas),
  * then sends in the account's turn (so concurrent writes get consecutive nonces).
@@ -26,6 +34,7 @@ export async function writeContract(
   abi: readonly unknown[],
   functionName: string,
   args: readonly unknown[],
+  options: WriteOptions = {},
 ): Promise<TransactionReceipt> {
   try {
     const { request } = await publicClient.simulateContract({
@@ -34,6 +43,7 @@ export async function writeContract(
       functionName,
       args,
       account: wallet.account,
+      ...(options.simulateOnPending === true ? { blockTag: 'pending' } : {}),
     } as never)
     const account = wallet.account.address
     const data = encodeFunctionData({ abi, functionName, args })

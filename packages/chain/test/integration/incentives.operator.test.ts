@@ -110,10 +110,26 @@ describe('Operator vaults on the embedded chain', () => {
     await h.delegate(ALICE, operator, RNL(19_000))
     const ownerShares = await h.sharesOf(operator, address(OWNER))
     await expectRevert(h.send(OWNER, call('undelegate', [ownerShares / 2n])), 'SelfDelegationTooLow')
+    // Giving shares away is no way around it; others pass shares on freely, also to the owner.
+    await expectRevert(h.send(OWNER, call('transfer', [address(BOB), ownerShares / 2n])), 'SelfDelegationTooLow')
+    await h.send(ALICE, call('transfer', [address(BOB), 2n]))
+    await h.send(BOB, call('transfer', [address(OWNER), 1n]))
     // Alone again, the owner may leave entirely.
+    await h.send(BOB, call('undelegate', [1n]))
     await h.send(ALICE, call('undelegate', [await h.sharesOf(operator, address(ALICE))]))
-    await h.send(OWNER, call('undelegate', [ownerShares]))
+    await h.send(OWNER, call('undelegate', [ownerShares + 1n]))
     assert.equal((await totals()).shares, 0n)
+  })
+
+  it('lets the owner lower its cut any time but raise it only while staked nowhere', async () => {
+    await h.delegate(OWNER, operator, RNL(1000))
+    await h.stake(OWNER, operator, sponsorshipId, RNL(1000))
+    await expectRevert(h.send(OWNER, call('setCut', [2001])), 'CutRaisedWhileStaked', [2000, 2001])
+    await h.send(OWNER, call('setCut', [1000]))
+    assert.equal(await h.read(call('cutBps')), 1000)
+    await h.send(OWNER, call('unstake', [sponsorshipId]))
+    await h.send(OWNER, call('setCut', [3000]))
+    assert.equal(await h.read(call('cutBps')), 3000)
   })
 
   it('pays the owner its cut of collected earnings as tokens; the rest raises the share value', async () => {
@@ -140,6 +156,24 @@ describe('Operator vaults on the embedded chain', () => {
     const expectedGain = ((earnings - ownerCut) * RNL(2000)) / RNL(4200)
     // Alice held 2000 of 4000 shares for the first 1000+ s and 2000 of 4200 for the last seconds.
     assert.ok(gain <= (earnings - ownerCut) / 2n && gain >= expectedGain, `alice gained ${gain}`)
+  })
+
+  // Regression: the vault used to count earnings only once collected, so delegating just before a collection and
+  // undelegating just after took the delegators' earnings of days (90% of 10 days' earnings, in two blocks).
+  it('gives a delegation made just before an earnings collection none of the earnings made before it', async () => {
+    await h.delegate(OWNER, operator, RNL(10_000))
+    await h.delegate(ALICE, operator, RNL(10_000))
+    await h.stake(OWNER, operator, sponsorshipId, RNL(20_000))
+    await h.increaseTime(10 * 86_400)
+    const aliceValue = await h.valueOf(operator, address(ALICE))
+    const attackerTokens = await h.balanceOf(address(ATTACKER))
+    await h.delegate(ATTACKER, operator, RNL(180_000))
+    await h.send(OWNER, call('withdrawEarnings', [[sponsorshipId]]))
+    await h.send(ATTACKER, call('undelegate', [await h.sharesOf(operator, address(ATTACKER))]))
+    const profit = (await h.balanceOf(address(ATTACKER))) - attackerTokens
+    // The attacker's shares were there for two blocks' earnings at most: 2 s × 10^15 wei/s.
+    assert.ok(profit < 2n * 10n ** 15n, `the sandwich paid ${profit}`)
+    assert.ok((await h.valueOf(operator, address(ALICE))) >= aliceValue, "the delegator's value didn't fall")
   })
 
   it('pays undelegations at once from free tokens, else queues them and pays first in, first out as tokens come free', async () => {

@@ -172,7 +172,7 @@ describe(`incentives property test (seed ${SEED}, ${STEPS} steps)`, () => {
     const operator = rng.pick(operators)
     const delegator = rng.chance(0.15) ? operator.owner : rng.pick(DELEGATORS)
     const amount = rng.bigint(1n, RNL(2500))
-    const before = await vault(operator)
+    const [before, tokens] = await Promise.all([vault(operator), h.balanceOf(operator.address)])
     const receipt = await attempt(
       'delegate',
       delegator,
@@ -186,15 +186,13 @@ describe(`incentives property test (seed ${SEED}, ${STEPS} steps)`, () => {
     )
     if (receipt === undefined) return 'delegate'
     const [deposit] = parseEventLogs({ abi: operatorAbi, logs: receipt.logs, eventName: 'Deposit' })
-    // Shares come only from a deposit, at the vault's price before it.
-    assert.equal(
-      deposit!.args.shares,
-      sharesForDeposit(amount, before.totalAssets, before.totalShares),
-      'minted shares',
-    )
+    // Shares come only from a deposit, at the vault's price just before it (earnings accrued up to its block).
+    const now = await h.blockTimestamp(receipt)
+    const priced = vaultAssets(operator, tokens, now, true)
+    assert.equal(deposit!.args.shares, sharesForDeposit(amount, priced, before.totalShares), 'minted shares')
     const afterVault = await vault(operator)
     assert.equal(afterVault.totalShares, before.totalShares + deposit!.args.shares)
-    assert.equal(afterVault.totalAssets, before.totalAssets + amount)
+    assert.equal(afterVault.totalAssets, vaultAssets(operator, tokens, now) + amount)
     return 'delegate'
   }
 
@@ -357,6 +355,7 @@ describe(`incentives property test (seed ${SEED}, ${STEPS} steps)`, () => {
     if (receipt === undefined) return 'flag'
     const [flagged] = parseEventLogs({ abi: voteKickAbi, logs: receipt.logs, eventName: 'Flagged' })
     const flagId = flagged!.args.flagId
+    await h.pickReviewers(flagger.owner, flagId)
     const reviewers = await h.reviewersOf(flagId)
     assert.ok(!reviewers.includes(flagger.address) && !reviewers.includes(target), 'reviewers exclude both parties')
     assert.equal(new Set(reviewers).size, reviewers.length, 'no reviewer twice')
@@ -470,6 +469,25 @@ describe(`incentives property test (seed ${SEED}, ${STEPS} steps)`, () => {
 
   // ---- invariants ----
 
+  /**
+   * The vault's assets by the model: tokens held, stakes, and the delegators' part of the uncollected earnings but
+   * those of stakes under review (a kick would forfeit them).
+   */
+  function vaultAssets(operator: OperatorState, tokens: bigint, now: bigint, forNewShares = false): bigint {
+    let stake = 0n
+    let pending = 0n
+    let reviewed = 0n
+    for (const [id, model] of models) {
+      stake += model.stakeOf(operator.address)
+      const underReview = [...flags.values()].some((f) => f.sponsorshipId === id && f.target === operator.address)
+      if (underReview) reviewed += model.earningsOf(operator.address, now)
+      else pending += model.earningsOf(operator.address, now)
+    }
+    const assets = tokens + stake + pending - (pending * operator.cutBps) / 10_000n
+    // New shares are priced with the earnings under review too (see Operator.previewDeposit).
+    return forNewShares ? assets + reviewed - (reviewed * operator.cutBps) / 10_000n : assets
+  }
+
   async function vault(operator: OperatorState): Promise<VaultSnapshot> {
     const [totalAssets, totalShares] = await Promise.all([
       h.read<bigint>(h.operatorCall(operator.address, 'totalAssets')),
@@ -577,9 +595,13 @@ describe(`incentives property test (seed ${SEED}, ${STEPS} steps)`, () => {
           'every share has a holder among the actors',
         )
       }
+      const tokens = balances[accounts.length + contracts.indexOf(operator.address)]!
+      assert.equal(current.totalAssets, vaultAssets(operator, tokens, now), `assets of operator ${operator.owner}`)
       const previous = lastPrice.get(operator.address)
-      const mayFall = after === 'unstake' || after === 'forceUnstake' || after === 'vote' || after === 'conclude'
+      // A penalty, a slash or a kick lowers the price, and so does a flag (the target's earnings stop counting).
+      const mayFall = ['unstake', 'forceUnstake', 'flag', 'vote', 'conclude'].includes(after)
       if (previous !== undefined && !mayFall) {
+        // Exact: uncollected earnings only grow with time, and settling them stores what the view showed.
         assert.ok(
           (current.totalAssets + 1n) * (previous.totalShares + VIRTUAL_SHARES) >=
             (previous.totalAssets + 1n) * (current.totalShares + VIRTUAL_SHARES),

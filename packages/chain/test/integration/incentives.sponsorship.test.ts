@@ -109,6 +109,10 @@ describe('RunnelToken and Sponsorships on the embedded chain', () => {
         'UnknownAction',
         [9],
       )
+      // A plain transferAndCall carries no data at all: the token names the receiver that refused it.
+      await expectRevert(h.transferAndCall(SPONSOR, h.addresses.sponsorships, RNL(1)), 'ERC1363InvalidReceiver', [
+        h.addresses.sponsorships,
+      ])
       await expectRevert(
         h.send(
           STRANGER,

@@ -96,9 +96,18 @@ describe('VoteKick on the embedded chain', () => {
 
   it('picks reviewers among other staked operators, outsiders of the sponsorship first, no more than exist', async () => {
     await stakeAll()
-    const receipt = await h.send(FLAGGER, h.operatorCall(at(FLAGGER), 'flag', [main, at(TARGET), '{"why":"drops"}']))
-    const [flagged] = parseEventLogs({ abi: voteKickAbi, logs: receipt.logs, eventName: 'Flagged' })
-    const flagId = flagged!.args.flagId
+    const flagged = await h.send(FLAGGER, h.operatorCall(at(FLAGGER), 'flag', [main, at(TARGET), '{"why":"drops"}']))
+    const flagId = parseEventLogs({ abi: voteKickAbi, logs: flagged.logs, eventName: 'Flagged' })[0]!.args.flagId
+    // Not in the flag's own block: its hash, the seed, is unknown until the block is sealed.
+    assert.deepEqual(await h.reviewersOf(flagId), [])
+    await expectRevert(h.simulate(STRANGER, h.voteKickCall('pickReviewers', [flagId])), 'PickTooEarly', [
+      flagId,
+      flagged.blockNumber + 1n,
+    ])
+    await expectRevert(vote(INSIDER, flagId, true), 'ReviewersNotPicked', [flagId])
+    // Anyone may pick, once.
+    const receipt = await h.pickReviewers(STRANGER, flagId)
+    await expectRevert(h.pickReviewers(STRANGER, flagId), 'ReviewersAlreadyPicked', [flagId])
     const reviewers = await h.reviewersOf(flagId)
     // Five asked, four available (three outsiders and the insider): the outsiders come first.
     assert.equal(reviewers.length, 4)
@@ -135,9 +144,12 @@ describe('VoteKick on the embedded chain', () => {
     await h.delegate(DELEGATOR, at(TARGET), RNL(500))
     await stakeAll()
     await h.increaseTime(100)
+    const assetsBeforeFlag = await h.read<bigint>(h.operatorCall(at(TARGET), 'totalAssets'))
+    assert.ok(assetsBeforeFlag > RNL(2500), 'uncollected earnings count in the vault')
     const flagId = await h.flag(FLAGGER, at(FLAGGER), main, at(TARGET))
     const delegatorValue = await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)
     const targetAssets = await h.read<bigint>(h.operatorCall(at(TARGET), 'totalAssets'))
+    const earningsAtFlag = (await h.getStake(main, at(TARGET))).earnings
     const funds = (await h.getSponsorship(main)).unallocated
     const balances = new Map<Address, bigint>()
     for (const owner of [FLAGGER, INSIDER, ...OUTSIDERS]) balances.set(at(owner), await h.balanceOf(at(owner)))
@@ -168,9 +180,12 @@ describe('VoteKick on the embedded chain', () => {
     assert.ok(view.unallocated + RNL(1) > funds + RNL(165), 'slash remainder and forfeit back in the funds')
     assert.equal(await h.balanceOf(h.addresses.voteKick), 0n)
 
-    // The target's vault lost exactly the slash; its delegator's share value fell by the same fraction.
+    // Under review the vault stopped counting the target's earnings (a kick forfeits them); the kick then took exactly
+    // the slash, and the delegator's share value fell by the same fraction.
+    assert.equal(targetAssets, RNL(2500))
+    assert.ok(earningsAtFlag > 0n)
     const assetsAfter = await h.read<bigint>(h.operatorCall(at(TARGET), 'totalAssets'))
-    assert.equal(assetsAfter, targetAssets - RNL(200))
+    assert.equal(assetsAfter, RNL(2500) - RNL(200))
     const valueAfter = await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)
     const expected = (delegatorValue * assetsAfter) / targetAssets
     assert.ok(valueAfter <= expected + 1n && valueAfter + 2n >= expected, `${valueAfter} vs ${expected}`)
@@ -219,5 +234,99 @@ describe('VoteKick on the embedded chain', () => {
     await h.send(STRANGER, h.voteKickCall('conclude', [second]))
     assert.equal((await h.getFlag(second)).status, FlagStatus.Kicked)
     assert.equal((await h.getStake(main, at(TARGET))).kicked, true)
+  })
+
+  it('ends a flag whose reviewers were never picked inconclusive once its seed block is 256 blocks old', async () => {
+    await stakeAll()
+    const flagged = await h.send(FLAGGER, h.operatorCall(at(FLAGGER), 'flag', [main, at(TARGET), '{}']))
+    const flagId = parseEventLogs({ abi: voteKickAbi, logs: flagged.logs, eventName: 'Flagged' })[0]!.args.flagId
+    await expectRevert(h.send(STRANGER, h.voteKickCall('conclude', [flagId])), 'ReviewersNotPicked', [flagId])
+    await h.dev.chain.provider.request({ method: 'hardhat_mine', params: ['0x101'] })
+    await h.pickReviewers(STRANGER, flagId)
+    assert.equal((await h.getFlag(flagId)).status, FlagStatus.Inconclusive)
+    assert.deepEqual(await h.reviewersOf(flagId), [])
+    const flagger = await h.getStake(main, at(FLAGGER))
+    assert.deepEqual([flagger.amount, flagger.locked], [RNL(2000), 0n])
+    assert.equal((await h.getStake(main, at(TARGET))).underReview, false)
+  })
+
+  // Regression: a flag stops the target's uncollected earnings counting in its share value (a kick would forfeit
+  // them), so new shares were cheap while it was open: flag, delegate to the target, let the flag fail, undelegate,
+  // and take most of the target's delegators' earnings for the price of a flag stake.
+  it("sells no shares at a discount while the target is under review: a flag can't buy its earnings cheaply", async () => {
+    await h.delegate(TARGET, at(TARGET), RNL(8000))
+    await h.delegate(DELEGATOR, at(TARGET), RNL(2000))
+    await h.stake(TARGET, at(TARGET), main, RNL(12_000))
+    for (const owner of [FLAGGER, INSIDER]) await h.stake(owner, at(owner), main, RNL(2000))
+    for (const owner of OUTSIDERS) await h.stake(owner, at(owner), other, RNL(1000))
+    await h.increaseTime(10 * 86_400)
+    const delegatorValue = await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)
+    const flagId = await h.flag(FLAGGER, at(FLAGGER), main, at(TARGET))
+    const attacker = FLAGGER
+    const tokens = await h.balanceOf(h.actor(attacker).address)
+    await h.delegate(attacker, at(TARGET), RNL(150_000))
+    await vote(OUTSIDERS[0], flagId, false)
+    await vote(OUTSIDERS[1], flagId, false)
+    assert.equal((await h.getFlag(flagId)).status, FlagStatus.FalseFlag)
+    await h.send(
+      attacker,
+      h.operatorCall(at(TARGET), 'undelegate', [await h.sharesOf(at(TARGET), h.actor(attacker).address)]),
+    )
+    // Paid what free tokens allow at once, the rest waits in the queue at the share value.
+    const queued =
+      (await h.read<bigint>(h.operatorCall(at(TARGET), 'queueLength'))) === 0n
+        ? 0n
+        : await h.read<bigint>(
+            h.operatorCall(at(TARGET), 'convertToAssets', [
+              (await h.read<{ shares: bigint }>(h.operatorCall(at(TARGET), 'queueEntry', [0n]))).shares,
+            ]),
+          )
+    const profit = (await h.balanceOf(h.actor(attacker).address)) + queued - tokens
+    // In for four blocks: at most their earnings (4 s × 10^15 wei/s), nothing of the ten days before.
+    assert.ok(profit <= 4n * 10n ** 15n, `the flag sandwich paid ${profit}`)
+    assert.ok((await h.valueOf(at(TARGET), h.actor(DELEGATOR).address)) >= delegatorValue, "the delegator's value held")
+  })
+})
+
+describe('VoteKick reviewer draw among many staked operators', () => {
+  let h: IncentivesHarness
+
+  before(async () => {
+    h = await IncentivesHarness.start(26)
+  })
+
+  after(() => h.stop())
+
+  it('draws distinct reviewers, never the parties, outsiders first, when there are more operators than draws', async () => {
+    const main = await h.createSponsorship(1, await h.createStream(1, '/crowded'), { ratePerSecond: 1n })
+    const other = await h.createSponsorship(1, await h.createStream(1, '/elsewhere'), { ratePerSecond: 1n })
+    // 24 operators: 12 on the flagged sponsorship (insiders), 12 elsewhere (outsiders); 20 draws per pass.
+    const insiders: Address[] = []
+    const outsiders: Address[] = []
+    for (let owner = 2; owner < 26; owner++) {
+      const operator = await h.createOperator(owner)
+      await h.delegate(owner, operator, RNL(1000))
+      const inside = owner < 14
+      await h.stake(owner, operator, inside ? main : other, RNL(1000))
+      ;(inside ? insiders : outsiders).push(operator)
+    }
+    for (let round = 0; round < 3; round++) {
+      const [flagger, target] = [insiders[round * 2]!, insiders[round * 2 + 1]!]
+      const flagId = await h.flag(2 + round * 2, flagger, main, target)
+      const reviewers = await h.reviewersOf(flagId)
+      assert.equal(new Set(reviewers).size, reviewers.length, 'distinct')
+      assert.ok(!reviewers.includes(flagger) && !reviewers.includes(target), 'not a party')
+      // Outsiders are drawn first (20 draws among all 24): insiders only fill what those draws left open.
+      const firstInsider = reviewers.findIndex((r) => insiders.includes(r))
+      if (firstInsider !== -1) {
+        assert.ok(
+          reviewers.slice(firstInsider).every((r) => insiders.includes(r)),
+          'an outsider after an insider',
+        )
+      }
+      // 40 draws for 22 candidates: five are found (fewer never happened in 200,000 simulated draws).
+      assert.equal(reviewers.length, 5)
+      assert.equal((await h.getFlag(flagId)).reviewerCount, reviewers.length)
+    }
   })
 })
