@@ -107,6 +107,32 @@ export class RunnelClient extends ClientChainVerbs {
   }
 
   /**
+   * Keeps this client's (full) node in a stream part to relay its messages, without subscribing: what a node
+   * operator's node does for the streams its operator is paid for. Resolves once joined (or alone in the part after
+   * a bounded wait); call the returned function to stop relaying. The node leaves the part once no subscription and
+   * no other relay holds it (and it never published there).
+   *
+   * @example
+   * ```ts
+   * const stopRelaying = await client.relay(toStreamPartId(streamId, 0))
+   * // … when no longer assigned:
+   * stopRelaying()
+   * ```
+   */
+  async relay(streamPartId: StreamPartId): Promise<() => void> {
+    await this.parts.lifecycle.start()
+    const { joined, release } = this.parts.joins.joinToRelay(streamPartId)
+    let released = false
+    const stop = (): void => {
+      if (released) return
+      released = true
+      release()
+    }
+    await joined
+    return stop
+  }
+
+  /**
    * Registers a listener for `gap`, `invalidMessage`, `error` or `retentionDrop`; returns a function that removes it.
    *
    * @example

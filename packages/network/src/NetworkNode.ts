@@ -410,6 +410,31 @@ export class NetworkNode {
     return this.ensureOverlay(streamPartId).iterate(options)
   }
 
+  /**
+   * Asks these nodes directly to be neighbours (a full node) or proxies (a light node) in a stream part, joining it
+   * first if needed, besides the peers discovery finds. An inspection uses it to reach the nodes it inspects; those
+   * already connected, unreachable or refusing are skipped (within `maxDegree` or `proxyCount`).
+   *
+   * @example
+   * ```ts
+   * probe.requestPeers(streamPartId, [{ nodeId, kind: 'full', addresses: ['ws://203.0.113.9:32200'], protocolVersion: NETWORK_PROTOCOL_VERSION }])
+   * ```
+   */
+  requestPeers(streamPartId: StreamPartId, descriptors: readonly NodeDescriptor[]): void {
+    this.control.requestCandidates(this.ensureOverlay(streamPartId), descriptors)
+  }
+
+  /**
+   * Calls `observer` with the sender of every frame of a stream part that carried a valid message, copies of
+   * messages already seen included (listeners see each message once, from whoever sent it first). On a light node
+   * every proxy sends every message, so the tally per proxy is what each relayed. Returns a function that removes it.
+   */
+  observeSenders(streamPartId: StreamPartId, observer: (senderId: NodeId) => void): () => void {
+    const overlay = this.ensureOverlay(streamPartId)
+    overlay.senderObservers.add(observer)
+    return () => overlay.senderObservers.delete(observer)
+  }
+
   /** Current neighbours (full) or proxies (light) in a stream part. */
   getNeighbors(streamPartId: StreamPartId): NodeId[] {
     const overlay = this.overlays.get(streamPartId)

@@ -48,6 +48,12 @@ export interface NetworkNodeOptions {
   /** How often a node short of neighbours asks its tracker again. Default 2 s. */
   readonly statusRetryMs?: number
   readonly peer?: Partial<PeerConnectionOptions>
+  /**
+   * ATTACK SIMULATION ONLY: a free rider. The node joins stream parts and takes their messages (local listeners
+   * get them) but relays none it receives to neighbours or proxy clients; its own broadcasts still go out. Tests
+   * of the incentives (an operator flagged and kicked for not serving) and of dropper attacks use it. Default false.
+   */
+  readonly dropRelayedMessages?: boolean
 }
 
 /** {@link NetworkNodeOptions} with every default filled in. */
@@ -108,6 +114,7 @@ export function resolveNetworkNodeOptions(options: NetworkNodeOptions): Resolved
     requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
     statusRetryMs: options.statusRetryMs ?? 2_000,
     peer: { ...DEFAULT_PEER_CONNECTION_OPTIONS, ...options.peer },
+    dropRelayedMessages: options.dropRelayedMessages ?? false,
   }
 }
 

@@ -1,4 +1,9 @@
-import { DEV_CONTRACT_ADDRESSES, type ContractAddresses } from '@runnel/chain'
+import {
+  DEV_CONTRACT_ADDRESSES,
+  DEV_INCENTIVE_ADDRESSES,
+  type ContractAddresses,
+  type IncentiveAddresses,
+} from '@runnel/chain'
 import type { RunnelClient } from '@runnel/client'
 import type { Hono } from 'hono'
 import { FileKeyStore, createRunnelClient } from '@runnel/client/node'
@@ -15,6 +20,8 @@ import type { ApiPlugin, PluginName } from './plugins/ApiPlugin.js'
 import { HttpPlugin } from './plugins/http/HttpPlugin.js'
 import { StoragePlugin } from './plugins/storage/StoragePlugin.js'
 import { MqttPlugin } from './plugins/mqtt/MqttPlugin.js'
+import { OperatorChain } from './plugins/operator/OperatorChain.js'
+import { OperatorPlugin } from './plugins/operator/OperatorPlugin.js'
 import { WebSocketPlugin } from './plugins/websocket/WebSocketPlugin.js'
 import { NODE_VERSION } from './version.js'
 
@@ -50,6 +57,8 @@ export class RunnelNode {
   readonly keyStore: FileKeyStore | undefined
   /** The storage plugin, when configured. */
   readonly storage: StoragePlugin | undefined
+  /** The operator plugin, when configured (`plugins.operator`). */
+  readonly operator: OperatorPlugin | undefined
   private readonly plugins: ApiPlugin[] = []
   private readonly endpoints: Partial<Record<PluginName, string>> = {}
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new'
@@ -80,6 +89,7 @@ export class RunnelNode {
             kind: network.kind,
             ...discoveryOf(network),
             ...(network.webrtc !== undefined && { webrtc: withoutUndefined(network.webrtc) }),
+            ...(network.dropRelayedMessages && { dropRelayedMessages: true }),
           },
           listen: network.listen,
           chain: {
@@ -114,6 +124,29 @@ export class RunnelNode {
             storage,
             () => this.endpoints.http,
             custodyKey(this.client, privateKey ?? this.config.privateKey),
+          )
+    const operator = this.config.plugins.operator
+    // The config requires privateKey with the operator plugin: the node's address is the one listed with setNodes.
+    this.operator =
+      operator === undefined || this.config.privateKey === undefined
+        ? undefined
+        : new OperatorPlugin(
+            {
+              client: this.client,
+              chain: new OperatorChain(
+                chain.rpcUrl,
+                normalizeKey(this.config.privateKey),
+                (chain.incentives as IncentiveAddresses | undefined) ?? DEV_INCENTIVE_ADDRESSES,
+              ),
+              logger: this.logger,
+              clock: components.clock ?? systemClock,
+              registry: this.metrics.registry,
+              discovery:
+                network.discovery === 'tracker'
+                  ? { discovery: 'tracker', trackers: network.trackers }
+                  : { discovery: 'dht', entryPoints: network.entryPoints },
+            },
+            operator,
           )
     const publicRoutes = this.storage === undefined ? [] : [(app: Hono) => this.storage!.routes(app)]
     if (http !== undefined) this.plugins.push(new HttpPlugin(this.gateway, http, () => this.info(), publicRoutes))
@@ -156,6 +189,8 @@ export class RunnelNode {
         this.endpoints[plugin.name] = await plugin.start()
         this.logger.info({ api: plugin.name, url: this.endpoints[plugin.name] }, 'API listening')
       }
+      // After the network node has started: its heartbeats announce the node's listening addresses.
+      await this.operator?.start()
     } catch (err) {
       await this.stop()
       if (err instanceof NodeError) throw err
@@ -170,7 +205,9 @@ export class RunnelNode {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return
     this.state = 'stopped'
-    const results = await Promise.allSettled(this.plugins.map((plugin) => plugin.stop()))
+    const results = await Promise.allSettled(
+      [...this.plugins, ...(this.operator ? [this.operator] : [])].map((plugin) => plugin.stop()),
+    )
     for (const result of results) {
       if (result.status === 'rejected')
         this.logger.warn({ err: result.reason as unknown }, 'an API failed to stop cleanly')

@@ -183,6 +183,44 @@ const storagePlugin = z.strictObject({
   repair: repairSection.prefault({}),
 })
 
+/**
+ * Makes the node one of an operator's nodes (docs/node.md, "Operator plugin"): it relays the stream parts of the
+ * operator's sponsorships assigned to it, sends heartbeats, collects earnings and reviews flags.
+ */
+const operatorPlugin = z.strictObject({
+  /** The operator contract whose owner listed this node's address with `setNodes`. */
+  operatorAddress: address,
+  /** Read the operator's sponsorships, nodes, earnings and review requests this often. */
+  pollIntervalMs: z.number().int().min(100).max(3_600_000).default(30_000),
+  /** Send a heartbeat (a transaction with this node's reachable addresses) this often. */
+  heartbeatIntervalMs: z.number().int().min(100).max(86_400_000).default(300_000),
+  /** A node whose last heartbeat is older than this many heartbeat intervals is taken for dead: its parts move. */
+  staleAfterHeartbeats: z.number().int().min(2).max(100).default(3),
+  /** Nodes of the operator that relay each stream part. */
+  replicas: z.number().int().min(1).max(16).default(1),
+  /** Collect earnings once the operator's unwithdrawn earnings pass this many RNL (a decimal string). */
+  withdrawThreshold: z
+    .string()
+    .regex(/^\d{1,30}(\.\d{1,18})?$/, 'an RNL amount as a decimal string, e.g. "100" or "2.5"')
+    .default('100'),
+  /** Addresses announced in heartbeats (where other nodes reach this one). Default: the network listener's. */
+  publicAddresses: z.array(z.string().min(1).max(256)).min(1).max(8).optional(),
+  /** Blocks looked back for review requests and heartbeats at start. */
+  lookbackBlocks: z.number().int().min(1).max(1_000_000).default(10_000),
+  /** Reviewing flags this operator was picked for: inspect the flagged operator's nodes and vote. */
+  review: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** How long an inspection counts what the flagged operator's nodes relay. */
+      windowMs: z.number().int().min(500).max(600_000).default(30_000),
+      /** Fewer messages than this on the stream in the window is no evidence either way: the vote is keep. */
+      minMessages: z.number().int().min(1).max(1_000_000).default(5),
+      /** Kick when the flagged operator's nodes relayed less than this share of the messages the stream carried. */
+      kickBelowShare: z.number().min(0).max(1).default(0.1),
+    })
+    .prefault({}),
+})
+
 /** `true` means "on, with defaults"; `false` or absent means off. */
 function plugin<T extends z.ZodType>(schema: T) {
   return z.preprocess((value) => (value === true ? {} : value === false ? undefined : value), schema.optional())
@@ -240,6 +278,11 @@ const networkSection = z
     listen: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(0) }).prefault({}),
     /** A light node relays nothing and joins through proxies; it can't accept neighbours. */
     kind: z.enum(['full', 'light']).default('full'),
+    /**
+     * ATTACK SIMULATION ONLY: the node takes stream parts' messages but relays none (a free rider). For tests of the
+     * incentives and of dropper attacks; never set it on a real node.
+     */
+    dropRelayedMessages: z.boolean().default(false),
   })
   .transform(({ discovery, trackers, entryPoints, ...rest }) => {
     const mode = discovery ?? (entryPoints !== undefined && trackers === undefined ? 'dht' : 'tracker')
@@ -252,86 +295,98 @@ const networkSection = z
     }
   })
 
-export const nodeConfigSchema = z.strictObject({
-  /** The key the node signs with. Default: a new key each start (fine for public streams). */
-  privateKey: hexKey.optional(),
-  network: networkSection.prefault({}),
-  chain: z
-    .strictObject({
-      rpcUrl: networkSettingSchemas.rpcUrl.default(`http://127.0.0.1:${DEFAULT_PORTS.chain}`),
-      contracts: networkSettingSchemas.contracts.optional(),
-    })
-    .prefault({}),
-  encryption: z
-    .strictObject({
-      /** Keep group keys in this file (created, mode 0600) so they survive restarts. Default: in memory only. */
-      keyStorePath: z.string().min(1).optional(),
-      /** Rotate each stream's key this often when publishing (ms). Default: never automatically. */
-      rotationIntervalMs: z.number().int().min(1_000).optional(),
-    })
-    .prefault({}),
-  /**
-   * Publishing: how long this node keeps what it published to streams with storage nodes until a storage receipt
-   * covers it, and when it offers it again (see docs/node.md, "Acknowledgements").
-   */
-  retention: z
-    .strictObject({
-      maxMessages: z.number().int().min(1).default(100_000),
-      maxBytes: z
-        .number()
-        .int()
-        .min(1)
-        .default(64 * 1024 * 1024),
-      maxAgeMs: z.number().int().min(1_000).default(3_600_000),
-      reofferAfterMs: z.number().int().min(100).default(30_000),
-    })
-    .prefault({}),
-  /** Publishes with `ack=stored` fail with 504 NOT_STORED when no storage node confirmed within this (ms); per request too. */
-  storedAckTimeoutMs: z.number().int().min(1).max(600_000).default(10_000),
-  /** When set, every API requires one of these keys. */
-  apiKeys: z.array(z.string().min(16, 'at least 16 characters')).min(1).optional(),
-  /**
-   * How far ahead of this node's clock a message's timestamp may be: an API publish stamped further ahead is refused
-   * (400), and a received message stamped further ahead is dropped, counted and not stored.
-   */
-  maxClockSkewMs: z.number().int().min(0).max(86_400_000).default(DEFAULT_MAX_CLOCK_SKEW_MS),
-  /** Largest message content any API accepts, in bytes. */
-  maxPayloadBytes: z
-    .number()
-    .int()
-    .min(1)
-    .max(1024 * 1024 - 4096)
-    .default(512 * 1024),
-  plugins: z
-    .strictObject({
-      websocket: plugin(websocketPlugin),
-      http: plugin(
-        httpPlugin.refine((http) => http.headersTimeoutMs <= http.requestTimeoutMs, {
-          message: 'headersTimeoutMs must not be more than requestTimeoutMs (a request includes its headers)',
-          path: ['headersTimeoutMs'],
-        }),
-      ),
-      mqtt: plugin(mqttPlugin),
-      /** Store the streams assigned to this node on chain and serve their history (needs `http`). */
-      storage: plugin(storagePlugin),
-    })
-    .prefault({})
-    .refine((plugins) => plugins.storage === undefined || plugins.http !== undefined, {
-      message: 'the storage plugin serves history over HTTP: enable plugins.http too',
-      path: ['storage'],
-    })
-    .refine((plugins) => plugins.storage?.backend !== 'postgres' || plugins.storage.postgres !== undefined, {
-      message: 'backend "postgres" needs plugins.storage.postgres.url',
-      path: ['storage', 'postgres'],
-    }),
-  log: z
-    .strictObject({
-      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-      /** Human-readable lines instead of JSON. Default: when stdout is a terminal. */
-      pretty: z.boolean().optional(),
-    })
-    .prefault({}),
-})
+export const nodeConfigSchema = z
+  .strictObject({
+    /** The key the node signs with. Default: a new key each start (fine for public streams). */
+    privateKey: hexKey.optional(),
+    network: networkSection.prefault({}),
+    chain: z
+      .strictObject({
+        rpcUrl: networkSettingSchemas.rpcUrl.default(`http://127.0.0.1:${DEFAULT_PORTS.chain}`),
+        contracts: networkSettingSchemas.contracts.optional(),
+        /** The incentive contracts (the operator plugin's). Default: the dev chain's. */
+        incentives: z
+          .strictObject({ token: address, sponsorships: address, operatorFactory: address, voteKick: address })
+          .optional(),
+      })
+      .prefault({}),
+    encryption: z
+      .strictObject({
+        /** Keep group keys in this file (created, mode 0600) so they survive restarts. Default: in memory only. */
+        keyStorePath: z.string().min(1).optional(),
+        /** Rotate each stream's key this often when publishing (ms). Default: never automatically. */
+        rotationIntervalMs: z.number().int().min(1_000).optional(),
+      })
+      .prefault({}),
+    /**
+     * Publishing: how long this node keeps what it published to streams with storage nodes until a storage receipt
+     * covers it, and when it offers it again (see docs/node.md, "Acknowledgements").
+     */
+    retention: z
+      .strictObject({
+        maxMessages: z.number().int().min(1).default(100_000),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1)
+          .default(64 * 1024 * 1024),
+        maxAgeMs: z.number().int().min(1_000).default(3_600_000),
+        reofferAfterMs: z.number().int().min(100).default(30_000),
+      })
+      .prefault({}),
+    /** Publishes with `ack=stored` fail with 504 NOT_STORED when no storage node confirmed within this (ms); per request too. */
+    storedAckTimeoutMs: z.number().int().min(1).max(600_000).default(10_000),
+    /** When set, every API requires one of these keys. */
+    apiKeys: z.array(z.string().min(16, 'at least 16 characters')).min(1).optional(),
+    /**
+     * How far ahead of this node's clock a message's timestamp may be: an API publish stamped further ahead is refused
+     * (400), and a received message stamped further ahead is dropped, counted and not stored.
+     */
+    maxClockSkewMs: z.number().int().min(0).max(86_400_000).default(DEFAULT_MAX_CLOCK_SKEW_MS),
+    /** Largest message content any API accepts, in bytes. */
+    maxPayloadBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024 * 1024 - 4096)
+      .default(512 * 1024),
+    plugins: z
+      .strictObject({
+        websocket: plugin(websocketPlugin),
+        http: plugin(
+          httpPlugin.refine((http) => http.headersTimeoutMs <= http.requestTimeoutMs, {
+            message: 'headersTimeoutMs must not be more than requestTimeoutMs (a request includes its headers)',
+            path: ['headersTimeoutMs'],
+          }),
+        ),
+        mqtt: plugin(mqttPlugin),
+        /** Store the streams assigned to this node on chain and serve their history (needs `http`). */
+        storage: plugin(storagePlugin),
+        /** Serve as one of an operator's nodes: relay its sponsored streams, heartbeat, collect earnings, review flags. */
+        operator: operatorPlugin.optional(),
+      })
+      .prefault({})
+      .refine((plugins) => plugins.storage === undefined || plugins.http !== undefined, {
+        message: 'the storage plugin serves history over HTTP: enable plugins.http too',
+        path: ['storage'],
+      })
+      .refine((plugins) => plugins.storage?.backend !== 'postgres' || plugins.storage.postgres !== undefined, {
+        message: 'backend "postgres" needs plugins.storage.postgres.url',
+        path: ['storage', 'postgres'],
+      }),
+    log: z
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** Human-readable lines instead of JSON. Default: when stdout is a terminal. */
+        pretty: z.boolean().optional(),
+      })
+      .prefault({}),
+  })
+  .refine((config) => config.plugins.operator === undefined || config.privateKey !== undefined, {
+    message:
+      "the operator plugin needs the node's own privateKey: its address is what the operator's owner lists with setNodes",
+    path: ['privateKey'],
+  })
 
 /** A validated node config with every default filled in. */
 export type NodeConfig = z.output<typeof nodeConfigSchema>
@@ -342,6 +397,7 @@ export type HttpPluginConfig = z.output<typeof httpPlugin>
 export type MqttPluginConfig = z.output<typeof mqttPlugin>
 export type StoragePluginConfig = z.output<typeof storagePlugin>
 export type StorageRepairConfig = z.output<typeof repairSection>
+export type OperatorPluginConfig = z.output<typeof operatorPlugin>
 
 /**
  * Validates a node config and fills in defaults. Errors name every bad key.

@@ -18,6 +18,7 @@ interface DevOptions {
   storagePort: number
   storage: boolean
   relayNodes: number
+  operators: number
   apiKey?: string[]
   json?: boolean
   logLevel: string
@@ -32,6 +33,13 @@ function portNumber(value: string): number {
 function relayCount(value: string): number {
   const parsed = Number(value)
   if (!/^\d+$/.test(value) || parsed > 16) throw new InvalidArgumentError('expected 0–16')
+  return parsed
+}
+
+function operatorCount(value: string): number {
+  const parsed = Number(value)
+  // MAX_DEV_OPERATORS: one dev account each (loading @runnel/node/dev for the constant would load the chain).
+  if (!/^\d+$/.test(value) || parsed > 7) throw new InvalidArgumentError('expected 0–7 (one dev account each)')
   return parsed
 }
 
@@ -58,6 +66,12 @@ export function registerDevCommand(program: Command, context: CliContext): void 
     .option('--storage-port <port>', 'storage node history API port', portNumber, DEFAULT_PORTS.storage)
     .option('--no-storage', 'run without the storage node')
     .option('--relay-nodes <n>', 'full nodes besides the API node', relayCount, 2)
+    .option(
+      '--operators <n>',
+      'operator nodes staked on a sponsorship of the demo stream, each from its own dev account, earning RNL',
+      operatorCount,
+      0,
+    )
     .option('--api-key <key...>', 'require this API key on every API')
     .option('--json', 'print the endpoints as one JSON line instead of the guide')
     .addOption(
@@ -70,6 +84,7 @@ Examples:
   $ runnel dev
   $ runnel dev --mqtt-port 1884          # a mosquitto already has 1883
   $ runnel dev --discovery dht           # no tracker: nodes find each other through the DHT
+  $ runnel dev --operators 3             # three operators staked on a sponsored demo stream, earning
   $ runnel dev --free-ports --json       # for scripts: endpoints as JSON`,
     )
     .action(async (options: DevOptions) => {
@@ -94,6 +109,7 @@ Examples:
         storage: options.storage,
         discovery: options.discovery,
         relayNodes: options.relayNodes,
+        operators: options.operators,
         ...(options.apiKey !== undefined && { apiKeys: options.apiKey }),
         // Logs go to stderr: stdout carries the guide, or the JSON line scripts read.
         logger: createLogger({ level: options.logLevel as 'warn', pretty: false }, 'runnel-dev', 2),
@@ -118,6 +134,12 @@ function describe(dev: DevNetwork): Record<string, unknown> {
     devAddress: dev.devAddress,
     demoStreamId: dev.demoStreamId,
     storageUrl: dev.storageUrl,
+    sponsorshipId: dev.sponsorshipId,
+    operators: dev.operators.map((operator) => ({
+      address: operator.address,
+      owner: operator.owner,
+      node: operator.node.address,
+    })),
   }
 }
 
@@ -146,7 +168,7 @@ ${dev.storageUrl === undefined ? '' : `  storage node     ${dev.storageUrl}   (S
   dev key          ${dev.devPrivateKey}
                    address ${dev.devAddress}, funded. Hardhat's well-known key: for this dev chain only.
   demo stream      ${stream}   (anyone may publish and subscribe)
-
+${operatorsGuide(dev)}
 Receive, in one terminal (any of these):
   mosquitto_sub ${mqttArgs} -t '${stream}'
   ${cliEnv}npx runnel subscribe ${stream}
@@ -165,5 +187,19 @@ From a Node.js app (SDK):
   await client.subscribe('${stream}', (message) => console.log(message.content))
   await client.publish('${stream}', { hello: 'sdk' })
 
+`
+}
+
+/** The operators and how to watch them earn, when `--operators` started any. */
+function operatorsGuide(dev: DevNetwork): string {
+  if (dev.operators.length === 0 || dev.sponsorshipId === undefined) return ''
+  const lines = dev.operators.map(
+    (operator, i) =>
+      `                   ${i + 1}. ${operator.address}   (owner and node: dev account ${operator.owner})`,
+  )
+  return `  sponsorship      ${dev.sponsorshipId}   (pays 1 RNL/s on the demo stream, split by stake)
+  operators        ${dev.operators.length}, each staked 5,000 RNL; their nodes relay the demo stream and collect earnings
+${lines.join('\n')}
+                   watch them earn: npx runnel sponsorship show ${dev.sponsorshipId}
 `
 }

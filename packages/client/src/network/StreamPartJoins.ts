@@ -49,6 +49,14 @@ export class StreamPartJoins {
   }
 
   /**
+   * Joins a stream part to relay it (a node operator's duty) with no subscription; returns what ends it. Counted
+   * with the subscriptions: the node leaves only once neither needs the part.
+   */
+  joinToRelay(streamPartId: StreamPartId): { joined: Promise<void>; release: () => void } {
+    return this.joinToSubscribe(streamPartId)
+  }
+
+  /**
    * Joins a stream part and, the first time, waits (boundedly) for a
    * neighbour if the stream part has any: a burst published before the
    * overlay has formed would otherwise outrun the node's short propagation

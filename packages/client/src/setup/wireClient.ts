@@ -35,6 +35,8 @@ export interface ClientParts {
   readonly address: Address
   readonly signer: MessageSigner
   readonly node: NetworkNode
+  /** Which stream parts the node is in and why (subscriptions, publishing, relaying). */
+  readonly joins: StreamPartJoins
   readonly registry: RunnelRegistry
   /** The incentive bindings, built on first call: most clients never touch them. */
   readonly incentives: () => RunnelIncentives
@@ -206,6 +208,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
     catalog,
     signer,
     node,
+    joins,
     registry,
     incentives: () => (incentives ??= resolveIncentives(options, components, auth)),
     chainState,

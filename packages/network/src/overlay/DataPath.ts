@@ -39,6 +39,8 @@ export interface DataPathOptions {
   /** A message sent to fewer peers than this (light nodes: `proxyCount`) is kept for peers joining soon. */
   readonly targetDegree: number
   readonly proxyCount: number
+  /** Attack simulation: deliver received messages locally but never relay them (see `NetworkNodeOptions`). */
+  readonly dropRelayedMessages?: boolean
 }
 
 /** Counters since start, part of `NetworkNodeMetrics`. */
@@ -151,6 +153,7 @@ export class DataPath {
             : overlay.duplicates.isDuplicate(chainKey, header.timestamp, header.sequenceNumber))
         ) {
           this.counters.duplicates++
+          observeSender(overlay, senderId)
           return 'duplicate'
         }
       }
@@ -181,6 +184,7 @@ export class DataPath {
       const copyKey = erc1271CopyKey(chainKey, message.timestamp, message.sequenceNumber, message.signature)
       if (overlay.duplicates.isDuplicateCopy(copyKey)) {
         this.counters.duplicates++
+        observeSender(overlay, senderId)
         return 'duplicate'
       }
       overlay.duplicates.markCopySeen(copyKey)
@@ -189,6 +193,7 @@ export class DataPath {
     }
     if (overlay.duplicates.isDuplicate(chainKey, message.timestamp, message.sequenceNumber)) {
       this.counters.duplicates++
+      observeSender(overlay, senderId)
       return 'duplicate'
     }
     // Verify before marking seen, so a forged copy can't shadow the genuine message.
@@ -213,7 +218,9 @@ export class DataPath {
     frame: Uint8Array,
     senderId: NodeId,
   ): void {
+    observeSender(overlay, senderId)
     this.deliverLocally(overlay, message, senderId)
+    if (this.options.dropRelayedMessages) return
     if (this.options.kind === 'full' || overlay.proxyClients.size > 0) {
       this.propagate(overlay, frame, senderId)
     }
@@ -255,6 +262,22 @@ export class DataPath {
     if (sentTo.length < wanted) {
       if (senderId !== undefined) sentTo.push(senderId)
       overlay.buffer.add(frame, sentTo)
+    }
+  }
+}
+
+/**
+ * Tells a stream part's sender observers of a frame that carried a valid message (a new one, verified, or a copy of
+ * one already seen): bytes that fail to decode or verify count for no one. Observers are the node's own code (an
+ * inspection's tally): one that throws must not break the data path.
+ */
+function observeSender(overlay: StreamPartOverlay, senderId: NodeId): void {
+  if (overlay.senderObservers.size === 0) return
+  for (const observer of overlay.senderObservers) {
+    try {
+      observer(senderId)
+    } catch {
+      // Ignored: see above.
     }
   }
 }

@@ -42,6 +42,8 @@ export class StreamPartOverlay {
    */
   readonly dropped = new Map<NodeId, number>()
   readonly listeners = new Set<MessageListener>()
+  /** Told the sender of every data frame a peer of this stream part sends, copies included (see NetworkNode.observeSenders). */
+  readonly senderObservers = new Set<(senderId: NodeId) => void>()
   readonly duplicates: DuplicateDetector
   readonly buffer: PropagationBuffer
   /** Resolvers waiting for the neighbour count to reach a number (or, with `settled`, for the join to settle). */

@@ -320,3 +320,32 @@ describe('DataPath: ERC-1271 messages (signature type 2)', () => {
     assert.equal(harness.delivered.length, 1)
   })
 })
+
+describe('DataPath: free riders and sender tallies', () => {
+  it('with dropRelayedMessages delivers received messages locally and relays none, but still sends its own', async () => {
+    const publisher = new ChainPublisher()
+    const harness = new Harness({ dropRelayedMessages: true })
+    const overlay = harness.join(publisher.streamPartId, [peerA, peerB])
+    overlay.proxyClients.add(client)
+    assert.equal(harness.receive(peerA, await publisher.next()), 'new')
+    assert.equal(harness.delivered.length, 1)
+    assert.deepEqual(harness.recipients(), [], 'nothing relayed to neighbours or proxy clients')
+    harness.dataPath.publish(overlay, await publisher.next())
+    assert.deepEqual(harness.recipients().sort(), [peerA, peerB, client].sort(), 'its own message goes out')
+  })
+
+  it('tells sender observers of every valid frame, copies included, and of no frame that fails verification', async () => {
+    const publisher = new ChainPublisher()
+    const harness = new Harness()
+    const overlay = harness.join(publisher.streamPartId, [peerA, peerB])
+    const tally = new Map<NodeId, number>()
+    overlay.senderObservers.add((senderId) => tally.set(senderId, (tally.get(senderId) ?? 0) + 1))
+    const first = await publisher.next()
+    const second = await publisher.next()
+    assert.equal(harness.receive(peerA, first), 'new')
+    assert.equal(harness.receive(peerB, first), 'duplicate')
+    assert.equal(harness.receive(peerB, second), 'new')
+    assert.equal(harness.receive(peerA, forge(await publisher.next())), 'invalid-signature')
+    assert.deepEqual(Object.fromEntries(tally), { [peerA]: 1, [peerB]: 2 })
+  })
+})

@@ -1,13 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PUBLIC } from '@runnel/chain'
+import { PUBLIC, RunnelIncentives } from '@runnel/chain'
 import { startDevChain, type DevChain } from '@runnel/dev-chain'
 import { TrackerServer } from '@runnel/network'
 import { WebSocketTransport } from '@runnel/network/node'
 import { generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import { DEFAULT_PORTS } from '../config.js'
+import { NodeError } from '../errors.js'
 import { createLogger, type Logger } from '../logger.js'
 import { RunnelNode, type NodeInfo } from '../RunnelNode.js'
 import { startEntryPoint } from './entryPoint.js'
@@ -28,8 +29,30 @@ export interface DevNetworkOptions {
    * runs where the tracker would (`ports.entryPoint`).
    */
   readonly discovery?: 'tracker' | 'dht'
+  /**
+   * Operators to start, 0 to 7 (default 0): each from its own dev account (1, 2, …) creates an operator, delegates
+   * to it, lists itself as its node, stakes on a sponsorship of the demo stream (created and funded by the developer
+   * account) and runs an operator node that relays the stream and collects its earnings.
+   */
+  readonly operators?: number
   readonly logger?: Logger
 }
+
+/** An operator `runnel dev --operators N` started. */
+export interface DevOperator {
+  /** The operator contract. */
+  readonly address: string
+  /** The dev account that owns it and is its node. */
+  readonly owner: string
+  readonly node: RunnelNode
+}
+
+/** The most operators `runnel dev` starts: dev accounts 1–7 (0 is the developer's, 8 and 9 the storage and API nodes'). */
+export const MAX_DEV_OPERATORS = 7
+/** What the demo sponsorship pays per second (1 RNL), and its funds (enough for about 28 hours). */
+const DEMO_SPONSORSHIP = { ratePerSecond: 10n ** 18n, funding: 100_000n * 10n ** 18n } as const
+const OPERATOR_DELEGATION = 10_000n * 10n ** 18n
+const OPERATOR_STAKE = 5_000n * 10n ** 18n
 
 /** A running local network: chain, tracker (or DHT entry point), an API node and relay nodes. */
 export interface DevNetwork {
@@ -54,6 +77,10 @@ export interface DevNetwork {
   readonly demoStreamId: string
   /** The storage node's history API, when it runs. */
   readonly storageUrl: string | undefined
+  /** The demo stream's sponsorship, when operators run. */
+  readonly sponsorshipId: number | undefined
+  /** The operators started (`operators`). */
+  readonly operators: readonly DevOperator[]
   stop(): Promise<void>
 }
 
@@ -77,6 +104,13 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
   const host = options.host ?? '127.0.0.1'
   const ports = { ...DEFAULT_PORTS, ...options.ports }
   const logger = options.logger ?? createLogger({ level: 'info' }, 'runnel-dev')
+  const operatorCount = options.operators ?? 0
+  if (!Number.isInteger(operatorCount) || operatorCount < 0 || operatorCount > MAX_DEV_OPERATORS) {
+    throw new NodeError(
+      'INVALID_CONFIG',
+      `operators must be 0 to ${MAX_DEV_OPERATORS} (one dev account each), got ${operatorCount}`,
+    )
+  }
   const stops: (() => Promise<void>)[] = []
   const stop = async (): Promise<void> => {
     for (const step of stops.splice(0).reverse()) {
@@ -122,6 +156,7 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
           streamRegistry: chain.deployment.streamRegistry,
           storageNodeRegistry: chain.deployment.storageNodeRegistry,
         },
+        incentives: chain.deployment.incentives,
       },
     }
     const apiNode = new RunnelNode(
@@ -172,6 +207,48 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
       // Relays join the demo stream so its messages cross a real overlay, not one node.
       await relay.client.subscribe(demo.id, () => {})
     }
+    const incentivesAs = (account: number): RunnelIncentives =>
+      new RunnelIncentives({
+        publicClient: chain.publicClient,
+        walletClient: chain.walletFor(account),
+        addresses: chain.deployment.incentives,
+      })
+    let sponsorshipId: number | undefined
+    const operators: DevOperator[] = []
+    if (operatorCount > 0) {
+      sponsorshipId = (
+        await incentivesAs(ACCOUNT.developer).createSponsorship(
+          { streamId: demo.id, ratePerSecond: DEMO_SPONSORSHIP.ratePerSecond },
+          DEMO_SPONSORSHIP.funding,
+        )
+      ).id
+    }
+    for (let i = 1; i <= operatorCount; i++) {
+      const owner = incentivesAs(i)
+      const address = await owner.createOperator({ cutBps: 1000, metadata: `dev operator ${i}` })
+      await owner.delegate(address, OPERATOR_DELEGATION)
+      // The owner's account is its node too: it holds the gas the node's heartbeats and withdrawals cost.
+      await owner.setNodes([owner.account])
+      await owner.stake(sponsorshipId!, OPERATOR_STAKE)
+      const node = new RunnelNode(
+        {
+          ...nodeBase,
+          privateKey: keys[i],
+          plugins: {
+            operator: {
+              operatorAddress: address,
+              pollIntervalMs: 5_000,
+              heartbeatIntervalMs: 30_000,
+              withdrawThreshold: '10',
+            },
+          },
+        },
+        { logger: logger.child({ node: `operator-${i}` }) },
+      )
+      stops.push(() => node.stop())
+      await node.start()
+      operators.push({ address, owner: owner.account, node })
+    }
     return {
       chain,
       rpcUrl,
@@ -185,6 +262,8 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
       devAddress: developer.account.toLowerCase(),
       demoStreamId: demo.id,
       storageUrl,
+      sponsorshipId,
+      operators,
       stop,
     }
   } catch (err) {

@@ -6,5 +6,11 @@
  *
  * @packageDocumentation
  */
-export { startDevNetwork, type DevNetwork, type DevNetworkOptions } from './DevNetwork.js'
+export {
+  MAX_DEV_OPERATORS,
+  startDevNetwork,
+  type DevNetwork,
+  type DevNetworkOptions,
+  type DevOperator,
+} from './DevNetwork.js'
 export { startEntryPoint, type EntryPoint, type EntryPointOptions } from './entryPoint.js'
