@@ -72,7 +72,9 @@ export async function startDevChain(options: EmbeddedChainOptions = {}): Promise
     nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
     rpcUrls: { default: { http: chain.rpcUrl === undefined ? [] : [chain.rpcUrl] } },
   })
-  const transport = custom(chain.provider)
+  // In-process, a failed request is an answer, not a flaky network: viem's retries would only delay every revert
+  // that reaches it from a nested call (an UnknownRpcError, retried three times at about a second each).
+  const transport = custom(chain.provider, { retryCount: 0 })
   // Polling fast suits a local chain whose blocks are mined on demand.
   const publicClient = createPublicClient({ chain: viemChain, transport, pollingInterval: 50 }) as PublicClient
   const walletFor = (index: number): WalletClient<Transport, Chain, Account> => {

@@ -60,7 +60,7 @@ export interface OperatorInfo {
   readonly cutBps: number
   readonly metadata: string
   readonly nodes: readonly Address[]
-  /** Tokens held plus stake in sponsorships. */
+  /** Tokens held, plus stake in sponsorships, plus uncollected earnings less the owner's cut (what shares are worth). */
   readonly totalAssets: bigint
   readonly totalShares: bigint
   readonly queuedShares: bigint
