@@ -89,7 +89,7 @@ operator use the one your key owns, or with --operator one whose node your key i
       for (const each of found) {
         printLine(
           context,
-          `${each.address.toLowerCase()}  owner ${each.owner.toLowerCase()}  ${showRnl(each.totalAssets)}  ${each.stakes.length} stakes  cut ${each.cutBps / 100}%`,
+          `${each.address.toLowerCase()}  owner ${each.owner.toLowerCase()}  ${showRnl(each.totalAssets)}  ${each.stakes.length} ${each.stakes.length === 1 ? 'stake' : 'stakes'}  cut ${each.cutBps / 100}%`,
         )
       }
     },
