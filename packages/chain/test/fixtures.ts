@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { ChainError, type ChainErrorCode } from '../src/index.js'
+import { ChainError, RunnelIncentives, type ChainErrorCode } from '../src/index.js'
 import { startDevChain, type DevChain } from '@runnel/dev-chain'
 
 export type TestChain = DevChain
@@ -7,6 +7,15 @@ export type TestChain = DevChain
 /** An in-process embedded chain with the contracts deployed. */
 export function startTestChain(): Promise<TestChain> {
   return startDevChain()
+}
+
+/** The incentive bindings acting as dev account `index`. */
+export function incentivesFor(dev: TestChain, index: number): RunnelIncentives {
+  return new RunnelIncentives({
+    publicClient: dev.publicClient,
+    walletClient: dev.walletFor(index),
+    addresses: dev.deployment.incentives,
+  })
 }
 
 /** Asserts that `promise` rejects with a ChainError of `code` whose message matches `pattern`. */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { parseUnits, type Address } from 'viem'
-import { RunnelIncentives } from '../../src/index.js'
-import { startTestChain, type TestChain } from '../fixtures.js'
+import type { RunnelIncentives } from '../../src/index.js'
+import { incentivesFor, startTestChain, type TestChain } from '../fixtures.js'
 
 const rnl = (amount: string): bigint => parseUnits(amount, 18)
 
@@ -12,12 +12,7 @@ const rnl = (amount: string): bigint => parseUnits(amount, 18)
  */
 describe('concurrent writes from different accounts', () => {
   let dev: TestChain
-  const as = (index: number): RunnelIncentives =>
-    new RunnelIncentives({
-      publicClient: dev.publicClient,
-      walletClient: dev.walletFor(index),
-      addresses: dev.deployment.incentives,
-    })
+  const as = (index: number): RunnelIncentives => incentivesFor(dev, index)
 
   before(async () => {
     dev = await startTestChain()

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { parseUnits, type Address } from 'viem'
-import { RunnelIncentives } from '../../src/index.js'
-import { assertChainError, startTestChain, type TestChain } from '../fixtures.js'
+import type { RunnelIncentives } from '../../src/index.js'
+import { assertChainError, incentivesFor, startTestChain, type TestChain } from '../fixtures.js'
 
 const rnl = (amount: string): bigint => parseUnits(amount, 18)
 
@@ -10,12 +10,7 @@ const rnl = (amount: string): bigint => parseUnits(amount, 18)
 describe('RunnelIncentives', () => {
   let dev: TestChain
   let streamId: string
-  const as = (index: number): RunnelIncentives =>
-    new RunnelIncentives({
-      publicClient: dev.publicClient,
-      walletClient: dev.walletFor(index),
-      addresses: dev.deployment.incentives,
-    })
+  const as = (index: number): RunnelIncentives => incentivesFor(dev, index)
   const increaseTime = async (seconds: number): Promise<void> => {
     await dev.chain.provider.request({ method: 'evm_increaseTime', params: [seconds] })
     await dev.chain.provider.request({ method: 'evm_mine', params: [] })
