@@ -144,7 +144,9 @@ export class DataPath {
       const overlay = (this.overlays as OverlaysByKey).get(`${header.streamId}#${header.streamPartition}`)
       if (overlay !== undefined) {
         const chainKey = `${addressFromBytes(header.publisherId)}/${header.messageChainId}`
+        // While an inspection tallies senders, copies take the full path below: a copy counts only once verified.
         if (
+          overlay.senderObservers.size === 0 &&
           overlay.accepts(senderId) &&
           (header.signatureType === (SignatureType.Erc1271 as number)
             ? overlay.duplicates.isDuplicateCopy(
@@ -153,7 +155,6 @@ export class DataPath {
             : overlay.duplicates.isDuplicate(chainKey, header.timestamp, header.sequenceNumber))
         ) {
           this.counters.duplicates++
-          observeSender(overlay, senderId)
           return 'duplicate'
         }
       }
@@ -193,7 +194,13 @@ export class DataPath {
     }
     if (overlay.duplicates.isDuplicate(chainKey, message.timestamp, message.sequenceNumber)) {
       this.counters.duplicates++
-      observeSender(overlay, senderId)
+      // A free rider could pass an inspection by sending cheap forgeries of messages the inspector already has.
+      if (
+        overlay.senderObservers.size > 0 &&
+        (!this.options.verifySignatures || verifyStreamMessage(message, this.components.verifier))
+      ) {
+        observeSender(overlay, senderId)
+      }
       return 'duplicate'
     }
     // Verify before marking seen, so a forged copy can't shadow the genuine message.
@@ -267,8 +274,8 @@ export class DataPath {
 }
 
 /**
- * Tells a stream part's sender observers of a frame that carried a valid message (a new one, verified, or a copy of
- * one already seen): bytes that fail to decode or verify count for no one. Observers are the node's own code (an
+ * Tells a stream part's sender observers of a frame that carried a valid message (a new one, or a copy of one already
+ * seen, each verified): bytes that fail to decode or verify count for no one. Observers are the node's own code (an
  * inspection's tally): one that throws must not break the data path.
  */
 function observeSender(overlay: StreamPartOverlay, senderId: NodeId): void {

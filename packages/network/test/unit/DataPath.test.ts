@@ -346,6 +346,8 @@ describe('DataPath: free riders and sender tallies', () => {
     assert.equal(harness.receive(peerB, first), 'duplicate')
     assert.equal(harness.receive(peerB, second), 'new')
     assert.equal(harness.receive(peerA, forge(await publisher.next())), 'invalid-signature')
+    // A forged copy of a message already seen (a free rider imitating relaying on the cheap) counts for no one.
+    assert.equal(harness.receive(peerA, forge(second)), 'duplicate')
     assert.deepEqual(Object.fromEntries(tally), { [peerA]: 1, [peerB]: 2 })
   })
 })
