@@ -219,6 +219,21 @@ const operatorPlugin = z.strictObject({
       kickBelowShare: z.number().min(0).max(1).default(0.1),
     })
     .prefault({}),
+  /**
+   * Inspecting the other operators of this operator's sponsorships unasked, and flagging one that relays nothing in
+   * two inspections in a row (the `review` settings judge, as for a vote).
+   */
+  autoFlag: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** One inspection about this often (±25% at random, so operators don't inspect in lockstep). */
+      intervalMs: z.number().int().min(500).max(86_400_000).default(600_000),
+      /** After an inspection found too little relayed, inspect again this much later before flagging. */
+      confirmDelayMs: z.number().int().min(0).max(3_600_000).default(60_000),
+      /** Flags sent at most in any hour (each locks the flag stake until its vote). */
+      maxFlagsPerHour: z.number().int().min(1).max(100).default(2),
+    })
+    .prefault({}),
 })
 
 /** `true` means "on, with defaults"; `false` or absent means off. */

@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { toStreamPartId, type StreamId } from '@runnel/protocol'
 import type { Address } from 'viem'
 import type { RunnelNode } from '../../src/index.js'
-import { startTestNetwork, type TestNetwork } from '../helpers.js'
+import type { TestNetwork } from '../helpers.js'
 import {
   accountOf,
-  createStakedOperator,
   eventually,
   incentivesAs,
-  keepPublishing,
-  rnl,
-  startOperatorNode,
+  startFreeRiderScenario,
+  type FreeRiderScenario,
 } from '../support/operators.js'
 
 /**
@@ -21,50 +18,21 @@ import {
  * evidence; a false flag on an honest operator is voted down on the same kind of evidence.
  */
 describe('operator plugin: a free rider is flagged, inspected, kicked and slashed', () => {
+  let scenario: FreeRiderScenario
   let network: TestNetwork
-  let streamId: string
   let sponsorshipId: number
   let honestA: Address
   let honestB: Address
   let freeRider: Address
   let outsider: Address
-  const nodes: RunnelNode[] = []
-  let stopPublishing: () => void = () => undefined
+  let nodes: readonly RunnelNode[]
 
   before(async () => {
-    network = await startTestNetwork()
-    streamId = await network.createPublicStream('/sponsored')
-    const otherStreamId = await network.createPublicStream('/elsewhere')
-    const sponsor = incentivesAs(network, 1)
-    sponsorshipId = (await sponsor.createSponsorship({ streamId, ratePerSecond: rnl('1') }, rnl('100000'))).id
-    const elsewhere = (
-      await sponsor.createSponsorship({ streamId: otherStreamId, ratePerSecond: rnl('1') }, rnl('1000'))
-    ).id
-    // Owners 2, 4, 6, 8; their nodes 3, 5, 7, 9. Account 0 delegates to the free rider.
-    honestA = await createStakedOperator(network, 2, [3], [sponsorshipId])
-    honestB = await createStakedOperator(network, 4, [5], [sponsorshipId])
-    freeRider = await createStakedOperator(network, 6, [7], [sponsorshipId])
-    outsider = await createStakedOperator(network, 8, [9], [elsewhere])
-    await incentivesAs(network, 0).delegate(freeRider, rnl('1000'))
-    nodes.push(
-      await startOperatorNode(network, 3, honestA),
-      await startOperatorNode(network, 5, honestB),
-      await startOperatorNode(network, 7, freeRider, { network: { ...network.discovery, dropRelayedMessages: true } }),
-      await startOperatorNode(network, 9, outsider),
-    )
-    const streamPartId = toStreamPartId(streamId as StreamId, 0)
-    for (const node of nodes.slice(0, 3)) {
-      await eventually(
-        () => node.client.networkNode.getStreamParts().includes(streamPartId),
-        30_000,
-        `operator node ${node.address} to relay ${streamPartId}`,
-      )
-    }
-    stopPublishing = keepPublishing(network, 1, streamId)
+    scenario = await startFreeRiderScenario()
+    ;({ network, sponsorshipId, honestA, honestB, freeRider, outsider, nodes } = scenario)
   })
   after(async () => {
-    stopPublishing()
-    await network.stop()
+    await scenario?.stop()
   })
 
   it('the reviewers find the free rider relays nothing and vote it out; its delegators lose; the honest keep earning', async () => {

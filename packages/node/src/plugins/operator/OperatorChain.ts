@@ -23,6 +23,7 @@ export class OperatorChain {
   readonly incentives: RunnelIncentives
   readonly publicClient: PublicClient
   readonly account: Address
+  private flagStakeRead: Promise<bigint> | undefined
 
   constructor(
     rpcUrl: string,
@@ -64,6 +65,17 @@ export class OperatorChain {
       if (node !== undefined && metadata !== undefined && metadata.nodeId === node) latest.set(node, metadata)
     }
     return latest
+  }
+
+  /** The stake a flag locks of its flagger's stake until the vote (VoteKick's `flagStake`; fixed at deployment). */
+  async flagStake(): Promise<bigint> {
+    this.flagStakeRead ??= this.read(() =>
+      this.publicClient.readContract({ address: this.addresses.voteKick, abi: voteKickAbi, functionName: 'flagStake' }),
+    ).catch((err: unknown) => {
+      this.flagStakeRead = undefined
+      throw err
+    })
+    return this.flagStakeRead
   }
 
   /** Whether `reviewer` was picked for a flag and has yet to vote. */

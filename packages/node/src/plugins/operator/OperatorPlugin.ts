@@ -7,6 +7,7 @@ import { formatUnits, getAddress, parseUnits, type Address } from 'viem'
 import type { OperatorPluginConfig } from '../../config.js'
 import { NodeError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
+import { AutoFlagger, type AutoInspection } from './AutoFlagger.js'
 import { encodeHeartbeat } from './heartbeatMetadata.js'
 import { Inspector, type InspectionEvidence } from './Inspector.js'
 import type { OperatorChain } from './OperatorChain.js'
@@ -39,6 +40,8 @@ export interface OperatorPluginComponents {
  * node takes its parts. It sends heartbeats with its reachable addresses, collects the operator's earnings once they
  * pass `withdrawThreshold` (one node does: the first in the rendezvous order of a fixed key), and, when the operator
  * is picked to review a flag, inspects the flagged operator's nodes ({@link Inspector}) and votes on the evidence.
+ * With `autoFlag` on, one node also inspects the operator's peers on its sponsorships unasked and flags one that
+ * relays nothing in two inspections in a row ({@link AutoFlagger}).
  *
  * Failures of the chain are logged and retried on the next poll; nothing here throws into the node after start.
  *
@@ -53,6 +56,7 @@ export class OperatorPlugin {
   private readonly threshold: bigint
   private readonly inspector: Inspector
   private readonly metrics: OperatorMetrics
+  private readonly autoFlagger: AutoFlagger | undefined
   private readonly relays = new Map<StreamPartId, Promise<(() => void) | undefined>>()
   private readonly openReviews = new Map<number, ReviewRequest>()
   private readonly verdicts = new Map<number, InspectionEvidence>()
@@ -61,6 +65,8 @@ export class OperatorPlugin {
   /** Each listed node's last heartbeat seen (chain seconds) and when this node saw it change (its clock). */
   private readonly heartbeatsSeen = new Map<string, { at: number; changedAt: number }>()
   private inspecting: Promise<void> | undefined
+  /** The operator's live nodes as of the latest poll (none before the first, or while this node isn't listed). */
+  private alive: readonly string[] = []
   private reviewFrom: bigint | undefined
   private pollTimer: Timer | undefined
   private heartbeatTimer: Timer | undefined
@@ -77,6 +83,23 @@ export class OperatorPlugin {
     this.threshold = parseUnits(config.withdrawThreshold, 18)
     this.inspector = new Inspector(components.discovery, config.review, components.clock)
     this.metrics = createOperatorMetrics(components.registry)
+    const { enabled, ...autoFlag } = config.autoFlag
+    this.autoFlagger = enabled
+      ? new AutoFlagger(
+          {
+            operator: this.operator,
+            chain: components.chain,
+            logger: components.logger,
+            clock: components.clock,
+            metrics: this.metrics,
+            isDutyOwner: () => rendezvousOrder(this.alive, `autoflag:${this.operator}`)[0] === this.self,
+            reviewInspection: () => this.inspecting,
+            inspect: (sponsorshipId, target, signal) => this.inspectOperator(sponsorshipId, target, signal),
+            signal: this.inspections.signal,
+          },
+          autoFlag,
+        )
+      : undefined
   }
 
   /** The operator contract this node serves. */
@@ -92,6 +115,11 @@ export class OperatorPlugin {
   /** The latest inspections' evidence (at most 16, newest last). */
   get evidence(): readonly InspectionEvidence[] {
     return this.evidenceLog
+  }
+
+  /** The latest inspections made unasked (`autoFlag`), with what each decided (at most 16, newest last). */
+  get autoInspections(): readonly AutoInspection[] {
+    return this.autoFlagger?.inspections ?? []
   }
 
   /**
@@ -122,6 +150,7 @@ export class OperatorPlugin {
     })
     this.pollTimer = clock.setInterval(() => void this.poll(), this.config.pollIntervalMs, { unref: true })
     void this.poll()
+    this.autoFlagger?.start()
     logger.info({ operator: this.operator, node: getAddress(this.self) }, 'operator: serving as a node of the operator')
     return this.operator
   }
@@ -133,6 +162,7 @@ export class OperatorPlugin {
     this.inspections.abort(new Error('the node is stopping'))
     await this.polling
     await this.inspecting
+    await this.autoFlagger?.stop()
     for (const relay of this.relays.values()) (await relay)?.()
     this.relays.clear()
   }
@@ -168,11 +198,13 @@ export class OperatorPlugin {
         )
       }
       this.listed = false
+      this.alive = []
       this.assign(new Set())
       return
     }
     this.listed = true
     const alive = await this.aliveNodes(nodes, head.timestamp)
+    this.alive = alive
     const wanted = new Set<StreamPartId>()
     const withdrawable: number[] = []
     let earnings = 0n
@@ -350,22 +382,31 @@ export class OperatorPlugin {
       })
   }
 
-  private async inspect(request: ReviewRequest): Promise<InspectionEvidence> {
+  private inspect(request: ReviewRequest): Promise<InspectionEvidence> {
+    return this.inspectOperator(request.sponsorshipId, request.target, this.inspections.signal)
+  }
+
+  /** Inspects `target`'s nodes on the sponsorship's stream, reaching them at their latest heartbeats' addresses. */
+  private async inspectOperator(
+    sponsorshipId: number,
+    target: Address,
+    signal: AbortSignal,
+  ): Promise<InspectionEvidence> {
     const { chain, client } = this.components
     const [sponsorship, targetNodes, head] = await Promise.all([
-      chain.incentives.getSponsorship(request.sponsorshipId),
-      chain.nodesOf(request.target),
+      chain.incentives.getSponsorship(sponsorshipId),
+      chain.nodesOf(target),
       chain.head(),
     ])
     const lookback = BigInt(this.config.lookbackBlocks)
-    const heartbeats = await chain.heartbeats(request.target, head.number > lookback ? head.number - lookback : 0n)
+    const heartbeats = await chain.heartbeats(target, head.number > lookback ? head.number - lookback : 0n)
     return this.inspector.inspect(
       {
         streamId: sponsorship.streamId,
         partitions: await client.chainState.partitionCount(sponsorship.streamId),
         targetNodes: new Map(targetNodes.map((node) => [node.toLowerCase(), heartbeats.get(node.toLowerCase())])),
       },
-      this.inspections.signal,
+      signal,
     )
   }
 

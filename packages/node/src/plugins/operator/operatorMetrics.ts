@@ -7,6 +7,8 @@ export interface OperatorMetrics {
   readonly withdrawals: Counter<'result'>
   readonly votes: Counter<'vote'>
   readonly pollFailures: Counter
+  readonly autoInspections: Counter<'verdict'>
+  readonly autoFlags: Counter<'result'>
 }
 
 export function createOperatorMetrics(registry: Registry): OperatorMetrics {
@@ -38,6 +40,18 @@ export function createOperatorMetrics(registry: Registry): OperatorMetrics {
     pollFailures: new Counter({
       name: 'runnel_operator_poll_failures_total',
       help: 'Polls of the chain that failed (retried on the next poll)',
+      registers,
+    }),
+    autoInspections: new Counter({
+      name: 'runnel_operator_auto_inspections_total',
+      help: 'Inspections of other operators unasked (verdict: kick, keep)',
+      labelNames: ['verdict'],
+      registers,
+    }),
+    autoFlags: new Counter({
+      name: 'runnel_operator_auto_flags_total',
+      help: 'Flags sent after inspections in a row found an operator relaying too little (result: sent, refused, failed)',
+      labelNames: ['result'],
       registers,
     }),
   }
