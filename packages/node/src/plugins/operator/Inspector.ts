@@ -114,10 +114,10 @@ export class Inspector {
       reason = `the stream carried ${messagesSeen} messages in the window, fewer than ${minMessages}: no evidence either way`
     } else if (relayed < kickBelowShare * messagesSeen) {
       verdict = 'kick'
-      reason = `the flagged operator's nodes relayed ${relayed} frames of ${messagesSeen} messages the stream carried (below ${kickBelowShare * 100}%)`
+      reason = `the inspected operator's nodes relayed ${relayed} frames of ${messagesSeen} messages the stream carried (below ${kickBelowShare * 100}%)`
     } else {
       verdict = 'keep'
-      reason = `the flagged operator's nodes relayed ${relayed} frames of ${messagesSeen} messages the stream carried`
+      reason = `the inspected operator's nodes relayed ${relayed} frames of ${messagesSeen} messages the stream carried`
     }
     return {
       streamParts,
