@@ -255,6 +255,8 @@ export class AutoFlagger {
         metrics.autoFlags.inc({ result: 'refused' })
         logger.info({ operator, sponsorshipId, target, code: err.code, reason: err.message }, 'operator: flag refused')
       } else {
+        // Counted against the budget: the flag may have gone through and its pick failed (two transactions).
+        this.budget.record(clock.now())
         metrics.autoFlags.inc({ result: 'failed' })
         logger.warn({ err, operator, sponsorshipId, target }, 'operator: a flag failed; the target may be chosen again')
       }
