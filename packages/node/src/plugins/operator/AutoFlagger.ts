@@ -193,18 +193,18 @@ export class AutoFlagger {
       return
     }
     const { sponsorshipId, target } = choice
-    const verdicts: InspectionEvidence['verdict'][] = []
+    const evidences: InspectionEvidence[] = []
     for (;;) {
-      if (verdicts.length > 0) {
+      if (evidences.length > 0) {
         await sleep(clock, this.settings.confirmDelayMs, this.components.signal)
         await this.afterReviews()
         if (!(await this.stillFlaggable(sponsorshipId, target))) return
       }
       const evidence = await this.components.inspect(sponsorshipId, target, this.components.signal)
       this.remember(sponsorshipId, target)
-      verdicts.push(evidence.verdict)
-      const decision = autoFlagDecision(verdicts)
-      const entry: AutoInspection = { sponsorshipId, target, inspection: verdicts.length, evidence, decision }
+      evidences.push(evidence)
+      const decision = autoFlagDecision(evidences.map(({ verdict }) => verdict))
+      const entry: AutoInspection = { sponsorshipId, target, inspection: evidences.length, evidence, decision }
       this.log.push(entry)
       if (this.log.length > MAX_AUTO_EVIDENCE) this.log.shift()
       this.components.metrics.autoInspections.inc({ verdict: evidence.verdict })
@@ -213,7 +213,7 @@ export class AutoFlagger {
           operator,
           sponsorshipId,
           target,
-          inspection: verdicts.length,
+          inspection: evidences.length,
           verdict: evidence.verdict,
           reason: evidence.reason,
           messagesSeen: evidence.messagesSeen,
@@ -226,22 +226,24 @@ export class AutoFlagger {
             ? 'operator: auto-inspected an operator; it relayed too little: inspecting again before flagging'
             : 'operator: auto-inspected an operator; not flagging',
       )
-      if (decision === 'flag') return this.flag(sponsorshipId, target, entry)
+      if (decision === 'flag') return this.flag(sponsorshipId, target, evidences, entry)
       if (decision === 'no-flag') return
     }
   }
 
-  private async flag(sponsorshipId: number, target: Address, last: AutoInspection): Promise<void> {
+  private async flag(
+    sponsorshipId: number,
+    target: Address,
+    evidences: readonly InspectionEvidence[],
+    last: AutoInspection,
+  ): Promise<void> {
     const { chain, logger, clock, metrics, operator } = this.components
     if (!this.budget.allows(clock.now())) return
-    const inspections = this.log
-      .filter((entry) => entry.sponsorshipId === sponsorshipId && entry.target === target)
-      .slice(-CONFIRMATIONS)
-      .map(({ evidence }) => ({
-        messagesSeen: evidence.messagesSeen,
-        relayed: Object.values(evidence.relayedByTarget).reduce((sum, frames) => sum + frames, 0),
-        windowMs: evidence.windowMs,
-      }))
+    const inspections = evidences.map((evidence) => ({
+      messagesSeen: evidence.messagesSeen,
+      relayed: Object.values(evidence.relayedByTarget).reduce((sum, frames) => sum + frames, 0),
+      windowMs: evidence.windowMs,
+    }))
     // Small (the Flagged event carries it): the counts the verdicts rest on, for anyone reading the flag.
     const metadata = JSON.stringify({ auto: true, inspections })
     try {
@@ -253,7 +255,10 @@ export class AutoFlagger {
     } catch (err) {
       if (err instanceof ChainError && NORMAL_REFUSALS.has(err.code)) {
         metrics.autoFlags.inc({ result: 'refused' })
-        logger.info({ operator, sponsorshipId, target, code: err.code, reason: err.message }, 'operator: flag refused')
+        logger.info(
+          { operator, sponsorshipId, target, code: err.code, reason: err.message },
+          'operator: the chain refused the flag; moving on',
+        )
       } else {
         // Counted against the budget: the flag may have gone through and its pick failed (two transactions).
         this.budget.record(clock.now())
