@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { voteKickAbi, type FlagInfo } from '@runnel/chain'
+import type { AutoInspection } from '../../src/plugins/operator/AutoFlagger.js'
 import { testDiscoveryMode } from '../../../client/test/support/discovery.js'
 import {
   accountOf,
@@ -76,19 +77,21 @@ describe(
         /^runnel_operator_auto_flags_total\{result="sent"\} 1$/m,
       )
 
-      // Each honest operator's node inspects the other honest one, finds it relays, and flags nothing.
-      for (const [node, peer] of [
-        [nodes[0]!, honestB],
-        [nodes[1]!, honestA],
+      // Each honest operator's node inspects the other honest one on real traffic, finds it relays, and flags nothing.
+      for (const [node, peer, peerNode] of [
+        [nodes[0]!, honestB, accountOf(network, 5).toLowerCase()],
+        [nodes[1]!, honestA, accountOf(network, 3).toLowerCase()],
       ] as const) {
-        await eventually(
-          () => node.operator!.autoInspections.some((entry) => entry.target === peer),
-          30_000,
-          `${node.address} to inspect ${peer}`,
-        )
-        const entry = node.operator!.autoInspections.find((e) => e.target === peer)!
+        const onTraffic = (): AutoInspection | undefined =>
+          node.operator!.autoInspections.find((e) => e.target === peer && e.evidence.messagesSeen >= 5)
+        await eventually(() => onTraffic() !== undefined, 30_000, `${node.address} to inspect ${peer} on traffic`)
+        const entry = onTraffic()!
         assert.equal(entry.evidence.verdict, 'keep', entry.evidence.reason)
         assert.equal(entry.decision, 'no-flag')
+        assert.ok(entry.evidence.relayedByTarget[peerNode]! > 0, entry.evidence.reason)
+        for (const other of node.operator!.autoInspections.filter((e) => e.target === peer)) {
+          assert.notEqual(other.decision, 'flag', other.evidence.reason)
+        }
       }
       const all = await flags()
       assert.deepEqual(
