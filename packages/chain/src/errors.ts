@@ -41,6 +41,8 @@ export type ChainErrorCode =
   /** A write was attempted without a wallet (account) configured. */
   | 'NO_ACCOUNT'
   | 'INVALID_ARGUMENT'
+  /** A write passed its simulation but reverted when mined: the state changed in between. Sending it again may do. */
+  | 'TRANSACTION_REVERTED'
   /** The JSON-RPC endpoint failed or answered something unexpected. */
   | 'RPC_ERROR'
 
@@ -102,5 +104,6 @@ const CHAIN_CATEGORIES: Record<ChainErrorCode, ErrorCategory> = {
   // A missing wallet is a setting to add, not a key to fix.
   NO_ACCOUNT: 'invalid-input',
   INVALID_ARGUMENT: 'invalid-input',
+  TRANSACTION_REVERTED: 'conflict',
   RPC_ERROR: 'unavailable',
 }

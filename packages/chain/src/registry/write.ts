@@ -37,14 +37,16 @@ export async function writeContract(
   options: WriteOptions = {},
 ): Promise<TransactionReceipt> {
   try {
-    const { request } = await publicClient.simulateContract({
-      address,
-      abi,
-      functionName,
-      args,
-      account: wallet.account,
-      ...(options.simulateOnPending === true ? { blockTag: 'pending' } : {}),
-    } as never)
+    const simulate = () =>
+      publicClient.simulateContract({
+        address,
+        abi,
+        functionName,
+        args,
+        account: wallet.account,
+        ...(options.simulateOnPending === true ? { blockTag: 'pending' } : {}),
+      } as never)
+    const { request } = await simulate()
     const account = wallet.account.address
     const data = encodeFunctionData({ abi, functionName, args })
     const hash = await sendInTurn(account, async () => {
@@ -82,7 +84,15 @@ export async function writeContract(
       }
     })
     const receipt = await publicClient.waitForTransactionReceipt({ hash })
-    if (receipt.status !== 'success') throw new ChainError('RPC_ERROR', `transaction ${hash} reverted`)
+    if (receipt.status !== 'success') {
+      // It passed when simulated, so what made it fail came in between: another account's transaction mined first.
+      // Simulated again on the state now, it says why (a decoded revert), or it would pass now.
+      await simulate()
+      throw new ChainError(
+        'TRANSACTION_REVERTED',
+        `transaction ${hash} reverted on chain though it passed when simulated: another transaction changed the state first; send it again`,
+      )
+    }
     return receipt
   } catch (err) {
     throw toChainError(err)

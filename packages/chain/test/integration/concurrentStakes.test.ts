@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { parseUnits, type Address } from 'viem'
 import type { RunnelIncentives } from '../../src/index.js'
-import { incentivesFor, startTestChain, type TestChain } from '../fixtures.js'
+import { assertChainError, incentivesFor, startTestChain, type TestChain } from '../fixtures.js'
 
 const rnl = (amount: string): bigint => parseUnits(amount, 18)
 
@@ -34,5 +34,31 @@ describe('concurrent writes from different accounts', () => {
     const after = await as(1).getSponsorship(sponsorship.id)
     assert.equal(after.operatorCount, 5)
     assert.equal(after.totalStake, rnl('10000'))
+  })
+
+  it('says why a write that passed its simulation reverted when mined: the one that came first took the last place', async () => {
+    const { id: streamId } = await dev.registryFor(1).createStream('/last-place')
+    const sponsorship = await as(1).createSponsorship({ streamId, ratePerSecond: rnl('1'), maxOperators: 1 })
+    for (const owner of [7, 8]) await as(owner).delegate(await as(owner).createOperator(), rnl('2000'))
+    const provider = dev.chain.provider
+    // Both simulate against the sponsorship with its one place free, and both are mined in the same block.
+    await provider.request({ method: 'evm_setAutomine', params: [false] })
+    try {
+      const stakes = [7, 8].map((owner) => as(owner).stake(sponsorship.id, rnl('1000')))
+      for (;;) {
+        const pending = (await provider.request({ method: 'eth_getBlockByNumber', params: ['pending', false] })) as {
+          transactions: unknown[]
+        }
+        if (pending.transactions.length === 2) break
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      await provider.request({ method: 'evm_mine', params: [] })
+      const outcomes = await Promise.allSettled(stakes)
+      assert.deepEqual(outcomes.map((outcome) => outcome.status).sort(), ['fulfilled', 'rejected'])
+      // The one that came second: its revert, decoded by simulating it again.
+      await assertChainError(Promise.all(stakes), 'SPONSORSHIP_FULL', /maximum of 1 operators/)
+    } finally {
+      await provider.request({ method: 'evm_setAutomine', params: [true] })
+    }
   })
 })
