@@ -26,6 +26,7 @@ import type { InvalidMessageEvent, MessageListener } from './overlay/delivery.js
 import { DROP_MEMORY_MS, Membership } from './overlay/Membership.js'
 import { OVERLAY_LOCK, OverlayControl } from './overlay/OverlayControl.js'
 import { StreamPartOverlay } from './overlay/StreamPartOverlay.js'
+import { NeighborScores, type NeighborScoringCounters } from './overlay/NeighborScores.js'
 import { DhtNode } from './dht/DhtNode.js'
 import { DhtDiscovery, type DhtDiscoveryMetrics } from './discovery/DhtDiscovery.js'
 import type { Discovery } from './discovery/Discovery.js'
@@ -68,6 +69,8 @@ export interface NetworkNodeMetrics extends DataPathCounters {
   signalling: SignalRelayMetrics
   /** Trackerless mode: hints that this node's key is in use elsewhere, and the dials that checked them. */
   identityCheck?: IdentityCheckMetrics
+  /** Neighbour scoring's probes and rotations (zero when `neighborScoring` is off). */
+  scoring: NeighborScoringCounters
 }
 
 /**
@@ -108,6 +111,7 @@ export class NetworkNode {
   private readonly control: OverlayControl
   private readonly signalling: SignalRelay
   private readonly overlays = new Map<StreamPartId, StreamPartOverlay>()
+  private readonly scoring: NeighborScoringCounters = { probes: 0, failedProbes: 0, rotations: 0 }
   private readonly invalidMessageListeners = new Set<(event: InvalidMessageEvent) => void>()
   private readonly failureListeners = new Set<(error: NetworkError) => void>()
   private failure: NetworkError | undefined
@@ -327,9 +331,25 @@ export class NetworkNode {
         () => this.clock.now(),
       )
       this.overlays.set(streamPartId, overlay)
+      this.scoreNeighbors(overlay)
       this.discovery.reportStatus(streamPartId)
     }
     return overlay
+  }
+
+  private scoreNeighbors(overlay: StreamPartOverlay): void {
+    const options = this.options.neighborScoring
+    if (options === undefined || this.options.kind !== 'full') return
+    overlay.scores = new NeighborScores(
+      {
+        clock: this.clock,
+        neighbors: overlay.neighbors,
+        send: (peerId, frame) => this.connections.get(peerId)?.send(frame) === true,
+        rotate: (peerId, banMs) => this.control.rotateOut(overlay, peerId, banMs),
+        counters: this.scoring,
+      },
+      options,
+    )
   }
 
   /** Leaves a stream part: tells neighbours and the tracker, and ends its listeners and iterables. */
@@ -459,6 +479,7 @@ export class NetworkNode {
       ...(this.discovery instanceof DhtDiscovery ? { discovery: { ...this.discovery.metrics } } : {}),
       signalling: { ...this.signalling.metrics, refused: { ...this.signalling.metrics.refused } },
       ...(this.identityCheck === undefined ? {} : { identityCheck: { ...this.identityCheck.metrics } }),
+      scoring: { ...this.scoring },
     }
   }
 

@@ -4,6 +4,8 @@ import type { DhtNodeOptions } from './dht/dhtOptions.js'
 import type { DiscoveryMode } from './discovery/Discovery.js'
 import { NetworkError } from './errors.js'
 import { resolveDegrees } from './overlay/degrees.js'
+import { resolveNeighborScoring, type NeighborScoringOptions } from './overlay/NeighborScores.js'
+import type { NodeId } from './identity.js'
 
 /** Settings of a node; every one has a default. Its collaborators are `NetworkNodeComponents`. */
 export interface NetworkNodeOptions {
@@ -54,12 +56,40 @@ export interface NetworkNodeOptions {
    * of the incentives (an operator flagged and kicked for not serving) and of dropper attacks use it. Default false.
    */
   readonly dropRelayedMessages?: boolean
+  /**
+   * Full nodes: score neighbours by what they relay and rotate out those that relay nothing (docs/network.md,
+   * "Neighbour scoring"). `true` uses the defaults (`DEFAULT_NEIGHBOR_SCORING`); an object overrides some. While a
+   * stream part carries messages, the node holds one message in `probeEvery` back from one neighbour in turn and sends
+   * it late unless that neighbour relays it first. Default false.
+   */
+  readonly neighborScoring?: boolean | Partial<NeighborScoringOptions>
+  /**
+   * Full nodes: neighbour slots kept for peers the node picked itself (from its tracker or the DHT), against eclipse
+   * attacks that fill every slot with requests: others' requests take at most `maxDegree` minus this many slots, and
+   * the node keeps looking until it has this many neighbours of its own choosing. Default 0 (no slots kept).
+   */
+  readonly minOwnNeighbors?: number
+  /**
+   * Peers to ask first among the candidates the tracker or the DHT gives (for example the nodes of staked operators,
+   * when a stream's metadata asks for them). Called often: keep it a lookup.
+   *
+   * @example
+   * ```ts
+   * { preferNeighbors: (nodeId, streamPartId) => stakedOperatorNodes.has(nodeId) }
+   * ```
+   */
+  readonly preferNeighbors?: (nodeId: NodeId, streamPartId: string) => boolean
 }
 
 /** {@link NetworkNodeOptions} with every default filled in. */
-export type ResolvedNetworkNodeOptions = Required<Omit<NetworkNodeOptions, 'peer' | 'dht'>> & {
+export type ResolvedNetworkNodeOptions = Required<
+  Omit<NetworkNodeOptions, 'peer' | 'dht' | 'neighborScoring' | 'preferNeighbors'>
+> & {
   peer: PeerConnectionOptions
   dht: DhtSettings
+  /** Undefined when scoring is off. */
+  neighborScoring: NeighborScoringOptions | undefined
+  preferNeighbors: ((nodeId: NodeId, streamPartId: string) => boolean) | undefined
 }
 
 /** DHT settings a node may give (see `DhtNodeOptions`; its entry points are `entryPoints`); each has a default. */
@@ -115,7 +145,24 @@ export function resolveNetworkNodeOptions(options: NetworkNodeOptions): Resolved
     statusRetryMs: options.statusRetryMs ?? 2_000,
     peer: { ...DEFAULT_PEER_CONNECTION_OPTIONS, ...options.peer },
     dropRelayedMessages: options.dropRelayedMessages ?? false,
+    neighborScoring:
+      options.neighborScoring === undefined || options.neighborScoring === false
+        ? undefined
+        : resolveNeighborScoring(options.neighborScoring === true ? {} : options.neighborScoring),
+    minOwnNeighbors: resolveMinOwnNeighbors(options.minOwnNeighbors, maxDegree),
+    preferNeighbors: options.preferNeighbors,
   }
+}
+
+function resolveMinOwnNeighbors(value: number | undefined, maxDegree: number): number {
+  if (value === undefined) return 0
+  if (!Number.isInteger(value) || value < 0 || value > maxDegree) {
+    throw new NetworkError(
+      'INVALID_OPTIONS',
+      `minOwnNeighbors must be an integer in 0..maxDegree (${maxDegree}), got ${value}`,
+    )
+  }
+  return value
 }
 
 /** Settings of one `join()`. */

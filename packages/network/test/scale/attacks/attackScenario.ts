@@ -91,13 +91,17 @@ export const ATTACKERS = new Map<string, AttackerSpec>([
   ],
 ])
 
-/** Options of the honest nodes and the tracker when mitigations are on. Filled in by the mitigations that exist. */
+/** Options of the honest nodes and the tracker when mitigations are on. Other pieces add theirs. */
 export interface Mitigations {
-  readonly node: NetworkNodeOptions
-  readonly tracker: TrackerServerOptions
+  node: NetworkNodeOptions
+  tracker: TrackerServerOptions
 }
 
-export const MITIGATIONS: Mitigations = { node: {}, tracker: {} }
+export const MITIGATIONS: Mitigations = {
+  // Neighbour scoring (probes, rotation) and two slots kept for the node's own picks (eclipse).
+  node: { neighborScoring: true, minOwnNeighbors: 2 },
+  tracker: {},
+}
 
 export interface AttackScenarioOptions {
   readonly nodes: number
@@ -352,10 +356,9 @@ export async function runAttackScenario(options: AttackScenarioOptions): Promise
   }
 }
 
-/** Neighbours the node's scoring rotated out, summed over its stream parts (0 where there is no such metric). */
+/** Neighbours the node's scoring rotated out, over its stream parts. */
 function rotationsOf(node: NetworkNode): number {
-  const metrics = node.getMetrics() as { neighborRotations?: number }
-  return metrics.neighborRotations ?? 0
+  return node.getMetrics().scoring.rotations
 }
 
 /** Ids of the given nodes (for plug-ins that need them). */
