@@ -14,6 +14,7 @@ import { NETWORK_PROTOCOL_VERSION } from '../wire/frames.js'
 import { errorField, silentLogger, type LogFields, type Logger } from '../logger.js'
 import { resolveDegrees } from '../overlay/degrees.js'
 import { Topology } from './Topology.js'
+import { NetworkError } from '../errors.js'
 import { openTrackerRequest } from './trackerRequests.js'
 
 /** Collaborators of a tracker. */
@@ -35,6 +36,11 @@ export interface TrackerServerOptions {
   readonly targetDegree?: number
   /** Upper bound of neighbours per node. Default 8; at most 32. */
   readonly maxDegree?: number
+  /**
+   * Most neighbours of one node the tracker suggests from one network (IPv4 /24, IPv6 /48), counting those it has;
+   * loopback addresses are exempt. Default 2.
+   */
+  readonly maxNeighborsPerSubnet?: number
   /** How long after a change the tracker checks a stream part for splits. Default 250 ms. */
   readonly repairDelayMs?: number
   readonly peer?: Partial<PeerConnectionOptions>
@@ -78,6 +84,13 @@ export class TrackerServer {
     options: TrackerServerOptions = {},
   ) {
     const { targetDegree, maxDegree } = resolveDegrees(options)
+    const perSubnet = options.maxNeighborsPerSubnet ?? 2
+    if (!(Number.isInteger(perSubnet) || perSubnet === Infinity) || perSubnet < 1) {
+      throw new NetworkError(
+        'INVALID_OPTIONS',
+        `maxNeighborsPerSubnet must be a positive integer or Infinity, got ${options.maxNeighborsPerSubnet}`,
+      )
+    }
     this.repairDelayMs = options.repairDelayMs ?? 250
     this.maxDegree = maxDegree
     const clock = components.clock ?? systemClock
@@ -88,6 +101,7 @@ export class TrackerServer {
       maxDegree,
       random: components.random ?? Math.random,
       now: () => clock.now(),
+      maxNeighborsPerSubnet: perSubnet,
     })
     this.connections = new ConnectionManager(
       {

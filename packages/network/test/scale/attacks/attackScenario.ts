@@ -115,7 +115,7 @@ export interface AttackScenarioOptions {
   readonly mitigations: boolean
   /** 'dht' mode: nodes 1..entryPoints are honest entry points. Default 3. */
   readonly entryPoints?: number
-  /** Virtual time the publisher sends before the measured messages: what mitigations learn from. Default 60 s. */
+  /** Virtual time the publisher sends before the measured messages: what mitigations learn from. Default 30 s. */
   readonly warmupMs?: number
   /** The publisher sends one message every this many virtual ms, warm-up and measured. Default 200. */
   readonly publishIntervalMs?: number
@@ -177,7 +177,7 @@ export async function runAttackScenario(options: AttackScenarioOptions): Promise
   if (spec === undefined)
     throw new Error(`unknown attack ${options.attack}; known: ${[...ATTACKERS.keys()].join(', ')}`)
   const { nodes: nodeCount, seed, discovery } = options
-  const warmupMs = options.warmupMs ?? 60_000
+  const warmupMs = options.warmupMs ?? 30_000
   const publishIntervalMs = options.publishIntervalMs ?? 200
   const messageCount = options.messages ?? 50
   const drainMs = options.drainMs ?? 15_000

@@ -2,12 +2,12 @@
 // mitigations off/on, each a network on the simulator's virtual time (attackScenario.ts); prints one markdown table of
 // delivery to honest nodes and latency. Flags pick a subset:
 //
-//   npm run attacks -w @runnel/network                                           # the whole matrix, 300 nodes
+//   npm run attacks -w @runnel/network                                           # the whole matrix, 200 nodes
 //   npm run attacks -w @runnel/network -- --attack dropper --discovery tracker --fraction 0.3
 //   npm run attacks -w @runnel/network -- --mitigations on --nodes 500 --seed 7
 //
 // Options: --attack a,b (default every kind but 'none'), --discovery tracker|dht|both, --fraction 0.1,0.3,0.5,
-// --mitigations off|on|both, --nodes N (default 300), --seed S, --warmup MS (default 60000), --messages M (default 50).
+// --mitigations off|on|both, --nodes N (default 200), --seed S, --warmup MS (default 30000), --messages M (default 50).
 import { parseArgs } from 'node:util'
 import { ATTACKERS, runAttackScenario, type AttackResult, type DiscoveryMode } from './attackScenario.js'
 
@@ -17,9 +17,9 @@ const { values } = parseArgs({
     discovery: { type: 'string', default: 'both' },
     fraction: { type: 'string', default: '0.1,0.3,0.5' },
     mitigations: { type: 'string', default: 'both' },
-    nodes: { type: 'string', default: '300' },
+    nodes: { type: 'string', default: '200' },
     seed: { type: 'string', default: '17' },
-    warmup: { type: 'string', default: '60000' },
+    warmup: { type: 'string', default: '30000' },
     messages: { type: 'string', default: '50' },
   },
 })
