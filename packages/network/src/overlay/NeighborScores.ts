@@ -8,7 +8,7 @@ export interface NeighborScoringOptions {
   readonly probeEvery: number
   /** How long a probed neighbour has to send the held-back message before it is sent late and the probe fails. Default 2 s. */
   readonly probeTimeoutMs: number
-  /** Failed probes in a row (with no first delivery between) after which a neighbour is rotated out. Default 2. */
+  /** Failed probes in a row (with no other frame from it between) after which a neighbour is rotated out. Default 2. */
   readonly maxFailedProbes: number
   /** A rotated-out neighbour is refused as a neighbour in the stream part for this long. Default 10 min. */
   readonly banMs: number
@@ -72,8 +72,8 @@ interface Probe {
 }
 
 interface Score {
-  /** Messages this neighbour delivered first since its last probe. */
-  firsts: number
+  /** Frames with a valid message this neighbour sent (first deliveries and copies) since its last probe. */
+  activity: number
   failedProbes: number
 }
 
@@ -86,8 +86,10 @@ interface Score {
  * turn; never the sender, and only with two or more neighbours). An honest neighbour gets it from another neighbour and
  * relays it on, this node included (it relays to everyone but its sender); a dropper never does. When the copy comes
  * back within `probeTimeoutMs` the probe passes; otherwise the node sends the message late (nothing is lost) and
- * counts a failure. A neighbour with `maxFailedProbes` failures in a row and no first delivery since is rotated out
- * (at most one per `minRotationIntervalMs`) and refused for `banMs`, and discovery looks for a replacement.
+ * counts a failure. A neighbour with `maxFailedProbes` failures in a row that sent nothing else between them (no
+ * first delivery, no copy) is rotated out (at most one per `minRotationIntervalMs`) and refused for `banMs`, and
+ * discovery looks for a replacement. Two honest neighbours that happen to probe each other with the same message both
+ * miss; the other frames an honest neighbour sends keep that from adding up.
  *
  * No data, no judgement: a quiet stream part probes no one and rotates no one. Memory: one score per neighbour and at
  * most one probe in flight per stream part.
@@ -113,11 +115,11 @@ export class NeighborScores {
     private readonly options: NeighborScoringOptions,
   ) {}
 
-  /** `senderId` delivered a new message first. */
+  /** `senderId` delivered a new message first (counted for probed neighbours only). */
   noteFirst(senderId: NodeId | undefined): void {
-    if (senderId === undefined || !this.components.neighbors.has(senderId)) return
-    const score = this.scoreOf(senderId)
-    score.firsts++
+    if (senderId === undefined) return
+    const score = this.scores.get(senderId)
+    if (score !== undefined) score.activity++
   }
 
   /**
@@ -148,15 +150,19 @@ export class NeighborScores {
 
   /** A copy of a message already seen arrived from `senderId`: the answer to a probe, maybe. */
   noteCopy(senderId: NodeId, chainKey: string, timestamp: number, sequenceNumber: number): void {
+    const score = this.scores.get(senderId)
+    if (score !== undefined) score.activity++
     const probe = this.probe
     if (probe?.peerId !== senderId || probe.key !== messageKey(chainKey, timestamp, sequenceNumber)) return
     probe.timer.cancel()
     this.probe = undefined
-    this.scoreOf(senderId).failedProbes = 0
+    const answered = this.scoreOf(senderId)
+    answered.failedProbes = 0
+    answered.activity = 0
   }
 
-  /** Scores of current neighbours: first deliveries since the last probe, and failed probes in a row. */
-  snapshot(): Map<NodeId, { firsts: number; failedProbes: number }> {
+  /** Scores of probed neighbours: frames they sent since their last probe, and failed probes in a row. */
+  snapshot(): Map<NodeId, { activity: number; failedProbes: number }> {
     this.prune()
     return new Map([...this.scores].map(([id, score]) => [id, { ...score }]))
   }
@@ -177,11 +183,11 @@ export class NeighborScores {
     components.send(probe.peerId, probe.frame)
     components.counters.failedProbes++
     const score = this.scoreOf(probe.peerId)
-    score.failedProbes++
-    if (score.failedProbes < options.maxFailedProbes || score.firsts > 0) {
-      score.firsts = 0
-      return
-    }
+    // A neighbour that relayed anything since it was last probed is relaying: the miss was bad luck (it may have
+    // held the same message back from this node as its own probe).
+    score.failedProbes = score.activity > 0 ? 1 : score.failedProbes + 1
+    score.activity = 0
+    if (score.failedProbes < options.maxFailedProbes) return
     const now = components.clock.now()
     if (now - this.lastRotationAt < options.minRotationIntervalMs) return
     this.lastRotationAt = now
@@ -193,7 +199,7 @@ export class NeighborScores {
   private scoreOf(peerId: NodeId): Score {
     let score = this.scores.get(peerId)
     if (score === undefined) {
-      score = { firsts: 0, failedProbes: 0 }
+      score = { activity: 0, failedProbes: 0 }
       this.scores.set(peerId, score)
     }
     return score

@@ -107,7 +107,7 @@ describe('NeighborScores', () => {
     assert.equal(counters.failedProbes, 0)
   })
 
-  it('never rotates out a neighbour that delivered first since its last probe', () => {
+  it('never rotates out a neighbour that sent anything (a first delivery or a copy) since its last probe', () => {
     const { message, rotated, clock, counters } = setup()
     for (let index = 0; index < 20; index++) {
       // The dropper is sometimes the first to deliver (a publisher's own messages): it relays those, then.
