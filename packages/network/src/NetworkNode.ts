@@ -1,8 +1,10 @@
 import {
+  parsePlacement,
   parseStreamPartId,
   systemClock,
   type Clock,
   type MessageSigner,
+  type PlacementConstraint,
   type SignatureVerifier,
   type StreamMessage,
   type StreamPartId,
@@ -25,6 +27,7 @@ import { waitForNeighbors } from './overlay/joinWaiter.js'
 import type { InvalidMessageEvent, MessageListener } from './overlay/delivery.js'
 import { DROP_MEMORY_MS, Membership } from './overlay/Membership.js'
 import { OVERLAY_LOCK, OverlayControl } from './overlay/OverlayControl.js'
+import { assertInsidePlacement, peersOutside, samePlacement } from './overlay/placement.js'
 import { StreamPartOverlay } from './overlay/StreamPartOverlay.js'
 import { DhtNode } from './dht/DhtNode.js'
 import { DhtDiscovery, type DhtDiscoveryMetrics } from './discovery/DhtDiscovery.js'
@@ -108,6 +111,8 @@ export class NetworkNode {
   private readonly control: OverlayControl
   private readonly signalling: SignalRelay
   private readonly overlays = new Map<StreamPartId, StreamPartOverlay>()
+  /** Trackers named by a joined stream part's placement; kept until its leave is reported to them. */
+  private readonly trustedTrackers = new Map<string, readonly string[]>()
   private readonly invalidMessageListeners = new Set<(event: InvalidMessageEvent) => void>()
   private readonly failureListeners = new Set<(error: NetworkError) => void>()
   private failure: NetworkError | undefined
@@ -197,9 +202,12 @@ export class NetworkNode {
         logger: this.logger,
         statusOf: (streamPartId) => {
           const overlay = this.overlays.get(streamPartId)
-          return overlay === undefined ? undefined : this.membership.status(overlay)
+          return overlay === undefined
+            ? undefined
+            : { ...this.membership.status(overlay), placement: overlay.placement }
         },
         streamParts: () => this.overlays.keys(),
+        trackersOf: (streamPartId) => this.trustedTrackers.get(streamPartId),
       },
       this.options,
     )
@@ -274,6 +282,7 @@ export class NetworkNode {
         kind: this.options.kind,
         addresses: this.options.kind === 'light' ? [] : addresses,
         protocolVersion: NETWORK_PROTOCOL_VERSION,
+        ...(this.options.location === undefined ? {} : { location: this.options.location }),
       }))
       await this.discovery.bootstrap()
     } catch (err) {
@@ -304,17 +313,29 @@ export class NetworkNode {
    *
    * @throws {@link NetworkError} `TIMEOUT`/`ABORTED` when the signal fires first
    * @throws {@link NetworkError} `IDENTITY_IN_USE` when the node fails meanwhile (see {@link addFailureListener})
-   * @throws {@link ProtocolError} `INVALID_STREAM_PART_ID`
+   * @throws {@link NetworkError} `OUTSIDE_PLACEMENT` when `placement` doesn't allow this node's location
+   * @throws {@link ProtocolError} `INVALID_STREAM_PART_ID`, `INVALID_PLACEMENT`
    */
   async join(streamPartId: StreamPartId, options: JoinOptions = {}): Promise<void> {
-    const overlay = this.ensureOverlay(streamPartId)
+    const placement = options.placement === undefined ? undefined : parsePlacement(options.placement)
+    const overlay = this.ensureOverlay(streamPartId, placement)
     await waitForNeighbors(overlay, options, () => this.connectedCount(overlay))
   }
 
-  /** The stream part's overlay, joining it first if needed. Validates the id (throws ProtocolError). */
-  private ensureOverlay(streamPartId: StreamPartId): StreamPartOverlay {
+  /**
+   * The stream part's overlay, joining it first if needed, under `placement` when given (checked: see
+   * {@link join}). Validates the id (throws ProtocolError).
+   */
+  private ensureOverlay(streamPartId: StreamPartId, placement?: PlacementConstraint): StreamPartOverlay {
     this.assertStarted()
     let overlay = this.overlays.get(streamPartId)
+    if (placement !== undefined) {
+      if (overlay === undefined) parseStreamPartId(streamPartId)
+      assertInsidePlacement(streamPartId, placement, this.options)
+      if (placement.trackers !== undefined) this.trustedTrackers.set(streamPartId, placement.trackers)
+      if (overlay !== undefined && !samePlacement(overlay.placement, placement))
+        this.replacePlacement(overlay, placement)
+    }
     if (overlay === undefined) {
       parseStreamPartId(streamPartId)
       overlay = new StreamPartOverlay(
@@ -326,6 +347,7 @@ export class NetworkNode {
         },
         () => this.clock.now(),
       )
+      overlay.placement = placement
       this.overlays.set(streamPartId, overlay)
       this.discovery.reportStatus(streamPartId)
     }
@@ -341,7 +363,20 @@ export class NetworkNode {
     const peers = [...overlay.neighbors, ...overlay.proxies, ...overlay.proxyClients]
     for (const peerId of peers) this.control.sendLeave(peerId, streamPartId)
     this.discovery.reportLeave(streamPartId)
+    this.trustedTrackers.delete(streamPartId)
     for (const peerId of peers) this.control.closeIfUnused(peerId)
+  }
+
+  /** A join with another constraint: it holds from now on, and neighbours, proxies and clients outside it go. */
+  private replacePlacement(overlay: StreamPartOverlay, placement: PlacementConstraint): void {
+    overlay.placement = placement
+    for (const peerId of peersOutside(overlay, (id) => this.connections.get(id)?.peer)) {
+      this.membership.takeLeave(overlay, peerId)
+      this.control.sendLeave(peerId, overlay.streamPartId)
+      this.control.closeIfUnused(peerId)
+    }
+    overlay.notifyNeighborCount()
+    this.discovery.scheduleStatus(overlay.streamPartId)
   }
 
   /**

@@ -11,6 +11,7 @@ import { isWebRtcOnly } from '../transport/webrtc/signalling.js'
 import type { Discovery } from '../discovery/Discovery.js'
 import type { DataPath } from './DataPath.js'
 import type { Membership, MembershipEffects } from './Membership.js'
+import { placementVerdict } from './placement.js'
 import type { StreamPartOverlay } from './StreamPartOverlay.js'
 
 /** The part of a peer connection the control path uses. */
@@ -98,8 +99,10 @@ export class OverlayControl {
         const { streamPartId } = body.value
         const overlay = this.overlayOf(streamPartId, peer.peerId)
         const now = this.components.clock.now()
-        const handover = this.handover(overlay, peer, now)
-        const verdict = this.components.membership.answerNeighborRequest(overlay, peer.peerId, peer.peer.kind, now)
+        const outside = placementVerdict(overlay, peer.peer)
+        const handover = outside === undefined ? this.handover(overlay, peer, now) : undefined
+        const verdict =
+          outside ?? this.components.membership.answerNeighborRequest(overlay, peer.peerId, peer.peer.kind, now)
         // Answered with the id as the peer wrote it, so it recognises its request.
         peer.sendControl({
           case: 'neighborResponse',
@@ -148,7 +151,8 @@ export class OverlayControl {
       case 'proxyRequest': {
         const { streamPartId } = body.value
         const overlay = this.overlayOf(streamPartId, peer.peerId)
-        const verdict = this.components.membership.answerProxyRequest(overlay, peer.peerId)
+        const verdict =
+          placementVerdict(overlay, peer.peer) ?? this.components.membership.answerProxyRequest(overlay, peer.peerId)
         peer.sendControl({
           case: 'proxyResponse',
           value: this.withAlternatives(
