@@ -27,7 +27,7 @@ import { waitForNeighbors } from './overlay/joinWaiter.js'
 import type { InvalidMessageEvent, MessageListener } from './overlay/delivery.js'
 import { DROP_MEMORY_MS, Membership } from './overlay/Membership.js'
 import { OVERLAY_LOCK, OverlayControl } from './overlay/OverlayControl.js'
-import { assertInsidePlacement, peersOutside, samePlacement } from './overlay/placement.js'
+import { assertInsidePlacement, peersOutside, samePlacement, type PlacementCounters } from './overlay/placement.js'
 import { StreamPartOverlay } from './overlay/StreamPartOverlay.js'
 import { DhtNode } from './dht/DhtNode.js'
 import { DhtDiscovery, type DhtDiscoveryMetrics } from './discovery/DhtDiscovery.js'
@@ -71,6 +71,8 @@ export interface NetworkNodeMetrics extends DataPathCounters {
   signalling: SignalRelayMetrics
   /** Trackerless mode: hints that this node's key is in use elsewhere, and the dials that checked them. */
   identityCheck?: IdentityCheckMetrics
+  /** Neighbour and proxy requests refused because the requester is outside the stream part's placement. */
+  placementRefusals: number
 }
 
 /**
@@ -113,6 +115,7 @@ export class NetworkNode {
   private readonly overlays = new Map<StreamPartId, StreamPartOverlay>()
   /** Trackers named by a joined stream part's placement; kept until its leave is reported to them. */
   private readonly trustedTrackers = new Map<string, readonly string[]>()
+  private readonly placementCounters: PlacementCounters = { refusedRequests: 0 }
   private readonly invalidMessageListeners = new Set<(event: InvalidMessageEvent) => void>()
   private readonly failureListeners = new Set<(error: NetworkError) => void>()
   private failure: NetworkError | undefined
@@ -188,6 +191,7 @@ export class NetworkNode {
         clock: this.clock,
         logger: this.logger,
         isWebRtcOnly: () => isWebRtcOnly(this.connections.localDescriptor.addresses),
+        placementCounters: this.placementCounters,
       },
       resolved,
     )
@@ -494,6 +498,7 @@ export class NetworkNode {
       ...(this.discovery instanceof DhtDiscovery ? { discovery: { ...this.discovery.metrics } } : {}),
       signalling: { ...this.signalling.metrics, refused: { ...this.signalling.metrics.refused } },
       ...(this.identityCheck === undefined ? {} : { identityCheck: { ...this.identityCheck.metrics } }),
+      placementRefusals: this.placementCounters.refusedRequests,
     }
   }
 

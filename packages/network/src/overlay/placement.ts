@@ -35,13 +35,24 @@ export function placementRefusal(constraint: PlacementConstraint | undefined, pe
   return `outside placement (allowed: ${describePlacement(constraint)}; peer at ${describeLocation(peer.location)})`
 }
 
-/** A refusal of a neighbour or proxy request from a peer outside the overlay's constraint; undefined when inside. */
+/** What placement refused, for metrics. */
+export interface PlacementCounters {
+  /** Neighbour and proxy requests refused because the requester is outside the stream part's placement. */
+  refusedRequests: number
+}
+
+/**
+ * A refusal of a neighbour or proxy request from a peer outside the overlay's constraint (counted in `counters`);
+ * undefined when inside.
+ */
 export function placementVerdict(
   overlay: { readonly placement?: PlacementConstraint | undefined } | undefined,
   peer: PlacedPeer,
+  counters?: PlacementCounters,
 ): RequestVerdict | undefined {
   const reason = placementRefusal(overlay?.placement, peer)
   if (reason === undefined) return undefined
+  if (counters !== undefined) counters.refusedRequests++
   return {
     accepted: false,
     reason,
