@@ -27,7 +27,13 @@ import { waitForNeighbors } from './overlay/joinWaiter.js'
 import type { InvalidMessageEvent, MessageListener } from './overlay/delivery.js'
 import { DROP_MEMORY_MS, Membership } from './overlay/Membership.js'
 import { OVERLAY_LOCK, OverlayControl } from './overlay/OverlayControl.js'
-import { assertInsidePlacement, peersOutside, samePlacement, type PlacementCounters } from './overlay/placement.js'
+import {
+  askTrustedEntryPoints,
+  assertInsidePlacement,
+  peersOutside,
+  samePlacement,
+  type PlacementCounters,
+} from './overlay/placement.js'
 import { StreamPartOverlay } from './overlay/StreamPartOverlay.js'
 import { DhtNode } from './dht/DhtNode.js'
 import { DhtDiscovery, type DhtDiscoveryMetrics } from './discovery/DhtDiscovery.js'
@@ -36,6 +42,7 @@ import { TrackerDiscovery } from './discovery/TrackerDiscovery.js'
 import type { Transport } from './transport/Transport.js'
 import { isSignallingTransport, isWebRtcOnly } from './transport/webrtc/signalling.js'
 import { NETWORK_PROTOCOL_VERSION } from './wire/frames.js'
+import { timeoutSignal } from './timeoutSignal.js'
 
 export type { DeliveryContext, InvalidMessageEvent, MessageListener } from './overlay/delivery.js'
 export type { JoinOptions, NetworkNodeOptions } from './NetworkNodeOptions.js'
@@ -354,6 +361,9 @@ export class NetworkNode {
       overlay.placement = placement
       this.overlays.set(streamPartId, overlay)
       this.discovery.reportStatus(streamPartId)
+      if (placement?.entryPoints !== undefined && this.options.discovery === 'dht') {
+        void this.askEntryPoints(overlay, placement.entryPoints)
+      }
     }
     return overlay
   }
@@ -369,6 +379,24 @@ export class NetworkNode {
     this.discovery.reportLeave(streamPartId)
     this.trustedTrackers.delete(streamPartId)
     for (const peerId of peers) this.control.closeIfUnused(peerId)
+  }
+
+  /** Asks a placement's trusted entry points directly (see `askTrustedEntryPoints`). */
+  private askEntryPoints(overlay: StreamPartOverlay, addresses: readonly string[]): Promise<void> {
+    return askTrustedEntryPoints(addresses, {
+      connect: (address) =>
+        this.connections.connect(address, undefined, timeoutSignal(this.clock, this.options.requestTimeoutMs)),
+      request: (descriptors) => {
+        if (this.overlays.get(overlay.streamPartId) === overlay) this.control.requestCandidates(overlay, descriptors)
+      },
+      selfId: this.nodeId,
+      onUnreachable: (address, error) =>
+        this.logger.warn('a trusted entry point of a stream part is unreachable', {
+          streamPartId: overlay.streamPartId,
+          address,
+          error: errorField(error),
+        }),
+    })
   }
 
   /** A join with another constraint: it holds from now on, and neighbours, proxies and clients outside it go. */

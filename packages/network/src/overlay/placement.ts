@@ -140,3 +140,36 @@ export function peersOutside(
   }
   return outside
 }
+
+/** What {@link askTrustedEntryPoints} needs of the node. */
+export interface TrustedEntryPointsComponents {
+  /** A ready connection to the node at `address` (`ConnectionManager.connect`), bounded by the caller's timeout. */
+  connect(address: string): Promise<{ readonly peerId: NodeId; readonly peer: NodeDescriptor }>
+  /** Asks these nodes to be neighbours (or proxies), as discovery's candidates are asked (`OverlayControl.requestCandidates`). */
+  request(descriptors: readonly NodeDescriptor[]): void
+  readonly selfId: NodeId
+  readonly onUnreachable: (address: string, error: unknown) => void
+}
+
+/**
+ * DHT mode with a placement naming `entryPoints`: asks them directly, by address, so the stream part is reached
+ * through nodes its owner trusts even when the DHT's records for it are poisoned or missing. Who they are is what
+ * their handshakes prove; each is asked only if inside the constraint (`Membership.selectCandidates`).
+ */
+export async function askTrustedEntryPoints(
+  addresses: readonly string[],
+  components: TrustedEntryPointsComponents,
+): Promise<void> {
+  const found: NodeDescriptor[] = []
+  await Promise.all(
+    addresses.map(async (address) => {
+      try {
+        const connection = await components.connect(address)
+        if (connection.peerId !== components.selfId) found.push(connection.peer)
+      } catch (err) {
+        components.onUnreachable(address, err)
+      }
+    }),
+  )
+  components.request(found)
+}

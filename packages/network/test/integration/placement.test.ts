@@ -9,9 +9,11 @@ import { NETWORK_PROTOCOL_VERSION } from '../../src/wire/frames.js'
 import {
   ChainPublisher,
   DISCOVERY_MODES,
+  freePort,
   newSigner,
   startDiscovery,
   startWebSocketNode,
+  startWebSocketTracker,
   verifier,
   waitFor,
   type TestDiscovery,
@@ -145,3 +147,48 @@ for (const mode of DISCOVERY_MODES)
       }
     })
   })
+
+describe('trackers and entry points named by a placement', () => {
+  it('tracker mode: nodes report the stream part to the placement’s tracker, not their own', async () => {
+    const own = await startWebSocketTracker()
+    const trusted = await startWebSocketTracker()
+    const nodes = await Promise.all([DE, FR].map(() => startWebSocketNode([own.address], { location: DE })))
+    const owner = new ChainPublisher('/trusted-tracker')
+    const placement = { countries: ['EU'], trackers: [trusted.address] }
+    try {
+      await Promise.all(
+        nodes.map((node) =>
+          node.join(owner.streamPartId, { placement, minNeighbors: 1, signal: AbortSignal.timeout(20_000) }),
+        ),
+      )
+      assert.deepEqual(new Set(trusted.tracker.members(owner.streamPartId)), new Set(nodes.map((node) => node.nodeId)))
+      assert.deepEqual(own.tracker.members(owner.streamPartId), [])
+      assert.deepEqual(nodes[0]!.getNeighbors(owner.streamPartId), [nodes[1]!.nodeId])
+    } finally {
+      await Promise.all(nodes.map((node) => node.stop()))
+      await Promise.all([own.tracker.stop(), trusted.tracker.stop()])
+    }
+  })
+
+  it('dht mode: a node asks the placement’s entry points directly, even one its DHT doesn’t know', async () => {
+    const discovery = await startDiscovery('dht')
+    // A node of another DHT (its own entry point), so only the placement can lead to it.
+    const port = await freePort()
+    const elsewhere = await startWebSocketNode(
+      { ...discovery, options: { discovery: 'dht', entryPoints: [`ws://127.0.0.1:${port}`] } },
+      { location: FR },
+      new WebSocketTransport({ port }),
+    )
+    const node = await startWebSocketNode(discovery, { location: DE })
+    const owner = new ChainPublisher('/trusted-entry-point')
+    const placement = { countries: ['EU'], entryPoints: [`ws://127.0.0.1:${port}`] }
+    try {
+      await elsewhere.join(owner.streamPartId, { placement })
+      await node.join(owner.streamPartId, { placement, minNeighbors: 1, signal: AbortSignal.timeout(20_000) })
+      assert.deepEqual(node.getNeighbors(owner.streamPartId), [elsewhere.nodeId])
+    } finally {
+      await Promise.all([node.stop(), elsewhere.stop()])
+      await discovery.stop()
+    }
+  })
+})
