@@ -62,6 +62,8 @@ export class RunnelNode {
   readonly storage: StoragePlugin | undefined
   /** The operator plugin, when configured (`plugins.operator`). */
   readonly operator: OperatorPlugin | undefined
+  /** Where the node says it runs (`network.location`, GeoIP resolved); undefined when not configured. */
+  readonly location: NodeLocation | undefined
   private readonly plugins: ApiPlugin[] = []
   private readonly endpoints: Partial<Record<PluginName, string>> = {}
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new'
@@ -79,6 +81,7 @@ export class RunnelNode {
     this.config = parseConfig(config)
     this.logger = components.logger ?? createLogger(this.config.log)
     const { network, chain, encryption } = this.config
+    this.location = resolveNodeLocation(network.location, network.listen.host, components.countryLookup)
     this.keyStore = encryption.keyStorePath === undefined ? undefined : new FileKeyStore(encryption.keyStorePath)
     // Known here rather than generated inside the client: storage's key custody opens shares sealed to this key.
     const privateKey =
@@ -93,7 +96,7 @@ export class RunnelNode {
             ...discoveryOf(network),
             ...(network.webrtc !== undefined && { webrtc: withoutUndefined(network.webrtc) }),
             ...(network.dropRelayedMessages && { dropRelayedMessages: true }),
-            ...withLocation(resolveNodeLocation(network.location, network.listen.host, components.countryLookup)),
+            ...withLocation(this.location),
           },
           listen: network.listen,
           chain: {
@@ -201,7 +204,10 @@ export class RunnelNode {
       throw new NodeError('START_FAILED', `the node failed to start: ${(err as Error).message}`, { cause: err })
     }
     this.state = 'started'
-    this.logger.info({ address: this.address, ...discoveryOf(this.config.network) }, 'node started')
+    this.logger.info(
+      { address: this.address, ...discoveryOf(this.config.network), ...withLocation(this.location) },
+      'node started',
+    )
     return this.info()
   }
 

@@ -30,6 +30,7 @@ describe('a node and a stream constrained to the EU', () => {
       network: { ...network.discovery, location: { country: 'us', region: 'us-east' } },
       plugins: { http: { port: 0 } },
     })
+    assert.deepEqual(node.location, { country: 'US', region: 'us-east' })
     const answer = await publish(node.info().endpoints.http!)
     assert.equal(answer.status, 403, JSON.stringify(answer))
     assert.equal(answer.error?.code, 'PERMISSION_DENIED')
