@@ -1,4 +1,4 @@
-import type { StreamMessage, StreamPartId } from '@runnel/protocol'
+import type { PlacementConstraint, StreamMessage, StreamPartId } from '@runnel/protocol'
 import type { MessageListener } from './delivery.js'
 import type { NodeId } from '../identity.js'
 import { DuplicateDetector } from './DuplicateDetector.js'
@@ -59,6 +59,8 @@ export class StreamPartOverlay {
   scores: NeighborScores | undefined
   /** Neighbours that asked this node (rather than being asked by it); may hold ids no longer neighbours. */
   readonly incoming = new Set<NodeId>()
+  /** Where the stream part's data may be carried (`join({ placement })`); undefined: anywhere. See placement.ts. */
+  placement: PlacementConstraint | undefined = undefined
 
   constructor(
     readonly streamPartId: StreamPartId,
