@@ -162,7 +162,8 @@ export class NetworkNode {
     this.dataPath = new DataPath(
       {
         send: (peerId, frame) => this.connections.get(peerId)?.send(frame) === true,
-        disconnect: (peerId, detail) => this.connections.get(peerId)?.close('malformed-frame', detail),
+        disconnect: (peerId, detail, cause = 'malformed-frame') => this.connections.get(peerId)?.close(cause, detail),
+        now: () => this.clock.now(),
         verifier: components.verifier,
         logger: this.logger,
         onInvalidMessage: (event) => {
@@ -349,6 +350,7 @@ export class NetworkNode {
    * message reaches local listeners too.
    *
    * @throws {@link ProtocolError} `MESSAGE_TOO_LARGE` when the encoded message exceeds `maxMessageSize`
+   * @throws {@link NetworkError} `RATE_LIMITED` when its publisher or stream part is over `relayLimits`
    */
   broadcast(message: StreamMessage): void {
     this.dataPath.publish(this.ensureOverlay(message.streamPartId), message)

@@ -4,6 +4,7 @@ import type { DhtNodeOptions } from './dht/dhtOptions.js'
 import type { DiscoveryMode } from './discovery/Discovery.js'
 import { NetworkError } from './errors.js'
 import { resolveDegrees } from './overlay/degrees.js'
+import { resolveRelayLimits, type RelayLimitOptions } from './overlay/RelayLimits.js'
 
 /** Settings of a node; every one has a default. Its collaborators are `NetworkNodeComponents`. */
 export interface NetworkNodeOptions {
@@ -54,12 +55,26 @@ export interface NetworkNodeOptions {
    * of the incentives (an operator flagged and kicked for not serving) and of dropper attacks use it. Default false.
    */
   readonly dropRelayedMessages?: boolean
+  /**
+   * Rate limits on new messages per publisher and per stream part (messages and bytes per second, token buckets):
+   * a message over them is dropped, counted in `rateLimited` and not relayed, and a neighbour that keeps sending
+   * far beyond them is disconnected ('flooding'). The node's own publishes count too (`broadcast` throws
+   * `RATE_LIMITED`). Each setting has a generous default (see `RelayLimitOptions`); `false` turns the limits off
+   * (a node that trusts all its peers, or a simulated flooder).
+   *
+   * @example
+   * ```ts
+   * { relayLimits: { publisherMessagesPerSecond: 200, streamPartMessagesPerSecond: 1_000 } }
+   * ```
+   */
+  readonly relayLimits?: Partial<RelayLimitOptions> | false
 }
 
 /** {@link NetworkNodeOptions} with every default filled in. */
-export type ResolvedNetworkNodeOptions = Required<Omit<NetworkNodeOptions, 'peer' | 'dht'>> & {
+export type ResolvedNetworkNodeOptions = Required<Omit<NetworkNodeOptions, 'peer' | 'dht' | 'relayLimits'>> & {
   peer: PeerConnectionOptions
   dht: DhtSettings
+  relayLimits: RelayLimitOptions | false
 }
 
 /** DHT settings a node may give (see `DhtNodeOptions`; its entry points are `entryPoints`); each has a default. */
@@ -115,6 +130,7 @@ export function resolveNetworkNodeOptions(options: NetworkNodeOptions): Resolved
     statusRetryMs: options.statusRetryMs ?? 2_000,
     peer: { ...DEFAULT_PEER_CONNECTION_OPTIONS, ...options.peer },
     dropRelayedMessages: options.dropRelayedMessages ?? false,
+    relayLimits: options.relayLimits === false ? false : resolveRelayLimits(options.relayLimits ?? {}),
   }
 }
 
