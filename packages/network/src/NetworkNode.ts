@@ -129,7 +129,11 @@ export class NetworkNode {
         verifier: components.verifier,
         clock: this.clock,
         events: {
-          onPeerReady: (peer) => this.discovery.handlePeerReady(peer),
+          onPeerReady: (peer) => {
+            // A peer disconnected for flooding comes back to flood again: refused for a while (docs/network.md).
+            if (this.dataPath.isBanned(peer.peerId)) return peer.close('flooding', 'refused for flooding')
+            this.discovery.handlePeerReady(peer)
+          },
           onControl: (peer, message) => {
             if (message.body.case === 'rtcSignal') this.signalling.handle(peer, message.body.value)
             else if (!this.discovery.handleControl(peer, message)) this.control.handleControl(peer, message)

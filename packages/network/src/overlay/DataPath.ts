@@ -17,7 +17,7 @@ import { encodeDataFrame } from '../wire/frames.js'
 import { NetworkError } from '../errors.js'
 import type { DeliveryContext, InvalidMessageEvent } from './delivery.js'
 import { erc1271CopyKey } from './erc1271Copies.js'
-import { NEIGHBOR_EXCESS_WINDOW_MS, RelayLimiter, type RelayLimitOptions } from './RelayLimits.js'
+import { FLOOD_BAN_MS, NEIGHBOR_EXCESS_WINDOW_MS, RelayLimiter, type RelayLimitOptions } from './RelayLimits.js'
 import type { StreamPartOverlay } from './StreamPartOverlay.js'
 
 /** Sends a data frame to a connected peer; false when it wasn't sent (no connection, or its send buffer is full). */
@@ -287,7 +287,7 @@ export class DataPath {
       this.components.disconnect(
         senderId,
         `sent more than ${limiter.options.maxNeighborExcess} messages over the relay limits of ` +
-          `${overlay.streamPartId} within ${NEIGHBOR_EXCESS_WINDOW_MS / 1000} s`,
+          `${overlay.streamPartId} within ${NEIGHBOR_EXCESS_WINDOW_MS / 1000} s; refused for ${FLOOD_BAN_MS / 1000} s`,
         'flooding',
       )
     }
@@ -306,6 +306,14 @@ export class DataPath {
     if (this.options.kind === 'full' || overlay.proxyClients.size > 0) {
       this.propagate(overlay, frame, senderId)
     }
+  }
+
+  /**
+   * True while a peer disconnected for sending far beyond the relay limits is refused (see `RelayLimitOptions`):
+   * the node closes a new connection from it at once.
+   */
+  isBanned(peerId: NodeId): boolean {
+    return this.limiter?.isBanned(peerId) ?? false
   }
 
   /** Sends a peer just added to the overlay the buffered frames it hasn't had yet. */

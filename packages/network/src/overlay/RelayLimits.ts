@@ -21,15 +21,20 @@ export interface RelayLimitOptions {
   readonly maxPublishersPerStreamPart: number
   /**
    * A neighbour whose messages in one stream part were dropped over the limits more than this many times within
-   * {@link NEIGHBOR_EXCESS_WINDOW_MS} is disconnected (close cause 'flooding'). Default twice what the stream part's
-   * limit lets through in that window: a neighbour that applies the same limits relays at most the limit plus a
-   * burst, so only one that doesn't limit (a flooding publisher's own node, or a relay that ignores limits) gets there.
+   * {@link NEIGHBOR_EXCESS_WINDOW_MS} is disconnected (close cause 'flooding') and refused for
+   * {@link FLOOD_BAN_MS}. Default twice what the stream part's limit can let through in that window (a second of
+   * its rate plus its burst): a neighbour that applies the same limits relays no more than that, so only one that
+   * doesn't limit (a flooding publisher's own node, or a relay that ignores limits) gets there.
    */
   readonly maxNeighborExcess: number
 }
 
 /** The window over which a neighbour's dropped messages are counted against `maxNeighborExcess`. */
-export const NEIGHBOR_EXCESS_WINDOW_MS = 10_000
+export const NEIGHBOR_EXCESS_WINDOW_MS = 1_000
+/** How long a neighbour disconnected for flooding is refused when it connects again. */
+export const FLOOD_BAN_MS = 60_000
+/** Most neighbours refused at once; beyond it the oldest refusal ends early. */
+const MAX_FLOOD_BANS = 1_024
 
 export const DEFAULT_RELAY_LIMITS: Omit<RelayLimitOptions, 'maxNeighborExcess'> = {
   publisherMessagesPerSecond: 10_000,
@@ -66,7 +71,7 @@ export function resolveRelayLimits(settings: Partial<RelayLimitOptions>): RelayL
     ...merged,
     maxNeighborExcess:
       merged.maxNeighborExcess ??
-      Math.ceil((2 * merged.streamPartMessagesPerSecond * NEIGHBOR_EXCESS_WINDOW_MS) / 1000),
+      Math.ceil(2 * merged.streamPartMessagesPerSecond * (NEIGHBOR_EXCESS_WINDOW_MS / 1000 + merged.burstSeconds)),
   }
 }
 
@@ -109,6 +114,8 @@ class StreamPartLimits {
  */
 export class RelayLimiter {
   private readonly streamParts = new WeakMap<object, StreamPartLimits>()
+  /** Neighbours disconnected for flooding → when their refusal ends, oldest first. */
+  private readonly bans = new Map<NodeId, number>()
   private readonly publisherByteBurst: number
   private readonly streamPartByteBurst: number
 
@@ -166,7 +173,26 @@ export class RelayLimiter {
     excess.count++
     if (excess.count <= this.options.maxNeighborExcess) return false
     limits.excess.delete(senderId)
+    this.ban(senderId, now)
     return true
+  }
+
+  /** True while a neighbour disconnected for flooding is refused (for {@link FLOOD_BAN_MS}). */
+  isBanned(peerId: NodeId): boolean {
+    const until = this.bans.get(peerId)
+    if (until === undefined) return false
+    if (this.now() < until) return true
+    this.bans.delete(peerId)
+    return false
+  }
+
+  private ban(peerId: NodeId, now: number): void {
+    this.bans.delete(peerId)
+    if (this.bans.size >= MAX_FLOOD_BANS) {
+      const [oldest] = this.bans.keys()
+      this.bans.delete(oldest!)
+    }
+    this.bans.set(peerId, now + FLOOD_BAN_MS)
   }
 
   private limitsOf(overlay: object): StreamPartLimits {

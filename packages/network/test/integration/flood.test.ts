@@ -29,15 +29,18 @@ describe('a publisher flooding stream X through nodes shared with stream Y (real
       node.join(streamPartId, { minNeighbors: 1, signal: AbortSignal.timeout(20_000) })
     relays = await Promise.all([0, 1, 2].map(() => startWebSocketNode(discovery, { relayLimits: LIMITS })))
     await Promise.all(relays.flatMap((relay) => [join(relay, x.streamPartId), join(relay, y.streamPartId)]))
-    ;[xSubscriber, ySubscriber, yPublisher] = await Promise.all(
+    const [first, second, third] = await Promise.all(
       [0, 1, 2].map(() => startWebSocketNode(discovery, { relayLimits: LIMITS })),
     )
+    xSubscriber = first!
+    ySubscriber = second!
+    yPublisher = third!
     // The flooder's own node keeps no limits: it sends whatever its publisher makes.
     flooder = await startWebSocketNode(discovery, { relayLimits: false })
     await Promise.all([
-      join(xSubscriber!, x.streamPartId),
-      join(ySubscriber!, y.streamPartId),
-      join(yPublisher!, y.streamPartId),
+      join(xSubscriber, x.streamPartId),
+      join(ySubscriber, y.streamPartId),
+      join(yPublisher, y.streamPartId),
       join(flooder, x.streamPartId),
     ])
   })

@@ -12,7 +12,7 @@ import type { NodeId } from '../../src/identity.js'
 import { silentLogger } from '../../src/logger.js'
 import { resolveNetworkNodeOptions } from '../../src/NetworkNodeOptions.js'
 import { DataPath } from '../../src/overlay/DataPath.js'
-import { resolveRelayLimits, type RelayLimitOptions } from '../../src/overlay/RelayLimits.js'
+import { FLOOD_BAN_MS, resolveRelayLimits, type RelayLimitOptions } from '../../src/overlay/RelayLimits.js'
 import { StreamPartOverlay } from '../../src/overlay/StreamPartOverlay.js'
 import { encodeDataFrame } from '../../src/wire/frames.js'
 import { ChainPublisher, verifier } from '../helpers.js'
@@ -183,6 +183,23 @@ describe('relay limits', () => {
     // B relays a few of the same messages within the limits, as an honest relay would.
     harness.receive(peerB, flood[0]!)
     for (const message of flood) harness.receive(peerA, message)
+    assert.deepEqual(harness.disconnected, [{ peerId: peerA, cause: 'flooding' }])
+    // It is refused when it connects again, for a while.
+    assert.equal(harness.dataPath.isBanned(peerA), true)
+    assert.equal(harness.dataPath.isBanned(peerB), false)
+    harness.time += FLOOD_BAN_MS
+    assert.equal(harness.dataPath.isBanned(peerA), false)
+  })
+
+  it("by default, disconnects only a neighbour past twice what the stream part's limit lets through in a second", async () => {
+    const harness = new Harness({ publisherMessagesPerSecond: 5, streamPartMessagesPerSecond: 10, burstSeconds: 1 })
+    const publisher = new ChainPublisher()
+    harness.join(publisher.streamPartId)
+    // 2 × 10 msgs/s × (1 s + 1 s of burst) = 40 drops within a second are allowed.
+    const flood = await messages(publisher, 5 + 40)
+    for (const message of flood) harness.receive(peerA, message)
+    assert.deepEqual(harness.disconnected, [])
+    harness.receive(peerA, await publisher.next())
     assert.deepEqual(harness.disconnected, [{ peerId: peerA, cause: 'flooding' }])
   })
 
