@@ -196,9 +196,11 @@ export class DataPath {
           this.counters.duplicates++
           return 'duplicate'
         }
-        // A new message over the limits is dropped before the costly decode and signature check.
+        // A new message over the limits is dropped before the costly decode and signature check. (During an
+        // inspection copies reach here too; the limits then apply after verification, to new messages only.)
         if (
           this.limiter !== undefined &&
+          overlay.senderObservers.size === 0 &&
           overlay.accepts(senderId) &&
           !this.limiter.allows(overlay, publisher, bytes.length)
         ) {

@@ -203,6 +203,22 @@ describe('relay limits', () => {
     assert.deepEqual(harness.disconnected, [{ peerId: peerA, cause: 'flooding' }])
   })
 
+  it('while an inspection tallies senders, copies over the limits still count as copies, never as excess', async () => {
+    const harness = new Harness({ publisherMessagesPerSecond: 2, burstSeconds: 1, maxNeighborExcess: 1 })
+    const publisher = new ChainPublisher()
+    const overlay = harness.join(publisher.streamPartId)
+    const observed: NodeId[] = []
+    overlay.senderObservers.add((senderId) => observed.push(senderId))
+    const [first, second, third] = await messages(publisher, 3)
+    harness.receive(peerA, first!)
+    harness.receive(peerA, second!)
+    assert.equal(harness.receive(peerB, first!), 'duplicate')
+    assert.equal(harness.receive(peerC, second!), 'duplicate')
+    assert.deepEqual(observed, [peerA, peerA, peerB, peerC])
+    assert.equal(harness.receive(peerA, third!), 'rate-limited', 'a new message is still limited, after verification')
+    assert.deepEqual(harness.disconnected, [])
+  })
+
   it("counts the node's own publishes against the limits: over them, publish throws RATE_LIMITED", async () => {
     const harness = new Harness({ publisherMessagesPerSecond: 2, burstSeconds: 1 })
     const publisher = new ChainPublisher()
