@@ -5,6 +5,7 @@ import type { DiscoveryMode } from './discovery/Discovery.js'
 import { parseNodeLocation, ProtocolError, type NodeLocation, type PlacementConstraint } from '@runnel/protocol'
 import { NetworkError } from './errors.js'
 import { resolveDegrees } from './overlay/degrees.js'
+import { resolveRelayLimits, type RelayLimitOptions } from './overlay/RelayLimits.js'
 
 /** Settings of a node; every one has a default. Its collaborators are `NetworkNodeComponents`. */
 export interface NetworkNodeOptions {
@@ -66,14 +67,30 @@ export interface NetworkNodeOptions {
    * ```
    */
   readonly location?: NodeLocation
+  /**
+   * Rate limits on new messages per publisher and per stream part (messages and bytes per second, token buckets):
+   * a message over them is dropped, counted in `rateLimited` and not relayed, and a neighbour that keeps sending
+   * far beyond them is disconnected ('flooding'). The node's own publishes count too (`broadcast` throws
+   * `RATE_LIMITED`). Each setting has a generous default (see `RelayLimitOptions`); `false` turns the limits off
+   * (a node that trusts all its peers, or a simulated flooder).
+   *
+   * @example
+   * ```ts
+   * { relayLimits: { publisherMessagesPerSecond: 200, streamPartMessagesPerSecond: 1_000 } }
+   * ```
+   */
+  readonly relayLimits?: Partial<RelayLimitOptions> | false
 }
 
 /** {@link NetworkNodeOptions} with every default filled in. */
-export type ResolvedNetworkNodeOptions = Required<Omit<NetworkNodeOptions, 'peer' | 'dht' | 'location'>> & {
+export type ResolvedNetworkNodeOptions = Required<
+  Omit<NetworkNodeOptions, 'peer' | 'dht' | 'location' | 'relayLimits'>
+> & {
   peer: PeerConnectionOptions
   dht: DhtSettings
   /** Normalized (upper-case country, lower-case region); undefined when unknown. */
   location: NodeLocation | undefined
+  relayLimits: RelayLimitOptions | false
 }
 
 /** DHT settings a node may give (see `DhtNodeOptions`; its entry points are `entryPoints`); each has a default. */
@@ -130,6 +147,7 @@ export function resolveNetworkNodeOptions(options: NetworkNodeOptions): Resolved
     statusRetryMs: options.statusRetryMs ?? 2_000,
     peer: { ...DEFAULT_PEER_CONNECTION_OPTIONS, ...options.peer },
     dropRelayedMessages: options.dropRelayedMessages ?? false,
+    relayLimits: options.relayLimits === false ? false : resolveRelayLimits(options.relayLimits ?? {}),
     location,
   }
 }
