@@ -148,7 +148,11 @@ export class NetworkNode {
         verifier: components.verifier,
         clock: this.clock,
         events: {
-          onPeerReady: (peer) => this.discovery.handlePeerReady(peer),
+          onPeerReady: (peer) => {
+            // A peer disconnected for flooding comes back to flood again: refused for a while (docs/network.md).
+            if (this.dataPath.isBanned(peer.peerId)) return peer.close('flooding', 'refused for flooding')
+            this.discovery.handlePeerReady(peer)
+          },
           onControl: (peer, message) => {
             if (message.body.case === 'rtcSignal') this.signalling.handle(peer, message.body.value)
             else if (!this.discovery.handleControl(peer, message)) this.control.handleControl(peer, message)
@@ -181,7 +185,8 @@ export class NetworkNode {
     this.dataPath = new DataPath(
       {
         send: (peerId, frame) => this.connections.get(peerId)?.send(frame) === true,
-        disconnect: (peerId, detail) => this.connections.get(peerId)?.close('malformed-frame', detail),
+        disconnect: (peerId, detail, cause = 'malformed-frame') => this.connections.get(peerId)?.close(cause, detail),
+        now: () => this.clock.now(),
         verifier: components.verifier,
         logger: this.logger,
         onInvalidMessage: (event) => {
@@ -436,6 +441,7 @@ export class NetworkNode {
    * message reaches local listeners too.
    *
    * @throws {@link ProtocolError} `MESSAGE_TOO_LARGE` when the encoded message exceeds `maxMessageSize`
+   * @throws {@link NetworkError} `RATE_LIMITED` when its publisher or stream part is over `relayLimits`
    */
   broadcast(message: StreamMessage): void {
     this.dataPath.publish(this.ensureOverlay(message.streamPartId), message)

@@ -7,6 +7,7 @@ import { NetworkError } from './errors.js'
 import { resolveDegrees } from './overlay/degrees.js'
 import { resolveNeighborScoring, type NeighborScoringOptions } from './overlay/NeighborScores.js'
 import type { NodeId } from './identity.js'
+import { resolveRelayLimits, type RelayLimitOptions } from './overlay/RelayLimits.js'
 
 /** Settings of a node; every one has a default. Its collaborators are `NetworkNodeComponents`. */
 export interface NetworkNodeOptions {
@@ -92,11 +93,24 @@ export interface NetworkNodeOptions {
    * ```
    */
   readonly location?: NodeLocation
+  /**
+   * Rate limits on new messages per publisher and per stream part (messages and bytes per second, token buckets):
+   * a message over them is dropped, counted in `rateLimited` and not relayed, and a neighbour that keeps sending
+   * far beyond them is disconnected ('flooding'). The node's own publishes count too (`broadcast` throws
+   * `RATE_LIMITED`). Each setting has a generous default (see `RelayLimitOptions`); `false` turns the limits off
+   * (a node that trusts all its peers, or a simulated flooder).
+   *
+   * @example
+   * ```ts
+   * { relayLimits: { publisherMessagesPerSecond: 200, streamPartMessagesPerSecond: 1_000 } }
+   * ```
+   */
+  readonly relayLimits?: Partial<RelayLimitOptions> | false
 }
 
 /** {@link NetworkNodeOptions} with every default filled in. */
 export type ResolvedNetworkNodeOptions = Required<
-  Omit<NetworkNodeOptions, 'peer' | 'dht' | 'neighborScoring' | 'preferNeighbors' | 'location'>
+  Omit<NetworkNodeOptions, 'peer' | 'dht' | 'neighborScoring' | 'preferNeighbors' | 'location' | 'relayLimits'>
 > & {
   peer: PeerConnectionOptions
   dht: DhtSettings
@@ -105,6 +119,7 @@ export type ResolvedNetworkNodeOptions = Required<
   preferNeighbors: ((nodeId: NodeId, streamPartId: string) => boolean) | undefined
   /** Normalized (upper-case country, lower-case region); undefined when unknown. */
   location: NodeLocation | undefined
+  relayLimits: RelayLimitOptions | false
 }
 
 /** DHT settings a node may give (see `DhtNodeOptions`; its entry points are `entryPoints`); each has a default. */
@@ -167,6 +182,7 @@ export function resolveNetworkNodeOptions(options: NetworkNodeOptions): Resolved
         : resolveNeighborScoring(options.neighborScoring === true ? {} : options.neighborScoring),
     minOwnNeighbors: resolveMinOwnNeighbors(options.minOwnNeighbors, maxDegree),
     preferNeighbors: options.preferNeighbors,
+    relayLimits: options.relayLimits === false ? false : resolveRelayLimits(options.relayLimits ?? {}),
     location,
   }
 }

@@ -12,6 +12,8 @@ export type NetworkErrorCode =
   | 'CONNECTION_CLOSED'
   /** The peer exceeded its message or byte rate and was disconnected. */
   | 'PEER_FLOODING'
+  /** A local publish over the node's relay limits (`relayLimits`) for its publisher or stream part: retry later. */
+  | 'RATE_LIMITED'
   | 'TIMEOUT'
   | 'ABORTED'
   /** An address no transport here can dial. */
@@ -69,6 +71,7 @@ const NETWORK_CATEGORIES: Record<NetworkErrorCode, ErrorCategory> = {
   CONNECTION_FAILED: 'unavailable',
   CONNECTION_CLOSED: 'unavailable',
   PEER_FLOODING: 'integrity',
+  RATE_LIMITED: 'rate-limited',
   TIMEOUT: 'timeout',
   ABORTED: 'cancelled',
   INVALID_ADDRESS: 'invalid-input',

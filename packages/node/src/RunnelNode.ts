@@ -24,6 +24,7 @@ import { MqttPlugin } from './plugins/mqtt/MqttPlugin.js'
 import { OperatorChain } from './plugins/operator/OperatorChain.js'
 import { OperatorPlugin } from './plugins/operator/OperatorPlugin.js'
 import { WebSocketPlugin } from './plugins/websocket/WebSocketPlugin.js'
+import { ApiQuotas } from './plugins/limits.js'
 import { NODE_VERSION } from './version.js'
 
 export type { NodeInfo } from './NodeInfo.js'
@@ -97,6 +98,9 @@ export class RunnelNode {
             ...(network.webrtc !== undefined && { webrtc: withoutUndefined(network.webrtc) }),
             ...(network.dropRelayedMessages && { dropRelayedMessages: true }),
             ...withLocation(this.location),
+            ...(network.relayLimits !== undefined && {
+              relayLimits: network.relayLimits === false ? false : withoutUndefined(network.relayLimits),
+            }),
           },
           listen: network.listen,
           chain: {
@@ -121,6 +125,7 @@ export class RunnelNode {
       this.config.maxClockSkewMs,
       this.config.storedAckTimeoutMs,
       components.clock ?? systemClock,
+      new ApiQuotas(this.config.quotas, this.config.maxPayloadBytes, this.metrics, components.clock),
     )
     const { websocket, http, mqtt, storage } = this.config.plugins
     this.storage =
