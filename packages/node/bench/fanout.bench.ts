@@ -140,14 +140,16 @@ function nodeServer(network: BenchNetwork): Server {
       if (index >= WS_SUBSCRIBERS) return viaMqtt(index, onText)
       const socket = await openWebSocket(`${endpoints.websocket}${path}/subscribe`)
       socket.on('message', (data: Buffer) => onText(data.toString()))
-      return async () => socket.terminate()
+      return () => Promise.resolve(socket.terminate())
     },
     async publisher() {
       const socket = await openWebSocket(`${endpoints.websocket}${path}/publish`)
       return {
         send: (text) =>
-          new Promise<void>((resolve, reject) => socket.send(text, (err) => (err instanceof Error ? reject(err) : resolve()))),
-        close: async () => socket.terminate(),
+          new Promise<void>((resolve, reject) =>
+            socket.send(text, (err) => (err instanceof Error ? reject(err) : resolve())),
+          ),
+        close: () => Promise.resolve(socket.terminate()),
       }
     },
   }
@@ -276,10 +278,13 @@ try {
   await network?.stop()
 }
 
-console.log('\n| server | deliveries/s (burst) | lost / dup | p50 ms | p99 ms | lost at rate | RSS MiB before / peak / after |')
+console.log(
+  '\n| server | deliveries/s (burst) | lost / dup | p50 ms | p99 ms | lost at rate | RSS MiB before / peak / after |',
+)
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |')
 for (const r of results) {
-  const rss = r.rss === undefined ? '–' : `${r.rss.start.toFixed(0)} / ${r.rss.peak.toFixed(0)} / ${r.rss.after.toFixed(0)}`
+  const rss =
+    r.rss === undefined ? '–' : `${r.rss.start.toFixed(0)} / ${r.rss.peak.toFixed(0)} / ${r.rss.after.toFixed(0)}`
   console.log(
     `| ${r.server} | ${Math.round(r.deliveriesPerSecond).toLocaleString('en-US')} | ${r.burstLost} / ${r.burstDuplicates} | ` +
       `${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.rateLost} | ${rss} |`,

@@ -114,6 +114,7 @@ export class RunnelNode {
       this.config.maxClockSkewMs,
       this.config.storedAckTimeoutMs,
       components.clock ?? systemClock,
+      this.config.delivery,
     )
     const { websocket, http, mqtt, storage } = this.config.plugins
     this.storage =

@@ -11,10 +11,17 @@ export type ApiName = 'websocket' | 'http' | 'mqtt'
  * time), `request_timeout` (the body didn't), `idle_timeout` (nothing moved
  * mid-request or mid-response), `ping_timeout` (a WebSocket didn't answer a
  * ping), `connect_timeout` (no MQTT CONNECT in time), `max_connections` (over
- * the listener's cap: closed as it arrived).
+ * the listener's cap: closed as it arrived), `slow_subscriber` (a subscriber
+ * had more than `delivery.maxSubscriberBufferBytes` unsent: shed).
  */
 export type CutReason =
-  'headers_timeout' | 'request_timeout' | 'idle_timeout' | 'ping_timeout' | 'connect_timeout' | 'max_connections'
+  | 'headers_timeout'
+  | 'request_timeout'
+  | 'idle_timeout'
+  | 'ping_timeout'
+  | 'connect_timeout'
+  | 'max_connections'
+  | 'slow_subscriber'
 
 /**
  * The node's Prometheus metrics, in a registry of its own (several nodes can
