@@ -1,123 +1,158 @@
 // Fan-out: one publisher, many subscribers of one stream on one node daemon
 // (WebSocket and MQTT subscribers), beside mosquitto with as many MQTT
 // subscribers in the same run. The node runs in a child process, as mosquitto
-// does; publisher and subscribers run in this process (one clock).
+// does; the publisher runs in this process and the subscribers in worker
+// threads of it (fanoutSubscribers.ts), so one clock times every delivery.
 //
-// Three runs per server, subscribers connected throughout:
+// Runs per server, subscribers connected throughout:
 // - burst: BURST messages sent as fast as the publishing socket takes them;
 //   deliveries/s = deliveries to all subscribers / (first send → last delivery);
-// - latency: RATE msgs/s for SECONDS; p50/p99 over every delivery;
+// - steady: RATE msgs/s for SECONDS; p50/p99 over every delivery;
+// - the issue's scenario: ISSUE_RATE msgs/s for ISSUE_SECONDS, each publish
+//   acknowledged (WebSocket `ack=accepted`, MQTT QoS 1): time to the last ack, p50/p99;
 // - memory (the node only): RSS before the load, at its peak, and SETTLE s after it.
 //
 // Environment: BENCH_WS (WebSocket subscribers, default 200), BENCH_MQTT (MQTT
-// subscribers, default 50), BENCH_BURST (default 2000), BENCH_RATE (default
-// 200), BENCH_SECONDS (default 10), BENCH_SETTLE (seconds, default 30),
-// BENCH_SIZE (content bytes, default 100), BENCH_NODE_FLAGS (e.g.
-// "--cpu-prof --cpu-prof-dir=/tmp/profile").
+// subscribers, default 50), BENCH_BURST (default 5000), BENCH_RATE (default
+// 200), BENCH_SECONDS (default 10), BENCH_ISSUE_RATE (default 1000),
+// BENCH_ISSUE_SECONDS (default 10; 0 skips the run), BENCH_SETTLE (seconds,
+// default 30), BENCH_SIZE (content bytes, default 100), BENCH_WORKERS
+// (subscriber threads, default 2), BENCH_NODE_FLAGS (e.g. "--cpu-prof
+// --cpu-prof-dir=/tmp/profile").
 import { readFile } from 'node:fs/promises'
 import { Socket } from 'node:net'
 import { cpus, totalmem } from 'node:os'
-import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Worker } from 'node:worker_threads'
 import mqtt, { type MqttClient } from 'mqtt'
 import WebSocket from 'ws'
+import type { SubscriberSpec, WorkerCommand, WorkerReport } from './fanoutSubscribers.js'
+import { cpuSeconds } from './measure.js'
 import { startMosquitto, MOSQUITTO_BINARY, type Mosquitto } from './mosquitto.js'
 import { startBenchNetwork, type BenchNetwork } from './setup.js'
 
 const WS_SUBSCRIBERS = Number(process.env.BENCH_WS ?? 200)
 const MQTT_SUBSCRIBERS = Number(process.env.BENCH_MQTT ?? 50)
 const SUBSCRIBERS = WS_SUBSCRIBERS + MQTT_SUBSCRIBERS
-const BURST = Number(process.env.BENCH_BURST ?? 2_000)
+const BURST = Number(process.env.BENCH_BURST ?? 5_000)
 const RATE = Number(process.env.BENCH_RATE ?? 200)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+const ISSUE_RATE = Number(process.env.BENCH_ISSUE_RATE ?? 1_000)
+const ISSUE_SECONDS = Number(process.env.BENCH_ISSUE_SECONDS ?? 10)
 const SETTLE_S = Number(process.env.BENCH_SETTLE ?? 30)
 const SIZE = Number(process.env.BENCH_SIZE ?? 100)
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 2)
 const IDLE_MS = 5_000
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag.length > 0)
+const PAD = 'x'.repeat(Math.max(0, SIZE - `{"run":1,"i":1000,"at":1764812345678.123,"pad":""}`.length))
 
-/** Deliveries of one run, across every subscriber. */
-class Run {
-  private static nextId = 1
-  readonly id = Run.nextId++
-  /** Per subscriber and message: delivered (1) or not; a second delivery counts as a duplicate. */
-  readonly seen: Uint8Array
-  readonly latencies: Float64Array
-  received = 0
-  duplicates = 0
-  lastReceivedAt = 0
-  private readonly pad: string
+const now = (): number => performance.timeOrigin + performance.now()
 
-  constructor(
-    readonly count: number,
-    readonly subscribers: number,
-    size: number,
-  ) {
-    this.seen = new Uint8Array(count * subscribers)
-    this.latencies = new Float64Array(count * subscribers)
-    this.pad = 'x'.repeat(Math.max(0, size - `{"run":1,"i":1000,"at":12345.678901,"pad":""}`.length))
-  }
+/** The subscribers, spread over worker threads. */
+class Subscribers {
+  private constructor(private readonly workers: Worker[]) {}
 
-  message(index: number): string {
-    return `{"run":${this.id},"i":${index},"at":${performance.now()},"pad":"${this.pad}"}`
-  }
-
-  receive(subscriber: number, text: string, now: number): void {
-    // A regular expression, not JSON.parse: the subscribers share this process, and its CPU is the bench's limit.
-    const match = /^\{"run":(\d+),"i":(\d+),"at":([\d.]+)/.exec(text)
-    if (match === null || Number(match[1]) !== this.id) return
-    const slot = Number(match[2]) * this.subscribers + subscriber
-    if (this.seen[slot] === 1) {
-      this.duplicates++
-      return
+  static async start(specs: readonly SubscriberSpec[]): Promise<Subscribers> {
+    // Loaders don't carry over to workers: the worker registers tsx's first (as SignatureWorkers does).
+    const tsx = import.meta.resolve('tsx/esm/api')
+    const script = new URL('./fanoutSubscribers.ts', import.meta.url).href
+    const workers = Array.from(
+      { length: WORKERS },
+      () =>
+        new Worker(
+          `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(script)}) })`,
+          { eval: true },
+        ),
+    )
+    for (const worker of workers) {
+      worker.on('error', (err) => {
+        console.error('a subscriber thread failed:', err)
+        process.exit(1)
+      })
     }
-    this.seen[slot] = 1
-    this.latencies[this.received++] = now - Number(match[3])
-    this.lastReceivedAt = now
+    const subscribers = new Subscribers(workers)
+    await Promise.all(
+      workers.map((_, w) =>
+        subscribers.ask(w, { type: 'connect', subscribers: specs.filter((_spec, i) => i % WORKERS === w) }),
+      ),
+    )
+    return subscribers
   }
 
-  get expected(): number {
-    return this.count * this.subscribers
+  /** One question at a time per worker: its next message is the answer. */
+  private ask(worker: number, command: WorkerCommand): Promise<WorkerReport> {
+    return new Promise((resolve) => {
+      const target = this.workers[worker]!
+      target.once('message', resolve)
+      target.postMessage(command)
+    })
   }
 
-  async settled(idleMs: number): Promise<void> {
+  startRun(run: number, count: number): void {
+    for (const worker of this.workers) worker.postMessage({ type: 'run', run, count } satisfies WorkerCommand)
+  }
+
+  async received(): Promise<number> {
+    const reports = await Promise.all(this.workers.map((_, w) => this.ask(w, { type: 'progress' })))
+    return reports.reduce((sum, report) => sum + (report.type === 'progress' ? report.received : 0), 0)
+  }
+
+  /** Resolves once `expected` deliveries arrived, or none did for `idleMs`. */
+  async settled(expected: number, idleMs: number): Promise<void> {
     let last = -1
     let changed = performance.now()
-    while (this.received < this.expected) {
-      if (this.received !== last) {
-        last = this.received
+    for (;;) {
+      const received = await this.received()
+      if (received >= expected) return
+      if (received !== last) {
+        last = received
         changed = performance.now()
       } else if (performance.now() - changed > idleMs) return
-      await sleep(20)
+      await sleep(50)
     }
   }
 
-  percentile(p: number): number {
-    if (this.received === 0) return NaN
-    const sorted = this.latencies.slice(0, this.received).sort()
-    return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+  async finish(): Promise<{ received: number; duplicates: number; lastReceivedAt: number; latencies: Float64Array }> {
+    const reports = await Promise.all(this.workers.map((_, w) => this.ask(w, { type: 'finish' })))
+    const finished = reports.filter((report) => report.type === 'finished')
+    const latencies = new Float64Array(finished.reduce((sum, report) => sum + report.received, 0))
+    let offset = 0
+    for (const report of finished) {
+      latencies.set(report.latencies, offset)
+      offset += report.received
+    }
+    latencies.sort()
+    return {
+      received: offset,
+      duplicates: finished.reduce((sum, report) => sum + report.duplicates, 0),
+      lastReceivedAt: Math.max(...finished.map((report) => report.lastReceivedAt)),
+      latencies,
+    }
   }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((_, w) => this.ask(w, { type: 'close' })))
+    await Promise.all(this.workers.map((worker) => worker.terminate()))
+  }
+}
+
+interface Publisher {
+  /** Resolves once written (`acked`: once acknowledged). */
+  send(text: string): Promise<void>
+  close(): Promise<void>
 }
 
 interface Server {
   readonly name: string
   readonly pid: number
-  subscribe(index: number, onText: (text: string) => void): Promise<() => Promise<void>>
-  publisher(): Promise<{ send(text: string): Promise<void>; close(): Promise<void> }>
+  readonly subscribers: readonly SubscriberSpec[]
+  publisher(acked: boolean): Promise<Publisher>
 }
 
 async function connectMqtt(url: string): Promise<MqttClient> {
   const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, clean: true, keepalive: 600 })
   if (client.stream instanceof Socket) client.stream.setNoDelay(true)
   return client
-}
-
-function mqttSubscribe(url: string, topic: string) {
-  return async (_index: number, onText: (text: string) => void): Promise<() => Promise<void>> => {
-    const client = await connectMqtt(url)
-    client.on('message', (_topic, payload) => onText(payload.toString()))
-    await client.subscribeAsync(topic, { qos: 0 })
-    return () => client.endAsync(true)
-  }
 }
 
 function openWebSocket(url: string): Promise<WebSocket> {
@@ -132,23 +167,38 @@ function openWebSocket(url: string): Promise<WebSocket> {
 function nodeServer(network: BenchNetwork): Server {
   const { streamId, endpoints, nodePid } = network
   const path = `/streams/${encodeURIComponent(streamId)}`
-  const viaMqtt = mqttSubscribe(endpoints.mqtt!, streamId)
   return {
-    name: `Runnel node (${WS_SUBSCRIBERS} WebSocket + ${MQTT_SUBSCRIBERS} MQTT subscribers)`,
+    name: `Runnel node (${WS_SUBSCRIBERS} WebSocket + ${MQTT_SUBSCRIBERS} MQTT)`,
     pid: nodePid,
-    async subscribe(index, onText) {
-      if (index >= WS_SUBSCRIBERS) return viaMqtt(index, onText)
-      const socket = await openWebSocket(`${endpoints.websocket}${path}/subscribe`)
-      socket.on('message', (data: Buffer) => onText(data.toString()))
-      return () => Promise.resolve(socket.terminate())
-    },
-    async publisher() {
-      const socket = await openWebSocket(`${endpoints.websocket}${path}/publish`)
+    subscribers: Array.from({ length: SUBSCRIBERS }, (_, i) =>
+      i < WS_SUBSCRIBERS
+        ? { kind: 'websocket', url: endpoints.websocket!, target: `${path}/subscribe` }
+        : { kind: 'mqtt', url: endpoints.mqtt!, target: streamId },
+    ),
+    async publisher(acked) {
+      const socket = await openWebSocket(`${endpoints.websocket}${path}/publish${acked ? '?ack=accepted' : ''}`)
+      // With acks, frame N (from 1) is answered by an ack or an error frame naming seq N.
+      const waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>()
+      let seq = 0
+      socket.on('message', (data: Buffer) => {
+        const answer = JSON.parse(data.toString()) as { ack?: { seq: number }; seq?: number; error?: { code: string } }
+        const n = answer.ack?.seq ?? answer.seq
+        if (n === undefined) return
+        const pending = waiting.get(n)
+        waiting.delete(n)
+        if (answer.error !== undefined) pending?.reject(new Error(answer.error.code))
+        else pending?.resolve()
+      })
       return {
         send: (text) =>
-          new Promise<void>((resolve, reject) =>
-            socket.send(text, (err) => (err instanceof Error ? reject(err) : resolve())),
-          ),
+          new Promise<void>((resolve, reject) => {
+            const n = ++seq
+            if (acked) waiting.set(n, { resolve, reject })
+            socket.send(text, (err) => {
+              if (err instanceof Error) reject(err)
+              else if (!acked) resolve()
+            })
+          }),
         close: () => Promise.resolve(socket.terminate()),
       }
     },
@@ -157,13 +207,17 @@ function nodeServer(network: BenchNetwork): Server {
 
 function mosquittoServer(broker: Mosquitto): Server {
   return {
-    name: `mosquitto ${broker.version} (${SUBSCRIBERS} MQTT subscribers)`,
+    name: `mosquitto ${broker.version} (${SUBSCRIBERS} MQTT)`,
     pid: broker.pid,
-    subscribe: mqttSubscribe(broker.url, 'bench/fanout'),
-    async publisher() {
+    subscribers: Array.from({ length: SUBSCRIBERS }, () => ({
+      kind: 'mqtt',
+      url: broker.url,
+      target: 'bench/fanout',
+    })),
+    async publisher(acked) {
       const client = await connectMqtt(broker.url)
       return {
-        send: async (text) => void (await client.publishAsync('bench/fanout', text, { qos: 0 })),
+        send: async (text) => void (await client.publishAsync('bench/fanout', text, { qos: acked ? 1 : 0 })),
         close: () => client.endAsync(true),
       }
     },
@@ -175,29 +229,87 @@ async function rssMiB(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024
 }
 
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+}
+
+interface RateResult {
+  readonly p50: number
+  readonly p99: number
+  readonly lost: number
+  /** First send → last acknowledgement, in s (acked runs). */
+  readonly ackSeconds?: number
+  /** The server's CPU time per delivery, in µs. */
+  readonly cpuMicros: number
+}
+
 interface Result {
   readonly server: string
   readonly deliveriesPerSecond: number
+  /** The server's CPU time per delivery in the burst, in µs. */
+  readonly burstCpuMicros: number
   readonly burstLost: number
   readonly burstDuplicates: number
-  readonly p50: number
-  readonly p99: number
-  readonly rateLost: number
+  readonly steady: RateResult
+  readonly issue?: RateResult
   readonly rss?: { start: number; peak: number; after: number }
 }
 
-async function measure(server: Server, withMemory: boolean): Promise<Result> {
-  let current: Run | undefined
-  const closers: (() => Promise<void>)[] = []
-  for (let index = 0; index < SUBSCRIBERS; index++) {
-    closers.push(await server.subscribe(index, (text) => current?.receive(index, text, performance.now())))
+let nextRun = 1
+
+/** Sends `count` messages at `rate` per second, or all at once (rate 0); resolves when every send has settled. */
+async function sendRun(publisher: Publisher, run: number, count: number, rate: number): Promise<number> {
+  const sends: Promise<void>[] = []
+  let failed = 0
+  const begin = performance.now()
+  for (let i = 0; i < count; i++) {
+    if (rate > 0) {
+      const wait = begin + (i * 1000) / rate - performance.now()
+      if (wait > 0) await sleep(wait)
+    }
+    sends.push(publisher.send(`{"run":${run},"i":${i},"at":${now()},"pad":"${PAD}"}`).catch(() => void failed++))
   }
-  const publisher = await server.publisher()
+  await Promise.all(sends)
+  return failed
+}
+
+async function rateRun(
+  server: Server,
+  subscribers: Subscribers,
+  publisher: Publisher,
+  rate: number,
+  seconds: number,
+): Promise<RateResult> {
+  const run = nextRun++
+  const cpuBefore = (await cpuSeconds(server.pid)) ?? NaN
+  const count = rate * seconds
+  subscribers.startRun(run, count)
+  const start = now()
+  const failed = await sendRun(publisher, run, count, rate)
+  const acked = now()
+  await subscribers.settled(count * SUBSCRIBERS, IDLE_MS)
+  const result = await subscribers.finish()
+  const cpu = ((await cpuSeconds(server.pid)) ?? NaN) - cpuBefore
+  if (failed > 0) console.log(`  ${failed} publishes failed`)
+  return {
+    cpuMicros: (cpu * 1e6) / Math.max(1, result.received),
+    p50: percentile(result.latencies, 50),
+    p99: percentile(result.latencies, 99),
+    lost: count * SUBSCRIBERS - result.received,
+    ackSeconds: (acked - start) / 1000,
+  }
+}
+
+async function measure(server: Server, withMemory: boolean): Promise<Result> {
+  const subscribers = await Subscribers.start(server.subscribers)
+  const publisher = await server.publisher(false)
+  const ackedPublisher = ISSUE_SECONDS > 0 ? await server.publisher(true) : undefined
   try {
     // Warm-up: joining, permission look-ups, JIT.
-    current = new Run(200, SUBSCRIBERS, SIZE)
-    for (let i = 0; i < current.count; i++) await publisher.send(current.message(i))
-    await current.settled(10_000)
+    const warmup = nextRun++
+    subscribers.startRun(warmup, 200)
+    for (let i = 0; i < 200; i++) await publisher.send(`{"run":${warmup},"i":${i},"at":${now()},"pad":""}`)
+    await subscribers.settled(200 * SUBSCRIBERS, 10_000)
 
     const rssStart = withMemory ? await rssMiB(server.pid) : NaN
     let rssPeak = rssStart
@@ -205,33 +317,33 @@ async function measure(server: Server, withMemory: boolean): Promise<Result> {
       ? setInterval(() => void rssMiB(server.pid).then((rss) => (rssPeak = Math.max(rssPeak, rss))), 200)
       : undefined
 
-    const burst = (current = new Run(BURST, SUBSCRIBERS, SIZE))
-    const start = performance.now()
-    const sends: Promise<void>[] = []
-    for (let i = 0; i < burst.count; i++) sends.push(publisher.send(burst.message(i)))
-    await Promise.allSettled(sends)
-    await burst.settled(IDLE_MS)
-    const deliveriesPerSecond = burst.received / ((burst.lastReceivedAt - start) / 1000)
+    const burst = nextRun++
+    subscribers.startRun(burst, BURST)
+    const burstCpuBefore = (await cpuSeconds(server.pid)) ?? NaN
+    const start = now()
+    await sendRun(publisher, burst, BURST, 0)
+    await subscribers.settled(BURST * SUBSCRIBERS, IDLE_MS)
+    const burstResult = await subscribers.finish()
+    const burstCpuMicros = ((((await cpuSeconds(server.pid)) ?? NaN) - burstCpuBefore) * 1e6) / burstResult.received
+    const deliveriesPerSecond = burstResult.received / ((burstResult.lastReceivedAt - start) / 1000)
     console.log(
       `${server.name}: burst of ${BURST}: ${Math.round(deliveriesPerSecond).toLocaleString('en-US')} deliveries/s, ` +
-        `${burst.expected - burst.received} lost, ${burst.duplicates} duplicates`,
+        `${BURST * SUBSCRIBERS - burstResult.received} lost, ${burstResult.duplicates} duplicates, ` +
+        `server CPU ${burstCpuMicros.toFixed(2)} µs/delivery`,
     )
 
-    const steady = (current = new Run(RATE * SECONDS, SUBSCRIBERS, SIZE))
-    const begin = performance.now()
-    for (let i = 0; i < steady.count; i++) {
-      const wait = begin + (i * 1000) / RATE - performance.now()
-      if (wait > 0) await sleep(wait)
-      void publisher.send(steady.message(i)).catch(() => undefined)
-    }
-    await steady.settled(IDLE_MS)
-    const p50 = steady.percentile(50)
-    const p99 = steady.percentile(99)
+    const steady = await rateRun(server, subscribers, publisher, RATE, SECONDS)
     console.log(
-      `${server.name}: ${RATE} msgs/s for ${SECONDS} s: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, ` +
-        `${steady.expected - steady.received} lost`,
+      `${server.name}: ${RATE} msgs/s for ${SECONDS} s: p50 ${steady.p50.toFixed(2)} ms, p99 ${steady.p99.toFixed(2)} ms, ${steady.lost} lost, server CPU ${steady.cpuMicros.toFixed(2)} µs/delivery`,
     )
-    current = undefined
+    let issue: RateResult | undefined
+    if (ackedPublisher !== undefined) {
+      issue = await rateRun(server, subscribers, ackedPublisher, ISSUE_RATE, ISSUE_SECONDS)
+      console.log(
+        `${server.name}: ${ISSUE_RATE} msgs/s for ${ISSUE_SECONDS} s, acknowledged: last ack after ${issue.ackSeconds!.toFixed(1)} s, ` +
+          `p50 ${issue.p50.toFixed(2)} ms, p99 ${issue.p99.toFixed(2)} ms, ${issue.lost} lost`,
+      )
+    }
     let rss: Result['rss']
     if (sampler !== undefined) {
       clearInterval(sampler)
@@ -245,24 +357,25 @@ async function measure(server: Server, withMemory: boolean): Promise<Result> {
     return {
       server: server.name,
       deliveriesPerSecond,
-      burstLost: burst.expected - burst.received,
-      burstDuplicates: burst.duplicates,
-      p50,
-      p99,
-      rateLost: steady.expected - steady.received,
+      burstCpuMicros,
+      burstLost: BURST * SUBSCRIBERS - burstResult.received,
+      burstDuplicates: burstResult.duplicates,
+      steady,
+      ...(issue !== undefined && { issue }),
       ...(rss !== undefined && { rss }),
     }
   } finally {
-    current = undefined
     await publisher.close()
-    await Promise.all(closers.map((close) => close()))
+    await ackedPublisher?.close()
+    await subscribers.close()
   }
 }
 
 const cpu = cpus()
 console.log(`machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB`)
 console.log(
-  `Node.js ${process.version}; ${SUBSCRIBERS} subscribers; burst of ${BURST}; ${RATE} msgs/s for ${SECONDS} s; ${SIZE} B`,
+  `Node.js ${process.version}; ${SUBSCRIBERS} subscribers in ${WORKERS} threads; burst of ${BURST}; ` +
+    `${RATE} msgs/s for ${SECONDS} s; ${ISSUE_RATE} msgs/s acked for ${ISSUE_SECONDS} s; ${SIZE} B`,
 )
 const results: Result[] = []
 let network: BenchNetwork | undefined
@@ -278,16 +391,20 @@ try {
   await network?.stop()
 }
 
+const ms = (value: number | undefined): string => (value === undefined ? '–' : value.toFixed(1))
 console.log(
-  '\n| server | deliveries/s (burst) | lost / dup | p50 ms | p99 ms | lost at rate | RSS MiB before / peak / after |',
+  `\n| server | deliveries/s (burst of ${BURST}) | server CPU µs/delivery | lost / dup | ${RATE}/s p50 ms | ` +
+    `${RATE}/s p99 ms | server CPU µs/delivery | ${ISSUE_RATE}/s acked: last ack s | p50 ms | p99 ms | ` +
+    `RSS MiB before / peak / ${SETTLE_S} s after |`,
 )
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |')
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
 for (const r of results) {
   const rss =
     r.rss === undefined ? '–' : `${r.rss.start.toFixed(0)} / ${r.rss.peak.toFixed(0)} / ${r.rss.after.toFixed(0)}`
   console.log(
-    `| ${r.server} | ${Math.round(r.deliveriesPerSecond).toLocaleString('en-US')} | ${r.burstLost} / ${r.burstDuplicates} | ` +
-      `${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.rateLost} | ${rss} |`,
+    `| ${r.server} | ${Math.round(r.deliveriesPerSecond).toLocaleString('en-US')} | ${r.burstCpuMicros.toFixed(2)} | ` +
+      `${r.burstLost} / ${r.burstDuplicates} | ${ms(r.steady.p50)} | ${ms(r.steady.p99)} | ${r.steady.cpuMicros.toFixed(2)} | ` +
+      `${ms(r.issue?.ackSeconds)} | ${ms(r.issue?.p50)} | ${ms(r.issue?.p99)} | ${rss} |`,
   )
 }
 const [node, mosquitto] = results
@@ -295,6 +412,7 @@ if (node !== undefined && mosquitto !== undefined) {
   const ratio = node.deliveriesPerSecond / mosquitto.deliveriesPerSecond
   console.log(`\nnode / mosquitto deliveries/s: ${(ratio * 100).toFixed(0)}% (target ≥ 50%)`)
 }
+if (node !== undefined) console.log(`node p99 at ${RATE} msgs/s: ${ms(node.steady.p99)} ms (target ≤ 50 ms)`)
 if (node?.rss !== undefined) {
   const growth = node.rss.after / node.rss.start - 1
   console.log(`node RSS ${SETTLE_S} s after the load: ${(growth * 100).toFixed(1)}% above the start (target ≤ 10%)`)
