@@ -145,6 +145,8 @@ interface Publisher {
 interface Server {
   readonly name: string
   readonly pid: number
+  /** The server's heap and buffers, when it can tell (the node can). */
+  memory?(): Promise<NodeJS.MemoryUsage>
   readonly subscribers: readonly SubscriberSpec[]
   publisher(acked: boolean): Promise<Publisher>
 }
@@ -170,6 +172,7 @@ function nodeServer(network: BenchNetwork): Server {
   return {
     name: `Runnel node (${WS_SUBSCRIBERS} WebSocket + ${MQTT_SUBSCRIBERS} MQTT)`,
     pid: nodePid,
+    memory: () => network.memory(),
     subscribers: Array.from({ length: SUBSCRIBERS }, (_, i) =>
       i < WS_SUBSCRIBERS
         ? { kind: 'websocket', url: endpoints.websocket!, target: `${path}/subscribe` }
@@ -312,6 +315,7 @@ async function measure(server: Server, withMemory: boolean): Promise<Result> {
     await subscribers.settled(200 * SUBSCRIBERS, 10_000)
 
     const rssStart = withMemory ? await rssMiB(server.pid) : NaN
+    const heapStart = withMemory ? await server.memory?.() : undefined
     let rssPeak = rssStart
     const sampler = withMemory
       ? setInterval(() => void rssMiB(server.pid).then((rss) => (rssPeak = Math.max(rssPeak, rss))), 200)
@@ -349,6 +353,13 @@ async function measure(server: Server, withMemory: boolean): Promise<Result> {
       clearInterval(sampler)
       await sleep(SETTLE_S * 1000)
       rss = { start: rssStart, peak: rssPeak, after: await rssMiB(server.pid) }
+      const heapAfter = await server.memory?.()
+      const mib = (usage: NodeJS.MemoryUsage | undefined): string =>
+        usage === undefined
+          ? '–'
+          : `heap ${(usage.heapUsed / 2 ** 20).toFixed(0)}/${(usage.heapTotal / 2 ** 20).toFixed(0)} MiB, ` +
+            `external ${(usage.external / 2 ** 20).toFixed(0)} MiB (array buffers ${(usage.arrayBuffers / 2 ** 20).toFixed(0)})`
+      console.log(`${server.name}: before the load ${mib(heapStart)}; ${SETTLE_S} s after ${mib(heapAfter)}`)
       console.log(
         `${server.name}: RSS ${rss.start.toFixed(0)} MiB before, ${rss.peak.toFixed(0)} MiB at peak, ` +
           `${rss.after.toFixed(0)} MiB ${SETTLE_S} s after`,
