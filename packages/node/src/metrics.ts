@@ -33,7 +33,10 @@ export class NodeMetrics {
   readonly publishedBytes: Counter<'api'>
   readonly delivered: Counter<'api'>
   readonly deliveredBytes: Counter<'api'>
-  /** Messages not sent to a subscriber that read too slowly (its backlog was over the API's bound). */
+  /**
+   * Messages not sent to a subscriber: more than 10,000 arrived while its WebSocket handshake was under way (a
+   * subscriber that reads too slowly is shed instead, see `connectionsCut`).
+   */
   readonly dropped: Counter<'api'>
   readonly errors: Counter<'api' | 'code'>
   readonly connections: Gauge<'api'>
@@ -79,7 +82,7 @@ export class NodeMetrics {
     })
     this.dropped = new Counter({
       name: 'runnel_api_dropped_messages_total',
-      help: 'Messages skipped for API subscribers that read too slowly',
+      help: 'Messages skipped for API subscribers (past the bound of messages held for a WebSocket handshake)',
       labelNames: ['api'],
       registers,
     })
