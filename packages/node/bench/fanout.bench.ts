@@ -227,6 +227,14 @@ function mosquittoServer(broker: Mosquitto): Server {
   }
 }
 
+/** RssAnon and RssFile (pages of the binary and libraries, paged in as code runs: kept, and shared) of a process. */
+async function rssParts(pid: number): Promise<string> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const field = (name: string): string =>
+    (Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024).toFixed(0)
+  return `anonymous ${field('RssAnon')} MiB, file ${field('RssFile')} MiB`
+}
+
 async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024
@@ -316,6 +324,7 @@ async function measure(server: Server, withMemory: boolean): Promise<Result> {
 
     const rssStart = withMemory ? await rssMiB(server.pid) : NaN
     const heapStart = withMemory ? await server.memory?.() : undefined
+    const partsStart = withMemory ? await rssParts(server.pid) : ''
     let rssPeak = rssStart
     const sampler = withMemory
       ? setInterval(() => void rssMiB(server.pid).then((rss) => (rssPeak = Math.max(rssPeak, rss))), 200)
@@ -360,6 +369,9 @@ async function measure(server: Server, withMemory: boolean): Promise<Result> {
           : `heap ${(usage.heapUsed / 2 ** 20).toFixed(0)}/${(usage.heapTotal / 2 ** 20).toFixed(0)} MiB, ` +
             `external ${(usage.external / 2 ** 20).toFixed(0)} MiB (array buffers ${(usage.arrayBuffers / 2 ** 20).toFixed(0)})`
       console.log(`${server.name}: before the load ${mib(heapStart)}; ${SETTLE_S} s after ${mib(heapAfter)}`)
+      console.log(
+        `${server.name}: RSS before the load ${partsStart}; ${SETTLE_S} s after ${await rssParts(server.pid)}`,
+      )
       console.log(
         `${server.name}: RSS ${rss.start.toFixed(0)} MiB before, ${rss.peak.toFixed(0)} MiB at peak, ` +
           `${rss.after.toFixed(0)} MiB ${SETTLE_S} s after`,
