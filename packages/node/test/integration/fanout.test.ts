@@ -230,6 +230,7 @@ describe('API fan-out', () => {
       const published = range(0, 50).filter((i) => !refusedIndexes().includes(i))
       assert.deepEqual(subscriber.indexes, published)
       assert.ok(published.length >= 4, 'the first frames were taken')
+      assert.equal(node.gateway.pushback.pendingPublishes, 0)
     })
 
     it('HTTP: answers a batch past the limit with 503, Retry-After and OVERLOADED; a single message still goes', async () => {
@@ -261,6 +262,10 @@ describe('API fan-out', () => {
       for (const i of range(0, 50)) client.publish(streamId, JSON.stringify({ i }), { qos: 1 }, () => undefined)
       await within(closed, TIMEOUT_MS, 'the flooding MQTT client to be disconnected')
       assert.ok((await errors(node, 'mqtt', 'OVERLOADED')) >= 1)
+      // Every publish taken in was given back, refused ones and those queued behind the refusal alike: not saturated.
+      await waitFor(() => node.gateway.pushback.pendingPublishes === 0, TIMEOUT_MS, 'the pending publishes to drain')
+      const after = await connectMqtt(node.info().endpoints.mqtt!)
+      await after.publishAsync(streamId, JSON.stringify({ after: true }), { qos: 1 })
     })
   })
 })

@@ -222,7 +222,10 @@ export class MqttPlugin implements ApiPlugin {
     }
     queue.tail = queue.tail
       .then(() => {
-        if (queue.failed !== undefined) throw queue.failed
+        if (queue.failed !== undefined) {
+          admitted()
+          throw queue.failed
+        }
         const sent = this.publish(client, packet)
         sent.then(admitted, admitted)
         return sent
