@@ -2,6 +2,7 @@ import { DEFAULT_PEER_CONNECTION_OPTIONS, type PeerConnectionOptions } from './c
 import { DEFAULT_MAX_CONNECTIONS } from './connection/ConnectionManager.js'
 import type { DhtNodeOptions } from './dht/dhtOptions.js'
 import type { DiscoveryMode } from './discovery/Discovery.js'
+import { parseNodeLocation, ProtocolError, type NodeLocation, type PlacementConstraint } from '@runnel/protocol'
 import { NetworkError } from './errors.js'
 import { resolveDegrees } from './overlay/degrees.js'
 
@@ -54,12 +55,25 @@ export interface NetworkNodeOptions {
    * of the incentives (an operator flagged and kicked for not serving) and of dropper attacks use it. Default false.
    */
   readonly dropRelayedMessages?: boolean
+  /**
+   * Where this node runs, told to every peer in the handshake: stream parts with a placement constraint take only
+   * nodes whose location matches (see `JoinOptions.placement`). The node daemon fills it from its configuration or
+   * a GeoIP lookup. Country: an ISO 3166-1 alpha-2 code; region: an operator-chosen name. Default unknown.
+   *
+   * @example
+   * ```ts
+   * { trackers: ['wss://tracker.example.com:30300'], location: { country: 'DE', region: 'eu-central' } }
+   * ```
+   */
+  readonly location?: NodeLocation
 }
 
 /** {@link NetworkNodeOptions} with every default filled in. */
-export type ResolvedNetworkNodeOptions = Required<Omit<NetworkNodeOptions, 'peer' | 'dht'>> & {
+export type ResolvedNetworkNodeOptions = Required<Omit<NetworkNodeOptions, 'peer' | 'dht' | 'location'>> & {
   peer: PeerConnectionOptions
   dht: DhtSettings
+  /** Normalized (upper-case country, lower-case region); undefined when unknown. */
+  location: NodeLocation | undefined
 }
 
 /** DHT settings a node may give (see `DhtNodeOptions`; its entry points are `entryPoints`); each has a default. */
@@ -69,10 +83,11 @@ export type DhtSettings = Omit<DhtNodeOptions, 'entryPoints'>
  * Fills in the defaults and checks the settings.
  *
  * @throws {@link NetworkError} `INVALID_OPTIONS` for degrees out of range, an unknown discovery, no trackers in
- *   tracker mode, or no entry points in dht mode
+ *   tracker mode, no entry points in dht mode, or a malformed location
  */
 export function resolveNetworkNodeOptions(options: NetworkNodeOptions): ResolvedNetworkNodeOptions {
   const { targetDegree, maxDegree } = resolveDegrees(options)
+  const location = resolveLocation(options.location)
   const discovery = options.discovery ?? (options.trackers === undefined ? 'dht' : 'tracker')
   if (discovery !== 'tracker' && discovery !== 'dht') {
     throw new NetworkError('INVALID_OPTIONS', `discovery must be 'tracker' or 'dht', got ${JSON.stringify(discovery)}`)
@@ -115,6 +130,17 @@ export function resolveNetworkNodeOptions(options: NetworkNodeOptions): Resolved
     statusRetryMs: options.statusRetryMs ?? 2_000,
     peer: { ...DEFAULT_PEER_CONNECTION_OPTIONS, ...options.peer },
     dropRelayedMessages: options.dropRelayedMessages ?? false,
+    location,
+  }
+}
+
+function resolveLocation(location: NodeLocation | undefined): NodeLocation | undefined {
+  if (location === undefined) return undefined
+  try {
+    const parsed = parseNodeLocation(location)
+    return parsed.country === undefined && parsed.region === undefined ? undefined : parsed
+  } catch (err) {
+    throw new NetworkError('INVALID_OPTIONS', err instanceof ProtocolError ? err.message : String(err), { cause: err })
   }
 }
 
@@ -129,4 +155,17 @@ export interface JoinOptions {
    */
   readonly orWhenSettled?: boolean
   readonly signal?: AbortSignal
+  /**
+   * Where the stream part's data may be carried, from its stream's metadata (`placement`, checked with
+   * `parsePlacement`): the node takes as neighbours and proxies only full nodes whose location matches, tells its
+   * tracker the constraint so it suggests no others, and reports to `trackers` instead of its own when the
+   * constraint names some. A node outside it refuses to join (`OUTSIDE_PLACEMENT`). A later join with another
+   * constraint replaces it, dropping neighbours now outside. Default none.
+   *
+   * @example
+   * ```ts
+   * await node.join(streamPartId, { placement: { countries: ['EU'] }, minNeighbors: 1 })
+   * ```
+   */
+  readonly placement?: PlacementConstraint
 }

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from '@runnel/client'
+import { parseCountryCode, parseRegion, shortMessageOf } from '@runnel/protocol'
 import { z } from 'zod'
 import { NodeError } from './errors.js'
 
@@ -280,6 +281,34 @@ const webrtcSection = z.strictObject({
   connectTimeoutMs: z.number().int().min(100).max(120_000).optional(),
 })
 
+/** A value checked (and normalized) by a `@runnel/protocol` parser, its error message as the issue. */
+function parsedBy<T>(parse: (value: unknown) => T) {
+  return z.string().transform((value, context) => {
+    try {
+      return parse(value)
+    } catch (err) {
+      context.addIssue({ code: 'custom', message: shortMessageOf(err) })
+      return z.NEVER
+    }
+  })
+}
+
+/**
+ * Where the node runs (docs/node.md, "Location"): told to peers, and matched against streams' placement constraints.
+ * Either a country (ISO 3166-1 alpha-2), or `geoip` to look it up in the packaged database from the node's public
+ * IPv4 address (`true`: `listen.host`); a region name in both cases, if wanted.
+ */
+const locationSection = z
+  .strictObject({
+    country: parsedBy((value) => parseCountryCode(value, 'country')).optional(),
+    region: parsedBy((value) => parseRegion(value, 'region')).optional(),
+    geoip: z.union([z.literal(true), z.ipv4()]).optional(),
+  })
+  .refine((location) => location.country === undefined || location.geoip === undefined, {
+    message: 'give country or geoip, not both',
+    path: ['geoip'],
+  })
+
 const networkSection = z
   .strictObject({
     /** Default: 'dht' when `entryPoints` are given and `trackers` aren't, else 'tracker'. */
@@ -293,6 +322,7 @@ const networkSection = z
     listen: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(0) }).prefault({}),
     /** A light node relays nothing and joins through proxies; it can't accept neighbours. */
     kind: z.enum(['full', 'light']).default('full'),
+    location: locationSection.optional(),
     /**
      * ATTACK SIMULATION ONLY: the node takes stream parts' messages but relays none (a free rider). For tests of the
      * incentives and of dropper attacks; never set it on a real node.
