@@ -153,7 +153,7 @@ export class NetworkNode {
         },
       },
       resolved.peer,
-      { maxConnections: resolved.maxConnections },
+      { maxConnections: resolved.maxConnections, inbound: resolved.inbound },
     )
     this.signalling = new SignalRelay({ localNodeId: this.nodeId, connections: this.connections, logger: this.logger })
     if (isSignallingTransport(components.transport)) components.transport.attachSignaller(this.signalling)

@@ -221,7 +221,8 @@ export class PeerConnection {
       cause === 'duplicate' ||
       cause === 'identity-in-use' ||
       cause === 'identity-check' ||
-      cause === 'evicted'
+      cause === 'evicted' ||
+      cause === 'address-cap'
     ) {
       const inUse = cause === 'identity-in-use' || cause === 'identity-check'
       const code = inUse ? GoodbyeCode.IDENTITY_IN_USE : GoodbyeCode.UNSPECIFIED

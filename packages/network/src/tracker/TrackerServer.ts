@@ -1,6 +1,7 @@
 import { addressFromBytes, addressToBytes, parseStreamPartId } from '@runnel/protocol'
 import { systemClock, type Clock, type MessageSigner, type SignatureVerifier, type Timer } from '@runnel/protocol'
 import { ConnectionManager } from '../connection/ConnectionManager.js'
+import type { InboundCaps } from '../connection/AddressCaps.js'
 import { SignalRelay, type SignalRelayMetrics } from '../connection/SignalRelay.js'
 import {
   DEFAULT_PEER_CONNECTION_OPTIONS,
@@ -38,6 +39,8 @@ export interface TrackerServerOptions {
   /** How long after a change the tracker checks a stream part for splits. Default 250 ms. */
   readonly repairDelayMs?: number
   readonly peer?: Partial<PeerConnectionOptions>
+  /** Caps on incoming connections per IP address and per subnet (see `InboundCaps`; the same defaults as a node's). */
+  readonly inbound?: InboundCaps
 }
 
 export interface TrackerMetrics {
@@ -106,6 +109,7 @@ export class TrackerServer {
         },
       },
       { ...DEFAULT_PEER_CONNECTION_OPTIONS, ...options.peer },
+      { inbound: options.inbound },
     )
     // Every node of a stream part the tracker serves is connected to it: the natural relay for their WebRTC signals.
     this.signalRelay = new SignalRelay({
