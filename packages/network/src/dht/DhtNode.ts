@@ -402,7 +402,13 @@ export class DhtNode {
     const results = await Promise.allSettled(
       closest.map(async (descriptor) => {
         if (descriptor.nodeId === this.nodeId) return this.store.put(record, this.components.clock.now()) === 'stored'
-        const response = await this.requests.store(descriptor, record, signal)
+        // A signal of its own per store: with disjoint paths a record goes to many nodes at once, and each request
+        // listens on its signal (a dozen listeners on one signal is what Node warns of as a leak).
+        const response = await this.requests.store(
+          descriptor,
+          record,
+          signal === undefined ? undefined : AbortSignal.any([signal]),
+        )
         return response.stored
       }),
     )

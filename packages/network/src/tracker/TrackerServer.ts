@@ -14,7 +14,13 @@ import type { Transport } from '../transport/Transport.js'
 import { NETWORK_PROTOCOL_VERSION } from '../wire/frames.js'
 import { errorField, silentLogger, type LogFields, type Logger } from '../logger.js'
 import { resolveDegrees } from '../overlay/degrees.js'
+import { isPrivateAddress, subnetGroup } from '../dht/subnet.js'
+import { NetworkError } from '../errors.js'
+import { SubnetQuota } from './SubnetQuota.js'
 import { Topology } from './Topology.js'
+
+/** Default of {@link TrackerServerOptions.maxMembersPerSubnet}. */
+export const DEFAULT_MAX_MEMBERS_PER_SUBNET = 8
 import { openTrackerRequest } from './trackerRequests.js'
 
 /** Collaborators of a tracker. */
@@ -41,6 +47,13 @@ export interface TrackerServerOptions {
   readonly peer?: Partial<PeerConnectionOptions>
   /** Caps on incoming connections per IP address and per subnet (see `InboundCaps`; the same defaults as a node's). */
   readonly inbound?: InboundCaps
+  /**
+   * Most members of one stream part from one /24 (IPv4) or /48 (IPv6), by the address their connection comes
+   * from; a node past it is not admitted (its reports are ignored and counted in `metrics.subnetCapped`), so many
+   * identities from one range can't make up an overlay. Loopback and private addresses (and plain simulator ones)
+   * are exempt. Default 8.
+   */
+  readonly maxMembersPerSubnet?: number
 }
 
 export interface TrackerMetrics {
@@ -49,6 +62,8 @@ export interface TrackerMetrics {
   ignoredRequests: number
   instructions: number
   repairs: number
+  /** Reports ignored because the node's subnet had `maxMembersPerSubnet` members of that stream part already. */
+  subnetCapped: number
   /** WebRTC signals relayed between the nodes it serves, and refused (by reason). */
   readonly signalling: SignalRelayMetrics
 }
@@ -75,6 +90,7 @@ export class TrackerServer {
   private readonly logger: Logger
   private readonly repairDelayMs: number
   private readonly maxDegree: number
+  private readonly subnetQuota: SubnetQuota
 
   constructor(
     private readonly components: TrackerServerComponents,
@@ -83,6 +99,14 @@ export class TrackerServer {
     const { targetDegree, maxDegree } = resolveDegrees(options)
     this.repairDelayMs = options.repairDelayMs ?? 250
     this.maxDegree = maxDegree
+    const maxMembersPerSubnet = options.maxMembersPerSubnet ?? DEFAULT_MAX_MEMBERS_PER_SUBNET
+    if (!(Number.isInteger(maxMembersPerSubnet) && maxMembersPerSubnet >= 1)) {
+      throw new NetworkError(
+        'INVALID_OPTIONS',
+        `maxMembersPerSubnet must be a positive integer, got ${String(maxMembersPerSubnet)}`,
+      )
+    }
+    this.subnetQuota = new SubnetQuota(maxMembersPerSubnet)
     const clock = components.clock ?? systemClock
     this.clock = clock
     this.logger = components.logger ?? silentLogger
@@ -122,6 +146,7 @@ export class TrackerServer {
       ignoredRequests: 0,
       instructions: 0,
       repairs: 0,
+      subnetCapped: 0,
       signalling: this.signalRelay.metrics,
     }
   }
@@ -188,6 +213,7 @@ export class TrackerServer {
     // A node asking for more peers than anyone may have gets the most anyone may have.
     const wanted = Math.min(request.wanted, this.maxDegree)
     if (request.action === TrackerAction.LEAVE) {
+      this.subnetQuota.release(verified.nodeId, streamPartId)
       this.topology.leave(verified.nodeId, streamPartId)
       this.scheduleRepair(streamPartId)
       return
@@ -205,6 +231,14 @@ export class TrackerServer {
       if (proxies.length > 0 || this.topology.memberCount(streamPartId) === 0) {
         this.instruct(peer.peerId, streamPartId, proxies)
       }
+      return
+    }
+    const group = isPrivateAddress(peer.transportConnection.remoteAddress)
+      ? undefined
+      : subnetGroup(peer.transportConnection.remoteAddress, true)
+    if (!this.subnetQuota.admit(streamPartId, verified.nodeId, group)) {
+      this.metrics.subnetCapped++
+      this.ignore(peer, 'too many members of the stream part from its subnet', { group, streamPartId })
       return
     }
     const { peers, drops } = this.topology.reportStatus(peer.peer, streamPartId, neighborIds, wanted)
@@ -241,6 +275,7 @@ export class TrackerServer {
 
   private handlePeerGone(nodeId: NodeId): void {
     this.lastSequence.delete(nodeId)
+    this.subnetQuota.release(nodeId)
     for (const streamPartId of this.topology.remove(nodeId)) this.scheduleRepair(streamPartId)
   }
 
