@@ -4,7 +4,8 @@
 // per-address and per-subnet limits see them: honest nodes each in a /24 of
 // their own, poisoners spread over /24s of their own, Sybils all in one /24.
 //
-// Attackers:
+// Attackers (their ids ground to be the closest to the stream part's DHT key,
+// where its entry-point records are stored; see `grind`):
 // - 'poison' (DHT mode): colluding nodes that answer every find-node request
 //   with the attackers closest to the key (bogus "closer" nodes), every
 //   find-records request with the attackers' own entry-point records (valid,
@@ -69,6 +70,12 @@ export interface DhtAttackOptions {
   readonly lookups?: number
   /** Virtual time for forming, and for delivering, each. Default 60 s. */
   readonly timeoutMs?: number
+  /**
+   * Attackers grind their ids: each draws this many keys and keeps the ones closest to the stream part's DHT key,
+   * so they are the nodes its entry-point records are stored at (1: no grinding). Ethereum keys are cheap: 16 keys
+   * each is milliseconds. Default 16.
+   */
+  readonly grind?: number
 }
 
 export interface DhtAttackResult {
@@ -230,8 +237,22 @@ export async function runDhtAttack(options: DhtAttackOptions): Promise<DhtAttack
   const entryPoints = transports.slice(1, 1 + entryPointCount).map((transport) => transport.address)
   const discoveryOptions: NetworkNodeOptions =
     discovery === 'tracker' ? { trackers: [trackerAddress!] } : { discovery: 'dht', entryPoints }
+  const publisher = new ChainPublisher('/attacked', 0, undefined, {
+    signer: seededSigner(keys),
+    chainId: 'attack-chain',
+    now: () => clock.now(),
+  })
+  const streamPartId = publisher.streamPartId
+  const streamKey = dhtKeyOfStreamPart(streamPartId)
   const discoveryRandom = random.fork('discovery')
   const signers: MessageSigner[] = transports.map(() => seededSigner(keys))
+  const grind = options.grind ?? 16
+  if (grind > 1 && attacking.size > 0) {
+    // The attackers' ids: the closest to the stream part's key of grind × as many keys as there are attackers.
+    const drawn = Array.from({ length: attacking.size * grind }, () => seededSigner(keys))
+    drawn.sort((a, b) => compareDistance(streamKey, nodeIdToKey(a.address), nodeIdToKey(b.address)))
+    ;[...attacking].forEach((index, order) => (signers[index] = drawn[order]!))
+  }
   const nodes = transports.map(
     (transport, index) =>
       new NetworkNode(
@@ -242,13 +263,6 @@ export async function runDhtAttack(options: DhtAttackOptions): Promise<DhtAttack
   const honestIndexes = nodes.map((_, index) => index).filter((index) => !attacking.has(index))
   const honestIds = new Set(honestIndexes.map((index) => nodes[index]!.nodeId))
   const attackerIds = new Set([...attacking].map((index) => nodes[index]!.nodeId))
-  const publisher = new ChainPublisher('/attacked', 0, undefined, {
-    signer: seededSigner(keys),
-    chainId: 'attack-chain',
-    now: () => clock.now(),
-  })
-  const streamPartId = publisher.streamPartId
-  const streamKey = dhtKeyOfStreamPart(streamPartId)
   const pool = new AttackerPool()
   const poisonRandom = random.fork('poison')
   if (discovery === 'dht') for (const index of attacking) poison(nodes[index]!, pool, k, poisonRandom)

@@ -5,7 +5,8 @@
 //   npm run attacks:dht -w @runnel/network -- --nodes 300 --kinds sybil --modes tracker --fractions 0.3
 //
 // Options: --nodes N (default 200), --seed S (default 17), --kinds poison,sybil, --modes dht,tracker,
-// --fractions 0.1,0.3,0.5, --paths D (disjoint lookup paths with mitigations on, default 3).
+// --fractions 0.1,0.3,0.5, --paths D (disjoint lookup paths with mitigations on, default 3), --grind G (each attacker
+// draws G keys and the attackers keep the closest to the stream part's DHT key; 1: no grinding; default 16).
 import { parseArgs } from 'node:util'
 import { runDhtAttack, type DhtAttackKind, type DhtAttackResult } from './dhtAttacks.js'
 
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     modes: { type: 'string', default: 'dht,tracker' },
     fractions: { type: 'string', default: '0.1,0.3,0.5' },
     paths: { type: 'string', default: '3' },
+    grind: { type: 'string', default: '16' },
   },
 })
 const kinds = values.kinds.split(',') as DhtAttackKind[]
@@ -25,9 +27,13 @@ const fractions = values.fractions.split(',').map(Number)
 const nodes = Number(values.nodes)
 const seed = Number(values.seed)
 const lookupPaths = Number(values.paths)
+const grind = Number(values.grind)
 
 const percent = (value: number | undefined): string => (value === undefined ? '–' : `${(value * 100).toFixed(1)}%`)
-console.log(`${nodes} nodes, seed ${seed}; mitigations on: ${lookupPaths} disjoint lookup paths and the default caps`)
+console.log(
+  `${nodes} nodes, seed ${seed}; attackers grind their ids ${grind}× towards the stream part's key; ` +
+    `mitigations on: ${lookupPaths} disjoint lookup paths and the default caps`,
+)
 console.log('')
 console.log(
   '| attack | mode | attackers | mitigations | delivery to honest | honest with a neighbour | attacker share of honest neighbours | entry-point lookups honest | closest-node lookups | wall s |',
@@ -41,7 +47,7 @@ for (const kind of kinds) {
       for (const mitigated of [false, true]) {
         let result: DhtAttackResult
         try {
-          result = await runDhtAttack({ nodes, seed, discovery, kind, fraction, mitigated, lookupPaths })
+          result = await runDhtAttack({ nodes, seed, discovery, kind, fraction, mitigated, lookupPaths, grind })
         } catch (err) {
           console.log(
             `| ${kind} | ${discovery} | ${fraction * 100}% | ${mitigated ? 'on' : 'off'} | FAILED: ${String(err)} |`,
