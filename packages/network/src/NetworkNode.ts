@@ -241,7 +241,7 @@ export class NetworkNode {
         logger: this.logger,
         random,
       },
-      { statusRetryMs: this.options.statusRetryMs },
+      { statusRetryMs: this.options.statusRetryMs, maxEntryPointsPerSubnet: this.options.dht.maxEntryPointsPerSubnet },
     )
   }
 

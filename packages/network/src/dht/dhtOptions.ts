@@ -1,4 +1,5 @@
 import { NetworkError } from '../errors.js'
+import { MAX_ENTRY_POINTS_PER_SUBNET } from '../discovery/entryPoints.js'
 import type { RecordRefusal } from './records.js'
 
 /** Settings of a {@link DhtNode}. Collaborators are in {@link DhtNodeComponents}. */
@@ -43,6 +44,12 @@ export interface DhtNodeOptions {
    */
   readonly maxRecordsPerSubnetPerKey?: number
   /**
+   * Trackerless discovery: most entry points of a stream part believed from
+   * one /24 (IPv4) or /48 (IPv6), by the address in their records (private
+   * and loopback addresses exempt). Default 2.
+   */
+  readonly maxEntryPointsPerSubnet?: number
+  /**
    * Loopback addresses (127.0.0.0/8, ::1, localhost) escape the subnet cap,
    * so one machine can run a whole network. Default true. Simulator
    * addresses always escape it.
@@ -79,6 +86,7 @@ export const DEFAULT_DHT_NODE_OPTIONS: Omit<ResolvedDhtNodeOptions, 'entryPoints
   maxPerSubnetPerLookup: 2,
   lookupPaths: 1,
   maxRecordsPerSubnetPerKey: 4,
+  maxEntryPointsPerSubnet: MAX_ENTRY_POINTS_PER_SUBNET,
   exemptLoopback: true,
   maxRecordsPerKey: 32,
   maxRecords: 10_000,
@@ -110,6 +118,7 @@ export function resolveDhtNodeOptions(options: DhtNodeOptions): ResolvedDhtNodeO
     'maxPerSubnetPerLookup',
     'lookupPaths',
     'maxRecordsPerSubnetPerKey',
+    'maxEntryPointsPerSubnet',
     'maxRecordsPerKey',
     'maxRecords',
   ] as const

@@ -94,6 +94,8 @@ export interface DhtAttackResult {
   readonly closestLookups: number | undefined
   /** Tracker mode: reports the tracker ignored for the per-subnet member cap. */
   readonly trackerSubnetCapped: number | undefined
+  /** Tracker mode: attackers the tracker took as members of the stream part. */
+  readonly attackerMembers: number | undefined
   readonly wallMs: number
 }
 
@@ -113,6 +115,7 @@ export function mitigationSettings(
         maxPerSubnetPerBucket: NO_CAP,
         maxPerSubnetPerLookup: NO_CAP,
         maxRecordsPerSubnetPerKey: NO_CAP,
+        maxEntryPointsPerSubnet: NO_CAP,
       },
       inbound: { maxPerIp: Infinity, maxPerSubnet: Infinity },
     },
@@ -376,6 +379,7 @@ export async function runDhtAttack(options: DhtAttackOptions): Promise<DhtAttack
       entryPointLookups,
       closestLookups,
       trackerSubnetCapped: tracker?.metrics.subnetCapped,
+      attackerMembers: tracker?.members(streamPartId).filter((id) => attackerIds.has(id)).length,
       wallMs: performance.now() - wallStart,
     }
   } finally {
