@@ -11,39 +11,36 @@
 // @generated from file runnel/network/v1/network.proto (package runnel.network.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenEnum, GenFile, GenMessage } from '@bufbuild/protobuf/codegenv2'
-import { enumDesc, fileDesc, messageDesc } from '@bufbuild/protobuf/codegenv2'
-import type { Message } from '@bufbuild/protobuf'
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file runnel/network/v1/network.proto.
  */
-export const file_runnel_network_v1_network: GenFile =
-  /*@__PURE__*/
-  fileDesc(
-    'Ch9ydW5uZWwvbmV0d29yay92MS9uZXR3b3JrLnByb3RvEhFydW5uZWwubmV0d29yay52MSJ5Cg5Ob2RlRGVzY3JpcHRvchIPCgdub2RlX2lkGAEgASgMEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SKQoEa2luZBgDIAEoDjIbLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVLaW5kEhEKCWFkZHJlc3NlcxgEIAMoCSJ1CgVIZWxsbxI1CgpkZXNjcmlwdG9yGAEgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISDQoFbm9uY2UYAiABKAwSEwoLaW5zdGFuY2VfaWQYAyABKAwSEQoJdXB0aW1lX21zGAQgASgEIh8KCkhlbGxvUHJvb2YSEQoJc2lnbmF0dXJlGAEgASgMIhIKBFBpbmcSCgoCaWQYASABKA0iEgoEUG9uZxIKCgJpZBgBIAEoDSJ6CgdHb29kYnllEg4KBnJlYXNvbhgBIAEoCRIsCgRjb2RlGAIgASgOMh4ucnVubmVsLm5ldHdvcmsudjEuR29vZGJ5ZUNvZGUSMQoGaG9sZGVyGAMgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3IiKQoPTmVpZ2hib3JSZXF1ZXN0EhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJIoUBChBOZWlnaGJvclJlc3BvbnNlEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJEhAKCGFjY2VwdGVkGAIgASgIEg4KBnJlYXNvbhgDIAEoCRI3CgxhbHRlcm5hdGl2ZXMYBCADKAsyIS5ydW5uZWwubmV0d29yay52MS5Ob2RlRGVzY3JpcHRvciInCg1OZWlnaGJvckxlYXZlEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJIiYKDFByb3h5UmVxdWVzdBIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCSKCAQoNUHJveHlSZXNwb25zZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkSNwoMYWx0ZXJuYXRpdmVzGAQgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3IiowEKDlRyYWNrZXJSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAwSEAoIc2VxdWVuY2UYAiABKAQSFgoOc3RyZWFtX3BhcnRfaWQYAyABKAkSMAoGYWN0aW9uGAQgASgOMiAucnVubmVsLm5ldHdvcmsudjEuVHJhY2tlckFjdGlvbhIUCgxuZWlnaGJvcl9pZHMYBSADKAwSDgoGd2FudGVkGAYgASgNIjoKFFNpZ25lZFRyYWNrZXJSZXF1ZXN0Eg8KB3JlcXVlc3QYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMInkKElRyYWNrZXJJbnN0cnVjdGlvbhIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIwCgVwZWVycxgCIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yEhkKEWRyb3BfbmVpZ2hib3JfaWRzGAMgAygMIjUKEkRodEZpbmROb2RlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgNEgsKA2tleRgCIAEoDCJdChNEaHRGaW5kTm9kZVJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SMgoHY2xvc2VzdBgCIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yInUKD1NpZ25lZERodFJlY29yZBILCgNrZXkYASABKAwSDQoFb3duZXIYAiABKAwSDQoFdmFsdWUYAyABKAwSEgoKZXhwaXJlc19hdBgEIAEoBBIQCghzZXF1ZW5jZRgFIAEoBBIRCglzaWduYXR1cmUYBiABKAwiWQoPRGh0U3RvcmVSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKA0SMgoGcmVjb3JkGAIgASgLMiIucnVubmVsLm5ldHdvcmsudjEuU2lnbmVkRGh0UmVjb3JkIkYKEERodFN0b3JlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoDRIOCgZzdG9yZWQYAiABKAgSDgoGcmVhc29uGAMgASgJIkkKFURodEZpbmRSZWNvcmRzUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgNEgsKA2tleRgCIAEoDBIPCgdzZWVraW5nGAMgASgIIskBChZEaHRGaW5kUmVjb3Jkc1Jlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SMwoHcmVjb3JkcxgCIAMoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLlNpZ25lZERodFJlY29yZBIyCgdjbG9zZXN0GAMgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISMgoHc2Vla2VycxgEIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yIpYBCglSdGNTaWduYWwSEQoJc291cmNlX2lkGAEgASgMEhEKCXRhcmdldF9pZBgCIAEoDBIVCg1jb25uZWN0aW9uX2lkGAMgASgJEi4KBGtpbmQYBCABKA4yIC5ydW5uZWwubmV0d29yay52MS5SdGNTaWduYWxLaW5kEg8KB3BheWxvYWQYBSABKAkSCwoDbWlkGAYgASgJIqAJCg5Db250cm9sTWVzc2FnZRIpCgVoZWxsbxgBIAEoCzIYLnJ1bm5lbC5uZXR3b3JrLnYxLkhlbGxvSAASNAoLaGVsbG9fcHJvb2YYAiABKAsyHS5ydW5uZWwubmV0d29yay52MS5IZWxsb1Byb29mSAASJwoEcGluZxgDIAEoCzIXLnJ1bm5lbC5uZXR3b3JrLnYxLlBpbmdIABInCgRwb25nGAQgASgLMhcucnVubmVsLm5ldHdvcmsudjEuUG9uZ0gAEi0KB2dvb2RieWUYBSABKAsyGi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllSAASPgoQbmVpZ2hib3JfcmVxdWVzdBgGIAEoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLk5laWdoYm9yUmVxdWVzdEgAEkAKEW5laWdoYm9yX3Jlc3BvbnNlGAcgASgLMiMucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JSZXNwb25zZUgAEjoKDm5laWdoYm9yX2xlYXZlGAggASgLMiAucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JMZWF2ZUgAEjgKDXByb3h5X3JlcXVlc3QYCSABKAsyHy5ydW5uZWwubmV0d29yay52MS5Qcm94eVJlcXVlc3RIABI6Cg5wcm94eV9yZXNwb25zZRgKIAEoCzIgLnJ1bm5lbC5uZXR3b3JrLnYxLlByb3h5UmVzcG9uc2VIABJCCg90cmFja2VyX3JlcXVlc3QYCyABKAsyJy5ydW5uZWwubmV0d29yay52MS5TaWduZWRUcmFja2VyUmVxdWVzdEgAEkQKE3RyYWNrZXJfaW5zdHJ1Y3Rpb24YDCABKAsyJS5ydW5uZWwubmV0d29yay52MS5UcmFja2VySW5zdHJ1Y3Rpb25IABJGChVkaHRfZmluZF9ub2RlX3JlcXVlc3QYDSABKAsyJS5ydW5uZWwubmV0d29yay52MS5EaHRGaW5kTm9kZVJlcXVlc3RIABJIChZkaHRfZmluZF9ub2RlX3Jlc3BvbnNlGA4gASgLMiYucnVubmVsLm5ldHdvcmsudjEuRGh0RmluZE5vZGVSZXNwb25zZUgAEj8KEWRodF9zdG9yZV9yZXF1ZXN0GA8gASgLMiIucnVubmVsLm5ldHdvcmsudjEuRGh0U3RvcmVSZXF1ZXN0SAASQQoSZGh0X3N0b3JlX3Jlc3BvbnNlGBAgASgLMiMucnVubmVsLm5ldHdvcmsudjEuRGh0U3RvcmVSZXNwb25zZUgAEkwKGGRodF9maW5kX3JlY29yZHNfcmVxdWVzdBgRIAEoCzIoLnJ1bm5lbC5uZXR3b3JrLnYxLkRodEZpbmRSZWNvcmRzUmVxdWVzdEgAEk4KGWRodF9maW5kX3JlY29yZHNfcmVzcG9uc2UYEiABKAsyKS5ydW5uZWwubmV0d29yay52MS5EaHRGaW5kUmVjb3Jkc1Jlc3BvbnNlSAASMgoKcnRjX3NpZ25hbBgZIAEoCzIcLnJ1bm5lbC5uZXR3b3JrLnYxLlJ0Y1NpZ25hbEgAQgYKBGJvZHkqZQoITm9kZUtpbmQSGQoVTk9ERV9LSU5EX1VOU1BFQ0lGSUVEEAASEgoOTk9ERV9LSU5EX0ZVTEwQARITCg9OT0RFX0tJTkRfTElHSFQQAhIVChFOT0RFX0tJTkRfVFJBQ0tFUhADKk0KC0dvb2RieWVDb2RlEhwKGEdPT0RCWUVfQ09ERV9VTlNQRUNJRklFRBAAEiAKHEdPT0RCWUVfQ09ERV9JREVOVElUWV9JTl9VU0UQASpkCg1UcmFja2VyQWN0aW9uEh4KGlRSQUNLRVJfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGQoVVFJBQ0tFUl9BQ1RJT05fU1RBVFVTEAESGAoUVFJBQ0tFUl9BQ1RJT05fTEVBVkUQAiqnAQoNUnRjU2lnbmFsS2luZBIfChtSVENfU0lHTkFMX0tJTkRfVU5TUEVDSUZJRUQQABIZChVSVENfU0lHTkFMX0tJTkRfT0ZGRVIQARIaChZSVENfU0lHTkFMX0tJTkRfQU5TV0VSEAISHQoZUlRDX1NJR05BTF9LSU5EX0NBTkRJREFURRADEh8KG1JUQ19TSUdOQUxfS0lORF9VTlJFQUNIQUJMRRAEYgZwcm90bzM',
-  )
+export const file_runnel_network_v1_network: GenFile = /*@__PURE__*/
+  fileDesc("Ch9ydW5uZWwvbmV0d29yay92MS9uZXR3b3JrLnByb3RvEhFydW5uZWwubmV0d29yay52MSJ5Cg5Ob2RlRGVzY3JpcHRvchIPCgdub2RlX2lkGAEgASgMEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SKQoEa2luZBgDIAEoDjIbLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVLaW5kEhEKCWFkZHJlc3NlcxgEIAMoCSJ1CgVIZWxsbxI1CgpkZXNjcmlwdG9yGAEgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISDQoFbm9uY2UYAiABKAwSEwoLaW5zdGFuY2VfaWQYAyABKAwSEQoJdXB0aW1lX21zGAQgASgEIh8KCkhlbGxvUHJvb2YSEQoJc2lnbmF0dXJlGAEgASgMIhIKBFBpbmcSCgoCaWQYASABKA0iEgoEUG9uZxIKCgJpZBgBIAEoDSJ6CgdHb29kYnllEg4KBnJlYXNvbhgBIAEoCRIsCgRjb2RlGAIgASgOMh4ucnVubmVsLm5ldHdvcmsudjEuR29vZGJ5ZUNvZGUSMQoGaG9sZGVyGAMgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3IiKQoPTmVpZ2hib3JSZXF1ZXN0EhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJIoUBChBOZWlnaGJvclJlc3BvbnNlEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJEhAKCGFjY2VwdGVkGAIgASgIEg4KBnJlYXNvbhgDIAEoCRI3CgxhbHRlcm5hdGl2ZXMYBCADKAsyIS5ydW5uZWwubmV0d29yay52MS5Ob2RlRGVzY3JpcHRvciInCg1OZWlnaGJvckxlYXZlEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJIiYKDFByb3h5UmVxdWVzdBIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCSKCAQoNUHJveHlSZXNwb25zZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkSNwoMYWx0ZXJuYXRpdmVzGAQgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3IiowEKDlRyYWNrZXJSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAwSEAoIc2VxdWVuY2UYAiABKAQSFgoOc3RyZWFtX3BhcnRfaWQYAyABKAkSMAoGYWN0aW9uGAQgASgOMiAucnVubmVsLm5ldHdvcmsudjEuVHJhY2tlckFjdGlvbhIUCgxuZWlnaGJvcl9pZHMYBSADKAwSDgoGd2FudGVkGAYgASgNIjoKFFNpZ25lZFRyYWNrZXJSZXF1ZXN0Eg8KB3JlcXVlc3QYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMInkKElRyYWNrZXJJbnN0cnVjdGlvbhIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIwCgVwZWVycxgCIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yEhkKEWRyb3BfbmVpZ2hib3JfaWRzGAMgAygMIjUKEkRodEZpbmROb2RlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgNEgsKA2tleRgCIAEoDCJdChNEaHRGaW5kTm9kZVJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SMgoHY2xvc2VzdBgCIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yInUKD1NpZ25lZERodFJlY29yZBILCgNrZXkYASABKAwSDQoFb3duZXIYAiABKAwSDQoFdmFsdWUYAyABKAwSEgoKZXhwaXJlc19hdBgEIAEoBBIQCghzZXF1ZW5jZRgFIAEoBBIRCglzaWduYXR1cmUYBiABKAwiWQoPRGh0U3RvcmVSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKA0SMgoGcmVjb3JkGAIgASgLMiIucnVubmVsLm5ldHdvcmsudjEuU2lnbmVkRGh0UmVjb3JkIkYKEERodFN0b3JlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoDRIOCgZzdG9yZWQYAiABKAgSDgoGcmVhc29uGAMgASgJIkkKFURodEZpbmRSZWNvcmRzUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgNEgsKA2tleRgCIAEoDBIPCgdzZWVraW5nGAMgASgIIskBChZEaHRGaW5kUmVjb3Jkc1Jlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SMwoHcmVjb3JkcxgCIAMoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLlNpZ25lZERodFJlY29yZBIyCgdjbG9zZXN0GAMgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISMgoHc2Vla2VycxgEIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yIpYBCglSdGNTaWduYWwSEQoJc291cmNlX2lkGAEgASgMEhEKCXRhcmdldF9pZBgCIAEoDBIVCg1jb25uZWN0aW9uX2lkGAMgASgJEi4KBGtpbmQYBCABKA4yIC5ydW5uZWwubmV0d29yay52MS5SdGNTaWduYWxLaW5kEg8KB3BheWxvYWQYBSABKAkSCwoDbWlkGAYgASgJIqAJCg5Db250cm9sTWVzc2FnZRIpCgVoZWxsbxgBIAEoCzIYLnJ1bm5lbC5uZXR3b3JrLnYxLkhlbGxvSAASNAoLaGVsbG9fcHJvb2YYAiABKAsyHS5ydW5uZWwubmV0d29yay52MS5IZWxsb1Byb29mSAASJwoEcGluZxgDIAEoCzIXLnJ1bm5lbC5uZXR3b3JrLnYxLlBpbmdIABInCgRwb25nGAQgASgLMhcucnVubmVsLm5ldHdvcmsudjEuUG9uZ0gAEi0KB2dvb2RieWUYBSABKAsyGi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllSAASPgoQbmVpZ2hib3JfcmVxdWVzdBgGIAEoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLk5laWdoYm9yUmVxdWVzdEgAEkAKEW5laWdoYm9yX3Jlc3BvbnNlGAcgASgLMiMucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JSZXNwb25zZUgAEjoKDm5laWdoYm9yX2xlYXZlGAggASgLMiAucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JMZWF2ZUgAEjgKDXByb3h5X3JlcXVlc3QYCSABKAsyHy5ydW5uZWwubmV0d29yay52MS5Qcm94eVJlcXVlc3RIABI6Cg5wcm94eV9yZXNwb25zZRgKIAEoCzIgLnJ1bm5lbC5uZXR3b3JrLnYxLlByb3h5UmVzcG9uc2VIABJCCg90cmFja2VyX3JlcXVlc3QYCyABKAsyJy5ydW5uZWwubmV0d29yay52MS5TaWduZWRUcmFja2VyUmVxdWVzdEgAEkQKE3RyYWNrZXJfaW5zdHJ1Y3Rpb24YDCABKAsyJS5ydW5uZWwubmV0d29yay52MS5UcmFja2VySW5zdHJ1Y3Rpb25IABJGChVkaHRfZmluZF9ub2RlX3JlcXVlc3QYDSABKAsyJS5ydW5uZWwubmV0d29yay52MS5EaHRGaW5kTm9kZVJlcXVlc3RIABJIChZkaHRfZmluZF9ub2RlX3Jlc3BvbnNlGA4gASgLMiYucnVubmVsLm5ldHdvcmsudjEuRGh0RmluZE5vZGVSZXNwb25zZUgAEj8KEWRodF9zdG9yZV9yZXF1ZXN0GA8gASgLMiIucnVubmVsLm5ldHdvcmsudjEuRGh0U3RvcmVSZXF1ZXN0SAASQQoSZGh0X3N0b3JlX3Jlc3BvbnNlGBAgASgLMiMucnVubmVsLm5ldHdvcmsudjEuRGh0U3RvcmVSZXNwb25zZUgAEkwKGGRodF9maW5kX3JlY29yZHNfcmVxdWVzdBgRIAEoCzIoLnJ1bm5lbC5uZXR3b3JrLnYxLkRodEZpbmRSZWNvcmRzUmVxdWVzdEgAEk4KGWRodF9maW5kX3JlY29yZHNfcmVzcG9uc2UYEiABKAsyKS5ydW5uZWwubmV0d29yay52MS5EaHRGaW5kUmVjb3Jkc1Jlc3BvbnNlSAASMgoKcnRjX3NpZ25hbBgZIAEoCzIcLnJ1bm5lbC5uZXR3b3JrLnYxLlJ0Y1NpZ25hbEgAQgYKBGJvZHkqZQoITm9kZUtpbmQSGQoVTk9ERV9LSU5EX1VOU1BFQ0lGSUVEEAASEgoOTk9ERV9LSU5EX0ZVTEwQARITCg9OT0RFX0tJTkRfTElHSFQQAhIVChFOT0RFX0tJTkRfVFJBQ0tFUhADKmkKC0dvb2RieWVDb2RlEhwKGEdPT0RCWUVfQ09ERV9VTlNQRUNJRklFRBAAEiAKHEdPT0RCWUVfQ09ERV9JREVOVElUWV9JTl9VU0UQARIaChZHT09EQllFX0NPREVfRFVQTElDQVRFEAIqZAoNVHJhY2tlckFjdGlvbhIeChpUUkFDS0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhkKFVRSQUNLRVJfQUNUSU9OX1NUQVRVUxABEhgKFFRSQUNLRVJfQUNUSU9OX0xFQVZFEAIqpwEKDVJ0Y1NpZ25hbEtpbmQSHwobUlRDX1NJR05BTF9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVUlRDX1NJR05BTF9LSU5EX09GRkVSEAESGgoWUlRDX1NJR05BTF9LSU5EX0FOU1dFUhACEh0KGVJUQ19TSUdOQUxfS0lORF9DQU5ESURBVEUQAxIfChtSVENfU0lHTkFMX0tJTkRfVU5SRUFDSEFCTEUQBGIGcHJvdG8z");
 
 /**
  * @generated from message runnel.network.v1.NodeDescriptor
  */
-export type NodeDescriptor = Message<'runnel.network.v1.NodeDescriptor'> & {
+export type NodeDescriptor = Message<"runnel.network.v1.NodeDescriptor"> & {
   /**
    * 20-byte Ethereum address of the node's key.
    *
    * @generated from field: bytes node_id = 1;
    */
-  nodeId: Uint8Array
+  nodeId: Uint8Array;
 
   /**
    * @generated from field: uint32 protocol_version = 2;
    */
-  protocolVersion: number
+  protocolVersion: number;
 
   /**
    * @generated from field: runnel.network.v1.NodeKind kind = 3;
    */
-  kind: NodeKind
+  kind: NodeKind;
 
   /**
    * Where the node accepts connections, e.g. "ws://127.0.0.1:30300". Empty
@@ -51,34 +48,33 @@ export type NodeDescriptor = Message<'runnel.network.v1.NodeDescriptor'> & {
    *
    * @generated from field: repeated string addresses = 4;
    */
-  addresses: string[]
-}
+  addresses: string[];
+};
 
 /**
  * Describes the message runnel.network.v1.NodeDescriptor.
  * Use `create(NodeDescriptorSchema)` to create a new message.
  */
-export const NodeDescriptorSchema: GenMessage<NodeDescriptor> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 0)
+export const NodeDescriptorSchema: GenMessage<NodeDescriptor> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 0);
 
 /**
  * First frame on a connection, sent by both sides at once.
  *
  * @generated from message runnel.network.v1.Hello
  */
-export type Hello = Message<'runnel.network.v1.Hello'> & {
+export type Hello = Message<"runnel.network.v1.Hello"> & {
   /**
    * @generated from field: runnel.network.v1.NodeDescriptor descriptor = 1;
    */
-  descriptor?: NodeDescriptor | undefined
+  descriptor?: NodeDescriptor | undefined;
 
   /**
    * 32 random bytes the other side must sign to prove its key.
    *
    * @generated from field: bytes nonce = 2;
    */
-  nonce: Uint8Array
+  nonce: Uint8Array;
 
   /**
    * Random bytes (16) drawn once per running node, the same on all its
@@ -89,7 +85,7 @@ export type Hello = Message<'runnel.network.v1.Hello'> & {
    *
    * @generated from field: bytes instance_id = 3;
    */
-  instanceId: Uint8Array
+  instanceId: Uint8Array;
 
   /**
    * Milliseconds since this node started. Only compared between two processes
@@ -97,14 +93,15 @@ export type Hello = Message<'runnel.network.v1.Hello'> & {
    *
    * @generated from field: uint64 uptime_ms = 4;
    */
-  uptimeMs: bigint
-}
+  uptimeMs: bigint;
+};
 
 /**
  * Describes the message runnel.network.v1.Hello.
  * Use `create(HelloSchema)` to create a new message.
  */
-export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/ messageDesc(file_runnel_network_v1_network, 1)
+export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 1);
 
 /**
  * Second frame, sent by both sides after reading the other's Hello: a
@@ -113,66 +110,69 @@ export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/ messageDesc(file_run
  *
  * @generated from message runnel.network.v1.HelloProof
  */
-export type HelloProof = Message<'runnel.network.v1.HelloProof'> & {
+export type HelloProof = Message<"runnel.network.v1.HelloProof"> & {
   /**
    * @generated from field: bytes signature = 1;
    */
-  signature: Uint8Array
-}
+  signature: Uint8Array;
+};
 
 /**
  * Describes the message runnel.network.v1.HelloProof.
  * Use `create(HelloProofSchema)` to create a new message.
  */
-export const HelloProofSchema: GenMessage<HelloProof> = /*@__PURE__*/ messageDesc(file_runnel_network_v1_network, 2)
+export const HelloProofSchema: GenMessage<HelloProof> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 2);
 
 /**
  * @generated from message runnel.network.v1.Ping
  */
-export type Ping = Message<'runnel.network.v1.Ping'> & {
+export type Ping = Message<"runnel.network.v1.Ping"> & {
   /**
    * @generated from field: uint32 id = 1;
    */
-  id: number
-}
+  id: number;
+};
 
 /**
  * Describes the message runnel.network.v1.Ping.
  * Use `create(PingSchema)` to create a new message.
  */
-export const PingSchema: GenMessage<Ping> = /*@__PURE__*/ messageDesc(file_runnel_network_v1_network, 3)
+export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 3);
 
 /**
  * @generated from message runnel.network.v1.Pong
  */
-export type Pong = Message<'runnel.network.v1.Pong'> & {
+export type Pong = Message<"runnel.network.v1.Pong"> & {
   /**
    * @generated from field: uint32 id = 1;
    */
-  id: number
-}
+  id: number;
+};
 
 /**
  * Describes the message runnel.network.v1.Pong.
  * Use `create(PongSchema)` to create a new message.
  */
-export const PongSchema: GenMessage<Pong> = /*@__PURE__*/ messageDesc(file_runnel_network_v1_network, 4)
+export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 4);
 
 /**
  * Sent before a deliberate close, so the peer can tell leaving from dying.
  *
  * @generated from message runnel.network.v1.Goodbye
  */
-export type Goodbye = Message<'runnel.network.v1.Goodbye'> & {
+export type Goodbye = Message<"runnel.network.v1.Goodbye"> & {
   /**
    * @generated from field: string reason = 1;
    */
-  reason: string
+  reason: string;
 
   /**
    * @generated from field: runnel.network.v1.GoodbyeCode code = 2;
    */
-  code: GoodbyeCode
+  code: GoodbyeCode;
 
   /**
    * With GOODBYE_CODE_IDENTITY_IN_USE: the descriptor of the connection that
@@ -181,55 +181,55 @@ export type Goodbye = Message<'runnel.network.v1.Goodbye'> & {
    *
    * @generated from field: runnel.network.v1.NodeDescriptor holder = 3;
    */
-  holder?: NodeDescriptor | undefined
-}
+  holder?: NodeDescriptor | undefined;
+};
 
 /**
  * Describes the message runnel.network.v1.Goodbye.
  * Use `create(GoodbyeSchema)` to create a new message.
  */
-export const GoodbyeSchema: GenMessage<Goodbye> = /*@__PURE__*/ messageDesc(file_runnel_network_v1_network, 5)
+export const GoodbyeSchema: GenMessage<Goodbye> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 5);
 
 /**
  * Asks the receiver to become a neighbour in a stream part's overlay.
  *
  * @generated from message runnel.network.v1.NeighborRequest
  */
-export type NeighborRequest = Message<'runnel.network.v1.NeighborRequest'> & {
+export type NeighborRequest = Message<"runnel.network.v1.NeighborRequest"> & {
   /**
    * @generated from field: string stream_part_id = 1;
    */
-  streamPartId: string
-}
+  streamPartId: string;
+};
 
 /**
  * Describes the message runnel.network.v1.NeighborRequest.
  * Use `create(NeighborRequestSchema)` to create a new message.
  */
-export const NeighborRequestSchema: GenMessage<NeighborRequest> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 6)
+export const NeighborRequestSchema: GenMessage<NeighborRequest> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 6);
 
 /**
  * @generated from message runnel.network.v1.NeighborResponse
  */
-export type NeighborResponse = Message<'runnel.network.v1.NeighborResponse'> & {
+export type NeighborResponse = Message<"runnel.network.v1.NeighborResponse"> & {
   /**
    * @generated from field: string stream_part_id = 1;
    */
-  streamPartId: string
+  streamPartId: string;
 
   /**
    * @generated from field: bool accepted = 2;
    */
-  accepted: boolean
+  accepted: boolean;
 
   /**
    * Why not, when not accepted (e.g. "full", "not a member").
    *
    * @generated from field: string reason = 3;
    */
-  reason: string
+  reason: string;
 
   /**
    * Trackerless discovery: with a refusal because full, a few of the
@@ -237,169 +237,165 @@ export type NeighborResponse = Message<'runnel.network.v1.NeighborResponse'> & {
    *
    * @generated from field: repeated runnel.network.v1.NodeDescriptor alternatives = 4;
    */
-  alternatives: NodeDescriptor[]
-}
+  alternatives: NodeDescriptor[];
+};
 
 /**
  * Describes the message runnel.network.v1.NeighborResponse.
  * Use `create(NeighborResponseSchema)` to create a new message.
  */
-export const NeighborResponseSchema: GenMessage<NeighborResponse> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 7)
+export const NeighborResponseSchema: GenMessage<NeighborResponse> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 7);
 
 /**
  * The sender is no longer a neighbour in the stream part.
  *
  * @generated from message runnel.network.v1.NeighborLeave
  */
-export type NeighborLeave = Message<'runnel.network.v1.NeighborLeave'> & {
+export type NeighborLeave = Message<"runnel.network.v1.NeighborLeave"> & {
   /**
    * @generated from field: string stream_part_id = 1;
    */
-  streamPartId: string
-}
+  streamPartId: string;
+};
 
 /**
  * Describes the message runnel.network.v1.NeighborLeave.
  * Use `create(NeighborLeaveSchema)` to create a new message.
  */
-export const NeighborLeaveSchema: GenMessage<NeighborLeave> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 8)
+export const NeighborLeaveSchema: GenMessage<NeighborLeave> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 8);
 
 /**
  * A light node asks a full node to carry a stream part's messages to and from it.
  *
  * @generated from message runnel.network.v1.ProxyRequest
  */
-export type ProxyRequest = Message<'runnel.network.v1.ProxyRequest'> & {
+export type ProxyRequest = Message<"runnel.network.v1.ProxyRequest"> & {
   /**
    * @generated from field: string stream_part_id = 1;
    */
-  streamPartId: string
-}
+  streamPartId: string;
+};
 
 /**
  * Describes the message runnel.network.v1.ProxyRequest.
  * Use `create(ProxyRequestSchema)` to create a new message.
  */
-export const ProxyRequestSchema: GenMessage<ProxyRequest> = /*@__PURE__*/ messageDesc(file_runnel_network_v1_network, 9)
+export const ProxyRequestSchema: GenMessage<ProxyRequest> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 9);
 
 /**
  * @generated from message runnel.network.v1.ProxyResponse
  */
-export type ProxyResponse = Message<'runnel.network.v1.ProxyResponse'> & {
+export type ProxyResponse = Message<"runnel.network.v1.ProxyResponse"> & {
   /**
    * @generated from field: string stream_part_id = 1;
    */
-  streamPartId: string
+  streamPartId: string;
 
   /**
    * @generated from field: bool accepted = 2;
    */
-  accepted: boolean
+  accepted: boolean;
 
   /**
    * @generated from field: string reason = 3;
    */
-  reason: string
+  reason: string;
 
   /**
    * As in NeighborResponse: full nodes a refused light node may ask instead.
    *
    * @generated from field: repeated runnel.network.v1.NodeDescriptor alternatives = 4;
    */
-  alternatives: NodeDescriptor[]
-}
+  alternatives: NodeDescriptor[];
+};
 
 /**
  * Describes the message runnel.network.v1.ProxyResponse.
  * Use `create(ProxyResponseSchema)` to create a new message.
  */
-export const ProxyResponseSchema: GenMessage<ProxyResponse> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 10)
+export const ProxyResponseSchema: GenMessage<ProxyResponse> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 10);
 
 /**
  * Node → tracker. Always carried inside SignedTrackerRequest.
  *
  * @generated from message runnel.network.v1.TrackerRequest
  */
-export type TrackerRequest = Message<'runnel.network.v1.TrackerRequest'> & {
+export type TrackerRequest = Message<"runnel.network.v1.TrackerRequest"> & {
   /**
    * The reporting node's id; must match the signature.
    *
    * @generated from field: bytes node_id = 1;
    */
-  nodeId: Uint8Array
+  nodeId: Uint8Array;
 
   /**
    * Strictly increasing per node; replays and reordered reports are ignored.
    *
    * @generated from field: uint64 sequence = 2;
    */
-  sequence: bigint
+  sequence: bigint;
 
   /**
    * @generated from field: string stream_part_id = 3;
    */
-  streamPartId: string
+  streamPartId: string;
 
   /**
    * @generated from field: runnel.network.v1.TrackerAction action = 4;
    */
-  action: TrackerAction
+  action: TrackerAction;
 
   /**
    * Current neighbours in the stream part.
    *
    * @generated from field: repeated bytes neighbor_ids = 5;
    */
-  neighborIds: Uint8Array[]
+  neighborIds: Uint8Array[];
 
   /**
    * How many more neighbours the node wants (0 when satisfied).
    *
    * @generated from field: uint32 wanted = 6;
    */
-  wanted: number
-}
+  wanted: number;
+};
 
 /**
  * Describes the message runnel.network.v1.TrackerRequest.
  * Use `create(TrackerRequestSchema)` to create a new message.
  */
-export const TrackerRequestSchema: GenMessage<TrackerRequest> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 11)
+export const TrackerRequestSchema: GenMessage<TrackerRequest> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 11);
 
 /**
  * @generated from message runnel.network.v1.SignedTrackerRequest
  */
-export type SignedTrackerRequest = Message<'runnel.network.v1.SignedTrackerRequest'> & {
+export type SignedTrackerRequest = Message<"runnel.network.v1.SignedTrackerRequest"> & {
   /**
    * The encoded TrackerRequest, signed as carried (no re-encoding).
    *
    * @generated from field: bytes request = 1;
    */
-  request: Uint8Array
+  request: Uint8Array;
 
   /**
    * personal_sign over "runnel/v1/tracker\0" ‖ request.
    *
    * @generated from field: bytes signature = 2;
    */
-  signature: Uint8Array
-}
+  signature: Uint8Array;
+};
 
 /**
  * Describes the message runnel.network.v1.SignedTrackerRequest.
  * Use `create(SignedTrackerRequestSchema)` to create a new message.
  */
-export const SignedTrackerRequestSchema: GenMessage<SignedTrackerRequest> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 12)
+export const SignedTrackerRequestSchema: GenMessage<SignedTrackerRequest> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 12);
 
 /**
  * Tracker → node: connect to these peers in the stream part, and stop being
@@ -408,82 +404,79 @@ export const SignedTrackerRequestSchema: GenMessage<SignedTrackerRequest> =
  *
  * @generated from message runnel.network.v1.TrackerInstruction
  */
-export type TrackerInstruction = Message<'runnel.network.v1.TrackerInstruction'> & {
+export type TrackerInstruction = Message<"runnel.network.v1.TrackerInstruction"> & {
   /**
    * @generated from field: string stream_part_id = 1;
    */
-  streamPartId: string
+  streamPartId: string;
 
   /**
    * @generated from field: repeated runnel.network.v1.NodeDescriptor peers = 2;
    */
-  peers: NodeDescriptor[]
+  peers: NodeDescriptor[];
 
   /**
    * @generated from field: repeated bytes drop_neighbor_ids = 3;
    */
-  dropNeighborIds: Uint8Array[]
-}
+  dropNeighborIds: Uint8Array[];
+};
 
 /**
  * Describes the message runnel.network.v1.TrackerInstruction.
  * Use `create(TrackerInstructionSchema)` to create a new message.
  */
-export const TrackerInstructionSchema: GenMessage<TrackerInstruction> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 13)
+export const TrackerInstructionSchema: GenMessage<TrackerInstruction> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 13);
 
 /**
  * Which nodes the receiver knows closest to key.
  *
  * @generated from message runnel.network.v1.DhtFindNodeRequest
  */
-export type DhtFindNodeRequest = Message<'runnel.network.v1.DhtFindNodeRequest'> & {
+export type DhtFindNodeRequest = Message<"runnel.network.v1.DhtFindNodeRequest"> & {
   /**
    * @generated from field: uint32 request_id = 1;
    */
-  requestId: number
+  requestId: number;
 
   /**
    * 20 bytes.
    *
    * @generated from field: bytes key = 2;
    */
-  key: Uint8Array
-}
+  key: Uint8Array;
+};
 
 /**
  * Describes the message runnel.network.v1.DhtFindNodeRequest.
  * Use `create(DhtFindNodeRequestSchema)` to create a new message.
  */
-export const DhtFindNodeRequestSchema: GenMessage<DhtFindNodeRequest> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 14)
+export const DhtFindNodeRequestSchema: GenMessage<DhtFindNodeRequest> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 14);
 
 /**
  * @generated from message runnel.network.v1.DhtFindNodeResponse
  */
-export type DhtFindNodeResponse = Message<'runnel.network.v1.DhtFindNodeResponse'> & {
+export type DhtFindNodeResponse = Message<"runnel.network.v1.DhtFindNodeResponse"> & {
   /**
    * @generated from field: uint32 request_id = 1;
    */
-  requestId: number
+  requestId: number;
 
   /**
    * At most k, closest first; never light nodes, never the asker.
    *
    * @generated from field: repeated runnel.network.v1.NodeDescriptor closest = 2;
    */
-  closest: NodeDescriptor[]
-}
+  closest: NodeDescriptor[];
+};
 
 /**
  * Describes the message runnel.network.v1.DhtFindNodeResponse.
  * Use `create(DhtFindNodeResponseSchema)` to create a new message.
  */
-export const DhtFindNodeResponseSchema: GenMessage<DhtFindNodeResponse> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 15)
+export const DhtFindNodeResponseSchema: GenMessage<DhtFindNodeResponse> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 15);
 
 /**
  * A record as its owner signed it: personal_sign over
@@ -492,122 +485,119 @@ export const DhtFindNodeResponseSchema: GenMessage<DhtFindNodeResponse> =
  *
  * @generated from message runnel.network.v1.SignedDhtRecord
  */
-export type SignedDhtRecord = Message<'runnel.network.v1.SignedDhtRecord'> & {
+export type SignedDhtRecord = Message<"runnel.network.v1.SignedDhtRecord"> & {
   /**
    * @generated from field: bytes key = 1;
    */
-  key: Uint8Array
+  key: Uint8Array;
 
   /**
    * 20-byte address of the signer.
    *
    * @generated from field: bytes owner = 2;
    */
-  owner: Uint8Array
+  owner: Uint8Array;
 
   /**
    * At most 1 KiB, opaque to the DHT.
    *
    * @generated from field: bytes value = 3;
    */
-  value: Uint8Array
+  value: Uint8Array;
 
   /**
    * Milliseconds since the epoch.
    *
    * @generated from field: uint64 expires_at = 4;
    */
-  expiresAt: bigint
+  expiresAt: bigint;
 
   /**
    * Newer replaces older from the same owner.
    *
    * @generated from field: uint64 sequence = 5;
    */
-  sequence: bigint
+  sequence: bigint;
 
   /**
    * @generated from field: bytes signature = 6;
    */
-  signature: Uint8Array
-}
+  signature: Uint8Array;
+};
 
 /**
  * Describes the message runnel.network.v1.SignedDhtRecord.
  * Use `create(SignedDhtRecordSchema)` to create a new message.
  */
-export const SignedDhtRecordSchema: GenMessage<SignedDhtRecord> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 16)
+export const SignedDhtRecordSchema: GenMessage<SignedDhtRecord> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 16);
 
 /**
  * @generated from message runnel.network.v1.DhtStoreRequest
  */
-export type DhtStoreRequest = Message<'runnel.network.v1.DhtStoreRequest'> & {
+export type DhtStoreRequest = Message<"runnel.network.v1.DhtStoreRequest"> & {
   /**
    * @generated from field: uint32 request_id = 1;
    */
-  requestId: number
+  requestId: number;
 
   /**
    * @generated from field: runnel.network.v1.SignedDhtRecord record = 2;
    */
-  record?: SignedDhtRecord | undefined
-}
+  record?: SignedDhtRecord | undefined;
+};
 
 /**
  * Describes the message runnel.network.v1.DhtStoreRequest.
  * Use `create(DhtStoreRequestSchema)` to create a new message.
  */
-export const DhtStoreRequestSchema: GenMessage<DhtStoreRequest> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 17)
+export const DhtStoreRequestSchema: GenMessage<DhtStoreRequest> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 17);
 
 /**
  * @generated from message runnel.network.v1.DhtStoreResponse
  */
-export type DhtStoreResponse = Message<'runnel.network.v1.DhtStoreResponse'> & {
+export type DhtStoreResponse = Message<"runnel.network.v1.DhtStoreResponse"> & {
   /**
    * @generated from field: uint32 request_id = 1;
    */
-  requestId: number
+  requestId: number;
 
   /**
    * @generated from field: bool stored = 2;
    */
-  stored: boolean
+  stored: boolean;
 
   /**
    * Why not, when not stored (e.g. "stale-sequence", "key-full").
    *
    * @generated from field: string reason = 3;
    */
-  reason: string
-}
+  reason: string;
+};
 
 /**
  * Describes the message runnel.network.v1.DhtStoreResponse.
  * Use `create(DhtStoreResponseSchema)` to create a new message.
  */
-export const DhtStoreResponseSchema: GenMessage<DhtStoreResponse> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 18)
+export const DhtStoreResponseSchema: GenMessage<DhtStoreResponse> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 18);
 
 /**
  * The receiver's records under key, and the nodes it knows closest to key.
  *
  * @generated from message runnel.network.v1.DhtFindRecordsRequest
  */
-export type DhtFindRecordsRequest = Message<'runnel.network.v1.DhtFindRecordsRequest'> & {
+export type DhtFindRecordsRequest = Message<"runnel.network.v1.DhtFindRecordsRequest"> & {
   /**
    * @generated from field: uint32 request_id = 1;
    */
-  requestId: number
+  requestId: number;
 
   /**
    * @generated from field: bytes key = 2;
    */
-  key: Uint8Array
+  key: Uint8Array;
 
   /**
    * The asker (a full node with addresses) looks for peers under this key
@@ -616,35 +606,34 @@ export type DhtFindRecordsRequest = Message<'runnel.network.v1.DhtFindRecordsReq
    *
    * @generated from field: bool seeking = 3;
    */
-  seeking: boolean
-}
+  seeking: boolean;
+};
 
 /**
  * Describes the message runnel.network.v1.DhtFindRecordsRequest.
  * Use `create(DhtFindRecordsRequestSchema)` to create a new message.
  */
-export const DhtFindRecordsRequestSchema: GenMessage<DhtFindRecordsRequest> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 19)
+export const DhtFindRecordsRequestSchema: GenMessage<DhtFindRecordsRequest> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 19);
 
 /**
  * @generated from message runnel.network.v1.DhtFindRecordsResponse
  */
-export type DhtFindRecordsResponse = Message<'runnel.network.v1.DhtFindRecordsResponse'> & {
+export type DhtFindRecordsResponse = Message<"runnel.network.v1.DhtFindRecordsResponse"> & {
   /**
    * @generated from field: uint32 request_id = 1;
    */
-  requestId: number
+  requestId: number;
 
   /**
    * @generated from field: repeated runnel.network.v1.SignedDhtRecord records = 2;
    */
-  records: SignedDhtRecord[]
+  records: SignedDhtRecord[];
 
   /**
    * @generated from field: repeated runnel.network.v1.NodeDescriptor closest = 3;
    */
-  closest: NodeDescriptor[]
+  closest: NodeDescriptor[];
 
   /**
    * Full nodes that asked this answerer for the key lately while seeking,
@@ -653,16 +642,15 @@ export type DhtFindRecordsResponse = Message<'runnel.network.v1.DhtFindRecordsRe
    *
    * @generated from field: repeated runnel.network.v1.NodeDescriptor seekers = 4;
    */
-  seekers: NodeDescriptor[]
-}
+  seekers: NodeDescriptor[];
+};
 
 /**
  * Describes the message runnel.network.v1.DhtFindRecordsResponse.
  * Use `create(DhtFindRecordsResponseSchema)` to create a new message.
  */
-export const DhtFindRecordsResponseSchema: GenMessage<DhtFindRecordsResponse> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 20)
+export const DhtFindRecordsResponseSchema: GenMessage<DhtFindRecordsResponse> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 20);
 
 /**
  * WebRTC session setup between two nodes, carried over existing connections.
@@ -673,205 +661,185 @@ export const DhtFindRecordsResponseSchema: GenMessage<DhtFindRecordsResponse> =
  *
  * @generated from message runnel.network.v1.RtcSignal
  */
-export type RtcSignal = Message<'runnel.network.v1.RtcSignal'> & {
+export type RtcSignal = Message<"runnel.network.v1.RtcSignal"> & {
   /**
    * 20-byte node ids.
    *
    * @generated from field: bytes source_id = 1;
    */
-  sourceId: Uint8Array
+  sourceId: Uint8Array;
 
   /**
    * @generated from field: bytes target_id = 2;
    */
-  targetId: Uint8Array
+  targetId: Uint8Array;
 
   /**
    * Chosen by the dialler, names the session in every signal of it (at most 64 characters).
    *
    * @generated from field: string connection_id = 3;
    */
-  connectionId: string
+  connectionId: string;
 
   /**
    * @generated from field: runnel.network.v1.RtcSignalKind kind = 4;
    */
-  kind: RtcSignalKind
+  kind: RtcSignalKind;
 
   /**
    * SDP, candidate or reason (bounded, see docs/network.md).
    *
    * @generated from field: string payload = 5;
    */
-  payload: string
+  payload: string;
 
   /**
    * The candidate's media stream id (sdpMid); empty for other kinds.
    *
    * @generated from field: string mid = 6;
    */
-  mid: string
-}
+  mid: string;
+};
 
 /**
  * Describes the message runnel.network.v1.RtcSignal.
  * Use `create(RtcSignalSchema)` to create a new message.
  */
-export const RtcSignalSchema: GenMessage<RtcSignal> = /*@__PURE__*/ messageDesc(file_runnel_network_v1_network, 21)
+export const RtcSignalSchema: GenMessage<RtcSignal> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 21);
 
 /**
  * @generated from message runnel.network.v1.ControlMessage
  */
-export type ControlMessage = Message<'runnel.network.v1.ControlMessage'> & {
+export type ControlMessage = Message<"runnel.network.v1.ControlMessage"> & {
   /**
    * @generated from oneof runnel.network.v1.ControlMessage.body
    */
-  body:
-    | {
-        /**
-         * @generated from field: runnel.network.v1.Hello hello = 1;
-         */
-        value: Hello
-        case: 'hello'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.HelloProof hello_proof = 2;
-         */
-        value: HelloProof
-        case: 'helloProof'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.Ping ping = 3;
-         */
-        value: Ping
-        case: 'ping'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.Pong pong = 4;
-         */
-        value: Pong
-        case: 'pong'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.Goodbye goodbye = 5;
-         */
-        value: Goodbye
-        case: 'goodbye'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.NeighborRequest neighbor_request = 6;
-         */
-        value: NeighborRequest
-        case: 'neighborRequest'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.NeighborResponse neighbor_response = 7;
-         */
-        value: NeighborResponse
-        case: 'neighborResponse'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.NeighborLeave neighbor_leave = 8;
-         */
-        value: NeighborLeave
-        case: 'neighborLeave'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.ProxyRequest proxy_request = 9;
-         */
-        value: ProxyRequest
-        case: 'proxyRequest'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.ProxyResponse proxy_response = 10;
-         */
-        value: ProxyResponse
-        case: 'proxyResponse'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.SignedTrackerRequest tracker_request = 11;
-         */
-        value: SignedTrackerRequest
-        case: 'trackerRequest'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.TrackerInstruction tracker_instruction = 12;
-         */
-        value: TrackerInstruction
-        case: 'trackerInstruction'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.DhtFindNodeRequest dht_find_node_request = 13;
-         */
-        value: DhtFindNodeRequest
-        case: 'dhtFindNodeRequest'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.DhtFindNodeResponse dht_find_node_response = 14;
-         */
-        value: DhtFindNodeResponse
-        case: 'dhtFindNodeResponse'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.DhtStoreRequest dht_store_request = 15;
-         */
-        value: DhtStoreRequest
-        case: 'dhtStoreRequest'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.DhtStoreResponse dht_store_response = 16;
-         */
-        value: DhtStoreResponse
-        case: 'dhtStoreResponse'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.DhtFindRecordsRequest dht_find_records_request = 17;
-         */
-        value: DhtFindRecordsRequest
-        case: 'dhtFindRecordsRequest'
-      }
-    | {
-        /**
-         * @generated from field: runnel.network.v1.DhtFindRecordsResponse dht_find_records_response = 18;
-         */
-        value: DhtFindRecordsResponse
-        case: 'dhtFindRecordsResponse'
-      }
-    | {
-        /**
-         * 25..26: WebRTC signalling.
-         *
-         * @generated from field: runnel.network.v1.RtcSignal rtc_signal = 25;
-         */
-        value: RtcSignal
-        case: 'rtcSignal'
-      }
-    | { case: undefined; value?: undefined }
-}
+  body: {
+    /**
+     * @generated from field: runnel.network.v1.Hello hello = 1;
+     */
+    value: Hello;
+    case: "hello";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.HelloProof hello_proof = 2;
+     */
+    value: HelloProof;
+    case: "helloProof";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.Ping ping = 3;
+     */
+    value: Ping;
+    case: "ping";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.Pong pong = 4;
+     */
+    value: Pong;
+    case: "pong";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.Goodbye goodbye = 5;
+     */
+    value: Goodbye;
+    case: "goodbye";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.NeighborRequest neighbor_request = 6;
+     */
+    value: NeighborRequest;
+    case: "neighborRequest";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.NeighborResponse neighbor_response = 7;
+     */
+    value: NeighborResponse;
+    case: "neighborResponse";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.NeighborLeave neighbor_leave = 8;
+     */
+    value: NeighborLeave;
+    case: "neighborLeave";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.ProxyRequest proxy_request = 9;
+     */
+    value: ProxyRequest;
+    case: "proxyRequest";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.ProxyResponse proxy_response = 10;
+     */
+    value: ProxyResponse;
+    case: "proxyResponse";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.SignedTrackerRequest tracker_request = 11;
+     */
+    value: SignedTrackerRequest;
+    case: "trackerRequest";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.TrackerInstruction tracker_instruction = 12;
+     */
+    value: TrackerInstruction;
+    case: "trackerInstruction";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtFindNodeRequest dht_find_node_request = 13;
+     */
+    value: DhtFindNodeRequest;
+    case: "dhtFindNodeRequest";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtFindNodeResponse dht_find_node_response = 14;
+     */
+    value: DhtFindNodeResponse;
+    case: "dhtFindNodeResponse";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtStoreRequest dht_store_request = 15;
+     */
+    value: DhtStoreRequest;
+    case: "dhtStoreRequest";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtStoreResponse dht_store_response = 16;
+     */
+    value: DhtStoreResponse;
+    case: "dhtStoreResponse";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtFindRecordsRequest dht_find_records_request = 17;
+     */
+    value: DhtFindRecordsRequest;
+    case: "dhtFindRecordsRequest";
+  } | {
+    /**
+     * @generated from field: runnel.network.v1.DhtFindRecordsResponse dht_find_records_response = 18;
+     */
+    value: DhtFindRecordsResponse;
+    case: "dhtFindRecordsResponse";
+  } | {
+    /**
+     * 25..26: WebRTC signalling.
+     *
+     * @generated from field: runnel.network.v1.RtcSignal rtc_signal = 25;
+     */
+    value: RtcSignal;
+    case: "rtcSignal";
+  } | { case: undefined; value?: undefined };
+};
 
 /**
  * Describes the message runnel.network.v1.ControlMessage.
  * Use `create(ControlMessageSchema)` to create a new message.
  */
-export const ControlMessageSchema: GenMessage<ControlMessage> =
-  /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 22)
+export const ControlMessageSchema: GenMessage<ControlMessage> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 22);
 
 /**
  * @generated from enum runnel.network.v1.NodeKind
@@ -905,7 +873,8 @@ export enum NodeKind {
 /**
  * Describes the enum runnel.network.v1.NodeKind.
  */
-export const NodeKindSchema: GenEnum<NodeKind> = /*@__PURE__*/ enumDesc(file_runnel_network_v1_network, 0)
+export const NodeKindSchema: GenEnum<NodeKind> = /*@__PURE__*/
+  enumDesc(file_runnel_network_v1_network, 0);
 
 /**
  * @generated from enum runnel.network.v1.GoodbyeCode
@@ -925,12 +894,22 @@ export enum GoodbyeCode {
    * @generated from enum value: GOODBYE_CODE_IDENTITY_IN_USE = 1;
    */
   IDENTITY_IN_USE = 1,
+
+  /**
+   * The sender keeps another connection to the receiver, opened at the same
+   * time as this one (both dialled at once): the receiver's peer is not
+   * leaving, and that connection may still be in its handshake there.
+   *
+   * @generated from enum value: GOODBYE_CODE_DUPLICATE = 2;
+   */
+  DUPLICATE = 2,
 }
 
 /**
  * Describes the enum runnel.network.v1.GoodbyeCode.
  */
-export const GoodbyeCodeSchema: GenEnum<GoodbyeCode> = /*@__PURE__*/ enumDesc(file_runnel_network_v1_network, 1)
+export const GoodbyeCodeSchema: GenEnum<GoodbyeCode> = /*@__PURE__*/
+  enumDesc(file_runnel_network_v1_network, 1);
 
 /**
  * @generated from enum runnel.network.v1.TrackerAction
@@ -958,7 +937,8 @@ export enum TrackerAction {
 /**
  * Describes the enum runnel.network.v1.TrackerAction.
  */
-export const TrackerActionSchema: GenEnum<TrackerAction> = /*@__PURE__*/ enumDesc(file_runnel_network_v1_network, 2)
+export const TrackerActionSchema: GenEnum<TrackerAction> = /*@__PURE__*/
+  enumDesc(file_runnel_network_v1_network, 2);
 
 /**
  * @generated from enum runnel.network.v1.RtcSignalKind
@@ -1002,4 +982,6 @@ export enum RtcSignalKind {
 /**
  * Describes the enum runnel.network.v1.RtcSignalKind.
  */
-export const RtcSignalKindSchema: GenEnum<RtcSignalKind> = /*@__PURE__*/ enumDesc(file_runnel_network_v1_network, 3)
+export const RtcSignalKindSchema: GenEnum<RtcSignalKind> = /*@__PURE__*/
+  enumDesc(file_runnel_network_v1_network, 3);
+
