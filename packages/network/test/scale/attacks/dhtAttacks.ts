@@ -94,6 +94,8 @@ export interface DhtAttackResult {
   readonly closestLookups: number | undefined
   /** Tracker mode: reports the tracker ignored for the per-subnet member cap. */
   readonly trackerSubnetCapped: number | undefined
+  /** DHT mode: requests per lookup, over every lookup honest nodes made (joins, refreshes, discovery, measured). */
+  readonly queriesPerLookup: number | undefined
   /** Tracker mode: attackers the tracker took as members of the stream part. */
   readonly attackerMembers: number | undefined
   readonly wallMs: number
@@ -379,6 +381,14 @@ export async function runDhtAttack(options: DhtAttackOptions): Promise<DhtAttack
       entryPointLookups,
       closestLookups,
       trackerSubnetCapped: tracker?.metrics.subnetCapped,
+      queriesPerLookup:
+        discovery === 'dht'
+          ? honestIndexes.reduce((sum, index) => sum + nodes[index]!.dht!.metrics.lookupQueries, 0) /
+            Math.max(
+              1,
+              honestIndexes.reduce((sum, index) => sum + nodes[index]!.dht!.metrics.lookups, 0),
+            )
+          : undefined,
       attackerMembers: tracker?.members(streamPartId).filter((id) => attackerIds.has(id)).length,
       wallMs: performance.now() - wallStart,
     }

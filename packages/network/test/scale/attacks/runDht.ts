@@ -36,9 +36,9 @@ console.log(
 )
 console.log('')
 console.log(
-  '| attack | mode | attackers | mitigations | delivery to honest | honest with a neighbour | attacker share of honest neighbours | entry-point lookups honest | closest-node lookups | wall s |',
+  '| attack | mode | attackers | mitigations | delivery to honest | honest with a neighbour | attacker share of honest neighbours | entry-point lookups honest | closest-node lookups | requests per lookup | wall s |',
 )
-console.log('|---|---|---|---|---|---|---|---|---|---|')
+console.log('|---|---|---|---|---|---|---|---|---|---|---|')
 for (const kind of kinds) {
   for (const discovery of modes) {
     // Poisoning is of DHT answers: tracker mode has none.
@@ -57,7 +57,8 @@ for (const kind of kinds) {
         console.log(
           `| ${kind} | ${discovery} | ${result.attackers} (${fraction * 100}%) | ${mitigated ? 'on' : 'off'} | ` +
             `${percent(result.delivery)} | ${percent(result.honestWithNeighbors)} | ${percent(result.attackerNeighborShare)} | ` +
-            `${percent(result.entryPointLookups)} | ${percent(result.closestLookups)} | ${(result.wallMs / 1000).toFixed(1)} |`,
+            `${percent(result.entryPointLookups)} | ${percent(result.closestLookups)} | ` +
+            `${result.queriesPerLookup?.toFixed(1) ?? '–'} | ${(result.wallMs / 1000).toFixed(1)} |`,
         )
       }
     }
