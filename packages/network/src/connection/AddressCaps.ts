@@ -1,4 +1,4 @@
-import { hostOf, isPrivateAddress, subnetGroup } from '../dht/subnet.js'
+import { hostOf, ipSubnetGroup, isPrivateAddress } from '../dht/subnet.js'
 import { NetworkError } from '../errors.js'
 
 /**
@@ -54,14 +54,15 @@ export function resolveInboundCaps(caps: InboundCaps = {}): ResolvedInboundCaps 
 /** Where an admitted connection was counted, to release it by. */
 export interface AdmissionTicket {
   readonly host: string
-  readonly group: string | undefined
+  readonly group: string
 }
 
 /**
  * Counts open incoming connections per IP and per subnet, and refuses one
  * past a cap: an admission check before the handshake, so a refused
- * connection costs no signature work. Addresses without an IP (plain
- * simulator ones) and, by default, private ones are never counted.
+ * connection costs no signature work. Addresses without an IP (WebRTC
+ * connections' `webrtc:<id>`, host names, plain simulator addresses) and, by
+ * default, private ones are never counted.
  *
  * Bounds: one entry per IP and per subnet with a connection open.
  */
@@ -78,30 +79,31 @@ export class InboundAddressCaps {
    * refusal reason when a cap is reached (nothing is counted then).
    */
   admit(remoteAddress: string): { ticket: AdmissionTicket | undefined } | { refusal: string } {
-    const host = hostOf(remoteAddress)
-    if (host === '' || (this.caps.exemptPrivateAddresses && isPrivateAddress(remoteAddress))) {
+    // Only IP addresses are counted: not a WebRTC connection's `webrtc:<id>`, nor a plain simulator address.
+    const group = ipSubnetGroup(remoteAddress, false)
+    if (group === undefined || (this.caps.exemptPrivateAddresses && isPrivateAddress(remoteAddress))) {
       return { ticket: undefined }
     }
-    const group = subnetGroup(remoteAddress, false)
+    const host = hostOf(remoteAddress)
     const perHost = this.byHost.get(host) ?? 0
     if (perHost >= this.caps.maxPerIp) {
       this.refused++
       return { refusal: `too many connections from ${host} (at most ${this.caps.maxPerIp} per address)` }
     }
-    const perGroup = group === undefined ? 0 : (this.byGroup.get(group) ?? 0)
-    if (group !== undefined && perGroup >= this.caps.maxPerSubnet) {
+    const perGroup = this.byGroup.get(group) ?? 0
+    if (perGroup >= this.caps.maxPerSubnet) {
       this.refused++
       return { refusal: `too many connections from ${group} (at most ${this.caps.maxPerSubnet} per subnet)` }
     }
     this.byHost.set(host, perHost + 1)
-    if (group !== undefined) this.byGroup.set(group, perGroup + 1)
+    this.byGroup.set(group, perGroup + 1)
     return { ticket: { host, group } }
   }
 
   /** The connection a ticket counted closed. */
   release(ticket: AdmissionTicket): void {
     decrement(this.byHost, ticket.host)
-    if (ticket.group !== undefined) decrement(this.byGroup, ticket.group)
+    decrement(this.byGroup, ticket.group)
   }
 
   /** Open incoming connections counted from `host`, for tests and diagnostics. */

@@ -14,7 +14,7 @@ import { recordFromProto, recordToProto } from './records.js'
 import type { RecordStore } from './RecordStore.js'
 import type { RoutingTable } from './RoutingTable.js'
 import type { Seekers } from './Seekers.js'
-import { subnetGroup } from './subnet.js'
+import { ipSubnetGroup } from './subnet.js'
 
 export interface DhtAnswersComponents {
   readonly table: RoutingTable
@@ -171,7 +171,7 @@ export class DhtAnswers {
       refuse(`record-${result.reason}`, peer.peerId)
       return result.reason
     }
-    const group = subnetGroup(peer.transportConnection.remoteAddress, this.settings.exemptLoopback)
+    const group = ipSubnetGroup(peer.transportConnection.remoteAddress, this.settings.exemptLoopback)
     const stored = this.components.store.put(result.record, now, group)
     if (stored !== 'stored') {
       refuse(`record-${stored}`, peer.peerId)

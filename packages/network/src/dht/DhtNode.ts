@@ -19,7 +19,7 @@ import { MAX_RECORD_VALUE_BYTES, signRecord, type DhtRecord, type SignedRecord }
 import { RecordStore } from './RecordStore.js'
 import { RoutingTable, type AddResult, type Contact } from './RoutingTable.js'
 import { Seekers } from './Seekers.js'
-import { subnetGroup } from './subnet.js'
+import { ipSubnetGroup, subnetGroup } from './subnet.js'
 
 export type { DhtRecord } from './records.js'
 export type { DhtConnections, DhtPeer } from './DhtRequests.js'
@@ -531,10 +531,13 @@ export class DhtNode {
     return this.options.lookupPaths === 1 ? this.options.k : Infinity
   }
 
-  /** A descriptor's network group by its first address (see `subnetGroup`), for the per-lookup subnet cap. */
+  /**
+   * A descriptor's network group by its first address when that is an IP address (see `ipSubnetGroup`: a
+   * WebRTC-only node's `webrtc:<id>` is in none), for the per-lookup subnet cap.
+   */
   private readonly groupOfDescriptor = (descriptor: NodeDescriptor): string | undefined => {
     const address = descriptor.addresses[0]
-    return address === undefined ? undefined : subnetGroup(address, this.options.exemptLoopback)
+    return address === undefined ? undefined : ipSubnetGroup(address, this.options.exemptLoopback)
   }
 
   /** `found` with this node among them where it is close enough (a full node with an address), closest first. */

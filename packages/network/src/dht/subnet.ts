@@ -35,6 +35,20 @@ export function subnetGroup(remoteAddress: string, exemptLoopback: boolean): str
 }
 
 /**
+ * {@link subnetGroup} for addresses whose host is an IP address, undefined
+ * for any other (a host name, `webrtc:<id>`, a plain simulator address):
+ * what the caps against Sybils count by. A name says nothing of where a node
+ * is (many nodes behind one name, or one attacker behind many), and every
+ * WebRTC connection would otherwise fall in one group.
+ */
+export function ipSubnetGroup(address: string, exemptLoopback: boolean): string | undefined {
+  const host = hostOf(address)
+  const bare = host.startsWith('::ffff:') ? host.slice(7) : host
+  if (parseIpv4(bare) === undefined && !(host.includes(':') && expandIpv6(host) !== undefined)) return undefined
+  return subnetGroup(address, exemptLoopback)
+}
+
+/**
  * The IP host of an address as {@link subnetGroup} reads it (`''` for a
  * plain simulator address, which has none): what a per-address limit counts by.
  */

@@ -1,7 +1,7 @@
 import { fromBinary, toBinary, create } from '@bufbuild/protobuf'
 import { addressToBytes } from '@runnel/protocol'
 import { NodeDescriptorSchema } from '../generated/runnel/network/v1/network_pb.js'
-import { isPrivateAddress, subnetGroup } from '../dht/subnet.js'
+import { ipSubnetGroup, isPrivateAddress } from '../dht/subnet.js'
 import { descriptorFromProto, descriptorToProto, type NodeDescriptor, type NodeId } from '../identity.js'
 
 /**
@@ -56,13 +56,14 @@ export const MAX_ENTRY_POINTS_PER_SUBNET = 2
 
 /**
  * The network group an entry point's record puts it in (see `subnetGroup`);
- * undefined for loopback, private and plain simulator addresses, which are
- * not capped (a local network may run every node in one /24).
+ * undefined for loopback, private, WebRTC-only (`webrtc:<id>`), host-name
+ * and plain simulator addresses, which are not capped (a local network may
+ * run every node in one /24).
  */
 export function entryPointGroup(descriptor: NodeDescriptor): string | undefined {
   const address = descriptor.addresses[0]
   if (address === undefined || isPrivateAddress(address)) return undefined
-  return subnetGroup(address, true)
+  return ipSubnetGroup(address, true)
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Transport } from '../transport/Transport.js'
 import { NETWORK_PROTOCOL_VERSION } from '../wire/frames.js'
 import { errorField, silentLogger, type LogFields, type Logger } from '../logger.js'
 import { resolveDegrees } from '../overlay/degrees.js'
-import { isPrivateAddress, subnetGroup } from '../dht/subnet.js'
+import { ipSubnetGroup, isPrivateAddress } from '../dht/subnet.js'
 import { NetworkError } from '../errors.js'
 import { SubnetQuota } from './SubnetQuota.js'
 import { Topology } from './Topology.js'
@@ -235,7 +235,7 @@ export class TrackerServer {
     }
     const group = isPrivateAddress(peer.transportConnection.remoteAddress)
       ? undefined
-      : subnetGroup(peer.transportConnection.remoteAddress, true)
+      : ipSubnetGroup(peer.transportConnection.remoteAddress, true)
     if (!this.subnetQuota.admit(streamPartId, verified.nodeId, group)) {
       this.metrics.subnetCapped++
       this.ignore(peer, 'too many members of the stream part from its subnet', { group, streamPartId })

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test'
 import { InboundAddressCaps, resolveInboundCaps } from '../../src/connection/AddressCaps.js'
 import { RecordStore } from '../../src/dht/RecordStore.js'
 import type { SignedRecord } from '../../src/dht/records.js'
-import { hostOf, isPrivateAddress, subnetGroup } from '../../src/dht/subnet.js'
+import { hostOf, ipSubnetGroup, isPrivateAddress, subnetGroup } from '../../src/dht/subnet.js'
 import { NetworkError } from '../../src/errors.js'
 import { SubnetQuota } from '../../src/tracker/SubnetQuota.js'
 import { Simulator, type NodeId } from '../../src/index.js'
@@ -64,6 +64,15 @@ describe('subnet groups of simulated and real addresses', () => {
     }
     assert.equal(hostOf('[::ffff:1.2.3.4]:5'), '::ffff:1.2.3.4')
   })
+
+  it('counts only IP addresses for the caps: not WebRTC connections, host names or plain simulator addresses', () => {
+    assert.equal(ipSubnetGroup('webrtc:0x1234', false), undefined)
+    assert.equal(ipSubnetGroup('ws://node.example.org:30301', false), undefined)
+    assert.equal(ipSubnetGroup('sim://4', false), undefined)
+    assert.equal(ipSubnetGroup('ws://203.0.113.5:30301', false), '203.0.113.0/24')
+    assert.equal(ipSubnetGroup('[2001:db8:1:2::5]:443', false), '2001:db8:1::/48')
+    assert.equal(ipSubnetGroup('127.0.0.1:1', true), undefined)
+  })
 })
 
 describe('InboundAddressCaps', () => {
@@ -89,7 +98,7 @@ describe('InboundAddressCaps', () => {
   it('never counts private, loopback or plain simulator addresses unless told to', () => {
     const caps = new InboundAddressCaps(resolveInboundCaps({ maxPerIp: 1, maxPerSubnet: 1 }))
     for (let index = 0; index < 5; index++) {
-      for (const address of ['127.0.0.1:1', '10.0.0.1:1', '[::1]:1', 'sim://3']) {
+      for (const address of ['127.0.0.1:1', '10.0.0.1:1', '[::1]:1', 'sim://3', 'webrtc:0xab', 'ws://node.example:1']) {
         const admission = caps.admit(address)
         assert.ok('ticket' in admission && admission.ticket === undefined, address)
       }
