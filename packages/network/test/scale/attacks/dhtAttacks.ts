@@ -129,7 +129,7 @@ export function mitigationSettings(
  * The attackers' shared knowledge: they collude, so each names the others
  * closest to any key and hands out their entry-point records.
  */
-class AttackerPool {
+export class AttackerPool {
   readonly descriptors: NodeDescriptor[] = []
   readonly records: SignedRecord[] = []
 
@@ -144,7 +144,7 @@ class AttackerPool {
 }
 
 /** Makes `node`'s DHT answer as a poisoner (see the header); its own lookups stay honest. */
-function poison(node: NetworkNode, pool: AttackerPool, k: number, random: SeededRandom): void {
+export function poison(node: NetworkNode, pool: AttackerPool, k: number, random: SeededRandom): void {
   const dht = node.dht!
   const honestHandle = dht.handleControl.bind(dht)
   dht.handleControl = (peer: DhtPeer, message: ControlMessage): boolean => {
