@@ -444,6 +444,30 @@ export const nodeConfigSchema = z
       .min(1)
       .max(1024 * 1024 - 4096)
       .default(512 * 1024),
+    /**
+     * Delivery to API subscribers and publisher pushback (see docs/node.md, "Fan-out, shedding and pushback"): a
+     * subscriber with more than `maxSubscriberBufferBytes` unsent is disconnected; a publish that arrives while more
+     * than `maxPendingPublishes` publishes wait, or more than `maxQueuedDeliveryBytes` are unsent to subscribers, is
+     * refused with `OVERLOADED` (503, `Retry-After: retryAfterMs`).
+     */
+    delivery: z
+      .strictObject({
+        maxSubscriberBufferBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(1024 * 1024 * 1024)
+          .default(8 * 1024 * 1024),
+        maxPendingPublishes: z.number().int().min(1).max(10_000_000).default(10_000),
+        maxQueuedDeliveryBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024 * 1024)
+          .default(512 * 1024 * 1024),
+        retryAfterMs: z.number().int().min(1).max(3_600_000).default(1_000),
+      })
+      .prefault({}),
     plugins: z
       .strictObject({
         websocket: plugin(websocketPlugin),
@@ -489,6 +513,7 @@ export type NodeConfigInput = z.input<typeof nodeConfigSchema>
 export type WebSocketPluginConfig = z.output<typeof websocketPlugin>
 export type HttpPluginConfig = z.output<typeof httpPlugin>
 export type MqttPluginConfig = z.output<typeof mqttPlugin>
+export type DeliveryConfig = NodeConfig['delivery']
 export type StoragePluginConfig = z.output<typeof storagePlugin>
 export type StorageRepairConfig = z.output<typeof repairSection>
 export type OperatorPluginConfig = z.output<typeof operatorPlugin>
