@@ -176,7 +176,7 @@ export class NetworkNode {
         },
       },
       resolved.peer,
-      { maxConnections: resolved.maxConnections },
+      { maxConnections: resolved.maxConnections, inbound: resolved.inbound },
     )
     this.signalling = new SignalRelay({ localNodeId: this.nodeId, connections: this.connections, logger: this.logger })
     if (isSignallingTransport(components.transport)) components.transport.attachSignaller(this.signalling)
@@ -269,7 +269,7 @@ export class NetworkNode {
         logger: this.logger,
         random,
       },
-      { statusRetryMs: this.options.statusRetryMs },
+      { statusRetryMs: this.options.statusRetryMs, maxEntryPointsPerSubnet: this.options.dht.maxEntryPointsPerSubnet },
     )
   }
 

@@ -1,4 +1,5 @@
 import { DEFAULT_PEER_CONNECTION_OPTIONS, type PeerConnectionOptions } from './connection/PeerConnection.js'
+import { resolveInboundCaps, type InboundCaps, type ResolvedInboundCaps } from './connection/AddressCaps.js'
 import { DEFAULT_MAX_CONNECTIONS } from './connection/ConnectionManager.js'
 import type { DhtNodeOptions } from './dht/dhtOptions.js'
 import type { DiscoveryMode } from './discovery/Discovery.js'
@@ -29,6 +30,12 @@ export interface NetworkNodeOptions {
    * Default 64 in dht mode (the DHT connects to many nodes), unlimited in tracker mode.
    */
   readonly maxConnections?: number
+  /**
+   * Caps on incoming connections per IP address and per /24 (/48 for IPv6), checked before the handshake; one past
+   * a cap is refused with a goodbye naming it. Default 16 per address and 32 per subnet, loopback and private
+   * addresses exempt (see `InboundCaps`).
+   */
+  readonly inbound?: InboundCaps
   /** Neighbours a full node aims for per stream part. Default 4. */
   readonly targetDegree?: number
   /** Most neighbours a full node accepts per stream part. Default the larger of 8 and `targetDegree`; at most 32. */
@@ -110,7 +117,10 @@ export interface NetworkNodeOptions {
 
 /** {@link NetworkNodeOptions} with every default filled in. */
 export type ResolvedNetworkNodeOptions = Required<
-  Omit<NetworkNodeOptions, 'peer' | 'dht' | 'neighborScoring' | 'preferNeighbors' | 'location' | 'relayLimits'>
+  Omit<
+    NetworkNodeOptions,
+    'peer' | 'dht' | 'neighborScoring' | 'preferNeighbors' | 'location' | 'relayLimits' | 'inbound'
+  >
 > & {
   peer: PeerConnectionOptions
   dht: DhtSettings
@@ -120,6 +130,7 @@ export type ResolvedNetworkNodeOptions = Required<
   /** Normalized (upper-case country, lower-case region); undefined when unknown. */
   location: NodeLocation | undefined
   relayLimits: RelayLimitOptions | false
+  inbound: ResolvedInboundCaps
 }
 
 /** DHT settings a node may give (see `DhtNodeOptions`; its entry points are `entryPoints`); each has a default. */
@@ -162,6 +173,7 @@ export function resolveNetworkNodeOptions(options: NetworkNodeOptions): Resolved
     trackers: options.trackers ?? [],
     entryPoints: options.entryPoints ?? [],
     dht: options.dht ?? {},
+    inbound: resolveInboundCaps(options.inbound),
     maxConnections: options.maxConnections ?? (discovery === 'dht' ? DEFAULT_MAX_CONNECTIONS : Infinity),
     targetDegree,
     maxDegree,

@@ -255,6 +255,14 @@ const dhtSection = z.strictObject({
   requestTimeoutMs: z.number().int().min(100).max(60_000).optional(),
   /** Most contacts per /24 (IPv4) or /64 (IPv6) subnet in one bucket; loopback is exempt. */
   maxPerSubnetPerBucket: z.number().int().min(1).max(64).optional(),
+  /** Most lookup candidates (and results) from one /24 or /48; loopback is exempt. */
+  maxPerSubnetPerLookup: z.number().int().min(1).max(64).optional(),
+  /** Disjoint lookup paths (S/Kademlia); about this many times the requests per lookup. */
+  lookupPaths: z.number().int().min(1).max(8).optional(),
+  /** Most records under one key stored from one /24 or /48. */
+  maxRecordsPerSubnetPerKey: z.number().int().min(1).max(10_000).optional(),
+  /** Most entry points of a stream part believed from one /24 or /48; loopback and private addresses are exempt. */
+  maxEntryPointsPerSubnet: z.number().int().min(1).max(64).optional(),
   /** Most records kept per key for others. */
   maxRecordsPerKey: z.number().int().min(1).max(10_000).optional(),
   /** The longest a record stored for another node lives. */

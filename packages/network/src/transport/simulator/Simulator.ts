@@ -12,6 +12,8 @@ export type { SimulatorStats } from './stats.js'
 export type { SimulatorTransport } from './SimulatorTransport.js'
 export { runFor, runUntil, settleEventLoop, type RunUntilOptions } from './virtualTime.js'
 
+const IPV4_PATTERN = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
+
 /** Settings of a {@link Simulator}. */
 export interface SimulatorOptions {
   /** Seeds every random draw (which frames are lost); same seed and same calls give the same run. Default 0. */
@@ -92,10 +94,31 @@ export class Simulator {
     return { ...this.core.stats }
   }
 
-  /** A new, not yet started transport with the next free `sim://<n>` address. */
-  createTransport(): SimulatorTransport {
+  /**
+   * A new, not yet started transport with the next free `sim://<n>` address;
+   * with `options.ip` (an IPv4 address), `sim://<ip>/<n>`, so that per-address
+   * and per-subnet limits (which read the address connections come from)
+   * see simulated nodes in chosen subnets. Plain `sim://<n>` addresses are
+   * exempt from those limits.
+   *
+   * @example
+   * ```ts
+   * // 50 identities from one /24: a Sybil attacker
+   * const sybils = Array.from({ length: 50 }, (_, i) => simulator.createTransport({ ip: `203.0.113.${i + 1}` }))
+   * ```
+   * @throws {@link NetworkError} `INVALID_OPTIONS` for an `ip` that is not a dotted IPv4 address
+   */
+  createTransport(options: { readonly ip?: string } = {}): SimulatorTransport {
     if (this.core.stopped) throw new NetworkError('INVALID_STATE', 'simulator is stopped')
-    const transport = new SimulatorTransportImpl(this.core, `sim://${this.core.nextAddressNumber++}`)
+    const { ip } = options
+    if (ip !== undefined && !IPV4_PATTERN.test(ip)) {
+      throw new NetworkError('INVALID_OPTIONS', `ip must be a dotted IPv4 address, got ${JSON.stringify(ip)}`)
+    }
+    const number = this.core.nextAddressNumber++
+    const transport = new SimulatorTransportImpl(
+      this.core,
+      ip === undefined ? `sim://${number}` : `sim://${ip}/${number}`,
+    )
     this.core.transports.add(transport)
     return transport
   }
