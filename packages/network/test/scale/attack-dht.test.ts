@@ -1,7 +1,7 @@
 // DHT poisoners and Sybils on a small simulated network (test/scale/attacks/dhtAttacks.ts), with the mitigations
 // on: honest lookups still find honest nodes, and a tracker admits at most its per-subnet quota of Sybils to a
 // stream part. The full matrix (both modes, 10/30/50%, mitigations off and on) is `npm run attacks:dht -w
-// @runnel/network`; its figures are in docs/security-dht.md.
+// @runnel/network`; its figures are in docs/security.md ("DHT poisoning and Sybil attacks").
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { runDhtAttack } from './attacks/dhtAttacks.js'
