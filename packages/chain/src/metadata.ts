@@ -19,6 +19,12 @@ export interface StreamMetadata {
    * ```
    */
   readonly placement?: PlacementConstraint
+  /**
+   * Nodes ask the nodes of operators staked on the stream's sponsorships first when they look for neighbours
+   * (docs/security.md, "Not done" and docs/node.md, "Staked neighbours"): ids cost stake, so Sybils can't crowd them
+   * out. Default false.
+   */
+  readonly preferStakedOperators?: boolean
   readonly [key: string]: unknown
 }
 
@@ -42,6 +48,12 @@ export function encodeMetadata(metadata: StreamMetadata): string {
     throw new ChainError('INVALID_METADATA', `storageDays must be a non-negative integer, got ${String(storageDays)}`)
   }
   if (metadata.placement !== undefined) placementOf(metadata)
+  if (metadata.preferStakedOperators !== undefined && typeof metadata.preferStakedOperators !== 'boolean') {
+    throw new ChainError(
+      'INVALID_METADATA',
+      `preferStakedOperators must be true or false, got ${JSON.stringify(metadata.preferStakedOperators)}`,
+    )
+  }
   let json: string
   try {
     json = JSON.stringify(metadata)

@@ -15,6 +15,7 @@ import { parseConfig, type NodeConfig, type NodeConfigInput } from './config.js'
 import { NodeError } from './errors.js'
 import { resolveNodeLocation, type CountryLookup } from './location.js'
 import { createLogger, type Logger } from './logger.js'
+import { StakedNeighbors } from './StakedNeighbors.js'
 import { NodeMetrics } from './metrics.js'
 import type { NodeInfo } from './NodeInfo.js'
 import type { ApiPlugin, PluginName } from './plugins/ApiPlugin.js'
@@ -65,6 +66,8 @@ export class RunnelNode {
   readonly operator: OperatorPlugin | undefined
   /** Where the node says it runs (`network.location`, GeoIP resolved); undefined when not configured. */
   readonly location: NodeLocation | undefined
+  /** The nodes of staked operators, preferred as neighbours on streams whose metadata asks for it. */
+  readonly stakedNeighbors: StakedNeighbors
   private readonly plugins: ApiPlugin[] = []
   private readonly endpoints: Partial<Record<PluginName, string>> = {}
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new'
@@ -101,11 +104,14 @@ export class RunnelNode {
             ...(network.relayLimits !== undefined && {
               relayLimits: network.relayLimits === false ? false : withoutUndefined(network.relayLimits),
             }),
+            // Created below with the client it reads through; asked only once the node joins stream parts.
+            preferNeighbors: (nodeId, streamPartId) => this.stakedNeighbors.prefers(nodeId, streamPartId),
           },
           listen: network.listen,
           chain: {
             rpcUrl: chain.rpcUrl,
             contracts: (chain.contracts as ContractAddresses | undefined) ?? DEV_CONTRACT_ADDRESSES,
+            incentives: (chain.incentives as IncentiveAddresses | undefined) ?? DEV_INCENTIVE_ADDRESSES,
           },
           maxClockSkewMs: this.config.maxClockSkewMs,
           retention: this.config.retention,
@@ -115,6 +121,14 @@ export class RunnelNode {
         },
         this.keyStore === undefined ? {} : { keyStore: this.keyStore },
       )
+    this.stakedNeighbors = new StakedNeighbors(
+      {
+        streamMetadata: async (streamId) => (await this.client.chainState.getStream(streamId)).metadata,
+        incentives: () => this.client.incentives,
+      },
+      components.clock ?? systemClock,
+      this.logger,
+    )
     this.metrics = new NodeMetrics(() => this.client.networkNode)
     this.gateway = new ApiGateway(
       this.client,
