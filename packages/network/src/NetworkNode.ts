@@ -200,6 +200,7 @@ export class NetworkNode {
           return overlay === undefined ? undefined : this.membership.status(overlay)
         },
         streamParts: () => this.overlays.keys(),
+        random: this.components.random,
       },
       this.options,
     )

@@ -19,6 +19,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: process.env.RUNNEL_SIM_SEED ?? '14' },
     spread: { type: 'string', default: '0' },
     runs: { type: 'string' },
+    progress: { type: 'boolean', default: false },
   },
 })
 const modes =
@@ -38,7 +39,13 @@ for (const discovery of modes) {
   for (let run = 1; run <= runCount; run++) {
     console.log(`${discovery}: run ${run} of ${runCount}, seed ${seed}`)
     try {
-      const result = await runScenario({ nodes, seed, discovery, joinSpreadMs })
+      const result = await runScenario({
+        nodes,
+        seed,
+        discovery,
+        joinSpreadMs,
+        progress: values.progress ? (line) => console.log(`  … ${line}`) : undefined,
+      })
       for (const line of describeResult(result)) console.log(`  ${line}`)
       runs.push(result)
     } catch (err) {

@@ -148,6 +148,34 @@ export interface ScenarioResult {
   readonly formedWallMs: number
   readonly deliveredWallMs: number
   readonly simulator: SimulatorStats
+  /**
+   * Heap after a forced GC once the overlay had formed and delivered (every node, tracker and connection live),
+   * and before the nodes were created; undefined unless the process runs with --expose-gc.
+   */
+  readonly memory: MemoryFigures | undefined
+}
+
+/** Heap figures of a run, from `process.memoryUsage()` after `gc()`. */
+export interface MemoryFigures {
+  /** Heap used before the nodes were created (keys, latency model, the process itself). */
+  readonly baselineHeapBytes: number
+  /** Heap used with the whole network live. */
+  readonly heapBytes: number
+  /** `heapBytes / nodes` and `(heapBytes - baselineHeapBytes) / nodes`. */
+  readonly perNodeBytes: number
+  readonly perNodeAboveBaselineBytes: number
+  /** Resident set and array buffers (frames in flight, key material) at the same moment. */
+  readonly rssBytes: number
+  readonly arrayBuffersBytes: number
+}
+
+/** Heap used after a full collection, or undefined without --expose-gc. */
+export function heapAfterGc(): NodeJS.MemoryUsage | undefined {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) return undefined
+  gc()
+  gc()
+  return process.memoryUsage()
 }
 
 /** Link delays from the measured region round trips, with a little jitter. */
@@ -245,6 +273,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const minNeighbors = options.minNeighbors ?? 3
   const timeoutMs = options.timeoutMs ?? 120_000
   const holdMs = options.holdMs ?? 30_000
+  const baseline = heapAfterGc()
   const random = new SeededRandom(seed)
   const keys = random.fork('keys')
   const trackerRandom = random.fork('tracker')
@@ -399,6 +428,18 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       { timeoutMs, pollMs: 10, description: 'every message at every node' },
     )
     const deliveredWallMs = performance.now() - deliveringWall
+    const live = heapAfterGc()
+    const memory: MemoryFigures | undefined =
+      baseline === undefined || live === undefined
+        ? undefined
+        : {
+            baselineHeapBytes: baseline.heapUsed,
+            heapBytes: live.heapUsed,
+            perNodeBytes: live.heapUsed / nodeCount,
+            perNodeAboveBaselineBytes: (live.heapUsed - baseline.heapUsed) / nodeCount,
+            rssBytes: live.rss,
+            arrayBuffersBytes: live.arrayBuffers,
+          }
     await simulator.runFor(holdMs)
     const neighborsAfterHold = summary(degrees())
     const wallEnd = performance.now()
@@ -496,6 +537,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       formedWallMs,
       deliveredWallMs,
       simulator: simulator.stats,
+      memory,
     }
   } finally {
     publishTimer?.cancel()
@@ -638,7 +680,22 @@ export function describeResult(result: ScenarioResult): string[] {
         ]),
     `whole run (forming, delivering, ${seconds(result.simulatedMs - result.formedMs - result.deliveredMs)} s more): simulated ${seconds(result.simulatedMs)} s in ${seconds(result.wallMs)} s wall (${(result.simulatedMs / result.wallMs).toFixed(2)}× real time)`,
     `frames ${result.simulator.framesSent}, bytes ${result.simulator.bytesSent}`,
+    ...(result.memory === undefined
+      ? ['memory: run with --expose-gc to measure']
+      : [
+          `memory after GC, network live: heap ${mib(result.memory.heapBytes)} MiB (${kib(result.memory.perNodeBytes)} KiB per node; ` +
+            `${kib(result.memory.perNodeAboveBaselineBytes)} KiB above the ${mib(result.memory.baselineHeapBytes)} MiB before the nodes), ` +
+            `RSS ${mib(result.memory.rssBytes)} MiB, array buffers ${mib(result.memory.arrayBuffersBytes)} MiB`,
+        ]),
   ]
+}
+
+function kib(bytes: number): string {
+  return (bytes / 1024).toFixed(1)
+}
+
+function mib(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(0)
 }
 
 function seconds(ms: number): string {
