@@ -73,6 +73,8 @@ export interface TrackerClientOptions {
 
 /** Default longest window of the reconnection backoff: a tracker back after a long outage hears from everyone within it. */
 export const MAX_RECONNECT_MS = 30_000
+/** The cap, in `statusRetryMs`, of the backoff of a node short of neighbours: 8 s by default. */
+const NEEDY_RECONNECT_WINDOWS = 4
 
 /**
  * Delay before reconnection attempt `attempt` (0 = the first after the connection closed): "full jitter", uniform in
@@ -258,10 +260,15 @@ export class TrackerClient {
     const state = this.reconnecting.get(address) ?? { attempt: 0, timer: undefined }
     this.reconnecting.set(address, state)
     if (state.timer !== undefined) return
+    // A node short of neighbours needs the tracker sooner than one whose overlay is whole: a shorter cap for it.
+    const maxMs = this.options.maxReconnectMs ?? MAX_RECONNECT_MS
+    const needy = this.servedBy(address).some(
+      (streamPartId) => (this.components.statusOf(streamPartId)?.wanted ?? 0) > 0,
+    )
     const delay = reconnectDelayMs(
       state.attempt,
       this.options.statusRetryMs,
-      this.options.maxReconnectMs ?? MAX_RECONNECT_MS,
+      needy ? Math.min(maxMs, NEEDY_RECONNECT_WINDOWS * this.options.statusRetryMs) : maxMs,
       this.random,
     )
     state.attempt++
@@ -277,15 +284,19 @@ export class TrackerClient {
 
   /** One attempt: re-registers every joined stream part the tracker at `address` serves (a failure re-arms). */
   private reconnect(address: string): void {
-    const served = [...this.components.streamParts()].filter(
-      (streamPartId) => trackerFor(streamPartId, this.options.trackers) === address,
-    )
+    const served = this.servedBy(address)
     if (served.length === 0) {
       // Nothing to tell it: the next join reports (and connects) again.
       this.reconnecting.delete(address)
       return
     }
     for (const streamPartId of served) this.reportStatus(streamPartId)
+  }
+
+  private servedBy(address: string): StreamPartId[] {
+    return [...this.components.streamParts()].filter(
+      (streamPartId) => trackerFor(streamPartId, this.options.trackers) === address,
+    )
   }
 
   /** A report reached the tracker at `address`: the backoff starts over. */

@@ -26,6 +26,11 @@ export interface SimulatorOptions {
    * {@link Simulator.runUntil} or {@link Simulator.runFor}.
    */
   clock?: ManualClock
+  /**
+   * Called at every `connect` with the dialling transport's address and the address dialled (whether anything
+   * listens there or not), on the simulator's time: what a listener would count as connection attempts.
+   */
+  onDial?: (from: string, to: string) => void
 }
 
 /**
@@ -84,6 +89,7 @@ export class Simulator {
       options.latency ?? constantLatency(0),
       lossRate,
       options.clock,
+      options.onDial,
     )
   }
 
@@ -92,10 +98,21 @@ export class Simulator {
     return { ...this.core.stats }
   }
 
-  /** A new, not yet started transport with the next free `sim://<n>` address. */
-  createTransport(): SimulatorTransport {
+  /**
+   * A new, not yet started transport with the next free `sim://<n>` address, or with `address`: one a stopped
+   * transport had, so a process can restart where peers know it (as a tracker or entry point restarting on its host).
+   *
+   * @throws {@link NetworkError} `INVALID_ADDRESS` if `address` was never handed out or something listens there
+   */
+  createTransport(address?: string): SimulatorTransport {
     if (this.core.stopped) throw new NetworkError('INVALID_STATE', 'simulator is stopped')
-    const transport = new SimulatorTransportImpl(this.core, `sim://${this.core.nextAddressNumber++}`)
+    if (address !== undefined) {
+      const number = /^sim:\/\/(\d+)$/.exec(address)?.[1]
+      if (number === undefined || Number(number) >= this.core.nextAddressNumber || this.core.listeners.has(address)) {
+        throw new NetworkError('INVALID_ADDRESS', `${address} is not a free address of this simulator`)
+      }
+    }
+    const transport = new SimulatorTransportImpl(this.core, address ?? `sim://${this.core.nextAddressNumber++}`)
     this.core.transports.add(transport)
     return transport
   }
