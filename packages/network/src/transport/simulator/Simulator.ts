@@ -7,7 +7,13 @@ import { SimulatorTransportImpl, type SimulatorTransport } from './SimulatorTran
 import type { SimulatorStats } from './stats.js'
 import { runFor, runUntil, type RunUntilOptions } from './virtualTime.js'
 
-export { constantLatency, regionLatency, type LatencyModel, type RegionLatencyOptions } from './latency.js'
+export {
+  constantLatency,
+  regionLatency,
+  type LatencyModel,
+  type RegionLatencyModel,
+  type RegionLatencyOptions,
+} from './latency.js'
 export type { SimulatorStats } from './stats.js'
 export type { SimulatorTransport } from './SimulatorTransport.js'
 export { runFor, runUntil, settleEventLoop, type RunUntilOptions } from './virtualTime.js'
