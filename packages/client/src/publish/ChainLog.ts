@@ -35,8 +35,37 @@ export interface ChainLog {
   readonly firstRef: MessageRef
   /** The latest message forgotten: a receipt reaching back to it may come late, after another covered it. */
   lastForgotten: MessageRef | undefined
+  /**
+   * What the receipt digest needs of the latest forgotten messages (see {@link rememberForgotten}): a storage node
+   * that joins again may receipt a run reaching back over messages another receipt already covered (a neighbour's
+   * recent messages) together with ones still kept, and the digest covers the whole run.
+   */
+  forgotten: ForgottenRef[]
   /** When the chain ended (`PublishLog.endChain`): it is dropped once empty and late receipts had time to come. */
   endedAt: number | undefined
+}
+
+/** A forgotten message's ref and the part of it a receipt digest reads (its signature). */
+export interface ForgottenRef {
+  readonly timestamp: number
+  readonly sequenceNumber: number
+  readonly signature: Uint8Array
+  readonly signatureType: StreamMessage['signatureType']
+}
+
+/** How many forgotten messages' signatures a chain keeps at least (at most twice that): about 100 bytes each. */
+export const FORGOTTEN_KEPT = 1024
+
+/** Keeps a forgotten message's signature for digests of runs reaching back over it; the oldest go in bulk. */
+export function rememberForgotten(chain: ChainLog, message: StreamMessage): void {
+  const { forgotten } = chain
+  forgotten.push({
+    timestamp: message.timestamp,
+    sequenceNumber: message.sequenceNumber,
+    signature: message.signature,
+    signatureType: message.signatureType,
+  })
+  if (forgotten.length > 2 * FORGOTTEN_KEPT) forgotten.splice(0, forgotten.length - FORGOTTEN_KEPT)
 }
 
 export function compareRef(a: { timestamp: number; sequenceNumber: number }, b: MessageRef): number {

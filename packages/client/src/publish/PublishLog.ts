@@ -10,7 +10,16 @@ import {
 import { abortedError } from '../abort.js'
 import { ClientError } from '../errors.js'
 import { errorMetadata, quietLogger, type ClientLogger } from '../logger.js'
-import { chainKey, compact, compareRef, insertEntry, type ChainLog, type Entry, type Waiter } from './ChainLog.js'
+import {
+  chainKey,
+  compact,
+  compareRef,
+  insertEntry,
+  rememberForgotten,
+  type ChainLog,
+  type Entry,
+  type Waiter,
+} from './ChainLog.js'
 import { coveredEntries, openOwnReceipt } from './receipts.js'
 import { packReoffers } from './reoffer.js'
 import { StorageNodeCheck } from './StorageNodeCheck.js'
@@ -139,6 +148,7 @@ export class PublishLog {
         head: 0,
         firstRef: ref,
         lastForgotten: undefined,
+        forgotten: [],
         endedAt: undefined,
       }
       this.chains.set(key, chain)
@@ -303,6 +313,7 @@ export class PublishLog {
   private forget(chain: ChainLog, entry: Entry): void {
     const ref = entry.message.getMessageRef()
     if (chain.lastForgotten === undefined || compareRef(ref, chain.lastForgotten) > 0) chain.lastForgotten = ref
+    rememberForgotten(chain, entry.message)
     entry.done = true
     entry.waiters = undefined
     this.retainedMessages--

@@ -8,7 +8,7 @@ import {
   type SignatureVerifier,
   type StreamMessage,
 } from '@runnel/protocol'
-import { compareRef, entriesBetween, type ChainLog, type Entry } from './ChainLog.js'
+import { compareRef, entriesBetween, type ChainLog, type Entry, type ForgottenRef } from './ChainLog.js'
 import type { ReceiptRejection } from './retention.js'
 
 /**
@@ -38,21 +38,37 @@ export function openOwnReceipt(
 
 /**
  * The kept entries a receipt covers: exactly what the chain holds in its range, by the digest of their signatures.
- * `late`: some were forgotten already, after another receipt covered them. `unknown-messages`: never published so.
+ * A range reaching back over forgotten messages is checked with the signatures kept of them (`ChainLog.forgotten`).
+ * `late`: all were forgotten already, after another receipt covered them, or too long ago to check. `unknown-messages`:
+ * never published so.
  */
 export function coveredEntries(chain: ChainLog, receipt: Receipt): Entry[] | 'late' | 'unknown-messages' {
   const covered = entriesBetween(chain, receipt.from, receipt.to)
+  const reachesForgotten =
+    compareRef(receipt.to, chain.firstRef) >= 0 &&
+    chain.lastForgotten !== undefined &&
+    compareRef(receipt.from, chain.lastForgotten) <= 0
+  let run: readonly (Entry['message'] | ForgottenRef)[] = covered.map((entry) => entry.message)
   if (covered.length !== receipt.messageCount) {
-    const late =
-      compareRef(receipt.to, chain.firstRef) >= 0 &&
-      chain.lastForgotten !== undefined &&
-      compareRef(receipt.from, chain.lastForgotten) <= 0
-    return late ? 'late' : 'unknown-messages'
+    if (!reachesForgotten) return 'unknown-messages'
+    run = withForgotten(chain, receipt, covered)
+    if (run.length !== receipt.messageCount) return 'late'
   }
-  if (!equalBytes(receiptDigest(covered.map((entry) => entry.message)), receipt.digest)) {
-    return 'unknown-messages'
-  }
-  return covered
+  if (!equalBytes(receiptDigest(run), receipt.digest)) return 'unknown-messages'
+  return covered.length === 0 ? 'late' : covered
+}
+
+/** The receipt's range, in ref order: the kept entries and the forgotten messages whose signatures are kept. */
+function withForgotten(
+  chain: ChainLog,
+  receipt: Receipt,
+  covered: readonly Entry[],
+): (Entry['message'] | ForgottenRef)[] {
+  const inRange = (ref: ForgottenRef) => compareRef(ref, receipt.from) >= 0 && compareRef(ref, receipt.to) <= 0
+  const byRef = new Map<string, Entry['message'] | ForgottenRef>()
+  for (const ref of chain.forgotten) if (inRange(ref)) byRef.set(`${ref.timestamp}/${ref.sequenceNumber}`, ref)
+  for (const { message } of covered) byRef.set(`${message.timestamp}/${message.sequenceNumber}`, message)
+  return [...byRef.values()].sort((a, b) => a.timestamp - b.timestamp || a.sequenceNumber - b.sequenceNumber)
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -28,7 +28,7 @@ const storageNode = createPureSigner(generatePrivateKey())
 const stranger = createPureSigner(generatePrivateKey())
 
 /** A chain of `count` signed messages of the publisher, each pointing back to the one before. */
-async function chain(count: number, chainId = 'chain'): Promise<StreamMessage[]> {
+async function chain(count: number, chainId = 'chain', contentOffset = 0): Promise<StreamMessage[]> {
   const messages: StreamMessage[] = []
   for (let i = 0; i < count; i++) {
     messages.push(
@@ -37,7 +37,7 @@ async function chain(count: number, chainId = 'chain'): Promise<StreamMessage[]>
           messageId: new MessageId(STREAM, 0, 1_000 + i, 0, publisher.address, chainId),
           prevMsgRef: i === 0 ? undefined : new MessageRef(1_000 + i - 1, 0),
           contentType: ContentType.Json,
-          content: encodeJsonContent({ i }),
+          content: encodeJsonContent({ i: i + contentOffset }),
         },
         publisher,
       ),
@@ -133,6 +133,26 @@ describe('PublishLog', () => {
     // The same receipt again names messages already forgotten: late, not a lie.
     await deliver(await receiptFor(messages))
     assert.equal(log.stats().receiptsLate, 1)
+    log.stop()
+  })
+
+  it('takes a receipt whose run reaches back over messages another receipt covered, for the ones still kept', async () => {
+    // A storage node that joins again may get a neighbour's recent messages and a re-offer of the kept one in one
+    // commit: its receipt's run then starts among messages the publisher forgot after an earlier receipt.
+    const { log, deliver } = setup()
+    const messages = await chain(5)
+    const entries = messages.map((message) => log.add(message)!)
+    await deliver(await receiptFor(messages.slice(0, 3)))
+    assert.equal(log.stats().retainedMessages, 2)
+    const stored = log.waitStored(entries[4]!, 1, 10_000, () => 'message 5')
+    await deliver(await receiptFor(messages.slice(1)))
+    await stored
+    assert.deepEqual([log.stats().receiptsAccepted, log.stats().receiptsLate, log.stats().retainedMessages], [2, 0, 0])
+    // A run over forgotten messages whose digest doesn't match what was published (other messages, same refs) is
+    // refused, not taken as late.
+    const others = await chain(5, 'chain', 100)
+    await deliver(await receiptFor(others.slice(1)))
+    assert.deepEqual([log.stats().receiptsRejected['unknown-messages'], log.stats().receiptsLate], [1, 0])
     log.stop()
   })
 

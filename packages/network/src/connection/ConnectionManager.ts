@@ -1,4 +1,4 @@
-import type { Clock, MessageSigner, SignatureVerifier } from '@runnel/protocol'
+import type { Clock, MessageSigner, SignatureVerifier, Timer } from '@runnel/protocol'
 import { NetworkError } from '../errors.js'
 import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
 import type { NodeDescriptor, NodeId } from '../identity.js'
@@ -106,6 +106,8 @@ export class ConnectionManager {
     { resolve: (p: PeerConnection) => void; reject: (e: Error) => void }
   >()
   private readonly all = new Set<PeerConnection>()
+  /** Peers that closed their accepted connection as a duplicate, until another one is accepted (see `awaitSwitch`). */
+  private readonly switching = new Map<NodeId, { closed: PeerConnection; detail: string; timer: Timer }>()
   /** Connections a dial of this node opened and got (not an older one a duplicate resolved to). */
   private readonly freshDials = new WeakSet<PeerConnection>()
   /** Who holds each peer's connection open: owners per node id, kept across reconnects until unlocked. */
@@ -330,6 +332,11 @@ export class ConnectionManager {
   async stop(): Promise<void> {
     this.stopped = true
     for (const peer of [...this.all]) peer.close('local', 'node stopping')
+    for (const { closed, detail, timer } of this.switching.values()) {
+      timer.cancel()
+      this.components.events.onPeerClosed(closed, 'remote-duplicate', detail)
+    }
+    this.switching.clear()
     await this.components.transport.stop()
   }
 
@@ -404,6 +411,8 @@ export class ConnectionManager {
   }
 
   private accept(peer: PeerConnection): void {
+    this.switching.get(peer.peerId)?.timer.cancel()
+    this.switching.delete(peer.peerId)
     this.peers.set(peer.peerId, peer)
     this.lastActive.set(peer.peerId, ++this.activity)
     if (this.maxConnections !== Infinity) {
@@ -527,8 +536,33 @@ export class ConnectionManager {
       this.peers.delete(peer.peerId)
       this.lastActive.delete(peer.peerId)
       this.acceptedAt.delete(peer.peerId)
-      this.components.events.onPeerClosed(peer, effectiveCause, detail)
+      if (cause === 'remote-duplicate' && !this.stopped) this.awaitSwitch(peer, detail)
+      else this.components.events.onPeerClosed(peer, effectiveCause, detail)
     }
+  }
+
+  /**
+   * The peer closed the connection accepted here as the duplicate of another
+   * one it keeps, which is still in its handshake here: two connections keep
+   * no order between them, so its goodbye can overtake the other's proof.
+   * That is a switch of links, not the peer leaving; reporting it gone would
+   * drop it from every overlay while it keeps this node as a neighbour (a half
+   * edge). It is reported gone only if no connection to it is accepted within
+   * a handshake's time.
+   */
+  private awaitSwitch(closed: PeerConnection, detail: string): void {
+    const peerId = closed.peerId
+    const timer = this.components.clock.setTimeout(
+      () => {
+        if (this.switching.get(peerId)?.closed !== closed) return
+        this.switching.delete(peerId)
+        this.components.events.onPeerClosed(closed, 'remote-duplicate', detail)
+      },
+      this.options.handshakeTimeoutMs,
+      { unref: true },
+    )
+    this.switching.get(peerId)?.timer.cancel()
+    this.switching.set(peerId, { closed, detail, timer })
   }
 
   /** Totals including open connections. */

@@ -224,7 +224,11 @@ export class PeerConnection {
       cause === 'evicted'
     ) {
       const inUse = cause === 'identity-in-use' || cause === 'identity-check'
-      const code = inUse ? GoodbyeCode.IDENTITY_IN_USE : GoodbyeCode.UNSPECIFIED
+      const code = inUse
+        ? GoodbyeCode.IDENTITY_IN_USE
+        : cause === 'duplicate'
+          ? GoodbyeCode.DUPLICATE
+          : GoodbyeCode.UNSPECIFIED
       this.sendControl({
         case: 'goodbye',
         value: {
@@ -318,11 +322,7 @@ export class PeerConnection {
           }
         }
         this.finish(
-          body.value.code !== GoodbyeCode.IDENTITY_IN_USE
-            ? 'remote-goodbye'
-            : this.remote?.nodeId === this.components.localDescriptor.nodeId
-              ? 'identity-check'
-              : 'identity-in-use',
+          goodbyeCause(body.value.code, this.remote?.nodeId === this.components.localDescriptor.nodeId),
           body.value.reason,
         )
         this.transportConnection.close('goodbye')
@@ -423,6 +423,18 @@ export class PeerConnection {
       this.options.pingIntervalMs,
       { unref: true },
     )
+  }
+}
+
+/** Why the peer's goodbye closed a connection; `toSelf`: the peer proved this node's own id (another process). */
+function goodbyeCause(code: GoodbyeCode, toSelf: boolean): CloseCause {
+  switch (code) {
+    case GoodbyeCode.IDENTITY_IN_USE:
+      return toSelf ? 'identity-check' : 'identity-in-use'
+    case GoodbyeCode.DUPLICATE:
+      return 'remote-duplicate'
+    default:
+      return 'remote-goodbye'
   }
 }
 

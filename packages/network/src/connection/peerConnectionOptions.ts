@@ -45,6 +45,8 @@ export type CloseCause =
   | 'idle-timeout'
   | 'protocol-violation'
   | 'duplicate'
+  /** The peer closed this connection as a duplicate of another one to it, which it keeps (both dialled at once). */
+  | 'remote-duplicate'
   /** Another process is connected with the same node id: refused here, or told so by the peer. */
   | 'identity-in-use'
   /**

@@ -12,7 +12,7 @@ import {
   type PeerConnection,
 } from '../../src/connection/PeerConnection.js'
 import { NetworkError } from '../../src/errors.js'
-import { NETWORK_PROTOCOL_VERSION, Simulator, constantLatency, type NodeId } from '../../src/index.js'
+import { NETWORK_PROTOCOL_VERSION, SeededRandom, Simulator, constantLatency, type NodeId } from '../../src/index.js'
 import type { Transport, TransportConnection } from '../../src/transport/Transport.js'
 import { newSigner, verifier } from '../helpers.js'
 
@@ -228,6 +228,53 @@ describe('ConnectionManager and PeerConnection on virtual time', () => {
     await simulator.runFor(3 * idleTimeoutMs)
     assert.equal(kept[0].isReady && kept[1].isReady, true)
     assert.deepEqual([a.closed, b.closed], [[], []])
+    await stopAll(simulator, [a, b])
+  })
+
+  it('never reports a peer gone when a simultaneous dial switches links and the goodbye overtakes the winner', async () => {
+    // The dial of the smaller id wins. The larger id's end may have accepted its own dial when the peer's goodbye
+    // closing that loser arrives, ahead of the proof that makes the winner ready here: two connections keep no order
+    // between them (a jittery path; two sockets read in one poll). That close is a switch of links, not the peer
+    // leaving: reporting it left this end without the neighbour the other end still counted (a "half edge").
+    let switches = 0
+    for (let run = 0; run < 200; run++) {
+      const clock = new ManualClock()
+      const jitter = new SeededRandom(run)
+      const simulator = new Simulator({ seed: run, clock, latency: () => 1 + jitter.nextFloat() * 3 * LATENCY_MS })
+      const [a, b] = [
+        await startPeer(clock, simulator.createTransport()),
+        await startPeer(clock, simulator.createTransport()),
+      ]
+      const fromA = track(clock, a.manager.connect(b.address, b.nodeId))
+      await simulator.runFor(jitter.nextFloat() * 4 * LATENCY_MS)
+      const fromB = track(clock, b.manager.connect(a.address, a.nodeId))
+      await simulator.runUntil(() => fromA.result !== undefined && fromB.result !== undefined, { pollMs: 0 })
+      await simulator.runFor(handshakeTimeoutMs + 10 * LATENCY_MS)
+      const when = `run ${run}`
+      assert.ok(a.manager.get(b.nodeId)?.isReady && b.manager.get(a.nodeId)?.isReady, `${when}: both keep a link`)
+      assert.deepEqual([a.closed, b.closed], [[], []], `${when}: neither end reported the other gone`)
+      switches +=
+        (a.manager.totals().closes['remote-duplicate'] ?? 0) + (b.manager.totals().closes['remote-duplicate'] ?? 0)
+      await stopAll(simulator, [a, b])
+    }
+    assert.ok(switches > 0, 'some runs switched links on a goodbye that overtook the winner')
+  })
+
+  it('reports a peer gone a handshake timeout after it closed a link as a duplicate when no other link comes', async () => {
+    const { clock, simulator } = network()
+    const [a, b] = [
+      await startPeer(clock, simulator.createTransport()),
+      await startPeer(clock, simulator.createTransport()),
+    ]
+    await outcome(simulator, a.manager.connect(b.address, b.nodeId))
+    b.manager.get(a.nodeId)!.close('duplicate', 'duplicate connection')
+    await simulator.runUntil(() => a.manager.get(b.nodeId) === undefined, { pollMs: 0 })
+    const closedAt = clock.now()
+    await simulator.runFor(handshakeTimeoutMs - 1)
+    assert.deepEqual(a.closed, [], 'a waits a handshake timeout for the link b said it keeps')
+    await simulator.runUntil(() => a.closed.length > 0, { pollMs: 0 })
+    assert.deepEqual(a.closed, [{ peerId: b.nodeId, cause: 'remote-duplicate' }])
+    assert.equal(clock.now() - closedAt, handshakeTimeoutMs)
     await stopAll(simulator, [a, b])
   })
 

@@ -22,7 +22,6 @@ import {
 } from '@runnel/protocol'
 import { createNativeSigner } from '@runnel/protocol/native'
 import type { RunnelNode } from '../../src/index.js'
-import { testDiscoveryMode } from '../../../client/test/support/discovery.js'
 import { startTestNetwork, waitFor, within, type TestNetwork } from '../helpers.js'
 
 const collect = async <T>(iterable: AsyncIterable<T>): Promise<T[]> => {
@@ -186,125 +185,112 @@ describe('stored acknowledgements', () => {
     assert.ok(publisher.retentionStats().reoffered >= 21)
   })
 
-  it(
-    'never takes a forged receipt for a stored message: wrong carrier, wrong key, not a storage node, a range it never had, garbage; nor a tampered re-offer',
-    {
-      // Known dht-mode flake, there since before the incentives (about 1 run in 3 here, also at 986eb63): the storage
-      // node restarted mid-test sometimes never catches up through the DHT, so the genuine receipt never comes. The
-      // receipt checks this test is about don't depend on discovery, and run in the tracker run. To be fixed with the
-      // overlay's half-edge bug (issue 17's first task).
-      skip:
-        testDiscoveryMode() === 'dht'
-          ? 'known dht-mode flake of the restarted storage node; runs in the tracker run'
-          : false,
-    },
-    async () => {
-      const streamPartId = toStreamPartId(streamId as StreamId, 0)
-      const stranger = network.client(6)
-      const seen: StreamMessage[] = []
-      await stranger.subscribe(streamId)
-      stranger.networkNode.addMessageListener(streamPartId, (m) => {
-        if (m.messageType === MessageType.Data && m.publisherId === publisher.address.toLowerCase()) seen.push(m)
-      })
-      await storageNode!.stop()
-      let settled = false
-      const pending = publisher.publish(streamId, { i: 100 }, { ack: 'stored', ackTimeoutMs: 30_000 })
-      pending.then(
-        () => (settled = true),
-        () => (settled = true),
-      )
-      // Signatures travel in the clear: anyone in the stream part can compute a receipt's digest.
-      const isPending = (m: StreamMessage) => new TextDecoder().decode(m.content) === '{"i":100}'
-      await waitFor(() => seen.some(isPending), 20_000, 'the message')
-      const kept = seen.find(isPending)!
-      const before = publisher.retentionStats().receiptsRejected
-      const strangerSigner = createNativeSigner(network.dev.chain.accountKeys[6]!)
-      const storageSigner = createNativeSigner(network.dev.chain.accountKeys[5]!)
-      const fields = {
-        kind: 'stored' as const,
-        streamPartId,
-        publisherId: kept.publisherId,
-        messageChainId: kept.messageChainId,
-        from: kept.getMessageRef(),
-        to: kept.getMessageRef(),
-        messageCount: 1,
-        digest: receiptDigest([kept.signature]),
-        signedAt: Date.now(),
-      }
-      // A stranger's own receipt: signed right, digest right, but not a storage node of the stream.
-      await stranger.publishControl(
-        streamPartId,
-        MessageType.StorageReceipt,
-        encodeSignedReceipt(await signReceipt(fields, strangerSigner)),
-      )
-      // The storage node's key, carried by the stranger.
-      await stranger.publishControl(
-        streamPartId,
-        MessageType.StorageReceipt,
-        encodeSignedReceipt(await signReceipt(fields, storageSigner)),
-      )
-      // The storage node's receipt with the stranger's signature on it: the wrong key.
-      const genuine = await signReceipt(fields, storageSigner)
-      const wrongKey = await signReceipt(fields, strangerSigner)
-      await stranger.publishControl(
-        streamPartId,
-        MessageType.StorageReceipt,
-        encodeSignedReceipt({ receipt: genuine.receipt, signature: wrongKey.signature }),
-      )
-      // Garbage.
-      await stranger.publishControl(streamPartId, MessageType.StorageReceipt, new Uint8Array([1, 2, 3, 4]))
-      await waitFor(
-        () => {
-          const now = publisher.retentionStats().receiptsRejected
-          return (
-            now['not-storage-node'] > before['not-storage-node'] &&
-            now['signer-mismatch'] > before['signer-mismatch'] &&
-            now.malformed >= before.malformed + 2
-          )
-        },
-        20_000,
-        'the four forged receipts refused',
-      )
-      assert.equal(settled, false, 'no forged receipt made the publish look stored')
-      // The storage node itself, naming a range the publisher never published.
-      const node = await startStorage()
-      const never = { ...fields, from: new MessageRef(1, 0), to: new MessageRef(2, 0), digest: new Uint8Array(32) }
-      await node.client.publishControl(
-        streamPartId,
-        MessageType.StorageReceipt,
-        encodeSignedReceipt(await signReceipt(never, storageSigner)),
-      )
-      await waitFor(
-        () => publisher.retentionStats().receiptsRejected['unknown-messages'] > before['unknown-messages'],
-        20_000,
-        'the receipt for messages never published refused',
-      )
-      // The real receipts, after the storage node's catch-up, settle the pending publish.
-      await within(pending, 20_000, 'the genuine stored ack')
+  it('never takes a forged receipt for a stored message: wrong carrier, wrong key, not a storage node, a range it never had, garbage; nor a tampered re-offer', async () => {
+    const streamPartId = toStreamPartId(streamId as StreamId, 0)
+    const stranger = network.client(6)
+    const seen: StreamMessage[] = []
+    await stranger.subscribe(streamId)
+    stranger.networkNode.addMessageListener(streamPartId, (m) => {
+      if (m.messageType === MessageType.Data && m.publisherId === publisher.address.toLowerCase()) seen.push(m)
+    })
+    await storageNode!.stop()
+    let settled = false
+    const pending = publisher.publish(streamId, { i: 100 }, { ack: 'stored', ackTimeoutMs: 30_000 })
+    pending.then(
+      () => (settled = true),
+      () => (settled = true),
+    )
+    // Signatures travel in the clear: anyone in the stream part can compute a receipt's digest.
+    const isPending = (m: StreamMessage) => new TextDecoder().decode(m.content) === '{"i":100}'
+    await waitFor(() => seen.some(isPending), 20_000, 'the message')
+    const kept = seen.find(isPending)!
+    const before = publisher.retentionStats().receiptsRejected
+    const strangerSigner = createNativeSigner(network.dev.chain.accountKeys[6]!)
+    const storageSigner = createNativeSigner(network.dev.chain.accountKeys[5]!)
+    const fields = {
+      kind: 'stored' as const,
+      streamPartId,
+      publisherId: kept.publisherId,
+      messageChainId: kept.messageChainId,
+      from: kept.getMessageRef(),
+      to: kept.getMessageRef(),
+      messageCount: 1,
+      digest: receiptDigest([kept.signature]),
+      signedAt: Date.now(),
+    }
+    // A stranger's own receipt: signed right, digest right, but not a storage node of the stream.
+    await stranger.publishControl(
+      streamPartId,
+      MessageType.StorageReceipt,
+      encodeSignedReceipt(await signReceipt(fields, strangerSigner)),
+    )
+    // The storage node's key, carried by the stranger.
+    await stranger.publishControl(
+      streamPartId,
+      MessageType.StorageReceipt,
+      encodeSignedReceipt(await signReceipt(fields, storageSigner)),
+    )
+    // The storage node's receipt with the stranger's signature on it: the wrong key.
+    const genuine = await signReceipt(fields, storageSigner)
+    const wrongKey = await signReceipt(fields, strangerSigner)
+    await stranger.publishControl(
+      streamPartId,
+      MessageType.StorageReceipt,
+      encodeSignedReceipt({ receipt: genuine.receipt, signature: wrongKey.signature }),
+    )
+    // Garbage.
+    await stranger.publishControl(streamPartId, MessageType.StorageReceipt, new Uint8Array([1, 2, 3, 4]))
+    await waitFor(
+      () => {
+        const now = publisher.retentionStats().receiptsRejected
+        return (
+          now['not-storage-node'] > before['not-storage-node'] &&
+          now['signer-mismatch'] > before['signer-mismatch'] &&
+          now.malformed >= before.malformed + 2
+        )
+      },
+      20_000,
+      'the four forged receipts refused',
+    )
+    assert.equal(settled, false, 'no forged receipt made the publish look stored')
+    // The storage node itself, naming a range the publisher never published.
+    const node = await startStorage()
+    const never = { ...fields, from: new MessageRef(1, 0), to: new MessageRef(2, 0), digest: new Uint8Array(32) }
+    await node.client.publishControl(
+      streamPartId,
+      MessageType.StorageReceipt,
+      encodeSignedReceipt(await signReceipt(never, storageSigner)),
+    )
+    await waitFor(
+      () => publisher.retentionStats().receiptsRejected['unknown-messages'] > before['unknown-messages'],
+      20_000,
+      'the receipt for messages never published refused',
+    )
+    // The real receipts, after the storage node's catch-up, settle the pending publish.
+    await within(pending, 20_000, 'the genuine stored ack')
 
-      // Re-offers are checked message by message: a tampered copy and bytes that aren't framed messages are refused.
-      const tampered = new StreamMessage({
-        messageId: kept.messageId,
-        prevMsgRef: kept.prevMsgRef,
-        contentType: kept.contentType,
-        content: encodeJsonContent({ i: 666 }),
-        signature: kept.signature,
-      })
-      const framed = frameMessage(encodeStreamMessage(tampered))
-      const refused = async () =>
-        (await node.metrics.registry.getSingleMetric('runnel_storage_reoffered_messages_total')!.get()).values.find(
-          (value) => value.labels.result === 'refused',
-        )?.value ?? 0
-      const refusedBefore = await refused()
-      await stranger.publishControl(streamPartId, MessageType.Reoffer, framed)
-      await stranger.publishControl(streamPartId, MessageType.Reoffer, new Uint8Array([0, 0, 0, 9, 1]))
-      let refusedNow = refusedBefore
-      for (const deadline = Date.now() + 20_000; refusedNow < refusedBefore + 2 && Date.now() < deadline;) {
-        await new Promise((resolve) => setTimeout(resolve, 50))
-        refusedNow = await refused()
-      }
-      assert.equal(refusedNow, refusedBefore + 2, 'the tampered message and the garbage refused')
-      assert.ok(!(await history()).includes(666), 'nothing tampered stored')
-    },
-  )
+    // Re-offers are checked message by message: a tampered copy and bytes that aren't framed messages are refused.
+    const tampered = new StreamMessage({
+      messageId: kept.messageId,
+      prevMsgRef: kept.prevMsgRef,
+      contentType: kept.contentType,
+      content: encodeJsonContent({ i: 666 }),
+      signature: kept.signature,
+    })
+    const framed = frameMessage(encodeStreamMessage(tampered))
+    const refused = async () =>
+      (await node.metrics.registry.getSingleMetric('runnel_storage_reoffered_messages_total')!.get()).values.find(
+        (value) => value.labels.result === 'refused',
+      )?.value ?? 0
+    const refusedBefore = await refused()
+    await stranger.publishControl(streamPartId, MessageType.Reoffer, framed)
+    await stranger.publishControl(streamPartId, MessageType.Reoffer, new Uint8Array([0, 0, 0, 9, 1]))
+    let refusedNow = refusedBefore
+    for (const deadline = Date.now() + 20_000; refusedNow < refusedBefore + 2 && Date.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      refusedNow = await refused()
+    }
+    assert.equal(refusedNow, refusedBefore + 2, 'the tampered message and the garbage refused')
+    assert.ok(!(await history()).includes(666), 'nothing tampered stored')
+  })
 })
