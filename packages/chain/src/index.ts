@@ -23,7 +23,7 @@ export {
   type PermissionName,
   type Permissions,
 } from './permissions.js'
-export { MAX_METADATA_BYTES, decodeMetadata, encodeMetadata, type StreamMetadata } from './metadata.js'
+export { MAX_METADATA_BYTES, decodeMetadata, encodeMetadata, placementOf, type StreamMetadata } from './metadata.js'
 export { RunnelRegistry } from './RunnelRegistry.js'
 export { RunnelIncentives } from './incentives/RunnelIncentives.js'
 export type {

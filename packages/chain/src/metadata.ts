@@ -1,3 +1,4 @@
+import { parsePlacement, ProtocolError, type PlacementConstraint } from '@runnel/protocol'
 import { ChainError } from './errors.js'
 
 /** A stream's metadata as stored on chain (JSON). Unknown keys are kept as they are. */
@@ -7,6 +8,17 @@ export interface StreamMetadata {
   readonly description?: string
   /** Days storage nodes keep the stream's history. */
   readonly storageDays?: number
+  /**
+   * Where the stream's data may be carried: only nodes in these countries (ISO 3166-1 alpha-2 codes, or `EU`,
+   * `EEA`) or regions, and, when given, only through these trackers or DHT entry points (docs/network.md,
+   * "Placement").
+   *
+   * @example
+   * ```ts
+   * { partitions: 1, placement: { countries: ['EU', 'CH'], trackers: ['wss://tracker.example.eu:30300'] } }
+   * ```
+   */
+  readonly placement?: PlacementConstraint
   readonly [key: string]: unknown
 }
 
@@ -29,6 +41,7 @@ export function encodeMetadata(metadata: StreamMetadata): string {
   if (storageDays !== undefined && (!Number.isSafeInteger(storageDays) || storageDays < 0)) {
     throw new ChainError('INVALID_METADATA', `storageDays must be a non-negative integer, got ${String(storageDays)}`)
   }
+  if (metadata.placement !== undefined) placementOf(metadata)
   let json: string
   try {
     json = JSON.stringify(metadata)
@@ -39,6 +52,21 @@ export function encodeMetadata(metadata: StreamMetadata): string {
     throw new ChainError('INVALID_METADATA', `metadata is over ${MAX_METADATA_BYTES} bytes`)
   }
   return json
+}
+
+/**
+ * The stream's placement constraint, normalized; undefined when the metadata has none.
+ *
+ * @throws {@link ChainError} `INVALID_METADATA` naming the bad field, e.g. `placement.countries[1]`
+ */
+export function placementOf(metadata: StreamMetadata): PlacementConstraint | undefined {
+  if (metadata.placement === undefined) return undefined
+  try {
+    return parsePlacement(metadata.placement)
+  } catch (err) {
+    if (!(err instanceof ProtocolError)) throw err
+    throw new ChainError('INVALID_METADATA', err.message, { cause: err })
+  }
 }
 
 /** Parses stored metadata; the contract guarantees it is a JSON object. */

@@ -1,8 +1,10 @@
 import {
+  parsePlacement,
   parseStreamPartId,
   systemClock,
   type Clock,
   type MessageSigner,
+  type PlacementConstraint,
   type SignatureVerifier,
   type StreamMessage,
   type StreamPartId,
@@ -25,6 +27,13 @@ import { waitForNeighbors } from './overlay/joinWaiter.js'
 import type { InvalidMessageEvent, MessageListener } from './overlay/delivery.js'
 import { DROP_MEMORY_MS, Membership } from './overlay/Membership.js'
 import { OVERLAY_LOCK, OverlayControl } from './overlay/OverlayControl.js'
+import {
+  askTrustedEntryPoints,
+  assertInsidePlacement,
+  peersOutside,
+  samePlacement,
+  type PlacementCounters,
+} from './overlay/placement.js'
 import { StreamPartOverlay } from './overlay/StreamPartOverlay.js'
 import { DhtNode } from './dht/DhtNode.js'
 import { DhtDiscovery, type DhtDiscoveryMetrics } from './discovery/DhtDiscovery.js'
@@ -33,6 +42,7 @@ import { TrackerDiscovery } from './discovery/TrackerDiscovery.js'
 import type { Transport } from './transport/Transport.js'
 import { isSignallingTransport, isWebRtcOnly } from './transport/webrtc/signalling.js'
 import { NETWORK_PROTOCOL_VERSION } from './wire/frames.js'
+import { timeoutSignal } from './timeoutSignal.js'
 
 export type { DeliveryContext, InvalidMessageEvent, MessageListener } from './overlay/delivery.js'
 export type { JoinOptions, NetworkNodeOptions } from './NetworkNodeOptions.js'
@@ -68,6 +78,8 @@ export interface NetworkNodeMetrics extends DataPathCounters {
   signalling: SignalRelayMetrics
   /** Trackerless mode: hints that this node's key is in use elsewhere, and the dials that checked them. */
   identityCheck?: IdentityCheckMetrics
+  /** Neighbour and proxy requests refused because the requester is outside the stream part's placement. */
+  placementRefusals: number
 }
 
 /**
@@ -108,6 +120,9 @@ export class NetworkNode {
   private readonly control: OverlayControl
   private readonly signalling: SignalRelay
   private readonly overlays = new Map<StreamPartId, StreamPartOverlay>()
+  /** Trackers named by a joined stream part's placement; kept until its leave is reported to them. */
+  private readonly trustedTrackers = new Map<string, readonly string[]>()
+  private readonly placementCounters: PlacementCounters = { refusedRequests: 0 }
   private readonly invalidMessageListeners = new Set<(event: InvalidMessageEvent) => void>()
   private readonly failureListeners = new Set<(error: NetworkError) => void>()
   private failure: NetworkError | undefined
@@ -129,7 +144,11 @@ export class NetworkNode {
         verifier: components.verifier,
         clock: this.clock,
         events: {
-          onPeerReady: (peer) => this.discovery.handlePeerReady(peer),
+          onPeerReady: (peer) => {
+            // A peer disconnected for flooding comes back to flood again: refused for a while (docs/network.md).
+            if (this.dataPath.isBanned(peer.peerId)) return peer.close('flooding', 'refused for flooding')
+            this.discovery.handlePeerReady(peer)
+          },
           onControl: (peer, message) => {
             if (message.body.case === 'rtcSignal') this.signalling.handle(peer, message.body.value)
             else if (!this.discovery.handleControl(peer, message)) this.control.handleControl(peer, message)
@@ -162,7 +181,8 @@ export class NetworkNode {
     this.dataPath = new DataPath(
       {
         send: (peerId, frame) => this.connections.get(peerId)?.send(frame) === true,
-        disconnect: (peerId, detail) => this.connections.get(peerId)?.close('malformed-frame', detail),
+        disconnect: (peerId, detail, cause = 'malformed-frame') => this.connections.get(peerId)?.close(cause, detail),
+        now: () => this.clock.now(),
         verifier: components.verifier,
         logger: this.logger,
         onInvalidMessage: (event) => {
@@ -183,6 +203,7 @@ export class NetworkNode {
         clock: this.clock,
         logger: this.logger,
         isWebRtcOnly: () => isWebRtcOnly(this.connections.localDescriptor.addresses),
+        placementCounters: this.placementCounters,
       },
       resolved,
     )
@@ -197,10 +218,13 @@ export class NetworkNode {
         logger: this.logger,
         statusOf: (streamPartId) => {
           const overlay = this.overlays.get(streamPartId)
-          return overlay === undefined ? undefined : this.membership.status(overlay)
+          return overlay === undefined
+            ? undefined
+            : { ...this.membership.status(overlay), placement: overlay.placement }
         },
         streamParts: () => this.overlays.keys(),
         random: this.components.random,
+        trackersOf: (streamPartId) => this.trustedTrackers.get(streamPartId),
       },
       this.options,
     )
@@ -275,6 +299,7 @@ export class NetworkNode {
         kind: this.options.kind,
         addresses: this.options.kind === 'light' ? [] : addresses,
         protocolVersion: NETWORK_PROTOCOL_VERSION,
+        ...(this.options.location === undefined ? {} : { location: this.options.location }),
       }))
       await this.discovery.bootstrap()
     } catch (err) {
@@ -305,17 +330,29 @@ export class NetworkNode {
    *
    * @throws {@link NetworkError} `TIMEOUT`/`ABORTED` when the signal fires first
    * @throws {@link NetworkError} `IDENTITY_IN_USE` when the node fails meanwhile (see {@link addFailureListener})
-   * @throws {@link ProtocolError} `INVALID_STREAM_PART_ID`
+   * @throws {@link NetworkError} `OUTSIDE_PLACEMENT` when `placement` doesn't allow this node's location
+   * @throws {@link ProtocolError} `INVALID_STREAM_PART_ID`, `INVALID_PLACEMENT`
    */
   async join(streamPartId: StreamPartId, options: JoinOptions = {}): Promise<void> {
-    const overlay = this.ensureOverlay(streamPartId)
+    const placement = options.placement === undefined ? undefined : parsePlacement(options.placement)
+    const overlay = this.ensureOverlay(streamPartId, placement)
     await waitForNeighbors(overlay, options, () => this.connectedCount(overlay))
   }
 
-  /** The stream part's overlay, joining it first if needed. Validates the id (throws ProtocolError). */
-  private ensureOverlay(streamPartId: StreamPartId): StreamPartOverlay {
+  /**
+   * The stream part's overlay, joining it first if needed, under `placement` when given (checked: see
+   * {@link join}). Validates the id (throws ProtocolError).
+   */
+  private ensureOverlay(streamPartId: StreamPartId, placement?: PlacementConstraint): StreamPartOverlay {
     this.assertStarted()
     let overlay = this.overlays.get(streamPartId)
+    if (placement !== undefined) {
+      if (overlay === undefined) parseStreamPartId(streamPartId)
+      assertInsidePlacement(streamPartId, placement, this.options)
+      if (placement.trackers !== undefined) this.trustedTrackers.set(streamPartId, placement.trackers)
+      if (overlay !== undefined && !samePlacement(overlay.placement, placement))
+        this.replacePlacement(overlay, placement)
+    }
     if (overlay === undefined) {
       parseStreamPartId(streamPartId)
       overlay = new StreamPartOverlay(
@@ -327,8 +364,12 @@ export class NetworkNode {
         },
         () => this.clock.now(),
       )
+      overlay.placement = placement
       this.overlays.set(streamPartId, overlay)
       this.discovery.reportStatus(streamPartId)
+      if (placement?.entryPoints !== undefined && this.options.discovery === 'dht') {
+        void this.askEntryPoints(overlay, placement.entryPoints)
+      }
     }
     return overlay
   }
@@ -342,7 +383,38 @@ export class NetworkNode {
     const peers = [...overlay.neighbors, ...overlay.proxies, ...overlay.proxyClients]
     for (const peerId of peers) this.control.sendLeave(peerId, streamPartId)
     this.discovery.reportLeave(streamPartId)
+    this.trustedTrackers.delete(streamPartId)
     for (const peerId of peers) this.control.closeIfUnused(peerId)
+  }
+
+  /** Asks a placement's trusted entry points directly (see `askTrustedEntryPoints`). */
+  private askEntryPoints(overlay: StreamPartOverlay, addresses: readonly string[]): Promise<void> {
+    return askTrustedEntryPoints(addresses, {
+      connect: (address) =>
+        this.connections.connect(address, undefined, timeoutSignal(this.clock, this.options.requestTimeoutMs)),
+      request: (descriptors) => {
+        if (this.overlays.get(overlay.streamPartId) === overlay) this.control.requestCandidates(overlay, descriptors)
+      },
+      selfId: this.nodeId,
+      onUnreachable: (address, error) =>
+        this.logger.warn('a trusted entry point of a stream part is unreachable', {
+          streamPartId: overlay.streamPartId,
+          address,
+          error: errorField(error),
+        }),
+    })
+  }
+
+  /** A join with another constraint: it holds from now on, and neighbours, proxies and clients outside it go. */
+  private replacePlacement(overlay: StreamPartOverlay, placement: PlacementConstraint): void {
+    overlay.placement = placement
+    for (const peerId of peersOutside(overlay, (id) => this.connections.get(id)?.peer)) {
+      this.membership.takeLeave(overlay, peerId)
+      this.control.sendLeave(peerId, overlay.streamPartId)
+      this.control.closeIfUnused(peerId)
+    }
+    overlay.notifyNeighborCount()
+    this.discovery.scheduleStatus(overlay.streamPartId)
   }
 
   /**
@@ -350,6 +422,7 @@ export class NetworkNode {
    * message reaches local listeners too.
    *
    * @throws {@link ProtocolError} `MESSAGE_TOO_LARGE` when the encoded message exceeds `maxMessageSize`
+   * @throws {@link NetworkError} `RATE_LIMITED` when its publisher or stream part is over `relayLimits`
    */
   broadcast(message: StreamMessage): void {
     this.dataPath.publish(this.ensureOverlay(message.streamPartId), message)
@@ -460,6 +533,7 @@ export class NetworkNode {
       ...(this.discovery instanceof DhtDiscovery ? { discovery: { ...this.discovery.metrics } } : {}),
       signalling: { ...this.signalling.metrics, refused: { ...this.signalling.metrics.refused } },
       ...(this.identityCheck === undefined ? {} : { identityCheck: { ...this.identityCheck.metrics } }),
+      placementRefusals: this.placementCounters.refusedRequests,
     }
   }
 

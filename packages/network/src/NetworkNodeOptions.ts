@@ -2,8 +2,10 @@ import { DEFAULT_PEER_CONNECTION_OPTIONS, type PeerConnectionOptions } from './c
 import { DEFAULT_MAX_CONNECTIONS } from './connection/ConnectionManager.js'
 import type { DhtNodeOptions } from './dht/dhtOptions.js'
 import type { DiscoveryMode } from './discovery/Discovery.js'
+import { parseNodeLocation, ProtocolError, type NodeLocation, type PlacementConstraint } from '@runnel/protocol'
 import { NetworkError } from './errors.js'
 import { resolveDegrees } from './overlay/degrees.js'
+import { resolveRelayLimits, type RelayLimitOptions } from './overlay/RelayLimits.js'
 
 /** Settings of a node; every one has a default. Its collaborators are `NetworkNodeComponents`. */
 export interface NetworkNodeOptions {
@@ -54,12 +56,41 @@ export interface NetworkNodeOptions {
    * of the incentives (an operator flagged and kicked for not serving) and of dropper attacks use it. Default false.
    */
   readonly dropRelayedMessages?: boolean
+  /**
+   * Where this node runs, told to every peer in the handshake: stream parts with a placement constraint take only
+   * nodes whose location matches (see `JoinOptions.placement`). The node daemon fills it from its configuration or
+   * a GeoIP lookup. Country: an ISO 3166-1 alpha-2 code; region: an operator-chosen name. Default unknown.
+   *
+   * @example
+   * ```ts
+   * { trackers: ['wss://tracker.example.com:30300'], location: { country: 'DE', region: 'eu-central' } }
+   * ```
+   */
+  readonly location?: NodeLocation
+  /**
+   * Rate limits on new messages per publisher and per stream part (messages and bytes per second, token buckets):
+   * a message over them is dropped, counted in `rateLimited` and not relayed, and a neighbour that keeps sending
+   * far beyond them is disconnected ('flooding'). The node's own publishes count too (`broadcast` throws
+   * `RATE_LIMITED`). Each setting has a generous default (see `RelayLimitOptions`); `false` turns the limits off
+   * (a node that trusts all its peers, or a simulated flooder).
+   *
+   * @example
+   * ```ts
+   * { relayLimits: { publisherMessagesPerSecond: 200, streamPartMessagesPerSecond: 1_000 } }
+   * ```
+   */
+  readonly relayLimits?: Partial<RelayLimitOptions> | false
 }
 
 /** {@link NetworkNodeOptions} with every default filled in. */
-export type ResolvedNetworkNodeOptions = Required<Omit<NetworkNodeOptions, 'peer' | 'dht'>> & {
+export type ResolvedNetworkNodeOptions = Required<
+  Omit<NetworkNodeOptions, 'peer' | 'dht' | 'location' | 'relayLimits'>
+> & {
   peer: PeerConnectionOptions
   dht: DhtSettings
+  /** Normalized (upper-case country, lower-case region); undefined when unknown. */
+  location: NodeLocation | undefined
+  relayLimits: RelayLimitOptions | false
 }
 
 /** DHT settings a node may give (see `DhtNodeOptions`; its entry points are `entryPoints`); each has a default. */
@@ -69,10 +100,11 @@ export type DhtSettings = Omit<DhtNodeOptions, 'entryPoints'>
  * Fills in the defaults and checks the settings.
  *
  * @throws {@link NetworkError} `INVALID_OPTIONS` for degrees out of range, an unknown discovery, no trackers in
- *   tracker mode, or no entry points in dht mode
+ *   tracker mode, no entry points in dht mode, or a malformed location
  */
 export function resolveNetworkNodeOptions(options: NetworkNodeOptions): ResolvedNetworkNodeOptions {
   const { targetDegree, maxDegree } = resolveDegrees(options)
+  const location = resolveLocation(options.location)
   const discovery = options.discovery ?? (options.trackers === undefined ? 'dht' : 'tracker')
   if (discovery !== 'tracker' && discovery !== 'dht') {
     throw new NetworkError('INVALID_OPTIONS', `discovery must be 'tracker' or 'dht', got ${JSON.stringify(discovery)}`)
@@ -115,6 +147,18 @@ export function resolveNetworkNodeOptions(options: NetworkNodeOptions): Resolved
     statusRetryMs: options.statusRetryMs ?? 2_000,
     peer: { ...DEFAULT_PEER_CONNECTION_OPTIONS, ...options.peer },
     dropRelayedMessages: options.dropRelayedMessages ?? false,
+    relayLimits: options.relayLimits === false ? false : resolveRelayLimits(options.relayLimits ?? {}),
+    location,
+  }
+}
+
+function resolveLocation(location: NodeLocation | undefined): NodeLocation | undefined {
+  if (location === undefined) return undefined
+  try {
+    const parsed = parseNodeLocation(location)
+    return parsed.country === undefined && parsed.region === undefined ? undefined : parsed
+  } catch (err) {
+    throw new NetworkError('INVALID_OPTIONS', err instanceof ProtocolError ? err.message : String(err), { cause: err })
   }
 }
 
@@ -129,4 +173,17 @@ export interface JoinOptions {
    */
   readonly orWhenSettled?: boolean
   readonly signal?: AbortSignal
+  /**
+   * Where the stream part's data may be carried, from its stream's metadata (`placement`, checked with
+   * `parsePlacement`): the node takes as neighbours and proxies only full nodes whose location matches, tells its
+   * tracker the constraint so it suggests no others, and reports to `trackers` instead of its own when the
+   * constraint names some. A node outside it refuses to join (`OUTSIDE_PLACEMENT`). A later join with another
+   * constraint replaces it, dropping neighbours now outside. Default none.
+   *
+   * @example
+   * ```ts
+   * await node.join(streamPartId, { placement: { countries: ['EU'] }, minNeighbors: 1 })
+   * ```
+   */
+  readonly placement?: PlacementConstraint
 }

@@ -12,6 +12,8 @@ export type NetworkErrorCode =
   | 'CONNECTION_CLOSED'
   /** The peer exceeded its message or byte rate and was disconnected. */
   | 'PEER_FLOODING'
+  /** A local publish over the node's relay limits (`relayLimits`) for its publisher or stream part: retry later. */
+  | 'RATE_LIMITED'
   | 'TIMEOUT'
   | 'ABORTED'
   /** An address no transport here can dial. */
@@ -31,6 +33,11 @@ export type NetworkErrorCode =
   | 'IDENTITY_IN_USE'
   /** A dial expecting one node id reached a node that proved another in its handshake (a stale or forged address). */
   | 'PEER_ID_MISMATCH'
+  /**
+   * The stream part's placement constraint (its metadata's `placement`) doesn't allow this node's location: it may
+   * not carry (join, relay, publish to or subscribe to) the stream part.
+   */
+  | 'OUTSIDE_PLACEMENT'
 
 /**
  * The one error type thrown by `@runnel/network`.
@@ -64,6 +71,7 @@ const NETWORK_CATEGORIES: Record<NetworkErrorCode, ErrorCategory> = {
   CONNECTION_FAILED: 'unavailable',
   CONNECTION_CLOSED: 'unavailable',
   PEER_FLOODING: 'integrity',
+  RATE_LIMITED: 'rate-limited',
   TIMEOUT: 'timeout',
   ABORTED: 'cancelled',
   INVALID_ADDRESS: 'invalid-input',
@@ -75,4 +83,6 @@ const NETWORK_CATEGORIES: Record<NetworkErrorCode, ErrorCategory> = {
   IDENTITY_IN_USE: 'conflict',
   // The address leads to someone else: the descriptor that named it was stale or lied.
   PEER_ID_MISMATCH: 'integrity',
+  // The stream's owner doesn't allow nodes where this one is: no retry helps, another node (in the right place) may.
+  OUTSIDE_PLACEMENT: 'permission-denied',
 }

@@ -1,4 +1,11 @@
-import { addressFromBytes, addressToBytes, type EthereumAddress } from '@runnel/protocol'
+import {
+  addressFromBytes,
+  addressToBytes,
+  parseCountryCode,
+  parseRegion,
+  type EthereumAddress,
+  type NodeLocation,
+} from '@runnel/protocol'
 import { NetworkError } from './errors.js'
 import {
   NodeKind as NodeKindProto,
@@ -18,6 +25,8 @@ export interface NodeDescriptor {
   /** Where the node accepts connections; empty for dial-only nodes. */
   readonly addresses: readonly string[]
   readonly protocolVersion: number
+  /** Where the node says it runs; undefined when it doesn't say (see `NetworkNodeOptions.location`). */
+  readonly location?: NodeLocation
 }
 
 const MAX_ADDRESSES = 8
@@ -35,6 +44,30 @@ export function descriptorToProto(descriptor: NodeDescriptor): Omit<NodeDescript
     protocolVersion: descriptor.protocolVersion,
     kind: kindToProto[descriptor.kind],
     addresses: [...descriptor.addresses],
+    country: descriptor.location?.country ?? '',
+    region: descriptor.location?.region ?? '',
+  }
+}
+
+/**
+ * A location from the wire: each field empty or as `parseNodeLocation` leaves it (upper-case assigned country
+ * code, lower-case region), else the handshake fails, as the peer signed exactly what it sent.
+ */
+function locationFromProto(country: string, region: string): NodeLocation | undefined {
+  if (country === '' && region === '') return undefined
+  try {
+    const location = {
+      ...(country === '' ? {} : { country: parseCountryCode(country) }),
+      ...(region === '' ? {} : { region: parseRegion(region) }),
+    }
+    if ((location.country ?? '') !== country || (location.region ?? '') !== region) throw new Error('not normalized')
+    return location
+  } catch (err) {
+    throw new NetworkError(
+      'HANDSHAKE_FAILED',
+      `invalid location: country ${JSON.stringify(country.slice(0, 8))}, region ${JSON.stringify(region.slice(0, 70))}`,
+      { cause: err },
+    )
   }
 }
 
@@ -63,11 +96,13 @@ export function descriptorFromProto(proto: NodeDescriptorProto | undefined): Nod
   if (proto.addresses.length > MAX_ADDRESSES || proto.addresses.some((a) => a.length > MAX_ADDRESS_LENGTH)) {
     throw new NetworkError('HANDSHAKE_FAILED', `at most ${MAX_ADDRESSES} addresses of ${MAX_ADDRESS_LENGTH} characters`)
   }
+  const location = locationFromProto(proto.country, proto.region)
   return {
     nodeId: addressFromBytes(proto.nodeId),
     kind,
     addresses: proto.addresses,
     protocolVersion: proto.protocolVersion,
+    ...(location === undefined ? {} : { location }),
   }
 }
 
@@ -76,12 +111,26 @@ const HANDSHAKE_TAG = textEncoder.encode('runnel/v1/handshake\0')
 
 /**
  * The bytes a node signs to prove it holds its key: the peer's nonce and every
- * descriptor field, in a fixed layout (docs/network.md, "Handshake").
+ * descriptor field, in a fixed layout (docs/network.md, "Handshake"). A
+ * location adds its country and region, each a length byte and its bytes, at
+ * the end; without one the layout is what it was before locations.
  */
 export function createHandshakePayload(peerNonce: Uint8Array, descriptor: NodeDescriptor): Uint8Array {
   const addresses = descriptor.addresses.map((address) => textEncoder.encode(address))
+  // An empty location is sent as no location (both proto fields empty), so it must sign as none.
+  const location =
+    descriptor.location?.country === undefined && descriptor.location?.region === undefined
+      ? []
+      : [textEncoder.encode(descriptor.location.country ?? ''), textEncoder.encode(descriptor.location.region ?? '')]
   const length =
-    HANDSHAKE_TAG.length + peerNonce.length + 20 + 1 + 4 + 1 + addresses.reduce((sum, a) => sum + 2 + a.length, 0)
+    HANDSHAKE_TAG.length +
+    peerNonce.length +
+    20 +
+    1 +
+    4 +
+    1 +
+    addresses.reduce((sum, a) => sum + 2 + a.length, 0) +
+    location.reduce((sum, field) => sum + 1 + field.length, 0)
   const out = new Uint8Array(length)
   const view = new DataView(out.buffer)
   let at = 0
@@ -99,6 +148,11 @@ export function createHandshakePayload(peerNonce: Uint8Array, descriptor: NodeDe
     view.setUint16(at, address.length)
     out.set(address, at + 2)
     at += 2 + address.length
+  }
+  for (const field of location) {
+    out[at++] = field.length
+    out.set(field, at)
+    at += field.length
   }
   return out
 }

@@ -44,6 +44,13 @@ export {
   type CloseCause,
   type PeerConnectionOptions,
 } from './connection/PeerConnection.js'
+export {
+  DEFAULT_RELAY_LIMITS,
+  FLOOD_BAN_MS,
+  NEIGHBOR_EXCESS_WINDOW_MS,
+  type RelayLimitOptions,
+} from './overlay/RelayLimits.js'
+export { TokenBucket } from './connection/TokenBucket.js'
 export type { ConnectionHandlers, Transport, TransportConnection } from './transport/Transport.js'
 export {
   ConnectionManager,

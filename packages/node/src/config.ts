@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from '@runnel/client'
+import { parseCountryCode, parseRegion, shortMessageOf } from '@runnel/protocol'
 import { z } from 'zod'
 import { NodeError } from './errors.js'
 
@@ -280,6 +281,55 @@ const webrtcSection = z.strictObject({
   connectTimeoutMs: z.number().int().min(100).max(120_000).optional(),
 })
 
+/** A value checked (and normalized) by a `@runnel/protocol` parser, its error message as the issue. */
+function parsedBy<T>(parse: (value: unknown) => T) {
+  return z.string().transform((value, context) => {
+    try {
+      return parse(value)
+    } catch (err) {
+      context.addIssue({ code: 'custom', message: shortMessageOf(err) })
+      return z.NEVER
+    }
+  })
+}
+
+/**
+ * Where the node runs (docs/node.md, "Location"): told to peers, and matched against streams' placement constraints.
+ * Either a country (ISO 3166-1 alpha-2), or `geoip` to look it up in the packaged database from the node's public
+ * IPv4 address (`true`: `listen.host`); a region name in both cases, if wanted.
+ */
+const locationSection = z
+  .strictObject({
+    country: parsedBy((value) => parseCountryCode(value, 'country')).optional(),
+    region: parsedBy((value) => parseRegion(value, 'region')).optional(),
+    geoip: z.union([z.literal(true), z.ipv4()]).optional(),
+  })
+  .refine((location) => location.country === undefined || location.geoip === undefined, {
+    message: 'give country or geoip, not both',
+    path: ['geoip'],
+  })
+/** A rate per second: positive and finite. */
+const positiveRate = z.number().positive().finite()
+
+/**
+ * Quotas of each API client (its API key when the node requires keys, else its IP address), over all APIs
+ * together; an unset rate or cap is no limit (docs/node.md, "Quotas").
+ */
+const quotasSection = z.strictObject({
+  /** Messages a client may publish per second. */
+  messagesPerSecond: positiveRate.optional(),
+  /** Bytes (payloads as received) a client may publish per second. */
+  bytesPerSecond: positiveRate.optional(),
+  /** WebSocket and MQTT connections, and HTTP requests under way, a client may have open at once. */
+  maxConnections: z.number().int().min(1).optional(),
+  /** Each rate allows bursts of this many seconds of it. */
+  burstSeconds: z.number().positive().max(3_600).default(1),
+  /** A WebSocket publisher refused this many frames in a row over its quota is closed (1008). */
+  closeAfterRefusals: z.number().int().min(1).default(100),
+  /** Clients tracked at once; the least recently seen one without open connections is forgotten beyond it. */
+  maxClients: z.number().int().min(1).max(10_000_000).default(10_000),
+})
+
 const networkSection = z
   .strictObject({
     /** Default: 'dht' when `entryPoints` are given and `trackers` aren't, else 'tracker'. */
@@ -293,11 +343,30 @@ const networkSection = z
     listen: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(0) }).prefault({}),
     /** A light node relays nothing and joins through proxies; it can't accept neighbours. */
     kind: z.enum(['full', 'light']).default('full'),
+    location: locationSection.optional(),
     /**
      * ATTACK SIMULATION ONLY: the node takes stream parts' messages but relays none (a free rider). For tests of the
      * incentives and of dropper attacks; never set it on a real node.
      */
     dropRelayedMessages: z.boolean().default(false),
+    /**
+     * Rate limits on the messages this node relays, per publisher and per stream part (docs/network.md, "Relay
+     * limits"): each rate has a generous default; `false` turns them off.
+     */
+    relayLimits: z
+      .union([
+        z.literal(false),
+        z.strictObject({
+          publisherMessagesPerSecond: positiveRate.optional(),
+          publisherBytesPerSecond: positiveRate.optional(),
+          streamPartMessagesPerSecond: positiveRate.optional(),
+          streamPartBytesPerSecond: positiveRate.optional(),
+          burstSeconds: z.number().positive().max(3_600).optional(),
+          maxPublishersPerStreamPart: z.number().int().min(1).max(1_000_000).optional(),
+          maxNeighborExcess: z.number().int().min(1).optional(),
+        }),
+      ])
+      .optional(),
   })
   .transform(({ discovery, trackers, entryPoints, ...rest }) => {
     const mode = discovery ?? (entryPoints !== undefined && trackers === undefined ? 'dht' : 'tracker')
@@ -353,6 +422,8 @@ export const nodeConfigSchema = z
     storedAckTimeoutMs: z.number().int().min(1).max(600_000).default(10_000),
     /** When set, every API requires one of these keys. */
     apiKeys: z.array(z.string().min(16, 'at least 16 characters')).min(1).optional(),
+    /** Per-client quotas on the APIs: publish rates and open connections (429, error frame, MQTT close). */
+    quotas: quotasSection.prefault({}),
     /**
      * How far ahead of this node's clock a message's timestamp may be: an API publish stamped further ahead is refused
      * (400), and a received message stamped further ahead is dropped, counted and not stored.
@@ -413,6 +484,7 @@ export type MqttPluginConfig = z.output<typeof mqttPlugin>
 export type StoragePluginConfig = z.output<typeof storagePlugin>
 export type StorageRepairConfig = z.output<typeof repairSection>
 export type OperatorPluginConfig = z.output<typeof operatorPlugin>
+export type QuotasConfig = z.output<typeof quotasSection>
 
 /**
  * Validates a node config and fills in defaults. Errors name every bad key.

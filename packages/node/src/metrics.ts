@@ -148,6 +148,11 @@ export class NodeMetrics {
     networkGauge('runnel_network_bytes_in_total', 'Bytes received from peers', (m) => m.bytesIn)
     networkGauge('runnel_network_bytes_out_total', 'Bytes sent to peers', (m) => m.bytesOut)
     networkGauge('runnel_network_dropped_frames_total', 'Frames dropped on full send buffers', (m) => m.dropped)
+    networkGauge(
+      'runnel_network_rate_limited_total',
+      "New messages dropped over a publisher's or a stream part's relay limits",
+      (m) => m.rateLimited,
+    )
     new Gauge({
       name: 'runnel_network_disconnects_total',
       help: 'Peer connections closed, by cause',

@@ -105,6 +105,19 @@ export {
   type SignatureCheck,
 } from './signing/erc1271.js'
 export { encodeJsonContent, parseJsonContent } from './content/json.js'
+export {
+  describeLocation,
+  describePlacement,
+  isLocationAllowed,
+  parseCountryCode,
+  parseNodeLocation,
+  parsePlacement,
+  parseRegion,
+  restrictsLocation,
+  type NodeLocation,
+  type PlacementConstraint,
+} from './placement/placement.js'
+export { COUNTRY_CODES, COUNTRY_GROUPS } from './placement/countries.js'
 export { keccak256, whenHashingReady } from './crypto/keccak.js'
 export { parseSecp256k1PublicKey, secp256k1PublicKey, secp256k1SharedSecret } from './crypto/ecdh.js'
 export {

@@ -1,5 +1,5 @@
-import type { NetworkNode } from '@runnel/network'
-import { systemClock, type Clock, type StreamPartId } from '@runnel/protocol'
+import { NetworkError, type NetworkNode } from '@runnel/network'
+import { systemClock, type Clock, type PlacementConstraint, type StreamPartId } from '@runnel/protocol'
 
 export interface StreamPartJoinsComponents {
   readonly node: Pick<NetworkNode, 'join' | 'leave'>
@@ -9,6 +9,11 @@ export interface StreamPartJoinsComponents {
   readonly clock?: Clock
   /** Called once per stream part this client joins, before it joins: key requests there are answered from then on. */
   readonly onFirstJoin?: (streamPartId: StreamPartId) => void
+  /**
+   * The stream's placement constraint (its metadata's `placement`), passed to the node's join: a node outside it
+   * refuses the stream part with `OUTSIDE_PLACEMENT`, which fails the subscribe or publish. Default none.
+   */
+  readonly placementOf?: (streamPartId: StreamPartId) => Promise<PlacementConstraint | undefined>
 }
 
 export interface StreamPartJoinsOptions {
@@ -73,10 +78,27 @@ export class StreamPartJoins {
         this.options.joinTimeoutMs ?? 5_000,
         { unref: true },
       )
-      joined = this.components.node
-        .join(streamPartId, { minNeighbors: 1, orWhenSettled: true, signal: timeout.signal })
-        .catch(() => {
-          // Alone in the stream part (or slow to find peers): go on; peers that come soon still get what is buffered.
+      joined = (this.components.placementOf?.(streamPartId) ?? Promise.resolve(undefined))
+        .then((placement) =>
+          this.components.node
+            .join(streamPartId, {
+              minNeighbors: 1,
+              orWhenSettled: true,
+              signal: timeout.signal,
+              ...(placement === undefined ? {} : { placement }),
+            })
+            .catch((err: unknown) => {
+              if (err instanceof NetworkError && err.code === 'OUTSIDE_PLACEMENT') throw err
+              // Alone in the stream part (or slow to find peers): go on; peers that come soon still get what is buffered.
+            }),
+        )
+        .catch((err: unknown) => {
+          // Not this node's to carry (or a malformed constraint): the next call asks again, as the metadata may
+          // change, and listeners added for the stream part go.
+          this.joins.delete(streamPartId)
+          this.subscriberCounts.delete(streamPartId)
+          this.components.node.leave(streamPartId)
+          throw err
         })
         .finally(() => timer.cancel())
       this.joins.set(streamPartId, joined)

@@ -11,6 +11,7 @@ import { MessageOpener } from '../encryption/MessageOpener.js'
 import { ClientEventHub } from '../events/ClientEventHub.js'
 import { quietLogger } from '../logger.js'
 import { StreamPartJoins } from '../network/StreamPartJoins.js'
+import { placementOfStreamPart } from '../network/placement.js'
 import { DEFAULT_MAX_CLOCK_SKEW_MS, type RunnelClientComponents, type RunnelClientOptions } from '../options.js'
 import { Publisher } from '../publish/Publisher.js'
 import { PublishLog } from '../publish/PublishLog.js'
@@ -126,6 +127,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
       // Key requests are answered in every stream part joined, not only those published to: a restarted publisher
       // with a persistent key store answers for what it encrypted before.
       onFirstJoin: (streamPartId) => encryption.serve(streamPartId),
+      placementOf: (streamPartId) => placementOfStreamPart(chainState, streamPartId, logger),
     },
     { joinTimeoutMs: options.joinTimeoutMs },
   )

@@ -14,8 +14,10 @@ import {
 import type { NodeId } from '../identity.js'
 import { errorField, type Logger } from '../logger.js'
 import { encodeDataFrame } from '../wire/frames.js'
+import { NetworkError } from '../errors.js'
 import type { DeliveryContext, InvalidMessageEvent } from './delivery.js'
 import { erc1271CopyKey } from './erc1271Copies.js'
+import { FLOOD_BAN_MS, NEIGHBOR_EXCESS_WINDOW_MS, RelayLimiter, type RelayLimitOptions } from './RelayLimits.js'
 import type { StreamPartOverlay } from './StreamPartOverlay.js'
 
 /** Sends a data frame to a connected peer; false when it wasn't sent (no connection, or its send buffer is full). */
@@ -24,12 +26,17 @@ export type SendFrame = (peerId: NodeId, frame: Uint8Array) => boolean
 /** What the data path needs from the node around it. */
 export interface DataPathComponents {
   readonly send: SendFrame
-  /** Closes the connection to a peer that relayed bytes that aren't a valid message. */
-  readonly disconnect: (peerId: NodeId, detail: string) => void
+  /**
+   * Closes the connection to a peer that relayed bytes that aren't a valid message (`malformed-frame`), or that kept
+   * sending beyond the relay limits (`flooding`).
+   */
+  readonly disconnect: (peerId: NodeId, detail: string, cause?: 'malformed-frame' | 'flooding') => void
   readonly verifier: SignatureVerifier
   readonly logger: Logger
   /** A received message failed verification (it was dropped). */
   readonly onInvalidMessage: (event: InvalidMessageEvent) => void
+  /** The time in ms, for the relay limits. Default `Date.now`. */
+  readonly now?: () => number
 }
 
 export interface DataPathOptions {
@@ -41,6 +48,8 @@ export interface DataPathOptions {
   readonly proxyCount: number
   /** Attack simulation: deliver received messages locally but never relay them (see `NetworkNodeOptions`). */
   readonly dropRelayedMessages?: boolean
+  /** Per-publisher and per-stream-part rate limits on new messages (see `NetworkNodeOptions.relayLimits`). Default none. */
+  readonly relayLimits?: RelayLimitOptions | false
 }
 
 /** Counters since start, part of `NetworkNodeMetrics`. */
@@ -59,10 +68,12 @@ export interface DataPathCounters {
   unexpectedMessages: number
   /** Messages handed to local listeners. */
   delivered: number
+  /** New messages dropped, not relayed, because their publisher or stream part was over the relay limits. */
+  rateLimited: number
 }
 
 /** What became of a received data frame. */
-export type ReceiveOutcome = 'new' | 'duplicate' | 'unexpected' | 'invalid-signature' | 'malformed'
+export type ReceiveOutcome = 'new' | 'duplicate' | 'unexpected' | 'invalid-signature' | 'malformed' | 'rate-limited'
 
 /** Lookup by an id read from the wire: a key that isn't a valid stream part id can only miss. */
 type OverlaysByKey = ReadonlyMap<string, StreamPartOverlay>
@@ -95,22 +106,36 @@ export class DataPath {
     invalidSignatures: 0,
     unexpectedMessages: 0,
     delivered: 0,
+    rateLimited: 0,
   }
+
+  private readonly limiter: RelayLimiter | undefined
 
   constructor(
     private readonly components: DataPathComponents,
     private readonly options: DataPathOptions,
     private readonly overlays: ReadonlyMap<StreamPartId, StreamPartOverlay>,
-  ) {}
+  ) {
+    const { relayLimits } = options
+    this.limiter =
+      relayLimits === undefined || relayLimits === false
+        ? undefined
+        : new RelayLimiter(relayLimits, options.maxMessageSize, components.now ?? Date.now)
+  }
 
   /**
    * Publishes this node's own message in a joined stream part: encodes it
    * once, marks it seen, delivers it locally and sends it on.
    *
+   * The node's own messages count against the relay limits like relayed ones, so a node that keeps its limits
+   * never sends a neighbour more than they allow.
+   *
    * @throws {@link ProtocolError} `MESSAGE_TOO_LARGE` when the encoded message exceeds `maxMessageSize`
+   * @throws {@link NetworkError} `RATE_LIMITED` when the message's publisher or stream part is over the relay limits
    */
   publish(overlay: StreamPartOverlay, message: StreamMessage): void {
-    const frame = encodeDataFrame(encodeStreamMessage(message, { maxMessageSize: this.options.maxMessageSize }))
+    const bytes = encodeStreamMessage(message, { maxMessageSize: this.options.maxMessageSize })
+    const frame = encodeDataFrame(bytes)
     const chainKey = `${message.publisherId}/${message.messageChainId}`
     if (message.signatureType === SignatureType.Erc1271) {
       const copyKey = erc1271CopyKey(chainKey, message.timestamp, message.sequenceNumber, message.signature)
@@ -118,16 +143,29 @@ export class DataPath {
         this.counters.duplicates++
         return
       }
+      this.takeOwnAllowance(overlay, message, bytes.length)
       overlay.duplicates.markCopySeen(copyKey)
     } else {
       if (overlay.duplicates.isDuplicate(chainKey, message.timestamp, message.sequenceNumber)) {
         this.counters.duplicates++
         return
       }
+      this.takeOwnAllowance(overlay, message, bytes.length)
       overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber)
     }
     this.deliverLocally(overlay, message, undefined)
     this.propagate(overlay, frame, undefined)
+  }
+
+  /** @throws {@link NetworkError} `RATE_LIMITED` (counted) when the message is over the relay limits */
+  private takeOwnAllowance(overlay: StreamPartOverlay, message: StreamMessage, bytes: number): void {
+    if (this.limiter === undefined || this.limiter.take(overlay, message.publisherId, bytes)) return
+    this.counters.rateLimited++
+    throw new NetworkError(
+      'RATE_LIMITED',
+      `publisher ${message.publisherId} or stream part ${message.streamPartId} is over this node's relay limits ` +
+        '(relayLimits): publish more slowly',
+    )
   }
 
   /** A data frame `frame` carrying the encoded message `bytes` arrived from `senderId`. */
@@ -143,7 +181,8 @@ export class DataPath {
       // owner) misses this lookup and is routed after the full decode below.
       const overlay = (this.overlays as OverlaysByKey).get(`${header.streamId}#${header.streamPartition}`)
       if (overlay !== undefined) {
-        const chainKey = `${addressFromBytes(header.publisherId)}/${header.messageChainId}`
+        const publisher = addressFromBytes(header.publisherId)
+        const chainKey = `${publisher}/${header.messageChainId}`
         // While an inspection tallies senders, copies take the full path below: a copy counts only once verified.
         if (
           overlay.senderObservers.size === 0 &&
@@ -156,6 +195,16 @@ export class DataPath {
         ) {
           this.counters.duplicates++
           return 'duplicate'
+        }
+        // A new message over the limits is dropped before the costly decode and signature check. (During an
+        // inspection copies reach here too; the limits then apply after verification, to new messages only.)
+        if (
+          this.limiter !== undefined &&
+          overlay.senderObservers.size === 0 &&
+          overlay.accepts(senderId) &&
+          !this.limiter.allows(overlay, publisher, bytes.length)
+        ) {
+          return this.rateLimited(this.limiter, overlay, senderId)
         }
       }
       message = decodeStreamMessage(bytes, { maxMessageSize: this.options.maxMessageSize })
@@ -188,6 +237,9 @@ export class DataPath {
         observeSender(overlay, senderId)
         return 'duplicate'
       }
+      if (this.limiter !== undefined && !this.limiter.take(overlay, message.publisherId, bytes.length)) {
+        return this.rateLimited(this.limiter, overlay, senderId)
+      }
       overlay.duplicates.markCopySeen(copyKey)
       this.deliverAndRelay(overlay, message, frame, senderId)
       return 'new'
@@ -214,9 +266,34 @@ export class DataPath {
       this.components.onInvalidMessage({ message, senderId, reason: 'invalid-signature' })
       return 'invalid-signature'
     }
+    // Tokens are taken only now, once verified: forgeries in a publisher's name can't spend its allowance.
+    if (this.limiter !== undefined && !this.limiter.take(overlay, message.publisherId, bytes.length)) {
+      return this.rateLimited(this.limiter, overlay, senderId)
+    }
     overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber)
     this.deliverAndRelay(overlay, message, frame, senderId)
     return 'new'
+  }
+
+  /**
+   * Drops a new message over the relay limits (not marked seen: a copy may pass once there is room) and counts it
+   * against the neighbour that sent it, disconnecting one that keeps sending far beyond the limits.
+   */
+  private rateLimited(limiter: RelayLimiter, overlay: StreamPartOverlay, senderId: NodeId): 'rate-limited' {
+    this.counters.rateLimited++
+    if (limiter.noteExcess(overlay, senderId)) {
+      this.components.logger.info('disconnecting a neighbour that keeps sending beyond the relay limits', {
+        peerId: senderId,
+        streamPartId: overlay.streamPartId,
+      })
+      this.components.disconnect(
+        senderId,
+        `sent more than ${limiter.options.maxNeighborExcess} messages over the relay limits of ` +
+          `${overlay.streamPartId} within ${NEIGHBOR_EXCESS_WINDOW_MS / 1000} s; refused for ${FLOOD_BAN_MS / 1000} s`,
+        'flooding',
+      )
+    }
+    return 'rate-limited'
   }
 
   private deliverAndRelay(
@@ -231,6 +308,14 @@ export class DataPath {
     if (this.options.kind === 'full' || overlay.proxyClients.size > 0) {
       this.propagate(overlay, frame, senderId)
     }
+  }
+
+  /**
+   * True while a peer disconnected for sending far beyond the relay limits is refused (see `RelayLimitOptions`):
+   * the node closes a new connection from it at once.
+   */
+  isBanned(peerId: NodeId): boolean {
+    return this.limiter?.isBanned(peerId) ?? false
   }
 
   /** Sends a peer just added to the overlay the buffered frames it hasn't had yet. */

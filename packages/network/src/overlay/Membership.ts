@@ -1,5 +1,6 @@
 import type { NodeDescriptor, NodeId, NodeKind } from '../identity.js'
 import type { StreamPartStatus } from '../tracker/TrackerClient.js'
+import { placementRefusal } from './placement.js'
 import type { StreamPartOverlay } from './StreamPartOverlay.js'
 
 /** How long a node refuses a neighbour the tracker told it to drop, by default. */
@@ -207,7 +208,7 @@ export class Membership {
 
   /**
    * Which of the tracker's suggested peers to ask, in its order: full nodes
-   * with an address, not this node, not already connected or asked, not
+   * with an address, inside the stream part's placement, not this node, not already connected or asked, not
    * recently dropped, up to `maxDegree` neighbours (light: `proxyCount`
    * proxies) with requests in flight counted, and at most `limit`. Marks each
    * chosen one pending: call {@link abandonRequest} if the request can't be sent.
@@ -225,6 +226,7 @@ export class Membership {
       if (descriptor.nodeId === selfId || overlay.isConnectedTo(descriptor.nodeId)) continue
       if (overlay.wasDropped(descriptor.nodeId, now)) continue
       if (descriptor.kind !== 'full' || descriptor.addresses.length === 0) continue
+      if (placementRefusal(overlay.placement, descriptor) !== undefined) continue
       const inFlight = light
         ? overlay.proxies.size + overlay.pendingProxies.size
         : overlay.neighbors.size + overlay.pendingNeighbors.size

@@ -11,6 +11,7 @@ import { isWebRtcOnly } from '../transport/webrtc/signalling.js'
 import type { Discovery } from '../discovery/Discovery.js'
 import type { DataPath } from './DataPath.js'
 import type { Membership, MembershipEffects } from './Membership.js'
+import { placementVerdict, type PlacementCounters } from './placement.js'
 import type { StreamPartOverlay } from './StreamPartOverlay.js'
 
 /** The part of a peer connection the control path uses. */
@@ -52,6 +53,8 @@ export interface OverlayControlComponents {
   readonly logger: Logger
   /** Whether this node is WebRTC-only (see `holdHandedOver`). Default never. */
   readonly isWebRtcOnly?: () => boolean
+  /** Where requests refused for placement are counted. Default nowhere. */
+  readonly placementCounters?: PlacementCounters
 }
 
 export interface OverlayControlOptions {
@@ -98,8 +101,10 @@ export class OverlayControl {
         const { streamPartId } = body.value
         const overlay = this.overlayOf(streamPartId, peer.peerId)
         const now = this.components.clock.now()
-        const handover = this.handover(overlay, peer, now)
-        const verdict = this.components.membership.answerNeighborRequest(overlay, peer.peerId, peer.peer.kind, now)
+        const outside = placementVerdict(overlay, peer.peer, this.components.placementCounters)
+        const handover = outside === undefined ? this.handover(overlay, peer, now) : undefined
+        const verdict =
+          outside ?? this.components.membership.answerNeighborRequest(overlay, peer.peerId, peer.peer.kind, now)
         // Answered with the id as the peer wrote it, so it recognises its request.
         peer.sendControl({
           case: 'neighborResponse',
@@ -148,7 +153,9 @@ export class OverlayControl {
       case 'proxyRequest': {
         const { streamPartId } = body.value
         const overlay = this.overlayOf(streamPartId, peer.peerId)
-        const verdict = this.components.membership.answerProxyRequest(overlay, peer.peerId)
+        const verdict =
+          placementVerdict(overlay, peer.peer, this.components.placementCounters) ??
+          this.components.membership.answerProxyRequest(overlay, peer.peerId)
         peer.sendControl({
           case: 'proxyResponse',
           value: this.withAlternatives(

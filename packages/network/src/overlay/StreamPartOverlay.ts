@@ -1,4 +1,4 @@
-import type { StreamMessage, StreamPartId } from '@runnel/protocol'
+import type { PlacementConstraint, StreamMessage, StreamPartId } from '@runnel/protocol'
 import type { MessageListener } from './delivery.js'
 import type { NodeId } from '../identity.js'
 import { DuplicateDetector } from './DuplicateDetector.js'
@@ -54,6 +54,8 @@ export class StreamPartOverlay {
    * has all the neighbours the stream part can give it for now.
    */
   trackerAnswered = false
+  /** Where the stream part's data may be carried (`join({ placement })`); undefined: anywhere. See placement.ts. */
+  placement: PlacementConstraint | undefined = undefined
 
   constructor(
     readonly streamPartId: StreamPartId,

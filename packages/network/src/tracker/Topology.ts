@@ -1,4 +1,6 @@
+import type { PlacementConstraint } from '@runnel/protocol'
 import type { NodeDescriptor, NodeId } from '../identity.js'
+import { mayConnect, type PlacedMember } from '../overlay/placement.js'
 
 export interface TopologyOptions {
   /** Neighbours each node aims for. */
@@ -23,6 +25,8 @@ interface Member {
    * the same few peers.
    */
   expected: Map<NodeId, number>
+  /** The stream part's placement constraint as the node reported it: only peers inside it are suggested to it. */
+  placement: PlacementConstraint | undefined
 }
 
 /** Tells `nodeId` to stop being neighbours with `dropNeighborId`. */
@@ -64,7 +68,13 @@ export class Topology {
    * Records a full node's report and decides whom it should contact and which
    * edges to split for it (nothing when it wants nothing or no one is free).
    */
-  reportStatus(descriptor: NodeDescriptor, streamPartId: string, neighbors: NodeId[], wanted: number): Suggestion {
+  reportStatus(
+    descriptor: NodeDescriptor,
+    streamPartId: string,
+    neighbors: NodeId[],
+    wanted: number,
+    placement?: PlacementConstraint,
+  ): Suggestion {
     let members = this.streamParts.get(streamPartId)
     if (members === undefined) {
       members = new Map()
@@ -73,11 +83,12 @@ export class Topology {
     let member = members.get(descriptor.nodeId)
     const reported = new Set(neighbors.filter((id) => id !== descriptor.nodeId && members.has(id)))
     if (member === undefined) {
-      member = { descriptor, neighbors: reported, expected: new Map() }
+      member = { descriptor, neighbors: reported, expected: new Map(), placement }
       members.set(descriptor.nodeId, member)
     } else {
       member.descriptor = descriptor
       member.neighbors = reported
+      member.placement = placement
     }
     const now = this.options.now()
     // Suggestions already under way count: the node may not know of them yet.
@@ -86,13 +97,16 @@ export class Topology {
     return this.choosePeers(members, member, stillWanted, now)
   }
 
-  /** Peers for a light node: full members it may use as proxies. The light node isn't recorded. */
-  proxiesFor(nodeId: NodeId, streamPartId: string, wanted: number): NodeDescriptor[] {
+  /**
+   * Peers for a light node: full members it may use as proxies (each inside the other's placement constraint, when
+   * `light` says where the light node is and what it reported). The light node isn't recorded.
+   */
+  proxiesFor(nodeId: NodeId, streamPartId: string, wanted: number, light?: PlacedMember): NodeDescriptor[] {
     const members = this.streamParts.get(streamPartId)
     if (members === undefined) return []
     const now = this.options.now()
     return this.shuffled([...members.values()])
-      .filter((member) => member.descriptor.nodeId !== nodeId)
+      .filter((member) => member.descriptor.nodeId !== nodeId && (light === undefined || mayConnect(light, member)))
       .sort((a, b) => this.view(a, now).size - this.view(b, now).size)
       .slice(0, wanted)
       .map((member) => member.descriptor)
@@ -152,6 +166,7 @@ export class Topology {
       let target: Member | undefined
       for (const id of this.shuffled(largest)) {
         const candidate = members.get(id)!
+        if (!mayConnect(from, candidate)) continue
         if (target === undefined || this.view(candidate, now).size < this.view(target, now).size) target = candidate
       }
       if (target === undefined) continue
@@ -170,10 +185,10 @@ export class Topology {
     for (const y of shuffledMembers) {
       if (wanted - peers.length < 2) break
       const yId = y.descriptor.nodeId
-      if (taken.has(yId) || this.view(y, now).size < targetDegree) continue
+      if (taken.has(yId) || this.view(y, now).size < targetDegree || !mayConnect(requester, y)) continue
       const zId = this.shuffled([...this.view(y, now)]).find((id) => {
         const z = members.get(id)
-        return z !== undefined && !taken.has(id) && this.view(z, now).size >= targetDegree
+        return z !== undefined && !taken.has(id) && this.view(z, now).size >= targetDegree && mayConnect(requester, z)
       })
       if (zId === undefined) continue
       const z = members.get(zId)!
@@ -188,7 +203,7 @@ export class Topology {
       for (const member of shuffledMembers) {
         if (peers.length >= wanted) break
         const id = member.descriptor.nodeId
-        if (!taken.has(id) && this.view(member, now).size < limit) {
+        if (!taken.has(id) && this.view(member, now).size < limit && mayConnect(requester, member)) {
           peers.push(member)
           taken.add(id)
         }

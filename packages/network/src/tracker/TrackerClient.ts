@@ -1,4 +1,11 @@
-import { keccak256, type Clock, type MessageSigner, type StreamPartId, type Timer } from '@runnel/protocol'
+import {
+  keccak256,
+  type Clock,
+  type MessageSigner,
+  type PlacementConstraint,
+  type StreamPartId,
+  type Timer,
+} from '@runnel/protocol'
 import type { PeerConnection } from '../connection/PeerConnection.js'
 import { NetworkError } from '../errors.js'
 import type { NodeId } from '../identity.js'
@@ -32,6 +39,8 @@ export interface StreamPartStatus {
   readonly neighborIds: readonly NodeId[]
   /** How many more neighbours (or proxies) it wants, requests in flight counted. */
   readonly wanted: number
+  /** The stream part's placement constraint, for the tracker to suggest only peers inside it. */
+  readonly placement?: PlacementConstraint | undefined
 }
 
 /** The part of a connection to a tracker that reporting uses. */
@@ -57,6 +66,8 @@ export interface TrackerClientComponents {
   readonly streamParts: () => Iterable<StreamPartId>
   /** In [0, 1): jitters reconnection delays; seeded in simulations. Default Math.random. */
   readonly random?: () => number
+  /** The trackers a stream part's placement names, to use instead of `trackers` for it; undefined: `trackers`. */
+  readonly trackersOf?: (streamPartId: string) => readonly string[] | undefined
 }
 
 export interface TrackerClientOptions {
@@ -160,14 +171,15 @@ export class TrackerClient {
 
   /** True when `nodeId` is the tracker responsible for the stream part. */
   isTrackerFor(streamPartId: string, nodeId: NodeId): boolean {
-    return this.trackerIds.get(trackerFor(streamPartId, this.options.trackers)) === nodeId
+    return this.trackerIds.get(trackerFor(streamPartId, this.trackersOf(streamPartId))) === nodeId
   }
 
   /** Stream parts served by the tracker with this id, among `streamPartIds`. */
   streamPartsOf<T extends string>(trackerId: NodeId, streamPartIds: Iterable<T>): T[] {
     const served: T[] = []
     for (const streamPartId of streamPartIds) {
-      if (this.trackerIds.get(trackerFor(streamPartId, this.options.trackers)) === trackerId) served.push(streamPartId)
+      if (this.trackerIds.get(trackerFor(streamPartId, this.trackersOf(streamPartId))) === trackerId)
+        served.push(streamPartId)
     }
     return served
   }
@@ -186,7 +198,8 @@ export class TrackerClient {
   reportStatus(streamPartId: StreamPartId): void {
     const status = this.components.statusOf(streamPartId)
     if (status === undefined || !this.running) return
-    void this.report({ streamPartId, action: 'status', neighborIds: status.neighborIds, wanted: status.wanted })
+    const { neighborIds, wanted, placement } = status
+    void this.report({ streamPartId, action: 'status', neighborIds, wanted, placement })
   }
 
   /** The node left a stream part: drops a report still due and tells the tracker. */
@@ -214,7 +227,7 @@ export class TrackerClient {
 
   /** Queues a signed report to the stream part's tracker; a failure is logged, and retried by the next report. */
   report(status: TrackerStatus): Promise<void> {
-    const address = trackerFor(status.streamPartId, this.options.trackers)
+    const address = trackerFor(status.streamPartId, this.trackersOf(status.streamPartId))
     const send = async (): Promise<void> => {
       // Bounded, so one unreachable tracker can't hold up reports queued for the others for long.
       const { connections } = this.components
@@ -246,10 +259,14 @@ export class TrackerClient {
     return next
   }
 
+  private trackersOf(streamPartId: string): readonly string[] {
+    return this.components.trackersOf?.(streamPartId) ?? this.options.trackers
+  }
+
   private retryUnderconnected(): void {
     for (const streamPartId of this.components.streamParts()) {
       // A tracker in backoff hears again when its next attempt is due, not on this fixed beat.
-      if (this.reconnecting.has(trackerFor(streamPartId, this.options.trackers))) continue
+      if (this.reconnecting.has(trackerFor(streamPartId, this.trackersOf(streamPartId)))) continue
       if ((this.components.statusOf(streamPartId)?.wanted ?? 0) > 0) this.reportStatus(streamPartId)
     }
   }
@@ -295,7 +312,7 @@ export class TrackerClient {
 
   private servedBy(address: string): StreamPartId[] {
     return [...this.components.streamParts()].filter(
-      (streamPartId) => trackerFor(streamPartId, this.options.trackers) === address,
+      (streamPartId) => trackerFor(streamPartId, this.trackersOf(streamPartId)) === address,
     )
   }
 

@@ -1,4 +1,4 @@
-import { addressFromBytes, addressToBytes, parseStreamPartId } from '@runnel/protocol'
+import { addressFromBytes, addressToBytes, parseStreamPartId, type PlacementConstraint } from '@runnel/protocol'
 import { systemClock, type Clock, type MessageSigner, type SignatureVerifier, type Timer } from '@runnel/protocol'
 import { ConnectionManager } from '../connection/ConnectionManager.js'
 import { SignalRelay, type SignalRelayMetrics } from '../connection/SignalRelay.js'
@@ -14,6 +14,7 @@ import { NETWORK_PROTOCOL_VERSION } from '../wire/frames.js'
 import { errorField, silentLogger, type LogFields, type Logger } from '../logger.js'
 import { resolveDegrees } from '../overlay/degrees.js'
 import { Topology } from './Topology.js'
+import { placementFromProto, placementRefusal } from '../overlay/placement.js'
 import { openTrackerRequest } from './trackerRequests.js'
 
 /** Collaborators of a tracker. */
@@ -193,17 +194,34 @@ export class TrackerServer {
       return
     }
     const neighborIds = request.neighborIds.map((id) => addressFromBytes(id))
+    // The node read the constraint from the stream's metadata; the tracker can't read the chain in every setup.
+    // Members are matched pairwise against what each reported (Topology), so a looser report only isolates its sender.
+    let placement: PlacementConstraint | undefined
+    try {
+      placement = placementFromProto(request.placement)
+    } catch (err) {
+      this.ignore(peer, 'invalid placement', { error: errorField(err) })
+      return
+    }
+    const outside = placementRefusal(placement, peer.peer)
+    if (outside !== undefined) {
+      this.ignore(peer, 'node outside the placement it reported', { streamPartId, reason: outside })
+      return
+    }
     // A node alone in a stream part is told so, with an instruction naming no one: that is how the first node of a
     // stream part learns at once that its join has settled, instead of waiting for a neighbour. Only then: answering
     // every report that finds no one free (a join storm has many) slowed the overlay's forming at 2,000 nodes.
     if (peer.peer.kind === 'light') {
-      const proxies = this.topology.proxiesFor(verified.nodeId, streamPartId, wanted)
+      const proxies = this.topology.proxiesFor(verified.nodeId, streamPartId, wanted, {
+        descriptor: peer.peer,
+        placement,
+      })
       if (proxies.length > 0 || this.topology.memberCount(streamPartId) === 0) {
         this.instruct(peer.peerId, streamPartId, proxies)
       }
       return
     }
-    const { peers, drops } = this.topology.reportStatus(peer.peer, streamPartId, neighborIds, wanted)
+    const { peers, drops } = this.topology.reportStatus(peer.peer, streamPartId, neighborIds, wanted, placement)
     // Drops go out first, so the split edge's ends make room before the newcomer asks them.
     for (const drop of drops) {
       // Both ends hear it: either may have a request to the other in flight.

@@ -5,8 +5,10 @@ import {
   checkSignatureFormat,
   createTaggedPayload,
   type MessageSigner,
+  type PlacementConstraint,
   type SignatureVerifier,
 } from '@runnel/protocol'
+import { placementToProto } from '../overlay/placement.js'
 import {
   TrackerAction,
   TrackerRequestSchema,
@@ -20,6 +22,8 @@ export interface TrackerStatus {
   readonly action: 'status' | 'leave'
   readonly neighborIds: readonly NodeId[]
   readonly wanted: number
+  /** The stream part's placement constraint as the node read it (status reports only). */
+  readonly placement?: PlacementConstraint | undefined
 }
 
 function signedPayload(request: Uint8Array): Uint8Array {
@@ -41,6 +45,7 @@ export async function signTrackerRequest(
       action: status.action === 'leave' ? TrackerAction.LEAVE : TrackerAction.STATUS,
       neighborIds: status.neighborIds.map((id) => addressToBytes(id)),
       wanted: status.wanted,
+      placement: placementToProto(status.placement),
     }),
   )
   return { request, signature: await signer.signPersonalMessage(signedPayload(request)) }

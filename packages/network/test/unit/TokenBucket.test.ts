@@ -95,4 +95,18 @@ describe('TokenBucket', () => {
     clock.advance(10_100)
     assert.equal(drain(bucket), 1, '100 ms after the last refill')
   })
+
+  it('has() checks without taking; msUntil() says how long until an amount is there', () => {
+    const clock = new ManualClock()
+    const bucket = new TokenBucket(10, 5, clock.now)
+    assert.equal(bucket.has(5), true)
+    assert.equal(bucket.has(5), true, 'has() took nothing')
+    assert.equal(bucket.msUntil(5), 0)
+    assert.equal(drain(bucket), 5)
+    assert.equal(bucket.has(1), false)
+    assert.equal(bucket.msUntil(1), 100)
+    assert.equal(bucket.msUntil(6), Infinity, 'more than the burst never fits')
+    clock.advance(100)
+    assert.equal(bucket.has(1), true)
+  })
 })

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { create, type MessageInitShape } from '@bufbuild/protobuf'
+import { create } from '@bufbuild/protobuf'
 import { addressFromBytes } from '@runnel/protocol'
 import { NetworkError } from '../../src/errors.js'
-import { NodeDescriptorSchema, NodeKind } from '../../src/generated/runnel/network/v1/network_pb.js'
+import {
+  NodeDescriptorSchema,
+  NodeKind,
+  type NodeDescriptor as NodeDescriptorProto,
+} from '../../src/generated/runnel/network/v1/network_pb.js'
 import {
   createHandshakePayload,
   descriptorFromProto,
@@ -17,7 +21,7 @@ const NODE_ID = addressFromBytes(NODE_ID_BYTES)
 const OTHER_NODE_ID = addressFromBytes(new Uint8Array(20).fill(0x11))
 const NONCE = new Uint8Array(32).fill(0x5a)
 
-function proto(fields: Partial<MessageInitShape<typeof NodeDescriptorSchema>> = {}) {
+function proto(fields: Partial<Omit<NodeDescriptorProto, '$typeName' | '$unknown'>> = {}) {
   return create(NodeDescriptorSchema, {
     nodeId: NODE_ID_BYTES,
     protocolVersion: NETWORK_PROTOCOL_VERSION,
@@ -100,6 +104,30 @@ describe('descriptorFromProto', () => {
     assert.throws(() => descriptorFromProto(proto({ addresses })), isHandshakeFailed)
   })
 
+  it('carries a location, and none when both fields are empty', () => {
+    const located: NodeDescriptor = { ...DESCRIPTOR, location: { country: 'DE', region: 'eu-central' } }
+    assert.deepEqual(descriptorFromProto(create(NodeDescriptorSchema, descriptorToProto(located))), located)
+    const countryOnly: NodeDescriptor = { ...DESCRIPTOR, location: { country: 'FR' } }
+    assert.deepEqual(descriptorFromProto(create(NodeDescriptorSchema, descriptorToProto(countryOnly))), countryOnly)
+    assert.equal(descriptorFromProto(proto({ country: '', region: '' })).location, undefined)
+  })
+
+  it('refuses a country that is not an assigned code or not upper case, and a malformed region', () => {
+    for (const fields of [
+      { country: 'ZZ' },
+      { country: 'de' },
+      { country: 'DEU' },
+      { region: 'EU' },
+      { region: 'a b' },
+    ]) {
+      assert.throws(
+        () => descriptorFromProto(proto(fields)),
+        (err: unknown) => isHandshakeFailed(err) && /invalid location/.test((err as Error).message),
+        JSON.stringify(fields),
+      )
+    }
+  })
+
   it('refuses an address longer than 256 characters', () => {
     const addresses = ['ws://ok:1', `ws://${'a'.repeat(252)}`]
     assert.equal(addresses[1]?.length, 257)
@@ -130,6 +158,7 @@ describe('createHandshakePayload', () => {
     ['one address fewer', NONCE, { ...DESCRIPTOR, addresses: DESCRIPTOR.addresses.slice(0, 1) }],
     ['no addresses', NONCE, { ...DESCRIPTOR, addresses: [] }],
     ['one address more', NONCE, { ...DESCRIPTOR, addresses: [...DESCRIPTOR.addresses, 'ws://x:1'] }],
+    ['a location', NONCE, { ...DESCRIPTOR, location: { country: 'DE' } }],
   ]
   for (const [field, nonce, descriptor] of variants) {
     it(`differs when ${field} differs`, () => {
@@ -141,6 +170,17 @@ describe('createHandshakePayload', () => {
     assert.notDeepEqual(
       createHandshakePayload(NONCE, { ...DESCRIPTOR, addresses: ['ab', 'c'] }),
       createHandshakePayload(NONCE, { ...DESCRIPTOR, addresses: ['a', 'bc'] }),
+    )
+  })
+
+  it('is the same with an empty location as with none, as the wire carries both alike', () => {
+    assert.deepEqual(createHandshakePayload(NONCE, { ...DESCRIPTOR, location: {} }), base)
+  })
+
+  it('keeps the country and region apart', () => {
+    assert.notDeepEqual(
+      createHandshakePayload(NONCE, { ...DESCRIPTOR, location: { country: 'DE' } }),
+      createHandshakePayload(NONCE, { ...DESCRIPTOR, location: { region: 'de' } }),
     )
   })
 

@@ -1,11 +1,14 @@
 import { ERROR_CATEGORIES, escapeControlCharacters, shortMessageOf } from '@runnel/protocol'
 import { nodeErrorCategory, nodeErrorCodeOf, type NodeErrorCode } from '../errors.js'
+import { QuotaError } from './QuotaError.js'
 
 /** An error as every API reports it: an HTTP status, a stable code and a message that says what to fix. */
 export interface ApiError {
   readonly status: number
   readonly code: NodeErrorCode
   readonly message: string
+  /** Over a quota: whole seconds until a retry would pass (HTTP `Retry-After`). */
+  readonly retryAfterSeconds?: number
 }
 
 /** Longest error message an API sends: messages quote requests (a path, a topic, a parameter), whose length is the client's choice. */
@@ -21,7 +24,11 @@ export function toApiError(err: unknown): ApiError {
   const code = nodeErrorCodeOf(err)
   // The code goes in its own field; the message says what is wrong without repeating it.
   const message = capLength(escapeControlCharacters(shortMessageOf(err)))
-  return { status: ERROR_CATEGORIES[nodeErrorCategory(code)].httpStatus, code, message }
+  const status = ERROR_CATEGORIES[nodeErrorCategory(code)].httpStatus
+  if (err instanceof QuotaError && err.retryAfterSeconds !== undefined) {
+    return { status, code, message, retryAfterSeconds: err.retryAfterSeconds }
+  }
+  return { status, code, message }
 }
 
 function capLength(text: string): string {

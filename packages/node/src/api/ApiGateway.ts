@@ -16,6 +16,7 @@ import type { Logger } from '../logger.js'
 import type { ApiName, NodeMetrics } from '../metrics.js'
 import { toApiError, type ApiError } from './ApiError.js'
 import type { ApiKeyGuard } from './ApiKeyGuard.js'
+import { ApiQuotas, NO_QUOTAS } from '../plugins/limits.js'
 import {
   toPublishCall,
   type BatchMessage,
@@ -75,6 +76,8 @@ export class ApiGateway {
     readonly storedAckTimeoutMs: number = DEFAULT_ACK_TIMEOUT_MS,
     /** The node's time and timers, shared with the plugins (see `RunnelNodeComponents.clock`). */
     readonly clock: Clock = systemClock,
+    /** Per-client quotas the plugins charge on connect and publish (config `quotas`). Default: none. */
+    readonly quotas: ApiQuotas = new ApiQuotas(NO_QUOTAS, maxPayloadBytes, metrics, clock),
   ) {}
 
   /** The caller's connection closed: its explicit-timestamp chain ends (a later one starts afresh). */

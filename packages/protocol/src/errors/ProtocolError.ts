@@ -29,6 +29,8 @@ export type ProtocolErrorCode =
   | 'INVALID_RECEIPT'
   /** Bytes that are not a secp256k1 public key (wrong length, or not on the curve). */
   | 'INVALID_PUBLIC_KEY'
+  /** A node location or a stream's placement constraint that is malformed (e.g. a country code that isn't ISO 3166-1). */
+  | 'INVALID_PLACEMENT'
 
 /**
  * The one error type thrown by `@runnel/protocol`.
@@ -69,4 +71,5 @@ const PROTOCOL_CATEGORIES: Record<ProtocolErrorCode, ErrorCategory> = {
   INVALID_JSON: 'invalid-input',
   INVALID_RECEIPT: 'invalid-input',
   INVALID_PUBLIC_KEY: 'invalid-input',
+  INVALID_PLACEMENT: 'invalid-input',
 }

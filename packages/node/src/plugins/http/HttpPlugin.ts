@@ -82,7 +82,14 @@ export class HttpPlugin implements ApiPlugin {
     const gateway = this.gateway
     const fail = (c: Context, err: unknown): Response => {
       const error = gateway.fail('http', err, { path: c.req.path })
+      if (error.retryAfterSeconds !== undefined) c.header('Retry-After', String(error.retryAfterSeconds))
       return c.json({ error: { code: error.code, message: error.message } }, error.status as ContentfulStatusCode)
+    }
+    /** The client quotas charge: its API key, or its address (see `ApiQuotas`). */
+    const quotaClient = (c: Context): string => {
+      const { incoming } = c.env as HttpBindings
+      const key = apiKeyFromRequest(incoming.headers.authorization, new URL(c.req.url).searchParams)
+      return gateway.quotas.clientOf(key, incoming.socket.remoteAddress, gateway.apiKeys.required)
     }
 
     app.onError((err, c) => fail(c, err))
@@ -94,10 +101,17 @@ export class HttpPlugin implements ApiPlugin {
     app.get('/health', (c) => c.json({ status: 'ok' }))
     app.get('/openapi.json', (c) => c.json(openApiDocument(this.info())))
     for (const add of this.publicRoutes) add(app)
-    app.use('*', async (c, next) => {
+    app.use('*', async (c: Context, next) => {
       const key = apiKeyFromRequest(c.req.header('authorization'), new URL(c.req.url).searchParams)
       gateway.apiKeys.check(key, API_KEY_HINT)
-      await next()
+      if (!gateway.quotas.enabled) return next()
+      // A request under way counts as one of the client's connections.
+      const release = gateway.quotas.openConnection('http', quotaClient(c))
+      try {
+        await next()
+      } finally {
+        release()
+      }
     })
 
     app.get('/info', (c) => {
@@ -124,6 +138,7 @@ export class HttpPlugin implements ApiPlugin {
         : await readBody(incoming, gateway.maxPayloadBytes, 'body')
       if (batch) {
         const messages = parseNdjsonBatch(body, wrapped, this.config.maxBatchMessages)
+        if (gateway.quotas.enabled) gateway.quotas.takePublish('http', quotaClient(c), messages.length, body.byteLength)
         try {
           const published = await gateway.publishBatch('http', caller, streamId, messages, params)
           return c.json({ count: published.length, messages: published }, 200)
@@ -134,6 +149,7 @@ export class HttpPlugin implements ApiPlugin {
           return c.json(body, error.status as ContentfulStatusCode)
         }
       }
+      if (gateway.quotas.enabled) gateway.quotas.takePublish('http', quotaClient(c), 1, body.byteLength)
       if ((contentType ?? '').toLowerCase().startsWith('application/octet-stream')) {
         if (wrapped) throw new NodeError('BAD_REQUEST', 'payloadMetadata needs a JSON body, not octet-stream')
         return c.json(await gateway.publish('http', caller, streamId, body, body.byteLength, params), 200)

@@ -11,6 +11,7 @@ import {
   type PublishPacket,
   type Subscription,
 } from 'aedes'
+import type { ApiError } from '../../api/ApiError.js'
 import type { ApiGateway } from '../../api/ApiGateway.js'
 import { formatMessage } from '../../api/requests.js'
 import type { MqttPluginConfig } from '../../config.js'
@@ -25,6 +26,7 @@ import { TopicSubscriptions } from './TopicSubscriptions.js'
 /** CONNACK return codes of MQTT 3.1.1. */
 const BAD_USERNAME_OR_PASSWORD = 4
 const NOT_AUTHORIZED = 5
+const SERVER_UNAVAILABLE: AuthErrorCode = 3
 /** A client with more than this waiting in its socket misses messages until it catches up. */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024
 /** What aedes 1.2 reports for a connection cut off by its `connectTimeout` (no typed error or code to match). */
@@ -82,6 +84,8 @@ export class MqttPlugin implements ApiPlugin {
   private readonly clientSerials = new WeakMap<Client, number>()
   private lastClientSerial = 0
   private readonly publishQueues = new WeakMap<Client, PublishQueue>()
+  /** Each client's quota client (when the node has quotas), charged for its publishes. */
+  private readonly quotaClients = new WeakMap<Client, string>()
   /**
    * Payloads of messages that came from the network: the only ones forwarded.
    * aedes also routes a client's PUBLISH straight to local subscribers, who
@@ -186,7 +190,11 @@ export class MqttPlugin implements ApiPlugin {
     password: Readonly<Buffer | undefined>,
     callback: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
-    if (this.gateway.apiKeys.isValid(password)) return callback(null, true)
+    if (this.gateway.apiKeys.isValid(password)) {
+      const refusal = this.chargeConnection(client, password)
+      if (refusal === undefined) return callback(null, true)
+      return callback(Object.assign(new Error(refusal.message), { returnCode: SERVER_UNAVAILABLE }), false)
+    }
     const missing = password === undefined || password.length === 0
     const error = this.gateway.fail(
       'mqtt',
@@ -200,6 +208,24 @@ export class MqttPlugin implements ApiPlugin {
     callback(Object.assign(new Error(error.message), { returnCode }), false)
   }
 
+  /**
+   * Counts the connection against its client's quota until it closes. Over the client's `maxConnections`: the
+   * refusal, for CONNACK 3 (server unavailable; aedes speaks MQTT 3.1.1, which has no "quota exceeded" code).
+   */
+  private chargeConnection(client: Client, password: Readonly<Buffer | undefined>): ApiError | undefined {
+    const { quotas } = this.gateway
+    if (!quotas.enabled) return undefined
+    const address = (client.conn as Partial<Socket>).remoteAddress
+    const quotaClient = quotas.clientOf(password, address, this.gateway.apiKeys.required)
+    try {
+      client.conn.once('close', quotas.openConnection('mqtt', quotaClient))
+    } catch (err) {
+      return this.gateway.fail('mqtt', err, { clientId: client.id })
+    }
+    this.quotaClients.set(client, quotaClient)
+    return undefined
+  }
+
   private authorizePublish(
     client: Client | null,
     packet: PublishPacket,
@@ -209,6 +235,9 @@ export class MqttPlugin implements ApiPlugin {
     packet.retain = false
     // aedes hands all publishes of one socket read to this handler at once; a queue keeps them in order.
     const queue = client === null ? { tail: Promise.resolve(), failed: undefined } : this.queueOf(client)
+    // Charged as it arrives; over the quota it is refused in its turn, which closes the connection (3.1.1 has no
+    // way to refuse one PUBLISH).
+    const overQuota = this.overQuota(client, packet)
     const refuse = (err: unknown): void => {
       queue.failed ??= this.refusePublish(client, packet, err)
       // aedes 1.2 emits 'clientError' and closes the connection; the client gets no PUBACK.
@@ -217,6 +246,7 @@ export class MqttPlugin implements ApiPlugin {
     queue.tail = queue.tail
       .then(() => {
         if (queue.failed !== undefined) throw queue.failed
+        if (overQuota !== undefined) throw overQuota
         return this.publish(client, packet)
       })
       .then(
@@ -226,6 +256,19 @@ export class MqttPlugin implements ApiPlugin {
         refuse,
       )
       .catch((err: unknown) => this.gateway.logger.error({ api: 'mqtt', err }, 'MQTT publish callback failed'))
+  }
+
+  /** The quota refusal of a publish, if its client is over a rate. */
+  private overQuota(client: Client | null, packet: PublishPacket): Error | undefined {
+    const quotaClient = client === null ? undefined : this.quotaClients.get(client)
+    if (quotaClient === undefined) return undefined
+    const bytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.byteLength
+    try {
+      this.gateway.quotas.takePublish('mqtt', quotaClient, 1, bytes)
+      return undefined
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err))
+    }
   }
 
   private queueOf(client: Client): PublishQueue {

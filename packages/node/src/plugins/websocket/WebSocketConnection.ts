@@ -6,6 +6,7 @@ import type { ApiGateway } from '../../api/ApiGateway.js'
 import { decodeJsonText, formatMessage, parseJsonMessage, type PublishParams } from '../../api/requests.js'
 import { NodeError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
+import { admitWebSocketFrame } from '../limits.js'
 import { httpResponse, type WebSocketAction } from './routes.js'
 
 /** Unsent bytes above which a subscriber counts as too slow and misses messages until it catches up. */
@@ -19,6 +20,8 @@ export interface WebSocketConnectionContext {
   readonly logger: Logger
   /** True once the plugin is stopping: failures of frames it cut off are no one's to hear. */
   stopping(): boolean
+  /** Publishers: the client their frames are charged to, when the node has quotas. */
+  readonly quotaClient?: string | undefined
 }
 
 /**
@@ -36,6 +39,8 @@ export class WebSocketConnection {
   /** Publishers: frames received so far; a frame's number is what its ack (or error) frame names as `seq`. */
   private received = 0
   private released = false
+  /** Publishers: frames refused over the quota since the last one admitted. */
+  private readonly quotaState = { refusedInARow: 0 }
 
   constructor(
     private readonly context: WebSocketConnectionContext,
@@ -97,6 +102,7 @@ export class WebSocketConnection {
     const { socket } = this
     const seq = ++this.received
     const acked = params.ack === undefined ? undefined : seq
+    if (!this.admit(data.byteLength, acked)) return
     // Stop reading a client that sends faster than the node publishes: TCP then slows it down.
     if (++this.waiting >= MAX_WAITING_PUBLISHES) socket.pause()
     const refused = (err: unknown): void => {
@@ -152,9 +158,27 @@ export class WebSocketConnection {
     return gateway.publishPipelined('websocket', this.caller, this.streamId, content, data.byteLength, params, metadata)
   }
 
+  /** Charges a frame to the client's quota; over it, the frame is answered with an error and dropped. */
+  private admit(bytes: number, seq: number | undefined): boolean {
+    const { gateway, quotaClient } = this.context
+    if (quotaClient === undefined) return true
+    return admitWebSocketFrame(
+      gateway.quotas,
+      this.quotaState,
+      quotaClient,
+      bytes,
+      (err) => this.answerError(gateway.fail('websocket', err, { streamId: this.streamId }), seq),
+      (code, reason) => this.socket.close(code, reason),
+    )
+  }
+
   /** A refused frame is answered on the socket, which stays open for the next one. */
   answerError(error: ApiError, seq?: number): void {
-    this.answer({ error: { code: error.code, message: error.message }, ...(seq !== undefined && { seq }) })
+    const { code, message, retryAfterSeconds } = error
+    this.answer({
+      error: { code, message, ...(retryAfterSeconds !== undefined && { retryAfterSeconds }) },
+      ...(seq !== undefined && { seq }),
+    })
   }
 
   private answer(frame: object): void {
@@ -166,6 +190,7 @@ export class WebSocketConnection {
 export function refuseUpgrade(socket: Duplex, error: ApiError): void {
   if (!socket.writable) return void socket.destroy()
   const headers: Record<string, string> = error.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {}
+  if (error.retryAfterSeconds !== undefined) headers['Retry-After'] = String(error.retryAfterSeconds)
   socket.once('finish', () => socket.destroy())
   socket.end(httpResponse(error.status, { error: { code: error.code, message: error.message } }, headers))
 }

@@ -71,6 +71,8 @@ export class WebSocketPlugin implements ApiPlugin {
   /** Sockets whose upgrade is being checked (stream, permission); stop() cuts them off. */
   private readonly pending = new Set<Duplex>()
   private readonly connections = new Set<WebSocketConnection>()
+  /** The quota client of each upgrade request (when quotas are set), for its publisher frames. */
+  private readonly quotaClients = new WeakMap<IncomingMessage, string>()
   private lastConnectionSerial = 0
 
   constructor(
@@ -156,7 +158,9 @@ export class WebSocketPlugin implements ApiPlugin {
     socket.once('close', () => this.pending.delete(socket))
     const { path, query } = parseRequestUrl(request.url)
     try {
-      this.gateway.apiKeys.check(apiKeyFromRequest(request.headers.authorization, query), API_KEY_HINT)
+      const apiKey = apiKeyFromRequest(request.headers.authorization, query)
+      this.gateway.apiKeys.check(apiKey, API_KEY_HINT)
+      this.chargeConnection(request, socket, apiKey)
       const endpoint = parseEndpoint(path)
       if (endpoint === undefined) {
         const notFound = new NodeError('BAD_REQUEST', `no such endpoint: ${path} (${ENDPOINT_HINT})`)
@@ -178,6 +182,19 @@ export class WebSocketPlugin implements ApiPlugin {
       if (this.stopping) return void socket.destroy()
       refuseUpgrade(socket, this.gateway.fail('websocket', err, { path }))
     }
+  }
+
+  /**
+   * Counts the connection against its client's quota until the socket closes (refused or not).
+   *
+   * @throws {@link QuotaError} over the client's `maxConnections`
+   */
+  private chargeConnection(request: IncomingMessage, socket: Duplex, apiKey: string | undefined): void {
+    const { quotas } = this.gateway
+    if (!quotas.enabled) return
+    const client = quotas.clientOf(apiKey, request.socket.remoteAddress, this.gateway.apiKeys.required)
+    socket.once('close', quotas.openConnection('websocket', client))
+    this.quotaClients.set(request, client)
   }
 
   private async acceptSubscriber(
@@ -258,7 +275,7 @@ export class WebSocketPlugin implements ApiPlugin {
     this.sockets.handleUpgrade(request, socket, head, (webSocket) => {
       // Without verifyClient, ws answers synchronously; a late callback would find its release already called.
       if (settled) return webSocket.terminate()
-      connection = this.open(webSocket, streamId, action, release)
+      connection = this.open(webSocket, streamId, action, release, this.quotaClients.get(request))
     })
     settled = true
     // ws refused a malformed handshake (and answered the client itself).
@@ -266,8 +283,14 @@ export class WebSocketPlugin implements ApiPlugin {
     return connection
   }
 
-  private open(socket: WebSocket, streamId: string, action: WebSocketAction, release: () => void): WebSocketConnection {
-    const context = { gateway: this.gateway, logger: this.logger, stopping: () => this.stopping }
+  private open(
+    socket: WebSocket,
+    streamId: string,
+    action: WebSocketAction,
+    release: () => void,
+    quotaClient: string | undefined,
+  ): WebSocketConnection {
+    const context = { gateway: this.gateway, logger: this.logger, stopping: () => this.stopping, quotaClient }
     const caller = `ws:${++this.lastConnectionSerial}`
     const connection = new WebSocketConnection(context, socket, streamId, action, caller, release)
     this.connections.add(connection)

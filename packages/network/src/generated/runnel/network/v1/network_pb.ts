@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file runnel/network/v1/network.proto.
  */
 export const file_runnel_network_v1_network: GenFile = /*@__PURE__*/
-  fileDesc("Ch9ydW5uZWwvbmV0d29yay92MS9uZXR3b3JrLnByb3RvEhFydW5uZWwubmV0d29yay52MSJ5Cg5Ob2RlRGVzY3JpcHRvchIPCgdub2RlX2lkGAEgASgMEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SKQoEa2luZBgDIAEoDjIbLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVLaW5kEhEKCWFkZHJlc3NlcxgEIAMoCSJ1CgVIZWxsbxI1CgpkZXNjcmlwdG9yGAEgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISDQoFbm9uY2UYAiABKAwSEwoLaW5zdGFuY2VfaWQYAyABKAwSEQoJdXB0aW1lX21zGAQgASgEIh8KCkhlbGxvUHJvb2YSEQoJc2lnbmF0dXJlGAEgASgMIhIKBFBpbmcSCgoCaWQYASABKA0iEgoEUG9uZxIKCgJpZBgBIAEoDSJ6CgdHb29kYnllEg4KBnJlYXNvbhgBIAEoCRIsCgRjb2RlGAIgASgOMh4ucnVubmVsLm5ldHdvcmsudjEuR29vZGJ5ZUNvZGUSMQoGaG9sZGVyGAMgASgLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3IiKQoPTmVpZ2hib3JSZXF1ZXN0EhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJIoUBChBOZWlnaGJvclJlc3BvbnNlEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJEhAKCGFjY2VwdGVkGAIgASgIEg4KBnJlYXNvbhgDIAEoCRI3CgxhbHRlcm5hdGl2ZXMYBCADKAsyIS5ydW5uZWwubmV0d29yay52MS5Ob2RlRGVzY3JpcHRvciInCg1OZWlnaGJvckxlYXZlEhYKDnN0cmVhbV9wYXJ0X2lkGAEgASgJIiYKDFByb3h5UmVxdWVzdBIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCSKCAQoNUHJveHlSZXNwb25zZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkSNwoMYWx0ZXJuYXRpdmVzGAQgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3IiowEKDlRyYWNrZXJSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAwSEAoIc2VxdWVuY2UYAiABKAQSFgoOc3RyZWFtX3BhcnRfaWQYAyABKAkSMAoGYWN0aW9uGAQgASgOMiAucnVubmVsLm5ldHdvcmsudjEuVHJhY2tlckFjdGlvbhIUCgxuZWlnaGJvcl9pZHMYBSADKAwSDgoGd2FudGVkGAYgASgNIjoKFFNpZ25lZFRyYWNrZXJSZXF1ZXN0Eg8KB3JlcXVlc3QYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMInkKElRyYWNrZXJJbnN0cnVjdGlvbhIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIwCgVwZWVycxgCIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yEhkKEWRyb3BfbmVpZ2hib3JfaWRzGAMgAygMIjUKEkRodEZpbmROb2RlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgNEgsKA2tleRgCIAEoDCJdChNEaHRGaW5kTm9kZVJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SMgoHY2xvc2VzdBgCIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yInUKD1NpZ25lZERodFJlY29yZBILCgNrZXkYASABKAwSDQoFb3duZXIYAiABKAwSDQoFdmFsdWUYAyABKAwSEgoKZXhwaXJlc19hdBgEIAEoBBIQCghzZXF1ZW5jZRgFIAEoBBIRCglzaWduYXR1cmUYBiABKAwiWQoPRGh0U3RvcmVSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKA0SMgoGcmVjb3JkGAIgASgLMiIucnVubmVsLm5ldHdvcmsudjEuU2lnbmVkRGh0UmVjb3JkIkYKEERodFN0b3JlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoDRIOCgZzdG9yZWQYAiABKAgSDgoGcmVhc29uGAMgASgJIkkKFURodEZpbmRSZWNvcmRzUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgNEgsKA2tleRgCIAEoDBIPCgdzZWVraW5nGAMgASgIIskBChZEaHRGaW5kUmVjb3Jkc1Jlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SMwoHcmVjb3JkcxgCIAMoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLlNpZ25lZERodFJlY29yZBIyCgdjbG9zZXN0GAMgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISMgoHc2Vla2VycxgEIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yIpYBCglSdGNTaWduYWwSEQoJc291cmNlX2lkGAEgASgMEhEKCXRhcmdldF9pZBgCIAEoDBIVCg1jb25uZWN0aW9uX2lkGAMgASgJEi4KBGtpbmQYBCABKA4yIC5ydW5uZWwubmV0d29yay52MS5SdGNTaWduYWxLaW5kEg8KB3BheWxvYWQYBSABKAkSCwoDbWlkGAYgASgJIqAJCg5Db250cm9sTWVzc2FnZRIpCgVoZWxsbxgBIAEoCzIYLnJ1bm5lbC5uZXR3b3JrLnYxLkhlbGxvSAASNAoLaGVsbG9fcHJvb2YYAiABKAsyHS5ydW5uZWwubmV0d29yay52MS5IZWxsb1Byb29mSAASJwoEcGluZxgDIAEoCzIXLnJ1bm5lbC5uZXR3b3JrLnYxLlBpbmdIABInCgRwb25nGAQgASgLMhcucnVubmVsLm5ldHdvcmsudjEuUG9uZ0gAEi0KB2dvb2RieWUYBSABKAsyGi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllSAASPgoQbmVpZ2hib3JfcmVxdWVzdBgGIAEoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLk5laWdoYm9yUmVxdWVzdEgAEkAKEW5laWdoYm9yX3Jlc3BvbnNlGAcgASgLMiMucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JSZXNwb25zZUgAEjoKDm5laWdoYm9yX2xlYXZlGAggASgLMiAucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JMZWF2ZUgAEjgKDXByb3h5X3JlcXVlc3QYCSABKAsyHy5ydW5uZWwubmV0d29yay52MS5Qcm94eVJlcXVlc3RIABI6Cg5wcm94eV9yZXNwb25zZRgKIAEoCzIgLnJ1bm5lbC5uZXR3b3JrLnYxLlByb3h5UmVzcG9uc2VIABJCCg90cmFja2VyX3JlcXVlc3QYCyABKAsyJy5ydW5uZWwubmV0d29yay52MS5TaWduZWRUcmFja2VyUmVxdWVzdEgAEkQKE3RyYWNrZXJfaW5zdHJ1Y3Rpb24YDCABKAsyJS5ydW5uZWwubmV0d29yay52MS5UcmFja2VySW5zdHJ1Y3Rpb25IABJGChVkaHRfZmluZF9ub2RlX3JlcXVlc3QYDSABKAsyJS5ydW5uZWwubmV0d29yay52MS5EaHRGaW5kTm9kZVJlcXVlc3RIABJIChZkaHRfZmluZF9ub2RlX3Jlc3BvbnNlGA4gASgLMiYucnVubmVsLm5ldHdvcmsudjEuRGh0RmluZE5vZGVSZXNwb25zZUgAEj8KEWRodF9zdG9yZV9yZXF1ZXN0GA8gASgLMiIucnVubmVsLm5ldHdvcmsudjEuRGh0U3RvcmVSZXF1ZXN0SAASQQoSZGh0X3N0b3JlX3Jlc3BvbnNlGBAgASgLMiMucnVubmVsLm5ldHdvcmsudjEuRGh0U3RvcmVSZXNwb25zZUgAEkwKGGRodF9maW5kX3JlY29yZHNfcmVxdWVzdBgRIAEoCzIoLnJ1bm5lbC5uZXR3b3JrLnYxLkRodEZpbmRSZWNvcmRzUmVxdWVzdEgAEk4KGWRodF9maW5kX3JlY29yZHNfcmVzcG9uc2UYEiABKAsyKS5ydW5uZWwubmV0d29yay52MS5EaHRGaW5kUmVjb3Jkc1Jlc3BvbnNlSAASMgoKcnRjX3NpZ25hbBgZIAEoCzIcLnJ1bm5lbC5uZXR3b3JrLnYxLlJ0Y1NpZ25hbEgAQgYKBGJvZHkqZQoITm9kZUtpbmQSGQoVTk9ERV9LSU5EX1VOU1BFQ0lGSUVEEAASEgoOTk9ERV9LSU5EX0ZVTEwQARITCg9OT0RFX0tJTkRfTElHSFQQAhIVChFOT0RFX0tJTkRfVFJBQ0tFUhADKmkKC0dvb2RieWVDb2RlEhwKGEdPT0RCWUVfQ09ERV9VTlNQRUNJRklFRBAAEiAKHEdPT0RCWUVfQ09ERV9JREVOVElUWV9JTl9VU0UQARIaChZHT09EQllFX0NPREVfRFVQTElDQVRFEAIqZAoNVHJhY2tlckFjdGlvbhIeChpUUkFDS0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhkKFVRSQUNLRVJfQUNUSU9OX1NUQVRVUxABEhgKFFRSQUNLRVJfQUNUSU9OX0xFQVZFEAIqpwEKDVJ0Y1NpZ25hbEtpbmQSHwobUlRDX1NJR05BTF9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVUlRDX1NJR05BTF9LSU5EX09GRkVSEAESGgoWUlRDX1NJR05BTF9LSU5EX0FOU1dFUhACEh0KGVJUQ19TSUdOQUxfS0lORF9DQU5ESURBVEUQAxIfChtSVENfU0lHTkFMX0tJTkRfVU5SRUFDSEFCTEUQBGIGcHJvdG8z");
+  fileDesc("Ch9ydW5uZWwvbmV0d29yay92MS9uZXR3b3JrLnByb3RvEhFydW5uZWwubmV0d29yay52MSKaAQoOTm9kZURlc2NyaXB0b3ISDwoHbm9kZV9pZBgBIAEoDBIYChBwcm90b2NvbF92ZXJzaW9uGAIgASgNEikKBGtpbmQYAyABKA4yGy5ydW5uZWwubmV0d29yay52MS5Ob2RlS2luZBIRCglhZGRyZXNzZXMYBCADKAkSDwoHY291bnRyeRgFIAEoCRIOCgZyZWdpb24YBiABKAkidQoFSGVsbG8SNQoKZGVzY3JpcHRvchgBIAEoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yEg0KBW5vbmNlGAIgASgMEhMKC2luc3RhbmNlX2lkGAMgASgMEhEKCXVwdGltZV9tcxgEIAEoBCIfCgpIZWxsb1Byb29mEhEKCXNpZ25hdHVyZRgBIAEoDCISCgRQaW5nEgoKAmlkGAEgASgNIhIKBFBvbmcSCgoCaWQYASABKA0iegoHR29vZGJ5ZRIOCgZyZWFzb24YASABKAkSLAoEY29kZRgCIAEoDjIeLnJ1bm5lbC5uZXR3b3JrLnYxLkdvb2RieWVDb2RlEjEKBmhvbGRlchgDIAEoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yIikKD05laWdoYm9yUmVxdWVzdBIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCSKFAQoQTmVpZ2hib3JSZXNwb25zZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkSNwoMYWx0ZXJuYXRpdmVzGAQgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3IiJwoNTmVpZ2hib3JMZWF2ZRIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCSImCgxQcm94eVJlcXVlc3QSFgoOc3RyZWFtX3BhcnRfaWQYASABKAkiggEKDVByb3h5UmVzcG9uc2USFgoOc3RyZWFtX3BhcnRfaWQYASABKAkSEAoIYWNjZXB0ZWQYAiABKAgSDgoGcmVhc29uGAMgASgJEjcKDGFsdGVybmF0aXZlcxgEIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yItQBCg5UcmFja2VyUmVxdWVzdBIPCgdub2RlX2lkGAEgASgMEhAKCHNlcXVlbmNlGAIgASgEEhYKDnN0cmVhbV9wYXJ0X2lkGAMgASgJEjAKBmFjdGlvbhgEIAEoDjIgLnJ1bm5lbC5uZXR3b3JrLnYxLlRyYWNrZXJBY3Rpb24SFAoMbmVpZ2hib3JfaWRzGAUgAygMEg4KBndhbnRlZBgGIAEoDRIvCglwbGFjZW1lbnQYByABKAsyHC5ydW5uZWwubmV0d29yay52MS5QbGFjZW1lbnQiLwoJUGxhY2VtZW50EhEKCWNvdW50cmllcxgBIAMoCRIPCgdyZWdpb25zGAIgAygJIjoKFFNpZ25lZFRyYWNrZXJSZXF1ZXN0Eg8KB3JlcXVlc3QYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMInkKElRyYWNrZXJJbnN0cnVjdGlvbhIWCg5zdHJlYW1fcGFydF9pZBgBIAEoCRIwCgVwZWVycxgCIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yEhkKEWRyb3BfbmVpZ2hib3JfaWRzGAMgAygMIjUKEkRodEZpbmROb2RlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgNEgsKA2tleRgCIAEoDCJdChNEaHRGaW5kTm9kZVJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SMgoHY2xvc2VzdBgCIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yInUKD1NpZ25lZERodFJlY29yZBILCgNrZXkYASABKAwSDQoFb3duZXIYAiABKAwSDQoFdmFsdWUYAyABKAwSEgoKZXhwaXJlc19hdBgEIAEoBBIQCghzZXF1ZW5jZRgFIAEoBBIRCglzaWduYXR1cmUYBiABKAwiWQoPRGh0U3RvcmVSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKA0SMgoGcmVjb3JkGAIgASgLMiIucnVubmVsLm5ldHdvcmsudjEuU2lnbmVkRGh0UmVjb3JkIkYKEERodFN0b3JlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoDRIOCgZzdG9yZWQYAiABKAgSDgoGcmVhc29uGAMgASgJIkkKFURodEZpbmRSZWNvcmRzUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgNEgsKA2tleRgCIAEoDBIPCgdzZWVraW5nGAMgASgIIskBChZEaHRGaW5kUmVjb3Jkc1Jlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SMwoHcmVjb3JkcxgCIAMoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLlNpZ25lZERodFJlY29yZBIyCgdjbG9zZXN0GAMgAygLMiEucnVubmVsLm5ldHdvcmsudjEuTm9kZURlc2NyaXB0b3ISMgoHc2Vla2VycxgEIAMoCzIhLnJ1bm5lbC5uZXR3b3JrLnYxLk5vZGVEZXNjcmlwdG9yIpYBCglSdGNTaWduYWwSEQoJc291cmNlX2lkGAEgASgMEhEKCXRhcmdldF9pZBgCIAEoDBIVCg1jb25uZWN0aW9uX2lkGAMgASgJEi4KBGtpbmQYBCABKA4yIC5ydW5uZWwubmV0d29yay52MS5SdGNTaWduYWxLaW5kEg8KB3BheWxvYWQYBSABKAkSCwoDbWlkGAYgASgJIqAJCg5Db250cm9sTWVzc2FnZRIpCgVoZWxsbxgBIAEoCzIYLnJ1bm5lbC5uZXR3b3JrLnYxLkhlbGxvSAASNAoLaGVsbG9fcHJvb2YYAiABKAsyHS5ydW5uZWwubmV0d29yay52MS5IZWxsb1Byb29mSAASJwoEcGluZxgDIAEoCzIXLnJ1bm5lbC5uZXR3b3JrLnYxLlBpbmdIABInCgRwb25nGAQgASgLMhcucnVubmVsLm5ldHdvcmsudjEuUG9uZ0gAEi0KB2dvb2RieWUYBSABKAsyGi5ydW5uZWwubmV0d29yay52MS5Hb29kYnllSAASPgoQbmVpZ2hib3JfcmVxdWVzdBgGIAEoCzIiLnJ1bm5lbC5uZXR3b3JrLnYxLk5laWdoYm9yUmVxdWVzdEgAEkAKEW5laWdoYm9yX3Jlc3BvbnNlGAcgASgLMiMucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JSZXNwb25zZUgAEjoKDm5laWdoYm9yX2xlYXZlGAggASgLMiAucnVubmVsLm5ldHdvcmsudjEuTmVpZ2hib3JMZWF2ZUgAEjgKDXByb3h5X3JlcXVlc3QYCSABKAsyHy5ydW5uZWwubmV0d29yay52MS5Qcm94eVJlcXVlc3RIABI6Cg5wcm94eV9yZXNwb25zZRgKIAEoCzIgLnJ1bm5lbC5uZXR3b3JrLnYxLlByb3h5UmVzcG9uc2VIABJCCg90cmFja2VyX3JlcXVlc3QYCyABKAsyJy5ydW5uZWwubmV0d29yay52MS5TaWduZWRUcmFja2VyUmVxdWVzdEgAEkQKE3RyYWNrZXJfaW5zdHJ1Y3Rpb24YDCABKAsyJS5ydW5uZWwubmV0d29yay52MS5UcmFja2VySW5zdHJ1Y3Rpb25IABJGChVkaHRfZmluZF9ub2RlX3JlcXVlc3QYDSABKAsyJS5ydW5uZWwubmV0d29yay52MS5EaHRGaW5kTm9kZVJlcXVlc3RIABJIChZkaHRfZmluZF9ub2RlX3Jlc3BvbnNlGA4gASgLMiYucnVubmVsLm5ldHdvcmsudjEuRGh0RmluZE5vZGVSZXNwb25zZUgAEj8KEWRodF9zdG9yZV9yZXF1ZXN0GA8gASgLMiIucnVubmVsLm5ldHdvcmsudjEuRGh0U3RvcmVSZXF1ZXN0SAASQQoSZGh0X3N0b3JlX3Jlc3BvbnNlGBAgASgLMiMucnVubmVsLm5ldHdvcmsudjEuRGh0U3RvcmVSZXNwb25zZUgAEkwKGGRodF9maW5kX3JlY29yZHNfcmVxdWVzdBgRIAEoCzIoLnJ1bm5lbC5uZXR3b3JrLnYxLkRodEZpbmRSZWNvcmRzUmVxdWVzdEgAEk4KGWRodF9maW5kX3JlY29yZHNfcmVzcG9uc2UYEiABKAsyKS5ydW5uZWwubmV0d29yay52MS5EaHRGaW5kUmVjb3Jkc1Jlc3BvbnNlSAASMgoKcnRjX3NpZ25hbBgZIAEoCzIcLnJ1bm5lbC5uZXR3b3JrLnYxLlJ0Y1NpZ25hbEgAQgYKBGJvZHkqZQoITm9kZUtpbmQSGQoVTk9ERV9LSU5EX1VOU1BFQ0lGSUVEEAASEgoOTk9ERV9LSU5EX0ZVTEwQARITCg9OT0RFX0tJTkRfTElHSFQQAhIVChFOT0RFX0tJTkRfVFJBQ0tFUhADKmkKC0dvb2RieWVDb2RlEhwKGEdPT0RCWUVfQ09ERV9VTlNQRUNJRklFRBAAEiAKHEdPT0RCWUVfQ09ERV9JREVOVElUWV9JTl9VU0UQARIaChZHT09EQllFX0NPREVfRFVQTElDQVRFEAIqZAoNVHJhY2tlckFjdGlvbhIeChpUUkFDS0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhkKFVRSQUNLRVJfQUNUSU9OX1NUQVRVUxABEhgKFFRSQUNLRVJfQUNUSU9OX0xFQVZFEAIqpwEKDVJ0Y1NpZ25hbEtpbmQSHwobUlRDX1NJR05BTF9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVUlRDX1NJR05BTF9LSU5EX09GRkVSEAESGgoWUlRDX1NJR05BTF9LSU5EX0FOU1dFUhACEh0KGVJUQ19TSUdOQUxfS0lORF9DQU5ESURBVEUQAxIfChtSVENfU0lHTkFMX0tJTkRfVU5SRUFDSEFCTEUQBGIGcHJvdG8z");
 
 /**
  * @generated from message runnel.network.v1.NodeDescriptor
@@ -49,6 +49,21 @@ export type NodeDescriptor = Message<"runnel.network.v1.NodeDescriptor"> & {
    * @generated from field: repeated string addresses = 4;
    */
   addresses: string[];
+
+  /**
+   * Where the node says it runs (its configuration or a GeoIP lookup of its
+   * public address): an ISO 3166-1 alpha-2 country code in upper case and an
+   * operator-chosen region name in lower case; empty when unknown. Stream
+   * parts with a placement constraint take only nodes whose location matches.
+   *
+   * @generated from field: string country = 5;
+   */
+  country: string;
+
+  /**
+   * @generated from field: string region = 6;
+   */
+  region: string;
 };
 
 /**
@@ -362,6 +377,15 @@ export type TrackerRequest = Message<"runnel.network.v1.TrackerRequest"> & {
    * @generated from field: uint32 wanted = 6;
    */
   wanted: number;
+
+  /**
+   * The stream part's placement constraint as the node read it from the
+   * stream's metadata: the tracker suggests to the node only peers inside it,
+   * and the node to no one outside it (docs/network.md, "Placement").
+   *
+   * @generated from field: runnel.network.v1.Placement placement = 7;
+   */
+  placement?: Placement | undefined;
 };
 
 /**
@@ -370,6 +394,32 @@ export type TrackerRequest = Message<"runnel.network.v1.TrackerRequest"> & {
  */
 export const TrackerRequestSchema: GenMessage<TrackerRequest> = /*@__PURE__*/
   messageDesc(file_runnel_network_v1_network, 11);
+
+/**
+ * Where a stream part's data may be carried: nodes whose country is in
+ * countries (ISO codes, or the groups EU and EEA) or whose region is in
+ * regions. Both empty: anywhere.
+ *
+ * @generated from message runnel.network.v1.Placement
+ */
+export type Placement = Message<"runnel.network.v1.Placement"> & {
+  /**
+   * @generated from field: repeated string countries = 1;
+   */
+  countries: string[];
+
+  /**
+   * @generated from field: repeated string regions = 2;
+   */
+  regions: string[];
+};
+
+/**
+ * Describes the message runnel.network.v1.Placement.
+ * Use `create(PlacementSchema)` to create a new message.
+ */
+export const PlacementSchema: GenMessage<Placement> = /*@__PURE__*/
+  messageDesc(file_runnel_network_v1_network, 12);
 
 /**
  * @generated from message runnel.network.v1.SignedTrackerRequest
@@ -395,7 +445,7 @@ export type SignedTrackerRequest = Message<"runnel.network.v1.SignedTrackerReque
  * Use `create(SignedTrackerRequestSchema)` to create a new message.
  */
 export const SignedTrackerRequestSchema: GenMessage<SignedTrackerRequest> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 12);
+  messageDesc(file_runnel_network_v1_network, 13);
 
 /**
  * Tracker → node: connect to these peers in the stream part, and stop being
@@ -426,7 +476,7 @@ export type TrackerInstruction = Message<"runnel.network.v1.TrackerInstruction">
  * Use `create(TrackerInstructionSchema)` to create a new message.
  */
 export const TrackerInstructionSchema: GenMessage<TrackerInstruction> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 13);
+  messageDesc(file_runnel_network_v1_network, 14);
 
 /**
  * Which nodes the receiver knows closest to key.
@@ -452,7 +502,7 @@ export type DhtFindNodeRequest = Message<"runnel.network.v1.DhtFindNodeRequest">
  * Use `create(DhtFindNodeRequestSchema)` to create a new message.
  */
 export const DhtFindNodeRequestSchema: GenMessage<DhtFindNodeRequest> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 14);
+  messageDesc(file_runnel_network_v1_network, 15);
 
 /**
  * @generated from message runnel.network.v1.DhtFindNodeResponse
@@ -476,7 +526,7 @@ export type DhtFindNodeResponse = Message<"runnel.network.v1.DhtFindNodeResponse
  * Use `create(DhtFindNodeResponseSchema)` to create a new message.
  */
 export const DhtFindNodeResponseSchema: GenMessage<DhtFindNodeResponse> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 15);
+  messageDesc(file_runnel_network_v1_network, 16);
 
 /**
  * A record as its owner signed it: personal_sign over
@@ -530,7 +580,7 @@ export type SignedDhtRecord = Message<"runnel.network.v1.SignedDhtRecord"> & {
  * Use `create(SignedDhtRecordSchema)` to create a new message.
  */
 export const SignedDhtRecordSchema: GenMessage<SignedDhtRecord> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 16);
+  messageDesc(file_runnel_network_v1_network, 17);
 
 /**
  * @generated from message runnel.network.v1.DhtStoreRequest
@@ -552,7 +602,7 @@ export type DhtStoreRequest = Message<"runnel.network.v1.DhtStoreRequest"> & {
  * Use `create(DhtStoreRequestSchema)` to create a new message.
  */
 export const DhtStoreRequestSchema: GenMessage<DhtStoreRequest> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 17);
+  messageDesc(file_runnel_network_v1_network, 18);
 
 /**
  * @generated from message runnel.network.v1.DhtStoreResponse
@@ -581,7 +631,7 @@ export type DhtStoreResponse = Message<"runnel.network.v1.DhtStoreResponse"> & {
  * Use `create(DhtStoreResponseSchema)` to create a new message.
  */
 export const DhtStoreResponseSchema: GenMessage<DhtStoreResponse> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 18);
+  messageDesc(file_runnel_network_v1_network, 19);
 
 /**
  * The receiver's records under key, and the nodes it knows closest to key.
@@ -614,7 +664,7 @@ export type DhtFindRecordsRequest = Message<"runnel.network.v1.DhtFindRecordsReq
  * Use `create(DhtFindRecordsRequestSchema)` to create a new message.
  */
 export const DhtFindRecordsRequestSchema: GenMessage<DhtFindRecordsRequest> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 19);
+  messageDesc(file_runnel_network_v1_network, 20);
 
 /**
  * @generated from message runnel.network.v1.DhtFindRecordsResponse
@@ -650,7 +700,7 @@ export type DhtFindRecordsResponse = Message<"runnel.network.v1.DhtFindRecordsRe
  * Use `create(DhtFindRecordsResponseSchema)` to create a new message.
  */
 export const DhtFindRecordsResponseSchema: GenMessage<DhtFindRecordsResponse> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 20);
+  messageDesc(file_runnel_network_v1_network, 21);
 
 /**
  * WebRTC session setup between two nodes, carried over existing connections.
@@ -706,7 +756,7 @@ export type RtcSignal = Message<"runnel.network.v1.RtcSignal"> & {
  * Use `create(RtcSignalSchema)` to create a new message.
  */
 export const RtcSignalSchema: GenMessage<RtcSignal> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 21);
+  messageDesc(file_runnel_network_v1_network, 22);
 
 /**
  * @generated from message runnel.network.v1.ControlMessage
@@ -839,7 +889,7 @@ export type ControlMessage = Message<"runnel.network.v1.ControlMessage"> & {
  * Use `create(ControlMessageSchema)` to create a new message.
  */
 export const ControlMessageSchema: GenMessage<ControlMessage> = /*@__PURE__*/
-  messageDesc(file_runnel_network_v1_network, 22);
+  messageDesc(file_runnel_network_v1_network, 23);
 
 /**
  * @generated from enum runnel.network.v1.NodeKind
