@@ -35,6 +35,7 @@ import {
   type PlacementCounters,
 } from './overlay/placement.js'
 import { StreamPartOverlay } from './overlay/StreamPartOverlay.js'
+import { NeighborScores, type NeighborScoringCounters } from './overlay/NeighborScores.js'
 import { DhtNode } from './dht/DhtNode.js'
 import { DhtDiscovery, type DhtDiscoveryMetrics } from './discovery/DhtDiscovery.js'
 import type { Discovery } from './discovery/Discovery.js'
@@ -78,6 +79,8 @@ export interface NetworkNodeMetrics extends DataPathCounters {
   signalling: SignalRelayMetrics
   /** Trackerless mode: hints that this node's key is in use elsewhere, and the dials that checked them. */
   identityCheck?: IdentityCheckMetrics
+  /** Neighbour scoring's probes and rotations (zero when `neighborScoring` is off). */
+  scoring: NeighborScoringCounters
   /** Neighbour and proxy requests refused because the requester is outside the stream part's placement. */
   placementRefusals: number
 }
@@ -120,6 +123,7 @@ export class NetworkNode {
   private readonly control: OverlayControl
   private readonly signalling: SignalRelay
   private readonly overlays = new Map<StreamPartId, StreamPartOverlay>()
+  private readonly scoring: NeighborScoringCounters = { probes: 0, failedProbes: 0, rotations: 0 }
   /** Trackers named by a joined stream part's placement; kept until its leave is reported to them. */
   private readonly trustedTrackers = new Map<string, readonly string[]>()
   private readonly placementCounters: PlacementCounters = { refusedRequests: 0 }
@@ -172,7 +176,7 @@ export class NetworkNode {
         },
       },
       resolved.peer,
-      { maxConnections: resolved.maxConnections },
+      { maxConnections: resolved.maxConnections, inbound: resolved.inbound },
     )
     this.signalling = new SignalRelay({ localNodeId: this.nodeId, connections: this.connections, logger: this.logger })
     if (isSignallingTransport(components.transport)) components.transport.attachSignaller(this.signalling)
@@ -266,7 +270,7 @@ export class NetworkNode {
         logger: this.logger,
         random,
       },
-      { statusRetryMs: this.options.statusRetryMs },
+      { statusRetryMs: this.options.statusRetryMs, maxEntryPointsPerSubnet: this.options.dht.maxEntryPointsPerSubnet },
     )
   }
 
@@ -366,12 +370,28 @@ export class NetworkNode {
       )
       overlay.placement = placement
       this.overlays.set(streamPartId, overlay)
+      this.scoreNeighbors(overlay)
       this.discovery.reportStatus(streamPartId)
       if (placement?.entryPoints !== undefined && this.options.discovery === 'dht') {
         void this.askEntryPoints(overlay, placement.entryPoints)
       }
     }
     return overlay
+  }
+
+  private scoreNeighbors(overlay: StreamPartOverlay): void {
+    const options = this.options.neighborScoring
+    if (options === undefined || this.options.kind !== 'full') return
+    overlay.scores = new NeighborScores(
+      {
+        clock: this.clock,
+        neighbors: overlay.neighbors,
+        send: (peerId, frame) => this.connections.get(peerId)?.send(frame) === true,
+        rotate: (peerId, banMs) => this.control.rotateOut(overlay, peerId, banMs),
+        counters: this.scoring,
+      },
+      options,
+    )
   }
 
   /** Leaves a stream part: tells neighbours and the tracker, and ends its listeners and iterables. */
@@ -533,6 +553,7 @@ export class NetworkNode {
       ...(this.discovery instanceof DhtDiscovery ? { discovery: { ...this.discovery.metrics } } : {}),
       signalling: { ...this.signalling.metrics, refused: { ...this.signalling.metrics.refused } },
       ...(this.identityCheck === undefined ? {} : { identityCheck: { ...this.identityCheck.metrics } }),
+      scoring: { ...this.scoring },
       placementRefusals: this.placementCounters.refusedRequests,
     }
   }

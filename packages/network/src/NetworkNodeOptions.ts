@@ -1,10 +1,13 @@
 import { DEFAULT_PEER_CONNECTION_OPTIONS, type PeerConnectionOptions } from './connection/PeerConnection.js'
+import { resolveInboundCaps, type InboundCaps, type ResolvedInboundCaps } from './connection/AddressCaps.js'
 import { DEFAULT_MAX_CONNECTIONS } from './connection/ConnectionManager.js'
 import type { DhtNodeOptions } from './dht/dhtOptions.js'
 import type { DiscoveryMode } from './discovery/Discovery.js'
 import { parseNodeLocation, ProtocolError, type NodeLocation, type PlacementConstraint } from '@runnel/protocol'
 import { NetworkError } from './errors.js'
 import { resolveDegrees } from './overlay/degrees.js'
+import { resolveNeighborScoring, type NeighborScoringOptions } from './overlay/NeighborScores.js'
+import type { NodeId } from './identity.js'
 import { resolveRelayLimits, type RelayLimitOptions } from './overlay/RelayLimits.js'
 
 /** Settings of a node; every one has a default. Its collaborators are `NetworkNodeComponents`. */
@@ -27,6 +30,12 @@ export interface NetworkNodeOptions {
    * Default 64 in dht mode (the DHT connects to many nodes), unlimited in tracker mode.
    */
   readonly maxConnections?: number
+  /**
+   * Caps on incoming connections per IP address and per /24 (/48 for IPv6), checked before the handshake; one past
+   * a cap is refused with a goodbye naming it. Default 16 per address and 32 per subnet, loopback and private
+   * addresses exempt (see `InboundCaps`).
+   */
+  readonly inbound?: InboundCaps
   /** Neighbours a full node aims for per stream part. Default 4. */
   readonly targetDegree?: number
   /** Most neighbours a full node accepts per stream part. Default the larger of 8 and `targetDegree`; at most 32. */
@@ -57,6 +66,30 @@ export interface NetworkNodeOptions {
    */
   readonly dropRelayedMessages?: boolean
   /**
+   * Full nodes: score neighbours by what they relay and rotate out those that relay nothing (docs/network.md,
+   * "Neighbour scoring"). `true` uses the defaults (`DEFAULT_NEIGHBOR_SCORING`); an object overrides some. While a
+   * stream part carries messages, the node holds one message in `probeEvery` back from one neighbour in turn and sends
+   * it late unless that neighbour relays it first. Default false.
+   */
+  readonly neighborScoring?: boolean | Partial<NeighborScoringOptions>
+  /**
+   * Full nodes: neighbour slots kept for peers the node picked itself (from its tracker or the DHT), against eclipse
+   * attacks that fill every slot with requests: others' requests take at most `maxDegree` minus this many slots, and
+   * the node keeps looking until it has this many neighbours of its own choosing. Default 0 (no slots kept).
+   */
+  readonly minOwnNeighbors?: number
+  /**
+   * Peers to ask first among the candidates the tracker or the DHT gives (for example the nodes of staked operators,
+   * when a stream's metadata asks for them). Called often: keep it a lookup.
+   *
+   * @example
+   * ```ts
+   * { preferNeighbors: (nodeId, streamPartId) => stakedOperatorNodes.has(nodeId) }
+   * ```
+   */
+  readonly preferNeighbors?: (nodeId: NodeId, streamPartId: string) => boolean
+
+  /**
    * Where this node runs, told to every peer in the handshake: stream parts with a placement constraint take only
    * nodes whose location matches (see `JoinOptions.placement`). The node daemon fills it from its configuration or
    * a GeoIP lookup. Country: an ISO 3166-1 alpha-2 code; region: an operator-chosen name. Default unknown.
@@ -84,13 +117,20 @@ export interface NetworkNodeOptions {
 
 /** {@link NetworkNodeOptions} with every default filled in. */
 export type ResolvedNetworkNodeOptions = Required<
-  Omit<NetworkNodeOptions, 'peer' | 'dht' | 'location' | 'relayLimits'>
+  Omit<
+    NetworkNodeOptions,
+    'peer' | 'dht' | 'neighborScoring' | 'preferNeighbors' | 'location' | 'relayLimits' | 'inbound'
+  >
 > & {
   peer: PeerConnectionOptions
   dht: DhtSettings
+  /** Undefined when scoring is off. */
+  neighborScoring: NeighborScoringOptions | undefined
+  preferNeighbors: ((nodeId: NodeId, streamPartId: string) => boolean) | undefined
   /** Normalized (upper-case country, lower-case region); undefined when unknown. */
   location: NodeLocation | undefined
   relayLimits: RelayLimitOptions | false
+  inbound: ResolvedInboundCaps
 }
 
 /** DHT settings a node may give (see `DhtNodeOptions`; its entry points are `entryPoints`); each has a default. */
@@ -133,6 +173,7 @@ export function resolveNetworkNodeOptions(options: NetworkNodeOptions): Resolved
     trackers: options.trackers ?? [],
     entryPoints: options.entryPoints ?? [],
     dht: options.dht ?? {},
+    inbound: resolveInboundCaps(options.inbound),
     maxConnections: options.maxConnections ?? (discovery === 'dht' ? DEFAULT_MAX_CONNECTIONS : Infinity),
     targetDegree,
     maxDegree,
@@ -147,6 +188,12 @@ export function resolveNetworkNodeOptions(options: NetworkNodeOptions): Resolved
     statusRetryMs: options.statusRetryMs ?? 2_000,
     peer: { ...DEFAULT_PEER_CONNECTION_OPTIONS, ...options.peer },
     dropRelayedMessages: options.dropRelayedMessages ?? false,
+    neighborScoring:
+      options.neighborScoring === undefined || options.neighborScoring === false
+        ? undefined
+        : resolveNeighborScoring(options.neighborScoring === true ? {} : options.neighborScoring),
+    minOwnNeighbors: resolveMinOwnNeighbors(options.minOwnNeighbors, maxDegree),
+    preferNeighbors: options.preferNeighbors,
     relayLimits: options.relayLimits === false ? false : resolveRelayLimits(options.relayLimits ?? {}),
     location,
   }
@@ -160,6 +207,17 @@ function resolveLocation(location: NodeLocation | undefined): NodeLocation | und
   } catch (err) {
     throw new NetworkError('INVALID_OPTIONS', err instanceof ProtocolError ? err.message : String(err), { cause: err })
   }
+}
+
+function resolveMinOwnNeighbors(value: number | undefined, maxDegree: number): number {
+  if (value === undefined) return 0
+  if (!Number.isInteger(value) || value < 0 || value > maxDegree) {
+    throw new NetworkError(
+      'INVALID_OPTIONS',
+      `minOwnNeighbors must be an integer in 0..maxDegree (${maxDegree}), got ${value}`,
+    )
+  }
+  return value
 }
 
 /** Settings of one `join()`. */

@@ -61,6 +61,7 @@ export {
   type ConnectionManagerLimits,
   type ConnectionManagerStats,
 } from './connection/ConnectionManager.js'
+export { DEFAULT_INBOUND_CAPS, type InboundCaps } from './connection/AddressCaps.js'
 export {
   DhtNode,
   type DhtConnections,

@@ -232,7 +232,7 @@ export async function idleShare(pid: number, ms: number): Promise<number | undef
  * nanosecond counters in /proc (clock-tick counters would round a 10,000
  * message burst to ±10 ms); undefined off Linux.
  */
-async function cpuSeconds(pid: number): Promise<number | undefined> {
+export async function cpuSeconds(pid: number): Promise<number | undefined> {
   try {
     const threads = await readdir(`/proc/${pid}/task`)
     let nanoseconds = 0

@@ -6,11 +6,16 @@ import { RunnelNode, type NodeConfigInput } from '../src/index.js'
 
 /** Parent → child. */
 export type NodeProcessCommand =
-  { readonly type: 'start'; readonly config: NodeConfigInput } | { readonly type: 'stop' }
+  { readonly type: 'start'; readonly config: NodeConfigInput } | { readonly type: 'stop' } | { readonly type: 'memory' }
 /** Child → parent. */
 export type NodeProcessReport =
   | { readonly type: 'started'; readonly endpoints: Record<string, string | undefined> }
   | { readonly type: 'failed'; readonly message: string }
+/** Child → parent, answering `memory`. */
+export interface NodeProcessMemory {
+  readonly type: 'memory'
+  readonly usage: NodeJS.MemoryUsage
+}
 
 let node: RunnelNode | undefined
 
@@ -32,12 +37,20 @@ async function stop(): Promise<void> {
   process.exit()
 }
 
+/** With `--expose-gc` among the node's flags, what is measured is what survives a full collection. */
+function reportMemory(): void {
+  const { gc } = globalThis as { gc?: () => void }
+  gc?.()
+  process.send?.({ type: 'memory', usage: process.memoryUsage() } satisfies NodeProcessMemory)
+}
+
 function report(message: NodeProcessReport): void {
   process.send?.(message)
 }
 
 process.on('message', (command: NodeProcessCommand) => {
   if (command.type === 'start') void start(command.config)
+  else if (command.type === 'memory') reportMemory()
   else void stop()
 })
 process.once('disconnect', () => void stop())

@@ -7,7 +7,7 @@ import { WebSocketTransport } from '@runnel/network/node'
 import { generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import type { NodeConfigInput } from '../src/index.js'
-import type { NodeProcessCommand, NodeProcessReport } from './nodeProcess.js'
+import type { NodeProcessCommand, NodeProcessMemory, NodeProcessReport } from './nodeProcess.js'
 
 /** What the benchmark talks to: a node daemon in its own process, on a dev chain and a tracker in this one. */
 export interface BenchNetwork {
@@ -19,6 +19,8 @@ export interface BenchNetwork {
   readonly nodePid: number
   /** Rejects if the node's process ends before stop(): race a measurement with it, so a crash can't hang the bench. */
   readonly crashed: Promise<never>
+  /** The node process's `process.memoryUsage()`. */
+  memory(): Promise<NodeJS.MemoryUsage>
   stop(): Promise<void>
 }
 
@@ -108,7 +110,12 @@ export async function startBenchNetwork(options: BenchNetworkOptions): Promise<B
       await exited
     })
     const endpoints = await started(child, config)
-    return { streamId: stream.id, endpoints, nodePid: child.pid!, crashed, stop }
+    const memory = (): Promise<NodeJS.MemoryUsage> =>
+      new Promise((resolve) => {
+        child.once('message', (report: NodeProcessMemory) => resolve(report.usage))
+        send(child, { type: 'memory' })
+      })
+    return { streamId: stream.id, endpoints, nodePid: child.pid!, crashed, memory, stop }
   } catch (err) {
     await stop()
     throw err

@@ -126,6 +126,7 @@ export class RunnelNode {
       this.config.storedAckTimeoutMs,
       components.clock ?? systemClock,
       new ApiQuotas(this.config.quotas, this.config.maxPayloadBytes, this.metrics, components.clock),
+      this.config.delivery,
     )
     const { websocket, http, mqtt, storage } = this.config.plugins
     this.storage =

@@ -255,6 +255,14 @@ const dhtSection = z.strictObject({
   requestTimeoutMs: z.number().int().min(100).max(60_000).optional(),
   /** Most contacts per /24 (IPv4) or /64 (IPv6) subnet in one bucket; loopback is exempt. */
   maxPerSubnetPerBucket: z.number().int().min(1).max(64).optional(),
+  /** Most lookup candidates (and results) from one /24 or /48; loopback is exempt. */
+  maxPerSubnetPerLookup: z.number().int().min(1).max(64).optional(),
+  /** Disjoint lookup paths (S/Kademlia); about this many times the requests per lookup. */
+  lookupPaths: z.number().int().min(1).max(8).optional(),
+  /** Most records under one key stored from one /24 or /48. */
+  maxRecordsPerSubnetPerKey: z.number().int().min(1).max(10_000).optional(),
+  /** Most entry points of a stream part believed from one /24 or /48; loopback and private addresses are exempt. */
+  maxEntryPointsPerSubnet: z.number().int().min(1).max(64).optional(),
   /** Most records kept per key for others. */
   maxRecordsPerKey: z.number().int().min(1).max(10_000).optional(),
   /** The longest a record stored for another node lives. */
@@ -436,6 +444,30 @@ export const nodeConfigSchema = z
       .min(1)
       .max(1024 * 1024 - 4096)
       .default(512 * 1024),
+    /**
+     * Delivery to API subscribers and publisher pushback (see docs/node.md, "Fan-out, shedding and pushback"): a
+     * subscriber with more than `maxSubscriberBufferBytes` unsent is disconnected; a publish that arrives while more
+     * than `maxPendingPublishes` publishes wait, or more than `maxQueuedDeliveryBytes` are unsent to subscribers, is
+     * refused with `OVERLOADED` (503, `Retry-After: retryAfterMs`).
+     */
+    delivery: z
+      .strictObject({
+        maxSubscriberBufferBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(1024 * 1024 * 1024)
+          .default(8 * 1024 * 1024),
+        maxPendingPublishes: z.number().int().min(1).max(10_000_000).default(10_000),
+        maxQueuedDeliveryBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024 * 1024)
+          .default(512 * 1024 * 1024),
+        retryAfterMs: z.number().int().min(1).max(3_600_000).default(1_000),
+      })
+      .prefault({}),
     plugins: z
       .strictObject({
         websocket: plugin(websocketPlugin),
@@ -481,6 +513,7 @@ export type NodeConfigInput = z.input<typeof nodeConfigSchema>
 export type WebSocketPluginConfig = z.output<typeof websocketPlugin>
 export type HttpPluginConfig = z.output<typeof httpPlugin>
 export type MqttPluginConfig = z.output<typeof mqttPlugin>
+export type DeliveryConfig = NodeConfig['delivery']
 export type StoragePluginConfig = z.output<typeof storagePlugin>
 export type StorageRepairConfig = z.output<typeof repairSection>
 export type OperatorPluginConfig = z.output<typeof operatorPlugin>

@@ -37,6 +37,11 @@ export type NodeErrorCode =
   | 'UNAVAILABLE'
   /** Something below didn't answer in time; the outcome is unknown. */
   | 'TIMEOUT'
+  /**
+   * The node is saturated (too many publishes waiting, or too much unsent to subscribers): the message was not
+   * published; retry after `Retry-After` (see docs/node.md, "Fan-out, shedding and pushback").
+   */
+  | 'OVERLOADED'
   /** Something other than a stream (a storage node, a record) doesn't exist. */
   | 'NOT_FOUND'
   /** The request conflicts with the current state (it exists already, or isn't assigned). */
@@ -83,6 +88,7 @@ const NODE_CATEGORIES: Record<NodeErrorCode, ErrorCategory> = {
   START_FAILED: 'internal',
   UNAVAILABLE: 'unavailable',
   TIMEOUT: 'timeout',
+  OVERLOADED: 'unavailable',
   NOT_FOUND: 'not-found',
   CONFLICT: 'conflict',
   INTERNAL: 'internal',

@@ -11,10 +11,17 @@ export type ApiName = 'websocket' | 'http' | 'mqtt'
  * time), `request_timeout` (the body didn't), `idle_timeout` (nothing moved
  * mid-request or mid-response), `ping_timeout` (a WebSocket didn't answer a
  * ping), `connect_timeout` (no MQTT CONNECT in time), `max_connections` (over
- * the listener's cap: closed as it arrived).
+ * the listener's cap: closed as it arrived), `slow_subscriber` (a subscriber
+ * had more than `delivery.maxSubscriberBufferBytes` unsent: shed).
  */
 export type CutReason =
-  'headers_timeout' | 'request_timeout' | 'idle_timeout' | 'ping_timeout' | 'connect_timeout' | 'max_connections'
+  | 'headers_timeout'
+  | 'request_timeout'
+  | 'idle_timeout'
+  | 'ping_timeout'
+  | 'connect_timeout'
+  | 'max_connections'
+  | 'slow_subscriber'
 
 /**
  * The node's Prometheus metrics, in a registry of its own (several nodes can
@@ -26,7 +33,10 @@ export class NodeMetrics {
   readonly publishedBytes: Counter<'api'>
   readonly delivered: Counter<'api'>
   readonly deliveredBytes: Counter<'api'>
-  /** Messages not sent to a subscriber that read too slowly (its backlog was over the API's bound). */
+  /**
+   * Messages not sent to a subscriber: more than 10,000 arrived while its WebSocket handshake was under way (a
+   * subscriber that reads too slowly is shed instead, see `connectionsCut`).
+   */
   readonly dropped: Counter<'api'>
   readonly errors: Counter<'api' | 'code'>
   readonly connections: Gauge<'api'>
@@ -72,7 +82,7 @@ export class NodeMetrics {
     })
     this.dropped = new Counter({
       name: 'runnel_api_dropped_messages_total',
-      help: 'Messages skipped for API subscribers that read too slowly',
+      help: 'Messages skipped for API subscribers (past the bound of messages held for a WebSocket handshake)',
       labelNames: ['api'],
       registers,
     })

@@ -4,6 +4,7 @@ import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.j
 import type { NodeDescriptor, NodeId } from '../identity.js'
 import { canDial, chooseDialAddress } from '../transport/MultiTransport.js'
 import { FRAME_TOO_LARGE_REASON, type Transport, type TransportConnection } from '../transport/Transport.js'
+import { InboundAddressCaps, resolveInboundCaps, type InboundCaps } from './AddressCaps.js'
 import {
   DEFAULT_PEER_CONNECTION_OPTIONS,
   PeerConnection,
@@ -64,6 +65,19 @@ export interface ConnectionManagerLimits {
    * {@link DEFAULT_MAX_CONNECTIONS} suits a DHT node.
    */
   readonly maxConnections?: number
+  /**
+   * Caps on incoming connections per IP address and per /24 (IPv4) or /48
+   * (IPv6), checked on arrival before the handshake; a connection past one
+   * is closed at once with a goodbye naming the cap (cause 'address-cap').
+   * Defaults: {@link DEFAULT_INBOUND_CAPS} (16 per address, 32 per subnet;
+   * loopback and private addresses exempt).
+   *
+   * @example
+   * ```ts
+   * new ConnectionManager(components, undefined, { inbound: { maxPerIp: 4, maxPerSubnet: 8 } })
+   * ```
+   */
+  readonly inbound?: InboundCaps
 }
 
 /**
@@ -118,6 +132,9 @@ export class ConnectionManager {
   private readonly acceptedAt = new Map<NodeId, number>()
   private activity = 0
   private readonly maxConnections: number
+  /** Dialled connections that closed while being adopted, before their dial waited on them: why. */
+  private readonly closedBeforeWaiting = new WeakMap<PeerConnection, NetworkError>()
+  private readonly inboundCaps: InboundAddressCaps
   private readonly closeListeners = new Map<PeerConnection, Set<(cause: CloseCause, detail: string) => void>>()
   private descriptor: NodeDescriptor | undefined
   private startedAt: number
@@ -137,6 +154,7 @@ export class ConnectionManager {
     limits: ConnectionManagerLimits = {},
   ) {
     this.maxConnections = limits.maxConnections ?? Infinity
+    this.inboundCaps = new InboundAddressCaps(resolveInboundCaps(limits.inbound))
     this.startedAt = components.clock.now()
   }
 
@@ -144,7 +162,7 @@ export class ConnectionManager {
   start(describe: (addresses: string[]) => NodeDescriptor): Promise<NodeDescriptor> {
     this.startedAt = this.components.clock.now()
     return this.components.transport
-      .start((connection) => this.adopt(connection, false))
+      .start((connection) => this.admit(connection))
       .then((addresses) => {
         this.descriptor = describe(addresses)
         return this.descriptor
@@ -286,7 +304,9 @@ export class ConnectionManager {
         (connection) =>
           new Promise<PeerConnection>((resolve, reject) => {
             const peer = this.adopt(connection, true)
-            this.waiters.set(peer, { resolve, reject })
+            const closedEarly = this.closedBeforeWaiting.get(peer)
+            if (closedEarly !== undefined) reject(closedEarly)
+            else this.waiters.set(peer, { resolve, reject })
           }),
       )
       this.dialsByAddress.set(address, dial)
@@ -340,6 +360,26 @@ export class ConnectionManager {
     await this.components.transport.stop()
   }
 
+  /** Incoming connections refused by the per-address caps (`limits.inbound`) since start. */
+  get inboundRefused(): number {
+    return this.inboundCaps.refused
+  }
+
+  /**
+   * An incoming connection, checked against the per-address caps before its
+   * handshake: past one it is told why (a goodbye) and closed.
+   */
+  private admit(connection: TransportConnection): void {
+    const admission = this.inboundCaps.admit(connection.remoteAddress)
+    const peer = this.adopt(connection, false)
+    if ('refusal' in admission) {
+      peer.close('address-cap', admission.refusal)
+      return
+    }
+    const { ticket } = admission
+    if (ticket !== undefined) this.whenClosed(peer, () => this.inboundCaps.release(ticket))
+  }
+
   private adopt(connection: TransportConnection, outbound: boolean): PeerConnection {
     const peer = new PeerConnection(
       connection,
@@ -356,7 +396,14 @@ export class ConnectionManager {
           onControl: (from, message) => this.deliver(from, () => this.components.events.onControl(from, message)),
           onData: (from, frame, message) =>
             this.deliver(from, () => this.components.events.onData(from, frame, message)),
-          onClose: (closed, cause, detail) => this.handleClosed(closed, cause, detail),
+          onClose: (closed, cause, detail) => {
+            if (outbound && !this.waiters.has(closed) && !closed.isReadyOnce) {
+              // Frames and the close the peer sent before the dial resolved are handed over at once, while the
+              // connection is adopted, before its dial waits on it (a peer refusing at once, see `admit`).
+              this.closedBeforeWaiting.set(closed, closeDuringHandshake(cause, detail))
+            }
+            this.handleClosed(closed, cause, detail)
+          },
         },
       },
       this.options,
@@ -586,6 +633,12 @@ export class ConnectionManager {
  */
 function toHex(bytes: Uint8Array): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
+}
+
+function closeDuringHandshake(cause: CloseCause, detail: string): NetworkError {
+  return cause === 'identity-in-use'
+    ? new NetworkError('IDENTITY_IN_USE', detail)
+    : new NetworkError('CONNECTION_FAILED', `connection closed during handshake: ${cause} ${detail}`)
 }
 
 function isSameProcess(a: PeerConnection, b: PeerConnection): boolean {

@@ -109,13 +109,15 @@ export class PeerConnection {
     // A burst of one second's allowance absorbs bursty publishers without letting floods through.
     this.frameBucket = new TokenBucket(options.maxFramesPerSecond, options.maxFramesPerSecond, now)
     this.byteBucket = new TokenBucket(options.maxBytesPerSecond, options.maxBytesPerSecond, now)
+    // Armed before the handlers: a transport hands over what arrived before them at once, and a connection the peer
+    // closed right away (refused at admission, say) finishes in there, cancelling it; armed after, it would linger.
+    this.handshakeTimer = clock.setTimeout(() => {
+      if (this.state === 'handshaking') this.close('handshake-failed', 'handshake timed out')
+    }, options.handshakeTimeoutMs)
     transportConnection.setHandlers({
       onFrame: (frame) => this.handleFrame(frame),
       onClose: (reason) => this.finish('remote-gone', reason),
     })
-    this.handshakeTimer = clock.setTimeout(() => {
-      if (this.state === 'handshaking') this.close('handshake-failed', 'handshake timed out')
-    }, options.handshakeTimeoutMs)
     this.sendControl({
       case: 'hello',
       value: {
@@ -221,7 +223,8 @@ export class PeerConnection {
       cause === 'duplicate' ||
       cause === 'identity-in-use' ||
       cause === 'identity-check' ||
-      cause === 'evicted'
+      cause === 'evicted' ||
+      cause === 'address-cap'
     ) {
       const inUse = cause === 'identity-in-use' || cause === 'identity-check'
       const code = inUse

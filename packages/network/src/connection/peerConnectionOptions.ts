@@ -59,6 +59,8 @@ export type CloseCause =
   | 'replaced'
   /** Closed to stay within the connection manager's `maxConnections` (least recently active, unlocked). */
   | 'evicted'
+  /** Refused on arrival: too many incoming connections from its IP address or subnet (`ConnectionManagerLimits.inbound`). */
+  | 'address-cap'
 
 /** Counters of one connection. */
 export interface PeerConnectionStats {

@@ -14,6 +14,7 @@ import { recordFromProto, recordToProto } from './records.js'
 import type { RecordStore } from './RecordStore.js'
 import type { RoutingTable } from './RoutingTable.js'
 import type { Seekers } from './Seekers.js'
+import { ipSubnetGroup } from './subnet.js'
 
 export interface DhtAnswersComponents {
   readonly table: RoutingTable
@@ -28,6 +29,8 @@ export interface DhtAnswersComponents {
 
 export interface DhtAnswersSettings {
   readonly k: number
+  /** Loopback addresses are in no network group (see `subnetGroup`). */
+  readonly exemptLoopback: boolean
   readonly maxRequestsPerSecond: number
   readonly maxRecordTtlMs: number
 }
@@ -168,7 +171,8 @@ export class DhtAnswers {
       refuse(`record-${result.reason}`, peer.peerId)
       return result.reason
     }
-    const stored = this.components.store.put(result.record, now)
+    const group = ipSubnetGroup(peer.transportConnection.remoteAddress, this.settings.exemptLoopback)
+    const stored = this.components.store.put(result.record, now, group)
     if (stored !== 'stored') {
       refuse(`record-${stored}`, peer.peerId)
       return stored

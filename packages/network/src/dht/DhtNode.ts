@@ -19,7 +19,7 @@ import { MAX_RECORD_VALUE_BYTES, signRecord, type DhtRecord, type SignedRecord }
 import { RecordStore } from './RecordStore.js'
 import { RoutingTable, type AddResult, type Contact } from './RoutingTable.js'
 import { Seekers } from './Seekers.js'
-import { subnetGroup } from './subnet.js'
+import { ipSubnetGroup, subnetGroup } from './subnet.js'
 
 export type { DhtRecord } from './records.js'
 export type { DhtConnections, DhtPeer } from './DhtRequests.js'
@@ -351,12 +351,12 @@ export class DhtNode {
    */
   async findClosest(key: Uint8Array, signal?: AbortSignal): Promise<NodeDescriptor[]> {
     checkKey(key)
-    const found = await this.lookup(
+    const { closest } = await this.lookup(
       key,
       (descriptor, querySignal) => this.requests.findNode(descriptor, key, querySignal),
       signal,
     )
-    return this.withSelf(key, found)
+    return this.withSelf(key, closest)
   }
 
   /**
@@ -390,14 +390,25 @@ export class DhtNode {
     // The usual store follows a records lookup for the same key (is anyone holding one yet?): that lookup found
     // the closest nodes already, and asking again would cost a lookup's round trips.
     const recent = this.recentClosest.get(keyToHex(key))
+    // With disjoint lookup paths, every path's closest nodes store it: liars on some paths can't hide it.
     const closest =
       recent !== undefined && this.components.clock.now() - recent.at <= CLOSEST_REUSE_MS
         ? recent.closest
-        : await this.findClosest(key, signal)
+        : this.withSelf(
+            key,
+            (await this.lookup(key, (d, querySignal) => this.requests.findNode(d, key, querySignal), signal)).targets,
+            this.storeCount,
+          )
     const results = await Promise.allSettled(
       closest.map(async (descriptor) => {
         if (descriptor.nodeId === this.nodeId) return this.store.put(record, this.components.clock.now()) === 'stored'
-        const response = await this.requests.store(descriptor, record, signal)
+        // A signal of its own per store: with disjoint paths a record goes to many nodes at once, and each request
+        // listens on its signal (a dozen listeners on one signal is what Node warns of as a leak).
+        const response = await this.requests.store(
+          descriptor,
+          record,
+          signal === undefined ? undefined : AbortSignal.any([signal]),
+        )
         return response.stored
       }),
     )
@@ -427,7 +438,7 @@ export class DhtNode {
     const placed = this.joinUnderWay() === undefined
     const { onRecords, onSeekers } = progress ?? {}
     const seeking = onSeekers !== undefined && this.components.localDescriptor().kind === 'full'
-    const found = await this.lookup(
+    const { targets } = await this.lookup(
       key,
       async (descriptor, querySignal) => {
         const answer = await this.requests.findRecords(descriptor, key, querySignal, seeking)
@@ -449,18 +460,23 @@ export class DhtNode {
     if (placed) {
       const hex = keyToHex(key)
       this.recentClosest.delete(hex)
-      this.recentClosest.set(hex, { closest: this.withSelf(key, found), at: now })
+      this.recentClosest.set(hex, { closest: this.withSelf(key, targets, this.storeCount), at: now })
       if (this.recentClosest.size > MAX_CLOSEST_KEPT) this.recentClosest.delete(this.recentClosest.keys().next().value!)
     }
     return [...byOwner.values()].filter((record) => record.expiresAt > now).map(publicRecord)
   }
 
+  /**
+   * An iterative lookup from the table's closest contacts. `closest`: the k
+   * closest that answered; `targets`: those and every disjoint path's own k
+   * closest (where records go, see `lookupPaths`).
+   */
   private async lookup(
     key: Uint8Array,
     ask: LookupQuery,
     signal?: AbortSignal,
     enough?: (answered: NodeDescriptor) => boolean,
-  ): Promise<NodeDescriptor[]> {
+  ): Promise<{ closest: NodeDescriptor[]; targets: NodeDescriptor[] }> {
     if (this.state !== 'started') throw new NetworkError('INVALID_STATE', `DHT node is ${this.state}`)
     const { k, alpha } = this.options
     this.table.markUsed(key, this.components.clock.now())
@@ -486,7 +502,16 @@ export class DhtNode {
           throw err
         }
       },
-      { k, alpha, maxCandidates: k * CANDIDATES_PER_K, localId: this.nodeId, enough },
+      {
+        k,
+        alpha,
+        maxCandidates: k * CANDIDATES_PER_K,
+        localId: this.nodeId,
+        enough,
+        paths: this.options.lookupPaths,
+        groupOf: this.groupOfDescriptor,
+        maxPerGroup: this.options.maxPerSubnetPerLookup,
+      },
       controller.signal,
     ).finally(() => {
       this.underWay.delete(controller)
@@ -495,15 +520,33 @@ export class DhtNode {
     this.counters.lookups++
     this.counters.lookupQueries += result.queries
     this.counters.lookupHops += result.hops
-    return result.closest
+    if (result.paths.length <= 1) return { closest: result.closest, targets: result.closest }
+    const targets = new Map(result.closest.map((descriptor) => [descriptor.nodeId, descriptor]))
+    for (const path of result.paths) for (const descriptor of path) targets.set(descriptor.nodeId, descriptor)
+    return { closest: result.closest, targets: [...targets.values()] }
   }
 
-  private withSelf(key: Uint8Array, found: NodeDescriptor[]): NodeDescriptor[] {
+  /** How many nodes a record goes to: the k closest, or with disjoint paths every path's k closest (and this node). */
+  private get storeCount(): number {
+    return this.options.lookupPaths === 1 ? this.options.k : Infinity
+  }
+
+  /**
+   * A descriptor's network group by its first address when that is an IP address (see `ipSubnetGroup`: a
+   * WebRTC-only node's `webrtc:<id>` is in none), for the per-lookup subnet cap.
+   */
+  private readonly groupOfDescriptor = (descriptor: NodeDescriptor): string | undefined => {
+    const address = descriptor.addresses[0]
+    return address === undefined ? undefined : ipSubnetGroup(address, this.options.exemptLoopback)
+  }
+
+  /** `found` with this node among them where it is close enough (a full node with an address), closest first. */
+  private withSelf(key: Uint8Array, found: NodeDescriptor[], count = this.options.k): NodeDescriptor[] {
     const self = this.components.localDescriptor()
     if (self.kind !== 'full' || self.addresses.length === 0) return found
     const all = [...found, self]
     all.sort((a, b) => compareDistance(key, nodeIdToKey(a.nodeId), nodeIdToKey(b.nodeId)))
-    return all.slice(0, this.options.k)
+    return count === Infinity ? all : all.slice(0, count)
   }
 
   /** An answer came from a node: it is alive, and its connection (handshake-proven) may make it a contact. */

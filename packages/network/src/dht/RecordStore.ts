@@ -9,14 +9,18 @@ export interface RecordStoreOptions {
   readonly maxRecords: number
   /** A record is dropped this long after it was stored at the latest, whatever its own expiry says. */
   readonly maxRecordTtlMs: number
+  /** Records per key stored from one network group (the storing connection's subnet). Default unlimited. */
+  readonly maxRecordsPerSubnetPerKey?: number
 }
 
 /** Why a valid record was not stored. */
-export type StoreRefusal = 'stale-sequence' | 'key-full' | 'store-full'
+export type StoreRefusal = 'stale-sequence' | 'key-full' | 'subnet-full' | 'store-full'
 
 interface Stored {
   readonly record: SignedRecord
   readonly dropAt: number
+  /** Network group of the connection that stored it (see `subnetGroup`); undefined when exempt or local. */
+  readonly group: string | undefined
 }
 
 /**
@@ -25,6 +29,9 @@ interface Stored {
  * When a key is full, newcomers are refused rather than replacing anyone:
  * a flood of fresh records can't push out the ones already there, and
  * owners that stop refreshing expire. Records must be validated before.
+ * Records stored from one network group (the storing connection's /24 or
+ * /48) are capped per key too, so many identities from one address range
+ * can't be the ones filling a key.
  */
 export class RecordStore {
   private readonly byKey = new Map<string, Map<NodeId, Stored>>()
@@ -36,8 +43,12 @@ export class RecordStore {
     return this.count
   }
 
-  /** Stores `record` (already verified) or says why not. */
-  put(record: SignedRecord, now: number): 'stored' | StoreRefusal {
+  /**
+   * Stores `record` (already verified) or says why not. `group` is the
+   * network group of the connection it came from (undefined: exempt, or this
+   * node's own record).
+   */
+  put(record: SignedRecord, now: number, group?: string): 'stored' | StoreRefusal {
     const keyHex = keyToHex(record.key)
     let owners = this.byKey.get(keyHex)
     const existing = owners?.get(record.owner)
@@ -50,9 +61,19 @@ export class RecordStore {
       if (existing === undefined && owners !== undefined && owners.size >= this.options.maxRecordsPerKey) {
         this.sweepKey(keyHex, owners, now)
         if (owners.size >= this.options.maxRecordsPerKey) return 'key-full'
+        // Emptied by the sweep, the key's map left the store: a new one is made below.
+        if (owners.size === 0) owners = undefined
+      }
+      if (group !== undefined && owners !== undefined && this.options.maxRecordsPerSubnetPerKey !== undefined) {
+        let same = 0
+        for (const [owner, stored] of owners) {
+          if (owner !== record.owner && stored.group === group && stored.dropAt > now) same++
+        }
+        if (same >= this.options.maxRecordsPerSubnetPerKey) return 'subnet-full'
       }
       if (existing === undefined && this.count >= this.options.maxRecords) {
         this.sweep(now)
+        owners = this.byKey.get(keyHex)
         if (this.count >= this.options.maxRecords) return 'store-full'
       }
     }
@@ -60,8 +81,13 @@ export class RecordStore {
       owners = new Map()
       this.byKey.set(keyHex, owners)
     }
-    if (existing === undefined) this.count++
-    owners.set(record.owner, { record, dropAt: Math.min(record.expiresAt, now + this.options.maxRecordTtlMs) })
+    // Not `existing`: a sweep above may have dropped it (expired) meanwhile.
+    if (!owners.has(record.owner)) this.count++
+    owners.set(record.owner, {
+      record,
+      dropAt: Math.min(record.expiresAt, now + this.options.maxRecordTtlMs),
+      group,
+    })
     return 'stored'
   }
 

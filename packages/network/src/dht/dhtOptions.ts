@@ -1,4 +1,5 @@
 import { NetworkError } from '../errors.js'
+import { MAX_ENTRY_POINTS_PER_SUBNET } from '../discovery/entryPoints.js'
 import type { RecordRefusal } from './records.js'
 
 /** Settings of a {@link DhtNode}. Collaborators are in {@link DhtNodeComponents}. */
@@ -20,6 +21,34 @@ export interface DhtNodeOptions {
    * address their connection came from. Default 2.
    */
   readonly maxPerSubnetPerBucket?: number
+  /**
+   * Most nodes of one /24 (IPv4) or /48 (IPv6), by their advertised address,
+   * among a lookup path's candidates and in a lookup's result: many
+   * identities from one range can't make up a lookup's closest nodes (where
+   * records are stored and looked for). Default 2.
+   */
+  readonly maxPerSubnetPerLookup?: number
+  /**
+   * Disjoint lookup paths (S/Kademlia): each lookup runs this many paths
+   * that share no node, merges their results, and a record is stored at
+   * every path's closest nodes, so nodes that lie in lookup answers (naming
+   * only each other) must sit on every path to hide a key's honest holders.
+   * Costs about this many times the requests per lookup. Default 1.
+   */
+  readonly lookupPaths?: number
+  /**
+   * Most records under one key stored from one /24 (IPv4) or /48 (IPv6), by
+   * the address the storing connection came from: many identities from one
+   * range can't fill a key's `maxRecordsPerKey` and keep honest records out.
+   * Default 4.
+   */
+  readonly maxRecordsPerSubnetPerKey?: number
+  /**
+   * Trackerless discovery: most entry points of a stream part believed from
+   * one /24 (IPv4) or /48 (IPv6), by the address in their records (private
+   * and loopback addresses exempt). Default 2.
+   */
+  readonly maxEntryPointsPerSubnet?: number
   /**
    * Loopback addresses (127.0.0.0/8, ::1, localhost) escape the subnet cap,
    * so one machine can run a whole network. Default true. Simulator
@@ -54,6 +83,10 @@ export const DEFAULT_DHT_NODE_OPTIONS: Omit<ResolvedDhtNodeOptions, 'entryPoints
   alpha: 3,
   requestTimeoutMs: 5_000,
   maxPerSubnetPerBucket: 2,
+  maxPerSubnetPerLookup: 2,
+  lookupPaths: 1,
+  maxRecordsPerSubnetPerKey: 4,
+  maxEntryPointsPerSubnet: MAX_ENTRY_POINTS_PER_SUBNET,
   exemptLoopback: true,
   maxRecordsPerKey: 32,
   maxRecords: 10_000,
@@ -78,7 +111,17 @@ export function resolveDhtNodeOptions(options: DhtNodeOptions): ResolvedDhtNodeO
   if (!Array.isArray(resolved.entryPoints) || resolved.entryPoints.some((entry) => typeof entry !== 'string')) {
     throw new NetworkError('INVALID_OPTIONS', 'entryPoints must be a list of transport addresses')
   }
-  const positiveIntegers = ['k', 'alpha', 'maxPerSubnetPerBucket', 'maxRecordsPerKey', 'maxRecords'] as const
+  const positiveIntegers = [
+    'k',
+    'alpha',
+    'maxPerSubnetPerBucket',
+    'maxPerSubnetPerLookup',
+    'lookupPaths',
+    'maxRecordsPerSubnetPerKey',
+    'maxEntryPointsPerSubnet',
+    'maxRecordsPerKey',
+    'maxRecords',
+  ] as const
   for (const name of positiveIntegers) {
     const value = resolved[name]
     if (!Number.isInteger(value) || value < 1) {
@@ -127,7 +170,7 @@ export type DhtRefusal =
 
 /** What {@link DhtMetrics.refused} counts by. */
 export type DhtRefusalKey =
-  DhtRefusal | `record-${RecordRefusal | 'stale-sequence' | 'key-full' | 'store-full' | 'not-storing'}`
+  DhtRefusal | `record-${RecordRefusal | 'stale-sequence' | 'key-full' | 'subnet-full' | 'store-full' | 'not-storing'}`
 
 /** Counters since start; a snapshot on every read. */
 export interface DhtMetrics {

@@ -20,6 +20,8 @@ import {
   type EntryPointRecord,
   type EntryPointTiming,
   type RecordRefusal,
+  entryPointGroup,
+  MAX_ENTRY_POINTS_PER_SUBNET,
 } from './entryPoints.js'
 
 /** What trackerless discovery needs of the DHT (`DhtNode` is one). */
@@ -79,6 +81,8 @@ export interface DhtDiscoveryComponents {
 export interface DhtDiscoveryOptions {
   /** How often a stream part short of neighbours looks again. */
   readonly statusRetryMs: number
+  /** Most entry points believed from one subnet. Default {@link MAX_ENTRY_POINTS_PER_SUBNET}. */
+  readonly maxEntryPointsPerSubnet?: number
   readonly timing?: Partial<EntryPointTiming>
 }
 
@@ -453,8 +457,13 @@ export class DhtDiscovery implements Discovery {
     const live: NodeId[] = []
     const fresh: NodeDescriptor[] = []
     const stale: NodeDescriptor[] = []
+    const perGroup = new Map<string, number>()
     for (const record of records) {
-      const opened = openEntryPoint(record)
+      const opened = capBySubnet(
+        openEntryPoint(record),
+        perGroup,
+        this.options.maxEntryPointsPerSubnet ?? MAX_ENTRY_POINTS_PER_SUBNET,
+      )
       if (opened.refusal !== undefined) {
         if (!count) continue
         this.metrics.recordsRefused[opened.refusal] = (this.metrics.recordsRefused[opened.refusal] ?? 0) + 1
@@ -598,4 +607,19 @@ export class DhtDiscovery implements Discovery {
     if (part.holding) this.metrics.entryPointsHeld--
     part.holding = false
   }
+}
+
+/** `opened`, or a 'subnet-cap' refusal once `max` entry points of its subnet were taken. */
+function capBySubnet(
+  opened: ReturnType<typeof openEntryPoint>,
+  perGroup: Map<string, number>,
+  max: number,
+): ReturnType<typeof openEntryPoint> {
+  if (opened.descriptor === undefined) return opened
+  const group = entryPointGroup(opened.descriptor)
+  if (group === undefined) return opened
+  const count = perGroup.get(group) ?? 0
+  if (count >= max) return { refusal: 'subnet-cap' }
+  perGroup.set(group, count + 1)
+  return opened
 }

@@ -1,6 +1,7 @@
 import { fromBinary, toBinary, create } from '@bufbuild/protobuf'
 import { addressToBytes } from '@runnel/protocol'
 import { NodeDescriptorSchema } from '../generated/runnel/network/v1/network_pb.js'
+import { ipSubnetGroup, isPrivateAddress } from '../dht/subnet.js'
 import { descriptorFromProto, descriptorToProto, type NodeDescriptor, type NodeId } from '../identity.js'
 
 /**
@@ -43,7 +44,27 @@ export function encodeEntryPoint(descriptor: NodeDescriptor): Uint8Array {
 }
 
 /** Why a record was not believed (the metrics count each). */
-export type RecordRefusal = 'malformed' | 'owner-mismatch' | 'not-full' | 'no-address'
+export type RecordRefusal = 'malformed' | 'owner-mismatch' | 'not-full' | 'no-address' | 'subnet-cap'
+
+/**
+ * Default most entry points of one stream part believed from one /24 (IPv4) or /48
+ * (IPv6), by the address in their record (`DhtNodeOptions.maxEntryPointsPerSubnet`): many identities from one range
+ * can't pose as all of a stream part's live entry points (so that no honest
+ * node stores a record) nor be all the candidates a joiner asks.
+ */
+export const MAX_ENTRY_POINTS_PER_SUBNET = 2
+
+/**
+ * The network group an entry point's record puts it in (see `subnetGroup`);
+ * undefined for loopback, private, WebRTC-only (`webrtc:<id>`), host-name
+ * and plain simulator addresses, which are not capped (a local network may
+ * run every node in one /24).
+ */
+export function entryPointGroup(descriptor: NodeDescriptor): string | undefined {
+  const address = descriptor.addresses[0]
+  if (address === undefined || isPrivateAddress(address)) return undefined
+  return ipSubnetGroup(address, true)
+}
 
 /**
  * The descriptor in a record, or why it is refused: the value must decode as

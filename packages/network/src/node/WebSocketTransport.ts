@@ -60,7 +60,7 @@ export class WebSocketTransport implements Transport {
     server.on('connection', (socket, request) => {
       const connection = new WebSocketConnection(
         socket as unknown as WebSocketLike,
-        `${request.socket.remoteAddress}:${request.socket.remotePort}`,
+        socketAddress(request.socket.remoteAddress, request.socket.remotePort),
         this.forget,
         batchingFor(request.socket),
       )
@@ -110,4 +110,13 @@ export class WebSocketTransport implements Transport {
  */
 function batchingFor(socket: Socket): WriteBatching {
   return { cork: () => socket.cork(), uncork: () => socket.uncork(), schedule: (callback) => setImmediate(callback) }
+}
+
+/**
+ * `host:port`, an IPv6 host in brackets (`[::1]:5678`, `[::ffff:1.2.3.4]:5678`), so that per-address limits
+ * read the host without the port.
+ */
+function socketAddress(host: string | undefined, port: number | undefined): string {
+  const shown = host ?? 'unknown'
+  return shown.includes(':') ? `[${shown}]:${port}` : `${shown}:${port}`
 }

@@ -154,7 +154,7 @@ export class DataPath {
       overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber)
     }
     this.deliverLocally(overlay, message, undefined)
-    this.propagate(overlay, frame, undefined)
+    this.propagate(overlay, frame, undefined, this.heldBack(overlay, message, frame, undefined))
   }
 
   /** @throws {@link NetworkError} `RATE_LIMITED` (counted) when the message is over the relay limits */
@@ -194,6 +194,7 @@ export class DataPath {
             : overlay.duplicates.isDuplicate(chainKey, header.timestamp, header.sequenceNumber))
         ) {
           this.counters.duplicates++
+          overlay.scores?.noteCopy(senderId, chainKey, header.timestamp, header.sequenceNumber)
           return 'duplicate'
         }
         // A new message over the limits is dropped before the costly decode and signature check. (During an
@@ -246,6 +247,7 @@ export class DataPath {
     }
     if (overlay.duplicates.isDuplicate(chainKey, message.timestamp, message.sequenceNumber)) {
       this.counters.duplicates++
+      overlay.scores?.noteCopy(senderId, chainKey, message.timestamp, message.sequenceNumber)
       // A free rider could pass an inspection by sending cheap forgeries of messages the inspector already has.
       if (
         overlay.senderObservers.size > 0 &&
@@ -303,11 +305,31 @@ export class DataPath {
     senderId: NodeId,
   ): void {
     observeSender(overlay, senderId)
+    overlay.scores?.noteFirst(senderId)
     this.deliverLocally(overlay, message, senderId)
     if (this.options.dropRelayedMessages) return
     if (this.options.kind === 'full' || overlay.proxyClients.size > 0) {
-      this.propagate(overlay, frame, senderId)
+      this.propagate(overlay, frame, senderId, this.heldBack(overlay, message, frame, senderId))
     }
+  }
+
+  /** The neighbour scoring holds a message back from as a probe (see NeighborScores), if any. */
+  private heldBack(
+    overlay: StreamPartOverlay,
+    message: StreamMessage,
+    frame: Uint8Array,
+    senderId: NodeId | undefined,
+  ): NodeId | undefined {
+    // Copies of ERC-1271 messages are keyed by signature too: not worth a probe.
+    if (
+      overlay.scores === undefined ||
+      this.options.kind !== 'full' ||
+      message.signatureType === SignatureType.Erc1271
+    ) {
+      return undefined
+    }
+    const chainKey = `${message.publisherId}/${message.messageChainId}`
+    return overlay.scores.beforeRelay(senderId, frame, chainKey, message.timestamp, message.sequenceNumber)
   }
 
   /**
@@ -341,10 +363,20 @@ export class DataPath {
     }
   }
 
-  private propagate(overlay: StreamPartOverlay, frame: Uint8Array, senderId: NodeId | undefined): void {
+  private propagate(
+    overlay: StreamPartOverlay,
+    frame: Uint8Array,
+    senderId: NodeId | undefined,
+    heldBack?: NodeId,
+  ): void {
     const light = this.options.kind === 'light'
     const sentTo: NodeId[] = []
     for (const peerId of overlay.recipients(senderId, light)) {
+      if (peerId === heldBack) {
+        // Sent later by the scoring unless the peer relays it here first; counted as reached.
+        sentTo.push(peerId)
+        continue
+      }
       if (this.components.send(peerId, frame)) {
         this.counters.messagesOut++
         sentTo.push(peerId)

@@ -19,6 +19,14 @@ export interface MembershipOptions {
   readonly proxyCount: number
   /** How long a node refuses a neighbour the tracker told it to drop. */
   readonly dropMemoryMs: number
+  /**
+   * Neighbour slots kept for peers this node asked itself: requests from others fill at most `maxDegree` minus this
+   * many, and the node looks for its own picks until it has this many (see `NetworkNodeOptions.minOwnNeighbors`).
+   * Default 0: no slots kept.
+   */
+  readonly minOwnNeighbors?: number
+  /** Peers asked first among candidates (see `NetworkNodeOptions.preferNeighbors`). */
+  readonly preferNeighbors?: (nodeId: NodeId, streamPartId: string) => boolean
 }
 
 /**
@@ -90,17 +98,52 @@ export class Membership {
 
   /** How many more neighbours (or proxies) to ask the tracker for, counting requests in flight; at least 0. */
   wanted(overlay: StreamPartOverlay): number {
-    return this.options.kind === 'light'
-      ? Math.max(0, this.options.proxyCount - overlay.proxies.size - overlay.pendingProxies.size)
-      : Math.max(0, this.options.targetDegree - overlay.neighbors.size - overlay.pendingNeighbors.size)
+    if (this.options.kind === 'light') {
+      return Math.max(0, this.options.proxyCount - overlay.proxies.size - overlay.pendingProxies.size)
+    }
+    const wanted = Math.max(0, this.options.targetDegree - overlay.neighbors.size - overlay.pendingNeighbors.size)
+    const minOwn = this.options.minOwnNeighbors ?? 0
+    if (minOwn === 0) return wanted
+    // Slots taken by others' requests don't count towards the node's own picks.
+    const own = overlay.neighbors.size - this.incomingCount(overlay)
+    const ownWanted = minOwn - own - overlay.pendingNeighbors.size
+    const room = this.options.maxDegree - overlay.neighbors.size - overlay.pendingNeighbors.size
+    return Math.max(wanted, Math.min(ownWanted, room))
+  }
+
+  /** Neighbours that asked this node: pruned to the current neighbours as it counts. */
+  private incomingCount(overlay: StreamPartOverlay): number {
+    let count = 0
+    for (const peerId of overlay.incoming) {
+      if (overlay.neighbors.has(peerId)) count++
+      else overlay.incoming.delete(peerId)
+    }
+    return count
+  }
+
+  /** Whether the slots open to others' requests are all taken (never with `minOwnNeighbors` 0). */
+  incomingFull(overlay: StreamPartOverlay): boolean {
+    const minOwn = this.options.minOwnNeighbors ?? 0
+    return minOwn > 0 && this.incomingCount(overlay) >= this.options.maxDegree - minOwn
   }
 
   /** What to report to the tracker: neighbours (none for light nodes, which trackers don't place) and how many more are wanted. */
   status(overlay: StreamPartOverlay): StreamPartStatus {
-    return {
-      neighborIds: this.options.kind === 'light' ? [] : [...overlay.neighbors],
-      wanted: this.wanted(overlay),
+    if (this.options.kind === 'light') return { neighborIds: [], wanted: this.wanted(overlay) }
+    const minOwn = this.options.minOwnNeighbors ?? 0
+    const incoming = minOwn === 0 ? 0 : this.incomingCount(overlay)
+    const ownWanted = minOwn - (overlay.neighbors.size - incoming) - overlay.pendingNeighbors.size
+    if (ownWanted <= 0) return { neighborIds: [...overlay.neighbors], wanted: this.wanted(overlay) }
+    // Short of its own picks while others' requests fill its slots (an eclipse, maybe): a tracker tops a node up only
+    // to the target degree, so the report leaves out enough of the neighbours that asked for the tracker to suggest
+    // the own picks missing.
+    const shown = Math.max(0, this.options.targetDegree - minOwn)
+    const neighborIds = [...overlay.neighbors].filter((id) => !overlay.incoming.has(id))
+    for (const id of overlay.incoming) {
+      if (neighborIds.length >= shown + (overlay.neighbors.size - incoming)) break
+      if (overlay.neighbors.has(id)) neighborIds.push(id)
     }
+    return { neighborIds, wanted: this.wanted(overlay) }
   }
 
   /**
@@ -123,10 +166,12 @@ export class Membership {
             ? 'not a member'
             : overlay.wasDropped(peerId, now)
               ? 'dropped by tracker'
-              : overlay.neighbors.size >= this.options.maxDegree && !overlay.neighbors.has(peerId)
+              : (overlay.neighbors.size >= this.options.maxDegree || this.incomingFull(overlay)) &&
+                  !overlay.neighbors.has(peerId)
                 ? 'full'
                 : ''
     if (reason !== '' || overlay === undefined) return { accepted: false, reason, effects: NOTHING }
+    if (!overlay.neighbors.has(peerId) && (this.options.minOwnNeighbors ?? 0) > 0) overlay.incoming.add(peerId)
     return { accepted: true, reason, effects: this.addNeighbor(overlay, peerId) }
   }
 
@@ -152,6 +197,7 @@ export class Membership {
     if (overlay.neighbors.size >= this.options.maxDegree) {
       return effects({ sendLeave: true, notifyWaiters: true, release: true })
     }
+    overlay.incoming.delete(peerId)
     return this.addNeighbor(overlay, peerId)
   }
 
@@ -222,7 +268,7 @@ export class Membership {
   ): NodeDescriptor[] {
     const light = this.options.kind === 'light'
     const chosen: NodeDescriptor[] = []
-    for (const descriptor of suggested) {
+    for (const descriptor of this.preferred(overlay, suggested)) {
       if (descriptor.nodeId === selfId || overlay.isConnectedTo(descriptor.nodeId)) continue
       if (overlay.wasDropped(descriptor.nodeId, now)) continue
       if (descriptor.kind !== 'full' || descriptor.addresses.length === 0) continue
@@ -235,6 +281,34 @@ export class Membership {
       chosen.push(descriptor)
     }
     return chosen
+  }
+
+  /** `suggested` with the peers `preferNeighbors` prefers first, each group in its order. */
+  private preferred(overlay: StreamPartOverlay, suggested: readonly NodeDescriptor[]): readonly NodeDescriptor[] {
+    const prefer = this.options.preferNeighbors
+    if (prefer === undefined) return suggested
+    const first: NodeDescriptor[] = []
+    const rest: NodeDescriptor[] = []
+    for (const descriptor of suggested) {
+      let preferred = false
+      try {
+        preferred = prefer(descriptor.nodeId, overlay.streamPartId)
+      } catch {
+        // The node's own callback: one that throws prefers no one.
+      }
+      ;(preferred ? first : rest).push(descriptor)
+    }
+    return first.length === 0 ? suggested : [...first, ...rest]
+  }
+
+  /**
+   * Scoring rotates a neighbour out: it is removed and refused for `banMs` (like a tracker's drop). Returns whether it
+   * was a neighbour: then send it a leave, release its connection and look for a replacement.
+   */
+  rotateOut(overlay: StreamPartOverlay, peerId: NodeId, banMs: number, now: number): boolean {
+    overlay.dropped.set(peerId, now + banMs)
+    overlay.incoming.delete(peerId)
+    return overlay.neighbors.delete(peerId)
   }
 
   /** Whether a request to `peerId` is still in flight (not answered, abandoned or withdrawn). */

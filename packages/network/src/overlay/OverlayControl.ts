@@ -181,6 +181,20 @@ export class OverlayControl {
     }
   }
 
+  /** Neighbour scoring rotates `peerId` out (see `NeighborScores`): leave, refuse it for `banMs`, find a replacement. */
+  rotateOut(overlay: StreamPartOverlay, peerId: NodeId, banMs: number): void {
+    const now = this.components.clock.now()
+    if (!this.components.membership.rotateOut(overlay, peerId, banMs, now)) return
+    this.components.logger.debug('rotated out a neighbour that does not relay', {
+      peerId,
+      streamPartId: overlay.streamPartId,
+    })
+    this.sendLeave(peerId, overlay.streamPartId)
+    this.closeIfUnused(peerId)
+    overlay.notifyNeighborCount()
+    this.components.discovery.scheduleStatus(overlay.streamPartId)
+  }
+
   /** Tells a peer this node no longer relays the stream part with it. */
   sendLeave(peerId: NodeId, streamPartId: string): void {
     this.components.connections.get(peerId)?.sendControl({ case: 'neighborLeave', value: { streamPartId } })
@@ -234,7 +248,8 @@ export class OverlayControl {
       peer.peer.kind !== 'full' ||
       overlay.neighbors.has(peer.peerId) ||
       overlay.neighbors.size < membership.options.targetDegree ||
-      overlay.wasDropped(peer.peerId, now)
+      overlay.wasDropped(peer.peerId, now) ||
+      membership.incomingFull(overlay)
     ) {
       return undefined
     }

@@ -3,6 +3,7 @@ import type { MessageListener } from './delivery.js'
 import type { NodeId } from '../identity.js'
 import { DuplicateDetector } from './DuplicateDetector.js'
 import { MessageQueue } from './MessageQueue.js'
+import type { NeighborScores } from './NeighborScores.js'
 import { PropagationBuffer } from './PropagationBuffer.js'
 
 /** A `join` waiting for `count` neighbours, or (when `settled`) for the join to settle with fewer. */
@@ -54,6 +55,10 @@ export class StreamPartOverlay {
    * has all the neighbours the stream part can give it for now.
    */
   trackerAnswered = false
+  /** Neighbour scoring (when the node enables it): the data path tells it who delivered what. */
+  scores: NeighborScores | undefined
+  /** Neighbours that asked this node (rather than being asked by it); may hold ids no longer neighbours. */
+  readonly incoming = new Set<NodeId>()
   /** Where the stream part's data may be carried (`join({ placement })`); undefined: anywhere. See placement.ts. */
   placement: PlacementConstraint | undefined = undefined
 
@@ -121,6 +126,7 @@ export class StreamPartOverlay {
 
   /** The node left or stopped: release waiters (rejected with `error` if the node failed), listeners and iterables. */
   close(error?: Error): void {
+    this.scores?.stop()
     for (const waiter of this.neighborWaiters) {
       if (error === undefined) waiter.resolve()
       else waiter.reject(error)

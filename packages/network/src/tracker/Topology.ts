@@ -1,4 +1,5 @@
 import type { PlacementConstraint } from '@runnel/protocol'
+import { subnetGroup } from '../dht/subnet.js'
 import type { NodeDescriptor, NodeId } from '../identity.js'
 import { mayConnect, type PlacedMember } from '../overlay/placement.js'
 
@@ -12,10 +13,18 @@ export interface TopologyOptions {
   readonly now: () => number
   /** How long a suggested connection counts towards a node's degree before its report confirms it. Default 3 s. */
   readonly pendingTtlMs?: number
+  /**
+   * Most neighbours of a node the tracker suggests from one network (an IPv4 /24, an IPv6 /48; see `subnetGroup`),
+   * counting those it has: many identities from one address range (Sybil) can't surround a node. Loopback and
+   * simulator addresses are exempt. Default unlimited.
+   */
+  readonly maxNeighborsPerSubnet?: number
 }
 
 interface Member {
   descriptor: NodeDescriptor
+  /** The network its first address is in (undefined: exempt from the subnet cap). */
+  group: string | undefined
   /** Neighbours as the node last reported them. */
   neighbors: Set<NodeId>
   /**
@@ -82,11 +91,13 @@ export class Topology {
     }
     let member = members.get(descriptor.nodeId)
     const reported = new Set(neighbors.filter((id) => id !== descriptor.nodeId && members.has(id)))
+    const group = descriptor.addresses[0] === undefined ? undefined : subnetGroup(descriptor.addresses[0], true)
     if (member === undefined) {
-      member = { descriptor, neighbors: reported, expected: new Map(), placement }
+      member = { descriptor, group, neighbors: reported, expected: new Map(), placement }
       members.set(descriptor.nodeId, member)
     } else {
       member.descriptor = descriptor
+      member.group = group
       member.neighbors = reported
       member.placement = placement
     }
@@ -179,16 +190,25 @@ export class Topology {
   private choosePeers(members: Map<NodeId, Member>, requester: Member, wanted: number, now: number): Suggestion {
     const { targetDegree, maxDegree } = this.options
     const taken = new Set<NodeId>([requester.descriptor.nodeId, ...this.view(requester, now)])
+    const subnets = this.subnetCount(members, taken)
     const peers: Member[] = []
     const drops: Drop[] = []
     const shuffledMembers = this.shuffled([...members.values()])
     for (const y of shuffledMembers) {
       if (wanted - peers.length < 2) break
       const yId = y.descriptor.nodeId
-      if (taken.has(yId) || this.view(y, now).size < targetDegree || !mayConnect(requester, y)) continue
+      if (taken.has(yId) || this.view(y, now).size < targetDegree || !mayConnect(requester, y) || !subnets.fits(y)) {
+        continue
+      }
       const zId = this.shuffled([...this.view(y, now)]).find((id) => {
         const z = members.get(id)
-        return z !== undefined && !taken.has(id) && this.view(z, now).size >= targetDegree && mayConnect(requester, z)
+        return (
+          z !== undefined &&
+          !taken.has(id) &&
+          this.view(z, now).size >= targetDegree &&
+          mayConnect(requester, z) &&
+          subnets.fits(z, y)
+        )
       })
       if (zId === undefined) continue
       const z = members.get(zId)!
@@ -196,6 +216,8 @@ export class Topology {
       drops.push({ nodeId: yId, dropNeighborId: zId })
       peers.push(y, z)
       taken.add(yId).add(zId)
+      subnets.add(y)
+      subnets.add(z)
     }
     // What splitting couldn't give (an odd one, or a young overlay): random
     // nodes with room, those short of the target first.
@@ -203,14 +225,43 @@ export class Topology {
       for (const member of shuffledMembers) {
         if (peers.length >= wanted) break
         const id = member.descriptor.nodeId
-        if (!taken.has(id) && this.view(member, now).size < limit && mayConnect(requester, member)) {
+        if (
+          !taken.has(id) &&
+          this.view(member, now).size < limit &&
+          mayConnect(requester, member) &&
+          subnets.fits(member)
+        ) {
           peers.push(member)
           taken.add(id)
+          subnets.add(member)
         }
       }
     }
     for (const peer of peers) this.expect(requester, peer, now)
     return { peers: peers.map((peer) => peer.descriptor), drops }
+  }
+
+  /** How many of `neighborIds` each network holds, and whether one more (or two: `alsoTaking`) stays within the cap. */
+  private subnetCount(
+    members: Map<NodeId, Member>,
+    neighborIds: Iterable<NodeId>,
+  ): { fits(member: Member, alsoTaking?: Member): boolean; add(member: Member): void } {
+    const cap = this.options.maxNeighborsPerSubnet ?? Infinity
+    const counts = new Map<string, number>()
+    const add = (member: Member): void => {
+      if (member.group !== undefined) counts.set(member.group, (counts.get(member.group) ?? 0) + 1)
+    }
+    if (cap !== Infinity) for (const id of neighborIds) if (members.has(id)) add(members.get(id)!)
+    return {
+      fits: (member, alsoTaking) => {
+        if (cap === Infinity || member.group === undefined) return true
+        const extra = alsoTaking?.group === member.group ? 1 : 0
+        return (counts.get(member.group) ?? 0) + extra < cap
+      },
+      add: (member) => {
+        if (cap !== Infinity) add(member)
+      },
+    }
   }
 
   /** Reported neighbours plus suggested connections that haven't lapsed. */

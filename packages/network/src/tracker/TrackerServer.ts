@@ -1,6 +1,7 @@
 import { addressFromBytes, addressToBytes, parseStreamPartId, type PlacementConstraint } from '@runnel/protocol'
 import { systemClock, type Clock, type MessageSigner, type SignatureVerifier, type Timer } from '@runnel/protocol'
 import { ConnectionManager } from '../connection/ConnectionManager.js'
+import type { InboundCaps } from '../connection/AddressCaps.js'
 import { SignalRelay, type SignalRelayMetrics } from '../connection/SignalRelay.js'
 import {
   DEFAULT_PEER_CONNECTION_OPTIONS,
@@ -13,9 +14,15 @@ import type { Transport } from '../transport/Transport.js'
 import { NETWORK_PROTOCOL_VERSION } from '../wire/frames.js'
 import { errorField, silentLogger, type LogFields, type Logger } from '../logger.js'
 import { resolveDegrees } from '../overlay/degrees.js'
+import { ipSubnetGroup, isPrivateAddress } from '../dht/subnet.js'
+import { NetworkError } from '../errors.js'
+import { SubnetQuota } from './SubnetQuota.js'
 import { Topology } from './Topology.js'
 import { placementFromProto, placementRefusal } from '../overlay/placement.js'
 import { openTrackerRequest } from './trackerRequests.js'
+
+/** Default of {@link TrackerServerOptions.maxMembersPerSubnet}. */
+export const DEFAULT_MAX_MEMBERS_PER_SUBNET = 8
 
 /** Collaborators of a tracker. */
 export interface TrackerServerComponents {
@@ -36,9 +43,23 @@ export interface TrackerServerOptions {
   readonly targetDegree?: number
   /** Upper bound of neighbours per node. Default 8; at most 32. */
   readonly maxDegree?: number
+  /**
+   * Most neighbours of one node the tracker suggests from one network (IPv4 /24, IPv6 /48), counting those it has;
+   * loopback addresses are exempt. Default 2.
+   */
+  readonly maxNeighborsPerSubnet?: number
   /** How long after a change the tracker checks a stream part for splits. Default 250 ms. */
   readonly repairDelayMs?: number
   readonly peer?: Partial<PeerConnectionOptions>
+  /** Caps on incoming connections per IP address and per subnet (see `InboundCaps`; the same defaults as a node's). */
+  readonly inbound?: InboundCaps
+  /**
+   * Most members of one stream part from one /24 (IPv4) or /48 (IPv6), by the address their connection comes
+   * from; a node past it is not admitted (its reports are ignored and counted in `metrics.subnetCapped`), so many
+   * identities from one range can't make up an overlay. Loopback and private addresses (and plain simulator ones)
+   * are exempt. Default 8.
+   */
+  readonly maxMembersPerSubnet?: number
 }
 
 export interface TrackerMetrics {
@@ -47,6 +68,8 @@ export interface TrackerMetrics {
   ignoredRequests: number
   instructions: number
   repairs: number
+  /** Reports ignored because the node's subnet had `maxMembersPerSubnet` members of that stream part already. */
+  subnetCapped: number
   /** WebRTC signals relayed between the nodes it serves, and refused (by reason). */
   readonly signalling: SignalRelayMetrics
 }
@@ -73,14 +96,30 @@ export class TrackerServer {
   private readonly logger: Logger
   private readonly repairDelayMs: number
   private readonly maxDegree: number
+  private readonly subnetQuota: SubnetQuota
 
   constructor(
     private readonly components: TrackerServerComponents,
     options: TrackerServerOptions = {},
   ) {
     const { targetDegree, maxDegree } = resolveDegrees(options)
+    const perSubnet = options.maxNeighborsPerSubnet ?? 2
+    if (!(Number.isInteger(perSubnet) || perSubnet === Infinity) || perSubnet < 1) {
+      throw new NetworkError(
+        'INVALID_OPTIONS',
+        `maxNeighborsPerSubnet must be a positive integer or Infinity, got ${options.maxNeighborsPerSubnet}`,
+      )
+    }
     this.repairDelayMs = options.repairDelayMs ?? 250
     this.maxDegree = maxDegree
+    const maxMembersPerSubnet = options.maxMembersPerSubnet ?? DEFAULT_MAX_MEMBERS_PER_SUBNET
+    if (!(Number.isInteger(maxMembersPerSubnet) && maxMembersPerSubnet >= 1)) {
+      throw new NetworkError(
+        'INVALID_OPTIONS',
+        `maxMembersPerSubnet must be a positive integer, got ${String(maxMembersPerSubnet)}`,
+      )
+    }
+    this.subnetQuota = new SubnetQuota(maxMembersPerSubnet)
     const clock = components.clock ?? systemClock
     this.clock = clock
     this.logger = components.logger ?? silentLogger
@@ -89,6 +128,7 @@ export class TrackerServer {
       maxDegree,
       random: components.random ?? Math.random,
       now: () => clock.now(),
+      maxNeighborsPerSubnet: perSubnet,
     })
     this.connections = new ConnectionManager(
       {
@@ -107,6 +147,7 @@ export class TrackerServer {
         },
       },
       { ...DEFAULT_PEER_CONNECTION_OPTIONS, ...options.peer },
+      { inbound: options.inbound },
     )
     // Every node of a stream part the tracker serves is connected to it: the natural relay for their WebRTC signals.
     this.signalRelay = new SignalRelay({
@@ -119,6 +160,7 @@ export class TrackerServer {
       ignoredRequests: 0,
       instructions: 0,
       repairs: 0,
+      subnetCapped: 0,
       signalling: this.signalRelay.metrics,
     }
   }
@@ -185,6 +227,7 @@ export class TrackerServer {
     // A node asking for more peers than anyone may have gets the most anyone may have.
     const wanted = Math.min(request.wanted, this.maxDegree)
     if (request.action === TrackerAction.LEAVE) {
+      this.subnetQuota.release(verified.nodeId, streamPartId)
       this.topology.leave(verified.nodeId, streamPartId)
       this.scheduleRepair(streamPartId)
       return
@@ -221,6 +264,14 @@ export class TrackerServer {
       }
       return
     }
+    const group = isPrivateAddress(peer.transportConnection.remoteAddress)
+      ? undefined
+      : ipSubnetGroup(peer.transportConnection.remoteAddress, true)
+    if (!this.subnetQuota.admit(streamPartId, verified.nodeId, group)) {
+      this.metrics.subnetCapped++
+      this.ignore(peer, 'too many members of the stream part from its subnet', { group, streamPartId })
+      return
+    }
     const { peers, drops } = this.topology.reportStatus(peer.peer, streamPartId, neighborIds, wanted, placement)
     // Drops go out first, so the split edge's ends make room before the newcomer asks them.
     for (const drop of drops) {
@@ -255,6 +306,7 @@ export class TrackerServer {
 
   private handlePeerGone(nodeId: NodeId): void {
     this.lastSequence.delete(nodeId)
+    this.subnetQuota.release(nodeId)
     for (const streamPartId of this.topology.remove(nodeId)) this.scheduleRepair(streamPartId)
   }
 

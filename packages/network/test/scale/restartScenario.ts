@@ -211,10 +211,10 @@ export async function runRestartScenario(options: RestartOptions): Promise<Resta
 
     // Up again, same key, same address.
     const restartAt = clock.now()
-    if (discovery === 'tracker') tracker = await startTracker(simulator.createTransport(trackerAddress))
+    if (discovery === 'tracker') tracker = await startTracker(simulator.createTransport({ address: trackerAddress }))
     else {
       for (let index = 1; index <= entryPointCount; index++) {
-        nodes[index] = makeNode(index, simulator.createTransport(transports[index]!.address))
+        nodes[index] = makeNode(index, simulator.createTransport({ address: transports[index]!.address }))
         void bringUp(index)
       }
     }

@@ -212,3 +212,94 @@ describe('runLookup', () => {
     await assert.rejects(pending, (err: unknown) => err instanceof NetworkError && err.code === 'ABORTED')
   })
 })
+
+/**
+ * `count` colluding liars with ids sharing 24 bits with `target` (closer than
+ * any of a few hundred honest nodes), each answering with the other liars only.
+ */
+function groundLiars(target: Uint8Array, count: number, random: SeededRandom) {
+  const liars = Array.from({ length: count }, () => {
+    const key = randomKey(random)
+    key.set(target.subarray(0, 3))
+    return descriptorOf(key)
+  })
+  const ids = new Set(liars.map((liar) => liar.nodeId))
+  return { liars, ids, answer: (node: NodeDescriptor) => liars.filter((liar) => liar.nodeId !== node.nodeId) }
+}
+
+describe('runLookup against colluding liars', () => {
+  it('with disjoint paths, the paths a liar did not seed still reach the honest closest nodes; one path does not', async () => {
+    const { nodes, views, random } = fakeNetwork(300, 7)
+    const target = randomKey(random)
+    const { liars, ids, answer } = groundLiars(target, K, random)
+    const behaviour: Behaviour = {
+      answer: (node, key) => (ids.has(node.nodeId) ? answer(node) : closestTo(key, views.get(node.nodeId) ?? [], K)),
+    }
+    const honestTruth = closestTo(target, nodes, K).map((n) => n.nodeId)
+    const seeds = [liars[0]!, nodes[1]!, nodes[2]!]
+    const options = { k: K, alpha: 3, maxCandidates: 4 * K }
+
+    const single = await runLookup(target, seeds, queryOf(target, behaviour), options)
+    assert.ok(
+      single.closest.every((n) => ids.has(n.nodeId)),
+      'one path ends among the liars: they are closer and answer',
+    )
+
+    const stats = { inFlight: 0, maxInFlight: 0, asked: [] as NodeId[] }
+    const disjoint = await runLookup(target, seeds, queryOf(target, behaviour, stats), { ...options, paths: 3 })
+    assert.equal(disjoint.paths.length, 3)
+    const honestPaths = disjoint.paths.filter((path) => path.every((n) => !ids.has(n.nodeId)))
+    assert.ok(honestPaths.length >= 1, 'a path no liar seeded meets none')
+    // Disjoint paths share out the nodes near the target: together the honest ones found the k closest honest nodes.
+    assert.deepEqual(
+      closestTo(target, honestPaths.flat(), K).map((n) => n.nodeId),
+      honestTruth,
+    )
+    assert.equal(new Set(stats.asked).size, stats.asked.length, 'no node is asked by two paths')
+    assert.equal(disjoint.queries, stats.asked.length)
+  })
+
+  it('with maxPerGroup, liars from one subnet take at most that many places, and honest nodes the rest', async () => {
+    const { nodes, views, random } = fakeNetwork(300, 8)
+    const target = randomKey(random)
+    const { ids, answer } = groundLiars(target, 2 * K, random)
+    const liars = [...ids].map((id) => descriptorOf(nodeIdToKey(id)))
+    // Honest nodes know two liars each: the routing table's per-bucket subnet cap keeps more out.
+    const known = new Map(
+      nodes.map((node, index) => [node.nodeId, [liars[index % liars.length]!, liars[(index + 1) % liars.length]!]]),
+    )
+    const behaviour: Behaviour = {
+      answer: (node, key) =>
+        ids.has(node.nodeId)
+          ? answer(node)
+          : closestTo(key, [...(views.get(node.nodeId) ?? []), ...(known.get(node.nodeId) ?? [])], K),
+    }
+    const result = await runLookup(target, [nodes[1]!, nodes[2]!], queryOf(target, behaviour), {
+      k: K,
+      alpha: 3,
+      maxCandidates: 4 * K,
+      groupOf: (descriptor) => (ids.has(descriptor.nodeId) ? '203.0.113.0/24' : undefined),
+      maxPerGroup: 2,
+    })
+    const fromLiars = result.closest.filter((n) => ids.has(n.nodeId))
+    assert.equal(fromLiars.length, 2)
+    assert.deepEqual(
+      result.closest.filter((n) => !ids.has(n.nodeId)).map((n) => n.nodeId),
+      closestTo(target, nodes, K - 2).map((n) => n.nodeId),
+    )
+  })
+
+  it('ends every path once one meets `enough`', async () => {
+    const { nodes, views, random } = fakeNetwork(200, 9)
+    const target = randomKey(random)
+    const wanted = closestTo(target, nodes, 1)[0]!
+    const result = await runLookup(target, nodes.slice(0, 6), queryOf(target, honest(views)), {
+      k: K,
+      alpha: 3,
+      maxCandidates: 4 * K,
+      paths: 3,
+      enough: (answered) => answered.nodeId === wanted.nodeId,
+    })
+    assert.ok(result.paths.some((path) => path.some((n) => n.nodeId === wanted.nodeId)))
+  })
+})

@@ -14,6 +14,9 @@ import { shortMessageOf, systemClock, type Clock } from '@runnel/protocol'
 import { BatchPublishError, NodeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { ApiName, NodeMetrics } from '../metrics.js'
+import { DEFAULT_DELIVERY_LIMITS, type DeliveryLimits } from '../plugins/fanout/delivery.js'
+import { EgressWriter } from '../plugins/fanout/EgressWriter.js'
+import { Pushback } from '../plugins/fanout/Pushback.js'
 import { toApiError, type ApiError } from './ApiError.js'
 import type { ApiKeyGuard } from './ApiKeyGuard.js'
 import { ApiQuotas, NO_QUOTAS } from '../plugins/limits.js'
@@ -64,6 +67,10 @@ export class ApiGateway {
   private readonly sharedChainId = newChainId()
   /** Caller key → its chain for explicit timestamps, least recently used first. */
   private readonly callerChains = new Map<string, string>()
+  /** Every plugin's writes to subscribers: batched per turn, each subscriber's backlog bounded. */
+  readonly egress: EgressWriter
+  /** Refuses publishes while the node is saturated (`OVERLOADED`). */
+  readonly pushback: Pushback
 
   constructor(
     readonly client: RunnelClient,
@@ -78,7 +85,13 @@ export class ApiGateway {
     readonly clock: Clock = systemClock,
     /** Per-client quotas the plugins charge on connect and publish (config `quotas`). Default: none. */
     readonly quotas: ApiQuotas = new ApiQuotas(NO_QUOTAS, maxPayloadBytes, metrics, clock),
-  ) {}
+    /** The `delivery` config section. */
+    readonly delivery: DeliveryLimits = DEFAULT_DELIVERY_LIMITS,
+  ) {
+    this.egress = new EgressWriter({ maxSubscriberBytes: delivery.maxSubscriberBufferBytes }, clock)
+    this.pushback = new Pushback(delivery)
+    this.pushback.watch(this.egress)
+  }
 
   /** The caller's connection closed: its explicit-timestamp chain ends (a later one starts afresh). */
   releaseCaller(caller: string): void {

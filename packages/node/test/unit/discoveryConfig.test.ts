@@ -17,6 +17,10 @@ describe('discovery in the node config', () => {
     assert.equal(said.discovery, 'dht')
     assert.deepEqual(said.entryPoints, ['ws://127.0.0.1:30301'])
     assert.equal(said.dht.k, 16)
+    const guarded = parseConfig({ network: { dht: { lookupPaths: 3, maxEntryPointsPerSubnet: 4 } } }).network.dht
+    assert.equal(guarded.lookupPaths, 3)
+    assert.equal(guarded.maxEntryPointsPerSubnet, 4)
+    assert.ok(configProblems({ network: { dht: { lookupPaths: 0 } } }).length > 0, 'lookupPaths 0 is refused')
     // Both lists and no mode: tracker, as a config written before dht mode existed means.
     const both = parseConfig({ network: { trackers: ['ws://t:1'], entryPoints: ['ws://e:1'] } }).network
     assert.equal(both.discovery, 'tracker')

@@ -18,6 +18,8 @@ export type { SimulatorStats } from './stats.js'
 export type { SimulatorTransport } from './SimulatorTransport.js'
 export { runFor, runUntil, settleEventLoop, type RunUntilOptions } from './virtualTime.js'
 
+const IPV4_PATTERN = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
+
 /** Settings of a {@link Simulator}. */
 export interface SimulatorOptions {
   /** Seeds every random draw (which frames are lost); same seed and same calls give the same run. Default 0. */
@@ -105,20 +107,42 @@ export class Simulator {
   }
 
   /**
-   * A new, not yet started transport with the next free `sim://<n>` address, or with `address`: one a stopped
-   * transport had, so a process can restart where peers know it (as a tracker or entry point restarting on its host).
+   * A new, not yet started transport with the next free `sim://<n>` address;
+   * with `options.ip` (an IPv4 address), `sim://<ip>/<n>`, so that per-address
+   * and per-subnet limits (which read the address connections come from)
+   * see simulated nodes in chosen subnets. Plain `sim://<n>` addresses are
+   * exempt from those limits. With `options.address`, that address: one a
+   * stopped transport had, so a process can restart where peers know it (a
+   * tracker or entry point restarting on its host).
    *
-   * @throws {@link NetworkError} `INVALID_ADDRESS` if `address` was never handed out or something listens there
+   * @example
+   * ```ts
+   * // 50 identities from one /24: a Sybil attacker
+   * const sybils = Array.from({ length: 50 }, (_, i) => simulator.createTransport({ ip: `203.0.113.${i + 1}` }))
+   * ```
+   * @throws {@link NetworkError} `INVALID_OPTIONS` for an `ip` that is not a dotted IPv4 address;
+   *   `INVALID_ADDRESS` for an `address` never handed out, or where something listens
    */
-  createTransport(address?: string): SimulatorTransport {
+  createTransport(options: { readonly ip?: string; readonly address?: string } = {}): SimulatorTransport {
     if (this.core.stopped) throw new NetworkError('INVALID_STATE', 'simulator is stopped')
+    const { ip, address } = options
     if (address !== undefined) {
-      const number = /^sim:\/\/(\d+)$/.exec(address)?.[1]
+      const number = /^sim:\/\/(?:\d{1,3}(?:\.\d{1,3}){3}\/)?(\d+)$/.exec(address)?.[1]
       if (number === undefined || Number(number) >= this.core.nextAddressNumber || this.core.listeners.has(address)) {
         throw new NetworkError('INVALID_ADDRESS', `${address} is not a free address of this simulator`)
       }
+      const transport = new SimulatorTransportImpl(this.core, address)
+      this.core.transports.add(transport)
+      return transport
     }
-    const transport = new SimulatorTransportImpl(this.core, address ?? `sim://${this.core.nextAddressNumber++}`)
+    if (ip !== undefined && !IPV4_PATTERN.test(ip)) {
+      throw new NetworkError('INVALID_OPTIONS', `ip must be a dotted IPv4 address, got ${JSON.stringify(ip)}`)
+    }
+    const number = this.core.nextAddressNumber++
+    const transport = new SimulatorTransportImpl(
+      this.core,
+      ip === undefined ? `sim://${number}` : `sim://${ip}/${number}`,
+    )
     this.core.transports.add(transport)
     return transport
   }

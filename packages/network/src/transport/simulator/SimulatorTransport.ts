@@ -6,15 +6,16 @@ import type { SimulatorCore } from './SimulatorCore.js'
 /** A transport on a {@link Simulator}'s in-memory network. */
 export interface SimulatorTransport extends Transport {
   /**
-   * `sim://<n>`, dialable between `start` and `stop`. Numbered at creation,
-   * so creating transports in the same order gives the same addresses.
+   * `sim://<n>` (or `sim://<ip>/<n>`, see `Simulator.createTransport`),
+   * dialable between `start` and `stop`. Numbered at creation, so creating
+   * transports in the same order gives the same addresses.
    */
   readonly address: string
   /** Connections of this transport not yet closed, dialled or accepted. */
   readonly connectionCount: number
 }
 
-const ADDRESS_PATTERN = /^sim:\/\/\d+$/
+const ADDRESS_PATTERN = /^sim:\/\/(\d{1,3}(\.\d{1,3}){3}\/)?\d+$/
 
 function abortedError(signal: AbortSignal | undefined): NetworkError {
   return new NetworkError('ABORTED', 'connect was aborted', { cause: signal?.reason })

@@ -83,6 +83,9 @@ export class HttpPlugin implements ApiPlugin {
     const fail = (c: Context, err: unknown): Response => {
       const error = gateway.fail('http', err, { path: c.req.path })
       if (error.retryAfterSeconds !== undefined) c.header('Retry-After', String(error.retryAfterSeconds))
+      // Pushback (the node is saturated): when to try again, in whole seconds as Retry-After has it.
+      else if (error.code === 'OVERLOADED')
+        c.header('Retry-After', String(Math.ceil(gateway.pushback.retryAfterMs / 1000)))
       return c.json({ error: { code: error.code, message: error.message } }, error.status as ContentfulStatusCode)
     }
     /** The client quotas charge: its API key, or its address (see `ApiQuotas`). */
@@ -139,6 +142,7 @@ export class HttpPlugin implements ApiPlugin {
       if (batch) {
         const messages = parseNdjsonBatch(body, wrapped, this.config.maxBatchMessages)
         if (gateway.quotas.enabled) gateway.quotas.takePublish('http', quotaClient(c), messages.length, body.byteLength)
+        const admitted = gateway.pushback.admit(messages.length)
         try {
           const published = await gateway.publishBatch('http', caller, streamId, messages, params)
           return c.json({ count: published.length, messages: published }, 200)
@@ -147,16 +151,23 @@ export class HttpPlugin implements ApiPlugin {
           const error = gateway.fail('http', err, { path: c.req.path })
           const body = { error: { code: error.code, message: error.message }, published: err.published }
           return c.json(body, error.status as ContentfulStatusCode)
+        } finally {
+          admitted()
         }
       }
       if (gateway.quotas.enabled) gateway.quotas.takePublish('http', quotaClient(c), 1, body.byteLength)
-      if ((contentType ?? '').toLowerCase().startsWith('application/octet-stream')) {
-        if (wrapped) throw new NodeError('BAD_REQUEST', 'payloadMetadata needs a JSON body, not octet-stream')
-        return c.json(await gateway.publish('http', caller, streamId, body, body.byteLength, params), 200)
+      const admitted = gateway.pushback.admit()
+      try {
+        if ((contentType ?? '').toLowerCase().startsWith('application/octet-stream')) {
+          if (wrapped) throw new NodeError('BAD_REQUEST', 'payloadMetadata needs a JSON body, not octet-stream')
+          return c.json(await gateway.publish('http', caller, streamId, body, body.byteLength, params), 200)
+        }
+        // Anything else is JSON: `curl -d` sends form-urlencoded by default.
+        const { content, metadata } = parseJsonMessage(decodeJsonText(body), wrapped)
+        return c.json(await gateway.publish('http', caller, streamId, content, body.byteLength, params, metadata), 200)
+      } finally {
+        admitted()
       }
-      // Anything else is JSON: `curl -d` sends form-urlencoded by default.
-      const { content, metadata } = parseJsonMessage(decodeJsonText(body), wrapped)
-      return c.json(await gateway.publish('http', caller, streamId, content, body.byteLength, params, metadata), 200)
     })
     app.all('/streams/:streamId', (c) =>
       fail(c, new NodeError('BAD_REQUEST', `${c.req.method} isn't supported here: POST a message to publish it`)),

@@ -13,10 +13,10 @@ import {
 } from 'aedes'
 import type { ApiError } from '../../api/ApiError.js'
 import type { ApiGateway } from '../../api/ApiGateway.js'
-import { formatMessage } from '../../api/requests.js'
 import type { MqttPluginConfig } from '../../config.js'
 import { NodeError } from '../../errors.js'
 import type { ApiPlugin } from '../ApiPlugin.js'
+import { EncodedMessage } from '../fanout/EncodedMessage.js'
 import { capConnections } from '../limits.js'
 import { close, listen, urlHost } from '../listen.js'
 import { parsePayload } from './payload.js'
@@ -27,8 +27,6 @@ import { TopicSubscriptions } from './TopicSubscriptions.js'
 const BAD_USERNAME_OR_PASSWORD = 4
 const NOT_AUTHORIZED = 5
 const SERVER_UNAVAILABLE: AuthErrorCode = 3
-/** A client with more than this waiting in its socket misses messages until it catches up. */
-const MAX_QUEUED_BYTES = 8 * 1024 * 1024
 /** What aedes 1.2 reports for a connection cut off by its `connectTimeout` (no typed error or code to match). */
 const CONNECT_TIMEOUT_MESSAGE = 'connect did not arrive in time'
 
@@ -58,9 +56,11 @@ interface PublishQueue {
  *   history first, for each such subscriber on its own. An unknown stream, no
  *   permission, a bad partition, history of a stream no storage node stores or
  *   a wildcard (`#`, `+`) gets a SUBACK failure (0x80). Messages arrive at the granted QoS, at most 1. A client
- *   with 8 MiB unread misses messages until it catches up (as an SDK
- *   subscriber that falls behind does); aedes closes one whose socket hasn't
- *   drained for 60 s.
+ *   with more than `delivery.maxSubscriberBufferBytes` (8 MiB) unsent is
+ *   disconnected (shed). Clients of one topic share its network subscription,
+ *   and QoS 0 clients one PUBLISH packet per message, built once.
+ * - A publish that arrives while the node is saturated (see `Pushback`)
+ *   closes the connection like any refused publish.
  * - With API keys, the password must be one (the username is ignored, but
  *   mosquitto_pub wants one with `-P`): a missing key gets CONNACK code 5
  *   (not authorized), a wrong one code 4.
@@ -95,8 +95,6 @@ export class MqttPlugin implements ApiPlugin {
   private readonly fromNetwork = new WeakSet<Buffer>()
   /** Clients counted in the connections gauge (aedes may report a disconnect for a client it never announced). */
   private readonly counted = new WeakSet<Client>()
-  /** Clients missing messages because they read too slowly (logged once per episode). */
-  private readonly lagging = new WeakSet<Client>()
 
   constructor(
     private readonly gateway: ApiGateway,
@@ -243,11 +241,24 @@ export class MqttPlugin implements ApiPlugin {
       // aedes 1.2 emits 'clientError' and closes the connection; the client gets no PUBACK.
       callback(queue.failed)
     }
+    let admitted: () => void
+    try {
+      // Saturated: MQTT 3.1.1 can't refuse one PUBLISH, so the connection closes (as for any refused publish).
+      admitted = this.gateway.pushback.admit()
+    } catch (err) {
+      queue.failed ??= this.refusePublish(client, packet, err)
+      return callback(queue.failed)
+    }
     queue.tail = queue.tail
       .then(() => {
-        if (queue.failed !== undefined) throw queue.failed
-        if (overQuota !== undefined) throw overQuota
-        return this.publish(client, packet)
+        const failed = queue.failed ?? overQuota
+        if (failed !== undefined) {
+          admitted()
+          throw failed
+        }
+        const sent = this.publish(client, packet)
+        sent.then(admitted, admitted)
+        return sent
       })
       .then(
         // Only now may aedes send the PUBACK: at once, or (puback: stored, QoS 1) once stored, while the next
@@ -389,43 +400,60 @@ export class MqttPlugin implements ApiPlugin {
     }
   }
 
-  /** Sends a network message to the clients subscribed under `key`, as a PUBLISH on the `topic` they subscribed to. */
+  /**
+   * Sends a network message to the clients subscribed under `key`, as a PUBLISH on the `topic` they subscribed to.
+   * QoS 0 clients get one packet built once for all of them, written straight to their sockets (batched per turn);
+   * QoS 1 clients need a packet id of their own, which aedes gives.
+   */
   private deliver(key: string, topic: string, message: ReceivedMessage): void {
-    const formatted = formatMessage(message, this.config.payloadMetadata)
-    const payload =
-      typeof formatted === 'string'
-        ? Buffer.from(formatted)
-        : Buffer.from(formatted.buffer, formatted.byteOffset, formatted.byteLength)
-    this.fromNetwork.add(payload)
+    const encoded = new EncodedMessage(message)
+    const { egress } = this.gateway
     let copies = 0
+    let bytes = 0
     // Straight to each client rather than through broker.publish: aedes numbers every packet it routes and drops one
     // numbered below a packet the client already saw; a QoS 1 packet takes a slower path through the broker, so a
     // client's own QoS 0 publish overtook it and network messages were lost. client.publish numbers and checks at once.
     for (const [client, qos] of this.subscriptions.recipients(key)) {
       if (client.closed) continue
-      // Nothing waits for a slow client (that would hold up the others), so its backlog is bounded here instead.
-      if (client.conn.writableLength > MAX_QUEUED_BYTES) {
-        this.gateway.metrics.dropped.inc({ api: 'mqtt' })
-        this.lag(client, topic)
-        continue
+      // Nothing waits for a slow client (that would hold up the others), so its backlog is bounded: past it, shed.
+      if (qos === 0) {
+        const packet = encoded.mqttPacket(topic, this.config.payloadMetadata)
+        if (!egress.write(client.conn, packet)) {
+          this.shed(client, topic)
+          continue
+        }
+        bytes += packet.byteLength
+      } else {
+        if (client.conn.writableLength > this.gateway.delivery.maxSubscriberBufferBytes) {
+          this.shed(client, topic)
+          continue
+        }
+        const payload = encoded.payload(this.config.payloadMetadata)
+        this.fromNetwork.add(payload)
+        client.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, noop)
+        bytes += payload.byteLength
       }
-      this.lagging.delete(client)
-      client.publish({ cmd: 'publish', topic, payload, qos: qos === 0 ? 0 : 1, retain: false, dup: false }, noop)
       copies++
     }
     const { metrics } = this.gateway
     // The gateway counted one delivery for the topic's network subscription; the rest are fan-out.
     if (copies > 1) metrics.delivered.inc({ api: 'mqtt' }, copies - 1)
-    metrics.deliveredBytes.inc({ api: 'mqtt' }, payload.byteLength * copies)
+    if (bytes > 0) metrics.deliveredBytes.inc({ api: 'mqtt' }, bytes)
   }
 
-  private lag(client: Client, topic: string): void {
-    if (this.lagging.has(client)) return
-    this.lagging.add(client)
+  /**
+   * A client with more than `delivery.maxSubscriberBufferBytes` unsent is disconnected: MQTT 3.1.1 has no way to
+   * tell it why, so the node logs it and counts it (`runnel_api_connections_cut_total{reason="slow_subscriber"}`).
+   */
+  private shed(client: Client, topic: string): void {
+    const limit = this.gateway.delivery.maxSubscriberBufferBytes
+    this.gateway.metrics.connectionsCut.inc({ api: 'mqtt', reason: 'slow_subscriber' })
     this.gateway.logger.warn(
-      { api: 'mqtt', clientId: client.id, topic },
-      'MQTT client reads too slowly: it misses messages until it catches up',
+      { api: 'mqtt', clientId: client.id, topic, unsentBytes: client.conn.writableLength, limit },
+      'MQTT client reads too slowly: disconnecting it',
     )
+    this.subscriptions.removeAll(client)
+    client.close()
   }
 
   private authorizeForward(packet: AedesPublishPacket): AedesPublishPacket | null {

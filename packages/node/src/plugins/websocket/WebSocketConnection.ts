@@ -1,16 +1,16 @@
 import type { Duplex } from 'node:stream'
-import type { PublishedMessage, ReceivedMessage } from '@runnel/client'
+import type { PublishedMessage } from '@runnel/client'
 import { WebSocket, type RawData } from 'ws'
 import type { ApiError } from '../../api/ApiError.js'
 import type { ApiGateway } from '../../api/ApiGateway.js'
-import { decodeJsonText, formatMessage, parseJsonMessage, type PublishParams } from '../../api/requests.js'
+import { decodeJsonText, parseJsonMessage, type PublishParams } from '../../api/requests.js'
 import { NodeError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { admitWebSocketFrame } from '../limits.js'
+import type { EgressSocket } from '../fanout/EgressWriter.js'
+import type { WebSocketSink } from '../fanout/WebSocketSink.js'
 import { httpResponse, type WebSocketAction } from './routes.js'
 
-/** Unsent bytes above which a subscriber counts as too slow and misses messages until it catches up. */
-export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 /** A publisher with this many frames waiting to be published isn't read until half of them are. */
 const MAX_WAITING_PUBLISHES = 256
 
@@ -31,8 +31,8 @@ export interface WebSocketConnectionContext {
 export class WebSocketConnection {
   /** Answered the last ping (or hasn't been pinged yet). */
   alive = true
-  /** Subscribers: messages dropped because the client read too slowly. */
-  dropped = 0
+  /** Subscribers: where the messages of its fan-out group come in. */
+  sink: WebSocketSink | undefined
   /** Publishers: each frame is published after the one before, in the order received. */
   private queue: Promise<void> = Promise.resolve()
   private waiting = 0
@@ -45,6 +45,8 @@ export class WebSocketConnection {
   constructor(
     private readonly context: WebSocketConnectionContext,
     readonly socket: WebSocket,
+    /** The TCP socket under `socket`, which subscribers' frames are written to already built. */
+    readonly raw: EgressSocket,
     readonly streamId: string,
     readonly action: WebSocketAction,
     /** This connection as an API caller (its own chain for explicit timestamps). */
@@ -69,30 +71,6 @@ export class WebSocketConnection {
     this.alive = true
   }
 
-  /** Sends a message to a subscriber, unless it reads too slowly (then it misses messages until it catches up). */
-  deliver(message: ReceivedMessage, wrapped: boolean): void {
-    const { socket } = this
-    const { gateway, logger } = this.context
-    if (socket.readyState !== WebSocket.OPEN) return
-    // Backpressure policy: a subscriber that falls too far behind misses messages until it drains, rather than
-    // being closed. For a real-time feed current data beats a reconnect, and the network layer drops frames on
-    // full send buffers the same way. Memory stays bounded; the drops are logged once and counted at close.
-    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-      gateway.metrics.dropped.inc({ api: 'websocket' })
-      if (this.dropped++ === 0) {
-        logger.warn(
-          { streamId: this.streamId, bufferedBytes: socket.bufferedAmount },
-          'websocket subscriber reads too slowly: dropping messages until it catches up',
-        )
-      }
-      return
-    }
-    const frame = formatMessage(message, wrapped)
-    socket.send(frame, { binary: typeof frame !== 'string' })
-    const bytes = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength
-    gateway.metrics.deliveredBytes.inc({ api: 'websocket' }, bytes)
-  }
-
   /** Publishes each frame the client sends, in order. */
   publishFrames(params: PublishParams, wrapped: boolean): void {
     this.socket.on('message', (data, isBinary) => this.receive(toBuffer(data), isBinary, params, wrapped))
@@ -103,6 +81,13 @@ export class WebSocketConnection {
     const seq = ++this.received
     const acked = params.ack === undefined ? undefined : seq
     if (!this.admit(data.byteLength, acked)) return
+    let admitted: () => void
+    try {
+      admitted = this.context.gateway.pushback.admit()
+    } catch (err) {
+      // Saturated: refused at once, with its seq whatever the ack level, so the client knows which frame to resend.
+      return this.answerError(this.context.gateway.fail('websocket', err, { streamId: this.streamId }), seq)
+    }
     // Stop reading a client that sends faster than the node publishes: TCP then slows it down.
     if (++this.waiting >= MAX_WAITING_PUBLISHES) socket.pause()
     const refused = (err: unknown): void => {
@@ -113,7 +98,9 @@ export class WebSocketConnection {
     }
     this.queue = this.queue.then(async () => {
       try {
-        const { published, stored } = await this.publish(data, binary, params, wrapped)
+        const sent = this.publish(data, binary, params, wrapped)
+        sent.then(admitted, admitted)
+        const { published, stored } = await sent
         // The next frame goes out now; this one's ack follows when its level is reached.
         if (params.ack !== undefined) {
           stored.then(() => this.answer({ ack: { seq, level: params.ack, message: published } }), refused)
@@ -175,8 +162,9 @@ export class WebSocketConnection {
   /** A refused frame is answered on the socket, which stays open for the next one. */
   answerError(error: ApiError, seq?: number): void {
     const { code, message, retryAfterSeconds } = error
+    const retry = code === 'OVERLOADED' && { retryAfterMs: this.context.gateway.pushback.retryAfterMs }
     this.answer({
-      error: { code, message, ...(retryAfterSeconds !== undefined && { retryAfterSeconds }) },
+      error: { code, message, ...(retryAfterSeconds !== undefined && { retryAfterSeconds }), ...retry },
       ...(seq !== undefined && { seq }),
     })
   }

@@ -1,9 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { ReceivedMessage } from '@runnel/client'
 import type { Timer } from '@runnel/protocol'
 import { WebSocket, WebSocketServer } from 'ws'
-import type { ApiError } from '../../api/ApiError.js'
 import type { ApiGateway } from '../../api/ApiGateway.js'
 import { API_KEY_HINT, apiKeyFromRequest } from '../../api/ApiKeyGuard.js'
 import { parseFlag, parsePublishParams, parseSubscribeParams } from '../../api/requests.js'
@@ -11,12 +9,14 @@ import type { WebSocketPluginConfig } from '../../config.js'
 import { NodeError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import type { ApiPlugin } from '../ApiPlugin.js'
+import type { EgressSocket } from '../fanout/EgressWriter.js'
+import { FanoutGroups } from '../fanout/FanoutGroups.js'
+import { WebSocketSink } from '../fanout/WebSocketSink.js'
 import { enforceHttpLimits, httpServerOptions } from '../limits.js'
 import { close, listen, urlHost } from '../listen.js'
 import { ENDPOINT_HINT, parseEndpoint, parseRequestUrl, type WebSocketAction } from './routes.js'
-import { MAX_BUFFERED_BYTES, WebSocketConnection, refuseUpgrade } from './WebSocketConnection.js'
+import { WebSocketConnection, refuseUpgrade } from './WebSocketConnection.js'
 
-export { MAX_BUFFERED_BYTES }
 /**
  * Frames up to this much over the payload limit are read and answered with a
  * `PAYLOAD_TOO_LARGE` error frame; larger ones close the socket (1009) unread.
@@ -45,7 +45,11 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000
  * A connection the node can't serve is refused before the handshake with an HTTP status and the same JSON error
  * as the HTTP API gives: 401 (API key), 400 (bad parameter or path), 403 (no permission), 404 (no such stream),
  * 503 (the chain or the network can't be reached).
- * A subscriber more than {@link MAX_BUFFERED_BYTES} behind misses messages until it catches up; the node logs it.
+ * Subscribers of the same stream and partitions (without history) share one network subscription: each message is
+ * validated and decrypted once and its frame built once for all of them (see `FanoutGroups`). A subscriber with more
+ * than `delivery.maxSubscriberBufferBytes` unsent is closed with code 1008 (see `WebSocketSink`); a publish frame
+ * that arrives while the node is saturated is answered with an `OVERLOADED` error frame carrying `retryAfterMs`,
+ * and not published (see `Pushback`).
  * Every socket is pinged each `pingIntervalMs` and cut off when it missed the previous pong.
  *
  * @example
@@ -74,12 +78,19 @@ export class WebSocketPlugin implements ApiPlugin {
   /** The quota client of each upgrade request (when quotas are set), for its publisher frames. */
   private readonly quotaClients = new WeakMap<IncomingMessage, string>()
   private lastConnectionSerial = 0
+  /** Subscribers grouped by stream and partitions, one network subscription per group. */
+  private readonly groups: FanoutGroups
 
   constructor(
     private readonly gateway: ApiGateway,
     private readonly config: WebSocketPluginConfig,
   ) {
     this.logger = gateway.logger.child({ api: 'websocket' })
+    this.groups = new FanoutGroups((copies, bytes) => {
+      // The gateway counted one delivery for the group's network subscription; the rest are fan-out.
+      if (copies > 1) gateway.metrics.delivered.inc({ api: 'websocket' }, copies - 1)
+      if (bytes > 0) gateway.metrics.deliveredBytes.inc({ api: 'websocket' }, bytes)
+    })
     this.sockets = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -132,6 +143,7 @@ export class WebSocketPlugin implements ApiPlugin {
     ])
     timer?.cancel()
     for (const connection of connections) connection.socket.terminate()
+    this.groups.closeAll()
     if (this.server === undefined) return
     this.server.closeAllConnections()
     await close(this.server)
@@ -204,27 +216,28 @@ export class WebSocketPlugin implements ApiPlugin {
     accept: (streamId: string, release: () => void) => WebSocketConnection | undefined,
   ): Promise<void> {
     const params = parseSubscribeParams(query)
-    // Subscribing before the handshake turns an unknown stream, a missing permission or a bad partition into an
-    // HTTP status the client can read, rather than a socket that opens and then closes. Messages that arrive
-    // while the subscription is still joining wait for the socket.
-    const early: ReceivedMessage[] = []
-    const earlyErrors: ApiError[] = []
-    let onMessage = (message: ReceivedMessage): void => void early.push(message)
-    // History that fails after the handshake can only be told in an error frame; live messages go on.
-    let onResendError = (error: ApiError): void => void earlyErrors.push(error)
-    const subscription = await this.gateway.subscribe(
-      'websocket',
-      streamId,
-      params,
-      (message) => onMessage(message),
-      (error) => onResendError(error),
+    // Joining before the handshake turns an unknown stream, a missing permission or a bad partition into an HTTP
+    // status the client can read, rather than a socket that opens and then closes. Messages that arrive while the
+    // handshake is under way wait for the socket in the sink.
+    let leave = (): void => {}
+    const sink = new WebSocketSink(this.gateway, this.logger, streamId, wrapped, () => leave())
+    const partitions = params.partitions === undefined ? 'all' : params.partitions.join(',')
+    // With history, each subscriber reads its own from its start: a group of its own.
+    const key =
+      params.resend === undefined
+        ? `${streamId}|${partitions}`
+        : `${streamId}|${partitions}|history:${++this.lastConnectionSerial}`
+    leave = await this.groups.join(key, sink, (onMessage, onResendError) =>
+      this.gateway.subscribe('websocket', streamId, params, onMessage, onResendError),
     )
-    const connection = accept(streamId, () => subscription.unsubscribe())
+    const connection = accept(streamId, () => leave())
     if (connection === undefined) return
-    for (const message of early.splice(0)) connection.deliver(message, wrapped)
-    for (const error of earlyErrors.splice(0)) connection.answerError(error)
-    onMessage = (message) => connection.deliver(message, wrapped)
-    onResendError = (error) => connection.answerError(error)
+    connection.sink = sink
+    sink.attach({
+      socket: connection.socket,
+      raw: connection.raw,
+      answerError: (error) => connection.answerError(error),
+    })
     this.logger.debug(
       { streamId, partitions: params.partitions ?? 'all', resend: params.resend, wrapped },
       'websocket subscriber connected',
@@ -275,7 +288,7 @@ export class WebSocketPlugin implements ApiPlugin {
     this.sockets.handleUpgrade(request, socket, head, (webSocket) => {
       // Without verifyClient, ws answers synchronously; a late callback would find its release already called.
       if (settled) return webSocket.terminate()
-      connection = this.open(webSocket, streamId, action, release, this.quotaClients.get(request))
+      connection = this.open(webSocket, socket, streamId, action, release, this.quotaClients.get(request))
     })
     settled = true
     // ws refused a malformed handshake (and answered the client itself).
@@ -285,6 +298,7 @@ export class WebSocketPlugin implements ApiPlugin {
 
   private open(
     socket: WebSocket,
+    raw: EgressSocket,
     streamId: string,
     action: WebSocketAction,
     release: () => void,
@@ -292,7 +306,7 @@ export class WebSocketPlugin implements ApiPlugin {
   ): WebSocketConnection {
     const context = { gateway: this.gateway, logger: this.logger, stopping: () => this.stopping, quotaClient }
     const caller = `ws:${++this.lastConnectionSerial}`
-    const connection = new WebSocketConnection(context, socket, streamId, action, caller, release)
+    const connection = new WebSocketConnection(context, socket, raw, streamId, action, caller, release)
     this.connections.add(connection)
     this.gateway.metrics.connections.inc({ api: 'websocket' })
     socket.on('pong', () => connection.pong())
@@ -305,9 +319,8 @@ export class WebSocketPlugin implements ApiPlugin {
       const releaseCaller = (): void => this.gateway.releaseCaller(connection.caller)
       void connection.drained().then(releaseCaller, releaseCaller)
       connection.release()
-      const fields = { streamId, action, code, reason: reason.toString(), dropped: connection.dropped }
-      if (connection.dropped > 0) this.logger.warn(fields, 'websocket closed after dropping messages')
-      else this.logger.debug(fields, 'websocket closed')
+      connection.sink?.closed()
+      this.logger.debug({ streamId, action, code, reason: reason.toString() }, 'websocket closed')
     })
     return connection
   }

@@ -1,0 +1,15 @@
+import type { PushbackLimits } from './Pushback.js'
+
+/** The `delivery` config section (docs/node.md, "Fan-out, shedding and pushback"). */
+export interface DeliveryLimits extends PushbackLimits {
+  /** A subscriber with more than this unsent is disconnected (WebSocket close 1008, MQTT connection closed). */
+  readonly maxSubscriberBufferBytes: number
+}
+
+/** The config's defaults, for a gateway made without a config. */
+export const DEFAULT_DELIVERY_LIMITS: DeliveryLimits = Object.freeze({
+  maxSubscriberBufferBytes: 8 * 1024 * 1024,
+  maxPendingPublishes: 10_000,
+  maxQueuedDeliveryBytes: 512 * 1024 * 1024,
+  retryAfterMs: 1_000,
+})
