@@ -227,6 +227,7 @@ export class NetworkNode {
             : { ...this.membership.status(overlay), placement: overlay.placement }
         },
         streamParts: () => this.overlays.keys(),
+        random: this.components.random,
         trackersOf: (streamPartId) => this.trustedTrackers.get(streamPartId),
       },
       this.options,

@@ -82,6 +82,7 @@ export {
   constantLatency,
   regionLatency,
   type LatencyModel,
+  type RegionLatencyModel,
   type RegionLatencyOptions,
   type SimulatorOptions,
   type SimulatorStats,

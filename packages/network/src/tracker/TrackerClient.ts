@@ -64,6 +64,8 @@ export interface TrackerClientComponents {
   readonly statusOf: (streamPartId: StreamPartId) => StreamPartStatus | undefined
   /** The stream parts the node has joined. */
   readonly streamParts: () => Iterable<StreamPartId>
+  /** In [0, 1): jitters reconnection delays; seeded in simulations. Default Math.random. */
+  readonly random?: () => number
   /** The trackers a stream part's placement names, to use instead of `trackers` for it; undefined: `trackers`. */
   readonly trackersOf?: (streamPartId: string) => readonly string[] | undefined
 }
@@ -71,8 +73,35 @@ export interface TrackerClientComponents {
 export interface TrackerClientOptions {
   /** Tracker addresses, the same list in the same order on every node. */
   readonly trackers: readonly string[]
-  /** How often stream parts short of neighbours are reported again, and how long after a tracker's connection closed. */
+  /**
+   * How often stream parts short of neighbours are reported again; also the first window of reconnection to a tracker
+   * whose connection closed (see {@link reconnectDelayMs}).
+   */
   readonly statusRetryMs: number
+  /** Longest window of reconnection backoff. Default {@link MAX_RECONNECT_MS}. */
+  readonly maxReconnectMs?: number
+}
+
+/** Default longest window of the reconnection backoff: a tracker back after a long outage hears from everyone within it. */
+export const MAX_RECONNECT_MS = 30_000
+/** The cap, in `statusRetryMs`, of the backoff of a node short of neighbours: 8 s by default. */
+const NEEDY_RECONNECT_WINDOWS = 4
+
+/**
+ * Delay before reconnection attempt `attempt` (0 = the first after the connection closed): "full jitter", uniform in
+ * `[0, min(maxMs, baseMs × 2^attempt))`. Every node of a stream part loses its tracker at the same moment when the
+ * tracker restarts; spread over the window, their reconnections arrive at about N / window per second instead of
+ * all in one instant, and each failed attempt doubles the window, so a tracker that stays down sees fewer and fewer.
+ *
+ * @example
+ * ```ts
+ * reconnectDelayMs(0, 2_000, 30_000, Math.random) // somewhere in [0, 2 s)
+ * reconnectDelayMs(3, 2_000, 30_000, Math.random) // somewhere in [0, 16 s)
+ * ```
+ */
+export function reconnectDelayMs(attempt: number, baseMs: number, maxMs: number, random: () => number): number {
+  const window = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30))
+  return Math.floor(random() * window)
 }
 
 /** Changes within this long are coalesced into one report. */
@@ -104,12 +133,17 @@ export class TrackerClient {
   /** Coalescing timers of reports due soon, one per stream part at most. */
   private readonly statusTimers = new Map<StreamPartId, Timer>()
   private retryTimer: Timer | undefined
+  /** Trackers being reconnected to, by address: failed attempts so far and the timer of the next. */
+  private readonly reconnecting = new Map<string, { attempt: number; timer: Timer | undefined }>()
+  private readonly random: () => number
   private running = false
 
   constructor(
     private readonly components: TrackerClientComponents,
     private readonly options: TrackerClientOptions,
-  ) {}
+  ) {
+    this.random = components.random ?? Math.random
+  }
 
   /** Starts reporting: retries for under-connected stream parts begin. */
   start(): void {
@@ -125,6 +159,8 @@ export class TrackerClient {
     this.retryTimer?.cancel()
     for (const timer of this.statusTimers.values()) timer.cancel()
     this.statusTimers.clear()
+    for (const { timer } of this.reconnecting.values()) timer?.cancel()
+    this.reconnecting.clear()
   }
 
   /** True when `nodeId` is the tracker this node reached at one of its configured tracker addresses. */
@@ -174,13 +210,19 @@ export class TrackerClient {
   }
 
   /**
-   * The connection to a tracker closed: re-registers every stream part it
-   * served once it (or a restarted one) is reachable again.
+   * The connection to a tracker closed: re-registers every stream part it served once it (or a restarted one) is
+   * reachable again, trying after a jittered, exponentially growing delay ({@link reconnectDelayMs}) until a report
+   * goes through.
    */
   handleTrackerClosed(trackerId: NodeId): void {
-    for (const streamPartId of this.streamPartsOf(trackerId, this.components.streamParts())) {
-      this.scheduleStatus(streamPartId, this.options.statusRetryMs)
+    for (const [address, id] of this.trackerIds) {
+      if (id === trackerId) this.scheduleReconnect(address)
     }
+  }
+
+  /** True while the tracker at `address` is being reconnected to with backoff (its reports wait for that). */
+  isReconnecting(address: string): boolean {
+    return this.reconnecting.has(address)
   }
 
   /** Queues a signed report to the stream part's tracker; a failure is logged, and retried by the next report. */
@@ -200,8 +242,10 @@ export class TrackerClient {
       this.components.connections.lock?.(tracker.peerId, 'tracker')
       const signed = await signTrackerRequest(this.components.signer, ++this.sequence, status)
       tracker.sendControl({ case: 'trackerRequest', value: signed })
+      this.reconnected(address)
     }
     const next = this.queue.then(send).catch((err: unknown) => {
+      this.scheduleReconnect(address)
       // The retry timer (or the next change) reports again; a node that stays short of neighbours shows up here.
       // Reports cut short by stopping are expected.
       this.components.logger[this.running ? 'warn' : 'debug']('tracker report failed', {
@@ -221,7 +265,62 @@ export class TrackerClient {
 
   private retryUnderconnected(): void {
     for (const streamPartId of this.components.streamParts()) {
+      // A tracker in backoff hears again when its next attempt is due, not on this fixed beat.
+      if (this.reconnecting.has(trackerFor(streamPartId, this.trackersOf(streamPartId)))) continue
       if ((this.components.statusOf(streamPartId)?.wanted ?? 0) > 0) this.reportStatus(streamPartId)
     }
+  }
+
+  /** Arms the next reconnection attempt to `address`, unless one is already due. */
+  private scheduleReconnect(address: string): void {
+    if (!this.running) return
+    const state = this.reconnecting.get(address) ?? { attempt: 0, timer: undefined }
+    this.reconnecting.set(address, state)
+    if (state.timer !== undefined) return
+    // A node short of neighbours needs the tracker sooner than one whose overlay is whole: a shorter cap for it.
+    const maxMs = this.options.maxReconnectMs ?? MAX_RECONNECT_MS
+    const needy = this.servedBy(address).some(
+      (streamPartId) => (this.components.statusOf(streamPartId)?.wanted ?? 0) > 0,
+    )
+    const delay = reconnectDelayMs(
+      state.attempt,
+      this.options.statusRetryMs,
+      needy ? Math.min(maxMs, NEEDY_RECONNECT_WINDOWS * this.options.statusRetryMs) : maxMs,
+      this.random,
+    )
+    state.attempt++
+    state.timer = this.components.clock.setTimeout(
+      () => {
+        state.timer = undefined
+        this.reconnect(address)
+      },
+      delay,
+      { unref: true },
+    )
+  }
+
+  /** One attempt: re-registers every joined stream part the tracker at `address` serves (a failure re-arms). */
+  private reconnect(address: string): void {
+    const served = this.servedBy(address)
+    if (served.length === 0) {
+      // Nothing to tell it: the next join reports (and connects) again.
+      this.reconnecting.delete(address)
+      return
+    }
+    for (const streamPartId of served) this.reportStatus(streamPartId)
+  }
+
+  private servedBy(address: string): StreamPartId[] {
+    return [...this.components.streamParts()].filter(
+      (streamPartId) => trackerFor(streamPartId, this.trackersOf(streamPartId)) === address,
+    )
+  }
+
+  /** A report reached the tracker at `address`: the backoff starts over. */
+  private reconnected(address: string): void {
+    const state = this.reconnecting.get(address)
+    if (state === undefined) return
+    state.timer?.cancel()
+    this.reconnecting.delete(address)
   }
 }

@@ -10,7 +10,9 @@
 // Options: --discovery tracker|dht|both, --nodes N (or RUNNEL_SIM_NODES), --seed S (or RUNNEL_SIM_SEED),
 // --spread MS (nodes start over this much virtual time; 0 = all at once), --runs R (default 2 for one mode, 1 for both).
 import { parseArgs } from 'node:util'
+import { describeRestart, runRestartScenario } from './restartScenario.js'
 import { describeResult, runScenario, type ScenarioResult } from './scenario.js'
+import { describeStreams, runStreamsScenario } from './streamsScenario.js'
 
 const { values } = parseArgs({
   options: {
@@ -19,6 +21,10 @@ const { values } = parseArgs({
     seed: { type: 'string', default: process.env.RUNNEL_SIM_SEED ?? '14' },
     spread: { type: 'string', default: '0' },
     runs: { type: 'string' },
+    progress: { type: 'boolean', default: false },
+    scenario: { type: 'string', default: 'overlay' },
+    'no-jitter': { type: 'boolean', default: false },
+    streams: { type: 'string', default: '1000' },
   },
 })
 const modes =
@@ -32,13 +38,44 @@ const seed = Number(values.seed)
 const joinSpreadMs = Number(values.spread)
 const runCount = Number(values.runs ?? (modes.length === 1 ? 2 : 1))
 
+if (values.scenario === 'restart' || values.scenario === 'streams') {
+  let failed = false
+  for (const discovery of modes) {
+    console.log(`${values.scenario}, ${discovery}: seed ${seed}`)
+    try {
+      if (values.scenario === 'restart') {
+        const result = await runRestartScenario({ nodes, seed, discovery, jitter: !values['no-jitter'] })
+        for (const line of describeRestart(result)) console.log(`  ${line}`)
+        failed ||= result.reformedMs === undefined || result.deliversAgainMs === undefined
+      } else {
+        const result = await runStreamsScenario({ nodes, seed, discovery, streamParts: Number(values.streams) })
+        for (const line of describeStreams(result)) console.log(`  ${line}`)
+        failed ||= result.delivery < 1
+      }
+    } catch (err) {
+      console.log(`  FAILED: ${err instanceof Error ? err.message : String(err)}`)
+      failed = true
+    }
+  }
+  process.exit(failed ? 1 : 0)
+} else if (values.scenario !== 'overlay') {
+  console.error(`--scenario must be overlay, restart or streams, got ${values.scenario}`)
+  process.exit(2)
+}
+
 let ok = true
 for (const discovery of modes) {
   const runs: ScenarioResult[] = []
   for (let run = 1; run <= runCount; run++) {
     console.log(`${discovery}: run ${run} of ${runCount}, seed ${seed}`)
     try {
-      const result = await runScenario({ nodes, seed, discovery, joinSpreadMs })
+      const result = await runScenario({
+        nodes,
+        seed,
+        discovery,
+        joinSpreadMs,
+        progress: values.progress ? (line) => console.log(`  … ${line}`) : undefined,
+      })
       for (const line of describeResult(result)) console.log(`  ${line}`)
       runs.push(result)
     } catch (err) {

@@ -21,7 +21,7 @@ import {
   Simulator,
   TrackerServer,
   regionLatency,
-  type LatencyModel,
+  type RegionLatencyModel,
   type NetworkNodeOptions,
   type NodeId,
   type SimulatorStats,
@@ -32,7 +32,7 @@ import { ChainPublisher } from '../helpers.js'
 /** Measured round trips between cloud regions (test/data/README.md). */
 const RTT_FILE = new URL('../data/region-rtt-ms.json', import.meta.url)
 /** Virtual time the scenario starts at: a plausible wall-clock date, so message timestamps look real. */
-const EPOCH_MS = Date.UTC(2026, 0, 1)
+export const EPOCH_MS = Date.UTC(2026, 0, 1)
 
 export interface ScenarioOptions {
   readonly nodes: number
@@ -59,6 +59,8 @@ export interface ScenarioOptions {
   readonly timeoutMs?: number
   /** Virtual time run after delivery, to show the overlay stays up (pings, idle checks). Default 30 s. */
   readonly holdMs?: number
+  /** Called once the network has formed and delivered, while every node is live (memory is measured there). */
+  readonly onLive?: () => void
   /** Called with a line about the joining phase every simulated second (long runs show where they are). */
   readonly progress?: (line: string) => void
 }
@@ -148,10 +150,38 @@ export interface ScenarioResult {
   readonly formedWallMs: number
   readonly deliveredWallMs: number
   readonly simulator: SimulatorStats
+  /**
+   * Heap after a forced GC once the overlay had formed and delivered (every node, tracker and connection live),
+   * and before the nodes were created; undefined unless the process runs with --expose-gc.
+   */
+  readonly memory: MemoryFigures | undefined
+}
+
+/** Heap figures of a run, from `process.memoryUsage()` after `gc()`. */
+export interface MemoryFigures {
+  /** Heap used before the nodes were created (keys, latency model, the process itself). */
+  readonly baselineHeapBytes: number
+  /** Heap used with the whole network live. */
+  readonly heapBytes: number
+  /** `heapBytes / nodes` and `(heapBytes - baselineHeapBytes) / nodes`. */
+  readonly perNodeBytes: number
+  readonly perNodeAboveBaselineBytes: number
+  /** Resident set and array buffers (frames in flight, key material) at the same moment. */
+  readonly rssBytes: number
+  readonly arrayBuffersBytes: number
+}
+
+/** Heap used after a full collection, or undefined without --expose-gc. */
+export function heapAfterGc(): NodeJS.MemoryUsage | undefined {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) return undefined
+  gc()
+  gc()
+  return process.memoryUsage()
 }
 
 /** Link delays from the measured region round trips, with a little jitter. */
-function latencyFor(seed: number): { model: LatencyModel; name: string } {
+export function latencyFor(seed: number): { model: RegionLatencyModel; name: string } {
   const { rtt } = JSON.parse(readFileSync(RTT_FILE, 'utf8')) as { rtt: number[][] }
   return { model: regionLatency(rtt, { seed, jitterMs: 2 }), name: `${rtt.length} cloud regions, 2 ms jitter` }
 }
@@ -245,6 +275,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const minNeighbors = options.minNeighbors ?? 3
   const timeoutMs = options.timeoutMs ?? 120_000
   const holdMs = options.holdMs ?? 30_000
+  const baseline = heapAfterGc()
   const random = new SeededRandom(seed)
   const keys = random.fork('keys')
   const trackerRandom = random.fork('tracker')
@@ -379,7 +410,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const neighbors = summary(degrees())
     const measuring = performance.now()
     const diameter = overlayDiameter(nodes, streamPartId)
-    const overlayBound = shortestPaths(
+    const overlayBound = sparseShortestPaths(
       nodes.length,
       (from) => nodes[from]!.getNeighbors(streamPartId).flatMap((id) => indexOfNode(nodes, id) ?? []),
       (from, to) => latency.model(transports[from]!.address, transports[to]!.address),
@@ -399,14 +430,28 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       { timeoutMs, pollMs: 10, description: 'every message at every node' },
     )
     const deliveredWallMs = performance.now() - deliveringWall
+    options.onLive?.()
+    const live = heapAfterGc()
+    const memory: MemoryFigures | undefined =
+      baseline === undefined || live === undefined
+        ? undefined
+        : {
+            baselineHeapBytes: baseline.heapUsed,
+            heapBytes: live.heapUsed,
+            perNodeBytes: live.heapUsed / nodeCount,
+            perNodeAboveBaselineBytes: (live.heapUsed - baseline.heapUsed) / nodeCount,
+            rssBytes: live.rss,
+            arrayBuffersBytes: live.arrayBuffers,
+          }
     await simulator.runFor(holdMs)
     const neighborsAfterHold = summary(degrees())
     const wallEnd = performance.now()
 
     const addresses = transports.map((transport) => transport.address)
-    const physicalBound = shortestPaths(nodes.length, 'all', (from, to) =>
-      latency.model(addresses[from]!, addresses[to]!),
-    )
+    const physicalBound =
+      nodes.length <= EXACT_BOUND_UP_TO
+        ? shortestPaths(nodes.length, 'all', (from, to) => latency.model(addresses[from]!, addresses[to]!))
+        : regionBound(latency.model, addresses)
     const propagation: number[] = []
     const stretch: number[] = []
     for (let index = 1; index < nodes.length; index++) {
@@ -496,6 +541,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       formedWallMs,
       deliveredWallMs,
       simulator: simulator.stats,
+      memory,
     }
   } finally {
     publishTimer?.cancel()
@@ -521,11 +567,7 @@ const indexCache = new WeakMap<readonly NetworkNode[], Map<NodeId, number>>()
  * Dijkstra from node 0: the least total latency to every node over the edges `next` gives. Dense O(N²) version,
  * which is what a complete graph needs anyway (2,000 nodes: 4 M edges, about a second).
  */
-function shortestPaths(
-  count: number,
-  next: ((from: number) => readonly number[]) | 'all',
-  latency: (from: number, to: number) => number,
-): number[] {
+function shortestPaths(count: number, next: 'all', latency: (from: number, to: number) => number): number[] {
   const distance = new Float64Array(count).fill(Infinity)
   const done = new Uint8Array(count)
   distance[0] = 0
@@ -540,10 +582,80 @@ function shortestPaths(
       const through = distance[from]! + Math.max(0, latency(from, to))
       if (through < distance[to]!) distance[to] = through
     }
-    if (next === 'all') {
-      for (let to = 0; to < count; to++) if (done[to] === 0) relax(to)
-    } else {
-      for (const to of next(from)) relax(to)
+    if (next === 'all') for (let to = 0; to < count; to++) if (done[to] === 0) relax(to)
+  }
+  return [...distance]
+}
+
+/** Above this many nodes the physical bound is computed between regions ({@link regionBound}): N² links is too many. */
+const EXACT_BOUND_UP_TO = 20_000
+
+/**
+ * The shortest-path bound from node 0 between regions, jitter left out: shortest paths over the one-way delays of
+ * the region matrix (Floyd–Warshall), each node getting its region's. A lower bound of the exact one (jitter only
+ * adds), within 2 ms per hop of it.
+ */
+function regionBound(model: RegionLatencyModel, addresses: readonly string[]): number[] {
+  const regions = model.oneWayMs.length
+  const distance = model.oneWayMs.map((row) => [...row])
+  for (let via = 0; via < regions; via++) {
+    for (let from = 0; from < regions; from++) {
+      for (let to = 0; to < regions; to++) {
+        const through = distance[from]![via]! + distance[via]![to]!
+        if (through < distance[from]![to]!) distance[from]![to] = through
+      }
+    }
+  }
+  const origin = model.regionOf(addresses[0]!)
+  return addresses.map((address, index) => (index === 0 ? 0 : distance[origin]![model.regionOf(address)]!))
+}
+
+/** Dijkstra from node 0 over a sparse graph (the overlay), with a binary heap: O(E log N). */
+function sparseShortestPaths(
+  count: number,
+  next: (from: number) => readonly number[],
+  latency: (from: number, to: number) => number,
+): number[] {
+  const distance = new Float64Array(count).fill(Infinity)
+  const heap: [number, number][] = []
+  const push = (item: [number, number]): void => {
+    heap.push(item)
+    for (let at = heap.length - 1; at > 0;) {
+      const parent = (at - 1) >> 1
+      if (heap[parent]![0] <= item[0]) break
+      heap[at] = heap[parent]!
+      heap[parent] = item
+      at = parent
+    }
+  }
+  const pop = (): [number, number] => {
+    const top = heap[0]!
+    const last = heap.pop()!
+    if (heap.length > 0) {
+      heap[0] = last
+      for (let at = 0; ;) {
+        let least = at
+        for (const child of [2 * at + 1, 2 * at + 2]) {
+          if (child < heap.length && heap[child]![0] < heap[least]![0]) least = child
+        }
+        if (least === at) break
+        ;[heap[at], heap[least]] = [heap[least]!, heap[at]!]
+        at = least
+      }
+    }
+    return top
+  }
+  distance[0] = 0
+  push([0, 0])
+  while (heap.length > 0) {
+    const [at, from] = pop()
+    if (at > distance[from]!) continue
+    for (const to of next(from)) {
+      const through = at + Math.max(0, latency(from, to))
+      if (through < distance[to]!) {
+        distance[to] = through
+        push([through, to])
+      }
     }
   }
   return [...distance]
@@ -581,23 +693,41 @@ function hopHistogram(
   return new Map([...histogram.entries()].sort(([a], [b]) => a - b))
 }
 
-/** Longest shortest path between two nodes of the overlay (BFS from every node). */
-function overlayDiameter(nodes: NetworkNode[], streamPartId: StreamPartId): number {
-  const adjacency = new Map(nodes.map((node) => [node.nodeId, node.getNeighbors(streamPartId)]))
+/**
+ * Longest shortest path between two nodes of the overlay: BFS from every node up to `exactUpTo` nodes, over index
+ * arrays (10,000 nodes: 10^8 steps, seconds); above, from 200 sampled nodes, which can only underestimate.
+ */
+function overlayDiameter(nodes: NetworkNode[], streamPartId: StreamPartId, exactUpTo = 10_000): number {
+  const count = nodes.length
+  const offsets = new Int32Array(count + 1)
+  const lists = nodes.map((node) => node.getNeighbors(streamPartId).flatMap((id) => indexOfNode(nodes, id) ?? []))
+  lists.forEach((list, index) => (offsets[index + 1] = offsets[index]! + list.length))
+  const edges = new Int32Array(offsets[count]!)
+  lists.forEach((list, index) => edges.set(list, offsets[index]))
+  const distance = new Int32Array(count)
+  const queue = new Int32Array(count)
+  const sources =
+    count <= exactUpTo
+      ? Array.from({ length: count }, (_, index) => index)
+      : Array.from({ length: 200 }, (_, index) => Math.floor((index * count) / 200))
   let diameter = 0
-  for (const start of adjacency.keys()) {
-    const distance = new Map<NodeId, number>([[start, 0]])
-    const queue = [start]
-    for (let head = 0; head < queue.length; head++) {
-      const id = queue[head]!
-      for (const next of adjacency.get(id) ?? []) {
-        if (!distance.has(next)) {
-          distance.set(next, distance.get(id)! + 1)
-          queue.push(next)
+  for (const start of sources) {
+    distance.fill(-1)
+    distance[start] = 0
+    queue[0] = start
+    let tail = 1
+    for (let head = 0; head < tail; head++) {
+      const at = queue[head]!
+      const next = distance[at]! + 1
+      for (let edge = offsets[at]!; edge < offsets[at + 1]!; edge++) {
+        const to = edges[edge]!
+        if (distance[to] === -1) {
+          distance[to] = next
+          if (next > diameter) diameter = next
+          queue[tail++] = to
         }
       }
     }
-    for (const d of distance.values()) diameter = Math.max(diameter, d)
   }
   return diameter
 }
@@ -638,7 +768,22 @@ export function describeResult(result: ScenarioResult): string[] {
         ]),
     `whole run (forming, delivering, ${seconds(result.simulatedMs - result.formedMs - result.deliveredMs)} s more): simulated ${seconds(result.simulatedMs)} s in ${seconds(result.wallMs)} s wall (${(result.simulatedMs / result.wallMs).toFixed(2)}× real time)`,
     `frames ${result.simulator.framesSent}, bytes ${result.simulator.bytesSent}`,
+    ...(result.memory === undefined
+      ? ['memory: run with --expose-gc to measure']
+      : [
+          `memory after GC, network live: heap ${mib(result.memory.heapBytes)} MiB (${kib(result.memory.perNodeBytes)} KiB per node; ` +
+            `${kib(result.memory.perNodeAboveBaselineBytes)} KiB above the ${mib(result.memory.baselineHeapBytes)} MiB before the nodes), ` +
+            `RSS ${mib(result.memory.rssBytes)} MiB, array buffers ${mib(result.memory.arrayBuffersBytes)} MiB`,
+        ]),
   ]
+}
+
+function kib(bytes: number): string {
+  return (bytes / 1024).toFixed(1)
+}
+
+function mib(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(0)
 }
 
 function seconds(ms: number): string {

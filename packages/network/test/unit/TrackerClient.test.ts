@@ -40,9 +40,11 @@ class Harness {
   readonly warnings: { message: string; fields: LogFields | undefined }[] = []
   readonly statuses = new Map<StreamPartId, StreamPartStatus>()
   unreachable = false
+  /** Dials made, failed or not. */
+  attempts = 0
   readonly client: TrackerClient
 
-  constructor() {
+  constructor(random?: () => number) {
     const tracker: TrackerConnection = {
       peerId: trackerId,
       sendControl: (body) => {
@@ -60,7 +62,10 @@ class Harness {
       },
     }
     const connections: TrackerDialer = {
-      connect: () => (this.unreachable ? Promise.reject(new Error('connection refused')) : Promise.resolve(tracker)),
+      connect: () => {
+        this.attempts++
+        return this.unreachable ? Promise.reject(new Error('connection refused')) : Promise.resolve(tracker)
+      },
     }
     this.client = new TrackerClient(
       {
@@ -70,6 +75,7 @@ class Harness {
         logger: { ...silentLogger, warn: (message, fields) => this.warnings.push({ message, fields }) },
         statusOf: (streamPartId) => this.statuses.get(streamPartId),
         streamParts: () => this.statuses.keys(),
+        random,
       },
       { trackers: [TRACKER], statusRetryMs: RETRY_MS },
     )
@@ -167,19 +173,52 @@ describe('TrackerClient: status reporting', () => {
     harness.client.stop()
   })
 
-  it("re-registers a closed tracker's stream parts after statusRetryMs", async () => {
-    const harness = new Harness()
+  it("re-registers a closed tracker's stream parts within statusRetryMs, at a jittered moment", async () => {
+    // The delay was exactly statusRetryMs before issue 17; it is now uniform in [0, statusRetryMs) so that every
+    // node of a restarted tracker does not reconnect in the same instant.
+    const harness = new Harness(() => 0.5)
     harness.client.start()
     const streamPartId = harness.join('/a', 0)
     harness.client.reportStatus(streamPartId)
     await harness.settle()
     harness.client.handleTrackerClosed(trackerId)
-    harness.clock.advance(RETRY_MS - 1)
+    harness.clock.advance(RETRY_MS / 2 - 1)
     await harness.settle()
     assert.equal(harness.reports.length, 1)
     harness.clock.advance(1)
     await harness.settle()
     assert.equal(harness.reports.length, 2)
+    harness.client.stop()
+  })
+
+  it('backs off exponentially while the tracker stays down, and starts over once it is back', async () => {
+    const harness = new Harness(() => 0.999)
+    harness.client.start()
+    const streamPartId = harness.join('/a', 0)
+    harness.client.reportStatus(streamPartId)
+    await harness.settle()
+    harness.unreachable = true
+    harness.client.handleTrackerClosed(trackerId)
+    // Windows 2, 4, 8, 16 s: each attempt comes just before its window ends, and fails.
+    const attemptsAt: number[] = []
+    const start = harness.clock.now()
+    for (let second = 0; second < 31; second++) {
+      const before = harness.attempts
+      harness.clock.advance(1_000)
+      await harness.settle()
+      if (harness.attempts > before) attemptsAt.push(Math.round((harness.clock.now() - start) / 1_000))
+    }
+    assert.deepEqual(attemptsAt, [2, 6, 14, 30])
+    assert.ok(harness.client.isReconnecting(TRACKER))
+    harness.unreachable = false
+    harness.clock.advance(32_000)
+    await harness.settle()
+    assert.equal(harness.reports.length, 2, 're-registered once the tracker answered')
+    assert.equal(harness.client.isReconnecting(TRACKER), false)
+    const attempts = harness.attempts
+    harness.clock.advance(120_000)
+    await harness.settle()
+    assert.equal(harness.attempts, attempts, 'no more attempts once through')
     harness.client.stop()
   })
 

@@ -133,6 +133,10 @@ export class ManualClock implements Clock {
 
   /** @internal */
   queue(timer: ManualTimer, dueAt: number): void {
+    // Cancelled and refreshed timers leave stale entries, each holding its callback (and whatever that closes
+    // over) until it surfaces: a simulation of thousands of nodes that cancel request timeouts as answers arrive
+    // would hold every answer for the whole timeout. Past twice the live count, the stale ones go: amortised O(log n).
+    if (this.heap.length >= 2 * this.live + 1_024) this.compact()
     this.push({ timer, dueAt, sequence: this.sequence++, generation: timer.generation })
   }
 
@@ -174,6 +178,14 @@ export class ManualClock implements Clock {
       fired++
       timer.callback()
     }
+  }
+
+  private compact(): void {
+    const live = this.heap.filter((entry) => entry.timer.active && entry.generation === entry.timer.generation)
+    // A sorted array is a valid min-heap.
+    live.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0))
+    this.heap.length = 0
+    for (const entry of live) this.heap.push(entry)
   }
 
   private dropStale(): void {

@@ -115,6 +115,26 @@ describe('ManualClock', () => {
   })
 })
 
+describe('ManualClock: stale entries', () => {
+  it('keeps due order (ties by setting order) when cancelled and refreshed entries are swept out', () => {
+    const clock = new ManualClock(0)
+    const fired: number[] = []
+    const timers = Array.from({ length: 6_000 }, (_, index) => clock.setTimeout(() => fired.push(index), index % 97))
+    // Two thirds cancelled, a few refreshed: far more stale entries than live ones, so sweeps happen.
+    timers.forEach((timer, index) => (index % 3 === 0 ? undefined : timer.cancel()))
+    for (let index = 0; index < 6_000; index += 300) timers[index]!.refresh()
+    const extra = Array.from({ length: 3_000 }, (_, index) => clock.setTimeout(() => fired.push(10_000 + index), 50))
+    assert.equal(clock.pendingTimers, 2_000 + extra.length)
+    clock.advance(200)
+    // Refreshed timers (every 300th) were set again after the rest of the first batch, before the extra ones.
+    const rank = (id: number): number => (id >= 10_000 ? 20_000 + id : id % 300 === 0 ? 10_000 + id : id)
+    const due = (id: number): number => (id >= 10_000 ? 50 : id % 97)
+    const expected = [...Array.from({ length: 2_000 }, (_, i) => i * 3), ...extra.map((_, index) => 10_000 + index)]
+    expected.sort((a, b) => due(a) - due(b) || rank(a) - rank(b))
+    assert.deepEqual(fired, expected)
+  })
+})
+
 describe('sleep', () => {
   it('resolves after the clock moves, and rejects with the reason when aborted', async () => {
     const clock = new ManualClock()

@@ -7,7 +7,13 @@ import { SimulatorTransportImpl, type SimulatorTransport } from './SimulatorTran
 import type { SimulatorStats } from './stats.js'
 import { runFor, runUntil, type RunUntilOptions } from './virtualTime.js'
 
-export { constantLatency, regionLatency, type LatencyModel, type RegionLatencyOptions } from './latency.js'
+export {
+  constantLatency,
+  regionLatency,
+  type LatencyModel,
+  type RegionLatencyModel,
+  type RegionLatencyOptions,
+} from './latency.js'
 export type { SimulatorStats } from './stats.js'
 export type { SimulatorTransport } from './SimulatorTransport.js'
 export { runFor, runUntil, settleEventLoop, type RunUntilOptions } from './virtualTime.js'
@@ -28,6 +34,11 @@ export interface SimulatorOptions {
    * {@link Simulator.runUntil} or {@link Simulator.runFor}.
    */
   clock?: ManualClock
+  /**
+   * Called at every `connect` with the dialling transport's address and the address dialled (whether anything
+   * listens there or not), on the simulator's time: what a listener would count as connection attempts.
+   */
+  onDial?: (from: string, to: string) => void
 }
 
 /**
@@ -86,6 +97,7 @@ export class Simulator {
       options.latency ?? constantLatency(0),
       lossRate,
       options.clock,
+      options.onDial,
     )
   }
 
@@ -99,18 +111,30 @@ export class Simulator {
    * with `options.ip` (an IPv4 address), `sim://<ip>/<n>`, so that per-address
    * and per-subnet limits (which read the address connections come from)
    * see simulated nodes in chosen subnets. Plain `sim://<n>` addresses are
-   * exempt from those limits.
+   * exempt from those limits. With `options.address`, that address: one a
+   * stopped transport had, so a process can restart where peers know it (a
+   * tracker or entry point restarting on its host).
    *
    * @example
    * ```ts
    * // 50 identities from one /24: a Sybil attacker
    * const sybils = Array.from({ length: 50 }, (_, i) => simulator.createTransport({ ip: `203.0.113.${i + 1}` }))
    * ```
-   * @throws {@link NetworkError} `INVALID_OPTIONS` for an `ip` that is not a dotted IPv4 address
+   * @throws {@link NetworkError} `INVALID_OPTIONS` for an `ip` that is not a dotted IPv4 address;
+   *   `INVALID_ADDRESS` for an `address` never handed out, or where something listens
    */
-  createTransport(options: { readonly ip?: string } = {}): SimulatorTransport {
+  createTransport(options: { readonly ip?: string; readonly address?: string } = {}): SimulatorTransport {
     if (this.core.stopped) throw new NetworkError('INVALID_STATE', 'simulator is stopped')
-    const { ip } = options
+    const { ip, address } = options
+    if (address !== undefined) {
+      const number = /^sim:\/\/(?:\d{1,3}(?:\.\d{1,3}){3}\/)?(\d+)$/.exec(address)?.[1]
+      if (number === undefined || Number(number) >= this.core.nextAddressNumber || this.core.listeners.has(address)) {
+        throw new NetworkError('INVALID_ADDRESS', `${address} is not a free address of this simulator`)
+      }
+      const transport = new SimulatorTransportImpl(this.core, address)
+      this.core.transports.add(transport)
+      return transport
+    }
     if (ip !== undefined && !IPV4_PATTERN.test(ip)) {
       throw new NetworkError('INVALID_OPTIONS', `ip must be a dotted IPv4 address, got ${JSON.stringify(ip)}`)
     }

@@ -101,8 +101,17 @@ export class SimulatorCore<T extends HaltableTransport = HaltableTransport> {
   private timerAt = Infinity
 
   /** @param clock virtual time; undefined for the wall clock */
-  constructor(random: SeededRandom, latencyModel: LatencyModel, lossRate: number, clock: Clock | undefined) {
+  readonly onDial: ((from: string, to: string) => void) | undefined
+
+  constructor(
+    random: SeededRandom,
+    latencyModel: LatencyModel,
+    lossRate: number,
+    clock: Clock | undefined,
+    onDial?: (from: string, to: string) => void,
+  ) {
     this.random = random
+    this.onDial = onDial
     this.latencyModel = latencyModel
     this.lossRate = lossRate
     this.time = clock === undefined ? wallTime() : clockTime(clock)

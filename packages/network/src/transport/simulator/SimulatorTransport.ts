@@ -11,6 +11,8 @@ export interface SimulatorTransport extends Transport {
    * transports in the same order gives the same addresses.
    */
   readonly address: string
+  /** Connections of this transport not yet closed, dialled or accepted. */
+  readonly connectionCount: number
 }
 
 const ADDRESS_PATTERN = /^sim:\/\/(\d{1,3}(\.\d{1,3}){3}\/)?\d+$/
@@ -52,6 +54,7 @@ export class SimulatorTransportImpl implements SimulatorTransport {
       return Promise.reject(new NetworkError('INVALID_STATE', `${this.address} is stopped`))
     }
     const core = this.core
+    core.onDial?.(this.address, address)
     return new Promise((resolve, reject) => {
       const fail = (error: NetworkError): void => {
         settle()
@@ -102,6 +105,10 @@ export class SimulatorTransportImpl implements SimulatorTransport {
     for (const fail of [...this.pendingDials]) {
       fail(new NetworkError('CONNECTION_FAILED', 'transport stopped while dialing'))
     }
+  }
+
+  get connectionCount(): number {
+    return this.connections.size
   }
 
   track(connection: SimulatorConnection): void {

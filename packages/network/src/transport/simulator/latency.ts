@@ -42,7 +42,7 @@ export interface RegionLatencyOptions {
 export function regionLatency(
   rttMatrixMs: readonly (readonly number[])[],
   options: RegionLatencyOptions,
-): LatencyModel {
+): RegionLatencyModel {
   const regionCount = rttMatrixMs.length
   const isSquare = regionCount > 0 && rttMatrixMs.every((row) => row.length === regionCount)
   if (!isSquare || !rttMatrixMs.every((row) => row.every((ms) => Number.isFinite(ms) && ms >= 0))) {
@@ -65,8 +65,15 @@ export function regionLatency(
     return region
   }
   const jitterSeed = hashString('jitter', seed)
-  return (from, to) => {
+  const model: LatencyModel = (from, to) => {
     const base = oneWayMs[regionOf(from)]?.[regionOf(to)] ?? 0
     return jitterMs === 0 ? base : base + (hashString(to, hashString(from, jitterSeed)) / 0x1_0000_0000) * jitterMs
   }
+  return Object.assign(model, { regionOf, oneWayMs })
+}
+
+/** A {@link regionLatency} model also tells which region an address is in, and the one-way delays without jitter. */
+export interface RegionLatencyModel extends LatencyModel {
+  regionOf(address: string): number
+  readonly oneWayMs: readonly (readonly number[])[]
 }
