@@ -1,6 +1,7 @@
 import type { NodeDescriptor, NodeId, NodeKind } from '../identity.js'
 import type { StreamPartStatus } from '../tracker/TrackerClient.js'
-import { placementRefusal } from './placement.js'
+import type { PlacementConstraint } from '@runnel/protocol'
+import { placementRefusal, type PlacedPeer, type PlacementCounters } from './placement.js'
 import type { StreamPartOverlay } from './StreamPartOverlay.js'
 
 /** How long a node refuses a neighbour the tracker told it to drop, by default. */
@@ -341,5 +342,24 @@ export class Membership {
     if (overlay.neighbors.has(peerId)) return NOTHING
     overlay.neighbors.add(peerId)
     return effects({ added: true, notifyWaiters: true, reportStatus: true })
+  }
+}
+
+/**
+ * A refusal of a neighbour or proxy request from a peer outside the overlay's constraint (counted in `counters`);
+ * undefined when inside.
+ */
+export function placementVerdict(
+  overlay: { readonly placement?: PlacementConstraint | undefined } | undefined,
+  peer: PlacedPeer,
+  counters?: PlacementCounters,
+): RequestVerdict | undefined {
+  const reason = placementRefusal(overlay?.placement, peer)
+  if (reason === undefined) return undefined
+  if (counters !== undefined) counters.refusedRequests++
+  return {
+    accepted: false,
+    reason,
+    effects: { sendLeave: false, added: false, notifyWaiters: false, reportStatus: false, release: false },
   }
 }

@@ -10,8 +10,8 @@ import { timeoutSignal } from '../timeoutSignal.js'
 import { isWebRtcOnly } from '../transport/webrtc/signalling.js'
 import type { Discovery } from '../discovery/Discovery.js'
 import type { DataPath } from './DataPath.js'
-import type { Membership, MembershipEffects } from './Membership.js'
-import { placementVerdict, type PlacementCounters } from './placement.js'
+import { placementVerdict, type Membership, type MembershipEffects } from './Membership.js'
+import type { PlacementCounters } from './placement.js'
 import type { StreamPartOverlay } from './StreamPartOverlay.js'
 
 /** The part of a peer connection the control path uses. */

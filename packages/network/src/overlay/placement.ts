@@ -11,7 +11,6 @@ import {
 import type { Placement as PlacementProto } from '../generated/runnel/network/v1/network_pb.js'
 import { NetworkError } from '../errors.js'
 import type { NodeDescriptor, NodeId, NodeKind } from '../identity.js'
-import type { RequestVerdict } from './Membership.js'
 
 /**
  * Placement constraints in the overlay: a stream part whose metadata says where its data may be carried
@@ -39,25 +38,6 @@ export function placementRefusal(constraint: PlacementConstraint | undefined, pe
 export interface PlacementCounters {
   /** Neighbour and proxy requests refused because the requester is outside the stream part's placement. */
   refusedRequests: number
-}
-
-/**
- * A refusal of a neighbour or proxy request from a peer outside the overlay's constraint (counted in `counters`);
- * undefined when inside.
- */
-export function placementVerdict(
-  overlay: { readonly placement?: PlacementConstraint | undefined } | undefined,
-  peer: PlacedPeer,
-  counters?: PlacementCounters,
-): RequestVerdict | undefined {
-  const reason = placementRefusal(overlay?.placement, peer)
-  if (reason === undefined) return undefined
-  if (counters !== undefined) counters.refusedRequests++
-  return {
-    accepted: false,
-    reason,
-    effects: { sendLeave: false, added: false, notifyWaiters: false, reportStatus: false, release: false },
-  }
 }
 
 /**

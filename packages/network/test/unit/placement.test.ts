@@ -2,14 +2,13 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { addressFromBytes, ProtocolError, type NodeLocation, type PlacementConstraint } from '@runnel/protocol'
 import type { NodeDescriptor, NodeId } from '../../src/identity.js'
-import { Membership } from '../../src/overlay/Membership.js'
+import { Membership, placementVerdict } from '../../src/overlay/Membership.js'
 import {
   mayConnect,
   peersOutside,
   placementFromProto,
   placementRefusal,
   placementToProto,
-  placementVerdict,
 } from '../../src/overlay/placement.js'
 import { StreamPartOverlay } from '../../src/overlay/StreamPartOverlay.js'
 import { Topology } from '../../src/tracker/Topology.js'
