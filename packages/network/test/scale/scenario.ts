@@ -25,7 +25,9 @@ import {
   type NetworkNodeOptions,
   type NodeId,
   type SimulatorStats,
+  type TrackerServerOptions,
 } from '../../src/index.js'
+import type { Transport } from '../../src/transport/Transport.js'
 import { keyToHex } from '../../src/dht/keys.js'
 import { ChainPublisher } from '../helpers.js'
 
@@ -265,6 +267,27 @@ interface Arrival {
  * to first message comes from this phase. Measuring: `messages` more messages published at once must reach every
  * node; their arrival times give propagation, set against the shortest-path bound of the simulated links.
  */
+/**
+ * A tracker on the simulator with the scenario's seeded key and randomness, started, and its address.
+ *
+ * @example
+ * ```ts
+ * const { tracker, address } = await startSimulatedTracker(simulator.createTransport(), seededSigner(keys), verifier, clock, random.fork('tracker'))
+ * ```
+ */
+export async function startSimulatedTracker(
+  transport: Transport,
+  signer: MessageSigner,
+  verifier: SignatureVerifier,
+  clock: ManualClock,
+  random: SeededRandom,
+  options: TrackerServerOptions = {},
+): Promise<{ tracker: TrackerServer; address: string }> {
+  const tracker = new TrackerServer({ transport, signer, verifier, clock, random: () => random.nextFloat() }, options)
+  const [address] = await tracker.start()
+  return { tracker, address: address! }
+}
+
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   const { nodes: nodeCount, seed } = options
   const discovery = options.discovery ?? 'tracker'
@@ -286,20 +309,12 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   // Both modes draw the same keys and addresses (so the same regions): their runs differ only in discovery.
   const trackerTransport = simulator.createTransport()
   const trackerSigner = seededSigner(keys)
-  const tracker =
+  const started =
     discovery === 'tracker'
-      ? new TrackerServer(
-          {
-            transport: trackerTransport,
-            signer: trackerSigner,
-            verifier,
-            clock,
-            random: () => trackerRandom.nextFloat(),
-          },
-          {},
-        )
+      ? await startSimulatedTracker(trackerTransport, trackerSigner, verifier, clock, trackerRandom)
       : undefined
-  const trackerAddress = tracker === undefined ? undefined : (await tracker.start())[0]!
+  const tracker = started?.tracker
+  const trackerAddress = started?.address
   const transports = Array.from({ length: nodeCount }, () => simulator.createTransport())
   const entryPoints = transports.slice(1, 1 + entryPointCount).map((transport) => transport.address)
   const nodeOptions: NetworkNodeOptions =

@@ -10,12 +10,11 @@ import {
   NetworkNode,
   SeededRandom,
   Simulator,
-  TrackerServer,
   type NetworkNodeOptions,
   type SimulatorTransport,
 } from '../../src/index.js'
 import { ChainPublisher } from '../helpers.js'
-import { EPOCH_MS, heapAfterGc, latencyFor, seededSigner, sharedRecoveries } from './scenario.js'
+import { EPOCH_MS, heapAfterGc, latencyFor, seededSigner, sharedRecoveries, startSimulatedTracker } from './scenario.js'
 
 export interface StreamsOptions {
   readonly nodes: number
@@ -100,20 +99,12 @@ export async function runStreamsScenario(options: StreamsOptions): Promise<Strea
   const simulator = new Simulator({ seed, latency: latencyFor(seed).model, clock })
   const verifier = sharedRecoveries(nativeSignatureVerifier)
   const trackerRandom = random.fork('tracker')
-  const tracker =
+  const started =
     discovery === 'tracker'
-      ? new TrackerServer(
-          {
-            transport: simulator.createTransport(),
-            signer: seededSigner(keys),
-            verifier,
-            clock,
-            random: () => trackerRandom.nextFloat(),
-          },
-          {},
-        )
+      ? await startSimulatedTracker(simulator.createTransport(), seededSigner(keys), verifier, clock, trackerRandom)
       : undefined
-  const trackerAddress = tracker === undefined ? undefined : (await tracker.start())[0]!
+  const tracker = started?.tracker
+  const trackerAddress = started?.address
   const transports: SimulatorTransport[] = Array.from({ length: nodeCount }, () => simulator.createTransport())
   const entryPoints = transports.slice(0, 3).map((transport) => transport.address)
   const nodeOptions: NetworkNodeOptions =

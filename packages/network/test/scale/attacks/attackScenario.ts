@@ -12,7 +12,6 @@ import {
   NetworkNode,
   SeededRandom,
   Simulator,
-  TrackerServer,
   regionLatency,
   type NetworkNodeOptions,
   type NodeId,
@@ -20,7 +19,7 @@ import {
   type TrackerServerOptions,
 } from '../../../src/index.js'
 import { ChainPublisher } from '../../helpers.js'
-import { seededSigner, sharedRecoveries } from '../scenario.js'
+import { seededSigner, sharedRecoveries, startSimulatedTracker } from '../scenario.js'
 
 const RTT_FILE = new URL('../../data/region-rtt-ms.json', import.meta.url)
 const EPOCH_MS = Date.UTC(2026, 0, 1)
@@ -190,20 +189,19 @@ export async function runAttackScenario(options: AttackScenarioOptions): Promise
   const verifier = sharedRecoveries(nativeSignatureVerifier)
 
   const trackerRandom = random.fork('tracker')
-  const tracker =
+  const started =
     discovery === 'tracker'
-      ? new TrackerServer(
-          {
-            transport: simulator.createTransport(),
-            signer: seededSigner(keys),
-            verifier,
-            clock,
-            random: () => trackerRandom.nextFloat(),
-          },
+      ? await startSimulatedTracker(
+          simulator.createTransport(),
+          seededSigner(keys),
+          verifier,
+          clock,
+          trackerRandom,
           options.mitigations ? MITIGATIONS.tracker : {},
         )
       : undefined
-  const trackerAddress = tracker === undefined ? undefined : (await tracker.start())[0]!
+  const tracker = started?.tracker
+  const trackerAddress = started?.address
   const transports = Array.from({ length: nodeCount }, () => simulator.createTransport())
   const entryPoints = transports.slice(1, 1 + entryPointCount).map((transport) => transport.address)
   const base: NetworkNodeOptions =
