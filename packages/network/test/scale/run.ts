@@ -8,7 +8,8 @@
 //   npm run scale -w @runnel/network -- --discovery both --spread 10000 # both modes, nodes starting over 10 s, once each
 //
 // Options: --discovery tracker|dht|both, --nodes N (or RUNNEL_SIM_NODES), --seed S (or RUNNEL_SIM_SEED),
-// --spread MS (nodes start over this much virtual time; 0 = all at once), --runs R (default 2 for one mode, 1 for both).
+// --spread MS (nodes start over this much virtual time; 0 = all at once), --runs R (default 2 for one mode, 1 for both),
+// --regions (nodes tell their region, so the tracker gives each a pair of nearby neighbours).
 import { parseArgs } from 'node:util'
 import { describeRestart, runRestartScenario } from './restartScenario.js'
 import { describeResult, runScenario, type ScenarioResult } from './scenario.js'
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     scenario: { type: 'string', default: 'overlay' },
     'no-jitter': { type: 'boolean', default: false },
     streams: { type: 'string', default: '1000' },
+    regions: { type: 'boolean', default: false },
   },
 })
 const modes =
@@ -74,6 +76,7 @@ for (const discovery of modes) {
         seed,
         discovery,
         joinSpreadMs,
+        regions: values.regions,
         progress: values.progress ? (line) => console.log(`  … ${line}`) : undefined,
       })
       for (const line of describeResult(result)) console.log(`  ${line}`)

@@ -61,6 +61,8 @@ export interface ScenarioOptions {
   readonly timeoutMs?: number
   /** Virtual time run after delivery, to show the overlay stays up (pings, idle checks). Default 30 s. */
   readonly holdMs?: number
+  /** Nodes tell their region (the latency model's, as `r<index>`), which the tracker uses for nearby links. Default false. */
+  readonly regions?: boolean
   /** Called once the network has formed and delivered, while every node is live (memory is measured there). */
   readonly onLive?: () => void
   /** Called with a line about the joining phase every simulated second (long runs show where they are). */
@@ -325,7 +327,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     (transport) =>
       new NetworkNode(
         { transport, signer: seededSigner(keys), verifier, clock, random: () => discoveryRandom.nextFloat() },
-        nodeOptions,
+        options.regions === true
+          ? { ...nodeOptions, location: { region: `r${latency.model.regionOf(transport.address)}` } }
+          : nodeOptions,
       ),
   )
   const publisher = new ChainPublisher('/simulated', 0, undefined, {

@@ -411,6 +411,38 @@ describe('Topology', () => {
     })
   })
 
+  it('gives a joiner that tells its region its first pair from a member of that region, and the rest at random', () => {
+    // 40 members in 4 regions (index % 4), each with 4 neighbours in other regions: i ± 1, i ± 2.
+    const regionOf = (index: number): string => `r${index % 4}`
+    const located = (index: number): NodeDescriptor => ({ ...descriptor(index), location: { region: regionOf(index) } })
+    let sameRegion = 0
+    for (const seed of SEEDS) {
+      const random = new SeededRandom(seed)
+      const topology = new Topology({
+        targetDegree: 4,
+        maxDegree: 8,
+        pendingTtlMs: PENDING_TTL_MS,
+        random: () => random.nextFloat(),
+        now: () => 0,
+      })
+      // Twice: a report names only neighbours that are members already.
+      for (let round = 0; round < 2; round++) {
+        for (let index = 1; index <= 40; index++) {
+          const around = [-2, -1, 1, 2].map((step) => 1 + ((index - 1 + step + 40) % 40))
+          topology.reportStatus(located(index), STREAM_PART, around.map(nodeId), 0)
+        }
+      }
+      const joiner = { ...descriptor(0), location: { region: 'r2' } }
+      const { peers, drops } = topology.reportStatus(joiner, STREAM_PART, [], 4)
+      assert.equal(peers.length, 4, `seed ${seed}`)
+      assert.equal(drops.length, 2, `seed ${seed}: two edges split`)
+      assert.equal(peers[0]!.location?.region, 'r2', `seed ${seed}: the first pair from the joiner's region`)
+      sameRegion += peers.filter((peer) => peer.location?.region === 'r2').length
+    }
+    // The second pair is random: over 25 joins, far fewer than all 100 peers are from the joiner's region.
+    assert.ok(sameRegion < 60, `${sameRegion} of 100 peers from the joiner's region`)
+  })
+
   it('makes the same decisions for the same seed, and others for another seed', () => {
     function scenario(seed: number): string[] {
       const fixture = new Fixture(seed)
