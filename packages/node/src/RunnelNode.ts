@@ -104,6 +104,7 @@ export class RunnelNode {
             ...(network.relayLimits !== undefined && {
               relayLimits: network.relayLimits === false ? false : withoutUndefined(network.relayLimits),
             }),
+            ...(network.inbound !== undefined && { inbound: withoutUndefined(network.inbound) }),
             // Created below with the client it reads through; asked only once the node joins stream parts.
             preferNeighbors: (nodeId, streamPartId) => this.stakedNeighbors.prefers(nodeId, streamPartId),
           },

@@ -375,6 +375,17 @@ const networkSection = z
         }),
       ])
       .optional(),
+    /**
+     * Caps on incoming network connections per IP address and per /24 (/48), checked before the handshake
+     * (docs/network.md, "Limits and misbehaviour"). Defaults: 16 and 32, loopback and private addresses exempt.
+     */
+    inbound: z
+      .strictObject({
+        maxPerIp: z.number().int().min(1).max(100_000).optional(),
+        maxPerSubnet: z.number().int().min(1).max(1_000_000).optional(),
+        exemptPrivateAddresses: z.boolean().optional(),
+      })
+      .optional(),
   })
   .transform(({ discovery, trackers, entryPoints, ...rest }) => {
     const mode = discovery ?? (entryPoints !== undefined && trackers === undefined ? 'dht' : 'tracker')
