@@ -383,10 +383,10 @@ export class DataPath {
       }
     }
     const wanted = light ? this.options.proxyCount : this.options.targetDegree
-    // The sender has it too: a relay at its target degree (the sender and everyone else sent to) keeps no copy.
-    // Counting only those sent to, every relayed message was kept at every node for the whole window.
-    if (senderId !== undefined) sentTo.push(senderId)
-    if (sentTo.length < wanted) overlay.buffer.add(frame, sentTo)
+    if (sentTo.length < wanted) {
+      if (senderId !== undefined) sentTo.push(senderId)
+      overlay.buffer.add(frame, sentTo)
+    }
   }
 }
 
