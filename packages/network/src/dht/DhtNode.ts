@@ -686,8 +686,7 @@ export class DhtNode {
 
   private scheduleJoinRetry(): void {
     this.joinTimer?.cancel()
-    // Jittered: nodes that lost the entry points together (they restarted) come back spread out, not in one burst.
-    const delay = this.joinRetryMs * (0.5 + this.random())
+    const delay = this.joinRetryMs
     this.joinRetryMs = Math.min(this.joinRetryMs * 2, MAX_JOIN_RETRY_MS)
     this.joinTimer = this.components.clock.setTimeout(() => void this.join(), delay, { unref: true })
   }

@@ -432,7 +432,6 @@ export class DhtDiscovery implements Discovery {
         if (part.life.signal.aborted) return
       }
     }
-    if (part.holding) this.linkEntryPoints(part, overlay, records)
     // The join has its answer: who the entry points are (possibly no one).
     overlay.trackerAnswered = true
     overlay.notifyNeighborCount()
@@ -493,27 +492,6 @@ export class DhtDiscovery implements Discovery {
       this.components.request(overlay, candidates, this.batch(wanted))
     }
     return { live, alone: fresh.length + stale.length === 0 }
-  }
-
-  /**
-   * An entry point with no other live entry point among its neighbours asks one. Two overlays of one stream part that
-   * formed apart (entry points restarted into an island with the nodes that joined through them, or the two sides of
-   * a healed partition) each have entry points, and once the DHT has merged, their lookups see each other's records;
-   * but every node on both sides has its neighbours, so nobody else would look for more. Entry points linking to
-   * each other joins the sides. In one overlay this costs at most one edge per entry point (≤ `target` of them).
-   */
-  private linkEntryPoints(part: PartState, overlay: StreamPartOverlay, records: readonly EntryPointRecord[]): void {
-    // A node still short asks record owners anyway (askFromRecords).
-    if (this.components.wanted(overlay) > 0) return
-    const now = this.components.clock.now()
-    const others: NodeDescriptor[] = []
-    for (const record of records) {
-      if (record.owner === this.components.nodeId || !isFresh(record, now, this.timing)) continue
-      if (overlay.neighbors.has(record.owner) || overlay.pendingNeighbors.has(record.owner)) return
-      const opened = openEntryPoint(record)
-      if (opened.refusal === undefined && !this.isRefused(part, record.owner, now)) others.push(opened.descriptor)
-    }
-    if (others.length > 0) this.components.request(overlay, shuffled(others, this.random), 1)
   }
 
   /**
