@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { systemClock, type NodeLocation, type PlacementConstraint } from '@runnel/protocol'
+import { systemClock, type NodeLocation, type PlacementConstraint, type StreamPartId } from '@runnel/protocol'
 import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
 import type { ControlMessage } from '../../src/generated/runnel/network/v1/network_pb.js'
 import { NetworkError, type NetworkNode } from '../../src/index.js'
@@ -53,6 +53,31 @@ async function startLocatedPeer(location: NodeLocation): Promise<{
   return { connections, answers }
 }
 
+/**
+ * `asker` asks `peers` itself every 500 ms until `done`: a request of its own discovery may have been under way to one
+ * of them (then skipped by `requestPeers`) and lost to a dial race, and discovery waits a while before asking again.
+ */
+async function askUntil(
+  asker: NetworkNode,
+  streamPartId: StreamPartId,
+  peers: readonly NetworkNode[],
+  done: () => boolean,
+  what: string,
+): Promise<void> {
+  const ask = (): void =>
+    asker.requestPeers(
+      streamPartId,
+      peers.map((node) => node.descriptor),
+    )
+  ask()
+  const asking = setInterval(ask, 500)
+  try {
+    await waitFor(done, 15_000, what)
+  } finally {
+    clearInterval(asking)
+  }
+}
+
 for (const mode of DISCOVERY_MODES)
   describe(`placement constraints (${mode} discovery)`, () => {
     let discovery: TestDiscovery
@@ -97,25 +122,14 @@ for (const mode of DISCOVERY_MODES)
         ),
       )
       await waitFor(() => eu.every((node) => node.getNeighbors(streamPartId).length === 2), 20_000, 'an EU mesh')
-      // The US node asks each EU node itself: each refuses (counted), and the US node stays without neighbours. It
-      // asks again while some hasn't refused: a request of its own discovery may have been under way to that node
-      // (then skipped here) and lost to a dial race, and discovery waits a while before asking a node again.
-      const ask = (): void =>
-        us.requestPeers(
-          streamPartId,
-          eu.map((node) => node.descriptor),
-        )
-      ask()
-      const asking = setInterval(ask, 500)
-      try {
-        await waitFor(
-          () => eu.every((node) => node.getMetrics().placementRefusals >= 1),
-          15_000,
-          'every EU node to refuse the US node',
-        )
-      } finally {
-        clearInterval(asking)
-      }
+      // The US node asks each EU node itself: each refuses (counted), and the US node stays without neighbours.
+      await askUntil(
+        us,
+        streamPartId,
+        eu,
+        () => eu.every((node) => node.getMetrics().placementRefusals >= 1),
+        'every EU node to refuse the US node',
+      )
       assert.deepEqual(us.getNeighbors(streamPartId), [])
       for (const node of eu) {
         assert.ok(!node.getNeighbors(streamPartId).includes(us.nodeId), 'the US node is no EU node neighbour')
@@ -152,22 +166,13 @@ for (const mode of DISCOVERY_MODES)
         assert.ok(reader.getNeighbors(streamPartId).every((proxy) => euIds.includes(proxy)))
         const refusedBefore = eu.reduce((sum, node) => sum + node.getMetrics().placementRefusals, 0)
         await usLight.join(streamPartId)
-        const ask = (): void =>
-          usLight.requestPeers(
-            streamPartId,
-            eu.map((node) => node.descriptor),
-          )
-        ask()
-        const asking = setInterval(ask, 500)
-        try {
-          await waitFor(
-            () => eu.reduce((sum, node) => sum + node.getMetrics().placementRefusals, 0) >= refusedBefore + 2,
-            15_000,
-            'two EU nodes (proxyCount) to refuse the US light node',
-          )
-        } finally {
-          clearInterval(asking)
-        }
+        await askUntil(
+          usLight,
+          streamPartId,
+          eu,
+          () => eu.reduce((sum, node) => sum + node.getMetrics().placementRefusals, 0) >= refusedBefore + 2,
+          'two EU nodes (proxyCount) to refuse the US light node',
+        )
         // (It may find the US full node, which ignores the constraint too: the two are alone together.)
         assert.ok(usLight.getNeighbors(streamPartId).every((proxy) => !euIds.includes(proxy)))
       } finally {
