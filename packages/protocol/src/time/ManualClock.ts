@@ -1,17 +1,21 @@
 import type { Clock, Timer, TimerOptions } from './Clock.js'
 
 interface Scheduled {
-  readonly timer: ManualTimer
+  /**
+   * The timer this entry fires; cleared when the timer is cancelled, refreshed or fired, which makes the entry stale.
+   * A stale entry stays in the heap until it surfaces or a compaction, and holding nothing, it keeps nothing alive:
+   * a simulation of thousands of nodes that cancel request timeouts as answers arrive would otherwise hold every
+   * answer (through the timeout's callback) for the whole timeout.
+   */
+  timer: ManualTimer | undefined
   readonly dueAt: number
   /** Insertion order: timers due at the same instant fire in the order they were set. */
   readonly sequence: number
-  /** The timer's generation when this entry was queued; a cancel or refresh makes the entry stale. */
-  readonly generation: number
 }
 
 class ManualTimer implements Timer {
-  generation = 0
-  active = true
+  /** The heap entry that will fire this timer; undefined while it isn't scheduled. */
+  entry: Scheduled | undefined
 
   constructor(
     private readonly clock: ManualClock,
@@ -21,18 +25,12 @@ class ManualTimer implements Timer {
   ) {}
 
   cancel(): void {
-    if (!this.active) return
-    this.active = false
-    this.generation++
-    this.clock.timerCancelled()
+    if (this.entry === undefined) return
+    this.clock.unschedule(this)
   }
 
   refresh(): void {
-    if (!this.active) {
-      this.active = true
-      this.clock.timerRevived()
-    }
-    this.generation++
+    if (this.entry !== undefined) this.clock.unschedule(this)
     this.clock.queue(this, this.clock.now() + this.delayMs)
   }
 }
@@ -55,7 +53,7 @@ export class ManualClock implements Clock {
   private current: number
   private sequence = 0
   private live = 0
-  /** A binary min-heap by (dueAt, sequence); cancelled entries stay until they surface. */
+  /** A binary min-heap by (dueAt, sequence); stale entries (see {@link Scheduled.timer}) stay until they surface. */
   private readonly heap: Scheduled[] = []
 
   constructor(startMs = 0) {
@@ -133,26 +131,23 @@ export class ManualClock implements Clock {
 
   /** @internal */
   queue(timer: ManualTimer, dueAt: number): void {
-    // Cancelled and refreshed timers leave stale entries, each holding its callback (and whatever that closes
-    // over) until it surfaces: a simulation of thousands of nodes that cancel request timeouts as answers arrive
-    // would hold every answer for the whole timeout. Past twice the live count, the stale ones go: amortised O(log n).
+    // Past twice the live count, the stale entries go: amortised O(log n) per entry.
     if (this.heap.length >= 2 * this.live + 1_024) this.compact()
-    this.push({ timer, dueAt, sequence: this.sequence++, generation: timer.generation })
-  }
-
-  /** @internal */
-  timerCancelled(): void {
-    this.live--
-  }
-
-  /** @internal */
-  timerRevived(): void {
+    const entry: Scheduled = { timer, dueAt, sequence: this.sequence++ }
+    timer.entry = entry
     this.live++
+    this.push(entry)
+  }
+
+  /** @internal Makes the timer's entry stale. */
+  unschedule(timer: ManualTimer): void {
+    timer.entry!.timer = undefined
+    timer.entry = undefined
+    this.live--
   }
 
   private add(callback: () => void, delayMs: number, repeat: boolean): Timer {
     const timer = new ManualTimer(this, callback, Math.max(0, delayMs), repeat)
-    this.live++
     this.queue(timer, this.current + timer.delayMs)
     return timer
   }
@@ -167,21 +162,16 @@ export class ManualClock implements Clock {
       const top = this.heap[0]
       if (top === undefined || top.dueAt !== dueAt) return fired
       this.pop()
-      const { timer } = top
-      if (timer.repeat) {
-        this.queue(timer, dueAt + timer.delayMs)
-      } else {
-        timer.active = false
-        timer.generation++
-        this.live--
-      }
+      const timer = top.timer!
+      this.unschedule(timer)
+      if (timer.repeat) this.queue(timer, dueAt + timer.delayMs)
       fired++
       timer.callback()
     }
   }
 
   private compact(): void {
-    const live = this.heap.filter((entry) => entry.timer.active && entry.generation === entry.timer.generation)
+    const live = this.heap.filter((entry) => entry.timer !== undefined)
     // A sorted array is a valid min-heap.
     live.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0))
     this.heap.length = 0
@@ -190,8 +180,7 @@ export class ManualClock implements Clock {
 
   private dropStale(): void {
     while (this.heap.length > 0) {
-      const top = this.heap[0]!
-      if (top.timer.active && top.generation === top.timer.generation) return
+      if (this.heap[0]!.timer !== undefined) return
       this.pop()
     }
   }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { ManualClock, sleep, systemClock } from '../../src/index.js'
 
 describe('ManualClock', () => {
@@ -132,6 +134,28 @@ describe('ManualClock: stale entries', () => {
     const expected = [...Array.from({ length: 2_000 }, (_, i) => i * 3), ...extra.map((_, index) => 10_000 + index)]
     expected.sort((a, b) => due(a) - due(b) || rank(a) - rank(b))
     assert.deepEqual(fired, expected)
+  })
+
+  it("lets go of a cancelled timer's callback before its due time", async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const clock = new ManualClock(0)
+    // Many long-lived timers, as in a simulation (keep-alives): a stale entry isn't swept out soon.
+    for (let index = 0; index < 2_000; index++) clock.setInterval(() => undefined, 10_000)
+    // Made in a function of its own: what the callback closes over must not be in this test's scope.
+    // The answer came: its timeout is cancelled and dropped by its owner, as a request does.
+    const request = (): WeakRef<object> => {
+      const answer = { bytes: new Uint8Array(1_024) }
+      clock.setTimeout(() => void answer.bytes, 30_000).cancel()
+      return new WeakRef(answer)
+    }
+    const ref = request()
+    clock.advance(5_000)
+    // A WeakRef keeps its target for the rest of the job that made it.
+    await new Promise((resolve) => setImmediate(resolve))
+    gc()
+    assert.equal(ref.deref(), undefined, 'the cancelled timer still held its callback')
+    assert.equal(clock.pendingTimers, 2_000)
   })
 })
 
