@@ -9,8 +9,10 @@
 //
 // Options: --discovery tracker|dht|both, --nodes N (or RUNNEL_SIM_NODES), --seed S (or RUNNEL_SIM_SEED),
 // --spread MS (nodes start over this much virtual time; 0 = all at once), --runs R (default 2 for one mode, 1 for both),
-// --regions (nodes tell their region, so the tracker gives each a pair of nearby neighbours).
+// --regions (nodes tell their region, so the tracker gives each a pair of nearby neighbours),
+// --max-connections N (a dht node's connection cap), --heap-snapshot FILE (writes a V8 heap snapshot while the whole network is live, to see where its memory goes).
 import { parseArgs } from 'node:util'
+import { writeHeapSnapshot } from 'node:v8'
 import { describeRestart, runRestartScenario } from './restartScenario.js'
 import { describeResult, runScenario, type ScenarioResult } from './scenario.js'
 import { describeStreams, runStreamsScenario } from './streamsScenario.js'
@@ -27,6 +29,8 @@ const { values } = parseArgs({
     'no-jitter': { type: 'boolean', default: false },
     streams: { type: 'string', default: '1000' },
     regions: { type: 'boolean', default: false },
+    'heap-snapshot': { type: 'string' },
+    'max-connections': { type: 'string' },
   },
 })
 const modes =
@@ -77,6 +81,8 @@ for (const discovery of modes) {
         discovery,
         joinSpreadMs,
         regions: values.regions,
+        maxConnections: values['max-connections'] === undefined ? undefined : Number(values['max-connections']),
+        onLive: values['heap-snapshot'] === undefined ? undefined : () => writeHeapSnapshot(values['heap-snapshot']),
         progress: values.progress ? (line) => console.log(`  … ${line}`) : undefined,
       })
       for (const line of describeResult(result)) console.log(`  ${line}`)

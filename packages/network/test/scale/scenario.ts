@@ -63,6 +63,8 @@ export interface ScenarioOptions {
   readonly holdMs?: number
   /** Nodes tell their region (the latency model's, as `r<index>`), which the tracker uses for nearby links. Default false. */
   readonly regions?: boolean
+  /** Ready connections a dht node keeps (`maxConnections`). Default the node's own default. */
+  readonly maxConnections?: number
   /** Called once the network has formed and delivered, while every node is live (memory is measured there). */
   readonly onLive?: () => void
   /** Called with a line about the joining phase every simulated second (long runs show where they are). */
@@ -194,9 +196,10 @@ export function latencyFor(seed: number): { model: RegionLatencyModel; name: str
  * `verifier`, with one cache of recoveries shared by every node of the run: a pure function of its inputs, so
  * results are the same, but 2,000 nodes checking one message's (or one record's) signature cost one recovery
  * instead of 2,000. The simulation measures the protocol in virtual time, where that CPU cost never showed;
- * handshake proofs (a fresh nonce each) miss it. Bounded: the oldest half goes at `limit` entries.
+ * handshake proofs (a fresh nonce each) miss it. Bounded: the oldest half goes at `limit` entries. `forget()` empties
+ * it: memory per node is measured without it, as no node holds it (tens of KiB per node at a few hundred nodes).
  */
-export function sharedRecoveries(verifier: SignatureVerifier, limit = 200_000): SignatureVerifier {
+export function sharedRecoveries(verifier: SignatureVerifier, limit = 200_000): SignatureVerifier & { forget(): void } {
   const recovered = new Map<string, { payload: Uint8Array; signer: EthereumAddress | undefined }>()
   const samePayload = (a: Uint8Array, b: Uint8Array): boolean => {
     if (a.length !== b.length) return false
@@ -218,6 +221,9 @@ export function sharedRecoveries(verifier: SignatureVerifier, limit = 200_000): 
       }
       recovered.set(key, { payload: payload.slice(), signer })
       return signer
+    },
+    forget() {
+      recovered.clear()
     },
   }
 }
@@ -320,7 +326,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const transports = Array.from({ length: nodeCount }, () => simulator.createTransport())
   const entryPoints = transports.slice(1, 1 + entryPointCount).map((transport) => transport.address)
   const nodeOptions: NetworkNodeOptions =
-    discovery === 'tracker' ? { trackers: [trackerAddress!] } : { discovery: 'dht', entryPoints }
+    discovery === 'tracker'
+      ? { trackers: [trackerAddress!] }
+      : { discovery: 'dht', entryPoints, maxConnections: options.maxConnections }
   // Trackerless discovery's picks and the DHT's refresh keys come from the seed too, so a seed gives one run.
   const discoveryRandom = random.fork('discovery')
   const nodes = transports.map(
@@ -449,6 +457,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       { timeoutMs, pollMs: 10, description: 'every message at every node' },
     )
     const deliveredWallMs = performance.now() - deliveringWall
+    verifier.forget()
     options.onLive?.()
     const live = heapAfterGc()
     const memory: MemoryFigures | undefined =

@@ -186,6 +186,7 @@ export async function runStreamsScenario(options: StreamsOptions): Promise<Strea
     const deliveredMs = await simulator
       .runUntil(() => deliveredNow() >= expected, { timeoutMs: 60_000, pollMs: 100, description: 'delivery' })
       .catch(() => NaN)
+    verifier.forget()
     const live = heapAfterGc()
     const wallMs = performance.now() - wallStart
 
