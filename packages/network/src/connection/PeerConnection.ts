@@ -82,12 +82,14 @@ export class PeerConnection {
   /** The uptime this side's Hello carried: both ends compare the same two numbers. */
   readonly localUptimeMs: number
   private holder: NodeDescriptor | undefined
-  private readonly probes = new Map<number, (alive: boolean) => void>()
+  // Made when first needed and dropped when done with (probes, held frames, the nonce, the handshake timer): a
+  // trackerless node holds ~40 connections, and most never probe or hold a frame.
+  private probes: Map<number, (alive: boolean) => void> | undefined
   private remoteProofVerified = false
   private proofSent = false
   private wasReady = false
-  private readonly heldFrames: Uint8Array[] = []
-  private readonly localNonce = crypto.getRandomValues(new Uint8Array(32))
+  private heldFrames: Uint8Array[] | undefined
+  private localNonce: Uint8Array | undefined
   private readonly frameBucket: TokenBucket
   private readonly byteBucket: TokenBucket
   private lastReceivedAt: number
@@ -104,8 +106,10 @@ export class PeerConnection {
     this.outbound = outbound
     this.localUptimeMs = Math.max(0, Math.floor(components.uptimeMs?.() ?? 0))
     const { clock } = components
-    const now = (): number => clock.now()
+    const now = clockReader(clock)
     this.lastReceivedAt = now()
+    const nonce = crypto.getRandomValues(new Uint8Array(32))
+    this.localNonce = nonce
     // A burst of one second's allowance absorbs bursty publishers without letting floods through.
     this.frameBucket = new TokenBucket(options.maxFramesPerSecond, options.maxFramesPerSecond, now)
     this.byteBucket = new TokenBucket(options.maxBytesPerSecond, options.maxBytesPerSecond, now)
@@ -122,7 +126,7 @@ export class PeerConnection {
       case: 'hello',
       value: {
         descriptor: descriptorToProto(components.localDescriptor),
-        nonce: this.localNonce,
+        nonce,
         instanceId: components.instanceId,
         uptimeMs: BigInt(this.localUptimeMs),
       },
@@ -203,10 +207,10 @@ export class PeerConnection {
       const timer = this.components.clock.setTimeout(() => settle(false), timeoutMs)
       const settle = (alive: boolean): void => {
         timer.cancel()
-        this.probes.delete(id)
+        this.probes?.delete(id)
         resolve(alive)
       }
-      this.probes.set(id, settle)
+      ;(this.probes ??= new Map()).set(id, settle)
       this.sendControl({ case: 'ping', value: { id } })
     })
   }
@@ -251,8 +255,10 @@ export class PeerConnection {
     if (this.state === 'closed') return
     this.state = 'closed'
     this.handshakeTimer?.cancel()
+    this.handshakeTimer = undefined
     this.keepAliveTimer?.cancel()
-    for (const settle of [...this.probes.values()]) settle(false)
+    this.heldFrames = undefined
+    if (this.probes !== undefined) for (const settle of [...this.probes.values()]) settle(false)
     this.components.events.onClose(this, cause, detail)
   }
 
@@ -279,6 +285,7 @@ export class PeerConnection {
     if (this.state !== 'ready' && this.remoteProofVerified && !isHandshake(decoded)) {
       // The peer proved itself and went ready while our own proof is still
       // being signed (a slow wallet, say): hold its frames until we are ready.
+      this.heldFrames ??= []
       if (this.heldFrames.length >= MAX_HELD_FRAMES) {
         this.close('protocol-violation', 'too many frames before handshake completed')
         return
@@ -314,7 +321,7 @@ export class PeerConnection {
         this.sendControl({ case: 'pong', value: { id: body.value.id } })
         return
       case 'pong':
-        this.probes.get(body.value.id)?.(true)
+        this.probes?.get(body.value.id)?.(true)
         return
       case 'goodbye':
         if (body.value.code === GoodbyeCode.IDENTITY_IN_USE && body.value.holder !== undefined) {
@@ -376,7 +383,7 @@ export class PeerConnection {
   }
 
   private handleProof(signature: Uint8Array): void {
-    if (this.remote === undefined || this.remoteProofVerified) {
+    if (this.remote === undefined || this.remoteProofVerified || this.localNonce === undefined) {
       this.close('handshake-failed', 'unexpected proof')
       return
     }
@@ -393,6 +400,7 @@ export class PeerConnection {
       return
     }
     this.remoteProofVerified = true
+    this.localNonce = undefined
     this.maybeReady()
   }
 
@@ -402,9 +410,11 @@ export class PeerConnection {
     this.state = 'ready'
     this.wasReady = true
     this.handshakeTimer?.cancel()
+    this.handshakeTimer = undefined
     this.startKeepAlive()
     this.components.events.onReady(this)
-    const held = this.heldFrames.splice(0)
+    const held = this.heldFrames ?? []
+    this.heldFrames = undefined
     for (const frame of held) {
       if (this.state !== 'ready') return
       this.dispatch(frame, decodeFrame(frame))
@@ -439,6 +449,18 @@ function goodbyeCause(code: GoodbyeCode, toSelf: boolean): CloseCause {
     default:
       return 'remote-goodbye'
   }
+}
+
+const clockReaders = new WeakMap<Clock, () => number>()
+
+/** One `now` function per clock for the token buckets, shared by every connection on it. */
+function clockReader(clock: Clock): () => number {
+  let read = clockReaders.get(clock)
+  if (read === undefined) {
+    read = () => clock.now()
+    clockReaders.set(clock, read)
+  }
+  return read
 }
 
 function toHex(bytes: Uint8Array): string {

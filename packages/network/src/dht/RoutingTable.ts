@@ -59,19 +59,21 @@ interface Bucket {
  * Bounds: 160 buckets × (k contacts + replacement cache).
  */
 export class RoutingTable {
-  private readonly buckets: Bucket[] = []
+  /**
+   * Made on first use: a node of a network of n uses about log2(n) + 8 of the
+   * 160, and 160 eager buckets of two arrays each were 16 KiB of a simulated
+   * node's memory. A missing bucket is empty and was last used at `createdAt`.
+   */
+  private readonly buckets: (Bucket | undefined)[] = []
   private readonly byId = new Map<NodeId, Contact>()
   private readonly replacementCacheSize: number
 
   constructor(
     readonly localKey: Uint8Array,
     private readonly options: RoutingTableOptions,
-    now = 0,
+    private readonly createdAt = 0,
   ) {
     this.replacementCacheSize = options.replacementCacheSize ?? options.k
-    for (let index = 0; index < DHT_KEY_LENGTH * 8; index++) {
-      this.buckets.push({ contacts: [], replacements: [], usedAt: now })
-    }
   }
 
   get size(): number {
@@ -97,8 +99,8 @@ export class RoutingTable {
   /** Adds or refreshes a contact (see {@link AddResult}). */
   add(contact: Contact): AddResult {
     const index = this.bucketIndexOf(contact.key)
-    if (index >= this.buckets.length) return { kind: 'refused', reason: 'self' }
-    const bucket = this.buckets[index]!
+    if (index >= BUCKET_COUNT) return { kind: 'refused', reason: 'self' }
+    const bucket = this.bucketAt(index)
     const existing = this.byId.get(contact.descriptor.nodeId)
     if (existing !== undefined) {
       // Seen again, maybe with new addresses: newest descriptor, most recently seen.
@@ -127,7 +129,7 @@ export class RoutingTable {
     const contact = this.byId.get(nodeId)
     if (contact === undefined) return
     contact.lastSeen = now
-    const bucket = this.buckets[this.bucketIndexOf(contact.key)]!
+    const bucket = this.bucketAt(this.bucketIndexOf(contact.key))
     removeFrom(bucket.contacts, contact)
     bucket.contacts.push(contact)
   }
@@ -140,7 +142,7 @@ export class RoutingTable {
     const contact = this.byId.get(nodeId)
     if (contact === undefined) return undefined
     this.byId.delete(nodeId)
-    const bucket = this.buckets[this.bucketIndexOf(contact.key)]!
+    const bucket = this.bucketAt(this.bucketIndexOf(contact.key))
     removeFrom(bucket.contacts, contact)
     for (let index = bucket.replacements.length - 1; index >= 0; index--) {
       const replacement = bucket.replacements[index]!
@@ -186,8 +188,8 @@ export class RoutingTable {
 
   /** Records that a lookup went through the range of the bucket `key` falls in. */
   markUsed(key: Uint8Array, now: number): void {
-    const bucket = this.buckets[this.bucketIndexOf(key)]
-    if (bucket !== undefined) bucket.usedAt = now
+    const index = this.bucketIndexOf(key)
+    if (index < BUCKET_COUNT) this.bucketAt(index).usedAt = now
   }
 
   /**
@@ -196,16 +198,10 @@ export class RoutingTable {
    * few nodes exist there, and looking them up finds nothing new.
    */
   staleBuckets(now: number, staleAfterMs: number): number[] {
-    let deepest = -1
-    for (let index = this.buckets.length - 1; index >= 0; index--) {
-      if (this.buckets[index]!.contacts.length > 0) {
-        deepest = index
-        break
-      }
-    }
+    const deepest = this.deepestNonEmpty()
     const stale: number[] = []
-    for (let index = 0; index <= Math.min(deepest + 1, this.buckets.length - 1); index++) {
-      if (now - this.buckets[index]!.usedAt >= staleAfterMs) stale.push(index)
+    for (let index = 0; index <= Math.min(deepest + 1, BUCKET_COUNT - 1); index++) {
+      if (now - (this.buckets[index]?.usedAt ?? this.createdAt) >= staleAfterMs) stale.push(index)
     }
     return stale
   }
@@ -219,27 +215,37 @@ export class RoutingTable {
    * matters, and they are few).
    */
   emptyBuckets(): number[] {
-    let deepest = -1
-    for (let index = this.buckets.length - 1; index >= 0; index--) {
-      if (this.buckets[index]!.contacts.length > 0) {
-        deepest = index
-        break
-      }
-    }
+    const deepest = this.deepestNonEmpty()
     const empty: number[] = []
     for (let index = 0; index < deepest; index++) {
-      if (this.buckets[index]!.contacts.length === 0) empty.push(index)
+      if ((this.buckets[index]?.contacts.length ?? 0) === 0) empty.push(index)
     }
     return empty
   }
 
   /** Contacts per bucket, for tests and diagnostics. */
   bucketSizes(): number[] {
-    return this.buckets.map((bucket) => bucket.contacts.length)
+    return Array.from({ length: BUCKET_COUNT }, (_, index) => this.buckets[index]?.contacts.length ?? 0)
   }
 
   replacementsOf(bucketIndex: number): readonly Contact[] {
     return this.buckets[bucketIndex]?.replacements ?? []
+  }
+
+  private bucketAt(index: number): Bucket {
+    let bucket = this.buckets[index]
+    if (bucket === undefined) {
+      bucket = { contacts: [], replacements: [], usedAt: this.createdAt }
+      this.buckets[index] = bucket
+    }
+    return bucket
+  }
+
+  private deepestNonEmpty(): number {
+    for (let index = this.buckets.length - 1; index >= 0; index--) {
+      if ((this.buckets[index]?.contacts.length ?? 0) > 0) return index
+    }
+    return -1
   }
 
   private fitsSubnetCap(contacts: readonly Contact[], group: string | undefined): boolean {
@@ -249,6 +255,8 @@ export class RoutingTable {
     return same < this.options.maxPerSubnetPerBucket
   }
 }
+
+const BUCKET_COUNT = DHT_KEY_LENGTH * 8
 
 function removeFrom(contacts: Contact[], contact: Contact): void {
   const index = contacts.findIndex((c) => c.descriptor.nodeId === contact.descriptor.nodeId)
