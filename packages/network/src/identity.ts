@@ -97,13 +97,43 @@ export function descriptorFromProto(proto: NodeDescriptorProto | undefined): Nod
     throw new NetworkError('HANDSHAKE_FAILED', `at most ${MAX_ADDRESSES} addresses of ${MAX_ADDRESS_LENGTH} characters`)
   }
   const location = locationFromProto(proto.country, proto.region)
-  return {
+  return intern({
     nodeId: addressFromBytes(proto.nodeId),
     kind,
     addresses: proto.addresses,
     protocolVersion: proto.protocolVersion,
     ...(location === undefined ? {} : { location }),
-  }
+  })
+}
+
+/**
+ * Live descriptors by their content. A node decodes the same peer's descriptor
+ * again and again (its hello, every DHT answer and record naming it) and keeps
+ * many (contacts, connections, records, lookups): a trackerless node held ~130,
+ * 200 bytes each, for ~40 distinct peers. Descriptors are immutable values, so
+ * equal ones can be one object; held weakly, so the table never keeps one alive.
+ */
+const liveDescriptors = new Map<string, WeakRef<NodeDescriptor>>()
+const forgetDescriptor = new FinalizationRegistry<string>((key) => {
+  if (liveDescriptors.get(key)?.deref() === undefined) liveDescriptors.delete(key)
+})
+
+function intern(descriptor: NodeDescriptor): NodeDescriptor {
+  const { location } = descriptor
+  // JSON, not a separator: fields from the wire may hold any character, and two different descriptors must never share a key.
+  const key = JSON.stringify([
+    descriptor.nodeId,
+    descriptor.kind,
+    descriptor.protocolVersion,
+    location?.country,
+    location?.region,
+    descriptor.addresses,
+  ])
+  const live = liveDescriptors.get(key)?.deref()
+  if (live !== undefined) return live
+  liveDescriptors.set(key, new WeakRef(descriptor))
+  forgetDescriptor.register(descriptor, key)
+  return descriptor
 }
 
 const textEncoder = new TextEncoder()

@@ -43,6 +43,22 @@ const DESCRIPTOR: NodeDescriptor = {
 }
 
 describe('descriptorFromProto', () => {
+  it('returns one object for equal descriptors and never one for different ones', () => {
+    const first = descriptorFromProto(proto())
+    assert.equal(descriptorFromProto(proto()), first)
+    assert.deepEqual(descriptorFromProto(proto()), first)
+    // Fields from the wire may hold any character: no two different descriptors may share a key.
+    const joined = descriptorFromProto(proto({ addresses: ['ws://a b'] }))
+    const split = descriptorFromProto(proto({ addresses: ['ws://a', 'b'] }))
+    assert.notEqual(joined, split)
+    assert.deepEqual(joined.addresses, ['ws://a b'])
+    assert.deepEqual(split.addresses, ['ws://a', 'b'])
+    const located = descriptorFromProto(proto({ country: 'DE', region: 'eu-central' }))
+    assert.notEqual(located, first)
+    assert.deepEqual(located.location, { country: 'DE', region: 'eu-central' })
+    assert.notEqual(descriptorFromProto(proto({ kind: NodeKind.LIGHT })), first)
+  })
+
   it('accepts a well-formed descriptor of every kind', () => {
     for (const [kind, expected] of [
       [NodeKind.FULL, 'full'],
