@@ -7,6 +7,7 @@ import {
   type NodeLocation,
 } from '@runnel/protocol'
 import { NetworkError } from './errors.js'
+import { WeakValues } from './WeakValues.js'
 import {
   NodeKind as NodeKindProto,
   type NodeDescriptor as NodeDescriptorProto,
@@ -113,10 +114,7 @@ export function descriptorFromProto(proto: NodeDescriptorProto | undefined): Nod
  * 200 bytes each, for ~40 distinct peers. Descriptors are immutable values, so
  * equal ones can be one object; held weakly, so the table never keeps one alive.
  */
-const liveDescriptors = new Map<string, WeakRef<NodeDescriptor>>()
-const forgetDescriptor = new FinalizationRegistry<string>((key) => {
-  if (liveDescriptors.get(key)?.deref() === undefined) liveDescriptors.delete(key)
-})
+const liveDescriptors = new WeakValues<string, NodeDescriptor>()
 
 function intern(descriptor: NodeDescriptor): NodeDescriptor {
   const { location } = descriptor
@@ -129,11 +127,7 @@ function intern(descriptor: NodeDescriptor): NodeDescriptor {
     location?.region,
     descriptor.addresses,
   ])
-  const live = liveDescriptors.get(key)?.deref()
-  if (live !== undefined) return live
-  liveDescriptors.set(key, new WeakRef(descriptor))
-  forgetDescriptor.register(descriptor, key)
-  return descriptor
+  return liveDescriptors.intern(key, descriptor)
 }
 
 const textEncoder = new TextEncoder()

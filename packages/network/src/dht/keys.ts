@@ -1,5 +1,6 @@
 import { addressFromBytes, addressToBytes, keccak256 } from '@runnel/protocol'
 import type { NodeId } from '../identity.js'
+import { WeakValues } from '../WeakValues.js'
 
 /** Length of node ids and keys in bytes: the DHT's metric is XOR over 160 bits. */
 export const DHT_KEY_LENGTH = 20
@@ -21,10 +22,16 @@ export function dhtKeyOfStreamPart(streamPartId: string): Uint8Array {
   return keccak256(textEncoder.encode(STREAM_PART_TAG + streamPartId)).slice(0, DHT_KEY_LENGTH)
 }
 
-/** A node id's 20 bytes as used in distances. */
+/**
+ * A node id's 20 bytes as used in distances. Shared, so never modify it: a
+ * trackerless node holds its contacts' and candidates' keys (~60), and the
+ * same ids recur in every lookup and sort.
+ */
 export function nodeIdToKey(nodeId: NodeId): Uint8Array {
-  return addressToBytes(nodeId)
+  return nodeKeys.get(nodeId, () => addressToBytes(nodeId))
 }
+
+const nodeKeys = new WeakValues<NodeId, Uint8Array>()
 
 export function keyToNodeId(key: Uint8Array): NodeId {
   return addressFromBytes(key)
