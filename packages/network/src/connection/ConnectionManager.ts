@@ -128,10 +128,7 @@ export class ConnectionManager {
   private readonly freshDials = new WeakSet<PeerConnection>()
   /** Who holds each peer's connection open: owners per node id, kept across reconnects until unlocked. */
   private readonly locks = new Map<NodeId, Set<string>>()
-  /** When each ready peer last sent something, for eviction: a counter, so even events of one instant are ordered. */
-  private readonly lastActive = new Map<NodeId, number>()
-  /** When each ready peer's connection was accepted (clock ms): fresh ones are spared from eviction. */
-  private readonly acceptedAt = new Map<NodeId, number>()
+  /** Counts peer activity for eviction (see `PeerConnection.lastActivity`). */
   private activity = 0
   private readonly maxConnections: number
   /** Dialled connections that closed while being adopted, before their dial waited on them: why. */
@@ -467,9 +464,9 @@ export class ConnectionManager {
     this.switching.get(peer.peerId)?.timer.cancel()
     this.switching.delete(peer.peerId)
     this.peers.set(peer.peerId, peer)
-    this.lastActive.set(peer.peerId, ++this.activity)
+    peer.lastActivity = ++this.activity
     if (this.maxConnections !== Infinity) {
-      this.acceptedAt.set(peer.peerId, this.components.clock.now())
+      peer.acceptedAt = this.components.clock.now()
       for (let excess = this.peers.size - this.maxConnections; excess > 0 && this.evict(peer.peerId); excess--);
     }
     this.settle(peer, peer)
@@ -520,10 +517,10 @@ export class ConnectionManager {
     // Connections accepted after this are spared; none is at twice the limit.
     const spareAfter =
       this.peers.size < 2 * this.maxConnections ? this.components.clock.now() - FRESH_CONNECTION_GRACE_MS : Infinity
-    for (const peerId of this.peers.keys()) {
+    for (const [peerId, peer] of this.peers) {
       if (peerId === keep || this.locks.has(peerId)) continue
-      if ((this.acceptedAt.get(peerId) ?? -Infinity) > spareAfter) continue
-      const at = this.lastActive.get(peerId) ?? -Infinity
+      if (peer.acceptedAt > spareAfter) continue
+      const at = peer.lastActivity
       if (at < oldestAt) {
         oldest = peerId
         oldestAt = at
@@ -539,7 +536,7 @@ export class ConnectionManager {
   private deliver(from: PeerConnection, event: () => void): void {
     const held = this.held.get(from)
     if (held === undefined) {
-      if (this.maxConnections !== Infinity && from.isReady) this.lastActive.set(from.peerId, ++this.activity)
+      if (this.maxConnections !== Infinity && from.isReady) from.lastActivity = ++this.activity
       event()
       return
     }
@@ -587,8 +584,6 @@ export class ConnectionManager {
     }
     if (peer.isReadyOnce && this.peers.get(peer.peerId) === peer) {
       this.peers.delete(peer.peerId)
-      this.lastActive.delete(peer.peerId)
-      this.acceptedAt.delete(peer.peerId)
       if (cause === 'remote-duplicate' && !this.stopped) this.awaitSwitch(peer, detail)
       else this.components.events.onPeerClosed(peer, effectiveCause, detail)
     }

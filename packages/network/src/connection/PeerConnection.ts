@@ -75,6 +75,15 @@ export class PeerConnection {
   readonly stats: PeerConnectionStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, framesDropped: 0 }
   /** True when this side dialed. */
   readonly outbound: boolean
+  /**
+   * The owner's bookkeeping for eviction, kept here rather than in maps by
+   * node id (two ~2 KiB tables per trackerless node, and a map write per
+   * frame): when the peer last sent something, as a counter so even events of
+   * one instant are ordered, and when the connection was accepted (clock ms;
+   * fresh ones are spared).
+   */
+  lastActivity = 0
+  acceptedAt = -Infinity
   private state: State = 'handshaking'
   private remote: NodeDescriptor | undefined
   private remoteInstanceId = ''

@@ -3,7 +3,8 @@ import type { NodeId } from '../identity.js'
 interface BufferedMessage {
   readonly frame: Uint8Array
   readonly storedAt: number
-  readonly sentTo: Set<NodeId>
+  /** An array, not a set: a few ids (the degree and who joined since), and a set of them was ~200 bytes. */
+  readonly sentTo: NodeId[]
 }
 
 /**
@@ -25,7 +26,7 @@ export class PropagationBuffer {
     this.expire()
     if (this.capacity <= 0) return
     if (this.messages.length >= this.capacity) this.messages.shift()
-    this.messages.push({ frame, storedAt: this.now(), sentTo: new Set(sentTo) })
+    this.messages.push({ frame, storedAt: this.now(), sentTo: [...sentTo] })
   }
 
   /** Frames the new peer hasn't been sent yet, oldest first; marks them sent. */
@@ -33,8 +34,8 @@ export class PropagationBuffer {
     this.expire()
     const frames: Uint8Array[] = []
     for (const message of this.messages) {
-      if (!message.sentTo.has(peer)) {
-        message.sentTo.add(peer)
+      if (!message.sentTo.includes(peer)) {
+        message.sentTo.push(peer)
         frames.push(message.frame)
       }
     }
