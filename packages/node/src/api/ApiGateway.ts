@@ -15,6 +15,7 @@ import { BatchPublishError, NodeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { ApiName, NodeMetrics } from '../metrics.js'
 import { DEFAULT_DELIVERY_LIMITS, type DeliveryLimits } from '../plugins/fanout/delivery.js'
+import { CollectAfterLoad, DEFAULT_COLLECT_AFTER_LOAD, fullCollector } from '../plugins/fanout/CollectAfterLoad.js'
 import { EgressWriter } from '../plugins/fanout/EgressWriter.js'
 import { Pushback } from '../plugins/fanout/Pushback.js'
 import { toApiError, type ApiError } from './ApiError.js'
@@ -71,6 +72,8 @@ export class ApiGateway {
   readonly egress: EgressWriter
   /** Refuses publishes while the node is saturated (`OVERLOADED`). */
   readonly pushback: Pushback
+  /** Gives a load's memory back once it is over: every plugin notes what it sends to subscribers. */
+  readonly afterLoad: CollectAfterLoad
 
   constructor(
     readonly client: RunnelClient,
@@ -91,6 +94,15 @@ export class ApiGateway {
     this.egress = new EgressWriter({ maxSubscriberBytes: delivery.maxSubscriberBufferBytes }, clock)
     this.pushback = new Pushback(delivery)
     this.pushback.watch(this.egress)
+    this.afterLoad = new CollectAfterLoad(DEFAULT_COLLECT_AFTER_LOAD, {
+      clock,
+      collect: delivery.collectAfterLoad ? fullCollector() : undefined,
+    })
+  }
+
+  /** Stops what runs on its own timers (the collection after a load). */
+  dispose(): void {
+    this.afterLoad.dispose()
   }
 
   /** The caller's connection closed: its explicit-timestamp chain ends (a later one starts afresh). */

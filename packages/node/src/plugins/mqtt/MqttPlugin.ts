@@ -443,6 +443,7 @@ export class MqttPlugin implements ApiPlugin {
     if (copies > 1) metrics.delivered.inc({ api: 'mqtt' }, copies - 1)
     if (bytes > 0) {
       metrics.deliveredBytes.inc({ api: 'mqtt' }, bytes)
+      this.gateway.afterLoad.noteSent(bytes)
     }
   }
 

@@ -91,6 +91,7 @@ export class WebSocketPlugin implements ApiPlugin {
       if (copies > 1) gateway.metrics.delivered.inc({ api: 'websocket' }, copies - 1)
       if (bytes > 0) {
         gateway.metrics.deliveredBytes.inc({ api: 'websocket' }, bytes)
+        gateway.afterLoad.noteSent(bytes)
       }
     }, gateway.egress.allocator)
     this.sockets = new WebSocketServer({
