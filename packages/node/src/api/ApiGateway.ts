@@ -96,7 +96,7 @@ export class ApiGateway {
     this.pushback.watch(this.egress)
     this.afterLoad = new CollectAfterLoad(DEFAULT_COLLECT_AFTER_LOAD, {
       clock,
-      collect: delivery.collectAfterLoad ? fullCollector() : undefined,
+      collect: delivery.collectAfterLoad ? loggedCollection(fullCollector(), logger) : undefined,
     })
   }
 
@@ -376,5 +376,18 @@ export class ApiGateway {
     if (error.status >= 500) this.logger.error({ api, err, ...context }, 'request failed')
     else this.logger.debug({ api, code: error.code, reason: error.message, ...context }, 'request refused')
     return error
+  }
+}
+
+/** The collection after a load, logged with its pause and what it gave back (an operator sees the pause). */
+function loggedCollection(collect: (() => void) | undefined, logger: Logger): (() => void) | undefined {
+  if (collect === undefined) return undefined
+  return () => {
+    const rssBefore = process.memoryUsage.rss()
+    const started = performance.now()
+    collect()
+    const pauseMs = Math.round(performance.now() - started)
+    const freedMiB = Math.round((rssBefore - process.memoryUsage.rss()) / 2 ** 20)
+    logger.info({ pauseMs, freedMiB }, 'full garbage collection after a load of deliveries')
   }
 }
