@@ -101,8 +101,19 @@ export function fullCollector(): (() => void) | undefined {
   try {
     setFlagsFromString('--expose-gc')
     const gc = runInNewContext('gc') as unknown
-    // Without options: in Node.js 20's V8, gc({ flavor: 'last-resort' }) returned at once and freed nothing.
-    return typeof gc === 'function' ? () => void (gc as () => unknown)() : undefined
+    if (typeof gc !== 'function') return undefined
+    return () => {
+      // A full collection compacts only the pages V8 finds fragmented enough and keeps the rest: after a load, live
+      // objects are spread thin over the pages the heap grew to, and it stayed at its peak size. Compacting every
+      // page in this one collection gives them back (in a test, heapTotal 240 -> 41 MiB; plain gc(): 67 MiB after
+      // two). Node.js 20's V8 has no memory-reducing gc() option: it ignored `flavor: 'last-resort'`.
+      setFlagsFromString('--compact-on-every-full-gc')
+      try {
+        ;(gc as () => unknown)()
+      } finally {
+        setFlagsFromString('--no-compact-on-every-full-gc')
+      }
+    }
   } catch {
     return undefined
   }
