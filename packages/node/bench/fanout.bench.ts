@@ -19,7 +19,8 @@
 // default 30), BENCH_SIZE (content bytes, default 100), BENCH_WORKERS
 // (subscriber threads, default 2), BENCH_NODE_FLAGS (e.g. "--cpu-prof
 // --cpu-prof-dir=/tmp/profile"), BENCH_MOSQUITTO (0 skips mosquitto: half the
-// time, for iterating on the node).
+// time, for iterating on the node), BENCH_NODE_LOG (the node's log level,
+// default silent; info shows its collection after a load).
 import { readFile } from 'node:fs/promises'
 import { Socket } from 'node:net'
 import { cpus, totalmem } from 'node:os'
