@@ -72,7 +72,7 @@ export class ApiGateway {
   readonly egress: EgressWriter
   /** Refuses publishes while the node is saturated (`OVERLOADED`). */
   readonly pushback: Pushback
-  /** Gives a load's memory back once it is over: every plugin notes what it sends to subscribers. */
+  /** Gives a load's memory back once it is over: the egress notes what it hands to sockets, plugins the rest. */
   readonly afterLoad: CollectAfterLoad
 
   constructor(
@@ -91,13 +91,17 @@ export class ApiGateway {
     /** The `delivery` config section. */
     readonly delivery: DeliveryLimits = DEFAULT_DELIVERY_LIMITS,
   ) {
-    this.egress = new EgressWriter({ maxSubscriberBytes: delivery.maxSubscriberBufferBytes }, clock)
-    this.pushback = new Pushback(delivery)
-    this.pushback.watch(this.egress)
     this.afterLoad = new CollectAfterLoad(DEFAULT_COLLECT_AFTER_LOAD, {
       clock,
       collect: delivery.collectAfterLoad ? loggedCollection(fullCollector(), logger) : undefined,
     })
+    // Counted as the sockets take the bytes, not as they are queued: a load is over once the subscribers have it.
+    const afterLoad = this.afterLoad
+    this.egress = new EgressWriter({ maxSubscriberBytes: delivery.maxSubscriberBufferBytes }, clock, (bytes) =>
+      afterLoad.noteSent(bytes),
+    )
+    this.pushback = new Pushback(delivery)
+    this.pushback.watch(this.egress)
   }
 
   /** Stops what runs on its own timers (the collection after a load). */

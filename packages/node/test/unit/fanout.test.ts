@@ -83,9 +83,10 @@ describe('EgressWriter', () => {
     return { client, served: accepted.pop()! }
   }
 
-  it('sends what one turn wrote to a socket, in order, in one batch', async () => {
+  it('sends what one turn wrote to a socket, in order, in one batch, and reports the bytes as it hands them over', async () => {
     const { client, served } = await pair()
-    const writer = new EgressWriter({ maxSubscriberBytes: 1024 * 1024 }, systemClock)
+    const handedOver: number[] = []
+    const writer = new EgressWriter({ maxSubscriberBytes: 1024 * 1024 }, systemClock, (bytes) => handedOver.push(bytes))
     const queue = writer.open(served)
     // Node.js hands a corked socket's chunks to _writev at once when it is uncorked: one syscall.
     const batches: number[] = []
@@ -98,9 +99,11 @@ describe('EgressWriter', () => {
     client.on('data', (chunk: Buffer) => received.push(chunk))
     for (let i = 0; i < 100; i++) assert.equal(queue.write(Buffer.from(`${i},`)), true)
     assert.equal(served.writableLength, 0, 'held until the turn ends')
+    assert.deepEqual(handedOver, [])
     const expected = Array.from({ length: 100 }, (_, i) => `${i},`).join('')
     while (Buffer.concat(received).toString() !== expected) await once(client, 'data')
     assert.deepEqual(batches, [100])
+    assert.deepEqual(handedOver, [expected.length])
     client.destroy()
   })
 

@@ -66,6 +66,8 @@ export class EgressWriter {
   constructor(
     private readonly options: { readonly maxSubscriberBytes: number },
     private readonly clock: Pick<Clock, 'now'>,
+    /** Bytes handed to a socket (once per socket and hand-over): when the node is really sending, not queueing. */
+    private readonly onHandedOver: (bytes: number) => void = () => {},
   ) {}
 
   /**
@@ -73,7 +75,13 @@ export class EgressWriter {
    * WebSocket close frame went out, say): a queue whose socket stops taking them drops what it holds.
    */
   open(socket: EgressSocket, isOpen: () => boolean = () => true): EgressQueue {
-    return new EgressQueue(socket, isOpen, this.options.maxSubscriberBytes, (queue) => this.schedule(queue))
+    return new EgressQueue(
+      socket,
+      isOpen,
+      this.options.maxSubscriberBytes,
+      (queue) => this.schedule(queue),
+      this.onHandedOver,
+    )
   }
 
   /** {@link allocate}, bound: for `EncodedMessage`. */
@@ -146,6 +154,7 @@ export class EgressQueue {
     private readonly isOpen: () => boolean,
     private readonly maxUnsentBytes: number,
     private readonly onDue: (queue: EgressQueue) => void,
+    private readonly onHandedOver: (bytes: number) => void,
   ) {
     socket.once('close', () => this.discard())
   }
@@ -189,13 +198,16 @@ export class EgressQueue {
     }
     socket.cork()
     let taking = true
+    let handed = 0
     while (taking && this.head < this.frames.length) {
       const frame = this.frames[this.head]!
       this.frames[this.head++] = undefined
-      this.queued -= frame.byteLength
+      handed += frame.byteLength
       taking = socket.write(frame)
     }
+    this.queued -= handed
     socket.uncork()
+    this.onHandedOver(handed)
     if (this.head === this.frames.length) {
       this.frames = []
       this.head = 0

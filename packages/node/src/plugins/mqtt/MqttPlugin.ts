@@ -412,6 +412,8 @@ export class MqttPlugin implements ApiPlugin {
     const encoded = new EncodedMessage(message, this.gateway.egress.allocator)
     let copies = 0
     let bytes = 0
+    /** QoS 1 bytes, which aedes writes at once (the egress notes the QoS 0 ones as their sockets take them). */
+    let bytesNow = 0
     // Straight to each client rather than through broker.publish: aedes numbers every packet it routes and drops one
     // numbered below a packet the client already saw; a QoS 1 packet takes a slower path through the broker, so a
     // client's own QoS 0 publish overtook it and network messages were lost. client.publish numbers and checks at once.
@@ -435,16 +437,15 @@ export class MqttPlugin implements ApiPlugin {
         this.fromNetwork.add(payload)
         client.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, noop)
         bytes += payload.byteLength
+        bytesNow += payload.byteLength
       }
       copies++
     }
     const { metrics } = this.gateway
     // The gateway counted one delivery for the topic's network subscription; the rest are fan-out.
     if (copies > 1) metrics.delivered.inc({ api: 'mqtt' }, copies - 1)
-    if (bytes > 0) {
-      metrics.deliveredBytes.inc({ api: 'mqtt' }, bytes)
-      this.gateway.afterLoad.noteSent(bytes)
-    }
+    if (bytes > 0) metrics.deliveredBytes.inc({ api: 'mqtt' }, bytes)
+    if (bytesNow > 0) this.gateway.afterLoad.noteSent(bytesNow)
   }
 
   private egressOf(client: Client): EgressQueue {
