@@ -412,7 +412,7 @@ export class MqttPlugin implements ApiPlugin {
     const encoded = new EncodedMessage(message, this.gateway.egress.allocator)
     let copies = 0
     let bytes = 0
-    /** QoS 1 bytes, which aedes writes at once (the egress notes the QoS 0 ones as their sockets take them). */
+    // QoS 1 bytes, which aedes writes at once (the egress notes the QoS 0 ones as their sockets take them).
     let bytesNow = 0
     // Straight to each client rather than through broker.publish: aedes numbers every packet it routes and drops one
     // numbered below a packet the client already saw; a QoS 1 packet takes a slower path through the broker, so a
