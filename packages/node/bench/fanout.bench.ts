@@ -18,7 +18,9 @@
 // BENCH_ISSUE_SECONDS (default 10; 0 skips the run), BENCH_SETTLE (seconds,
 // default 30), BENCH_SIZE (content bytes, default 100), BENCH_WORKERS
 // (subscriber threads, default 2), BENCH_NODE_FLAGS (e.g. "--cpu-prof
-// --cpu-prof-dir=/tmp/profile").
+// --cpu-prof-dir=/tmp/profile"), BENCH_MOSQUITTO (0 skips mosquitto: half the
+// time, for iterating on the node), BENCH_NODE_LOG (the node's log level,
+// default silent; info shows its collection after a load).
 import { readFile } from 'node:fs/promises'
 import { Socket } from 'node:net'
 import { cpus, totalmem } from 'node:os'
@@ -43,6 +45,7 @@ const SETTLE_S = Number(process.env.BENCH_SETTLE ?? 30)
 const SIZE = Number(process.env.BENCH_SIZE ?? 100)
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2)
 const IDLE_MS = 5_000
+const WITH_MOSQUITTO = process.env.BENCH_MOSQUITTO !== '0'
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag.length > 0)
 const PAD = 'x'.repeat(Math.max(0, SIZE - `{"run":1,"i":1000,"at":1764812345678.123,"pad":""}`.length))
 
@@ -405,8 +408,10 @@ let network: BenchNetwork | undefined
 let broker: Mosquitto | undefined
 try {
   network = await startBenchNetwork({ plugins: { http: false, websocket: true, mqtt: true }, nodeFlags: NODE_FLAGS })
-  broker = await startMosquitto()
-  if (broker === undefined) console.log(`${MOSQUITTO_BINARY} is not installed: the mosquitto comparison is skipped`)
+  broker = WITH_MOSQUITTO ? await startMosquitto() : undefined
+  if (!WITH_MOSQUITTO) console.log('BENCH_MOSQUITTO=0: the mosquitto comparison is skipped')
+  else if (broker === undefined)
+    console.log(`${MOSQUITTO_BINARY} is not installed: the mosquitto comparison is skipped`)
   results.push(await Promise.race([measure(nodeServer(network), true), network.crashed]))
   if (broker !== undefined) results.push(await measure(mosquittoServer(broker), false))
 } finally {

@@ -89,7 +89,8 @@ export async function startBenchNetwork(options: BenchNetworkOptions): Promise<B
         websocket: port(options.plugins.websocket),
         mqtt: port(options.plugins.mqtt),
       },
-      log: { level: 'silent' },
+      // BENCH_NODE_LOG=info shows, say, the node's collection after a load.
+      log: { level: (process.env.BENCH_NODE_LOG ?? 'silent') as 'silent' | 'info' | 'debug' },
     }
     const child = fork(fileURLToPath(new URL('./nodeProcess.ts', import.meta.url)), {
       // This process's flags (`--conditions=runnel-source --import tsx`) run the child's TypeScript too.

@@ -243,6 +243,7 @@ export class RunnelNode {
       if (result.status === 'rejected')
         this.logger.warn({ err: result.reason as unknown }, 'an API failed to stop cleanly')
     }
+    this.gateway.dispose()
     await this.client.destroy()
     this.logger.info('node stopped')
   }

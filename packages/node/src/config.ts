@@ -459,7 +459,7 @@ export const nodeConfigSchema = z
      * Delivery to API subscribers and publisher pushback (see docs/node.md, "Fan-out, shedding and pushback"): a
      * subscriber with more than `maxSubscriberBufferBytes` unsent is disconnected; a publish that arrives while more
      * than `maxPendingPublishes` publishes wait, or more than `maxQueuedDeliveryBytes` are unsent to subscribers, is
-     * refused with `OVERLOADED` (503, `Retry-After: retryAfterMs`).
+     * refused with `OVERLOADED` (503, `Retry-After: retryAfterMs`); `collectAfterLoad` returns a load's memory.
      */
     delivery: z
       .strictObject({
@@ -477,6 +477,11 @@ export const nodeConfigSchema = z
           .max(64 * 1024 * 1024 * 1024)
           .default(512 * 1024 * 1024),
         retryAfterMs: z.number().int().min(1).max(3_600_000).default(1_000),
+        /**
+         * After at least 32 MiB sent to subscribers and then 2 s with nothing sent, one full garbage collection (at
+         * most every 10 s), so the memory of the load goes back to the system (docs/node.md, "Memory after a load").
+         */
+        collectAfterLoad: z.boolean().default(true),
       })
       .prefault({}),
     plugins: z

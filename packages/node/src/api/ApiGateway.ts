@@ -15,6 +15,7 @@ import { BatchPublishError, NodeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { ApiName, NodeMetrics } from '../metrics.js'
 import { DEFAULT_DELIVERY_LIMITS, type DeliveryLimits } from '../plugins/fanout/delivery.js'
+import { CollectAfterLoad, DEFAULT_COLLECT_AFTER_LOAD, fullCollector } from '../plugins/fanout/CollectAfterLoad.js'
 import { EgressWriter } from '../plugins/fanout/EgressWriter.js'
 import { Pushback } from '../plugins/fanout/Pushback.js'
 import { toApiError, type ApiError } from './ApiError.js'
@@ -71,6 +72,8 @@ export class ApiGateway {
   readonly egress: EgressWriter
   /** Refuses publishes while the node is saturated (`OVERLOADED`). */
   readonly pushback: Pushback
+  /** Gives a load's memory back once it is over: the egress notes what it hands to sockets, plugins the rest. */
+  readonly afterLoad: CollectAfterLoad
 
   constructor(
     readonly client: RunnelClient,
@@ -88,9 +91,22 @@ export class ApiGateway {
     /** The `delivery` config section. */
     readonly delivery: DeliveryLimits = DEFAULT_DELIVERY_LIMITS,
   ) {
-    this.egress = new EgressWriter({ maxSubscriberBytes: delivery.maxSubscriberBufferBytes }, clock)
+    this.afterLoad = new CollectAfterLoad(DEFAULT_COLLECT_AFTER_LOAD, {
+      clock,
+      collect: delivery.collectAfterLoad ? loggedCollection(fullCollector(), logger) : undefined,
+    })
+    // Counted as the sockets take the bytes, not as they are queued: a load is over once the subscribers have it.
+    const afterLoad = this.afterLoad
+    this.egress = new EgressWriter({ maxSubscriberBytes: delivery.maxSubscriberBufferBytes }, clock, (bytes) =>
+      afterLoad.noteSent(bytes),
+    )
     this.pushback = new Pushback(delivery)
     this.pushback.watch(this.egress)
+  }
+
+  /** Stops what runs on its own timers (the collection after a load). */
+  dispose(): void {
+    this.afterLoad.dispose()
   }
 
   /** The caller's connection closed: its explicit-timestamp chain ends (a later one starts afresh). */
@@ -364,5 +380,24 @@ export class ApiGateway {
     if (error.status >= 500) this.logger.error({ api, err, ...context }, 'request failed')
     else this.logger.debug({ api, code: error.code, reason: error.message, ...context }, 'request refused')
     return error
+  }
+}
+
+/**
+ * The collection after a load, logged with its pause and the heap's size before and after (an operator sees the
+ * pause). Not the RSS: V8 gives the emptied pages back after the collection returns, not during it.
+ */
+function loggedCollection(collect: (() => void) | undefined, logger: Logger): (() => void) | undefined {
+  if (collect === undefined) return undefined
+  const heapMiB = (): number => Math.round(process.memoryUsage().heapTotal / 2 ** 20)
+  return () => {
+    const heapBeforeMiB = heapMiB()
+    const started = performance.now()
+    collect()
+    const pauseMs = Math.round(performance.now() - started)
+    logger.info(
+      { pauseMs, heapBeforeMiB, heapAfterMiB: heapMiB() },
+      'full garbage collection after a load of deliveries',
+    )
   }
 }

@@ -83,9 +83,11 @@ describe('EgressWriter', () => {
     return { client, served: accepted.pop()! }
   }
 
-  it('sends what one turn wrote to a socket, in order, in one batch', async () => {
+  it('sends what one turn wrote to a socket, in order, in one batch, and reports the bytes as it hands them over', async () => {
     const { client, served } = await pair()
-    const writer = new EgressWriter({ maxSubscriberBytes: 1024 * 1024 }, systemClock)
+    const handedOver: number[] = []
+    const writer = new EgressWriter({ maxSubscriberBytes: 1024 * 1024 }, systemClock, (bytes) => handedOver.push(bytes))
+    const queue = writer.open(served)
     // Node.js hands a corked socket's chunks to _writev at once when it is uncorked: one syscall.
     const batches: number[] = []
     const writev = served._writev!.bind(served)
@@ -95,34 +97,111 @@ describe('EgressWriter', () => {
     }
     const received: Buffer[] = []
     client.on('data', (chunk: Buffer) => received.push(chunk))
-    for (let i = 0; i < 100; i++) assert.equal(writer.write(served, Buffer.from(`${i},`)), true)
-    assert.ok(served.writableCorked > 0, 'corked until the turn ends')
+    for (let i = 0; i < 100; i++) assert.equal(queue.write(Buffer.from(`${i},`)), true)
+    assert.equal(served.writableLength, 0, 'held until the turn ends')
+    assert.deepEqual(handedOver, [])
     const expected = Array.from({ length: 100 }, (_, i) => `${i},`).join('')
     while (Buffer.concat(received).toString() !== expected) await once(client, 'data')
-    assert.equal(served.writableCorked, 0)
     assert.deepEqual(batches, [100])
+    assert.deepEqual(handedOver, [expected.length])
     client.destroy()
   })
 
-  it('refuses a socket whose reader stopped once its unsent bytes pass the bound, and counts the backlog', async () => {
+  it('hands a socket no more than its buffer takes, and the rest, in order, as it drains', async () => {
+    const { client, served } = await pair()
+    client.pause()
+    const writer = new EgressWriter({ maxSubscriberBytes: 64 * 1024 * 1024 }, systemClock)
+    const queue = writer.open(served)
+    const frames: Buffer[] = []
+    // Past the kernel's buffers (some megabytes), the socket's own holds one hand-over at a time; the node the rest.
+    while (!served.writableNeedDrain) {
+      assert.ok(frames.length < 64 * 1024, 'the socket never filled')
+      for (let i = 0; i < 100; i++) {
+        const frame = Buffer.from(`${String(frames.length).padStart(1_000, '.')};`)
+        frames.push(frame)
+        assert.equal(queue.write(frame), true)
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    // More than one hand-over, written while the socket can't take any.
+    for (let i = 0; i < 100; i++) {
+      const frame = Buffer.from(`${String(frames.length).padStart(1_000, '.')};`)
+      frames.push(frame)
+      queue.write(frame)
+    }
+    await new Promise((resolve) => setImmediate(resolve))
+    const total = frames.reduce((sum, frame) => sum + frame.length, 0)
+    assert.ok(served.writableLength < served.writableHighWaterMark + 1_002, `socket holds ${served.writableLength}`)
+    assert.ok(queue.unsentBytes > served.writableLength, 'the rest waits in the queue')
+    assert.ok(queue.unsentBytes <= total)
+    const received: Buffer[] = []
+    client.on('data', (chunk: Buffer) => received.push(chunk))
+    client.resume()
+    let length = 0
+    while (length < total) {
+      await once(client, 'data')
+      length = received.reduce((sum, chunk) => sum + chunk.length, 0)
+    }
+    assert.ok(Buffer.concat(received).equals(Buffer.concat(frames)))
+    assert.equal(queue.unsentBytes, 0)
+    client.destroy()
+  })
+
+  it('drops what a discarded queue holds, and what a queue whose socket stopped taking frames holds', async () => {
+    const { client, served } = await pair()
+    const writer = new EgressWriter({ maxSubscriberBytes: 1024 * 1024 }, systemClock)
+    const discarded = writer.open(served)
+    discarded.write(Buffer.from('dropped'))
+    discarded.discard()
+    assert.equal(discarded.unsentBytes, 0)
+    assert.equal(discarded.write(Buffer.from('refused')), false)
+    let open = true
+    const closing = writer.open(served, () => open)
+    closing.write(Buffer.from('also dropped'))
+    open = false
+    const kept = writer.open(served)
+    kept.write(Buffer.from('kept'))
+    const received: Buffer[] = []
+    client.on('data', (chunk: Buffer) => received.push(chunk))
+    while (Buffer.concat(received).toString() !== 'kept') await once(client, 'data')
+    assert.equal(closing.unsentBytes, 0)
+    client.destroy()
+  })
+
+  it('shares blocks between small frames and gives a large one its own allocation', () => {
+    const writer = new EgressWriter({ maxSubscriberBytes: 1024 }, systemClock)
+    const first = writer.allocate(100)
+    const second = writer.allocate(200)
+    assert.equal(first.buffer, second.buffer)
+    assert.equal(second.byteOffset, first.byteOffset + 100)
+    const large = writer.allocate(100_000)
+    assert.equal(large.byteLength, 100_000)
+    assert.notEqual(large.buffer, first.buffer)
+  })
+
+  it('refuses a subscriber whose reader stopped once its unsent bytes pass the bound, and counts the backlog', async () => {
     const { client, served } = await pair()
     client.pause()
     const bound = 256 * 1024
-    const writer = new EgressWriter({ maxSubscriberBytes: bound }, { now: () => performance.now() })
+    // The writer sums the backlog at most every 20 ms: the test moves its clock on instead of waiting.
+    let now = 0
+    const writer = new EgressWriter({ maxSubscriberBytes: bound }, { now: () => now })
+    const queue = writer.open(served)
     const chunk = Buffer.alloc(64 * 1024)
     let written = 0
-    // The kernel's buffers take some megabytes first; then the socket's own buffer grows past the bound.
-    while (writer.write(served, chunk)) {
+    // The kernel's buffers take some megabytes first; then the socket's buffer fills, then the queue past the bound.
+    while (queue.write(chunk)) {
       written += chunk.length
       assert.ok(written < 256 * 1024 * 1024, 'the writer never refused the stalled socket')
       await new Promise((resolve) => setImmediate(resolve))
     }
-    assert.ok(served.writableLength > bound)
-    await new Promise((resolve) => setTimeout(resolve, 25))
+    assert.ok(queue.unsentBytes > bound)
+    now += 100
     assert.ok(writer.queuedBytes() > bound, `queued ${writer.queuedBytes()}`)
     client.destroy()
     served.destroy()
-    await new Promise((resolve) => setTimeout(resolve, 25))
+    await once(served, 'close')
+    now += 100
     assert.equal(writer.queuedBytes(), 0)
   })
 })

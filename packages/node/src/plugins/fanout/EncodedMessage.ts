@@ -1,17 +1,17 @@
 import type { ReceivedMessage } from '@runnel/client'
 import { formatMessage } from '../../api/requests.js'
-import { mqttPublishPacket, webSocketFrame } from './frames.js'
+import { mqttPublishPacket, ownAllocation, webSocketFrame, type FrameAllocator } from './frames.js'
 
 /**
  * One network message and its encodings for the APIs, each made on first
  * use and then shared: the node serializes a message once per output format,
  * not once per subscriber. Lives as long as the message's fan-out (one turn
- * of the event loop, plus whatever still waits in a socket's buffer).
+ * of the event loop, plus whatever still waits for a slow subscriber).
  *
  * @example
  * ```ts
- * const encoded = new EncodedMessage(message)
- * for (const socket of subscribers) socket.write(encoded.webSocketFrame(false))
+ * const encoded = new EncodedMessage(message, (length) => egress.allocate(length))
+ * for (const queue of subscribers) queue.write(encoded.webSocketFrame(false))
  * ```
  */
 export class EncodedMessage {
@@ -19,7 +19,11 @@ export class EncodedMessage {
   private frames: [Buffer | undefined, Buffer | undefined] = [undefined, undefined]
   private packets: Map<string, Buffer> | undefined
 
-  constructor(readonly message: ReceivedMessage) {}
+  constructor(
+    readonly message: ReceivedMessage,
+    /** Where the frames and packets are built (the payloads, which aedes keeps for QoS 1, get their own). */
+    private readonly allocate: FrameAllocator = ownAllocation,
+  ) {}
 
   /** Binary content, unwrapped, goes out as bytes; everything else is JSON text. */
   isBinary(wrapped: boolean): boolean {
@@ -45,7 +49,8 @@ export class EncodedMessage {
   webSocketFrame(wrapped: boolean): Buffer {
     const index = wrapped ? 1 : 0
     let frame = this.frames[index]
-    if (frame === undefined) this.frames[index] = frame = webSocketFrame(this.payload(wrapped), this.isBinary(wrapped))
+    if (frame === undefined)
+      this.frames[index] = frame = webSocketFrame(this.payload(wrapped), this.isBinary(wrapped), this.allocate)
     return frame
   }
 
@@ -54,7 +59,8 @@ export class EncodedMessage {
     const key = wrapped ? `w${topic}` : `p${topic}`
     this.packets ??= new Map()
     let packet = this.packets.get(key)
-    if (packet === undefined) this.packets.set(key, (packet = mqttPublishPacket(topic, this.payload(wrapped))))
+    if (packet === undefined)
+      this.packets.set(key, (packet = mqttPublishPacket(topic, this.payload(wrapped), this.allocate)))
     return packet
   }
 }

@@ -2,6 +2,7 @@ import type { ReceivedMessage } from '@runnel/client'
 import type { ApiError } from '../../api/ApiError.js'
 import type { ApiSubscription } from '../../api/ApiGateway.js'
 import { EncodedMessage } from './EncodedMessage.js'
+import { ownAllocation, type FrameAllocator } from './frames.js'
 
 /** A subscriber of a fan-out group: a socket, or anything else that takes encoded messages. */
 export interface FanoutSink {
@@ -47,6 +48,8 @@ export class FanoutGroups {
   constructor(
     /** Called once per message with how many members took it, and the bytes sent to them (for the metrics). */
     private readonly onFanout: (copies: number, bytes: number) => void = () => {},
+    /** Where each message's frames are built (the egress writer's shared blocks). */
+    private readonly allocate: FrameAllocator = ownAllocation,
   ) {}
 
   /** Members over every group. */
@@ -114,7 +117,7 @@ export class FanoutGroups {
 
   private fanOut(sinks: ReadonlySet<FanoutSink>, message: ReceivedMessage): void {
     if (sinks.size === 0) return
-    const encoded = new EncodedMessage(message)
+    const encoded = new EncodedMessage(message, this.allocate)
     let copies = 0
     let bytes = 0
     for (const sink of sinks) {

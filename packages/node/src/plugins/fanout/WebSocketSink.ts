@@ -3,7 +3,7 @@ import { WebSocket } from 'ws'
 import type { ApiError } from '../../api/ApiError.js'
 import type { ApiGateway } from '../../api/ApiGateway.js'
 import type { Logger } from '../../logger.js'
-import type { EgressSocket } from './EgressWriter.js'
+import type { EgressQueue, EgressSocket } from './EgressWriter.js'
 import type { EncodedMessage } from './EncodedMessage.js'
 import type { FanoutSink } from './FanoutGroups.js'
 
@@ -30,10 +30,12 @@ export interface WebSocketTarget {
  * before the handshake is done wait for it.
  *
  * A subscriber with more than `delivery.maxSubscriberBufferBytes` unsent is
- * shed: it gets no more messages, is closed with code 1008 and a reason
- * naming the bound (the close frame follows what is still queued, so a client
- * that resumes reading gets its backlog, then the reason), and is cut off
- * {@link SHED_GRACE_MS} later if it hasn't read that far. Counted in
+ * shed: it gets no more messages, what the node still holds for it is dropped
+ * (its memory goes at once, not when the socket does), it is closed with code
+ * 1008 and a reason naming the bound (the close frame follows what its socket
+ * was already handed, so a client that resumes reading gets that, then the
+ * reason), and is cut off {@link SHED_GRACE_MS} later if it hasn't read that
+ * far. Counted in
  * `runnel_api_connections_cut_total{reason="slow_subscriber"}`.
  *
  * @example
@@ -47,6 +49,7 @@ export class WebSocketSink implements FanoutSink {
   private early: EncodedMessage[] | undefined = []
   private earlyErrors: ApiError[] = []
   private target: WebSocketTarget | undefined
+  private queue: EgressQueue | undefined
   private cutTimer: Timer | undefined
   /** True once the subscriber was shed for reading too slowly. */
   shed = false
@@ -63,6 +66,8 @@ export class WebSocketSink implements FanoutSink {
   /** The handshake is done: what waited goes out, and the rest as it comes. */
   attach(target: WebSocketTarget): void {
     this.target = target
+    // Frames queued behind a close frame (the node's, or the answer to the client's) would break the protocol.
+    this.queue = this.gateway.egress.open(target.raw, () => target.socket.readyState === WebSocket.OPEN)
     const early = this.early ?? []
     this.early = undefined
     for (const encoded of early) this.deliver(encoded)
@@ -70,16 +75,16 @@ export class WebSocketSink implements FanoutSink {
   }
 
   deliver(encoded: EncodedMessage): number {
-    const { target } = this
-    if (target === undefined) {
+    const { target, queue } = this
+    if (target === undefined || queue === undefined) {
       if (this.early !== undefined && this.early.length < MAX_EARLY_MESSAGES) this.early.push(encoded)
       else this.gateway.metrics.dropped.inc({ api: 'websocket' })
       return 0
     }
     if (this.shed || target.socket.readyState !== WebSocket.OPEN) return 0
     const frame = encoded.webSocketFrame(this.wrapped)
-    if (this.gateway.egress.write(target.raw, frame)) return frame.byteLength
-    this.shedSlow(target)
+    if (queue.write(frame)) return frame.byteLength
+    this.shedSlow(target, queue)
     return 0
   }
 
@@ -88,20 +93,22 @@ export class WebSocketSink implements FanoutSink {
     else this.target.answerError(error)
   }
 
-  /** The socket closed: stops the cut-off timer. */
+  /** The socket closed: drops what was queued for it, and stops the cut-off timer. */
   closed(): void {
+    this.queue?.discard()
     this.cutTimer?.cancel()
   }
 
-  private shedSlow(target: WebSocketTarget): void {
+  private shedSlow(target: WebSocketTarget, queue: EgressQueue): void {
     this.shed = true
     const { gateway } = this
     const limit = gateway.delivery.maxSubscriberBufferBytes
     gateway.metrics.connectionsCut.inc({ api: 'websocket', reason: 'slow_subscriber' })
     this.logger.warn(
-      { streamId: this.streamId, unsentBytes: target.raw.writableLength, limit },
+      { streamId: this.streamId, unsentBytes: queue.unsentBytes, limit },
       'websocket subscriber reads too slowly: closing it (1008)',
     )
+    queue.discard()
     this.onShed()
     target.socket.close(SLOW_SUBSCRIBER_CLOSE_CODE, `slow subscriber: more than ${limit} bytes unsent`)
     this.cutTimer = gateway.clock.setTimeout(() => target.socket.terminate(), SHED_GRACE_MS, { unref: true })

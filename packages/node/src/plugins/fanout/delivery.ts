@@ -4,6 +4,8 @@ import type { PushbackLimits } from './Pushback.js'
 export interface DeliveryLimits extends PushbackLimits {
   /** A subscriber with more than this unsent is disconnected (WebSocket close 1008, MQTT connection closed). */
   readonly maxSubscriberBufferBytes: number
+  /** One full garbage collection once a load of deliveries is over (see `CollectAfterLoad`). */
+  readonly collectAfterLoad: boolean
 }
 
 /** The config's defaults, for a gateway made without a config. */
@@ -12,4 +14,5 @@ export const DEFAULT_DELIVERY_LIMITS: DeliveryLimits = Object.freeze({
   maxPendingPublishes: 10_000,
   maxQueuedDeliveryBytes: 512 * 1024 * 1024,
   retryAfterMs: 1_000,
+  collectAfterLoad: true,
 })

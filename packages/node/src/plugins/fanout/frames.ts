@@ -11,6 +11,12 @@ const MQTT_PUBLISH_QOS0 = 0x30
 /** MQTT's remaining length is a varint of at most 4 bytes. */
 const MQTT_MAX_REMAINING_LENGTH = 268_435_455
 
+/** Where a frame's bytes come from: the egress writer's shared blocks (`EgressWriter.allocate`), or their own. */
+export type FrameAllocator = (length: number) => Buffer
+
+/** A frame's own allocation (from Node.js's pool when small). */
+export const ownAllocation: FrameAllocator = (length) => Buffer.allocUnsafe(length)
+
 /**
  * A complete, final, unmasked WebSocket data frame (RFC 6455 §5.2) carrying `payload`.
  *
@@ -19,10 +25,10 @@ const MQTT_MAX_REMAINING_LENGTH = 268_435_455
  * socket.write(webSocketFrame(Buffer.from('{"celsius":21.5}'), false))
  * ```
  */
-export function webSocketFrame(payload: Uint8Array, binary: boolean): Buffer {
+export function webSocketFrame(payload: Uint8Array, binary: boolean, allocate: FrameAllocator = ownAllocation): Buffer {
   const length = payload.byteLength
   const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10
-  const frame = Buffer.allocUnsafe(headerLength + length)
+  const frame = allocate(headerLength + length)
   frame[0] = binary ? WS_FIN_BINARY : WS_FIN_TEXT
   if (length < 126) {
     frame[1] = length
@@ -43,14 +49,18 @@ export function webSocketFrame(payload: Uint8Array, binary: boolean): Buffer {
  *
  * @throws RangeError when topic and payload are larger than an MQTT packet can carry (256 MiB)
  */
-export function mqttPublishPacket(topic: string, payload: Uint8Array): Buffer {
+export function mqttPublishPacket(
+  topic: string,
+  payload: Uint8Array,
+  allocate: FrameAllocator = ownAllocation,
+): Buffer {
   const topicLength = Buffer.byteLength(topic)
   const remaining = 2 + topicLength + payload.byteLength
   if (remaining > MQTT_MAX_REMAINING_LENGTH || topicLength > 65_535) {
     throw new RangeError(`an MQTT PUBLISH of ${remaining} bytes is larger than MQTT allows`)
   }
   const lengthBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4
-  const packet = Buffer.allocUnsafe(1 + lengthBytes + remaining)
+  const packet = allocate(1 + lengthBytes + remaining)
   packet[0] = MQTT_PUBLISH_QOS0
   let offset = 1
   let rest = remaining

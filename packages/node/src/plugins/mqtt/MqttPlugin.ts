@@ -16,6 +16,7 @@ import type { ApiGateway } from '../../api/ApiGateway.js'
 import type { MqttPluginConfig } from '../../config.js'
 import { NodeError } from '../../errors.js'
 import type { ApiPlugin } from '../ApiPlugin.js'
+import type { EgressQueue } from '../fanout/EgressWriter.js'
 import { EncodedMessage } from '../fanout/EncodedMessage.js'
 import { capConnections } from '../limits.js'
 import { close, listen, urlHost } from '../listen.js'
@@ -95,6 +96,8 @@ export class MqttPlugin implements ApiPlugin {
   private readonly fromNetwork = new WeakSet<Buffer>()
   /** Clients counted in the connections gauge (aedes may report a disconnect for a client it never announced). */
   private readonly counted = new WeakSet<Client>()
+  /** Each QoS 0 subscriber's frames not yet handed to its socket. */
+  private readonly egressQueues = new WeakMap<Client, EgressQueue>()
 
   constructor(
     private readonly gateway: ApiGateway,
@@ -402,29 +405,31 @@ export class MqttPlugin implements ApiPlugin {
 
   /**
    * Sends a network message to the clients subscribed under `key`, as a PUBLISH on the `topic` they subscribed to.
-   * QoS 0 clients get one packet built once for all of them, written straight to their sockets (batched per turn);
+   * QoS 0 clients get one packet built once for all of them, queued for their sockets (see `EgressWriter`);
    * QoS 1 clients need a packet id of their own, which aedes gives.
    */
   private deliver(key: string, topic: string, message: ReceivedMessage): void {
-    const encoded = new EncodedMessage(message)
-    const { egress } = this.gateway
+    const encoded = new EncodedMessage(message, this.gateway.egress.allocator)
     let copies = 0
     let bytes = 0
+    // QoS 1 bytes, which aedes writes at once (the egress notes the QoS 0 ones as their sockets take them).
+    let bytesNow = 0
     // Straight to each client rather than through broker.publish: aedes numbers every packet it routes and drops one
     // numbered below a packet the client already saw; a QoS 1 packet takes a slower path through the broker, so a
     // client's own QoS 0 publish overtook it and network messages were lost. client.publish numbers and checks at once.
     for (const [client, qos] of this.subscriptions.recipients(key)) {
       if (client.closed) continue
       // Nothing waits for a slow client (that would hold up the others), so its backlog is bounded: past it, shed.
+      const queue = this.egressOf(client)
       if (qos === 0) {
         const packet = encoded.mqttPacket(topic, this.config.payloadMetadata)
-        if (!egress.write(client.conn, packet)) {
+        if (!queue.write(packet)) {
           this.shed(client, topic)
           continue
         }
         bytes += packet.byteLength
       } else {
-        if (client.conn.writableLength > this.gateway.delivery.maxSubscriberBufferBytes) {
+        if (queue.unsentBytes > this.gateway.delivery.maxSubscriberBufferBytes) {
           this.shed(client, topic)
           continue
         }
@@ -432,6 +437,7 @@ export class MqttPlugin implements ApiPlugin {
         this.fromNetwork.add(payload)
         client.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, noop)
         bytes += payload.byteLength
+        bytesNow += payload.byteLength
       }
       copies++
     }
@@ -439,6 +445,16 @@ export class MqttPlugin implements ApiPlugin {
     // The gateway counted one delivery for the topic's network subscription; the rest are fan-out.
     if (copies > 1) metrics.delivered.inc({ api: 'mqtt' }, copies - 1)
     if (bytes > 0) metrics.deliveredBytes.inc({ api: 'mqtt' }, bytes)
+    if (bytesNow > 0) this.gateway.afterLoad.noteSent(bytesNow)
+  }
+
+  private egressOf(client: Client): EgressQueue {
+    let queue = this.egressQueues.get(client)
+    if (queue === undefined) {
+      queue = this.gateway.egress.open(client.conn, () => !client.closed)
+      this.egressQueues.set(client, queue)
+    }
+    return queue
   }
 
   /**
@@ -449,9 +465,10 @@ export class MqttPlugin implements ApiPlugin {
     const limit = this.gateway.delivery.maxSubscriberBufferBytes
     this.gateway.metrics.connectionsCut.inc({ api: 'mqtt', reason: 'slow_subscriber' })
     this.gateway.logger.warn(
-      { api: 'mqtt', clientId: client.id, topic, unsentBytes: client.conn.writableLength, limit },
+      { api: 'mqtt', clientId: client.id, topic, unsentBytes: this.egressOf(client).unsentBytes, limit },
       'MQTT client reads too slowly: disconnecting it',
     )
+    this.egressOf(client).discard()
     this.subscriptions.removeAll(client)
     client.close()
   }
