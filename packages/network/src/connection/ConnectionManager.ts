@@ -87,6 +87,8 @@ export interface ConnectionManagerLimits {
  * new connection before the request it was opened for arrived.
  */
 export const FRESH_CONNECTION_GRACE_MS = 2_000
+/** How long a connection that has sent nothing since it was accepted is spared even past twice the limit. */
+export const FIRST_FRAME_GRACE_MS = 500
 
 /** A sensible connection cap for a node in trackerless (DHT) mode. */
 export const DEFAULT_MAX_CONNECTIONS = 64
@@ -465,6 +467,7 @@ export class ConnectionManager {
     this.switching.delete(peer.peerId)
     this.peers.set(peer.peerId, peer)
     peer.lastActivity = ++this.activity
+    peer.acceptedActivity = peer.lastActivity
     if (this.maxConnections !== Infinity) {
       peer.acceptedAt = this.components.clock.now()
       for (let excess = this.peers.size - this.maxConnections; excess > 0 && this.evict(peer.peerId); excess--);
@@ -517,9 +520,14 @@ export class ConnectionManager {
     // Connections accepted after this are spared; none is at twice the limit.
     const spareAfter =
       this.peers.size < 2 * this.maxConnections ? this.components.clock.now() - FRESH_CONNECTION_GRACE_MS : Infinity
+    // Past twice the limit, a connection still waiting for its first frame (the request it was opened for) is spared
+    // for a moment all the same: under a join storm every newcomer's connection was evicted before its request
+    // arrived, so a node near a popular key answered no one who came after the first burst.
+    const unheardAfter = this.components.clock.now() - FIRST_FRAME_GRACE_MS
     for (const [peerId, peer] of this.peers) {
       if (peerId === keep || this.locks.has(peerId)) continue
       if (peer.acceptedAt > spareAfter) continue
+      if (peer.lastActivity === peer.acceptedActivity && peer.acceptedAt > unheardAfter) continue
       const at = peer.lastActivity
       if (at < oldestAt) {
         oldest = peerId

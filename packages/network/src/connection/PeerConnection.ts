@@ -83,6 +83,8 @@ export class PeerConnection {
    * fresh ones are spared).
    */
   lastActivity = 0
+  /** `lastActivity` when the connection was accepted: equal to it, the peer has sent nothing since. */
+  acceptedActivity = 0
   acceptedAt = -Infinity
   private state: State = 'handshaking'
   private remote: NodeDescriptor | undefined

@@ -6,7 +6,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { ManualClock } from '@runnel/protocol'
-import { ConnectionManager, FRESH_CONNECTION_GRACE_MS } from '../../src/connection/ConnectionManager.js'
+import {
+  ConnectionManager,
+  FIRST_FRAME_GRACE_MS,
+  FRESH_CONNECTION_GRACE_MS,
+} from '../../src/connection/ConnectionManager.js'
 import type { CloseCause } from '../../src/connection/PeerConnection.js'
 import { NetworkError } from '../../src/errors.js'
 import { NETWORK_PROTOCOL_VERSION, Simulator, constantLatency, type NodeId } from '../../src/index.js'
@@ -102,6 +106,7 @@ describe('ConnectionManager limits', () => {
     for (const peer of peers.slice(0, 3)) await connect(simulator, peer, hub)
     assert.equal(hub.manager.connectionCount, 3, 'over the cap: all three are fresh, their requests on the way')
     assert.equal(hub.closed.length, 0)
+    await simulator.runFor(FIRST_FRAME_GRACE_MS) // each has had time to send what it connected for
     await connect(simulator, peers[3]!, hub)
     await simulator.runUntil(() => hub.closed.length === 1)
     assert.deepEqual(
@@ -120,6 +125,34 @@ describe('ConnectionManager limits', () => {
         .sort(),
       [String(peers[2]!.nodeId), String(peers[3]!.nodeId)].sort(),
       'once past the grace, back to the cap, keeping the newest and the most recently active',
+    )
+    simulator.stop()
+  })
+
+  it('past twice the cap, still spares for a moment a connection that has sent nothing since it was accepted', async () => {
+    // A join storm: a node near a popular key holds far more than twice its cap, and evicted each newcomer's
+    // connection before the request it was opened for arrived, so it answered no one after the first burst.
+    const { clock, simulator } = setup()
+    const hub = await startPeer(clock, simulator, 1)
+    const peers = await Promise.all(Array.from({ length: 5 }, () => startPeer(clock, simulator)))
+    for (const peer of peers.slice(0, 3)) await connect(simulator, peer, hub)
+    assert.equal(hub.manager.connectionCount, 3, 'three times the cap: none has sent anything yet')
+    assert.equal(hub.closed.length, 0)
+    await poke(simulator, peers[0]!, hub)
+    await connect(simulator, peers[3]!, hub)
+    await simulator.runUntil(() => hub.closed.length === 1)
+    assert.deepEqual(hub.closed, [{ peerId: peers[0]!.nodeId, cause: 'evicted' }], 'the one heard from goes')
+    assert.equal(hub.manager.connectionCount, 3)
+    await simulator.runFor(FIRST_FRAME_GRACE_MS)
+    await connect(simulator, peers[4]!, hub)
+    await simulator.runUntil(() => hub.manager.connectionCount === 1)
+    assert.deepEqual(
+      hub.closed
+        .slice(1)
+        .map((closed) => String(closed.peerId))
+        .sort(),
+      [peers[1]!, peers[2]!, peers[3]!].map((peer) => String(peer.nodeId)).sort(),
+      'past the moment, back to the cap',
     )
     simulator.stop()
   })
@@ -145,6 +178,7 @@ describe('ConnectionManager limits', () => {
     hub.manager.unlock(a.nodeId, 'overlay')
     assert.equal(hub.manager.isLocked(a.nodeId), false)
     await poke(simulator, a, hub)
+    await simulator.runFor(FIRST_FRAME_GRACE_MS) // b had its moment to send what it connected for
     await connect(simulator, c, hub)
     await simulator.runUntil(() => hub.closed.length === 2)
     assert.deepEqual(
