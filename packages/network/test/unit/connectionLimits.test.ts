@@ -71,6 +71,18 @@ async function poke(simulator: Simulator, from: Peer, to: Peer): Promise<void> {
   await simulator.runUntil(() => (seen = peer.stats.framesIn > received) && seen)
 }
 
+/** The node ids `hub` closed after its first close, sorted. */
+function closedAfterFirst(hub: Peer): string[] {
+  return hub.closed
+    .slice(1)
+    .map((closed) => String(closed.peerId))
+    .sort()
+}
+
+function ids(peers: readonly Peer[]): string[] {
+  return peers.map((peer) => String(peer.nodeId)).sort()
+}
+
 describe('ConnectionManager limits', () => {
   it('closes the least recently active connection once over maxConnections', async () => {
     const { clock, simulator } = setup()
@@ -119,11 +131,8 @@ describe('ConnectionManager limits', () => {
     await connect(simulator, peers[4]!, hub)
     await simulator.runUntil(() => hub.manager.connectionCount === 2)
     assert.deepEqual(
-      hub.closed
-        .slice(1)
-        .map((closed) => String(closed.peerId))
-        .sort(),
-      [String(peers[2]!.nodeId), String(peers[3]!.nodeId)].sort(),
+      closedAfterFirst(hub),
+      ids([peers[2]!, peers[3]!]),
       'once past the grace, back to the cap, keeping the newest and the most recently active',
     )
     simulator.stop()
@@ -146,14 +155,7 @@ describe('ConnectionManager limits', () => {
     await simulator.runFor(FIRST_FRAME_GRACE_MS)
     await connect(simulator, peers[4]!, hub)
     await simulator.runUntil(() => hub.manager.connectionCount === 1)
-    assert.deepEqual(
-      hub.closed
-        .slice(1)
-        .map((closed) => String(closed.peerId))
-        .sort(),
-      [peers[1]!, peers[2]!, peers[3]!].map((peer) => String(peer.nodeId)).sort(),
-      'past the moment, back to the cap',
-    )
+    assert.deepEqual(closedAfterFirst(hub), ids([peers[1]!, peers[2]!, peers[3]!]), 'past the moment, back to the cap')
     simulator.stop()
   })
 
