@@ -84,11 +84,11 @@ export class EgressWriter {
     )
   }
 
-  /** {@link allocate}, bound: for `EncodedMessage`. */
-  readonly allocator = (length: number): Buffer => this.allocate(length)
-
-  /** `length` bytes for a frame, in a block shared with other frames (see the class comment). */
-  allocate(length: number): Buffer {
+  /**
+   * `length` bytes for a frame, in a block shared with other frames (see the class comment). Bound, so it can be
+   * handed to `EncodedMessage` as its allocator.
+   */
+  readonly allocate = (length: number): Buffer => {
     if (length > OWN_ALLOCATION_BYTES) return Buffer.allocUnsafeSlow(length)
     if (this.blockUsed + length > this.block.byteLength) {
       this.block = Buffer.allocUnsafeSlow(BLOCK_BYTES)

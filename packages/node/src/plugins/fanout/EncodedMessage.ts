@@ -10,7 +10,7 @@ import { mqttPublishPacket, ownAllocation, webSocketFrame, type FrameAllocator }
  *
  * @example
  * ```ts
- * const encoded = new EncodedMessage(message, (length) => egress.allocate(length))
+ * const encoded = new EncodedMessage(message, egress.allocate)
  * for (const queue of subscribers) queue.write(encoded.webSocketFrame(false))
  * ```
  */

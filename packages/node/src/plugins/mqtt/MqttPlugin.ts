@@ -409,7 +409,7 @@ export class MqttPlugin implements ApiPlugin {
    * QoS 1 clients need a packet id of their own, which aedes gives.
    */
   private deliver(key: string, topic: string, message: ReceivedMessage): void {
-    const encoded = new EncodedMessage(message, this.gateway.egress.allocator)
+    const encoded = new EncodedMessage(message, this.gateway.egress.allocate)
     let copies = 0
     let bytes = 0
     // QoS 1 bytes, which aedes writes at once (the egress notes the QoS 0 ones as their sockets take them).
@@ -464,11 +464,12 @@ export class MqttPlugin implements ApiPlugin {
   private shed(client: Client, topic: string): void {
     const limit = this.gateway.delivery.maxSubscriberBufferBytes
     this.gateway.metrics.connectionsCut.inc({ api: 'mqtt', reason: 'slow_subscriber' })
+    const queue = this.egressOf(client)
     this.gateway.logger.warn(
-      { api: 'mqtt', clientId: client.id, topic, unsentBytes: this.egressOf(client).unsentBytes, limit },
+      { api: 'mqtt', clientId: client.id, topic, unsentBytes: queue.unsentBytes, limit },
       'MQTT client reads too slowly: disconnecting it',
     )
-    this.egressOf(client).discard()
+    queue.discard()
     this.subscriptions.removeAll(client)
     client.close()
   }

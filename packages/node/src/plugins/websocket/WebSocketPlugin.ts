@@ -90,7 +90,7 @@ export class WebSocketPlugin implements ApiPlugin {
       // The gateway counted one delivery for the group's network subscription; the rest are fan-out.
       if (copies > 1) gateway.metrics.delivered.inc({ api: 'websocket' }, copies - 1)
       if (bytes > 0) gateway.metrics.deliveredBytes.inc({ api: 'websocket' }, bytes)
-    }, gateway.egress.allocator)
+    }, gateway.egress.allocate)
     this.sockets = new WebSocketServer({
       noServer: true,
       clientTracking: false,
