@@ -1,4 +1,4 @@
-import { ContentType, EncryptionType, parseJsonContent, type StreamMessage } from '@runnel/protocol'
+import { bytesToHex, ContentType, EncryptionType, parseJsonContent, type StreamMessage } from '@runnel/protocol'
 import { messageIdJson } from './messageJson.js'
 import type { PublishedMessage, ReceivedMessage } from './types.js'
 
@@ -28,5 +28,5 @@ export function toReceived(message: StreamMessage): ReceivedMessage {
 
 export function randomChainId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(10))
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+  return bytesToHex(bytes)
 }

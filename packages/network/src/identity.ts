@@ -39,12 +39,17 @@ const kindToProto: Record<NodeKind, NodeKindProto> = {
   tracker: NodeKindProto.TRACKER,
 }
 
+/**
+ * The descriptor as its wire message. Its parts are the descriptor's own
+ * (shared, never modified): encoders only read them, and the DHT keeps one
+ * of these per contact it names in answers.
+ */
 export function descriptorToProto(descriptor: NodeDescriptor): Omit<NodeDescriptorProto, '$typeName'> {
   return {
-    nodeId: addressToBytes(descriptor.nodeId),
+    nodeId: nodeIdBytes(descriptor.nodeId),
     protocolVersion: descriptor.protocolVersion,
     kind: kindToProto[descriptor.kind],
-    addresses: [...descriptor.addresses],
+    addresses: descriptor.addresses as string[],
     country: descriptor.location?.country ?? '',
     region: descriptor.location?.region ?? '',
   }
@@ -106,6 +111,17 @@ export function descriptorFromProto(proto: NodeDescriptorProto | undefined): Nod
     ...(location === undefined ? {} : { location }),
   })
 }
+
+/**
+ * A node id's 20 bytes, one shared array per live id: never modify it. A
+ * trackerless node holds its contacts' and candidates' (~60) as DHT keys and
+ * in encoded descriptors, and the same ids recur in every lookup and sort.
+ */
+export function nodeIdBytes(nodeId: NodeId): Uint8Array {
+  return nodeIdsAsBytes.get(nodeId, () => addressToBytes(nodeId))
+}
+
+const nodeIdsAsBytes = new WeakValues<NodeId, Uint8Array>()
 
 /**
  * Live descriptors by their content. A node decodes the same peer's descriptor

@@ -81,6 +81,7 @@ export {
   encodeStreamMessage,
   type CodecOptions,
 } from './codec/streamMessageCodec.js'
+export { bytesToHex } from './encoding/hex.js'
 export { MESSAGE_FRAMES_CONTENT_TYPE, MessageFrameReader, frameMessage } from './codec/messageFrames.js'
 export { readStreamMessageHeader, type StreamMessageHeader } from './codec/header.js'
 export {

@@ -1,3 +1,4 @@
+import { bytesToHex } from '@runnel/protocol'
 import { ClientError } from '../errors.js'
 
 const IV_BYTES = 12
@@ -21,7 +22,7 @@ function subtle(): SubtleCrypto {
 
 function randomId(): string {
   const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16))
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
+  return bytesToHex(bytes)
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Clock, MessageSigner, SignatureVerifier, Timer } from '@runnel/protocol'
+import { bytesToHex, type Clock, type MessageSigner, type SignatureVerifier, type Timer } from '@runnel/protocol'
 import { NetworkError } from '../errors.js'
 import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
 import type { NodeDescriptor, NodeId } from '../identity.js'
@@ -79,6 +79,18 @@ export interface ConnectionManagerLimits {
    * ```
    */
   readonly inbound?: InboundCaps
+  /**
+   * An unlocked connection that delivered nothing (keep-alive aside) for a
+   * whole period of this many ms is closed (cause 'trimmed') while the node
+   * holds more than `minConnections`, least recently active first. Lookups
+   * leave a trackerless node with dozens of connections it no longer uses,
+   * each costing memory on both ends; a contact stays in the routing table
+   * and is dialled again when needed. Default: {@link DEFAULT_IDLE_CONNECTION_MS}
+   * when `maxConnections` is set, else never.
+   */
+  readonly idleConnectionMs?: number
+  /** Connections kept however idle. Default: a quarter of `maxConnections`. */
+  readonly minConnections?: number
 }
 
 /**
@@ -92,6 +104,8 @@ export const FIRST_FRAME_GRACE_MS = 500
 
 /** A sensible connection cap for a node in trackerless (DHT) mode. */
 export const DEFAULT_MAX_CONNECTIONS = 64
+/** How long an unlocked connection may go unused before a node over its `minConnections` closes it. */
+export const DEFAULT_IDLE_CONNECTION_MS = 10_000
 
 /** Most events held from a connection while the manager decides whether to accept it. */
 const MAX_HELD_EVENTS = 1000
@@ -113,7 +127,7 @@ const MAX_HELD_EVENTS = 1000
 export class ConnectionManager {
   /** Random per running node, sent in every Hello. */
   readonly instanceId = crypto.getRandomValues(new Uint8Array(16))
-  private readonly instanceHex = toHex(this.instanceId)
+  private readonly instanceHex = bytesToHex(this.instanceId)
   private sharedPeerComponents: PeerConnectionComponents | undefined
   private readonly peers = new Map<NodeId, PeerConnection>()
   /** Ready connections being checked against an older one of the same node id, with their events until then. */
@@ -133,6 +147,13 @@ export class ConnectionManager {
   /** Counts peer activity for eviction (see `PeerConnection.lastActivity`). */
   private activity = 0
   private readonly maxConnections: number
+  /** Whether connections count their activity (for eviction or trimming). */
+  private readonly tracksActivity: boolean
+  private readonly idleConnectionMs: number
+  private readonly minConnections: number
+  /** Keep-alive for every connection, and the idle sweep: one timer per node. */
+  private housekeeping: Timer | undefined
+  private nextTrimAt = Infinity
   /** Dialled connections that closed while being adopted, before their dial waited on them: why. */
   private readonly closedBeforeWaiting = new WeakMap<PeerConnection, NetworkError>()
   private readonly inboundCaps: InboundAddressCaps
@@ -155,6 +176,10 @@ export class ConnectionManager {
     limits: ConnectionManagerLimits = {},
   ) {
     this.maxConnections = limits.maxConnections ?? Infinity
+    const bounded = this.maxConnections !== Infinity
+    this.idleConnectionMs = limits.idleConnectionMs ?? (bounded ? DEFAULT_IDLE_CONNECTION_MS : Infinity)
+    this.minConnections = limits.minConnections ?? (bounded ? Math.floor(this.maxConnections / 4) : 0)
+    this.tracksActivity = bounded || this.idleConnectionMs !== Infinity
     this.inboundCaps = new InboundAddressCaps(resolveInboundCaps(limits.inbound))
     this.startedAt = components.clock.now()
   }
@@ -162,6 +187,13 @@ export class ConnectionManager {
   /** Starts the transport; returns the addresses it listens on. */
   start(describe: (addresses: string[]) => NodeDescriptor): Promise<NodeDescriptor> {
     this.startedAt = this.components.clock.now()
+    if (this.housekeeping === undefined) {
+      this.nextTrimAt = this.startedAt + this.idleConnectionMs
+      // Keep-alive alone must not keep a process running.
+      this.housekeeping = this.components.clock.setInterval(() => this.keepAlive(), this.options.pingIntervalMs, {
+        unref: true,
+      })
+    }
     return this.components.transport
       .start((connection) => this.admit(connection))
       .then((addresses) => {
@@ -352,6 +384,7 @@ export class ConnectionManager {
 
   async stop(): Promise<void> {
     this.stopped = true
+    this.housekeeping?.cancel()
     for (const peer of [...this.all]) peer.close('local', 'node stopping')
     for (const { closed, detail, timer } of this.switching.values()) {
       timer.cancel()
@@ -468,7 +501,7 @@ export class ConnectionManager {
     this.peers.set(peer.peerId, peer)
     peer.lastActivity = ++this.activity
     peer.acceptedActivity = peer.lastActivity
-    if (this.maxConnections !== Infinity) {
+    if (this.tracksActivity) {
       peer.acceptedAt = this.components.clock.now()
       for (let excess = this.peers.size - this.maxConnections; excess > 0 && this.evict(peer.peerId); excess--);
     }
@@ -540,11 +573,37 @@ export class ConnectionManager {
     return true
   }
 
+  private keepAlive(): void {
+    const now = this.components.clock.now()
+    for (const peer of this.all) peer.keepAlive(now)
+    if (now >= this.nextTrimAt) {
+      this.nextTrimAt = now + this.idleConnectionMs
+      this.trimIdle()
+    }
+  }
+
+  /**
+   * Closes connections unused since the last sweep (a whole `idleConnectionMs`), least recently active first, down to
+   * `minConnections`. Locked ones (a neighbour's, a request's) stay.
+   */
+  private trimIdle(): void {
+    if (this.peers.size <= this.minConnections) return
+    const idle: PeerConnection[] = []
+    for (const [peerId, peer] of this.peers) {
+      if (peer.lastActivity !== peer.sweptActivity) peer.sweptActivity = peer.lastActivity
+      else if (!this.locks.has(peerId)) idle.push(peer)
+    }
+    idle.sort((a, b) => a.lastActivity - b.lastActivity)
+    for (let excess = this.peers.size - this.minConnections, index = 0; excess > 0 && index < idle.length; excess--) {
+      idle[index++]!.close('trimmed', `unused for ${this.idleConnectionMs} ms`)
+    }
+  }
+
   /** Passes a connection's event on, or holds it while the connection awaits acceptance. */
   private deliver(from: PeerConnection, event: () => void): void {
     const held = this.held.get(from)
     if (held === undefined) {
-      if (this.maxConnections !== Infinity && from.isReady) from.lastActivity = ++this.activity
+      if (this.tracksActivity && from.isReady) from.lastActivity = ++this.activity
       event()
       return
     }
@@ -640,10 +699,6 @@ export class ConnectionManager {
  * Peers that send no instance id (older nodes) are told apart the old way:
  * one connection each way is a simultaneous dial.
  */
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
-}
-
 function closeDuringHandshake(cause: CloseCause, detail: string): NetworkError {
   return cause === 'identity-in-use'
     ? new NetworkError('IDENTITY_IN_USE', detail)

@@ -1,4 +1,5 @@
 import {
+  bytesToHex,
   checkSignatureFormat,
   type Clock,
   type MessageSigner,
@@ -86,6 +87,8 @@ export class PeerConnection {
   /** `lastActivity` when the connection was accepted: equal to it, the peer has sent nothing since. */
   acceptedActivity = 0
   acceptedAt = -Infinity
+  /** `lastActivity` at the owner's last idle sweep: unchanged at the next one, the connection went unused for a whole period. */
+  sweptActivity = -1
   private state: State = 'handshaking'
   private remote: NodeDescriptor | undefined
   private remoteInstanceId = ''
@@ -106,7 +109,6 @@ export class PeerConnection {
   private lastReceivedAt: number
   private pingId = 0
   private handshakeTimer: Timer | undefined
-  private keepAliveTimer: Timer | undefined
 
   constructor(
     readonly transportConnection: TransportConnection,
@@ -236,6 +238,7 @@ export class PeerConnection {
       cause === 'identity-in-use' ||
       cause === 'identity-check' ||
       cause === 'evicted' ||
+      cause === 'trimmed' ||
       cause === 'address-cap'
     ) {
       const inUse = cause === 'identity-in-use' || cause === 'identity-check'
@@ -265,7 +268,6 @@ export class PeerConnection {
     this.state = 'closed'
     this.handshakeTimer?.cancel()
     this.handshakeTimer = undefined
-    this.keepAliveTimer?.cancel()
     this.heldFrames = undefined
     if (this.probes !== undefined) for (const settle of [...this.probes.values()]) settle(false)
     this.components.events.onClose(this, cause, detail)
@@ -373,7 +375,7 @@ export class PeerConnection {
       )
       return
     }
-    this.remoteInstanceId = toHex(instanceId)
+    this.remoteInstanceId = bytesToHex(instanceId)
     // Beyond 2^53 ms (285,000 years) it is garbage; saturate rather than lose precision.
     this.remoteUptimeMs = uptimeMs > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(uptimeMs)
     try {
@@ -421,7 +423,6 @@ export class PeerConnection {
     this.wasReady = true
     this.handshakeTimer?.cancel()
     this.handshakeTimer = undefined
-    this.startKeepAlive()
     this.components.events.onReady(this)
     const held = this.heldFrames ?? []
     this.heldFrames = undefined
@@ -431,21 +432,22 @@ export class PeerConnection {
     }
   }
 
-  private startKeepAlive(): void {
-    // Keep-alive alone must not keep a process running.
-    this.keepAliveTimer = this.components.clock.setInterval(
-      () => {
-        if (this.state !== 'ready') return
-        if (this.components.clock.now() - this.lastReceivedAt > this.options.idleTimeoutMs) {
-          this.close('idle-timeout', `nothing received for ${this.options.idleTimeoutMs} ms`)
-          return
-        }
-        this.pingId = (this.pingId + 1) >>> 0
-        this.sendControl({ case: 'ping', value: { id: this.pingId } })
-      },
-      this.options.pingIntervalMs,
-      { unref: true },
-    )
+  /**
+   * The owner's keep-alive tick, every `pingIntervalMs` for all its
+   * connections at once (a timer per connection was ~200 bytes each, and
+   * a simulation's timer queue grew with every connection): pings the peer,
+   * or closes the connection when nothing arrived for `idleTimeoutMs`.
+   *
+   * @internal
+   */
+  keepAlive(now: number): void {
+    if (this.state !== 'ready') return
+    if (now - this.lastReceivedAt > this.options.idleTimeoutMs) {
+      this.close('idle-timeout', `nothing received for ${this.options.idleTimeoutMs} ms`)
+      return
+    }
+    this.pingId = (this.pingId + 1) >>> 0
+    this.sendControl({ case: 'ping', value: { id: this.pingId } })
   }
 }
 
@@ -487,8 +489,4 @@ function clockReader(clock: Clock): () => number {
     clockReaders.set(clock, read)
   }
   return read
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
 }

@@ -59,6 +59,11 @@ export type CloseCause =
   | 'replaced'
   /** Closed to stay within the connection manager's `maxConnections` (least recently active, unlocked). */
   | 'evicted'
+  /**
+   * Closed because no one used it for `idleConnectionMs` while the node held
+   * more than `minConnections` (unlocked: not a neighbour's, no request on it).
+   */
+  | 'trimmed'
   /** Refused on arrival: too many incoming connections from its IP address or subnet (`ConnectionManagerLimits.inbound`). */
   | 'address-cap'
 

@@ -718,8 +718,8 @@ function abortable(promise: Promise<void>, signal: AbortSignal | undefined): Pro
 }
 
 /** A record without its signature. */
-function publicRecord({ key, owner, value, expiresAt, sequence }: SignedRecord): DhtRecord {
-  return { key, owner, value, expiresAt, sequence }
+function publicRecord({ key, owner, value, expiresAt, sequence, from }: SignedRecord): DhtRecord {
+  return { key, owner, value, expiresAt, sequence, ...(from === undefined ? {} : { from }) }
 }
 
 function checkKey(key: Uint8Array): void {

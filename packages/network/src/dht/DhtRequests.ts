@@ -145,10 +145,9 @@ export class DhtRequests {
         verifier: this.components.verifier,
         key,
         recovered: this.recovered,
+        from: target.nodeId,
       })
       if (result.ok) {
-        // The storer heard from the owner when it stored the record; it may still be connected to it.
-        if (result.record.owner !== target.nodeId) this.components.noteRoute?.(result.record.owner, target.nodeId)
         records.push(result.record)
       } else if (result.reason === 'expired') {
         // Expired on the way or by a clock a little ahead: not the storer's fault.

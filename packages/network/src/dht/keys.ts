@@ -1,6 +1,5 @@
-import { addressFromBytes, addressToBytes, keccak256 } from '@runnel/protocol'
-import type { NodeId } from '../identity.js'
-import { WeakValues } from '../WeakValues.js'
+import { addressFromBytes, bytesToHex, keccak256 } from '@runnel/protocol'
+import { nodeIdBytes, type NodeId } from '../identity.js'
 
 /** Length of node ids and keys in bytes: the DHT's metric is XOR over 160 bits. */
 export const DHT_KEY_LENGTH = 20
@@ -22,16 +21,10 @@ export function dhtKeyOfStreamPart(streamPartId: string): Uint8Array {
   return keccak256(textEncoder.encode(STREAM_PART_TAG + streamPartId)).slice(0, DHT_KEY_LENGTH)
 }
 
-/**
- * A node id's 20 bytes as used in distances. Shared, so never modify it: a
- * trackerless node holds its contacts' and candidates' keys (~60), and the
- * same ids recur in every lookup and sort.
- */
+/** A node id's 20 bytes as used in distances (see `nodeIdBytes`): shared, so never modify it. */
 export function nodeIdToKey(nodeId: NodeId): Uint8Array {
-  return nodeKeys.get(nodeId, () => addressToBytes(nodeId))
+  return nodeIdBytes(nodeId)
 }
-
-const nodeKeys = new WeakValues<NodeId, Uint8Array>()
 
 export function keyToNodeId(key: Uint8Array): NodeId {
   return addressFromBytes(key)
@@ -95,5 +88,5 @@ export function randomKeyInBucket(base: Uint8Array, prefixLength: number, random
 }
 
 export function keyToHex(key: Uint8Array): string {
-  return Array.from(key, (byte) => byte.toString(16).padStart(2, '0')).join('')
+  return bytesToHex(key)
 }

@@ -22,6 +22,12 @@ export interface DhtRecord {
   readonly expiresAt: number
   /** Newer replaces older from the same owner. */
   readonly sequence: bigint
+  /**
+   * The node whose answer carried it; undefined for one from this node's own
+   * store. The storer heard from the owner when it stored the record, so it
+   * may still be connected to it (a route for WebRTC signals).
+   */
+  readonly from?: NodeId
 }
 
 /** A record with its owner's signature, as stored and carried. */
@@ -91,6 +97,8 @@ export interface RecordCheck {
   readonly key: Uint8Array
   /** Signers recovered before; the record's is looked up here first, and kept. */
   readonly recovered?: RecoveredSigners
+  /** The node the record came from, set on it as `from`. */
+  readonly from?: NodeId
 }
 
 /**
@@ -100,27 +108,22 @@ export interface RecordCheck {
  * CPU (2,000-node scale run, issue 15: 60% of all signature recoveries).
  * Recovery is a function of the digest and the signature alone, so a hit
  * answers exactly as recovering would. Bounded: past `capacity` entries
- * (about 250 bytes each) the oldest goes.
+ * (about 150 bytes each) the oldest goes.
  */
 export class RecoveredSigners {
   private readonly signers = new Map<string, NodeId | undefined>()
 
-  constructor(private readonly capacity = 64) {}
+  constructor(private readonly capacity = 32) {}
 
   recover(verifier: SignatureVerifier, digest: Uint8Array, signature: Uint8Array): NodeId | undefined {
-    const id = hex(digest) + hex(signature)
+    // One byte per character: a flat string half the size of its hex, and the map holds up to `capacity` of them.
+    const id = String.fromCharCode(...digest, ...signature)
     if (this.signers.has(id)) return this.signers.get(id)
     const signer = verifier.recoverPersonalMessageSigner(digest, signature)
     this.signers.set(id, signer)
     if (this.signers.size > this.capacity) this.signers.delete(this.signers.keys().next().value!)
     return signer
   }
-}
-
-function hex(bytes: Uint8Array): string {
-  let out = ''
-  for (const byte of bytes) out += (byte < 16 ? '0' : '') + byte.toString(16)
-  return out
 }
 
 export type RecordResult =
@@ -151,6 +154,7 @@ export function recordFromProto(proto: SignedDhtRecord | undefined, check: Recor
     expiresAt,
     sequence: proto.sequence,
     signature: proto.signature,
+    ...(check.from === undefined ? {} : { from: check.from }),
   }
   const digest = createRecordDigest(record)
   const signer =

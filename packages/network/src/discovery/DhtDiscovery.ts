@@ -477,6 +477,11 @@ export class DhtDiscovery implements Discovery {
       }
       ;(recordFresh ? fresh : stale).push(opened.descriptor)
       this.remember(part.known, record.owner, opened.descriptor, MAX_KNOWN)
+      // Only a WebRTC-only owner needs a route for signals. Noted for every record's owner (in the DHT, which can't
+      // tell), hints held up to a thousand routes no one would use on every node.
+      if (record.from !== undefined && record.from !== record.owner && isWebRtcOnly(opened.descriptor.addresses)) {
+        this.components.noteRoute?.(record.owner, record.from)
+      }
     }
 
     const wanted = this.components.wanted(overlay)

@@ -17,6 +17,8 @@ export interface EntryPointRecord {
   readonly value: Uint8Array
   /** Milliseconds since the epoch. */
   readonly expiresAt: number
+  /** The node whose answer carried it (see `DhtRecord.from`). */
+  readonly from?: NodeId
 }
 
 /** When entry-point records expire and are refreshed, and how many a stream part aims for. */

@@ -10,7 +10,8 @@
 // Options: --discovery tracker|dht|both, --nodes N (or RUNNEL_SIM_NODES), --seed S (or RUNNEL_SIM_SEED),
 // --spread MS (nodes start over this much virtual time; 0 = all at once), --runs R (default 2 for one mode, 1 for both),
 // --regions (nodes tell their region, so the tracker gives each a pair of nearby neighbours),
-// --max-connections N (a dht node's connection cap), --heap-snapshot FILE (writes a V8 heap snapshot while the whole network is live, to see where its memory goes).
+// --max-connections N (a dht node's connection cap), --heap-snapshot FILE (writes a V8 heap snapshot while the whole network is live, to see where its memory goes),
+// --heap-snapshot-after-hold FILE (the same after the hold, the network at rest).
 import { parseArgs } from 'node:util'
 import { writeHeapSnapshot } from 'node:v8'
 import { describeRestart, runRestartScenario } from './restartScenario.js'
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     streams: { type: 'string', default: '1000' },
     regions: { type: 'boolean', default: false },
     'heap-snapshot': { type: 'string' },
+    'heap-snapshot-after-hold': { type: 'string' },
     'max-connections': { type: 'string' },
   },
 })
@@ -83,6 +85,10 @@ for (const discovery of modes) {
         regions: values.regions,
         maxConnections: values['max-connections'] === undefined ? undefined : Number(values['max-connections']),
         onLive: values['heap-snapshot'] === undefined ? undefined : () => writeHeapSnapshot(values['heap-snapshot']),
+        onSettled:
+          values['heap-snapshot-after-hold'] === undefined
+            ? undefined
+            : () => writeHeapSnapshot(values['heap-snapshot-after-hold']),
         progress: values.progress ? (line) => console.log(`  … ${line}`) : undefined,
       })
       for (const line of describeResult(result)) console.log(`  ${line}`)

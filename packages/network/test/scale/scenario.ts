@@ -67,6 +67,8 @@ export interface ScenarioOptions {
   readonly maxConnections?: number
   /** Called once the network has formed and delivered, while every node is live (memory is measured there). */
   readonly onLive?: () => void
+  /** Called after the hold, every node still live (memory is measured again there). */
+  readonly onSettled?: () => void
   /** Called with a line about the joining phase every simulated second (long runs show where they are). */
   readonly progress?: (line: string) => void
 }
@@ -161,6 +163,8 @@ export interface ScenarioResult {
    * and before the nodes were created; undefined unless the process runs with --expose-gc.
    */
   readonly memory: MemoryFigures | undefined
+  /** The same after the hold: the network at rest, its join's lookups and connections over. */
+  readonly memoryAfterHold: MemoryFigures | undefined
 }
 
 /** Heap figures of a run, from `process.memoryUsage()` after `gc()`. */
@@ -175,6 +179,22 @@ export interface MemoryFigures {
   /** Resident set and array buffers (frames in flight, key material) at the same moment. */
   readonly rssBytes: number
   readonly arrayBuffersBytes: number
+}
+
+function memoryFigures(
+  baseline: NodeJS.MemoryUsage | undefined,
+  live: NodeJS.MemoryUsage | undefined,
+  nodeCount: number,
+): MemoryFigures | undefined {
+  if (baseline === undefined || live === undefined) return undefined
+  return {
+    baselineHeapBytes: baseline.heapUsed,
+    heapBytes: live.heapUsed,
+    perNodeBytes: live.heapUsed / nodeCount,
+    perNodeAboveBaselineBytes: (live.heapUsed - baseline.heapUsed) / nodeCount,
+    rssBytes: live.rss,
+    arrayBuffersBytes: live.arrayBuffers,
+  }
 }
 
 /** Heap used after a full collection, or undefined without --expose-gc. */
@@ -459,19 +479,11 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const deliveredWallMs = performance.now() - deliveringWall
     verifier.forget()
     options.onLive?.()
-    const live = heapAfterGc()
-    const memory: MemoryFigures | undefined =
-      baseline === undefined || live === undefined
-        ? undefined
-        : {
-            baselineHeapBytes: baseline.heapUsed,
-            heapBytes: live.heapUsed,
-            perNodeBytes: live.heapUsed / nodeCount,
-            perNodeAboveBaselineBytes: (live.heapUsed - baseline.heapUsed) / nodeCount,
-            rssBytes: live.rss,
-            arrayBuffersBytes: live.arrayBuffers,
-          }
+    const memory = memoryFigures(baseline, heapAfterGc(), nodeCount)
     await simulator.runFor(holdMs)
+    verifier.forget()
+    options.onSettled?.()
+    const memoryAfterHold = memoryFigures(baseline, heapAfterGc(), nodeCount)
     const neighborsAfterHold = summary(degrees())
     const wallEnd = performance.now()
 
@@ -570,6 +582,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       deliveredWallMs,
       simulator: simulator.stats,
       memory,
+      memoryAfterHold,
     }
   } finally {
     publishTimer?.cancel()
@@ -799,11 +812,20 @@ export function describeResult(result: ScenarioResult): string[] {
     ...(result.memory === undefined
       ? ['memory: run with --expose-gc to measure']
       : [
-          `memory after GC, network live: heap ${mib(result.memory.heapBytes)} MiB (${kib(result.memory.perNodeBytes)} KiB per node; ` +
-            `${kib(result.memory.perNodeAboveBaselineBytes)} KiB above the ${mib(result.memory.baselineHeapBytes)} MiB before the nodes), ` +
-            `RSS ${mib(result.memory.rssBytes)} MiB, array buffers ${mib(result.memory.arrayBuffersBytes)} MiB`,
+          `memory after GC, network live: ${describeMemory(result.memory)}`,
+          ...(result.memoryAfterHold === undefined
+            ? []
+            : [`  after the hold: ${describeMemory(result.memoryAfterHold)}`]),
         ]),
   ]
+}
+
+function describeMemory(memory: MemoryFigures): string {
+  return (
+    `heap ${mib(memory.heapBytes)} MiB (${kib(memory.perNodeBytes)} KiB per node; ` +
+    `${kib(memory.perNodeAboveBaselineBytes)} KiB above the ${mib(memory.baselineHeapBytes)} MiB before the nodes), ` +
+    `RSS ${mib(memory.rssBytes)} MiB, array buffers ${mib(memory.arrayBuffersBytes)} MiB`
+  )
 }
 
 function kib(bytes: number): string {

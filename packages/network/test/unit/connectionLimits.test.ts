@@ -10,6 +10,7 @@ import {
   ConnectionManager,
   FIRST_FRAME_GRACE_MS,
   FRESH_CONNECTION_GRACE_MS,
+  type ConnectionManagerLimits,
 } from '../../src/connection/ConnectionManager.js'
 import type { CloseCause } from '../../src/connection/PeerConnection.js'
 import { NetworkError } from '../../src/errors.js'
@@ -23,7 +24,11 @@ interface Peer {
   readonly closed: { peerId: NodeId; cause: CloseCause }[]
 }
 
-async function startPeer(clock: ManualClock, simulator: Simulator, maxConnections?: number): Promise<Peer> {
+async function startPeer(
+  clock: ManualClock,
+  simulator: Simulator,
+  limits?: number | ConnectionManagerLimits,
+): Promise<Peer> {
   const signer = newSigner()
   const closed: { peerId: NodeId; cause: CloseCause }[] = []
   const manager = new ConnectionManager(
@@ -40,7 +45,7 @@ async function startPeer(clock: ManualClock, simulator: Simulator, maxConnection
       },
     },
     undefined,
-    { maxConnections },
+    typeof limits === 'number' ? { maxConnections: limits } : limits,
   )
   const descriptor = await manager.start((addresses) => ({
     nodeId: signer.address,
@@ -188,6 +193,40 @@ describe('ConnectionManager limits', () => {
       [a.nodeId, b.nodeId].sort(),
       'back under the cap once unlocked',
     )
+    simulator.stop()
+  })
+
+  it('closes connections unused for a whole idleConnectionMs, least recently active first; locked ones stay', async () => {
+    const { clock, simulator } = setup()
+    const hub = await startPeer(clock, simulator, { idleConnectionMs: 10_000, minConnections: 1 })
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => startPeer(clock, simulator)))
+    for (const peer of [a!, b!, c!]) await connect(simulator, peer, hub)
+    hub.manager.lock(c!.nodeId, 'overlay')
+    await simulator.runFor(15_000) // one sweep: each has been used since accepted
+    assert.equal(hub.closed.length, 0)
+    await poke(simulator, a!, hub)
+    await simulator.runUntil(() => hub.closed.length === 1)
+    assert.deepEqual(hub.closed, [{ peerId: b!.nodeId, cause: 'trimmed' }], 'b went unused for a whole period')
+    await simulator.runUntil(() => b!.closed.length === 1)
+    assert.deepEqual(b!.closed, [{ peerId: hub.nodeId, cause: 'remote-goodbye' }], 'and is told')
+    await simulator.runUntil(() => hub.closed.length === 2)
+    assert.deepEqual(hub.closed[1], { peerId: a!.nodeId, cause: 'trimmed' }, 'a, a period after it was last used')
+    await simulator.runFor(30_000)
+    assert.equal(hub.manager.connectionCount, 1, 'the locked one stays, kept alive by pings alone')
+    assert.equal(hub.manager.totals().closes.trimmed, 2)
+    simulator.stop()
+  })
+
+  it('trims no further than minConnections, keeping the most recently active', async () => {
+    const { clock, simulator } = setup()
+    const hub = await startPeer(clock, simulator, { idleConnectionMs: 10_000, minConnections: 2 })
+    const peers = await Promise.all([0, 1, 2].map(() => startPeer(clock, simulator)))
+    for (const peer of peers) await connect(simulator, peer, hub)
+    await poke(simulator, peers[2]!, hub)
+    await poke(simulator, peers[1]!, hub)
+    await simulator.runFor(60_000)
+    assert.deepEqual(hub.closed, [{ peerId: peers[0]!.nodeId, cause: 'trimmed' }])
+    assert.equal(hub.manager.connectionCount, 2)
     simulator.stop()
   })
 

@@ -1,6 +1,7 @@
 import { keccak256 } from '../crypto/keccak.js'
 import { hexToBytes } from '@noble/hashes/utils.js'
 import { ProtocolError, describeValue } from '../errors/index.js'
+import { hexWithPrefix } from '../encoding/hex.js'
 
 declare const addressBrand: unique symbol
 
@@ -95,20 +96,10 @@ export function addressFromBytes(bytes: Uint8Array): EthereumAddress {
   if (bytes.length !== 20) {
     throw new ProtocolError('INVALID_ADDRESS', `expected 20 bytes, got ${bytes.length}`)
   }
-  const codes = new Array<number>(42)
-  codes[0] = 48 // '0'
-  codes[1] = 120 // 'x'
-  for (let index = 0; index < 20; index++) {
-    const byte = bytes[index]!
-    codes[2 + 2 * index] = HEX_CODES[byte >> 4]!
-    codes[3 + 2 * index] = HEX_CODES[byte & 15]!
-  }
   // One flat string: built with `+=` (as hex helpers do) it is a chain of ~20 cons strings and their pieces, about
   // 1 KiB where the flat string takes 56 bytes, held for as long as the address is (every descriptor and contact).
-  return String.fromCharCode(...codes) as EthereumAddress
+  return hexWithPrefix('0x', [bytes]) as EthereumAddress
 }
-
-const HEX_CODES = Array.from('0123456789abcdef', (char) => char.charCodeAt(0))
 
 /** The 20 raw bytes of an address, as carried on the wire. */
 export function addressToBytes(address: EthereumAddress): Uint8Array {
