@@ -140,8 +140,6 @@ export class ConnectionManager {
   private readonly all = new Set<PeerConnection>()
   /** Peers that closed their accepted connection as a duplicate, until another one is accepted (see `awaitSwitch`). */
   private readonly switching = new Map<NodeId, { closed: PeerConnection; detail: string; timer: Timer }>()
-  /** Connections a dial of this node opened and got (not an older one a duplicate resolved to). */
-  private readonly freshDials = new WeakSet<PeerConnection>()
   /** Who holds each peer's connection open: owners per node id, kept across reconnects until unlocked. */
   private readonly locks = new Map<NodeId, Set<string>>()
   /** Counts peer activity for eviction (see `PeerConnection.lastActivity`). */
@@ -154,8 +152,6 @@ export class ConnectionManager {
   /** Keep-alive for every connection, and the idle sweep: one timer per node. */
   private housekeeping: Timer | undefined
   private nextTrimAt = Infinity
-  /** Dialled connections that closed while being adopted, before their dial waited on them: why. */
-  private readonly closedBeforeWaiting = new WeakMap<PeerConnection, NetworkError>()
   private readonly inboundCaps: InboundAddressCaps
   private readonly closeListeners = new Map<PeerConnection, Set<(cause: CloseCause, detail: string) => void>>()
   private descriptor: NodeDescriptor | undefined
@@ -337,7 +333,7 @@ export class ConnectionManager {
         (connection) =>
           new Promise<PeerConnection>((resolve, reject) => {
             const peer = this.adopt(connection, true)
-            const closedEarly = this.closedBeforeWaiting.get(peer)
+            const closedEarly = peer.closedBeforeWaiting
             if (closedEarly !== undefined) reject(closedEarly)
             else this.waiters.set(peer, { resolve, reject })
           }),
@@ -373,7 +369,7 @@ export class ConnectionManager {
   private checkPeerId(peer: PeerConnection, address: string, expectedNodeId: NodeId): PeerConnection {
     if (peer.peerId === expectedNodeId) return peer
     // A connection the node already used (a duplicate resolved to it) or someone holds stays open.
-    if (!this.isLocked(peer.peerId) && this.freshDials.has(peer)) peer.close('local', 'dialled expecting another node')
+    if (!this.isLocked(peer.peerId) && peer.freshDial) peer.close('local', 'dialled expecting another node')
     throw new NetworkError('PEER_ID_MISMATCH', `${address} belongs to ${peer.peerId}, not ${expectedNodeId}`)
   }
 
@@ -435,7 +431,7 @@ export class ConnectionManager {
           if (closed.outbound && !this.waiters.has(closed) && !closed.isReadyOnce) {
             // Frames and the close the peer sent before the dial resolved are handed over at once, while the
             // connection is adopted, before its dial waits on it (a peer refusing at once, see `admit`).
-            this.closedBeforeWaiting.set(closed, closeDuringHandshake(cause, detail))
+            closed.closedBeforeWaiting = closeDuringHandshake(cause, detail)
           }
           this.handleClosed(closed, cause, detail)
         },
@@ -619,7 +615,7 @@ export class ConnectionManager {
     const waiter = this.waiters.get(dialed)
     if (waiter === undefined) return
     this.waiters.delete(dialed)
-    if (dialed === result) this.freshDials.add(result)
+    if (dialed === result) result.freshDial = true
     waiter.resolve(result)
   }
 

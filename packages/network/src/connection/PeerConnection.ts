@@ -87,6 +87,10 @@ export class PeerConnection {
   /** `lastActivity` when the connection was accepted: equal to it, the peer has sent nothing since. */
   acceptedActivity = 0
   acceptedAt = -Infinity
+  /** The owner's: a dial of this node opened it and got it (not an older one a duplicate resolved to). */
+  freshDial = false
+  /** The owner's: a dialled connection that closed while being adopted, before its dial waited on it: why. */
+  closedBeforeWaiting: NetworkError | undefined
   /** `lastActivity` at the owner's last idle sweep: unchanged at the next one, the connection went unused for a whole period. */
   sweptActivity = -1
   private state: State = 'handshaking'

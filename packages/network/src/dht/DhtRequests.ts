@@ -72,7 +72,7 @@ export interface DhtRequestsSettings {
   readonly maxRecordTtlMs: number
 }
 
-/** How many ended request ids are remembered to recognise late answers. */
+/** How many of the latest request ids recognise a late answer (not pending, so ended). */
 const MAX_ENDED_REMEMBERED = 1024
 
 /** Lock owner for connections with a request in flight. */
@@ -90,9 +90,6 @@ const LOCK_OWNER = 'dht'
 export class DhtRequests {
   readonly counters = { sent: 0, timeouts: 0, failures: 0 }
   private readonly pending = new Map<number, Pending>()
-  /** Ids of requests that ended lately (answered, timed out, aborted), so a late answer isn't taken for a forged one. */
-  private readonly ended = new Set<number>()
-  private readonly endedOrder: number[] = []
   /** Requests in flight per peer, so its connection stays locked while any is. */
   private readonly inFlight = new Map<NodeId, number>()
   private nextRequestId = 1
@@ -174,7 +171,7 @@ export class DhtRequests {
    */
   handleResponse(peer: DhtPeer, response: Response): boolean {
     const pending = this.pending.get(response.value.requestId)
-    if (pending === undefined && this.ended.has(response.value.requestId)) return true
+    if (pending === undefined && this.issuedLately(response.value.requestId)) return true
     if (pending === undefined || pending.peerId !== peer.peerId || pending.expected !== response.case) {
       this.components.refuse('unknown-request', peer.peerId, `${response.case} ${response.value.requestId}`)
       return false
@@ -270,10 +267,17 @@ export class DhtRequests {
   }
 
   private end(requestId: number): void {
-    if (!this.pending.delete(requestId) || this.ended.has(requestId)) return
-    this.ended.add(requestId)
-    this.endedOrder.push(requestId)
-    if (this.endedOrder.length > MAX_ENDED_REMEMBERED) this.ended.delete(this.endedOrder.shift()!)
+    this.pending.delete(requestId)
+  }
+
+  /**
+   * Whether `requestId` is among the latest ids this node issued: ids are sequential, so one of them that isn't
+   * pending ended lately (answered, timed out, aborted), and a late answer to it isn't taken for a forged one. A set
+   * of the ended ids was ~3 KiB per node.
+   */
+  private issuedLately(requestId: number): boolean {
+    const age = (this.nextRequestId - requestId + 0x1_0000_0000) % 0x1_0000_0000
+    return age >= 1 && age <= MAX_ENDED_REMEMBERED
   }
 
   private descriptors(from: NodeId, protos: readonly NodeDescriptorProto[]): NodeDescriptor[] {
