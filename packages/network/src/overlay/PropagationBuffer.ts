@@ -3,8 +3,11 @@ import type { NodeId } from '../identity.js'
 interface BufferedMessage {
   readonly frame: Uint8Array
   readonly storedAt: number
-  /** An array, not a set: a few ids (the degree and who joined since), and a set of them was ~200 bytes. */
-  readonly sentTo: NodeId[]
+  /**
+   * An array, not a set: a few ids (the degree and who joined since), and a set of them was ~200 bytes. Replaced,
+   * not pushed to: a push leaves room for 16 more, ~130 bytes on each of a node's ~20 buffered messages.
+   */
+  sentTo: readonly NodeId[]
 }
 
 /**
@@ -35,7 +38,7 @@ export class PropagationBuffer {
     const frames: Uint8Array[] = []
     for (const message of this.messages) {
       if (!message.sentTo.includes(peer)) {
-        message.sentTo.push(peer)
+        message.sentTo = [...message.sentTo, peer]
         frames.push(message.frame)
       }
     }
