@@ -54,6 +54,7 @@ export { TokenBucket } from './connection/TokenBucket.js'
 export type { ConnectionHandlers, Transport, TransportConnection } from './transport/Transport.js'
 export {
   ConnectionManager,
+  DEFAULT_IDLE_CONNECTION_MS,
   DEFAULT_MAX_CONNECTIONS,
   FRESH_CONNECTION_GRACE_MS,
   type ConnectionManagerComponents,
