@@ -151,7 +151,7 @@ export class DataPath {
         return
       }
       this.takeOwnAllowance(overlay, message, bytes.length)
-      overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber)
+      overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber, message.prevMsgRef)
     }
     this.deliverLocally(overlay, message, undefined)
     this.propagate(overlay, frame, undefined, this.heldBack(overlay, message, frame, undefined))
@@ -272,7 +272,9 @@ export class DataPath {
     if (this.limiter !== undefined && !this.limiter.take(overlay, message.publisherId, bytes.length)) {
       return this.rateLimited(this.limiter, overlay, senderId)
     }
-    overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber)
+    // Its previous ref links it to the refs seen before (see `markSeen`): trusted only from a verified message.
+    const previous = this.options.verifySignatures ? message.prevMsgRef : undefined
+    overlay.duplicates.markSeen(chainKey, message.timestamp, message.sequenceNumber, previous)
     this.deliverAndRelay(overlay, message, frame, senderId)
     return 'new'
   }

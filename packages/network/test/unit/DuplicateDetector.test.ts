@@ -6,9 +6,16 @@ const CHAIN = '0x1111111111111111111111111111111111111111/chain-a'
 const OTHER_CHAIN = '0x2222222222222222222222222222222222222222/chain-b'
 
 /** What a relay does per message: check, then mark; true if the message was new. */
-function accept(detector: DuplicateDetector, chainKey: string, timestamp: number, sequenceNumber: number): boolean {
+function accept(
+  detector: DuplicateDetector,
+  chainKey: string,
+  timestamp: number,
+  sequenceNumber: number,
+  previous?: [number, number],
+): boolean {
   if (detector.isDuplicate(chainKey, timestamp, sequenceNumber)) return false
-  detector.markSeen(chainKey, timestamp, sequenceNumber)
+  const previousRef = previous === undefined ? undefined : { timestamp: previous[0], sequenceNumber: previous[1] }
+  detector.markSeen(chainKey, timestamp, sequenceNumber, previousRef)
   return true
 }
 
@@ -103,8 +110,9 @@ describe('DuplicateDetector', () => {
     assert.equal(accept(detector, CHAIN, now, 1023), false)
     assert.equal(accept(detector, CHAIN, now, 1024), false, 'still in the window')
     assert.equal(accept(detector, CHAIN, now, 1025), true, 'never seen, above the floor')
-    // Evicting a large sequence number moves the floor past it.
+    // The lowest goes first (1024, then 1025), moving the floor as little as it can; then 5000.
     detector.markSeen(CHAIN, now + 1, 0)
+    detector.markSeen(CHAIN, now + 2, 0)
     assert.equal(detector.isDuplicate(CHAIN, now, 4999), true, 'below the evicted 5000')
     assert.equal(detector.isDuplicate(CHAIN, now, 5002), false)
   })
@@ -119,7 +127,38 @@ describe('DuplicateDetector', () => {
     assert.equal(detector.isDuplicate(CHAIN, 5, 0), true)
   })
 
-  it('refuses a window of less than one ref', () => {
+  it('keeps a linked chain as one segment however long it runs, so no floor rises over an older unseen ref', () => {
+    const detector = new DuplicateDetector(2)
+    for (let timestamp = 10; timestamp < 10_010; timestamp++) {
+      assert.equal(accept(detector, CHAIN, timestamp, 0, timestamp === 10 ? undefined : [timestamp - 1, 0]), true)
+    }
+    for (const timestamp of [10, 5_000, 10_009]) assert.equal(detector.isDuplicate(CHAIN, timestamp, 0), true)
+    assert.equal(detector.isDuplicate(CHAIN, 10, 1), true, 'no honest ref lies between two linked ones')
+    assert.equal(detector.isDuplicate(CHAIN, 5, 0), false, 'older than the chain as seen: new')
+    assert.equal(detector.isDuplicate(CHAIN, 10_010, 0), false)
+  })
+
+  it('joins the segments on either side when the ref between them arrives late', () => {
+    const detector = new DuplicateDetector(2)
+    assert.equal(accept(detector, CHAIN, 1, 0), true)
+    assert.equal(accept(detector, CHAIN, 2, 0, [1, 0]), true)
+    assert.equal(accept(detector, CHAIN, 4, 0, [3, 0]), true, 'its previous one, 3/0, is missing: a second segment')
+    assert.equal(detector.isDuplicate(CHAIN, 3, 0), false)
+    assert.equal(accept(detector, CHAIN, 3, 0, [2, 0]), true, 'the late one links both: one segment')
+    assert.equal(accept(detector, CHAIN, 10, 0), true, 'a second segment again, within the window of two')
+    assert.equal(detector.isDuplicate(CHAIN, 0, 0), false, 'no segment was forgotten')
+    for (const timestamp of [1, 2, 3, 4, 10]) assert.equal(detector.isDuplicate(CHAIN, timestamp, 0), true)
+    assert.equal(detector.isDuplicate(CHAIN, 5, 0), false)
+  })
+
+  it('counts no ref as seen between a ref and a previous one it names that was never seen', () => {
+    const detector = new DuplicateDetector(10)
+    accept(detector, CHAIN, 1, 0)
+    accept(detector, CHAIN, 5, 0, [4, 0])
+    for (const timestamp of [2, 3, 4]) assert.equal(detector.isDuplicate(CHAIN, timestamp, 0), false)
+  })
+
+  it('refuses a window of less than one segment', () => {
     assert.throws(() => new DuplicateDetector(0), RangeError)
   })
 
