@@ -55,6 +55,8 @@ class RecordTable {
 class TestNode {
   readonly overlays = new Map<typeof streamPartId, StreamPartOverlay>()
   readonly asked: NodeId[] = []
+  /** Signal routes noted: target, through whom. */
+  readonly routes: [NodeId, NodeId][] = []
   readonly discovery: DhtDiscovery
   readonly descriptor: NodeDescriptor
   lookups = 0
@@ -96,6 +98,7 @@ class TestNode {
           }
         },
         descriptorOf: (peerId) => descriptorOf(peerId),
+        noteRoute: (targetId, viaPeerId) => this.routes.push([targetId, viaPeerId]),
         localDescriptor: () => this.descriptor,
         clock: table.clock,
         logger: silentLogger,
@@ -186,6 +189,18 @@ describe('DhtDiscovery: entry points', () => {
     assert.equal(joiner.asked.length, TARGET_DEGREE / 2)
     assert.ok(joiner.asked.every((id) => holders.some((holder) => holder.id === id)))
     assert.ok(!joiner.holds(), 'eight live entry points are enough')
+  })
+
+  it('notes a WebRTC-only owner as reachable through the node that returned its record, and no other owner', async () => {
+    const table = new RecordTable()
+    const expiresAt = table.clock.now() + ttlMs
+    const [rtcOnly, webSocket, storer] = [nodeId(40), nodeId(41), nodeId(42)]
+    const rtcDescriptor = { ...descriptorOf(rtcOnly), addresses: [`webrtc:${rtcOnly}`] }
+    table.put(key, { owner: rtcOnly, value: encodeEntryPoint(rtcDescriptor), expiresAt, from: storer })
+    table.put(key, { owner: webSocket, value: encodeEntryPoint(descriptorOf(webSocket)), expiresAt, from: storer })
+    const joiner = new TestNode(table, nodeId(5))
+    await joiner.join()
+    assert.deepEqual(joiner.routes, [[rtcOnly, storer]])
   })
 
   it('never asks the node a forged record names, and counts the record', async () => {
