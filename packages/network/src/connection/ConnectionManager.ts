@@ -186,7 +186,7 @@ export class ConnectionManager {
     if (this.housekeeping === undefined) {
       this.nextTrimAt = this.startedAt + this.idleConnectionMs
       // Keep-alive alone must not keep a process running.
-      this.housekeeping = this.components.clock.setInterval(() => this.keepAlive(), this.options.pingIntervalMs, {
+      this.housekeeping = this.components.clock.setInterval(() => this.housekeep(), this.options.pingIntervalMs, {
         unref: true,
       })
     }
@@ -569,7 +569,8 @@ export class ConnectionManager {
     return true
   }
 
-  private keepAlive(): void {
+  /** Every connection's keep-alive tick, and the idle sweep once a period. */
+  private housekeep(): void {
     const now = this.components.clock.now()
     for (const peer of this.all) peer.keepAlive(now)
     if (now >= this.nextTrimAt) {

@@ -41,8 +41,10 @@ export interface DhtNodeComponents {
   readonly localDescriptor: () => NodeDescriptor
   /**
    * Told which peer handed this node a WebRTC-only node's descriptor (a
-   * lookup answer) or a record (its storer): signals to dial that node go
-   * through it first. The node's `SignalRelay.noteRoute`.
+   * lookup answer): signals to dial that node go through it first. The
+   * node's `SignalRelay.noteRoute`. (Records say who returned them, in
+   * `DhtRecord.from`; discovery notes those routes, as only it can tell a
+   * WebRTC-only owner.)
    */
   readonly noteRoute?: (targetId: NodeId, viaPeerId: NodeId) => void
   /**

@@ -73,7 +73,7 @@ export interface DhtRequestsSettings {
 }
 
 /** How many of the latest request ids recognise a late answer (not pending, so ended). */
-const MAX_ENDED_REMEMBERED = 1024
+const LATE_ANSWER_IDS = 1024
 
 /** Lock owner for connections with a request in flight. */
 const LOCK_OWNER = 'dht'
@@ -277,7 +277,7 @@ export class DhtRequests {
    */
   private issuedLately(requestId: number): boolean {
     const age = (this.nextRequestId - requestId + 0x1_0000_0000) % 0x1_0000_0000
-    return age >= 1 && age <= MAX_ENDED_REMEMBERED
+    return age >= 1 && age <= LATE_ANSWER_IDS
   }
 
   private descriptors(from: NodeId, protos: readonly NodeDescriptorProto[]): NodeDescriptor[] {
