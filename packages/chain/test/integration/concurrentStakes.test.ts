@@ -5,6 +5,8 @@ import type { RunnelIncentives } from '../../src/index.js'
 import { assertChainError, incentivesFor, startTestChain, type TestChain } from '../fixtures.js'
 
 const rnl = (amount: string): bigint => parseUnits(amount, 18)
+const replacer = (_key: string, value: unknown): unknown =>
+  typeof value === 'bigint' ? value.toString() : value instanceof Error ? `${value.name}: ${value.message}` : value
 
 /**
  * Writes from different accounts estimated against the same block, then mined one after the other: each must land
@@ -45,15 +47,20 @@ describe('concurrent writes from different accounts', () => {
     await provider.request({ method: 'evm_setAutomine', params: [false] })
     try {
       const stakes = [7, 8].map((owner) => as(owner).stake(sponsorship.id, rnl('1000')))
+      // Settled from the start: a stake that fails before both are pending fails this test with its own error,
+      // not as an unhandled rejection while the loop below waits.
+      let settledEarly = false
+      const settled = Promise.allSettled(stakes).finally(() => (settledEarly = true))
       for (;;) {
         const pending = (await provider.request({ method: 'eth_getBlockByNumber', params: ['pending', false] })) as {
           transactions: unknown[]
         }
         if (pending.transactions.length === 2) break
+        if (settledEarly) assert.fail(`a stake settled before both were pending: ${JSON.stringify(await settled, replacer)}`)
         await new Promise((resolve) => setTimeout(resolve, 20))
       }
       await provider.request({ method: 'evm_mine', params: [] })
-      const outcomes = await Promise.allSettled(stakes)
+      const outcomes = await settled
       assert.deepEqual(outcomes.map((outcome) => outcome.status).sort(), ['fulfilled', 'rejected'])
       // The one that came second: its revert, decoded by simulating it again.
       await assertChainError(Promise.all(stakes), 'SPONSORSHIP_FULL', /maximum of 1 operators/)
