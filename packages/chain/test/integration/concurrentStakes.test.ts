@@ -56,7 +56,8 @@ describe('concurrent writes from different accounts', () => {
           transactions: unknown[]
         }
         if (pending.transactions.length === 2) break
-        if (settledEarly) assert.fail(`a stake settled before both were pending: ${JSON.stringify(await settled, replacer)}`)
+        if (settledEarly)
+          assert.fail(`a stake settled before both were pending: ${JSON.stringify(await settled, replacer)}`)
         await new Promise((resolve) => setTimeout(resolve, 20))
       }
       await provider.request({ method: 'evm_mine', params: [] })
