@@ -75,7 +75,7 @@ export {
   type DhtRefusalKey,
   type FindRecordsProgress,
 } from './dht/DhtNode.js'
-export { DEFAULT_DHT_NODE_OPTIONS } from './dht/dhtOptions.js'
+export { DEFAULT_DHT_NODE_OPTIONS, MAX_KNOWN_PEERS } from './dht/dhtOptions.js'
 export { DHT_KEY_LENGTH, dhtKeyOfStreamPart } from './dht/keys.js'
 export { MAX_RECORD_VALUE_BYTES } from './dht/records.js'
 export {

@@ -8,7 +8,14 @@ import type { RunnelClient } from '@runnel/client'
 import type { Hono } from 'hono'
 import { FileKeyStore, createRunnelClient } from '@runnel/client/node'
 import { NetworkError } from '@runnel/network'
-import { addressFromPrivateKey, generatePrivateKey, systemClock, type Clock, type NodeLocation } from '@runnel/protocol'
+import {
+  addressFromPrivateKey,
+  generatePrivateKey,
+  systemClock,
+  type Clock,
+  type NodeLocation,
+  type Timer,
+} from '@runnel/protocol'
 import { ApiGateway } from './api/ApiGateway.js'
 import { ApiKeyGuard } from './api/ApiKeyGuard.js'
 import { parseConfig, type NodeConfig, type NodeConfigInput } from './config.js'
@@ -27,6 +34,10 @@ import { OperatorPlugin } from './plugins/operator/OperatorPlugin.js'
 import { WebSocketPlugin } from './plugins/websocket/WebSocketPlugin.js'
 import { ApiQuotas } from './plugins/limits.js'
 import { NODE_VERSION } from './version.js'
+import { PeersFile } from './PeersFile.js'
+
+/** How often a trackerless node saves its DHT contacts to `network.dht.peersFile`. */
+const PEERS_SAVE_INTERVAL_MS = 60_000
 
 export type { NodeInfo } from './NodeInfo.js'
 
@@ -68,6 +79,10 @@ export class RunnelNode {
   readonly location: NodeLocation | undefined
   /** The nodes of staked operators, preferred as neighbours on streams whose metadata asks for it. */
   readonly stakedNeighbors: StakedNeighbors
+  /** Where the DHT contacts are kept across restarts (`network.dht.peersFile`, dht mode). */
+  private readonly peersFile: PeersFile | undefined
+  private peersTimer: Timer | undefined
+  private readonly clock: Clock
   private readonly plugins: ApiPlugin[] = []
   private readonly endpoints: Partial<Record<PluginName, string>> = {}
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new'
@@ -83,10 +98,16 @@ export class RunnelNode {
 
   constructor(config: NodeConfig | NodeConfigInput = {}, components: RunnelNodeComponents = {}) {
     this.config = parseConfig(config)
+    this.clock = components.clock ?? systemClock
     this.logger = components.logger ?? createLogger(this.config.log)
     const { network, chain, encryption } = this.config
     this.location = resolveNodeLocation(network.location, network.listen.host, components.countryLookup)
     this.keyStore = encryption.keyStorePath === undefined ? undefined : new FileKeyStore(encryption.keyStorePath)
+    this.peersFile =
+      network.discovery === 'dht' && network.dht.peersFile !== undefined
+        ? new PeersFile(network.dht.peersFile, this.logger)
+        : undefined
+    const knownPeers = this.peersFile?.read() ?? []
     // Known here rather than generated inside the client: storage's key custody opens shares sealed to this key.
     const privateKey =
       components.client === undefined ? normalizeKey(this.config.privateKey ?? generatePrivateKey()) : undefined
@@ -97,7 +118,7 @@ export class RunnelNode {
           auth: { privateKey: privateKey! },
           network: {
             kind: network.kind,
-            ...discoveryOf(network),
+            ...discoveryOf(network, knownPeers),
             ...(network.webrtc !== undefined && { webrtc: withoutUndefined(network.webrtc) }),
             ...(network.dropRelayedMessages && { dropRelayedMessages: true }),
             ...withLocation(this.location),
@@ -219,6 +240,9 @@ export class RunnelNode {
       }
       // After the network node has started: its heartbeats announce the node's listening addresses.
       await this.operator?.start()
+      if (this.peersFile !== undefined) {
+        this.peersTimer = this.clock.setInterval(() => void this.savePeers(), PEERS_SAVE_INTERVAL_MS, { unref: true })
+      }
     } catch (err) {
       await this.stop()
       if (err instanceof NodeError) throw err
@@ -244,8 +268,16 @@ export class RunnelNode {
         this.logger.warn({ err: result.reason as unknown }, 'an API failed to stop cleanly')
     }
     this.gateway.dispose()
+    this.peersTimer?.cancel()
+    await this.savePeers()
     await this.client.destroy()
     this.logger.info('node stopped')
+  }
+
+  /** The DHT's contacts into `network.dht.peersFile`, for the next start. */
+  private async savePeers(): Promise<void> {
+    if (this.peersFile === undefined) return
+    await this.peersFile.save(this.client.networkNode.dht?.knownPeers() ?? [])
   }
 
   /**
@@ -278,9 +310,15 @@ export class RunnelNode {
 }
 
 /** The client's discovery settings: the mode and its list (and the DHT's tunables that are set). */
-function discoveryOf(network: NodeConfig['network']) {
+function discoveryOf(network: NodeConfig['network'], knownPeers: readonly string[] = []) {
   if (network.discovery === 'tracker') return { discovery: 'tracker' as const, trackers: network.trackers }
-  return { discovery: 'dht' as const, entryPoints: network.entryPoints, dht: withoutUndefined(network.dht) }
+  // The file is the node's to read and write; the network is given what it held.
+  const dht = withoutUndefined({ ...network.dht, peersFile: undefined })
+  return {
+    discovery: 'dht' as const,
+    entryPoints: network.entryPoints,
+    dht: { ...dht, ...(knownPeers.length > 0 && { knownPeers }) },
+  }
 }
 
 /** The keys that are set: a key present as undefined would override the network's default with nothing. */

@@ -269,6 +269,11 @@ const dhtSection = z.strictObject({
   maxRecordTtlMs: z.number().int().min(1_000).max(86_400_000).optional(),
   /** How often a bucket without lookups is refreshed. */
   bucketRefreshMs: z.number().int().min(1_000).max(86_400_000).optional(),
+  /**
+   * Keep the DHT contacts in this file (saved every minute and on stop), so a restart rejoins through them even when
+   * every entry point is down. Default: none (the entry points only).
+   */
+  peersFile: z.string().min(1).optional(),
 })
 
 const iceUrl = z.string().regex(/^(stun|stuns|turn|turns):\S+$/, 'a stun:, stuns:, turn: or turns: URL')

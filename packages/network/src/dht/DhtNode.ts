@@ -3,8 +3,9 @@ import { NetworkError } from '../errors.js'
 import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
 import type { NodeDescriptor, NodeId } from '../identity.js'
 import { errorField, type Logger } from '../logger.js'
-import { isWebRtcOnly } from '../transport/webrtc/signalling.js'
+import { WEBRTC_ADDRESS_PREFIX, isWebRtcOnly } from '../transport/webrtc/signalling.js'
 import {
+  MAX_KNOWN_PEERS,
   resolveDhtNodeOptions,
   type DhtMetrics,
   type DhtNodeOptions,
@@ -197,6 +198,31 @@ export class DhtNode {
   /** The routing table's contacts' descriptors, for diagnostics and tests. */
   contacts(): NodeDescriptor[] {
     return [...this.table.contacts()].map((contact) => contact.descriptor)
+  }
+
+  /**
+   * Where to find this node's network again after a restart: a dialable
+   * address of each of up to `max` routing-table contacts, the most recently
+   * seen first. Saved and given back as the `knownPeers` option, they let a
+   * restarted node rejoin though every entry point is down, or restarted
+   * knowing no one.
+   *
+   * @example
+   * ```ts
+   * await writeFile(peersFile, JSON.stringify(dht.knownPeers()))
+   * // next run
+   * new DhtNode(components, { entryPoints, knownPeers: JSON.parse(await readFile(peersFile, 'utf8')) })
+   * ```
+   */
+  knownPeers(max = MAX_KNOWN_PEERS): string[] {
+    const contacts = [...this.table.contacts()].sort((a, b) => b.lastSeen - a.lastSeen)
+    const addresses: string[] = []
+    for (const contact of contacts) {
+      if (addresses.length >= max) break
+      const address = contact.descriptor.addresses.find((candidate) => !candidate.startsWith(WEBRTC_ADDRESS_PREFIX))
+      if (address !== undefined) addresses.push(address)
+    }
+    return addresses
   }
 
   /** Contacts per bucket (index = shared prefix length with this node's id). */
@@ -614,7 +640,7 @@ export class DhtNode {
     this.components.logger.debug('refused a DHT message', { peerId, reason, detail })
   }
 
-  /** Connects to the entry points, then fills the buckets; retries in the background while alone. */
+  /** Connects to the entry points and known peers, then fills the buckets; retries in the background while alone. */
   private join(): Promise<void> {
     this.joining ??= this.tryJoin().finally(() => {
       this.joining = undefined
@@ -624,9 +650,11 @@ export class DhtNode {
 
   private async tryJoin(): Promise<void> {
     const own = new Set(this.components.localDescriptor().addresses)
-    const entryPoints = this.options.entryPoints.filter((address) => !own.has(address))
+    // Known peers beside the entry points: entry points restarted empty would otherwise only find each other.
+    const targets = new Set([...this.options.entryPoints, ...this.options.knownPeers.slice(0, MAX_KNOWN_PEERS)])
+    for (const address of own) targets.delete(address)
     await Promise.allSettled(
-      entryPoints.map((address) =>
+      [...targets].map((address) =>
         this.withDeadline((signal) => this.components.connections.connect(address, undefined, signal)).then((peer) => {
           this.handlePeerReady(peer)
           // One entry point is enough to look things up through: the nearest answers first, and lookups need not

@@ -10,6 +10,14 @@ export interface DhtNodeOptions {
    * can share one list.
    */
   readonly entryPoints: readonly string[]
+  /**
+   * Transport addresses of nodes this node knew in an earlier run (what
+   * {@link DhtNode.knownPeers} returned then), dialled with the entry points
+   * on every join attempt: a restarted node rejoins through them even when
+   * every entry point is down or restarted empty. The first
+   * {@link MAX_KNOWN_PEERS} are used. Default none.
+   */
+  readonly knownPeers?: readonly string[]
   /** Bucket size and lookup result size. Default 8. */
   readonly k?: number
   /** Requests in flight per lookup. Default 3. */
@@ -78,7 +86,11 @@ export interface DhtNodeOptions {
 
 export type ResolvedDhtNodeOptions = Required<DhtNodeOptions>
 
+/** Most known peers a node dials on a join attempt, and most {@link DhtNode.knownPeers} returns. */
+export const MAX_KNOWN_PEERS = 32
+
 export const DEFAULT_DHT_NODE_OPTIONS: Omit<ResolvedDhtNodeOptions, 'entryPoints'> = {
+  knownPeers: [],
   k: 8,
   alpha: 3,
   requestTimeoutMs: 5_000,
@@ -110,6 +122,9 @@ export function resolveDhtNodeOptions(options: DhtNodeOptions): ResolvedDhtNodeO
   }
   if (!Array.isArray(resolved.entryPoints) || resolved.entryPoints.some((entry) => typeof entry !== 'string')) {
     throw new NetworkError('INVALID_OPTIONS', 'entryPoints must be a list of transport addresses')
+  }
+  if (!Array.isArray(resolved.knownPeers) || resolved.knownPeers.some((peer) => typeof peer !== 'string')) {
+    throw new NetworkError('INVALID_OPTIONS', 'knownPeers must be a list of transport addresses')
   }
   const positiveIntegers = [
     'k',

@@ -383,6 +383,56 @@ describe('DHT over WebSocket with a malicious peer', () => {
   })
 })
 
+describe('a DHT node restarted while its entry point is down', () => {
+  it('rejoins through the peers it knew and finds records; knowing none, it stays alone', async () => {
+    const entry = await startDhtNode([])
+    const entryAddress = entry.connections.localDescriptor.addresses[0]!
+    const others = await Promise.all(Array.from({ length: 5 }, () => startDhtNode([entryAddress])))
+    const running: TestDhtNode[] = [entry, ...others]
+    const stop = async (node: TestDhtNode): Promise<void> => {
+      node.dht.stop()
+      await node.connections.stop()
+    }
+    try {
+      const key = dhtKeyOfStreamPart('0xabc/known-peers#0')
+      assert.ok((await others[0]!.dht.storeRecord(key, TEXT.encode('still here'), 60_000)) > 0)
+      const leaving = others[4]!
+      const known = leaving.dht.knownPeers()
+      const addressesOf = (nodes: TestDhtNode[]): string[] =>
+        nodes.map((node) => node.connections.localDescriptor.addresses[0]!)
+      assert.deepEqual([...known].sort(), addressesOf([entry, ...others.slice(0, 4)]).sort(), 'every contact, once')
+      assert.equal(leaving.dht.knownPeers(2).length, 2)
+      running.splice(running.indexOf(leaving), 1)
+      await stop(leaving)
+      running.splice(running.indexOf(entry), 1)
+      await stop(entry)
+
+      const alone = await startDhtNode([entryAddress])
+      running.push(alone)
+      assert.equal(alone.dht.joined, false)
+      assert.equal(alone.dht.metrics.routingTableSize, 0)
+
+      const restarted = await startDhtNode([entryAddress], { knownPeers: known })
+      running.push(restarted)
+      assert.equal(restarted.dht.joined, true, 'joined through a known peer')
+      const records = await restarted.dht.findRecords(key)
+      assert.deepEqual(
+        records.map((record) => [record.owner, new TextDecoder().decode(record.value)]),
+        [[others[0]!.nodeId, 'still here']],
+      )
+    } finally {
+      await Promise.all(running.map(stop))
+    }
+  })
+
+  it('refuses known peers that are not a list of addresses', async () => {
+    await assert.rejects(
+      startDhtNode([], { knownPeers: 'ws://127.0.0.1:1' as unknown as string[] }),
+      /knownPeers must be a list of transport addresses/,
+    )
+  })
+})
+
 async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!condition()) {

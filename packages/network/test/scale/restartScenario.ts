@@ -1,6 +1,6 @@
 // A tracker restart (tracker mode) or the loss of every entry point (dht mode) under a formed network, on the
 // simulator's virtual time. N nodes join one stream part at once and form; node 0 publishes every 100 ms from then on.
-// The tracker (or the DHT entry points, nodes 1..3) goes down; during the outage a fraction of the other nodes
+// The tracker (or the DHT entry points, nodes 1..3, which restart with the peers they knew) goes down; during the outage a fraction of the other nodes
 // leaves (their neighbours are left short and need the tracker or the DHT to replace them) and latecomers start
 // (they can't join until the authority is back). Then it restarts with the same key on the same address, and every
 // node that needs it reconnects at once. Measured: from the restart until every live node has its neighbours (and,
@@ -37,6 +37,11 @@ export interface RestartOptions {
    * come in lockstep as before the backoff existed: the storm, for comparison. Tracker mode only.
    */
   readonly jitter?: boolean
+  /**
+   * DHT mode: each restarted entry point is given the peers its earlier instance knew (`dht.knownPeers`), as a node
+   * that saves them does (default). Off, it knows only the other entry points, restarted empty like itself.
+   */
+  readonly knownPeers?: boolean
   readonly minNeighbors?: number
   /** Virtual time allowed for forming, and for re-forming after the restart. Default 120 s. */
   readonly timeoutMs?: number
@@ -47,6 +52,7 @@ export interface RestartResult {
   readonly discovery: 'tracker' | 'dht'
   readonly outageMs: number
   readonly jitter: boolean
+  readonly knownPeers: boolean
   /** Live nodes at the end (the stopped ones out, latecomers and restarted entry points in). */
   readonly liveNodes: number
   readonly stopped: number
@@ -84,6 +90,7 @@ export async function runRestartScenario(options: RestartOptions): Promise<Resta
   const discovery = options.discovery ?? 'tracker'
   const outageMs = options.outageMs ?? 10_000
   const jitter = options.jitter ?? true
+  const knownPeers = discovery === 'dht' && (options.knownPeers ?? true)
   const minNeighbors = options.minNeighbors ?? 3
   const timeoutMs = options.timeoutMs ?? 120_000
   const entryPointCount = 3
@@ -129,7 +136,7 @@ export async function runRestartScenario(options: RestartOptions): Promise<Resta
     discovery === 'tracker' ? { trackers: [trackerAddress!] } : { discovery: 'dht', entryPoints }
   const discoveryRandom = random.fork('discovery')
   const signers: MessageSigner[] = transports.map(() => seededSigner(keys))
-  const makeNode = (index: number, transport: SimulatorTransport): NetworkNode =>
+  const makeNode = (index: number, transport: SimulatorTransport, peers: readonly string[] = []): NetworkNode =>
     new NetworkNode(
       {
         transport,
@@ -138,7 +145,7 @@ export async function runRestartScenario(options: RestartOptions): Promise<Resta
         clock,
         random: jitter ? () => discoveryRandom.nextFloat() : () => 0.9999,
       },
-      nodeOptions,
+      peers.length === 0 ? nodeOptions : { ...nodeOptions, dht: { knownPeers: peers } },
     )
   const nodes: (NetworkNode | undefined)[] = transports.map((transport, index) => makeNode(index, transport))
   const publisher = new ChainPublisher('/simulated', 0, undefined, {
@@ -190,8 +197,15 @@ export async function runRestartScenario(options: RestartOptions): Promise<Resta
     // Down: the authority, and some of the others.
     outageAt = clock.now()
     const firstDuringOutage = published.length
+    /** What each entry point would have saved for its next run. */
+    const savedPeers = new Map<number, string[]>()
     if (tracker !== undefined) await tracker.stop()
-    else for (let index = 1; index <= entryPointCount; index++) await nodes[index]!.stop()
+    else {
+      for (let index = 1; index <= entryPointCount; index++) {
+        if (knownPeers) savedPeers.set(index, nodes[index]!.dht?.knownPeers() ?? [])
+        await nodes[index]!.stop()
+      }
+    }
     const stoppable = live().filter((index) => index > (discovery === 'dht' ? entryPointCount : 0))
     const stopRandom = random.fork('stop')
     const stoppedIndexes = new Set<number>()
@@ -214,7 +228,8 @@ export async function runRestartScenario(options: RestartOptions): Promise<Resta
     if (discovery === 'tracker') tracker = await startTracker(simulator.createTransport({ address: trackerAddress }))
     else {
       for (let index = 1; index <= entryPointCount; index++) {
-        nodes[index] = makeNode(index, simulator.createTransport({ address: transports[index]!.address }))
+        const transport = simulator.createTransport({ address: transports[index]!.address })
+        nodes[index] = makeNode(index, transport, savedPeers.get(index))
         void bringUp(index)
       }
     }
@@ -290,6 +305,7 @@ export async function runRestartScenario(options: RestartOptions): Promise<Resta
       discovery,
       outageMs,
       jitter,
+      knownPeers,
       liveNodes: liveIndexes.length,
       stopped: stoppedIndexes.size,
       latecomers: lateCount,
@@ -319,7 +335,10 @@ export function describeRestart(result: RestartResult): string[] {
   const what = result.discovery === 'tracker' ? 'the tracker' : 'the 3 entry points'
   return [
     `nodes ${result.nodes}, discovery ${result.discovery}, ${what} down ${(result.outageMs / 1000).toFixed(0)} s; ` +
-      `${result.stopped} nodes stopped and ${result.latecomers} started during the outage; backoff jitter ${result.jitter ? 'on' : 'OFF'}`,
+      `${result.stopped} nodes stopped and ${result.latecomers} started during the outage; backoff jitter ${result.jitter ? 'on' : 'OFF'}` +
+      (result.discovery === 'dht'
+        ? `; entry points restart ${result.knownPeers ? 'with their known peers' : 'knowing NO peers'}`
+        : ''),
     `formed in ${s(result.formedMs)} s; after the restart: ` +
       (result.reformedMs === undefined
         ? `NOT re-formed (${result.withNeighbors} of ${result.liveNodes} live nodes with their neighbours, ${result.registered ?? '-'} registered), `

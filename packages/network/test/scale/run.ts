@@ -12,6 +12,8 @@
 // --regions (nodes tell their region, so the tracker gives each a pair of nearby neighbours),
 // --max-connections N (a dht node's connection cap), --heap-snapshot FILE (writes a V8 heap snapshot while the whole network is live, to see where its memory goes),
 // --heap-snapshot-after-hold FILE (the same after the hold, the network at rest).
+// --scenario restart: the tracker (dht: every entry point) goes down and comes back (restartScenario.ts); --no-jitter
+// dials in lockstep, --no-known-peers restarts the entry points knowing no one. --scenario streams: many stream parts.
 import { parseArgs } from 'node:util'
 import { writeHeapSnapshot } from 'node:v8'
 import { describeRestart, runRestartScenario } from './restartScenario.js'
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     progress: { type: 'boolean', default: false },
     scenario: { type: 'string', default: 'overlay' },
     'no-jitter': { type: 'boolean', default: false },
+    'no-known-peers': { type: 'boolean', default: false },
     streams: { type: 'string', default: '1000' },
     regions: { type: 'boolean', default: false },
     'heap-snapshot': { type: 'string' },
@@ -52,7 +55,13 @@ if (values.scenario === 'restart' || values.scenario === 'streams') {
     console.log(`${values.scenario}, ${discovery}: seed ${seed}`)
     try {
       if (values.scenario === 'restart') {
-        const result = await runRestartScenario({ nodes, seed, discovery, jitter: !values['no-jitter'] })
+        const result = await runRestartScenario({
+          nodes,
+          seed,
+          discovery,
+          jitter: !values['no-jitter'],
+          knownPeers: !values['no-known-peers'],
+        })
         for (const line of describeRestart(result)) console.log(`  ${line}`)
         failed ||= result.reformedMs === undefined || result.deliversAgainMs === undefined
       } else {
