@@ -1,4 +1,5 @@
 import type { Clock, MessageSigner, SignatureVerifier, Timer } from '@runnel/protocol'
+import { reconnectDelayMs } from '../backoff.js'
 import { NetworkError } from '../errors.js'
 import type { ControlMessage } from '../generated/runnel/network/v1/network_pb.js'
 import type { NodeDescriptor, NodeId } from '../identity.js'
@@ -115,7 +116,8 @@ export class DhtNode {
   private state: 'new' | 'started' | 'stopped' = 'new'
   private joinedNetwork = false
   private joining: Promise<void> | undefined
-  private joinRetryMs: number
+  /** Join attempts that reached no one since the last that did: the retry window doubles with each. */
+  private joinRetries = 0
   private joinTimer: Timer | undefined
   private maintenanceTimer: Timer | undefined
   private refreshing = false
@@ -135,7 +137,6 @@ export class DhtNode {
     this.options = resolveDhtNodeOptions(options)
     this.localKey = nodeIdToKey(components.signer.address)
     this.random = components.random ?? Math.random
-    this.joinRetryMs = this.options.joinRetryMs
     this.readyPromise = new Promise((resolve) => (this.markReady = resolve))
     const now = components.clock.now()
     this.table = new RoutingTable(this.localKey, this.options, now)
@@ -681,7 +682,7 @@ export class DhtNode {
       this.scheduleJoinRetry()
       return
     }
-    this.joinRetryMs = this.options.joinRetryMs
+    this.joinRetries = 0
     await this.refreshBuckets(this.table.emptyBuckets(), true)
     this.joinedNetwork = true
   }
@@ -716,8 +717,8 @@ export class DhtNode {
 
   private scheduleJoinRetry(): void {
     this.joinTimer?.cancel()
-    const delay = this.joinRetryMs
-    this.joinRetryMs = Math.min(this.joinRetryMs * 2, MAX_JOIN_RETRY_MS)
+    // Jittered: nodes that started while every entry point was down would otherwise all retry in the same instant.
+    const delay = reconnectDelayMs(this.joinRetries++, this.options.joinRetryMs, MAX_JOIN_RETRY_MS, this.random)
     this.joinTimer = this.components.clock.setTimeout(() => void this.join(), delay, { unref: true })
   }
 

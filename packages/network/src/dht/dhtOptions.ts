@@ -73,7 +73,10 @@ export interface DhtNodeOptions {
   readonly bucketRefreshMs?: number
   /** Requests accepted per second from one peer (burst: twice as many). Default 50. */
   readonly maxRequestsPerSecond?: number
-  /** While no entry point answers, how long to wait before trying them again (doubling up to 60 s). Default 2 s. */
+  /**
+   * While no entry point answers, the window to try them again in: a random delay within it, the window doubling with
+   * each failed attempt up to 60 s. Default 2 s.
+   */
   readonly joinRetryMs?: number
   /**
    * Most WebRTC-only contacts (nodes whose addresses are all `webrtc:`) in the

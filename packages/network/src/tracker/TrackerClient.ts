@@ -6,6 +6,7 @@ import {
   type StreamPartId,
   type Timer,
 } from '@runnel/protocol'
+import { reconnectDelayMs } from '../backoff.js'
 import type { PeerConnection } from '../connection/PeerConnection.js'
 import { NetworkError } from '../errors.js'
 import type { NodeId } from '../identity.js'
@@ -87,22 +88,6 @@ export const MAX_RECONNECT_MS = 30_000
 /** The cap, in `statusRetryMs`, of the backoff of a node short of neighbours: 8 s by default. */
 const NEEDY_RECONNECT_WINDOWS = 4
 
-/**
- * Delay before reconnection attempt `attempt` (0 = the first after the connection closed): "full jitter", uniform in
- * `[0, min(maxMs, baseMs × 2^attempt))`. Every node of a stream part loses its tracker at the same moment when the
- * tracker restarts; spread over the window, their reconnections arrive at about N / window per second instead of
- * all in one instant, and each failed attempt doubles the window, so a tracker that stays down sees fewer and fewer.
- *
- * @example
- * ```ts
- * reconnectDelayMs(0, 2_000, 30_000, Math.random) // somewhere in [0, 2 s)
- * reconnectDelayMs(3, 2_000, 30_000, Math.random) // somewhere in [0, 16 s)
- * ```
- */
-export function reconnectDelayMs(attempt: number, baseMs: number, maxMs: number, random: () => number): number {
-  const window = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30))
-  return Math.floor(random() * window)
-}
 
 /** Changes within this long are coalesced into one report. */
 const STATUS_COALESCE_MS = 10
