@@ -88,7 +88,6 @@ export const MAX_RECONNECT_MS = 30_000
 /** The cap, in `statusRetryMs`, of the backoff of a node short of neighbours: 8 s by default. */
 const NEEDY_RECONNECT_WINDOWS = 4
 
-
 /** Changes within this long are coalesced into one report. */
 const STATUS_COALESCE_MS = 10
 
