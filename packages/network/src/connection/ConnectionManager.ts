@@ -425,8 +425,15 @@ export class ConnectionManager {
       clock: this.components.clock,
       events: {
         onReady: (ready) => this.handleReady(ready),
-        onControl: (from, message) => this.deliver(from, () => this.components.events.onControl(from, message)),
-        onData: (from, frame, message) => this.deliver(from, () => this.components.events.onData(from, frame, message)),
+        // The closure is made only for an event that must wait: passing one on (every data frame) allocates nothing.
+        onControl: (from, message) => {
+          if (this.passes(from)) this.components.events.onControl(from, message)
+          else this.hold(from, () => this.components.events.onControl(from, message))
+        },
+        onData: (from, frame, message) => {
+          if (this.passes(from)) this.components.events.onData(from, frame, message)
+          else this.hold(from, () => this.components.events.onData(from, frame, message))
+        },
         onClose: (closed, cause, detail) => {
           if (closed.outbound && !this.waiters.has(closed) && !closed.isReadyOnce) {
             // Frames and the close the peer sent before the dial resolved are handed over at once, while the
@@ -596,14 +603,16 @@ export class ConnectionManager {
     }
   }
 
-  /** Passes a connection's event on, or holds it while the connection awaits acceptance. */
-  private deliver(from: PeerConnection, event: () => void): void {
-    const held = this.held.get(from)
-    if (held === undefined) {
-      if (this.tracksActivity && from.isReady) from.lastActivity = ++this.activity
-      event()
-      return
-    }
+  /** Whether a connection's events go on now (noting its activity), or must be held while it awaits acceptance. */
+  private passes(from: PeerConnection): boolean {
+    if (this.held.has(from)) return false
+    if (this.tracksActivity && from.isReady) from.lastActivity = ++this.activity
+    return true
+  }
+
+  /** Holds an event of a connection that awaits acceptance. */
+  private hold(from: PeerConnection, event: () => void): void {
+    const held = this.held.get(from)!
     if (held.length >= MAX_HELD_EVENTS) {
       this.held.delete(from)
       from.close('protocol-violation', 'too many frames before the connection was accepted')
