@@ -207,8 +207,14 @@ describe('browser pages as full nodes (dht mode, WebRTC)', () => {
               20_000,
               'the message published behind a page at every Node.js subscriber',
             )
-            // Still its only neighbour once everyone had it: the message had no path but through the page.
-            assert.deepEqual(neighborsOf(tail), [neighbor])
+            // Proof only if the page was still its only neighbour once everyone had it: then the message had no path
+            // but through the page. The overlay may swap a neighbour meanwhile (neighbour scoring rotates out one
+            // that never delivers first); then the attempt proves nothing, and a fresh publisher tries again.
+            const [still, ...more] = neighborsOf(tail)
+            if (still !== neighbor || more.length > 0) {
+              await tail.unsubscribe(streamId)
+              continue
+            }
             relayer = neighbor
           }
           assert.ok(relayer !== undefined, 'a publisher whose one neighbour is a page, within 10 attempts')
