@@ -366,7 +366,7 @@ export class NetworkNode {
           propagationBufferSize: this.options.propagationBufferSize,
           duplicateWindowSize: 10_000,
         },
-        this.clock,
+        () => this.clock.now(),
       )
       overlay.placement = placement
       this.overlays.set(streamPartId, overlay)

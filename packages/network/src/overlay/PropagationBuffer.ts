@@ -1,4 +1,3 @@
-import type { Clock, Timer } from '@runnel/protocol'
 import type { NodeId } from '../identity.js'
 
 interface BufferedMessage {
@@ -15,33 +14,22 @@ interface BufferedMessage {
  * Keeps recent messages that reached fewer peers than wanted (typically
  * because the node had no neighbours yet when it published), so that
  * neighbours connecting within a short window still get them. Bounded in
- * count and age: a timer drops them at their age, so a stream part that
- * falls quiet keeps none (its last ~20 messages were ~10 KiB of a
- * trackerless node's memory at rest). Call {@link stop} when done with it.
+ * count and age.
  */
 export class PropagationBuffer {
   private readonly messages: BufferedMessage[] = []
-  private expiry: Timer | undefined
 
   constructor(
     private readonly ttlMs: number,
     private readonly capacity: number,
-    private readonly clock: Pick<Clock, 'now' | 'setTimeout'>,
+    private readonly now: () => number,
   ) {}
 
   add(frame: Uint8Array, sentTo: Iterable<NodeId>): void {
     this.expire()
     if (this.capacity <= 0) return
     if (this.messages.length >= this.capacity) this.messages.shift()
-    this.messages.push({ frame, storedAt: this.clock.now(), sentTo: [...sentTo] })
-    this.expiry ??= this.scheduleExpiry()
-  }
-
-  /** Cancels the expiry timer and forgets every message. */
-  stop(): void {
-    this.expiry?.cancel()
-    this.expiry = undefined
-    this.messages.length = 0
+    this.messages.push({ frame, storedAt: this.now(), sentTo: [...sentTo] })
   }
 
   /** Frames the new peer hasn't been sent yet, oldest first; marks them sent. */
@@ -62,22 +50,7 @@ export class PropagationBuffer {
   }
 
   private expire(): void {
-    const cutoff = this.clock.now() - this.ttlMs
+    const cutoff = this.now() - this.ttlMs
     while (this.messages.length > 0 && this.messages[0]!.storedAt < cutoff) this.messages.shift()
-  }
-
-  /** One timer while any message is held, due when the oldest expires. */
-  private scheduleExpiry(): Timer | undefined {
-    const oldest = this.messages[0]
-    if (oldest === undefined) return undefined
-    const dueIn = Math.max(0, oldest.storedAt + this.ttlMs - this.clock.now()) + 1
-    return this.clock.setTimeout(
-      () => {
-        this.expire()
-        this.expiry = this.scheduleExpiry()
-      },
-      dueIn,
-      { unref: true },
-    )
   }
 }

@@ -1,4 +1,4 @@
-import type { Clock, PlacementConstraint, StreamMessage, StreamPartId } from '@runnel/protocol'
+import type { PlacementConstraint, StreamMessage, StreamPartId } from '@runnel/protocol'
 import type { MessageListener } from './delivery.js'
 import type { NodeId } from '../identity.js'
 import { DuplicateDetector } from './DuplicateDetector.js'
@@ -65,10 +65,10 @@ export class StreamPartOverlay {
   constructor(
     readonly streamPartId: StreamPartId,
     options: StreamPartOverlayOptions,
-    clock: Pick<Clock, 'now' | 'setTimeout'>,
+    now: () => number,
   ) {
     this.duplicates = new DuplicateDetector(options.duplicateWindowSize)
-    this.buffer = new PropagationBuffer(options.propagationWindowMs, options.propagationBufferSize, clock)
+    this.buffer = new PropagationBuffer(options.propagationWindowMs, options.propagationBufferSize, now)
   }
 
   /** Everyone a message from `sender` goes on to. */
@@ -127,7 +127,6 @@ export class StreamPartOverlay {
   /** The node left or stopped: release waiters (rejected with `error` if the node failed), listeners and iterables. */
   close(error?: Error): void {
     this.scores?.stop()
-    this.buffer.stop()
     for (const waiter of this.neighborWaiters) {
       if (error === undefined) waiter.resolve()
       else waiter.reject(error)

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
   ContentType,
-  ManualClock,
   MessageId,
   StreamMessage,
   addressFromBytes,
@@ -40,13 +39,7 @@ class Harness {
   readonly full = new Set<NodeId>()
   readonly overlays = new Map<StreamPartId, StreamPartOverlay>()
   readonly dataPath: DataPath
-  readonly clock = new ManualClock(0)
-  get time(): number {
-    return this.clock.now()
-  }
-  set time(at: number) {
-    this.clock.advanceTo(at)
-  }
+  time = 0
 
   constructor(options: Partial<DataPathOptions> = {}) {
     const logger: Logger = { ...silentLogger, error: (message, fields) => this.errors.push({ message, fields }) }
@@ -71,7 +64,7 @@ class Harness {
     const overlay = new StreamPartOverlay(
       streamPartId,
       { propagationWindowMs: 10_000, propagationBufferSize: 16, duplicateWindowSize: 100 },
-      this.clock,
+      () => this.time,
     )
     for (const neighbor of neighbors) overlay.neighbors.add(neighbor)
     overlay.listeners.add((message, context) => this.delivered.push({ message, context }))

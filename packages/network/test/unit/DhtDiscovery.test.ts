@@ -112,7 +112,7 @@ class TestNode {
     const overlay = new StreamPartOverlay(
       streamPartId,
       { propagationWindowMs: 10_000, propagationBufferSize: 16, duplicateWindowSize: 16 },
-      this.table.clock,
+      () => this.table.clock.now(),
     )
     this.overlays.set(streamPartId, overlay)
     this.discovery.start()

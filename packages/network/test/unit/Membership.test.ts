@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { ManualClock, addressFromBytes, toStreamId, toStreamPartId } from '@runnel/protocol'
+import { addressFromBytes, toStreamId, toStreamPartId } from '@runnel/protocol'
 import type { NodeDescriptor, NodeId } from '../../src/identity.js'
 import { Membership, type MembershipEffects, type MembershipOptions } from '../../src/overlay/Membership.js'
 import { StreamPartOverlay } from '../../src/overlay/StreamPartOverlay.js'
@@ -33,7 +33,7 @@ function overlay(): StreamPartOverlay {
   return new StreamPartOverlay(
     streamPartId,
     { propagationWindowMs: 10_000, propagationBufferSize: 16, duplicateWindowSize: 16 },
-    new ManualClock(0),
+    () => 0,
   )
 }
 

@@ -169,7 +169,7 @@ function overlay(): StreamPartOverlay {
   return new StreamPartOverlay(
     streamPartId,
     { propagationWindowMs: 10_000, propagationBufferSize: 16, duplicateWindowSize: 16 },
-    new ManualClock(0),
+    () => 0,
   )
 }
 

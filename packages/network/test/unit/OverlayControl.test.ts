@@ -123,7 +123,7 @@ class TestNode {
     const overlay = new StreamPartOverlay(
       streamPartId,
       { propagationWindowMs: 10_000, propagationBufferSize: 16, duplicateWindowSize: 16 },
-      this.net.clock,
+      () => this.net.clock.now(),
     )
     this.overlays.set(streamPartId, overlay)
     return overlay

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
-  ManualClock,
   StreamMessage,
   addressFromBytes,
   encodeJsonContent,
@@ -28,13 +27,7 @@ const [peerA, peerB, peerC] = [nodeId(1), nodeId(2), nodeId(3)] as const
 
 /** A data path with relay limits on a clock the test moves. */
 class Harness {
-  readonly clock = new ManualClock(1_000_000)
-  get time(): number {
-    return this.clock.now()
-  }
-  set time(at: number) {
-    this.clock.advanceTo(at)
-  }
+  time = 1_000_000
   readonly relayed: NodeId[] = []
   readonly delivered: StreamMessage[] = []
   readonly disconnected: { peerId: NodeId; cause: string | undefined }[] = []
@@ -77,7 +70,7 @@ class Harness {
     const overlay = new StreamPartOverlay(
       streamPartId,
       { propagationWindowMs: 10_000, propagationBufferSize: 16, duplicateWindowSize: 10_000 },
-      this.clock,
+      () => this.time,
     )
     for (const neighbor of [peerA, peerB, peerC]) overlay.neighbors.add(neighbor)
     overlay.listeners.add((message) => this.delivered.push(message))

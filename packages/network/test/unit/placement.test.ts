@@ -1,12 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import {
-  ManualClock,
-  addressFromBytes,
-  ProtocolError,
-  type NodeLocation,
-  type PlacementConstraint,
-} from '@runnel/protocol'
+import { addressFromBytes, ProtocolError, type NodeLocation, type PlacementConstraint } from '@runnel/protocol'
 import type { NodeDescriptor, NodeId } from '../../src/identity.js'
 import { Membership, placementVerdict } from '../../src/overlay/Membership.js'
 import {
@@ -136,7 +130,7 @@ describe('Membership.selectCandidates with placement', () => {
     const overlay = new StreamPartOverlay(
       STREAM_PART as never,
       { propagationWindowMs: 1_000, propagationBufferSize: 8, duplicateWindowSize: 8 },
-      new ManualClock(0),
+      () => 0,
     )
     overlay.placement = EU
     const chosen = membership.selectCandidates(
