@@ -148,7 +148,7 @@ export class RunnelNode {
         streamMetadata: async (streamId) => (await this.client.chainState.getStream(streamId)).metadata,
         incentives: () => this.client.incentives,
       },
-      components.clock ?? systemClock,
+      this.clock,
       this.logger,
     )
     this.metrics = new NodeMetrics(() => this.client.networkNode)
@@ -160,7 +160,7 @@ export class RunnelNode {
       this.config.maxPayloadBytes,
       this.config.maxClockSkewMs,
       this.config.storedAckTimeoutMs,
-      components.clock ?? systemClock,
+      this.clock,
       new ApiQuotas(this.config.quotas, this.config.maxPayloadBytes, this.metrics, components.clock),
       this.config.delivery,
     )
@@ -188,7 +188,7 @@ export class RunnelNode {
                 (chain.incentives as IncentiveAddresses | undefined) ?? DEV_INCENTIVE_ADDRESSES,
               ),
               logger: this.logger,
-              clock: components.clock ?? systemClock,
+              clock: this.clock,
               registry: this.metrics.registry,
               discovery:
                 network.discovery === 'tracker'
