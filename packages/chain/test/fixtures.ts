@@ -5,8 +5,8 @@ import { startDevChain, type DevChain } from '@runnel/dev-chain'
 export type TestChain = DevChain
 
 /** An in-process embedded chain with the contracts deployed. */
-export function startTestChain(): Promise<TestChain> {
-  return startDevChain()
+export function startTestChain(options?: Parameters<typeof startDevChain>[0]): Promise<TestChain> {
+  return startDevChain(options)
 }
 
 /** The incentive bindings acting as dev account `index`. */

@@ -1,4 +1,5 @@
 import {
+  EstimateGasExecutionError,
   encodeFunctionData,
   keccak256,
   type Account,
@@ -37,14 +38,14 @@ export async function writeContract(
   options: WriteOptions = {},
 ): Promise<TransactionReceipt> {
   try {
-    const simulate = () =>
+    const simulate = (onPending = options.simulateOnPending === true) =>
       publicClient.simulateContract({
         address,
         abi,
         functionName,
         args,
         account: wallet.account,
-        ...(options.simulateOnPending === true ? { blockTag: 'pending' } : {}),
+        ...(onPending ? { blockTag: 'pending' } : {}),
       } as never)
     const { request } = await simulate()
     const account = wallet.account.address
@@ -52,13 +53,21 @@ export async function writeContract(
     const hash = await sendInTurn(account, async () => {
       // Asked afresh for every try: a client may cache the count, and a retry needs the count after the collision.
       const nonce = await publicClient.getTransactionCount({ address: account, blockTag: 'pending' })
-      const estimated = await wallet.prepareTransactionRequest({
-        to: address,
-        data,
-        gas: (request as { gas?: bigint }).gas,
-        nonce,
-        account: wallet.account,
-      } as never)
+      const estimated = await wallet
+        .prepareTransactionRequest({
+          to: address,
+          data,
+          gas: (request as { gas?: bigint }).gas,
+          nonce,
+          account: wallet.account,
+        } as never)
+        .catch(async (err: unknown) => {
+          // The estimate runs on the pending state: a transaction sent meanwhile (another account's stake taking the
+          // last place) can make it revert where the simulation passed, and an estimate's revert comes back undecoded
+          // ("unknown RPC error"). Simulated on the pending state, it says why.
+          if (err instanceof EstimateGasExecutionError) await simulate(true)
+          throw err
+        })
       const prepared = withGasMargin(estimated as { gas?: bigint })
       // A wallet (an EIP-1193 provider's JSON-RPC account) signs and sends in one: browser wallets have no
       // eth_signTransaction.
