@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { startDevChain, type DevChain } from '@runnel/dev-chain'
 import { generatePrivateKey } from '@runnel/protocol'
+import type { NetworkNodeOptions } from '@runnel/network'
 import type { Browser, Page } from 'playwright-core'
 import { bundleForBrowser, chromiumSkip, launchChromium } from '../../../protocol/test/support/browser.js'
 import type { ReceivedMessage, RunnelClient } from '../../src/index.js'
@@ -59,7 +60,7 @@ describe('browser pages as full nodes (dht mode, WebRTC)', () => {
       /** A Node.js full node that can dial browsers: WebSocket (listening) and WebRTC (node-datachannel). */
       const nodeClient = (
         index: number | 'fresh',
-        degrees: { targetDegree?: number; maxDegree?: number } = {},
+        degrees: Pick<NetworkNodeOptions, 'targetDegree' | 'maxDegree' | 'preferNeighbors'> = {},
       ): RunnelClient => {
         const client = createRunnelClient({
           auth: { privateKey: index === 'fresh' ? generatePrivateKey() : dev.chain.accountKeys[index]! },
@@ -185,11 +186,17 @@ describe('browser pages as full nodes (dht mode, WebRTC)', () => {
           for (const client of [publisher, relayed, plain]) assert.deepEqual(contents(client), [{ from: 'page A' }])
 
           // A page relays: a Node.js publisher whose one neighbour is a page, so every path from it crosses a
-          // browser. Which peer a joiner gets is the overlay's choice (a node at its target degree may hand its
-          // neighbour over), so a publisher that got a Node.js neighbour leaves and a fresh one tries again.
+          // browser. It asks the pages first (without the preference, a loaded run once got Node.js neighbours on
+          // all ten tries: a WebSocket peer answers first); which peer it keeps is still the overlay's choice (a node
+          // at its target degree may hand its neighbour over), so a publisher that got a Node.js neighbour leaves
+          // and a fresh one tries again.
           let relayer: string | undefined
           for (let attempt = 1; attempt <= 10 && relayer === undefined; attempt++) {
-            const tail = nodeClient('fresh', { targetDegree: 1, maxDegree: 1 })
+            const tail = nodeClient('fresh', {
+              targetDegree: 1,
+              maxDegree: 1,
+              preferNeighbors: (nodeId) => browsers.includes(nodeId),
+            })
             await tail.subscribe(streamId, () => undefined)
             await waitFor(() => neighborsOf(tail).length === 1, 20_000, 'the page-side publisher to have a neighbour')
             const [neighbor] = neighborsOf(tail)
