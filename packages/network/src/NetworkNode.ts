@@ -44,6 +44,10 @@ import type { Transport } from './transport/Transport.js'
 import { isSignallingTransport, isWebRtcOnly } from './transport/webrtc/signalling.js'
 import { NETWORK_PROTOCOL_VERSION } from './wire/frames.js'
 import { timeoutSignal } from './timeoutSignal.js'
+import { NodeInfoQueries, type LocalNodeInfo, type NodeInfo, type StreamPartInfo } from './info/NodeInfoQueries.js'
+
+/** Lock owner for connections with a node-info query in flight. */
+const INFO_LOCK = 'node-info'
 
 export type { DeliveryContext, InvalidMessageEvent, MessageListener } from './overlay/delivery.js'
 export type { JoinOptions, NetworkNodeOptions } from './NetworkNodeOptions.js'
@@ -122,6 +126,7 @@ export class NetworkNode {
   private readonly dataPath: DataPath
   private readonly control: OverlayControl
   private readonly signalling: SignalRelay
+  private readonly info: NodeInfoQueries
   private readonly overlays = new Map<StreamPartId, StreamPartOverlay>()
   private readonly scoring: NeighborScoringCounters = { probes: 0, failedProbes: 0, rotations: 0 }
   /** Trackers named by a joined stream part's placement; kept until its leave is reported to them. */
@@ -155,6 +160,7 @@ export class NetworkNode {
           },
           onControl: (peer, message) => {
             if (message.body.case === 'rtcSignal') this.signalling.handle(peer, message.body.value)
+            else if (this.info.handleControl(peer, message.body)) return
             else if (!this.discovery.handleControl(peer, message)) this.control.handleControl(peer, message)
           },
           onData: (peer, frame, message) => void this.dataPath.receive(peer.peerId, frame, message),
@@ -179,6 +185,12 @@ export class NetworkNode {
       { maxConnections: resolved.maxConnections, inbound: resolved.inbound },
     )
     this.signalling = new SignalRelay({ localNodeId: this.nodeId, connections: this.connections, logger: this.logger })
+    this.info = new NodeInfoQueries({
+      clock: this.clock,
+      describe: () => this.describeLocally(),
+      lock: (peerId) => this.connections.lock(peerId, INFO_LOCK),
+      unlock: (peerId) => this.connections.unlock(peerId, INFO_LOCK),
+    })
     if (isSignallingTransport(components.transport)) components.transport.attachSignaller(this.signalling)
     this.membership = new Membership({ ...resolved, dropMemoryMs: DROP_MEMORY_MS })
     this.discovery = resolved.discovery === 'dht' ? this.createDhtDiscovery() : this.createTrackerDiscovery()
@@ -321,6 +333,7 @@ export class NetworkNode {
 
   private async shutdown(): Promise<void> {
     this.state = 'stopped'
+    this.info.stop()
     this.discovery.stop()
     this.identityCheck?.stop()
     for (const overlay of this.overlays.values()) overlay.close()
@@ -539,6 +552,66 @@ export class NetworkNode {
     return [...this.overlays.keys()]
   }
 
+  /**
+   * Asks a node what it carries: its stream parts and neighbours there, its software version and connections by
+   * transport. Answered at a bounded rate per asker (1 a second after a burst of 5). The answer is what the node
+   * says; only its descriptor (id, addresses, location) is proven, by the connection's handshake.
+   *
+   * `target` is a node this node is connected to (its id), or a descriptor or address to dial.
+   *
+   * @example
+   * ```ts
+   * const info = await node.queryNodeInfo('ws://127.0.0.1:30400')
+   * for (const part of info.streamParts) console.log(part.streamPartId, part.neighbors)
+   * ```
+   * @throws {@link NetworkError} `TIMEOUT` (no answer in `timeoutMs`, default 5 s), `RATE_LIMITED`, `MALFORMED_FRAME`
+   *   (an answer out of bounds, saying what), `CONNECTION_FAILED`/`CONNECTION_CLOSED`, `INVALID_ARGUMENT` (an id this
+   *   node isn't connected to), `INVALID_STATE` (not started)
+   */
+  async queryNodeInfo(
+    target: NodeId | NodeDescriptor | string,
+    options: { readonly timeoutMs?: number; readonly signal?: AbortSignal } = {},
+  ): Promise<NodeInfo> {
+    if (this.state !== 'started') throw new NetworkError('INVALID_STATE', 'the node is not started')
+    const timeoutMs = options.timeoutMs ?? 5_000
+    let peer: PeerConnection | undefined
+    if (typeof target === 'object') {
+      peer = this.connections.get(target.nodeId) ?? (await this.connections.connectDescriptor(target, options.signal))
+    } else if (/^0x[0-9a-fA-F]{40}$/.test(target)) {
+      peer = this.connections.get(target.toLowerCase() as NodeId)
+      if (peer === undefined)
+        throw new NetworkError(
+          'INVALID_ARGUMENT',
+          `not connected to node ${target}: pass its descriptor or an address to dial (a node id alone can't be dialled)`,
+        )
+    } else {
+      peer = await this.connections.connect(target, undefined, options.signal)
+    }
+    return this.info.ask(peer, timeoutMs)
+  }
+
+  /** Node-info queries this node answered, refused for their rate, and answers it got that were malformed. */
+  get nodeInfoCounters(): Readonly<NodeInfoQueries['counters']> {
+    return this.info.counters
+  }
+
+  private describeLocally(): LocalNodeInfo {
+    const streamParts: StreamPartInfo[] = []
+    for (const overlay of this.overlays.values()) {
+      streamParts.push({
+        streamPartId: overlay.streamPartId,
+        neighbors: [...(this.kind === 'light' ? overlay.proxies : overlay.neighbors)],
+        proxyClients: overlay.proxyClients.size,
+      })
+    }
+    const connections: Record<string, number> = {}
+    for (const peer of this.connections.connectedPeers()) {
+      const transport = peer.transportConnection.transportKind ?? 'other'
+      connections[transport] = (connections[transport] ?? 0) + 1
+    }
+    return { version: this.options.version, uptimeMs: this.connections.uptimeMs, streamParts, connections }
+  }
+
   getMetrics(): NetworkNodeMetrics {
     const totals = this.connections.totals()
     const neighborCounts: Record<string, number> = {}
@@ -571,6 +644,7 @@ export class NetworkNode {
 
   private handlePeerClosed(peer: PeerConnection, cause: CloseCause): void {
     const peerId = peer.peerId
+    this.info.peerClosed(peerId)
     if (this.discovery.isAuthority(peerId)) {
       // Only a tracker's refusal stops the node: any peer could claim it, and
       // a node the tracker serves is refused by it whenever its twin is connected.

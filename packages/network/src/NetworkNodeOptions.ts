@@ -113,6 +113,11 @@ export interface NetworkNodeOptions {
    * ```
    */
   readonly relayLimits?: Partial<RelayLimitOptions> | false
+  /**
+   * The software this node runs, told to whoever asks it a node-info query (`queryNodeInfo`), e.g.
+   * "runnel-node/0.1.0"; at most 64 characters. Default empty.
+   */
+  readonly version?: string
 }
 
 /** {@link NetworkNodeOptions} with every default filled in. */
@@ -196,7 +201,16 @@ export function resolveNetworkNodeOptions(options: NetworkNodeOptions): Resolved
     preferNeighbors: options.preferNeighbors,
     relayLimits: options.relayLimits === false ? false : resolveRelayLimits(options.relayLimits ?? {}),
     location,
+    version: resolveVersion(options.version),
   }
+}
+
+function resolveVersion(version: string | undefined): string {
+  if (version === undefined) return ''
+  if (typeof version !== 'string' || version.length > 64 || !/^[\x20-\x7e]*$/.test(version)) {
+    throw new NetworkError('INVALID_OPTIONS', 'version must be at most 64 printable ASCII characters')
+  }
+  return version
 }
 
 function resolveLocation(location: NodeLocation | undefined): NodeLocation | undefined {

@@ -51,6 +51,7 @@ export {
   type RelayLimitOptions,
 } from './overlay/RelayLimits.js'
 export { TokenBucket } from './connection/TokenBucket.js'
+export { NODE_INFO_LIMITS, type NodeInfo, type StreamPartInfo } from './info/NodeInfoQueries.js'
 export type { ConnectionHandlers, Transport, TransportConnection } from './transport/Transport.js'
 export {
   ConnectionManager,

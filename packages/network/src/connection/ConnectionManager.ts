@@ -267,6 +267,11 @@ export class ConnectionManager {
   }
 
   /** How many ready connections there are. */
+  /** Milliseconds since `start()`. */
+  get uptimeMs(): number {
+    return this.components.clock.now() - this.startedAt
+  }
+
   get connectionCount(): number {
     return this.peers.size
   }
@@ -419,7 +424,7 @@ export class ConnectionManager {
     this.sharedPeerComponents ??= {
       localDescriptor: this.localDescriptor,
       instanceId: this.instanceId,
-      uptimeMs: () => this.components.clock.now() - this.startedAt,
+      uptimeMs: () => this.uptimeMs,
       signer: this.components.signer,
       verifier: this.components.verifier,
       clock: this.components.clock,

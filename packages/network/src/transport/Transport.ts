@@ -27,6 +27,8 @@ export interface ConnectionHandlers {
 export interface TransportConnection {
   /** The remote end's address as the transport sees it, for logs. */
   readonly remoteAddress: string
+  /** Which transport carries it ("websocket", "webrtc", "simulator"), as node-info answers count connections. */
+  readonly transportKind?: string
   /** Bytes accepted by `send` that have not yet left this process. */
   readonly bufferedAmount: number
   setHandlers(handlers: ConnectionHandlers): void

@@ -37,6 +37,7 @@ class CloseNotice {
 type InboundItem = Uint8Array | CloseNotice
 
 export class SimulatorConnection implements TransportConnection {
+  readonly transportKind = 'simulator'
   readonly remoteAddress: string
   private readonly core: SimulatorCore
   private readonly transport: ConnectionOwner

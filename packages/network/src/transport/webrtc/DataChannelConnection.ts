@@ -42,6 +42,7 @@ export interface DataChannelConnectionOptions {
  * `RTCPeerConnection` when `onClosed` fires.
  */
 export class DataChannelConnection implements TransportConnection {
+  readonly transportKind = 'webrtc'
   private handlers: ConnectionHandlers | undefined
   private held: Uint8Array[] = []
   private closedReason: string | undefined

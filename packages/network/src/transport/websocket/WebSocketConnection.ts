@@ -31,6 +31,7 @@ export interface WriteBatching {
 
 /** Adapts an open WebSocket to {@link TransportConnection}. */
 export class WebSocketConnection implements TransportConnection {
+  readonly transportKind = 'websocket'
   private corked = false
   private readonly uncork = (): void => {
     this.corked = false
