@@ -604,12 +604,22 @@ export class NetworkNode {
         proxyClients: overlay.proxyClients.size,
       })
     }
+    return {
+      version: this.options.version,
+      uptimeMs: this.connections.uptimeMs,
+      streamParts,
+      connections: this.connectionsByTransport(),
+    }
+  }
+
+  /** Open peer connections by transport ("websocket", "webrtc", "simulator"). */
+  connectionsByTransport(): Record<string, number> {
     const connections: Record<string, number> = {}
     for (const peer of this.connections.connectedPeers()) {
       const transport = peer.transportConnection.transportKind ?? 'other'
       connections[transport] = (connections[transport] ?? 0) + 1
     }
-    return { version: this.options.version, uptimeMs: this.connections.uptimeMs, streamParts, connections }
+    return connections
   }
 
   getMetrics(): NetworkNodeMetrics {

@@ -35,6 +35,7 @@ import { WebSocketPlugin } from './plugins/websocket/WebSocketPlugin.js'
 import { ApiQuotas } from './plugins/limits.js'
 import { NODE_VERSION } from './version.js'
 import { PeersFile } from './PeersFile.js'
+import { MetricsStream } from './metricsStream.js'
 
 /** How often a trackerless node saves its DHT contacts to `network.dht.peersFile`. */
 const PEERS_SAVE_INTERVAL_MS = 60_000
@@ -77,6 +78,8 @@ export class RunnelNode {
   readonly operator: OperatorPlugin | undefined
   /** Where the node says it runs (`network.location`, GeoIP resolved); undefined when not configured. */
   readonly location: NodeLocation | undefined
+  /** Publishes the node's figures to `<address>/runnel/metrics` (`metrics.publish`, default on). */
+  readonly metricsStream: MetricsStream | undefined
   /** The nodes of staked operators, preferred as neighbours on streams whose metadata asks for it. */
   readonly stakedNeighbors: StakedNeighbors
   /** Where the DHT contacts are kept across restarts (`network.dht.peersFile`, dht mode). */
@@ -126,6 +129,7 @@ export class RunnelNode {
               relayLimits: network.relayLimits === false ? false : withoutUndefined(network.relayLimits),
             }),
             ...(network.inbound !== undefined && { inbound: withoutUndefined(network.inbound) }),
+            version: `runnel-node/${NODE_VERSION}`,
             // Created below with the client it reads through; asked only once the node joins stream parts.
             preferNeighbors: (nodeId, streamPartId) => this.stakedNeighbors.prefers(nodeId, streamPartId),
           },
@@ -152,6 +156,24 @@ export class RunnelNode {
       this.logger,
     )
     this.metrics = new NodeMetrics(() => this.client.networkNode)
+    this.metricsStream = this.config.metrics.publish
+      ? new MetricsStream({
+          client: this.client,
+          clock: this.clock,
+          logger: this.logger,
+          deliveryDelay: this.metrics.deliveryDelaySeconds,
+          apiDeliveries: async () =>
+            (await this.metrics.delivered.get()).values.reduce((sum, value) => sum + value.value, 0),
+          describe: () => ({
+            version: NODE_VERSION,
+            kind: network.kind,
+            discovery: network.discovery,
+            region: this.location?.region ?? null,
+            country: this.location?.country ?? null,
+            operator: this.config.plugins.operator?.operatorAddress.toLowerCase() ?? null,
+          }),
+        })
+      : undefined
     this.gateway = new ApiGateway(
       this.client,
       this.metrics,
@@ -240,6 +262,7 @@ export class RunnelNode {
       }
       // After the network node has started: its heartbeats announce the node's listening addresses.
       await this.operator?.start()
+      this.metricsStream?.start()
       if (this.peersFile !== undefined) {
         this.peersTimer = this.clock.setInterval(() => void this.savePeers(), PEERS_SAVE_INTERVAL_MS, { unref: true })
       }
@@ -268,6 +291,7 @@ export class RunnelNode {
         this.logger.warn({ err: result.reason as unknown }, 'an API failed to stop cleanly')
     }
     this.gateway.dispose()
+    this.metricsStream?.stop()
     this.peersTimer?.cancel()
     await this.savePeers()
     await this.client.destroy()

@@ -489,6 +489,11 @@ export const nodeConfigSchema = z
         collectAfterLoad: z.boolean().default(true),
       })
       .prefault({}),
+    /**
+     * The node's own figures on its metrics stream, `<address>/runnel/metrics` (docs/node.md, "Metrics stream"):
+     * per 5 s, minute and hour. Creating the stream takes one transaction by the node's key. Default on.
+     */
+    metrics: z.strictObject({ publish: z.boolean().default(true) }).prefault({}),
     plugins: z
       .strictObject({
         websocket: plugin(websocketPlugin),

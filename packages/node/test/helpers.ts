@@ -60,6 +60,8 @@ export async function startTestNetwork(): Promise<TestNetwork> {
   const nodeConfig = (index: number) => ({
     privateKey: dev.chain.accountKeys[index]!,
     network: discovery.settings,
+    // Off but in the tests of it: it sends a transaction from the node's key (the test's own account) at start.
+    metrics: { publish: false },
     chain: {
       rpcUrl,
       contracts: {

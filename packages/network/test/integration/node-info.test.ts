@@ -3,7 +3,7 @@
 // answers garbage, or not at all, fails the query with an error saying so and leaves the asker working.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { systemClock, toStreamPartId } from '@runnel/protocol'
+import { systemClock, toStreamPartId, type StreamId } from '@runnel/protocol'
 import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
 import type { PeerConnection } from '../../src/connection/PeerConnection.js'
 import type { ControlMessage } from '../../src/generated/runnel/network/v1/network_pb.js'
@@ -11,7 +11,7 @@ import { NETWORK_PROTOCOL_VERSION, NODE_INFO_LIMITS, NetworkError, type NetworkN
 import { WebSocketTransport } from '../../src/node/index.js'
 import { newSigner, startDiscovery, startWebSocketNode, verifier, type TestDiscovery } from '../helpers.js'
 
-const STREAM_PART = toStreamPartId('0x1234567890123456789012345678901234567890/node-info', 0)
+const STREAM_PART = toStreamPartId('0x1234567890123456789012345678901234567890/node-info' as StreamId, 0)
 
 /** A listening peer that answers node-info queries with what `answer` returns (or nothing: undefined). */
 async function startAnsweringPeer(
