@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -11,7 +12,20 @@ import {
 } from '../../../client/test/support/discovery.js'
 
 const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-const BIN = join(PACKAGE_DIR, 'src/bin.ts')
+/** The CLI as installed (`npm run build`'s output): ~0.7 s quicker to start per command than the sources through tsx. */
+const BIN = join(PACKAGE_DIR, 'bin/runnel.mjs')
+
+let built = false
+/**
+ * Brings the CLI's build (and its workspace dependencies') up to date once per test process, so the commands run the
+ * sources as they are now: ~1 s when nothing changed (CI's `npm ci` built it already).
+ */
+function ensureBuilt(): void {
+  if (built) return
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+  execFileSync(process.execPath, [tsc, '-b', join(PACKAGE_DIR, 'tsconfig.build.json')], { stdio: 'inherit' })
+  built = true
+}
 /** Safety net only: a command that hangs fails its test instead of the whole run. */
 const COMMAND_TIMEOUT_MS = 120_000
 
@@ -109,7 +123,7 @@ export interface CliProcess {
 }
 
 /**
- * Starts `runnel <args>` as a child process, from the sources. The child's
+ * Starts `runnel <args>` as a child process, built from the sources as they are now. The child's
  * environment is only `env` (plus PATH and HOME), so the machine's own
  * RUNNEL_* variables can't leak in. It is killed after `timeoutMs` (default
  * 120 s): a long-lived child, such as a `runnel dev` shared by a suite, needs more.
@@ -120,7 +134,8 @@ export function startCli(
   stdin?: string,
   { timeoutMs = COMMAND_TIMEOUT_MS }: { timeoutMs?: number } = {},
 ): CliProcess {
-  const child = spawn(process.execPath, ['--conditions=runnel-source', '--import', 'tsx', BIN, ...args], {
+  ensureBuilt()
+  const child = spawn(process.execPath, [BIN, ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     cwd: PACKAGE_DIR,
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -32,7 +32,9 @@ describe('SDK history: resendCompleted and aborted waits', () => {
     await waitFor(() => storageNode.storage!.storedStreams.includes(streamId), 30_000, 'the assignment')
     publisher = network.client(3)
     reader = network.client(4)
-    for (let i = 0; i < 5; i++) await publisher.publish(streamId, { i }, { ack: 'stored' })
+    // The first also waits for the publisher to join and reach the storage node: on a loaded machine in dht mode,
+    // longer than the default 10 s.
+    for (let i = 0; i < 5; i++) await publisher.publish(streamId, { i }, { ack: 'stored', ackTimeoutMs: 60_000 })
   })
   after(async () => {
     await network.stop()
