@@ -5,7 +5,7 @@ import { PUBLIC, RunnelIncentives } from '@runnel/chain'
 import { startDevChain, type DevChain } from '@runnel/dev-chain'
 import { TrackerServer } from '@runnel/network'
 import { WebSocketTransport } from '@runnel/network/node'
-import { generatePrivateKey } from '@runnel/protocol'
+import { addressFromPrivateKey, generatePrivateKey } from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import { DEFAULT_PORTS } from '../config.js'
 import { NodeError } from '../errors.js'
@@ -86,6 +86,8 @@ export interface DevNetwork {
 
 /** Dev accounts by role, so addresses are the same on every start. */
 const ACCOUNT = { developer: 0, apiNode: 9, storage: 8 } as const
+/** What the dev network gives each relay's fresh key: gas for its metrics stream. */
+const RELAY_FUNDS = 10n ** 18n
 
 /**
  * Starts a complete local network in this process: the embedded chain with
@@ -143,6 +145,25 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
       network = { discovery, trackers: [trackerUrl!] }
     }
 
+    // Relays get fresh keys, funded here before any node sends: each node's metrics stream costs one transaction.
+    const relayKeys = Array.from({ length: options.relayNodes ?? 2 }, () => generatePrivateKey())
+    const funder = chain.walletFor(ACCOUNT.storage)
+    for (const key of relayKeys) {
+      const hash = await funder.sendTransaction({ to: addressFromPrivateKey(key) as `0x${string}`, value: RELAY_FUNDS })
+      await chain.publicClient.waitForTransactionReceipt({ hash })
+    }
+    /** Each node's metrics stream, once created, is stored by the dev storage node (so the explorer has history). */
+    const metricsStored: RunnelNode[] = []
+    let storageAddress: string | undefined
+    const storeMetrics = (node: RunnelNode): void => {
+      if (storageAddress === undefined) return void metricsStored.push(node)
+      const storage = storageAddress
+      void (async () => {
+        if (node.metricsStream === undefined || !(await node.metricsStream.whenReady())) return
+        await node.client.addStreamToStorageNode(node.metricsStream.streamId, storage as `0x${string}`)
+      })().catch((err: unknown) => logger.warn({ err }, "the storage node won't keep a node's metrics stream"))
+    }
+
     const developer = chain.registryFor(ACCOUNT.developer)
     const demo = await developer.createStream('/demo', { description: 'Runnel dev network demo stream' })
     await developer.grantPermission(demo.id, PUBLIC, 'publish')
@@ -174,6 +195,7 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
     )
     stops.push(() => apiNode.stop())
     const { endpoints } = await apiNode.start()
+    storeMetrics(apiNode)
 
     let storageUrl: string | undefined
     if (options.storage !== false) {
@@ -194,16 +216,19 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
       stops.push(() => storageNode.stop())
       storageUrl = (await storageNode.start()).endpoints.storage
       await developer.addStorageNode(demo.id, storageNode.client.address)
+      storageAddress = storageNode.client.address
+      for (const node of [...metricsStored.splice(0), storageNode]) storeMetrics(node)
     }
 
-    for (let i = 0; i < (options.relayNodes ?? 2); i++) {
+    for (const [i, relayKey] of relayKeys.entries()) {
       const relay = new RunnelNode(
-        // Relays need no funds or stable address: fresh keys, as many as asked for.
-        { ...nodeBase, privateKey: generatePrivateKey() },
+        // Relays need no stable address: fresh keys, as many as asked for.
+        { ...nodeBase, privateKey: relayKey },
         { logger: logger.child({ node: `relay-${i + 1}` }) },
       )
       stops.push(() => relay.stop())
       await relay.start()
+      storeMetrics(relay)
       // Relays join the demo stream so its messages cross a real overlay, not one node.
       await relay.client.subscribe(demo.id, () => {})
     }
@@ -247,6 +272,7 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
       )
       stops.push(() => node.stop())
       await node.start()
+      storeMetrics(node)
       operators.push({ address, owner: owner.account, node })
     }
     return {

@@ -6,6 +6,7 @@ import mqtt from 'mqtt'
 import { startDevNetwork, type DevNetwork } from '../../src/dev/index.js'
 import { createLogger } from '../../src/index.js'
 import { waitFor } from '../helpers.js'
+import { metricsStreamId, type MetricsReport } from '../../src/metricsStream.js'
 import { testDiscoveryMode } from '../../../client/test/support/discovery.js'
 
 describe(`startDevNetwork (discovery: ${testDiscoveryMode()})`, () => {
@@ -49,6 +50,29 @@ describe(`startDevNetwork (discovery: ${testDiscoveryMode()})`, () => {
     const stored = []
     for await (const message of client.resend(dev.demoStreamId, { last: 1 })) stored.push(message.content)
     assert.deepEqual(stored, [{ hello: 'dev' }])
+  })
+
+  it("stores every dev node's metrics stream: its 5 s reports come back as history", { timeout: 120_000 }, async () => {
+    const client = createRunnelClient({ chain: { rpcUrl: dev.rpcUrl }, network: dev.network })
+    after(() => client.destroy())
+    const streamId = metricsStreamId(dev.apiNode.address)
+    const deadline = Date.now() + 90_000
+    let stored: MetricsReport[] = []
+    while (stored.length === 0) {
+      assert.ok(Date.now() < deadline, `no stored report of ${streamId} within 90 s`)
+      stored = []
+      try {
+        for await (const message of client.resend({ id: streamId, partition: 0 }, { last: 2 }))
+          stored.push(message.content as MetricsReport)
+      } catch {
+        // Not assigned to the storage node yet (NO_STORAGE_NODES): ask again.
+      }
+      if (stored.length === 0) await new Promise((resolve) => setTimeout(resolve, 1_000))
+    }
+    assert.equal(stored[0]!.v, 1)
+    assert.equal(stored[0]!.period, '5s')
+    const storageNodes = await client.getStorageNodes(streamId)
+    assert.equal(storageNodes.length, 1)
   })
 
   it('lets the printed dev key create streams', async () => {
