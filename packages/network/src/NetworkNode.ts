@@ -600,7 +600,15 @@ export class NetworkNode {
     for (const overlay of this.overlays.values()) {
       streamParts.push({
         streamPartId: overlay.streamPartId,
-        neighbors: [...(this.kind === 'light' ? overlay.proxies : overlay.neighbors)],
+        neighbors: [...(this.kind === 'light' ? overlay.proxies : overlay.neighbors)].map(
+          (peerId) =>
+            this.connections.get(peerId)?.peer ?? {
+              nodeId: peerId,
+              kind: 'full',
+              addresses: [],
+              protocolVersion: NETWORK_PROTOCOL_VERSION,
+            },
+        ),
         proxyClients: overlay.proxyClients.size,
       })
     }

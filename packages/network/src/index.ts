@@ -52,6 +52,7 @@ export {
 } from './overlay/RelayLimits.js'
 export { TokenBucket } from './connection/TokenBucket.js'
 export { NODE_INFO_LIMITS, type NodeInfo, type StreamPartInfo } from './info/NodeInfoQueries.js'
+export { crawlStreamPart, type CrawlOptions, type NodeInfoAsker, type OverlayGraph } from './info/crawl.js'
 export type { ConnectionHandlers, Transport, TransportConnection } from './transport/Transport.js'
 export {
   ConnectionManager,

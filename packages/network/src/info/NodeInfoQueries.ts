@@ -1,8 +1,8 @@
-import { addressFromBytes, type Clock, type Timer } from '@runnel/protocol'
+import type { Clock, Timer } from '@runnel/protocol'
 import { TokenBucket } from '../connection/TokenBucket.js'
 import { NetworkError } from '../errors.js'
 import type { ControlMessage, NodeInfoResponse } from '../generated/runnel/network/v1/network_pb.js'
-import { nodeIdBytes, type NodeDescriptor, type NodeId } from '../identity.js'
+import { descriptorFromProto, descriptorToProto, type NodeDescriptor, type NodeId } from '../identity.js'
 import type { ControlMessageInit } from '../wire/frames.js'
 
 /** What a node says it carries, answering a node-info query (see {@link NetworkNode.queryNodeInfo}). */
@@ -19,8 +19,8 @@ export interface NodeInfo {
 
 export interface StreamPartInfo {
   readonly streamPartId: string
-  /** Its neighbours there (a full node), or its proxies (a light node). */
-  readonly neighbors: readonly NodeId[]
+  /** Its neighbours there (a full node), or its proxies (a light node), as their handshakes told it: not proven to the asker. */
+  readonly neighbors: readonly NodeDescriptor[]
   /** Light nodes it relays the stream part for. */
   readonly proxyClients: number
 }
@@ -148,7 +148,7 @@ export class NodeInfoQueries {
         uptimeMs: BigInt(Math.max(0, Math.floor(local.uptimeMs))),
         streamParts: local.streamParts.slice(0, NODE_INFO_LIMITS.streamParts).map((part) => ({
           streamPartId: part.streamPartId,
-          neighborIds: part.neighbors.slice(0, NODE_INFO_LIMITS.neighborsPerStreamPart).map(nodeIdBytes),
+          neighbors: part.neighbors.slice(0, NODE_INFO_LIMITS.neighborsPerStreamPart).map(descriptorToProto),
           proxyClients: part.proxyClients,
         })),
         connections: local.connections,
@@ -206,11 +206,14 @@ function parseAnswer(peer: NodeDescriptor, response: NodeInfoResponse): NodeInfo
     const id = part.streamPartId
     if (id.length === 0 || id.length > NODE_INFO_LIMITS.streamPartIdLength || !id.includes('#'))
       malformedThrow(peer, `a stream part id that isn't one (${JSON.stringify(id.slice(0, 80))})`)
-    if (part.neighborIds.length > NODE_INFO_LIMITS.neighborsPerStreamPart)
-      malformedThrow(peer, `${part.neighborIds.length} neighbours in ${id}`)
-    const neighbors = part.neighborIds.map((bytes) => {
-      if (bytes.length !== 20) malformedThrow(peer, `a neighbour id of ${bytes.length} bytes in ${id}`)
-      return addressFromBytes(bytes)
+    if (part.neighbors.length > NODE_INFO_LIMITS.neighborsPerStreamPart)
+      malformedThrow(peer, `${part.neighbors.length} neighbours in ${id}`)
+    const neighbors = part.neighbors.map((descriptor) => {
+      try {
+        return descriptorFromProto(descriptor)
+      } catch (err) {
+        return malformedThrow(peer, `a neighbour descriptor that isn't one in ${id} (${(err as Error).message})`)
+      }
     })
     return { streamPartId: id, neighbors, proxyClients: part.proxyClients }
   })

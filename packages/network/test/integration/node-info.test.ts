@@ -7,7 +7,13 @@ import { systemClock, toStreamPartId, type StreamId } from '@runnel/protocol'
 import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
 import type { PeerConnection } from '../../src/connection/PeerConnection.js'
 import type { ControlMessage } from '../../src/generated/runnel/network/v1/network_pb.js'
-import { NETWORK_PROTOCOL_VERSION, NODE_INFO_LIMITS, NetworkError, type NetworkNode } from '../../src/index.js'
+import {
+  NETWORK_PROTOCOL_VERSION,
+  NODE_INFO_LIMITS,
+  NetworkError,
+  crawlStreamPart,
+  type NetworkNode,
+} from '../../src/index.js'
 import { WebSocketTransport } from '../../src/node/index.js'
 import { newSigner, startDiscovery, startWebSocketNode, verifier, type TestDiscovery } from '../helpers.js'
 
@@ -73,13 +79,35 @@ describe('node-info queries over WebSockets', () => {
       info.streamParts.map((part) => part.streamPartId),
       [STREAM_PART],
     )
-    assert.deepEqual([...info.streamParts[0]!.neighbors].sort(), node!.getNeighbors(STREAM_PART).sort())
+    const neighbors = info.streamParts[0]!.neighbors
+    assert.deepEqual(neighbors.map((neighbor) => neighbor.nodeId).sort(), node!.getNeighbors(STREAM_PART).sort())
+    // Dialable: each with the address its handshake gave.
+    for (const neighbor of neighbors) assert.ok(neighbor.addresses.length >= 1, JSON.stringify(neighbor))
     assert.ok(info.streamParts[0]!.neighbors.length >= 2)
     // Its tracker, its two neighbours and the asker, all over WebSocket.
     assert.ok((info.connections.websocket ?? 0) >= 3, JSON.stringify(info.connections))
     // Asked again by id, now that they are connected.
     const again = await asker.queryNodeInfo(node!.nodeId)
     assert.equal(again.descriptor.nodeId, node!.nodeId)
+  })
+
+  it('crawls a stream part from one node to every node of its overlay, with its edges', async () => {
+    // A fresh asker: the rate test below spends the other's allowance.
+    const crawler = await startWebSocketNode(discovery, { kind: 'light' })
+    try {
+      const graph = await crawlStreamPart(crawler, STREAM_PART, [nodes[0]!.descriptor.addresses[0]!])
+      assert.deepEqual([...graph.nodes.keys()].sort(), nodes.map((node) => node.nodeId).sort())
+      for (const [, entry] of graph.nodes) assert.equal(entry.error, undefined)
+      const expected = new Set<string>()
+      for (const node of nodes) {
+        for (const neighbor of node.getNeighbors(STREAM_PART)) {
+          expected.add([node.nodeId, neighbor].sort().join('-'))
+        }
+      }
+      assert.deepEqual(graph.edges.map((edge) => edge.join('-')).sort(), [...expected].sort())
+    } finally {
+      await crawler.stop()
+    }
   })
 
   it('answers one asker at a bounded rate: past the burst, RATE_LIMITED', async () => {
@@ -110,15 +138,15 @@ describe('node-info queries over WebSockets', () => {
   it('fails a query answered with garbage, naming what is wrong, and keeps working', async () => {
     const garbage = [
       {
-        value: (requestId: number) => ({ requestId, streamParts: [{ streamPartId: 'no-hash', neighborIds: [] }] }),
+        value: (requestId: number) => ({ requestId, streamParts: [{ streamPartId: 'no-hash', neighbors: [] }] }),
         pattern: /stream part id that isn't one/,
       },
       {
         value: (requestId: number) => ({
           requestId,
-          streamParts: [{ streamPartId: STREAM_PART, neighborIds: [new Uint8Array(3)] }],
+          streamParts: [{ streamPartId: STREAM_PART, neighbors: [{ nodeId: new Uint8Array(3) }] }],
         }),
-        pattern: /neighbour id of 3 bytes/,
+        pattern: /neighbour descriptor that isn't one/,
       },
       {
         value: (requestId: number) => ({
@@ -126,10 +154,9 @@ describe('node-info queries over WebSockets', () => {
           streamParts: [
             {
               streamPartId: STREAM_PART,
-              neighborIds: Array.from(
-                { length: NODE_INFO_LIMITS.neighborsPerStreamPart + 1 },
-                () => new Uint8Array(20),
-              ),
+              neighbors: Array.from({ length: NODE_INFO_LIMITS.neighborsPerStreamPart + 1 }, () => ({
+                nodeId: new Uint8Array(20),
+              })),
             },
           ],
         }),
