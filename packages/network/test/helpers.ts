@@ -15,6 +15,7 @@ import {
 import { createServer, type AddressInfo } from 'node:net'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import { ConnectionManager } from '../src/connection/ConnectionManager.js'
+import type { PeerConnection } from '../src/connection/PeerConnection.js'
 import { DhtNode, type DhtNodeOptions } from '../src/dht/DhtNode.js'
 import type { ControlMessage } from '../src/generated/runnel/network/v1/network_pb.js'
 import {
@@ -183,20 +184,22 @@ export async function startRawPeer(
   kind: NodeKind = 'full',
   claimedId: NodeId = signer.address,
   options: {
-    /** Called with every control message the peer receives. */
-    readonly onControl?: (message: ControlMessage) => void
+    /** Called with every control message the peer receives, and the connection it came on (to answer on). */
+    readonly onControl?: (message: ControlMessage, peer: PeerConnection) => void
     /** What the handshake advertises instead of the listening addresses, e.g. only `webrtc:<id>`. */
     readonly addresses?: readonly string[]
+    /** Listen on a free port of 127.0.0.1 (others can dial it); default dial-only. */
+    readonly listen?: boolean
   } = {},
 ): Promise<ConnectionManager> {
   const connections = new ConnectionManager({
-    transport: new WebSocketTransport(),
+    transport: new WebSocketTransport(options.listen === true ? { port: 0 } : {}),
     signer,
     verifier,
     clock: systemClock,
     events: {
       onPeerReady: () => undefined,
-      onControl: (_peer, message) => options.onControl?.(message),
+      onControl: (peer, message) => options.onControl?.(message, peer),
       onData: () => undefined,
       onPeerClosed: () => undefined,
     },

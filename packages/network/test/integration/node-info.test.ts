@@ -3,19 +3,11 @@
 // answers garbage, or not at all, fails the query with an error saying so and leaves the asker working.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { systemClock, toStreamPartId, type StreamId } from '@runnel/protocol'
-import { ConnectionManager } from '../../src/connection/ConnectionManager.js'
+import { toStreamPartId, type StreamId } from '@runnel/protocol'
+import type { ConnectionManager } from '../../src/connection/ConnectionManager.js'
 import type { PeerConnection } from '../../src/connection/PeerConnection.js'
-import type { ControlMessage } from '../../src/generated/runnel/network/v1/network_pb.js'
-import {
-  NETWORK_PROTOCOL_VERSION,
-  NODE_INFO_LIMITS,
-  NetworkError,
-  crawlStreamPart,
-  type NetworkNode,
-} from '../../src/index.js'
-import { WebSocketTransport } from '../../src/node/index.js'
-import { newSigner, startDiscovery, startWebSocketNode, verifier, type TestDiscovery } from '../helpers.js'
+import { NODE_INFO_LIMITS, NetworkError, crawlStreamPart, type NetworkNode } from '../../src/index.js'
+import { newSigner, startDiscovery, startRawPeer, startWebSocketNode, type TestDiscovery } from '../helpers.js'
 
 const STREAM_PART = toStreamPartId('0x1234567890123456789012345678901234567890/node-info' as StreamId, 0)
 
@@ -23,30 +15,15 @@ const STREAM_PART = toStreamPartId('0x1234567890123456789012345678901234567890/n
 async function startAnsweringPeer(
   answer: (requestId: number) => Parameters<PeerConnection['sendControl']>[0] | undefined,
 ): Promise<{ connections: ConnectionManager; address: string }> {
-  const signer = newSigner()
-  const connections = new ConnectionManager({
-    transport: new WebSocketTransport({ port: 0 }),
-    signer,
-    verifier,
-    clock: systemClock,
-    events: {
-      onPeerReady: () => undefined,
-      onControl: (peer: PeerConnection, message: ControlMessage) => {
-        if (message.body.case !== 'nodeInfoRequest') return
-        const body = answer(message.body.value.requestId)
-        if (body !== undefined) peer.sendControl(body)
-      },
-      onData: () => undefined,
-      onPeerClosed: () => undefined,
+  const connections = await startRawPeer(newSigner(), 'full', undefined, {
+    listen: true,
+    onControl: (message, peer) => {
+      if (message.body.case !== 'nodeInfoRequest') return
+      const body = answer(message.body.value.requestId)
+      if (body !== undefined) peer.sendControl(body)
     },
   })
-  const descriptor = await connections.start((addresses) => ({
-    nodeId: signer.address,
-    kind: 'full',
-    addresses,
-    protocolVersion: NETWORK_PROTOCOL_VERSION,
-  }))
-  return { connections, address: descriptor.addresses[0]! }
+  return { connections, address: connections.localDescriptor.addresses[0]! }
 }
 
 describe('node-info queries over WebSockets', () => {
