@@ -1,5 +1,5 @@
 // The DHT's must-show on the simulator's virtual time with measured region
-// latencies: 1,000 nodes (a ConnectionManager and a DhtNode each) join through
+// latencies: 500 nodes (a ConnectionManager and a DhtNode each) join through
 // three entry points, then lookups for random keys from random nodes are
 // compared with the k closest ids brute force finds over every live node.
 // Then 10% of the nodes are killed and the lookups run again at once, with no
@@ -11,7 +11,7 @@ import { describe, it } from 'node:test'
 import { SeededRandom } from '../../src/index.js'
 import { startDhtNetwork, type LookupFigures } from './dhtScenario.js'
 
-const NODE_COUNT = Number(process.env.RUNNEL_DHT_NODES ?? 1_000)
+const NODE_COUNT = Number(process.env.RUNNEL_DHT_NODES ?? 500)
 const LOOKUPS = 200
 const SEED = 15
 
