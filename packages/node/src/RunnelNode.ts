@@ -156,24 +156,26 @@ export class RunnelNode {
       this.logger,
     )
     this.metrics = new NodeMetrics(() => this.client.networkNode)
-    this.metricsStream = this.config.metrics.publish
-      ? new MetricsStream({
-          client: this.client,
-          clock: this.clock,
-          logger: this.logger,
-          deliveryDelay: this.metrics.deliveryDelaySeconds,
-          apiDeliveries: async () =>
-            (await this.metrics.delivered.get()).values.reduce((sum, value) => sum + value.value, 0),
-          describe: () => ({
-            version: NODE_VERSION,
-            kind: network.kind,
-            discovery: network.discovery,
-            region: this.location?.region ?? null,
-            country: this.location?.country ?? null,
-            operator: this.config.plugins.operator?.operatorAddress.toLowerCase() ?? null,
-          }),
-        })
-      : undefined
+    // A node without a key of its own is a new identity each start: a metrics stream per start would be litter.
+    this.metricsStream =
+      this.config.metrics.publish && this.config.privateKey !== undefined
+        ? new MetricsStream({
+            client: this.client,
+            clock: this.clock,
+            logger: this.logger,
+            deliveryDelay: this.metrics.deliveryDelaySeconds,
+            apiDeliveries: async () =>
+              (await this.metrics.delivered.get()).values.reduce((sum, value) => sum + value.value, 0),
+            describe: () => ({
+              version: NODE_VERSION,
+              kind: network.kind,
+              discovery: network.discovery,
+              region: this.location?.region ?? null,
+              country: this.location?.country ?? null,
+              operator: this.config.plugins.operator?.operatorAddress.toLowerCase() ?? null,
+            }),
+          })
+        : undefined
     this.gateway = new ApiGateway(
       this.client,
       this.metrics,

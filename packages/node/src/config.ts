@@ -491,7 +491,8 @@ export const nodeConfigSchema = z
       .prefault({}),
     /**
      * The node's own figures on its metrics stream, `<address>/runnel/metrics` (docs/node.md, "Metrics stream"):
-     * per 5 s, minute and hour. Creating the stream takes one transaction by the node's key. Default on.
+     * per 5 s, minute and hour. Creating the stream takes one transaction by the node's key. Default on (for a node
+     * with its own `privateKey`: one without is a new identity each start).
      */
     metrics: z.strictObject({ publish: z.boolean().default(true) }).prefault({}),
     plugins: z
