@@ -142,6 +142,14 @@ describe('encrypted history after its publisher is gone', () => {
     await owner.grantPermissions(streamId, holder.address, 'subscribe')
     const held: ReceivedMessage[] = []
     await holder.subscribe(streamId, (message) => held.push(message))
+    // Live means in the overlay before the first message: on a loaded machine in dht mode, joining took longer than
+    // publishing 120 messages, and the first ones passed it by.
+    const streamPart = `${streamId}#0` as Parameters<typeof holder.networkNode.getNeighbors>[0]
+    await waitFor(
+      () => holder.networkNode.getNeighbors(streamPart).length > 0,
+      30_000,
+      'the holder to have a neighbour',
+    )
 
     const published = await publishBatches(publisher, streamId, 4, 30)
     stopPolling()
