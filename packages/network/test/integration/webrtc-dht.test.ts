@@ -116,7 +116,18 @@ describe('WebRTC-only nodes in trackerless mode', () => {
         () => received.every((messages) => messages.length >= count),
         20_000,
         `${count} messages at every node from ${source.nodeId}`,
-      )
+      ).catch((err: unknown) => {
+        // Which nodes fell short, and their neighbours then: a loaded CI run once timed out here with no more said.
+        const nodes = all().map(
+          (node, index) =>
+            `${node.nodeId.slice(0, 10)}${isWebRtcOnly(node) ? ' (rtc)' : ''}: ${received[index]!.length} received, ` +
+            `neighbours ${node
+              .getNeighbors(streamPartId)
+              .map((id) => id.slice(0, 10))
+              .join(' ')}, disconnects ${JSON.stringify(node.getMetrics().disconnects)}`,
+        )
+        throw new Error(`${(err as Error).message}\n${nodes.join('\n')}`, { cause: err })
+      })
     } finally {
       for (const remove of removers) remove()
     }
