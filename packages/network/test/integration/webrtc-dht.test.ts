@@ -114,7 +114,7 @@ describe('WebRTC-only nodes in trackerless mode', () => {
     try {
       await waitFor(
         () => received.every((messages) => messages.length >= count),
-        20_000,
+        60_000,
         `${count} messages at every node from ${source.nodeId}`,
       ).catch((err: unknown) => {
         // Which nodes fell short, and their neighbours then: a loaded CI run once timed out here with no more said.
