@@ -1,3 +1,4 @@
+import { PUBLIC } from '@runnel/chain'
 import type { RunnelClient } from '@runnel/client'
 import type { NetworkNode } from '@runnel/network'
 import type { Clock, Timer } from '@runnel/protocol'
@@ -102,7 +103,7 @@ interface Totals {
 export class MetricsStream {
   private readonly timers: Timer[] = []
   private readonly last = new Map<MetricsPeriod, Totals>()
-  private memoryPeak = new Map<MetricsPeriod, number>()
+  private readonly memoryPeak = new Map<MetricsPeriod, number>()
   private ready: Promise<boolean> | undefined
   private stopped = false
   /** Reports published, and why the stream can't be published to (undefined while it can). */
@@ -142,7 +143,7 @@ export class MetricsStream {
         partitions: METRICS_PERIODS.length,
         description: `Metrics of node ${client.address.toLowerCase()}: per 5 s, minute and hour (partitions 0-2)`,
       })
-      if (!(await client.hasPermission(stream.id, 'subscribe', '0x0000000000000000000000000000000000000000'))) {
+      if (!(await client.hasPermission(stream.id, 'subscribe', PUBLIC))) {
         await client.grantPermissions(stream.id, 'public', 'subscribe')
       }
       return true

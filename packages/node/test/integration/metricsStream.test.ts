@@ -3,6 +3,7 @@
 // they count the traffic the reports themselves make. A node whose key holds no gas says why and keeps working.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { PUBLIC } from '@runnel/chain'
 import { generatePrivateKey } from '@runnel/protocol'
 import type { ReceivedMessage } from '@runnel/client'
 import { METRICS_PERIODS, metricsStreamId, type MetricsReport } from '../../src/metricsStream.js'
@@ -23,7 +24,7 @@ describe('metrics stream of a node daemon', () => {
     const reader = network.client(4)
     const stream = await reader.getStream(streamId)
     assert.equal(stream.metadata.partitions, METRICS_PERIODS.length)
-    assert.equal(await reader.hasPermission(streamId, 'subscribe', `0x${'00'.repeat(20)}`), true)
+    assert.equal(await reader.hasPermission(streamId, 'subscribe', PUBLIC), true)
 
     const received: ReceivedMessage[] = []
     await reader.subscribe({ id: streamId, partition: 0 }, (message) => received.push(message))
