@@ -9,6 +9,7 @@ import {
   type StreamPartId,
 } from '@runnel/protocol'
 import { resolveAuthAddress } from './auth/resolveAuth.js'
+import { ClientError } from './errors.js'
 import type { GroupKey } from './encryption/GroupKey.js'
 import {
   DEFAULT_MAX_CLOCK_SKEW_MS,
@@ -348,14 +349,50 @@ export class RunnelClient extends ClientChainVerbs {
     await this.parts.lifecycle.start()
   }
 
-  /** Ends every subscription, leaves the network and stops watching the chain. */
+  /**
+   * Waits until every message published so far has gone to at least one peer: one published before the client's
+   * first neighbour connected waits in its node, and is lost if the process exits first. Resolves with how many
+   * messages reached no one, 0 once all went out; more after `timeoutMs` (default 5,000), or at once when discovery
+   * found no other node in the stream part (no subscriber, no storage node: nobody to send them to). {@link destroy}
+   * flushes too; call this to know the count, as a one-shot publisher that exits right after does.
+   *
+   * @example
+   * ```ts
+   * await client.publish(streamId, { celsius: 21.5 })
+   * const unsent = await client.flush({ timeoutMs: 10_000 })
+   * if (unsent > 0) console.warn(`${unsent} message(s) reached no subscriber or storage node`)
+   * await client.destroy()
+   * ```
+   */
+  async flush(options: { readonly timeoutMs?: number } & WaitOptions = {}): Promise<number> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) {
+      throw new ClientError('INVALID_ARGUMENT', `timeoutMs must be whole milliseconds ≥ 0, got ${String(timeoutMs)}`)
+    }
+    const done = new AbortController()
+    const timer = this.parts.clock.setTimeout(() => done.abort(), timeoutMs, { unref: true })
+    const signal = options.signal === undefined ? done.signal : AbortSignal.any([done.signal, options.signal])
+    try {
+      return await this.parts.joins.flushPublished(signal)
+    } finally {
+      timer.cancel()
+    }
+  }
+
+  /**
+   * Ends every subscription, waits (up to 5 s, see {@link flush}) for what was published to reach a peer, leaves the
+   * network and stops watching the chain.
+   */
   async destroy(): Promise<void> {
     if (!this.parts.lifecycle.destroy()) return
     this.parts.subscriptions.unsubscribeAll()
     // Keys being put in custody are what history will be read with once this publisher is gone.
-    await this.parts.custody.close()
+    await Promise.all([this.parts.custody.close(), this.flush()])
     this.parts.chainState.stop()
     this.parts.publishLog.stop()
     await this.parts.node.stop()
   }
 }
+
+/** How long {@link RunnelClient.flush} (and `destroy`) waits for published messages to reach a peer. */
+const DEFAULT_FLUSH_TIMEOUT_MS = 5_000

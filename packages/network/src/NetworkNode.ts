@@ -407,6 +407,42 @@ export class NetworkNode {
     )
   }
 
+  /**
+   * Waits until every message this node published to the stream part has gone to at least one peer, so a short-lived
+   * publisher can stop without losing what it published before its first neighbour connected (such messages wait in
+   * the propagation buffer). Resolves with how many went to no one: 0 once all were sent; more when the signal fired
+   * first, the stream part settled with no one to send them to (discovery found no other node), the node left it, or
+   * sending failed.
+   *
+   * @example
+   * ```ts
+   * node.broadcast(message)
+   * const unsent = await node.flush(streamPartId, { signal: AbortSignal.timeout(5_000) })
+   * if (unsent > 0) console.warn(`${unsent} message(s) reached no peer`)
+   * await node.stop()
+   * ```
+   */
+  async flush(streamPartId: StreamPartId, options: { readonly signal?: AbortSignal } = {}): Promise<number> {
+    const overlay = this.overlays.get(streamPartId)
+    if (overlay === undefined) return 0
+    for (;;) {
+      const unsent = overlay.buffer.unsent()
+      const gone = this.overlays.get(streamPartId) !== overlay
+      if (unsent === 0 || gone || this.connectedCount(overlay) > 0 || overlay.isSettled()) return unsent
+      try {
+        // A neighbour's arrival sends it the buffer before waiters are told; settling with no one ends the wait too.
+        await waitForNeighbors(overlay, { minNeighbors: 1, orWhenSettled: true, ...options }, () =>
+          this.connectedCount(overlay),
+        )
+      } catch (err) {
+        if (err instanceof NetworkError && (err.code === 'TIMEOUT' || err.code === 'ABORTED')) {
+          return overlay.buffer.unsent()
+        }
+        throw err
+      }
+    }
+  }
+
   /** Leaves a stream part: tells neighbours and the tracker, and ends its listeners and iterables. */
   leave(streamPartId: StreamPartId): void {
     const overlay = this.overlays.get(streamPartId)

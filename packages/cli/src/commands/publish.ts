@@ -9,6 +9,9 @@ import { parseMessageLine } from '../messages.js'
 import { addSettingsOptions, integerOption, requireKey, settingsOf } from '../options.js'
 import { checkDiscoveryReachable } from '../reachability.js'
 
+/** How long the command waits, before exiting, for messages published while it had no neighbour to reach one. */
+const FLUSH_TIMEOUT_MS = 10_000
+
 interface PublishOptions {
   readonly partition?: number
   readonly partitionKey?: string
@@ -76,7 +79,7 @@ Example:
     .action(async (streamId: string, options: PublishOptions, command: Command) => {
       const settings = await settingsOf(command, context)
       if (streamId.startsWith('/')) requireKey(settings, `the stream path ${streamId} (relative to your address)`)
-      const { id, count } = await withClient(settings, async (client) => {
+      const { id, count, unsent } = await withClient(settings, async (client) => {
         // Check up front: a missing stream or a refusal shows before any input is read, even with empty stdin.
         const stream = await client.getStream(streamId)
         if (options.partition !== undefined && options.partition >= stream.partitions) {
@@ -155,8 +158,17 @@ Example:
             { cause: (failed[0] as PromiseRejectedResult).reason },
           )
         }
-        return { id: stream.id, count: published }
+        // The process exits next: what waits in the node for a first neighbour must go out first (stored ones did).
+        const unsent = options.ack === 'stored' ? 0 : await client.flush({ timeoutMs: FLUSH_TIMEOUT_MS })
+        return { id: stream.id, count: published, unsent }
       })
       note(context, `published ${count} message(s) to ${id}`)
+      if (unsent > 0) {
+        note(
+          context,
+          `${unsent} of them reached no other node: no subscriber or storage node of ${id} was found in ` +
+            `${FLUSH_TIMEOUT_MS / 1000} s`,
+        )
+      }
     })
 }

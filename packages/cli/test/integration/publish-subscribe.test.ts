@@ -40,6 +40,7 @@ describe('runnel publish and runnel subscribe, against a dev chain and a tracker
     )
     assert.equal(published.code, 0, describeResult(published))
     assert.match(published.stderr, new RegExp(`published 4 message\\(s\\) to ${id}`))
+    assert.doesNotMatch(published.stderr, /reached no other node/)
 
     const received = await subscriber.result
     assert.equal(received.code, 0, describeResult(received))
@@ -81,6 +82,13 @@ describe('runnel publish and runnel subscribe, against a dev chain and a tracker
     const received = await subscriber.result
     assert.equal(received.code, 0, describeResult(received))
     assert.equal(received.stdout, '"not { json"\n{"n":1}\n', 'the line after the bad one was never published')
+  })
+
+  it('says how many messages reached no other node when nobody is in the stream part', async () => {
+    const id = await createStream('/cli/nobody-listens')
+    const result = await runCliProcess(['publish', id], network.env(1), '{"n":1}\n{"n":2}\n')
+    assert.equal(result.code, 0, describeResult(result))
+    assert.match(result.stderr, new RegExp(`published 2 message\\(s\\) to ${id}\n2 of them reached no other node: `))
   })
 
   it('exits 4 when publishing to a stream that does not exist, without reading stdin', async () => {

@@ -2,7 +2,7 @@ import { NetworkError, type NetworkNode } from '@runnel/network'
 import { systemClock, type Clock, type PlacementConstraint, type StreamPartId } from '@runnel/protocol'
 
 export interface StreamPartJoinsComponents {
-  readonly node: Pick<NetworkNode, 'join' | 'leave'>
+  readonly node: Pick<NetworkNode, 'join' | 'leave' | 'flush'>
   /** Starts the client (its node) if it hasn't been. */
   readonly start: () => Promise<void>
   readonly isDestroyed: () => boolean
@@ -104,6 +104,15 @@ export class StreamPartJoins {
       this.joins.set(streamPartId, joined)
     }
     return joined
+  }
+
+  /**
+   * Waits until what this client published has gone to at least one peer in every stream part it published to, or
+   * `signal` fires: resolves with how many messages went to no one (see `NetworkNode.flush`).
+   */
+  async flushPublished(signal: AbortSignal): Promise<number> {
+    const unsent = await Promise.all([...this.publishedTo].map((part) => this.components.node.flush(part, { signal })))
+    return unsent.reduce((sum, count) => sum + count, 0)
   }
 
   /** Leaves a stream part once no subscription needs it and this client never published to it. */

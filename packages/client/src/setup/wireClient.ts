@@ -1,6 +1,6 @@
 import { ChainStateCache, PUBLIC, type RunnelIncentives, type RunnelRegistry } from '@runnel/chain'
 import type { NetworkNode } from '@runnel/network'
-import { pureSignatureVerifier, systemClock, type MessageSigner } from '@runnel/protocol'
+import { pureSignatureVerifier, systemClock, type Clock, type MessageSigner } from '@runnel/protocol'
 import type { Address } from 'viem'
 import { publishingSigner } from '../auth/resolveAuth.js'
 import { ClientError } from '../errors.js'
@@ -36,6 +36,7 @@ export interface ClientParts {
   readonly address: Address
   readonly signer: MessageSigner
   readonly node: NetworkNode
+  readonly clock: Clock
   /** Which stream parts the node is in and why (subscriptions, publishing, relaying). */
   readonly joins: StreamPartJoins
   readonly registry: RunnelRegistry
@@ -210,6 +211,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
     catalog,
     signer,
     node,
+    clock,
     joins,
     registry,
     incentives: () => (incentives ??= resolveIncentives(options, components, auth)),

@@ -73,6 +73,34 @@ describe('RunnelClient publish and subscribe', () => {
     },
   )
 
+  it(
+    'gets out what a publisher sent before its first neighbour connected, when it is destroyed right after',
+    { timeout: 120_000 },
+    async () => {
+      const { id } = await owner.createStream('/client/short-lived')
+      await owner.grantPermissions(id, 'public', 'subscribe')
+      // Its first publish goes out without waiting for a neighbour: the message waits in the node's buffer.
+      const shortLived = network.client(5, { joinTimeoutMs: 1 })
+      await owner.grantPermissions(id, shortLived.address, 'publish')
+      const received: ReceivedMessage[] = []
+      await subscriber.subscribe(id, (message) => received.push(message))
+      await shortLived.publish(id, { n: 1 })
+      await shortLived.destroy()
+      await waitFor(() => received.length === 1, 30_000, 'the message published just before destroy()')
+      assert.deepEqual(received[0]!.content, { n: 1 })
+
+      // Nobody in the stream part: flush says how many messages reached no one, without waiting out its timeout.
+      const { id: lonely } = await owner.createStream('/client/lonely')
+      await owner.publish(lonely, { n: 1 })
+      await owner.publish(lonely, { n: 2 })
+      assert.equal(await owner.flush({ timeoutMs: 600_000 }), 2)
+      await assert.rejects(
+        owner.flush({ timeoutMs: -1 }),
+        (err: unknown) => err instanceof ClientError && err.code === 'INVALID_ARGUMENT',
+      )
+    },
+  )
+
   it('sends binary content as bytes and routes by partition key', async () => {
     const received: ReceivedMessage[] = []
     const subscription = await subscriber.subscribe(streamId, (message) => received.push(message))

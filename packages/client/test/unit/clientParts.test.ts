@@ -212,6 +212,7 @@ describe('StreamPartJoins', () => {
           return Promise.resolve()
         },
         leave: (streamPartId) => left.push(streamPartId),
+        flush: () => Promise.resolve(0),
       },
       start: () => Promise.resolve(),
       isDestroyed: () => false,

@@ -49,6 +49,14 @@ export class PropagationBuffer {
     return this.messages.length
   }
 
+  /** How many buffered messages have gone to no peer yet: this node's own, published while it had no neighbour. */
+  unsent(): number {
+    this.expire()
+    let count = 0
+    for (const message of this.messages) if (message.sentTo.length === 0) count++
+    return count
+  }
+
   private expire(): void {
     const cutoff = this.now() - this.ttlMs
     while (this.messages.length > 0 && this.messages[0]!.storedAt < cutoff) this.messages.shift()

@@ -5,6 +5,7 @@ import { NetworkError, NetworkNode, Simulator, TrackerServer, constantLatency } 
 import {
   ChainPublisher,
   DISCOVERY_MODES,
+  freePort,
   newSigner,
   startDiscovery,
   startRawPeer,
@@ -103,6 +104,53 @@ for (const mode of DISCOVERY_MODES)
         (err: unknown) => err instanceof NetworkError && err.code === 'TIMEOUT',
       )
       nodes[0]!.leave(alone.streamPartId)
+    })
+
+    it('flush() waits for a first neighbour to take what was published alone, and counts what reached no one', async () => {
+      const part = new ChainPublisher('/api/flush')
+      const first = await startWebSocketNode(discovery)
+      const second = await startWebSocketNode(discovery)
+      try {
+        // Alone once discovery answered: nobody to send to, so flush says so at once.
+        await first.join(part.streamPartId, { orWhenSettled: true })
+        const early = await part.next({ n: 1 })
+        first.broadcast(early)
+        assert.equal(await first.flush(part.streamPartId), 1)
+
+        // A node published at the moment it joins, before discovery answered: flush waits for the neighbour.
+        const received: StreamMessage[] = []
+        second.addMessageListener(part.streamPartId, (message) => received.push(message))
+        void second.join(part.streamPartId)
+        const late = await part.next({ n: 2 })
+        second.broadcast(late)
+        assert.equal(await second.flush(part.streamPartId, { signal: AbortSignal.timeout(60_000) }), 0)
+        assert.deepEqual(second.getNeighbors(part.streamPartId), [first.nodeId])
+        // The first node's buffered message went to its new neighbour too.
+        const arrived = () => received.some((message) => message.sequenceNumber === early.sequenceNumber)
+        await waitFor(arrived, 10_000, 'the message published alone to arrive')
+        assert.equal(await first.flush(part.streamPartId), 0)
+        assert.equal(await first.flush(new ChainPublisher('/api/flush/never-joined').streamPartId), 0)
+      } finally {
+        await Promise.all([first.stop(), second.stop()])
+      }
+    })
+
+    it('flush() gives up when its signal fires, counting what is still unsent', async () => {
+      // Discovery that never answers: the node can't know yet whether anyone else is there.
+      const port = await freePort()
+      const address = `ws://127.0.0.1:${port}`
+      const node = await startWebSocketNode({
+        ...discovery,
+        options: mode === 'tracker' ? { trackers: [address] } : { discovery: 'dht', entryPoints: [address] },
+      })
+      try {
+        const part = new ChainPublisher('/api/flush-timeout')
+        void node.join(part.streamPartId)
+        node.broadcast(await part.next({ n: 1 }))
+        assert.equal(await node.flush(part.streamPartId, { signal: AbortSignal.timeout(300) }), 1)
+      } finally {
+        await node.stop()
+      }
     })
 
     it('refuses calls before start and after stop, and bad options', async () => {
