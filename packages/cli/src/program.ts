@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module'
 import { Command, CommanderError } from 'commander'
 import { registerDevCommand } from './commands/dev.js'
+import { registerExplorerCommand } from './commands/explorer.js'
 import { registerIdentityCommands } from './commands/identity.js'
 import { registerNodeCommand } from './commands/node.js'
 import { registerOperatorCommands } from './commands/operator.js'
@@ -87,6 +88,7 @@ export function createProgram(context: CliContext = processContext()): Command {
   registerTrackerCommand(program, context)
   registerNodeCommand(program, context)
   registerDevCommand(program, context)
+  registerExplorerCommand(program, context)
   return program
 }
 

@@ -173,6 +173,7 @@ export class RunnelNode {
               region: this.location?.region ?? null,
               country: this.location?.country ?? null,
               operator: this.config.plugins.operator?.operatorAddress.toLowerCase() ?? null,
+              addresses: [...this.client.networkNode.descriptor.addresses],
             }),
           })
         : undefined

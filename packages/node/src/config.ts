@@ -15,6 +15,8 @@ export const DEFAULT_PORTS = {
   /** The DHT entry point `runnel dev --discovery dht` starts where the tracker would be. */
   entryPoint: 30301,
   chain: 8545,
+  /** The Network Explorer `runnel dev` serves. */
+  explorer: 7180,
 } as const
 
 const hexKey = z.string().regex(/^(0x)?[0-9a-fA-F]{64}$/, 'a 32-byte hex private key (64 hex digits, 0x optional)')

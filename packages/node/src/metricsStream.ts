@@ -59,6 +59,8 @@ export interface MetricsReport {
     readonly region: string | null
     readonly country: string | null
     readonly operator: string | null
+    /** Where other nodes reach it (its WebSocket URLs; none for a node that only dials out). */
+    readonly addresses: readonly string[]
   }
 }
 

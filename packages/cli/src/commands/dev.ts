@@ -16,7 +16,9 @@ interface DevOptions {
   httpPort: number
   mqttPort: number
   storagePort: number
+  explorerPort: number
   storage: boolean
+  explorer: boolean
   relayNodes: number
   operators: number
   apiKey?: string[]
@@ -64,7 +66,9 @@ export function registerDevCommand(program: Command, context: CliContext): void 
     .option('--http-port <port>', 'HTTP API port', portNumber, DEFAULT_PORTS.http)
     .option('--mqtt-port <port>', 'MQTT broker port', portNumber, DEFAULT_PORTS.mqtt)
     .option('--storage-port <port>', 'storage node history API port', portNumber, DEFAULT_PORTS.storage)
+    .option('--explorer-port <port>', 'Network Explorer port (a web app)', portNumber, DEFAULT_PORTS.explorer)
     .option('--no-storage', 'run without the storage node')
+    .option('--no-explorer', "don't serve the Network Explorer")
     .option('--relay-nodes <n>', 'full nodes besides the API node', relayCount, 2)
     .option(
       '--operators <n>',
@@ -105,8 +109,10 @@ Examples:
           http: port(options.httpPort),
           mqtt: port(options.mqttPort),
           storage: port(options.storagePort),
+          explorer: port(options.explorerPort),
         },
         storage: options.storage,
+        explorer: options.explorer,
         discovery: options.discovery,
         relayNodes: options.relayNodes,
         operators: options.operators,
@@ -134,6 +140,7 @@ function describe(dev: DevNetwork): Record<string, unknown> {
     devAddress: dev.devAddress,
     demoStreamId: dev.demoStreamId,
     storageUrl: dev.storageUrl,
+    explorerUrl: dev.explorerUrl,
     sponsorshipId: dev.sponsorshipId,
     operators: dev.operators.map((operator) => ({
       address: operator.address,
@@ -164,7 +171,7 @@ ${dht ? `  DHT entry point  ${dev.entryPointUrl}   (discovery: dht, no tracker)`
   HTTP API         ${http}   (/openapi.json, /metrics, /health)
   MQTT broker      ${mqtt}   (topic = stream id)
   relay nodes      ${relayNodes}
-${dev.storageUrl === undefined ? '' : `  storage node     ${dev.storageUrl}   (SQLite; stores the demo stream: /streams/<id>/data/partitions/0/last)\n`}${apiKey === undefined ? '' : `  API key          ${apiKey}\n`}
+${dev.storageUrl === undefined ? '' : `  storage node     ${dev.storageUrl}   (SQLite; stores the demo stream: /streams/<id>/data/partitions/0/last)\n`}${dev.explorerUrl === undefined ? '' : `  explorer         ${dev.explorerUrl}   (open in a browser: nodes, streams, overlays, live tails)\n`}${apiKey === undefined ? '' : `  API key          ${apiKey}\n`}
   dev key          ${dev.devPrivateKey}
                    address ${dev.devAddress}, funded. Hardhat's well-known key: for this dev chain only.
   demo stream      ${stream}   (anyone may publish and subscribe)

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PUBLIC, RunnelIncentives } from '@runnel/chain'
 import { startDevChain, type DevChain } from '@runnel/dev-chain'
+import { createRunnelClient } from '@runnel/client/node'
+import { ExplorerServer } from '@runnel/explorer'
 import { TrackerServer } from '@runnel/network'
 import { WebSocketTransport } from '@runnel/network/node'
 import { addressFromPrivateKey, generatePrivateKey } from '@runnel/protocol'
@@ -35,6 +37,8 @@ export interface DevNetworkOptions {
    * account) and runs an operator node that relays the stream and collects its earnings.
    */
   readonly operators?: number
+  /** Serve the Network Explorer (`ports.explorer`). Default true. */
+  readonly explorer?: boolean
   readonly logger?: Logger
 }
 
@@ -81,6 +85,12 @@ export interface DevNetwork {
   readonly sponsorshipId: number | undefined
   /** The operators started (`operators`). */
   readonly operators: readonly DevOperator[]
+  /** The Network Explorer's URL, when it runs. */
+  readonly explorerUrl: string | undefined
+  /** The Network Explorer, when it runs (its `client` is the node it looks at the network from). */
+  readonly explorer: ExplorerServer | undefined
+  /** Every node of the network: the API node, the storage node, relays and operators. */
+  readonly nodes: readonly RunnelNode[]
   stop(): Promise<void>
 }
 
@@ -195,6 +205,7 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
     )
     stops.push(() => apiNode.stop())
     const { endpoints } = await apiNode.start()
+    const nodes: RunnelNode[] = [apiNode]
     storeMetrics(apiNode)
 
     let storageUrl: string | undefined
@@ -215,6 +226,7 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
       )
       stops.push(() => storageNode.stop())
       storageUrl = (await storageNode.start()).endpoints.storage
+      nodes.push(storageNode)
       await developer.addStorageNode(demo.id, storageNode.client.address)
       storageAddress = storageNode.client.address
       for (const node of [...metricsStored.splice(0), storageNode]) storeMetrics(node)
@@ -228,6 +240,7 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
       )
       stops.push(() => relay.stop())
       await relay.start()
+      nodes.push(relay)
       storeMetrics(relay)
       // Relays join the demo stream so its messages cross a real overlay, not one node.
       await relay.client.subscribe(demo.id, () => {})
@@ -272,8 +285,21 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
       )
       stops.push(() => node.stop())
       await node.start()
+      nodes.push(node)
       storeMetrics(node)
       operators.push({ address, owner: owner.account, node })
+    }
+    let explorerUrl: string | undefined
+    let explorer: ExplorerServer | undefined
+    if (options.explorer !== false) {
+      const explorerClient = createRunnelClient({ network, chain: nodeBase.chain })
+      explorer = new ExplorerServer(explorerClient, { host, port: ports.explorer })
+      const started = explorer
+      stops.push(async () => {
+        await started.stop()
+        await explorerClient.destroy()
+      })
+      explorerUrl = await explorer.start()
     }
     return {
       chain,
@@ -290,6 +316,9 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
       storageUrl,
       sponsorshipId,
       operators,
+      explorerUrl,
+      explorer,
+      nodes,
       stop,
     }
   } catch (err) {

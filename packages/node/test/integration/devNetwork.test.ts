@@ -14,7 +14,7 @@ describe(`startDevNetwork (discovery: ${testDiscoveryMode()})`, () => {
 
   before(async () => {
     dev = await startDevNetwork({
-      ports: { chain: 0, tracker: 0, entryPoint: 0, websocket: 0, http: 0, mqtt: 0, storage: 0 },
+      ports: { chain: 0, tracker: 0, entryPoint: 0, websocket: 0, http: 0, mqtt: 0, storage: 0, explorer: 0 },
       discovery: testDiscoveryMode(),
       logger: createLogger({ level: 'silent' }),
     })

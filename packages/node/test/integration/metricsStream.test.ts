@@ -53,7 +53,9 @@ describe('metrics stream of a node daemon', () => {
       region: null,
       country: null,
       operator: null,
+      addresses: node.client.networkNode.descriptor.addresses,
     })
+    assert.match(report.node.addresses[0] ?? '', /^ws:\/\/127\.0\.0\.1:\d+$/)
     assert.match(report.node.version, /^\d+\.\d+\.\d+/)
     assert.ok(node.metricsStream!.status.published >= 2)
   })

@@ -1,0 +1,195 @@
+/**
+ * What the explorer's server answers, as the web app reads it: the JSON of each `/api` route and the events of its
+ * live feeds (server-sent events). Types only, so the browser bundle shares them without any server code.
+ */
+
+/** Every error answer: `{ error: { code, message } }`, with an HTTP status (400 bad input, 404 unknown, 502 a node failed). */
+export interface ApiError {
+  readonly error: { readonly code: string; readonly message: string }
+}
+
+/** A node's metrics report (format v1, see docs/node.md "Metrics stream"). */
+export interface MetricsReport {
+  readonly v: 1
+  readonly period: '5s' | '1m' | '1h'
+  readonly from: number
+  readonly to: number
+  readonly messages: { readonly in: number; readonly out: number }
+  readonly bytes: { readonly in: number; readonly out: number }
+  readonly deliveries: { readonly local: number; readonly api: number }
+  readonly invalidSignatures: number
+  readonly latencyMs: {
+    readonly samples: number
+    readonly p50: number
+    readonly p90: number
+    readonly p99: number
+  } | null
+  readonly streamParts: Readonly<Record<string, number>>
+  readonly connections: Readonly<Record<string, number>>
+  readonly cpuPercent: number
+  readonly memory: { readonly rss: number; readonly heapUsed: number }
+  readonly node: {
+    readonly version: string
+    readonly kind: 'full' | 'light'
+    readonly discovery: 'tracker' | 'dht'
+    readonly region: string | null
+    readonly country: string | null
+    readonly operator: string | null
+    /** Where other nodes reach it (its WebSocket URLs); absent from older reports. */
+    readonly addresses?: readonly string[]
+  }
+}
+
+/** A node the explorer knows of (from its metrics stream), with its latest 5 s report. */
+export interface NodeSummary {
+  /** The node's address (= its node id), lower case. */
+  readonly address: string
+  /** The metrics stream it publishes to. */
+  readonly metricsStreamId: string
+  /** Its latest valid report; null before the first one arrives. */
+  readonly report: MetricsReport | null
+  /** When that report arrived here (Unix ms); null before. */
+  readonly lastSeenAt: number | null
+  /** Seen within the last 3 report periods (15 s). */
+  readonly live: boolean
+  /** Rates over the latest report: data messages sent on per second, messages delivered to subscribers per second. */
+  readonly messagesPerSecond: number
+  readonly deliveriesPerSecond: number
+  /** Why the latest message on its metrics stream was ignored (malformed content), if it was. */
+  readonly problem: string | null
+}
+
+/** `GET /api/overview`, and the `overview` event of `GET /api/live`. */
+export interface Overview {
+  readonly network: { readonly discovery: 'tracker' | 'dht'; readonly explorerNodeId: string }
+  readonly totals: {
+    /** Nodes seen live. */
+    readonly liveNodes: number
+    readonly knownNodes: number
+    readonly streams: number
+    /** Summed over live nodes' latest reports. */
+    readonly messagesPerSecond: number
+    readonly deliveriesPerSecond: number
+    /** The highest of the live nodes' percentiles (a conservative network-wide figure); null without samples. */
+    readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number } | null
+  }
+  readonly nodes: readonly NodeSummary[]
+  readonly updatedAt: number
+}
+
+/** `GET /api/search?q=…` */
+export interface SearchResults {
+  readonly query: string
+  readonly streams: readonly { readonly id: string; readonly description: string; readonly partitions: number }[]
+  readonly nodes: readonly {
+    readonly address: string
+    readonly region: string | null
+    readonly kind: string | null
+    readonly live: boolean
+  }[]
+}
+
+/** `GET /api/streams/:id` (the id URL-encoded). */
+export interface StreamDetails {
+  readonly id: string
+  readonly description: string
+  readonly partitions: number
+  /** The stream's metadata as stored on chain. */
+  readonly metadata: Readonly<Record<string, unknown>>
+  /** Who may do what; `public` for everyone. */
+  readonly permissions: readonly { readonly user: string; readonly permissions: readonly string[] }[]
+  readonly publishers: readonly string[]
+  readonly subscribers: readonly string[]
+  readonly storageNodes: readonly string[]
+  /** Publicly subscribable: only then can the explorer show its tail (others are end-to-end encrypted). */
+  readonly isPublic: boolean
+}
+
+/** `GET /api/streams/:id/overlay?partition=n`: the stream part's overlay, crawled with node-info queries. */
+export interface OverlayResponse {
+  readonly streamPartId: string
+  /** Every node reached; the explorer's own node is one (it joins to look). */
+  readonly nodes: readonly {
+    readonly id: string
+    readonly kind: string | null
+    readonly region: string | null
+    readonly version: string | null
+    /** Why it didn't answer its info query (timeout, garbage…), if it didn't. */
+    readonly error: string | null
+    readonly explorer: boolean
+  }[]
+  /** Undirected edges, each once. */
+  readonly edges: readonly (readonly [string, string])[]
+  readonly crawledAt: number
+  readonly tookMs: number
+}
+
+/** One message of a live tail (`GET /api/streams/:id/tail?partition=n`, event `message`). */
+export interface TailMessage {
+  readonly publisherId: string
+  readonly timestamp: number
+  readonly sequenceNumber: number
+  readonly msgChainId: string
+  /** JSON content, or for binary content its bytes as base64 (`binary: true`). */
+  readonly content: unknown
+  readonly binary: boolean
+  /**
+   * `valid`: signed by its publisher, who may publish. Anything else was dropped by the explorer's node and is never
+   * counted as traffic: `forged` (the signature doesn't verify), `no-publish-permission`, `timestamp-in-future`.
+   */
+  readonly signature: 'valid' | 'forged' | 'no-publish-permission' | 'timestamp-in-future'
+}
+
+/** Event `rate` of a tail, once a second. */
+export interface TailRate {
+  /** Valid messages per second over the last 5 s. */
+  readonly messagesPerSecond: number
+  readonly valid: number
+  readonly invalid: number
+}
+
+/** `GET /api/nodes/:address` */
+export interface NodeDetails {
+  readonly summary: NodeSummary
+  /** Its answer to a node-info query; null when it couldn't be asked or didn't answer (`infoError` says why). */
+  readonly info: {
+    readonly nodeId: string
+    readonly kind: string
+    readonly addresses: readonly string[]
+    readonly region: string | null
+    readonly country: string | null
+    readonly version: string
+    readonly uptimeMs: number
+    readonly connections: Readonly<Record<string, number>>
+    readonly streamParts: readonly {
+      readonly streamPartId: string
+      readonly neighbors: readonly string[]
+      readonly proxyClients: number
+    }[]
+  } | null
+  readonly infoError: string | null
+}
+
+/** One point of a node's metrics history: a stored report, reduced to rates. */
+export interface HistoryPoint {
+  /** The end of the report's period, Unix ms. */
+  readonly to: number
+  readonly messagesInPerSecond: number
+  readonly messagesOutPerSecond: number
+  readonly bytesInPerSecond: number
+  readonly bytesOutPerSecond: number
+  readonly deliveriesPerSecond: number
+  readonly cpuPercent: number
+  readonly rss: number
+}
+
+/** `GET /api/nodes/:address/history?period=5s|1m|1h` */
+export interface NodeHistory {
+  readonly address: string
+  readonly period: '5s' | '1m' | '1h'
+  readonly points: readonly HistoryPoint[]
+  /** Stored reports that were malformed and left out. */
+  readonly skipped: number
+  /** Why there is no history (no storage node keeps the stream…), if there is none. */
+  readonly problem: string | null
+}

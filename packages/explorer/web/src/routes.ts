@@ -1,0 +1,57 @@
+/** The app's pages, from the URL's hash, and back. Pure: no DOM. */
+
+export type Route =
+  | { readonly page: 'overview' }
+  | { readonly page: 'stream'; readonly streamId: string }
+  | { readonly page: 'node'; readonly address: string }
+  | { readonly page: 'search'; readonly query: string }
+  | { readonly page: 'not-found'; readonly hash: string }
+
+/** Reads a route from `location.hash` (`#/`, `#/streams/<id>`, `#/nodes/<address>`, `#/search/<q>`). */
+export function parseRoute(hash: string): Route {
+  const path = hash.replace(/^#/, '')
+  if (path === '' || path === '/') return { page: 'overview' }
+  const match = /^\/(streams|nodes|search)\/(.+)$/.exec(path)
+  const value = match?.[2] === undefined ? undefined : decodeSegment(match[2])
+  if (match === null || value === undefined || value === '') return { page: 'not-found', hash }
+  switch (match[1]) {
+    case 'streams':
+      return { page: 'stream', streamId: value }
+    case 'nodes':
+      return { page: 'node', address: value }
+    default:
+      return { page: 'search', query: value }
+  }
+}
+
+function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return undefined
+  }
+}
+
+export function streamHref(streamId: string): string {
+  return `#/streams/${encodeURIComponent(streamId)}`
+}
+
+export function nodeHref(address: string): string {
+  return `#/nodes/${encodeURIComponent(address)}`
+}
+
+export function searchHref(query: string): string {
+  return `#/search/${encodeURIComponent(query)}`
+}
+
+/**
+ * Splits a stream part id (`<stream id>#<partition>`) so it can link to its stream; undefined when it has no partition
+ * suffix.
+ */
+export function parseStreamPartId(streamPartId: string): { streamId: string; partition: number } | undefined {
+  const separator = streamPartId.lastIndexOf('#')
+  if (separator <= 0) return undefined
+  const partition = Number(streamPartId.slice(separator + 1))
+  if (!Number.isInteger(partition) || partition < 0) return undefined
+  return { streamId: streamPartId.slice(0, separator), partition }
+}
