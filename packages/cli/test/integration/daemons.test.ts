@@ -39,6 +39,42 @@ describe('runnel tracker and runnel node', () => {
     assert.match(result.stderr, /tracker stopped\n$/)
   })
 
+  it('explorer serves the explorer for the network of a config file, and exits 0 on SIGTERM', async () => {
+    const config = join(network.dir, 'explorer-network.json')
+    await writeFile(
+      config,
+      JSON.stringify({
+        rpcUrl: network.rpcUrl,
+        ...(network.discovery.discovery === 'dht'
+          ? { discovery: 'dht', entryPoints: network.discovery.entryPoints }
+          : { trackers: network.trackers }),
+        contracts: {
+          streamRegistry: network.dev.deployment.streamRegistry,
+          storageNodeRegistry: network.dev.deployment.storageNodeRegistry,
+        },
+      }),
+    )
+    const explorer = startCli(['explorer', '--network', config, '--port', '0', '--json'], {})
+    const { url } = JSON.parse(await explorer.waitForLine('stdout', /^\{/)) as { url: string }
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/)
+    const page = await fetch(url)
+    assert.equal(page.status, 200)
+    assert.match(await page.text(), /Runnel Explorer/)
+    const overview = (await (await fetch(`${url}api/overview`)).json()) as { totals: { streams: number } }
+    assert.ok(overview.totals.streams >= 0)
+    const unknown = await fetch(`${url}api/streams/${encodeURIComponent('0x' + '1'.repeat(40) + '/nothing')}`)
+    assert.equal(unknown.status, 404)
+    assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'STREAM_NOT_FOUND')
+    explorer.child.kill('SIGTERM')
+    const result = await explorer.result
+    assert.equal(result.code, 0, describeResult(result))
+    assert.match(result.stderr, /explorer stopped\n$/)
+
+    const badConfig = await runCliProcess(['explorer', '--network', join(network.dir, 'nope.json')], {})
+    assert.equal(badConfig.code, 3, describeResult(badConfig))
+    assert.match(badConfig.stderr, /can't read config file /)
+  })
+
   it('node exits 3 for an invalid config file, naming the bad key', async () => {
     const config = join(network.dir, 'bad-node.json')
     await writeFile(config, JSON.stringify({ plugins: { http: { port: 'seven' } }, log: { level: 'silent' } }))
