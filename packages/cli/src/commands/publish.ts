@@ -10,7 +10,7 @@ import { addSettingsOptions, integerOption, requireKey, settingsOf } from '../op
 import { checkDiscoveryReachable } from '../reachability.js'
 
 /** How long the command waits, before exiting, for messages published while it had no neighbour to reach one. */
-const FLUSH_TIMEOUT_MS = 10_000
+const FLUSH_TIMEOUT_MS = 30_000
 
 interface PublishOptions {
   readonly partition?: number

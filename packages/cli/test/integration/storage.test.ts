@@ -159,9 +159,12 @@ describe('runnel resend and runnel storage-node, against runnel dev', () => {
   it('resends the last n, from a point and a range of the stored demo stream, filtered by publisher and chain', async () => {
     const demo = info.demoStreamId
     // Two publishers (the dev key, then a random one), each publish a message chain of its own.
-    await ok(['publish', demo], env, '{"n":1}\n{"n":2}\n{"n":3}\n')
-    await ok(['publish', demo], keyless, '{"n":4}\n{"n":5}\n')
-    await waitUntil('the storage node has the 5 messages', () => stored(demo, 0, 5))
+    const fromDev = await ok(['publish', demo], env, '{"n":1}\n{"n":2}\n{"n":3}\n')
+    const fromKeyless = await ok(['publish', demo], keyless, '{"n":4}\n{"n":5}\n')
+    await waitUntil(
+      `the storage node has the 5 messages (the publishers said: ${JSON.stringify(fromDev.stderr)}, ${JSON.stringify(fromKeyless.stderr)})`,
+      () => stored(demo, 0, 5),
+    )
 
     const last = await ok(['resend', 'last', demo, '5'], keyless)
     assert.deepEqual(contents(last), [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }, { n: 5 }])

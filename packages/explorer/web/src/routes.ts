@@ -51,7 +51,9 @@ export function searchHref(query: string): string {
 export function parseStreamPartId(streamPartId: string): { streamId: string; partition: number } | undefined {
   const separator = streamPartId.lastIndexOf('#')
   if (separator <= 0) return undefined
-  const partition = Number(streamPartId.slice(separator + 1))
-  if (!Number.isInteger(partition) || partition < 0) return undefined
+  const suffix = streamPartId.slice(separator + 1)
+  // Number('') is 0: an empty or non-decimal suffix names no partition.
+  if (!/^\d{1,3}$/.test(suffix)) return undefined
+  const partition = Number(suffix)
   return { streamId: streamPartId.slice(0, separator), partition }
 }

@@ -7,7 +7,13 @@ import { createRunnelClient } from '@runnel/client/node'
 import { ExplorerServer } from '@runnel/explorer'
 import { TrackerServer } from '@runnel/network'
 import { WebSocketTransport } from '@runnel/network/node'
-import { addressFromPrivateKey, generatePrivateKey } from '@runnel/protocol'
+import {
+  addressFromPrivateKey,
+  generatePrivateKey,
+  toStreamPartId,
+  type StreamId,
+  type StreamPartId,
+} from '@runnel/protocol'
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import { DEFAULT_PORTS } from '../config.js'
 import { NodeError } from '../errors.js'
@@ -245,6 +251,8 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
       // Relays join the demo stream so its messages cross a real overlay, not one node.
       await relay.client.subscribe(demo.id, () => {})
     }
+    // The storage node and the relays carry the demo stream (the storage node once it sees its assignment).
+    await demoOverlayFormed(nodes.slice(1), toStreamPartId(demo.id as StreamId, 0), logger)
     const incentivesAs = (account: number): RunnelIncentives =>
       new RunnelIncentives({
         publicClient: chain.publicClient,
@@ -324,5 +332,20 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
   } catch (err) {
     await stop()
     throw err
+  }
+}
+
+/**
+ * Waits (up to 30 s) until every node carrying the demo stream has a neighbour there: before that, a message published
+ * to it could reach the relays and not the storage node, and the history would miss it. The network counts as
+ * ready only then.
+ */
+async function demoOverlayFormed(carriers: readonly RunnelNode[], streamPartId: StreamPartId, logger: Logger) {
+  if (carriers.length < 2) return
+  const signal = AbortSignal.timeout(30_000)
+  try {
+    await Promise.all(carriers.map((node) => node.client.networkNode.join(streamPartId, { minNeighbors: 1, signal })))
+  } catch (err) {
+    logger.warn({ err }, "the demo stream's overlay hasn't formed yet: its first messages may miss the storage node")
   }
 }
