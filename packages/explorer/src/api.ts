@@ -8,24 +8,35 @@ export interface ApiError {
   readonly error: { readonly code: string; readonly message: string }
 }
 
-/** A node's metrics report (format v1, see docs/node.md "Metrics stream"). */
+/**
+ * One report on a node's metrics stream (format version 1, docs/node.md "Metrics stream"): what the node publishes
+ * (`MetricsStream` of `@runnel/node`) and the explorer reads. Counters are what happened during `[from, to)`; gauges
+ * are their value at `to` (memory: the most over the period).
+ */
 export interface MetricsReport {
   readonly v: 1
   readonly period: '5s' | '1m' | '1h'
   readonly from: number
   readonly to: number
+  /** Data frames the node received and sent (relayed copies included). */
   readonly messages: { readonly in: number; readonly out: number }
+  /** Wire bytes in and out, over every peer connection. */
   readonly bytes: { readonly in: number; readonly out: number }
+  /** Messages handed to this node's own subscribers (its client and APIs), and to API subscribers. */
   readonly deliveries: { readonly local: number; readonly api: number }
+  /** Messages dropped for a signature that didn't verify. */
   readonly invalidSignatures: number
+  /** From the publisher's timestamp to delivery on an API, over the period (bucket bounds, ms); null when none. */
   readonly latencyMs: {
     readonly samples: number
     readonly p50: number
     readonly p90: number
     readonly p99: number
   } | null
+  /** Neighbours per stream part (at most 100 stream parts). */
   readonly streamParts: Readonly<Record<string, number>>
   readonly connections: Readonly<Record<string, number>>
+  /** Process CPU over the period (% of one core), resident and heap memory (bytes). */
   readonly cpuPercent: number
   readonly memory: { readonly rss: number; readonly heapUsed: number }
   readonly node: {
@@ -35,7 +46,7 @@ export interface MetricsReport {
     readonly region: string | null
     readonly country: string | null
     readonly operator: string | null
-    /** Where other nodes reach it (its WebSocket URLs); absent from older reports. */
+    /** Where other nodes reach it (its WebSocket URLs; none for a node that only dials out); absent from older reports. */
     readonly addresses?: readonly string[]
   }
 }

@@ -2,6 +2,7 @@ import { PUBLIC } from '@runnel/chain'
 import type { RunnelClient } from '@runnel/client'
 import type { NetworkNode } from '@runnel/network'
 import type { Clock, Timer } from '@runnel/protocol'
+import type { MetricsReport } from '@runnel/explorer'
 import type { Histogram } from 'prom-client'
 import type { Logger } from './logger.js'
 
@@ -17,51 +18,12 @@ export const METRICS_PERIODS = [
 
 export type MetricsPeriod = (typeof METRICS_PERIODS)[number]['name']
 
+/** One report (format v1): defined beside the explorer's parser of it, so producer and reader share one shape. */
+export type { MetricsReport }
+
 /** A node's metrics stream id. */
 export function metricsStreamId(address: string): string {
   return `${address.toLowerCase()}${METRICS_STREAM_PATH}`
-}
-
-/**
- * One report on a node's metrics stream (format version 1, docs/node.md "Metrics stream"). Counters are what happened
- * during `[from, to)`; gauges are their value at `to` (memory: the most over the period).
- */
-export interface MetricsReport {
-  readonly v: 1
-  readonly period: MetricsPeriod
-  readonly from: number
-  readonly to: number
-  /** Data frames the node received and sent (relayed copies included). */
-  readonly messages: { readonly in: number; readonly out: number }
-  /** Wire bytes in and out, over every peer connection. */
-  readonly bytes: { readonly in: number; readonly out: number }
-  /** Messages handed to this node's own subscribers (its client and APIs), and to API subscribers. */
-  readonly deliveries: { readonly local: number; readonly api: number }
-  /** Messages dropped for a signature that didn't verify. */
-  readonly invalidSignatures: number
-  /** From the publisher's timestamp to delivery on an API, over the period (bucket bounds, ms); null when none. */
-  readonly latencyMs: {
-    readonly samples: number
-    readonly p50: number
-    readonly p90: number
-    readonly p99: number
-  } | null
-  /** Neighbours per stream part (at most 100 stream parts). */
-  readonly streamParts: Readonly<Record<string, number>>
-  readonly connections: Readonly<Record<string, number>>
-  /** Process CPU over the period (% of one core), resident and heap memory (bytes). */
-  readonly cpuPercent: number
-  readonly memory: { readonly rss: number; readonly heapUsed: number }
-  readonly node: {
-    readonly version: string
-    readonly kind: 'full' | 'light'
-    readonly discovery: 'tracker' | 'dht'
-    readonly region: string | null
-    readonly country: string | null
-    readonly operator: string | null
-    /** Where other nodes reach it (its WebSocket URLs; none for a node that only dials out). */
-    readonly addresses: readonly string[]
-  }
 }
 
 export interface MetricsStreamComponents {

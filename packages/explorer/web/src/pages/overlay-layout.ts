@@ -3,6 +3,7 @@
 import Graph from 'graphology'
 import forceAtlas2, { inferSettings } from 'graphology-layout-forceatlas2'
 import type { OverlayResponse } from '../../../src/api.js'
+import { seededRandom } from '../random.js'
 
 export interface OverlayLayoutOptions {
   /** Most ForceAtlas2 iterations to run. */
@@ -62,16 +63,4 @@ export function layoutOverlay(
   const positions = new Map<string, { x: number; y: number }>()
   graph.forEachNode((id, attributes) => positions.set(id, { x: Number(attributes.x), y: Number(attributes.y) }))
   return { positions, edges, iterations, tookMs: options.now() - started }
-}
-
-/** A small deterministic PRNG (mulberry32), so the same overlay lays out the same way. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let value = state
-    value = Math.imul(value ^ (value >>> 15), value | 1)
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61)
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296
-  }
 }
