@@ -11,6 +11,7 @@ import { Hono, type Context } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { ApiError, SearchResults, StreamDetails } from './api.js'
+import { readIncentives } from './incentives.js'
 import { Directory, type DirectoryOptions } from './Directory.js'
 import { NetworkQueries } from './queries.js'
 import { Tails } from './Tails.js'
@@ -190,6 +191,14 @@ export class ExplorerServer {
         return problem(c, 400, 'INVALID_PERIOD', `period must be 5s, 1m or 1h, got ${JSON.stringify(period)}`)
       }
       return c.json(await this.queries.history(summary.node, period))
+    })
+
+    app.get('/api/incentives', async (c) => {
+      try {
+        return c.json(await readIncentives(this.client))
+      } catch (err) {
+        return problem(c, 502, 'CHAIN_FAILED', `the incentive contracts couldn't be read: ${messageOf(err)}`)
+      }
     })
 
     app.all('/api/*', (c) => problem(c, 404, 'NOT_FOUND', `no such API route: ${c.req.method} ${c.req.path}`))

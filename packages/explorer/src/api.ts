@@ -204,3 +204,43 @@ export interface NodeHistory {
   /** Why there is no history (no storage node keeps the stream…), if there is none. */
   readonly problem: string | null
 }
+
+/** A stake, as the incentives page shows it. Token amounts are RNL, as decimal strings (exact: 18 decimals). */
+export interface StakeSummary {
+  readonly sponsorshipId: number
+  readonly operator: string
+  readonly amount: string
+  /** Earned and not yet withdrawn. */
+  readonly earnings: string
+  readonly underReview: boolean
+  readonly kicked: boolean
+}
+
+/** `GET /api/incentives`: the sponsorships and operators on chain, with stakes and earnings. */
+export interface IncentivesOverview {
+  readonly sponsorships: readonly {
+    readonly id: number
+    readonly streamId: string
+    readonly creator: string
+    /** RNL paid per second, split among the operators by stake. */
+    readonly ratePerSecond: string
+    /** Funds not yet paid out. */
+    readonly unallocated: string
+    readonly totalStake: string
+    readonly operatorCount: number
+    readonly minOperators: number
+    readonly maxOperators: number
+    readonly paying: boolean
+    readonly stakes: readonly StakeSummary[]
+  }[]
+  readonly operators: readonly {
+    readonly address: string
+    readonly owner: string
+    readonly cutBps: number
+    readonly metadata: string
+    readonly nodes: readonly string[]
+    /** What the operator's shares are worth: tokens held, stakes and uncollected earnings less the owner's cut. */
+    readonly totalAssets: string
+    readonly stakes: readonly StakeSummary[]
+  }[]
+}

@@ -37,6 +37,8 @@ describe('Network Explorer, in a browser, against runnel dev', { skip: chromiumS
     dev = await startDevNetwork({
       ports: FREE_PORTS,
       discovery: discoveryMode(),
+      // One operator staked on a sponsorship of the demo stream, for the incentives page.
+      operators: 1,
       logger: createLogger({ level: 'warn' }, 'runnel-dev'),
     })
     publisher = createRunnelClient({
@@ -194,6 +196,18 @@ describe('Network Explorer, in a browser, against runnel dev', { skip: chromiumS
     } finally {
       await rogue.stop()
     }
+  })
+
+  it('lists the sponsorships and operators, with stakes and earnings', { timeout: 60_000 }, async () => {
+    const operator = dev.operators[0]!
+    await page.goto(`${dev.explorerUrl!}#/incentives`)
+    const sponsorship = page.locator(`tr[data-testid="sponsorship-row"][data-sponsorship-id="${dev.sponsorshipId!}"]`)
+    await sponsorship.waitFor({ timeout: 30_000 })
+    assert.match((await sponsorship.textContent()) ?? '', new RegExp(dev.demoStreamId))
+    assert.match((await sponsorship.textContent()) ?? '', new RegExp(`${operator.address.toLowerCase()}: 5000, earned`))
+    const row = page.locator(`tr[data-testid="operator-row"][data-address="${operator.address.toLowerCase()}"]`)
+    assert.match((await row.textContent()) ?? '', new RegExp(`#${dev.sponsorshipId!}: 5000, earned`))
+    await page.screenshot({ path: join(SCREENSHOTS, 'incentives.png'), fullPage: true })
   })
 
   it('charts a node’s stored metrics history on its page', { timeout: 180_000 }, async () => {

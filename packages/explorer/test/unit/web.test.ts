@@ -64,6 +64,8 @@ const ADDRESS = '0x1234567890abcdef1234567890abcdef12345678'
 describe('parseRoute', () => {
   it('reads an empty hash, "#" and "#/" as the overview', () => {
     for (const hash of ['', '#', '#/', '/']) assert.deepEqual(parseRoute(hash), { page: 'overview' }, hash)
+    assert.deepEqual(parseRoute('#/incentives'), { page: 'incentives' })
+    assert.equal(parseRoute('#/incentives/more').page, 'not-found')
   })
 
   it('reads #/streams/<id>, #/nodes/<address> and #/search/<q>', () => {

@@ -66,6 +66,10 @@ async function loadPage(route: Route): Promise<PageRenderer> {
       const { renderSearchPage } = await import('./pages/search.js')
       return (target, signal) => renderSearchPage(target, route.query, signal)
     }
+    case 'incentives': {
+      const { renderIncentivesPage } = await import('./pages/incentives.js')
+      return renderIncentivesPage
+    }
     case 'not-found':
       return (target) => {
         document.title = 'Not found · Runnel Explorer'

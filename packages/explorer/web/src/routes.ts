@@ -5,12 +5,16 @@ export type Route =
   | { readonly page: 'stream'; readonly streamId: string }
   | { readonly page: 'node'; readonly address: string }
   | { readonly page: 'search'; readonly query: string }
+  | { readonly page: 'incentives' }
   | { readonly page: 'not-found'; readonly hash: string }
 
-/** Reads a route from `location.hash` (`#/`, `#/streams/<id>`, `#/nodes/<address>`, `#/search/<q>`). */
+/**
+ * Reads a route from `location.hash` (`#/`, `#/streams/<id>`, `#/nodes/<address>`, `#/search/<q>`, `#/incentives`).
+ */
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, '')
   if (path === '' || path === '/') return { page: 'overview' }
+  if (path === '/incentives') return { page: 'incentives' }
   const match = /^\/(streams|nodes|search)\/(.+)$/.exec(path)
   const value = match?.[2] === undefined ? undefined : decodeSegment(match[2])
   if (match === null || value === undefined || value === '') return { page: 'not-found', hash }
