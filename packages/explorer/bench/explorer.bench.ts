@@ -34,6 +34,16 @@ import type {
   TailMessage,
   TailRate,
 } from '../src/api.js'
+import {
+  ContentType,
+  MessageId,
+  StreamMessage,
+  encodeJsonContent,
+  encodeStreamMessage,
+  generatePrivateKey,
+  signStreamMessage,
+} from '@runnel/protocol'
+import { createNativeSigner } from '@runnel/protocol/native'
 import { seededRandom } from '../web/src/random.js'
 
 const NODES = 2_000
@@ -244,16 +254,43 @@ const overlay = syntheticOverlay(OVERLAY_NODES)
 /** The newest sequence number the synthetic tail sent, to see how far behind the page is. */
 let tailSequence = -1
 
-function tailMessage(sequenceNumber: number): TailMessage {
+/**
+ * The tail's messages, signed for real (the page checks each signature itself): every 50th has its content changed
+ * after signing, a forgery. Signed ahead, so the 200 msgs/s schedule costs no signing.
+ */
+const tailSigner = createNativeSigner(generatePrivateKey())
+const TAIL_POOL_SIZE = 2_000
+const TAIL_START = Date.now()
+const tailPool = await Promise.all(Array.from({ length: TAIL_POOL_SIZE }, (_, index) => signedTailMessage(index)))
+
+async function signedTailMessage(sequenceNumber: number): Promise<TailMessage> {
+  const content = { sensor: `s-${sequenceNumber % 17}`, temperature: 20 + (sequenceNumber % 100) / 10, ok: true }
+  const timestamp = TAIL_START + sequenceNumber
+  const signed = await signStreamMessage(
+    {
+      messageId: new MessageId(STREAM_ID, 0, timestamp, sequenceNumber, tailSigner.address, 'bench-chain'),
+      contentType: ContentType.Json,
+      content: encodeJsonContent(content),
+    },
+    tailSigner,
+  )
+  const forged = sequenceNumber % 50 === 49
+  const shown = forged ? { ...content, temperature: 99 } : content
+  const sent = forged ? new StreamMessage({ ...signed, content: encodeJsonContent(shown) }) : signed
   return {
-    publisherId: address(1),
-    timestamp: Date.now(),
+    publisherId: tailSigner.address,
+    timestamp,
     sequenceNumber,
     msgChainId: 'bench-chain',
-    content: { sensor: `s-${sequenceNumber % 17}`, temperature: 20 + (sequenceNumber % 100) / 10, ok: true },
+    content: shown,
     binary: false,
-    signature: sequenceNumber % 50 === 49 ? 'forged' : 'valid',
+    signature: forged ? 'forged' : 'valid',
+    frame: Buffer.from(encodeStreamMessage(sent)).toString('base64'),
   }
+}
+
+function tailMessage(sequenceNumber: number): TailMessage {
+  return tailPool[sequenceNumber % TAIL_POOL_SIZE]!
 }
 
 // --- Synthetic server ---------------------------------------------------------------------------------------------

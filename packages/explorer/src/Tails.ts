@@ -1,5 +1,5 @@
 import type { InvalidMessageEvent, ReceivedMessage, RunnelClient, Subscription } from '@runnel/client'
-import { ContentType, type StreamMessage } from '@runnel/protocol'
+import { ContentType, encodeStreamMessage, type StreamMessage } from '@runnel/protocol'
 import type { TailMessage, TailRate } from './api.js'
 
 /** What a tail's watcher is told. */
@@ -118,6 +118,7 @@ export class Tails {
       content: content instanceof Uint8Array ? Buffer.from(content).toString('base64') : content,
       binary: content instanceof Uint8Array,
       signature: 'valid',
+      frame: frameOf(message.streamMessage),
     })
   }
 
@@ -133,6 +134,7 @@ export class Tails {
       msgChainId: message.messageChainId,
       ...contentOf(message),
       signature: event.reason === 'invalid-signature' ? 'forged' : event.reason,
+      frame: frameOf(message),
     })
   }
 
@@ -157,6 +159,10 @@ export class Tails {
     while (expired < tail.arrivals.length && tail.arrivals[expired]! < cutoff) expired++
     if (expired > 0) tail.arrivals.splice(0, expired)
   }
+}
+
+function frameOf(message: StreamMessage): string {
+  return Buffer.from(encodeStreamMessage(message)).toString('base64')
 }
 
 /** A dropped message's content as the page shows it: JSON when it parses as such, its bytes as base64 otherwise. */

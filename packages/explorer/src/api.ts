@@ -149,6 +149,8 @@ export interface TailMessage {
    * counted as traffic: `forged` (the signature doesn't verify), `no-publish-permission`, `timestamp-in-future`.
    */
   readonly signature: 'valid' | 'forged' | 'no-publish-permission' | 'timestamp-in-future'
+  /** The signed message as it travelled (the protocol's wire encoding, base64): the page checks the signature itself. */
+  readonly frame: string
 }
 
 /** Event `rate` of a tail, once a second. */

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url'
-import { defineConfig } from 'vite'
+import { defaultClientConditions, defineConfig } from 'vite'
 
 /**
  * The explorer's browser app, built into `dist/web` where the server serves it. Relative asset URLs (`base: './'`) so
@@ -8,6 +8,9 @@ import { defineConfig } from 'vite'
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: './',
+  // The workspace's packages from their sources (as the tests run them), so the page checks signatures with the code
+  // of this checkout.
+  resolve: { conditions: ['runnel-source', ...defaultClientConditions] },
   build: {
     outDir: '../dist/web',
     emptyOutDir: true,

@@ -186,6 +186,12 @@ describe('Network Explorer, in a browser, against runnel dev', { skip: chromiumS
       const forged = page.locator('[data-testid="tail-message"][data-signature="forged"]', { hasText: '1000000' })
       await forged.first().waitFor({ timeout: 30_000 })
       assert.match((await forged.first().textContent()) ?? '', /forged/i)
+      // The page checked the signed bytes itself too: the forgery fails there, the genuine message passes.
+      assert.equal(await forged.first().getAttribute('data-browser-check'), 'forged')
+      const genuineRow = page
+        .locator('[data-testid="tail-message"][data-signature="valid"]', { hasText: '"amount":10' })
+        .first()
+      assert.equal(await genuineRow.getAttribute('data-browser-check'), 'valid')
       await page.waitForFunction(
         (before) => Number(document.querySelector('[data-testid="tail-invalid"]')?.textContent) > before,
         invalidBefore,

@@ -4,10 +4,24 @@ import type { TailMessage, TailRate } from '../../../src/api.js'
 import { openFeed } from '../client.js'
 import { el, problem, replaceChildren, setText } from '../dom.js'
 import { formatRate, formatTime, shortId } from '../format.js'
+import { checkInBrowser, type BrowserVerdict } from './browser-check.js'
 
 /** Rows kept on the page; older ones drop off the bottom. */
 const MAX_ROWS = 200
 const CONTENT_PREVIEW = 400
+/**
+ * Signatures checked in the page per second, at most (a check is ~1 ms of main thread): at a higher rate the newest
+ * rows are checked and the others say they weren't.
+ */
+const CHECKS_PER_SECOND = 100
+
+const BROWSER_VERDICTS: Readonly<Record<BrowserVerdict | 'unchecked', string>> = {
+  valid: '✓ signature checked in this browser',
+  forged: '✗ forged: the signature does not verify (checked in this browser)',
+  mismatch: '✗ the signed message is not the one described (checked in this browser)',
+  unreadable: '✗ the signed bytes do not decode (checked in this browser)',
+  unchecked: 'not checked in this browser (too many messages)',
+}
 
 const VERDICTS: Readonly<Record<TailMessage['signature'], string>> = {
   valid: 'valid',
@@ -27,6 +41,8 @@ export class LiveTail {
   /** Messages not yet shown: rows are added once per frame, however fast messages come. */
   private pending: TailMessage[] = []
   private frame: number | undefined
+  private checkBudget = CHECKS_PER_SECOND
+  private budgetAt = performance.now()
 
   constructor(streamId: string, partition: number, signal: AbortSignal) {
     this.element = el(
@@ -77,10 +93,19 @@ export class LiveTail {
   private flush(): void {
     this.frame = undefined
     const batch = document.createDocumentFragment()
-    // Newest first: the last message received goes on top.
+    const now = performance.now()
+    this.checkBudget = Math.min(
+      CHECKS_PER_SECOND,
+      this.checkBudget + ((now - this.budgetAt) * CHECKS_PER_SECOND) / 1000,
+    )
+    this.budgetAt = now
+    // Newest first: the last message received goes on top, and is the first checked.
     for (let index = this.pending.length - 1; index >= 0; index--) {
       const message = this.pending[index]
-      if (message !== undefined) batch.appendChild(renderMessage(message))
+      if (message === undefined) continue
+      const verdict = this.checkBudget >= 1 ? checkInBrowser(message) : 'unchecked'
+      if (verdict !== 'unchecked') this.checkBudget--
+      batch.appendChild(renderMessage(message, verdict))
     }
     this.pending = []
     this.rows.prepend(batch)
@@ -98,16 +123,23 @@ export class LiveTail {
   }
 }
 
-function renderMessage(message: TailMessage): HTMLElement {
-  const valid = message.signature === 'valid'
+function renderMessage(message: TailMessage, checked: BrowserVerdict | 'unchecked'): HTMLElement {
+  // The page's own check overrules the server's word: a row either calls invalid is shown as an alarm.
+  const valid = message.signature === 'valid' && (checked === 'valid' || checked === 'unchecked')
   return el(
     'li',
     {
       'data-testid': 'tail-message',
       'data-signature': message.signature,
+      'data-browser-check': checked,
       class: valid ? 'tail-message' : 'tail-message alarm',
     },
-    el('span', { class: valid ? 'verdict' : 'verdict alarm-label' }, VERDICTS[message.signature]),
+    el(
+      'span',
+      { class: valid ? 'verdict' : 'verdict alarm-label', title: BROWSER_VERDICTS[checked] },
+      VERDICTS[message.signature],
+      checked === 'unchecked' ? '' : checked === 'valid' ? ' ✓' : ' ✗',
+    ),
     el('time', { datetime: new Date(message.timestamp).toISOString() }, formatTime(message.timestamp)),
     el('span', { class: 'mono', title: message.publisherId }, shortId(message.publisherId)),
     el('span', { class: 'muted' }, `#${message.sequenceNumber}`),
