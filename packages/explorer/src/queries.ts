@@ -77,6 +77,11 @@ export class NetworkQueries {
       try {
         // The signal bounds the dial too: an address that accepts and never answers would otherwise hold the page.
         const info = await node.queryNodeInfo(target, { timeoutMs: 5_000, signal: AbortSignal.timeout(10_000) })
+        // The answerer's id is proven by its handshake; a report may name an address that is another node's.
+        if (info.descriptor.nodeId !== summary.address) {
+          errors.push(`${target} is node ${info.descriptor.nodeId}, not this one`)
+          continue
+        }
         return { summary, info: describeInfo(info), infoError: null }
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err)

@@ -159,8 +159,11 @@ describe('runnel resend and runnel storage-node, against runnel dev', () => {
   it('resends the last n, from a point and a range of the stored demo stream, filtered by publisher and chain', async () => {
     const demo = info.demoStreamId
     // Two publishers (the dev key, then a random one), each publish a message chain of its own.
-    const fromDev = await ok(['publish', demo], env, '{"n":1}\n{"n":2}\n{"n":3}\n')
-    const fromKeyless = await ok(['publish', demo], keyless, '{"n":4}\n{"n":5}\n')
+    // Stored acks: each publisher re-offers what no storage receipt covers, so the history is whole however the
+    // overlay formed around a process that lives for one command.
+    const storedAck = ['--ack', 'stored', '--ack-timeout', '60000']
+    const fromDev = await ok(['publish', demo, ...storedAck], env, '{"n":1}\n{"n":2}\n{"n":3}\n')
+    const fromKeyless = await ok(['publish', demo, ...storedAck], keyless, '{"n":4}\n{"n":5}\n')
     await waitUntil(
       `the storage node has the 5 messages (the publishers said: ${JSON.stringify(fromDev.stderr)}, ${JSON.stringify(fromKeyless.stderr)})`,
       () => stored(demo, 0, 5),
@@ -245,7 +248,7 @@ describe('runnel resend and runnel storage-node, against runnel dev', () => {
 
   it('subscribes with --resend-last: the stored history, then live messages', async () => {
     const demo = info.demoStreamId
-    await ok(['publish', demo], env, '{"history":1}\n{"history":2}\n')
+    await ok(['publish', demo, '--ack', 'stored', '--ack-timeout', '60000'], env, '{"history":1}\n{"history":2}\n')
     await waitUntil('the storage node has them', async () => {
       const last = await runnel(['resend', 'last', demo, '2'], keyless)
       return last.code === 0 && last.stdout === '{"history":1}\n{"history":2}\n'

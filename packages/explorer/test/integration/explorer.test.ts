@@ -14,6 +14,7 @@ import { MessageId, StreamMessage, encodeJsonContent, generatePrivateKey, type S
 import { createNativeSigner, nativeSignatureVerifier } from '@runnel/protocol/native'
 import type { Browser, Page } from 'playwright-core'
 import { build } from 'vite'
+import { startRawPeer } from '../../../network/test/helpers.js'
 import { chromiumSkip, launchChromium } from '../../../protocol/test/support/browser.js'
 import type { Overview } from '../../src/api.js'
 
@@ -253,6 +254,15 @@ describe('Network Explorer, in a browser, against runnel dev', { skip: chromiumS
       // is gone, the explorer can only dial that address. Then a report that is garbage.
       const silent = await startSilentServer()
       const key = dev.chain.chain.accountKeys[3]!
+      // …and an address where the node's own key answers info queries with garbage.
+      const garbage = await startRawPeer(createNativeSigner(key), 'full', undefined, {
+        listen: true,
+        onControl: (message, peer) => {
+          if (message.body.case !== 'nodeInfoRequest') return
+          const { requestId } = message.body.value
+          peer.sendControl({ case: 'nodeInfoResponse', value: { requestId, version: 'x'.repeat(65) } })
+        },
+      })
       const metricsClient = () =>
         createRunnelClient({ auth: { privateKey: key }, network: dev.network, chain: { rpcUrl: dev.rpcUrl } })
       const first = metricsClient()
@@ -262,7 +272,7 @@ describe('Network Explorer, in a browser, against runnel dev', { skip: chromiumS
         const stream = await first.createStream('/runnel/metrics', { partitions: 3 })
         await first.grantPermissions(stream.id, 'public', 'subscribe')
         // Until the explorer follows the new stream (its next read of the chain), reports go unseen: keep sending.
-        const report = validReport(`ws://127.0.0.1:${silent.port}`)
+        const report = validReport(`ws://127.0.0.1:${silent.port}`, garbage.localDescriptor.addresses[0]!)
         const sending = setInterval(
           () => void first.publish({ id: stream.id, partition: 0 }, report).catch(() => {}),
           1_000,
@@ -280,6 +290,11 @@ describe('Network Explorer, in a browser, against runnel dev', { skip: chromiumS
       await page
         .locator('[data-testid="problem"]', { hasText: /didn't answer its info query/ })
         .waitFor({ timeout: 60_000 })
+      const why = (await page.locator('[data-testid="problem"]', { hasText: /info query/ }).textContent()) ?? ''
+      assert.match(why, new RegExp(`ws://127.0.0.1:${silent.port}: .*aborted`))
+      assert.match(why, /MALFORMED_FRAME: .*version over 64/)
+      // Gone before the same key comes back as a node: two live nodes with one id is another test.
+      await garbage.stop()
       await page.screenshot({ path: join(SCREENSHOTS, 'node-silent.png'), fullPage: true })
 
       const second = metricsClient()
@@ -358,7 +373,7 @@ async function startSilentServer(): Promise<{ port: number; stop: () => Promise<
   }
 }
 
-function validReport(address: string): Record<string, unknown> {
+function validReport(...addresses: string[]): Record<string, unknown> {
   const now = Date.now()
   return {
     v: 1,
@@ -381,7 +396,7 @@ function validReport(address: string): Record<string, unknown> {
       region: null,
       country: null,
       operator: null,
-      addresses: [address],
+      addresses,
     },
   }
 }
