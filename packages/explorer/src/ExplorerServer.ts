@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url'
 import { createAdaptorServer } from '@hono/node-server'
 import { serveStatic } from '@hono/node-server/serve-static'
 import { PERMISSION_NAMES, PUBLIC, holds } from '@runnel/chain'
-import { ClientError, type RunnelClient } from '@runnel/client'
+import type { RunnelClient } from '@runnel/client'
+import { ERROR_CATEGORIES, RunnelError } from '@runnel/protocol'
 import { Hono, type Context } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
@@ -197,7 +198,7 @@ export class ExplorerServer {
       try {
         return c.json(await readIncentives(this.client))
       } catch (err) {
-        return problem(c, 502, 'CHAIN_FAILED', `the incentive contracts couldn't be read: ${messageOf(err)}`)
+        return problem(c, statusOf(err), 'CHAIN_FAILED', `the incentive contracts couldn't be read: ${messageOf(err)}`)
       }
     })
 
@@ -278,12 +279,8 @@ export class ExplorerServer {
         },
       }
     } catch (err) {
-      if (err instanceof ClientError || (err instanceof Error && 'code' in err)) {
-        const code = String((err as { code: unknown }).code)
-        const status = code === 'STREAM_NOT_FOUND' ? 404 : code.startsWith('INVALID') ? 400 : 502
-        return { status, error: { code, message: err.message } }
-      }
-      return { status: 502, error: { code: 'CHAIN_FAILED', message: messageOf(err) } }
+      const code = err instanceof RunnelError ? (err as RunnelError<string>).code : 'CHAIN_FAILED'
+      return { status: statusOf(err), error: { code, message: messageOf(err) } }
     }
   }
 
@@ -326,6 +323,14 @@ function partitionOf(raw: string | undefined, partitions: number): number | stri
     return `partition must be a whole number from 0 to ${partitions - 1}, got ${JSON.stringify(raw)}`
   }
   return partition
+}
+
+/**
+ * The status every API of the project answers for an error's category (STREAM_NOT_FOUND 404, INVALID_* 400, an
+ * unreachable chain 503…); 502 for anything else a remote part threw.
+ */
+function statusOf(err: unknown): ContentfulStatusCode {
+  return err instanceof RunnelError ? (ERROR_CATEGORIES[err.category].httpStatus as ContentfulStatusCode) : 502
 }
 
 function messageOf(err: unknown): string {

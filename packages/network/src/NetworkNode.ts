@@ -89,9 +89,6 @@ export interface NetworkNodeMetrics extends DataPathCounters {
   placementRefusals: number
 }
 
-/** How often {@link NetworkNode.flush} looks again at a stream part that hasn't told it of a change. */
-const FLUSH_RECHECK_MS = 1_000
-
 /**
  * A node of the Runnel network: joins stream parts' overlays, relays their
  * messages, and hands them to local listeners. A facade: {@link Membership}
@@ -432,21 +429,16 @@ export class NetworkNode {
       const unsent = overlay.buffer.unsent()
       const gone = this.overlays.get(streamPartId) !== overlay
       if (unsent === 0 || gone || this.connectedCount(overlay) > 0 || overlay.isSettled()) return unsent
-      // A neighbour's arrival sends it the buffer before waiters are told; settling with no one ends the wait too.
-      // The state is also looked at again each second: a request that ends without a change of neighbours (it timed
-      // out, say) settles the join without telling the waiters.
-      const tick = new AbortController()
-      const timer = this.clock.setTimeout(() => tick.abort(), FLUSH_RECHECK_MS, { unref: true })
-      const signal = options.signal === undefined ? tick.signal : AbortSignal.any([options.signal, tick.signal])
       try {
-        await waitForNeighbors(overlay, { minNeighbors: 1, orWhenSettled: true, signal }, () =>
+        // A neighbour's arrival sends it the buffer before waiters are told; settling with no one ends the wait too.
+        await waitForNeighbors(overlay, { minNeighbors: 1, orWhenSettled: true, ...options }, () =>
           this.connectedCount(overlay),
         )
       } catch (err) {
-        if (!(err instanceof NetworkError && (err.code === 'TIMEOUT' || err.code === 'ABORTED'))) throw err
-        if (options.signal?.aborted === true) return overlay.buffer.unsent()
-      } finally {
-        timer.cancel()
+        if (err instanceof NetworkError && (err.code === 'TIMEOUT' || err.code === 'ABORTED')) {
+          return overlay.buffer.unsent()
+        }
+        throw err
       }
     }
   }
