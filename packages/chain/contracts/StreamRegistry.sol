@@ -138,6 +138,17 @@ contract StreamRegistry {
         _store(streamId, user, p);
     }
 
+    /// @notice Raises `user`'s subscribe expiration to `until` (Unix seconds), leaving a later one and every other
+    ///         permission as they are. Needs grant. A marketplace holding grant sells time this way without being able
+    ///         to shorten what the stream's owner gave.
+    function extendSubscription(string calldata streamId, address user, uint64 until) external {
+        _requireGrant(streamId, user, PermissionType.Subscribe);
+        Permission memory p = _permissions[_key(streamId, user)];
+        if (until <= p.subscribeExpiration) return;
+        p.subscribeExpiration = until;
+        _store(streamId, user, p);
+    }
+
     /// @notice Replaces all of `user`'s permissions, with expirations. Needs grant.
     function setPermissions(string calldata streamId, address user, Permission calldata permission) external {
         _setPermissions(streamId, user, permission);

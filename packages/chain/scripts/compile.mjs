@@ -21,6 +21,9 @@ const CONTRACTS = [
   ['incentives/Operator.sol', 'Operator'],
   ['incentives/OperatorFactory.sol', 'OperatorFactory'],
   ['incentives/VoteKick.sol', 'VoteKick'],
+  ['marketplace/Marketplace.sol', 'Marketplace'],
+  ['dataunions/DataUnion.sol', 'DataUnion'],
+  ['dataunions/DataUnionFactory.sol', 'DataUnionFactory'],
 ]
 // EIP-170: what a public chain accepts; the dev chain would take more and hide the problem.
 const MAX_RUNTIME_BYTES = 24576

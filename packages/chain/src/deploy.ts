@@ -13,6 +13,12 @@ import {
 } from 'viem'
 import { ChainError } from './errors.js'
 import {
+  dataUnionAbi,
+  dataUnionBytecode,
+  dataUnionFactoryAbi,
+  dataUnionFactoryBytecode,
+  marketplaceAbi,
+  marketplaceBytecode,
   operatorBytecode,
   operatorAbi,
   operatorFactoryAbi,
@@ -28,12 +34,13 @@ import {
   voteKickAbi,
   voteKickBytecode,
 } from './generated/contracts.js'
-import type { ContractAddresses, IncentiveAddresses } from './registry/types.js'
+import type { ContractAddresses, IncentiveAddresses, MarketAddresses } from './registry/types.js'
 
 /** The deployment and the block it landed in (read events from there). */
 export interface Deployment extends ContractAddresses {
   readonly deployBlock: bigint
   readonly incentives: IncentiveAddresses
+  readonly market: MarketAddresses
 }
 
 /**
@@ -79,7 +86,8 @@ type Wallet = WalletClient<Transport, Chain | undefined, Account>
 /**
  * Deploys every contract from the wallet's account, in one fixed order: the
  * stream registry, the storage-node registry, then the token, sponsorships,
- * operator implementation, operator factory and vote-kick. The incentive
+ * operator implementation, operator factory and vote-kick, then the
+ * marketplace, the Data Union implementation and the Data Union factory. The incentive
  * contracts point at each other through constructor arguments computed from
  * the deployer's nonces, so none of them has an owner who could rewire them.
  * On a fresh dev chain with the same deployer the addresses are always the
@@ -108,7 +116,21 @@ export async function deployContracts(
       operatorImplementation,
       operatorFactory,
       voteKick,
-    ] = [0, 1, 2, 3, 4, 5, 6].map(at) as [Address, Address, Address, Address, Address, Address, Address]
+      marketplace,
+      dataUnionImplementation,
+      dataUnionFactory,
+    ] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map(at) as [
+      Address,
+      Address,
+      Address,
+      Address,
+      Address,
+      Address,
+      Address,
+      Address,
+      Address,
+      Address,
+    ]
     const deploy = (offset: number, abi: Abi, bytecode: Hex, args: readonly unknown[] = []): Promise<Hex> =>
       walletClient.deployContract({ abi, bytecode, args, nonce: nonce + offset, chain: walletClient.chain })
     const hashes = [
@@ -144,6 +166,9 @@ export async function deployContracts(
           flaggerReward: params.flaggerReward,
         },
       ]),
+      await deploy(7, marketplaceAbi, marketplaceBytecode, [streamRegistry, dataUnionFactory]),
+      await deploy(8, dataUnionAbi, dataUnionBytecode, [dataUnionFactory]),
+      await deploy(9, dataUnionFactoryAbi, dataUnionFactoryBytecode, [dataUnionImplementation]),
     ]
     const receipts = await Promise.all(hashes.map((hash) => publicClient.waitForTransactionReceipt({ hash })))
     const failed = receipts.findIndex((receipt) => receipt.status !== 'success')
@@ -154,6 +179,7 @@ export async function deployContracts(
       storageNodeRegistry: getAddress(storageNodeRegistry),
       deployBlock: receipts[0]!.blockNumber,
       incentives: { token, sponsorships, operatorFactory, voteKick },
+      market: { marketplace, dataUnionFactory },
     }
   } catch (err) {
     if (err instanceof ChainError) throw err

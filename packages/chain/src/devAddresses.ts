@@ -22,3 +22,9 @@ export const DEV_INCENTIVE_ADDRESSES = {
   operatorFactory: devAddress(5n),
   voteKick: devAddress(6n),
 } as const
+
+/** Where the marketplace and the Data Union factory are on every dev chain (nonce 8 is the Data Union implementation). */
+export const DEV_MARKET_ADDRESSES = {
+  marketplace: devAddress(7n),
+  dataUnionFactory: devAddress(9n),
+} as const

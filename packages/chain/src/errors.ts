@@ -38,6 +38,23 @@ export type ChainErrorCode =
   | 'ALREADY_VOTED'
   | 'VOTING_ENDED'
   | 'VOTING_NOT_ENDED'
+  // ---- marketplace and Data Unions ----
+  | 'PRODUCT_NOT_FOUND'
+  | 'PRODUCT_NOT_LISTED'
+  /** The stream's owner hasn't granted the marketplace the grant permission, so it can't sell access. */
+  | 'MARKETPLACE_NOT_GRANTED'
+  | 'TOKEN_NOT_ACCEPTED'
+  /** Zero, below the product's minimum, or above the most one purchase may add. */
+  | 'INVALID_PERIOD'
+  /** The price rose above the buyer's limit (front-running protection). */
+  | 'PRICE_ABOVE_LIMIT'
+  | 'DATA_UNION_NOT_FOUND'
+  | 'NOT_MEMBER'
+  | 'ALREADY_MEMBER'
+  | 'INSUFFICIENT_EARNINGS'
+  /** A signed withdrawal not signed by the member, or replayed (its nonce is used). */
+  | 'INVALID_SIGNATURE'
+  | 'SIGNATURE_EXPIRED'
   /** A write was attempted without a wallet (account) configured. */
   | 'NO_ACCOUNT'
   | 'INVALID_ARGUMENT'
@@ -101,6 +118,18 @@ const CHAIN_CATEGORIES: Record<ChainErrorCode, ErrorCategory> = {
   ALREADY_VOTED: 'conflict',
   VOTING_ENDED: 'conflict',
   VOTING_NOT_ENDED: 'conflict',
+  PRODUCT_NOT_FOUND: 'not-found',
+  PRODUCT_NOT_LISTED: 'conflict',
+  MARKETPLACE_NOT_GRANTED: 'conflict',
+  TOKEN_NOT_ACCEPTED: 'invalid-input',
+  INVALID_PERIOD: 'invalid-input',
+  PRICE_ABOVE_LIMIT: 'conflict',
+  DATA_UNION_NOT_FOUND: 'not-found',
+  NOT_MEMBER: 'not-found',
+  ALREADY_MEMBER: 'conflict',
+  INSUFFICIENT_EARNINGS: 'conflict',
+  INVALID_SIGNATURE: 'permission-denied',
+  SIGNATURE_EXPIRED: 'invalid-input',
   // A missing wallet is a setting to add, not a key to fix.
   NO_ACCOUNT: 'invalid-input',
   INVALID_ARGUMENT: 'invalid-input',

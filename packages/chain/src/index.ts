@@ -42,6 +42,7 @@ export {
   PUBLIC,
   type ContractAddresses,
   type IncentiveAddresses,
+  type MarketAddresses,
   type PermissionAssignment,
   type RegistryEvent,
   type RunnelRegistryComponents,
@@ -65,9 +66,12 @@ export {
   type Erc1271VerifierOptions,
 } from './erc1271/Erc1271Verifier.js'
 export { DEFAULT_INCENTIVE_PARAMS, deployContracts, type Deployment, type IncentiveParams } from './deploy.js'
-export { DEV_CONTRACT_ADDRESSES, DEV_INCENTIVE_ADDRESSES } from './devAddresses.js'
+export { DEV_CONTRACT_ADDRESSES, DEV_INCENTIVE_ADDRESSES, DEV_MARKET_ADDRESSES } from './devAddresses.js'
 export { toChainError } from './revert.js'
 export {
+  dataUnionAbi,
+  dataUnionFactoryAbi,
+  marketplaceAbi,
   operatorAbi,
   operatorFactoryAbi,
   runnelTokenAbi,
@@ -80,3 +84,18 @@ export {
   streamRegistryAbi,
   streamRegistryBytecode,
 } from './generated/contracts.js'
+export { RunnelMarket } from './market/RunnelMarket.js'
+export type {
+  DataUnionInfo,
+  DataUnionInput,
+  MemberInfo,
+  MemberStatus,
+  ProductInfo,
+  ProductInput,
+  Purchase,
+  RunnelMarketComponents,
+  SignedWithdrawal,
+  SubscriptionInfo,
+  TokenPrice,
+} from './market/types.js'
+export * from './dataunions/index.js'

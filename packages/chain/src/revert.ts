@@ -1,4 +1,4 @@
-import { BaseError, ContractFunctionRevertedError, InvalidAddressError, formatUnits } from 'viem'
+import { type Abi, BaseError, ContractFunctionRevertedError, InvalidAddressError, formatUnits } from 'viem'
 import { ChainError, type ChainErrorCode } from './errors.js'
 import { PERMISSION_NAMES } from './permissions.js'
 
@@ -8,6 +8,19 @@ const VERB: Record<string, string> = {
   publish: 'publish to',
   subscribe: 'subscribe to',
   grant: 'grant on',
+}
+
+/** Every error declared by the given ABIs, once each: a revert deep in a call chain is decoded with all of them. */
+export function errorsOf(abis: readonly unknown[]): Abi {
+  const seen = new Set<string>()
+  return (abis as Abi[])
+    .flatMap((abi) => abi.filter((item) => item.type === 'error'))
+    .filter((item) => {
+      const key = JSON.stringify(item)
+      if (seen.has(key)) return false
+      seen.add(key)
+      return true
+    })
 }
 
 /** Turns a viem error from a contract call into a ChainError naming what was refused. */
@@ -60,10 +73,8 @@ function describe(name: string, args: readonly unknown[]): [ChainErrorCode, stri
       return ['NOT_ASSIGNED', `${lower(second)} does not store ${String(first)}`]
     default:
       return (
-        describeIncentives(name, args) ?? [
-          'RPC_ERROR',
-          `contract reverted with ${name}(${args.map(String).join(', ')})`,
-        ]
+        describeIncentives(name, args) ??
+        describeMarket(name, args) ?? ['RPC_ERROR', `contract reverted with ${name}(${args.map(String).join(', ')})`]
       )
   }
 }
@@ -174,6 +185,75 @@ function describeIncentives(name: string, args: readonly unknown[]): [ChainError
       return ['VOTING_ENDED', `voting on flag ${String(a)} ended at ${new Date(Number(b) * 1000).toISOString()}`]
     case 'VotingNotEnded':
       return ['VOTING_NOT_ENDED', `voting on flag ${String(a)} runs until ${new Date(Number(b) * 1000).toISOString()}`]
+    default:
+      return undefined
+  }
+}
+
+function describeMarket(name: string, args: readonly unknown[]): [ChainErrorCode, string] | undefined {
+  const [a, b, c] = args
+  switch (name) {
+    case 'ProductNotFound':
+      return ['PRODUCT_NOT_FOUND', `no product ${String(a)}`]
+    case 'ProductNotListed':
+      return ['PRODUCT_NOT_LISTED', `product ${String(a)} is delisted: it isn't for sale`]
+    case 'NotProductOwner':
+      return ['PERMISSION_DENIED', `${lower(b)} doesn't own product ${String(a)}`]
+    case 'InvalidProduct':
+      return ['INVALID_ARGUMENT', `invalid product: ${String(a)}`]
+    case 'NotStreamGranter':
+      return [
+        'PERMISSION_DENIED',
+        `${lower(b)} may not sell ${String(a)}: only a holder of grant on a stream may put it in a product`,
+      ]
+    case 'MarketplaceNotGranted':
+      return [
+        'MARKETPLACE_NOT_GRANTED',
+        `the marketplace can't give access to ${String(a)}: the stream's owner must grant it the grant permission`,
+      ]
+    case 'TokenNotAccepted':
+      return ['TOKEN_NOT_ACCEPTED', `product ${String(a)} doesn't accept token ${lower(b)}`]
+    case 'TokenNotAcceptedByDataUnion':
+      return ['TOKEN_NOT_ACCEPTED', `Data Union ${lower(a)} shares revenue in another token than ${lower(b)}`]
+    case 'PeriodTooShort':
+      return ['INVALID_PERIOD', `${String(a)} s is shorter than the product's minimum of ${String(b)} s`]
+    case 'PeriodTooLong':
+      return ['INVALID_PERIOD', `${String(a)} s is longer than the most one purchase may add, ${String(b)} s`]
+    case 'PriceAboveLimit':
+      return [
+        'PRICE_ABOVE_LIMIT',
+        `the price is ${String(a)} per second, above the ${String(b)} you accepted (it changed, or the limit is wrong)`,
+      ]
+    case 'CostOverflow':
+      return ['INVALID_PERIOD', `${String(b)} s at ${String(a)} per second overflows: buy a shorter period`]
+    case 'NotAdmin':
+      return ['PERMISSION_DENIED', `${lower(a)} is not this Data Union's admin`]
+    case 'NotJoinAgent':
+      return ['PERMISSION_DENIED', `${lower(a)} is not a join agent of this Data Union`]
+    case 'NotMember':
+      return ['NOT_MEMBER', `${lower(a)} has never been a member of this Data Union`]
+    case 'NotActiveMember':
+      return ['NOT_MEMBER', `${lower(a)} is not an active member of this Data Union`]
+    case 'AlreadyMember':
+      return ['ALREADY_MEMBER', `${lower(a)} is already an active member`]
+    case 'InvalidWeight':
+      return ['INVALID_ARGUMENT', `a member's weight is 1..2^96-1, got ${String(a)}`]
+    case 'InvalidFee':
+      return ['INVALID_ARGUMENT', `the admin fee is 0..${String(b)} basis points, got ${String(a)}`]
+    case 'InvalidAddress':
+      return ['INVALID_ARGUMENT', 'the zero address is not allowed here']
+    case 'InvalidAmount':
+      return ['INVALID_ARGUMENT', `the amount must be above zero, got ${String(a)}`]
+    case 'InvalidMemberBatch':
+      return ['INVALID_ARGUMENT', `a member batch has 1..${String(b)} entries (and a weight each), got ${String(a)}`]
+    case 'InsufficientEarnings':
+      return ['INSUFFICIENT_EARNINGS', `${lower(a)} may withdraw ${String(c)}, ${String(b)} asked`]
+    case 'InvalidSignature':
+      return ['INVALID_SIGNATURE', `the withdrawal isn't signed by member ${lower(a)} (or was used already)`]
+    case 'SignatureExpired':
+      return ['SIGNATURE_EXPIRED', `the signature expired at ${new Date(Number(a) * 1000).toISOString()}`]
+    case 'UnsupportedToken':
+      return ['TOKEN_NOT_ACCEPTED', `this Data Union can't pay out token ${lower(a)}: send it its own token`]
     default:
       return undefined
   }

@@ -1,4 +1,4 @@
-import type { ChainStateCache, RunnelIncentives, RunnelRegistry } from '@runnel/chain'
+import type { ChainStateCache, RunnelIncentives, RunnelMarket, RunnelRegistry } from '@runnel/chain'
 import type { NetworkNode } from '@runnel/network'
 import {
   signReceipt,
@@ -95,6 +95,24 @@ export class RunnelClient extends ClientChainVerbs {
    */
   get incentives(): RunnelIncentives {
     return this.parts.incentives()
+  }
+
+  /**
+   * The marketplace and Data Unions, over this client's chain and sending transactions as its key; at
+   * `options.chain.market` (default: the dev chain's). A product sells time-limited subscribe permission on its
+   * streams; its revenue goes to an address or to a Data Union, which shares it among its members by weight.
+   * Refusals are `ChainError`s such as `TOKEN_NOT_ACCEPTED`, `INVALID_PERIOD` or `INSUFFICIENT_EARNINGS`.
+   *
+   * @example
+   * ```ts
+   * const union = await client.market.createDataUnion({ adminFeeBps: 1000 })
+   * const product = await client.market.createProduct({ name: 'Weather', streams: [stream.id], beneficiary: union,
+   *   prices: [{ token: client.market.token, pricePerSecond: parseUnits('0.001', 18) }] })
+   * await buyer.market.buy(product.id, { seconds: 3600 }) // subscribe permission on every stream for an hour
+   * ```
+   */
+  get market(): RunnelMarket {
+    return this.parts.market()
   }
 
   /** The one cache of chain state this client keeps (permissions, stream metadata, storage nodes); a node shares it. */

@@ -2,10 +2,13 @@ import type { RetentionOptions } from './publish/retention.js'
 import {
   DEV_CONTRACT_ADDRESSES,
   DEV_INCENTIVE_ADDRESSES,
+  DEV_MARKET_ADDRESSES,
   type ContractAddresses,
   type Erc1271Verifier,
   type IncentiveAddresses,
+  type MarketAddresses,
   type RunnelIncentives,
+  type RunnelMarket,
   type RunnelRegistry,
 } from '@runnel/chain'
 import type { NetworkNode, NetworkNodeOptions, Transport, WebRtcTransportOptions } from '@runnel/network'
@@ -28,6 +31,7 @@ export const LOCAL_DEFAULTS = {
   rpcUrl: 'http://127.0.0.1:8545',
   contracts: DEV_CONTRACT_ADDRESSES,
   incentives: DEV_INCENTIVE_ADDRESSES,
+  market: DEV_MARKET_ADDRESSES,
 } as const
 
 /**
@@ -75,6 +79,8 @@ export interface RunnelClientOptions {
     readonly contracts?: ContractAddresses
     /** The token and incentive contracts (`client.incentives`). Default: the dev chain's (`LOCAL_DEFAULTS.incentives`). */
     readonly incentives?: IncentiveAddresses
+    /** The marketplace and the Data Union factory (`client.market`). Default: the dev chain's (`LOCAL_DEFAULTS.market`). */
+    readonly market?: MarketAddresses
     /** First block with registry events. Default 0. */
     readonly fromBlock?: bigint
   }
@@ -127,6 +133,8 @@ export interface RunnelClientComponents {
   readonly registry?: RunnelRegistry
   /** The incentive bindings. Default: built on first use from `options.chain`, sending transactions as `options.auth`. */
   readonly incentives?: RunnelIncentives
+  /** The marketplace and Data Union bindings. Default: built on first use from `options.chain`, signing as `options.auth`. */
+  readonly market?: RunnelMarket
   /** Asks ERC-1271 wallets whether they accept their messages' signatures. Default: one over the chain's reads. */
   readonly erc1271Verifier?: Erc1271Verifier
   /** The chain's EIP-1193 provider; same as `options.chain.provider`, which it overrides. */

@@ -10,7 +10,7 @@ import {
   type WalletClient,
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { RunnelRegistry, deployContracts, runnelTokenAbi, type Deployment } from '@runnel/chain'
+import { RunnelMarket, RunnelRegistry, deployContracts, runnelTokenAbi, type Deployment } from '@runnel/chain'
 import { startEmbeddedChain, type EmbeddedChain, type EmbeddedChainOptions } from './embeddedChain.js'
 
 /** An embedded chain with Runnel's contracts deployed, and clients for it. */
@@ -23,6 +23,13 @@ export interface DevChain {
   walletFor(index: number): WalletClient<Transport, Chain, Account>
   /** A registry acting as dev account `index`. */
   registryFor(index: number): RunnelRegistry
+  /** Marketplace and Data Union bindings acting as dev account `index`. */
+  marketFor(index: number): RunnelMarket
+  /**
+   * Moves the chain's clock `seconds` ahead and mines a block at the new time, so expirations (subscriptions,
+   * permissions) take effect without waiting.
+   */
+  increaseTime(seconds: number): Promise<void>
   stop(): Promise<void>
 }
 
@@ -102,6 +109,18 @@ export async function startDevChain(options: EmbeddedChainOptions = {}): Promise
         { publicClient, walletClient: walletFor(index), addresses: deployment },
         { fromBlock: deployment.deployBlock },
       ),
+    marketFor: (index) =>
+      new RunnelMarket({
+        publicClient,
+        walletClient: walletFor(index),
+        addresses: deployment.market,
+        registry: deployment.streamRegistry,
+        token: deployment.incentives.token,
+      }),
+    increaseTime: async (seconds) => {
+      await chain.provider.request({ method: 'evm_increaseTime', params: [seconds] })
+      await chain.provider.request({ method: 'evm_mine', params: [] })
+    },
     stop: () => chain.stop(),
   }
 }

@@ -18,7 +18,7 @@ import {
   voteKickAbi,
 } from '../generated/contracts.js'
 import { writeContract, type RegistryWallet, type WriteOptions } from '../registry/write.js'
-import { toChainError } from '../revert.js'
+import { errorsOf, toChainError } from '../revert.js'
 import type {
   Delegation,
   FlagInfo,
@@ -37,21 +37,7 @@ const FLAG_STATUSES: readonly (FlagStatus | undefined)[] = [undefined, 'open', '
 
 // A revert deep in a call chain (operator -> token -> sponsorships) surfaces in the outer call: decode it with every
 // incentive contract's errors, whichever contract the write went to.
-const ALL_ERRORS: Abi = dedupe(
-  [runnelTokenAbi, sponsorshipsAbi, operatorAbi, operatorFactoryAbi, voteKickAbi].flatMap((abi) =>
-    (abi as Abi).filter((item) => item.type === 'error'),
-  ),
-)
-
-function dedupe(errors: Abi): Abi {
-  const seen = new Set<string>()
-  return errors.filter((item) => {
-    const key = JSON.stringify(item)
-    if (seen.has(key)) return false
-    seen.add(key)
-    return true
-  })
-}
+const ALL_ERRORS: Abi = errorsOf([runnelTokenAbi, sponsorshipsAbi, operatorAbi, operatorFactoryAbi, voteKickAbi])
 
 /**
  * Typed access to the token and the incentive contracts: sponsorships,

@@ -17,6 +17,12 @@ export interface IncentiveAddresses {
   readonly voteKick: Address
 }
 
+/** Where the marketplace and the Data Union factory are. */
+export interface MarketAddresses {
+  readonly marketplace: Address
+  readonly dataUnionFactory: Address
+}
+
 export interface Stream {
   readonly id: string
   readonly metadata: StreamMetadata

@@ -1,4 +1,4 @@
-import { Erc1271Verifier, RunnelIncentives, RunnelRegistry } from '@runnel/chain'
+import { Erc1271Verifier, RunnelIncentives, RunnelMarket, RunnelRegistry } from '@runnel/chain'
 import {
   MultiTransport,
   NetworkNode,
@@ -52,6 +52,21 @@ export function resolveIncentives(
   return new RunnelIncentives({
     ...chainClients(options, components, auth),
     addresses: options.chain?.incentives ?? LOCAL_DEFAULTS.incentives,
+  })
+}
+
+/** The marketplace and Data Union bindings: the injected ones, or ones over the registry's chain, signing as `auth`. */
+export function resolveMarket(
+  options: RunnelClientOptions,
+  components: RunnelClientComponents,
+  auth: ClientAuth,
+): RunnelMarket {
+  if (components.market !== undefined) return components.market
+  return new RunnelMarket({
+    ...chainClients(options, components, auth),
+    addresses: options.chain?.market ?? LOCAL_DEFAULTS.market,
+    registry: (options.chain?.contracts ?? LOCAL_DEFAULTS.contracts).streamRegistry,
+    token: (options.chain?.incentives ?? LOCAL_DEFAULTS.incentives).token,
   })
 }
 

@@ -1,4 +1,4 @@
-import { ChainStateCache, PUBLIC, type RunnelIncentives, type RunnelRegistry } from '@runnel/chain'
+import { ChainStateCache, PUBLIC, type RunnelIncentives, type RunnelMarket, type RunnelRegistry } from '@runnel/chain'
 import type { NetworkNode } from '@runnel/network'
 import { pureSignatureVerifier, systemClock, type Clock, type MessageSigner } from '@runnel/protocol'
 import type { Address } from 'viem'
@@ -27,6 +27,7 @@ import {
   resolveClientAuth,
   resolveErc1271Verifier,
   resolveIncentives,
+  resolveMarket,
   resolveNetworkNode,
   resolveRegistry,
 } from './collaborators.js'
@@ -42,6 +43,7 @@ export interface ClientParts {
   readonly registry: RunnelRegistry
   /** The incentive bindings, built on first call: most clients never touch them. */
   readonly incentives: () => RunnelIncentives
+  readonly market: () => RunnelMarket
   /** The one cache of chain state: permissions, partition counts, storage nodes and their URLs. */
   readonly chainState: ChainStateCache
   readonly events: ClientEventHub
@@ -80,6 +82,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
   const ttlMs = options.permissionCacheTtlMs ?? 30_000
   const registry = resolveRegistry(options, components, auth)
   let incentives: RunnelIncentives | undefined
+  let market: RunnelMarket | undefined
   const node = resolveNetworkNode(options, components, signer, verifier, clock)
   const chainState = new ChainStateCache(registry, { ttlMs }, () => clock.now())
   const lifecycle = new ClientLifecycle(async () => {
@@ -215,6 +218,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
     joins,
     registry,
     incentives: () => (incentives ??= resolveIncentives(options, components, auth)),
+    market: () => (market ??= resolveMarket(options, components, auth)),
     chainState,
     events,
     lifecycle,
