@@ -4,6 +4,8 @@ import { RunnelError, type ErrorCategory, type RunnelErrorOptions } from '@runne
 export type ClientErrorCode =
   /** The client's address lacks the permission the call needs (checked before anything is sent). */
   | 'PERMISSION_DENIED'
+  /** The client's subscribe permission had an end (bought on the marketplace, or granted until a time) that has passed. */
+  | 'PERMISSION_EXPIRED'
   | 'STREAM_NOT_FOUND'
   | 'INVALID_ARGUMENT'
   /** The client was destroyed. */
@@ -50,6 +52,7 @@ export class ClientError extends RunnelError<ClientErrorCode> {
 /** Typed complete, so a new code fails to compile until it is classified. */
 const CLIENT_CATEGORIES: Record<ClientErrorCode, ErrorCategory> = {
   PERMISSION_DENIED: 'permission-denied',
+  PERMISSION_EXPIRED: 'permission-denied',
   STREAM_NOT_FOUND: 'not-found',
   INVALID_ARGUMENT: 'invalid-input',
   DESTROYED: 'cancelled',

@@ -1,4 +1,5 @@
 import { startDevChain, type DevChain } from '@runnel/dev-chain'
+import type { Clock } from '@runnel/protocol'
 import { createRunnelClient, type NodeClientOptions } from '../src/node/index.js'
 import type { GroupKeyStore, RunnelClient } from '../src/index.js'
 import { startTestDiscovery, type DiscoverySettings } from './support/discovery.js'
@@ -14,7 +15,11 @@ export interface TestNetwork {
   /** The `network` settings of the mode the network runs in: its tracker or its entry point. */
   readonly discovery: DiscoverySettings
   /** A client acting as dev account `index`, on this network. */
-  client(index: number, options?: Partial<NodeClientOptions>, components?: { keyStore?: GroupKeyStore }): RunnelClient
+  client(
+    index: number,
+    options?: Partial<NodeClientOptions>,
+    components?: { keyStore?: GroupKeyStore; clock?: Clock },
+  ): RunnelClient
   stop(): Promise<void>
 }
 

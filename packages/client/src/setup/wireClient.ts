@@ -189,7 +189,15 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
       address,
       start,
       streams,
-      maySubscribe: (streamId) => chainState.hasPermission(streamId, auth.address, 'subscribe'),
+      maySubscribe: async (streamId) => {
+        if (await chainState.hasPermission(streamId, auth.address, 'subscribe')) return true
+        // A refusal is read again from the chain: a purchase or grant of a moment ago may not have reached the cache
+        // through its event feed yet, and subscribing right after buying is the marketplace's whole flow.
+        chainState.forgetStream(streamId)
+        return chainState.hasPermission(streamId, auth.address, 'subscribe')
+      },
+      subscribeExpiration: async (streamId) =>
+        (await chainState.userPermissions(streamId, auth.address)).subscribeExpiration,
       joins,
       feed: node,
       history: resender,

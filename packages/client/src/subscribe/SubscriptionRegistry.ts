@@ -1,4 +1,5 @@
 import { toStreamPartId, type Clock, type StreamId, type StreamMessage, type StreamPartId } from '@runnel/protocol'
+import { FOREVER } from '@runnel/chain'
 import type { MessageOpener } from '../encryption/MessageOpener.js'
 import { raceAbort, throwIfAborted } from '../abort.js'
 import { ClientError } from '../errors.js'
@@ -18,6 +19,8 @@ export interface SubscriptionRegistryComponents {
   readonly streams: Pick<StreamResolver, 'toStreamId' | 'toStreamPart' | 'partitionsOf'>
   /** This client's own subscribe permission (cached). */
   readonly maySubscribe: (streamId: string) => Promise<boolean>
+  /** When this client's own subscribe permission ends (Unix seconds; 0 none, 2^64-1 never): says why one was refused. */
+  readonly subscribeExpiration?: (streamId: string) => Promise<bigint>
   readonly joins: Pick<StreamPartJoins, 'joinToSubscribe'>
   /** Where live messages come from: the client's network node. */
   readonly feed: {
@@ -92,6 +95,7 @@ export class SubscriptionRegistry {
       options.checkPermission !== false &&
       !(await raceAbort(components.maySubscribe(streamId), signal, 'subscribe'))
     ) {
+      await this.throwIfExpired(streamId)
       throw new ClientError('PERMISSION_DENIED', `${components.address} may not subscribe to ${streamId}`)
     }
     const bufferSize = this.options.subscriptionBufferSize ?? 10_000
@@ -167,5 +171,16 @@ export class SubscriptionRegistry {
     query: HistoryQuery,
   ): AsyncGenerator<StreamMessage> {
     for (const partition of partitions) yield* this.components.history.resend(streamId, partition, query)
+  }
+
+  private async throwIfExpired(streamId: string): Promise<void> {
+    const expiration = await this.components.subscribeExpiration?.(streamId).catch(() => 0n)
+    if (expiration === undefined || expiration === 0n || expiration >= FOREVER) return
+    const at = new Date(Number(expiration) * 1000).toISOString()
+    throw new ClientError(
+      'PERMISSION_EXPIRED',
+      `${this.components.address}'s permission to subscribe to ${streamId} expired at ${at}`,
+      { details: "Buy more time on the marketplace (runnel product buy), or ask the stream's owner for a new grant." },
+    )
   }
 }
