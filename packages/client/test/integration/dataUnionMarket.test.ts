@@ -41,7 +41,7 @@ describe('a Data Union sells its stream on the marketplace', () => {
     union = await admin.market.createDataUnion({ adminFeeBps, metadata: '{"name":"Readings union"}' })
     await admin.market.addMembers(
       union,
-      members.map((m, i) => ({ address: m.address as Address, weight: weights[i]! })),
+      members.map((m, i) => ({ address: m.address, weight: weights[i]! })),
     )
     for (const member of members) await admin.grantPermissions(streamId, member.address, 'publish')
     await admin.grantPermissions(streamId, control.address, 'subscribe')
@@ -61,7 +61,7 @@ describe('a Data Union sells its stream on the marketplace', () => {
       assert.ok(err instanceof ClientError && err.code === 'PERMISSION_DENIED', String(err))
       return true
     })
-    assert.equal(await network.dev.publicClient.getBalance({ address: members[2]!.address as Address }), 0n)
+    assert.equal(await network.dev.publicClient.getBalance({ address: members[2]!.address }), 0n)
 
     const purchase = await buyer.market.buy(productId, { seconds: 3600 })
     assert.equal(purchase.paid, pricePerSecond * 3600n)
@@ -118,7 +118,7 @@ describe('a Data Union sells its stream on the marketplace', () => {
     assert.equal(info.adminEarned, fee)
     const totalWeight = weights.reduce((a, b) => a + b)
     for (const [i, member] of members.entries()) {
-      const earned = (await admin.market.memberInfo(union, member.address as Address)).earned
+      const earned = (await admin.market.memberInfo(union, member.address)).earned
       assert.equal(earned, ((revenue - fee) * weights[i]!) / totalWeight, `member ${i}'s share`)
     }
 
