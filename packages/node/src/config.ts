@@ -3,6 +3,7 @@ import { DEFAULT_MAX_CLOCK_SKEW_MS } from '@runnel/client'
 import { parseCountryCode, parseRegion, shortMessageOf } from '@runnel/protocol'
 import { z } from 'zod'
 import { NodeError } from './errors.js'
+import { dataUnionJoinPluginSchema } from './plugins/dataUnionJoin/config.js'
 
 /** The ports `runnel dev` and a default node use; apps and docs can rely on them. */
 export const DEFAULT_PORTS = {
@@ -418,6 +419,8 @@ export const nodeConfigSchema = z
         incentives: z
           .strictObject({ token: address, sponsorships: address, operatorFactory: address, voteKick: address })
           .optional(),
+        /** The marketplace and the Data Union factory (the Data Union plugins'). Default: the dev chain's. */
+        market: z.strictObject({ marketplace: address, dataUnionFactory: address }).optional(),
       })
       .prefault({}),
     encryption: z
@@ -511,6 +514,8 @@ export const nodeConfigSchema = z
         storage: plugin(storagePlugin),
         /** Serve as one of an operator's nodes: relay its sponsored streams, heartbeat, collect earnings, review flags. */
         operator: operatorPlugin.optional(),
+        /** A Data Union join server: members sign a request, the node's key (a join agent) adds them on chain. */
+        dataUnionJoin: dataUnionJoinPluginSchema.optional(),
       })
       .prefault({})
       .refine((plugins) => plugins.storage === undefined || plugins.http !== undefined, {
@@ -534,6 +539,10 @@ export const nodeConfigSchema = z
       "the operator plugin needs the node's own privateKey: its address is what the operator's owner lists with setNodes",
     path: ['privateKey'],
   })
+  .refine((config) => config.plugins.dataUnionJoin === undefined || config.privateKey !== undefined, {
+    message: "the dataUnionJoin plugin needs the node's own privateKey: the Data Union's admin adds it as a join agent",
+    path: ['privateKey'],
+  })
 
 /** A validated node config with every default filled in. */
 export type NodeConfig = z.output<typeof nodeConfigSchema>
@@ -546,6 +555,7 @@ export type DeliveryConfig = NodeConfig['delivery']
 export type StoragePluginConfig = z.output<typeof storagePlugin>
 export type StorageRepairConfig = z.output<typeof repairSection>
 export type OperatorPluginConfig = z.output<typeof operatorPlugin>
+export type { DataUnionJoinPluginConfig } from './plugins/dataUnionJoin/config.js'
 export type QuotasConfig = z.output<typeof quotasSection>
 
 /**

@@ -40,5 +40,19 @@ export {
 export { createLogger, type Logger } from './logger.js'
 export { NodeMetrics, type ApiName } from './metrics.js'
 export type { ApiPlugin } from './plugins/ApiPlugin.js'
+export {
+  DataUnionJoinPlugin,
+  MAX_JOIN_METADATA_LENGTH,
+  MarketMembership,
+  joinRequestMessage,
+  type DataUnionJoinComponents,
+  type DataUnionJoinPluginConfig,
+  type DataUnionMembership,
+  type JoinCheck,
+  type JoinPartRecord,
+  type JoinRequest,
+  type JoinRequestFields,
+  type MembershipAction,
+} from './plugins/dataUnionJoin/index.js'
 export { RunnelNode, type NodeInfo, type RunnelNodeComponents } from './RunnelNode.js'
 export { NODE_VERSION } from './version.js'
