@@ -162,6 +162,35 @@ export class DataUnionModel {
     return sum
   }
 
+  /**
+   * The accounted tokens nobody can claim yet, in scaled units (1e18 per wei): every member's fraction of a wei and
+   * the remainder carried to the next revenue. A whole number of wei, since nothing is created or lost.
+   */
+  dustScaled(): bigint {
+    let sum = this.carry
+    for (const m of this.members.values()) {
+      sum += (m.settledScaled + m.weight * (this.index - m.lastIndex)) % PRECISION
+    }
+    return sum
+  }
+
+  /** An independent copy: try an action on it, and keep it only if the action wasn't refused. */
+  clone(): DataUnionModel {
+    const copy = new DataUnionModel(this.feeBps)
+    Object.assign(copy, {
+      index: this.index,
+      carry: this.carry,
+      totalWeight: this.totalWeight,
+      activeMemberCount: this.activeMemberCount,
+      totalRevenue: this.totalRevenue,
+      totalWithdrawn: this.totalWithdrawn,
+      adminEarned: this.adminEarned,
+      adminWithdrawn: this.adminWithdrawn,
+    })
+    for (const [address, m] of this.members) copy.members.set(address, { ...m })
+    return copy
+  }
+
   /** Tokens accounted and not withdrawn: the union's balance once every arrival is refreshed. */
   accounted(): bigint {
     return this.totalRevenue - this.totalWithdrawn - this.adminWithdrawn
