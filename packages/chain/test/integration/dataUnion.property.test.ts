@@ -75,7 +75,12 @@ describe(`Data Union property test (${RUNS} sequences of ${MIN_STEPS}–${MAX_ST
     return dev.walletFor(index).account.address
   }
 
-  async function send(from: number, functionName: string, args: readonly unknown[]): Promise<void> {
+  /** A token call by dev account `from`: `to` and `value` for mint, transfer and transferAndCall alike. */
+  async function send(
+    from: number,
+    functionName: 'mint' | 'transfer' | 'transferAndCall',
+    args: readonly [Address, bigint],
+  ): Promise<void> {
     try {
       const hash = await dev.walletFor(from).writeContract({ address: token, abi: runnelTokenAbi, functionName, args })
       await dev.publicClient.waitForTransactionReceipt({ hash })
