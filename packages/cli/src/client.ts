@@ -24,6 +24,7 @@ export async function withClient<T>(settings: Settings, use: (client: RunnelClie
         rpcUrl: settings.rpcUrl.value,
         contracts: settings.contracts.value,
         incentives: settings.incentives.value,
+        market: settings.market.value,
       },
     },
     // Group keys outlive the command: a later run answers key requests for what an earlier one encrypted.

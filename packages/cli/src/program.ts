@@ -1,10 +1,12 @@
 import { createRequire } from 'node:module'
 import { Command, CommanderError } from 'commander'
+import { registerDataUnionCommands } from './commands/dataunion.js'
 import { registerDevCommand } from './commands/dev.js'
 import { registerExplorerCommand } from './commands/explorer.js'
 import { registerIdentityCommands } from './commands/identity.js'
 import { registerNodeCommand } from './commands/node.js'
 import { registerOperatorCommands } from './commands/operator.js'
+import { registerProductCommands } from './commands/product.js'
 import { registerPublishCommand } from './commands/publish.js'
 import { registerResendCommands } from './commands/resend.js'
 import { registerSponsorshipCommands } from './commands/sponsorship.js'
@@ -25,7 +27,7 @@ Settings, for every command that talks to the network (highest precedence first)
   RUNNEL_PRIVATE_KEY, RUNNEL_RPC_URL, RUNNEL_TRACKERS (comma-separated), RUNNEL_DISCOVERY (tracker or dht),
     RUNNEL_ENTRY_POINTS (comma-separated), RUNNEL_CONFIG
   the config file: $RUNNEL_CONFIG or $RUNNEL_HOME/config.json, JSON with privateKey, rpcUrl, trackers, discovery,
-    entryPoints, contracts, incentives
+    entryPoints, contracts, incentives, market
   the identity file $RUNNEL_HOME/identity.json (for the key; see \`runnel identity create\`)
   the local defaults: http://127.0.0.1:8545, tracker ws://127.0.0.1:30300 (dht mode: entry point
     ws://127.0.0.1:30301), the dev chain's contracts
@@ -37,7 +39,7 @@ Exit codes:
   1  unexpected error
   2  usage error (unknown command or option, bad argument)
   3  invalid input or config (settings, config files, stdin lines, metadata, paths)
-  4  not found (no such stream, storage node, sponsorship, operator or flag)
+  4  not found (no such stream, storage node, sponsorship, operator, flag, product or Data Union)
   5  permission denied (including votes by non-reviewers and calls only an operator's owner or nodes may make)
   6  network or chain unreachable (JSON-RPC endpoint, trackers, every DHT entry point), or no storage node stores or answers for the stream
 
@@ -49,7 +51,9 @@ Examples:
   $ runnel storage-node add-stream /greenhouse 0x90f7…b906
   $ runnel resend last 0x3c44…93bc/greenhouse 10
   $ runnel sponsorship create /greenhouse --rate 0.5 --fund 10000
-  $ runnel operator create --cut 10 && runnel operator delegate 0x61c3…33e1 5000 && runnel operator stake 1 5000`
+  $ runnel operator create --cut 10 && runnel operator delegate 0x61c3…33e1 5000 && runnel operator stake 1 5000
+  $ runnel product create --name Greenhouse --stream /greenhouse --price 0.001 && runnel product buy 1 --period 1h
+  $ runnel du create --admin-fee 10 && runnel du join 0x5fc8…07c2 --join-server https://join.example.org --secret s`
 
 /**
  * The `runnel` command, with every subcommand registered. Commander's own
@@ -64,7 +68,7 @@ Examples:
 export function createProgram(context: CliContext = processContext()): Command {
   const program = new Command('runnel')
     .description(
-      'Runnel from the command line: identities, streams, permissions, publish, subscribe, history, storage nodes, tokens, sponsorships, operators, trackers and nodes',
+      'Runnel from the command line: identities, streams, permissions, publish, subscribe, history, storage nodes, tokens, sponsorships, operators, products, Data Unions, trackers and nodes',
     )
     .version(version, '-V, --version', 'print the version')
     .exitOverride()
@@ -85,6 +89,8 @@ export function createProgram(context: CliContext = processContext()): Command {
   registerTokenCommands(program, context)
   registerSponsorshipCommands(program, context)
   registerOperatorCommands(program, context)
+  registerProductCommands(program, context)
+  registerDataUnionCommands(program, context)
   registerTrackerCommand(program, context)
   registerNodeCommand(program, context)
   registerDevCommand(program, context)

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import type { ContractAddresses, IncentiveAddresses } from '@runnel/chain'
+import type { ContractAddresses, IncentiveAddresses, MarketAddresses } from '@runnel/chain'
 import { LOCAL_DEFAULTS } from '@runnel/client'
 import { networkSettingSchemas } from '@runnel/node/config'
 import {
@@ -62,6 +62,8 @@ export interface Settings {
   readonly contracts: Sourced<ContractAddresses>
   /** The token and incentive contracts (`runnel token|sponsorship|operator`). */
   readonly incentives: Sourced<IncentiveAddresses>
+  /** The marketplace and the Data Union factory (`runnel product|du`). */
+  readonly market: Sourced<MarketAddresses>
 }
 
 /** How a node finds the peers of a stream part: a tracker names them, or the DHT. */
@@ -76,6 +78,7 @@ export interface SettingsFile {
   readonly entryPoints?: readonly string[]
   readonly contracts?: ContractAddresses
   readonly incentives?: IncentiveAddresses
+  readonly market?: MarketAddresses
 }
 
 /** What {@link resolveSettings} decides from: the layers, highest precedence first. */
@@ -89,8 +92,18 @@ export interface SettingsLayers {
   readonly identity?: { readonly path: string; readonly text: string }
 }
 
-const CONFIG_KEYS = ['privateKey', 'rpcUrl', 'trackers', 'discovery', 'entryPoints', 'contracts', 'incentives'] as const
+const CONFIG_KEYS = [
+  'privateKey',
+  'rpcUrl',
+  'trackers',
+  'discovery',
+  'entryPoints',
+  'contracts',
+  'incentives',
+  'market',
+] as const
 const INCENTIVE_KEYS = ['token', 'sponsorships', 'operatorFactory', 'voteKick'] as const
+const MARKET_KEYS = ['marketplace', 'dataUnionFactory'] as const
 
 /** `$RUNNEL_HOME`, or `~/.runnel`. */
 export function runnelHome(env: SettingsEnv, home: string = homedir()): string {
@@ -201,6 +214,10 @@ export function resolveSettings(layers: SettingsLayers): Settings {
     file.incentives !== undefined
       ? { value: file.incentives, source: fileSource }
       : { value: LOCAL_DEFAULTS.incentives, source: 'default' }
+  const market: Sourced<MarketAddresses> =
+    file.market !== undefined
+      ? { value: file.market, source: fileSource }
+      : { value: LOCAL_DEFAULTS.market, source: 'default' }
 
   return {
     home: layers.home,
@@ -216,6 +233,7 @@ export function resolveSettings(layers: SettingsLayers): Settings {
     entryPoints: checkUrls(entryPoints ?? { value: LOCAL_DEFAULTS.entryPoints, source: 'default' }, 'entryPoints'),
     contracts,
     incentives,
+    market,
   }
 }
 
@@ -260,7 +278,7 @@ function checkConfigFile(content: unknown, path: string): SettingsFile {
       )
     }
   }
-  const { privateKey, rpcUrl, trackers, discovery, entryPoints, contracts, incentives } = content
+  const { privateKey, rpcUrl, trackers, discovery, entryPoints, contracts, incentives, market } = content
   if (privateKey !== undefined && typeof privateKey !== 'string') {
     throw new CliError('INVALID_SETTINGS', `privateKey from ${source}: expected a hex string`)
   }
@@ -280,7 +298,8 @@ function checkConfigFile(content: unknown, path: string): SettingsFile {
     throw new CliError('INVALID_SETTINGS', `entryPoints from ${source}: expected an array of ws:// or wss:// URLs`)
   }
   if (contracts !== undefined) checkContracts(contracts, source)
-  if (incentives !== undefined) checkIncentives(incentives, source)
+  if (incentives !== undefined) checkAddressGroup(incentives, 'incentives', INCENTIVE_KEYS, source)
+  if (market !== undefined) checkAddressGroup(market, 'market', MARKET_KEYS, source)
   // Values are checked as settings once chosen, and right away here, so a broken file shows even when overridden.
   if (privateKey !== undefined) parseKeySetting(privateKey, source)
   if (rpcUrl !== undefined) checkRpcUrl(rpcUrl, source)
@@ -313,18 +332,19 @@ function checkContracts(value: unknown, source: string): asserts value is Contra
   )
 }
 
-function checkIncentives(value: unknown, source: string): asserts value is IncentiveAddresses {
-  const expected = `{ ${INCENTIVE_KEYS.map((key) => `"${key}": "0x…"`).join(', ')} }`
-  if (!isRecord(value)) throw new CliError('INVALID_SETTINGS', `incentives from ${source}: expected ${expected}`)
+/** Checks a config file's object of contract addresses (`incentives`, `market`): exactly `keys`, each an address. */
+function checkAddressGroup(value: unknown, name: string, keys: readonly string[], source: string): void {
+  const expected = `{ ${keys.map((key) => `"${key}": "0x…"`).join(', ')} }`
+  if (!isRecord(value)) throw new CliError('INVALID_SETTINGS', `${name} from ${source}: expected ${expected}`)
   for (const key of Object.keys(value)) {
-    if (!(INCENTIVE_KEYS as readonly string[]).includes(key)) {
+    if (!keys.includes(key)) {
       throw new CliError(
         'INVALID_SETTINGS',
-        `incentives from ${source}: unknown key "${key}" (expected ${INCENTIVE_KEYS.map((known) => `"${known}"`).join(', ')})`,
+        `${name} from ${source}: unknown key "${key}" (expected ${keys.map((known) => `"${known}"`).join(', ')})`,
       )
     }
   }
-  for (const key of INCENTIVE_KEYS) {
+  for (const key of keys) {
     const address = value[key]
     try {
       if (typeof address !== 'string') throw new Error('not a string')
@@ -332,7 +352,7 @@ function checkIncentives(value: unknown, source: string): asserts value is Incen
     } catch (err) {
       throw new CliError(
         'INVALID_SETTINGS',
-        `incentives.${key} from ${source}: expected an 0x-prefixed 20-byte hex address, got ${JSON.stringify(address) ?? 'nothing'}`,
+        `${name}.${key} from ${source}: expected an 0x-prefixed 20-byte hex address, got ${JSON.stringify(address) ?? 'nothing'}`,
         { cause: err },
       )
     }

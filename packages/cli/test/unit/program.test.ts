@@ -162,7 +162,7 @@ describe('runCli', () => {
     assert.equal(plain.code, 3)
     assert.equal(
       plain.stderr,
-      `runnel: config file ${config}: unknown key "rpc" (expected "privateKey", "rpcUrl", "trackers", "discovery", "entryPoints", "contracts", "incentives")\n`,
+      `runnel: config file ${config}: unknown key "rpc" (expected "privateKey", "rpcUrl", "trackers", "discovery", "entryPoints", "contracts", "incentives", "market")\n`,
     )
     const debug = await run(['identity', 'show', '--config', config], { RUNNEL_HOME: home, RUNNEL_DEBUG: '1' })
     assert.equal(debug.code, 3)
