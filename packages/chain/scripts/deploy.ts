@@ -49,6 +49,7 @@ async function main(): Promise<void> {
         streamRegistry: deployment.streamRegistry,
         storageNodeRegistry: deployment.storageNodeRegistry,
         incentives: deployment.incentives,
+        market: deployment.market,
         deployBlock: deployment.deployBlock.toString(),
       },
       null,
