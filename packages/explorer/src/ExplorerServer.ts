@@ -10,10 +10,14 @@ import type { RunnelClient } from '@runnel/client'
 import { ERROR_CATEGORIES, RunnelError } from '@runnel/protocol'
 import { Hono, type Context } from 'hono'
 import { streamSSE } from 'hono/streaming'
+import { bodyLimit } from 'hono/body-limit'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { Address } from 'viem'
 import type { ApiError, SearchResults, StreamDetails } from './api.js'
+import { DevBuyers, parseBuyBody, type DevAccount } from './devBuyers.js'
 import { readIncentives } from './incentives.js'
 import { Directory, type DirectoryOptions } from './Directory.js'
+import { MarketReader } from './market.js'
 import { NetworkQueries } from './queries.js'
 import { Tails } from './Tails.js'
 
@@ -32,12 +36,19 @@ export interface ExplorerOptions {
   /** Live feeds (overview and tails) open at once; more are refused with 429. Default 200. */
   readonly maxLiveFeeds?: number
   readonly directory?: DirectoryOptions
+  /**
+   * Funded development accounts the product page may buy with (`POST /api/products/:id/buy`). Only `runnel dev`
+   * passes any (keys of its own chain, of no value); without them the explorer only reads, and buying answers 403.
+   */
+  readonly devAccounts?: readonly DevAccount[]
 }
 
 /** The explorer's default port. */
 export const DEFAULT_EXPLORER_PORT = 7180
 
 const MAX_SEARCH_RESULTS = 50
+/** A buy request's body is a few fields: anything much larger is refused before it is parsed. */
+const MAX_BUY_BODY_BYTES = 4_096
 
 /**
  * The Network Explorer's server: the web app, and the `/api` it reads (see `api.ts`), answered from a client on
@@ -55,6 +66,8 @@ export class ExplorerServer {
   private readonly directory: Directory
   private readonly tails: Tails
   private readonly queries: NetworkQueries
+  private marketReader: MarketReader | undefined
+  private devBuyers: DevBuyers | undefined
   private server: Server | undefined
   private liveFeeds = 0
   private readonly closers = new Set<() => void>()
@@ -202,6 +215,8 @@ export class ExplorerServer {
       }
     })
 
+    this.marketRoutes(app)
+
     app.all('/api/*', (c) => problem(c, 404, 'NOT_FOUND', `no such API route: ${c.req.method} ${c.req.path}`))
 
     const webRoot = this.options.webRoot ?? DEFAULT_WEB_ROOT
@@ -213,6 +228,115 @@ export class ExplorerServer {
       )
     }
     return app
+  }
+
+  /** The marketplace and Data Union routes: products, subscriptions, unions, and buying as a dev account. */
+  private marketRoutes(app: Hono): void {
+    const chainProblem = (c: Context, err: unknown, what: string) =>
+      problem(c, statusOf(err), codeOf(err), `${what}: ${messageOf(err)}`)
+
+    app.get('/api/products', async (c) => {
+      const all = c.req.query('all')
+      if (all !== undefined && all !== '0' && all !== '1') {
+        return problem(c, 400, 'INVALID_QUERY', `all must be 0 or 1, got ${JSON.stringify(all)}`)
+      }
+      try {
+        return c.json(await this.market().products(all === '1'))
+      } catch (err) {
+        return chainProblem(c, err, "the marketplace couldn't be read")
+      }
+    })
+
+    app.get('/api/products/:id', async (c) => {
+      const id = productIdOf(c.req.param('id'))
+      if (typeof id === 'string') return problem(c, 400, 'INVALID_PRODUCT_ID', id)
+      try {
+        return c.json(await this.market().product(id))
+      } catch (err) {
+        return chainProblem(c, err, `product ${id} couldn't be read`)
+      }
+    })
+
+    app.get('/api/dev-accounts', (c) => c.json(this.buyers().list()))
+
+    app.post(
+      '/api/products/:id/buy',
+      bodyLimit({
+        maxSize: MAX_BUY_BODY_BYTES,
+        onError: (c) => problem(c, 413, 'BODY_TOO_LARGE', `a buy request is at most ${MAX_BUY_BODY_BYTES} bytes`),
+      }),
+      async (c) => {
+        const buyers = this.buyers()
+        if (!buyers.enabled) {
+          return problem(
+            c,
+            403,
+            'BUYING_DISABLED',
+            'this explorer has no dev accounts to buy with: only the one `runnel dev` serves buys, with its dev keys',
+          )
+        }
+        const id = productIdOf(c.req.param('id'))
+        if (typeof id === 'string') return problem(c, 400, 'INVALID_PRODUCT_ID', id)
+        let raw: unknown
+        try {
+          raw = await c.req.json()
+        } catch {
+          return problem(c, 400, 'INVALID_BODY', 'the body must be JSON: { "account": <label>, "seconds": <n> }')
+        }
+        const body = parseBuyBody(raw)
+        if (typeof body === 'string') return problem(c, 400, 'INVALID_BODY', body)
+        try {
+          const purchase = await buyers.buy(id, body)
+          if (purchase === undefined) {
+            return problem(
+              c,
+              400,
+              'UNKNOWN_ACCOUNT',
+              `no dev account ${JSON.stringify(body.account)}: use one of ${buyers.labels().join(', ')}`,
+            )
+          }
+          return c.json(purchase)
+        } catch (err) {
+          return chainProblem(c, err, `the purchase of product ${id} failed`)
+        }
+      },
+    )
+
+    app.get('/api/subscriptions/:address', async (c) => {
+      const address = addressOf(c.req.param('address'), 'an account address')
+      if (typeof address !== 'string') return problem(c, 400, 'INVALID_ADDRESS', address.problem)
+      try {
+        return c.json(await this.market().subscriptions(address))
+      } catch (err) {
+        return chainProblem(c, err, "the subscriptions couldn't be read")
+      }
+    })
+
+    app.get('/api/dataunions', async (c) => {
+      try {
+        return c.json(await this.market().dataUnions())
+      } catch (err) {
+        return chainProblem(c, err, "the Data Unions couldn't be read")
+      }
+    })
+
+    app.get('/api/dataunions/:address', async (c) => {
+      const address = addressOf(c.req.param('address'), 'a Data Union address')
+      if (typeof address !== 'string') return problem(c, 400, 'INVALID_ADDRESS', address.problem)
+      try {
+        return c.json(await this.market().dataUnion(address))
+      } catch (err) {
+        return chainProblem(c, err, `the Data Union ${address} couldn't be read`)
+      }
+    })
+  }
+
+  private market(): MarketReader {
+    return (this.marketReader ??= new MarketReader(this.client.market))
+  }
+
+  private buyers(): DevBuyers {
+    return (this.devBuyers ??= new DevBuyers(this.client.market, this.options.devAccounts ?? []))
   }
 
   /** A server-sent event stream: `start` gets a sender, and a promise that resolves when the page goes. */
@@ -323,6 +447,26 @@ function partitionOf(raw: string | undefined, partitions: number): number | stri
     return `partition must be a whole number from 0 to ${partitions - 1}, got ${JSON.stringify(raw)}`
   }
   return partition
+}
+
+/** A product id from a path (a positive whole number), or what is wrong with it. */
+function productIdOf(raw: string): number | string {
+  const id = Number(raw)
+  if (!/^\d{1,15}$/.test(raw) || id < 1) {
+    return `a product id is a whole number from 1, got ${JSON.stringify(raw)}`
+  }
+  return id
+}
+
+/** A lower-case address from a path, or what is wrong with it. */
+function addressOf(raw: string, what: string): Address | { readonly problem: string } {
+  const address = raw.trim().toLowerCase()
+  if (/^0x[0-9a-f]{40}$/.test(address)) return address as Address
+  return { problem: `${JSON.stringify(raw)} is not ${what} (0x + 40 hex digits)` }
+}
+
+function codeOf(err: unknown): string {
+  return err instanceof RunnelError ? (err as RunnelError<string>).code : 'CHAIN_FAILED'
 }
 
 /**

@@ -246,3 +246,130 @@ export interface IncentivesOverview {
     readonly stakes: readonly StakeSummary[]
   }[]
 }
+
+/** A token amount: in the token's whole units as an exact decimal string (18 decimals), and whether it is RNL. */
+export interface TokenPriceSummary {
+  readonly token: string
+  /** The network token (RNL); other tokens are shown by address. */
+  readonly isNetworkToken: boolean
+  /** Per second and per hour, in whole tokens (exact decimal strings). */
+  readonly perSecond: string
+  readonly perHour: string
+}
+
+/** A product of the marketplace: time-limited subscribe permission on its streams. */
+export interface ProductSummary {
+  readonly id: number
+  readonly name: string
+  readonly owner: string
+  readonly streams: readonly string[]
+  /** Who is paid: an account, or a Data Union (`beneficiaryIsDataUnion`) that shares it among its members. */
+  readonly beneficiary: string
+  readonly beneficiaryIsDataUnion: boolean
+  readonly prices: readonly TokenPriceSummary[]
+  /** The shortest period one purchase may buy, in seconds (0: any). */
+  readonly minimumSeconds: number
+  readonly termsUri: string
+  readonly listed: boolean
+}
+
+/** `GET /api/products` (listed ones; `?all=1` delisted too). */
+export interface ProductsList {
+  readonly products: readonly ProductSummary[]
+  /** The network token's address. */
+  readonly networkToken: string
+}
+
+/** One of a buyer's subscriptions. */
+export interface SubscriptionSummary {
+  readonly productId: number
+  /** The product's name; null if it couldn't be read. */
+  readonly productName: string | null
+  /** Unix seconds, by the chain's clock. */
+  readonly endsAt: number
+  readonly active: boolean
+}
+
+/** `GET /api/subscriptions/:address`: every product the address ever bought, newest purchase first. */
+export interface SubscriptionsResponse {
+  readonly subscriber: string
+  /** The chain's latest block time (Unix seconds): what `active` is judged by. */
+  readonly chainTime: number
+  readonly subscriptions: readonly SubscriptionSummary[]
+}
+
+/** A Data Union in the list: its address and headline figures. Amounts in whole tokens (exact decimal strings). */
+export interface DataUnionSummary {
+  readonly address: string
+  readonly admin: string
+  readonly token: string
+  readonly adminFeeBps: number
+  readonly metadata: string
+  readonly totalRevenue: string
+  readonly activeMemberCount: number
+  readonly memberCount: number
+}
+
+/** `GET /api/dataunions` */
+export interface DataUnionsList {
+  readonly dataUnions: readonly DataUnionSummary[]
+}
+
+export interface DataUnionMember {
+  readonly address: string
+  readonly status: 'none' | 'active' | 'parted'
+  /** Decimal string (weights are uint96). */
+  readonly weight: string
+  readonly earned: string
+  readonly withdrawn: string
+  readonly withdrawable: string
+}
+
+/** One RevenueReceived event: revenue the union accounted, and the admin's fee out of it. */
+export interface RevenuePoint {
+  /** Block time, Unix seconds. */
+  readonly time: number
+  readonly amount: string
+  readonly adminFee: string
+  /** Revenue accounted up to and including this event. */
+  readonly cumulative: string
+  /** Of that, what went to the members (revenue less admin fees). */
+  readonly cumulativeToMembers: string
+}
+
+/** `GET /api/dataunions/:address` */
+export interface DataUnionDetails extends DataUnionSummary {
+  readonly totalWithdrawn: string
+  readonly totalWeight: string
+  /** What went to the members: the revenue less the admin's fees. */
+  readonly membersRevenue: string
+  readonly adminEarned: string
+  readonly adminWithdrawn: string
+  /** Everyone who ever joined (from MemberJoined events), with their state now; at most 1,000. */
+  readonly members: readonly DataUnionMember[]
+  /** More members joined than are listed. */
+  readonly membersTruncated: boolean
+  /** Revenue over time (from RevenueReceived events), oldest first; the last 1,000. */
+  readonly revenue: readonly RevenuePoint[]
+  /** When the union was created (Unix seconds), if its Initialized event was found. */
+  readonly createdAt: number | null
+}
+
+/** `GET /api/dev-accounts`: accounts the explorer may buy with (only `runnel dev` gives it any). */
+export interface DevAccountsResponse {
+  readonly accounts: readonly { readonly label: string; readonly address: string }[]
+}
+
+/** `POST /api/products/:id/buy` with `{ account, seconds, token? }`: what the purchase did. */
+export interface PurchaseResponse {
+  readonly productId: number
+  readonly account: string
+  readonly subscriber: string
+  readonly token: string
+  readonly seconds: number
+  /** Whole tokens (exact decimal string). */
+  readonly paid: string
+  /** When the subscription now ends (Unix seconds). */
+  readonly endsAt: number
+  readonly transactionHash: string
+}

@@ -4,6 +4,7 @@
  * network.
  */
 export { DEFAULT_EXPLORER_PORT, DEFAULT_WEB_ROOT, ExplorerServer, type ExplorerOptions } from './ExplorerServer.js'
+export type { DevAccount } from './devBuyers.js'
 export { METRICS_PATH, type DirectoryOptions } from './Directory.js'
 export { parseReport } from './reports.js'
 export type * from './api.js'

@@ -19,7 +19,16 @@ import {
   formatTime,
   shortId,
 } from '../../web/src/format.js'
-import { nodeHref, parseRoute, parseStreamPartId, searchHref, streamHref } from '../../web/src/routes.js'
+import {
+  dataUnionHref,
+  nodeHref,
+  parseRoute,
+  parseStreamPartId,
+  productHref,
+  searchHref,
+  streamHref,
+  subscriptionsHref,
+} from '../../web/src/routes.js'
 import { bundleForBrowser } from '../../../protocol/test/support/browser.js'
 
 /** What overlay-layout.ts exports, as far as these tests use it. */
@@ -103,6 +112,34 @@ describe('parseRoute', () => {
   it('answers not-found for garbage: malformed percent escapes and empty decoded values', () => {
     for (const hash of ['#/streams/%', '#/streams/%E0%A4%A', '#/nodes/%zz', '#/search/%', '#/streams/%2', '#garbage']) {
       assert.deepEqual(parseRoute(hash), { page: 'not-found', hash }, hash)
+    }
+  })
+})
+
+describe('parseRoute, marketplace pages', () => {
+  it('reads #/products, #/product/<id>, #/subscriptions[/<address>], #/dataunions and #/dataunion/<address>', () => {
+    assert.deepEqual(parseRoute('#/products'), { page: 'products' })
+    assert.deepEqual(parseRoute('#/product/7'), { page: 'product', productId: '7' })
+    assert.deepEqual(parseRoute('#/subscriptions'), { page: 'subscriptions', address: null })
+    assert.deepEqual(parseRoute(`#/subscriptions/${ADDRESS}`), { page: 'subscriptions', address: ADDRESS })
+    assert.deepEqual(parseRoute('#/dataunions'), { page: 'dataunions' })
+    assert.deepEqual(parseRoute(`#/dataunion/${ADDRESS}`), { page: 'dataunion', address: ADDRESS })
+  })
+
+  it('leaves a malformed product id or address to the page (which says what is wrong), and garbage not-found', () => {
+    assert.deepEqual(parseRoute('#/product/abc'), { page: 'product', productId: 'abc' })
+    assert.deepEqual(parseRoute('#/dataunion/0x12'), { page: 'dataunion', address: '0x12' })
+    for (const hash of ['#/product', '#/product/', '#/products/1', '#/dataunion', '#/dataunions/x', '#/product/%']) {
+      assert.deepEqual(parseRoute(hash), { page: 'not-found', hash }, hash)
+    }
+  })
+
+  it('round-trips its hrefs', () => {
+    assert.equal(productHref(12), '#/product/12')
+    for (const value of ['1', '/', '#', ADDRESS]) {
+      assert.deepEqual(parseRoute(productHref(value)), { page: 'product', productId: value }, value)
+      assert.deepEqual(parseRoute(subscriptionsHref(value)), { page: 'subscriptions', address: value }, value)
+      assert.deepEqual(parseRoute(dataUnionHref(value)), { page: 'dataunion', address: value }, value)
     }
   })
 })

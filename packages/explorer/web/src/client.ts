@@ -23,10 +23,27 @@ export class ApiRequestError extends Error {
  * @throws {ApiRequestError} on an error answer or when the server can't be reached
  * @throws {DOMException} `AbortError` when `signal` aborts
  */
-export async function getJson<T>(path: string, signal: AbortSignal): Promise<T> {
+export function getJson<T>(path: string, signal: AbortSignal): Promise<T> {
+  return requestJson<T>(path, { headers: { accept: 'application/json' } }, signal)
+}
+
+/** POSTs `body` as JSON to a route and reads its JSON answer, as {@link getJson} does. */
+export function postJson<T>(path: string, body: unknown, signal: AbortSignal): Promise<T> {
+  return requestJson<T>(
+    path,
+    {
+      method: 'POST',
+      headers: { accept: 'application/json', 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    },
+    signal,
+  )
+}
+
+async function requestJson<T>(path: string, init: RequestInit, signal: AbortSignal): Promise<T> {
   let response: Response
   try {
-    response = await fetch(path, { signal, headers: { accept: 'application/json' } })
+    response = await fetch(path, { ...init, signal })
   } catch (error: unknown) {
     if (signal.aborted) throw error
     throw new ApiRequestError('network', 'The explorer server could not be reached.', null, { cause: error })

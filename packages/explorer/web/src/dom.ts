@@ -77,3 +77,13 @@ export function facts(rows: readonly (readonly [string, Child])[]): HTMLTableEle
     ),
   )
 }
+
+/** A table of rows under column headings. */
+export function listTable(headings: readonly string[], rows: readonly HTMLTableRowElement[]): HTMLTableElement {
+  return el(
+    'table',
+    { class: 'list' },
+    el('thead', {}, el('tr', {}, ...headings.map((heading) => el('th', { scope: 'col' }, heading)))),
+    el('tbody', {}, ...rows),
+  )
+}

@@ -70,6 +70,26 @@ async function loadPage(route: Route): Promise<PageRenderer> {
       const { renderIncentivesPage } = await import('./pages/incentives.js')
       return renderIncentivesPage
     }
+    case 'products': {
+      const { renderProductsPage } = await import('./pages/products.js')
+      return renderProductsPage
+    }
+    case 'product': {
+      const { renderProductPage } = await import('./pages/product.js')
+      return (target, signal) => renderProductPage(target, route.productId, signal)
+    }
+    case 'subscriptions': {
+      const { renderSubscriptionsPage } = await import('./pages/subscriptions.js')
+      return (target, signal) => renderSubscriptionsPage(target, route.address, signal)
+    }
+    case 'dataunions': {
+      const { renderDataUnionsPage } = await import('./pages/dataunions.js')
+      return renderDataUnionsPage
+    }
+    case 'dataunion': {
+      const { renderDataUnionPage } = await import('./pages/dataunion.js')
+      return (target, signal) => renderDataUnionPage(target, route.address, signal)
+    }
     case 'not-found':
       return (target) => {
         document.title = 'Not found · Runnel Explorer'

@@ -6,16 +6,25 @@ export type Route =
   | { readonly page: 'node'; readonly address: string }
   | { readonly page: 'search'; readonly query: string }
   | { readonly page: 'incentives' }
+  | { readonly page: 'products' }
+  | { readonly page: 'product'; readonly productId: string }
+  | { readonly page: 'subscriptions'; readonly address: string | null }
+  | { readonly page: 'dataunions' }
+  | { readonly page: 'dataunion'; readonly address: string }
   | { readonly page: 'not-found'; readonly hash: string }
 
 /**
- * Reads a route from `location.hash` (`#/`, `#/streams/<id>`, `#/nodes/<address>`, `#/search/<q>`, `#/incentives`).
+ * Reads a route from `location.hash` (`#/`, `#/streams/<id>`, `#/nodes/<address>`, `#/search/<q>`, `#/incentives`,
+ * `#/products`, `#/product/<id>`, `#/subscriptions[/<address>]`, `#/dataunions`, `#/dataunion/<address>`).
  */
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, '')
   if (path === '' || path === '/') return { page: 'overview' }
   if (path === '/incentives') return { page: 'incentives' }
-  const match = /^\/(streams|nodes|search)\/(.+)$/.exec(path)
+  if (path === '/products') return { page: 'products' }
+  if (path === '/dataunions') return { page: 'dataunions' }
+  if (path === '/subscriptions') return { page: 'subscriptions', address: null }
+  const match = /^\/(streams|nodes|search|product|subscriptions|dataunion)\/(.+)$/.exec(path)
   const value = match?.[2] === undefined ? undefined : decodeSegment(match[2])
   if (match === null || value === undefined || value === '') return { page: 'not-found', hash }
   switch (match[1]) {
@@ -23,6 +32,12 @@ export function parseRoute(hash: string): Route {
       return { page: 'stream', streamId: value }
     case 'nodes':
       return { page: 'node', address: value }
+    case 'product':
+      return { page: 'product', productId: value }
+    case 'subscriptions':
+      return { page: 'subscriptions', address: value }
+    case 'dataunion':
+      return { page: 'dataunion', address: value }
     default:
       return { page: 'search', query: value }
   }
@@ -42,6 +57,18 @@ export function streamHref(streamId: string): string {
 
 export function nodeHref(address: string): string {
   return `#/nodes/${encodeURIComponent(address)}`
+}
+
+export function productHref(productId: number | string): string {
+  return `#/product/${encodeURIComponent(String(productId))}`
+}
+
+export function subscriptionsHref(address: string): string {
+  return `#/subscriptions/${encodeURIComponent(address)}`
+}
+
+export function dataUnionHref(address: string): string {
+  return `#/dataunion/${encodeURIComponent(address)}`
 }
 
 export function searchHref(query: string): string {

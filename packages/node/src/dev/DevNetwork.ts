@@ -300,8 +300,15 @@ export async function startDevNetwork(options: DevNetworkOptions = {}): Promise<
     let explorerUrl: string | undefined
     let explorer: ExplorerServer | undefined
     if (options.explorer !== false) {
-      const explorerClient = createRunnelClient({ network, chain: nodeBase.chain })
-      explorer = new ExplorerServer(explorerClient, { host, port: ports.explorer })
+      const explorerClient = createRunnelClient({
+        network,
+        chain: { ...nodeBase.chain, market: chain.deployment.market },
+      })
+      // The product page buys with up to two dev accounts no operator uses (7, then 6): keys of this chain only.
+      const devAccounts = [MAX_DEV_OPERATORS, MAX_DEV_OPERATORS - 1]
+        .filter((i) => i > operatorCount)
+        .map((i) => ({ label: `dev-${i}`, privateKey: keys[i]! }))
+      explorer = new ExplorerServer(explorerClient, { host, port: ports.explorer, devAccounts })
       const started = explorer
       stops.push(async () => {
         await started.stop()
