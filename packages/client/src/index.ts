@@ -86,3 +86,4 @@ export {
   sealShareToNode,
   sealShareToRequester,
 } from './encryption/custody/sealing.js'
+export * from './dataunions/index.js'

@@ -56,3 +56,4 @@ export {
 } from './plugins/dataUnionJoin/index.js'
 export { RunnelNode, type NodeInfo, type RunnelNodeComponents } from './RunnelNode.js'
 export { NODE_VERSION } from './version.js'
+export * from './plugins/dataUnionState/index.js'

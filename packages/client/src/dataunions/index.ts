@@ -1,0 +1,11 @@
+export {
+  DataUnionStateClient,
+  type Answered,
+  type ConsistencyReport,
+  type DataUnionStateClientComponents,
+  type DataUnionStateClientOptions,
+  type DivergedInstance,
+  type InstanceStatus,
+  type VerifiedMember,
+} from './DataUnionStateClient.js'
+export { DataUnionStateError, type DataUnionStateErrorCode } from './DataUnionStateError.js'
