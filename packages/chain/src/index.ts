@@ -93,6 +93,7 @@ export type {
   ProductInfo,
   ProductInput,
   Purchase,
+  RevenueEvent,
   RunnelMarketComponents,
   SignedWithdrawal,
   SubscriptionInfo,

@@ -1,9 +1,8 @@
-import { RunnelMarket } from '@runnel/chain'
+import type { RunnelMarket } from '@runnel/chain'
 import { createWalletClient, custom, formatEther, getAddress, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { z } from 'zod'
 import type { DevAccountsResponse, PurchaseResponse } from './api.js'
-import { marketComponentsOf } from './market.js'
 
 /** A funded development account the explorer may buy with, by a label the page shows. Never a key of value. */
 export interface DevAccount {
@@ -87,12 +86,11 @@ export class DevBuyers {
     if (known !== undefined) return known
     const account = this.accounts.find((candidate) => candidate.label === label)
     if (account === undefined) return undefined
-    const components = marketComponentsOf(this.market)
     const walletClient = createWalletClient({
       account: privateKeyToAccount(account.privateKey),
-      transport: custom(components.publicClient),
+      transport: custom(this.market.publicClient),
     })
-    const market = new RunnelMarket({ ...components, walletClient })
+    const market = this.market.withWallet(walletClient)
     this.markets.set(label, market)
     return market
   }

@@ -1,11 +1,5 @@
-import {
-  dataUnionAbi,
-  toChainError,
-  type ProductInfo,
-  type RunnelMarket,
-  type RunnelMarketComponents,
-} from '@runnel/chain'
-import { formatEther, getAddress, type Address } from 'viem'
+import { toChainError, type ProductInfo, type RunnelMarket } from '@runnel/chain'
+import { formatEther, type Address } from 'viem'
 import type {
   DataUnionDetails,
   DataUnionMember,
@@ -21,16 +15,6 @@ import type {
 export const MAX_LISTED_MEMBERS = 1_000
 /** Revenue events charted on a Data Union's page: the latest ones. */
 export const MAX_REVENUE_POINTS = 1_000
-
-/**
- * The chain clients and addresses a market binding was built with. `RunnelMarket` keeps them to itself and has no
- * reads of a union's member or revenue events; the explorer reads those events over the binding's own connection
- * (rather than asking for a second chain setting) and builds its dev buyers' bindings from the same parts.
- */
-export function marketComponentsOf(market: RunnelMarket): RunnelMarketComponents {
-  // Element access is TypeScript's sanctioned way past `private`: the type stays checked.
-  return market['components']
-}
 
 /** Products, subscriptions and Data Unions as the explorer's pages show them, read from the chain when asked. */
 export class MarketReader {
@@ -117,53 +101,31 @@ export class MarketReader {
     }
   }
 
-  /** Everyone who ever joined (MemberJoined events, first join first), with their state now. */
+  /** Everyone who ever joined (first join first), with their state now. */
   private async members(union: Address): Promise<{ list: DataUnionMember[]; truncated: boolean }> {
-    const joined = await this.events(union, 'MemberJoined')
-    const addresses = [...new Set(joined.map((log) => getAddress((log.args as { member: Address }).member)))]
-    const listed = addresses.slice(0, MAX_LISTED_MEMBERS)
-    const { publicClient } = marketComponentsOf(this.market)
-    const infos = await Promise.all(
-      listed.map(async (member) => {
-        try {
-          return await publicClient.readContract({
-            address: union,
-            abi: dataUnionAbi,
-            functionName: 'memberInfo',
-            args: [member],
-          })
-        } catch (err) {
-          throw toChainError(err)
-        }
-      }),
-    )
-    const statuses = ['none', 'active', 'parted'] as const
+    const { members, total } = await this.market.listMembers(union, { limit: MAX_LISTED_MEMBERS })
     return {
-      list: listed.map((member, i) => {
-        const info = infos[i]!
-        return {
-          address: member.toLowerCase(),
-          status: statuses[info.status] ?? 'none',
-          weight: info.weight.toString(),
-          earned: formatEther(info.earned),
-          withdrawn: formatEther(info.withdrawn),
-          withdrawable: formatEther(info.withdrawable),
-        }
-      }),
-      truncated: addresses.length > listed.length,
+      list: members.map((member) => ({
+        address: member.address.toLowerCase(),
+        status: member.status,
+        weight: member.weight.toString(),
+        earned: formatEther(member.earned),
+        withdrawn: formatEther(member.withdrawn),
+        withdrawable: formatEther(member.withdrawable),
+      })),
+      truncated: total > members.length,
     }
   }
 
   /** Revenue over time, from RevenueReceived events: cumulative totals over all of them, the latest ones listed. */
   private async revenue(union: Address): Promise<RevenuePoint[]> {
-    const logs = await this.events(union, 'RevenueReceived')
+    const events = await this.market.revenueHistory(union)
     let cumulative = 0n
     let toMembers = 0n
-    const all = logs.map((log) => {
-      const { amount, adminFee } = log.args as { amount: bigint; adminFee: bigint }
+    const all = events.map(({ blockNumber, amount, adminFee }) => {
       cumulative += amount
       toMembers += amount - adminFee
-      return { blockNumber: log.blockNumber, amount, adminFee, cumulative, toMembers }
+      return { blockNumber, amount, adminFee, cumulative, toMembers }
     })
     const latest = all.slice(-MAX_REVENUE_POINTS)
     const times = await this.blockTimes(latest.map((point) => point.blockNumber))
@@ -177,26 +139,13 @@ export class MarketReader {
   }
 
   private async createdAt(union: Address): Promise<number | null> {
-    const [initialized] = await this.events(union, 'Initialized')
-    if (initialized === undefined) return null
-    return (await this.blockTimes([initialized.blockNumber])).get(initialized.blockNumber) ?? null
-  }
-
-  private async events(union: Address, eventName: 'MemberJoined' | 'RevenueReceived' | 'Initialized') {
-    try {
-      return await marketComponentsOf(this.market).publicClient.getContractEvents({
-        address: union,
-        abi: dataUnionAbi,
-        eventName,
-        fromBlock: 0n,
-      })
-    } catch (err) {
-      throw toChainError(err)
-    }
+    const block = await this.market.dataUnionCreationBlock(union)
+    if (block === undefined) return null
+    return (await this.blockTimes([block])).get(block) ?? null
   }
 
   private async blockTimes(blockNumbers: readonly bigint[]): Promise<Map<bigint, number>> {
-    const { publicClient } = marketComponentsOf(this.market)
+    const { publicClient } = this.market
     const unique = [...new Set(blockNumbers)]
     try {
       const blocks = await Promise.all(unique.map((blockNumber) => publicClient.getBlock({ blockNumber })))

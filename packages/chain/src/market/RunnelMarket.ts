@@ -26,6 +26,7 @@ import type {
   ProductInfo,
   ProductInput,
   Purchase,
+  RevenueEvent,
   RunnelMarketComponents,
   SignedWithdrawal,
   SubscriptionInfo,
@@ -76,6 +77,16 @@ export class RunnelMarket {
 
   get addresses(): RunnelMarketComponents['addresses'] {
     return this.components.addresses
+  }
+
+  /** The chain connection reads go through (for reads the bindings don't wrap, such as blocks). */
+  get publicClient(): RunnelMarketComponents['publicClient'] {
+    return this.components.publicClient
+  }
+
+  /** The same bindings, sending transactions from another wallet. */
+  withWallet(walletClient: NonNullable<RunnelMarketComponents['walletClient']>): RunnelMarket {
+    return new RunnelMarket({ ...this.components, walletClient })
   }
 
   /** The network token, the default for prices and unions. */
@@ -323,6 +334,44 @@ export class RunnelMarket {
     }
   }
 
+  /**
+   * Everyone who ever joined the union, first join first (from its `MemberJoined` events), with their state now.
+   * `limit` caps how many are read (one call each); `total` counts them all.
+   */
+  async listMembers(
+    dataUnion: Address,
+    options: { readonly limit?: number } = {},
+  ): Promise<{ members: MemberInfo[]; total: number }> {
+    await this.requireDataUnion(dataUnion)
+    const joined = await this.events(dataUnion, 'MemberJoined')
+    const addresses = [...new Set(joined.map((log) => getAddress((log.args as { member: Address }).member)))]
+    const listed = addresses.slice(0, options.limit ?? addresses.length)
+    const members = await Promise.all(listed.map((member) => this.memberInfo(dataUnion, member)))
+    return { members, total: addresses.length }
+  }
+
+  /** Every revenue the union accounted, oldest first (from its `RevenueReceived` events). */
+  async revenueHistory(dataUnion: Address): Promise<RevenueEvent[]> {
+    await this.requireDataUnion(dataUnion)
+    const logs = await this.events(dataUnion, 'RevenueReceived')
+    return logs.map((log) => {
+      const args = log.args as { amount: bigint; adminFee: bigint; revenuePerWeight: bigint }
+      return {
+        blockNumber: log.blockNumber,
+        amount: args.amount,
+        adminFee: args.adminFee,
+        revenuePerWeight: args.revenuePerWeight,
+      }
+    })
+  }
+
+  /** The block the union was created in. */
+  async dataUnionCreationBlock(dataUnion: Address): Promise<bigint | undefined> {
+    await this.requireDataUnion(dataUnion)
+    const [initialized] = await this.events(dataUnion, 'Initialized')
+    return initialized?.blockNumber
+  }
+
   /** Accounts the union's token received by plain transfers as revenue; returns the amount. */
   async refreshRevenue(dataUnion: Address): Promise<bigint> {
     await this.requireDataUnion(dataUnion)
@@ -455,6 +504,19 @@ export class RunnelMarket {
       if (!granted) {
         await this.write(streamRegistryAbi, this.components.registry, 'grantPermission', [streamId, marketplace, GRANT])
       }
+    }
+  }
+
+  private async events(dataUnion: Address, eventName: 'MemberJoined' | 'RevenueReceived' | 'Initialized') {
+    try {
+      return await this.components.publicClient.getContractEvents({
+        address: dataUnion,
+        abi: dataUnionAbi,
+        eventName,
+        fromBlock: 0n,
+      })
+    } catch (err) {
+      throw toChainError(err)
     }
   }
 

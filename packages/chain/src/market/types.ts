@@ -108,6 +108,16 @@ export interface DataUnionInput {
   readonly metadata?: string
 }
 
+/** One revenue the union accounted. Amounts in the union's token. */
+export interface RevenueEvent {
+  readonly blockNumber: bigint
+  readonly amount: bigint
+  /** The admin's share of it. */
+  readonly adminFee: bigint
+  /** The union's cumulative index after it (token units per weight, scaled by 10^18). */
+  readonly revenuePerWeight: bigint
+}
+
 /** A member's signed permission for anyone to send `amount` of its earnings to `to`. */
 export interface SignedWithdrawal {
   readonly dataUnion: Address

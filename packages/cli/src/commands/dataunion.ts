@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { dataUnionAbi, toChainError, type MemberInfo } from '@runnel/chain'
-import { createPublicClient, http, type Address } from 'viem'
+import type { MemberInfo } from '@runnel/chain'
+import type { Address } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { formatRnl, parseRnl, showRnl } from '../amounts.js'
 import { withClient } from '../client.js'
@@ -196,8 +196,7 @@ sends (the member needs no gas). Amounts are RNL in decimals.`,
     const union = parseAddressArgument(unionArgument, '<dataUnion>')
     const { members, token, networkToken } = await withClient(settings, async (client) => {
       const { token } = await client.market.getDataUnion(union)
-      const addresses = await memberAddresses(settings, union)
-      const members = await Promise.all(addresses.map((address) => client.market.memberInfo(union, address)))
+      const { members } = await client.market.listMembers(union)
       return {
         members: members.filter((m) => options.all === true || m.status === 'active'),
         token,
@@ -346,30 +345,6 @@ function parseWeight(value: string): bigint {
 function memberLine(member: MemberInfo, token: string, networkToken: string): string {
   const amount = (wei: bigint): string => showAmount(wei, token, networkToken)
   return `${member.address.toLowerCase()}  ${member.status}  weight ${member.weight}  earned ${amount(member.earned)}  withdrawable ${amount(member.withdrawable)}`
-}
-
-/** Everyone who ever joined, in order of first joining: from the union's MemberJoined events. */
-async function memberAddresses(settings: Settings, union: Address): Promise<Address[]> {
-  const publicClient = createPublicClient({ transport: http(settings.rpcUrl.value) })
-  try {
-    const joined = await publicClient.getContractEvents({
-      address: union,
-      abi: dataUnionAbi,
-      eventName: 'MemberJoined',
-      fromBlock: 0n,
-    })
-    const seen = new Set<string>()
-    const members: Address[] = []
-    for (const log of joined) {
-      const member = log.args.member
-      if (member === undefined || seen.has(member.toLowerCase())) continue
-      seen.add(member.toLowerCase())
-      members.push(member)
-    }
-    return members
-  } catch (err) {
-    throw toChainError(err)
-  }
 }
 
 interface JoinServerAnswer {
