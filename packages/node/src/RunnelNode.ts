@@ -37,6 +37,8 @@ import { OperatorPlugin } from './plugins/operator/OperatorPlugin.js'
 import { WebSocketPlugin } from './plugins/websocket/WebSocketPlugin.js'
 import { DataUnionJoinPlugin, type JoinCheck } from './plugins/dataUnionJoin/DataUnionJoinPlugin.js'
 import { MarketMembership } from './plugins/dataUnionJoin/membership.js'
+import { DataUnionStateServer } from './plugins/dataUnionState/DataUnionStateServer.js'
+import { joinPartRecords } from './plugins/dataUnionState/joinPartRecords.js'
 import { ApiQuotas } from './plugins/limits.js'
 import { NODE_VERSION } from './version.js'
 import { PeersFile } from './PeersFile.js'
@@ -85,6 +87,8 @@ export class RunnelNode {
   readonly operator: OperatorPlugin | undefined
   /** The Data Union join server, when configured (`plugins.dataUnionJoin`); its URL once started. */
   readonly dataUnionJoin: DataUnionJoinPlugin | undefined
+  /** The Data Union state server, when configured (`plugins.dataUnionState`). */
+  readonly dataUnionState: DataUnionStateServer | undefined
   /** Where the node says it runs (`network.location`, GeoIP resolved); undefined when not configured. */
   readonly location: NodeLocation | undefined
   /** Publishes the node's figures to `<address>/runnel/metrics` (`metrics.publish`, default on). */
@@ -249,6 +253,32 @@ export class RunnelNode {
             },
             join,
           )
+    const state = this.config.plugins.dataUnionState
+    this.dataUnionState =
+      state === undefined
+        ? undefined
+        : new DataUnionStateServer(
+            {
+              dataUnions: Object.keys(state.dataUnions) as `0x${string}`[],
+              host: state.host,
+              port: state.port,
+              peers: state.peers,
+              confirmations: BigInt(state.confirmations),
+              historyBlocks: state.historyBlocks,
+              pollIntervalMs: state.pollIntervalMs,
+              peerCheckIntervalMs: state.peerCheckIntervalMs,
+              ...(state.instanceId !== undefined && { instanceId: state.instanceId }),
+              ...(state.fromBlock !== undefined && { fromBlock: BigInt(state.fromBlock) }),
+            },
+            {
+              publicClient: createPublicClient({ transport: httpTransport(chain.rpcUrl), pollingInterval: 250 }),
+              memberStream: (union) => {
+                const stream = state.dataUnions[union.toLowerCase() as `0x${string}`]?.joinPartStream
+                return joinPartRecords(this.client, stream, this.logger.child({ plugin: 'dataUnionState' }))
+              },
+              logger: this.logger.child({ plugin: 'dataUnionState' }),
+            },
+          )
     const publicRoutes = this.storage === undefined ? [] : [(app: Hono) => this.storage!.routes(app)]
     if (http !== undefined) this.plugins.push(new HttpPlugin(this.gateway, http, () => this.info(), publicRoutes))
     if (websocket !== undefined) this.plugins.push(new WebSocketPlugin(this.gateway, websocket))
@@ -296,6 +326,10 @@ export class RunnelNode {
         const url = await this.dataUnionJoin.start()
         this.logger.info({ api: 'dataUnionJoin', url }, 'API listening')
       }
+      if (this.dataUnionState !== undefined) {
+        const url = await this.dataUnionState.start()
+        this.logger.info({ api: 'dataUnionState', url }, 'API listening')
+      }
       this.metricsStream?.start()
       if (this.peersFile !== undefined) {
         this.peersTimer = this.clock.setInterval(() => void this.savePeers(), PEERS_SAVE_INTERVAL_MS, { unref: true })
@@ -322,6 +356,7 @@ export class RunnelNode {
         ...this.plugins,
         ...(this.operator ? [this.operator] : []),
         ...(this.dataUnionJoin ? [this.dataUnionJoin] : []),
+        ...(this.dataUnionState ? [this.dataUnionState] : []),
       ].map((plugin) => plugin.stop()),
     )
     for (const result of results) {

@@ -4,6 +4,7 @@ import { parseCountryCode, parseRegion, shortMessageOf } from '@runnel/protocol'
 import { z } from 'zod'
 import { NodeError } from './errors.js'
 import { dataUnionJoinPluginSchema } from './plugins/dataUnionJoin/config.js'
+import { dataUnionStatePluginSchema } from './plugins/dataUnionState/config.js'
 
 /** The ports `runnel dev` and a default node use; apps and docs can rely on them. */
 export const DEFAULT_PORTS = {
@@ -516,6 +517,7 @@ export const nodeConfigSchema = z
         operator: operatorPlugin.optional(),
         /** A Data Union join server: members sign a request, the node's key (a join agent) adds them on chain. */
         dataUnionJoin: dataUnionJoinPluginSchema.optional(),
+        dataUnionState: dataUnionStatePluginSchema.optional(),
       })
       .prefault({})
       .refine((plugins) => plugins.storage === undefined || plugins.http !== undefined, {
@@ -556,6 +558,7 @@ export type StoragePluginConfig = z.output<typeof storagePlugin>
 export type StorageRepairConfig = z.output<typeof repairSection>
 export type OperatorPluginConfig = z.output<typeof operatorPlugin>
 export type { DataUnionJoinPluginConfig } from './plugins/dataUnionJoin/config.js'
+export type { DataUnionStatePluginConfig } from './plugins/dataUnionState/config.js'
 export type QuotasConfig = z.output<typeof quotasSection>
 
 /**
@@ -573,7 +576,9 @@ export function parseConfig(input: unknown, source = 'config'): NodeConfig {
   if (result.success) return result.data
   const problems = result.error.issues.map((issue) => {
     const key = issue.path.length === 0 ? '(top level)' : issue.path.map(String).join('.')
-    return `${key}: ${issue.message}`
+    // A record's bad key says only "Invalid key in record"; what is wrong with it is in the nested issue.
+    const inner = issue.code === 'invalid_key' ? issue.issues[0]?.message : undefined
+    return `${key}: ${inner === undefined ? issue.message : `not ${inner}`}`
   })
   throw new NodeError('INVALID_CONFIG', `${source} is invalid:\n  ${problems.join('\n  ')}`)
 }
