@@ -20,6 +20,47 @@ import {
 import { parseAddressArgument, requireKey, settingsOf, type JsonOption } from '../options.js'
 import { parseHttpUrl, type Settings } from '../settings.js'
 
+interface MembersOptions extends JsonOption {
+  readonly all?: boolean
+  readonly stateServer?: string[]
+}
+
+const STATUSES: readonly MemberInfo['status'][] = ['none', 'active', 'parted']
+
+/**
+ * Every member, from the union's state servers: their hashes are compared first (a server that disagrees with the
+ * majority is named on stderr and not asked), then the members are read page by page.
+ */
+async function membersFromStateServers(
+  urls: readonly string[],
+  union: Address,
+  warn: (text: string) => void,
+): Promise<MemberInfo[]> {
+  const { DataUnionStateClient } = await import('@runnel/client')
+  const servers = new DataUnionStateClient({ urls })
+  servers.onDiverged((report) =>
+    warn(`state server ${report.url} disagrees with the majority at block ${report.block}; not asking it`),
+  )
+  if (urls.length > 1) await servers.checkConsistency(union)
+  const members: MemberInfo[] = []
+  for (let offset = 0; ; offset += PAGE) {
+    const { value } = await servers.members(union, offset, PAGE)
+    for (const member of value) {
+      members.push({
+        address: member.member,
+        status: STATUSES[member.status] ?? 'none',
+        weight: member.weight,
+        earned: member.earned,
+        withdrawn: member.withdrawn,
+        withdrawable: member.withdrawable,
+      })
+    }
+    if (value.length < PAGE) return members
+  }
+}
+
+const PAGE = 1_000
+
 interface JoinOptions extends JsonOption {
   readonly member?: string
   readonly weight?: string
@@ -188,15 +229,35 @@ sends (the member needs no gas). Amounts are RNL in decimals.`,
   defineSubcommand(
     du,
     'members',
-    "list a Data Union's members, from its MemberJoined and MemberParted events on chain, with weight and earnings",
-    ['runnel du members 0x5fc8…07c2', 'runnel du members 0x5fc8…07c2 --all --json'],
-    (command) => command.argument('<dataUnion>', 'the Data Union').option('--all', 'parted members too'),
-  ).action(async (unionArgument: string, options: JsonOption & { all?: boolean }, command: Command) => {
+    "list a Data Union's members with weight and earnings: from its events on chain, or from its state servers",
+    [
+      'runnel du members 0x5fc8…07c2',
+      'runnel du members 0x5fc8…07c2 --all --json',
+      'runnel du members 0x5fc8…07c2 --state-server http://a:7174 http://b:7174 http://c:7174',
+    ],
+    (command) =>
+      command
+        .argument('<dataUnion>', 'the Data Union')
+        .option('--all', 'parted members too')
+        .option(
+          '--state-server <url...>',
+          "ask the union's replicated state servers (checked against each other) instead of the chain",
+        ),
+  ).action(async (unionArgument: string, options: MembersOptions, command: Command) => {
     const settings = await settingsOf(command, context)
     const union = parseAddressArgument(unionArgument, '<dataUnion>')
+    const servers = (options.stateServer ?? []).map((url) => {
+      if (parseHttpUrl(url) === undefined) {
+        throw new CliError('INVALID_INPUT', `--state-server: ${JSON.stringify(url)} is not an http:// or https:// URL`)
+      }
+      return url
+    })
     const { members, token, networkToken } = await withClient(settings, async (client) => {
       const { token } = await client.market.getDataUnion(union)
-      const { members } = await client.market.listMembers(union)
+      const members =
+        servers.length === 0
+          ? (await client.market.listMembers(union)).members
+          : await membersFromStateServers(servers, union, (text) => note(context, text))
       return {
         members: members.filter((m) => options.all === true || m.status === 'active'),
         token,

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
-import { RunnelNode } from '@runnel/node'
+import { DataUnionStateServer, RunnelNode } from '@runnel/node'
 import { addressFromPrivateKey } from '@runnel/protocol'
 import { parseUnits } from 'viem'
 import { generatePrivateKey } from 'viem/accounts'
@@ -183,6 +183,51 @@ describe(
           [address(3), 'active'],
         ],
       )
+    })
+
+    it("reads members from the union's state servers, naming one that disagrees with the others", async () => {
+      const servers: DataUnionStateServer[] = []
+      try {
+        for (const tampered of [false, false, true]) {
+          let altered = false
+          const server = new DataUnionStateServer(
+            { dataUnions: [union as `0x${string}`], pollIntervalMs: 100 },
+            {
+              publicClient: network.dev.publicClient,
+              // The third instance is fed one altered revenue: its state, and so its hash, differ from the others'.
+              ...(tampered && {
+                eventFilter: (event) => {
+                  if (event.type !== 'RevenueReceived' || altered) return event
+                  altered = true
+                  return { ...event, amount: event.amount + 1n }
+                },
+              }),
+            },
+          )
+          await server.start()
+          servers.push(server)
+        }
+        const head = await network.dev.publicClient.getBlockNumber({ cacheTime: 0 })
+        const deadline = Date.now() + 30_000
+        while (servers.some((server) => (server.head ?? -1n) < head)) {
+          assert.ok(Date.now() < deadline, 'the state servers reach the chain head in 30 s')
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+        const urls = servers.map((server) => server.baseUrl!)
+        const result = await run(undefined, 'du', 'members', union, '--all', '--json', '--state-server', ...urls)
+        assert.equal(result.code, 0, describeResult({ ...result, signal: null }))
+        assert.match(
+          result.stderr,
+          new RegExp(`state server ${urls[2]!.replace(/[.]/g, '\\.')} disagrees with the majority`),
+        )
+        const fromChain = await json<Json[]>(undefined, 'du', 'members', union, '--all')
+        const fromServers = JSON.parse(result.stdout) as Json[]
+        const byAddress = (members: Json[]) =>
+          [...members].sort((a, b) => String(a.address).localeCompare(String(b.address)))
+        assert.deepEqual(byAddress(fromServers), byAddress(fromChain), 'the servers agree with the chain')
+      } finally {
+        await Promise.all(servers.map((server) => server.stop()))
+      }
     })
 
     it('joins through a join server with a signed request, and is refused with a wrong secret', async () => {
