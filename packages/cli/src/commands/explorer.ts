@@ -54,6 +54,7 @@ Example:
           rpcUrl: settings.rpcUrl.value,
           contracts: settings.contracts.value,
           incentives: settings.incentives.value,
+          market: settings.market.value,
         },
       })
       try {
