@@ -17,7 +17,13 @@ import {
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { startDevChain } from '@runnel/dev-chain'
-import { dataUnionAbi, marketplaceAbi, runnelTokenAbi } from '../src/index.js'
+import {
+  DATA_UNION_WITHDRAW_TYPES,
+  dataUnionAbi,
+  dataUnionDomain,
+  marketplaceAbi,
+  runnelTokenAbi,
+} from '../src/index.js'
 
 const SIZES = (process.env.BENCH_MEMBERS ?? '10,100,1000,10000').split(',').map(Number)
 if (SIZES.some((size, i) => !Number.isInteger(size) || size < 10 || size <= (SIZES[i - 1] ?? 0))) {
@@ -148,16 +154,8 @@ async function signedWithdrawal(): Promise<readonly unknown[]> {
   ])
   const deadline = DEADLINE
   const signature = await signer.signTypedData({
-    domain: { name: 'Runnel Data Union', version: '1', chainId, verifyingContract: union },
-    types: {
-      Withdraw: [
-        { name: 'member', type: 'address' },
-        { name: 'to', type: 'address' },
-        { name: 'amount', type: 'uint256' },
-        { name: 'nonce', type: 'uint256' },
-        { name: 'deadline', type: 'uint256' },
-      ],
-    },
+    domain: dataUnionDomain(chainId, union),
+    types: DATA_UNION_WITHDRAW_TYPES,
     primaryType: 'Withdraw',
     message: { member: signer.address, to: signer.address, amount: WITHDRAWAL, nonce, deadline },
   })

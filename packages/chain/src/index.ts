@@ -84,7 +84,7 @@ export {
   streamRegistryAbi,
   streamRegistryBytecode,
 } from './generated/contracts.js'
-export { RunnelMarket } from './market/RunnelMarket.js'
+export { DATA_UNION_WITHDRAW_TYPES, RunnelMarket, dataUnionDomain } from './market/RunnelMarket.js'
 export type {
   DataUnionInfo,
   DataUnionInput,

@@ -27,6 +27,17 @@ export type ClientErrorCode =
   | 'KEY_UNAVAILABLE'
   /** The caller's `AbortSignal` fired before the call was done; what it had started is cleaned up. */
   | 'ABORTED'
+  // ---- Data Union state servers (DataUnionStateClient) ----
+  /** The union or member isn't known to the state servers (404). */
+  | 'NOT_FOUND'
+  /** No state server that hasn't diverged answered: all unreachable, failing or not caught up. Retry later. */
+  | 'NO_INSTANCE'
+  /** The state servers that answered hold no majority hash for the block: nothing can be verified. Retry later. */
+  | 'NO_MAJORITY'
+  /** A state server's answer doesn't verify against the hash the majority agrees on. */
+  | 'INVALID_PROOF'
+  /** A state server answered something that isn't its API's JSON. */
+  | 'BAD_ANSWER'
 
 /**
  * Errors of `@runnel/client`. Chain, network and protocol errors pass through
@@ -68,6 +79,11 @@ const CLIENT_CATEGORIES: Record<ClientErrorCode, ErrorCategory> = {
   KEY_UNAVAILABLE: 'unavailable',
   // Given up by the caller's own signal.
   ABORTED: 'cancelled',
+  NOT_FOUND: 'not-found',
+  NO_INSTANCE: 'unavailable',
+  NO_MAJORITY: 'unavailable',
+  INVALID_PROOF: 'integrity',
+  BAD_ANSWER: 'integrity',
 }
 
 /** Which messages a key that couldn't be obtained kept from the app: a run of one publisher chain. */

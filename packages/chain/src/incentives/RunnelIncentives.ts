@@ -1,14 +1,4 @@
-import {
-  encodeAbiParameters,
-  getAddress,
-  parseEventLogs,
-  zeroAddress,
-  type Abi,
-  type Address,
-  type ContractFunctionName,
-  type ContractFunctionReturnType,
-  type Hex,
-} from 'viem'
+import { encodeAbiParameters, getAddress, parseEventLogs, zeroAddress, type Abi, type Address, type Hex } from 'viem'
 import { ChainError } from '../errors.js'
 import {
   operatorAbi,
@@ -17,6 +7,7 @@ import {
   sponsorshipsAbi,
   voteKickAbi,
 } from '../generated/contracts.js'
+import { readContract, requireWallet, type ReadResult } from '../contractCalls.js'
 import { writeContract, type RegistryWallet, type WriteOptions } from '../registry/write.js'
 import { errorsOf, toChainError } from '../revert.js'
 import type {
@@ -445,33 +436,16 @@ export class RunnelIncentives {
     )
   }
 
-  private async read<const TAbi extends Abi, TName extends string>(
+  private read<const TAbi extends Abi, TName extends string>(
     abi: TAbi,
     address: Address,
     functionName: TName,
     args: readonly unknown[],
   ): Promise<ReadResult<TAbi, TName>> {
-    try {
-      return await this.components.publicClient.readContract({
-        address,
-        abi: [...abi, ...ALL_ERRORS],
-        functionName,
-        args,
-      } as never)
-    } catch (err) {
-      throw toChainError(err)
-    }
+    return readContract(this.components.publicClient, ALL_ERRORS, abi, address, functionName, args)
   }
 
   private wallet(): RegistryWallet {
-    const wallet = this.components.walletClient
-    if (wallet === undefined) throw new ChainError('NO_ACCOUNT', 'no wallet client; writes need one')
-    return wallet
+    return requireWallet(this.components.walletClient)
   }
 }
-
-type ReadResult<TAbi extends Abi, TName extends string> = ContractFunctionReturnType<
-  TAbi,
-  'view' | 'pure',
-  TName extends ContractFunctionName<TAbi, 'view' | 'pure'> ? TName : never
->

@@ -1,13 +1,4 @@
-import {
-  erc20Abi,
-  getAddress,
-  maxUint256,
-  parseEventLogs,
-  type Abi,
-  type Address,
-  type ContractFunctionName,
-  type ContractFunctionReturnType,
-} from 'viem'
+import { erc20Abi, getAddress, maxUint256, parseEventLogs, type Abi, type Address } from 'viem'
 import { ChainError } from '../errors.js'
 import {
   dataUnionAbi,
@@ -16,6 +7,7 @@ import {
   runnelTokenAbi,
   streamRegistryAbi,
 } from '../generated/contracts.js'
+import { readContract, requireWallet, type ReadResult } from '../contractCalls.js'
 import { writeContract, type RegistryWallet } from '../registry/write.js'
 import { errorsOf, toChainError } from '../revert.js'
 import type {
@@ -34,9 +26,13 @@ import type {
 
 const GRANT = 4
 const MEMBER_STATUSES: readonly MemberStatus[] = ['none', 'active', 'parted']
-/** EIP-712 domain name and version of every Data Union (set in DataUnion.sol's constructor). */
-const DOMAIN = { name: 'Runnel Data Union', version: '1' } as const
-const WITHDRAW_TYPES = {
+/** The EIP-712 domain of a Data Union's signed withdrawals (name and version are set in DataUnion.sol's constructor). */
+export function dataUnionDomain(chainId: number, dataUnion: Address) {
+  return { name: 'Runnel Data Union', version: '1', chainId, verifyingContract: dataUnion } as const
+}
+
+/** The EIP-712 type a member signs to let anyone send its withdrawal (`DataUnion.WITHDRAW_TYPEHASH`). */
+export const DATA_UNION_WITHDRAW_TYPES = {
   Withdraw: [
     { name: 'member', type: 'address' },
     { name: 'to', type: 'address' },
@@ -423,8 +419,8 @@ export class RunnelMarket {
     try {
       const signature = await wallet.signTypedData({
         account: wallet.account,
-        domain: { ...DOMAIN, chainId, verifyingContract: dataUnion },
-        types: WITHDRAW_TYPES,
+        domain: dataUnionDomain(chainId, dataUnion),
+        types: DATA_UNION_WITHDRAW_TYPES,
         primaryType: 'Withdraw',
         message: { member, to, amount, nonce, deadline: BigInt(deadline) },
       })
@@ -537,28 +533,17 @@ export class RunnelMarket {
     )
   }
 
-  private async read<const TAbi extends Abi, TName extends string>(
+  private read<const TAbi extends Abi, TName extends string>(
     abi: TAbi,
     address: Address,
     functionName: TName,
     args: readonly unknown[],
   ): Promise<ReadResult<TAbi, TName>> {
-    try {
-      return await this.components.publicClient.readContract({
-        address,
-        abi: [...abi, ...ALL_ERRORS],
-        functionName,
-        args,
-      } as never)
-    } catch (err) {
-      throw toChainError(err)
-    }
+    return readContract(this.components.publicClient, ALL_ERRORS, abi, address, functionName, args)
   }
 
   private wallet(): RegistryWallet {
-    const wallet = this.components.walletClient
-    if (wallet === undefined) throw new ChainError('NO_ACCOUNT', 'no wallet client; writes need one')
-    return wallet
+    return requireWallet(this.components.walletClient)
   }
 }
 
@@ -572,9 +557,3 @@ function toInput(input: ProductInput) {
     termsUri: input.termsUri ?? '',
   }
 }
-
-type ReadResult<TAbi extends Abi, TName extends string> = ContractFunctionReturnType<
-  TAbi,
-  'view' | 'pure',
-  TName extends ContractFunctionName<TAbi, 'view' | 'pure'> ? TName : never
->

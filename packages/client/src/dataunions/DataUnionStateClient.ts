@@ -12,7 +12,7 @@ import {
   type MemberView,
 } from '@runnel/chain'
 import { getAddress, isAddress, type Address, type Hex } from 'viem'
-import { DataUnionStateError } from './DataUnionStateError.js'
+import { ClientError } from '../errors.js'
 
 /** The header a state server names itself in. */
 const INSTANCE_HEADER = 'x-runnel-instance'
@@ -104,7 +104,7 @@ export class DataUnionStateClient {
   private cursor = 0
 
   constructor(options: DataUnionStateClientOptions, components: DataUnionStateClientComponents = {}) {
-    if (options.urls.length === 0) throw new DataUnionStateError('INVALID_ARGUMENT', 'give at least one instance URL')
+    if (options.urls.length === 0) throw new ClientError('INVALID_ARGUMENT', 'give at least one instance URL')
     this.instanceList = options.urls.map((url) => ({
       url: url.replace(/\/+$/, ''),
       instance: undefined,
@@ -168,13 +168,13 @@ export class DataUnionStateClient {
    * Compares the healthy instances' hashes at the latest block all that answer have reached. An instance whose hash
    * isn't the majority's is reported (`onDiverged`) and avoided from then on.
    *
-   * @throws {@link DataUnionStateError} `NO_MAJORITY` when no hash has more than half of the answers
+   * @throws {@link ClientError} `NO_MAJORITY` when no hash has more than half of the answers
    */
   async checkConsistency(dataUnion: Address): Promise<ConsistencyReport> {
     const union = checkAddress(dataUnion)
     const heads = await this.heads(union)
     const answered = heads.filter((h) => h.head !== undefined)
-    if (answered.length === 0) throw new DataUnionStateError('NO_INSTANCE', `no instance answered for ${union}`)
+    if (answered.length === 0) throw new ClientError('NO_INSTANCE', `no instance answered for ${union}`)
     const block = answered.reduce((low, h) => (h.head!.block < low ? h.head!.block : low), answered[0]!.head!.block)
     const hashes = await Promise.all(
       answered.map(async (h) => {
@@ -184,7 +184,7 @@ export class DataUnionStateClient {
     )
     const majorityHash = majorityOf(hashes.map((h) => h.hash))
     if (majorityHash === undefined) {
-      throw new DataUnionStateError('NO_MAJORITY', `the instances don't agree on ${union} at block ${block}`)
+      throw new ClientError('NO_MAJORITY', `the instances don't agree on ${union} at block ${block}`)
     }
     const diverged: DivergedInstance[] = []
     for (const { url, hash } of hashes) {
@@ -207,7 +207,7 @@ export class DataUnionStateClient {
    * hold at the proof's block. An instance whose proof the majority contradicts is reported diverged and the next
    * one is asked.
    *
-   * @throws {@link DataUnionStateError} `NO_MAJORITY` when too few instances confirm any hash; `INVALID_PROOF`
+   * @throws {@link ClientError} `NO_MAJORITY` when too few instances confirm any hash; `INVALID_PROOF`
    */
   async verifiedMember(dataUnion: Address, member: Address): Promise<VerifiedMember> {
     const union = checkAddress(dataUnion)
@@ -225,7 +225,7 @@ export class DataUnionStateClient {
       if (confirmedBy.length >= quorum) {
         if (!verifyMemberProof(proof, proof.stateHash)) {
           this.markDiverged(target.url, proof.block, proof.stateHash, proof.stateHash)
-          throw new DataUnionStateError('INVALID_PROOF', `${target.url}'s proof for ${member} doesn't verify`)
+          throw new ClientError('INVALID_PROOF', `${target.url}'s proof for ${member} doesn't verify`)
         }
         return { proof, confirmedBy, ...earningsOf(proof.record, proof.totals.revenuePerWeight) }
       }
@@ -233,14 +233,14 @@ export class DataUnionStateClient {
       for (const { hash } of hashes) if (hash !== undefined) counts.set(hash, (counts.get(hash) ?? 0) + 1)
       const contradiction = [...counts].find(([, count]) => count >= quorum)
       if (contradiction === undefined) {
-        throw new DataUnionStateError(
+        throw new ClientError(
           'NO_MAJORITY',
           `only ${confirmedBy.length} of ${this.instanceList.length} instances confirm block ${proof.block}: retry later`,
         )
       }
       this.markDiverged(target.url, proof.block, proof.stateHash, contradiction[0])
     }
-    throw new DataUnionStateError('NO_INSTANCE', 'every instance diverged or failed')
+    throw new ClientError('NO_INSTANCE', 'every instance diverged or failed')
   }
 
   // ---- plumbing ----
@@ -277,7 +277,7 @@ export class DataUnionStateClient {
     read: (body: unknown) => T,
   ): Promise<{ target: InstanceState; instance: string | undefined; value: T }> {
     const healthy = this.healthy()
-    if (healthy.length === 0) throw new DataUnionStateError('NO_INSTANCE', 'every instance diverged')
+    if (healthy.length === 0) throw new ClientError('NO_INSTANCE', 'every instance diverged')
     let lastError: unknown
     for (let tried = 0; tried < healthy.length; tried++) {
       const target = healthy[this.cursor++ % healthy.length]!
@@ -285,13 +285,13 @@ export class DataUnionStateClient {
         const { body, instance } = await this.fetchFrom(target, path)
         return { target, instance, value: read(body) }
       } catch (err) {
-        if (err instanceof DataUnionStateError && (err.code === 'INVALID_ARGUMENT' || err.code === 'NOT_FOUND')) {
+        if (err instanceof ClientError && (err.code === 'INVALID_ARGUMENT' || err.code === 'NOT_FOUND')) {
           throw err
         }
         lastError = err
       }
     }
-    throw new DataUnionStateError('NO_INSTANCE', `no instance answered ${path}`, { cause: lastError })
+    throw new ClientError('NO_INSTANCE', `no instance answered ${path}`, { cause: lastError })
   }
 
   private async hashFrom(target: InstanceState, union: Address, block: bigint): Promise<Hex | undefined> {
@@ -312,21 +312,21 @@ export class DataUnionStateClient {
     try {
       body = await response.json()
     } catch (err) {
-      throw new DataUnionStateError('BAD_ANSWER', `${target.url} answered ${response.status} without JSON`, {
+      throw new ClientError('BAD_ANSWER', `${target.url} answered ${response.status} without JSON`, {
         cause: err,
       })
     }
     if (response.ok) return { body, instance }
     const message = errorMessageOf(body) ?? `answered ${response.status}`
-    if (response.status === 400) throw new DataUnionStateError('INVALID_ARGUMENT', message)
-    if (response.status === 404) throw new DataUnionStateError('NOT_FOUND', message)
-    throw new DataUnionStateError('NO_INSTANCE', `${target.url}: ${message}`)
+    if (response.status === 400) throw new ClientError('INVALID_ARGUMENT', message)
+    if (response.status === 404) throw new ClientError('NOT_FOUND', message)
+    throw new ClientError('NO_INSTANCE', `${target.url}: ${message}`)
   }
 }
 
 function checkAddress(address: string): Address {
   if (!isAddress(address, { strict: false })) {
-    throw new DataUnionStateError('INVALID_ARGUMENT', `not an address: ${String(address).slice(0, 100)}`)
+    throw new ClientError('INVALID_ARGUMENT', `not an address: ${String(address).slice(0, 100)}`)
   }
   return getAddress(address)
 }
@@ -341,8 +341,8 @@ function commitOf(body: unknown): { block: bigint; stateHash: Hex } {
   return { block: commit.block, stateHash: commit.stateHash }
 }
 
-function badAnswer(name: string): DataUnionStateError {
-  return new DataUnionStateError('BAD_ANSWER', `an instance's answer has no valid ${name}`)
+function badAnswer(name: string): ClientError {
+  return new ClientError('BAD_ANSWER', `an instance's answer has no valid ${name}`)
 }
 
 function errorMessageOf(body: unknown): string | undefined {

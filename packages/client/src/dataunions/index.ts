@@ -8,4 +8,3 @@ export {
   type InstanceStatus,
   type VerifiedMember,
 } from './DataUnionStateClient.js'
-export { DataUnionStateError, type DataUnionStateErrorCode } from './DataUnionStateError.js'

@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http'
+import type { Server } from 'node:http'
 import { timingSafeEqual } from 'node:crypto'
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server'
 import { TokenBucket } from '@runnel/network'
@@ -8,7 +8,7 @@ import type { Address, Hex } from 'viem'
 import { toApiError } from '../../api/ApiError.js'
 import { NodeError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
-import { httpServerOptions } from '../limits.js'
+import { httpServerOptions, readBody } from '../limits.js'
 import { close, listen, urlHost } from '../listen.js'
 import type { DataUnionJoinPluginConfig } from './config.js'
 import { JoinBatcher } from './JoinBatcher.js'
@@ -117,7 +117,7 @@ export class DataUnionJoinPlugin {
         const { incoming } = c.env as HttpBindings
         this.takeRate(incoming.socket.remoteAddress ?? 'unknown')
         const dataUnion = this.servedUnion(c.req.param('address'))
-        const body = await readBody(incoming, this.config.maxBodyBytes)
+        const body = await readBody(incoming, this.config.maxBodyBytes, 'body')
         const request = parseJoinBody(action, dataUnion, body)
         const now = this.components.now()
         await verifyJoinRequest(request, now, this.config.maxClockSkewMs)
@@ -210,19 +210,4 @@ function sameText(expected: string, given: string | undefined): boolean {
   const a = Buffer.from(expected)
   const b = Buffer.from(given)
   return a.length === b.length && timingSafeEqual(a, b)
-}
-
-/** @throws {@link NodeError} `PAYLOAD_TOO_LARGE` as soon as the declared or actual length passes `maxBytes` */
-async function readBody(incoming: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
-  const tooLarge = (): NodeError => new NodeError('PAYLOAD_TOO_LARGE', `the body is larger than ${maxBytes} bytes`)
-  const declared = Number(incoming.headers['content-length'] ?? Number.NaN)
-  if (declared > maxBytes) throw tooLarge()
-  const chunks: Buffer[] = []
-  let length = 0
-  for await (const chunk of incoming as AsyncIterable<Buffer>) {
-    length += chunk.byteLength
-    if (length > maxBytes) throw tooLarge()
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks, length)
 }

@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http'
+import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server'
 import { Hono, type Context } from 'hono'
@@ -20,7 +20,7 @@ import type { HttpPluginConfig } from '../../config.js'
 import { BatchPublishError, NodeError } from '../../errors.js'
 import type { NodeInfo } from '../../NodeInfo.js'
 import type { ApiPlugin } from '../ApiPlugin.js'
-import { enforceHttpLimits, httpServerOptions } from '../limits.js'
+import { enforceHttpLimits, httpServerOptions, readBody } from '../limits.js'
 import { close, listen, urlHost } from '../listen.js'
 import { openApiDocument } from './openapi.js'
 
@@ -174,29 +174,6 @@ export class HttpPlugin implements ApiPlugin {
     )
     return app
   }
-}
-
-/**
- * Reads a request body from the Node.js request itself: through the web
- * `Request` (a `ReadableStream` per request) a one-message request cost the
- * node more than twice the CPU. Refuses a declared or actual length above
- * `maxBytes` as soon as it is known.
- *
- * @throws {@link NodeError} `PAYLOAD_TOO_LARGE`
- */
-async function readBody(incoming: IncomingMessage, maxBytes: number, what: string): Promise<Uint8Array> {
-  const tooLarge = (): NodeError =>
-    new NodeError('PAYLOAD_TOO_LARGE', `the ${what} is larger than this node accepts (${maxBytes} bytes)`)
-  const declared = Number(incoming.headers['content-length'] ?? Number.NaN)
-  if (declared > maxBytes) throw tooLarge()
-  const chunks: Buffer[] = []
-  let length = 0
-  for await (const chunk of incoming as AsyncIterable<Buffer>) {
-    length += chunk.byteLength
-    if (length > maxBytes) throw tooLarge()
-    chunks.push(chunk)
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)
 }
 
 /** `Runnel-Ack: stored` asks what `?ack=stored` asks; when both are given they must agree. */
