@@ -211,6 +211,11 @@ function describeMarket(name: string, args: readonly unknown[]): [ChainErrorCode
         'MARKETPLACE_NOT_GRANTED',
         `the marketplace can't give access to ${String(a)}: the stream's owner must grant it the grant permission`,
       ]
+    case 'OwnerNotGranter':
+      return [
+        'PRODUCT_NOT_LISTED',
+        `product ${String(a)} can't be sold: its owner ${lower(c)} no longer holds grant on ${String(b)}`,
+      ]
     case 'TokenNotAccepted':
       return ['TOKEN_NOT_ACCEPTED', `product ${String(a)} doesn't accept token ${lower(b)}`]
     case 'TokenNotAcceptedByDataUnion':

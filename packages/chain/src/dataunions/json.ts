@@ -115,9 +115,12 @@ function objectAt(value: unknown, field: string): Record<string, unknown> {
   return value as Record<string, unknown>
 }
 
-function uintAt(value: unknown, field: string): bigint {
+/** A decimal uint below 2^`bits`: a larger number would hash as its low bits and pass for another. */
+function uintAt(value: unknown, field: string, bits = 256n): bigint {
   if (typeof value !== 'string' || !/^\d{1,78}$/.test(value)) fail(field)
-  return BigInt(value)
+  const n = BigInt(value)
+  if (n >> bits !== 0n) fail(field)
+  return n
 }
 
 function hash32At(value: unknown, field: string): Hex {
@@ -170,7 +173,7 @@ export function memberRecordFromJson(json: unknown): MemberRecord {
   return {
     member: addressAt(o.member, 'record.member'),
     status: smallIntAt(o.status, 'record.status', 2),
-    weight: uintAt(o.weight, 'record.weight'),
+    weight: uintAt(o.weight, 'record.weight', 96n),
     lastIndex: uintAt(o.lastIndex, 'record.lastIndex'),
     settledScaled: uintAt(o.settledScaled, 'record.settledScaled'),
     withdrawn: uintAt(o.withdrawn, 'record.withdrawn'),

@@ -15,6 +15,8 @@ const ZERO_HASH = new Uint8Array(32)
 
 /** Writes `value` as a 32-byte big-endian word (an ABI-encoded uint) at `offset`. */
 function writeWord(out: Uint8Array, offset: number, value: bigint): void {
+  // Past 256 bits the word would silently keep the low bits, and a forged number would hash as a real one.
+  if (value < 0n || value >> 256n !== 0n) throw new RangeError(`${value} doesn't fit a uint256`)
   let v = value
   for (let i = offset + 31; i >= offset && v > 0n; i--) {
     out[i] = Number(v & 0xffn)

@@ -119,6 +119,14 @@ export class RunnelMarket {
     await this.write(marketplaceAbi, this.addresses.marketplace, 'delistProduct', [BigInt(productId)])
   }
 
+  /** Hands the product to `newOwner`, who must hold grant on every stream of it. */
+  async transferProductOwnership(productId: number, newOwner: Address): Promise<void> {
+    await this.write(marketplaceAbi, this.addresses.marketplace, 'transferProductOwnership', [
+      BigInt(productId),
+      newOwner,
+    ])
+  }
+
   async relistProduct(productId: number): Promise<void> {
     await this.write(marketplaceAbi, this.addresses.marketplace, 'relistProduct', [BigInt(productId)])
   }
@@ -160,8 +168,9 @@ export class RunnelMarket {
 
   /**
    * Buys `seconds` of the product for this account, paying in `token` (default
-   * the network token): approves the marketplace for the exact cost if it may
-   * not spend that much yet, then buys. `maxPricePerSecond` (default the price
+   * the network token): approves the marketplace for the most the purchase may
+   * cost (the limit per second times the period) if it may not spend that much
+   * yet, then buys. `maxPricePerSecond` (default the price
    * read now) makes a price raised in front of the purchase revert instead.
    *
    * @throws {@link ChainError} `TOKEN_NOT_ACCEPTED`, `INVALID_PERIOD`, `PRODUCT_NOT_LISTED`, `PRICE_ABOVE_LIMIT`,

@@ -126,6 +126,31 @@ describe('Data Union', () => {
     assert.ok(dust >= 0n && dust <= BigInt(MEMBERS.length + 1), `dust ${dust} wei`)
   }
 
+  it('applies a raised admin fee only a week later (no raise in front of a purchase); a lower one at once', async () => {
+    const union = await createUnion()
+    await admin.setAdminFee(union, 5_000)
+    // The raise is scheduled: revenue arriving now is still shared at 10%.
+    await send(PAYER, token, runnelTokenAbi, 'transfer', [union, rnl('100')])
+    await dev.marketFor(OUTSIDER).refreshRevenue(union)
+    assert.equal((await admin.getDataUnion(union)).adminEarned, rnl('10'))
+    assert.equal((await admin.getDataUnion(union)).adminFeeBps, FEE_BPS)
+    await dev.increaseTime(7 * 24 * 3600)
+    await send(PAYER, token, runnelTokenAbi, 'transfer', [union, rnl('100')])
+    await dev.marketFor(OUTSIDER).refreshRevenue(union)
+    const raised = await admin.getDataUnion(union)
+    assert.equal(raised.adminFeeBps, 5_000, 'a week later the raise applies')
+    assert.equal(raised.adminEarned, rnl('10') + rnl('50'))
+    // Lowering applies at once, and cancels a raise still waiting.
+    await admin.setAdminFee(union, 9_000)
+    await admin.setAdminFee(union, 1_000)
+    await dev.increaseTime(7 * 24 * 3600)
+    await send(PAYER, token, runnelTokenAbi, 'transfer', [union, rnl('100')])
+    await dev.marketFor(OUTSIDER).refreshRevenue(union)
+    const lowered = await admin.getDataUnion(union)
+    assert.equal(lowered.adminFeeBps, 1_000)
+    assert.equal(lowered.adminEarned, rnl('70'))
+  })
+
   it('splits a plain transfer, accounted by refreshRevenue, by weight after the admin fee, to the wei', async () => {
     const union = await createUnion()
     const revenue = rnl('100') + 7n

@@ -188,6 +188,31 @@ describe('marketplace', () => {
     await assertChainError(buyer.buy(product.id, { seconds: 60 }), 'MARKETPLACE_NOT_GRANTED')
   })
 
+  it("stops selling a stream once the product's owner loses grant on it, and never hands a product to a non-granter", async () => {
+    const owner = dev.registryFor(3)
+    const id = (await owner.createStream('/market/shared')).id
+    // The stream's owner lets the seller sell it, then changes its mind.
+    await owner.grantPermission(id, seller.account, 'grant')
+    const product = await seller.createProduct({
+      name: 'Shared',
+      streams: [id],
+      beneficiary: seller.account,
+      prices: [{ token, pricePerSecond: 1n }],
+    })
+    await assertChainError(
+      seller.transferProductOwnership(product.id, buyer.account),
+      'PERMISSION_DENIED',
+      /only a holder of grant/,
+    )
+    await buyer.buy(product.id, { seconds: 60 })
+    await owner.revokePermission(id, seller.account, 'grant')
+    await assertChainError(
+      buyer.buy(product.id, { seconds: 60 }),
+      'PRODUCT_NOT_LISTED',
+      /its owner .* no longer holds grant on .*\/market\/shared/,
+    )
+  })
+
   it('refuses invalid products', async () => {
     const base = {
       name: 'x',

@@ -204,29 +204,46 @@ export class DataUnionStateClient {
 
   /**
    * A member's earnings from one instance's proof, checked against the hash a majority of all configured instances
-   * hold at the proof's block. An instance whose proof the majority contradicts is reported diverged and the next
-   * one is asked.
+   * hold at the proof's block. The proof must be of the member and union asked about, at or after the latest block
+   * the instances agree on (so an instance can't answer from before a withdrawal), and its numbers must hash to that
+   * majority hash. An instance whose answer fails any of this is passed over (and reported when the majority
+   * contradicts its hash); one instance saying "no such member" isn't believed until a majority says so.
    *
-   * @throws {@link ClientError} `NO_MAJORITY` when too few instances confirm any hash; `INVALID_PROOF`
+   * @throws {@link ClientError} `NOT_FOUND` when a majority doesn't know the member; `NO_MAJORITY` when too few
+   *   instances confirm any hash; `NO_INSTANCE` when no instance gave an answer that checks out
    */
   async verifiedMember(dataUnion: Address, member: Address): Promise<VerifiedMember> {
     const union = checkAddress(dataUnion)
-    const path = `/dataunions/${union}/proof/${checkAddress(member)}`
+    const asked = getAddress(checkAddress(member))
+    const path = `/dataunions/${union}/proof/${asked}`
     const quorum = Math.floor(this.instanceList.length / 2) + 1
-    for (let attempt = 0; attempt < this.instanceList.length; attempt++) {
-      const { target, value: proof } = await this.queryWithTarget(path, (body) =>
-        memberProofFromJson(field(body, 'proof')),
-      )
+    const { block: agreed } = await this.checkConsistency(union)
+    let notFound = 0
+    let lastError: unknown
+    for (const target of this.rotation()) {
+      let proof: MemberProof
+      try {
+        proof = memberProofFromJson(field((await this.fetchFrom(target, path)).body, 'proof'))
+      } catch (err) {
+        if (err instanceof ClientError && err.code === 'NOT_FOUND' && ++notFound >= quorum) throw err
+        lastError = err
+        continue
+      }
+      if (
+        getAddress(proof.record.member) !== asked ||
+        getAddress(proof.dataUnion) !== getAddress(union) ||
+        proof.block < agreed ||
+        !verifyMemberProof(proof, proof.stateHash)
+      ) {
+        lastError = new ClientError('INVALID_PROOF', `${target.url}'s proof for ${asked} doesn't check out`)
+        continue
+      }
       const others = this.healthy().filter((other) => other !== target)
       const hashes = await Promise.all(
         others.map(async (other) => ({ url: other.url, hash: await this.hashFrom(other, union, proof.block) })),
       )
       const confirmedBy = [target.url, ...hashes.filter((h) => h.hash === proof.stateHash).map((h) => h.url)]
       if (confirmedBy.length >= quorum) {
-        if (!verifyMemberProof(proof, proof.stateHash)) {
-          this.markDiverged(target.url, proof.block, proof.stateHash, proof.stateHash)
-          throw new ClientError('INVALID_PROOF', `${target.url}'s proof for ${member} doesn't verify`)
-        }
         return { proof, confirmedBy, ...earningsOf(proof.record, proof.totals.revenuePerWeight) }
       }
       const counts = new Map<Hex, number>()
@@ -240,13 +257,20 @@ export class DataUnionStateClient {
       }
       this.markDiverged(target.url, proof.block, proof.stateHash, contradiction[0])
     }
-    throw new ClientError('NO_INSTANCE', 'every instance diverged or failed')
+    throw new ClientError('NO_INSTANCE', `no instance gave a proof for ${asked} that checks out`, { cause: lastError })
   }
 
   // ---- plumbing ----
 
   private healthy(): InstanceState[] {
     return this.instanceList.filter((i) => !i.diverged)
+  }
+
+  /** The healthy instances, starting at the next in round-robin order. */
+  private rotation(): InstanceState[] {
+    const healthy = this.healthy()
+    const start = healthy.length === 0 ? 0 : this.cursor++ % healthy.length
+    return [...healthy.slice(start), ...healthy.slice(0, start)]
   }
 
   private byUrl(url: string): InstanceState {

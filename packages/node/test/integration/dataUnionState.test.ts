@@ -3,6 +3,8 @@
 // catches up and agrees; one fed a tampered event is found diverged by the others and by the SDK; queries spread
 // across the three.
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { dataUnionAbi, dataUnionFactoryAbi, runnelTokenAbi, type DataUnionEvent } from '@runnel/chain'
@@ -354,6 +356,56 @@ describe('replicated Data Union state servers', () => {
     assert.equal(page.value.length, 10)
     assert.deepEqual([...answeredBy].sort(), ['a', 'b', 'c2'])
     servers.forEach((server, i) => assert.ok(server.queriesServed > before[i]!, `${server.instanceId} served queries`))
+  })
+
+  it("can't be fooled by one lying instance: another member's proof, a number past 2^256, a false 'never joined'", async () => {
+    const honest = servers[0]!.baseUrl!
+    const state = servers[0]!.state(union)!
+    const known = members.filter((m) => state.member(m) !== undefined)
+    const asked = known[0]!
+    // The other member earned a different amount, so a swapped proof would show.
+    const other = known.find((m) => state.member(m)!.earned !== state.member(asked)!.earned)!
+    assert.ok(other !== undefined)
+    let mode: 'swap' | 'overflow' | 'deny' = 'swap'
+    // A real HTTP server that answers as the honest instance does, except for the asked member's proof.
+    const liar = createServer((request, response) => {
+      void (async () => {
+        let path = request.url ?? '/'
+        const isProof = path.toLowerCase() === `/dataunions/${union}/proof/${asked}`.toLowerCase()
+        if (isProof && mode === 'deny') {
+          response.writeHead(404, { 'content-type': 'application/json' })
+          response.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'never joined' } }))
+          return
+        }
+        if (isProof && mode === 'swap') path = `/dataunions/${union}/proof/${other}`
+        let body = await (await fetch(`${honest}${path}`)).text()
+        if (isProof && mode === 'overflow') {
+          const json = JSON.parse(body) as { proof: { record: { settledScaled: string } } }
+          json.proof.record.settledScaled = (BigInt(json.proof.record.settledScaled) + 2n ** 256n).toString()
+          body = JSON.stringify(json)
+        }
+        response.writeHead(200, { 'content-type': 'application/json', [INSTANCE_HEADER]: 'liar' })
+        response.end(body)
+      })()
+    })
+    await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', resolve))
+    try {
+      const liarUrl = `http://127.0.0.1:${(liar.address() as AddressInfo).port}`
+      const truth = await new DataUnionStateClient({ urls: [honest] }).verifiedMember(union, asked)
+      for (const next of ['swap', 'overflow', 'deny'] as const) {
+        mode = next
+        const client = new DataUnionStateClient({ urls: [liarUrl, servers[1]!.baseUrl!, servers[2]!.baseUrl!] })
+        // Three asks: round-robin starts each at another instance, the liar among them.
+        for (let i = 0; i < 3; i++) {
+          const verified = await client.verifiedMember(union, asked)
+          assert.equal(verified.proof.record.member.toLowerCase(), asked.toLowerCase(), mode)
+          assert.equal(verified.earned, truth.earned, mode)
+        }
+      }
+    } finally {
+      liar.closeAllConnections()
+      await new Promise((resolve) => liar.close(resolve))
+    }
   })
 
   it('answers bad input with a typed 400 or 404 and keeps serving', async () => {

@@ -3,6 +3,7 @@ import { createAdaptorServer } from '@hono/node-server'
 import { blockCommitFromJson, type BlockCommit, type DataUnionState } from '@runnel/chain'
 import { getAddress, type Address } from 'viem'
 import { NodeError } from '../../errors.js'
+import { httpServerOptions } from '../limits.js'
 import { close, listen, urlHost } from '../listen.js'
 import {
   comparePeers,
@@ -81,6 +82,14 @@ export interface DataUnionStateServerEvents {
 type Listener<T> = (value: T) => void
 
 const MAX_REQUESTS_KEPT = 10_000
+const HTTP_LIMITS = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1_000,
+}
+/** A head or hash answer is a few hundred bytes: a peer sending more is not read. */
+const MAX_PEER_ANSWER_BYTES = 16_384
 
 const repeatWithTimers: Repeat = (ms, task) => {
   const timer = setInterval(task, ms)
@@ -154,7 +163,13 @@ export class DataUnionStateServer {
       lastRequest: (union, member) => this.requests.get(`${union}:${member}`),
       served: () => this.served++,
     })
-    const server = createAdaptorServer({ fetch: app.fetch, hostname: host }) as Server
+    const server = createAdaptorServer({
+      fetch: app.fetch,
+      hostname: host,
+      // Slow or idle clients are cut off, and connections are bounded, as on the node's other listeners.
+      serverOptions: httpServerOptions(HTTP_LIMITS),
+    }) as Server
+    server.maxConnections = HTTP_LIMITS.maxConnections
     this.server = server
     const port = await listen(server, host, this.options.port ?? 0, 'dataUnionState')
     this.url = `http://${urlHost(host, port)}`
@@ -318,7 +333,15 @@ function httpPeerReader(fetchImpl: typeof fetch, timeoutMs = 5_000): PeerReader 
   const get = async (url: string): Promise<PeerAnswer> => {
     const response = await fetchImpl(url, { signal: AbortSignal.timeout(timeoutMs) })
     if (!response.ok) throw new NodeError('UNAVAILABLE', `${url} answered ${response.status}`)
-    const commit = blockCommitFromJson(await response.json())
+    if (Number(response.headers.get('content-length') ?? 0) > MAX_PEER_ANSWER_BYTES) {
+      await response.body?.cancel()
+      throw new NodeError('UNAVAILABLE', `${url} answered more than ${MAX_PEER_ANSWER_BYTES} bytes`)
+    }
+    const text = await response.text()
+    if (text.length > MAX_PEER_ANSWER_BYTES) {
+      throw new NodeError('UNAVAILABLE', `${url} answered more than ${MAX_PEER_ANSWER_BYTES} bytes`)
+    }
+    const commit = blockCommitFromJson(JSON.parse(text))
     return {
       instance: response.headers.get(INSTANCE_HEADER) ?? undefined,
       block: commit.block,
