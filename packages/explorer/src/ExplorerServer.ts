@@ -275,6 +275,15 @@ export class ExplorerServer {
             'this explorer has no dev accounts to buy with: only the one `runnel dev` serves buys, with its dev keys',
           )
         }
+        // Only the explorer's own page may spend the dev keys: another site's form or fetch (a "simple" text/plain
+        // request needs no preflight) comes with another Origin, or can't set a JSON content type without asking.
+        const origin = c.req.header('origin')
+        if (origin !== undefined && origin !== new URL(c.req.url).origin) {
+          return problem(c, 403, 'FOREIGN_ORIGIN', `buying is only for this explorer's own page, not ${origin}`)
+        }
+        if (!(c.req.header('content-type') ?? '').toLowerCase().startsWith('application/json')) {
+          return problem(c, 415, 'NOT_JSON', 'a buy request is JSON: send content-type: application/json')
+        }
         const id = productIdOf(c.req.param('id'))
         if (typeof id === 'string') return problem(c, 400, 'INVALID_PRODUCT_ID', id)
         let raw: unknown

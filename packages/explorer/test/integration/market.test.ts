@@ -228,6 +228,19 @@ describe('Marketplace and Data Union pages, in a browser, against runnel dev', {
     assert.deepEqual((await api<SubscriptionsResponse>(`/api/subscriptions/${stranger}`)).body.subscriptions, [])
 
     await expectError(buy(productId, 'not json'), 400, 'INVALID_BODY', /must be JSON/)
+    // Another site's page can't spend the dev keys: a text/plain form post, or a request from its origin.
+    const valid = JSON.stringify({ account: 'dev-7', seconds: 60 })
+    const headers = (extra: Record<string, string>) => ({ method: 'POST', headers: extra, body: valid })
+    await expectError(api(`/api/products/${productId}/buy`, headers({ 'content-type': 'text/plain' })), 415, 'NOT_JSON')
+    await expectError(
+      api(
+        `/api/products/${productId}/buy`,
+        headers({ 'content-type': 'application/json', origin: 'https://evil.example' }),
+      ),
+      403,
+      'FOREIGN_ORIGIN',
+      /evil\.example/,
+    )
     await expectError(buy(productId, '[]'), 400, 'INVALID_BODY')
     await expectError(buy(productId, '{}'), 400, 'INVALID_BODY', /account/)
     await expectError(buy(productId, JSON.stringify({ account: 'dev-7', seconds: -5 })), 400, 'INVALID_BODY', /seconds/)

@@ -152,6 +152,35 @@ describe('Data Union join server', () => {
     assert.equal(tampered.status, 401, JSON.stringify(tampered.body))
   })
 
+  it('refuses a replayed part whose signature bytes were changed (v as 0/1 instead of 27/28)', async () => {
+    const key = generatePrivateKey()
+    assert.equal((await post('join', await signed('join', { key, secret: SECRET }))).status, 200)
+    const part = await signed('part', { key })
+    assert.equal((await post('part', part)).status, 200)
+    // The member comes back; someone who saw its part request sends it again with the other form of v.
+    assert.equal((await post('join', await signed('join', { key, secret: SECRET }))).status, 200)
+    const v = Number.parseInt(part.signature.slice(-2), 16)
+    const malleated = `${part.signature.slice(0, -2)}${(v - 27).toString(16).padStart(2, '0')}` as Hex
+    const replayed = await post('part', { ...part, signature: malleated })
+    assert.equal(replayed.status, 401, JSON.stringify(replayed.body))
+    assert.match(replayed.body.error?.message ?? '', /replay/)
+    assert.equal((await admin.memberInfo(union, part.member)).status, 'active', 'the member is still in')
+  })
+
+  it('refuses to start serving a union that would admit anyone who signs, unless told it is open', async () => {
+    await assert.rejects(
+      network.startNode(4, {
+        plugins: {
+          http: false,
+          websocket: false,
+          mqtt: false,
+          dataUnionJoin: { port: 0, dataUnions: { [union]: {} } },
+        },
+      }),
+      /admits anyone who signs; give it secrets/,
+    )
+  })
+
   it('answers garbage with 400, an oversized body with 413 and an unknown union with 404', async () => {
     const cases: [string, unknown, string, number, string, RegExp][] = [
       ['join', '{not json', union, 400, 'BAD_REQUEST', /not valid JSON/],

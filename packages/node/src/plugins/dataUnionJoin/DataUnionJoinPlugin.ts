@@ -61,6 +61,15 @@ export class DataUnionJoinPlugin {
     private readonly components: DataUnionJoinComponents,
     private readonly config: DataUnionJoinPluginConfig,
   ) {
+    for (const [dataUnion, union] of Object.entries(config.dataUnions)) {
+      if (union.secrets === undefined && !union.open && components.check === undefined) {
+        throw new NodeError(
+          'INVALID_CONFIG',
+          `plugins.dataUnionJoin.dataUnions.${dataUnion}: admits anyone who signs; give it secrets, an app check ` +
+            '(the dataUnionJoinCheck component), or "open": true to mean it',
+        )
+      }
+    }
     this.batcher = new JoinBatcher((dataUnion, members) => components.membership.addMembers(dataUnion, members))
     // A timestamp may be up to the skew ahead, and is accepted until the skew behind: remembered over both.
     this.used = new UsedSignatures(config.maxClockSkewMs, config.maxRemembered)
@@ -121,8 +130,7 @@ export class DataUnionJoinPlugin {
         const request = parseJoinBody(action, dataUnion, body)
         const now = this.components.now()
         await verifyJoinRequest(request, now, this.config.maxClockSkewMs)
-        this.used.use(request.signature, request.timestamp, now)
-        const txHash = action === 'join' ? await this.join(request) : await this.part(request)
+        const txHash = action === 'join' ? await this.join(request, now) : await this.part(request, now)
         await this.announce(dataUnion, { type: action, member: request.member, txHash, ...metadataOf(request) })
         return c.json({ dataUnion, member: request.member, txHash }, 200)
       })
@@ -130,7 +138,7 @@ export class DataUnionJoinPlugin {
     return app
   }
 
-  private async join(request: JoinRequest): Promise<Hex> {
+  private async join(request: JoinRequest, now: number): Promise<Hex> {
     const union = this.config.dataUnions[request.dataUnion]!
     if (union.secrets !== undefined && !union.secrets.some((secret) => sameText(secret, request.secret))) {
       throw new NodeError(
@@ -141,12 +149,15 @@ export class DataUnionJoinPlugin {
     if (this.components.check !== undefined && !(await this.components.check(request))) {
       throw new NodeError('PERMISSION_DENIED', "the app's check refused this member")
     }
+    // Remembered only once the app's check passed: requests that fail it can't fill the memory.
+    this.used.use(requestKey(request), request.timestamp, now)
     const status = await this.components.membership.memberStatus(request.dataUnion, request.member)
     if (status === 'active') throw new NodeError('CONFLICT', `${request.member} is a member already`)
     return this.batcher.add(request.dataUnion, request.member)
   }
 
-  private async part(request: JoinRequest): Promise<Hex> {
+  private async part(request: JoinRequest, now: number): Promise<Hex> {
+    this.used.use(requestKey(request), request.timestamp, now)
     const status = await this.components.membership.memberStatus(request.dataUnion, request.member)
     if (status !== 'active') throw new NodeError('CONFLICT', `${request.member} is not a member`)
     return this.components.membership.partMember(request.dataUnion, request.member)
@@ -210,4 +221,12 @@ function sameText(expected: string, given: string | undefined): boolean {
   const a = Buffer.from(expected)
   const b = Buffer.from(given)
   return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/**
+ * What a request's signature vouches for, as the replay memory's key. Not the signature's bytes: the same statement
+ * has other valid signatures (v as 0/1 or 27/28, s or n − s), each of which would pass for a new request.
+ */
+function requestKey(request: JoinRequest): string {
+  return `${request.action}:${request.dataUnion}:${request.member.toLowerCase()}:${request.timestamp}`
 }

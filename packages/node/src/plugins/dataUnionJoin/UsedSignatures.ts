@@ -1,8 +1,8 @@
 import { NodeError } from '../../errors.js'
 
 /**
- * The signatures of requests already accepted, each kept until its timestamp leaves the window (after which the
- * request is refused as stale anyway): a request sent twice is refused the second time.
+ * The requests already accepted (keyed by what their signature vouches for), each kept until its timestamp leaves
+ * the window (after which the request is refused as stale anyway): a request sent twice is refused the second time.
  */
 export class UsedSignatures {
   /** Signature → when it may be forgotten (ms). Insertion order is close to expiry order. */
@@ -33,9 +33,11 @@ export class UsedSignatures {
     return this.expiries.size
   }
 
+  /** From the oldest: entries go in about in expiry order, so it stops at the first one still in the window. */
   private forgetExpired(now: number): void {
     for (const [signature, expiry] of this.expiries) {
-      if (expiry < now) this.expiries.delete(signature)
+      if (expiry >= now) return
+      this.expiries.delete(signature)
     }
   }
 }

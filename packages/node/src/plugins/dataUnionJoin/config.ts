@@ -13,6 +13,11 @@ const dataUnionSection = z.strictObject({
    * the embedder's `check` refuses it).
    */
   secrets: z.array(z.string().min(8, 'at least 8 characters').max(256)).min(1).optional(),
+  /**
+   * Admit any member who signs a request, with no secret and no app check. Off unless said: an open union can be
+   * filled with throwaway members that dilute everyone's share, each costing the node's key gas.
+   */
+  open: z.boolean().default(false),
   /** A stream the node publishes `{ type: 'join' | 'part', member, txHash, metadata }` to (its key needs publish). */
   joinPartStream: z.string().min(1).optional(),
 })
