@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { RunnelClient } from '@runnel/client/node'
 import { exampleErc1271WalletAbi, exampleErc1271WalletBytecode } from '@runnel/chain'
-import { SignatureType } from '@runnel/protocol'
+import { SignatureType, type StreamPartId } from '@runnel/protocol'
 import type { Address } from 'viem'
 import type { RunnelNode } from '../../src/index.js'
 import { startTestNetwork, within, waitFor, type TestNetwork } from '../helpers.js'
@@ -67,6 +67,14 @@ describe('storing messages of an ERC-1271 wallet', () => {
     const publisher = walletClient(3)
     const invalid: string[] = []
     storageNode.client.on('invalidMessage', (event) => invalid.push(event.reason))
+    // The forgery goes out once the forger is in the overlay: a publish before its first neighbour waits in a
+    // propagation buffer that a join slowed by a loaded machine outlasted (CI, twice).
+    await forger.subscribe(streamId, () => undefined)
+    await waitFor(
+      () => forger.networkNode.getNeighbors(`${streamId}#0` as StreamPartId).length > 0,
+      60_000,
+      "the forger's first neighbour",
+    )
     await forger.publish(streamId, { i: -1 }, { msgChainId: 'wallet-chain', timestamp: Date.now() - 1 })
     await waitFor(() => invalid.length === 1, 30_000, 'the storage node to refuse the forgery')
     assert.deepEqual(invalid, ['invalid-signature'])
