@@ -95,11 +95,11 @@ export class ChainStateCache {
     return holds(await this.userPermissions(streamId, zeroAddress), permission, nowSeconds)
   }
 
-  /** The permissions `user` itself holds; none for a stream that doesn't exist. */
-  userPermissions(streamId: string, user: Address): Promise<Permissions> {
+  /** The permissions `user` itself holds; none for a stream that doesn't exist. `fresh` reads the chain anew. */
+  userPermissions(streamId: string, user: Address, fresh = false): Promise<Permissions> {
     const key = permissionKey(streamId, user)
     return (
-      this.permissions.lookup(key) ??
+      (fresh ? undefined : this.permissions.lookup(key)) ??
       this.permissions.load(key, () =>
         this.registry.getUserPermissions(streamId, user).catch((err: unknown) => {
           if (err instanceof ChainError && err.code === 'STREAM_NOT_FOUND') return NO_PERMISSIONS
@@ -107,6 +107,14 @@ export class ChainStateCache {
         }),
       )
     )
+  }
+
+  /**
+   * Reads `user`'s and the public permissions on a stream from the chain again, keeping them for the TTL: for a
+   * refusal that a grant or purchase of a moment ago, not yet seen through the event feed, may have made stale.
+   */
+  async refreshPermissions(streamId: string, user: Address): Promise<void> {
+    await Promise.all([this.userPermissions(streamId, user, true), this.userPermissions(streamId, zeroAddress, true)])
   }
 
   /** The stream and its metadata. @throws {@link ChainError} `STREAM_NOT_FOUND` (not cached) */

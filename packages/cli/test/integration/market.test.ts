@@ -10,6 +10,7 @@ import { generatePrivateKey } from 'viem/accounts'
 import { runCli, type CliContext } from '../../src/index.js'
 import { describeResult, runCliProcess, startLocalNetwork, type LocalNetwork } from './helpers.js'
 import { testDiscoveryMode } from '../../../client/test/support/discovery.js'
+import { waitFor } from '../../../client/test/helpers.js'
 
 interface Run {
   readonly code: number
@@ -208,11 +209,11 @@ describe(
           servers.push(server)
         }
         const head = await network.dev.publicClient.getBlockNumber({ cacheTime: 0 })
-        const deadline = Date.now() + 30_000
-        while (servers.some((server) => (server.head ?? -1n) < head)) {
-          assert.ok(Date.now() < deadline, 'the state servers reach the chain head in 30 s')
-          await new Promise((resolve) => setTimeout(resolve, 50))
-        }
+        await waitFor(
+          () => servers.every((server) => (server.head ?? -1n) >= head),
+          30_000,
+          'the state servers to reach the chain head',
+        )
         const urls = servers.map((server) => server.baseUrl!)
         const result = await run(undefined, 'du', 'members', union, '--all', '--json', '--state-server', ...urls)
         assert.equal(result.code, 0, describeResult({ ...result, signal: null }))

@@ -193,7 +193,7 @@ export function wireClient(options: RunnelClientOptions, components: RunnelClien
         if (await chainState.hasPermission(streamId, auth.address, 'subscribe')) return true
         // A refusal is read again from the chain: a purchase or grant of a moment ago may not have reached the cache
         // through its event feed yet, and subscribing right after buying is the marketplace's whole flow.
-        chainState.forgetStream(streamId)
+        await chainState.refreshPermissions(streamId, auth.address)
         return chainState.hasPermission(streamId, auth.address, 'subscribe')
       },
       subscribeExpiration: async (streamId) =>

@@ -4,7 +4,7 @@ import { DataUnionStateClient } from '@runnel/client'
 import type { Address } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { joinRequestMessage, parseConfig, type RunnelNode } from '../../src/index.js'
-import { startTestNetwork, type TestNetwork } from '../helpers.js'
+import { startTestNetwork, waitFor, type TestNetwork } from '../helpers.js'
 
 const SECRET = 'members-only-please'
 // So long that only the join/part stream can make the state servers look at the chain again during the test.
@@ -68,15 +68,11 @@ describe('Data Union nodes: a join server and two state servers from config', ()
     const urls = stateNodes.map((node) => node.dataUnionState!.baseUrl!)
     const client = new DataUnionStateClient({ urls })
     // The state servers poll the chain only every ten minutes: the join/part record is what brings the join in.
-    const deadline = Date.now() + 60_000
-    for (;;) {
-      const statuses = await Promise.all(
-        urls.map((url) => fetch(`${url}/dataunions/${union}/members/${member.address}`).then((r) => r.status)),
-      )
-      if (statuses.every((status) => status === 200)) break
-      assert.ok(Date.now() < deadline, `the member at both state servers in 60 s: statuses ${statuses.join(', ')}`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
+    await waitFor(
+      () => stateNodes.every((node) => node.dataUnionState!.state(union)?.member(member.address) !== undefined),
+      60_000,
+      'the member at both state servers',
+    )
     const verified = await client.verifiedMember(union, member.address)
     assert.equal(verified.confirmedBy.length, 2, 'both instances hold the same hash')
     assert.equal(verified.proof.record.weight, 1n)

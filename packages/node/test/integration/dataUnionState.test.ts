@@ -6,7 +6,6 @@ import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { dataUnionAbi, dataUnionFactoryAbi, runnelTokenAbi, type DataUnionEvent } from '@runnel/chain'
 import { DataUnionStateClient, type DivergedInstance } from '@runnel/client'
 import { startDevChain, type DevChain } from '@runnel/dev-chain'
@@ -17,6 +16,7 @@ import {
   type DivergenceReport,
   type MemberStreamRecord,
 } from '../../src/index.js'
+import { waitFor } from '../helpers.js'
 
 const EVENT_TARGET = 1_000
 const ADMIN = 0
@@ -30,15 +30,6 @@ function prng(seed: number): () => number {
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-
-/** Polls `condition` every 25 ms until it holds; fails after `timeoutMs` with `what`. */
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`)
-    await sleep(25)
   }
 }
 
@@ -110,9 +101,10 @@ describe('replicated Data Union state servers', () => {
 
   const waitForHead = async (group: readonly DataUnionStateServer[]): Promise<bigint> => {
     const head = await chainHead()
-    await waitUntil(
+    await waitFor(
       () => group.every((s) => s.head !== undefined && s.head >= head),
-      `every instance reaches block ${head}`,
+      60_000,
+      `every instance to reach block ${head}`,
     )
     return head
   }
