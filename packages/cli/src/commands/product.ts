@@ -167,7 +167,7 @@ ${PRICE_HELP} Periods: 3600, 60s, 90m, 1h, 7d, 1h30m.`,
   defineSubcommand(
     product,
     'buy',
-    'buy (or extend) access to a product for a period; approves the marketplace for the exact cost first',
+    'buy (or extend) access to a product for a period; approves the marketplace for the most it may cost first',
     ['runnel product buy 1 --period 1h', 'runnel product buy 1 --period 7d --max-price 0.0012'],
     (command) =>
       command
