@@ -200,8 +200,14 @@ describe('API fan-out', () => {
   describe('publisher pushback', () => {
     let node: RunnelNode
     let websocket: string
+    // A stream of its own: messages of the shedding tests above, still crossing a loaded
+    // network, must not count as this publisher's.
+    let streamId: string
+    let path: string
 
     before(async () => {
+      streamId = await network.createPublicStream('/fanout-pushback')
+      path = `/streams/${encodeURIComponent(streamId)}`
       node = await network.startNode(3, { delivery: { maxPendingPublishes: 4, retryAfterMs: 1_500 } })
       websocket = node.info().endpoints.websocket!
     })
