@@ -47,9 +47,10 @@ export interface PeerReader {
 }
 
 /**
- * Compares this instance's hash of `dataUnion` with its peers' at the latest block all of them that answer have
- * reached (never past this instance's own head), and finds the majority: more than half of the instances that
- * answered with a hash. Everything that answered with another hash diverged.
+ * Compares this instance's hash of `dataUnion` with its peers' at the latest block more than half of the instances
+ * that answered have reached (never past this instance's own head), and finds the majority: more than half of the
+ * instances that answered with a hash. Everything that answered with another hash diverged; a peer behind that
+ * block is reported behind, not compared.
  */
 export async function comparePeers(
   dataUnion: Address,
@@ -66,12 +67,17 @@ export async function comparePeers(
       ),
     ),
   )
-  let block = self.head
-  for (const { answer } of heads) if (answer !== undefined && answer.block < block) block = answer.block
+  const block = comparisonBlock(
+    self.head,
+    heads.flatMap(({ answer }) => (answer === undefined ? [] : [answer.block])),
+  )
   const own = self.hashAt(block)
   const answers = await Promise.all(
     heads.map(async ({ url, answer, error }) => {
       if (answer === undefined) return { url, instance: undefined, hash: undefined, error }
+      if (answer.block < block) {
+        return { url, instance: answer.instance, hash: undefined, error: `behind: at block ${answer.block}` }
+      }
       if (answer.block === block) return { url, instance: answer.instance, hash: answer.hash, error: undefined }
       try {
         const atBlock = await reader.hashAt(url, dataUnion, block)
@@ -107,6 +113,17 @@ export async function comparePeers(
       ...(error === undefined ? {} : { error }),
     })),
   }
+}
+
+/**
+ * The latest block at or below `ownHead` that more than half of the instances (this one and the peers that
+ * answered) have reached. Not the lowest head: one peer claiming an old head would otherwise drag every
+ * comparison back to a block where all agree, hiding a divergence since.
+ */
+export function comparisonBlock(ownHead: bigint, peerHeads: readonly bigint[]): bigint {
+  const heads = [ownHead, ...peerHeads].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0))
+  const quorum = heads[Math.floor(heads.length / 2)]!
+  return quorum < ownHead ? quorum : ownHead
 }
 
 /** The divergences a comparison found. */
