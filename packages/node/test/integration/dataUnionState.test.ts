@@ -16,6 +16,7 @@ import {
   type DivergenceReport,
   type MemberStreamRecord,
 } from '../../src/index.js'
+import { UnionFollower, type ChainLogSource } from '../../src/plugins/dataUnionState/UnionFollower.js'
 import { waitFor } from '../helpers.js'
 
 const EVENT_TARGET = 1_000
@@ -432,5 +433,55 @@ describe('replicated Data Union state servers', () => {
     }
     assert.equal(history.snapshots[0]?.block, fromBlock.toString())
     assert.equal((await fetch(`${base}/health`)).status, 200)
+  })
+
+  it('follows two unions through an endpoint that returns every log twice and a range that fails part way', async () => {
+    const wallet = dev.walletFor(ADMIN)
+    const hash = await wallet.writeContract({
+      address: dev.deployment.market.dataUnionFactory,
+      abi: dataUnionFactoryAbi,
+      functionName: 'createDataUnion',
+      args: [dev.deployment.incentives.token, 500, [], 'second union'],
+    })
+    const receipt = await dev.publicClient.waitForTransactionReceipt({ hash })
+    const [created] = parseEventLogs({ abi: dataUnionFactoryAbi, logs: receipt.logs, eventName: 'DataUnionCreated' })
+    const second = getAddress(created!.args.dataUnion)
+    const twice: ChainLogSource = {
+      getBlockNumber: (args) => dev.publicClient.getBlockNumber(args),
+      getLogs: (async (args: Parameters<ChainLogSource['getLogs']>[0]) => {
+        const logs = await dev.publicClient.getLogs(args)
+        return [...logs, ...logs]
+      }) as ChainLogSource['getLogs'],
+    }
+    // The second union is applied after the first: its first event failing once leaves the first union's range
+    // committed and the second's not, which the retry must carry on from.
+    let failed = false
+    const follower = new UnionFollower(
+      [union, second],
+      twice,
+      { fromBlock, blockRange: 100_000n, confirmations: 0n, historyBlocks: 100_000 },
+      (event) => {
+        if (!failed && event.blockNumber === receipt.blockNumber) {
+          failed = true
+          throw new Error('injected failure')
+        }
+        return event
+      },
+    )
+    await assert.rejects(follower.sync(), /injected failure/)
+    const { block } = await follower.sync()
+    // The reference polls the chain (the restarted instance only wakes on its stream's records).
+    const head = await waitForHead([servers[0]!])
+    assert.ok(block !== undefined && block >= receipt.blockNumber)
+    const reference = servers[0]!.state(union)!
+    const followed = follower.state(union)!
+    for (let at = fromBlock; at <= block && at <= head; at++) {
+      assert.equal(followed.hashAt(at), reference.hashAt(at), `the first union's hash at block ${at}`)
+    }
+    assert.equal(followed.stats().eventsApplied, reference.stats().eventsApplied)
+    const stats = follower.state(second)!.stats()
+    assert.equal(stats.adminFeeBps, 500)
+    assert.ok(stats.eventsApplied >= 1)
+    assert.equal(follower.eventsApplied, followed.stats().eventsApplied + stats.eventsApplied)
   })
 })

@@ -128,9 +128,7 @@ export class UnionFollower {
     for (const log of logs) {
       // A log outside the range asked for would stall the block loop below: the range decides, not the endpoint.
       if (log.blockNumber === null || log.blockNumber < from || log.blockNumber > to) continue
-      const decoded = toDataUnionEvent(log)
-      if (decoded === undefined) continue
-      const event = this.eventFilter === undefined ? decoded : this.eventFilter(decoded)
+      const event = toDataUnionEvent(log)
       if (event === undefined) continue
       const union = getAddress(log.address)
       let list = byUnion.get(union)
@@ -140,16 +138,26 @@ export class UnionFollower {
     let applied = 0
     for (const [address, state] of this.states) {
       const events = (byUnion.get(address) ?? []).sort(compareEventPositions)
+      // A range retried after a failure part way through it starts, for each union, after what that union
+      // committed: committing a block twice would fail every retry and stall all the unions for good.
+      const first = state.head !== undefined && state.head.block >= from ? state.head.block + 1n : from
       let next = 0
-      for (let block = from; block <= to; block++) {
+      while (next < events.length && events[next]!.blockNumber < first) next++
+      for (let block = first; block <= to; block++) {
         while (next < events.length && events[next]!.blockNumber === block) {
-          state.apply(events[next++]!)
+          const event = events[next++]!
+          // An endpoint that returns a log twice must not count it twice (nor fail the range on it).
+          const previous = events[next - 2]
+          if (previous !== undefined && compareEventPositions(previous, event) === 0) continue
+          const filtered = this.eventFilter === undefined ? event : this.eventFilter(event)
+          if (filtered === undefined) continue
+          state.apply(filtered)
           applied++
+          this.eventCount++
         }
         state.commit(block)
       }
     }
-    this.eventCount += applied
     return applied
   }
 }
