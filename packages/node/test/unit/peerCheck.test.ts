@@ -24,15 +24,15 @@ interface FakePeer {
 function readerOf(peers: Record<string, FakePeer>): PeerReader {
   const peer = (url: string): FakePeer => peers[url] ?? assert.fail(`no peer ${url}`)
   return {
-    head: async (url): Promise<PeerAnswer> => {
+    head: (url): Promise<PeerAnswer> => {
       const { hashes, head, claimedHead } = peer(url)
       const block = claimedHead ?? head
-      return { instance: url, block, hash: hashes.get(block)! }
+      return Promise.resolve({ instance: url, block, hash: hashes.get(block)! })
     },
-    hashAt: async (url, _union, block): Promise<PeerAnswer> => {
+    hashAt: (url, _union, block): Promise<PeerAnswer> => {
       const found = peer(url).hashes.get(block)
-      if (found === undefined) throw new Error(`block ${block} not kept`)
-      return { instance: url, block, hash: found }
+      if (found === undefined) return Promise.reject(new Error(`block ${block} not kept`))
+      return Promise.resolve({ instance: url, block, hash: found })
     },
   }
 }
