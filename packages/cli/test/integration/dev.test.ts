@@ -7,6 +7,21 @@ import { createInterface } from 'node:readline'
 import { after, describe, it } from 'node:test'
 import { describeResult, devArguments, devNetworkEnv, runCliProcess, startCli } from './helpers.js'
 
+const WAIT_MS = 60_000
+
+/** `promise`, or a failure naming `what` (and what `seen` says was seen) after {@link WAIT_MS}. */
+async function within<T>(promise: Promise<T>, what: string, seen: () => string = () => ''): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${WAIT_MS} ms waiting for ${what}${seen()}`)), WAIT_MS)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 describe('runnel dev', () => {
   it('starts a local network; the CLI publishes, mosquitto_sub receives, history is kept; Ctrl-C stops all of it', async () => {
     const home = await mkdtemp(join(tmpdir(), 'runnel-dev-home-'))
@@ -46,11 +61,15 @@ describe('runnel dev', () => {
       }),
     )
     const exited = new Promise<number | null>((resolve) => subscriber.once('exit', resolve))
-    await subscribed
+    // mosquitto_sub waits (and reconnects) for ever: a lost message must fail the test, not hang it.
+    await within(subscribed, 'mosquitto_sub to be subscribed')
 
     const published = await runCliProcess(['publish', info.demoStreamId], env, '{"n":1}\n{"n":2}\n')
     assert.equal(published.code, 0, describeResult(published))
-    assert.equal(await exited, 0)
+    assert.equal(
+      await within(exited, 'mosquitto_sub to receive both messages', () => `; received: ${JSON.stringify(lines)}`),
+      0,
+    )
     assert.deepEqual(
       lines.map((line) => JSON.parse(line) as unknown),
       [{ n: 1 }, { n: 2 }],
