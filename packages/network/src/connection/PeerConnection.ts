@@ -106,6 +106,8 @@ export class PeerConnection {
   private remoteProofVerified = false
   private proofSent = false
   private wasReady = false
+  /** Closed as the loser of a duplicate: data frames the peer sent on it before it learnt so are still delivered. */
+  private draining = false
   private heldFrames: Uint8Array[] | undefined
   private localNonce: Uint8Array | undefined
   private readonly frameBucket: TokenBucket
@@ -263,7 +265,10 @@ export class PeerConnection {
     // Finish first: the transport reports its own close synchronously, and
     // the cause recorded must be ours, not 'remote-gone'.
     this.finish(cause, detail)
-    this.transportConnection.close(detail || cause)
+    // The peer keeps the other connection, but until our goodbye reaches it, it may still send on this one (both
+    // were ready at its end): those messages went nowhere else, so they are taken until the transport has closed.
+    this.draining = cause === 'duplicate' && this.wasReady
+    this.transportConnection.close(detail || cause, { drain: this.draining })
   }
 
   /** @internal */
@@ -279,7 +284,7 @@ export class PeerConnection {
 
   /** @internal What the transport connection reports (see {@link TransportEvents}). */
   handleFrame(frame: Uint8Array): void {
-    if (this.state === 'closed') return
+    if (this.state === 'closed' && !this.draining) return
     this.stats.framesIn++
     this.stats.bytesIn += frame.length
     this.lastReceivedAt = this.components.clock.now()
@@ -298,6 +303,10 @@ export class PeerConnection {
       this.close('malformed-frame', err instanceof Error ? err.message : String(err))
       return
     }
+    if (this.state === 'closed') {
+      this.drain(frame, decoded)
+      return
+    }
     if (this.state !== 'ready' && this.remoteProofVerified && !isHandshake(decoded)) {
       // The peer proved itself and went ready while our own proof is still
       // being signed (a slow wallet, say): hold its frames until we are ready.
@@ -310,6 +319,11 @@ export class PeerConnection {
       return
     }
     this.dispatch(frame, decoded)
+  }
+
+  /** Draining a duplicate: its data only; the peer's control messages go over the connection it keeps. */
+  private drain(frame: Uint8Array, decoded: DecodedFrame): void {
+    if (decoded.type === 'data') this.components.events.onData(this, frame, decoded.message)
   }
 
   private dispatch(frame: Uint8Array, decoded: DecodedFrame): void {
@@ -427,12 +441,15 @@ export class PeerConnection {
     this.wasReady = true
     this.handshakeTimer?.cancel()
     this.handshakeTimer = undefined
-    this.components.events.onReady(this)
+    // Taken first: the owner may close it as a duplicate in onReady, and its held data still counts then.
     const held = this.heldFrames ?? []
     this.heldFrames = undefined
+    this.components.events.onReady(this)
     for (const frame of held) {
-      if (this.state !== 'ready') return
-      this.dispatch(frame, decodeFrame(frame))
+      if (this.state === 'ready') this.dispatch(frame, decodeFrame(frame))
+      // Closed as a duplicate on becoming ready: its held data still counts (see `draining`).
+      else if (this.draining) this.drain(frame, decodeFrame(frame))
+      else return
     }
   }
 

@@ -34,8 +34,11 @@ export interface TransportConnection {
   setHandlers(handlers: ConnectionHandlers): void
   /** Queues a frame. Never throws for a closed connection (the frame is dropped). */
   send(frame: Uint8Array): void
-  /** Closes the connection; `onClose` follows (on both ends). Idempotent. */
-  close(reason?: string): void
+  /**
+   * Closes the connection; `onClose` follows (on both ends). Idempotent. With `drain`, frames the peer sent before it
+   * saw the close still reach `onFrame` until the transport has closed (a transport that can't tell drops them).
+   */
+  close(reason?: string, options?: { readonly drain?: boolean }): void
 }
 
 /**

@@ -42,6 +42,8 @@ export class WebSocketConnection implements TransportConnection {
   private held: Uint8Array[] = []
   private closedReason: string | undefined
   private closeReported = false
+  /** Closed with `drain`: frames still arriving are handed on until the closing handshake ends. */
+  private draining = false
 
   /** @param onClosed tells the owning transport to forget this connection. */
   constructor(
@@ -54,6 +56,7 @@ export class WebSocketConnection implements TransportConnection {
     if (socket.binaryType === 'blob') socket.binaryType = 'arraybuffer'
     socket.onmessage = (event) => this.receive(toBytes(event.data))
     socket.onclose = (event) => {
+      this.draining = false
       const reason =
         event.code === CLOSE_TOO_BIG || this.tooBig
           ? `${FRAME_TOO_LARGE_REASON}: ${event.reason || 'message too big'}`
@@ -93,15 +96,17 @@ export class WebSocketConnection implements TransportConnection {
     this.socket.send(frame)
   }
 
-  close(reason = 'closed'): void {
+  close(reason = 'closed', options: { readonly drain?: boolean } = {}): void {
     if (this.closedReason !== undefined) return
+    // `ws` still emits the messages that arrive while closing (browsers don't): they end with the peer's close frame.
+    this.draining = options.drain === true
     // Close reasons are limited to 123 bytes by the WebSocket protocol.
     this.socket.close(1000, reason.slice(0, 100))
     this.reportClose(reason)
   }
 
   private receive(frame: Uint8Array): void {
-    if (this.closedReason !== undefined) return
+    if (this.closedReason !== undefined && !this.draining) return
     if (this.handlers === undefined) {
       this.held.push(frame)
       return
