@@ -120,19 +120,22 @@ describe('replicated Data Union state servers', () => {
     }
   }
 
-  before(async () => {
-    dev = await startDevChain()
-    const wallet = dev.walletFor(ADMIN)
-    const hash = await wallet.writeContract({
+  /** A new union of the network token with the given admin fee, and the block it was created in. */
+  const createUnion = async (adminFeeBps: number, name: string): Promise<{ address: Address; block: bigint }> => {
+    const hash = await dev.walletFor(ADMIN).writeContract({
       address: dev.deployment.market.dataUnionFactory,
       abi: dataUnionFactoryAbi,
       functionName: 'createDataUnion',
-      args: [dev.deployment.incentives.token, 1_000, [], 'state servers test'],
+      args: [dev.deployment.incentives.token, adminFeeBps, [], name],
     })
     const receipt = await dev.publicClient.waitForTransactionReceipt({ hash })
     const [created] = parseEventLogs({ abi: dataUnionFactoryAbi, logs: receipt.logs, eventName: 'DataUnionCreated' })
-    union = getAddress(created!.args.dataUnion)
-    fromBlock = receipt.blockNumber
+    return { address: getAddress(created!.args.dataUnion), block: receipt.blockNumber }
+  }
+
+  before(async () => {
+    dev = await startDevChain()
+    ;({ address: union, block: fromBlock } = await createUnion(1_000, 'state servers test'))
     for (const id of ['a', 'b', 'c']) servers.push(await startServer(id))
     for (const server of servers) server.setPeers(servers.filter((s) => s !== server).map((s) => s.baseUrl!))
   })
@@ -436,16 +439,7 @@ describe('replicated Data Union state servers', () => {
   })
 
   it('follows two unions through an endpoint that returns every log twice and a range that fails part way', async () => {
-    const wallet = dev.walletFor(ADMIN)
-    const hash = await wallet.writeContract({
-      address: dev.deployment.market.dataUnionFactory,
-      abi: dataUnionFactoryAbi,
-      functionName: 'createDataUnion',
-      args: [dev.deployment.incentives.token, 500, [], 'second union'],
-    })
-    const receipt = await dev.publicClient.waitForTransactionReceipt({ hash })
-    const [created] = parseEventLogs({ abi: dataUnionFactoryAbi, logs: receipt.logs, eventName: 'DataUnionCreated' })
-    const second = getAddress(created!.args.dataUnion)
+    const { address: second, block: created } = await createUnion(500, 'second union')
     const twice: ChainLogSource = {
       getBlockNumber: (args) => dev.publicClient.getBlockNumber(args),
       getLogs: (async (args: Parameters<ChainLogSource['getLogs']>[0]) => {
@@ -461,7 +455,7 @@ describe('replicated Data Union state servers', () => {
       twice,
       { fromBlock, blockRange: 100_000n, confirmations: 0n, historyBlocks: 100_000 },
       (event) => {
-        if (!failed && event.blockNumber === receipt.blockNumber) {
+        if (!failed && event.blockNumber === created) {
           failed = true
           throw new Error('injected failure')
         }
@@ -472,7 +466,7 @@ describe('replicated Data Union state servers', () => {
     const { block } = await follower.sync()
     // The reference polls the chain (the restarted instance only wakes on its stream's records).
     const head = await waitForHead([servers[0]!])
-    assert.ok(block !== undefined && block >= receipt.blockNumber)
+    assert.ok(block !== undefined && block >= created)
     const reference = servers[0]!.state(union)!
     const followed = follower.state(union)!
     for (let at = fromBlock; at <= block && at <= head; at++) {
