@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
-import { setTimeout as delay } from 'node:timers/promises'
 import { after, describe, it } from 'node:test'
 import { WebSocketTransport } from '../../src/node/index.js'
 import type { TransportConnection } from '../../src/transport/Transport.js'
-import { ConnectionRecorder, describeTransportCompliance } from '../compliance/transportCompliance.js'
+import { ConnectionRecorder, describeTransportCompliance, waitFor } from '../compliance/transportCompliance.js'
 
 describeTransportCompliance('WebSocket (ws, 127.0.0.1)', () =>
   Promise.resolve({
@@ -33,9 +32,7 @@ describe('WebSocket close with drain', () => {
     await dialer.start(() => {})
     const sender = await dialer.connect(address!, AbortSignal.timeout(15_000))
     sender.setHandlers(new ConnectionRecorder())
-    for (const deadline = Date.now() + 15_000; accepted.length === 0; await delay(5)) {
-      assert.ok(Date.now() < deadline, 'the listener accepted the connection')
-    }
+    await waitFor(() => accepted.length > 0, 15_000, 'the listener to accept the connection')
     const recorder = new ConnectionRecorder()
     accepted[0]!.setHandlers(recorder)
     return { closing: accepted[0]!, recorder, sender }
