@@ -63,9 +63,12 @@ describe('operator plugin: a free rider is flagged, inspected, kicked and slashe
         Object.values(evidence.relayedByOthers).some((frames) => frames > 0),
         'honest nodes relayed to it',
       )
-      assert.match(
-        await reviewer.metrics.registry.getSingleMetricAsString('runnel_operator_votes_total'),
-        /^runnel_operator_votes_total\{vote="kick"\} 1$/m,
+      // The vote is on chain (the flag resolved on it) before the reviewer's own wait for its receipt returns.
+      const kickVotes = /^runnel_operator_votes_total\{vote="kick"\} 1$/m
+      await eventually(
+        async () => kickVotes.test(await reviewer.metrics.registry.getSingleMetricAsString('runnel_operator_votes_total')),
+        30_000,
+        `${reviewer.address} to count its kick vote`,
       )
     }
 
