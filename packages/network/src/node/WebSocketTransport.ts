@@ -18,9 +18,15 @@ export interface WebSocketTransportOptions {
   readonly publicAddress?: string
   /** Largest frame accepted; bigger ones close the connection with 1009. Default 1 MiB + 1 KiB. */
   readonly maxFrameSize?: number
+  /**
+   * How long {@link WebSocketTransport.stop} waits for peers to answer the close of connections they dialled before
+   * it cuts them. Default 2000 ms.
+   */
+  readonly closeTimeoutMs?: number
 }
 
 const DEFAULT_MAX_FRAME_SIZE = 1024 * 1024 + 1024
+const DEFAULT_CLOSE_TIMEOUT_MS = 2_000
 
 /**
  * WebSocket transport for Node.js (`ws`): listens and dials.
@@ -35,10 +41,12 @@ export class WebSocketTransport implements Transport {
   private server: WebSocketServer | undefined
   private readonly connections = new Set<TransportConnection>()
   private readonly maxFrameSize: number
+  private readonly closeTimeoutMs: number
   private readonly forget = (connection: TransportConnection): void => void this.connections.delete(connection)
 
   constructor(private readonly options: WebSocketTransportOptions = {}) {
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
+    this.closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS
   }
 
   async start(onConnection: (connection: TransportConnection) => void): Promise<string[]> {
@@ -91,15 +99,27 @@ export class WebSocketTransport implements Transport {
     return connection
   }
 
+  /**
+   * Closes every connection and stops listening. Connections peers dialled are closed, not cut: a cut socket loses
+   * what was sent on it last (still corked for the turn, or queued in `ws`), such as a one-shot publisher's messages
+   * and goodbye to a neighbour that dialled it. A peer that hasn't answered the close within `closeTimeoutMs` is cut.
+   */
   async stop(): Promise<void> {
     for (const connection of this.connections) connection.close('transport stopped')
     this.connections.clear()
     const server = this.server
     this.server = undefined
-    if (server !== undefined) {
-      for (const client of server.clients) client.terminate()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
+    if (server === undefined) return
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
+    const open = [...server.clients].filter((client) => client.readyState !== WebSocket.CLOSED)
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.all(open.map((client) => new Promise((resolve) => client.once('close', resolve)))),
+      new Promise((resolve) => (timer = setTimeout(resolve, this.closeTimeoutMs))),
+    ])
+    clearTimeout(timer)
+    for (const client of server.clients) client.terminate()
+    await stopped
   }
 }
 

@@ -180,12 +180,14 @@ describe('node-info queries over WebSockets', () => {
       })
       const query = asker.queryNodeInfo(silent.address, { timeoutMs: 60_000 })
       await secondQuery
-      await silent.connections.stop()
-      await assert.rejects(query, (err: unknown) => {
+      // Watched before the hang-up: the stop waits for this end to answer the close, by which time the query failed.
+      const failed = assert.rejects(query, (err: unknown) => {
         assert.ok(err instanceof NetworkError)
         assert.equal(err.code, 'CONNECTION_CLOSED')
         return true
       })
+      await silent.connections.stop()
+      await failed
     } finally {
       await silent.connections.stop()
     }

@@ -13,16 +13,18 @@ describeTransportCompliance('WebSocket (ws, 127.0.0.1)', () =>
   }),
 )
 
-// A node closes the loser of a simultaneous dial while its peer may still be sending on it: what the peer sent
-// before our close reached it must not vanish (it was sent nowhere else).
-describe('WebSocket close with drain', () => {
+// Frames sent before a close must not vanish: the loser of a simultaneous dial is closed while its peer may still be
+// sending on it, and a stopping node closes connections right after its last sends (neither was sent anywhere else).
+describe('WebSocket closing: what was sent before the close arrives', () => {
   const transports: WebSocketTransport[] = []
   after(() => Promise.all(transports.map((transport) => transport.stop())))
 
   async function pair(): Promise<{
+    listener: WebSocketTransport
     closing: TransportConnection
     recorder: ConnectionRecorder
     sender: TransportConnection
+    senderRecorder: ConnectionRecorder
   }> {
     const accepted: TransportConnection[] = []
     const listener = new WebSocketTransport({ host: '127.0.0.1', port: 0 })
@@ -31,11 +33,12 @@ describe('WebSocket close with drain', () => {
     const [address] = await listener.start((connection) => accepted.push(connection))
     await dialer.start(() => {})
     const sender = await dialer.connect(address!, AbortSignal.timeout(15_000))
-    sender.setHandlers(new ConnectionRecorder())
+    const senderRecorder = new ConnectionRecorder()
+    sender.setHandlers(senderRecorder)
     await waitFor(() => accepted.length > 0, 15_000, 'the listener to accept the connection')
     const recorder = new ConnectionRecorder()
     accepted[0]!.setHandlers(recorder)
-    return { closing: accepted[0]!, recorder, sender }
+    return { listener, closing: accepted[0]!, recorder, sender, senderRecorder }
   }
 
   it('hands on the frames the peer sent before it saw the close, then ends', async () => {
@@ -50,5 +53,20 @@ describe('WebSocket close with drain', () => {
     )
     assert.equal(recorder.closeReasons.length, 1)
     // Without drain the same frames are dropped: see the compliance suite's "sending after close".
+  })
+
+  // A one-shot publisher sends its last messages and stops at once; a neighbour that dialled it must still get them
+  // (they were corked for the turn, and cutting the socket dropped them with the goodbye).
+  it('a stopping listener delivers what it sent last on connections it accepted, then closes them', async () => {
+    const { listener, closing, senderRecorder } = await pair()
+    for (const n of [1, 2, 3]) closing.send(Uint8Array.of(n))
+    closing.close('node stopping')
+    await listener.stop()
+    await senderRecorder.untilFrames(3)
+    assert.deepEqual(
+      senderRecorder.frames.map((frame) => frame[0]),
+      [1, 2, 3],
+    )
+    await senderRecorder.untilClosed()
   })
 })
