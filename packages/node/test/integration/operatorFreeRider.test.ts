@@ -66,7 +66,8 @@ describe('operator plugin: a free rider is flagged, inspected, kicked and slashe
       // The vote is on chain (the flag resolved on it) before the reviewer's own wait for its receipt returns.
       const kickVotes = /^runnel_operator_votes_total\{vote="kick"\} 1$/m
       await eventually(
-        async () => kickVotes.test(await reviewer.metrics.registry.getSingleMetricAsString('runnel_operator_votes_total')),
+        async () =>
+          kickVotes.test(await reviewer.metrics.registry.getSingleMetricAsString('runnel_operator_votes_total')),
         30_000,
         `${reviewer.address} to count its kick vote`,
       )
