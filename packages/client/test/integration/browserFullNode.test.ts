@@ -173,7 +173,10 @@ describe('browser pages as full nodes (dht mode, WebRTC)', () => {
             20_000,
             "page A's message at the Node.js subscribers",
             () =>
-              `publisher ${contents(publisher).length}, relayed ${contents(relayed).length}, plain ${contents(plain).length}`,
+              `publisher ${contents(publisher).length}, relayed ${contents(relayed).length}, plain ${contents(plain).length}` +
+              `; neighbours: publisher ${neighborsOf(publisher).join(',')}, relayed ${neighborsOf(relayed).join(',')}, ` +
+              `plain ${neighborsOf(plain).join(',')}; pages A ${pageA.nodeId}, B ${pageB.nodeId}; the publisher dropped ` +
+              `${publisher.networkNode.getMetrics().unexpectedMessages} message(s) from non-neighbours`,
           )
           await pageB.page.waitForFunction(() => window.runnelFullNode!.received().length >= 1, undefined, {
             timeout: 20_000,

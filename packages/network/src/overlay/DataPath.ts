@@ -20,6 +20,12 @@ import { erc1271CopyKey } from './erc1271Copies.js'
 import { FLOOD_BAN_MS, NEIGHBOR_EXCESS_WINDOW_MS, RelayLimiter, type RelayLimitOptions } from './RelayLimits.js'
 import type { StreamPartOverlay } from './StreamPartOverlay.js'
 
+/**
+ * How long messages are still taken from a neighbour after it departed (left, was handed over or dropped): what it
+ * sent before the news reached it. Signed and deduplicated like any other, so the grace lets in nothing forged.
+ */
+export const DEPARTED_GRACE_MS = 5_000
+
 /** Sends a data frame to a connected peer; false when it wasn't sent (no connection, or its send buffer is full). */
 export type SendFrame = (peerId: NodeId, frame: Uint8Array) => boolean
 
@@ -219,7 +225,8 @@ export class DataPath {
     }
     // Routing and dedup used the header; everything below uses the validated message.
     const overlay = this.overlays.get(message.streamPartId)
-    if (overlay === undefined || !overlay.accepts(senderId)) {
+    // A neighbour that just departed may have sent before it learnt so: those messages went nowhere else.
+    if (overlay === undefined || !(overlay.accepts(senderId) || overlay.departedWithin(senderId, DEPARTED_GRACE_MS))) {
       this.counters.unexpectedMessages++
       this.components.logger.debug('dropped a message from a peer that is not a neighbour in its stream part', {
         peerId: senderId,

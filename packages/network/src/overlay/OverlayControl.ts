@@ -38,6 +38,12 @@ export interface ControlConnections {
 export const OVERLAY_LOCK = 'overlay'
 /** The lock owner of a WebRTC-only neighbour's connection just after it was handed over (see `holdHandedOver`). */
 const HANDOVER_LOCK = 'overlay-handover'
+/**
+ * A peer that departed this node's overlay this recently (it was handed over, say) gets no split if it asks again: a
+ * full node splitting for it would hand over the neighbour that replaced it, which asks again in turn, and so on (a
+ * node at `maxDegree: 1` swapped neighbours every few milliseconds, dropping messages in flight).
+ */
+const SPLIT_COOLDOWN_MS = 30_000
 
 /** Collaborators of {@link OverlayControl}. */
 export interface OverlayControlComponents {
@@ -147,6 +153,7 @@ export class OverlayControl {
         if (overlay?.neighbors.has(peer.peerId) === true && this.components.isWebRtcOnly?.() === true) {
           this.holdConnection(peer.peerId)
         }
+        if (overlay !== undefined && overlay.accepts(peer.peerId)) overlay.noteDeparture(peer.peerId)
         this.apply(overlay, peer.peerId, this.components.membership.takeLeave(overlay, peer.peerId))
         return
       }
@@ -249,6 +256,7 @@ export class OverlayControl {
       overlay.neighbors.has(peer.peerId) ||
       overlay.neighbors.size < membership.options.targetDegree ||
       overlay.wasDropped(peer.peerId, now) ||
+      overlay.departedWithin(peer.peerId, SPLIT_COOLDOWN_MS) ||
       membership.incomingFull(overlay)
     ) {
       return undefined
@@ -256,6 +264,7 @@ export class OverlayControl {
     const descriptor = discovery.handoverFor(overlay, peer.peerId)
     if (descriptor === undefined) return undefined
     this.sendLeave(descriptor.nodeId, overlay.streamPartId)
+    overlay.noteDeparture(descriptor.nodeId)
     return { descriptor, effects: membership.takeLeave(overlay, descriptor.nodeId) }
   }
 
@@ -342,6 +351,7 @@ export class OverlayControl {
     for (const bytes of dropIds) if (bytes.length === 20) peerIds.push(addressFromBytes(bytes))
     const now = this.components.clock.now()
     for (const peerId of this.components.membership.applyDrops(overlay, peerIds, now)) {
+      overlay.noteDeparture(peerId)
       this.sendLeave(peerId, overlay.streamPartId)
       this.closeIfUnused(peerId)
     }

@@ -6,6 +6,9 @@ import { MessageQueue } from './MessageQueue.js'
 import type { NeighborScores } from './NeighborScores.js'
 import { PropagationBuffer } from './PropagationBuffer.js'
 
+/** How many departures an overlay remembers (see {@link StreamPartOverlay.noteDeparture}): a few times a degree. */
+const MAX_DEPARTURES = 64
+
 /** A `join` waiting for `count` neighbours, or (when `settled`) for the join to settle with fewer. */
 export interface NeighborWaiter {
   readonly count: number
@@ -62,10 +65,13 @@ export class StreamPartOverlay {
   /** Where the stream part's data may be carried (`join({ placement })`); undefined: anywhere. See placement.ts. */
   placement: PlacementConstraint | undefined = undefined
 
+  /** Peers that stopped relaying with this node by a leave, a split or a tracker's drop: when, oldest first. */
+  private readonly departures = new Map<NodeId, number>()
+
   constructor(
     readonly streamPartId: StreamPartId,
     options: StreamPartOverlayOptions,
-    now: () => number,
+    private readonly now: () => number,
   ) {
     this.duplicates = new DuplicateDetector(options.duplicateWindowSize)
     this.buffer = new PropagationBuffer(options.propagationWindowMs, options.propagationBufferSize, now)
@@ -84,6 +90,22 @@ export class StreamPartOverlay {
   /** Peers that may send this node messages of the stream part. */
   accepts(sender: NodeId): boolean {
     return this.neighbors.has(sender) || this.proxyClients.has(sender) || this.proxies.has(sender)
+  }
+
+  /**
+   * `peer` stopped relaying with this node here: it left, this node handed it over to make room for another, or a
+   * tracker dropped the edge. Until its side learns of it, it may still send messages here (see `departedWithin`).
+   */
+  noteDeparture(peer: NodeId): void {
+    this.departures.delete(peer)
+    this.departures.set(peer, this.now())
+    if (this.departures.size > MAX_DEPARTURES) this.departures.delete(this.departures.keys().next().value!)
+  }
+
+  /** Whether `peer` departed (see `noteDeparture`) within the last `ms`. */
+  departedWithin(peer: NodeId, ms: number): boolean {
+    const at = this.departures.get(peer)
+    return at !== undefined && this.now() - at <= ms
   }
 
   isConnectedTo(peer: NodeId): boolean {

@@ -14,7 +14,7 @@ import {
 } from '@runnel/protocol'
 import type { NodeId } from '../../src/identity.js'
 import { silentLogger, type Logger, type LogFields } from '../../src/logger.js'
-import { DataPath, type DataPathOptions } from '../../src/overlay/DataPath.js'
+import { DataPath, DEPARTED_GRACE_MS, type DataPathOptions } from '../../src/overlay/DataPath.js'
 import type { DeliveryContext, InvalidMessageEvent } from '../../src/overlay/delivery.js'
 import { StreamPartOverlay } from '../../src/overlay/StreamPartOverlay.js'
 import { encodeDataFrame } from '../../src/wire/frames.js'
@@ -157,6 +157,23 @@ describe('DataPath: receiving', () => {
     assert.equal(harness.delivered.length, 0)
     assert.equal(harness.dataPath.counters.unexpectedMessages, 2)
     assert.deepEqual(harness.disconnected, [])
+  })
+
+  it('takes messages from a neighbour that just departed for DEPARTED_GRACE_MS, and relays them', async () => {
+    const publisher = new ChainPublisher()
+    const harness = new Harness()
+    const overlay = harness.join(publisher.streamPartId, [peerA, peerB])
+    // peerB was handed over (or left): what it sent before it learnt so still counts.
+    overlay.neighbors.delete(peerB)
+    overlay.noteDeparture(peerB)
+    assert.equal(harness.receive(peerB, await publisher.next()), 'new')
+    assert.deepEqual(
+      harness.sent.map((sent) => sent.peerId),
+      [peerA],
+    )
+    harness.time += DEPARTED_GRACE_MS + 1
+    assert.equal(harness.receive(peerB, await publisher.next()), 'unexpected')
+    assert.equal(harness.delivered.length, 1)
   })
 
   it('disconnects a peer that sends bytes that are not a message', () => {

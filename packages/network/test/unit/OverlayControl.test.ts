@@ -278,6 +278,28 @@ describe('OverlayControl: neighbour negotiation', () => {
     assert.equal(hub.locks.has(rtc.id) || rtc.locks.has(hub.id), false)
   })
 
+  it('splits no edge for a peer it handed over moments ago, so two peers can’t bounce a full node’s edges', async () => {
+    const net = new TestNet()
+    const handoverFor = (overlay: StreamPartOverlay, requesterId: NodeId): NodeDescriptor | undefined => {
+      const handed = [...overlay.neighbors].find((id) => id !== requesterId)
+      return handed === undefined ? undefined : net.node(handed).descriptor
+    }
+    const hub = net.add(1, 'full', { maxDegree: 2, handoverFor })
+    const [x, y, requester] = [net.add(2), net.add(3), net.add(4)]
+    for (const node of [hub, x, y, requester]) node.join()
+    hub.instruct([x, y])
+    await net.settle()
+    requester.instruct([hub])
+    await net.settle()
+    assert.deepEqual(new Set(hub.overlay.neighbors), new Set([y.id, requester.id]), 'x was handed over')
+
+    // x lost its edge and asks again: a split would hand over y or the requester, which would ask again, and so on.
+    x.instruct([hub])
+    await net.settle()
+    assert.deepEqual(new Set(hub.overlay.neighbors), new Set([y.id, requester.id]))
+    assert.equal(net.bodies('neighborResponse', hub, x).at(-1)?.value?.accepted, false)
+  })
+
   it('a refused request is forgotten, settles the join and closes the connection nothing else uses', async () => {
     const net = new TestNet()
     const [a, b] = [net.add(1), net.add(2)]
