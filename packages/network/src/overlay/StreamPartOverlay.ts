@@ -65,8 +65,11 @@ export class StreamPartOverlay {
   /** Where the stream part's data may be carried (`join({ placement })`); undefined: anywhere. See placement.ts. */
   placement: PlacementConstraint | undefined = undefined
 
-  /** Peers that stopped relaying with this node by a leave, a split or a tracker's drop: when, oldest first. */
-  private readonly departures = new Map<NodeId, number>()
+  /**
+   * Peers that stopped relaying with this node by a leave, a split or a tracker's drop: when, oldest first. Made at
+   * the first departure: most stream parts of a large network never see one.
+   */
+  private departures: Map<NodeId, number> | undefined
 
   constructor(
     readonly streamPartId: StreamPartId,
@@ -97,14 +100,15 @@ export class StreamPartOverlay {
    * tracker dropped the edge. Until its side learns of it, it may still send messages here (see `departedWithin`).
    */
   noteDeparture(peer: NodeId): void {
-    this.departures.delete(peer)
-    this.departures.set(peer, this.now())
-    if (this.departures.size > MAX_DEPARTURES) this.departures.delete(this.departures.keys().next().value!)
+    const departures = (this.departures ??= new Map<NodeId, number>())
+    departures.delete(peer)
+    departures.set(peer, this.now())
+    if (departures.size > MAX_DEPARTURES) departures.delete(departures.keys().next().value!)
   }
 
   /** Whether `peer` departed (see `noteDeparture`) within the last `ms`. */
   departedWithin(peer: NodeId, ms: number): boolean {
-    const at = this.departures.get(peer)
+    const at = this.departures?.get(peer)
     return at !== undefined && this.now() - at <= ms
   }
 
