@@ -6,8 +6,8 @@ import { MessageQueue } from './MessageQueue.js'
 import type { NeighborScores } from './NeighborScores.js'
 import { PropagationBuffer } from './PropagationBuffer.js'
 
-/** How many departures an overlay remembers (see {@link StreamPartOverlay.noteDeparture}): a few times a degree. */
-const MAX_DEPARTURES = 64
+/** How many departures an overlay remembers (see {@link StreamPartOverlay.noteDeparture}): twice the default maxDegree. */
+const MAX_DEPARTURES = 16
 
 /** A `join` waiting for `count` neighbours, or (when `settled`) for the join to settle with fewer. */
 export interface NeighborWaiter {
